@@ -1,0 +1,43 @@
+# The README's commands. `make help` lists them.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test check schemas stack-up stack-down stack-status stack-logs clean
+
+help: ## List the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## Install everything: PostgreSQL, the Kafka jars, uv and the Python workspace
+	deploy/local/install
+	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --all-packages --frozen
+
+demo: setup stack-up ## Set up, start the stack and the services, place orders and show their statuses
+	$(UV) run --no-sync python deploy/demo/demo.py
+
+test: setup ## Set up and run every test (starts the local stack unless KAFKA_BOOTSTRAP_SERVERS and OMS_PG_ADMIN_DSN are set)
+	$(UV) run --no-sync pytest
+
+check: ## Lint, type-check and verify the import contracts
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy
+	$(UV) run --no-sync lint-imports
+
+schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI) from libs/oms_events
+	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
+
+stack-up: ## Start Kafka and PostgreSQL locally (no Docker) and create databases and topics
+	deploy/local/stack up
+
+stack-down: ## Stop the local stack
+	deploy/local/stack down
+
+stack-status: ## Show what the local stack runs
+	deploy/local/stack status
+
+stack-logs: ## Tail the local stack's logs
+	deploy/local/stack logs

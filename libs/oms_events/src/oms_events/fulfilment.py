@@ -1,0 +1,218 @@
+"""Staff actions and the shipping service's fulfilment and shipment events.
+
+Topics: ``oms.staff-actions`` (store and warehouse apps; hostile input),
+``oms.shipments`` (shipping service) and ``oms.carrier-tracking`` (carriers).
+The staff's packing action is ``ParcelPacked``; ``Packed`` is the shipping
+service's fact, so every event type name stays unique.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from oms_events._model import EventPayload, event
+from oms_events.values import Identifier, LineQuantity, Money, UtcDatetime, ValueModel
+
+__all__ = [
+    "Collected",
+    "Delivered",
+    "DeliveryException",
+    "FulfilmentAccepted",
+    "FulfilmentOrderAccepted",
+    "FulfilmentOrderRejected",
+    "FulfilmentRejected",
+    "HandedOver",
+    "InTransit",
+    "OutForDelivery",
+    "Packed",
+    "Parcel",
+    "ParcelPacked",
+    "PickStarted",
+    "PickedUpByCustomer",
+    "ReadyForPickup",
+    "ReadyToShip",
+    "RejectionCause",
+    "ReturnedToSender",
+    "ShipmentShipped",
+    "TrackingUpdateReceived",
+]
+
+_Text = Annotated[str, StringConstraints(max_length=2000)]
+_Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,63}$")]
+_Lines = Annotated[tuple[LineQuantity, ...], Field(min_length=1)]
+
+
+class RejectionCause(StrEnum):
+    NO_STOCK = "no_stock"
+    DAMAGED = "damaged"
+    NO_CAPACITY = "no_capacity"
+    OTHER = "other"
+
+
+class Parcel(ValueModel):
+    parcel_id: Identifier
+    box: Identifier
+    """Box type chosen for the parcel, e.g. ``M-30x20x15``."""
+    weight_grams: Annotated[int, Field(strict=True, gt=0)]
+    lines: _Lines
+
+
+class _FulfilmentOrderEvent(EventPayload):
+    order_id: Identifier
+    fulfilment_order_id: Identifier
+    location_id: Identifier
+
+
+class _StaffAction(_FulfilmentOrderEvent):
+    staff_id: Identifier
+    performed_at: UtcDatetime
+
+
+class _ShipmentEvent(EventPayload):
+    order_id: Identifier
+    shipment_id: Identifier
+    carrier: Identifier
+    tracking_number: Identifier
+    occurred_at: UtcDatetime
+
+
+# --- staff actions -----------------------------------------------------------------------
+
+
+@event("FulfilmentAccepted")
+class FulfilmentAccepted(_StaffAction):
+    pass
+
+
+@event("FulfilmentRejected")
+class FulfilmentRejected(_StaffAction):
+    cause: RejectionCause
+    lines: tuple[LineQuantity, ...] = ()
+    """Empty = the whole fulfilment order."""
+    note: _Text | None = None
+
+
+@event("PickStarted")
+class PickStarted(_StaffAction):
+    pass
+
+
+@event("ParcelPacked")
+class ParcelPacked(_StaffAction):
+    parcels: Annotated[tuple[Parcel, ...], Field(min_length=1)]
+
+
+@event("HandedOver")
+class HandedOver(_StaffAction):
+    """Parcels handed to the carrier's driver."""
+
+    carrier: Identifier
+    tracking_numbers: Annotated[tuple[Identifier, ...], Field(min_length=1)]
+
+
+@event("Collected")
+class Collected(_StaffAction):
+    """The customer collected a click & collect or ship-to-store order at the counter."""
+
+    pickup_code: Identifier
+
+
+# --- fulfilment and shipments ------------------------------------------------------------
+
+
+@event("FulfilmentOrderAccepted")
+class FulfilmentOrderAccepted(_FulfilmentOrderEvent):
+    accepted_at: UtcDatetime
+
+
+@event("FulfilmentOrderRejected")
+class FulfilmentOrderRejected(_FulfilmentOrderEvent):
+    """Triggers re-sourcing of the rejected lines."""
+
+    cause: RejectionCause
+    lines: _Lines
+    note: _Text | None = None
+
+
+@event("Packed")
+class Packed(_FulfilmentOrderEvent):
+    parcels: Annotated[tuple[Parcel, ...], Field(min_length=1)]
+    packed_at: UtcDatetime
+
+
+@event("ReadyToShip")
+class ReadyToShip(_FulfilmentOrderEvent):
+    """A carrier was chosen (rate shopping) and the label printed."""
+
+    shipment_id: Identifier
+    carrier: Identifier
+    service_level: Identifier
+    tracking_number: Identifier
+    label_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    shipping_cost: Money
+    promised_by: UtcDatetime | None = None
+
+
+@event("ReadyForPickup")
+class ReadyForPickup(_FulfilmentOrderEvent):
+    pickup_code: Identifier
+    hold_until: UtcDatetime
+
+
+@event("ShipmentShipped")
+class ShipmentShipped(_FulfilmentOrderEvent):
+    shipment_id: Identifier
+    carrier: Identifier
+    tracking_number: Identifier
+    lines: _Lines
+    shipped_at: UtcDatetime
+
+
+@event("InTransit")
+class InTransit(_ShipmentEvent):
+    location_description: _Text | None = None
+
+
+@event("OutForDelivery")
+class OutForDelivery(_ShipmentEvent):
+    estimated_delivery: UtcDatetime | None = None
+
+
+@event("Delivered")
+class Delivered(_ShipmentEvent):
+    signed_by: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+@event("PickedUpByCustomer")
+class PickedUpByCustomer(_FulfilmentOrderEvent):
+    collected_at: UtcDatetime
+
+
+@event("DeliveryException")
+class DeliveryException(_ShipmentEvent):
+    code: _Code
+    """Normalised, e.g. ``address_not_found``, ``recipient_absent``, ``damaged``."""
+    description: _Text
+
+
+@event("ReturnedToSender")
+class ReturnedToSender(_ShipmentEvent):
+    reason: _Text
+
+
+# --- carrier tracking (hostile input) ----------------------------------------------------
+
+
+@event("TrackingUpdateReceived")
+class TrackingUpdateReceived(EventPayload):
+    """A raw carrier scan; the shipping service normalises it into a shipment event."""
+
+    carrier: Identifier
+    tracking_number: Identifier
+    carrier_status_code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    description: _Text | None = None
+    location: _Text | None = None
+    occurred_at: UtcDatetime

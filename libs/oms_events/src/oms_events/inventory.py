@@ -1,0 +1,240 @@
+"""Stock: the inventory service's decisions, the availability projection and the feeds.
+
+Topics: ``oms.inventory`` and ``oms.availability`` (inventory service, keyed
+``sku@location`` so one consumer decides for one SKU at one location) and
+``oms.inventory-feed`` (WMS, ERP and POS).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from oms_events._model import EventPayload, event, upcaster
+from oms_events.values import (
+    Identifier,
+    LocationType,
+    Quantity,
+    Sku,
+    StockQuantity,
+    UtcDatetime,
+)
+
+__all__ = [
+    "AdjustmentReason",
+    "AvailabilityChanged",
+    "BackInStock",
+    "InventoryDiscrepancyReported",
+    "LowStock",
+    "OutOfStock",
+    "ReservationExpired",
+    "ReservationFailed",
+    "ReservationReleased",
+    "StockAdjusted",
+    "StockAdjustment",
+    "StockCommitted",
+    "StockReceived",
+    "StockReserved",
+    "StockSnapshot",
+    "StockSnapshotV1",
+    "TransferReceived",
+    "TransferShipped",
+    "upcast_stock_snapshot_v1_v2",
+]
+
+_Text = Annotated[str, StringConstraints(max_length=2000)]
+_Delta = Annotated[int, Field(strict=True)]
+
+
+class AdjustmentReason(StrEnum):
+    CYCLE_COUNT = "cycle_count"
+    DAMAGED = "damaged"
+    LOST = "lost"
+    FOUND = "found"
+    RETURN_RESTOCKED = "return_restocked"
+    QUARANTINED = "quarantined"
+    CORRECTION = "correction"
+    SNAPSHOT = "snapshot"
+
+
+class _AtLocation(EventPayload):
+    """Every stock fact is about one SKU at one location (the record key)."""
+
+    sku: Sku
+    location_id: Identifier
+
+
+# --- reservations ------------------------------------------------------------------------
+
+
+@event("StockReserved")
+class StockReserved(_AtLocation):
+    reservation_id: Identifier
+    order_id: Identifier
+    line_id: Identifier
+    quantity: Quantity
+    expires_at: UtcDatetime
+
+
+@event("ReservationFailed")
+class ReservationFailed(_AtLocation):
+    reservation_id: Identifier
+    order_id: Identifier
+    line_id: Identifier
+    requested: Quantity
+    available: _Delta
+    reason: _Text
+
+
+@event("ReservationReleased")
+class ReservationReleased(_AtLocation):
+    reservation_id: Identifier
+    order_id: Identifier
+    quantity: Quantity
+    reason: _Text
+
+
+@event("ReservationExpired")
+class ReservationExpired(_AtLocation):
+    reservation_id: Identifier
+    order_id: Identifier
+    quantity: Quantity
+    expired_at: UtcDatetime
+
+
+@event("StockCommitted")
+class StockCommitted(_AtLocation):
+    """Reserved units left the building: on hand and reserved both drop."""
+
+    reservation_id: Identifier
+    order_id: Identifier
+    shipment_id: Identifier
+    quantity: Quantity
+
+
+# --- levels and alerts -------------------------------------------------------------------
+
+
+@event("StockAdjusted")
+class StockAdjusted(_AtLocation):
+    """On hand changed for a reason other than a reservation; applied from a feed or a return."""
+
+    delta: _Delta
+    reason: AdjustmentReason
+    on_hand: StockQuantity
+    """On hand after the adjustment."""
+    source_event_id: Identifier | None = None
+
+
+@event("LowStock")
+class LowStock(_AtLocation):
+    available: _Delta
+    threshold: StockQuantity
+
+
+@event("OutOfStock")
+class OutOfStock(_AtLocation):
+    since: UtcDatetime
+
+
+@event("BackInStock")
+class BackInStock(_AtLocation):
+    available: Quantity
+
+
+@event("InventoryDiscrepancyReported")
+class InventoryDiscrepancyReported(_AtLocation):
+    """A feed disagrees with what the OMS expected; raised for a human to look at."""
+
+    expected_on_hand: _Delta
+    reported_on_hand: StockQuantity
+    source: Identifier
+    note: _Text | None = None
+
+
+@event("AvailabilityChanged")
+class AvailabilityChanged(_AtLocation):
+    """Latest stock picture of one SKU at one location (compacted topic: last one wins).
+
+    ``available`` = on_hand - reserved - safety_stock; it may be negative after a
+    downward correction, and channels should treat that as zero.
+    """
+
+    location_type: LocationType
+    on_hand: StockQuantity
+    reserved: StockQuantity
+    safety_stock: StockQuantity
+    in_transit: StockQuantity
+    quarantined: StockQuantity
+    available: _Delta
+    as_of: UtcDatetime
+
+
+# --- feeds from WMS / ERP / POS ----------------------------------------------------------
+
+
+@event("StockSnapshot", version=1)
+class StockSnapshotV1(_AtLocation):
+    """First feed format: ordered by ``as_of`` alone, which ties when clocks are coarse."""
+
+    on_hand: StockQuantity
+    as_of: UtcDatetime
+
+
+@event("StockSnapshot", version=2)
+class StockSnapshot(_AtLocation):
+    """The source's count of one SKU at one location.
+
+    A snapshot older than the last applied one, by (as_of, source_sequence), is
+    ignored, so a late feed never overwrites a newer count.
+    """
+
+    on_hand: StockQuantity
+    as_of: UtcDatetime
+    source_sequence: Annotated[int, Field(strict=True, ge=0)]
+    """Monotonic per feed source; 0 for snapshots upcast from v1."""
+
+
+@upcaster("StockSnapshot", from_version=1)
+def upcast_stock_snapshot_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 had no sequence; 0 sorts before any real one, so as_of alone decides."""
+    return {**data, "source_sequence": 0}
+
+
+@event("StockAdjustment")
+class StockAdjustment(_AtLocation):
+    adjustment_id: Identifier
+    delta: _Delta
+    reason: AdjustmentReason
+    occurred_at: UtcDatetime
+    source: Identifier
+
+
+@event("StockReceived")
+class StockReceived(_AtLocation):
+    receipt_id: Identifier
+    quantity: Quantity
+    purchase_order_id: Identifier | None = None
+    received_at: UtcDatetime
+
+
+@event("TransferShipped")
+class TransferShipped(_AtLocation):
+    """Keyed by the sending location (``location_id``); the units become in transit."""
+
+    transfer_id: Identifier
+    to_location_id: Identifier
+    quantity: Quantity
+    shipped_at: UtcDatetime
+
+
+@event("TransferReceived")
+class TransferReceived(_AtLocation):
+    """Keyed by the receiving location (``location_id``)."""
+
+    transfer_id: Identifier
+    from_location_id: Identifier
+    quantity: Quantity
+    received_at: UtcDatetime

@@ -1,0 +1,274 @@
+"""Batched, exactly-once-in-effect processing of consumed records.
+
+One PostgreSQL transaction per batch holds the inbox claims, the handlers' state changes, the
+dead letters and the outgoing events. Offsets are acknowledged only after it commits, so a
+crash redelivers the batch and the inbox drops what was already applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+
+from oms_events.codec import DecodedEvent, InvalidEvent, decode
+from oms_events.envelope import Envelope
+from oms_events.registry import EventPayload
+from oms_runtime import metrics
+from oms_runtime.dead_letters import DeadLetter, write_dead_letters
+from oms_runtime.outbox import Outbox, OutboxRecord, write_outbox
+
+__all__ = [
+    "BatchProcessor",
+    "BatchResult",
+    "ConsumedRecord",
+    "Handler",
+    "HandlerContext",
+    "is_infrastructure_error",
+]
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: the open transaction, the incoming envelope and an outbox."""
+
+    conn: asyncpg.Connection
+    envelope: Envelope
+    outbox: Outbox
+    record: ConsumedRecord
+
+    def emit(self, payload: EventPayload, *, subject: str, sequence: int = 0) -> Envelope:
+        return self.outbox.emit(payload, subject=subject, sequence=sequence)
+
+
+Handler = Callable[[HandlerContext, Any], Awaitable[None]]
+
+
+@dataclass
+class BatchResult:
+    processed: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: list[DeadLetter] = field(default_factory=list)
+
+
+class HandlerFailed(Exception):
+    """A handler raised for one event: the batch is retried event by event to isolate it."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """Failures of the database or network, worth retrying the whole batch indefinitely."""
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.SerializationError
+        | asyncpg.exceptions.DeadlockDetectedError
+        | asyncpg.exceptions.InsufficientResourcesError
+        | asyncpg.exceptions.OperatorInterventionError,
+    )
+
+
+class BatchProcessor:
+    """Processes one batch of records from one topic; never raises for bad records."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        pool: asyncpg.Pool,
+        handlers: Mapping[str, Handler],
+        topic_prefix: str,
+        attempts: int,
+    ) -> None:
+        self.service = service
+        self._pool = pool
+        self._handlers = dict(handlers)
+        self._prefix = topic_prefix
+        self._attempts = attempts
+        # Next offset to process per (topic, partition), for the lag gauge.
+        self.positions: dict[tuple[str, int], int] = {}
+
+    async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
+        if not records:
+            return BatchResult()
+        started = time.perf_counter()
+        decoded, rejected = self._decode(records)
+        backoff = 0.1
+        while True:
+            try:
+                try:
+                    result = await self._run(decoded, rejected, isolate=False)
+                except HandlerFailed:
+                    result = await self._run(decoded, rejected, isolate=True)
+                break
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                _log.warning("batch_retry", error=type(exc).__name__, detail=str(exc)[:300])
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        topic = records[0].topic
+        for rec in records:
+            self.positions[(rec.topic, rec.partition)] = rec.offset + 1
+        metrics.BATCH_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
+        for outcome, count in (
+            ("processed", result.processed),
+            ("duplicate", result.duplicates),
+            ("ignored", result.ignored),
+            ("dead_lettered", len(result.dead_lettered)),
+        ):
+            if count:
+                metrics.EVENTS_IN.labels(self.service, topic, outcome).inc(count)
+        for dead in result.dead_lettered:
+            metrics.DEAD_LETTERS.labels(self.service, topic, dead.reason).inc()
+        return result
+
+    def _decode(
+        self, records: Sequence[ConsumedRecord]
+    ) -> tuple[list[tuple[ConsumedRecord, DecodedEvent]], list[DeadLetter]]:
+        decoded: list[tuple[ConsumedRecord, DecodedEvent]] = []
+        rejected: list[DeadLetter] = []
+        for rec in records:
+            try:
+                event = decode(rec.value if rec.value is not None else b"")
+            except InvalidEvent as exc:
+                rejected.append(DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1))
+                continue
+            decoded.append((rec, event))
+        return decoded, rejected
+
+    async def _run(
+        self,
+        decoded: Sequence[tuple[ConsumedRecord, DecodedEvent]],
+        rejected: Sequence[DeadLetter],
+        *,
+        isolate: bool,
+    ) -> BatchResult:
+        result = BatchResult()
+        outgoing: list[OutboxRecord] = []
+        dead = list(rejected)
+        handled = [(r, e) for r, e in decoded if e.envelope.type in self._handlers]
+        result.ignored = len(decoded) - len(handled)
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim(conn, handled)
+            seen: set[Any] = set()
+            for index, (rec, event) in enumerate(handled):
+                event_id = event.envelope.id
+                if event_id not in fresh or event_id in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(event_id)
+                ctx = self._context(conn, rec, event.envelope, outgoing)
+                if not isolate:
+                    try:
+                        await self._call(ctx, event)
+                    except Exception as exc:
+                        if is_infrastructure_error(exc):
+                            raise
+                        raise HandlerFailed(index) from exc
+                else:
+                    failure = await self._call_isolated(ctx, event)
+                    if failure is not None:
+                        await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
+                        dead.append(failure)
+                        continue
+                result.processed += 1
+            result.dead_lettered = await write_dead_letters(
+                conn, self.service, self._prefix, dead, outgoing
+            )
+            await write_outbox(conn, outgoing)
+        return result
+
+    async def _claim(
+        self, conn: asyncpg.Connection, handled: Sequence[tuple[ConsumedRecord, DecodedEvent]]
+    ) -> set[Any]:
+        if not handled:
+            return set()
+        rows = await conn.fetch(
+            'INSERT INTO oms_inbox (event_id, topic, partition, "offset")'
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[])"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            [e.envelope.id for _, e in handled],
+            [r.topic for r, _ in handled],
+            [r.partition for r, _ in handled],
+            [r.offset for r, _ in handled],
+        )
+        return {row["event_id"] for row in rows}
+
+    def _context(
+        self,
+        conn: asyncpg.Connection,
+        rec: ConsumedRecord,
+        envelope: Envelope,
+        outgoing: list[OutboxRecord],
+    ) -> HandlerContext:
+        outbox = Outbox(
+            source=f"oms/{self.service}",
+            topic_prefix=self._prefix,
+            correlation_id=envelope.correlationid,
+            causation_id=str(envelope.id),
+            records=outgoing,
+        )
+        return HandlerContext(conn=conn, envelope=envelope, outbox=outbox, record=rec)
+
+    async def _call(self, ctx: HandlerContext, event: DecodedEvent) -> None:
+        with structlog.contextvars.bound_contextvars(
+            order_id=event.envelope.subject,
+            correlation_id=event.envelope.correlationid,
+            event_type=event.envelope.type,
+            event_id=str(event.envelope.id),
+        ):
+            await self._handlers[event.envelope.type](ctx, event.payload)
+
+    async def _call_isolated(self, ctx: HandlerContext, event: DecodedEvent) -> DeadLetter | None:
+        """Try one event in savepoints; after the last failed attempt, say why."""
+        mark = len(ctx.outbox.records)
+        error: Exception | None = None
+        for _attempt in range(self._attempts):
+            try:
+                async with ctx.conn.transaction():
+                    await self._call(ctx, event)
+                return None
+            except Exception as exc:
+                if is_infrastructure_error(exc):
+                    raise
+                del ctx.outbox.records[mark:]
+                error = exc
+        assert error is not None
+        _log.error(
+            "handler_failed",
+            event_type=event.envelope.type,
+            order_id=event.envelope.subject,
+            error=type(error).__name__,
+        )
+        return DeadLetter.of(
+            ctx.record,
+            reason="handler_failed",
+            detail=f"{type(error).__name__}: {error}"[:2000],
+            attempts=self._attempts,
+            envelope=event.envelope,
+        )

@@ -1,0 +1,112 @@
+"""Dead letters: kept in the service's database and sent to the topic's dead-letter twin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from oms_events.envelope import Envelope
+from oms_events.topics import topic
+from oms_runtime.outbox import OutboxRecord
+
+if TYPE_CHECKING:
+    from oms_runtime.consumer import ConsumedRecord
+
+__all__ = ["DLQ_HEADER_PREFIX", "DeadLetter", "write_dead_letters"]
+
+DLQ_HEADER_PREFIX = "oms.dlq."
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    reason: str
+    detail: str
+    attempts: int
+    event_id: str | None = None
+    event_type: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        record: ConsumedRecord,
+        *,
+        reason: str,
+        detail: str,
+        attempts: int,
+        envelope: Envelope | None = None,
+    ) -> DeadLetter:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value or b"",
+            headers=record.headers,
+            reason=reason,
+            detail=detail,
+            attempts=attempts,
+            event_id=str(envelope.id) if envelope else None,
+            event_type=envelope.type if envelope else None,
+        )
+
+    def outbox_record(self, service: str, topic_prefix: str) -> OutboxRecord:
+        """The original bytes and headers, plus headers saying why and where it came from."""
+        logical = self.topic.removeprefix(topic_prefix)
+        dlq_headers = (
+            ("reason", self.reason),
+            ("detail", self.detail[:1000]),
+            ("topic", self.topic),
+            ("partition", str(self.partition)),
+            ("offset", str(self.offset)),
+            ("service", service),
+            ("attempts", str(self.attempts)),
+        )
+        return OutboxRecord(
+            topic=topic_prefix + topic(logical).dead_letter,
+            key=self.key,
+            payload=self.value,
+            headers=self.headers
+            + tuple((DLQ_HEADER_PREFIX + k, v.encode()) for k, v in dlq_headers),
+        )
+
+
+async def write_dead_letters(
+    conn: asyncpg.Connection,
+    service: str,
+    topic_prefix: str,
+    dead: Sequence[DeadLetter],
+    outgoing: list[OutboxRecord],
+) -> list[DeadLetter]:
+    """Store each dead letter once (a redelivered poison record is not sent twice)."""
+    if not dead:
+        return []
+    rows = await conn.fetch(
+        'INSERT INTO oms_dead_letters (topic, partition, "offset", event_id, event_type, reason,'
+        " detail, attempts, key, payload)"
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::text[],"
+        " $6::text[], $7::text[], $8::int[], $9::bytea[], $10::bytea[])"
+        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset"',
+        [d.topic for d in dead],
+        [d.partition for d in dead],
+        [d.offset for d in dead],
+        [d.event_id for d in dead],
+        [d.event_type for d in dead],
+        [d.reason for d in dead],
+        [d.detail for d in dead],
+        [d.attempts for d in dead],
+        [d.key for d in dead],
+        [d.value for d in dead],
+    )
+    stored = {(r["topic"], r["partition"], r["offset"]) for r in rows}
+    kept = [d for d in dead if (d.topic, d.partition, d.offset) in stored]
+    outgoing.extend(d.outbox_record(service, topic_prefix) for d in kept)
+    return kept

@@ -1,0 +1,1 @@
+"""Which customer-visible changes call for which message: pure rules."""

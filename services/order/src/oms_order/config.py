@@ -1,0 +1,11 @@
+"""The order service's settings: the runtime's, read from the environment."""
+
+from __future__ import annotations
+
+from oms_runtime import RuntimeSettings
+
+__all__ = ["OrderSettings"]
+
+
+class OrderSettings(RuntimeSettings):
+    http_port: int = 8001

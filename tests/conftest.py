@@ -1,0 +1,104 @@
+"""Fixtures for tests on the real Kafka broker and PostgreSQL server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests.support.kafka import create_topics
+from tests.support.processes import ServiceProcess
+from tests.support.stack import Stack, provide_stack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    stack, containers = provide_stack()
+    yield stack
+    for container in containers:
+        container.stop()  # type: ignore[attr-defined]
+
+
+def _with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+class Env:
+    """One test's world: its own topic prefix, consumer groups and databases."""
+
+    def __init__(self, stack: Stack, log_dir: Path) -> None:
+        self.stack = stack
+        self.run = uuid.uuid4().hex[:10]
+        self.prefix = f"t{self.run}."
+        self.log_dir = log_dir
+        self.databases: list[str] = []
+        self.processes: list[ServiceProcess] = []
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.bootstrap
+
+    def topic(self, logical: str) -> str:
+        return self.prefix + logical
+
+    async def database(self, service: str) -> str:
+        name = f"t{self.run}_{service}"
+        if name not in self.databases:
+            conn = await asyncpg.connect(self.stack.admin_dsn)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+            self.databases.append(name)
+        return _with_database(self.stack.admin_dsn, name)
+
+    async def service(self, name: str, **env: str) -> ServiceProcess:
+        """Start a service worker on this test's topics and database (not yet waited for)."""
+        process = ServiceProcess(
+            name,
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "OMS_DATABASE_URL": await self.database(name),
+                "OMS_TOPIC_PREFIX": self.prefix,
+                "OMS_GROUP_SUFFIX": f"-{self.run}",
+                "OMS_BATCH_WITHIN_MS": "10",
+                **env,
+            },
+            self.log_dir,
+        )
+        self.processes.append(process.start())
+        return process
+
+    async def fetch(self, service: str, query: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(await self.database(service))
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        for process in self.processes:
+            process.stop()
+        if not self.databases:
+            return
+        conn = await asyncpg.connect(self.stack.admin_dsn)
+        try:
+            for name in self.databases:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def env(stack: Stack, tmp_path: Path) -> AsyncIterator[Env]:
+    world = Env(stack, tmp_path)
+    create_topics(stack.bootstrap, world.prefix)
+    try:
+        yield world
+    finally:
+        await world.close()

@@ -1,0 +1,89 @@
+"""Producing to and reading from the real broker in tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from tests.support.stack import REPO
+
+
+def create_topics(bootstrap: str, prefix: str) -> None:
+    """The same script the local stack runs, so the tests also check it."""
+    subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "local" / "create_topics.py")],
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "OMS_TOPIC_PREFIX": prefix},
+        check=True,
+        capture_output=True,
+    )
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    values: Sequence[bytes],
+    *,
+    key: bytes | None = None,
+    partition: int | None = None,
+) -> list[int]:
+    """Send records in order and return their offsets."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        offsets = []
+        for value in values:
+            meta = await producer.send_and_wait(topic, value, key=key, partition=partition)
+            offsets.append(meta.offset)
+        return offsets
+    finally:
+        await producer.stop()
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int, timeout: float = 30.0
+) -> list[Record]:
+    """Everything on ``topic`` from the beginning, once at least ``at_least`` records are there."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        while not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for tp, messages in batches.items():
+                records.extend(
+                    Record(tp.partition, m.offset, m.key, m.value or b"", dict(m.headers or ()))
+                    for m in messages
+                )
+            if len(records) >= at_least:
+                end = await consumer.end_offsets(tps)
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
+                    return records
+        raise AssertionError(
+            f"timed out after {timeout}s: {len(records)} records on {topic}, wanted {at_least}"
+        )
+    finally:
+        await consumer.stop()

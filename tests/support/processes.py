@@ -1,0 +1,113 @@
+"""Services run as their own OS processes, as in production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.support.waiting import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """``python -m oms_<name> worker`` with its own environment, log file and HTTP port."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.env = {**os.environ, **env, "OMS_HTTP_PORT": str(self.port)}
+        self.log_path = log_dir / f"{name}-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"oms_{self.name}", "worker", "--loglevel", "info"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def health(self) -> dict[str, Any] | None:
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{self.url}/health", timeout=aiohttp.ClientTimeout(2)) as r:
+                    return dict(await r.json())
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+
+    async def metrics(self) -> str:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{self.url}/metrics") as r:
+                return await r.text()
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include ``labels``."""
+        total = 0.0
+        for line in (await self.metrics()).splitlines():
+            if not line.startswith(name + "{"):
+                continue
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    async def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
+        """Ready: the database answers and the consumer group gave this worker partitions."""
+
+        async def probe() -> dict[str, Any] | None:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
+            report = await self.health()
+            if report and report["status"] == "ok" and report["assigned_partitions"] > 0:
+                return report
+            return None
+
+        try:
+            return await wait_for(probe, timeout=timeout, interval=0.2, what=f"{self.name} ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.tail()}") from None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.kill(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,193 @@
+"""The platform on the real broker and database: outbox, inbox, crash safety, dead letters."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from oms_events.codec import decode, encode
+from oms_events.envelope import Envelope
+from oms_order.domain.identity import order_id_for
+from tests.conftest import Env
+from tests.support.kafka import produce, read_topic
+from tests.support.orders import CHANNEL, channel_event, encoded, order_submitted
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+GOLDEN = Path(__file__).resolve().parents[1] / "libs" / "oms_events" / "tests" / "golden"
+
+
+async def _count(env: Env, service: str, query: str, *args: object) -> int:
+    return int((await env.fetch(service, query, *args))[0][0])
+
+
+async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None:
+    order_service = await env.service("order")
+    notification = await env.service("notification")
+    await order_service.wait_ready()
+    await notification.wait_ready()
+    submitted = channel_event(order_submitted("A-1001"))
+    await produce(env.bootstrap, env.topic("oms.channel-order-intake"), [encode(submitted)])
+
+    order_id = order_id_for(CHANNEL, "A-1001")
+    rows = await wait_for(
+        lambda: env.fetch(
+            "notification", "SELECT * FROM notifications WHERE order_id = $1", order_id
+        ),
+        what="the notification service to store the accepted order's notification",
+    )
+    assert [(r["trigger_type"], r["template"], r["status"]) for r in rows] == [
+        ("OrderAccepted", "order_received", "queued")
+    ]
+    orders = await env.fetch(
+        "order", "SELECT status, sequence FROM orders WHERE order_id = $1", order_id
+    )
+    assert [(r["status"], r["sequence"]) for r in orders] == [("PENDING", 1)]
+
+    published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
+    accepted = [decode(r.value).envelope for r in published]
+    assert [(e.type, e.subject, e.sequence) for e in accepted] == [("OrderAccepted", order_id, 1)]
+    assert accepted[0].correlationid == submitted.correlationid
+    assert accepted[0].causationid == str(submitted.id)
+    assert published[0].key == order_id.encode()
+    assert await _count(env, "order", "SELECT count(*) FROM oms_outbox") == 0
+
+
+async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:
+    notification = await env.service("notification")
+    await notification.wait_ready()
+    accepted = await _accepted_event(env, "B-2001")
+    raw = encode(accepted)
+    await produce(env.bootstrap, env.topic("oms.orders"), [raw, raw], key=accepted.subject.encode())
+
+    await wait_for(
+        lambda: notification.metric("oms_events_in_total", outcome="duplicate"),
+        what="the second copy to be seen as a duplicate",
+    )
+    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+    assert await notification.metric("oms_events_in_total", outcome="processed") == 1
+
+
+async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: Env) -> None:
+    notification = await env.service("notification", OMS_FAULT_KILL_AFTER_EVENTS="1")
+    await notification.wait_ready()
+    await _accepted_event(env, "C-3001")
+
+    assert notification.wait_exit(timeout=60) == -signal.SIGKILL
+    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+
+    restarted = await env.service("notification")
+    await restarted.wait_ready()
+    await wait_for(
+        lambda: restarted.metric("oms_events_in_total", outcome="duplicate"),
+        timeout=60,
+        what="the redelivered event to be dropped by the inbox",
+    )
+    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+    assert await restarted.metric("oms_events_in_total", outcome="processed") == 0
+
+
+async def test_poison_record_is_dead_lettered_and_the_partition_moves_on(env: Env) -> None:
+    order_service = await env.service("order")
+    await order_service.wait_ready()
+    # A total beyond what the store can hold makes the handler fail on every attempt.
+    poison = encoded(order_submitted("D-poison", unit_price=10**19))
+    later = [encoded(order_submitted(f"D-{n}")) for n in range(3)]
+    offsets = await produce(
+        env.bootstrap, env.topic("oms.channel-order-intake"), [poison, *later], partition=0
+    )
+
+    dead = await read_topic(env.bootstrap, env.topic("oms.channel-order-intake.dlq"), at_least=1)
+    assert len(dead) == 1
+    headers = dead[0].headers
+    assert headers["oms.dlq.reason"] == b"handler_failed"
+    assert headers["oms.dlq.topic"] == env.topic("oms.channel-order-intake").encode()
+    assert headers["oms.dlq.partition"] == b"0"
+    assert headers["oms.dlq.offset"] == str(offsets[0]).encode()
+    assert headers["oms.dlq.attempts"] == b"3"
+    assert dead[0].value == poison
+
+    await wait_for(
+        lambda: _count(env, "order", "SELECT count(*) FROM orders"),
+        what="the records after the poison to be processed",
+    )
+    assert await _count(env, "order", "SELECT count(*) FROM orders") == 3
+    kept = await env.fetch("order", 'SELECT reason, detail, "offset" FROM oms_dead_letters')
+    assert [(r["reason"], r["offset"]) for r in kept] == [("handler_failed", offsets[0])]
+    assert "out of" in kept[0]["detail"] or "range" in kept[0]["detail"]
+
+
+async def test_old_version_event_is_upcast_and_processed(env: Env) -> None:
+    order_service = await env.service("order")
+    await order_service.wait_ready()
+    v1 = json.loads((GOLDEN / "OrderSubmitted.v1.json").read_text())
+    assert v1["dataversion"] == 1 and "customer_email" in v1["data"]
+    await produce(env.bootstrap, env.topic("oms.channel-order-intake"), [json.dumps(v1).encode()])
+
+    order_id = order_id_for(v1["data"]["channel"], v1["data"]["external_order_id"])
+    published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
+    accepted = decode(published[0].value)
+    assert accepted.envelope.subject == order_id
+    assert accepted.payload.customer.email == v1["data"]["customer_email"]  # type: ignore[attr-defined]
+    assert accepted.payload.delivery_method == "home_delivery"  # type: ignore[attr-defined]
+
+
+async def test_bad_bytes_unknown_types_and_versions_are_dead_lettered_with_reasons(
+    env: Env,
+) -> None:
+    order_service = await env.service("order")
+    await order_service.wait_ready()
+    good = channel_event(order_submitted("E-1")).model_dump(mode="json")
+    unknown_type = {**good, "type": "OrderTeleported"}
+    unknown_version = {**good, "dataversion": 99}
+    bad_payload = {**good, "data": {**good["data"], "lines": []}}
+    records = [
+        b"\xff\xfe not json",
+        b'{"specversion": "1.0"}',
+        json.dumps(unknown_type).encode(),
+        json.dumps(unknown_version).encode(),
+        json.dumps(bad_payload).encode(),
+        encoded(order_submitted("E-2")),
+    ]
+    await produce(env.bootstrap, env.topic("oms.channel-order-intake"), records, partition=1)
+
+    dead = await read_topic(env.bootstrap, env.topic("oms.channel-order-intake.dlq"), at_least=5)
+    by_offset = sorted(dead, key=lambda r: int(r.headers["oms.dlq.offset"]))
+    reasons = [r.headers["oms.dlq.reason"].decode() for r in by_offset]
+    assert reasons == [
+        "malformed",
+        "malformed",
+        "unknown_event_type",
+        "unknown_event_version",
+        "invalid_payload",
+    ]
+    details = {
+        r.headers["oms.dlq.reason"].decode(): r.headers["oms.dlq.detail"].decode() for r in dead
+    }
+    assert "OrderTeleported" in details["unknown_event_type"]
+    assert "99" in details["unknown_event_version"]
+    assert "lines" in details["invalid_payload"]
+    await wait_for(
+        lambda: _count(env, "order", "SELECT count(*) FROM orders WHERE external_order_id = 'E-2'"),
+        what="the valid order after the bad records",
+    )
+    assert (await order_service.health())["status"] == "ok"
+    assert await _count(env, "order", "SELECT count(*) FROM oms_dead_letters") == 5
+
+
+async def _accepted_event(env: Env, external_id: str) -> Envelope:
+    """An OrderAccepted as the order service publishes it, made by the real order service."""
+    order_service = await env.service("order")
+    await order_service.wait_ready()
+    await produce(
+        env.bootstrap,
+        env.topic("oms.channel-order-intake"),
+        [encoded(order_submitted(external_id))],
+    )
+    published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
+    order_service.stop()
+    return decode(published[0].value).envelope
