@@ -23,13 +23,13 @@ def test_personal_data_is_masked_at_any_depth() -> None:
 
 
 def test_logs_are_json_lines_with_context_and_no_personal_data(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("order", "INFO")
     with structlog.contextvars.bound_contextvars(correlation_id="corr-1", order_id="ord_1"):
         structlog.get_logger("t").info("order_accepted", email="erika@example.com")
     logging.getLogger("aiokafka").warning("broker gone")
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
     first = lines[0]
     assert first["event"] == "order_accepted"
     assert first["service"] == "order"

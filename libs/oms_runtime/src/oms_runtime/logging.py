@@ -53,6 +53,7 @@ def redact_personal_data(
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stderr for structlog and for the stdlib loggers (faust, aiokafka)."""
+
     def add_service(
         _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:

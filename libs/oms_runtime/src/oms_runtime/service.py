@@ -22,7 +22,12 @@ from prometheus_client import generate_latest
 from oms_events.topics import topic as topic_spec
 from oms_runtime import metrics
 from oms_runtime.config import RuntimeSettings
-from oms_runtime.consumer import BatchProcessor, ConsumedRecord, Handler
+from oms_runtime.consumer import (
+    BatchProcessor,
+    ConsumedRecord,
+    Handler,
+    is_infrastructure_error,
+)
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
 from oms_runtime.logging import configure_logging
 from oms_runtime.outbox import Outbox, write_outbox
@@ -203,7 +208,7 @@ class ServiceRuntime:
         s = self.settings
         configure_logging(self.name, s.log_level)
         dsn = s.database_url.get_secret_value()
-        self._pool = await create_pool(dsn, s.db_pool_max)
+        self._pool = await self._connect_database(dsn)
         await apply_migrations(self._pool, self._migrations)
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers,
@@ -222,6 +227,19 @@ class ServiceRuntime:
         self._relay_task = asyncio.ensure_future(self._relay.run())
         self._ready_event().set()
         _log.info("service_started", http_port=s.http_port, topic_prefix=s.topic_prefix)
+
+    async def _connect_database(self, dsn: str) -> asyncpg.Pool:
+        """Wait for the database (it may start after the worker); other errors stop the worker."""
+        backoff = 0.5
+        while True:
+            try:
+                return await create_pool(dsn, self.settings.db_pool_max)
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                _log.warning("database_unavailable", error=type(exc).__name__, retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
 
     async def _stop(self) -> None:
         if self._in_flight:

@@ -1,0 +1,41 @@
+"""The worker entry point every service's ``__main__`` calls."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+if TYPE_CHECKING:
+    from oms_runtime.service import ServiceRuntime
+
+__all__ = ["run_worker"]
+
+
+_SECRET_HINTS = ("password", "url", "dsn")
+
+
+def _describe(error: ErrorDetails) -> str:
+    if not error["loc"]:
+        return f"  {error['msg']}"
+    field = str(error["loc"][0])
+    variable = field if field == "KAFKA_BOOTSTRAP_SERVERS" else f"OMS_{field.upper()}"
+    shown = error["type"] != "missing" and not any(h in field.lower() for h in _SECRET_HINTS)
+    return f"  {variable}: {error['msg']}" + (f" (got {error['input']!r})" if shown else "")
+
+
+def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
+    """Build the service from the environment and hand the command line to faust.
+
+    A bad setting stops the worker at once, naming the variable, with exit status 2.
+    """
+    try:
+        runtime = build()
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors(include_url=False)]
+        print("invalid configuration:\n" + "\n".join(lines), file=sys.stderr)
+        sys.exit(2)
+    runtime.app.main()

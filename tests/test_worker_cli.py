@@ -1,0 +1,48 @@
+"""The worker command refuses bad configuration clearly, before touching any client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"OMS_BATCH_MAX": "0"}, "OMS_BATCH_MAX: Input should be greater than or equal to 1"),
+        ({"OMS_HTTP_PORT": "eighty"}, "OMS_HTTP_PORT: Input should be a valid integer"),
+        ({"OMS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs OMS_KAFKA_SASL_MECHANISM"),
+        ({"OMS_KAFKA_SECURITY_PROTOCOL": "TLS"}, "OMS_KAFKA_SECURITY_PROTOCOL: Input should be"),
+    ],
+)
+@pytest.mark.parametrize("service", ["order", "notification"])
+def test_bad_settings_stop_the_worker_naming_the_variable(
+    service: str, variables: dict[str, str], expected: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", f"oms_{service}", "worker"],
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("invalid configuration:")
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_secrets_are_not_echoed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oms_order", "worker"],
+        env={**os.environ, "OMS_KAFKA_SASL_MECHANISM": "MD5", "OMS_KAFKA_SASL_PASSWORD": "hunter2"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "OMS_KAFKA_SASL_MECHANISM" in result.stderr
+    assert "hunter2" not in result.stderr
