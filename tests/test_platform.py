@@ -12,7 +12,7 @@ from oms_events.codec import decode, encode
 from oms_events.envelope import Envelope
 from oms_order.domain.identity import order_id_for
 from tests.conftest import Env
-from tests.support.kafka import produce, read_topic
+from tests.support.kafka import committed_and_end_offsets, produce, read_topic
 from tests.support.orders import CHANNEL, channel_event, encoded, order_submitted
 from tests.support.waiting import wait_for
 
@@ -191,3 +191,22 @@ async def _accepted_event(env: Env, external_id: str) -> Envelope:
     published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
     order_service.stop()
     return decode(published[0].value).envelope
+
+
+async def test_sigterm_stops_gracefully_and_commits_offsets(env: Env) -> None:
+    notification = await env.service("notification")
+    await notification.wait_ready()
+    await _accepted_event(env, "F-1")
+    await wait_for(
+        lambda: _count(env, "notification", "SELECT count(*) FROM notifications"),
+        what="the notification to be stored",
+    )
+    notification.kill(signal.SIGTERM)
+    assert notification.wait_exit(timeout=60) == 0
+    assert '"event": "service_stopped"' in notification.tail(200)
+
+    committed, end = await committed_and_end_offsets(
+        env.bootstrap, f"oms-notification-{env.run}", env.topic("oms.orders"), partitions=6
+    )
+    assert sum(end.values()) == 1
+    assert {p: committed[p] or 0 for p in end} == end

@@ -87,3 +87,20 @@ async def read_topic(
         )
     finally:
         await consumer.stop()
+
+
+async def committed_and_end_offsets(
+    bootstrap: str, group: str, topic: str, partitions: int
+) -> tuple[dict[int, int | None], dict[int, int]]:
+    """The group's committed offset and the end offset of every partition of ``topic``."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        committed = {tp.partition: await consumer.committed(tp) for tp in tps}
+        end = {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
+        return committed, end
+    finally:
+        await consumer.stop()
