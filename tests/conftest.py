@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from tests.support.kafka import create_topics
+from tests.support.kafka import create_topics, delete_topics
 from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack, provide_stack
 
@@ -84,6 +84,7 @@ class Env:
     async def close(self) -> None:
         for process in self.processes:
             process.stop()
+        await delete_topics(self.bootstrap, self.run)
         if not self.databases:
             return
         conn = await asyncpg.connect(self.stack.admin_dsn)

@@ -55,6 +55,13 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
     assert accepted[0].causationid == str(submitted.id)
     assert published[0].key == order_id.encode()
     assert await _count(env, "order", "SELECT count(*) FROM oms_outbox") == 0
+    assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.orders")) == 1
+    assert await notification.metric("oms_events_in_total", outcome="processed") == 1
+    lag = await wait_for(
+        lambda: notification.metric_lines("oms_consumer_lag", topic=env.topic("oms.orders")),
+        what="the consumer lag gauge",
+    )
+    assert len(lag) == 6 and all(value == 0 for value in lag)
 
 
 async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.stack import REPO
 
@@ -104,3 +105,15 @@ async def committed_and_end_offsets(
         return committed, end
     finally:
         await consumer.stop()
+
+
+async def delete_topics(bootstrap: str, marker: str) -> None:
+    """Remove one test's topics (its own and faust's) so the broker does not collect them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if marker in t]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()

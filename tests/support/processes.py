@@ -60,16 +60,20 @@ class ServiceProcess:
             async with session.get(f"{self.url}/metrics") as r:
                 return await r.text()
 
-    async def metric(self, name: str, **labels: str) -> float:
-        """Sum of a metric's samples whose labels include ``labels``."""
-        total = 0.0
+    async def metric_lines(self, name: str, **labels: str) -> list[float]:
+        """Values of a metric's samples whose labels include ``labels``."""
+        values = []
         for line in (await self.metrics()).splitlines():
             if not line.startswith(name + "{"):
                 continue
             head, _, value = line.rpartition(" ")
             if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
+                values.append(float(value))
+        return values
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include ``labels``."""
+        return sum(await self.metric_lines(name, **labels))
 
     async def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
         """Ready: the database answers and the consumer group gave this worker partitions."""
