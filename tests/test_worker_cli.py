@@ -24,7 +24,7 @@ def test_bad_settings_stop_the_worker_naming_the_variable(
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", f"oms_{service}", "worker"],
-        env={**os.environ, **variables},
+        env={**os.environ, "OMS_DATABASE_URL": "postgresql://db/oms", **variables},
         capture_output=True,
         text=True,
         timeout=60,
@@ -38,7 +38,12 @@ def test_bad_settings_stop_the_worker_naming_the_variable(
 def test_secrets_are_not_echoed() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "oms_order", "worker"],
-        env={**os.environ, "OMS_KAFKA_SASL_MECHANISM": "MD5", "OMS_KAFKA_SASL_PASSWORD": "hunter2"},
+        env={
+            **os.environ,
+            "OMS_DATABASE_URL": "postgresql://oms:pw-in-url@db/oms",
+            "OMS_KAFKA_SASL_MECHANISM": "MD5",
+            "OMS_KAFKA_SASL_PASSWORD": "hunter2",
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -46,3 +51,17 @@ def test_secrets_are_not_echoed() -> None:
     assert result.returncode == 2
     assert "OMS_KAFKA_SASL_MECHANISM" in result.stderr
     assert "hunter2" not in result.stderr
+    assert "pw-in-url" not in result.stderr
+
+
+def test_a_missing_database_url_is_named() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMS_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "oms_order", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "OMS_DATABASE_URL: Field required" in result.stderr

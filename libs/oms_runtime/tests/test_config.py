@@ -4,6 +4,11 @@ from pydantic import ValidationError
 from oms_runtime.config import RuntimeSettings
 
 
+@pytest.fixture(autouse=True)
+def _database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", "postgresql://oms_order@db/oms_order")
+
+
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("OMS_TOPIC_PREFIX", "staging.")
@@ -31,4 +36,16 @@ def test_sasl_needs_mechanism_and_credentials(monkeypatch: pytest.MonkeyPatch) -
 def test_bad_values_are_refused_with_the_field_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMS_BATCH_MAX", "0")
     with pytest.raises(ValidationError, match="batch_max"):
+        RuntimeSettings()
+
+
+def test_database_url_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMS_DATABASE_URL")
+    with pytest.raises(ValidationError, match="database_url"):
+        RuntimeSettings()
+
+
+def test_sasl_mechanism_needs_a_sasl_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_KAFKA_SASL_MECHANISM", "PLAIN")
+    with pytest.raises(ValidationError, match="must be SASL_PLAINTEXT or SASL_SSL"):
         RuntimeSettings()

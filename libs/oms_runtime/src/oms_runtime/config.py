@@ -37,7 +37,8 @@ class RuntimeSettings(BaseSettings):
     # A dead worker's partitions move to the others after this long without heartbeats.
     kafka_session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
 
-    database_url: SecretStr = SecretStr("postgresql://127.0.0.1:55432/postgres")
+    # Required: each service has its own database; a shared default would mix their inboxes.
+    database_url: SecretStr
     db_pool_max: int = Field(default=8, ge=2, le=100)
 
     topic_prefix: str = ""
@@ -60,6 +61,11 @@ class RuntimeSettings(BaseSettings):
             raise ValueError(
                 "OMS_KAFKA_SECURITY_PROTOCOL=SASL_* needs OMS_KAFKA_SASL_MECHANISM, "
                 "OMS_KAFKA_SASL_USERNAME and OMS_KAFKA_SASL_PASSWORD"
+            )
+        if self.kafka_sasl_mechanism and not self.kafka_security_protocol.startswith("SASL_"):
+            raise ValueError(
+                "OMS_KAFKA_SASL_MECHANISM is set: OMS_KAFKA_SECURITY_PROTOCOL must be "
+                "SASL_PLAINTEXT or SASL_SSL"
             )
         return self
 

@@ -70,26 +70,31 @@ class BatchResult:
 
 
 class HandlerFailed(Exception):
-    """A handler raised for one event: the batch is retried event by event to isolate it."""
+    """Something failed for one event: the batch is retried event by event to isolate it."""
 
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
-        self.index = index
+
+# SQLSTATEs of a database that is unreachable, restarting, overloaded or asking for a retry.
+_RETRYABLE_SQLSTATE_CLASSES = ("08", "53")
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "55P03"})
 
 
 def is_infrastructure_error(exc: BaseException) -> bool:
-    """Failures of the database or network, worth retrying the whole batch indefinitely."""
-    return isinstance(
-        exc,
-        OSError
-        | TimeoutError
-        | asyncpg.InterfaceError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.exceptions.SerializationError
-        | asyncpg.exceptions.DeadlockDetectedError
-        | asyncpg.exceptions.InsufficientResourcesError
-        | asyncpg.exceptions.OperatorInterventionError,
-    )
+    """Failures of the database or network, worth retrying the whole batch indefinitely.
+
+    Anything caused by the data itself (a bad argument, a constraint, a canceled statement)
+    is not: retrying it forever would block the partition, so it is dead-lettered instead.
+    """
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        return state[:2] in _RETRYABLE_SQLSTATE_CLASSES or state in _RETRYABLE_SQLSTATES
+    if isinstance(exc, asyncpg.exceptions.DataError):
+        return False
+    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError)
+
+
+def _describe_error(exc: BaseException) -> dict[str, str]:
+    """Type and SQLSTATE only: messages can quote the data, and data can be personal."""
+    return {"error": type(exc).__name__, "sqlstate": getattr(exc, "sqlstate", None) or ""}
 
 
 class BatchProcessor:
@@ -122,13 +127,16 @@ class BatchProcessor:
             try:
                 try:
                     result = await self._run(decoded, rejected, isolate=False)
-                except HandlerFailed:
+                except Exception as exc:
+                    if is_infrastructure_error(exc):
+                        raise
+                    # A handler failed (or left the transaction failed): isolate it.
                     result = await self._run(decoded, rejected, isolate=True)
                 break
             except Exception as exc:
                 if not is_infrastructure_error(exc):
                     raise
-                _log.warning("batch_retry", error=type(exc).__name__, detail=str(exc)[:300])
+                _log.warning("batch_retry", retry_in_s=backoff, **_describe_error(exc))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         topic = records[0].topic
@@ -176,26 +184,22 @@ class BatchProcessor:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._claim(conn, handled)
             seen: set[Any] = set()
-            for index, (rec, event) in enumerate(handled):
+            for rec, event in handled:
                 event_id = event.envelope.id
                 if event_id not in fresh or event_id in seen:
                     result.duplicates += 1
                     continue
                 seen.add(event_id)
                 ctx = self._context(conn, rec, event.envelope, outgoing)
-                if not isolate:
-                    try:
-                        await self._call(ctx, event)
-                    except Exception as exc:
-                        if is_infrastructure_error(exc):
-                            raise
-                        raise HandlerFailed(index) from exc
-                else:
+                if isolate:
                     failure = await self._call_isolated(ctx, event)
                     if failure is not None:
+                        # Unclaimed, so a re-driven copy is processed after a fix.
                         await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
                         dead.append(failure)
                         continue
+                else:
+                    await self._call(ctx, event)
                 result.processed += 1
             result.dead_lettered = await write_dead_letters(
                 conn, self.service, self._prefix, dead, outgoing
@@ -245,17 +249,24 @@ class BatchProcessor:
             await self._handlers[event.envelope.type](ctx, event.payload)
 
     async def _call_isolated(self, ctx: HandlerContext, event: DecodedEvent) -> DeadLetter | None:
-        """Try one event in savepoints; after the last failed attempt, say why."""
+        """Try one event in a savepoint; after the last failed attempt, say why.
+
+        Plain SQL savepoints, always rolled back on failure: a handler that caught a database
+        error itself leaves the transaction failed, and only a rollback repairs it.
+        """
         mark = len(ctx.outbox.records)
         error: Exception | None = None
         for _attempt in range(self._attempts):
+            await ctx.conn.execute("SAVEPOINT oms_event")
             try:
-                async with ctx.conn.transaction():
-                    await self._call(ctx, event)
+                await self._call(ctx, event)
+                await ctx.conn.execute("RELEASE SAVEPOINT oms_event")
                 return None
             except Exception as exc:
                 if is_infrastructure_error(exc):
                     raise
+                await ctx.conn.execute("ROLLBACK TO SAVEPOINT oms_event")
+                await ctx.conn.execute("RELEASE SAVEPOINT oms_event")
                 del ctx.outbox.records[mark:]
                 error = exc
         assert error is not None
@@ -263,12 +274,12 @@ class BatchProcessor:
             "handler_failed",
             event_type=event.envelope.type,
             order_id=event.envelope.subject,
-            error=type(error).__name__,
+            **_describe_error(error),
         )
         return DeadLetter.of(
             ctx.record,
             reason="handler_failed",
-            detail=f"{type(error).__name__}: {error}"[:2000],
+            detail=f"{type(error).__name__}: {error}",
             attempts=self._attempts,
             envelope=event.envelope,
         )

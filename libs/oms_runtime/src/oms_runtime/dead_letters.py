@@ -10,7 +10,7 @@ import asyncpg
 
 from oms_events.envelope import Envelope
 from oms_events.topics import topic
-from oms_runtime.outbox import OutboxRecord
+from oms_runtime.outbox import OutboxRecord, safe_text
 
 if TYPE_CHECKING:
     from oms_runtime.consumer import ConsumedRecord
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["DLQ_HEADER_PREFIX", "DeadLetter", "write_dead_letters"]
 
 DLQ_HEADER_PREFIX = "oms.dlq."
+_MAX_DETAIL = 2000
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class DeadLetter:
             value=record.value or b"",
             headers=record.headers,
             reason=reason,
-            detail=detail,
+            detail=safe_text(detail, _MAX_DETAIL),
             attempts=attempts,
             event_id=str(envelope.id) if envelope else None,
             event_type=envelope.type if envelope else None,
@@ -75,7 +76,7 @@ class DeadLetter:
             key=self.key,
             payload=self.value,
             headers=self.headers
-            + tuple((DLQ_HEADER_PREFIX + k, v.encode()) for k, v in dlq_headers),
+            + tuple((DLQ_HEADER_PREFIX + k, safe_text(v, 1000).encode()) for k, v in dlq_headers),
         )
 
 

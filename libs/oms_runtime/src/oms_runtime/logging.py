@@ -37,8 +37,10 @@ _MASK = "***"
 def _redact(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _MASK if k in PERSONAL_KEYS else _redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [_redact(v) for v in value]
+    if isinstance(value, tuple):  # exc_info among others: keep its type
+        return tuple(_redact(v) for v in value)
     return value
 
 

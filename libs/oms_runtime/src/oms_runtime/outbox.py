@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -13,9 +14,16 @@ from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_events.topics import topic_for_event
 
-__all__ = ["NOTIFY_CHANNEL", "Outbox", "OutboxRecord", "write_outbox"]
+__all__ = ["NOTIFY_CHANNEL", "Outbox", "OutboxRecord", "safe_text", "write_outbox"]
 
 NOTIFY_CHANNEL = "oms_outbox"
+
+
+def safe_text(text: str, limit: int | None = None) -> str:
+    """Text PostgreSQL accepts: hostile input can put NUL and lone surrogates in names and
+    messages that are stored (header names, dead-letter reasons)."""
+    cleaned = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return cleaned if limit is None else cleaned[:limit]
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,24 @@ class Outbox:
         self.records.append(record)
 
 
+def _key_lock(key: bytes | None) -> int:
+    return int.from_bytes(
+        hashlib.sha256(b"oms-outbox-key:" + (key or b"")).digest()[:8], "big", signed=True
+    )
+
+
 async def write_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
-    """Insert records in one statement and wake the relay when the transaction commits."""
+    """Insert records and wake the relay when the transaction commits.
+
+    Transactions emitting for the same key take a lock on it first, so their rows get ids in
+    commit order and the relay, which publishes in id order, keeps each key's events in order.
+    """
     if not records:
         return
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
+        sorted({_key_lock(r.key) for r in records}),
+    )
     await conn.executemany(
         "INSERT INTO oms_outbox (topic, key, event_id, payload, header_keys, header_values)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
@@ -91,7 +113,7 @@ async def write_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord]
                 r.key,
                 r.event_id,
                 r.payload,
-                [k for k, _ in r.headers],
+                [safe_text(k) for k, _ in r.headers],
                 [v for _, v in r.headers],
             )
             for r in records

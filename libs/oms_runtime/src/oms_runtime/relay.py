@@ -4,21 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+)
 
 from oms_runtime import metrics
-from oms_runtime.outbox import NOTIFY_CHANNEL
+from oms_runtime.outbox import NOTIFY_CHANNEL, safe_text
 
 __all__ = ["OutboxRelay"]
 
 _log = structlog.get_logger(__name__)
 # Without a notification (lost connection, a row from another writer), look again this often.
 _IDLE_RECHECK_S = 1.0
+# Errors no retry can mend: the row is parked with the reason instead of blocking the rest.
+_UNSENDABLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+)
+# The server notices a vanished relay within seconds and frees its leadership lock.
+_KEEPALIVE = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
 
 
 class OutboxRelay:
@@ -42,8 +61,8 @@ class OutboxRelay:
         self._batch_max = batch_max
         self._wake = asyncio.Event()
         self.is_leader = False
-        self.last_loop = time.monotonic()
         self.published = 0
+        self._stopping = False
         self._lock_key = int.from_bytes(
             hashlib.sha256(f"oms-relay:{service}".encode()).digest()[:8], "big", signed=True
         )
@@ -51,44 +70,68 @@ class OutboxRelay:
     def _on_notify(self, *_args: Any) -> None:
         self._wake.set()
 
+    async def _connect(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, command_timeout=30, server_settings=_KEEPALIVE
+        )
+        return conn
+
     async def run(self) -> None:
         """Publish forever; reconnect with backoff when the database or broker fails."""
         backoff = 0.2
-        while True:
+        published_before = self.published
+        while not self._stopping:
             try:
                 await self._run_connected()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.is_leader = False
-                _log.warning("relay_retry", error=type(exc).__name__, detail=str(exc)[:300])
+                if self.published > published_before:
+                    backoff = 0.2  # it worked for a while: a new fault, not the same one
+                published_before = self.published
+                _log.warning("relay_retry", error=type(exc).__name__, retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            else:
-                backoff = 0.2
+
+    def stop(self) -> None:
+        """Finish the batch in flight, publish what is left, then return from ``run``.
+
+        Cancelling instead could land between publishing and deleting, and publish twice.
+        """
+        self._stopping = True
+        self._wake.set()
+
+    async def _pause(self) -> None:
+        """Until a commit notifies the relay, or the recheck interval passes."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), _IDLE_RECHECK_S)
+        except TimeoutError:
+            pass
 
     async def _run_connected(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        conn = await self._connect()
         try:
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            # Stand by until the leader's session ends.
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
-                self.last_loop = time.monotonic()
-                await asyncio.sleep(_IDLE_RECHECK_S)
+                if self._stopping:
+                    return
+                await self._pause()
             self.is_leader = True
             _log.info("relay_leader")
             while True:
-                self.last_loop = time.monotonic()
                 self._wake.clear()
                 if not await self._publish_batch(conn):
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), _IDLE_RECHECK_S)
-                    except TimeoutError:
-                        pass
+                    if self._stopping:
+                        return
+                    await self._pause()
         finally:
             self.is_leader = False
             await conn.close()
 
     async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+        """Publish up to one batch; returns how many rows left the outbox."""
         rows = await conn.fetch(
             "SELECT id, topic, key, payload, header_keys, header_values"
             " FROM oms_outbox ORDER BY id LIMIT $1",
@@ -97,26 +140,60 @@ class OutboxRelay:
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self._service).set(0)
             return 0
-        deliveries = [
-            await self._producer.send(
-                r["topic"],
-                value=r["payload"],
-                key=r["key"],
-                headers=list(zip(r["header_keys"], r["header_values"], strict=True)),
-            )
-            for r in rows
-        ]
-        await asyncio.gather(*deliveries)
-        await conn.execute(
-            "DELETE FROM oms_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
-        self.published += len(rows)
+        sent: list[asyncpg.Record] = []
+        deliveries: list[asyncio.Future[Any]] = []
+        parked: list[tuple[asyncpg.Record, BaseException]] = []
         for r in rows:
-            metrics.EVENTS_OUT.labels(self._service, r["topic"]).inc()
-        if len(rows) == self._batch_max:
-            metrics.OUTBOX_BACKLOG.labels(self._service).set(
-                await conn.fetchval("SELECT count(*) FROM oms_outbox")
+            try:
+                deliveries.append(
+                    await self._producer.send(
+                        r["topic"],
+                        value=r["payload"],
+                        key=r["key"],
+                        headers=list(zip(r["header_keys"], r["header_values"], strict=True)),
+                    )
+                )
+                sent.append(r)
+            except _UNSENDABLE as exc:
+                parked.append((r, exc))
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        done = [
+            r["id"] for r, o in zip(sent, outcomes, strict=True) if not isinstance(o, BaseException)
+        ]
+        for r, outcome in zip(sent, outcomes, strict=True):
+            if isinstance(outcome, _UNSENDABLE):
+                parked.append((r, outcome))
+        async with conn.transaction():
+            if parked:
+                await self._park(conn, parked)
+            await conn.execute(
+                "DELETE FROM oms_outbox WHERE id = ANY($1::bigint[])",
+                done + [r["id"] for r, _ in parked],
             )
-        else:
-            metrics.OUTBOX_BACKLOG.labels(self._service).set(0)
+        self.published += len(done)
+        for r, outcome in zip(sent, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                metrics.EVENTS_OUT.labels(self._service, r["topic"]).inc()
+        failures = [
+            o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, _UNSENDABLE)
+        ]
+        if failures:
+            # Left in the outbox and sent again, in order, on the next pass.
+            raise failures[0]
+        backlog = 0
+        if len(rows) == self._batch_max:
+            backlog = await conn.fetchval("SELECT count(*) FROM oms_outbox")
+        metrics.OUTBOX_BACKLOG.labels(self._service).set(backlog)
         return len(rows)
+
+    async def _park(
+        self, conn: asyncpg.Connection, parked: list[tuple[asyncpg.Record, BaseException]]
+    ) -> None:
+        await conn.executemany(
+            "INSERT INTO oms_outbox_parked (id, topic, key, event_id, payload, header_keys,"
+            " header_values, reason) SELECT id, topic, key, event_id, payload, header_keys,"
+            " header_values, $2 FROM oms_outbox WHERE id = $1",
+            [(r["id"], safe_text(f"{type(exc).__name__}: {exc}", 2000)) for r, exc in parked],
+        )
+        for r, exc in parked:
+            _log.error("outbox_row_parked", topic=r["topic"], error=type(exc).__name__)

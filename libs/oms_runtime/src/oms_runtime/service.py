@@ -162,8 +162,7 @@ class ServiceRuntime:
             processor = processor_holder[0]
             within = runtime.settings.batch_within_ms / 1000
             async for events in stream.take_events(runtime.settings.batch_max, within):
-                records = [_record(e.message) for e in events]
-                await runtime._process_shielded(processor, records)
+                await runtime._process_shielded(processor, [e.message for e in events])
 
         agent.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
         self.app.agent(source, name=f"oms-{self.name}.{spec.name}", concurrency=1)(agent)
@@ -242,23 +241,37 @@ class ServiceRuntime:
                 backoff = min(backoff * 2, 10.0)
 
     async def _stop(self) -> None:
+        """Agents first (their last batches commit), then the relay's last pass, then clients.
+
+        This service starts after the agents and so would stop before them: stop them here.
+        """
+        try:
+            await self.app.agents.stop()
+        except Exception as exc:
+            _log.warning("agents_stop_failed", error=type(exc).__name__)
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=self.settings.shutdown_grace_s)
         if self._relay is not None:
-            self._relay_task.cancel()
-            await asyncio.gather(self._relay_task, return_exceptions=True)
+            self._relay.stop()
+            try:
+                await asyncio.wait_for(self._relay_task, self.settings.shutdown_grace_s)
+            except Exception as exc:  # left in the outbox: published at the next start
+                _log.warning("relay_unfinished_at_shutdown", error=type(exc).__name__)
             await self._producer.stop()
         if self._pool is not None:
             await self._pool.close()
         _log.info("service_stopped")
 
-    async def _process_shielded(
-        self, processor: BatchProcessor, records: list[ConsumedRecord]
-    ) -> None:
-        """faust acknowledges a batch when the agent moves on, even on cancellation: so a batch
-        always finishes its transaction first, and a worker that cannot finish it exits
-        without acknowledging (the batch is then redelivered)."""
-        task = asyncio.ensure_future(processor.process(records))
+    async def _process_shielded(self, processor: BatchProcessor, messages: list[Any]) -> None:
+        """faust acknowledges a batch whenever the agent leaves it, even on an exception or a
+        cancellation. So a batch always finishes its transaction first, and a worker that
+        cannot finish it exits at once without acknowledging: the batch is redelivered."""
+        try:
+            records = [_record(m) for m in messages]
+            task = asyncio.ensure_future(processor.process(records))
+        except Exception as exc:
+            _log.critical("batch_unreadable", records=len(messages), error=type(exc).__name__)
+            os._exit(70)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         try:
@@ -270,8 +283,8 @@ class ServiceRuntime:
                 _log.critical("batch_unfinished_at_shutdown", records=len(records))
                 os._exit(75)
             raise
-        except Exception:
-            _log.critical("batch_crashed", records=len(records), exc_info=True)
+        except Exception as exc:
+            _log.critical("batch_crashed", records=len(records), error=type(exc).__name__)
             os._exit(70)
         self._processed_total += result.processed
         self._maybe_crash_for_fault_test()
@@ -328,6 +341,12 @@ class ServiceRuntime:
             )
 
 
+def _header_items(headers: Any) -> list[tuple[Any, Any]]:
+    if not headers:
+        return []
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+
+
 def _record(message: Any) -> ConsumedRecord:
     return ConsumedRecord(
         topic=message.topic,
@@ -335,5 +354,6 @@ def _record(message: Any) -> ConsumedRecord:
         offset=message.offset,
         key=message.key,
         value=message.value,
-        headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+        # A header may carry no value at all; kept as empty bytes.
+        headers=tuple((str(k), bytes(v or b"")) for k, v in _header_items(message.headers)),
     )

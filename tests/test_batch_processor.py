@@ -1,0 +1,117 @@
+"""The batch processor on the real PostgreSQL: hostile records and misbehaving handlers."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from oms_events.orders import OrderAccepted
+from oms_runtime.consumer import BatchProcessor, ConsumedRecord, HandlerContext
+from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
+from tests.conftest import Env
+from tests.support.orders import encoded, order_submitted
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "tx.oms.channel-order-intake"
+
+
+def _record(
+    offset: int, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+) -> ConsumedRecord:
+    return ConsumedRecord(TOPIC, 0, offset, b"k", value, headers)
+
+
+async def record_seen(ctx: HandlerContext, order: object) -> None:
+    await ctx.conn.execute("INSERT INTO seen VALUES ($1)", order.external_order_id)  # type: ignore[attr-defined]
+
+
+async def _processor(env: Env, handler: object) -> tuple[BatchProcessor, asyncpg.Pool]:
+    pool = await asyncpg.create_pool(await env.database("runtime"), min_size=1, max_size=2)
+    assert pool is not None
+    await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
+    await pool.execute("CREATE TABLE seen (external_order_id text PRIMARY KEY)")
+    processor = BatchProcessor(
+        service="test",
+        pool=pool,
+        handlers={"OrderSubmitted": handler},  # type: ignore[dict-item]
+        topic_prefix="tx.",
+        attempts=3,
+    )
+    return processor, pool
+
+
+async def test_a_handler_that_swallows_a_database_error_only_costs_its_own_event(env: Env) -> None:
+    async def handler(ctx: HandlerContext, order: object) -> None:
+        external = order.external_order_id  # type: ignore[attr-defined]
+        await ctx.conn.execute("INSERT INTO seen VALUES ($1)", external)
+        if external == "bad":
+            try:  # a bug: the error is caught, the transaction is left failed
+                await ctx.conn.execute("INSERT INTO seen VALUES ($1)", external)
+            except asyncpg.UniqueViolationError:
+                pass
+        ctx.emit(
+            OrderAccepted(order_id=f"ord-{external}", **order.model_dump(exclude={"extras"})),  # type: ignore[attr-defined]
+            subject=f"ord-{external}",
+        )
+
+    processor, pool = await _processor(env, handler)
+    try:
+        result = await processor.process(
+            [
+                _record(0, encoded(order_submitted("a"))),
+                _record(1, encoded(order_submitted("bad"))),
+                _record(2, encoded(order_submitted("b"))),
+            ]
+        )
+        assert result.processed == 2
+        assert [(d.offset, d.reason) for d in result.dead_lettered] == [(1, "handler_failed")]
+        assert "InFailedSQLTransactionError" in result.dead_lettered[0].detail
+        assert {r[0] for r in await pool.fetch("SELECT external_order_id FROM seen")} == {"a", "b"}
+        topics = [r[0] for r in await pool.fetch("SELECT topic FROM oms_outbox ORDER BY id")]
+        assert topics == ["tx.oms.orders", "tx.oms.orders", "tx.oms.channel-order-intake.dlq"]
+        # The dead-lettered event is not in the inbox: a re-driven copy will be processed.
+        assert await pool.fetchval("SELECT count(*) FROM oms_inbox") == 2
+    finally:
+        await pool.close()
+
+
+async def test_hostile_bytes_and_headers_are_dead_lettered_not_crashing(env: Env) -> None:
+    processor, pool = await _processor(env, record_seen)
+    try:
+        result = await processor.process(
+            [
+                _record(0, b'{"\\u0000x": 1}', headers=(("nul\x00name", b"\x00\xff"),)),
+                _record(1, b"\xed\xa0\x80 lone surrogate bytes"),
+                _record(2, b"x" * 1_100_000),
+                _record(3, encoded(order_submitted("ok"))),
+            ]
+        )
+        assert [d.reason for d in result.dead_lettered] == ["malformed", "malformed", "too_large"]
+        assert result.processed == 1
+        stored = await pool.fetch(
+            'SELECT "offset", reason, detail FROM oms_dead_letters ORDER BY 1'
+        )
+        assert [(r["offset"], r["reason"]) for r in stored] == [
+            (0, "malformed"),
+            (1, "malformed"),
+            (2, "too_large"),
+        ]
+        assert "\x00" not in stored[0]["detail"]
+        keys = await pool.fetchval("SELECT header_keys FROM oms_outbox ORDER BY id LIMIT 1")
+        assert keys[0] == "nul\\x00name"
+    finally:
+        await pool.close()
+
+
+async def test_redelivered_batch_has_no_second_effect(env: Env) -> None:
+    processor, pool = await _processor(env, record_seen)
+    try:
+        batch = [_record(0, encoded(order_submitted("once")))]
+        first = await processor.process(batch)
+        again = await processor.process(batch)
+        assert (first.processed, first.duplicates) == (1, 0)
+        assert (again.processed, again.duplicates) == (0, 1)
+        assert await pool.fetchval("SELECT count(*) FROM seen") == 1
+    finally:
+        await pool.close()
