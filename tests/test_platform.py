@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,16 +47,20 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
     orders = await env.fetch(
         "order", "SELECT status, sequence FROM orders WHERE order_id = $1", order_id
     )
-    assert [(r["status"], r["sequence"]) for r in orders] == [("PENDING", 1)]
+    assert [(r["status"], r["sequence"]) for r in orders] == [("CONFIRMED", 3)]
 
-    published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
-    accepted = [decode(r.value).envelope for r in published]
-    assert [(e.type, e.subject, e.sequence) for e in accepted] == [("OrderAccepted", order_id, 1)]
-    assert accepted[0].correlationid == submitted.correlationid
-    assert accepted[0].causationid == str(submitted.id)
-    assert published[0].key == order_id.encode()
+    published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=2)
+    events = [decode(r.value).envelope for r in published]
+    assert [(e.type, e.subject, e.sequence) for e in events] == [
+        ("OrderAccepted", order_id, 1),
+        ("OrderConfirmed", order_id, 3),
+    ]
+    assert {e.correlationid for e in events} == {submitted.correlationid}
+    assert {e.causationid for e in events} == {str(submitted.id)}
+    assert {r.key for r in published} == {order_id.encode()}
     assert await _count(env, "order", "SELECT count(*) FROM oms_outbox") == 0
-    assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.orders")) == 1
+    assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.orders")) == 2
+    assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.payments")) == 1
     assert await notification.metric("oms_events_in_total", outcome="processed") == 1
     lag = await wait_for(
         lambda: notification.metric_lines("oms_consumer_lag", topic=env.topic("oms.orders")),
@@ -101,8 +106,8 @@ async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: 
 async def test_poison_record_is_dead_lettered_and_the_partition_moves_on(env: Env) -> None:
     order_service = await env.service("order")
     await order_service.wait_ready()
-    # A total beyond what the store can hold makes the handler fail on every attempt.
-    poison = encoded(order_submitted("D-poison", unit_price=10**19))
+    # A NUL byte passes the contract but not PostgreSQL: the handler fails on every attempt.
+    poison = encoded(order_submitted("D-\x00-poison"))
     later = [encoded(order_submitted(f"D-{n}")) for n in range(3)]
     offsets = await produce(
         env.bootstrap, env.topic("oms.channel-order-intake"), [poison, *later], partition=0
@@ -125,7 +130,7 @@ async def test_poison_record_is_dead_lettered_and_the_partition_moves_on(env: En
     assert await _count(env, "order", "SELECT count(*) FROM orders") == 3
     kept = await env.fetch("order", 'SELECT reason, detail, "offset" FROM oms_dead_letters')
     assert [(r["reason"], r["offset"]) for r in kept] == [("handler_failed", offsets[0])]
-    assert "out of" in kept[0]["detail"] or "range" in kept[0]["detail"]
+    assert kept[0]["detail"].startswith("CharacterNotInRepertoireError")
 
 
 async def test_old_version_event_is_upcast_and_processed(env: Env) -> None:
@@ -149,15 +154,17 @@ async def test_bad_bytes_unknown_types_and_versions_are_dead_lettered_with_reaso
     order_service = await env.service("order")
     await order_service.wait_ready()
     good = channel_event(order_submitted("E-1")).model_dump(mode="json")
-    unknown_type = {**good, "type": "OrderTeleported"}
-    unknown_version = {**good, "dataversion": 99}
-    bad_payload = {**good, "data": {**good["data"], "lines": []}}
+    unknown_type = {**good, "id": str(uuid.uuid4()), "type": "OrderTeleported"}
+    unknown_version = {**good, "id": str(uuid.uuid4()), "dataversion": 99}
+    nameless = {**good, "id": str(uuid.uuid4()), "data": {"lines": []}}
+    unreadable_order = {**good, "id": str(uuid.uuid4()), "data": {**good["data"], "lines": []}}
     records = [
         b"\xff\xfe not json",
         b'{"specversion": "1.0"}',
         json.dumps(unknown_type).encode(),
         json.dumps(unknown_version).encode(),
-        json.dumps(bad_payload).encode(),
+        json.dumps(nameless).encode(),
+        json.dumps(unreadable_order).encode(),
         encoded(order_submitted("E-2")),
     ]
     await produce(env.bootstrap, env.topic("oms.channel-order-intake"), records, partition=1)
@@ -177,7 +184,17 @@ async def test_bad_bytes_unknown_types_and_versions_are_dead_lettered_with_reaso
     }
     assert "OrderTeleported" in details["unknown_event_type"]
     assert "99" in details["unknown_event_version"]
-    assert "lines" in details["invalid_payload"]
+    assert "channel" in details["invalid_payload"]
+    # An order that names its channel and external id is an order, even unreadable: rejected.
+    rejected = await wait_for(
+        lambda: env.fetch(
+            "order",
+            "SELECT status, rejection_reasons FROM orders WHERE external_order_id = 'E-1'",
+        ),
+        what="the unreadable order to be stored as rejected",
+    )
+    assert rejected[0]["status"] == "REJECTED"
+    assert [r["field"] for r in json.loads(rejected[0]["rejection_reasons"])] == ["lines"]
     await wait_for(
         lambda: _count(env, "order", "SELECT count(*) FROM orders WHERE external_order_id = 'E-2'"),
         what="the valid order after the bad records",
@@ -215,5 +232,5 @@ async def test_sigterm_stops_gracefully_and_commits_offsets(env: Env) -> None:
     committed, end = await committed_and_end_offsets(
         env.bootstrap, f"oms-notification-{env.run}", env.topic("oms.orders"), partitions=6
     )
-    assert sum(end.values()) == 1
+    assert sum(end.values()) == 2  # OrderAccepted, OrderConfirmed
     assert {p: committed[p] or 0 for p in end} == end

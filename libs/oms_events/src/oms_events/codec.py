@@ -61,9 +61,24 @@ class UnknownEventVersion(InvalidEvent):
 
 
 class InvalidPayload(InvalidEvent):
-    """``data`` does not satisfy the latest payload model after upcasting."""
+    """``data`` does not satisfy the latest payload model after upcasting.
+
+    The envelope itself was valid: it is kept, with each error's location and message, so a
+    consumer can answer the sender (an order service rejects an order it cannot read).
+    """
 
     reason = "invalid_payload"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        envelope: Envelope | None = None,
+        errors: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.envelope = envelope
+        self.errors = errors
 
 
 class EventTooLarge(InvalidEvent):
@@ -154,14 +169,20 @@ def decode(raw: bytes) -> DecodedEvent:
         data = REGISTRY.upcast(event_type, version, envelope.data)
     except Exception as exc:  # upcasters see hostile data; any failure is the record's fault
         raise InvalidPayload(
-            f"{event_type} v{version} could not be upcast: {type(exc).__name__}: {exc}"
+            f"{event_type} v{version} could not be upcast: {type(exc).__name__}: {exc}",
+            envelope=envelope,
         ) from None
     model = REGISTRY.latest_model(event_type)
     try:
         payload = model.model_validate(data)
     except ValidationError as exc:
         raise InvalidPayload(
-            f"invalid {event_type} v{model.version} payload: {_describe(exc)}"
+            f"invalid {event_type} v{model.version} payload: {_describe(exc)}",
+            envelope=envelope,
+            errors=tuple(
+                (".".join(str(p) for p in err["loc"]), err["msg"])
+                for err in exc.errors(include_url=False, include_input=False)
+            ),
         ) from None
     return DecodedEvent(
         envelope=envelope,

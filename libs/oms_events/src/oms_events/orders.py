@@ -36,6 +36,7 @@ __all__ = [
     "OrderAccepted",
     "OrderCanceled",
     "OrderCancellationRequested",
+    "OrderCommandRejected",
     "OrderCompleted",
     "OrderConfirmed",
     "OrderExtras",
@@ -294,6 +295,21 @@ class ShippingAddressChanged(EventPayload):
     previous_address: Address | None = None
     address: Address
     changed_by: Actor
+
+
+@event("OrderCommandRejected")
+class OrderCommandRejected(EventPayload):
+    """A customer-service command that was refused, and why; nothing changed.
+
+    ``order_id`` is as given in the command, which may name no order (``order_not_found``).
+    """
+
+    order_id: Identifier
+    command_type: Identifier
+    command_id: Identifier
+    code: _Code
+    message: _Text
+    requested_by: Actor | None = None
 
 
 @event("OrderCompleted")

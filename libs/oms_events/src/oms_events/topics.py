@@ -108,6 +108,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "OrderCanceled",
             "ShippingAddressChanged",
             "OrderCompleted",
+            "OrderCommandRejected",
         ),
     ),
     TopicSpec(

@@ -2,7 +2,13 @@
 logs, metrics, health and configuration."""
 
 from oms_runtime.config import RuntimeSettings
-from oms_runtime.consumer import BatchProcessor, ConsumedRecord, Handler, HandlerContext
+from oms_runtime.consumer import (
+    BatchProcessor,
+    ConsumedRecord,
+    Handler,
+    HandlerContext,
+    InvalidHandler,
+)
 from oms_runtime.service import ServiceRuntime, UnitOfWork
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "ConsumedRecord",
     "Handler",
     "HandlerContext",
+    "InvalidHandler",
     "RuntimeSettings",
     "ServiceRuntime",
     "UnitOfWork",

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from oms_events.codec import DecodedEvent, InvalidEvent, decode
+from oms_events.codec import InvalidEvent, InvalidPayload, decode
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_runtime import metrics
@@ -29,6 +29,8 @@ __all__ = [
     "ConsumedRecord",
     "Handler",
     "HandlerContext",
+    "Incoming",
+    "InvalidHandler",
     "is_infrastructure_error",
 ]
 
@@ -59,6 +61,19 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Any], Awaitable[None]]
+InvalidHandler = Callable[[HandlerContext, InvalidPayload], Awaitable[bool]]
+"""Answers an event whose envelope is valid but whose payload is not (e.g. with a rejection);
+returns False when it cannot, and the event is dead-lettered as invalid."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A record whose envelope decoded: its payload, or why the payload is invalid."""
+
+    record: ConsumedRecord
+    envelope: Envelope
+    payload: EventPayload | None = None
+    invalid: InvalidPayload | None = None
 
 
 @dataclass
@@ -108,10 +123,12 @@ class BatchProcessor:
         handlers: Mapping[str, Handler],
         topic_prefix: str,
         attempts: int,
+        invalid_handlers: Mapping[str, InvalidHandler] | None = None,
     ) -> None:
         self.service = service
         self._pool = pool
         self._handlers = dict(handlers)
+        self._invalid_handlers = dict(invalid_handlers or {})
         self._prefix = topic_prefix
         self._attempts = attempts
         # Next offset to process per (topic, partition), for the lag gauge.
@@ -155,23 +172,28 @@ class BatchProcessor:
             metrics.DEAD_LETTERS.labels(self.service, topic, dead.reason).inc()
         return result
 
-    def _decode(
-        self, records: Sequence[ConsumedRecord]
-    ) -> tuple[list[tuple[ConsumedRecord, DecodedEvent]], list[DeadLetter]]:
-        decoded: list[tuple[ConsumedRecord, DecodedEvent]] = []
+    def _decode(self, records: Sequence[ConsumedRecord]) -> tuple[list[Incoming], list[DeadLetter]]:
+        decoded: list[Incoming] = []
         rejected: list[DeadLetter] = []
         for rec in records:
             try:
                 event = decode(rec.value if rec.value is not None else b"")
+            except InvalidPayload as exc:
+                if exc.envelope is not None and exc.envelope.type in self._invalid_handlers:
+                    decoded.append(Incoming(rec, exc.envelope, invalid=exc))
+                else:
+                    rejected.append(
+                        DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1)
+                    )
             except InvalidEvent as exc:
                 rejected.append(DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1))
-                continue
-            decoded.append((rec, event))
+            else:
+                decoded.append(Incoming(rec, event.envelope, payload=event.payload))
         return decoded, rejected
 
     async def _run(
         self,
-        decoded: Sequence[tuple[ConsumedRecord, DecodedEvent]],
+        decoded: Sequence[Incoming],
         rejected: Sequence[DeadLetter],
         *,
         isolate: bool,
@@ -179,27 +201,27 @@ class BatchProcessor:
         result = BatchResult()
         outgoing: list[OutboxRecord] = []
         dead = list(rejected)
-        handled = [(r, e) for r, e in decoded if e.envelope.type in self._handlers]
+        handled = [item for item in decoded if self._handles(item)]
         result.ignored = len(decoded) - len(handled)
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._claim(conn, handled)
             seen: set[Any] = set()
-            for rec, event in handled:
-                event_id = event.envelope.id
+            for item in handled:
+                event_id = item.envelope.id
                 if event_id not in fresh or event_id in seen:
                     result.duplicates += 1
                     continue
                 seen.add(event_id)
-                ctx = self._context(conn, rec, event.envelope, outgoing)
+                ctx = self._context(conn, item.record, item.envelope, outgoing)
                 if isolate:
-                    failure = await self._call_isolated(ctx, event)
-                    if failure is not None:
-                        # Unclaimed, so a re-driven copy is processed after a fix.
-                        await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
-                        dead.append(failure)
-                        continue
+                    failure = await self._call_isolated(ctx, item)
                 else:
-                    await self._call(ctx, event)
+                    failure = await self._call(ctx, item)
+                if failure is not None:
+                    # Unclaimed, so a re-driven copy is processed after a fix.
+                    await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
+                    dead.append(failure)
+                    continue
                 result.processed += 1
             result.dead_lettered = await write_dead_letters(
                 conn, self.service, self._prefix, dead, outgoing
@@ -207,19 +229,17 @@ class BatchProcessor:
             await write_outbox(conn, outgoing)
         return result
 
-    async def _claim(
-        self, conn: asyncpg.Connection, handled: Sequence[tuple[ConsumedRecord, DecodedEvent]]
-    ) -> set[Any]:
+    async def _claim(self, conn: asyncpg.Connection, handled: Sequence[Incoming]) -> set[Any]:
         if not handled:
             return set()
         rows = await conn.fetch(
             'INSERT INTO oms_inbox (event_id, topic, partition, "offset")'
             " SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[])"
             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            [e.envelope.id for _, e in handled],
-            [r.topic for r, _ in handled],
-            [r.partition for r, _ in handled],
-            [r.offset for r, _ in handled],
+            [i.envelope.id for i in handled],
+            [i.record.topic for i in handled],
+            [i.record.partition for i in handled],
+            [i.record.offset for i in handled],
         )
         return {row["event_id"] for row in rows}
 
@@ -239,16 +259,32 @@ class BatchProcessor:
         )
         return HandlerContext(conn=conn, envelope=envelope, outbox=outbox, record=rec)
 
-    async def _call(self, ctx: HandlerContext, event: DecodedEvent) -> None:
-        with structlog.contextvars.bound_contextvars(
-            order_id=event.envelope.subject,
-            correlation_id=event.envelope.correlationid,
-            event_type=event.envelope.type,
-            event_id=str(event.envelope.id),
-        ):
-            await self._handlers[event.envelope.type](ctx, event.payload)
+    def _handles(self, item: Incoming) -> bool:
+        handlers = self._handlers if item.invalid is None else self._invalid_handlers
+        return item.envelope.type in handlers
 
-    async def _call_isolated(self, ctx: HandlerContext, event: DecodedEvent) -> DeadLetter | None:
+    async def _call(self, ctx: HandlerContext, item: Incoming) -> DeadLetter | None:
+        """Run the item's handler; a dead letter when an invalid event found no answer."""
+        envelope = item.envelope
+        with structlog.contextvars.bound_contextvars(
+            order_id=envelope.subject,
+            correlation_id=envelope.correlationid,
+            event_type=envelope.type,
+            event_id=str(envelope.id),
+        ):
+            if item.invalid is None:
+                await self._handlers[envelope.type](ctx, item.payload)
+            elif not await self._invalid_handlers[envelope.type](ctx, item.invalid):
+                return DeadLetter.of(
+                    item.record,
+                    reason=item.invalid.reason,
+                    detail=str(item.invalid),
+                    attempts=1,
+                    envelope=envelope,
+                )
+        return None
+
+    async def _call_isolated(self, ctx: HandlerContext, item: Incoming) -> DeadLetter | None:
         """Try one event in a savepoint; after the last failed attempt, say why.
 
         Plain SQL savepoints, always rolled back on failure: a handler that caught a database
@@ -259,9 +295,9 @@ class BatchProcessor:
         for _attempt in range(self._attempts):
             await ctx.conn.execute("SAVEPOINT oms_event")
             try:
-                await self._call(ctx, event)
+                unanswered = await self._call(ctx, item)
                 await ctx.conn.execute("RELEASE SAVEPOINT oms_event")
-                return None
+                return unanswered
             except Exception as exc:
                 if is_infrastructure_error(exc):
                     raise
@@ -272,8 +308,8 @@ class BatchProcessor:
         assert error is not None
         _log.error(
             "handler_failed",
-            event_type=event.envelope.type,
-            order_id=event.envelope.subject,
+            event_type=item.envelope.type,
+            order_id=item.envelope.subject,
             **_describe_error(error),
         )
         return DeadLetter.of(
@@ -281,5 +317,5 @@ class BatchProcessor:
             reason="handler_failed",
             detail=f"{type(error).__name__}: {error}",
             attempts=self._attempts,
-            envelope=event.envelope,
+            envelope=item.envelope,
         )

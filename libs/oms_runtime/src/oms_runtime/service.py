@@ -26,6 +26,7 @@ from oms_runtime.consumer import (
     BatchProcessor,
     ConsumedRecord,
     Handler,
+    InvalidHandler,
     is_infrastructure_error,
 )
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
@@ -132,10 +133,19 @@ class ServiceRuntime:
 
         return app
 
-    def subscribe(self, logical_topic: str, handlers: Mapping[str, Handler]) -> None:
-        """Consume one topic in batches; events of types without a handler are skipped."""
+    def subscribe(
+        self,
+        logical_topic: str,
+        handlers: Mapping[str, Handler],
+        invalid_handlers: Mapping[str, InvalidHandler] | None = None,
+    ) -> None:
+        """Consume one topic in batches; events of types without a handler are skipped.
+
+        ``invalid_handlers`` answer events whose payload fails validation; without one, such
+        an event is dead-lettered.
+        """
         spec = topic_spec(logical_topic)
-        unknown = set(handlers) - set(spec.event_types)
+        unknown = (set(handlers) | set(invalid_handlers or {})) - set(spec.event_types)
         if unknown:
             raise ValueError(f"{logical_topic} carries no {sorted(unknown)}")
         source = self.app.topic(
@@ -154,6 +164,7 @@ class ServiceRuntime:
                         service=runtime.name,
                         pool=runtime._pool,
                         handlers=handlers,
+                        invalid_handlers=invalid_handlers,
                         topic_prefix=runtime.settings.topic_prefix,
                         attempts=runtime.settings.handler_attempts,
                     )

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from oms_order.actions import OrderActions
 from oms_order.config import OrderSettings
-from oms_order.handlers import INTAKE_HANDLERS
+from oms_order.domain.payments import SandboxPaymentProvider
+from oms_order.domain.validation import load_policies
+from oms_order.handlers import OrderHandlers
 from oms_runtime import ServiceRuntime
 
 __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
-    runtime = ServiceRuntime(
-        "order",
-        settings=settings or OrderSettings(),
-        migrations=Path(__file__).parent / "store" / "migrations",
+    settings = settings or OrderSettings()
+    validation, risk = load_policies(json.loads(settings.order_policies))
+    actions = OrderActions(
+        payments=SandboxPaymentProvider(),
+        validation=validation,
+        risk=risk,
+        payment_attempts=settings.payment_attempts,
+        payment_backoff_s=settings.payment_backoff_s,
     )
-    runtime.subscribe("oms.channel-order-intake", INTAKE_HANDLERS)
+    handlers = OrderHandlers(actions)
+    runtime = ServiceRuntime(
+        "order", settings=settings, migrations=Path(__file__).parent / "store" / "migrations"
+    )
+    runtime.subscribe("oms.channel-order-intake", handlers.intake(), handlers.intake_invalid())
+    runtime.subscribe("oms.order-commands", handlers.commands())
+    runtime.subscribe("oms.sourcing", handlers.sourcing())
     return runtime

@@ -1,55 +1,218 @@
-"""The order service's event handlers, registered in one place."""
+"""The order service's event and command handlers, registered in one place."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import structlog
 
-from oms_events.orders import OrderAccepted, OrderSubmitted
+from oms_events.codec import InvalidPayload
+from oms_events.orders import (
+    CancelOrder,
+    ChangeShippingAddress,
+    HoldOrder,
+    OrderCancellationRequested,
+    OrderCommandRejected,
+    OrderSubmitted,
+    RejectionReason,
+    ReleaseOrder,
+)
+from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated, OrderBackordered
+from oms_events.values import Actor
+from oms_order.actions import OrderActions, OrderNotFound, Work, actor_label
 from oms_order.domain.identity import order_id_for
+from oms_order.domain.order import TransitionRefused
 from oms_order.domain.status import OrderStatus
-from oms_order.store.orders import append_timeline, insert_order
-from oms_runtime import Handler, HandlerContext
+from oms_runtime import Handler, HandlerContext, InvalidHandler
 
-__all__ = ["INTAKE_HANDLERS"]
+__all__ = ["OrderHandlers"]
 
 _log = structlog.get_logger(__name__)
 
 
-async def order_submitted(ctx: HandlerContext, order: OrderSubmitted) -> None:
-    """A channel's order: stored once per (channel, external id) and announced as accepted."""
-    order_id = order_id_for(order.channel, order.external_order_id)
-    if not await insert_order(ctx.conn, order_id, order, OrderStatus.PENDING):
-        _log.info("order_duplicate", order_id=order_id, channel=order.channel)
-        return
-    accepted = OrderAccepted(
-        order_id=order_id,
-        **order.model_dump(
-            include={
-                "channel",
-                "external_order_id",
-                "placed_at",
-                "customer",
-                "billing_address",
-                "shipping_address",
-                "pickup_store_id",
-                "delivery_method",
-                "currency",
-                "lines",
-                "totals",
-                "payment",
-                "extras",
-            }
-        ),
-    )
-    sequence = await append_timeline(
-        ctx.conn,
-        order_id,
-        event_type="OrderAccepted",
-        caused_by=ctx.envelope.id,
-        actor=f"channel:{order.channel}",
-    )
-    ctx.emit(accepted, subject=order_id, sequence=sequence)
-    _log.info("order_accepted", order_id=order_id, channel=order.channel)
+def _work(ctx: HandlerContext) -> Work:
+    return Work(conn=ctx.conn, outbox=ctx.outbox, caused_by=ctx.envelope.id)
 
 
-INTAKE_HANDLERS: dict[str, Handler] = {"OrderSubmitted": order_submitted}
+@dataclass
+class OrderHandlers:
+    actions: OrderActions
+
+    # -- intake ----------------------------------------------------------------------------
+
+    async def order_submitted(self, ctx: HandlerContext, order: OrderSubmitted) -> None:
+        await self.actions.submit(_work(ctx), order)
+
+    async def order_unreadable(self, ctx: HandlerContext, error: InvalidPayload) -> bool:
+        """An order the contract cannot read is still an order: kept as REJECTED, with why.
+
+        Without a channel and external id there is no order to speak of: dead-lettered.
+        """
+        data = error.envelope.data if error.envelope else {}
+        channel, external = data.get("channel"), data.get("external_order_id")
+        if not (_identifier(channel) and _identifier(external)):
+            return False
+        reasons = [
+            RejectionReason(
+                code="invalid_field", field=location[:200] or None, message=message[:2000]
+            )
+            for location, message in error.errors
+        ] or [RejectionReason(code="invalid_order", message=str(error)[:2000])]
+        await self.actions.reject_unreadable(_work(ctx), str(channel), str(external), reasons)
+        return True
+
+    async def cancellation_requested(
+        self, ctx: HandlerContext, request: OrderCancellationRequested
+    ) -> None:
+        await self._command(
+            ctx,
+            "OrderCancellationRequested",
+            None,
+            self.actions.request_cancellation(
+                _work(ctx),
+                channel=request.channel,
+                external_order_id=request.external_order_id,
+                lines=request.lines,
+                reason=request.reason,
+                requested_at=request.requested_at,
+            ),
+            order_id=order_id_for(request.channel, request.external_order_id),
+        )
+
+    # -- customer-service commands ---------------------------------------------------------
+
+    async def cancel_order(self, ctx: HandlerContext, command: CancelOrder) -> None:
+        await self._command(
+            ctx,
+            "CancelOrder",
+            command.requested_by,
+            self.actions.cancel(
+                _work(ctx),
+                command.order_id,
+                lines=command.lines,
+                reason=command.reason,
+                actor=command.requested_by,
+            ),
+            order_id=command.order_id,
+        )
+
+    async def hold_order(self, ctx: HandlerContext, command: HoldOrder) -> None:
+        await self._command(
+            ctx,
+            "HoldOrder",
+            command.requested_by,
+            self.actions.hold(
+                _work(ctx),
+                command.order_id,
+                reason=command.reason,
+                note=command.note,
+                actor=command.requested_by,
+            ),
+            order_id=command.order_id,
+        )
+
+    async def release_order(self, ctx: HandlerContext, command: ReleaseOrder) -> None:
+        await self._command(
+            ctx,
+            "ReleaseOrder",
+            command.requested_by,
+            self.actions.release(
+                _work(ctx), command.order_id, note=command.note, actor=command.requested_by
+            ),
+            order_id=command.order_id,
+        )
+
+    async def change_shipping_address(
+        self, ctx: HandlerContext, command: ChangeShippingAddress
+    ) -> None:
+        await self._command(
+            ctx,
+            "ChangeShippingAddress",
+            command.requested_by,
+            self.actions.change_shipping_address(
+                _work(ctx), command.order_id, address=command.address, actor=command.requested_by
+            ),
+            order_id=command.order_id,
+        )
+
+    async def _command(
+        self,
+        ctx: HandlerContext,
+        command_type: str,
+        actor: Actor | None,
+        action: Any,
+        *,
+        order_id: str | None = None,
+    ) -> None:
+        """Run an action; a refused one changes nothing and is answered with the reason."""
+        try:
+            await action
+        except (TransitionRefused, OrderNotFound) as refusal:
+            code = refusal.code if isinstance(refusal, TransitionRefused) else "order_not_found"
+            target = order_id or ctx.envelope.subject
+            rejected = OrderCommandRejected(
+                order_id=target,
+                command_type=command_type,
+                command_id=str(ctx.envelope.id),
+                code=code,
+                message=str(refusal),
+                requested_by=actor,
+            )
+            if isinstance(refusal, OrderNotFound):
+                ctx.emit(rejected, subject=target)
+            else:
+                await _work(ctx).record(
+                    target,
+                    rejected,
+                    actor=actor_label(actor) if actor else "unknown",
+                    detail={"code": code},
+                )
+            _log.info("command_refused", order_id=target, command=command_type, code=code)
+
+    # -- sourcing progress -------------------------------------------------------------------
+
+    async def order_allocated(self, ctx: HandlerContext, event: OrderAllocated) -> None:
+        await self.actions.progress(
+            _work(ctx), event.order_id, OrderStatus.ALLOCATED, "OrderAllocated"
+        )
+
+    async def order_backordered(self, ctx: HandlerContext, event: OrderBackordered) -> None:
+        await self.actions.progress(
+            _work(ctx), event.order_id, OrderStatus.BACKORDERED, "OrderBackordered"
+        )
+
+    async def fulfilment_order_created(
+        self, ctx: HandlerContext, event: FulfilmentOrderCreated
+    ) -> None:
+        await self.actions.progress(
+            _work(ctx), event.order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated"
+        )
+
+    def sourcing(self) -> dict[str, Handler]:
+        return {
+            "OrderAllocated": self.order_allocated,
+            "OrderBackordered": self.order_backordered,
+            "FulfilmentOrderCreated": self.fulfilment_order_created,
+        }
+
+    def intake(self) -> dict[str, Handler]:
+        return {
+            "OrderSubmitted": self.order_submitted,
+            "OrderCancellationRequested": self.cancellation_requested,
+        }
+
+    def intake_invalid(self) -> dict[str, InvalidHandler]:
+        return {"OrderSubmitted": self.order_unreadable}
+
+    def commands(self) -> dict[str, Handler]:
+        return {
+            "CancelOrder": self.cancel_order,
+            "HoldOrder": self.hold_order,
+            "ReleaseOrder": self.release_order,
+            "ChangeShippingAddress": self.change_shipping_address,
+        }
+
+
+def _identifier(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200

@@ -50,8 +50,12 @@ class AuthorizationResult:
     reason: str | None
 
 
-class ProviderUnavailable(Exception):
-    """Timeout or 5xx: retry with backoff."""
+class ProviderUnavailable(TimeoutError):
+    """Timeout or 5xx: retry with backoff.
+
+    A timeout: once the retries here are spent, the runtime retries the whole batch later
+    rather than dead-lettering an order because its payment provider was down.
+    """
 
 
 class PaymentProvider(Protocol):

@@ -1,4 +1,4 @@
-"""Order rows and their timeline."""
+"""Orders, their lines, early cancellations and the timeline."""
 
 from __future__ import annotations
 
@@ -8,20 +8,35 @@ from uuid import UUID
 
 import asyncpg
 
-from oms_events.orders import OrderSubmitted
+from oms_events.orders import OrderSubmitted, RejectionReason
+from oms_order.domain.order import LineState, Order, PaymentStatus
 from oms_order.domain.status import OrderStatus
 
-__all__ = ["append_timeline", "insert_order"]
+__all__ = [
+    "add_pending_cancellation",
+    "append_timeline",
+    "insert_order",
+    "insert_unreadable_order",
+    "load_order",
+    "save_order",
+    "set_shipping_address",
+    "take_pending_cancellation",
+]
 
 
 async def insert_order(
-    conn: asyncpg.Connection, order_id: str, order: OrderSubmitted, status: OrderStatus
+    conn: asyncpg.Connection,
+    order_id: str,
+    order: OrderSubmitted,
+    status: OrderStatus,
+    reasons: list[RejectionReason] | None = None,
 ) -> bool:
-    """Store a new order; False when (channel, external id) is already known."""
+    """Store a new order with its lines; False when (channel, external id) is already known."""
     row = await conn.fetchrow(
         "INSERT INTO orders (order_id, channel, external_order_id, status, delivery_method,"
-        " currency, grand_total_minor, placed_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " currency, grand_total_minor, placed_at, customer_email, shipping_address, document,"
+        " rejection_reasons)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb)"
         " ON CONFLICT (channel, external_order_id) DO NOTHING RETURNING order_id",
         order_id,
         order.channel,
@@ -31,8 +46,149 @@ async def insert_order(
         order.currency,
         order.totals.grand_total.amount_minor,
         order.placed_at,
+        order.customer.email,
+        order.shipping_address.model_dump_json() if order.shipping_address else None,
+        order.model_dump_json(),
+        _reasons_json(reasons),
+    )
+    if row is None:
+        return False
+    if reasons:
+        return True  # a rejected order keeps its document; its lines may not even be distinct
+    await conn.executemany(
+        "INSERT INTO order_lines (order_id, line_id, sku, ordered, line_total_minor)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [
+            (order_id, line.line_id, line.sku, line.quantity, line.line_total.amount_minor)
+            for line in order.lines
+        ],
+    )
+    return True
+
+
+async def insert_unreadable_order(
+    conn: asyncpg.Connection,
+    order_id: str,
+    channel: str,
+    external_order_id: str,
+    reasons: list[RejectionReason],
+) -> bool:
+    """Keep an order that could not be read as REJECTED, with why; False when known."""
+    row = await conn.fetchrow(
+        "INSERT INTO orders (order_id, channel, external_order_id, status, rejection_reasons)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb)"
+        " ON CONFLICT (channel, external_order_id) DO NOTHING RETURNING order_id",
+        order_id,
+        channel,
+        external_order_id,
+        OrderStatus.REJECTED.value,
+        _reasons_json(reasons),
     )
     return row is not None
+
+
+def _reasons_json(reasons: list[RejectionReason] | None) -> str | None:
+    if reasons is None:
+        return None
+    return json.dumps([r.model_dump(mode="json") for r in reasons])
+
+
+async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
+    """The order, locked for this transaction so concurrent changes queue behind it."""
+    row = await conn.fetchrow(
+        "SELECT order_id, status, payment_status, delivery_method, currency, grand_total_minor,"
+        " on_hold, hold_reason, authorization_id, captured_minor"
+        " FROM orders WHERE order_id = $1 FOR UPDATE",
+        order_id,
+    )
+    if row is None:
+        return None
+    lines = await conn.fetch(
+        "SELECT line_id, sku, ordered, canceled, shipped, line_total_minor"
+        " FROM order_lines WHERE order_id = $1 ORDER BY line_id",
+        order_id,
+    )
+    return Order(
+        order_id=row["order_id"],
+        status=OrderStatus(row["status"]),
+        payment_status=PaymentStatus(row["payment_status"]),
+        delivery_method=row["delivery_method"] or "",
+        currency=row["currency"] or "",
+        grand_total_minor=row["grand_total_minor"] or 0,
+        on_hold=row["on_hold"],
+        hold_reason=row["hold_reason"],
+        authorization_id=row["authorization_id"],
+        captured_minor=row["captured_minor"],
+        lines=[
+            LineState(
+                line_id=r["line_id"],
+                sku=r["sku"],
+                ordered=r["ordered"],
+                canceled=r["canceled"],
+                shipped=r["shipped"],
+                line_total_minor=r["line_total_minor"],
+            )
+            for r in lines
+        ],
+    )
+
+
+async def save_order(conn: asyncpg.Connection, order: Order) -> None:
+    await conn.execute(
+        "UPDATE orders SET status = $2, payment_status = $3, on_hold = $4, hold_reason = $5,"
+        " authorization_id = $6, captured_minor = $7, updated_at = now() WHERE order_id = $1",
+        order.order_id,
+        order.status.value,
+        order.payment_status.value,
+        order.on_hold,
+        order.hold_reason,
+        order.authorization_id,
+        order.captured_minor,
+    )
+    await conn.executemany(
+        "UPDATE order_lines SET canceled = $3, shipped = $4 WHERE order_id = $1 AND line_id = $2",
+        [(order.order_id, line.line_id, line.canceled, line.shipped) for line in order.lines],
+    )
+
+
+async def set_shipping_address(conn: asyncpg.Connection, order_id: str, address_json: str) -> None:
+    await conn.execute(
+        "UPDATE orders SET shipping_address = $2::jsonb, updated_at = now() WHERE order_id = $1",
+        order_id,
+        address_json,
+    )
+
+
+async def add_pending_cancellation(
+    conn: asyncpg.Connection,
+    *,
+    channel: str,
+    external_order_id: str,
+    event_id: UUID,
+    reason: str | None,
+    requested_at: Any,
+) -> None:
+    await conn.execute(
+        "INSERT INTO pending_cancellations (channel, external_order_id, event_id, reason,"
+        " requested_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        channel,
+        external_order_id,
+        event_id,
+        reason,
+        requested_at,
+    )
+
+
+async def take_pending_cancellation(
+    conn: asyncpg.Connection, channel: str, external_order_id: str
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "DELETE FROM pending_cancellations WHERE channel = $1 AND external_order_id = $2"
+        " RETURNING event_id, reason, requested_at",
+        channel,
+        external_order_id,
+    )
+    return row
 
 
 async def append_timeline(

@@ -1,0 +1,396 @@
+"""What the order service does to an order, whichever path asked: intake topic, command topic
+or HTTP. Each action runs inside the caller's transaction and records every change in the
+order's timeline and as an event in the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from oms_events.orders import (
+    HoldReason,
+    OrderAccepted,
+    OrderCanceled,
+    OrderConfirmed,
+    OrderHeld,
+    OrderLinesCanceled,
+    OrderRejected,
+    OrderReleased,
+    OrderSubmitted,
+    RejectionReason,
+    ShippingAddressChanged,
+)
+from oms_events.payments import PaymentAuthorized, PaymentFailed, PaymentVoided
+from oms_events.registry import EventPayload
+from oms_events.values import Actor, ActorRole, Address, LineQuantity, Money
+from oms_order.domain.identity import order_id_for
+from oms_order.domain.order import Order, PaymentStatus, TransitionRefused
+from oms_order.domain.payments import PaymentOutcome, PaymentProvider, with_retries
+from oms_order.domain.status import OrderStatus
+from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
+from oms_order.store import orders as store
+from oms_runtime.outbox import Outbox
+
+__all__ = ["OrderActions", "OrderNotFound", "SubmitResult", "Work", "actor_label"]
+
+_log = structlog.get_logger(__name__)
+SYSTEM = Actor(actor_id="order-service", role=ActorRole.SYSTEM)
+
+
+class OrderNotFound(Exception):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no order {order_id!r}")
+        self.order_id = order_id
+
+
+def payment_id_for(order_id: str) -> str:
+    """One payment per order for now; partial captures and refunds hang off it."""
+    return f"pay_{order_id.removeprefix('ord_')}"
+
+
+def actor_label(actor: Actor) -> str:
+    return f"{actor.role.value}:{actor.actor_id}"
+
+
+@dataclass
+class Work:
+    """The open transaction, its outbox, and what caused this change (event or request id)."""
+
+    conn: asyncpg.Connection
+    outbox: Outbox
+    caused_by: UUID
+
+    async def record(
+        self,
+        order_id: str,
+        payload: EventPayload,
+        *,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        sequence = await store.append_timeline(
+            self.conn,
+            order_id,
+            event_type=payload.event_type,
+            caused_by=self.caused_by,
+            actor=actor,
+            detail=detail,
+        )
+        self.outbox.emit(payload, subject=order_id, sequence=sequence)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    order_id: str
+    created: bool
+    status: str
+
+
+@dataclass
+class OrderActions:
+    payments: PaymentProvider
+    validation: ValidationPolicy
+    risk: RiskPolicy
+    payment_attempts: int = 4
+    payment_backoff_s: float = 0.2
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    # -- capture ---------------------------------------------------------------------------
+
+    async def submit(self, work: Work, order: OrderSubmitted) -> SubmitResult:
+        """One order per (channel, external id): validate, accept or reject, hold, authorise."""
+        order_id = order_id_for(order.channel, order.external_order_id)
+        actor = f"channel:{order.channel}"
+        reasons = validate_order(order, self.validation, now=self.clock())
+        status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
+        if not await store.insert_order(work.conn, order_id, order, status, reasons or None):
+            existing = await work.conn.fetchval(
+                "SELECT status FROM orders WHERE order_id = $1", order_id
+            )
+            _log.info("order_duplicate", order_id=order_id, channel=order.channel)
+            return SubmitResult(order_id, created=False, status=existing)
+        if reasons:
+            await self._reject(
+                work, order_id, order.channel, order.external_order_id, reasons, actor
+            )
+            return SubmitResult(order_id, created=True, status=status.value)
+
+        accepted = OrderAccepted(order_id=order_id, **order.model_dump())
+        await work.record(order_id, accepted, actor=actor)
+        aggregate = await self._load(work, order_id)
+        pending = await store.take_pending_cancellation(
+            work.conn, order.channel, order.external_order_id
+        )
+        if pending is not None:
+            aggregate.cancel()
+            await self._canceled(
+                work,
+                aggregate,
+                pending["reason"] or "canceled by the channel before the order arrived",
+                Actor(actor_id=order.channel, role=ActorRole.CUSTOMER),
+                order.payment.amount,
+            )
+            await store.save_order(work.conn, aggregate)
+            return SubmitResult(order_id, created=True, status=aggregate.status.value)
+
+        flags = assess_risk(order, self.risk)
+        if flags:
+            aggregate.hold(HoldReason.RISK_REVIEW.value)
+            held = OrderHeld(
+                order_id=order_id,
+                reason=HoldReason.RISK_REVIEW,
+                rule=flags[0].rule,
+                note="; ".join(f"{f.rule}: {f.note}" for f in flags)[:2000],
+            )
+            await work.record(
+                order_id, held, actor="system:risk-rules", detail={"rules": [f.rule for f in flags]}
+            )
+        await self._authorize(work, aggregate, order)
+        await store.save_order(work.conn, aggregate)
+        return SubmitResult(order_id, created=True, status=aggregate.status.value)
+
+    async def reject_unreadable(
+        self, work: Work, channel: str, external_order_id: str, reasons: list[RejectionReason]
+    ) -> str:
+        order_id = order_id_for(channel, external_order_id)
+        if await store.insert_unreadable_order(
+            work.conn, order_id, channel, external_order_id, reasons
+        ):
+            await self._reject(
+                work, order_id, channel, external_order_id, reasons, f"channel:{channel}"
+            )
+        return order_id
+
+    async def _reject(
+        self,
+        work: Work,
+        order_id: str,
+        channel: str,
+        external_order_id: str,
+        reasons: list[RejectionReason],
+        actor: str,
+    ) -> None:
+        rejected = OrderRejected(
+            order_id=order_id,
+            channel=channel,
+            external_order_id=external_order_id,
+            reasons=tuple(reasons),
+        )
+        await work.record(
+            order_id, rejected, actor=actor, detail={"codes": [r.code for r in reasons]}
+        )
+        _log.info("order_rejected", order_id=order_id, codes=[r.code for r in reasons])
+
+    async def _authorize(self, work: Work, aggregate: Order, order: OrderSubmitted) -> None:
+        payment = order.payment
+        result = await with_retries(
+            lambda: self.payments.authorize(
+                idempotency_key=f"{aggregate.order_id}:authorize",
+                amount=payment.amount,
+                card_token=payment.card_token,
+                method=payment.method.value,
+            ),
+            attempts=self.payment_attempts,
+            base_delay_s=self.payment_backoff_s,
+        )
+        payment_id = payment_id_for(aggregate.order_id)
+        if result.outcome == PaymentOutcome.APPROVED and result.authorization_id:
+            confirmed = aggregate.payment_authorized(result.authorization_id)
+            authorized = PaymentAuthorized(
+                order_id=aggregate.order_id,
+                payment_id=payment_id,
+                provider=payment.provider,
+                provider_reference=result.authorization_id,
+                amount=payment.amount,
+                authorized_at=self.clock(),
+            )
+            await work.record(aggregate.order_id, authorized, actor=f"payments:{payment.provider}")
+            if confirmed:
+                await self._confirmed(work, aggregate, payment_id)
+            return
+        aggregate.payment_failed()
+        failed = PaymentFailed(
+            order_id=aggregate.order_id,
+            payment_id=payment_id,
+            provider=payment.provider,
+            amount=payment.amount,
+            code=result.outcome.value,
+            message=result.reason or f"payment {result.outcome.value}",
+            retryable=result.outcome == PaymentOutcome.REQUIRES_ACTION,
+        )
+        await work.record(aggregate.order_id, failed, actor=f"payments:{payment.provider}")
+
+    async def _confirmed(self, work: Work, aggregate: Order, payment_id: str | None) -> None:
+        confirmed = OrderConfirmed(
+            order_id=aggregate.order_id, confirmed_at=self.clock(), payment_id=payment_id
+        )
+        await work.record(aggregate.order_id, confirmed, actor=actor_label(SYSTEM))
+
+    # -- customer service --------------------------------------------------------------------
+
+    async def request_cancellation(
+        self,
+        work: Work,
+        *,
+        channel: str,
+        external_order_id: str,
+        lines: Sequence[LineQuantity],
+        reason: str | None,
+        requested_at: datetime,
+    ) -> str:
+        """A channel's cancel: applied now, or kept until its order arrives."""
+        order_id = order_id_for(channel, external_order_id)
+        if await self._exists(work, order_id):
+            await self.cancel(
+                work,
+                order_id,
+                lines=lines,
+                reason=reason or "canceled by the channel",
+                actor=Actor(actor_id=channel, role=ActorRole.CUSTOMER),
+            )
+        else:
+            await store.add_pending_cancellation(
+                work.conn,
+                channel=channel,
+                external_order_id=external_order_id,
+                event_id=work.caused_by,
+                reason=reason,
+                requested_at=requested_at,
+            )
+            _log.info("cancellation_kept_for_later", order_id=order_id, channel=channel)
+        return order_id
+
+    async def cancel(
+        self, work: Work, order_id: str, *, lines: Sequence[LineQuantity], reason: str, actor: Actor
+    ) -> Order:
+        aggregate = await self._load(work, order_id)
+        amount_authorized = Money(
+            amount_minor=aggregate.grand_total_minor, currency=aggregate.currency
+        )
+        outcome = aggregate.cancel([(line.line_id, line.quantity) for line in lines])
+        if outcome.whole_order:
+            await self._canceled(work, aggregate, reason, actor, amount_authorized)
+        else:
+            by_id = {line.line_id: line for line in aggregate.lines}
+            canceled = OrderLinesCanceled(
+                order_id=order_id,
+                lines=tuple(
+                    LineQuantity(line_id=line_id, sku=by_id[line_id].sku, quantity=quantity)
+                    for line_id, quantity in outcome.lines
+                ),
+                reason=reason,
+                canceled_by=actor,
+                refund_due=Money(amount_minor=outcome.refund_due_minor, currency=aggregate.currency)
+                if aggregate.captured_minor
+                else None,
+            )
+            await work.record(order_id, canceled, actor=actor_label(actor))
+        await store.save_order(work.conn, aggregate)
+        return aggregate
+
+    async def _canceled(
+        self, work: Work, aggregate: Order, reason: str, actor: Actor, authorized: Money
+    ) -> None:
+        """The whole order is canceled: announce it, then release the payment."""
+        canceled = OrderCanceled(
+            order_id=aggregate.order_id, reason=reason, canceled_by=actor, canceled_at=self.clock()
+        )
+        await work.record(aggregate.order_id, canceled, actor=actor_label(actor))
+        if aggregate.compensation() == "void" and aggregate.authorization_id:
+            await self.payments.void(
+                idempotency_key=f"{aggregate.order_id}:void",
+                authorization_id=aggregate.authorization_id,
+            )
+            aggregate.payment_status = PaymentStatus.VOIDED
+            voided = PaymentVoided(
+                order_id=aggregate.order_id,
+                payment_id=payment_id_for(aggregate.order_id),
+                amount=authorized,
+                reason=reason,
+                voided_at=self.clock(),
+            )
+            await work.record(aggregate.order_id, voided, actor=actor_label(SYSTEM))
+
+    async def hold(
+        self, work: Work, order_id: str, *, reason: HoldReason, note: str | None, actor: Actor
+    ) -> Order:
+        aggregate = await self._load(work, order_id)
+        aggregate.hold(reason.value)
+        held = OrderHeld(order_id=order_id, reason=reason, note=note, held_by=actor)
+        await work.record(order_id, held, actor=actor_label(actor), detail={"note": note})
+        await store.save_order(work.conn, aggregate)
+        return aggregate
+
+    async def release(self, work: Work, order_id: str, *, note: str | None, actor: Actor) -> Order:
+        aggregate = await self._load(work, order_id)
+        confirmed = aggregate.release()
+        released = OrderReleased(order_id=order_id, released_by=actor, note=note)
+        await work.record(order_id, released, actor=actor_label(actor), detail={"note": note})
+        if confirmed:
+            await self._confirmed(work, aggregate, payment_id_for(order_id))
+        await store.save_order(work.conn, aggregate)
+        return aggregate
+
+    async def change_shipping_address(
+        self, work: Work, order_id: str, *, address: Address, actor: Actor
+    ) -> Order:
+        aggregate = await self._load(work, order_id)
+        aggregate.check_address_change()
+        previous = await work.conn.fetchval(
+            "SELECT shipping_address FROM orders WHERE order_id = $1", order_id
+        )
+        changed = ShippingAddressChanged(
+            order_id=order_id,
+            previous_address=Address.model_validate_json(previous) if previous else None,
+            address=address,
+            changed_by=actor,
+        )
+        await work.record(order_id, changed, actor=actor_label(actor))
+        await store.set_shipping_address(work.conn, order_id, address.model_dump_json())
+        return aggregate
+
+    # -- downstream progress ---------------------------------------------------------------
+
+    async def progress(self, work: Work, order_id: str, status: OrderStatus, cause: str) -> bool:
+        """Sourcing and shipping move the order on; a late event never moves it back."""
+        aggregate = await store.load_order(work.conn, order_id)
+        if aggregate is None:
+            raise OrderNotFound(order_id)
+        if not aggregate.advance(status):
+            _log.info(
+                "progress_ignored", order_id=order_id, cause=cause, status=aggregate.status.value
+            )
+            return False
+        await store.save_order(work.conn, aggregate)
+        await store.append_timeline(
+            work.conn,
+            order_id,
+            event_type=cause,
+            caused_by=work.caused_by,
+            actor="service:orchestration",
+            detail={"status": status.value},
+        )
+        return True
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _load(self, work: Work, order_id: str) -> Order:
+        aggregate = await store.load_order(work.conn, order_id)
+        if aggregate is None:
+            raise OrderNotFound(order_id)
+        if aggregate.status == OrderStatus.REJECTED:
+            raise TransitionRefused(
+                "order_rejected", "the order was rejected; nothing can change it"
+            )
+        return aggregate
+
+    async def _exists(self, work: Work, order_id: str) -> bool:
+        return bool(
+            await work.conn.fetchval("SELECT true FROM orders WHERE order_id = $1", order_id)
+        )
