@@ -25,8 +25,17 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from oms_events.codec import encode, new_event
-from oms_events.orders import Customer, OrderSubmitted, OrderSubmittedV1, PaymentInfo, PaymentMethod
-from oms_events.values import Address, Money, OrderLine, OrderTotals
+from oms_events.orders import (
+    CancelOrder,
+    Customer,
+    OrderSubmitted,
+    OrderSubmittedV1,
+    PaymentInfo,
+    PaymentMethod,
+    ReleaseOrder,
+)
+from oms_events.values import Actor, ActorRole, Address, Money, OrderLine, OrderTotals
+from oms_order.domain.identity import order_id_for
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = {"order": 8001, "notification": 8005}
@@ -98,20 +107,32 @@ def order_fields(channel: str, external_id: str, sku: str, price: int, qty: int)
 
 
 def intake_records(run: str) -> list[tuple[str, bytes]]:
-    records: list[tuple[str, bytes]] = []
-    for n, (channel, sku, price, qty) in enumerate(
-        [(CHANNELS[0], "SKU-TSHIRT-M", 2500, 2), (CHANNELS[1], "SKU-JEANS-32", 7990, 1)]
-    ):
-        payload = OrderSubmitted(
-            customer=Customer(customer_id=f"cus-{n}", email="customer@example.com"),
-            **order_fields(channel, f"{run}-{n}", sku, price, qty),
+    """What channels send in a few seconds of trading, good and bad."""
+
+    def submitted(channel: str, suffix: str, sku: str, price: int, qty: int, **change: Any) -> Any:
+        fields = order_fields(channel, f"{run}-{suffix}", sku, price, qty)
+        if "card_token" in change:
+            fields["payment"] = fields["payment"].model_copy(
+                update={"card_token": change["card_token"]}
+            )
+        if "grand_total" in change:
+            totals = fields["totals"]
+            fields["totals"] = totals.model_copy(update={"grand_total": eur(change["grand_total"])})
+        return OrderSubmitted(
+            customer=Customer(customer_id=f"cus-{suffix}", email="customer@example.com"), **fields
         )
-        records.append((f"{channel}:{run}-{n}", encode(envelope(payload))))
-    old = OrderSubmittedV1(
-        customer_email="customer@example.com",
-        **order_fields(CHANNELS[2], f"{run}-v1", "SKU-CAP", 1500, 1),
-    )
-    records.append((f"{CHANNELS[2]}:{run}-v1", encode(envelope(old))))
+
+    payloads = [
+        submitted(CHANNELS[0], "tshirt", "SKU-TSHIRT-M", 2500, 2),
+        submitted(CHANNELS[1], "declined", "SKU-JEANS-32", 7990, 1, card_token="tok_decline"),
+        submitted(CHANNELS[0], "tv", "SKU-TV-55", 119900, 1),
+        submitted(CHANNELS[0], "badtotal", "SKU-SOCKS", 900, 3, grand_total=1),
+        OrderSubmittedV1(
+            customer_email="customer@example.com",
+            **order_fields(CHANNELS[2], f"{run}-v1", "SKU-CAP", 1500, 1),
+        ),
+    ]
+    records = [(f"{p.channel}:{p.external_order_id}", encode(envelope(p))) for p in payloads]
     records.append((f"{CHANNELS[0]}:{run}-bad", b'{"this is": "not an order"'))
     return records
 
@@ -179,14 +200,58 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             os.killpg(worker.pid, signal.SIGKILL)
 
 
-async def publish(bootstrap: str, records: list[tuple[str, bytes]]) -> None:
+async def publish(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait("oms.channel-order-intake", value, key=key.encode())
+            await producer.send_and_wait(topic, value, key=key.encode())
     finally:
         await producer.stop()
+
+
+def command(payload: Any, order_id: str) -> tuple[str, bytes]:
+    envelope = new_event(payload, subject=order_id, source="cs/desk", correlation_id=order_id)
+    return order_id, encode(envelope)
+
+
+ORDERS_SQL = (
+    "SELECT order_id, channel, external_order_id, status, payment_status, on_hold, hold_reason,"
+    " rejection_reasons FROM orders WHERE external_order_id = ANY($1)"
+    " ORDER BY array_position($1, external_order_id)"
+)
+
+
+async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> None:
+    rows = await orders_db.fetch(ORDERS_SQL, externals)
+    print(f"{'channel':<16}{'external id':<17}{'status':<21}{'payment':<12}timeline")
+    for r in rows:
+        timeline = await orders_db.fetch(
+            "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
+            r["order_id"],
+        )
+        status = r["status"] + (" (on hold)" if r["on_hold"] else "")
+        print(
+            f"{r['channel']:<16}{r['external_order_id']:<17}{status:<21}{r['payment_status']:<12}"
+            f"{' -> '.join(t['event_type'] for t in timeline)}"
+        )
+        if r["rejection_reasons"]:
+            for reason in json.loads(r["rejection_reasons"]):
+                print(
+                    f"{'':<16}  rejected: {reason['code']} ({reason['field']}): {reason['message']}"
+                )
+        if r["on_hold"]:
+            print(f"{'':<16}  held: {r['hold_reason']}")
+    notes = await notify_db.fetch(
+        "SELECT order_id, template FROM notifications WHERE order_id = ANY($1) ORDER BY created_at",
+        [r["order_id"] for r in rows],
+    )
+    by_order: dict[str, list[str]] = {}
+    for n in notes:
+        by_order.setdefault(n["order_id"], []).append(n["template"])
+    print("\ncustomer e-mails queued by the notification service:")
+    for r in rows:
+        print(f"  {r['external_order_id']:<17}{', '.join(by_order.get(r['order_id'], [])) or '-'}")
 
 
 async def show(env: dict[str, str]) -> None:
@@ -199,70 +264,86 @@ async def show(env: dict[str, str]) -> None:
         await wait(f"{name} to be ready", ready)
     print("services ready: database up, partitions assigned\n")
 
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     run = datetime.now(UTC).strftime("%H%M%S")
     records = intake_records(run)
-    await publish(env["KAFKA_BOOTSTRAP_SERVERS"], records)
+    await publish(bootstrap, "oms.channel-order-intake", records)
     print(
-        f"a channel published {len(records)} records to oms.channel-order-intake "
-        "(2 orders, 1 order in the old v1 format, 1 unreadable record)\n"
+        f"1. channels published {len(records)} records to oms.channel-order-intake: orders from"
+        " three channels (one in the old v1 format), a declined card, an order over the risk"
+        " threshold, one with a wrong total, and one unreadable record\n"
     )
+    externals = [f"{run}-{s}" for s in ("tshirt", "declined", "tv", "badtotal", "v1")]
+    ids = {
+        s: order_id_for(c, f"{run}-{s}") for s, c in (("tshirt", CHANNELS[0]), ("tv", CHANNELS[0]))
+    }
     bad_key = f"{CHANNELS[0]}:{run}-bad".encode()
     orders_db = await asyncpg.connect(env["OMS_ORDER_DATABASE_URL"])
     notify_db = await asyncpg.connect(env["OMS_NOTIFICATION_DATABASE_URL"])
     try:
-        externals = [f"{run}-0", f"{run}-1", f"{run}-v1"]
 
-        async def settled() -> list[Any]:
-            rows = await orders_db.fetch(
-                "SELECT order_id, channel, external_order_id, status FROM orders"
-                " WHERE external_order_id = ANY($1) ORDER BY external_order_id",
-                externals,
-            )
+        async def settled() -> bool:
+            rows = await orders_db.fetch(ORDERS_SQL, externals)
             dead = await orders_db.fetchval(
                 "SELECT count(*) FROM oms_dead_letters WHERE key = $1", bad_key
             )
-            sent = await notify_db.fetchval(
-                "SELECT count(*) FROM notifications WHERE order_id = ANY($1)",
-                [r["order_id"] for r in rows],
-            )
-            return rows if len(rows) == 3 and dead == 1 and sent == 3 else []
+            done = [
+                r for r in rows if r["status"] != "PENDING" or r["payment_status"] != "NOT_PAID"
+            ]
+            return len(done) == len(externals) and dead == 1
 
-        rows = await wait("the orders to settle", settled)
-        print(f"{'channel':<16}{'external id':<16}{'order id':<38}{'status':<10}timeline")
-        for r in rows:
-            timeline = await orders_db.fetch(
-                "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
-                r["order_id"],
-            )
-            print(
-                f"{r['channel']:<16}{r['external_order_id']:<16}{r['order_id']:<38}"
-                f"{r['status']:<10}{' -> '.join(t['event_type'] for t in timeline)}"
-            )
-        print()
-        for n in await notify_db.fetch(
-            "SELECT order_id, template, channel, status FROM notifications"
-            " WHERE order_id = ANY($1) ORDER BY order_id",
-            [r["order_id"] for r in rows],
-        ):
-            print(
-                f"notification service: {n['template']} by {n['channel']} for "
-                f"{n['order_id']}: {n['status']}"
-            )
+        await wait("the orders to settle", settled)
+        await print_orders(orders_db, notify_db, externals)
         dead = await orders_db.fetchrow(
             'SELECT reason, detail, topic, partition, "offset" FROM oms_dead_letters'
             " WHERE key = $1",
             bad_key,
         )
         print(
-            f"\ndead-lettered to {dead['topic']}.dlq: {dead['reason']} "
-            f"(partition {dead['partition']}, offset {dead['offset']}): {dead['detail'][:90]}"
+            f"\nthe unreadable record went to {dead['topic']}.dlq ({dead['reason']}, partition"
+            f" {dead['partition']}, offset {dead['offset']}): {dead['detail'][:80]}"
         )
+
+        agent = Actor(actor_id="cs-desk-1", role=ActorRole.CUSTOMER_SERVICE)
+        await publish(
+            bootstrap,
+            "oms.order-commands",
+            [
+                command(
+                    ReleaseOrder(order_id=ids["tv"], note="customer verified", requested_by=agent),
+                    ids["tv"],
+                ),
+                command(
+                    CancelOrder(
+                        order_id=ids["tshirt"], reason="customer asked", requested_by=agent
+                    ),
+                    ids["tshirt"],
+                ),
+            ],
+        )
+        print(
+            "\n2. customer service released the held order and canceled the T-shirt order"
+            " on oms.order-commands\n"
+        )
+
+        async def commands_applied() -> bool:
+            rows = await orders_db.fetch(
+                "SELECT status, payment_status FROM orders WHERE order_id = ANY($1)",
+                list(ids.values()),
+            )
+            return sorted((r["status"], r["payment_status"]) for r in rows) == [
+                ("CANCELED", "VOIDED"),
+                ("CONFIRMED", "AUTHORIZED"),
+            ]
+
+        await wait("the commands to apply", commands_applied)
+        await print_orders(orders_db, notify_db, externals)
     finally:
         await orders_db.close()
         await notify_db.close()
     print(
-        "\nevery change above went through a service's outbox and the topics in the README;"
-        "\nthe services are still independent processes with their own databases."
+        "\nevery change above is an event on oms.orders or oms.payments, written through the"
+        "\norder service's outbox; the notification service reacted to them on its own."
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from oms_notification.config import NotificationSettings
-from oms_notification.handlers import ORDER_HANDLERS
+from oms_notification.domain.templates import TOPICS_NOTIFIED
+from oms_notification.handlers import handlers_for
 from oms_runtime import ServiceRuntime
 
 __all__ = ["build_runtime"]
@@ -17,5 +18,6 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         settings=settings or NotificationSettings(),
         migrations=Path(__file__).parent / "store" / "migrations",
     )
-    runtime.subscribe("oms.orders", ORDER_HANDLERS)
+    for topic in TOPICS_NOTIFIED:
+        runtime.subscribe(topic, handlers_for(topic))
     return runtime
