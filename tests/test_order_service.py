@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from oms_events.codec import decode, encode, new_event
+from oms_events.fulfilment import Delivered, ShipmentShipped
 from oms_events.orders import (
     CancelOrder,
     ChangeShippingAddress,
@@ -441,4 +442,89 @@ async def _sourcing(env: Env, order_id: str, *, released: bool) -> None:
     )
     await produce(
         env.bootstrap, env.topic("oms.sourcing"), [encode(envelope)], key=order_id.encode()
+    )
+
+
+async def test_cancel_after_allocation_voids_and_announces_for_the_reservations(env: Env) -> None:
+    await _order_service(env)
+    await _submit(env, encoded(order_submitted("AL-1")))
+    order_id = order_id_for(CHANNEL, "AL-1")
+    await _order(env, order_id, lambda r: r["status"] == "CONFIRMED")
+    await _sourcing(env, order_id, released=False)
+    await _order(env, order_id, lambda r: r["status"] == "ALLOCATED")
+
+    await _command(
+        env, CancelOrder(order_id=order_id, reason="fraud", requested_by=AGENT), order_id
+    )
+    row = await _order(env, order_id, lambda r: r["status"] == "CANCELED")
+    assert row["payment_status"] == "VOIDED"
+    # Inventory and orchestration release the reservations when they read OrderCanceled.
+    assert "OrderCanceled" in await _events(env, "oms.orders", order_id, 3)
+
+
+async def test_each_shipment_is_captured_and_delivery_completes_the_order(env: Env) -> None:
+    await _order_service(env)
+    await _submit(env, encoded(order_submitted("S-1", quantity=3)))  # 3 x 25.00 + 19% + 4.95
+    order_id = order_id_for(CHANNEL, "S-1")
+    row = await _order(env, order_id, lambda r: r["status"] == "CONFIRMED")
+    grand_total = row["grand_total_minor"]
+
+    await _shipment(env, order_id, "shp-1", quantity=1)
+    row = await _order(env, order_id, lambda r: r["payment_status"] == "PARTIALLY_CAPTURED")
+    assert (row["status"], row["captured_minor"]) == ("PARTIALLY_FULFILLED", 8925 // 3)
+    await _shipment(env, order_id, "shp-1", quantity=1)  # the same shipment again: no effect
+    await _shipment(env, order_id, "shp-2", quantity=2)
+    row = await _order(env, order_id, lambda r: r["payment_status"] == "CAPTURED")
+    assert (row["status"], row["captured_minor"]) == ("FULFILLED", grand_total)
+
+    await _delivered(env, order_id, "shp-2")
+    await _delivered(env, order_id, "shp-1")
+    row = await _order(env, order_id, lambda r: r["status"] == "COMPLETED")
+    timeline = await _timeline(env, order_id)
+    assert timeline.count("PaymentCaptured") == 2
+    assert timeline[-1] == "OrderCompleted"
+    payments = await read_topic(env.bootstrap, env.topic("oms.payments"), at_least=3)
+    captures = [
+        decode(r.value).payload
+        for r in payments
+        if decode(r.value).envelope.type == "PaymentCaptured"
+    ]
+    assert [c.amount.amount_minor for c in captures] == [2975, grand_total - 2975]  # type: ignore[attr-defined]
+    assert captures[-1].captured_total.amount_minor == grand_total  # type: ignore[attr-defined]
+
+
+async def _shipment(env: Env, order_id: str, shipment_id: str, *, quantity: int) -> None:
+    shipped = ShipmentShipped(
+        order_id=order_id,
+        fulfilment_order_id="fo-1",
+        location_id="wh-koeln",
+        shipment_id=shipment_id,
+        carrier="dhl",
+        tracking_number=f"00340{shipment_id}",
+        lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=quantity),),
+        shipped_at=datetime.now(UTC),
+    )
+    envelope = new_event(shipped, subject=order_id, source="oms/shipping", correlation_id=order_id)
+    await produce(
+        env.bootstrap, env.topic("oms.shipments"), [encode(envelope)], key=order_id.encode()
+    )
+    await wait_for(
+        lambda: env.fetch("order", "SELECT 1 FROM oms_inbox WHERE event_id = $1", envelope.id),
+        what=f"shipment {shipment_id} to be processed",
+    )
+
+
+async def _delivered(env: Env, order_id: str, shipment_id: str) -> None:
+    delivered = Delivered(
+        order_id=order_id,
+        shipment_id=shipment_id,
+        carrier="dhl",
+        tracking_number=f"00340{shipment_id}",
+        occurred_at=datetime.now(UTC),
+    )
+    envelope = new_event(
+        delivered, subject=order_id, source="oms/shipping", correlation_id=order_id
+    )
+    await produce(
+        env.bootstrap, env.topic("oms.shipments"), [encode(envelope)], key=order_id.encode()
     )

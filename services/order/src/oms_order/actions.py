@@ -4,7 +4,7 @@ order's timeline and as an event in the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from oms_events.orders import (
     HoldReason,
     OrderAccepted,
     OrderCanceled,
+    OrderCompleted,
     OrderConfirmed,
     OrderHeld,
     OrderLinesCanceled,
@@ -26,7 +27,7 @@ from oms_events.orders import (
     RejectionReason,
     ShippingAddressChanged,
 )
-from oms_events.payments import PaymentAuthorized, PaymentFailed, PaymentVoided
+from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentFailed, PaymentVoided
 from oms_events.registry import EventPayload
 from oms_events.values import Actor, ActorRole, Address, LineQuantity, Money
 from oms_order.domain.identity import order_id_for
@@ -35,9 +36,18 @@ from oms_order.domain.payments import PaymentOutcome, PaymentProvider, with_retr
 from oms_order.domain.status import OrderStatus
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
 from oms_order.store import orders as store
-from oms_runtime.outbox import Outbox
+from oms_order.store import shipments
+from oms_runtime.outbox import Outbox, safe_text
 
-__all__ = ["OrderActions", "OrderNotFound", "SubmitResult", "Work", "actor_label"]
+__all__ = [
+    "OrderActions",
+    "OrderNotFound",
+    "SubmitResult",
+    "Work",
+    "actor_label",
+    "unreadable_order_identity",
+    "unreadable_order_reasons",
+]
 
 _log = structlog.get_logger(__name__)
 SYSTEM = Actor(actor_id="order-service", role=ActorRole.SYSTEM)
@@ -56,6 +66,36 @@ def payment_id_for(order_id: str) -> str:
 
 def actor_label(actor: Actor) -> str:
     return f"{actor.role.value}:{actor.actor_id}"
+
+
+def _storable_identifier(value: Any) -> bool:
+    """An id the store can key an order by: 1-200 characters of text PostgreSQL accepts."""
+    return isinstance(value, str) and 0 < len(value) <= 200 and safe_text(value) == value
+
+
+def unreadable_order_identity(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(channel, external order id) of an order the contract cannot read, when both are there.
+
+    Without them there is no order to speak of: the caller dead-letters or refuses the input.
+    """
+    channel, external = data.get("channel"), data.get("external_order_id")
+    if _storable_identifier(channel) and _storable_identifier(external):
+        return str(channel), str(external)
+    return None
+
+
+def unreadable_order_reasons(
+    errors: Sequence[tuple[str, str]], summary: str
+) -> list[RejectionReason]:
+    """Why an unreadable order is rejected: one reason per (field path, message) error."""
+    return [
+        RejectionReason(
+            code="invalid_field",
+            field=safe_text(location, 200) or None,
+            message=safe_text(message, 2000),
+        )
+        for location, message in errors
+    ] or [RejectionReason(code="invalid_order", message=safe_text(summary, 2000))]
 
 
 @dataclass
@@ -355,6 +395,39 @@ class OrderActions:
         await store.set_shipping_address(work.conn, order_id, address.model_dump_json())
         return aggregate
 
+    async def refused(
+        self,
+        work: Work,
+        refusal: TransitionRefused | OrderNotFound,
+        *,
+        order_id: str,
+        command_type: str,
+        command_id: str,
+        actor: Actor | None,
+    ) -> OrderCommandRejected:
+        """Answer a refused command; nothing changed. The refusal joins the order's timeline,
+        or is only announced when there is no such order."""
+        code = refusal.code if isinstance(refusal, TransitionRefused) else "order_not_found"
+        rejected = OrderCommandRejected(
+            order_id=order_id,
+            command_type=command_type,
+            command_id=command_id,
+            code=code,
+            message=str(refusal),
+            requested_by=actor,
+        )
+        if isinstance(refusal, OrderNotFound):
+            work.outbox.emit(rejected, subject=order_id)
+        else:
+            await work.record(
+                order_id,
+                rejected,
+                actor=actor_label(actor) if actor else "unknown",
+                detail={"code": code},
+            )
+        _log.info("command_refused", order_id=order_id, command=command_type, code=code)
+        return rejected
+
     # -- downstream progress ---------------------------------------------------------------
 
     async def progress(self, work: Work, order_id: str, status: OrderStatus, cause: str) -> bool:
@@ -377,6 +450,82 @@ class OrderActions:
             detail={"status": status.value},
         )
         return True
+
+    # -- shipments -------------------------------------------------------------------------
+
+    async def shipment_shipped(
+        self,
+        work: Work,
+        order_id: str,
+        shipment_id: str,
+        lines: Sequence[LineQuantity],
+        at: datetime,
+    ) -> None:
+        """Units shipped: their value is captured (one capture per shipment)."""
+        aggregate = await self._load(work, order_id)
+        if await shipments.shipment_known(work.conn, shipment_id):
+            _log.info("shipment_known", order_id=order_id)
+            return
+        before = aggregate.status
+        amount = aggregate.shipped([(line.line_id, line.quantity) for line in lines])
+        capture_id = None
+        if amount > 0 and aggregate.authorization_id:
+            capture_id = await with_retries(
+                lambda: self.payments.capture(
+                    idempotency_key=f"{order_id}:capture:{shipment_id}",
+                    authorization_id=aggregate.authorization_id or "",
+                    amount=Money(amount_minor=amount, currency=aggregate.currency),
+                ),
+                attempts=self.payment_attempts,
+                base_delay_s=self.payment_backoff_s,
+            )
+            aggregate.captured(amount)
+            captured = PaymentCaptured(
+                order_id=order_id,
+                payment_id=payment_id_for(order_id),
+                capture_id=capture_id,
+                shipment_id=shipment_id,
+                amount=Money(amount_minor=amount, currency=aggregate.currency),
+                captured_total=Money(
+                    amount_minor=aggregate.captured_minor, currency=aggregate.currency
+                ),
+                captured_at=self.clock(),
+            )
+            await work.record(
+                order_id, captured, actor=actor_label(SYSTEM), detail={"shipment_id": shipment_id}
+            )
+        await shipments.insert_shipment(
+            work.conn,
+            shipment_id=shipment_id,
+            order_id=order_id,
+            capture_id=capture_id,
+            captured_minor=max(amount, 0),
+            shipped_at=at,
+        )
+        if aggregate.status != before:
+            await store.append_timeline(
+                work.conn,
+                order_id,
+                event_type="ShipmentShipped",
+                caused_by=work.caused_by,
+                actor="service:shipping",
+                detail={"status": aggregate.status.value, "shipment_id": shipment_id},
+            )
+        await store.save_order(work.conn, aggregate)
+
+    async def shipment_delivered(
+        self, work: Work, order_id: str, shipment_id: str, at: datetime
+    ) -> None:
+        """When every shipment of a fulfilled order is delivered, the order is complete."""
+        aggregate = await self._load(work, order_id)
+        undelivered = await shipments.mark_delivered(work.conn, shipment_id, at)
+        if undelivered == 0 and aggregate.advance(OrderStatus.COMPLETED):
+            await work.record(
+                order_id,
+                OrderCompleted(order_id=order_id, completed_at=at),
+                actor="service:shipping",
+            )
+            await store.save_order(work.conn, aggregate)
 
     # -- helpers ---------------------------------------------------------------------------
 

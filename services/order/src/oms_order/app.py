@@ -32,4 +32,5 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     runtime.subscribe("oms.channel-order-intake", handlers.intake(), handlers.intake_invalid())
     runtime.subscribe("oms.order-commands", handlers.commands())
     runtime.subscribe("oms.sourcing", handlers.sourcing())
+    runtime.subscribe("oms.shipments", handlers.shipments())
     return runtime

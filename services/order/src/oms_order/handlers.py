@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from oms_events.codec import InvalidPayload
+from oms_events.fulfilment import Delivered, ShipmentShipped
 from oms_events.orders import (
     CancelOrder,
     ChangeShippingAddress,
@@ -195,6 +196,21 @@ class OrderHandlers:
             "OrderBackordered": self.order_backordered,
             "FulfilmentOrderCreated": self.fulfilment_order_created,
         }
+
+    # -- shipments -------------------------------------------------------------------------
+
+    async def shipment_shipped(self, ctx: HandlerContext, event: ShipmentShipped) -> None:
+        await self.actions.shipment_shipped(
+            _work(ctx), event.order_id, event.shipment_id, event.lines, event.shipped_at
+        )
+
+    async def delivered(self, ctx: HandlerContext, event: Delivered) -> None:
+        await self.actions.shipment_delivered(
+            _work(ctx), event.order_id, event.shipment_id, event.occurred_at
+        )
+
+    def shipments(self) -> dict[str, Handler]:
+        return {"ShipmentShipped": self.shipment_shipped, "Delivered": self.delivered}
 
     def intake(self) -> dict[str, Handler]:
         return {

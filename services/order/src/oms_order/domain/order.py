@@ -201,11 +201,48 @@ class Order:
             return "refund"
         return None
 
+    # -- shipments -------------------------------------------------------------------------
+
+    def shipped(self, lines: Sequence[tuple[str, int]]) -> int:
+        """Units left a location; returns what to capture for them (minor units).
+
+        The shipment that completes the order also captures the rest of the authorisation
+        (shipping costs), less what canceled units were worth.
+        """
+        if self.payment_status not in (PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_CAPTURED):
+            raise ValueError(f"a shipment for an order whose payment is {self.payment_status}")
+        by_id = {line.line_id: line for line in self.lines}
+        value = 0
+        for line_id, quantity in lines:
+            line = by_id.get(line_id)
+            if line is None or not 0 < quantity <= line.open:
+                raise ValueError(
+                    f"shipment of {quantity} units of line {line_id!r} does not fit the order"
+                )
+            line.shipped += quantity
+            value += line.line_total_minor * quantity // line.ordered
+        if all(line.open == 0 for line in self.lines):
+            canceled_value = sum(
+                line.line_total_minor * line.canceled // line.ordered for line in self.lines
+            )
+            value = self.grand_total_minor - canceled_value - self.captured_minor
+            self.advance(OrderStatus.FULFILLED)
+        else:
+            self.advance(OrderStatus.PARTIALLY_FULFILLED)
+        return value
+
+    def captured(self, amount_minor: int) -> None:
+        self.captured_minor += amount_minor
+        fully = all(line.open == 0 for line in self.lines)
+        self.payment_status = PaymentStatus.CAPTURED if fully else PaymentStatus.PARTIALLY_CAPTURED
+
     # -- downstream progress ---------------------------------------------------------------
 
     def advance(self, status: OrderStatus) -> bool:
         """Move forward along the lifecycle; a late or repeated event changes nothing."""
         if self.status in _TERMINAL or _RANK[status] <= _RANK[self.status]:
+            return False
+        if status == OrderStatus.COMPLETED and self.status != OrderStatus.FULFILLED:
             return False
         self.status = status
         return True

@@ -1,0 +1,53 @@
+"""Shipments of an order and what was captured for each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+__all__ = ["insert_shipment", "mark_delivered", "shipment_known"]
+
+
+async def shipment_known(conn: asyncpg.Connection, shipment_id: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM order_shipments WHERE shipment_id = $1", shipment_id)
+    )
+
+
+async def insert_shipment(
+    conn: asyncpg.Connection,
+    *,
+    shipment_id: str,
+    order_id: str,
+    capture_id: str | None,
+    captured_minor: int,
+    shipped_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO order_shipments (shipment_id, order_id, capture_id, captured_minor,"
+        " shipped_at) VALUES ($1, $2, $3, $4, $5)",
+        shipment_id,
+        order_id,
+        capture_id,
+        captured_minor,
+        shipped_at,
+    )
+
+
+async def mark_delivered(conn: asyncpg.Connection, shipment_id: str, at: datetime) -> int | None:
+    """Mark one shipment delivered; returns how many of the order's shipments are still out,
+    or None when the shipment is unknown or was already delivered."""
+    order_id = await conn.fetchval(
+        "UPDATE order_shipments SET delivered_at = $2 WHERE shipment_id = $1"
+        " AND delivered_at IS NULL RETURNING order_id",
+        shipment_id,
+        at,
+    )
+    if order_id is None:
+        return None
+    undelivered: int = await conn.fetchval(
+        "SELECT count(*) FROM order_shipments WHERE order_id = $1 AND delivered_at IS NULL",
+        order_id,
+    )
+    return undelivered
