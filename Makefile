@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test check schemas stack-up stack-down stack-status stack-logs clean
+.PHONY: help setup demo test check schemas bench stack-up stack-down stack-status stack-logs
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,8 +27,12 @@ check: ## Lint, type-check and verify the import contracts
 	$(UV) run --no-sync mypy
 	$(UV) run --no-sync lint-imports
 
-schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI) from libs/oms_events
+schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, the order API's OpenAPI)
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
+	$(UV) run --no-sync python -c "from pathlib import Path; from oms_order.api_openapi import write_openapi; write_openapi(Path('schemas'))"
+
+bench: setup stack-up ## Measure the order pipeline under an open-loop load (RATES=100,200 DURATION=30)
+	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --rates $(or $(RATES),100,200) --duration $(or $(DURATION),30)
 
 stack-up: ## Start Kafka and PostgreSQL locally (no Docker) and create databases and topics
 	deploy/local/stack up

@@ -191,6 +191,11 @@ class ServiceRuntime:
 
         return decorate
 
+    @property
+    def ready(self) -> bool:
+        """True once the database pool exists: HTTP handlers answer 503 before that."""
+        return self._pool is not None
+
     @asynccontextmanager
     async def unit_of_work(
         self, *, correlation_id: str | None = None, causation_id: str | None = None

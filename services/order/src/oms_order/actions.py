@@ -17,6 +17,7 @@ from oms_events.orders import (
     HoldReason,
     OrderAccepted,
     OrderCanceled,
+    OrderCommandRejected,
     OrderCompleted,
     OrderConfirmed,
     OrderHeld,

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from oms_order.actions import OrderActions
+from oms_order.api import register_api
+from oms_order.api_auth import parse_api_keys
 from oms_order.config import OrderSettings
 from oms_order.domain.payments import SandboxPaymentProvider
 from oms_order.domain.validation import load_policies
@@ -33,4 +35,5 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     runtime.subscribe("oms.order-commands", handlers.commands())
     runtime.subscribe("oms.sourcing", handlers.sourcing())
     runtime.subscribe("oms.shipments", handlers.shipments())
+    register_api(runtime, actions, parse_api_keys(settings.order_api_keys))
     return runtime

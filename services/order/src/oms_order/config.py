@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from oms_order.api_auth import parse_api_keys
 from oms_order.domain.validation import load_policies
 from oms_runtime import RuntimeSettings
 
@@ -20,6 +21,9 @@ class OrderSettings(RuntimeSettings):
     payment_backoff_s: float = Field(default=0.2, gt=0, le=30)
     # JSON: {"validation": {...}, "risk": {...}}; see docs/order-service.md.
     order_policies: str = "{}"
+    # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
+    #        | {"role": "customer_service", "actor_id": "cs-desk-1"}}; digests only, never keys.
+    order_api_keys: str = "{}"
 
     @field_validator("order_policies")
     @classmethod
@@ -31,4 +35,10 @@ class OrderSettings(RuntimeSettings):
         if not isinstance(document, dict):
             raise ValueError("must be a JSON object")
         load_policies(document)
+        return value
+
+    @field_validator("order_api_keys")
+    @classmethod
+    def _api_keys_parse(cls, value: str) -> str:
+        parse_api_keys(value)
         return value

@@ -14,14 +14,18 @@ from oms_events.orders import (
     ChangeShippingAddress,
     HoldOrder,
     OrderCancellationRequested,
-    OrderCommandRejected,
     OrderSubmitted,
-    RejectionReason,
     ReleaseOrder,
 )
 from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated, OrderBackordered
 from oms_events.values import Actor
-from oms_order.actions import OrderActions, OrderNotFound, Work, actor_label
+from oms_order.actions import (
+    OrderActions,
+    OrderNotFound,
+    Work,
+    unreadable_order_identity,
+    unreadable_order_reasons,
+)
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import TransitionRefused
 from oms_order.domain.status import OrderStatus
@@ -50,17 +54,11 @@ class OrderHandlers:
 
         Without a channel and external id there is no order to speak of: dead-lettered.
         """
-        data = error.envelope.data if error.envelope else {}
-        channel, external = data.get("channel"), data.get("external_order_id")
-        if not (_identifier(channel) and _identifier(external)):
+        identity = unreadable_order_identity(error.envelope.data if error.envelope else {})
+        if identity is None:
             return False
-        reasons = [
-            RejectionReason(
-                code="invalid_field", field=location[:200] or None, message=message[:2000]
-            )
-            for location, message in error.errors
-        ] or [RejectionReason(code="invalid_order", message=str(error)[:2000])]
-        await self.actions.reject_unreadable(_work(ctx), str(channel), str(external), reasons)
+        reasons = unreadable_order_reasons(error.errors, str(error))
+        await self.actions.reject_unreadable(_work(ctx), *identity, reasons)
         return True
 
     async def cancellation_requested(
@@ -150,26 +148,14 @@ class OrderHandlers:
         try:
             await action
         except (TransitionRefused, OrderNotFound) as refusal:
-            code = refusal.code if isinstance(refusal, TransitionRefused) else "order_not_found"
-            target = order_id or ctx.envelope.subject
-            rejected = OrderCommandRejected(
-                order_id=target,
+            await self.actions.refused(
+                _work(ctx),
+                refusal,
+                order_id=order_id or ctx.envelope.subject,
                 command_type=command_type,
                 command_id=str(ctx.envelope.id),
-                code=code,
-                message=str(refusal),
-                requested_by=actor,
+                actor=actor,
             )
-            if isinstance(refusal, OrderNotFound):
-                ctx.emit(rejected, subject=target)
-            else:
-                await _work(ctx).record(
-                    target,
-                    rejected,
-                    actor=actor_label(actor) if actor else "unknown",
-                    detail={"code": code},
-                )
-            _log.info("command_refused", order_id=target, command=command_type, code=code)
 
     # -- sourcing progress -------------------------------------------------------------------
 
@@ -228,7 +214,3 @@ class OrderHandlers:
             "ReleaseOrder": self.release_order,
             "ChangeShippingAddress": self.change_shipping_address,
         }
-
-
-def _identifier(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 200

@@ -1,0 +1,158 @@
+"""What the HTTP API keeps and reads: idempotency records and orders as customer service sees
+them (the order, its lines and its timeline)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+__all__ = [
+    "StoredOrder",
+    "StoredResponse",
+    "find_response",
+    "lock_idempotency_key",
+    "order_ids_by_email",
+    "order_outcome",
+    "orders_by_id",
+    "save_response",
+]
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    request_hash: str
+    status_code: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """One order with its lines and timeline; JSON columns already decoded."""
+
+    order: dict[str, Any]
+    lines: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+
+
+async def lock_idempotency_key(conn: asyncpg.Connection, channel: str, key: str) -> None:
+    """Serialise requests with the same key until this transaction ends: a concurrent retry
+    waits, then finds the stored answer."""
+    digest = hashlib.sha256(f"oms-http-idempotency\x1f{channel}\x1f{key}".encode()).digest()
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1)", int.from_bytes(digest[:8], "big", signed=True)
+    )
+
+
+async def find_response(conn: asyncpg.Connection, channel: str, key: str) -> StoredResponse | None:
+    row = await conn.fetchrow(
+        "SELECT request_hash, status_code, response FROM http_idempotency"
+        " WHERE channel = $1 AND idempotency_key = $2",
+        channel,
+        key,
+    )
+    if row is None:
+        return None
+    return StoredResponse(row["request_hash"], row["status_code"], json.loads(row["response"]))
+
+
+async def save_response(
+    conn: asyncpg.Connection,
+    *,
+    channel: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: dict[str, Any],
+    order_id: str | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO http_idempotency (channel, idempotency_key, request_hash, status_code,"
+        " response, order_id) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+        channel,
+        key,
+        request_hash,
+        status_code,
+        json.dumps(body),
+        order_id,
+    )
+
+
+async def order_outcome(conn: asyncpg.Connection, order_id: str) -> tuple[str, list[Any]] | None:
+    """The order's status and rejection reasons (empty unless rejected)."""
+    row = await conn.fetchrow(
+        "SELECT status, rejection_reasons FROM orders WHERE order_id = $1", order_id
+    )
+    if row is None:
+        return None
+    reasons = json.loads(row["rejection_reasons"]) if row["rejection_reasons"] else []
+    return row["status"], reasons
+
+
+async def orders_by_id(conn: asyncpg.Connection, order_ids: Sequence[str]) -> list[StoredOrder]:
+    """The orders among ``order_ids`` that exist, in the order asked for."""
+    if not order_ids:
+        return []
+    ids = list(order_ids)
+    rows = await conn.fetch(
+        "SELECT order_id, channel, external_order_id, status, payment_status, on_hold,"
+        " hold_reason, delivery_method, currency, grand_total_minor, placed_at, created_at,"
+        " updated_at, shipping_address, rejection_reasons"
+        " FROM orders WHERE order_id = ANY($1::text[])",
+        ids,
+    )
+    lines = await conn.fetch(
+        "SELECT order_id, line_id, sku, ordered, canceled, shipped FROM order_lines"
+        " WHERE order_id = ANY($1::text[]) ORDER BY order_id, line_id",
+        ids,
+    )
+    timeline = await conn.fetch(
+        "SELECT order_id, sequence, event_type, actor, at, detail FROM order_timeline"
+        " WHERE order_id = ANY($1::text[]) ORDER BY order_id, sequence",
+        ids,
+    )
+    lines_of: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        lines_of.setdefault(line["order_id"], []).append(
+            {k: line[k] for k in ("line_id", "sku", "ordered", "canceled", "shipped")}
+        )
+    timeline_of: dict[str, list[dict[str, Any]]] = {}
+    for entry in timeline:
+        timeline_of.setdefault(entry["order_id"], []).append(
+            {
+                "sequence": entry["sequence"],
+                "event_type": entry["event_type"],
+                "actor": entry["actor"],
+                "at": entry["at"],
+                "detail": json.loads(entry["detail"]) if entry["detail"] else {},
+            }
+        )
+    found: dict[str, StoredOrder] = {}
+    for row in rows:
+        order = dict(row)
+        for column in ("shipping_address", "rejection_reasons"):
+            order[column] = json.loads(order[column]) if order[column] else None
+        found[row["order_id"]] = StoredOrder(
+            order=order,
+            lines=lines_of.get(row["order_id"], []),
+            timeline=timeline_of.get(row["order_id"], []),
+        )
+    return [found[order_id] for order_id in ids if order_id in found]
+
+
+async def order_ids_by_email(
+    conn: asyncpg.Connection, email: str, *, after: str | None, limit: int
+) -> list[str]:
+    """Ids of the customer's orders (e-mail compared without case), in id order after ``after``."""
+    rows = await conn.fetch(
+        "SELECT order_id FROM orders WHERE lower(customer_email) = lower($1)"
+        " AND order_id > $2 ORDER BY order_id LIMIT $3",
+        email,
+        after or "",
+        limit,
+    )
+    return [r["order_id"] for r in rows]
