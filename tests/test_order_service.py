@@ -528,3 +528,40 @@ async def _delivered(env: Env, order_id: str, shipment_id: str) -> None:
     await produce(
         env.bootstrap, env.topic("oms.shipments"), [encode(envelope)], key=order_id.encode()
     )
+
+
+async def test_a_prepaid_order_is_captured_at_once_and_refunded_on_cancel(env: Env) -> None:
+    await _order_service(env)
+    await _submit(env, _mutated("PP-1", _set("payment.method", "paypal")))
+    order_id = order_id_for(CHANNEL, "PP-1")
+    row = await _order(env, order_id, lambda r: r["status"] == "CONFIRMED")
+    assert (row["payment_status"], row["captured_minor"]) == ("CAPTURED", row["grand_total_minor"])
+
+    line = LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=1)
+    await _command(
+        env,
+        CancelOrder(order_id=order_id, lines=(line,), reason="too many", requested_by=AGENT),
+        order_id,
+    )
+    row = await _order(env, order_id, lambda r: r["payment_status"] == "PARTIALLY_REFUNDED")
+    assert row["refunded_minor"] == 2975
+    await _command(
+        env, CancelOrder(order_id=order_id, reason="all of it", requested_by=AGENT), order_id
+    )
+    row = await _order(env, order_id, lambda r: r["status"] == "CANCELED")
+    assert (row["payment_status"], row["refunded_minor"]) == ("REFUNDED", row["grand_total_minor"])
+    assert await _timeline(env, order_id) == [
+        "OrderAccepted",
+        "PaymentAuthorized",
+        "PaymentCaptured",
+        "OrderConfirmed",
+        "OrderLinesCanceled",
+        "RefundIssued",
+        "OrderCanceled",
+        "RefundIssued",
+    ]
+    payments = await read_topic(env.bootstrap, env.topic("oms.payments"), at_least=4)
+    refunds = [
+        decode(r.value).payload for r in payments if decode(r.value).envelope.type == "RefundIssued"
+    ]
+    assert [r.refunded_total.amount_minor for r in refunds] == [2975, row["grand_total_minor"]]  # type: ignore[attr-defined]

@@ -25,10 +25,17 @@ from oms_events.orders import (
     OrderRejected,
     OrderReleased,
     OrderSubmitted,
+    PaymentMethod,
     RejectionReason,
     ShippingAddressChanged,
 )
-from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentFailed, PaymentVoided
+from oms_events.payments import (
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentFailed,
+    PaymentVoided,
+    RefundIssued,
+)
 from oms_events.registry import EventPayload
 from oms_events.values import Actor, ActorRole, Address, LineQuantity, Money
 from oms_order.domain.identity import order_id_for
@@ -58,6 +65,12 @@ class OrderNotFound(Exception):
     def __init__(self, order_id: str) -> None:
         super().__init__(f"no order {order_id!r}")
         self.order_id = order_id
+
+
+# Taken in full when the order is accepted, as these providers settle at once.
+PREPAID_METHODS = frozenset(
+    {PaymentMethod.PAYPAL, PaymentMethod.GIFT_CARD, PaymentMethod.BANK_TRANSFER}
+)
 
 
 def payment_id_for(order_id: str) -> str:
@@ -252,6 +265,8 @@ class OrderActions:
                 authorized_at=self.clock(),
             )
             await work.record(aggregate.order_id, authorized, actor=f"payments:{payment.provider}")
+            if payment.method in PREPAID_METHODS:
+                await self._capture_in_full(work, aggregate, payment.amount)
             if confirmed:
                 await self._confirmed(work, aggregate, payment_id)
             return
@@ -266,6 +281,55 @@ class OrderActions:
             retryable=result.outcome == PaymentOutcome.REQUIRES_ACTION,
         )
         await work.record(aggregate.order_id, failed, actor=f"payments:{payment.provider}")
+
+    async def _capture_in_full(self, work: Work, aggregate: Order, amount: Money) -> None:
+        capture_id = await with_retries(
+            lambda: self.payments.capture(
+                idempotency_key=f"{aggregate.order_id}:capture:order",
+                authorization_id=aggregate.authorization_id or "",
+                amount=amount,
+            ),
+            attempts=self.payment_attempts,
+            base_delay_s=self.payment_backoff_s,
+        )
+        aggregate.captured_in_full(capture_id)
+        captured = PaymentCaptured(
+            order_id=aggregate.order_id,
+            payment_id=payment_id_for(aggregate.order_id),
+            capture_id=capture_id,
+            amount=amount,
+            captured_total=amount,
+            captured_at=self.clock(),
+        )
+        await work.record(aggregate.order_id, captured, actor=actor_label(SYSTEM))
+
+    async def _refund(self, work: Work, aggregate: Order, amount_minor: int, reason: str) -> None:
+        """Give back what a cancellation took off an order that was already paid."""
+        if amount_minor <= 0 or aggregate.capture_id is None:
+            return
+        amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
+        refund_id = await with_retries(
+            lambda: self.payments.refund(
+                idempotency_key=f"{aggregate.order_id}:refund:{work.caused_by}",
+                capture_id=aggregate.capture_id or "",
+                amount=amount,
+            ),
+            attempts=self.payment_attempts,
+            base_delay_s=self.payment_backoff_s,
+        )
+        aggregate.refunded(amount_minor)
+        refunded = RefundIssued(
+            order_id=aggregate.order_id,
+            payment_id=payment_id_for(aggregate.order_id),
+            refund_id=refund_id,
+            amount=amount,
+            refunded_total=Money(
+                amount_minor=aggregate.refunded_minor, currency=aggregate.currency
+            ),
+            reason=reason,
+            refunded_at=self.clock(),
+        )
+        await work.record(aggregate.order_id, refunded, actor=actor_label(SYSTEM))
 
     async def _confirmed(self, work: Work, aggregate: Order, payment_id: str | None) -> None:
         confirmed = OrderConfirmed(
@@ -328,10 +392,11 @@ class OrderActions:
                 reason=reason,
                 canceled_by=actor,
                 refund_due=Money(amount_minor=outcome.refund_due_minor, currency=aggregate.currency)
-                if aggregate.captured_minor
+                if aggregate.capture_id
                 else None,
             )
             await work.record(order_id, canceled, actor=actor_label(actor))
+            await self._refund(work, aggregate, outcome.refund_due_minor, reason)
         await store.save_order(work.conn, aggregate)
         return aggregate
 
@@ -357,6 +422,10 @@ class OrderActions:
                 voided_at=self.clock(),
             )
             await work.record(aggregate.order_id, voided, actor=actor_label(SYSTEM))
+        elif aggregate.compensation() == "refund":
+            await self._refund(
+                work, aggregate, aggregate.captured_minor - aggregate.refunded_minor, reason
+            )
 
     async def hold(
         self, work: Work, order_id: str, *, reason: HoldReason, note: str | None, actor: Actor

@@ -47,6 +47,14 @@ _BEFORE_RELEASE = frozenset(
     {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.ALLOCATED, OrderStatus.BACKORDERED}
 )
 _CANCELABLE = _BEFORE_RELEASE | {OrderStatus.RELEASED}
+_SHIPPABLE_PAYMENT = frozenset(
+    {
+        PaymentStatus.AUTHORIZED,
+        PaymentStatus.PARTIALLY_CAPTURED,
+        PaymentStatus.CAPTURED,
+        PaymentStatus.PARTIALLY_REFUNDED,
+    }
+)
 # Rank of each status along the lifecycle: late events never move an order backwards.
 _RANK = {
     OrderStatus.PENDING: 0,
@@ -99,6 +107,9 @@ class Order:
     hold_reason: str | None = None
     authorization_id: str | None = None
     captured_minor: int = 0
+    capture_id: str | None = None
+    """The capture taken when the order was accepted (prepaid methods); refunds draw on it."""
+    refunded_minor: int = 0
 
     # -- customer service ----------------------------------------------------------------
 
@@ -197,7 +208,7 @@ class Order:
         """What a whole cancellation owes the customer: ``void`` or ``refund``, or nothing."""
         if self.payment_status == PaymentStatus.AUTHORIZED:
             return "void"
-        if self.payment_status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_CAPTURED):
+        if self.captured_minor > self.refunded_minor:
             return "refund"
         return None
 
@@ -209,7 +220,7 @@ class Order:
         The shipment that completes the order also captures the rest of the authorisation
         (shipping costs), less what canceled units were worth.
         """
-        if self.payment_status not in (PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_CAPTURED):
+        if self.payment_status not in _SHIPPABLE_PAYMENT:
             raise ValueError(f"a shipment for an order whose payment is {self.payment_status}")
         by_id = {line.line_id: line for line in self.lines}
         value = 0
@@ -221,7 +232,14 @@ class Order:
                 )
             line.shipped += quantity
             value += line.line_total_minor * quantity // line.ordered
-        if all(line.open == 0 for line in self.lines):
+        if self.capture_id is not None:  # paid in full when accepted: nothing more to capture
+            value = 0
+            self.advance(
+                OrderStatus.FULFILLED
+                if all(line.open == 0 for line in self.lines)
+                else OrderStatus.PARTIALLY_FULFILLED
+            )
+        elif all(line.open == 0 for line in self.lines):
             canceled_value = sum(
                 line.line_total_minor * line.canceled // line.ordered for line in self.lines
             )
@@ -230,6 +248,25 @@ class Order:
         else:
             self.advance(OrderStatus.PARTIALLY_FULFILLED)
         return value
+
+    def captured_in_full(self, capture_id: str) -> None:
+        """Prepaid methods: the whole amount is taken when the order is accepted."""
+        self.capture_id = capture_id
+        self.captured_minor = self.grand_total_minor
+        self.payment_status = PaymentStatus.CAPTURED
+
+    def refunded(self, amount_minor: int) -> None:
+        if not 0 < amount_minor <= self.captured_minor - self.refunded_minor:
+            raise ValueError(
+                f"a refund of {amount_minor} exceeds what is left of the captured "
+                f"{self.captured_minor} (refunded {self.refunded_minor})"
+            )
+        self.refunded_minor += amount_minor
+        self.payment_status = (
+            PaymentStatus.REFUNDED
+            if self.refunded_minor == self.captured_minor
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
 
     def captured(self, amount_minor: int) -> None:
         self.captured_minor += amount_minor

@@ -97,7 +97,7 @@ async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
     """The order, locked for this transaction so concurrent changes queue behind it."""
     row = await conn.fetchrow(
         "SELECT order_id, status, payment_status, delivery_method, currency, grand_total_minor,"
-        " on_hold, hold_reason, authorization_id, captured_minor"
+        " on_hold, hold_reason, authorization_id, captured_minor, capture_id, refunded_minor"
         " FROM orders WHERE order_id = $1 FOR UPDATE",
         order_id,
     )
@@ -119,6 +119,8 @@ async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
         hold_reason=row["hold_reason"],
         authorization_id=row["authorization_id"],
         captured_minor=row["captured_minor"],
+        capture_id=row["capture_id"],
+        refunded_minor=row["refunded_minor"],
         lines=[
             LineState(
                 line_id=r["line_id"],
@@ -136,7 +138,8 @@ async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
 async def save_order(conn: asyncpg.Connection, order: Order) -> None:
     await conn.execute(
         "UPDATE orders SET status = $2, payment_status = $3, on_hold = $4, hold_reason = $5,"
-        " authorization_id = $6, captured_minor = $7, updated_at = now() WHERE order_id = $1",
+        " authorization_id = $6, captured_minor = $7, capture_id = $8, refunded_minor = $9,"
+        " updated_at = now() WHERE order_id = $1",
         order.order_id,
         order.status.value,
         order.payment_status.value,
@@ -144,6 +147,8 @@ async def save_order(conn: asyncpg.Connection, order: Order) -> None:
         order.hold_reason,
         order.authorization_id,
         order.captured_minor,
+        order.capture_id,
+        order.refunded_minor,
     )
     await conn.executemany(
         "UPDATE order_lines SET canceled = $3, shipped = $4 WHERE order_id = $1 AND line_id = $2",
