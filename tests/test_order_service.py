@@ -277,6 +277,16 @@ async def test_cancel_voids_the_authorisation_and_lines_cancel_alone(env: Env) -
     row = await _order(env, whole, lambda r: r["status"] == "CANCELED")
     assert row["payment_status"] == "VOIDED"
     assert (await _timeline(env, whole))[-2:] == ["OrderCanceled", "PaymentVoided"]
+    why = await env.fetch(
+        "order",
+        "SELECT actor, detail FROM order_timeline"
+        " WHERE order_id = $1 AND event_type = 'OrderCanceled'",
+        whole,
+    )
+    assert (why[0]["actor"], json.loads(why[0]["detail"])) == (
+        "customer_service:agent-7",
+        {"reason": "customer asked"},
+    )
 
     line = LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=1)
     await _command(

@@ -395,7 +395,9 @@ class OrderActions:
                 if aggregate.capture_id
                 else None,
             )
-            await work.record(order_id, canceled, actor=actor_label(actor))
+            await work.record(
+                order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
+            )
             await self._refund(work, aggregate, outcome.refund_due_minor, reason)
         await store.save_order(work.conn, aggregate)
         return aggregate
@@ -407,7 +409,9 @@ class OrderActions:
         canceled = OrderCanceled(
             order_id=aggregate.order_id, reason=reason, canceled_by=actor, canceled_at=self.clock()
         )
-        await work.record(aggregate.order_id, canceled, actor=actor_label(actor))
+        await work.record(
+            aggregate.order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
+        )
         if aggregate.compensation() == "void" and aggregate.authorization_id:
             await self.payments.void(
                 idempotency_key=f"{aggregate.order_id}:void",
