@@ -177,7 +177,7 @@ class OrderActions:
 
         accepted = OrderAccepted(order_id=order_id, **order.model_dump())
         await work.record(order_id, accepted, actor=actor)
-        aggregate = await self._load(work, order_id)
+        aggregate = Order.new(order_id, order)  # just inserted, and locked by this transaction
         pending = await store.take_pending_cancellation(
             work.conn, order.channel, order.external_order_id
         )
@@ -206,7 +206,7 @@ class OrderActions:
                 order_id, held, actor="system:risk-rules", detail={"rules": [f.rule for f in flags]}
             )
         await self._authorize(work, aggregate, order)
-        await store.save_order(work.conn, aggregate)
+        await store.save_order(work.conn, aggregate, lines=False)  # no line changed yet
         return SubmitResult(order_id, created=True, status=aggregate.status.value)
 
     async def reject_unreadable(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from oms_events.orders import OrderSubmitted
 from oms_order.domain.status import OrderStatus
 
 __all__ = [
@@ -110,6 +111,27 @@ class Order:
     capture_id: str | None = None
     """The capture taken when the order was accepted (prepaid methods); refunds draw on it."""
     refunded_minor: int = 0
+
+    @classmethod
+    def new(cls, order_id: str, submitted: OrderSubmitted) -> Order:
+        """The aggregate of an order just accepted, as the store holds it."""
+        return cls(
+            order_id=order_id,
+            status=OrderStatus.PENDING,
+            payment_status=PaymentStatus.NOT_PAID,
+            delivery_method=submitted.delivery_method.value,
+            currency=submitted.currency,
+            grand_total_minor=submitted.totals.grand_total.amount_minor,
+            lines=[
+                LineState(
+                    line_id=line.line_id,
+                    sku=line.sku,
+                    ordered=line.quantity,
+                    line_total_minor=line.line_total.amount_minor,
+                )
+                for line in submitted.lines
+            ],
+        )
 
     # -- customer service ----------------------------------------------------------------
 

@@ -135,7 +135,8 @@ async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
     )
 
 
-async def save_order(conn: asyncpg.Connection, order: Order) -> None:
+async def save_order(conn: asyncpg.Connection, order: Order, *, lines: bool = True) -> None:
+    """Write the aggregate back; ``lines=False`` when no line bucket changed (one round trip)."""
     await conn.execute(
         "UPDATE orders SET status = $2, payment_status = $3, on_hold = $4, hold_reason = $5,"
         " authorization_id = $6, captured_minor = $7, capture_id = $8, refunded_minor = $9,"
@@ -150,6 +151,8 @@ async def save_order(conn: asyncpg.Connection, order: Order) -> None:
         order.capture_id,
         order.refunded_minor,
     )
+    if not lines:
+        return
     await conn.executemany(
         "UPDATE order_lines SET canceled = $3, shipped = $4 WHERE order_id = $1 AND line_id = $2",
         [(order.order_id, line.line_id, line.canceled, line.shipped) for line in order.lines],
@@ -206,16 +209,13 @@ async def append_timeline(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Record what happened to the order, what caused it and who; returns the new sequence."""
+    # One statement: the next sequence number and the entry that takes it.
     sequence: int = await conn.fetchval(
-        "UPDATE orders SET sequence = sequence + 1, updated_at = now()"
-        " WHERE order_id = $1 RETURNING sequence",
+        "WITH next AS (UPDATE orders SET sequence = sequence + 1, updated_at = now()"
+        " WHERE order_id = $1 RETURNING sequence)"
+        " INSERT INTO order_timeline (order_id, sequence, event_type, caused_by, actor, detail)"
+        " SELECT $1, next.sequence, $2, $3, $4, $5::jsonb FROM next RETURNING sequence",
         order_id,
-    )
-    await conn.execute(
-        "INSERT INTO order_timeline (order_id, sequence, event_type, caused_by, actor, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        order_id,
-        sequence,
         event_type,
         caused_by,
         actor,
