@@ -85,7 +85,7 @@ async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:
 
 
 async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: Env) -> None:
-    notification = await env.service("notification", OMS_FAULT_KILL_AFTER_EVENTS="1")
+    notification = await env.service("notification", OMS_FAULT_KILL_AT="after_commit:1")
     await notification.wait_ready()
     await _accepted_event(env, "C-3001")
 
@@ -234,3 +234,32 @@ async def test_sigterm_stops_gracefully_and_commits_offsets(env: Env) -> None:
     )
     assert sum(end.values()) == 2  # OrderAccepted, OrderConfirmed
     assert {p: committed[p] or 0 for p in end} == end
+
+
+async def test_relay_killed_after_publishing_republishes_and_consumers_drop_the_copies(
+    env: Env,
+) -> None:
+    notification = await env.service("notification")
+    await notification.wait_ready()
+    order_service = await env.service("order", OMS_FAULT_KILL_AT="relay_after_publish:1")
+    await order_service.wait_ready()
+    await produce(
+        env.bootstrap, env.topic("oms.channel-order-intake"), [encoded(order_submitted("G-1"))]
+    )
+    assert order_service.wait_exit(timeout=60) == -signal.SIGKILL
+    assert await _count(env, "order", "SELECT count(*) FROM oms_outbox") > 0  # not marked sent
+
+    restarted = await env.service("order")
+    await restarted.wait_ready()
+    await wait_for(
+        lambda: _count(env, "order", "SELECT count(*) = 0 FROM oms_outbox WHERE true"),
+        what="the outbox to be published again",
+    )
+    published = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=3)
+    ids = [decode(r.value).envelope.id for r in published]
+    assert len(ids) > len(set(ids)), "the same events were published twice"
+    await wait_for(
+        lambda: notification.metric("oms_events_in_total", outcome="duplicate"),
+        what="the notification service to drop the copies",
+    )
+    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1

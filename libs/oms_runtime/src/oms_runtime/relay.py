@@ -17,6 +17,7 @@ from aiokafka.errors import (
 )
 
 from oms_runtime import metrics
+from oms_runtime.faults import kill_at
 from oms_runtime.outbox import NOTIFY_CHANNEL, safe_text
 
 __all__ = ["OutboxRelay"]
@@ -160,6 +161,7 @@ class OutboxRelay:
         done = [
             r["id"] for r, o in zip(sent, outcomes, strict=True) if not isinstance(o, BaseException)
         ]
+        kill_at("relay_after_publish", self.published + len(done))
         for r, outcome in zip(sent, outcomes, strict=True):
             if isinstance(outcome, _UNSENDABLE):
                 parked.append((r, outcome))

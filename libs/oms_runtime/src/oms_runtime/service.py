@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from oms_runtime.consumer import (
     is_infrastructure_error,
 )
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
+from oms_runtime.faults import kill_at
 from oms_runtime.logging import configure_logging
 from oms_runtime.outbox import Outbox, write_outbox
 from oms_runtime.relay import OutboxRelay
@@ -303,14 +303,7 @@ class ServiceRuntime:
             _log.critical("batch_crashed", records=len(records), error=type(exc).__name__)
             os._exit(70)
         self._processed_total += result.processed
-        self._maybe_crash_for_fault_test()
-
-    def _maybe_crash_for_fault_test(self) -> None:
-        """Fault injection for tests: die by SIGKILL after a database commit, before the ack."""
-        limit = int(os.environ.get("OMS_FAULT_KILL_AFTER_EVENTS", "0") or 0)
-        if limit and self._processed_total >= limit:
-            _log.warning("fault_injection_kill", processed=self._processed_total)
-            os.kill(os.getpid(), signal.SIGKILL)
+        kill_at("after_commit", self._processed_total)
 
     async def health(self) -> dict[str, Any]:
         database = False

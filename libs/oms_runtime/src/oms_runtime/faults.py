@@ -1,0 +1,26 @@
+"""Fault injection for tests: a worker kills itself (SIGKILL) at a named point.
+
+``OMS_FAULT_KILL_AT=<point>:<n>`` kills the process the first time ``count`` reaches ``n`` at
+that point. Points: ``after_commit`` (a batch's transaction committed, its offsets not yet
+acknowledged; counts processed events) and ``relay_after_publish`` (the broker acknowledged
+outbox rows that are not yet deleted; counts published rows). Unset in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import structlog
+
+__all__ = ["kill_at"]
+
+_log = structlog.get_logger(__name__)
+
+
+def kill_at(point: str, count: int) -> None:
+    setting = os.environ.get("OMS_FAULT_KILL_AT", "")
+    name, _, limit = setting.partition(":")
+    if name == point and limit.isdigit() and count >= int(limit):
+        _log.warning("fault_injection_kill", point=point, count=count)
+        os.kill(os.getpid(), signal.SIGKILL)
