@@ -115,3 +115,19 @@ async def test_redelivered_batch_has_no_second_effect(env: Env) -> None:
         assert await pool.fetchval("SELECT count(*) FROM seen") == 1
     finally:
         await pool.close()
+
+
+async def test_a_recreated_topic_reusing_offsets_still_dead_letters_its_records(env: Env) -> None:
+    processor, pool = await _processor(env, record_seen)
+    try:
+        first = await processor.process([_record(7, b"not json")])
+        again = await processor.process([_record(7, b"not json")])  # a redelivery
+        reused = await processor.process([_record(7, b"other bytes, same offset")])
+        assert [len(r.dead_lettered) for r in (first, again, reused)] == [1, 0, 1]
+        assert await pool.fetchval("SELECT count(*) FROM oms_dead_letters") == 2
+        dlq = await pool.fetchval(
+            "SELECT count(*) FROM oms_outbox WHERE topic = 'tx.oms.channel-order-intake.dlq'"
+        )
+        assert dlq == 2
+    finally:
+        await pool.close()

@@ -8,8 +8,10 @@ unreadable record among them) and prints what each service did with them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -165,15 +167,21 @@ async def wait(what: str, probe: Any, within: float = 90.0) -> Any:
     raise SystemExit(f"demo: timed out waiting for {what}")
 
 
+# A key made for this run: the order service is told only its SHA-256 digest.
+SHOP_API_KEY = secrets.token_urlsafe(24)
+
+
 def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
     """Each service as its own process, as in production, on the stack's own databases."""
     workers = []
+    digest = hashlib.sha256(SHOP_API_KEY.encode()).hexdigest()
     for name, port in SERVICES.items():
         worker_env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
             "OMS_DATABASE_URL": env[f"OMS_{name.upper()}_DATABASE_URL"],
             "OMS_HTTP_PORT": str(port),
+            "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
         }
         with (logs / f"{name}.log").open("ab") as log:
             workers.append(
@@ -208,6 +216,22 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
             await producer.send_and_wait(topic, value, key=key.encode())
     finally:
         await producer.stop()
+
+
+def post_order(payload: Any, idempotency_key: str) -> tuple[int, dict[str, Any]]:
+    """What a web shop does: POST the order with its API key and an idempotency key."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{SERVICES['order']}/v1/orders",
+        data=payload.model_dump_json().encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {SHOP_API_KEY}",
+            "Idempotency-Key": idempotency_key,
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(json.load(response))
 
 
 def command(payload: Any, order_id: str) -> tuple[str, bytes]:
@@ -265,15 +289,26 @@ async def show(env: dict[str, str]) -> None:
     print("services ready: database up, partitions assigned\n")
 
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    run = datetime.now(UTC).strftime("%H%M%S")
+    run = datetime.now(UTC).strftime("%y%m%d%H%M%S")
     records = intake_records(run)
     await publish(bootstrap, "oms.channel-order-intake", records)
     print(
         f"1. channels published {len(records)} records to oms.channel-order-intake: orders from"
         " three channels (one in the old v1 format), a declined card, an order over the risk"
-        " threshold, one with a wrong total, and one unreadable record\n"
+        " threshold, one with a wrong total, and one unreadable record"
     )
-    externals = [f"{run}-{s}" for s in ("tshirt", "declined", "tv", "badtotal", "v1")]
+    web_order = OrderSubmitted(
+        customer=Customer(customer_id="cus-web", email="customer@example.com"),
+        **order_fields(CHANNELS[0], f"{run}-http", "SKU-HOODIE-L", 4990, 1),
+    )
+    first = await asyncio.to_thread(post_order, web_order, f"checkout-{run}")
+    again = await asyncio.to_thread(post_order, web_order, f"checkout-{run}")
+    print(
+        f"   and the web shop POSTed an order to /v1/orders with its API key: {first[0]}"
+        f" {first[1]['status']}; its retry with the same Idempotency-Key got the same answer"
+        f" ({again[0]} {again[1]['status']}, order {again[1]['order_id']})\n"
+    )
+    externals = [f"{run}-{s}" for s in ("tshirt", "declined", "tv", "badtotal", "v1", "http")]
     ids = {
         s: order_id_for(c, f"{run}-{s}") for s, c in (("tshirt", CHANNELS[0]), ("tv", CHANNELS[0]))
     }

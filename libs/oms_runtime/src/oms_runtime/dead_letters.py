@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -87,15 +88,19 @@ async def write_dead_letters(
     dead: Sequence[DeadLetter],
     outgoing: list[OutboxRecord],
 ) -> list[DeadLetter]:
-    """Store each dead letter once (a redelivered poison record is not sent twice)."""
+    """Store each dead letter once (a redelivered poison record is not sent twice).
+
+    Identified by its position and its bytes: a recreated topic restarts its offsets.
+    """
     if not dead:
         return []
     rows = await conn.fetch(
         'INSERT INTO oms_dead_letters (topic, partition, "offset", event_id, event_type, reason,'
-        " detail, attempts, key, payload)"
-        " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::text[],"
-        " $6::text[], $7::text[], $8::int[], $9::bytea[], $10::bytea[])"
-        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset"',
+        " detail, attempts, key, payload, payload_sha256)"
+        " SELECT *, sha256(p) FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[],"
+        " $5::text[], $6::text[], $7::text[], $8::int[], $9::bytea[], $10::bytea[]) AS u("
+        "t, pa, o, e, et, r, d, a, k, p)"
+        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset", payload_sha256',
         [d.topic for d in dead],
         [d.partition for d in dead],
         [d.offset for d in dead],
@@ -107,7 +112,11 @@ async def write_dead_letters(
         [d.key for d in dead],
         [d.value for d in dead],
     )
-    stored = {(r["topic"], r["partition"], r["offset"]) for r in rows}
-    kept = [d for d in dead if (d.topic, d.partition, d.offset) in stored]
+    stored = {(r["topic"], r["partition"], r["offset"], r["payload_sha256"]) for r in rows}
+    kept = [
+        d
+        for d in dead
+        if (d.topic, d.partition, d.offset, hashlib.sha256(d.value).digest()) in stored
+    ]
     outgoing.extend(d.outbox_record(service, topic_prefix) for d in kept)
     return kept
