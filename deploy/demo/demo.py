@@ -248,7 +248,7 @@ ORDERS_SQL = (
 
 async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> None:
     rows = await orders_db.fetch(ORDERS_SQL, externals)
-    print(f"{'channel':<16}{'external id':<17}{'status':<21}{'payment':<12}timeline")
+    print(f"{'channel':<16}{'external id':<25}{'status':<21}{'payment':<12}timeline")
     for r in rows:
         timeline = await orders_db.fetch(
             "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
@@ -256,7 +256,7 @@ async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> 
         )
         status = r["status"] + (" (on hold)" if r["on_hold"] else "")
         print(
-            f"{r['channel']:<16}{r['external_order_id']:<17}{status:<21}{r['payment_status']:<12}"
+            f"{r['channel']:<16}{r['external_order_id']:<25}{status:<21}{r['payment_status']:<12}"
             f"{' -> '.join(t['event_type'] for t in timeline)}"
         )
         if r["rejection_reasons"]:
@@ -275,7 +275,7 @@ async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> 
         by_order.setdefault(n["order_id"], []).append(n["template"])
     print("\ncustomer e-mails queued by the notification service:")
     for r in rows:
-        print(f"  {r['external_order_id']:<17}{', '.join(by_order.get(r['order_id'], [])) or '-'}")
+        print(f"  {r['external_order_id']:<25}{', '.join(by_order.get(r['order_id'], [])) or '-'}")
 
 
 async def show(env: dict[str, str]) -> None:
