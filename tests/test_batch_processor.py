@@ -17,9 +17,9 @@ TOPIC = "tx.oms.channel-order-intake"
 
 
 def _record(
-    offset: int, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+    offset: int, value: bytes, headers: tuple[tuple[str, bytes], ...] = (), key: bytes = b"k"
 ) -> ConsumedRecord:
-    return ConsumedRecord(TOPIC, 0, offset, b"k", value, headers)
+    return ConsumedRecord(TOPIC, 0, offset, key, value, headers)
 
 
 async def record_seen(ctx: HandlerContext, order: object) -> None:
@@ -123,11 +123,12 @@ async def test_a_recreated_topic_reusing_offsets_still_dead_letters_its_records(
         first = await processor.process([_record(7, b"not json")])
         again = await processor.process([_record(7, b"not json")])  # a redelivery
         reused = await processor.process([_record(7, b"other bytes, same offset")])
-        assert [len(r.dead_lettered) for r in (first, again, reused)] == [1, 0, 1]
-        assert await pool.fetchval("SELECT count(*) FROM oms_dead_letters") == 2
+        same_bytes = await processor.process([_record(7, b"not json", key=b"another key")])
+        assert [len(r.dead_lettered) for r in (first, again, reused, same_bytes)] == [1, 0, 1, 1]
+        assert await pool.fetchval("SELECT count(*) FROM oms_dead_letters") == 3
         dlq = await pool.fetchval(
             "SELECT count(*) FROM oms_outbox WHERE topic = 'tx.oms.channel-order-intake.dlq'"
         )
-        assert dlq == 2
+        assert dlq == 3
     finally:
         await pool.close()

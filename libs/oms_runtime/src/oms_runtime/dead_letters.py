@@ -60,6 +60,11 @@ class DeadLetter:
             event_type=envelope.type if envelope else None,
         )
 
+    @property
+    def digest(self) -> bytes:
+        """With the position, what identifies this record: offsets restart with a topic."""
+        return hashlib.sha256((self.key or b"") + b"\x00" + self.value).digest()
+
     def outbox_record(self, service: str, topic_prefix: str) -> OutboxRecord:
         """The original bytes and headers, plus headers saying why and where it came from."""
         logical = self.topic.removeprefix(topic_prefix)
@@ -90,17 +95,16 @@ async def write_dead_letters(
 ) -> list[DeadLetter]:
     """Store each dead letter once (a redelivered poison record is not sent twice).
 
-    Identified by its position and its bytes: a recreated topic restarts its offsets.
+    Identified by its position, key and value: a recreated topic restarts its offsets.
     """
     if not dead:
         return []
     rows = await conn.fetch(
         'INSERT INTO oms_dead_letters (topic, partition, "offset", event_id, event_type, reason,'
-        " detail, attempts, key, payload, payload_sha256)"
-        " SELECT *, sha256(p) FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[],"
-        " $5::text[], $6::text[], $7::text[], $8::int[], $9::bytea[], $10::bytea[]) AS u("
-        "t, pa, o, e, et, r, d, a, k, p)"
-        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset", payload_sha256',
+        " detail, attempts, key, payload, record_sha256)"
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::text[],"
+        " $6::text[], $7::text[], $8::int[], $9::bytea[], $10::bytea[], $11::bytea[])"
+        ' ON CONFLICT DO NOTHING RETURNING topic, partition, "offset", record_sha256',
         [d.topic for d in dead],
         [d.partition for d in dead],
         [d.offset for d in dead],
@@ -111,12 +115,9 @@ async def write_dead_letters(
         [d.attempts for d in dead],
         [d.key for d in dead],
         [d.value for d in dead],
+        [d.digest for d in dead],
     )
-    stored = {(r["topic"], r["partition"], r["offset"], r["payload_sha256"]) for r in rows}
-    kept = [
-        d
-        for d in dead
-        if (d.topic, d.partition, d.offset, hashlib.sha256(d.value).digest()) in stored
-    ]
+    stored = {(r["topic"], r["partition"], r["offset"], r["record_sha256"]) for r in rows}
+    kept = [d for d in dead if (d.topic, d.partition, d.offset, d.digest) in stored]
     outgoing.extend(d.outbox_record(service, topic_prefix) for d in kept)
     return kept
