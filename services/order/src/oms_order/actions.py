@@ -4,10 +4,10 @@ order's timeline and as an event in the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
+T = TypeVar("T")
 SYSTEM = Actor(actor_id="order-service", role=ActorRole.SYSTEM)
 
 
@@ -243,15 +244,13 @@ class OrderActions:
 
     async def _authorize(self, work: Work, aggregate: Order, order: OrderSubmitted) -> None:
         payment = order.payment
-        result = await with_retries(
+        result = await self._provider(
             lambda: self.payments.authorize(
                 idempotency_key=f"{aggregate.order_id}:authorize",
                 amount=payment.amount,
                 card_token=payment.card_token,
                 method=payment.method.value,
-            ),
-            attempts=self.payment_attempts,
-            base_delay_s=self.payment_backoff_s,
+            )
         )
         payment_id = payment_id_for(aggregate.order_id)
         if result.outcome == PaymentOutcome.APPROVED and result.authorization_id:
@@ -283,14 +282,12 @@ class OrderActions:
         await work.record(aggregate.order_id, failed, actor=f"payments:{payment.provider}")
 
     async def _capture_in_full(self, work: Work, aggregate: Order, amount: Money) -> None:
-        capture_id = await with_retries(
+        capture_id = await self._provider(
             lambda: self.payments.capture(
                 idempotency_key=f"{aggregate.order_id}:capture:order",
                 authorization_id=aggregate.authorization_id or "",
                 amount=amount,
-            ),
-            attempts=self.payment_attempts,
-            base_delay_s=self.payment_backoff_s,
+            )
         )
         aggregate.captured_in_full(capture_id)
         captured = PaymentCaptured(
@@ -308,14 +305,12 @@ class OrderActions:
         if amount_minor <= 0 or aggregate.capture_id is None:
             return
         amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
-        refund_id = await with_retries(
+        refund_id = await self._provider(
             lambda: self.payments.refund(
                 idempotency_key=f"{aggregate.order_id}:refund:{work.caused_by}",
                 capture_id=aggregate.capture_id or "",
                 amount=amount,
-            ),
-            attempts=self.payment_attempts,
-            base_delay_s=self.payment_backoff_s,
+            )
         )
         aggregate.refunded(amount_minor)
         refunded = RefundIssued(
@@ -544,14 +539,12 @@ class OrderActions:
         amount = aggregate.shipped([(line.line_id, line.quantity) for line in lines])
         capture_id = None
         if amount > 0 and aggregate.authorization_id:
-            capture_id = await with_retries(
+            capture_id = await self._provider(
                 lambda: self.payments.capture(
                     idempotency_key=f"{order_id}:capture:{shipment_id}",
                     authorization_id=aggregate.authorization_id or "",
                     amount=Money(amount_minor=amount, currency=aggregate.currency),
-                ),
-                attempts=self.payment_attempts,
-                base_delay_s=self.payment_backoff_s,
+                )
             )
             aggregate.captured(amount)
             captured = PaymentCaptured(
@@ -602,6 +595,12 @@ class OrderActions:
             await store.save_order(work.conn, aggregate)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    async def _provider(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A payment-provider call, retried with backoff while the provider times out."""
+        return await with_retries(
+            call, attempts=self.payment_attempts, base_delay_s=self.payment_backoff_s
+        )
 
     async def _load(self, work: Work, order_id: str) -> Order:
         aggregate = await store.load_order(work.conn, order_id)
