@@ -24,6 +24,7 @@ EXPECTED = {
     "oms.inventory",
     "oms.availability",
     "oms.inventory-feed",
+    "oms.reservation-requests",
     "oms.sourcing",
     "oms.staff-actions",
     "oms.shipments",

@@ -1,8 +1,8 @@
 """Stock: the inventory service's decisions, the availability projection and the feeds.
 
 Topics: ``oms.inventory`` and ``oms.availability`` (inventory service, keyed
-``sku@location`` so one consumer decides for one SKU at one location) and
-``oms.inventory-feed`` (WMS, ERP and POS).
+``sku@location``), ``oms.inventory-feed`` (WMS, ERP and POS) and
+``oms.reservation-requests`` (orchestration asks for and gives back stock, keyed by order).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from oms_events.values import (
     Sku,
     StockQuantity,
     UtcDatetime,
+    ValueModel,
 )
 
 __all__ = [
@@ -28,10 +29,14 @@ __all__ = [
     "BackInStock",
     "InventoryDiscrepancyReported",
     "LowStock",
+    "NetworkAvailabilityChanged",
     "OutOfStock",
+    "ReleaseReservations",
     "ReservationExpired",
     "ReservationFailed",
+    "ReservationLine",
     "ReservationReleased",
+    "ReserveStock",
     "StockAdjusted",
     "StockAdjustment",
     "StockCommitted",
@@ -64,6 +69,53 @@ class _AtLocation(EventPayload):
 
     sku: Sku
     location_id: Identifier
+
+
+# --- reservation requests (orchestration) -----------------------------------------------
+
+_MAX_HOLD_S = 90 * 24 * 60 * 60
+
+
+class ReservationLine(ValueModel):
+    """Units of one order line at one location; ``reservation_id`` makes asking idempotent."""
+
+    reservation_id: Identifier
+    line_id: Identifier
+    sku: Sku
+    location_id: Identifier
+    quantity: Quantity
+
+
+@event("ReserveStock")
+class ReserveStock(EventPayload):
+    """Orchestration asks for stock; every line is answered with StockReserved or
+    ReservationFailed.
+
+    A reservation id that is already held, committed or released is never reserved again, so
+    redelivered and replayed requests reserve nothing twice; one that failed may be asked
+    for again (stock may have arrived since).
+    """
+
+    order_id: Identifier
+    request_id: Identifier
+    lines: Annotated[tuple[ReservationLine, ...], Field(min_length=1, max_length=500)]
+    all_or_nothing: bool = False
+    """Reserve every line or none (a ship-together group)."""
+    hold_for_s: Annotated[int, Field(strict=True, ge=1, le=_MAX_HOLD_S)] | None = None
+    """How long the units are held unless committed; the service's default when absent."""
+    requested_at: UtcDatetime
+
+
+@event("ReleaseReservations")
+class ReleaseReservations(EventPayload):
+    """Give stock back (cancellation, payment failure, re-sourcing).
+
+    No ids releases every reservation of the order still held.
+    """
+
+    order_id: Identifier
+    reservation_ids: Annotated[tuple[Identifier, ...], Field(max_length=500)] = ()
+    reason: _Text
 
 
 # --- reservations ------------------------------------------------------------------------
@@ -169,6 +221,24 @@ class AvailabilityChanged(_AtLocation):
     in_transit: StockQuantity
     quarantined: StockQuantity
     available: _Delta
+    as_of: UtcDatetime
+
+
+@event("NetworkAvailabilityChanged")
+class NetworkAvailabilityChanged(EventPayload):
+    """Network-wide stock of one SKU: the sums over every location (key ``sku@*``).
+
+    ``available`` counts only positive per-location availability: a location short of
+    stock cannot lend units to another.
+    """
+
+    sku: Sku
+    on_hand: StockQuantity
+    reserved: StockQuantity
+    in_transit: StockQuantity
+    quarantined: StockQuantity
+    available: StockQuantity
+    locations_in_stock: StockQuantity
     as_of: UtcDatetime
 
 

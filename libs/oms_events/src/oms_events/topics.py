@@ -165,7 +165,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="sku@location",
         partitions=_PARTITIONS,
         compacted=True,
-        event_types=("AvailabilityChanged",),
+        event_types=("AvailabilityChanged", "NetworkAvailabilityChanged"),
     ),
     TopicSpec(
         name="oms.inventory-feed",
@@ -181,6 +181,14 @@ TOPICS: tuple[TopicSpec, ...] = (
             "TransferReceived",
         ),
         input=True,
+    ),
+    TopicSpec(
+        name="oms.reservation-requests",
+        owner="orchestration",
+        key="order_id",
+        partitions=_PARTITIONS,
+        retention_ms=_FOREVER,
+        event_types=("ReserveStock", "ReleaseReservations"),
     ),
     TopicSpec(
         name="oms.sourcing",

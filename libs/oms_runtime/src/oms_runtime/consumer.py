@@ -24,6 +24,7 @@ from oms_runtime.dead_letters import DeadLetter, write_dead_letters
 from oms_runtime.outbox import Outbox, OutboxRecord, write_outbox
 
 __all__ = [
+    "BatchFinish",
     "BatchProcessor",
     "BatchResult",
     "ConsumedRecord",
@@ -31,6 +32,7 @@ __all__ = [
     "HandlerContext",
     "Incoming",
     "InvalidHandler",
+    "RejectedEvent",
     "is_infrastructure_error",
 ]
 
@@ -49,12 +51,17 @@ class ConsumedRecord:
 
 @dataclass
 class HandlerContext:
-    """What a handler gets: the open transaction, the incoming envelope and an outbox."""
+    """What a handler gets: the open transaction, the incoming envelope and an outbox.
+
+    ``batch`` is shared by every handler call of one batch transaction and handed to the
+    subscription's ``finish`` step: handlers note there what the batch changed.
+    """
 
     conn: asyncpg.Connection
     envelope: Envelope
     outbox: Outbox
     record: ConsumedRecord
+    batch: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, payload: EventPayload, *, subject: str, sequence: int = 0) -> Envelope:
         return self.outbox.emit(payload, subject=subject, sequence=sequence)
@@ -64,6 +71,19 @@ Handler = Callable[[HandlerContext, Any], Awaitable[None]]
 InvalidHandler = Callable[[HandlerContext, InvalidPayload], Awaitable[bool]]
 """Answers an event whose envelope is valid but whose payload is not (e.g. with a rejection);
 returns False when it cannot, and the event is dead-lettered as invalid."""
+BatchFinish = Callable[[asyncpg.Connection, dict[str, Any], Outbox], Awaitable[None]]
+"""Runs once per batch transaction after its handlers, with their shared ``batch`` notes:
+for work that is cheaper, or only correct, once per batch (e.g. projections of what changed)."""
+
+
+class RejectedEvent(Exception):
+    """Raised by a handler for an event that can never be applied (an unknown SKU, a count
+    that would go negative): dead-lettered at once with ``reason``, never retried."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -124,11 +144,13 @@ class BatchProcessor:
         topic_prefix: str,
         attempts: int,
         invalid_handlers: Mapping[str, InvalidHandler] | None = None,
+        finish: BatchFinish | None = None,
     ) -> None:
         self.service = service
         self._pool = pool
         self._handlers = dict(handlers)
         self._invalid_handlers = dict(invalid_handlers or {})
+        self._finish = finish
         self._prefix = topic_prefix
         self._attempts = attempts
         # Next offset to process per (topic, partition), for the lag gauge.
@@ -203,6 +225,7 @@ class BatchProcessor:
         dead = list(rejected)
         handled = [item for item in decoded if self._handles(item)]
         result.ignored = len(decoded) - len(handled)
+        notes: dict[str, Any] = {}
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._claim(conn, handled)
             seen: set[Any] = set()
@@ -213,6 +236,7 @@ class BatchProcessor:
                     continue
                 seen.add(event_id)
                 ctx = self._context(conn, item.record, item.envelope, outgoing)
+                ctx.batch = notes
                 if isolate:
                     failure = await self._call_isolated(ctx, item)
                 else:
@@ -223,6 +247,8 @@ class BatchProcessor:
                     dead.append(failure)
                     continue
                 result.processed += 1
+            if self._finish is not None and notes:
+                await self._finish(conn, notes, self._outbox(outgoing))
             result.dead_lettered = await write_dead_letters(
                 conn, self.service, self._prefix, dead, outgoing
             )
@@ -250,14 +276,25 @@ class BatchProcessor:
         envelope: Envelope,
         outgoing: list[OutboxRecord],
     ) -> HandlerContext:
-        outbox = Outbox(
-            source=f"oms/{self.service}",
-            topic_prefix=self._prefix,
-            correlation_id=envelope.correlationid,
-            causation_id=str(envelope.id),
-            records=outgoing,
+        outbox = self._outbox(
+            outgoing, correlation_id=envelope.correlationid, causation_id=str(envelope.id)
         )
         return HandlerContext(conn=conn, envelope=envelope, outbox=outbox, record=rec)
+
+    def _outbox(
+        self,
+        outgoing: list[OutboxRecord],
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Outbox:
+        return Outbox(
+            source=f"oms/{self.service}",
+            topic_prefix=self._prefix,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            records=outgoing,
+        )
 
     def _handles(self, item: Incoming) -> bool:
         handlers = self._handlers if item.invalid is None else self._invalid_handlers
@@ -304,6 +341,15 @@ class BatchProcessor:
                 await ctx.conn.execute("ROLLBACK TO SAVEPOINT oms_event")
                 await ctx.conn.execute("RELEASE SAVEPOINT oms_event")
                 del ctx.outbox.records[mark:]
+                if isinstance(exc, RejectedEvent):
+                    _log.warning("event_rejected", event_type=item.envelope.type, reason=exc.reason)
+                    return DeadLetter.of(
+                        ctx.record,
+                        reason=exc.reason,
+                        detail=exc.detail,
+                        attempts=1,
+                        envelope=item.envelope,
+                    )
                 error = exc
         assert error is not None
         _log.error(

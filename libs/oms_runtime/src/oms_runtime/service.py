@@ -22,6 +22,7 @@ from oms_events.topics import topic as topic_spec
 from oms_runtime import metrics
 from oms_runtime.config import RuntimeSettings
 from oms_runtime.consumer import (
+    BatchFinish,
     BatchProcessor,
     ConsumedRecord,
     Handler,
@@ -138,11 +139,12 @@ class ServiceRuntime:
         logical_topic: str,
         handlers: Mapping[str, Handler],
         invalid_handlers: Mapping[str, InvalidHandler] | None = None,
+        finish: BatchFinish | None = None,
     ) -> None:
         """Consume one topic in batches; events of types without a handler are skipped.
 
         ``invalid_handlers`` answer events whose payload fails validation; without one, such
-        an event is dead-lettered.
+        an event is dead-lettered. ``finish`` runs once per batch transaction after them.
         """
         spec = topic_spec(logical_topic)
         unknown = (set(handlers) | set(invalid_handlers or {})) - set(spec.event_types)
@@ -167,6 +169,7 @@ class ServiceRuntime:
                         invalid_handlers=invalid_handlers,
                         topic_prefix=runtime.settings.topic_prefix,
                         attempts=runtime.settings.handler_attempts,
+                        finish=finish,
                     )
                 )
                 runtime._processors.append(processor_holder[0])

@@ -1,0 +1,1 @@
+"""The OMS inventory service: stock per SKU per location, reservations, feeds, availability."""

@@ -1,0 +1,18 @@
+"""The inventory service's settings, read from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from oms_runtime import RuntimeSettings
+
+__all__ = ["InventorySettings"]
+
+
+class InventorySettings(RuntimeSettings):
+    http_port: int = 8002
+    # Held units are given back if not committed (shipped) within this time, unless the
+    # request says otherwise.
+    reservation_hold_s: int = Field(default=30 * 60, ge=1, le=90 * 24 * 60 * 60)
+    reservation_sweep_s: float = Field(default=1.0, gt=0, le=300)
+    reservation_sweep_batch: int = Field(default=500, ge=1, le=10_000)

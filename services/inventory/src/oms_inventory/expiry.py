@@ -1,0 +1,41 @@
+"""The sweep that gives back reservations not committed in time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+
+from oms_events.inventory import ReservationExpired
+from oms_inventory.store.projection import publish_changes, stock_key
+from oms_inventory.store.reservations import expire_due
+from oms_runtime import ServiceRuntime
+
+__all__ = ["expire_reservations"]
+
+_log = structlog.get_logger(__name__)
+
+
+async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
+    """Expire up to ``limit`` due reservations in one transaction; how many expired."""
+    now = datetime.now(UTC)
+    async with runtime.unit_of_work() as work:
+        notes: dict[str, object] = {}
+        expired = await expire_due(work.conn, notes, now, limit)
+        for held in expired:
+            work.outbox.emit(
+                ReservationExpired(
+                    sku=held.sku,
+                    location_id=held.location_id,
+                    reservation_id=held.reservation_id,
+                    order_id=held.order_id,
+                    quantity=held.quantity,
+                    expired_at=now,
+                ),
+                subject=held.order_id,
+                key=stock_key(held.sku, held.location_id),
+            )
+        await publish_changes(work.conn, notes, work.outbox)
+    if expired:
+        _log.info("reservations_expired", expired=len(expired))
+    return len(expired)

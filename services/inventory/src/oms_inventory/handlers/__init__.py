@@ -1,0 +1,1 @@
+"""The inventory service's event handlers, one module per input topic."""

@@ -1,0 +1,183 @@
+"""``oms.reservation-requests`` (orchestration) and ``oms.shipments``: holding, giving back and
+committing stock for order lines."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from oms_events.fulfilment import ShipmentShipped
+from oms_events.inventory import (
+    ReleaseReservations,
+    ReservationFailed,
+    ReservationLine,
+    ReservationReleased,
+    ReserveStock,
+    StockCommitted,
+    StockReserved,
+)
+from oms_inventory.store import reservations as store
+from oms_inventory.store.projection import stock_key
+from oms_inventory.store.references import first_time
+from oms_runtime import Handler, HandlerContext
+
+__all__ = ["ReservationHandlers"]
+
+_log = structlog.get_logger(__name__)
+_ALL_OR_NOTHING = "all_or_nothing: another line of the set cannot be reserved"
+
+
+@dataclass(frozen=True)
+class ReservationHandlers:
+    default_hold_s: int
+
+    def requests(self) -> dict[str, Handler]:
+        return {"ReserveStock": self.reserve, "ReleaseReservations": self.release}
+
+    def shipments(self) -> dict[str, Handler]:
+        return {"ShipmentShipped": self.shipped}
+
+    async def reserve(self, ctx: HandlerContext, request: ReserveStock) -> None:
+        lines = await store.claim(ctx.conn, request.order_id, request.request_id, request.lines)
+        if len(lines) < len(request.lines):
+            _log.info("reservations_already_decided", repeated=len(request.lines) - len(lines))
+        if not lines:
+            return
+        # From the request's own time, so a replay decides the same expiry.
+        expires_at = request.requested_at + timedelta(
+            seconds=request.hold_for_s or self.default_hold_s
+        )
+        if request.all_or_nothing:
+            await self._reserve_all(ctx, request.order_id, lines, expires_at)
+            return
+        for line in lines:
+            if await store.try_hold(ctx.conn, ctx.batch, line, expires_at):
+                _reserved(ctx, request.order_id, line, expires_at)
+            else:
+                short = await store.shortfall(ctx.conn, line.sku, line.location_id)
+                await _failed(ctx, request.order_id, line, short.reason, short.available)
+
+    async def _reserve_all(
+        self,
+        ctx: HandlerContext,
+        order_id: str,
+        lines: list[ReservationLine],
+        expires_at: datetime,
+    ) -> None:
+        """Lock every row of the set (in one order, so sets never deadlock), then hold all
+        lines or none."""
+        needed: dict[tuple[str, str], int] = defaultdict(int)
+        for line in lines:
+            needed[(line.sku, line.location_id)] += line.quantity
+        rows = await ctx.conn.fetch(
+            "SELECT sku, location_id, on_hand - reserved - safety_stock AS available"
+            " FROM stock WHERE (sku, location_id) IN"
+            " (SELECT * FROM unnest($1::text[], $2::text[]))"
+            " ORDER BY sku, location_id FOR UPDATE",
+            [sku for sku, _ in needed],
+            [location for _, location in needed],
+        )
+        available = {(r["sku"], r["location_id"]): r["available"] for r in rows}
+        short = {key for key, quantity in needed.items() if available.get(key, 0) < quantity}
+        if not short:
+            for line in lines:
+                await store.hold(ctx.conn, ctx.batch, line, expires_at)
+                _reserved(ctx, order_id, line, expires_at)
+            return
+        for line in lines:
+            key = (line.sku, line.location_id)
+            if key in short:
+                why = await store.shortfall(ctx.conn, line.sku, line.location_id)
+                await _failed(ctx, order_id, line, why.reason, why.available)
+            else:
+                await _failed(ctx, order_id, line, _ALL_OR_NOTHING, available.get(key, 0))
+
+    async def release(self, ctx: HandlerContext, request: ReleaseReservations) -> None:
+        released = await store.release(
+            ctx.conn, ctx.batch, request.order_id, request.reservation_ids, request.reason
+        )
+        for held in released:
+            ctx.outbox.emit(
+                ReservationReleased(
+                    sku=held.sku,
+                    location_id=held.location_id,
+                    reservation_id=held.reservation_id,
+                    order_id=held.order_id,
+                    quantity=held.quantity,
+                    reason=request.reason,
+                ),
+                subject=held.order_id,
+                key=stock_key(held.sku, held.location_id),
+            )
+        _log.info("reservations_released", released=len(released))
+
+    async def shipped(self, ctx: HandlerContext, shipment: ShipmentShipped) -> None:
+        """Commit at shipment: the shipped units leave on hand and their reservations."""
+        if not await first_time(ctx.conn, "shipment", shipment.shipment_id):
+            return
+        for line in shipment.lines:
+            committed = await store.commit_line(
+                ctx.conn,
+                ctx.batch,
+                order_id=shipment.order_id,
+                line_id=line.line_id,
+                location_id=shipment.location_id,
+                quantity=line.quantity,
+                shipment_id=shipment.shipment_id,
+            )
+            if not committed:
+                _log.warning("shipment_without_reservation", line_id=line.line_id)
+            for held in committed:
+                ctx.outbox.emit(
+                    StockCommitted(
+                        sku=held.sku,
+                        location_id=held.location_id,
+                        reservation_id=held.reservation_id,
+                        order_id=held.order_id,
+                        shipment_id=shipment.shipment_id,
+                        quantity=held.quantity,
+                    ),
+                    subject=held.order_id,
+                    key=stock_key(held.sku, held.location_id),
+                )
+
+
+def _reserved(
+    ctx: HandlerContext, order_id: str, line: ReservationLine, expires_at: datetime
+) -> None:
+    ctx.outbox.emit(
+        StockReserved(
+            sku=line.sku,
+            location_id=line.location_id,
+            reservation_id=line.reservation_id,
+            order_id=order_id,
+            line_id=line.line_id,
+            quantity=line.quantity,
+            expires_at=expires_at,
+        ),
+        subject=order_id,
+        key=stock_key(line.sku, line.location_id),
+    )
+
+
+async def _failed(
+    ctx: HandlerContext, order_id: str, line: ReservationLine, reason: str, available: int
+) -> None:
+    await store.mark_failed(ctx.conn, line.reservation_id, reason)
+    ctx.outbox.emit(
+        ReservationFailed(
+            sku=line.sku,
+            location_id=line.location_id,
+            reservation_id=line.reservation_id,
+            order_id=order_id,
+            line_id=line.line_id,
+            requested=line.quantity,
+            available=available,
+            reason=reason,
+        ),
+        subject=order_id,
+        key=stock_key(line.sku, line.location_id),
+    )

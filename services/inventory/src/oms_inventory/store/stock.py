@@ -1,0 +1,137 @@
+"""Stock rows: every bucket change goes through here, is recorded in the movement ledger and
+noted for the batch's availability projection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from oms_runtime import RejectedEvent
+
+__all__ = [
+    "Movement",
+    "StockLevels",
+    "changed_stock",
+    "ensure_stock",
+    "lock_stock",
+    "move",
+    "note_changed",
+]
+
+_CHANGED = "stock"
+
+
+def note_changed(notes: dict[str, Any], sku: str, location_id: str) -> None:
+    """Tell the batch's projection step that this SKU at this location changed."""
+    notes.setdefault(_CHANGED, set()).add((sku, location_id))
+
+
+def changed_stock(notes: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted(notes.get(_CHANGED, ()))
+
+
+@dataclass(frozen=True)
+class StockLevels:
+    sku: str
+    location_id: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    in_transit: int
+    quarantined: int
+    snapshot_as_of: Any
+    snapshot_sequence: int | None
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved - self.safety_stock
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> StockLevels:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Deltas of the buckets of one SKU at one location, and why (``kind``, ``reference``)."""
+
+    kind: str
+    reference: str
+    on_hand: int = 0
+    reserved: int = 0
+    in_transit: int = 0
+    quarantined: int = 0
+
+
+async def ensure_stock(conn: asyncpg.Connection, sku: str, location_id: str) -> None:
+    """Create the stock row of a known SKU at a known location (with the item's policies);
+    an unknown SKU or location is rejected with that reason."""
+    row = await conn.fetchrow(
+        "WITH created AS ("
+        " INSERT INTO stock (sku, location_id, safety_stock, low_stock_threshold)"
+        " SELECT i.sku, l.location_id, i.safety_stock, i.low_stock_threshold"
+        " FROM items i, locations l WHERE i.sku = $1 AND l.location_id = $2"
+        " ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT EXISTS (SELECT 1 FROM items WHERE sku = $1) AS item,"
+        " EXISTS (SELECT 1 FROM locations WHERE location_id = $2) AS location,"
+        " (SELECT count(*) FROM created) AS created",
+        sku,
+        location_id,
+    )
+    assert row is not None
+    if not row["item"]:
+        raise RejectedEvent("unknown_sku", f"SKU {sku!r} is not in the item catalogue")
+    if not row["location"]:
+        raise RejectedEvent("unknown_location", f"location {location_id!r} is not known")
+
+
+async def lock_stock(conn: asyncpg.Connection, sku: str, location_id: str) -> StockLevels:
+    """The row of a known SKU at a known location, locked until the transaction ends."""
+    await ensure_stock(conn, sku, location_id)
+    row = await conn.fetchrow(
+        "SELECT * FROM stock WHERE sku = $1 AND location_id = $2 FOR UPDATE", sku, location_id
+    )
+    assert row is not None
+    return StockLevels.of(row)
+
+
+async def move(
+    conn: asyncpg.Connection,
+    notes: dict[str, Any],
+    sku: str,
+    location_id: str,
+    movement: Movement,
+    **columns: Any,
+) -> StockLevels:
+    """Apply ``movement`` (and set ``columns``) to a row the caller has locked or created.
+
+    The buckets' CHECK constraints are the last guard: callers refuse negative results first.
+    """
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=7))
+    row = await conn.fetchrow(
+        "WITH changed AS ("
+        " UPDATE stock SET on_hand = on_hand + $3, reserved = reserved + $4,"
+        " in_transit = in_transit + $5, quarantined = quarantined + $6,"
+        f" version = version + 1, updated_at = now(){', ' if columns else ''}{assignments}"
+        " WHERE sku = $1 AND location_id = $2 RETURNING *),"
+        " ledger AS ("
+        " INSERT INTO stock_movements (sku, location_id, kind, on_hand_delta, reserved_delta,"
+        " in_transit_delta, quarantined_delta, reference)"
+        f" SELECT sku, location_id, ${7 + len(columns)}, $3, $4, $5, $6, ${8 + len(columns)}"
+        " FROM changed)"
+        " SELECT * FROM changed",
+        sku,
+        location_id,
+        movement.on_hand,
+        movement.reserved,
+        movement.in_transit,
+        movement.quarantined,
+        *columns.values(),
+        movement.kind,
+        movement.reference,
+    )
+    assert row is not None, f"stock row {sku}@{location_id} must exist before it moves"
+    note_changed(notes, sku, location_id)
+    return StockLevels.of(row)

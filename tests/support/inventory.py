@@ -1,0 +1,167 @@
+"""A small real network for inventory tests: warehouses and stores at real coordinates, and
+the events WMS, POS and orchestration send about them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from oms_events.codec import decode, encode, new_event
+from oms_events.inventory import ReservationLine, ReserveStock
+from oms_events.registry import EventPayload
+from tests.conftest import Env
+from tests.support.kafka import read_topic
+
+HAMBURG = "wh-hamburg"
+BERLIN = "store-berlin-mitte"
+MUNICH = "wh-munich"
+TSHIRT = "TSHIRT-ORG-M-NAVY"
+MUG = "MUG-STONE-300"
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+CATALOGUE: dict[str, Any] = {
+    "items": [
+        {
+            "sku": TSHIRT,
+            "name": "Organic T-shirt M navy",
+            "dimensions": {"length_mm": 300, "width_mm": 220, "height_mm": 20},
+            "weight_g": 180,
+            "low_stock_threshold": 5,
+        },
+        {"sku": MUG, "name": "Stoneware mug", "weight_g": 420, "returnable": False},
+    ],
+    "locations": [
+        {
+            "location_id": HAMBURG,
+            "name": "Hamburg DC",
+            "type": "warehouse",
+            "latitude": 53.5511,
+            "longitude": 9.9937,
+            "capabilities": ["ship", "ship_to_store"],
+            "channels": ["web-de", "app"],
+        },
+        {
+            "location_id": MUNICH,
+            "name": "Munich DC",
+            "type": "warehouse",
+            "latitude": 48.1351,
+            "longitude": 11.5820,
+            "capabilities": ["ship"],
+            "channels": ["web-de", "marketplace"],
+        },
+        {
+            "location_id": BERLIN,
+            "name": "Berlin Mitte store",
+            "type": "store",
+            "latitude": 52.5200,
+            "longitude": 13.4050,
+            "capabilities": ["pickup", "ship_from_store"],
+            "channels": ["web-de"],
+        },
+    ],
+    "stock_policies": [{"sku": TSHIRT, "location_id": BERLIN, "safety_stock": 2}],
+}
+
+
+def run_cli(env: Env, dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oms_inventory", *args],
+        env={
+            **os.environ,
+            "OMS_DATABASE_URL": dsn,
+            "OMS_TOPIC_PREFIX": env.prefix,
+            "KAFKA_BOOTSTRAP_SERVERS": env.bootstrap,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def import_catalogue(env: Env, tmp: Path, document: dict[str, Any] = CATALOGUE) -> None:
+    path = tmp / f"catalogue-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(document))
+    done = run_cli(env, await env.database("inventory"), "catalogue", "import", str(path))
+    assert done.returncode == 0, done.stderr
+
+
+def event(payload: EventPayload, subject: str, source: str = "wms/hamburg") -> bytes:
+    return encode(new_event(payload, subject=subject, source=source, correlation_id=subject))
+
+
+async def feed(env: Env, *payloads: EventPayload) -> None:
+    """Feed records keyed like a WMS keys them: sku@location."""
+    records = []
+    for p in payloads:
+        key = f"{p.sku}@{p.location_id}"  # type: ignore[attr-defined]
+        records.append((key, event(p, key)))
+    await send(env, "oms.inventory-feed", records)
+
+
+def reserve(
+    order_id: str,
+    *lines: tuple[str, str, int],
+    all_or_nothing: bool = False,
+    hold_for_s: int | None = 3600,
+    requested_at: datetime | None = None,
+) -> ReserveStock:
+    """(sku, location, quantity) per line; reservation ids derive from the order and line."""
+    return ReserveStock(
+        order_id=order_id,
+        request_id=f"req-{order_id}",
+        lines=tuple(
+            ReservationLine(
+                reservation_id=f"res-{order_id}-{n}",
+                line_id=str(n),
+                sku=sku,
+                location_id=location,
+                quantity=quantity,
+            )
+            for n, (sku, location, quantity) in enumerate(lines, start=1)
+        ),
+        all_or_nothing=all_or_nothing,
+        hold_for_s=hold_for_s,
+        requested_at=requested_at or datetime.now(UTC),
+    )
+
+
+def stale(seconds: int) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+async def request(env: Env, *payloads: EventPayload) -> list[bytes]:
+    """Orchestration's requests, keyed by order; the bytes sent, for redelivery."""
+    values = [event(p, p.order_id, "oms/orchestration") for p in payloads]  # type: ignore[attr-defined]
+    producer_items = [(p.order_id, v) for p, v in zip(payloads, values, strict=True)]  # type: ignore[attr-defined]
+    await send(env, "oms.reservation-requests", producer_items)
+    return values
+
+
+async def send(env: Env, topic: str, items: Sequence[tuple[str, bytes]]) -> None:
+    """Keyed records through one producer, in order per key, without waiting for each."""
+    producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(env.topic(topic), value, key=key.encode()) for key, value in items
+        ]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+
+async def events_of(env: Env, topic: str, at_least: int, *types: str) -> list[Any]:
+    """Decoded events of ``types`` on ``topic``, once at least ``at_least`` records are there."""
+    records = await read_topic(env.bootstrap, env.topic(topic), at_least=at_least)
+    decoded = [decode(r.value) for r in records]
+    return [d for d in decoded if not types or d.envelope.type in types]

@@ -1,0 +1,219 @@
+"""Reservations on the real broker and database: hold, fail, release, expire, commit at
+shipment, idempotency, and no oversell with two instances under 1,000 concurrent requests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from oms_events.fulfilment import ShipmentShipped
+from oms_events.inventory import ReleaseReservations, StockReceived
+from oms_events.values import LineQuantity
+from tests.conftest import Env
+from tests.support.inventory import (
+    BERLIN,
+    HAMBURG,
+    MUG,
+    TSHIRT,
+    event,
+    events_of,
+    feed,
+    import_catalogue,
+    request,
+    reserve,
+    send,
+)
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def receipt(receipt_id: str, sku: str, location: str, quantity: int) -> StockReceived:
+    return StockReceived(
+        sku=sku,
+        location_id=location,
+        receipt_id=receipt_id,
+        quantity=quantity,
+        received_at=datetime.now(UTC),
+    )
+
+
+async def stock(env: Env, sku: str, location: str) -> dict[str, int]:
+    rows = await env.fetch(
+        "inventory",
+        "SELECT on_hand, reserved, safety_stock, in_transit, quarantined FROM stock"
+        " WHERE sku = $1 AND location_id = $2",
+        sku,
+        location,
+    )
+    return dict(rows[0]) if rows else {}
+
+
+async def statuses(env: Env) -> dict[str, str]:
+    rows = await env.fetch("inventory", "SELECT reservation_id, status FROM reservations")
+    return {r["reservation_id"]: r["status"] for r in rows}
+
+
+async def settled(env: Env, count: int) -> dict[str, str]:
+    """Reservation statuses once ``count`` reservations are decided."""
+
+    async def probe() -> dict[str, str]:
+        found = await statuses(env)
+        return found if len(found) >= count else {}
+
+    return await wait_for(probe, what=f"{count} reservations decided")
+
+
+async def test_hold_fail_release_expire_and_commit_at_shipment(env: Env, tmp_path: Path) -> None:
+    await import_catalogue(env, tmp_path)
+    inventory = await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.2")
+    await inventory.wait_ready()
+    await feed(env, receipt("rcv-1", TSHIRT, HAMBURG, 10), receipt("rcv-2", MUG, HAMBURG, 1))
+    await wait_for(lambda: stock(env, MUG, HAMBURG), what="the receipts")
+
+    await request(
+        env,
+        reserve("ord-a", (TSHIRT, HAMBURG, 3), (MUG, HAMBURG, 1)),
+        # all or nothing: the mug is gone after ord-a, so the T-shirts are not held either
+        reserve("ord-b", (TSHIRT, HAMBURG, 2), (MUG, HAMBURG, 1), all_or_nothing=True),
+        reserve("ord-c", (TSHIRT, HAMBURG, 4), hold_for_s=1),
+        reserve("ord-d", (TSHIRT, "wh-nowhere", 1), ("SKU-UNKNOWN", HAMBURG, 1)),
+    )
+    assert await settled(env, 7)
+    await wait_for(lambda: _status_is(env, "res-ord-c-1", "expired"), what="ord-c's hold to expire")
+    found = await statuses(env)
+    assert found == {
+        "res-ord-a-1": "held",
+        "res-ord-a-2": "held",
+        "res-ord-b-1": "failed",
+        "res-ord-b-2": "failed",
+        "res-ord-c-1": "expired",
+        "res-ord-d-1": "failed",
+        "res-ord-d-2": "failed",
+    }
+    assert await stock(env, TSHIRT, HAMBURG) == {
+        "on_hand": 10,
+        "reserved": 3,
+        "safety_stock": 0,
+        "in_transit": 0,
+        "quarantined": 0,
+    }
+    failures = {
+        e.payload.reservation_id: e.payload.reason
+        for e in await events_of(env, "oms.inventory", 8, "ReservationFailed")
+    }
+    assert failures["res-ord-b-2"] == "out_of_stock"
+    assert failures["res-ord-b-1"].startswith("all_or_nothing")
+    assert failures["res-ord-d-1"] == "unknown_location"
+    assert failures["res-ord-d-2"] == "unknown_sku"
+
+    # Shipped: 2 of the 3 held T-shirts leave; then the rest of the hold is released.
+    shipped = ShipmentShipped(
+        order_id="ord-a",
+        fulfilment_order_id="fo-a-1",
+        location_id=HAMBURG,
+        shipment_id="shp-a-1",
+        carrier="dhl",
+        tracking_number="00340434161234567890",
+        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
+        shipped_at=datetime.now(UTC),
+    )
+    shipped_bytes = event(shipped, "ord-a", "oms/shipping")
+    await send(env, "oms.shipments", [("ord-a", shipped_bytes), ("ord-a", shipped_bytes)])
+    await wait_for(
+        lambda: _stock_is(env, TSHIRT, HAMBURG, on_hand=8, reserved=1), what="the commit"
+    )
+    await request(env, ReleaseReservations(order_id="ord-a", reason="rest canceled"))
+    await wait_for(
+        lambda: _stock_is(env, TSHIRT, HAMBURG, on_hand=8, reserved=0), what="the release"
+    )
+    assert (await stock(env, MUG, HAMBURG))["reserved"] == 0
+    committed = await events_of(env, "oms.inventory", 12, "StockCommitted")
+    assert [(e.payload.reservation_id, e.payload.quantity) for e in committed] == [
+        ("res-ord-a-1", 2)
+    ]
+    released = await events_of(env, "oms.inventory", 14, "ReservationReleased")
+    assert sorted((e.payload.reservation_id, e.payload.quantity) for e in released) == [
+        ("res-ord-a-1", 1),
+        ("res-ord-a-2", 1),
+    ]
+    expired = await events_of(env, "oms.inventory", 14, "ReservationExpired")
+    assert [e.payload.reservation_id for e in expired] == ["res-ord-c-1"]
+
+    # The same requests again, with new event ids: nothing is held twice.
+    await request(env, reserve("ord-a", (TSHIRT, HAMBURG, 3), (MUG, HAMBURG, 1)))
+    await request(env, reserve("ord-e", (MUG, HAMBURG, 1)))
+    await settled(env, 8)
+    assert (await statuses(env))["res-ord-a-1"] == "released"
+    assert await _stock_is(env, MUG, HAMBURG, on_hand=1, reserved=1)
+    assert await _stock_is(env, TSHIRT, HAMBURG, on_hand=8, reserved=0)
+
+
+async def _status_is(env: Env, reservation_id: str, status: str) -> bool:
+    return (await statuses(env)).get(reservation_id) == status
+
+
+async def _stock_is(env: Env, sku: str, location: str, **expected: int) -> bool:
+    levels = await stock(env, sku, location)
+    return all(levels.get(k) == v for k, v in expected.items())
+
+
+async def test_no_oversell_with_two_instances_and_1000_concurrent_requests(
+    env: Env, tmp_path: Path
+) -> None:
+    units = 100
+    await import_catalogue(env, tmp_path)
+    first = await env.service("inventory")
+    second = await env.service("inventory")
+    await first.wait_ready()
+    await second.wait_ready()
+    await feed(env, receipt("rcv-hot", TSHIRT, BERLIN, units + 2))  # 2 are safety stock
+    await wait_for(lambda: _stock_is(env, TSHIRT, BERLIN, on_hand=units + 2), what="stock")
+
+    requests = [reserve(f"hot-{n:04d}", (TSHIRT, BERLIN, 1)) for n in range(1000)]
+    sent = await request(env, *requests)
+    found = await settled(env, 1000)
+    held = [r for r, s in found.items() if s == "held"]
+    assert len(held) == units
+    assert sum(1 for s in found.values() if s == "failed") == 1000 - units
+    assert await _stock_is(env, TSHIRT, BERLIN, on_hand=units + 2, reserved=units)
+    both_worked = [
+        await p.metric("oms_events_in_total", outcome="processed") for p in (first, second)
+    ]
+    assert all(count > 0 for count in both_worked), both_worked
+
+    answers = await events_of(env, "oms.inventory", 1000, "StockReserved", "ReservationFailed")
+    assert sum(1 for a in answers if a.envelope.type == "StockReserved") == units
+    assert {a.payload.reason for a in answers if a.envelope.type == "ReservationFailed"} == {
+        "out_of_stock"
+    }
+
+    # Redelivery: the very same records, and the same requests with new event ids.
+    await send(
+        env,
+        "oms.reservation-requests",
+        [(r.order_id, v) for r, v in zip(requests, sent, strict=True)],
+    )
+    await request(env, *requests)
+    await wait_for(lambda: _processed(env, [first, second], 3000), what="every copy processed")
+    after = await statuses(env)
+    assert sorted(r for r, s in after.items() if s == "held") == sorted(held)
+    assert await _stock_is(env, TSHIRT, BERLIN, on_hand=units + 2, reserved=units)
+    ledger = await env.fetch(
+        "inventory", "SELECT sum(reserved_delta) AS reserved FROM stock_movements"
+    )
+    assert ledger[0]["reserved"] == units
+
+
+async def _processed(env: Env, processes: list[ServiceProcess], expected: int) -> bool:
+    """Every request record consumed, applied or dropped as a duplicate, by either worker."""
+    total = 0.0
+    for process in processes:
+        for outcome in ("processed", "duplicate"):
+            total += await process.metric(
+                "oms_events_in_total", topic=env.topic("oms.reservation-requests"), outcome=outcome
+            )
+    return total >= expected
