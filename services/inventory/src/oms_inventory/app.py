@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from oms_inventory.api import register_api
+from oms_inventory.api_keys import parse_api_keys
 from oms_inventory.config import InventorySettings
 from oms_inventory.expiry import expire_reservations
 from oms_inventory.handlers.feed import feed_handlers
@@ -33,4 +35,5 @@ def build_runtime(settings: InventorySettings | None = None) -> ServiceRuntime:
         ):
             pass
 
+    register_api(runtime, parse_api_keys(settings.inventory_api_keys))
     return runtime

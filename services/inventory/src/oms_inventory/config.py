@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from oms_inventory.api_keys import parse_api_keys
 from oms_runtime import RuntimeSettings
 
 __all__ = ["InventorySettings"]
@@ -16,3 +17,12 @@ class InventorySettings(RuntimeSettings):
     reservation_hold_s: int = Field(default=30 * 60, ge=1, le=90 * 24 * 60 * 60)
     reservation_sweep_s: float = Field(default=1.0, gt=0, le=300)
     reservation_sweep_batch: int = Field(default=500, ge=1, le=10_000)
+    # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
+    #        | {"role": "operator", "actor_id": "ops-1"}}; digests only, never keys.
+    inventory_api_keys: str = "{}"
+
+    @field_validator("inventory_api_keys")
+    @classmethod
+    def _api_keys_parse(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value

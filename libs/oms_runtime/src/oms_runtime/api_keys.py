@@ -1,0 +1,84 @@
+"""Per-caller API keys for the services' HTTP APIs, configured only as SHA-256 digests.
+
+A service's setting maps the hex SHA-256 digest of each key to its principal (what the key
+may do is the service's business). Keys travel as ``Authorization: Bearer <key>``; only their
+digests are ever stored or compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+__all__ = ["MAX_KEY_LENGTH", "authenticate", "bearer_key", "key_digest", "parse_key_digests"]
+
+MAX_KEY_LENGTH = 512
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+P = TypeVar("P")
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_key_digests(
+    text: str, principal: Callable[[Any], P | None], expected: str
+) -> dict[str, P]:
+    """Read a JSON object of digests to principals; ValueError says what is wrong and where.
+
+    ``principal`` turns one entry's value into the service's principal, or None when the
+    value is not one; ``expected`` describes the accepted shapes for the error message.
+    """
+    try:
+        document: Any = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError("must be a JSON object mapping SHA-256 hex digests to principals")
+    keys: dict[str, P] = {}
+    for digest, spec in document.items():
+        normalised = digest.strip().lower()
+        if not _DIGEST.match(normalised):
+            raise ValueError(
+                f"{digest[:80]!r} is not a SHA-256 hex digest (64 hex digits); configure the"
+                " digest of each key, never the key itself"
+            )
+        if normalised in keys:
+            raise ValueError(f"digest {normalised[:12]}... is configured twice")
+        parsed = principal(spec)
+        if parsed is None:
+            raise ValueError(f"principal of digest {normalised[:12]}... must be {expected}")
+        keys[normalised] = parsed
+    return keys
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, key = authorization.strip().partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or len(key) > MAX_KEY_LENGTH:
+        return None
+    return key
+
+
+def authenticate(authorization: str | None, keys: Mapping[str, P]) -> P | None:
+    """The principal whose key is presented, or None.
+
+    Every configured digest is compared in constant time, so neither a match nor its
+    position shows in how long the answer takes.
+    """
+    key = bearer_key(authorization)
+    if key is None:
+        return None
+    presented = key_digest(key).encode()
+    found: P | None = None
+    for digest, principal in keys.items():
+        if hmac.compare_digest(presented, digest.encode()):
+            found = principal
+    return found
