@@ -108,9 +108,7 @@ async def test_the_availability_topic_matches_the_database_after_a_burst(
 
     async def decided() -> bool:
         rows = await env.fetch("inventory", "SELECT count(*) AS n FROM reservations")
-        outbox = await env.fetch(
-            "inventory", "SELECT count(*) AS n FROM oms_outbox"
-        )
+        outbox = await env.fetch("inventory", "SELECT count(*) AS n FROM oms_outbox")
         return rows[0]["n"] == reservations and outbox[0]["n"] == 0
 
     await wait_for(decided, timeout=60, what="every request decided and published")
