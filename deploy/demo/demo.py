@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from stock_demo import show_stock
 
 from oms_events.codec import encode, new_event
 from oms_events.orders import (
@@ -40,7 +41,7 @@ from oms_events.values import Actor, ActorRole, Address, Money, OrderLine, Order
 from oms_order.domain.identity import order_id_for
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = {"order": 8001, "notification": 8005}
+SERVICES = {"order": 8001, "inventory": 8002, "notification": 8005}
 CHANNELS = ("web-de", "marketplace-fr", "pos-berlin")
 
 
@@ -182,6 +183,7 @@ def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byte
             "OMS_DATABASE_URL": env[f"OMS_{name.upper()}_DATABASE_URL"],
             "OMS_HTTP_PORT": str(port),
             "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
+            "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
         }
         with (logs / f"{name}.log").open("ab") as log:
             workers.append(
@@ -373,12 +375,23 @@ async def show(env: dict[str, str]) -> None:
 
         await wait("the commands to apply", commands_applied)
         await print_orders(orders_db, notify_db, externals)
+        await show_stock(
+            env,
+            orders_db,
+            externals,
+            run,
+            publish=publish,
+            wait=wait,
+            port=SERVICES["inventory"],
+            api_key=SHOP_API_KEY,
+        )
     finally:
         await orders_db.close()
         await notify_db.close()
     print(
-        "\nevery change above is an event on oms.orders or oms.payments, written through the"
-        "\norder service's outbox; the notification service reacted to them on its own."
+        "\nevery change above is an event on oms.orders, oms.payments, oms.inventory or"
+        "\noms.availability, written through each service's outbox; the notification service"
+        "\nreacted to them on its own."
     )
 
 
