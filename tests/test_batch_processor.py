@@ -6,7 +6,14 @@ import asyncpg
 import pytest
 
 from oms_events.orders import OrderAccepted
-from oms_runtime.consumer import BatchProcessor, ConsumedRecord, HandlerContext
+from oms_runtime.consumer import (
+    BatchFinish,
+    BatchProcessor,
+    ConsumedRecord,
+    HandlerContext,
+    RejectedEvent,
+)
+from oms_runtime.outbox import Outbox
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
 from tests.conftest import Env
 from tests.support.orders import encoded, order_submitted
@@ -26,7 +33,9 @@ async def record_seen(ctx: HandlerContext, order: object) -> None:
     await ctx.conn.execute("INSERT INTO seen VALUES ($1)", order.external_order_id)  # type: ignore[attr-defined]
 
 
-async def _processor(env: Env, handler: object) -> tuple[BatchProcessor, asyncpg.Pool]:
+async def _processor(
+    env: Env, handler: object, finish: BatchFinish | None = None
+) -> tuple[BatchProcessor, asyncpg.Pool]:
     pool = await asyncpg.create_pool(await env.database("runtime"), min_size=1, max_size=2)
     assert pool is not None
     await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
@@ -37,6 +46,7 @@ async def _processor(env: Env, handler: object) -> tuple[BatchProcessor, asyncpg
         handlers={"OrderSubmitted": handler},  # type: ignore[dict-item]
         topic_prefix="tx.",
         attempts=3,
+        finish=finish,
     )
     return processor, pool
 
@@ -130,5 +140,46 @@ async def test_a_recreated_topic_reusing_offsets_still_dead_letters_its_records(
             "SELECT count(*) FROM oms_outbox WHERE topic = 'tx.oms.channel-order-intake.dlq'"
         )
         assert dlq == 3
+    finally:
+        await pool.close()
+
+
+async def test_a_rejected_event_is_dead_lettered_at_once_and_the_batch_finishes_once(
+    env: Env,
+) -> None:
+    attempts: list[str] = []
+    finished: list[list[str]] = []
+
+    async def handler(ctx: HandlerContext, order: object) -> None:
+        external = order.external_order_id  # type: ignore[attr-defined]
+        attempts.append(external)
+        await ctx.conn.execute("INSERT INTO seen VALUES ($1)", external)
+        if external == "refused":
+            raise RejectedEvent("unknown_sku", f"order {external} names an unknown SKU")
+        ctx.batch.setdefault("seen", []).append(external)
+
+    async def finish(conn: asyncpg.Connection, notes: dict[str, object], outbox: Outbox) -> None:
+        finished.append(list(notes["seen"]))  # type: ignore[call-overload]
+        await conn.execute("INSERT INTO seen VALUES ('finished')")
+
+    processor, pool = await _processor(env, handler, finish)
+    try:
+        result = await processor.process(
+            [
+                _record(0, encoded(order_submitted("a"))),
+                _record(1, encoded(order_submitted("refused"))),
+                _record(2, encoded(order_submitted("b"))),
+            ]
+        )
+        assert [(d.offset, d.reason, d.attempts) for d in result.dead_lettered] == [
+            (1, "unknown_sku", 1)
+        ]
+        assert "unknown SKU" in result.dead_lettered[0].detail
+        # The fast path ran every event once, the isolated re-run once more: no retries.
+        assert attempts.count("refused") == 2
+        # Only the committed run finished, with the notes of the events it kept.
+        assert finished == [["a", "b"]]
+        seen = {r[0] for r in await pool.fetch("SELECT external_order_id FROM seen")}
+        assert seen == {"a", "b", "finished"}
     finally:
         await pool.close()
