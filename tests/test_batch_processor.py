@@ -13,8 +13,8 @@ from oms_runtime.consumer import (
     HandlerContext,
     RejectedEvent,
 )
-from oms_runtime.outbox import Outbox
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
+from oms_runtime.outbox import Outbox
 from tests.conftest import Env
 from tests.support.orders import encoded, order_submitted
 

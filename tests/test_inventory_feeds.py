@@ -137,6 +137,8 @@ async def test_counts_adjustments_transfers_and_returns(env: Env, tmp_path: Path
         location_id=BERLIN,
         lines=(
             InspectedLine(line_id="1", sku=TSHIRT, quantity=2, disposition=Disposition.RESTOCK),
+            # The same line split: one more T-shirt is stained.
+            InspectedLine(line_id="1", sku=TSHIRT, quantity=1, disposition=Disposition.QUARANTINE),
             InspectedLine(line_id="2", sku=MUG, quantity=1, disposition=Disposition.QUARANTINE),
         ),
         refund_amount=Money(amount_minor=5990, currency="EUR"),
@@ -148,7 +150,7 @@ async def test_counts_adjustments_transfers_and_returns(env: Env, tmp_path: Path
     assert await wait_for(
         lambda: levels_are(env, MUG, BERLIN, on_hand=0, quarantined=1), what="quarantined"
     )
-    assert await levels_are(env, TSHIRT, BERLIN, on_hand=2, quarantined=0, safety_stock=2)
+    assert await levels_are(env, TSHIRT, BERLIN, on_hand=2, quarantined=1, safety_stock=2)
 
     adjusted = await events_of(
         env, "oms.inventory", 1, "StockAdjusted", "InventoryDiscrepancyReported"
@@ -170,7 +172,7 @@ async def test_counts_adjustments_transfers_and_returns(env: Env, tmp_path: Path
         "SELECT sum(on_hand_delta + in_transit_delta + quarantined_delta) AS units,"
         " (SELECT sum(on_hand + in_transit + quarantined) FROM stock) AS held FROM stock_movements",
     )
-    assert ledger[0]["units"] == ledger[0]["held"] == 40 - 3 - 1 + 2 + 1
+    assert ledger[0]["units"] == ledger[0]["held"] == 40 - 3 - 1 + 2 + 1 + 1
 
 
 async def test_hostile_feed_records_are_dead_lettered_with_their_reason(
@@ -194,6 +196,32 @@ async def test_hostile_feed_records_are_dead_lettered_with_their_reason(
         ),
         adjustment("adj-neg", HAMBURG, -1, minutes=1, reason=AdjustmentReason.LOST),
     )
+    future = snapshot(TSHIRT, MUNICH, 5, minutes=0, sequence=1).model_copy(
+        update={"as_of": datetime.now(UTC) + timedelta(days=3650)}
+    )
+    huge = snapshot(MUG, MUNICH, 3_000_000_000, minutes=0, sequence=1)
+    mismatched = TransferReceived(
+        sku=MUG,  # the shipped end below says T-shirts
+        location_id=MUNICH,
+        transfer_id="tr-x",
+        from_location_id=HAMBURG,
+        quantity=1,
+        received_at=datetime.now(UTC),
+    )
+    await feed(
+        env,
+        receipt.model_copy(update={"sku": TSHIRT, "receipt_id": "rcv-first"}),
+        TransferShipped(
+            sku=TSHIRT,
+            location_id=HAMBURG,
+            transfer_id="tr-x",
+            to_location_id=MUNICH,
+            quantity=1,
+            shipped_at=datetime.now(UTC),
+        ),
+    )
+    await wait_for(lambda: levels_are(env, TSHIRT, MUNICH, in_transit=1), what="the transfer")
+    await feed(env, future, huge, mismatched)
     good = receipt.model_copy(update={"sku": TSHIRT, "receipt_id": "rcv-ok"})
     negative = event(receipt, "k").replace(b'"quantity":5', b'"quantity":-5')
     await send(
@@ -201,15 +229,73 @@ async def test_hostile_feed_records_are_dead_lettered_with_their_reason(
         "oms.inventory-feed",
         [("x", b"{not json"), ("x", negative), (f"{TSHIRT}@{HAMBURG}", event(good, "k"))],
     )
-    assert await wait_for(lambda: levels_are(env, TSHIRT, HAMBURG, on_hand=5), what="the good one")
-    dead = await read_topic(env.bootstrap, env.topic("oms.inventory-feed.dlq"), at_least=5)
+    assert await wait_for(lambda: levels_are(env, TSHIRT, HAMBURG, on_hand=9), what="the good ones")
+    dead = await read_topic(env.bootstrap, env.topic("oms.inventory-feed.dlq"), at_least=8)
     reasons = sorted(r.headers["oms.dlq.reason"].decode() for r in dead)
     assert reasons == sorted(
-        ["unknown_sku", "unknown_location", "negative_stock", "malformed", "invalid_payload"]
+        [
+            "unknown_sku",
+            "unknown_location",
+            "negative_stock",
+            "future_timestamp",
+            "quantity_out_of_range",
+            "transfer_mismatch",
+            "malformed",
+            "invalid_payload",
+        ]
     )
     kept = await env.fetch("inventory", "SELECT reason, detail FROM oms_dead_letters")
-    assert len(kept) == 5
+    assert len(kept) == 8
     assert any("wh-atlantis" in r["detail"] for r in kept if r["reason"] == "unknown_location")
+
+
+async def test_counts_and_movements_arriving_out_of_order(env: Env, tmp_path: Path) -> None:
+    """A movement older than the applied count is in it; a count older than an applied
+    movement is stale; huge counts at two locations sum without overflow."""
+    await import_catalogue(env, tmp_path)
+    inventory = await env.service("inventory")
+    await inventory.wait_ready()
+    count_at = datetime.now(UTC) - timedelta(minutes=30)
+    await feed(
+        env,
+        StockSnapshot(
+            sku=TSHIRT, location_id=HAMBURG, on_hand=50, as_of=count_at, source_sequence=1
+        ),
+        StockReceived(  # received before the count: the count has it
+            sku=TSHIRT,
+            location_id=HAMBURG,
+            receipt_id="rcv-before",
+            quantity=7,
+            received_at=count_at - timedelta(minutes=5),
+        ),
+        StockReceived(  # received after the count: added
+            sku=TSHIRT,
+            location_id=HAMBURG,
+            receipt_id="rcv-after",
+            quantity=3,
+            received_at=count_at + timedelta(minutes=5),
+        ),
+        StockSnapshot(  # counted between the two receipts, arriving last: stale
+            sku=TSHIRT,
+            location_id=HAMBURG,
+            on_hand=1,
+            as_of=count_at + timedelta(minutes=1),
+            source_sequence=2,
+        ),
+        *(
+            StockSnapshot(
+                sku=MUG, location_id=loc, on_hand=2_000_000_000, as_of=count_at, source_sequence=1
+            )
+            for loc in (HAMBURG, MUNICH)
+        ),
+    )
+    assert await wait_for(
+        lambda: levels_are(env, MUG, MUNICH, on_hand=2_000_000_000), what="the counts"
+    )
+    assert await levels_are(env, TSHIRT, HAMBURG, on_hand=53)
+    network = await events_of(env, "oms.availability", 2, "NetworkAvailabilityChanged")
+    assert [n.payload.on_hand for n in network if n.payload.sku == MUG][-1] == 4_000_000_000
+    assert (await inventory.health() or {}).get("status") == "ok"
 
 
 async def test_alerts_fire_on_crossing_the_thresholds(env: Env, tmp_path: Path) -> None:

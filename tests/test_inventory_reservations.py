@@ -217,3 +217,55 @@ async def _processed(env: Env, processes: list[ServiceProcess], expected: int) -
                 "oms_events_in_total", topic=env.topic("oms.reservation-requests"), outcome=outcome
             )
     return total >= expected
+
+
+async def test_every_request_is_answered_and_shipments_always_leave_on_hand(
+    env: Env, tmp_path: Path
+) -> None:
+    await import_catalogue(env, tmp_path)
+    inventory = await env.service("inventory")
+    await inventory.wait_ready()
+    await feed(env, receipt("rcv-1", MUG, HAMBURG, 10))
+    await wait_for(lambda: _stock_is(env, MUG, HAMBURG, on_hand=10), what="the receipt")
+    first = reserve("ord-a", (MUG, HAMBURG, 2))
+    await request(env, first)
+    await settled(env, 1)
+    # The same request again (new event id): answered again with the hold it has.
+    # Another order naming ord-a's reservation id: refused, ord-a's hold untouched.
+    thief = first.model_copy(update={"order_id": "ord-z", "request_id": "req-z"})
+    duplicated = reserve("ord-d", (MUG, HAMBURG, 1), (MUG, HAMBURG, 1))
+    bad = event(duplicated, "ord-d", "oms/orchestration").replace(b"res-ord-d-2", b"res-ord-d-1")
+    await request(env, first, thief)
+    await send(env, "oms.reservation-requests", [("ord-d", bad)])
+    answers = await events_of(env, "oms.inventory", 3, "StockReserved", "ReservationFailed")
+    assert [(a.envelope.type, a.payload.order_id) for a in answers] == [
+        ("StockReserved", "ord-a"),
+        ("StockReserved", "ord-a"),
+        ("ReservationFailed", "ord-z"),
+    ]
+    assert answers[2].payload.reason == "reservation_id_in_use"
+    dead = await wait_for(
+        lambda: env.fetch("inventory", "SELECT reason, detail FROM oms_dead_letters"),
+        what="the request with a repeated reservation id",
+    )
+    assert [d["reason"] for d in dead] == ["invalid_payload"]
+    assert "own reservation_id" in dead[0]["detail"]
+
+    # Released before the shipment is heard of (different topics): the shipped units still
+    # leave on hand.
+    await request(env, ReleaseReservations(order_id="ord-a", reason="re-sourced"))
+    await wait_for(lambda: _stock_is(env, MUG, HAMBURG, reserved=0), what="the release")
+    shipped = ShipmentShipped(
+        order_id="ord-a",
+        fulfilment_order_id="fo-a",
+        location_id=HAMBURG,
+        shipment_id="shp-a",
+        carrier="dhl",
+        tracking_number="00340434161234567891",
+        lines=(LineQuantity(line_id="1", sku=MUG, quantity=2),),
+        shipped_at=datetime.now(UTC),
+    )
+    await send(env, "oms.shipments", [("ord-a", event(shipped, "ord-a", "oms/shipping"))])
+    assert await wait_for(
+        lambda: _stock_is(env, MUG, HAMBURG, on_hand=8, reserved=0), what="units leaving"
+    )

@@ -208,6 +208,16 @@ def test_a_coordinate_that_is_not_a_finite_number_is_refused(field: str, value: 
     assert "finite" in error
 
 
+@pytest.mark.parametrize("location_id", ["*", "wh@hamburg", "wh hamburg", "wh\x00"])
+def test_a_location_id_that_could_not_be_half_of_a_stock_key_is_refused(
+    location_id: str,
+) -> None:
+    doc = document()
+    doc["locations"][0]["location_id"] = location_id
+    error = only_error(doc)
+    assert error.startswith("locations.0.location_id: "), error
+
+
 def test_an_unknown_location_type_is_refused() -> None:
     doc = document()
     doc["locations"][1]["type"] = "spaceport"
@@ -440,7 +450,7 @@ def test_invalid_json_syntax_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
-    assert error.startswith(f"{path}: not valid json: "), error
+    assert error.startswith(f"{path}: not valid JSON: "), error
     assert "line 1" in error  # where in the file
     assert str(path) in str(caught.value)
 
@@ -460,7 +470,7 @@ def test_invalid_yaml_syntax_names_the_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
-    assert error.startswith(f"{path}: not valid yaml: "), error
+    assert error.startswith(f"{path}: not valid YAML: "), error
     assert "line" in error
 
 

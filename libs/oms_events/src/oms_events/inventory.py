@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from oms_events._model import EventPayload, event, upcaster
 from oms_events.values import (
@@ -83,7 +83,7 @@ class ReservationLine(ValueModel):
     line_id: Identifier
     sku: Sku
     location_id: Identifier
-    quantity: Quantity
+    quantity: Annotated[int, Field(strict=True, gt=0, le=1_000_000)]
 
 
 @event("ReserveStock")
@@ -104,6 +104,13 @@ class ReserveStock(EventPayload):
     hold_for_s: Annotated[int, Field(strict=True, ge=1, le=_MAX_HOLD_S)] | None = None
     """How long the units are held unless committed; the service's default when absent."""
     requested_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _distinct_reservations(self) -> ReserveStock:
+        ids = [line.reservation_id for line in self.lines]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each line needs its own reservation_id")
+        return self
 
 
 @event("ReleaseReservations")

@@ -12,7 +12,7 @@ from pydantic_core import ErrorDetails
 if TYPE_CHECKING:
     from oms_runtime.service import ServiceRuntime
 
-__all__ = ["run_worker"]
+__all__ = ["invalid_configuration", "run_worker"]
 
 
 _SECRET_HINTS = ("password", "url", "dsn")
@@ -27,6 +27,12 @@ def _describe(error: ErrorDetails) -> str:
     return f"  {variable}: {error['msg']}" + (f" (got {error['input']!r})" if shown else "")
 
 
+def invalid_configuration(exc: ValidationError) -> str:
+    """What is wrong with the settings, one variable per line, secrets never shown."""
+    lines = [_describe(error) for error in exc.errors(include_url=False)]
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
 def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     """Build the service from the environment and hand the command line to faust.
 
@@ -35,7 +41,6 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     try:
         runtime = build()
     except ValidationError as exc:
-        lines = [_describe(error) for error in exc.errors(include_url=False)]
-        print("invalid configuration:\n" + "\n".join(lines), file=sys.stderr)
+        print(invalid_configuration(exc), file=sys.stderr)
         sys.exit(2)
     runtime.app.main()

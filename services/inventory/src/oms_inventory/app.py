@@ -7,7 +7,7 @@ from pathlib import Path
 from oms_inventory.api import register_api
 from oms_inventory.api_keys import parse_api_keys
 from oms_inventory.config import InventorySettings
-from oms_inventory.expiry import expire_reservations
+from oms_inventory.expiry import sweep
 from oms_inventory.handlers.feed import feed_handlers
 from oms_inventory.handlers.reservations import ReservationHandlers
 from oms_inventory.handlers.returns import return_handlers
@@ -30,10 +30,7 @@ def build_runtime(settings: InventorySettings | None = None) -> ServiceRuntime:
 
     @runtime.timer(settings.reservation_sweep_s)
     async def sweep_expired_reservations() -> None:
-        while await expire_reservations(runtime, settings.reservation_sweep_batch) == (
-            settings.reservation_sweep_batch
-        ):
-            pass
+        await sweep(runtime, settings.reservation_sweep_batch)
 
     register_api(runtime, parse_api_keys(settings.inventory_api_keys))
     return runtime

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from oms_inventory.app import MIGRATIONS
 from oms_inventory.config import InventorySettings
 from oms_inventory.domain.catalogue import Catalogue, CatalogueError, parse_catalogue
 from oms_inventory.store.catalogue import import_catalogue
 from oms_inventory.store.projection import publish_changes
+from oms_runtime.cli import invalid_configuration
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
+from oms_runtime.logging import configure_logging
 from oms_runtime.outbox import Outbox, write_outbox
 
 __all__ = ["main", "read_catalogue"]
@@ -34,15 +37,12 @@ def read_catalogue(path: Path) -> Catalogue:
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogueError([f"{path}: cannot be read: {exc}"]) from None
     document: Any
+    is_yaml = path.suffix.lower() in (".yaml", ".yml")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            document = yaml.safe_load(text)
-        else:
-            document = json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise CatalogueError(
-            [f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"]
-        ) from None
+        document = yaml.safe_load(text) if is_yaml else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
+        kind = "YAML" if is_yaml else "JSON"
+        raise CatalogueError([f"{path}: not valid {kind}: {exc}"]) from None
     return parse_catalogue(document)
 
 
@@ -75,7 +75,13 @@ def main(argv: list[str]) -> int:
         if args.check:
             print(f"{args.file}: valid")
             return 0
-        counts = asyncio.run(_import(InventorySettings(), document))
+        try:
+            settings = InventorySettings()
+        except ValidationError as exc:
+            print(invalid_configuration(exc), file=sys.stderr)
+            return 2
+        configure_logging("inventory", "WARNING")  # JSON lines on stderr; stdout is the summary
+        counts = asyncio.run(_import(settings, document))
     except CatalogueError as exc:
         print(exc, file=sys.stderr)
         return 2

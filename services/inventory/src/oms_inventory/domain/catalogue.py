@@ -9,14 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from oms_events.values import Identifier, LocationType, Sku
 
@@ -32,6 +25,10 @@ __all__ = [
 ]
 
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+# A location is half of the ``sku@location`` key; ``*`` stands for the whole network there.
+_LocationId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^@*\s\x00-\x1f\x7f]+$")
+]
 _Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 _Positive = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000)]
 _MAX_ENTRIES = 100_000
@@ -66,11 +63,11 @@ class Item(_Strict):
 
 
 class Location(_Strict):
-    location_id: Identifier
+    location_id: _LocationId
     name: _Name
     type: LocationType
-    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    latitude: Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
     capabilities: tuple[Capability, ...] = ()
     channels: tuple[Identifier, ...] = ()
     """The sales channels whose customers this location's stock is offered to."""
@@ -91,24 +88,19 @@ class Catalogue(_Strict):
     locations: Annotated[tuple[Location, ...], Field(max_length=_MAX_ENTRIES)] = ()
     stock_policies: Annotated[tuple[StockPolicy, ...], Field(max_length=_MAX_ENTRIES)] = ()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Catalogue:
-        _unique("items", [i.sku for i in self.items], "sku")
-        _unique("locations", [loc.location_id for loc in self.locations], "location_id")
-        _unique(
-            "stock_policies",
-            [f"{p.sku}@{p.location_id}" for p in self.stock_policies],
-            "sku@location",
-        )
-        return self
 
-
-def _unique(section: str, values: list[str], what: str) -> None:
-    seen: set[str] = set()
+def _duplicates(section: str, field: str, values: list[str]) -> list[str]:
+    first: dict[str, int] = {}
+    errors = []
     for index, value in enumerate(values):
-        if value in seen:
-            raise ValueError(f"{section}[{index}]: {what} {value!r} appears twice")
-        seen.add(value)
+        if value in first:
+            errors.append(
+                f"{section}.{index}.{field}: {value!r} appears twice"
+                f" (first at {section}.{first[value]})"
+            )
+        else:
+            first[value] = index
+    return errors
 
 
 class CatalogueError(ValueError):
@@ -121,7 +113,7 @@ class CatalogueError(ValueError):
 
 def parse_catalogue(document: Any) -> Catalogue:
     try:
-        return Catalogue.model_validate(document)
+        catalogue = Catalogue.model_validate(document)
     except ValidationError as exc:
         raise CatalogueError(
             [
@@ -129,3 +121,15 @@ def parse_catalogue(document: Any) -> Catalogue:
                 for error in exc.errors(include_url=False)
             ]
         ) from None
+    errors = [
+        *_duplicates("items", "sku", [i.sku for i in catalogue.items]),
+        *_duplicates("locations", "location_id", [loc.location_id for loc in catalogue.locations]),
+        *_duplicates(
+            "stock_policies",
+            "sku",
+            [f"{p.sku}@{p.location_id}" for p in catalogue.stock_policies],
+        ),
+    ]
+    if errors:
+        raise CatalogueError(errors)
+    return catalogue

@@ -6,6 +6,8 @@ negative, is dead-lettered with that reason and the partition goes on.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import structlog
 
 from oms_events.inventory import (
@@ -20,13 +22,20 @@ from oms_events.inventory import (
 )
 from oms_inventory.store.projection import stock_key
 from oms_inventory.store.references import first_time
-from oms_inventory.store.stock import Movement, StockLevels, ensure_stock, lock_stock, move
+from oms_inventory.store.stock import Movement, StockLevels, lock_stock, move
 from oms_inventory.store.transfers import record_received, record_shipped
 from oms_runtime import Handler, HandlerContext, RejectedEvent
 
 __all__ = ["feed_handlers"]
 
 _log = structlog.get_logger(__name__)
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_future(at: datetime, what: str) -> None:
+    """A source's clock may be a little ahead; a time far ahead would freeze the key."""
+    if at > datetime.now(UTC) + _CLOCK_SKEW:
+        raise RejectedEvent("future_timestamp", f"{what} {at.isoformat()} is in the future")
 
 
 def feed_handlers() -> dict[str, Handler]:
@@ -76,13 +85,19 @@ def _discrepancy(
 
 
 async def stock_snapshot(ctx: HandlerContext, snapshot: StockSnapshot) -> None:
-    """An absolute count; one older than the newest applied, by (as_of, source_sequence), is
-    ignored so a late feed never overwrites a newer count."""
+    """An absolute count. One older than the newest applied count, by (as_of,
+    source_sequence), or than the newest movement applied, is stale and changes nothing: a late
+    feed never overwrites newer data."""
+    not_in_future(snapshot.as_of, "as_of")
     levels = await lock_stock(ctx.conn, snapshot.sku, snapshot.location_id)
-    if levels.snapshot_as_of is not None and (snapshot.as_of, snapshot.source_sequence) <= (
-        levels.snapshot_as_of,
-        levels.snapshot_sequence or 0,
-    ):
+    older_count = levels.snapshot_as_of is not None and (
+        snapshot.as_of,
+        snapshot.source_sequence,
+    ) <= (levels.snapshot_as_of, levels.snapshot_sequence or 0)
+    older_than_movement = (
+        levels.last_movement_at is not None and snapshot.as_of < levels.last_movement_at
+    )
+    if older_count or older_than_movement:
         _log.info("stale_snapshot_ignored", sku=snapshot.sku, location_id=snapshot.location_id)
         return
     delta = snapshot.on_hand - levels.on_hand
@@ -107,11 +122,12 @@ async def stock_adjustment(ctx: HandlerContext, adjustment: StockAdjustment) -> 
     """A relative change. One that happened before the newest applied count is already in
     that count and is not applied again. ``quarantined`` moves units between on hand and
     quarantine (a negative delta quarantines them)."""
+    not_in_future(adjustment.occurred_at, "occurred_at")
     if not await first_time(ctx.conn, "adjustment", adjustment.adjustment_id):
         return
     levels = await lock_stock(ctx.conn, adjustment.sku, adjustment.location_id)
-    if levels.snapshot_as_of is not None and adjustment.occurred_at <= levels.snapshot_as_of:
-        _log.info("adjustment_before_count_ignored", sku=adjustment.sku)
+    if levels.counted(adjustment.occurred_at):
+        _log.info("movement_already_counted", sku=adjustment.sku)
         return
     delta = adjustment.delta
     quarantine = -delta if adjustment.reason is AdjustmentReason.QUARANTINED else 0
@@ -132,90 +148,111 @@ async def stock_adjustment(ctx: HandlerContext, adjustment: StockAdjustment) -> 
             adjustment.adjustment_id,
             on_hand=delta,
             quarantined=quarantine,
+            at=adjustment.occurred_at,
         ),
     )
     _adjusted(ctx, after, delta, adjustment.reason)
 
 
 async def stock_received(ctx: HandlerContext, receipt: StockReceived) -> None:
+    """Received units add to on hand, unless a newer count already has them."""
+    not_in_future(receipt.received_at, "received_at")
     if not await first_time(ctx.conn, "receipt", receipt.receipt_id):
         return
-    await lock_stock(ctx.conn, receipt.sku, receipt.location_id)
+    levels = await lock_stock(ctx.conn, receipt.sku, receipt.location_id)
+    counted = levels.counted(receipt.received_at)
     await move(
         ctx.conn,
         ctx.batch,
         receipt.sku,
         receipt.location_id,
-        Movement("received", receipt.receipt_id, on_hand=receipt.quantity),
+        Movement(
+            "received",
+            receipt.receipt_id,
+            on_hand=0 if counted else receipt.quantity,
+            at=receipt.received_at,
+        ),
     )
+
+
+async def _lock_both(
+    ctx: HandlerContext, sku: str, here: str, there: str
+) -> dict[str, StockLevels]:
+    """Both ends' rows, locked in one order (two instances never deadlock on a transfer)."""
+    if here == there:
+        raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
+    return {loc: await lock_stock(ctx.conn, sku, loc) for loc in sorted((here, there))}
 
 
 async def transfer_shipped(ctx: HandlerContext, transfer: TransferShipped) -> None:
     """Units leave the sender; they are in transit at the receiver until it receives them."""
+    not_in_future(transfer.shipped_at, "shipped_at")
     if not await first_time(ctx.conn, "transfer-shipped", transfer.transfer_id):
         return
-    if transfer.to_location_id == transfer.location_id:
-        raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
-    await ensure_stock(ctx.conn, transfer.sku, transfer.to_location_id)
-    sender = await lock_stock(ctx.conn, transfer.sku, transfer.location_id)
-    if sender.on_hand < transfer.quantity:
-        raise RejectedEvent(
-            "negative_stock",
-            f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
-            f" {transfer.location_id!r} has {sender.on_hand} on hand",
-        )
-    already_received = await record_shipped(
+    sender_id, receiver_id = transfer.location_id, transfer.to_location_id
+    rows = await _lock_both(ctx, transfer.sku, sender_id, receiver_id)
+    received = await record_shipped(
         ctx.conn,
         transfer_id=transfer.transfer_id,
         sku=transfer.sku,
-        from_location_id=transfer.location_id,
-        to_location_id=transfer.to_location_id,
+        from_location_id=sender_id,
+        to_location_id=receiver_id,
         quantity=transfer.quantity,
         shipped_at=transfer.shipped_at,
     )
+    leaving = 0 if rows[sender_id].counted(transfer.shipped_at) else transfer.quantity
+    if rows[sender_id].on_hand < leaving:
+        raise RejectedEvent(
+            "negative_stock",
+            f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
+            f" {sender_id!r} has {rows[sender_id].on_hand} on hand",
+        )
     await move(
         ctx.conn,
         ctx.batch,
         transfer.sku,
-        transfer.location_id,
-        Movement("transfer_out", transfer.transfer_id, on_hand=-transfer.quantity),
+        sender_id,
+        Movement("transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.shipped_at),
     )
-    if not already_received:
-        await lock_stock(ctx.conn, transfer.sku, transfer.to_location_id)
+    if received is None:
         await move(
             ctx.conn,
             ctx.batch,
             transfer.sku,
-            transfer.to_location_id,
+            receiver_id,
             Movement("transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity),
         )
 
 
 async def transfer_received(ctx: HandlerContext, transfer: TransferReceived) -> None:
     """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
+    not_in_future(transfer.received_at, "received_at")
     if not await first_time(ctx.conn, "transfer-received", transfer.transfer_id):
         return
-    receiver = await lock_stock(ctx.conn, transfer.sku, transfer.location_id)
+    receiver_id = transfer.location_id
+    rows = await _lock_both(ctx, transfer.sku, receiver_id, transfer.from_location_id)
+    receiver = rows[receiver_id]
     shipped = await record_received(
         ctx.conn,
         transfer_id=transfer.transfer_id,
         sku=transfer.sku,
         from_location_id=transfer.from_location_id,
-        to_location_id=transfer.location_id,
+        to_location_id=receiver_id,
         quantity=transfer.quantity,
         received_at=transfer.received_at,
     )
-    cleared = min(shipped or 0, receiver.in_transit)
+    arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
     after = await move(
         ctx.conn,
         ctx.batch,
         transfer.sku,
-        transfer.location_id,
+        receiver_id,
         Movement(
             "transfer_received",
             transfer.transfer_id,
-            on_hand=transfer.quantity,
-            in_transit=-cleared,
+            on_hand=arriving,
+            in_transit=-min(shipped or 0, receiver.in_transit),
+            at=transfer.received_at,
         ),
     )
     if shipped is not None and shipped != transfer.quantity:

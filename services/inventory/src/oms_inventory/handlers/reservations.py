@@ -19,9 +19,11 @@ from oms_events.inventory import (
     StockCommitted,
     StockReserved,
 )
+from oms_inventory.handlers.feed import not_in_future
 from oms_inventory.store import reservations as store
 from oms_inventory.store.projection import stock_key
 from oms_inventory.store.references import first_time
+from oms_inventory.store.stock import lock_stock
 from oms_runtime import Handler, HandlerContext
 
 __all__ = ["ReservationHandlers"]
@@ -41,15 +43,18 @@ class ReservationHandlers:
         return {"ShipmentShipped": self.shipped}
 
     async def reserve(self, ctx: HandlerContext, request: ReserveStock) -> None:
-        lines = await store.claim(ctx.conn, request.order_id, request.request_id, request.lines)
-        if len(lines) < len(request.lines):
-            _log.info("reservations_already_decided", repeated=len(request.lines) - len(lines))
-        if not lines:
-            return
+        not_in_future(request.requested_at, "requested_at")
         # From the request's own time, so a replay decides the same expiry.
         expires_at = request.requested_at + timedelta(
             seconds=request.hold_for_s or self.default_hold_s
         )
+        # One order of rows for every request, so two instances never deadlock on them.
+        ordered = sorted(request.lines, key=lambda line: (line.sku, line.location_id))
+        lines = await store.claim(ctx.conn, request.order_id, request.request_id, ordered)
+        if len(lines) < len(ordered):
+            await self._answer_repeats(ctx, request, [ln for ln in ordered if ln not in lines])
+        if not lines:
+            return
         if request.all_or_nothing:
             await self._reserve_all(ctx, request.order_id, lines, expires_at)
             return
@@ -59,6 +64,20 @@ class ReservationHandlers:
             else:
                 short = await store.shortfall(ctx.conn, line.sku, line.location_id)
                 await _failed(ctx, request.order_id, line, short.reason, short.available)
+
+    async def _answer_repeats(
+        self, ctx: HandlerContext, request: ReserveStock, repeated: list[ReservationLine]
+    ) -> None:
+        """Every line gets an answer: a held one is confirmed again; an id that another order
+        holds is refused without touching it. Committed, released and expired ones were
+        answered when that happened."""
+        known = await store.decided(ctx.conn, [line.reservation_id for line in repeated])
+        for line in repeated:
+            found = known[line.reservation_id]
+            if found.order_id != request.order_id:
+                await _failed(ctx, request.order_id, line, "reservation_id_in_use", 0, record=False)
+            elif found.status == "held" and found.expires_at is not None:
+                _reserved(ctx, request.order_id, line, found.expires_at)
 
     async def _reserve_all(
         self,
@@ -73,7 +92,7 @@ class ReservationHandlers:
         for line in lines:
             needed[(line.sku, line.location_id)] += line.quantity
         rows = await ctx.conn.fetch(
-            "SELECT sku, location_id, on_hand - reserved - safety_stock AS available"
+            "SELECT sku, location_id, on_hand::bigint - reserved - safety_stock AS available"
             " FROM stock WHERE (sku, location_id) IN"
             " (SELECT * FROM unnest($1::text[], $2::text[]))"
             " ORDER BY sku, location_id FOR UPDATE",
@@ -118,18 +137,21 @@ class ReservationHandlers:
         """Commit at shipment: the shipped units leave on hand and their reservations."""
         if not await first_time(ctx.conn, "shipment", shipment.shipment_id):
             return
-        for line in shipment.lines:
-            committed = await store.commit_line(
+        for line in sorted(shipment.lines, key=lambda line: line.sku):
+            levels = await lock_stock(ctx.conn, line.sku, shipment.location_id)
+            committed, unreserved = await store.commit_line(
                 ctx.conn,
                 ctx.batch,
                 order_id=shipment.order_id,
                 line_id=line.line_id,
+                sku=line.sku,
                 location_id=shipment.location_id,
                 quantity=line.quantity,
                 shipment_id=shipment.shipment_id,
+                counted=levels.counted(shipment.shipped_at),
             )
-            if not committed:
-                _log.warning("shipment_without_reservation", line_id=line.line_id)
+            if unreserved:
+                _log.warning("shipped_without_reservation", line_id=line.line_id)
             for held in committed:
                 ctx.outbox.emit(
                     StockCommitted(
@@ -164,9 +186,16 @@ def _reserved(
 
 
 async def _failed(
-    ctx: HandlerContext, order_id: str, line: ReservationLine, reason: str, available: int
+    ctx: HandlerContext,
+    order_id: str,
+    line: ReservationLine,
+    reason: str,
+    available: int,
+    *,
+    record: bool = True,
 ) -> None:
-    await store.mark_failed(ctx.conn, line.reservation_id, reason)
+    if record:
+        await store.mark_failed(ctx.conn, line.reservation_id, reason)
     ctx.outbox.emit(
         ReservationFailed(
             sku=line.sku,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from oms_events.inventory import AdjustmentReason, StockAdjusted
 from oms_events.returns import Disposition, ReturnInspected
+from oms_inventory.handlers.feed import not_in_future
 from oms_inventory.store.projection import stock_key
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, lock_stock, move
@@ -18,12 +21,18 @@ def return_handlers() -> dict[str, Handler]:
 
 async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> None:
     """Restocked units become sellable, quarantined ones wait in quarantine, disposed ones
-    only enter the ledger."""
+    only enter the ledger. An inspection is applied once, whatever its event id: it is known
+    by its return and the digest of its lines (a return may be inspected in several parts)."""
+    not_in_future(inspected.inspected_at, "inspected_at")
+    lines = "\n".join(line.model_dump_json() for line in inspected.lines)
+    digest = hashlib.sha256(lines.encode()).hexdigest()
+    if not await first_time(ctx.conn, "return", f"{inspected.return_id}/{digest}"):
+        return
     location = inspected.location_id
-    for line in inspected.lines:
-        if not await first_time(ctx.conn, "return", f"{inspected.return_id}:{line.line_id}"):
+    for line in sorted(inspected.lines, key=lambda line: line.sku):
+        levels = await lock_stock(ctx.conn, line.sku, location)
+        if levels.counted(inspected.inspected_at):
             continue
-        await lock_stock(ctx.conn, line.sku, location)
         restock = line.quantity if line.disposition is Disposition.RESTOCK else 0
         quarantine = line.quantity if line.disposition is Disposition.QUARANTINE else 0
         after = await move(
@@ -36,6 +45,7 @@ async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> N
                 inspected.return_id,
                 on_hand=restock,
                 quarantined=quarantine,
+                at=inspected.inspected_at,
             ),
         )
         if restock:

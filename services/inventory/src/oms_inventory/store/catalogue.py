@@ -71,8 +71,11 @@ async def import_catalogue(
         " FROM items i WHERE s.sku = i.sku AND i.sku = ANY($1::text[])"
         " AND (s.safety_stock, s.low_stock_threshold)"
         "   IS DISTINCT FROM (i.safety_stock, i.low_stock_threshold)"
+        " AND (s.sku, s.location_id) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))"
         " RETURNING s.sku, s.location_id",
         [i.sku for i in catalogue.items],
+        [p.sku for p in catalogue.stock_policies],
+        [p.location_id for p in catalogue.stock_policies],
     )
     policies = await _apply_policies(conn, catalogue)
     for row in [*defaults, *policies]:
@@ -119,6 +122,8 @@ async def _apply_policies(conn: asyncpg.Connection, catalogue: Catalogue) -> lis
         "   AS t(sku, location_id, safety, threshold) JOIN items i USING (sku)"
         " ON CONFLICT (sku, location_id) DO UPDATE SET safety_stock = EXCLUDED.safety_stock,"
         " low_stock_threshold = EXCLUDED.low_stock_threshold, version = s.version + 1"
+        " WHERE (s.safety_stock, s.low_stock_threshold)"
+        "   IS DISTINCT FROM (EXCLUDED.safety_stock, EXCLUDED.low_stock_threshold)"
         " RETURNING s.sku, s.location_id",
         [p.sku for p in policies],
         [p.location_id for p in policies],

@@ -30,8 +30,8 @@ from oms_runtime.outbox import Outbox
 __all__ = ["NETWORK", "publish_changes", "stock_key"]
 
 NETWORK = "*"
-"""The location part of the network-wide key: ``sku@*`` (a location id has no ``*``... and
-even if one did, its records carry a different event type)."""
+"""The location part of the network-wide key ``sku@*``; the catalogue refuses ``*`` in
+location ids, so no location's key can collide with it."""
 
 
 def stock_key(sku: str, location_id: str) -> str:
@@ -101,10 +101,11 @@ async def _publish_network(
         sorted({_sku_lock(sku) for sku in skus}),
     )
     totals = await conn.fetch(
-        "SELECT sku, sum(on_hand)::int AS on_hand, sum(reserved)::int AS reserved,"
-        " sum(in_transit)::int AS in_transit, sum(quarantined)::int AS quarantined,"
-        " sum(greatest(on_hand - reserved - safety_stock, 0))::int AS available,"
-        " count(*) FILTER (WHERE on_hand - reserved - safety_stock > 0)::int AS in_stock,"
+        # Sums of int columns are bigint: no total overflows.
+        "SELECT sku, sum(on_hand) AS on_hand, sum(reserved) AS reserved,"
+        " sum(in_transit) AS in_transit, sum(quarantined) AS quarantined,"
+        " sum(greatest(on_hand::bigint - reserved - safety_stock, 0))::bigint AS available,"
+        " count(*) FILTER (WHERE on_hand::bigint - reserved - safety_stock > 0)::int AS in_stock,"
         " sum(version)::bigint AS version"
         " FROM stock WHERE sku = ANY($1::text[]) GROUP BY sku ORDER BY sku",
         skus,

@@ -20,10 +20,12 @@ from oms_events.inventory import ReservationLine
 from oms_inventory.store.stock import Movement, move, note_changed
 
 __all__ = [
+    "Decided",
     "Held",
     "Shortfall",
     "claim",
     "commit_line",
+    "decided",
     "expire_due",
     "hold",
     "mark_failed",
@@ -42,6 +44,16 @@ class Held:
     sku: str
     location_id: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A reservation id a request repeats: who owns it and where it stands."""
+
+    reservation_id: str
+    order_id: str
+    status: str
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -78,24 +90,43 @@ async def claim(
     return [line for line in lines if line.reservation_id in fresh]
 
 
+async def decided(conn: asyncpg.Connection, reservation_ids: Sequence[str]) -> dict[str, Decided]:
+    rows = await conn.fetch(
+        "SELECT reservation_id, order_id, status, expires_at FROM reservations"
+        " WHERE reservation_id = ANY($1::text[])",
+        list(reservation_ids),
+    )
+    return {r["reservation_id"]: Decided(**dict(r)) for r in rows}
+
+
 async def try_hold(
     conn: asyncpg.Connection,
     notes: dict[str, Any],
     line: ReservationLine,
     expires_at: datetime,
 ) -> bool:
-    """Reserve the line if enough is available right now; False leaves everything untouched."""
+    """Reserve the line if enough is available right now; False leaves everything untouched.
+
+    One statement: the conditional update, its ledger entry and the reservation's new state.
+    """
     taken = await conn.fetchval(
-        "UPDATE stock SET reserved = reserved + $3, version = version + 1, updated_at = now()"
-        " WHERE sku = $1 AND location_id = $2 AND on_hand - reserved - safety_stock >= $3"
-        " RETURNING true",
+        "WITH taken AS ("
+        " UPDATE stock SET reserved = reserved + $3, version = version + 1, updated_at = now()"
+        " WHERE sku = $1 AND location_id = $2 AND on_hand::bigint - reserved - safety_stock >= $3"
+        " RETURNING sku, location_id),"
+        " ledger AS (INSERT INTO stock_movements (sku, location_id, kind, reserved_delta,"
+        "  reference) SELECT sku, location_id, 'reserved', $3, $4 FROM taken),"
+        " held AS (UPDATE reservations SET status = 'held', reason = NULL, expires_at = $5,"
+        "  updated_at = now() WHERE reservation_id = $4 AND EXISTS (SELECT 1 FROM taken))"
+        " SELECT count(*) FROM taken",
         line.sku,
         line.location_id,
         line.quantity,
+        line.reservation_id,
+        expires_at,
     )
     if not taken:
         return False
-    await _record_hold(conn, line, expires_at)
     note_changed(notes, line.sku, line.location_id)
     return True
 
@@ -119,28 +150,12 @@ async def hold(
     )
 
 
-async def _record_hold(
-    conn: asyncpg.Connection, line: ReservationLine, expires_at: datetime
-) -> None:
-    await conn.execute(
-        "WITH ledger AS (INSERT INTO stock_movements (sku, location_id, kind, reserved_delta,"
-        " reference) VALUES ($3, $4, 'reserved', $5, $1))"
-        " UPDATE reservations SET status = 'held', reason = NULL, expires_at = $2,"
-        " updated_at = now() WHERE reservation_id = $1",
-        line.reservation_id,
-        expires_at,
-        line.sku,
-        line.location_id,
-        line.quantity,
-    )
-
-
 async def shortfall(conn: asyncpg.Connection, sku: str, location_id: str) -> Shortfall:
     """Why a line cannot be reserved now, and how much is available."""
     row = await conn.fetchrow(
         "SELECT EXISTS (SELECT 1 FROM items WHERE sku = $1) AS item,"
         " EXISTS (SELECT 1 FROM locations WHERE location_id = $2) AS location,"
-        " (SELECT on_hand - reserved - safety_stock FROM stock"
+        " (SELECT on_hand::bigint - reserved - safety_stock FROM stock"
         "  WHERE sku = $1 AND location_id = $2) AS available",
         sku,
         location_id,
@@ -229,31 +244,39 @@ async def commit_line(
     *,
     order_id: str,
     line_id: str,
+    sku: str,
     location_id: str,
     quantity: int,
     shipment_id: str,
-) -> list[Held]:
+    counted: bool,
+) -> tuple[list[Held], int]:
     """Shipped units leave on hand, taken from the line's reservations at that location.
 
-    Held reservations are committed first (reserved and on hand both drop); units shipped
-    beyond them, against a reservation that expired meanwhile, still leave on hand.
+    Held reservations are committed first (reserved and on hand both drop); the rest of the
+    units (shipped against a reservation that expired or was released meanwhile, or never
+    reserved) still leave on hand. When a count newer than the shipment is already applied
+    (``counted``), on hand already lacks the units and only the reservations drop. Returns
+    what was committed and how many units shipped unreserved.
     """
     rows = await conn.fetch(
-        "SELECT reservation_id, order_id, sku, location_id, status, quantity - committed AS open"
-        " FROM reservations WHERE order_id = $1 AND line_id = $2 AND location_id = $3"
-        " AND status IN ('held', 'expired') ORDER BY status DESC, created_at FOR UPDATE",
+        "SELECT reservation_id, status, quantity - committed AS open FROM reservations"
+        " WHERE order_id = $1 AND line_id = $2 AND location_id = $3 AND sku = $4"
+        " AND status IN ('held', 'expired') AND quantity > committed"
+        " ORDER BY status DESC, created_at FOR UPDATE",
         order_id,
         line_id,
         location_id,
+        sku,
     )
     committed: list[Held] = []
-    left = quantity
+    left, from_reserved = quantity, 0
     for row in rows:
-        take = min(left, row["open"])
-        if take <= 0:
+        if left == 0:
             break
+        take = min(left, row["open"])
         left -= take
-        was_held = row["status"] == "held"
+        if row["status"] == "held":
+            from_reserved += take
         await conn.execute(
             "UPDATE reservations SET committed = committed + $2, updated_at = now(),"
             " status = CASE WHEN committed + $2 = quantity AND status = 'held'"
@@ -262,20 +285,22 @@ async def commit_line(
             row["reservation_id"],
             take,
         )
-        levels = await conn.fetchrow(
-            "SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2 FOR UPDATE",
-            row["sku"],
-            location_id,
-        )
-        assert levels is not None
-        # A count that was too low must not make on hand negative: the units did ship.
-        leaving = min(take, levels["on_hand"])
+        committed.append(Held(row["reservation_id"], order_id, sku, location_id, take))
+    levels = await conn.fetchrow(
+        "SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2 FOR UPDATE",
+        sku,
+        location_id,
+    )
+    if levels is None:
+        return committed, left
+    # A count that was too low must not make on hand negative: the units did ship.
+    leaving = 0 if counted else min(quantity, levels["on_hand"])
+    if leaving or from_reserved:
         await move(
             conn,
             notes,
-            row["sku"],
+            sku,
             location_id,
-            Movement("shipped", shipment_id, on_hand=-leaving, reserved=-take if was_held else 0),
+            Movement("shipped", shipment_id, on_hand=-leaving, reserved=-from_reserved),
         )
-        committed.append(Held(row["reservation_id"], order_id, row["sku"], location_id, take))
-    return committed
+    return committed, left

@@ -4,6 +4,7 @@ noted for the batch's availability projection."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _CHANGED = "stock"
+_MAX_BUCKET = 2**31 - 1  # the integer columns' range
 
 
 def note_changed(notes: dict[str, Any], sku: str, location_id: str) -> None:
@@ -41,12 +43,17 @@ class StockLevels:
     safety_stock: int
     in_transit: int
     quarantined: int
-    snapshot_as_of: Any
+    snapshot_as_of: datetime | None
     snapshot_sequence: int | None
+    last_movement_at: datetime | None
 
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved - self.safety_stock
+
+    def counted(self, at: datetime) -> bool:
+        """True when a count applied here is newer than ``at``: it includes what happened."""
+        return self.snapshot_as_of is not None and at <= self.snapshot_as_of
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> StockLevels:
@@ -55,7 +62,10 @@ class StockLevels:
 
 @dataclass(frozen=True)
 class Movement:
-    """Deltas of the buckets of one SKU at one location, and why (``kind``, ``reference``)."""
+    """Deltas of the buckets of one SKU at one location, and why (``kind``, ``reference``).
+
+    ``at`` is when a source says the movement happened; counts older than it are stale.
+    """
 
     kind: str
     reference: str
@@ -63,6 +73,7 @@ class Movement:
     reserved: int = 0
     in_transit: int = 0
     quarantined: int = 0
+    at: datetime | None = None
 
 
 async def ensure_stock(conn: asyncpg.Connection, sku: str, location_id: str) -> None:
@@ -107,31 +118,44 @@ async def move(
 ) -> StockLevels:
     """Apply ``movement`` (and set ``columns``) to a row the caller has locked or created.
 
-    The buckets' CHECK constraints are the last guard: callers refuse negative results first.
+    The buckets' CHECK constraints are the last guard: callers refuse negative results first;
+    a bucket beyond the column's range is refused as ``quantity_out_of_range``.
     """
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=7))
-    row = await conn.fetchrow(
-        "WITH changed AS ("
-        " UPDATE stock SET on_hand = on_hand + $3, reserved = reserved + $4,"
-        " in_transit = in_transit + $5, quarantined = quarantined + $6,"
-        f" version = version + 1, updated_at = now(){', ' if columns else ''}{assignments}"
-        " WHERE sku = $1 AND location_id = $2 RETURNING *),"
-        " ledger AS ("
-        " INSERT INTO stock_movements (sku, location_id, kind, on_hand_delta, reserved_delta,"
-        " in_transit_delta, quarantined_delta, reference)"
-        f" SELECT sku, location_id, ${7 + len(columns)}, $3, $4, $5, $6, ${8 + len(columns)}"
-        " FROM changed)"
-        " SELECT * FROM changed",
-        sku,
-        location_id,
-        movement.on_hand,
-        movement.reserved,
-        movement.in_transit,
-        movement.quarantined,
-        *columns.values(),
-        movement.kind,
-        movement.reference,
-    )
+    assignments = "".join(f", {name} = ${i}" for i, name in enumerate(columns, start=8))
+    deltas = (movement.on_hand, movement.reserved, movement.in_transit, movement.quarantined)
+    if any(abs(delta) > _MAX_BUCKET for delta in deltas):
+        raise RejectedEvent(
+            "quantity_out_of_range", f"{movement.kind} moves more than {_MAX_BUCKET} units"
+        )
+    try:
+        row = await conn.fetchrow(
+            "WITH changed AS ("
+            " UPDATE stock SET on_hand = on_hand + $3, reserved = reserved + $4,"
+            " in_transit = in_transit + $5, quarantined = quarantined + $6,"
+            " last_movement_at = greatest(last_movement_at, $7::timestamptz),"
+            f" version = version + 1, updated_at = now(){assignments}"
+            " WHERE sku = $1 AND location_id = $2 RETURNING *),"
+            " ledger AS ("
+            " INSERT INTO stock_movements (sku, location_id, kind, on_hand_delta,"
+            " reserved_delta, in_transit_delta, quarantined_delta, reference)"
+            f" SELECT sku, location_id, ${8 + len(columns)}, $3, $4, $5, $6,"
+            f" ${9 + len(columns)} FROM changed)"
+            " SELECT * FROM changed",
+            sku,
+            location_id,
+            movement.on_hand,
+            movement.reserved,
+            movement.in_transit,
+            movement.quarantined,
+            movement.at,
+            *columns.values(),
+            movement.kind,
+            movement.reference,
+        )
+    except asyncpg.NumericValueOutOfRangeError:
+        raise RejectedEvent(
+            "quantity_out_of_range", f"{movement.kind} would take {sku}@{location_id} out of range"
+        ) from None
     assert row is not None, f"stock row {sku}@{location_id} must exist before it moves"
     note_changed(notes, sku, location_id)
     return StockLevels.of(row)

@@ -10,7 +10,26 @@ from datetime import datetime
 
 import asyncpg
 
+from oms_runtime import RejectedEvent
+
 __all__ = ["record_received", "record_shipped"]
+
+
+async def _check_same_transfer(
+    conn: asyncpg.Connection, transfer_id: str, sku: str, from_id: str, to_id: str
+) -> None:
+    """Both ends must describe one transfer; a mismatch would move units that never left."""
+    known = await conn.fetchrow(
+        "SELECT sku, from_location_id, to_location_id FROM transfers WHERE transfer_id = $1"
+        " FOR UPDATE",
+        transfer_id,
+    )
+    if known is not None and tuple(known) != (sku, from_id, to_id):
+        raise RejectedEvent(
+            "transfer_mismatch",
+            f"transfer {transfer_id!r} is {known['sku']} from {known['from_location_id']!r} to"
+            f" {known['to_location_id']!r}; this end says {sku} from {from_id!r} to {to_id!r}",
+        )
 
 
 async def record_shipped(
@@ -22,14 +41,15 @@ async def record_shipped(
     to_location_id: str,
     quantity: int,
     shipped_at: datetime,
-) -> bool:
-    """Record the shipping end; True when the receiving end is already recorded."""
-    received = await conn.fetchval(
+) -> int | None:
+    """Record the shipping end; the quantity received, or None when that end is not known."""
+    await _check_same_transfer(conn, transfer_id, sku, from_location_id, to_location_id)
+    return await conn.fetchval(  # type: ignore[no-any-return]
         "INSERT INTO transfers (transfer_id, sku, from_location_id, to_location_id,"
         " shipped_quantity, shipped_at) VALUES ($1, $2, $3, $4, $5, $6)"
         " ON CONFLICT (transfer_id) DO UPDATE SET shipped_quantity = EXCLUDED.shipped_quantity,"
         " shipped_at = EXCLUDED.shipped_at"
-        " RETURNING received_quantity IS NOT NULL",
+        " RETURNING received_quantity",
         transfer_id,
         sku,
         from_location_id,
@@ -37,7 +57,6 @@ async def record_shipped(
         quantity,
         shipped_at,
     )
-    return bool(received)
 
 
 async def record_received(
@@ -51,6 +70,7 @@ async def record_received(
     received_at: datetime,
 ) -> int | None:
     """Record the receiving end; the quantity shipped, or None when that end is not known."""
+    await _check_same_transfer(conn, transfer_id, sku, from_location_id, to_location_id)
     return await conn.fetchval(  # type: ignore[no-any-return]
         "INSERT INTO transfers (transfer_id, sku, from_location_id, to_location_id,"
         " received_quantity, received_at) VALUES ($1, $2, $3, $4, $5, $6)"
