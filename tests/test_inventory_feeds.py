@@ -304,10 +304,13 @@ async def test_alerts_fire_on_crossing_the_thresholds(env: Env, tmp_path: Path) 
     await inventory.wait_ready()
     await feed(env, snapshot(TSHIRT, MUNICH, 8, minutes=1, sequence=1))
     await wait_for(lambda: levels_are(env, TSHIRT, MUNICH, on_hand=8), what="stock")
-    await request(env, reserve("ord-1", (TSHIRT, MUNICH, 2)))  # 6 left: fine
-    await request(env, reserve("ord-2", (TSHIRT, MUNICH, 2)))  # 4 left: low
-    await request(env, reserve("ord-3", (TSHIRT, MUNICH, 4)))  # 0 left: out
-    await wait_for(lambda: levels_are(env, TSHIRT, MUNICH, reserved=8), what="reservations")
+    # One at a time: requests of different orders may otherwise be decided in any order,
+    # or in one transaction that goes straight from fine to out.
+    for order_id, quantity, reserved in (("ord-1", 2, 2), ("ord-2", 2, 4), ("ord-3", 4, 8)):
+        await request(env, reserve(order_id, (TSHIRT, MUNICH, quantity)))  # 6, 4 (low), 0 (out)
+        await wait_for(
+            lambda r=reserved: levels_are(env, TSHIRT, MUNICH, reserved=r), what=order_id
+        )
     await feed(env, snapshot(TSHIRT, MUNICH, 20, minutes=2, sequence=2))  # 12: back, fine
 
     alerts = await events_of(env, "oms.inventory", 8, "LowStock", "OutOfStock", "BackInStock")
