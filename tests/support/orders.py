@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,17 +19,39 @@ def _eur(amount_minor: int) -> Money:
 
 
 def order_submitted(
-    external_order_id: str, *, unit_price: int = 2500, quantity: int = 2
+    external_order_id: str,
+    *,
+    unit_price: int = 2500,
+    quantity: int = 2,
+    lines: Sequence[tuple[str, int]] | None = None,
+    postal_code: str = "51147",
+    city: str = "Koeln",
 ) -> OrderSubmitted:
-    """Two units of one SKU, 19% VAT, standard shipping: totals that add up."""
-    subtotal = unit_price * quantity
-    tax = subtotal * 19 // 100
+    """Two units of one SKU (or ``lines`` of (sku, quantity)), 19% VAT, standard shipping:
+    totals that add up."""
+    wanted = list(lines) if lines is not None else [("SKU-TSHIRT-M", quantity)]
+    order_lines = []
+    for n, (sku, qty) in enumerate(wanted, start=1):
+        net = unit_price * qty
+        order_lines.append(
+            OrderLine(
+                line_id=str(n),
+                sku=sku,
+                quantity=qty,
+                unit_price=_eur(unit_price),
+                tax=_eur(net * 19 // 100),
+                discount=_eur(0),
+                line_total=_eur(net + net * 19 // 100),
+            )
+        )
+    subtotal = sum(line.unit_price.amount_minor * line.quantity for line in order_lines)
+    tax = sum(line.tax.amount_minor for line in order_lines)
     shipping = 495
     address = Address(
         name="Erika Mustermann",
         line1="Heidestrasse 17",
-        city="Koeln",
-        postal_code="51147",
+        city=city,
+        postal_code=postal_code,
         country="DE",
         email="erika@example.com",
     )
@@ -40,17 +63,7 @@ def order_submitted(
         billing_address=address,
         shipping_address=address,
         currency="EUR",
-        lines=(
-            OrderLine(
-                line_id="1",
-                sku="SKU-TSHIRT-M",
-                quantity=quantity,
-                unit_price=_eur(unit_price),
-                tax=_eur(tax),
-                discount=_eur(0),
-                line_total=_eur(subtotal + tax),
-            ),
-        ),
+        lines=tuple(order_lines),
         totals=OrderTotals(
             subtotal=_eur(subtotal),
             discount_total=_eur(0),

@@ -13,14 +13,9 @@ import pytest
 import yaml
 
 from oms_events.values import LocationType
-from oms_inventory.cli import read_catalogue
-from oms_inventory.domain.catalogue import (
-    Capability,
-    Catalogue,
-    CatalogueError,
-    Dimensions,
-    parse_catalogue,
-)
+from oms_inventory.catalogue_document import parse_catalogue, read_catalogue
+from oms_inventory.domain.catalogue import Capability, Catalogue, Dimensions
+from oms_runtime.documents import DocumentError
 
 TSHIRT = "TSHIRT-ORG-M-NAVY"
 MUG = "MUG-STONE-300"
@@ -73,9 +68,9 @@ def document() -> dict[str, Any]:
 
 
 def refused(doc: Any) -> list[str]:
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         parse_catalogue(doc)
-    assert caught.value.errors, "a CatalogueError lists at least one problem"
+    assert caught.value.errors, "a DocumentError lists at least one problem"
     return caught.value.errors
 
 
@@ -356,7 +351,7 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
         "locations.1.latitude",
         "stock_policies.1.low_stock_threshold",
     ]
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         parse_catalogue(doc)
     message = str(caught.value)
     assert message.startswith("invalid catalogue:\n")
@@ -378,7 +373,7 @@ def test_a_section_that_is_not_a_list_is_refused(section: str) -> None:
 
 
 def test_a_catalogue_error_is_a_value_error_with_its_errors() -> None:
-    error = CatalogueError(["items.0.sku: bad", "locations.1.name: bad"])
+    error = DocumentError("catalogue", ["items.0.sku: bad", "locations.1.name: bad"])
     assert isinstance(error, ValueError)
     assert error.errors == ["items.0.sku: bad", "locations.1.name: bad"]
     assert str(error) == "invalid catalogue:\n  items.0.sku: bad\n  locations.1.name: bad"
@@ -430,7 +425,7 @@ def test_a_valid_file_with_an_invalid_catalogue_names_the_place(tmp_path: Path) 
     doc["locations"][1]["latitude"] = 95
     path = tmp_path / "catalogue.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     assert [e.split(": ", 1)[0] for e in caught.value.errors] == ["locations.1.latitude"]
 
@@ -439,7 +434,7 @@ def test_json_nan_in_a_file_is_refused(tmp_path: Path) -> None:
     # Python's json module reads NaN, which is not JSON; the model refuses it.
     path = tmp_path / "catalogue.json"
     path.write_text(json.dumps(DOCUMENT).replace("53.5511", "NaN"), encoding="utf-8")
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     assert caught.value.errors == ["locations.0.latitude: Input should be a finite number"]
 
@@ -447,7 +442,7 @@ def test_json_nan_in_a_file_is_refused(tmp_path: Path) -> None:
 def test_invalid_json_syntax_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.json"
     path.write_text('{"items": [', encoding="utf-8")
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
     assert error.startswith(f"{path}: not valid JSON: "), error
@@ -458,7 +453,7 @@ def test_invalid_json_syntax_names_the_file(tmp_path: Path) -> None:
 def test_a_file_without_a_suffix_is_read_as_json(tmp_path: Path) -> None:
     path = tmp_path / "catalogue"
     path.write_text("items: []", encoding="utf-8")  # YAML, but not named so
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
     assert error.startswith(f"{path}: not valid JSON: "), error
@@ -467,7 +462,7 @@ def test_a_file_without_a_suffix_is_read_as_json(tmp_path: Path) -> None:
 def test_invalid_yaml_syntax_names_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.yaml"
     path.write_text("items:\n  - sku: [unclosed\n    name: x\n", encoding="utf-8")
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
     assert error.startswith(f"{path}: not valid YAML: "), error
@@ -477,14 +472,14 @@ def test_invalid_yaml_syntax_names_the_file_and_line(tmp_path: Path) -> None:
 def test_a_yaml_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.yml"
     path.write_text("- just\n- a list\n", encoding="utf-8")
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     assert caught.value.errors[0].startswith("(document): ")
 
 
 def test_a_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere" / "catalogue.json"
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
     assert error.startswith(f"{path}: cannot be read: "), error
@@ -494,7 +489,7 @@ def test_a_missing_file_names_the_file(tmp_path: Path) -> None:
 def test_a_directory_cannot_be_read_as_a_catalogue(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.json"
     path.mkdir()
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
     assert error.startswith(f"{path}: cannot be read: "), error
@@ -503,7 +498,7 @@ def test_a_directory_cannot_be_read_as_a_catalogue(tmp_path: Path) -> None:
 def test_a_file_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.json"
     path.write_bytes(b'{"items": [{"sku": "CAF\xe9", "name": "latin-1"}]}')
-    with pytest.raises(CatalogueError) as caught:
+    with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
     [error] = caught.value.errors
     assert error.startswith(f"{path}: cannot be read: "), error

@@ -10,40 +10,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from oms_inventory.app import MIGRATIONS
+from oms_inventory.catalogue_document import read_catalogue
 from oms_inventory.config import InventorySettings
-from oms_inventory.domain.catalogue import Catalogue, CatalogueError, parse_catalogue
+from oms_inventory.domain.catalogue import Catalogue
 from oms_inventory.store.catalogue import import_catalogue
 from oms_inventory.store.projection import publish_changes
 from oms_runtime.cli import invalid_configuration
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
+from oms_runtime.documents import DocumentError
 from oms_runtime.logging import configure_logging
 from oms_runtime.outbox import Outbox, write_outbox
 
-__all__ = ["main", "read_catalogue"]
-
-_MAX_FILE_BYTES = 64 * 1024 * 1024
-
-
-def read_catalogue(path: Path) -> Catalogue:
-    """Parse and validate a catalogue file; CatalogueError says what is wrong and where."""
-    try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            raise CatalogueError([f"{path}: larger than {_MAX_FILE_BYTES} bytes"])
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogueError([f"{path}: cannot be read: {exc}"]) from None
-    document: Any
-    is_yaml = path.suffix.lower() in (".yaml", ".yml")
-    try:
-        document = yaml.safe_load(text) if is_yaml else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
-        kind = "YAML" if is_yaml else "JSON"
-        raise CatalogueError([f"{path}: not valid {kind}: {exc}"]) from None
-    return parse_catalogue(document)
+__all__ = ["main"]
 
 
 async def _import(settings: InventorySettings, catalogue: Catalogue) -> dict[str, int]:
@@ -82,7 +63,7 @@ def main(argv: list[str]) -> int:
             return 2
         configure_logging("inventory", "WARNING")  # JSON lines on stderr; stdout is the summary
         counts = asyncio.run(_import(settings, document))
-    except CatalogueError as exc:
+    except DocumentError as exc:
         print(exc, file=sys.stderr)
         return 2
     print(json.dumps({"imported": counts}))

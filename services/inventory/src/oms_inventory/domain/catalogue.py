@@ -1,27 +1,26 @@
-"""The catalogue document: items, locations and per-location stock policies.
+"""The catalogue: items, locations and per-location stock policies.
 
 Operators keep it in a file (JSON or YAML) and import it; it is validated as a whole before
-anything is written, and every error names its place in the document.
+anything is written (``oms_inventory.catalogue_document``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from oms_events.values import Identifier, LocationType, Sku
 
 __all__ = [
     "Capability",
     "Catalogue",
-    "CatalogueError",
     "Dimensions",
     "Item",
     "Location",
     "StockPolicy",
-    "parse_catalogue",
+    "catalogue_problems",
 ]
 
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=300)]
@@ -103,25 +102,9 @@ def _duplicates(section: str, field: str, values: list[str]) -> list[str]:
     return errors
 
 
-class CatalogueError(ValueError):
-    """The document is not a valid catalogue; ``errors`` lists each problem with its place."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("invalid catalogue:\n" + "\n".join(f"  {e}" for e in errors))
-        self.errors = errors
-
-
-def parse_catalogue(document: Any) -> Catalogue:
-    try:
-        catalogue = Catalogue.model_validate(document)
-    except ValidationError as exc:
-        raise CatalogueError(
-            [
-                f"{'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}"
-                for error in exc.errors(include_url=False)
-            ]
-        ) from None
-    errors = [
+def catalogue_problems(catalogue: Catalogue) -> list[str]:
+    """What the schema cannot see: ids that appear twice, each named by its place."""
+    return [
         *_duplicates("items", "sku", [i.sku for i in catalogue.items]),
         *_duplicates("locations", "location_id", [loc.location_id for loc in catalogue.locations]),
         *_duplicates(
@@ -130,6 +113,3 @@ def parse_catalogue(document: Any) -> Catalogue:
             [f"{p.sku}@{p.location_id}" for p in catalogue.stock_policies],
         ),
     ]
-    if errors:
-        raise CatalogueError(errors)
-    return catalogue

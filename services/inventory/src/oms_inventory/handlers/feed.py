@@ -23,7 +23,7 @@ from oms_events.inventory import (
 from oms_inventory.store.projection import stock_key
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, StockLevels, lock_stock, move
-from oms_inventory.store.transfers import record_received, record_shipped
+from oms_inventory.store.transfers import record_end
 from oms_runtime import Handler, HandlerContext, RejectedEvent
 
 __all__ = ["feed_handlers"]
@@ -191,14 +191,15 @@ async def transfer_shipped(ctx: HandlerContext, transfer: TransferShipped) -> No
         return
     sender_id, receiver_id = transfer.location_id, transfer.to_location_id
     rows = await _lock_both(ctx, transfer.sku, sender_id, receiver_id)
-    received = await record_shipped(
+    received = await record_end(
         ctx.conn,
+        "shipped",
         transfer_id=transfer.transfer_id,
         sku=transfer.sku,
         from_location_id=sender_id,
         to_location_id=receiver_id,
         quantity=transfer.quantity,
-        shipped_at=transfer.shipped_at,
+        at=transfer.shipped_at,
     )
     leaving = 0 if rows[sender_id].counted(transfer.shipped_at) else transfer.quantity
     if rows[sender_id].on_hand < leaving:
@@ -232,14 +233,15 @@ async def transfer_received(ctx: HandlerContext, transfer: TransferReceived) -> 
     receiver_id = transfer.location_id
     rows = await _lock_both(ctx, transfer.sku, receiver_id, transfer.from_location_id)
     receiver = rows[receiver_id]
-    shipped = await record_received(
+    shipped = await record_end(
         ctx.conn,
+        "received",
         transfer_id=transfer.transfer_id,
         sku=transfer.sku,
         from_location_id=transfer.from_location_id,
         to_location_id=receiver_id,
         quantity=transfer.quantity,
-        received_at=transfer.received_at,
+        at=transfer.received_at,
     )
     arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
     after = await move(

@@ -6,8 +6,10 @@ from typing import Any
 
 import asyncpg
 
-from oms_inventory.domain.catalogue import Catalogue, CatalogueError
+from oms_inventory.catalogue_document import WHAT
+from oms_inventory.domain.catalogue import Catalogue
 from oms_inventory.store.stock import note_changed
+from oms_runtime.documents import DocumentError
 
 __all__ = ["import_catalogue"]
 
@@ -103,7 +105,8 @@ async def _apply_policies(conn: asyncpg.Connection, catalogue: Catalogue) -> lis
         [p.location_id for p in policies],
     )
     if unknown:
-        raise CatalogueError(
+        raise DocumentError(
+            WHAT,
             [
                 f"stock_policies.{r['i']}: "
                 + (
@@ -112,7 +115,7 @@ async def _apply_policies(conn: asyncpg.Connection, catalogue: Catalogue) -> lis
                     else f"unknown location {r['location_id']!r}"
                 )
                 for r in unknown
-            ]
+            ],
         )
     rows: list[asyncpg.Record] = await conn.fetch(
         "INSERT INTO stock AS s (sku, location_id, safety_stock, low_stock_threshold)"

@@ -1,0 +1,55 @@
+"""Configuration documents operators write (catalogues, sourcing profiles): read from JSON or
+YAML files and validated as a whole, with every problem named by its place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["DocumentError", "read_document", "validated"]
+
+M = TypeVar("M", bound=BaseModel)
+_MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class DocumentError(ValueError):
+    """The document is not what was expected; ``errors`` lists each problem with its place."""
+
+    def __init__(self, what: str, errors: list[str]) -> None:
+        super().__init__(f"invalid {what}:\n" + "\n".join(f"  {e}" for e in errors))
+        self.what = what
+        self.errors = errors
+
+
+def validated(model: type[M], document: Any, what: str) -> M:
+    """``document`` as ``model``; DocumentError lists every error as ``place: message``."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise DocumentError(
+            what,
+            [
+                f"{'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}"
+                for error in exc.errors(include_url=False)
+            ],
+        ) from None
+
+
+def read_document(path: Path, what: str) -> Any:
+    """The parsed content of a ``.yaml``/``.yml`` or JSON file; DocumentError names the file."""
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise DocumentError(what, [f"{path}: larger than {_MAX_FILE_BYTES} bytes"])
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DocumentError(what, [f"{path}: cannot be read: {exc}"]) from None
+    is_yaml = path.suffix.lower() in (".yaml", ".yml")
+    try:
+        return yaml.safe_load(text) if is_yaml else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
+        kind = "YAML" if is_yaml else "JSON"
+        raise DocumentError(what, [f"{path}: not valid {kind}: {exc}"]) from None

@@ -1,0 +1,1 @@
+"""Pure sourcing rules: no database, no Kafka."""

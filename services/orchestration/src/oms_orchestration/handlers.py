@@ -1,0 +1,81 @@
+"""The orchestration service's event handlers, registered in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
+from oms_events.orders import OrderAccepted, OrderCanceled, OrderConfirmed
+from oms_events.values import DeliveryMethod
+from oms_orchestration.domain.geo import locate
+from oms_orchestration.domain.sourcing import Line
+from oms_orchestration.saga import Orchestrator, Step
+from oms_orchestration.store.orders import save_availability, save_order
+from oms_runtime import Handler, HandlerContext
+
+__all__ = ["OrchestrationHandlers"]
+
+
+def _step(ctx: HandlerContext) -> Step:
+    return Step(conn=ctx.conn, outbox=ctx.outbox)
+
+
+@dataclass
+class OrchestrationHandlers:
+    orchestrator: Orchestrator
+
+    async def order_accepted(self, ctx: HandlerContext, order: OrderAccepted) -> None:
+        """Keep what sourcing needs; the customer is placed at their postal zone's centre,
+        a pickup order at its store."""
+        config = self.orchestrator.config
+        destination = None
+        if order.delivery_method is not DeliveryMethod.HOME_DELIVERY and order.pickup_store_id:
+            store = config.location(order.pickup_store_id)
+            destination = store.point if store else None
+        elif order.shipping_address is not None:
+            address = order.shipping_address
+            destination = locate(config.zones(), address.country, address.postal_code)
+        await save_order(
+            ctx.conn,
+            order_id=order.order_id,
+            channel=order.channel,
+            delivery_method=order.delivery_method.value,
+            pickup_store_id=order.pickup_store_id,
+            destination=destination,
+            shipping_address=(
+                order.shipping_address.model_dump(mode="json") if order.shipping_address else None
+            ),
+            lines=[Line(line.line_id, line.sku, line.quantity) for line in order.lines],
+        )
+
+    async def order_confirmed(self, ctx: HandlerContext, event: OrderConfirmed) -> None:
+        await self.orchestrator.confirmed(_step(ctx), event.order_id)
+
+    async def order_canceled(self, ctx: HandlerContext, event: OrderCanceled) -> None:
+        await self.orchestrator.canceled(_step(ctx), event.order_id)
+
+    async def stock_reserved(self, ctx: HandlerContext, event: StockReserved) -> None:
+        await self.orchestrator.answered(_step(ctx), event.reservation_id, held=True)
+
+    async def reservation_failed(self, ctx: HandlerContext, event: ReservationFailed) -> None:
+        await self.orchestrator.answered(_step(ctx), event.reservation_id, held=False)
+
+    async def availability_changed(self, ctx: HandlerContext, event: AvailabilityChanged) -> None:
+        previous = await save_availability(
+            ctx.conn, event.sku, event.location_id, event.available, ctx.envelope.sequence
+        )
+        if previous is not None and previous <= 0 < event.available:
+            await self.orchestrator.stock_back(_step(ctx), event.sku)
+
+    def orders(self) -> dict[str, Handler]:
+        return {
+            "OrderAccepted": self.order_accepted,
+            "OrderConfirmed": self.order_confirmed,
+            "OrderCanceled": self.order_canceled,
+        }
+
+    def inventory(self) -> dict[str, Handler]:
+        return {"StockReserved": self.stock_reserved, "ReservationFailed": self.reservation_failed}
+
+    def availability(self) -> dict[str, Handler]:
+        return {"AvailabilityChanged": self.availability_changed}

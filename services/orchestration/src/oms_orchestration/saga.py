@@ -1,0 +1,348 @@
+"""The order saga: source, reserve, release to locations, re-source, backorder, compensate.
+
+One saga per order, its state in this service's database, moved forward only by events:
+OrderConfirmed starts it; inventory's answers move it; availability coming back retries its
+backordered lines, oldest order first; OrderCanceled compensates. Every step runs inside the
+consumed batch's transaction with its outgoing events, so a redelivered event finds the step
+done and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+
+from oms_events.inventory import ReleaseReservations, ReservationLine, ReserveStock
+from oms_events.sourcing import (
+    Allocation,
+    FulfilmentOrderCanceled,
+    FulfilmentOrderCreated,
+    OrderAllocated,
+    OrderBackordered,
+    SourcingDecided,
+)
+from oms_events.values import Address, LineQuantity
+from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
+from oms_orchestration.domain.sourcing import Line, OrderToSource, source
+from oms_orchestration.store import sagas as store
+from oms_orchestration.store.orders import availability_of, load_order
+from oms_runtime.outbox import Outbox
+
+__all__ = ["Orchestrator", "Step"]
+
+_log = structlog.get_logger(__name__)
+_RETRIES_PER_CHANGE = 50
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a saga step runs: the transaction and the outbox its events commit with."""
+
+    conn: asyncpg.Connection
+    outbox: Outbox
+
+
+def _quantities(lines: list[Line]) -> tuple[LineQuantity, ...]:
+    return tuple(LineQuantity(line_id=ln.line_id, sku=ln.sku, quantity=ln.quantity) for ln in lines)
+
+
+@dataclass
+class Orchestrator:
+    config: SourcingConfig
+
+    def _profile(self, order: OrderToSource) -> Profile | None:
+        return self.config.profile_for(order.channel, order.delivery_method)
+
+    async def confirmed(self, step: Step, order_id: str) -> None:
+        conn = step.conn
+        loaded = await load_order(conn, order_id)
+        if loaded is None:
+            _log.warning("confirmed_order_unknown", order_id=order_id)
+            return
+        order, _ = loaded
+        profile = self._profile(order)
+        if profile is None:
+            _log.error("no_sourcing_profile", order_id=order_id, channel=order.channel)
+            return
+        if not await store.start_saga(conn, order_id, profile.profile_id):
+            return
+        saga = await store.lock_saga(conn, order_id)
+        assert saga is not None
+        await self._decide(step, saga, order, profile, list(order.lines))
+
+    async def _decide(
+        self,
+        step: Step,
+        saga: store.Saga,
+        order: OrderToSource,
+        profile: Profile,
+        lines: list[Line],
+    ) -> None:
+        """Source ``lines``: ask inventory for what a plan finds, backorder the rest."""
+        conn = step.conn
+        now = datetime.now(UTC)
+        attempt = saga.attempt + 1
+        decision_id = f"dec-{order.order_id}-{attempt}"
+        stock = await availability_of(conn, sorted({ln.sku for ln in lines}))
+        used = await store.capacity_used(conn, now.date())
+        sub_order = OrderToSource(
+            order_id=order.order_id,
+            channel=order.channel,
+            delivery_method=order.delivery_method,
+            lines=tuple(lines),
+            destination=order.destination,
+            pickup_store_id=order.pickup_store_id,
+        )
+        plan = source(
+            sub_order,
+            profile,
+            self.config.locations,
+            stock,
+            capacity_used=used,
+            excluded=set(saga.excluded),
+        )
+        assert plan.explanation is not None
+        requested = [
+            (f"res-{decision_id}-{n}", location.location_id, line)
+            for n, (location, line) in enumerate(
+                ((loc, ln) for loc, alloc_lines in plan.allocations for ln in alloc_lines),
+                start=1,
+            )
+        ]
+        stored = await store.record_decision(
+            conn,
+            decision_id=decision_id,
+            order_id=order.order_id,
+            attempt=attempt,
+            profile_id=profile.profile_id,
+            config_version=self.config.version,
+            explanation=plan.explanation.model_dump_json(),
+            requested=requested,
+        )
+        if not stored:
+            return
+        step.outbox.emit(
+            SourcingDecided(
+                order_id=order.order_id,
+                decision_id=decision_id,
+                attempt=attempt,
+                allocations=tuple(
+                    Allocation(
+                        location_id=loc.location_id,
+                        location_type=loc.type,
+                        lines=_quantities(alloc_lines),
+                    )
+                    for loc, alloc_lines in plan.allocations
+                ),
+                backordered_lines=_quantities(plan.backordered),
+                explanation=plan.explanation,
+                decided_at=now,
+            ),
+            subject=order.order_id,
+        )
+        if requested:
+            step.outbox.emit(
+                ReserveStock(
+                    order_id=order.order_id,
+                    request_id=decision_id,
+                    lines=tuple(
+                        ReservationLine(
+                            reservation_id=rid,
+                            line_id=line.line_id,
+                            sku=line.sku,
+                            location_id=loc,
+                            quantity=line.quantity,
+                        )
+                        for rid, loc, line in requested
+                    ),
+                    hold_for_s=profile.hold_for_s,
+                    requested_at=now,
+                ),
+                subject=order.order_id,
+            )
+        if plan.backordered:
+            await store.add_backordered(conn, saga, plan.backordered, [])
+            step.outbox.emit(
+                OrderBackordered(
+                    order_id=order.order_id,
+                    decision_id=decision_id,
+                    lines=_quantities(plan.backordered),
+                ),
+                subject=order.order_id,
+            )
+        if not requested:
+            loaded = await load_order(conn, order.order_id)
+            assert loaded is not None
+            await self._complete(step, order, loaded[1], profile, decision_id)
+
+    async def answered(self, step: Step, reservation_id: str, held: bool) -> None:
+        """Inventory answered one reservation; once a decision is fully answered, release its
+        held lines to their locations and source its failed ones again elsewhere."""
+        conn = step.conn
+        answered = await store.answer(conn, reservation_id, held)
+        if answered is None:
+            return
+        order_id, decision_id = answered
+        saga = await store.lock_saga(conn, order_id)
+        if saga is None:
+            return
+        if saga.state == "canceled":
+            if held:  # too late: give it back
+                self._release(step, order_id, [reservation_id], "order canceled")
+            return
+        if await store.waiting_for(conn, decision_id):
+            return
+        loaded = await load_order(conn, order_id)
+        assert loaded is not None
+        order, address = loaded
+        profile = self._profile(order)
+        assert profile is not None
+        rows = [a for a in await store.allocations(conn, order_id) if a.decision_id == decision_id]
+        failed = [a for a in rows if a.status == "failed"]
+        if failed:
+            # Never back to a location that could not hold it, for this order.
+            await store.add_backordered(conn, saga, [], [a.location_id for a in failed])
+            saga = await store.lock_saga(conn, order_id)
+            assert saga is not None
+            retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
+            await self._decide(step, saga, order, profile, retry)
+            return
+        await self._complete(step, order, address, profile, decision_id)
+
+    async def _release_to_locations(
+        self,
+        step: Step,
+        order: OrderToSource,
+        address: object,
+        profile: Profile,
+        rows: list[store.Allocation],
+    ) -> None:
+        held: dict[str, list[store.Allocation]] = defaultdict(list)
+        for row in rows:
+            if row.status == "held" and row.fulfilment_order_id is None:
+                held[row.location_id].append(row)
+        accept_by = datetime.now(UTC) + timedelta(seconds=profile.accept_within_s)
+        for location_id, location_rows in sorted(held.items()):
+            location = self._location(location_id)
+            fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
+            await store.create_fulfilment_order(
+                step.conn,
+                fulfilment_order_id=fulfilment_order_id,
+                order_id=order.order_id,
+                location_id=location_id,
+                reservation_ids=[r.reservation_id for r in location_rows],
+                accept_by=accept_by,
+            )
+            step.outbox.emit(
+                FulfilmentOrderCreated(
+                    order_id=order.order_id,
+                    fulfilment_order_id=fulfilment_order_id,
+                    location_id=location_id,
+                    location_type=location.type,
+                    delivery_method=order.delivery_method,
+                    lines=_quantities([Line(r.line_id, r.sku, r.quantity) for r in location_rows]),
+                    shipping_address=Address.model_validate(address) if address else None,
+                    pickup_store_id=order.pickup_store_id,
+                    reservation_ids=tuple(r.reservation_id for r in location_rows),
+                    accept_by=accept_by,
+                ),
+                subject=order.order_id,
+            )
+
+    async def _complete(
+        self,
+        step: Step,
+        order: OrderToSource,
+        address: object,
+        profile: Profile,
+        decision_id: str,
+    ) -> None:
+        """Nothing waits on inventory: announce the allocation (every line held) or stay
+        backordered, and release what is held to its locations."""
+        saga = await store.lock_saga(step.conn, order.order_id)
+        assert saga is not None
+        rows = await store.allocations(step.conn, order.order_id)
+        if any(r.status == "requested" for r in rows):
+            return
+        if saga.backordered:
+            await store.update_saga(step.conn, order.order_id, state="backordered")
+        else:
+            await store.update_saga(
+                step.conn, order.order_id, state="allocated", allocated_announced=True
+            )
+            if not saga.allocated_announced:
+                self._announce_allocated(step, order.order_id, decision_id, rows)
+        await self._release_to_locations(step, order, address, profile, rows)
+
+    def _announce_allocated(
+        self, step: Step, order_id: str, decision_id: str, rows: list[store.Allocation]
+    ) -> None:
+        by_location: dict[str, list[Line]] = defaultdict(list)
+        for r in rows:
+            if r.status == "held":
+                by_location[r.location_id].append(Line(r.line_id, r.sku, r.quantity))
+        step.outbox.emit(
+            OrderAllocated(
+                order_id=order_id,
+                decision_id=decision_id,
+                allocations=tuple(
+                    Allocation(
+                        location_id=loc,
+                        location_type=self._location(loc).type,
+                        lines=_quantities(lines),
+                    )
+                    for loc, lines in sorted(by_location.items())
+                ),
+            ),
+            subject=order_id,
+        )
+
+    def _location(self, location_id: str) -> NetworkLocation:
+        location = self.config.location(location_id)
+        assert location is not None, f"{location_id} left the network"
+        return location
+
+    async def stock_back(self, step: Step, sku: str) -> None:
+        """Stock of ``sku`` came back somewhere: source waiting orders again, oldest first."""
+        for order_id in await store.take_backordered(step.conn, sku, _RETRIES_PER_CHANGE):
+            saga = await store.lock_saga(step.conn, order_id)
+            loaded = await load_order(step.conn, order_id)
+            if saga is None or loaded is None:
+                continue
+            order, _ = loaded
+            profile = self._profile(order)
+            if profile is None:
+                continue
+            lines = saga.backordered
+            await store.update_saga(step.conn, order_id, state="sourcing", backordered="[]")
+            cleared = store.Saga(**{**saga.__dict__, "backordered": [], "state": "sourcing"})
+            await self._decide(step, cleared, order, profile, lines)
+
+    async def canceled(self, step: Step, order_id: str) -> None:
+        """Compensate: give back every reservation and call off every fulfilment order."""
+        saga = await store.lock_saga(step.conn, order_id)
+        if saga is None or saga.state == "canceled":
+            return
+        released, fulfilment_orders = await store.cancel(step.conn, order_id)
+        if released:
+            self._release(step, order_id, released, "order canceled")
+        for fo in fulfilment_orders:
+            step.outbox.emit(
+                FulfilmentOrderCanceled(
+                    order_id=order_id,
+                    fulfilment_order_id=fo["fulfilment_order_id"],
+                    location_id=fo["location_id"],
+                    reason="order canceled",
+                ),
+                subject=order_id,
+            )
+
+    def _release(self, step: Step, order_id: str, ids: list[str], reason: str) -> None:
+        step.outbox.emit(
+            ReleaseReservations(order_id=order_id, reservation_ids=tuple(ids), reason=reason),
+            subject=order_id,
+        )

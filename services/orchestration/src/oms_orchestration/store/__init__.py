@@ -1,0 +1,1 @@
+"""The orchestration service's PostgreSQL access."""

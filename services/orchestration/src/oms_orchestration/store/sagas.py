@@ -1,0 +1,238 @@
+"""Each order's saga: its state, the decisions made for it, the reservations asked for and
+the fulfilment orders created."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from oms_orchestration.domain.sourcing import Line
+
+__all__ = [
+    "Allocation",
+    "Saga",
+    "add_backordered",
+    "allocations",
+    "answer",
+    "cancel",
+    "capacity_used",
+    "create_fulfilment_order",
+    "lock_saga",
+    "record_decision",
+    "start_saga",
+    "take_backordered",
+    "waiting_for",
+]
+
+
+@dataclass(frozen=True)
+class Saga:
+    order_id: str
+    state: str
+    profile_id: str
+    attempt: int
+    excluded: list[str]
+    backordered: list[Line]
+    allocated_announced: bool
+
+
+@dataclass(frozen=True)
+class Allocation:
+    reservation_id: str
+    decision_id: str
+    location_id: str
+    line_id: str
+    sku: str
+    quantity: int
+    status: str
+    fulfilment_order_id: str | None
+
+
+def _saga(row: asyncpg.Record) -> Saga:
+    return Saga(
+        order_id=row["order_id"],
+        state=row["state"],
+        profile_id=row["profile_id"],
+        attempt=row["attempt"],
+        excluded=list(row["excluded"]),
+        backordered=[Line(**line) for line in json.loads(row["backordered"])],
+        allocated_announced=row["allocated_announced"],
+    )
+
+
+async def start_saga(conn: asyncpg.Connection, order_id: str, profile_id: str) -> bool:
+    """False when the order's saga already runs (a redelivered or repeated confirmation)."""
+    started = await conn.fetchval(
+        "INSERT INTO sagas (order_id, state, profile_id) VALUES ($1, 'sourcing', $2)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        order_id,
+        profile_id,
+    )
+    return bool(started)
+
+
+async def lock_saga(conn: asyncpg.Connection, order_id: str) -> Saga | None:
+    row = await conn.fetchrow("SELECT * FROM sagas WHERE order_id = $1 FOR UPDATE", order_id)
+    return None if row is None else _saga(row)
+
+
+async def update_saga(conn: asyncpg.Connection, order_id: str, **columns: Any) -> None:
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+    await conn.execute(
+        f"UPDATE sagas SET {assignments}, updated_at = now() WHERE order_id = $1",
+        order_id,
+        *columns.values(),
+    )
+
+
+async def record_decision(
+    conn: asyncpg.Connection,
+    *,
+    decision_id: str,
+    order_id: str,
+    attempt: int,
+    profile_id: str,
+    config_version: int,
+    explanation: str,
+    requested: Sequence[tuple[str, str, Line]],
+) -> bool:
+    """Store a decision and its reservations ((reservation id, location, line)); False when
+    this decision was stored before."""
+    stored = await conn.fetchval(
+        "INSERT INTO decisions (decision_id, order_id, attempt, profile_id, config_version,"
+        " explanation) VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        decision_id,
+        order_id,
+        attempt,
+        profile_id,
+        config_version,
+        explanation,
+    )
+    if not stored:
+        return False
+    await conn.executemany(
+        "INSERT INTO allocations (reservation_id, decision_id, order_id, location_id, line_id,"
+        " sku, quantity, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')",
+        [
+            (rid, decision_id, order_id, loc, line.line_id, line.sku, line.quantity)
+            for rid, loc, line in requested
+        ],
+    )
+    await update_saga(conn, order_id, attempt=attempt)
+    return True
+
+
+async def answer(
+    conn: asyncpg.Connection, reservation_id: str, held: bool
+) -> tuple[str, str] | None:
+    """Record inventory's answer; (order id, decision id), or None if already answered."""
+    row = await conn.fetchrow(
+        "UPDATE allocations SET status = $2 WHERE reservation_id = $1 AND status = 'requested'"
+        " RETURNING order_id, decision_id",
+        reservation_id,
+        "held" if held else "failed",
+    )
+    return None if row is None else (row["order_id"], row["decision_id"])
+
+
+async def allocations(conn: asyncpg.Connection, order_id: str) -> list[Allocation]:
+    rows = await conn.fetch(
+        "SELECT reservation_id, decision_id, location_id, line_id, sku, quantity, status,"
+        " fulfilment_order_id FROM allocations WHERE order_id = $1"
+        " ORDER BY decision_id, location_id, line_id",
+        order_id,
+    )
+    return [Allocation(**dict(r)) for r in rows]
+
+
+async def waiting_for(conn: asyncpg.Connection, decision_id: str) -> int:
+    """Reservations of a decision inventory has not answered yet."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM allocations WHERE decision_id = $1 AND status = 'requested'",
+        decision_id,
+    )
+    return count
+
+
+async def capacity_used(conn: asyncpg.Connection, day: date) -> dict[str, int]:
+    rows = await conn.fetch("SELECT location_id, used FROM capacity_used WHERE day = $1", day)
+    return {r["location_id"]: r["used"] for r in rows}
+
+
+async def create_fulfilment_order(
+    conn: asyncpg.Connection,
+    *,
+    fulfilment_order_id: str,
+    order_id: str,
+    location_id: str,
+    reservation_ids: Sequence[str],
+    accept_by: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id, status,"
+        " accept_by) VALUES ($1, $2, $3, 'created', $4)",
+        fulfilment_order_id,
+        order_id,
+        location_id,
+        accept_by,
+    )
+    await conn.execute(
+        "UPDATE allocations SET fulfilment_order_id = $1 WHERE reservation_id = ANY($2::text[])",
+        fulfilment_order_id,
+        list(reservation_ids),
+    )
+    await conn.execute(
+        "INSERT INTO capacity_used (location_id, day, used) VALUES ($1, $2::timestamptz::date, 1)"
+        " ON CONFLICT (location_id, day) DO UPDATE SET used = capacity_used.used + 1",
+        location_id,
+        accept_by,
+    )
+
+
+async def add_backordered(
+    conn: asyncpg.Connection, saga: Saga, lines: Sequence[Line], excluded: Sequence[str]
+) -> None:
+    """Lines to source again when stock comes back; the saga keeps its place in the queue."""
+    await conn.execute(
+        "UPDATE sagas SET backordered = $2::jsonb, excluded = $3,"
+        " backordered_at = coalesce(backordered_at, now()), updated_at = now()"
+        " WHERE order_id = $1",
+        saga.order_id,
+        json.dumps([line.__dict__ for line in [*saga.backordered, *lines]]),
+        sorted(set(saga.excluded) | set(excluded)),
+    )
+
+
+async def take_backordered(conn: asyncpg.Connection, sku: str, limit: int) -> list[str]:
+    """Backordered orders waiting for ``sku``, oldest first, locked for this transaction."""
+    rows = await conn.fetch(
+        "SELECT order_id FROM sagas WHERE state = 'backordered'"
+        " AND backordered @> jsonb_build_array(jsonb_build_object('sku', $1::text))"
+        " ORDER BY backordered_at, order_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        sku,
+        limit,
+    )
+    return [r["order_id"] for r in rows]
+
+
+async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], list[Any]]:
+    """Mark the saga canceled: the reservations still to give back, the fulfilment orders
+    (id, location) to call off."""
+    await update_saga(conn, order_id, state="canceled")
+    released = await conn.fetch(
+        "UPDATE allocations SET status = 'released' WHERE order_id = $1"
+        " AND status IN ('requested', 'held') RETURNING reservation_id",
+        order_id,
+    )
+    canceled = await conn.fetch(
+        "UPDATE fulfilment_orders SET status = 'canceled' WHERE order_id = $1"
+        " AND status IN ('created', 'accepted') RETURNING fulfilment_order_id, location_id",
+        order_id,
+    )
+    return [r["reservation_id"] for r in released], list(canceled)

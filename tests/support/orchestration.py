@@ -1,0 +1,56 @@
+"""The sourcing configuration of the test network (tests/support/inventory.py's locations)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.inventory import BERLIN, HAMBURG, MUNICH
+
+SOURCING: dict[str, Any] = {
+    "version": 7,
+    "locations": [
+        {
+            "location_id": HAMBURG,
+            "type": "warehouse",
+            "latitude": 53.5511,
+            "longitude": 9.9937,
+            "channels": ["web-de"],
+            "capabilities": ["ship", "ship_to_store"],
+            "priority": 1,
+        },
+        {
+            "location_id": MUNICH,
+            "type": "warehouse",
+            "latitude": 48.1351,
+            "longitude": 11.5820,
+            "channels": ["web-de"],
+            "capabilities": ["ship"],
+        },
+        {
+            "location_id": BERLIN,
+            "type": "store",
+            "latitude": 52.52,
+            "longitude": 13.405,
+            "channels": ["web-de"],
+            "capabilities": ["pickup", "ship_from_store"],
+        },
+    ],
+    "postal_zones": {"DE": {"1": [52.52, 13.40], "5": [50.94, 6.96], "8": [48.14, 11.58]}},
+    "profiles": [
+        {
+            "profile_id": "home",
+            "filters": {"location_types": ["warehouse"]},
+            "scores": {"distance": 1.0},
+            "split": {"policy": "max_splits", "max_splits": 2},
+            "hold_for_s": 3600,
+        }
+    ],
+}
+
+
+def write_sourcing(tmp: Path, document: dict[str, Any] = SOURCING) -> str:
+    path = tmp / "sourcing.json"
+    path.write_text(json.dumps(document))
+    return str(path)
