@@ -1,8 +1,11 @@
 """The main job: start the services on the local stack, place orders, show them move.
 
-Run by ``make demo`` after the stack is up. It starts the order and notification workers as
-their own processes, has a channel submit orders (one in the old v1 intake format and one
-unreadable record among them) and prints what each service did with them.
+Run by ``make demo`` after the stack is up. It starts the order, inventory, orchestration and
+notification workers as their own processes, imports the catalogue and feeds stock, has
+channels submit orders (one in the old v1 intake format and one unreadable record among them),
+and prints what each service did with them: statuses and timelines, sourcing decisions with
+their explanations, reservations, a backorder filled by a receipt, a shipment committing stock,
+notifications, and the stock table.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from stock_demo import show_stock
+from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
 from oms_events.orders import (
@@ -41,7 +44,7 @@ from oms_events.values import Actor, ActorRole, Address, Money, OrderLine, Order
 from oms_order.domain.identity import order_id_for
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = {"order": 8001, "inventory": 8002, "notification": 8005}
+SERVICES = {"order": 8001, "inventory": 8002, "orchestration": 8003, "notification": 8005}
 CHANNELS = ("web-de", "marketplace-fr", "pos-berlin")
 
 
@@ -184,6 +187,7 @@ def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byte
             "OMS_HTTP_PORT": str(port),
             "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
+            "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
         }
         with (logs / f"{name}.log").open("ab") as log:
             workers.append(
@@ -241,6 +245,14 @@ def command(payload: Any, order_id: str) -> tuple[str, bytes]:
     return order_id, encode(envelope)
 
 
+RESTING = ("REJECTED", "RELEASED", "BACKORDERED", "CANCELED")
+
+
+def at_rest(row: Any) -> bool:
+    """Nothing more will happen to the order without someone acting."""
+    return row["status"] in RESTING or row["on_hold"] or row["payment_status"] == "FAILED"
+
+
 ORDERS_SQL = (
     "SELECT order_id, channel, external_order_id, status, payment_status, on_hold, hold_reason,"
     " rejection_reasons FROM orders WHERE external_order_id = ANY($1)"
@@ -292,10 +304,11 @@ async def show(env: dict[str, str]) -> None:
 
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     run = datetime.now(UTC).strftime("%y%m%d%H%M%S")
+    popup = await prepare_stock(env, run, publish=publish, wait=wait)
     records = intake_records(run)
     await publish(bootstrap, "oms.channel-order-intake", records)
     print(
-        f"1. channels published {len(records)} records to oms.channel-order-intake: orders from"
+        f"2. channels published {len(records)} records to oms.channel-order-intake: orders from"
         " three channels (one in the old v1 format), a declined card, an order over the risk"
         " threshold, one with a wrong total, and one unreadable record"
     )
@@ -324,9 +337,7 @@ async def show(env: dict[str, str]) -> None:
             dead = await orders_db.fetchval(
                 "SELECT count(*) FROM oms_dead_letters WHERE key = $1", bad_key
             )
-            done = [
-                r for r in rows if r["status"] != "PENDING" or r["payment_status"] != "NOT_PAID"
-            ]
+            done = [r for r in rows if at_rest(r)]
             return len(done) == len(externals) and dead == 1
 
         await wait("the orders to settle", settled)
@@ -358,8 +369,9 @@ async def show(env: dict[str, str]) -> None:
                 ),
             ],
         )
+        await print_decisions(env, [*ids.values(), order_id_for(CHANNELS[2], f"{run}-v1")])
         print(
-            "\n2. customer service released the held order and canceled the T-shirt order"
+            "\n3. customer service released the held order and canceled the T-shirt order"
             " on oms.order-commands\n"
         )
 
@@ -370,7 +382,7 @@ async def show(env: dict[str, str]) -> None:
             )
             return sorted((r["status"], r["payment_status"]) for r in rows) == [
                 ("CANCELED", "VOIDED"),
-                ("CONFIRMED", "AUTHORIZED"),
+                ("RELEASED", "AUTHORIZED"),
             ]
 
         await wait("the commands to apply", commands_applied)
@@ -378,13 +390,16 @@ async def show(env: dict[str, str]) -> None:
         await show_stock(
             env,
             orders_db,
-            externals,
             run,
+            popup,
+            tv_order=ids["tv"],
+            backordered=order_id_for(CHANNELS[2], f"{run}-v1"),
             publish=publish,
             wait=wait,
             port=SERVICES["inventory"],
             api_key=SHOP_API_KEY,
         )
+        await print_orders(orders_db, notify_db, externals)
     finally:
         await orders_db.close()
         await notify_db.close()

@@ -1,7 +1,7 @@
-"""Part 3 of the demo: the inventory service keeps stock and holds it for orders.
+"""The stock side of the demo: the network and its stock before the orders come, the
+orchestration service's decisions for them, and what inventory holds, commits and shows.
 
-Until the orchestration service lands, the demo stands in for it: it asks inventory to
-reserve the confirmed orders' lines at the Hamburg DC, and it sends the TV's shipment.
+Until the shipping service lands, the demo sends the TV's shipment itself.
 """
 
 from __future__ import annotations
@@ -124,77 +124,43 @@ def feed_records(run: str, popup: str) -> list[tuple[str, bytes]]:
     ]
 
 
-async def confirmed_lines(orders_db: Any, externals: list[str]) -> list[asyncpg.Record]:
-    return list(
-        await orders_db.fetch(
-            "SELECT o.order_id, o.external_order_id, l.line_id, l.sku, l.ordered"
-            " FROM orders o JOIN order_lines l USING (order_id)"
-            " WHERE o.external_order_id = ANY($1) AND o.status = 'CONFIRMED'"
-            " ORDER BY o.order_id, l.line_id",
-            externals,
-        )
-    )
-
-
-def reservation_requests(lines: list[asyncpg.Record], run: str, popup: str) -> list[Any]:
+def rush_requests(run: str, popup: str) -> list[tuple[str, bytes]]:
+    """Twenty checkouts holding a cap at the pop-up store at once; it has eight."""
     now = datetime.now(UTC)
-    requests = [
-        (
-            line["order_id"],
-            ReserveStock(
-                order_id=line["order_id"],
-                request_id=f"req-{line['order_id']}",
-                lines=(
-                    ReservationLine(
-                        reservation_id=f"res-{line['order_id']}-{line['line_id']}",
-                        line_id=line["line_id"],
-                        sku=line["sku"],
-                        location_id=HAMBURG,
-                        quantity=line["ordered"],
-                    ),
-                ),
-                requested_at=now,
-            ),
-        )
-        for line in lines
-    ]
-    # Twenty click & collect shoppers at once for the pop-up store's 8 caps.
+    requests = []
     for n in range(20):
         order_id = f"demo-rush-{run}-{n:02d}"
-        requests.append(
-            (
-                order_id,
-                ReserveStock(
-                    order_id=order_id,
-                    request_id=f"req-{order_id}",
-                    lines=(
-                        ReservationLine(
-                            reservation_id=f"res-{order_id}",
-                            line_id="1",
-                            sku="SKU-CAP",
-                            location_id=popup,
-                            quantity=1,
-                        ),
-                    ),
-                    requested_at=now,
+        request = ReserveStock(
+            order_id=order_id,
+            request_id=f"req-{order_id}",
+            lines=(
+                ReservationLine(
+                    reservation_id=f"res-{order_id}",
+                    line_id="1",
+                    sku="SKU-CAP",
+                    location_id=popup,
+                    quantity=1,
                 ),
-            )
+            ),
+            requested_at=now,
         )
-    return [(oid, _event(r, oid, "oms/orchestration")) for oid, r in requests]
+        requests.append((order_id, _event(request, order_id, "checkout/popup")))
+    return requests
 
 
-def shipment(order_id: str, line: asyncpg.Record, run: str) -> tuple[str, bytes]:
+def shipment(fulfilment: asyncpg.Record, run: str) -> tuple[str, bytes]:
+    """What the shipping service will say when the TV's parcel leaves its location."""
     shipped = ShipmentShipped(
-        order_id=order_id,
-        fulfilment_order_id=f"fo-{run}",
-        location_id=HAMBURG,
+        order_id=fulfilment["order_id"],
+        fulfilment_order_id=fulfilment["fulfilment_order_id"],
+        location_id=fulfilment["location_id"],
         shipment_id=f"shp-{run}",
         carrier="dhl",
         tracking_number=f"00340{run}",
-        lines=(LineQuantity(line_id=line["line_id"], sku=line["sku"], quantity=line["ordered"]),),
+        lines=(LineQuantity(line_id="1", sku="SKU-TV-55", quantity=1),),
         shipped_at=datetime.now(UTC),
     )
-    return order_id, _event(shipped, order_id, "oms/shipping")
+    return fulfilment["order_id"], _event(shipped, fulfilment["order_id"], "oms/shipping")
 
 
 def availability(port: int, key: str, skus: list[str]) -> dict[str, Any]:
@@ -225,25 +191,16 @@ async def print_stock(db: Any, popup: str) -> None:
         )
 
 
-async def show_stock(
+async def prepare_stock(
     env: dict[str, str],
-    orders_db: Any,
-    externals: list[str],
     run: str,
     *,
     publish: Callable[[str, str, list[tuple[str, bytes]]], Awaitable[None]],
     wait: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
-    port: int,
-    api_key: str,
-) -> None:
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+) -> str:
+    """The network and its stock, before any order: the pop-up store's id."""
     popup = import_catalogue(env["OMS_INVENTORY_DATABASE_URL"], run)
-    print(
-        "\n3. an operator imported the catalogue (deploy/demo/catalogue.yaml: 6 items, two DCs,"
-        " a store) and a pop-up store; WMS and POS fed counts, a receipt, a transfer to the"
-        " store, a count from an hour ago and a record for an unknown SKU"
-    )
-    await publish(bootstrap, "oms.inventory-feed", feed_records(run, popup))
+    await publish(env["KAFKA_BOOTSTRAP_SERVERS"], "oms.inventory-feed", feed_records(run, popup))
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
     try:
 
@@ -257,65 +214,132 @@ async def show_stock(
             )
             return received == 8 and dead > 0
 
-        await wait("the feed", fed)
-        lines = await confirmed_lines(orders_db, externals)
-        requests = reservation_requests(lines, run, popup)
-        await publish(bootstrap, "oms.reservation-requests", requests)
+        await wait("the stock feed", fed)
+    finally:
+        await inventory_db.close()
+    print(
+        "1. an operator imported the catalogue (deploy/demo/catalogue.yaml: 6 items, two DCs,"
+        " a store) and a pop-up store; WMS and POS fed counts, a receipt, a transfer to the"
+        " store, a count from an hour ago and a record for an unknown SKU. Orchestration sources"
+        " with deploy/demo/sourcing.yaml.\n"
+    )
+    return popup
+
+
+async def print_decisions(env: dict[str, str], order_ids: list[str]) -> None:
+    db = await asyncpg.connect(env["OMS_ORCHESTRATION_DATABASE_URL"])
+    try:
+        rows = await db.fetch(
+            "SELECT d.order_id, d.attempt, d.explanation,"
+            " (SELECT string_agg(DISTINCT a.location_id, ', ') FROM allocations a"
+            "   WHERE a.decision_id = d.decision_id) AS locations"
+            " FROM decisions d WHERE d.order_id = ANY($1) ORDER BY d.decided_at",
+            order_ids,
+        )
+    finally:
+        await db.close()
+    print("\nsourcing decisions (orchestration, each stored with its explanation):")
+    for r in rows:
+        explanation = json.loads(r["explanation"])
+        filtered = ", ".join(
+            f"{c['location_id']} ({c['filtered_by']})"
+            for c in explanation["candidates"]
+            if c["filtered_by"]
+        )
         print(
-            f"   standing in for orchestration, the demo asked inventory to reserve the"
-            f" {len(lines)} confirmed orders' lines at {HAMBURG}, and 20 shoppers asked at once"
-            " for the pop-up store's 8 caps"
+            f"  {r['order_id']} attempt {r['attempt']}, profile {explanation['profile']}:"
+            f" {r['locations'] or 'nothing held'} - {explanation['chosen_rule']}"
+            + (f"; filtered out: {filtered}" if filtered else "")
         )
 
-        async def decided() -> bool:
+
+async def show_stock(
+    env: dict[str, str],
+    orders_db: Any,
+    run: str,
+    popup: str,
+    *,
+    tv_order: str,
+    backordered: str,
+    publish: Callable[[str, str, list[tuple[str, bytes]]], Awaitable[None]],
+    wait: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
+    port: int,
+    api_key: str,
+) -> None:
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
+    orchestration_db = await asyncpg.connect(env["OMS_ORCHESTRATION_DATABASE_URL"])
+    try:
+        # The backordered cap order: the Berlin store receives caps.
+        restock = StockReceived(
+            sku="SKU-CAP",
+            location_id=BERLIN,
+            receipt_id=f"rcv-caps-{run}",
+            quantity=5,
+            received_at=datetime.now(UTC),
+        )
+        await publish(bootstrap, "oms.inventory-feed", [_feed(restock, "pos/berlin")])
+
+        async def sourced_again() -> Any:
+            return await orders_db.fetchval(
+                "SELECT status FROM orders WHERE order_id = $1 AND status = 'RELEASED'",
+                backordered,
+            )
+
+        await wait("the backordered order to be sourced again", sourced_again)
+        print(
+            "\n4. the Berlin store received caps: orchestration sourced the backordered"
+            " pos-berlin order again, and it was released to the store"
+        )
+        fulfilment = await wait(
+            "the TV's fulfilment order",
+            lambda: orchestration_db.fetchrow(
+                "SELECT order_id, fulfilment_order_id, location_id FROM fulfilment_orders"
+                " WHERE order_id = $1",
+                tv_order,
+            ),
+        )
+        await publish(bootstrap, "oms.shipments", [shipment(fulfilment, run)])
+
+        async def captured() -> Any:
+            return await orders_db.fetchrow(
+                "SELECT status, payment_status FROM orders"
+                " WHERE order_id = $1 AND payment_status = 'CAPTURED'",
+                tv_order,
+            )
+
+        order = await wait("the TV's payment capture", captured)
+        print(
+            f"   the TV left {fulfilment['location_id']} (ShipmentShipped): inventory committed its"
+            f" reservation and on hand went down; the order service captured the payment:"
+            f" {order['status']}, {order['payment_status']}"
+        )
+        requests = rush_requests(run, popup)
+        await publish(bootstrap, "oms.reservation-requests", requests)
+
+        async def decided() -> Any:
             count = await inventory_db.fetchval(
-                "SELECT count(*) FROM reservations WHERE request_id = ANY($1)",
-                [f"req-{oid}" for oid, _ in requests],
+                "SELECT count(*) FROM reservations WHERE location_id = $1", popup
             )
-            return bool(count == len(requests))
+            return count == len(requests)
 
-        await wait("the reservations", decided)
-        tv = [line for line in lines if line["sku"] == "SKU-TV-55"]
-        if tv:
-            await publish(bootstrap, "oms.shipments", [shipment(tv[0]["order_id"], tv[0], run)])
-
-            async def committed() -> bool:
-                status = await inventory_db.fetchval(
-                    "SELECT status FROM reservations WHERE order_id = $1", tv[0]["order_id"]
-                )
-                return status == "committed"
-
-            await wait("the TV's shipment to commit its stock", committed)
-
-            async def captured() -> Any:
-                return await orders_db.fetchrow(
-                    "SELECT status, payment_status FROM orders"
-                    " WHERE order_id = $1 AND payment_status = 'CAPTURED'",
-                    tv[0]["order_id"],
-                )
-
-            order = await wait("the TV's payment capture", captured)
-            print(
-                "   the TV left Hamburg (ShipmentShipped): inventory committed its reservation and"
-                f" on hand went down; the order service captured the payment: {order['status']},"
-                f" {order['payment_status']}"
-            )
+        await wait("the pop-up store's rush", decided)
         held = await inventory_db.fetchval(
             "SELECT count(*) FROM reservations WHERE location_id = $1 AND status = 'held'", popup
         )
-        print(f"   caps held at the pop-up store: {held} of 20 asked (8 in stock, never more)\n")
-        await print_stock(inventory_db, popup)
-        alerts = await inventory_db.fetch(
-            "SELECT sku, location_id, alert_state FROM stock WHERE location_id = $1", popup
+        print(
+            f"   twenty checkouts asked at once for the pop-up store's 8 caps: {held} held,"
+            " the rest answered out_of_stock\n"
         )
+        await print_stock(inventory_db, popup)
         dead = await inventory_db.fetchrow(
-            "SELECT reason, detail FROM oms_dead_letters WHERE key = $1",
+            "SELECT reason FROM oms_dead_letters WHERE key = $1",
             f"SKU-NOT-IN-CATALOGUE@{HAMBURG}".encode(),
         )
         print(
-            f"\n   the hour-old count was ignored (the newer one stands); the unknown SKU went to"
-            f" oms.inventory-feed.dlq ({dead['reason']}); the pop-up's caps are now"
-            f" '{alerts[0]['alert_state']}' and an OutOfStock alert is on oms.inventory"
+            "\n   the hour-old count was ignored (the newer one stands); the unknown SKU went to"
+            f" oms.inventory-feed.dlq ({dead['reason']}); the pop-up's caps are out of stock and"
+            " an OutOfStock alert is on oms.inventory"
         )
         web = availability(port, api_key, ["SKU-HOODIE-L", "SKU-TSHIRT-M"])
         shown = ", ".join(
@@ -324,6 +348,7 @@ async def show_stock(
             + ")"
             for item in web["items"]
         )
-        print(f"   GET /v1/availability for the web-de channel: {shown}")
+        print(f"   GET /v1/availability for the web-de channel: {shown}\n")
     finally:
         await inventory_db.close()
+        await orchestration_db.close()
