@@ -4,6 +4,7 @@ split, a backorder filled by a later receipt, and cancellation releasing every r
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -12,15 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from oms_events.codec import encode, new_event
+from oms_events.fulfilment import FulfilmentOrderRejected, RejectionCause
 from oms_events.inventory import AvailabilityChanged, StockReceived
 from oms_events.orders import CancelOrder
-from oms_events.values import Actor, ActorRole, LocationType
+from oms_events.values import Actor, ActorRole, DeliveryMethod, LineQuantity, LocationType
 from oms_order.domain.identity import order_id_for
+from oms_runtime.api_keys import key_digest
 from tests.conftest import Env
 from tests.support.inventory import (
+    BERLIN,
     HAMBURG,
     MUG,
     MUNICH,
@@ -30,7 +35,7 @@ from tests.support.inventory import (
     import_catalogue,
     send,
 )
-from tests.support.orchestration import write_sourcing
+from tests.support.orchestration import SOURCING, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
@@ -252,3 +257,174 @@ def test_a_bad_sourcing_configuration_stops_the_worker_naming_the_problem(tmp_pa
     assert done.returncode == 2, done.stderr
     assert "OMS_SOURCING_CONFIG" in done.stderr
     assert "profiles.0.split.max_splits" in done.stderr
+
+
+async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_moves_on(
+    env: Env, tmp_path: Path
+) -> None:
+    config = copy.deepcopy(SOURCING)
+    config["profiles"][0]["accept_within_s"] = 10
+    await import_catalogue(env, tmp_path)
+    services = [
+        await env.service("order"),
+        await env.service("inventory"),
+        await env.service(
+            "orchestration",
+            OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config),
+            OMS_DEADLINE_SWEEP_S="0.5",
+        ),
+    ]
+    for service in services:
+        await service.wait_ready()
+    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, TSHIRT, MUNICH, 5))
+    await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5})
+
+    order_id = await _place(env, "S-3", lines=[(TSHIRT, 2)], postal_code="10115", city="Berlin")
+    first = await wait_for(
+        lambda: env.fetch(
+            "orchestration",
+            "SELECT fulfilment_order_id, location_id FROM fulfilment_orders WHERE order_id = $1",
+            order_id,
+        ),
+        what="the first fulfilment order",
+    )
+    assert first[0]["location_id"] == HAMBURG  # nearer Berlin than Munich
+    # Hamburg cannot find the T-shirts.
+    rejection = FulfilmentOrderRejected(
+        order_id=order_id,
+        fulfilment_order_id=first[0]["fulfilment_order_id"],
+        location_id=HAMBURG,
+        cause=RejectionCause.NO_STOCK,
+        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
+    )
+    value = encode(
+        new_event(rejection, subject=order_id, source="oms/shipping", correlation_id=order_id)
+    )
+    await send(env, "oms.shipments", [(order_id, value)])
+    await wait_for(
+        lambda: _held_is(env, order_id, [(MUNICH, TSHIRT, 2)]), what="the lines held at Munich"
+    )
+    rerouted = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderRerouted")
+    assert [(r.payload.from_location_id, r.payload.to_location_id) for r in rerouted] == [
+        (HAMBURG, MUNICH)
+    ]
+    assert "no_stock" in rerouted[0].payload.reason
+    # Inventory heard: the units are taken off Hamburg's count and the gap reported.
+    hamburg = await env.fetch(
+        "inventory",
+        "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
+        TSHIRT,
+        HAMBURG,
+    )
+    assert (hamburg[0]["on_hand"], hamburg[0]["reserved"]) == (3, 0)
+    reported = await events_of(env, "oms.inventory", 1, "InventoryDiscrepancyReported")
+    assert [(d.payload.location_id, d.payload.reported_on_hand) for d in reported] == [(HAMBURG, 3)]
+
+    # Munich does not accept within 10 s: the work is taken away; no warehouse is left.
+    async def backordered() -> bool:
+        rows = await env.fetch(
+            "orchestration",
+            "SELECT status, reason FROM fulfilment_orders WHERE order_id = $1 AND location_id = $2",
+            order_id,
+            MUNICH,
+        )
+        return bool(rows) and rows[0]["status"] == "rejected"
+
+    await wait_for(backordered, timeout=40, what="Munich's deadline to pass")
+    await wait_for(lambda: _held_is(env, order_id, []), what="Munich's hold given back")
+    await _status(env, order_id, "BACKORDERED", "RELEASED")
+    decisions = await _decisions(env, order_id)
+    last = decisions[-1]["explanation"]
+    assert {c["location_id"]: c["filtered_by"] for c in last["candidates"]}[MUNICH] == (
+        "rejected_before"
+    )
+
+
+async def _promise(url: str, key: str | None, body: Any) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/v1/promise", json=body, headers=headers) as response:
+            return response.status, await response.json()
+
+
+async def test_an_order_placed_on_a_promise_gets_the_promised_plan(
+    env: Env, tmp_path: Path
+) -> None:
+    web_key = "promise-key-" + "p" * 20
+    keys = json.dumps({key_digest(web_key): {"channel": CHANNEL}})
+    await import_catalogue(env, tmp_path)
+    services = [
+        await env.service("order"),
+        await env.service("inventory"),
+        await env.service(
+            "orchestration",
+            OMS_SOURCING_CONFIG=write_sourcing(tmp_path),
+            OMS_ORCHESTRATION_API_KEYS=keys,
+        ),
+    ]
+    for service in services:
+        await service.wait_ready()
+    orchestration = services[2]
+    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, TSHIRT, MUNICH, 5))
+    await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5})
+
+    cart = {"lines": [{"sku": TSHIRT, "quantity": 2}]}
+    berlin = {**cart, "destination": {"country": "DE", "postal_code": "10115"}}
+    status, answer = await _promise(orchestration.url, web_key, berlin)
+    assert status == 200, answer
+    [option] = answer["options"]
+    assert (option["delivery_method"], option["locations"], option["service_id"]) == (
+        "home_delivery",
+        [HAMBURG],
+        "standard",
+    )
+    assert option["promised_date"] and option["cost"] == {"amount_minor": 495, "currency": "EUR"}
+    too_much = {**berlin, "lines": [{"sku": TSHIRT, "quantity": 50}]}
+    assert (await _promise(orchestration.url, web_key, too_much))[1]["options"] == []
+
+    order_id = await _place(env, "S-4", lines=[(TSHIRT, 2)], postal_code="10115", city="Berlin")
+    await _status(env, order_id, "RELEASED")
+    assert await _held(env, order_id) == [(HAMBURG, TSHIRT, 2)]  # the promised location
+
+    for key, body, expected, code in (
+        (None, berlin, 401, "unauthorized"),
+        (web_key, cart, 422, "invalid_request"),
+        (web_key, {**berlin, "channel": "marketplace"}, 403, "forbidden"),
+        (web_key, {**berlin, "lines": [{"sku": TSHIRT, "quantity": "2"}]}, 422, "invalid_request"),
+        (web_key, {**cart, "pickup_store_id": "store-atlantis"}, 422, "invalid_request"),
+    ):
+        status, answer = await _promise(orchestration.url, key, body)
+        assert (status, answer["error"]["code"]) == (expected, code), answer
+
+
+async def test_click_and_collect_from_the_store_and_ship_to_store_from_a_warehouse(
+    env: Env, tmp_path: Path
+) -> None:
+    await _services(env, tmp_path)
+    await feed(env, _receipt(1, TSHIRT, BERLIN, 5), _receipt(2, MUG, HAMBURG, 5))
+    await _seen_by_orchestration(env, **{f"{TSHIRT}@{BERLIN}": 3, f"{MUG}@{HAMBURG}": 5})
+
+    async def place(external: str, sku: str, method: DeliveryMethod) -> str:
+        order = order_submitted(external, lines=[(sku, 1)]).model_copy(
+            update={"delivery_method": method, "pickup_store_id": BERLIN}
+        )
+        await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:{external}", encoded(order))])
+        return order_id_for(CHANNEL, external)
+
+    collect = await place("C-1", TSHIRT, DeliveryMethod.CLICK_AND_COLLECT)
+    to_store = await place("C-2", MUG, DeliveryMethod.SHIP_TO_STORE)
+    await _status(env, collect, "RELEASED")
+    await _status(env, to_store, "RELEASED")
+    assert await _held(env, collect) == [(BERLIN, TSHIRT, 1)]  # the store's own stock
+    assert await _held(env, to_store) == [(HAMBURG, MUG, 1)]  # a warehouse sends it
+    created = {
+        e.payload.order_id: e.payload
+        for e in await events_of(env, "oms.sourcing", 6, "FulfilmentOrderCreated")
+    }
+    assert created[collect].delivery_method is DeliveryMethod.CLICK_AND_COLLECT
+    assert created[to_store].delivery_method is DeliveryMethod.SHIP_TO_STORE
+    assert created[to_store].pickup_store_id == BERLIN
+    assert [(await _decisions(env, o))[0]["profile_id"] for o in (collect, to_store)] == [
+        "pickup",
+        "pickup",
+    ]

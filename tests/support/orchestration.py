@@ -45,8 +45,27 @@ SOURCING: dict[str, Any] = {
             "scores": {"distance": 1.0},
             "split": {"policy": "max_splits", "max_splits": 2},
             "hold_for_s": 3600,
-        }
+        },
+        {
+            "profile_id": "pickup",
+            "delivery_methods": ["click_and_collect", "ship_to_store"],
+            "filters": {"location_types": ["warehouse", "store"]},
+            "split": {"policy": "ship_together"},
+            "accept_within_s": 600,
+        },
     ],
+    "delivery": {
+        "timezone": "Europe/Berlin",
+        "services": [
+            {
+                "service_id": "standard",
+                "carrier": "dhl",
+                "cutoff": "23:59",
+                "price_minor": 495,
+                "transit": [{"up_to_km": 300, "days": 1}, {"days": 2}],
+            }
+        ],
+    },
 }
 
 

@@ -12,9 +12,20 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
 
-__all__ = ["MAX_KEY_LENGTH", "authenticate", "bearer_key", "key_digest", "parse_key_digests"]
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "Caller",
+    "authenticate",
+    "bearer_key",
+    "key_digest",
+    "parse_caller_keys",
+    "parse_key_digests",
+]
 
 MAX_KEY_LENGTH = 512
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -82,3 +93,50 @@ def authenticate(authorization: str | None, keys: Mapping[str, P]) -> P | None:
         if hmac.compare_digest(presented, digest.encode()):
             found = principal
     return found
+
+
+# Like the contract's Identifier, without control characters (they could never be matched).
+KeyOwnerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class ChannelKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channel: KeyOwnerId
+
+
+class _OperatorKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Literal["operator"]
+    actor_id: KeyOwnerId
+
+
+_CALLER_SHAPES: TypeAdapter[ChannelKey | _OperatorKey] = TypeAdapter(ChannelKey | _OperatorKey)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A sales channel (``channel`` set: sees what serves it) or an operator (sees all)."""
+
+    actor_id: str
+    channel: str | None = None
+
+
+def _caller(spec: Any) -> Caller | None:
+    try:
+        parsed = _CALLER_SHAPES.validate_python(spec)
+    except ValidationError:
+        return None
+    if isinstance(parsed, ChannelKey):
+        return Caller(actor_id=parsed.channel, channel=parsed.channel)
+    return Caller(actor_id=parsed.actor_id)
+
+
+def parse_caller_keys(text: str) -> dict[str, Caller]:
+    """Key digests of sales channels and operators (``OMS_INVENTORY_API_KEYS``...)."""
+    return parse_key_digests(
+        text,
+        _caller,
+        '{"channel": "<channel id>"} or {"role": "operator", "actor_id": "<operator id>"}',
+    )

@@ -182,12 +182,25 @@ class ServiceRuntime:
         self.app.agent(source, name=f"oms-{self.name}.{spec.name}", concurrency=1)(agent)
 
     def timer(self, interval_s: float) -> Callable[[Callable[[], Awaitable[None]]], Any]:
-        """A periodic job that runs once the database is ready."""
+        """A periodic job that runs once the database is ready.
+
+        A failed run (the database away, a deadlock with a consumer's batch, a bug) is logged
+        and the job runs again at its next tick: an exception would stop the whole worker.
+        """
 
         def decorate(fun: Callable[[], Awaitable[None]]) -> Any:
             async def run() -> None:
                 await self._ready_event().wait()
-                await fun()
+                try:
+                    await fun()
+                except Exception as exc:
+                    infrastructure = is_infrastructure_error(exc)
+                    (_log.warning if infrastructure else _log.error)(
+                        "timer_failed",
+                        job=fun.__name__,
+                        error=type(exc).__name__,
+                        sqlstate=getattr(exc, "sqlstate", None) or "",
+                    )
 
             run.__name__ = fun.__name__
             return self.app.timer(interval_s)(run)

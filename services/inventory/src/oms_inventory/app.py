@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from oms_inventory.api import register_api
-from oms_inventory.api_keys import parse_api_keys
 from oms_inventory.config import InventorySettings
 from oms_inventory.expiry import sweep
 from oms_inventory.handlers.feed import feed_handlers
@@ -13,6 +12,7 @@ from oms_inventory.handlers.reservations import ReservationHandlers
 from oms_inventory.handlers.returns import return_handlers
 from oms_inventory.store.projection import publish_changes
 from oms_runtime import ServiceRuntime
+from oms_runtime.api_keys import parse_caller_keys
 
 __all__ = ["MIGRATIONS", "build_runtime"]
 
@@ -32,5 +32,5 @@ def build_runtime(settings: InventorySettings | None = None) -> ServiceRuntime:
     async def sweep_expired_reservations() -> None:
         await sweep(runtime, settings.reservation_sweep_batch)
 
-    register_api(runtime, parse_api_keys(settings.inventory_api_keys))
+    register_api(runtime, parse_caller_keys(settings.inventory_api_keys))
     return runtime

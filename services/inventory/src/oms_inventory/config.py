@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from oms_inventory.api_keys import parse_api_keys
 from oms_runtime import RuntimeSettings
+from oms_runtime.api_keys import parse_caller_keys
 
 __all__ = ["InventorySettings"]
 
@@ -24,5 +24,5 @@ class InventorySettings(RuntimeSettings):
     @field_validator("inventory_api_keys")
     @classmethod
     def _api_keys_parse(cls, value: str) -> str:
-        parse_api_keys(value)
+        parse_caller_keys(value)
         return value

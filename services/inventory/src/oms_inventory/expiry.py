@@ -10,7 +10,6 @@ from oms_events.inventory import ReservationExpired
 from oms_inventory.store.projection import publish_changes, stock_key
 from oms_inventory.store.reservations import expire_due
 from oms_runtime import ServiceRuntime
-from oms_runtime.consumer import is_infrastructure_error
 
 __all__ = ["expire_reservations", "sweep"]
 
@@ -43,16 +42,6 @@ async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
 
 
 async def sweep(runtime: ServiceRuntime, limit: int) -> None:
-    """Expire everything due, ``limit`` per transaction. A failed pass (the database away, a
-    deadlock with a consumer's batch) is logged and retried at the next tick: a timer that
-    raised would stop the worker."""
-    try:
-        while await expire_reservations(runtime, limit) == limit:
-            pass
-    except Exception as exc:
-        level = "warning" if is_infrastructure_error(exc) else "error"
-        getattr(_log, level)(
-            "reservation_sweep_failed",
-            error=type(exc).__name__,
-            sqlstate=getattr(exc, "sqlstate", None) or "",
-        )
+    """Expire everything due, ``limit`` per transaction."""
+    while await expire_reservations(runtime, limit) == limit:
+        pass

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+from oms_orchestration.api import register_api
 from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.handlers import OrchestrationHandlers
-from oms_orchestration.saga import Orchestrator
+from oms_orchestration.saga import Orchestrator, Step
 from oms_runtime import ServiceRuntime
+from oms_runtime.api_keys import parse_caller_keys
 
 __all__ = ["build_runtime"]
+
+_OVERDUE_PER_SWEEP = 100
 
 
 def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRuntime:
     settings = settings or OrchestrationSettings()
-    handlers = OrchestrationHandlers(Orchestrator(settings.sourcing))
+    orchestrator = Orchestrator(settings.sourcing)
+    handlers = OrchestrationHandlers(orchestrator)
     runtime = ServiceRuntime(
         "orchestration",
         settings=settings,
@@ -23,4 +29,14 @@ def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRunti
     runtime.subscribe("oms.orders", handlers.orders())
     runtime.subscribe("oms.inventory", handlers.inventory())
     runtime.subscribe("oms.availability", handlers.availability())
+    runtime.subscribe("oms.shipments", handlers.shipments())
+    register_api(runtime, settings.sourcing, parse_caller_keys(settings.orchestration_api_keys))
+
+    @runtime.timer(settings.deadline_sweep_s)
+    async def reroute_overdue_fulfilment_orders() -> None:
+        async with runtime.unit_of_work() as work:
+            await orchestrator.expire_overdue(
+                Step(conn=work.conn, outbox=work.outbox), datetime.now(UTC), _OVERDUE_PER_SWEEP
+            )
+
     return runtime

@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from oms_orchestration.domain.config import SourcingConfig
 from oms_orchestration.files import read_config
 from oms_runtime import RuntimeSettings
+from oms_runtime.api_keys import parse_caller_keys
 from oms_runtime.documents import DocumentError
 
 __all__ = ["OrchestrationSettings"]
@@ -19,6 +20,17 @@ class OrchestrationSettings(RuntimeSettings):
     http_port: int = 8003
     # The network and the sourcing profiles (YAML or JSON); see docs/orchestration-service.md.
     sourcing_config: Path = Path("deploy/demo/sourcing.yaml")
+    # How often fulfilment orders past their accept_by are taken from their location.
+    deadline_sweep_s: float = Field(default=5.0, gt=0, le=3600)
+    # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
+    #        | {"role": "operator", "actor_id": "ops-1"}}; digests only, never keys.
+    orchestration_api_keys: str = "{}"
+
+    @field_validator("orchestration_api_keys")
+    @classmethod
+    def _api_keys_parse(cls, value: str) -> str:
+        parse_caller_keys(value)
+        return value
 
     @field_validator("sourcing_config")
     @classmethod

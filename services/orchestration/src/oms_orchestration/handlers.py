@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
 from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderConfirmed
 from oms_events.values import DeliveryMethod
@@ -66,6 +67,25 @@ class OrchestrationHandlers:
         )
         if previous is not None and previous <= 0 < event.available:
             await self.orchestrator.stock_back(_step(ctx), event.sku)
+
+    async def fulfilment_accepted(
+        self, ctx: HandlerContext, event: FulfilmentOrderAccepted
+    ) -> None:
+        await self.orchestrator.accepted(_step(ctx), event.fulfilment_order_id)
+
+    async def fulfilment_rejected(
+        self, ctx: HandlerContext, event: FulfilmentOrderRejected
+    ) -> None:
+        reason = f"rejected by {event.location_id}: {event.cause.value}"
+        await self.orchestrator.rejected(
+            _step(ctx), event.fulfilment_order_id, [line.line_id for line in event.lines], reason
+        )
+
+    def shipments(self) -> dict[str, Handler]:
+        return {
+            "FulfilmentOrderAccepted": self.fulfilment_accepted,
+            "FulfilmentOrderRejected": self.fulfilment_rejected,
+        }
 
     def orders(self) -> dict[str, Handler]:
         return {

@@ -21,6 +21,7 @@ from oms_events.sourcing import (
     Allocation,
     FulfilmentOrderCanceled,
     FulfilmentOrderCreated,
+    FulfilmentOrderRerouted,
     OrderAllocated,
     OrderBackordered,
     SourcingDecided,
@@ -81,8 +82,10 @@ class Orchestrator:
         order: OrderToSource,
         profile: Profile,
         lines: list[Line],
+        reroutes: str | None = None,
     ) -> None:
-        """Source ``lines``: ask inventory for what a plan finds, backorder the rest."""
+        """Source ``lines``: ask inventory for what a plan finds, backorder the rest.
+        ``reroutes`` names the fulfilment order this decision replaces."""
         conn = step.conn
         now = datetime.now(UTC)
         attempt = saga.attempt + 1
@@ -122,6 +125,7 @@ class Orchestrator:
             config_version=self.config.version,
             explanation=plan.explanation.model_dump_json(),
             requested=requested,
+            reroutes=reroutes,
         )
         if not stored:
             return
@@ -252,6 +256,22 @@ class Orchestrator:
                 ),
                 subject=order.order_id,
             )
+            replaced = await store.reroutes(step.conn, location_rows[0].decision_id)
+            if replaced is not None:
+                step.outbox.emit(
+                    FulfilmentOrderRerouted(
+                        order_id=order.order_id,
+                        fulfilment_order_id=replaced["fulfilment_order_id"],
+                        from_location_id=replaced["location_id"],
+                        new_fulfilment_order_id=fulfilment_order_id,
+                        to_location_id=location_id,
+                        lines=_quantities(
+                            [Line(r.line_id, r.sku, r.quantity) for r in location_rows]
+                        ),
+                        reason=replaced["reason"] or "rejected",
+                    ),
+                    subject=order.order_id,
+                )
 
     async def _complete(
         self,
@@ -321,6 +341,40 @@ class Orchestrator:
             await store.update_saga(step.conn, order_id, state="sourcing", backordered="[]")
             cleared = store.Saga(**{**saga.__dict__, "backordered": [], "state": "sourcing"})
             await self._decide(step, cleared, order, profile, lines)
+
+    async def accepted(self, step: Step, fulfilment_order_id: str) -> None:
+        await store.accept_fulfilment(step.conn, fulfilment_order_id)
+
+    async def rejected(
+        self, step: Step, fulfilment_order_id: str, line_ids: list[str], reason: str
+    ) -> None:
+        """A location gave back (some of) its work, or let its deadline pass: release its
+        holds and source those lines again, never at that location for this order."""
+        taken = await store.reject_fulfilment(step.conn, fulfilment_order_id, line_ids, reason)
+        if taken is None:
+            return
+        order_id, location_id, given_up = taken
+        saga = await store.lock_saga(step.conn, order_id)
+        if saga is None or saga.state == "canceled" or not given_up:
+            return
+        self._release(step, order_id, [a.reservation_id for a in given_up], reason)
+        await store.add_backordered(step.conn, saga, [], [location_id])
+        saga = await store.lock_saga(step.conn, order_id)
+        loaded = await load_order(step.conn, order_id)
+        assert saga is not None and loaded is not None
+        order, _ = loaded
+        profile = self._profile(order)
+        assert profile is not None
+        await store.update_saga(step.conn, order_id, state="sourcing")
+        lines = [Line(a.line_id, a.sku, a.quantity) for a in given_up]
+        await self._decide(step, saga, order, profile, lines, reroutes=fulfilment_order_id)
+
+    async def expire_overdue(self, step: Step, now: datetime, limit: int) -> int:
+        """Fulfilment orders not accepted by their ``accept_by`` go to the next location."""
+        overdue = await store.overdue_fulfilment_orders(step.conn, now, limit)
+        for fulfilment_order_id in overdue:
+            await self.rejected(step, fulfilment_order_id, [], "not accepted in time")
+        return len(overdue)
 
     async def canceled(self, step: Step, order_id: str) -> None:
         """Compensate: give back every reservation and call off every fulfilment order."""

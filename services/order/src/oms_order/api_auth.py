@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from oms_events.values import Actor, ActorRole
 from oms_runtime.api_keys import (
     MAX_KEY_LENGTH,
+    ChannelKey,
+    KeyOwnerId,
     authenticate,
     bearer_key,
     key_digest,
@@ -33,24 +35,14 @@ __all__ = [
     "parse_api_keys",
 ]
 
-# Like the contract's Identifier, without control characters (they could never be matched).
-_Id = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-
-
-class _Channel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    channel: _Id
-
 
 class _CustomerService(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     role: Literal["customer_service"]
-    actor_id: _Id
+    actor_id: KeyOwnerId
 
 
-_PRINCIPAL: TypeAdapter[_Channel | _CustomerService] = TypeAdapter(_Channel | _CustomerService)
+_PRINCIPAL: TypeAdapter[ChannelKey | _CustomerService] = TypeAdapter(ChannelKey | _CustomerService)
 
 
 @dataclass(frozen=True)
@@ -85,7 +77,7 @@ def _principal(spec: Any) -> Principal | None:
         parsed = _PRINCIPAL.validate_python(spec)
     except ValidationError:
         return None
-    if isinstance(parsed, _Channel):
+    if isinstance(parsed, ChannelKey):
         return Principal(actor_id=parsed.channel, channel=parsed.channel)
     return Principal(actor_id=parsed.actor_id)
 

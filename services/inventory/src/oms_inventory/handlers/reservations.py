@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from oms_events.fulfilment import ShipmentShipped
+from oms_events.fulfilment import FulfilmentOrderRejected, RejectionCause, ShipmentShipped
 from oms_events.inventory import (
+    InventoryDiscrepancyReported,
     ReleaseReservations,
     ReservationFailed,
     ReservationLine,
@@ -23,7 +24,7 @@ from oms_inventory.handlers.feed import not_in_future
 from oms_inventory.store import reservations as store
 from oms_inventory.store.projection import stock_key
 from oms_inventory.store.references import first_time
-from oms_inventory.store.stock import lock_stock
+from oms_inventory.store.stock import Movement, lock_stock, move
 from oms_runtime import Handler, HandlerContext
 
 __all__ = ["ReservationHandlers"]
@@ -40,7 +41,7 @@ class ReservationHandlers:
         return {"ReserveStock": self.reserve, "ReleaseReservations": self.release}
 
     def shipments(self) -> dict[str, Handler]:
-        return {"ShipmentShipped": self.shipped}
+        return {"ShipmentShipped": self.shipped, "FulfilmentOrderRejected": self.rejected}
 
     async def reserve(self, ctx: HandlerContext, request: ReserveStock) -> None:
         not_in_future(request.requested_at, "requested_at")
@@ -165,6 +166,49 @@ class ReservationHandlers:
                     subject=held.order_id,
                     key=stock_key(held.sku, held.location_id),
                 )
+
+    async def rejected(self, ctx: HandlerContext, rejection: FulfilmentOrderRejected) -> None:
+        """A location could not find (or found damaged) units it was asked to ship: they are
+        taken off on hand (damaged ones into quarantine) and reported for a human to check.
+        The holds themselves are given back by orchestration, which sources the lines again."""
+        if rejection.cause not in (RejectionCause.NO_STOCK, RejectionCause.DAMAGED):
+            return
+        reference = f"{rejection.fulfilment_order_id}/" + ",".join(
+            sorted(line.line_id for line in rejection.lines)
+        )
+        if not await first_time(ctx.conn, "rejection", reference):
+            return
+        damaged = rejection.cause is RejectionCause.DAMAGED
+        for line in sorted(rejection.lines, key=lambda line: line.sku):
+            levels = await lock_stock(ctx.conn, line.sku, rejection.location_id)
+            missing = min(line.quantity, levels.on_hand)
+            after = await move(
+                ctx.conn,
+                ctx.batch,
+                line.sku,
+                rejection.location_id,
+                Movement(
+                    f"rejected:{rejection.cause.value}",
+                    rejection.fulfilment_order_id,
+                    on_hand=-missing,
+                    quarantined=missing if damaged else 0,
+                ),
+            )
+            ctx.outbox.emit(
+                InventoryDiscrepancyReported(
+                    sku=line.sku,
+                    location_id=rejection.location_id,
+                    expected_on_hand=levels.on_hand,
+                    reported_on_hand=after.on_hand,
+                    source=f"fulfilment:{rejection.location_id}",
+                    note=(
+                        f"fulfilment order {rejection.fulfilment_order_id} rejected"
+                        f" {line.quantity} of line {line.line_id}: {rejection.cause.value}"
+                    ),
+                ),
+                subject=rejection.order_id,
+                key=stock_key(line.sku, rejection.location_id),
+            )
 
 
 def _reserved(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -20,6 +22,8 @@ from oms_orchestration.domain.geo import Point
 
 __all__ = [
     "ALL_CHANNELS",
+    "Delivery",
+    "DeliveryService",
     "Filters",
     "NetworkLocation",
     "Profile",
@@ -28,6 +32,7 @@ __all__ = [
     "SourcingConfig",
     "Split",
     "TieBreaker",
+    "TransitBand",
     "config_problems",
 ]
 
@@ -118,6 +123,33 @@ class Profile(_Strict):
         return 1 if self.split.policy is SplitPolicy.SHIP_TOGETHER else self.split.max_splits
 
 
+class TransitBand(_Strict):
+    """Days in transit up to a distance (the last band may leave the distance open)."""
+
+    up_to_km: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    days: Annotated[int, Field(strict=True, ge=0, le=60)]
+
+
+class DeliveryService(_Strict):
+    """A carrier's service: parcels handed over before the cut-off (local time) leave that
+    day; then the transit days of the distance's band, Sundays not counted."""
+
+    service_id: Identifier
+    carrier: Identifier
+    cutoff: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    transit: Annotated[tuple[TransitBand, ...], Field(min_length=1)]
+    price_minor: _Minor
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+
+
+class Delivery(_Strict):
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Berlin"
+    services: tuple[DeliveryService, ...] = ()
+    pickup_ready_minutes: Annotated[int, Field(strict=True, ge=0, le=7 * 24 * 60)] = 120
+    """Express click & collect: ready this long after the order, from the store's stock."""
+    ship_to_store_service: Identifier | None = None
+
+
 class SourcingConfig(_Strict):
     version: Annotated[int, Field(strict=True, ge=1)]
     locations: Annotated[tuple[NetworkLocation, ...], Field(min_length=1, max_length=10_000)]
@@ -129,6 +161,7 @@ class SourcingConfig(_Strict):
         ],
     ] = {}
     profiles: Annotated[tuple[Profile, ...], Field(min_length=1, max_length=1000)]
+    delivery: Delivery = Delivery()
 
     def location(self, location_id: str) -> NetworkLocation | None:
         return next((loc for loc in self.locations if loc.location_id == location_id), None)
@@ -193,4 +226,30 @@ def config_problems(config: SourcingConfig) -> list[str]:
             )
         ):
             errors.append(f"{place}.scores: at least one weight must be above 0")
+    errors.extend(_delivery_problems(config.delivery))
+    return errors
+
+
+def _delivery_problems(delivery: Delivery) -> list[str]:
+    errors: list[str] = []
+    try:
+        ZoneInfo(delivery.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(f"delivery.timezone: unknown time zone {delivery.timezone!r}")
+    ids = [service.service_id for service in delivery.services]
+    for index, service in enumerate(delivery.services):
+        if ids.index(service.service_id) != index:
+            errors.append(f"delivery.services.{index}.service_id: appears twice")
+        bands = service.transit
+        if any(band.up_to_km is None for band in bands[:-1]) or any(
+            a.up_to_km is not None and b.up_to_km is not None and b.up_to_km <= a.up_to_km
+            for a, b in pairwise(bands)
+        ):
+            errors.append(
+                f"delivery.services.{index}.transit: bands must grow, only the last may be open"
+            )
+    if delivery.ship_to_store_service and delivery.ship_to_store_service not in ids:
+        errors.append(
+            f"delivery.ship_to_store_service: unknown service {delivery.ship_to_store_service!r}"
+        )
     return errors

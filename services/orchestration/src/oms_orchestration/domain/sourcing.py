@@ -67,8 +67,9 @@ def _capable(location: NetworkLocation, order: OrderToSource) -> str | None:
             return "pickup_store"
         return None if "pickup" in caps else "capability"
     if method is DeliveryMethod.SHIP_TO_STORE:
+        # From the pickup store's own stock it would be click & collect.
         if location.location_id == order.pickup_store_id:
-            return None if "pickup" in caps else "capability"
+            return "pickup_store"
         return None if "ship_to_store" in caps else "capability"
     needed = "ship_from_store" if location.type is LocationType.STORE else "ship"
     return None if needed in caps else "capability"

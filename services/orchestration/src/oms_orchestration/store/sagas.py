@@ -16,6 +16,7 @@ from oms_orchestration.domain.sourcing import Line
 __all__ = [
     "Allocation",
     "Saga",
+    "accept_fulfilment",
     "add_backordered",
     "allocations",
     "answer",
@@ -23,7 +24,10 @@ __all__ = [
     "capacity_used",
     "create_fulfilment_order",
     "lock_saga",
+    "overdue_fulfilment_orders",
     "record_decision",
+    "reject_fulfilment",
+    "reroutes",
     "start_saga",
     "take_backordered",
     "waiting_for",
@@ -100,12 +104,13 @@ async def record_decision(
     config_version: int,
     explanation: str,
     requested: Sequence[tuple[str, str, Line]],
+    reroutes: str | None = None,
 ) -> bool:
     """Store a decision and its reservations ((reservation id, location, line)); False when
     this decision was stored before."""
     stored = await conn.fetchval(
         "INSERT INTO decisions (decision_id, order_id, attempt, profile_id, config_version,"
-        " explanation) VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
+        " explanation, reroutes) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
         " ON CONFLICT DO NOTHING RETURNING true",
         decision_id,
         order_id,
@@ -113,6 +118,7 @@ async def record_decision(
         profile_id,
         config_version,
         explanation,
+        reroutes,
     )
     if not stored:
         return False
@@ -236,3 +242,70 @@ async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], li
         order_id,
     )
     return [r["reservation_id"] for r in released], list(canceled)
+
+
+async def reroutes(conn: asyncpg.Connection, decision_id: str) -> asyncpg.Record | None:
+    """The fulfilment order (id, location) a decision replaces, if it replaces one."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT f.fulfilment_order_id, f.location_id, f.reason FROM decisions d"
+        " JOIN fulfilment_orders f ON f.fulfilment_order_id = d.reroutes"
+        " WHERE d.decision_id = $1",
+        decision_id,
+    )
+    return row
+
+
+async def accept_fulfilment(conn: asyncpg.Connection, fulfilment_order_id: str) -> None:
+    await conn.execute(
+        "UPDATE fulfilment_orders SET status = 'accepted'"
+        " WHERE fulfilment_order_id = $1 AND status = 'created'",
+        fulfilment_order_id,
+    )
+
+
+async def reject_fulfilment(
+    conn: asyncpg.Connection, fulfilment_order_id: str, line_ids: Sequence[str], reason: str
+) -> tuple[str, str, list[Allocation]] | None:
+    """Take the rejected lines (all when none are named) off a fulfilment order: (order id,
+    location, the reservations given up), or None when there is nothing left to reject."""
+    fo = await conn.fetchrow(
+        "SELECT order_id, location_id FROM fulfilment_orders WHERE fulfilment_order_id = $1"
+        " AND status IN ('created', 'accepted') FOR UPDATE",
+        fulfilment_order_id,
+    )
+    if fo is None:
+        return None
+    rows = await conn.fetch(
+        "UPDATE allocations SET status = 'released' WHERE fulfilment_order_id = $1"
+        " AND status = 'held' AND (cardinality($2::text[]) = 0 OR line_id = ANY($2::text[]))"
+        " RETURNING reservation_id, decision_id, location_id, line_id, sku, quantity, status,"
+        " fulfilment_order_id",
+        fulfilment_order_id,
+        list(line_ids),
+    )
+    left = await conn.fetchval(
+        "SELECT count(*) FROM allocations WHERE fulfilment_order_id = $1 AND status = 'held'",
+        fulfilment_order_id,
+    )
+    if not left:
+        await conn.execute(
+            "UPDATE fulfilment_orders SET status = 'rejected', reason = $2"
+            " WHERE fulfilment_order_id = $1",
+            fulfilment_order_id,
+            reason,
+        )
+    return fo["order_id"], fo["location_id"], [Allocation(**dict(r)) for r in rows]
+
+
+async def overdue_fulfilment_orders(
+    conn: asyncpg.Connection, now: datetime, limit: int
+) -> list[str]:
+    """Fulfilment orders not accepted in time, locked (instances sweeping together skip
+    each other's)."""
+    rows = await conn.fetch(
+        "SELECT fulfilment_order_id FROM fulfilment_orders WHERE status = 'created'"
+        " AND accept_by <= $1 ORDER BY accept_by LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [r["fulfilment_order_id"] for r in rows]
