@@ -264,6 +264,7 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
 ) -> None:
     config = copy.deepcopy(SOURCING)
     config["profiles"][0]["accept_within_s"] = 10
+    config["profiles"][0]["filters"]["location_types"] = ["warehouse", "store"]
     await import_catalogue(env, tmp_path)
     services = [
         await env.service("order"),
@@ -276,10 +277,18 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
     ]
     for service in services:
         await service.wait_ready()
-    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, TSHIRT, MUNICH, 5))
-    await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5})
+    await feed(
+        env,
+        _receipt(1, TSHIRT, HAMBURG, 5),
+        _receipt(2, TSHIRT, MUNICH, 5),
+        _receipt(3, TSHIRT, BERLIN, 4),  # 2 of them safety stock
+    )
+    await _seen_by_orchestration(
+        env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5, f"{TSHIRT}@{BERLIN}": 2}
+    )
 
-    order_id = await _place(env, "S-3", lines=[(TSHIRT, 2)], postal_code="10115", city="Berlin")
+    # A customer in Cologne: Hamburg (360 km), then Munich (460), then the Berlin store (480).
+    order_id = await _place(env, "S-3", lines=[(TSHIRT, 2)])
     first = await wait_for(
         lambda: env.fetch(
             "orchestration",
@@ -288,7 +297,7 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
         ),
         what="the first fulfilment order",
     )
-    assert first[0]["location_id"] == HAMBURG  # nearer Berlin than Munich
+    assert first[0]["location_id"] == HAMBURG
     # Hamburg cannot find the T-shirts.
     rejection = FulfilmentOrderRejected(
         order_id=order_id,
@@ -320,24 +329,28 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
     reported = await events_of(env, "oms.inventory", 1, "InventoryDiscrepancyReported")
     assert [(d.payload.location_id, d.payload.reported_on_hand) for d in reported] == [(HAMBURG, 3)]
 
-    # Munich does not accept within 10 s: the work is taken away; no warehouse is left.
-    async def backordered() -> bool:
-        rows = await env.fetch(
-            "orchestration",
-            "SELECT status, reason FROM fulfilment_orders WHERE order_id = $1 AND location_id = $2",
-            order_id,
-            MUNICH,
-        )
-        return bool(rows) and rows[0]["status"] == "rejected"
-
-    await wait_for(backordered, timeout=40, what="Munich's deadline to pass")
-    await wait_for(lambda: _held_is(env, order_id, []), what="Munich's hold given back")
-    await _status(env, order_id, "BACKORDERED", "RELEASED")
+    # Munich does not accept within 10 s: the work moves on to the next location.
+    await wait_for(
+        lambda: _held_is(env, order_id, [(BERLIN, TSHIRT, 2)]),
+        timeout=40,
+        what="Munich's deadline to pass and the Berlin store to hold the lines",
+    )
+    munich = await env.fetch(
+        "orchestration",
+        "SELECT status, reason FROM fulfilment_orders WHERE order_id = $1 AND location_id = $2",
+        order_id,
+        MUNICH,
+    )
+    assert (munich[0]["status"], munich[0]["reason"]) == ("rejected", "not accepted in time")
+    rerouted = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderRerouted")
+    assert [(r.payload.from_location_id, r.payload.to_location_id) for r in rerouted] == [
+        (HAMBURG, MUNICH),
+        (MUNICH, BERLIN),
+    ]
     decisions = await _decisions(env, order_id)
     last = decisions[-1]["explanation"]
-    assert {c["location_id"]: c["filtered_by"] for c in last["candidates"]}[MUNICH] == (
-        "rejected_before"
-    )
+    filtered = {c["location_id"]: c["filtered_by"] for c in last["candidates"]}
+    assert filtered[MUNICH] == filtered[HAMBURG] == "rejected_before"
 
 
 async def _promise(url: str, key: str | None, body: Any) -> tuple[int, dict[str, Any]]:
@@ -428,3 +441,65 @@ async def test_click_and_collect_from_the_store_and_ship_to_store_from_a_warehou
         "pickup",
         "pickup",
     ]
+
+    # Bad input is answered and kept: a store that is not in the network, a channel no
+    # profile covers. Both orders wait, backordered, with a decision that says why.
+    nowhere = order_submitted("C-3", lines=[(TSHIRT, 1)]).model_copy(
+        update={"delivery_method": DeliveryMethod.CLICK_AND_COLLECT, "pickup_store_id": "atlantis"}
+    )
+    foreign = order_submitted("C-4", lines=[(TSHIRT, 1)]).model_copy(
+        update={
+            "channel": "pos-nowhere",
+            "delivery_method": DeliveryMethod.CLICK_AND_COLLECT,
+            "pickup_store_id": BERLIN,
+        }
+    )
+    await send(
+        env,
+        "oms.channel-order-intake",
+        [(f"{CHANNEL}:C-3", encoded(nowhere)), ("pos-nowhere:C-4", encoded(foreign))],
+    )
+    for order_id, why in (
+        (order_id_for(CHANNEL, "C-3"), "pickup store 'atlantis' is not in the network"),
+        (
+            order_id_for("pos-nowhere", "C-4"),
+            "no sourcing profile applies to channel 'pos-nowhere' and click_and_collect",
+        ),
+    ):
+        await _status(env, order_id, "BACKORDERED")
+        [decision] = await _decisions(env, order_id)
+        assert why in decision["explanation"]["chosen_rule"]
+
+
+async def test_a_split_in_one_decision_then_a_location_at_its_daily_capacity_skipped(
+    env: Env, tmp_path: Path
+) -> None:
+    config = copy.deepcopy(SOURCING)
+    config["locations"][0]["daily_capacity"] = 1  # Hamburg
+    await import_catalogue(env, tmp_path)
+    services = [
+        await env.service("order"),
+        await env.service("inventory"),
+        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config)),
+    ]
+    for service in services:
+        await service.wait_ready()
+    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, MUG, MUNICH, 5))
+    await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{MUG}@{MUNICH}": 5})
+
+    # No location has both: one decision over two locations (the profile allows two).
+    first = await _place(env, "K-1", lines=[(TSHIRT, 1), (MUG, 1)], postal_code="10115")
+    await _status(env, first, "RELEASED")
+    assert await _held(env, first) == [(HAMBURG, TSHIRT, 1), (MUNICH, MUG, 1)]
+    [decision] = await _decisions(env, first)
+    assert "split over 2" in decision["explanation"]["chosen_rule"]
+
+    # Hamburg has released its one fulfilment order of the day: the next goes to Munich.
+    await feed(env, _receipt(3, TSHIRT, MUNICH, 5))
+    await _seen_by_orchestration(env, **{f"{TSHIRT}@{MUNICH}": 5})
+    second = await _place(env, "K-2", lines=[(TSHIRT, 1)], postal_code="10115")
+    await _status(env, second, "RELEASED")
+    assert await _held(env, second) == [(MUNICH, TSHIRT, 1)]
+    [decision] = await _decisions(env, second)
+    filtered = {c["location_id"]: c["filtered_by"] for c in decision["explanation"]["candidates"]}
+    assert filtered[HAMBURG] == "daily_capacity"

@@ -48,6 +48,7 @@ SOURCING: dict[str, Any] = {
         },
         {
             "profile_id": "pickup",
+            "channels": ["web-de"],
             "delivery_methods": ["click_and_collect", "ship_to_store"],
             "filters": {"location_types": ["warehouse", "store"]},
             "split": {"policy": "ship_together"},

@@ -268,3 +268,12 @@ def test_profiles_are_chosen_by_channel_then_wildcard() -> None:
     assert cfg.profile_for("marketplace", DeliveryMethod.HOME_DELIVERY).profile_id == "marketplace"  # type: ignore[union-attr]
     assert cfg.profile_for("web-de", DeliveryMethod.HOME_DELIVERY).profile_id == "home"  # type: ignore[union-attr]
     assert cfg.profile_for("web-de", DeliveryMethod.CLICK_AND_COLLECT).profile_id == "collect"  # type: ignore[union-attr]
+
+
+def test_a_pickup_store_outside_the_network_is_named_in_the_rule() -> None:
+    cfg = config()
+    o = order(("A", 1), method=DeliveryMethod.CLICK_AND_COLLECT, pickup_store_id="atlantis")
+    plan = run(cfg, o, {(BERLIN_STORE, "A"): 5})
+    assert plan.allocations == []
+    assert plan.explanation is not None
+    assert plan.explanation.chosen_rule.startswith("pickup store 'atlantis' is not in the network")

@@ -25,6 +25,8 @@ from oms_events.sourcing import (
     OrderAllocated,
     OrderBackordered,
     SourcingDecided,
+    SourcingExplanation,
+    SplitPolicy,
 )
 from oms_events.values import Address, LineQuantity
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
@@ -37,6 +39,7 @@ __all__ = ["Orchestrator", "Step"]
 
 _log = structlog.get_logger(__name__)
 _RETRIES_PER_CHANGE = 50
+_NO_PROFILE = "none"
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,62 @@ class Orchestrator:
         order, _ = loaded
         profile = self._profile(order)
         if profile is None:
-            _log.error("no_sourcing_profile", order_id=order_id, channel=order.channel)
+            await self._unsourceable(step, order)
             return
         if not await store.start_saga(conn, order_id, profile.profile_id):
             return
         saga = await store.lock_saga(conn, order_id)
         assert saga is not None
         await self._decide(step, saga, order, profile, list(order.lines))
+
+    async def _unsourceable(self, step: Step, order: OrderToSource) -> None:
+        """No profile applies (a channel or delivery method the configuration does not
+        cover): the order waits, backordered, with a decision that says why."""
+        if not await store.start_saga(step.conn, order.order_id, _NO_PROFILE):
+            return
+        rule = (
+            f"no sourcing profile applies to channel {order.channel!r} and"
+            f" {order.delivery_method.value}"
+        )
+        _log.error("no_sourcing_profile", order_id=order.order_id, channel=order.channel)
+        decision_id = f"dec-{order.order_id}-1"
+        explanation = SourcingExplanation(
+            profile=_NO_PROFILE,
+            split_policy=SplitPolicy.SHIP_TOGETHER,
+            candidates=(),
+            chosen_rule=rule,
+        )
+        await store.record_decision(
+            step.conn,
+            decision_id=decision_id,
+            order_id=order.order_id,
+            attempt=1,
+            profile_id=_NO_PROFILE,
+            config_version=self.config.version,
+            explanation=explanation.model_dump_json(),
+            requested=[],
+        )
+        saga = await store.lock_saga(step.conn, order.order_id)
+        assert saga is not None
+        await store.add_backordered(step.conn, saga, list(order.lines), [])
+        await store.update_saga(step.conn, order.order_id, state="backordered")
+        lines = _quantities(list(order.lines))
+        step.outbox.emit(
+            SourcingDecided(
+                order_id=order.order_id,
+                decision_id=decision_id,
+                attempt=1,
+                allocations=(),
+                backordered_lines=lines,
+                explanation=explanation,
+                decided_at=datetime.now(UTC),
+            ),
+            subject=order.order_id,
+        )
+        step.outbox.emit(
+            OrderBackordered(order_id=order.order_id, decision_id=decision_id, lines=lines),
+            subject=order.order_id,
+        )
 
     async def _decide(
         self,

@@ -224,10 +224,22 @@ def source(
             )
             for c in candidates
         ),
-        chosen_rule=rule + ("" if order.destination else " (destination unknown: no distances)"),
+        chosen_rule=_unknown_store(order, locations)
+        + rule
+        + ("" if order.destination else " (destination unknown: no distances)"),
         tie_breaker=tie_breaker,
     )
     return plan
+
+
+def _unknown_store(order: OrderToSource, locations: Sequence[NetworkLocation]) -> str:
+    needs_store = order.delivery_method in (
+        DeliveryMethod.CLICK_AND_COLLECT,
+        DeliveryMethod.SHIP_TO_STORE,
+    )
+    if needs_store and all(loc.location_id != order.pickup_store_id for loc in locations):
+        return f"pickup store {order.pickup_store_id!r} is not in the network; "
+    return ""
 
 
 def _covers(c: _Candidate, lines: Sequence[Line], available: Mapping[tuple[str, str], int]) -> bool:
