@@ -88,6 +88,7 @@ def feed_records(run: str, popup: str) -> list[tuple[str, bytes]]:
             ("SKU-HOODIE-L", HAMBURG, 30),
             ("SKU-JEANS-32", "dc-munich", 12),
             ("SKU-HOODIE-L", BERLIN, 4),
+            ("SKU-CAP", BERLIN, 0),  # sold out: the store's cap order will wait
         )
     ]
     late = StockSnapshot(
@@ -270,12 +271,16 @@ async def show_stock(
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
     orchestration_db = await asyncpg.connect(env["OMS_ORCHESTRATION_DATABASE_URL"])
     try:
-        # The backordered cap order: the Berlin store receives caps.
+        # The backordered cap order: the Berlin store receives caps (enough to cover what
+        # earlier runs of the demo still hold there, so every run shows the same story).
+        held_before = await inventory_db.fetchval(
+            "SELECT reserved FROM stock WHERE sku = 'SKU-CAP' AND location_id = $1", BERLIN
+        )
         restock = StockReceived(
             sku="SKU-CAP",
             location_id=BERLIN,
             receipt_id=f"rcv-caps-{run}",
-            quantity=5,
+            quantity=(held_before or 0) + 5,
             received_at=datetime.now(UTC),
         )
         await publish(bootstrap, "oms.inventory-feed", [_feed(restock, "pos/berlin")])
