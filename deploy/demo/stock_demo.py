@@ -76,11 +76,21 @@ def import_catalogue(database_url: str, run: str) -> str:
     return popup
 
 
-def feed_records(run: str, popup: str) -> list[tuple[str, bytes]]:
+def feed_records(
+    run: str, popup: str, still_held: dict[tuple[str, str], int]
+) -> list[tuple[str, bytes]]:
+    """The counts give every run the same available units: what earlier runs of the demo
+    still hold (``still_held``) is counted on top."""
     now = datetime.now(UTC)
     sequence = int(now.timestamp())
     counts = [
-        StockSnapshot(sku=sku, location_id=loc, on_hand=n, as_of=now, source_sequence=sequence)
+        StockSnapshot(
+            sku=sku,
+            location_id=loc,
+            on_hand=n + still_held.get((sku, loc), 0),
+            as_of=now,
+            source_sequence=sequence,
+        )
         for sku, loc, n in (
             ("SKU-TSHIRT-M", HAMBURG, 40),
             ("SKU-TV-55", HAMBURG, 6),
@@ -201,9 +211,15 @@ async def prepare_stock(
 ) -> str:
     """The network and its stock, before any order: the pop-up store's id."""
     popup = import_catalogue(env["OMS_INVENTORY_DATABASE_URL"], run)
-    await publish(env["KAFKA_BOOTSTRAP_SERVERS"], "oms.inventory-feed", feed_records(run, popup))
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
     try:
+        rows = await inventory_db.fetch("SELECT sku, location_id, reserved FROM stock")
+        still_held = {(r["sku"], r["location_id"]): r["reserved"] for r in rows}
+        await publish(
+            env["KAFKA_BOOTSTRAP_SERVERS"],
+            "oms.inventory-feed",
+            feed_records(run, popup, still_held),
+        )
 
         async def fed() -> bool:
             received = await inventory_db.fetchval(
@@ -271,16 +287,12 @@ async def show_stock(
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
     orchestration_db = await asyncpg.connect(env["OMS_ORCHESTRATION_DATABASE_URL"])
     try:
-        # The backordered cap order: the Berlin store receives caps (enough to cover what
-        # earlier runs of the demo still hold there, so every run shows the same story).
-        held_before = await inventory_db.fetchval(
-            "SELECT reserved FROM stock WHERE sku = 'SKU-CAP' AND location_id = $1", BERLIN
-        )
+        # The backordered cap order: the Berlin store receives caps.
         restock = StockReceived(
             sku="SKU-CAP",
             location_id=BERLIN,
             receipt_id=f"rcv-caps-{run}",
-            quantity=(held_before or 0) + 5,
+            quantity=5,
             received_at=datetime.now(UTC),
         )
         await publish(bootstrap, "oms.inventory-feed", [_feed(restock, "pos/berlin")])
