@@ -342,6 +342,10 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
         MUNICH,
     )
     assert (munich[0]["status"], munich[0]["reason"]) == ("rejected", "not accepted in time")
+    called_off = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderCanceled")
+    assert [(c.payload.location_id, c.payload.reason) for c in called_off] == [
+        (MUNICH, "not accepted in time")
+    ]
     rerouted = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderRerouted")
     assert [(r.payload.from_location_id, r.payload.to_location_id) for r in rerouted] == [
         (HAMBURG, MUNICH),

@@ -145,12 +145,37 @@ def test_a_split_when_no_single_location_has_everything_within_the_maximum() -> 
     assert chosen(plan)[0] == (HAMBURG, [("A", 2)])
 
 
-def test_ship_together_never_splits() -> None:
+def test_ship_together_never_splits_nor_ships_part() -> None:
     cfg = config(split={"policy": "ship_together"})
     stock = {(HAMBURG, "A"): 2, (MUNICH, "B"): 1}
     plan = run(cfg, order(("A", 2), ("B", 1)), stock)
-    assert len(plan.allocations) == 1
-    assert plan.backordered
+    assert plan.allocations == []
+    assert [(ln.sku, ln.quantity) for ln in plan.backordered] == [("A", 2), ("B", 1)]
+    assert plan.explanation is not None and "ship together" in plan.explanation.chosen_rule
+
+
+def test_repeated_line_ids_keep_every_unit() -> None:
+    cfg = config(split={"policy": "max_splits", "max_splits": 3})
+    o = OrderToSource(
+        order_id="ord-1",
+        channel="web-de",
+        delivery_method=DeliveryMethod.HOME_DELIVERY,
+        lines=(Line("L", "A", 3), Line("L", "A", 2)),  # one line retried in two parts
+        destination=BERLIN_CUSTOMER,
+    )
+    profile = cfg.profile_for("web-de", DeliveryMethod.HOME_DELIVERY)
+    assert profile is not None
+    plan = source(o, profile, cfg.locations, {(HAMBURG, "A"): 2, (MUNICH, "A"): 2})
+    allocated = sum(ln.quantity for _, lines in plan.allocations for ln in lines)
+    assert allocated + sum(ln.quantity for ln in plan.backordered) == 5
+    assert allocated == 4
+
+
+def test_the_split_counts_a_skus_stock_once_across_its_lines() -> None:
+    cfg = config(split={"policy": "max_splits", "max_splits": 1})
+    plan = run(cfg, order(("S", 2), ("S", 2)), {(HAMBURG, "S"): 2, (MUNICH, "S"): 3})
+    assert [loc.location_id for loc, _ in plan.allocations] == [MUNICH]  # gives 3, not "4"
+    assert sum(ln.quantity for ln in plan.backordered) == 1
 
 
 def test_a_line_may_come_from_two_locations() -> None:

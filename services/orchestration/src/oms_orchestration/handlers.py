@@ -6,12 +6,17 @@ from dataclasses import dataclass
 
 from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
 from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
-from oms_events.orders import OrderAccepted, OrderCanceled, OrderConfirmed
+from oms_events.orders import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderConfirmed,
+    ShippingAddressChanged,
+)
 from oms_events.values import DeliveryMethod
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.saga import Orchestrator, Step
-from oms_orchestration.store.orders import save_availability, save_order
+from oms_orchestration.store.orders import save_availability, save_order, update_address
 from oms_runtime import Handler, HandlerContext
 
 __all__ = ["OrchestrationHandlers"]
@@ -47,6 +52,17 @@ class OrchestrationHandlers:
                 order.shipping_address.model_dump(mode="json") if order.shipping_address else None
             ),
             lines=[Line(line.line_id, line.sku, line.quantity) for line in order.lines],
+        )
+
+    async def address_changed(self, ctx: HandlerContext, event: ShippingAddressChanged) -> None:
+        """Before release only (the order service refuses later changes): later sourcing and
+        the fulfilment orders use the new address."""
+        address = event.address
+        await update_address(
+            ctx.conn,
+            event.order_id,
+            address.model_dump(mode="json"),
+            locate(self.orchestrator.config.zones(), address.country, address.postal_code),
         )
 
     async def order_confirmed(self, ctx: HandlerContext, event: OrderConfirmed) -> None:
@@ -92,6 +108,7 @@ class OrchestrationHandlers:
             "OrderAccepted": self.order_accepted,
             "OrderConfirmed": self.order_confirmed,
             "OrderCanceled": self.order_canceled,
+            "ShippingAddressChanged": self.address_changed,
         }
 
     def inventory(self) -> dict[str, Handler]:

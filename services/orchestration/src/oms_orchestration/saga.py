@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -33,13 +34,14 @@ from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingCo
 from oms_orchestration.domain.sourcing import Line, OrderToSource, source
 from oms_orchestration.store import sagas as store
 from oms_orchestration.store.orders import availability_of, load_order
+from oms_runtime.consumer import is_infrastructure_error
 from oms_runtime.outbox import Outbox
 
 __all__ = ["Orchestrator", "Step"]
 
 _log = structlog.get_logger(__name__)
 _RETRIES_PER_CHANGE = 50
-_NO_PROFILE = "none"
+_LATE = "not accepted in time"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class Orchestrator:
     async def _unsourceable(self, step: Step, order: OrderToSource) -> None:
         """No profile applies (a channel or delivery method the configuration does not
         cover): the order waits, backordered, with a decision that says why."""
-        if not await store.start_saga(step.conn, order.order_id, _NO_PROFILE):
+        if not await store.start_saga(step.conn, order.order_id, store.NO_PROFILE):
             return
         rule = (
             f"no sourcing profile applies to channel {order.channel!r} and"
@@ -90,7 +92,7 @@ class Orchestrator:
         _log.error("no_sourcing_profile", order_id=order.order_id, channel=order.channel)
         decision_id = f"dec-{order.order_id}-1"
         explanation = SourcingExplanation(
-            profile=_NO_PROFILE,
+            profile=store.NO_PROFILE,
             split_policy=SplitPolicy.SHIP_TOGETHER,
             candidates=(),
             chosen_rule=rule,
@@ -100,14 +102,14 @@ class Orchestrator:
             decision_id=decision_id,
             order_id=order.order_id,
             attempt=1,
-            profile_id=_NO_PROFILE,
+            profile_id=store.NO_PROFILE,
             config_version=self.config.version,
             explanation=explanation.model_dump_json(),
             requested=[],
         )
         saga = await store.lock_saga(step.conn, order.order_id)
         assert saga is not None
-        await store.add_backordered(step.conn, saga, list(order.lines), [])
+        await store.add_backordered(step.conn, saga, list(order.lines))
         await store.update_saga(step.conn, order.order_id, state="backordered")
         lines = _quantities(list(order.lines))
         step.outbox.emit(
@@ -135,6 +137,7 @@ class Orchestrator:
         profile: Profile,
         lines: list[Line],
         reroutes: str | None = None,
+        promised: dict[tuple[str, str], int] | None = None,
     ) -> None:
         """Source ``lines``: ask inventory for what a plan finds, backorder the rest.
         ``reroutes`` names the fulfilment order this decision replaces."""
@@ -143,7 +146,10 @@ class Orchestrator:
         attempt = saga.attempt + 1
         decision_id = f"dec-{order.order_id}-{attempt}"
         stock = await availability_of(conn, sorted({ln.sku for ln in lines}))
-        used = await store.capacity_used(conn, now.date())
+        for key, taken in (promised or {}).items():
+            if key in stock:
+                stock[key] = max(stock[key] - taken, 0)
+        used = await store.capacity_used(conn, self._today(now))
         sub_order = OrderToSource(
             order_id=order.order_id,
             channel=order.channel,
@@ -158,9 +164,14 @@ class Orchestrator:
             self.config.locations,
             stock,
             capacity_used=used,
-            excluded=set(saga.excluded),
+            excluded=saga.avoided,
         )
         assert plan.explanation is not None
+        if promised is not None:
+            for location, alloc_lines in plan.allocations:
+                for line in alloc_lines:
+                    key = (location.location_id, line.sku)
+                    promised[key] = promised.get(key, 0) + line.quantity
         requested = [
             (f"res-{decision_id}-{n}", location.location_id, line)
             for n, (location, line) in enumerate(
@@ -215,13 +226,14 @@ class Orchestrator:
                         )
                         for rid, loc, line in requested
                     ),
+                    all_or_nothing=profile.split.policy is SplitPolicy.SHIP_TOGETHER,
                     hold_for_s=profile.hold_for_s,
                     requested_at=now,
                 ),
                 subject=order.order_id,
             )
         if plan.backordered:
-            await store.add_backordered(conn, saga, plan.backordered, [])
+            await store.add_backordered(conn, saga, plan.backordered)
             step.outbox.emit(
                 OrderBackordered(
                     order_id=order.order_id,
@@ -233,7 +245,7 @@ class Orchestrator:
         if not requested:
             loaded = await load_order(conn, order.order_id)
             assert loaded is not None
-            await self._complete(step, order, loaded[1], profile, decision_id)
+            await self._complete(step, order, loaded[1], profile, decision_id, retry=False)
 
     async def answered(self, step: Step, reservation_id: str, held: bool) -> None:
         """Inventory answered one reservation; once a decision is fully answered, release its
@@ -260,8 +272,8 @@ class Orchestrator:
         rows = [a for a in await store.allocations(conn, order_id) if a.decision_id == decision_id]
         failed = [a for a in rows if a.status == "failed"]
         if failed:
-            # Never back to a location that could not hold it, for this order.
-            await store.add_backordered(conn, saga, [], [a.location_id for a in failed])
+            # Not back to a location that could not hold it until stock returns.
+            await store.avoid(conn, order_id, failed=[a.location_id for a in failed])
             saga = await store.lock_saga(conn, order_id)
             assert saga is not None
             retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
@@ -292,6 +304,7 @@ class Orchestrator:
                 location_id=location_id,
                 reservation_ids=[r.reservation_id for r in location_rows],
                 accept_by=accept_by,
+                day=self._today(datetime.now(UTC)),
             )
             step.outbox.emit(
                 FulfilmentOrderCreated(
@@ -332,13 +345,23 @@ class Orchestrator:
         address: object,
         profile: Profile,
         decision_id: str,
+        *,
+        retry: bool = True,
     ) -> None:
         """Nothing waits on inventory: announce the allocation (every line held) or stay
-        backordered, and release what is held to its locations."""
+        backordered, and release what is held to its locations.
+
+        Stock may have come back for a backordered line while other lines were waiting (its
+        wake-up found the order busy): then those lines are sourced again at once.
+        """
         saga = await store.lock_saga(step.conn, order.order_id)
         assert saga is not None
         rows = await store.allocations(step.conn, order.order_id)
         if any(r.status == "requested" for r in rows):
+            return
+        if saga.backordered and retry and await self._back_in_stock(step, saga):
+            await self._release_to_locations(step, order, address, profile, rows)
+            await self._retry(step, saga, order, profile, {})
             return
         if saga.backordered:
             await store.update_saga(step.conn, order.order_id, state="backordered")
@@ -349,6 +372,12 @@ class Orchestrator:
             if not saga.allocated_announced:
                 self._announce_allocated(step, order.order_id, decision_id, rows)
         await self._release_to_locations(step, order, address, profile, rows)
+
+    async def _back_in_stock(self, step: Step, saga: store.Saga) -> bool:
+        stock = await availability_of(step.conn, sorted({ln.sku for ln in saga.backordered}))
+        return any(
+            units > 0 and location not in saga.excluded for (location, _), units in stock.items()
+        )
 
     def _announce_allocated(
         self, step: Step, order_id: str, decision_id: str, rows: list[store.Allocation]
@@ -373,13 +402,22 @@ class Orchestrator:
             subject=order_id,
         )
 
+    def _today(self, now: datetime) -> date:
+        """The network's business day, for daily capacity."""
+        return now.astimezone(ZoneInfo(self.config.delivery.timezone)).date()
+
     def _location(self, location_id: str) -> NetworkLocation:
         location = self.config.location(location_id)
         assert location is not None, f"{location_id} left the network"
         return location
 
     async def stock_back(self, step: Step, sku: str) -> None:
-        """Stock of ``sku`` came back somewhere: source waiting orders again, oldest first."""
+        """Stock of ``sku`` came back somewhere: source waiting orders again, oldest first.
+
+        Each plan counts the units the plans before it took, so fifty waiting orders are not
+        all sent to the same three units.
+        """
+        promised: dict[tuple[str, str], int] = {}
         for order_id in await store.take_backordered(step.conn, sku, _RETRIES_PER_CHANGE):
             saga = await store.lock_saga(step.conn, order_id)
             loaded = await load_order(step.conn, order_id)
@@ -387,15 +425,39 @@ class Orchestrator:
                 continue
             order, _ = loaded
             profile = self._profile(order)
-            if profile is None:
-                continue
-            lines = saga.backordered
-            await store.update_saga(step.conn, order_id, state="sourcing", backordered="[]")
-            cleared = store.Saga(**{**saga.__dict__, "backordered": [], "state": "sourcing"})
-            await self._decide(step, cleared, order, profile, lines)
+            if profile is not None:
+                await self._retry(step, saga, order, profile, promised)
+
+    async def _retry(
+        self,
+        step: Step,
+        saga: store.Saga,
+        order: OrderToSource,
+        profile: Profile,
+        promised: dict[tuple[str, str], int],
+    ) -> None:
+        """Source the saga's backordered lines afresh (failed holds no longer avoided)."""
+        lines = saga.backordered
+        await store.update_saga(
+            step.conn, order.order_id, state="sourcing", backordered="[]", failed_at=[]
+        )
+        fresh = store.Saga(
+            **{**saga.__dict__, "backordered": [], "state": "sourcing", "failed_at": []}
+        )
+        await self._decide(step, fresh, order, profile, lines, promised=promised)
 
     async def accepted(self, step: Step, fulfilment_order_id: str) -> None:
-        await store.accept_fulfilment(step.conn, fulfilment_order_id)
+        """A location took its work. Taken after its deadline passed, the work is gone
+        elsewhere already: tell it again to stop."""
+        found = await store.accept_fulfilment(step.conn, fulfilment_order_id)
+        if found is not None and found["was"] in ("rejected", "canceled"):
+            self._call_off(
+                step,
+                found["order_id"],
+                fulfilment_order_id,
+                found["location_id"],
+                found["reason"] or "canceled",
+            )
 
     async def rejected(
         self, step: Step, fulfilment_order_id: str, line_ids: list[str], reason: str
@@ -410,7 +472,7 @@ class Orchestrator:
         if saga is None or saga.state == "canceled" or not given_up:
             return
         self._release(step, order_id, [a.reservation_id for a in given_up], reason)
-        await store.add_backordered(step.conn, saga, [], [location_id])
+        await store.avoid(step.conn, order_id, rejected=[location_id])
         saga = await store.lock_saga(step.conn, order_id)
         loaded = await load_order(step.conn, order_id)
         assert saga is not None and loaded is not None
@@ -422,11 +484,35 @@ class Orchestrator:
         await self._decide(step, saga, order, profile, lines, reroutes=fulfilment_order_id)
 
     async def expire_overdue(self, step: Step, now: datetime, limit: int) -> int:
-        """Fulfilment orders not accepted by their ``accept_by`` go to the next location."""
+        """Fulfilment orders not accepted by their ``accept_by`` go to the next location; the
+        late location is told to stop. One that cannot be moved is logged and left for the
+        next sweep, without holding up the others."""
         overdue = await store.overdue_fulfilment_orders(step.conn, now, limit)
-        for fulfilment_order_id in overdue:
-            await self.rejected(step, fulfilment_order_id, [], "not accepted in time")
+        for fulfilment_order_id, order_id, location_id in overdue:
+            mark = len(step.outbox.records)
+            try:
+                async with step.conn.transaction():  # a savepoint per fulfilment order
+                    await self.rejected(step, fulfilment_order_id, [], _LATE)
+                    self._call_off(step, order_id, fulfilment_order_id, location_id, _LATE)
+            except Exception as exc:
+                if is_infrastructure_error(exc):
+                    raise
+                del step.outbox.records[mark:]
+                _log.error("reroute_failed", order_id=order_id, error=type(exc).__name__)
         return len(overdue)
+
+    def _call_off(
+        self, step: Step, order_id: str, fulfilment_order_id: str, location_id: str, reason: str
+    ) -> None:
+        step.outbox.emit(
+            FulfilmentOrderCanceled(
+                order_id=order_id,
+                fulfilment_order_id=fulfilment_order_id,
+                location_id=location_id,
+                reason=reason,
+            ),
+            subject=order_id,
+        )
 
     async def canceled(self, step: Step, order_id: str) -> None:
         """Compensate: give back every reservation and call off every fulfilment order."""
@@ -437,14 +523,8 @@ class Orchestrator:
         if released:
             self._release(step, order_id, released, "order canceled")
         for fo in fulfilment_orders:
-            step.outbox.emit(
-                FulfilmentOrderCanceled(
-                    order_id=order_id,
-                    fulfilment_order_id=fo["fulfilment_order_id"],
-                    location_id=fo["location_id"],
-                    reason="order canceled",
-                ),
-                subject=order_id,
+            self._call_off(
+                step, order_id, fo["fulfilment_order_id"], fo["location_id"], "order canceled"
             )
 
     def _release(self, step: Step, order_id: str, ids: list[str], reason: str) -> None:

@@ -112,7 +112,6 @@ class Profile(_Strict):
     scores: Scores = Scores()
     split: Split = Split()
     tie_breakers: tuple[TieBreaker, ...] = (TieBreaker.DISTANCE, TieBreaker.LOCATION_ID)
-    when_unavailable: Literal["backorder", "cancel"] = "backorder"
     hold_for_s: Annotated[int, Field(strict=True, ge=60, le=30 * 24 * 3600)] = 24 * 3600
     """How long inventory holds the stock of a plan before the location ships it."""
     accept_within_s: Annotated[int, Field(strict=True, ge=10, le=7 * 24 * 3600)] = 3600

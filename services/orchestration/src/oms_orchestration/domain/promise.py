@@ -89,7 +89,11 @@ def promise(
     def order(method: DeliveryMethod, to: Point | None) -> OrderToSource:
         return OrderToSource("promise", channel, method, lines, to, pickup_store_id)
 
-    home = _plan(config, order(DeliveryMethod.HOME_DELIVERY, destination), available, capacity_used)
+    home = (
+        _plan(config, order(DeliveryMethod.HOME_DELIVERY, destination), available, capacity_used)
+        if destination is not None
+        else None
+    )
     if home is not None:
         farthest = max(
             (distance_km(loc.point, destination) for loc, _ in home.allocations if destination),

@@ -13,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from oms_events.sourcing import CandidateLocation, ScoreComponent, SourcingExplanation
+from oms_events.sourcing import (
+    CandidateLocation,
+    ScoreComponent,
+    SourcingExplanation,
+    SplitPolicy,
+)
 from oms_events.values import DeliveryMethod, LocationType
 from oms_orchestration.domain.config import NetworkLocation, Profile, TieBreaker
 from oms_orchestration.domain.geo import Point, distance_km
@@ -116,11 +121,13 @@ def _score(
     scale = profile.filters.max_distance_km or _DISTANCE_SCALE_KM
     cheapest = min((c.cost for c in eligible), default=0.0)
     top_priority = max((c.location.priority for c in eligible), default=0)
+    needed = _by_sku(order.lines)
     for c in eligible:
+        # The share of each SKU's stock the location keeps after this order (0 when short).
         balance = [
-            (available.get((c.location.location_id, line.sku), 0) - line.quantity)
-            / max(available.get((c.location.location_id, line.sku), 0), 1)
-            for line in order.lines
+            max(0, available.get((c.location.location_id, sku), 0) - qty)
+            / max(available.get((c.location.location_id, sku), 0), 1)
+            for sku, qty in needed.items()
         ]
         values = {
             "distance": 0.0 if c.distance is None else max(0.0, 1 - c.distance / scale),
@@ -242,10 +249,15 @@ def _unknown_store(order: OrderToSource, locations: Sequence[NetworkLocation]) -
     return ""
 
 
-def _covers(c: _Candidate, lines: Sequence[Line], available: Mapping[tuple[str, str], int]) -> bool:
+def _by_sku(lines: Sequence[Line]) -> dict[str, int]:
     needed: dict[str, int] = {}
     for line in lines:
         needed[line.sku] = needed.get(line.sku, 0) + line.quantity
+    return needed
+
+
+def _covers(c: _Candidate, lines: Sequence[Line], available: Mapping[tuple[str, str], int]) -> bool:
+    needed = _by_sku(lines)
     return all(
         available.get((c.location.location_id, sku), 0) >= qty for sku, qty in needed.items()
     )
@@ -260,17 +272,21 @@ def _split(
 ) -> tuple[str, str | None]:
     """Greedy: the location giving the most of what is still missing, then the next...
     up to the profile's maximum number of locations; the rest is backordered."""
-    left = {line.line_id: line.quantity for line in order.lines}
+    if profile.split.policy is SplitPolicy.SHIP_TOGETHER:
+        plan.backordered = list(order.lines)  # all from one location, or wait for it
+        return "ship together: no single location has every line: backorder", None
+    left = [line.quantity for line in order.lines]  # by position: line ids may repeat
     stock = dict(available)
     used: set[str] = set()
     tie_breaker: str | None = None
-    while any(left.values()) and len(plan.allocations) < profile.max_splits:
+    while any(left) and len(plan.allocations) < profile.max_splits:
 
         def gives(c: _Candidate) -> int:
-            return sum(
-                min(stock.get((c.location.location_id, line.sku), 0), left[line.line_id])
-                for line in order.lines
-            )
+            missing: dict[str, int] = {}
+            for line, qty in zip(order.lines, left, strict=True):
+                missing[line.sku] = missing.get(line.sku, 0) + qty
+            location = c.location.location_id
+            return sum(min(stock.get((location, sku), 0), q) for sku, q in missing.items())
 
         options = sorted(
             (c for c in ranked if c.location.location_id not in used and gives(c) > 0),
@@ -283,27 +299,25 @@ def _split(
             tie_breaker = _deciding_breaker(best, options[1], profile.tie_breakers)
         used.add(best.location.location_id)
         lines = []
-        for line in order.lines:
+        for n, line in enumerate(order.lines):
             key = (best.location.location_id, line.sku)
-            take = min(stock.get(key, 0), left[line.line_id])
+            take = min(stock.get(key, 0), left[n])
             if take:
                 lines.append(Line(line.line_id, line.sku, take))
-                left[line.line_id] -= take
+                left[n] -= take
                 stock[key] = stock.get(key, 0) - take
         plan.allocations.append((best.location, lines))
     plan.backordered = [
-        Line(line.line_id, line.sku, left[line.line_id])
-        for line in order.lines
-        if left[line.line_id]
+        Line(line.line_id, line.sku, qty)
+        for line, qty in zip(order.lines, left, strict=True)
+        if qty
     ]
     if not plan.allocations:
-        return "no eligible location has any of the lines: " + profile.when_unavailable, None
+        return "no eligible location has any of the lines: backorder", None
     rule = (
         f"no single location has every line: split over {len(plan.allocations)} location(s),"
         f" most units first (at most {profile.max_splits})"
     )
     if plan.backordered:
-        rule += "; the rest " + (
-            "backordered" if profile.when_unavailable == "backorder" else "canceled"
-        )
+        rule += "; the rest backordered"
     return rule, tie_breaker

@@ -12,7 +12,7 @@ from oms_events.values import DeliveryMethod
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line, OrderToSource
 
-__all__ = ["availability_of", "load_order", "save_availability", "save_order"]
+__all__ = ["availability_of", "load_order", "save_availability", "save_order", "update_address"]
 
 
 async def save_order(
@@ -38,6 +38,22 @@ async def save_order(
         destination.longitude if destination else None,
         json.dumps(shipping_address) if shipping_address else None,
         json.dumps([line.__dict__ for line in lines]),
+    )
+
+
+async def update_address(
+    conn: asyncpg.Connection,
+    order_id: str,
+    address: dict[str, Any],
+    destination: Point | None,
+) -> None:
+    await conn.execute(
+        "UPDATE orders SET shipping_address = $2, destination_lat = $3, destination_lon = $4"
+        " WHERE order_id = $1 AND delivery_method = 'home_delivery'",
+        order_id,
+        json.dumps(address),
+        destination.latitude if destination else None,
+        destination.longitude if destination else None,
     )
 
 

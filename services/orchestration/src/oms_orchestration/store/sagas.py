@@ -13,13 +13,18 @@ import asyncpg
 
 from oms_orchestration.domain.sourcing import Line
 
+NO_PROFILE = "none"
+"""The profile of a saga no profile applied to."""
+
 __all__ = [
+    "NO_PROFILE",
     "Allocation",
     "Saga",
     "accept_fulfilment",
     "add_backordered",
     "allocations",
     "answer",
+    "avoid",
     "cancel",
     "capacity_used",
     "create_fulfilment_order",
@@ -43,6 +48,12 @@ class Saga:
     excluded: list[str]
     backordered: list[Line]
     allocated_announced: bool
+    failed_at: list[str]
+
+    @property
+    def avoided(self) -> set[str]:
+        """Where this order's lines are not sourced now."""
+        return set(self.excluded) | set(self.failed_at)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ def _saga(row: asyncpg.Record) -> Saga:
         excluded=list(row["excluded"]),
         backordered=[Line(**line) for line in json.loads(row["backordered"])],
         allocated_announced=row["allocated_announced"],
+        failed_at=list(row["failed_at"]),
     )
 
 
@@ -179,6 +191,7 @@ async def create_fulfilment_order(
     location_id: str,
     reservation_ids: Sequence[str],
     accept_by: datetime,
+    day: date,
 ) -> None:
     await conn.execute(
         "INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id, status,"
@@ -194,35 +207,54 @@ async def create_fulfilment_order(
         list(reservation_ids),
     )
     await conn.execute(
-        "INSERT INTO capacity_used (location_id, day, used) VALUES ($1, $2::timestamptz::date, 1)"
+        "INSERT INTO capacity_used (location_id, day, used) VALUES ($1, $2, 1)"
         " ON CONFLICT (location_id, day) DO UPDATE SET used = capacity_used.used + 1",
         location_id,
-        accept_by,
+        day,
     )
 
 
-async def add_backordered(
-    conn: asyncpg.Connection, saga: Saga, lines: Sequence[Line], excluded: Sequence[str]
-) -> None:
+async def add_backordered(conn: asyncpg.Connection, saga: Saga, lines: Sequence[Line]) -> None:
     """Lines to source again when stock comes back; the saga keeps its place in the queue."""
+    if not lines:
+        return
     await conn.execute(
-        "UPDATE sagas SET backordered = $2::jsonb, excluded = $3,"
+        "UPDATE sagas SET backordered = $2::jsonb,"
         " backordered_at = coalesce(backordered_at, now()), updated_at = now()"
         " WHERE order_id = $1",
         saga.order_id,
         json.dumps([line.__dict__ for line in [*saga.backordered, *lines]]),
-        sorted(set(saga.excluded) | set(excluded)),
+    )
+
+
+async def avoid(
+    conn: asyncpg.Connection,
+    order_id: str,
+    *,
+    rejected: Sequence[str] = (),
+    failed: Sequence[str] = (),
+) -> None:
+    """Never again (``rejected``), or until stock returns (``failed``)."""
+    await conn.execute(
+        "UPDATE sagas SET excluded = ARRAY(SELECT DISTINCT unnest(excluded || $2::text[])),"
+        " failed_at = ARRAY(SELECT DISTINCT unnest(failed_at || $3::text[])),"
+        " updated_at = now() WHERE order_id = $1",
+        order_id,
+        list(rejected),
+        list(failed),
     )
 
 
 async def take_backordered(conn: asyncpg.Connection, sku: str, limit: int) -> list[str]:
-    """Backordered orders waiting for ``sku``, oldest first, locked for this transaction."""
+    """Orders with lines waiting for ``sku``, oldest first, locked for this transaction (an
+    order still waiting on inventory for other lines counts too: nobody else would wake it)."""
     rows = await conn.fetch(
-        "SELECT order_id FROM sagas WHERE state = 'backordered'"
+        "SELECT order_id FROM sagas WHERE state <> 'canceled' AND profile_id <> $3"
         " AND backordered @> jsonb_build_array(jsonb_build_object('sku', $1::text))"
-        " ORDER BY backordered_at, order_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        " ORDER BY backordered_at, order_id LIMIT $2 FOR UPDATE",
         sku,
         limit,
+        NO_PROFILE,
     )
     return [r["order_id"] for r in rows]
 
@@ -255,12 +287,18 @@ async def reroutes(conn: asyncpg.Connection, decision_id: str) -> asyncpg.Record
     return row
 
 
-async def accept_fulfilment(conn: asyncpg.Connection, fulfilment_order_id: str) -> None:
-    await conn.execute(
-        "UPDATE fulfilment_orders SET status = 'accepted'"
-        " WHERE fulfilment_order_id = $1 AND status = 'created'",
+async def accept_fulfilment(
+    conn: asyncpg.Connection, fulfilment_order_id: str
+) -> asyncpg.Record | None:
+    """Mark it accepted; the order, location and status it had (None when unknown)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE fulfilment_orders f SET status = CASE WHEN f.status = 'created'"
+        " THEN 'accepted' ELSE f.status END FROM fulfilment_orders before"
+        " WHERE f.fulfilment_order_id = $1 AND before.fulfilment_order_id = f.fulfilment_order_id"
+        " RETURNING f.order_id, f.location_id, before.status AS was, f.reason",
         fulfilment_order_id,
     )
+    return row
 
 
 async def reject_fulfilment(
@@ -299,13 +337,14 @@ async def reject_fulfilment(
 
 async def overdue_fulfilment_orders(
     conn: asyncpg.Connection, now: datetime, limit: int
-) -> list[str]:
+) -> list[tuple[str, str, str]]:
     """Fulfilment orders not accepted in time, locked (instances sweeping together skip
     each other's)."""
     rows = await conn.fetch(
-        "SELECT fulfilment_order_id FROM fulfilment_orders WHERE status = 'created'"
-        " AND accept_by <= $1 ORDER BY accept_by LIMIT $2 FOR UPDATE SKIP LOCKED",
+        "SELECT fulfilment_order_id, order_id, location_id FROM fulfilment_orders"
+        " WHERE status = 'created' AND accept_by <= $1 ORDER BY accept_by LIMIT $2"
+        " FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
-    return [r["fulfilment_order_id"] for r in rows]
+    return [(r["fulfilment_order_id"], r["order_id"], r["location_id"]) for r in rows]
