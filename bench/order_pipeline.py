@@ -1,9 +1,11 @@
 """Order pipeline benchmark: an open-loop load on the real services, broker and database.
 
 Orders are sent at a fixed rate, each timed from its *intended* send time (no coordinated
-omission), through the order service (validation, payment authorisation, outbox) and the
-notification service. Calibration figures for the raw broker (Kafka's producer performance
-tool) and the raw database (pgbench) come from the same run on the same machine.
+omission), through the order service (validation, payment authorisation, outbox), the
+orchestration service (sourcing, the saga), the inventory service (reservations) and the
+notification service, until each order is allocated. Calibration figures for the raw broker
+(Kafka's producer performance tool) and the raw database (pgbench) come from the same run on
+the same machine.
 
     python bench/order_pipeline.py --rates 100,200 --duration 30     # make bench
     python bench/order_pipeline.py --rates 200 --duration 300        # the 5-minute bar
@@ -28,13 +30,18 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from oms_events.codec import decode, encode
+from oms_events.inventory import StockReceived
 from oms_order.domain.identity import order_id_for
 from tests.conftest import Env
+from tests.support.inventory import CATALOGUE, HAMBURG, run_cli
+from tests.support.inventory import event as inventory_event
 from tests.support.kafka import create_topics
+from tests.support.orchestration import write_sourcing
 from tests.support.orders import CHANNEL, channel_event, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.stack import REPO, provide_stack
 
+BENCH_SKU = "SKU-TSHIRT-M"  # what tests.support.orders orders
 KAFKA_LIBS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oms/kafka-4.3.1/libs"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -46,10 +53,12 @@ class StepResult:
     sent: int
     accepted: int
     confirmed: int
+    allocated: int
     lost: int
     achieved_orders_per_s: float
     accepted_ms: dict[str, float]
     confirmed_ms: dict[str, float]
+    allocated_ms: dict[str, float]
     events_out_per_s: float
     cpu_percent: dict[str, float]
     max_outbox_backlog: float
@@ -123,17 +132,18 @@ def raw_postgres(admin_dsn: str, database: str) -> dict[str, Any]:
 
 
 class Collector:
-    """Reads oms.orders and notes when each order was accepted and confirmed."""
+    """Reads oms.orders and oms.sourcing: when each order was accepted, confirmed, allocated."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
         self.accepted: dict[str, float] = {}
         self.confirmed: dict[str, float] = {}
+        self.allocated: dict[str, float] = {}
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        self._topic = topic
+        self._topics = topics
 
     async def start(self) -> None:
         await self._consumer.start()
-        tps = [TopicPartition(self._topic, p) for p in range(6)]
+        tps = [TopicPartition(topic, p) for topic in self._topics for p in range(6)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
         self._task = asyncio.ensure_future(self._run())
@@ -149,6 +159,8 @@ class Collector:
                         self.accepted.setdefault(envelope.subject, now)
                     elif envelope.type == "OrderConfirmed":
                         self.confirmed.setdefault(envelope.subject, now)
+                    elif envelope.type == "OrderAllocated":
+                        self.allocated.setdefault(envelope.subject, now)
 
     async def stop(self) -> None:
         self._task.cancel()
@@ -163,7 +175,7 @@ async def run_step(
     stamp = f"{rate}-{time.time_ns() % 10**9}"
     externals = [f"bench-{stamp}-{n}" for n in range(count)]
     payloads = [(e, encode(channel_event(order_submitted(e)))) for e in externals]
-    collector = Collector(env.bootstrap, env.topic("oms.orders"))
+    collector = Collector(env.bootstrap, [env.topic("oms.orders"), env.topic("oms.sourcing")])
     await collector.start()
     producer = AIOKafkaProducer(
         bootstrap_servers=env.bootstrap, enable_idempotence=True, linger_ms=2
@@ -199,7 +211,7 @@ async def run_step(
             await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
         await asyncio.gather(*pending)
         deadline = time.monotonic() + 120
-        while len(collector.confirmed) < count and time.monotonic() < deadline:
+        while len(collector.allocated) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             backlog = max(backlog, await services["order"].metric("oms_outbox_backlog"))
     finally:
@@ -212,15 +224,16 @@ async def run_step(
         if s.proc
     }
     out_after = sum([await s.metric("oms_events_out_total") for s in services.values()])
-    last = max(collector.confirmed.values(), default=started)
+    last = max(collector.allocated.values(), default=started)
     return StepResult(
         rate=rate,
         duration_s=duration,
         sent=count,
         accepted=len(collector.accepted),
         confirmed=len(collector.confirmed),
-        lost=count - len(collector.confirmed),
-        achieved_orders_per_s=round(len(collector.confirmed) / max(last - started, 1e-9), 1),
+        allocated=len(collector.allocated),
+        lost=count - len(collector.allocated),
+        achieved_orders_per_s=round(len(collector.allocated) / max(last - started, 1e-9), 1),
         accepted_ms={
             k: round(v, 1)
             for k, v in percentiles(
@@ -233,6 +246,12 @@ async def run_step(
                 [1000 * (t - intended[o]) for o, t in collector.confirmed.items() if o in intended]
             ).items()
         },
+        allocated_ms={
+            k: round(v, 1)
+            for k, v in percentiles(
+                [1000 * (t - intended[o]) for o, t in collector.allocated.items() if o in intended]
+            ).items()
+        },
         events_out_per_s=round((out_after - out_before) / elapsed, 1),
         cpu_percent=cpu,
         max_outbox_backlog=backlog,
@@ -242,11 +261,11 @@ async def run_step(
 
 def table(report: Report) -> str:
     lines = [
-        f"{'rate/s':>7} {'sent':>7} {'lost':>5} {'done/s':>7} {'accepted p50/p95/p99 ms':>26}"
-        f" {'confirmed p50/p95/p99 ms':>26} {'events/s':>9} {'backlog':>8} {'lag':>6}  cpu %",
+        f"{'rate/s':>7} {'sent':>7} {'lost':>5} {'done/s':>7} {'confirmed p50/p95/p99 ms':>26}"
+        f" {'allocated p50/p95/p99 ms':>26} {'events/s':>9} {'backlog':>8} {'lag':>6}  cpu %",
     ]
     for s in report.steps:
-        a, c = s.accepted_ms, s.confirmed_ms
+        a, c = s.confirmed_ms, s.allocated_ms
         lines.append(
             f"{s.rate:>7} {s.sent:>7} {s.lost:>5} {s.achieved_orders_per_s:>7}"
             f" {a['p50']:>8}/{a['p95']:>8}/{a['p99']:>8} {c['p50']:>8}/{c['p95']:>8}/{c['p99']:>8}"
@@ -257,6 +276,32 @@ def table(report: Report) -> str:
     lines.append(f"raw broker (kafka ProducerPerformance, 512 B, acks=all): {cal.get('kafka')}")
     lines.append(f"raw database (pgbench TPC-B, 4 clients): {cal.get('postgres')}")
     return "\n".join(lines)
+
+
+async def stock_the_network(env: Env, work_dir: Path) -> None:
+    """The test network's catalogue plus the benchmark's SKU, with plenty of it in Hamburg."""
+    document = {**CATALOGUE, "items": [*CATALOGUE["items"], {"sku": BENCH_SKU, "name": "T"}]}
+    path = work_dir / f"catalogue-{env.run}.json"
+    path.write_text(json.dumps(document))
+    done = run_cli(env, await env.database("inventory"), "catalogue", "import", str(path))
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    receipt = StockReceived(
+        sku=BENCH_SKU,
+        location_id=HAMBURG,
+        receipt_id=f"bench-{env.run}",
+        quantity=10_000_000,
+        received_at=datetime.now(UTC),
+    )
+    key = f"{BENCH_SKU}@{HAMBURG}"
+    producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            env.topic("oms.inventory-feed"), inventory_event(receipt, key), key=key.encode()
+        )
+    finally:
+        await producer.stop()
 
 
 async def main(rates: list[int], duration: float, calibrate: bool) -> int:
@@ -275,16 +320,22 @@ async def main(rates: list[int], duration: float, calibrate: bool) -> int:
                 raw_postgres, stack.admin_dsn, f"t{env.run}_pgbench"
             )
             env.databases.append(f"t{env.run}_pgbench")
+        await stock_the_network(env, log_dir)
+        quiet = {"OMS_LOG_LEVEL": "WARNING"}
         services = {
-            "order": await env.service("order", OMS_LOG_LEVEL="WARNING"),
-            "notification": await env.service("notification", OMS_LOG_LEVEL="WARNING"),
+            "order": await env.service("order", **quiet),
+            "inventory": await env.service("inventory", **quiet),
+            "orchestration": await env.service(
+                "orchestration", OMS_SOURCING_CONFIG=write_sourcing(log_dir), **quiet
+            ),
+            "notification": await env.service("notification", **quiet),
         }
         for service in services.values():
             await service.wait_ready()
         for rate in rates:
             step = await run_step(env, services, rate, duration)
             report.steps.append(step)
-            print(f"rate {rate}/s: {step.confirmed}/{step.sent} confirmed", file=sys.stderr)
+            print(f"rate {rate}/s: {step.allocated}/{step.sent} allocated", file=sys.stderr)
     finally:
         await env.close()
     out = REPO / "bench-results" / f"order-pipeline-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"

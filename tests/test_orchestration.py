@@ -287,8 +287,8 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
         env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5, f"{TSHIRT}@{BERLIN}": 2}
     )
 
-    # A customer in Cologne: Hamburg (360 km), then Munich (460), then the Berlin store (480).
-    order_id = await _place(env, "S-3", lines=[(TSHIRT, 2)])
+    # A customer in Berlin: the Berlin store (0 km), then Hamburg (255), then Munich (505).
+    order_id = await _place(env, "S-3", lines=[(TSHIRT, 2)], postal_code="10115", city="Berlin")
     first = await wait_for(
         lambda: env.fetch(
             "orchestration",
@@ -297,12 +297,12 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
         ),
         what="the first fulfilment order",
     )
-    assert first[0]["location_id"] == HAMBURG
-    # Hamburg cannot find the T-shirts.
+    assert first[0]["location_id"] == BERLIN
+    # The store cannot find the T-shirts.
     rejection = FulfilmentOrderRejected(
         order_id=order_id,
         fulfilment_order_id=first[0]["fulfilment_order_id"],
-        location_id=HAMBURG,
+        location_id=BERLIN,
         cause=RejectionCause.NO_STOCK,
         lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
     )
@@ -311,50 +311,50 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
     )
     await send(env, "oms.shipments", [(order_id, value)])
     await wait_for(
-        lambda: _held_is(env, order_id, [(MUNICH, TSHIRT, 2)]), what="the lines held at Munich"
+        lambda: _held_is(env, order_id, [(HAMBURG, TSHIRT, 2)]), what="the lines held at Hamburg"
     )
-    rerouted = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderRerouted")
-    assert [(r.payload.from_location_id, r.payload.to_location_id) for r in rerouted] == [
-        (HAMBURG, MUNICH)
-    ]
-    assert "no_stock" in rerouted[0].payload.reason
-    # Inventory heard: the units are taken off Hamburg's count and the gap reported.
-    hamburg = await env.fetch(
-        "inventory",
-        "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
-        TSHIRT,
-        HAMBURG,
-    )
-    assert (hamburg[0]["on_hand"], hamburg[0]["reserved"]) == (3, 0)
-    reported = await events_of(env, "oms.inventory", 1, "InventoryDiscrepancyReported")
-    assert [(d.payload.location_id, d.payload.reported_on_hand) for d in reported] == [(HAMBURG, 3)]
 
-    # Munich does not accept within 10 s: the work moves on to the next location.
+    # Inventory heard: the units are taken off the store's count and the gap reported.
+    async def store_levels() -> bool:
+        rows = await env.fetch(
+            "inventory",
+            "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
+            TSHIRT,
+            BERLIN,
+        )
+        return (rows[0]["on_hand"], rows[0]["reserved"]) == (2, 0)
+
+    await wait_for(store_levels, what="the store's count corrected and its hold given back")
+    reported = await events_of(env, "oms.inventory", 1, "InventoryDiscrepancyReported")
+    assert [(d.payload.location_id, d.payload.reported_on_hand) for d in reported] == [(BERLIN, 2)]
+
+    # Hamburg does not accept within 10 s: the work moves on to the next location.
     await wait_for(
-        lambda: _held_is(env, order_id, [(BERLIN, TSHIRT, 2)]),
+        lambda: _held_is(env, order_id, [(MUNICH, TSHIRT, 2)]),
         timeout=40,
-        what="Munich's deadline to pass and the Berlin store to hold the lines",
+        what="Hamburg's deadline to pass and Munich to hold the lines",
     )
-    munich = await env.fetch(
+    hamburg = await env.fetch(
         "orchestration",
         "SELECT status, reason FROM fulfilment_orders WHERE order_id = $1 AND location_id = $2",
         order_id,
-        MUNICH,
+        HAMBURG,
     )
-    assert (munich[0]["status"], munich[0]["reason"]) == ("rejected", "not accepted in time")
+    assert (hamburg[0]["status"], hamburg[0]["reason"]) == ("rejected", "not accepted in time")
     called_off = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderCanceled")
     assert [(c.payload.location_id, c.payload.reason) for c in called_off] == [
-        (MUNICH, "not accepted in time")
+        (HAMBURG, "not accepted in time")
     ]
     rerouted = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderRerouted")
     assert [(r.payload.from_location_id, r.payload.to_location_id) for r in rerouted] == [
+        (BERLIN, HAMBURG),
         (HAMBURG, MUNICH),
-        (MUNICH, BERLIN),
     ]
+    assert "no_stock" in rerouted[0].payload.reason
     decisions = await _decisions(env, order_id)
     last = decisions[-1]["explanation"]
     filtered = {c["location_id"]: c["filtered_by"] for c in last["candidates"]}
-    assert filtered[MUNICH] == filtered[HAMBURG] == "rejected_before"
+    assert filtered[BERLIN] == filtered[HAMBURG] == "rejected_before"
 
 
 async def _promise(url: str, key: str | None, body: Any) -> tuple[int, dict[str, Any]]:
@@ -451,6 +451,7 @@ async def test_click_and_collect_from_the_store_and_ship_to_store_from_a_warehou
     nowhere = order_submitted("C-3", lines=[(TSHIRT, 1)]).model_copy(
         update={"delivery_method": DeliveryMethod.CLICK_AND_COLLECT, "pickup_store_id": "atlantis"}
     )
+    unknown = order_submitted("C-5", lines=[("SKU-NOBODY-STOCKS", 1)], postal_code="10115")
     foreign = order_submitted("C-4", lines=[(TSHIRT, 1)]).model_copy(
         update={
             "channel": "pos-nowhere",
@@ -461,7 +462,11 @@ async def test_click_and_collect_from_the_store_and_ship_to_store_from_a_warehou
     await send(
         env,
         "oms.channel-order-intake",
-        [(f"{CHANNEL}:C-3", encoded(nowhere)), ("pos-nowhere:C-4", encoded(foreign))],
+        [
+            (f"{CHANNEL}:C-3", encoded(nowhere)),
+            ("pos-nowhere:C-4", encoded(foreign)),
+            (f"{CHANNEL}:C-5", encoded(unknown)),
+        ],
     )
     for order_id, why in (
         (order_id_for(CHANNEL, "C-3"), "pickup store 'atlantis' is not in the network"),
@@ -469,17 +474,19 @@ async def test_click_and_collect_from_the_store_and_ship_to_store_from_a_warehou
             order_id_for("pos-nowhere", "C-4"),
             "no sourcing profile applies to channel 'pos-nowhere' and click_and_collect",
         ),
+        (order_id_for(CHANNEL, "C-5"), "no eligible location has any of the lines"),
     ):
         await _status(env, order_id, "BACKORDERED")
         [decision] = await _decisions(env, order_id)
         assert why in decision["explanation"]["chosen_rule"]
 
 
-async def test_a_split_in_one_decision_then_a_location_at_its_daily_capacity_skipped(
+async def test_a_split_in_one_decision_then_a_store_at_its_daily_capacity_skipped(
     env: Env, tmp_path: Path
 ) -> None:
     config = copy.deepcopy(SOURCING)
-    config["locations"][0]["daily_capacity"] = 1  # Hamburg
+    config["locations"][2]["daily_capacity"] = 1  # the Berlin store
+    config["profiles"][0]["filters"]["location_types"] = ["warehouse", "store"]
     await import_catalogue(env, tmp_path)
     services = [
         await env.service("order"),
@@ -488,22 +495,30 @@ async def test_a_split_in_one_decision_then_a_location_at_its_daily_capacity_ski
     ]
     for service in services:
         await service.wait_ready()
-    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, MUG, MUNICH, 5))
-    await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{MUG}@{MUNICH}": 5})
+    await feed(
+        env,
+        _receipt(1, TSHIRT, BERLIN, 4),  # 2 of them safety stock
+        _receipt(2, TSHIRT, HAMBURG, 5),
+        _receipt(3, MUG, MUNICH, 5),
+    )
+    await _seen_by_orchestration(
+        env, **{f"{TSHIRT}@{BERLIN}": 2, f"{TSHIRT}@{HAMBURG}": 5, f"{MUG}@{MUNICH}": 5}
+    )
 
-    # No location has both: one decision over two locations (the profile allows two).
-    first = await _place(env, "K-1", lines=[(TSHIRT, 1), (MUG, 1)], postal_code="10115")
+    # No location has both lines: one decision over two locations (the profile allows two),
+    # the T-shirt from the store next door.
+    first = await _place(
+        env, "K-1", lines=[(TSHIRT, 1), (MUG, 1)], postal_code="10115", city="Berlin"
+    )
     await _status(env, first, "RELEASED")
-    assert await _held(env, first) == [(HAMBURG, TSHIRT, 1), (MUNICH, MUG, 1)]
+    assert await _held(env, first) == [(BERLIN, TSHIRT, 1), (MUNICH, MUG, 1)]
     [decision] = await _decisions(env, first)
     assert "split over 2" in decision["explanation"]["chosen_rule"]
 
-    # Hamburg has released its one fulfilment order of the day: the next goes to Munich.
-    await feed(env, _receipt(3, TSHIRT, MUNICH, 5))
-    await _seen_by_orchestration(env, **{f"{TSHIRT}@{MUNICH}": 5})
-    second = await _place(env, "K-2", lines=[(TSHIRT, 1)], postal_code="10115")
+    # The store has taken its one fulfilment order of the day: the next goes to Hamburg.
+    second = await _place(env, "K-2", lines=[(TSHIRT, 1)], postal_code="10115", city="Berlin")
     await _status(env, second, "RELEASED")
-    assert await _held(env, second) == [(MUNICH, TSHIRT, 1)]
+    assert await _held(env, second) == [(HAMBURG, TSHIRT, 1)]
     [decision] = await _decisions(env, second)
     filtered = {c["location_id"]: c["filtered_by"] for c in decision["explanation"]["candidates"]}
-    assert filtered[HAMBURG] == "daily_capacity"
+    assert filtered[BERLIN] == "daily_capacity"
