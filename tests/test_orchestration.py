@@ -522,3 +522,28 @@ async def test_a_split_in_one_decision_then_a_store_at_its_daily_capacity_skippe
     [decision] = await _decisions(env, second)
     filtered = {c["location_id"]: c["filtered_by"] for c in decision["explanation"]["candidates"]}
     assert filtered[BERLIN] == "daily_capacity"
+
+
+async def test_a_canceled_line_gives_its_hold_back(env: Env, tmp_path: Path) -> None:
+    await _services(env, tmp_path)
+    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, MUG, HAMBURG, 5))
+    await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{MUG}@{HAMBURG}": 5})
+    order_id = await _place(env, "L-1", lines=[(TSHIRT, 1), (MUG, 1)])
+    await _status(env, order_id, "RELEASED")
+    assert await _held(env, order_id) == [(HAMBURG, MUG, 1), (HAMBURG, TSHIRT, 1)]
+
+    cancel = CancelOrder(
+        order_id=order_id,
+        lines=(LineQuantity(line_id="2", sku=MUG, quantity=1),),
+        reason="customer changed their mind",
+        requested_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE),
+    )
+    command = encode(new_event(cancel, subject=order_id, source="cs", correlation_id=order_id))
+    await send(env, "oms.order-commands", [(order_id, command)])
+    await wait_for(
+        lambda: _held_is(env, order_id, [(HAMBURG, TSHIRT, 1)]), what="the mug's hold released"
+    )
+    fulfilment = await env.fetch(
+        "orchestration", "SELECT status FROM fulfilment_orders WHERE order_id = $1", order_id
+    )
+    assert [f["status"] for f in fulfilment] == ["created"]  # the T-shirt still ships

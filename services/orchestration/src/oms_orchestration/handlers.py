@@ -10,6 +10,7 @@ from oms_events.orders import (
     OrderAccepted,
     OrderCanceled,
     OrderConfirmed,
+    OrderLinesCanceled,
     ShippingAddressChanged,
 )
 from oms_events.values import DeliveryMethod
@@ -65,6 +66,14 @@ class OrchestrationHandlers:
             locate(self.orchestrator.config.zones(), address.country, address.postal_code),
         )
 
+    async def lines_canceled(self, ctx: HandlerContext, event: OrderLinesCanceled) -> None:
+        await self.orchestrator.lines_canceled(
+            _step(ctx),
+            event.order_id,
+            [(line.line_id, line.quantity) for line in event.lines],
+            f"lines canceled: {event.reason}"[:2000],
+        )
+
     async def order_confirmed(self, ctx: HandlerContext, event: OrderConfirmed) -> None:
         await self.orchestrator.confirmed(_step(ctx), event.order_id)
 
@@ -109,6 +118,7 @@ class OrchestrationHandlers:
             "OrderConfirmed": self.order_confirmed,
             "OrderCanceled": self.order_canceled,
             "ShippingAddressChanged": self.address_changed,
+            "OrderLinesCanceled": self.lines_canceled,
         }
 
     def inventory(self) -> dict[str, Handler]:

@@ -527,6 +527,37 @@ class Orchestrator:
                 step, order_id, fo["fulfilment_order_id"], fo["location_id"], "order canceled"
             )
 
+    async def lines_canceled(
+        self, step: Step, order_id: str, lines: list[tuple[str, int]], reason: str
+    ) -> None:
+        """Some lines canceled: their backordered units are forgotten first, then whole
+        reservations that fit in the canceled quantity are given back (a reservation larger
+        than what is left to cancel stays: its location ships the rest of the line). A
+        fulfilment order left with nothing is called off."""
+        saga = await store.lock_saga(step.conn, order_id)
+        if saga is None or saga.state == "canceled":
+            return
+        released: list[str] = []
+        for line_id, quantity in lines:
+            dropped = await store.drop_backordered(step.conn, saga, line_id, quantity)
+            saga = await store.lock_saga(step.conn, order_id)
+            assert saga is not None
+            released += await store.give_up_line(step.conn, order_id, line_id, quantity - dropped)
+        if released:
+            self._release(step, order_id, released, reason)
+        for fo in await store.call_off_empty(step.conn, order_id):
+            self._call_off(step, order_id, fo["fulfilment_order_id"], fo["location_id"], reason)
+        saga = await store.lock_saga(step.conn, order_id)
+        loaded = await load_order(step.conn, order_id)
+        if saga is None or loaded is None or saga.state != "backordered" or saga.backordered:
+            return
+        # Nothing waits any more: what is held is the whole order now.
+        order, address = loaded
+        profile = self._profile(order)
+        if profile is not None:
+            last = f"dec-{order_id}-{saga.attempt}"
+            await self._complete(step, order, address, profile, last, retry=False)
+
     def _release(self, step: Step, order_id: str, ids: list[str], reason: str) -> None:
         step.outbox.emit(
             ReleaseReservations(order_id=order_id, reservation_ids=tuple(ids), reason=reason),

@@ -25,9 +25,12 @@ __all__ = [
     "allocations",
     "answer",
     "avoid",
+    "call_off_empty",
     "cancel",
     "capacity_used",
     "create_fulfilment_order",
+    "drop_backordered",
+    "give_up_line",
     "lock_saga",
     "overdue_fulfilment_orders",
     "record_decision",
@@ -348,3 +351,63 @@ async def overdue_fulfilment_orders(
         limit,
     )
     return [(r["fulfilment_order_id"], r["order_id"], r["location_id"]) for r in rows]
+
+
+async def give_up_line(
+    conn: asyncpg.Connection, order_id: str, line_id: str, quantity: int
+) -> list[str]:
+    """Stop asking for up to ``quantity`` units of a canceled line: whole reservations,
+    newest first, that fit in it; their ids (to release). Fulfilment orders left with nothing
+    held are marked canceled; the caller calls them off."""
+    rows = await conn.fetch(
+        "SELECT reservation_id, quantity FROM allocations WHERE order_id = $1 AND line_id = $2"
+        " AND status IN ('requested', 'held') ORDER BY decision_id DESC, reservation_id DESC"
+        " FOR UPDATE",
+        order_id,
+        line_id,
+    )
+    chosen, left = [], quantity
+    for row in rows:
+        if row["quantity"] <= left:
+            chosen.append(row["reservation_id"])
+            left -= row["quantity"]
+    await conn.execute(
+        "UPDATE allocations SET status = 'released' WHERE reservation_id = ANY($1::text[])",
+        chosen,
+    )
+    return chosen
+
+
+async def call_off_empty(conn: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
+    """Open fulfilment orders of the order with nothing held any more, now canceled."""
+    return list(
+        await conn.fetch(
+            "UPDATE fulfilment_orders f SET status = 'canceled', reason = 'lines canceled'"
+            " WHERE f.order_id = $1 AND f.status IN ('created', 'accepted')"
+            " AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.fulfilment_order_id ="
+            " f.fulfilment_order_id AND a.status = 'held')"
+            " RETURNING f.fulfilment_order_id, f.location_id",
+            order_id,
+        )
+    )
+
+
+async def drop_backordered(
+    conn: asyncpg.Connection, saga: Saga, line_id: str, quantity: int
+) -> int:
+    """Take up to ``quantity`` units of a line off the backorder; how many were taken."""
+    left, kept = quantity, []
+    for line in saga.backordered:
+        if line.line_id == line_id and left:
+            take = min(left, line.quantity)
+            left -= take
+            if line.quantity > take:
+                kept.append(Line(line.line_id, line.sku, line.quantity - take))
+        else:
+            kept.append(line)
+    await conn.execute(
+        "UPDATE sagas SET backordered = $2::jsonb, updated_at = now() WHERE order_id = $1",
+        saga.order_id,
+        json.dumps([line.__dict__ for line in kept]),
+    )
+    return quantity - left
