@@ -251,13 +251,15 @@ class Orchestrator:
         """Inventory answered one reservation; once a decision is fully answered, release its
         held lines to their locations and source its failed ones again elsewhere."""
         conn = step.conn
-        answered = await store.answer(conn, reservation_id, held)
-        if answered is None:
+        order_id = await store.order_of(conn, reservation_id)
+        if order_id is None:
             return
-        order_id, decision_id = answered
+        # The saga first, as every step locks it first: two instances never deadlock here.
         saga = await store.lock_saga(conn, order_id)
-        if saga is None:
+        answered = await store.answer(conn, reservation_id, held)
+        if answered is None or saga is None:
             return
+        _, decision_id = answered
         if saga.state == "canceled":
             if held:  # too late: give it back
                 self._release(step, order_id, [reservation_id], "order canceled")

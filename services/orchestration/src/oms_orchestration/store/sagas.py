@@ -32,6 +32,7 @@ __all__ = [
     "drop_backordered",
     "give_up_line",
     "lock_saga",
+    "order_of",
     "overdue_fulfilment_orders",
     "record_decision",
     "reject_fulfilment",
@@ -147,6 +148,13 @@ async def record_decision(
     )
     await update_saga(conn, order_id, attempt=attempt)
     return True
+
+
+async def order_of(conn: asyncpg.Connection, reservation_id: str) -> str | None:
+    order_id: str | None = await conn.fetchval(
+        "SELECT order_id FROM allocations WHERE reservation_id = $1", reservation_id
+    )
+    return order_id
 
 
 async def answer(
