@@ -106,10 +106,22 @@ async def test_the_availability_topic_matches_the_database_after_a_burst(
     await request(env, *(p for kind, p in changes if kind == "request"))
     reservations = sum(1 for kind, p in changes if kind == "request" and hasattr(p, "lines"))
 
+    sent = len(LOCATIONS) * 2 + len(changes)
+
     async def decided() -> bool:
-        rows = await env.fetch("inventory", "SELECT count(*) AS n FROM reservations")
-        outbox = await env.fetch("inventory", "SELECT count(*) AS n FROM oms_outbox")
-        return rows[0]["n"] == reservations and outbox[0]["n"] == 0
+        """Every record consumed (applied, or dead-lettered) and every event published."""
+        rows = await env.fetch(
+            "inventory",
+            "SELECT (SELECT count(*) FROM oms_inbox) + (SELECT count(*) FROM oms_dead_letters)"
+            " AS consumed, (SELECT count(*) FROM reservations) AS reservations,"
+            " (SELECT count(*) FROM oms_outbox) AS unpublished",
+        )
+        found = rows[0]
+        return (found["consumed"], found["reservations"], found["unpublished"]) == (
+            sent,
+            reservations,
+            0,
+        )
 
     await wait_for(decided, timeout=60, what="every request decided and published")
     stock = await env.fetch(

@@ -31,6 +31,7 @@ from tests.support.inventory import (
     MUNICH,
     TSHIRT,
     events_of,
+    events_until,
     feed,
     import_catalogue,
     send,
@@ -325,7 +326,7 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
         return (rows[0]["on_hand"], rows[0]["reserved"]) == (2, 0)
 
     await wait_for(store_levels, what="the store's count corrected and its hold given back")
-    reported = await events_of(env, "oms.inventory", 1, "InventoryDiscrepancyReported")
+    reported = await events_until(env, "oms.inventory", 1, "InventoryDiscrepancyReported")
     assert [(d.payload.location_id, d.payload.reported_on_hand) for d in reported] == [(BERLIN, 2)]
 
     # Hamburg does not accept within 10 s: the work moves on to the next location.
@@ -341,11 +342,11 @@ async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_mov
         HAMBURG,
     )
     assert (hamburg[0]["status"], hamburg[0]["reason"]) == ("rejected", "not accepted in time")
-    called_off = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderCanceled")
+    called_off = await events_until(env, "oms.sourcing", 1, "FulfilmentOrderCanceled")
     assert [(c.payload.location_id, c.payload.reason) for c in called_off] == [
         (HAMBURG, "not accepted in time")
     ]
-    rerouted = await events_of(env, "oms.sourcing", 1, "FulfilmentOrderRerouted")
+    rerouted = await events_until(env, "oms.sourcing", 2, "FulfilmentOrderRerouted")
     assert [(r.payload.from_location_id, r.payload.to_location_id) for r in rerouted] == [
         (BERLIN, HAMBURG),
         (HAMBURG, MUNICH),

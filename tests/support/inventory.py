@@ -20,6 +20,7 @@ from oms_events.inventory import ReservationLine, ReserveStock
 from oms_events.registry import EventPayload
 from tests.conftest import Env
 from tests.support.kafka import read_topic
+from tests.support.waiting import wait_for
 
 HAMBURG = "wh-hamburg"
 BERLIN = "store-berlin-mitte"
@@ -165,3 +166,14 @@ async def events_of(env: Env, topic: str, at_least: int, *types: str) -> list[An
     records = await read_topic(env.bootstrap, env.topic(topic), at_least=at_least)
     decoded = [decode(r.value) for r in records]
     return [d for d in decoded if not types or d.envelope.type in types]
+
+
+async def events_until(env: Env, topic: str, count: int, *types: str) -> list[Any]:
+    """Decoded events of ``types`` once at least ``count`` of them are on ``topic``: a row
+    changes before the relay publishes its events."""
+
+    async def probe() -> list[Any] | None:
+        found = await events_of(env, topic, 1, *types)
+        return found if len(found) >= count else None
+
+    return await wait_for(probe, what=f"{count} of {types} on {topic}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -77,7 +78,9 @@ def register_api(
         now = datetime.now(UTC)
         async with runtime.unit_of_work() as work:
             stock = await availability_of(work.conn, sorted({ln.sku for ln in lines}))
-            used = await capacity_used(work.conn, now.date())
+            used = await capacity_used(
+                work.conn, now.astimezone(ZoneInfo(config.delivery.timezone)).date()
+            )
         options = promise(
             config,
             channel=channel,

@@ -260,10 +260,6 @@ class Orchestrator:
         if answered is None or saga is None:
             return
         _, decision_id = answered
-        if saga.state == "canceled":
-            if held:  # too late: give it back
-                self._release(step, order_id, [reservation_id], "order canceled")
-            return
         if await store.waiting_for(conn, decision_id):
             return
         loaded = await load_order(conn, order_id)
@@ -549,11 +545,10 @@ class Orchestrator:
             self._release(step, order_id, released, reason)
         for fo in await store.call_off_empty(step.conn, order_id):
             self._call_off(step, order_id, fo["fulfilment_order_id"], fo["location_id"], reason)
-        saga = await store.lock_saga(step.conn, order_id)
+        # What was still asked for may have been all a decision waited for: settle it now
+        # (its answer, when it comes, finds nothing to do).
         loaded = await load_order(step.conn, order_id)
-        if saga is None or loaded is None or saga.state != "backordered" or saga.backordered:
-            return
-        # Nothing waits any more: what is held is the whole order now.
+        assert loaded is not None
         order, address = loaded
         profile = self._profile(order)
         if profile is not None:

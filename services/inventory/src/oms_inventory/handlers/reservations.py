@@ -149,6 +149,7 @@ class ReservationHandlers:
                 location_id=shipment.location_id,
                 quantity=line.quantity,
                 shipment_id=shipment.shipment_id,
+                shipped_at=shipment.shipped_at,
                 counted=levels.counted(shipment.shipped_at),
             )
             if unreserved:
@@ -192,6 +193,7 @@ class ReservationHandlers:
                     rejection.fulfilment_order_id,
                     on_hand=-missing,
                     quarantined=missing if damaged else 0,
+                    at=ctx.envelope.time,
                 ),
             )
             ctx.outbox.emit(

@@ -21,7 +21,7 @@ async def availability_rows(
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT s.sku, s.location_id, l.location_type, s.on_hand, s.reserved, s.safety_stock,"
         " s.in_transit, s.quarantined,"
-        " s.on_hand::bigint - s.reserved - s.safety_stock AS available, s.updated_at"
+        " s.on_hand::bigint - s.reserved - s.safety_stock AS available"
         " FROM stock s JOIN locations l USING (location_id)"
         " WHERE s.sku = ANY($1::text[])"
         " AND ($2::text IS NULL OR (l.active AND $2 = ANY(l.channels)))"

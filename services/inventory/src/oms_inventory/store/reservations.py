@@ -248,6 +248,7 @@ async def commit_line(
     location_id: str,
     quantity: int,
     shipment_id: str,
+    shipped_at: datetime,
     counted: bool,
 ) -> tuple[list[Held], int]:
     """Shipped units leave on hand, taken from the line's reservations at that location.
@@ -287,12 +288,9 @@ async def commit_line(
         )
         committed.append(Held(row["reservation_id"], order_id, sku, location_id, take))
     levels = await conn.fetchrow(
-        "SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2 FOR UPDATE",
-        sku,
-        location_id,
-    )
-    if levels is None:
-        return committed, left
+        "SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2", sku, location_id
+    )  # locked by the caller
+    assert levels is not None
     # A count that was too low must not make on hand negative: the units did ship.
     leaving = 0 if counted else min(quantity, levels["on_hand"])
     if leaving or from_reserved:
@@ -301,6 +299,12 @@ async def commit_line(
             notes,
             sku,
             location_id,
-            Movement("shipped", shipment_id, on_hand=-leaving, reserved=-from_reserved),
+            Movement(
+                "shipped",
+                shipment_id,
+                on_hand=-leaving,
+                reserved=-from_reserved,
+                at=shipped_at,
+            ),
         )
     return committed, left

@@ -47,10 +47,6 @@ class StockLevels:
     snapshot_sequence: int | None
     last_movement_at: datetime | None
 
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved - self.safety_stock
-
     def counted(self, at: datetime) -> bool:
         """True when a count applied here is newer than ``at``: it includes what happened."""
         return self.snapshot_as_of is not None and at <= self.snapshot_as_of
