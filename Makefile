@@ -31,7 +31,7 @@ schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, the or
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_order.api_openapi import write_openapi; write_openapi(Path('schemas'))"
 
-bench: setup stack-up ## Measure the order pipeline and reservations under open-loop loads (RATES, DURATION)
+bench: setup stack-up ## Measure the order pipeline and reservations open-loop (RATES, RESERVATION_RATES, DURATION)
 	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --rates $(or $(RATES),100,200) --duration $(or $(DURATION),30)
 	PYTHONPATH=. $(UV) run --no-sync python bench/inventory_reservations.py --rates $(or $(RESERVATION_RATES),300,600) --duration $(or $(DURATION),20)
 

@@ -72,8 +72,8 @@ InvalidHandler = Callable[[HandlerContext, InvalidPayload], Awaitable[bool]]
 """Answers an event whose envelope is valid but whose payload is not (e.g. with a rejection);
 returns False when it cannot, and the event is dead-lettered as invalid."""
 BatchFinish = Callable[[asyncpg.Connection, dict[str, Any], Outbox], Awaitable[None]]
-"""Runs once per batch transaction after its handlers, with their shared ``batch`` notes:
-for work that is cheaper, or only correct, once per batch (e.g. projections of what changed)."""
+"""Runs once per batch transaction after its handlers when they left notes in ``batch``: for
+work that is cheaper, or only correct, once per batch (e.g. projections of what changed)."""
 
 
 class RejectedEvent(Exception):
