@@ -35,6 +35,18 @@ HERE = Path(__file__).resolve().parent
 HAMBURG, BERLIN = "dc-hamburg", "store-berlin"
 
 
+COUNTS = (
+    ("SKU-TSHIRT-M", HAMBURG, 40),
+    ("SKU-TV-55", HAMBURG, 6),
+    ("SKU-CAP", HAMBURG, 25),
+    ("SKU-HOODIE-L", HAMBURG, 30),
+    ("SKU-JEANS-32", "dc-munich", 12),
+    ("SKU-HOODIE-L", BERLIN, 4),
+    ("SKU-CAP", BERLIN, 0),  # sold out: the store's cap order will wait
+)
+"""What WMS and POS count at the start of every run: (sku, location, units available)."""
+
+
 def _event(payload: EventPayload, subject: str, source: str) -> bytes:
     return encode(new_event(payload, subject=subject, source=source, correlation_id=subject))
 
@@ -91,15 +103,7 @@ def feed_records(
             as_of=now,
             source_sequence=sequence,
         )
-        for sku, loc, n in (
-            ("SKU-TSHIRT-M", HAMBURG, 40),
-            ("SKU-TV-55", HAMBURG, 6),
-            ("SKU-CAP", HAMBURG, 25),
-            ("SKU-HOODIE-L", HAMBURG, 30),
-            ("SKU-JEANS-32", "dc-munich", 12),
-            ("SKU-HOODIE-L", BERLIN, 4),
-            ("SKU-CAP", BERLIN, 0),  # sold out: the store's cap order will wait
-        )
+        for sku, loc, n in COUNTS
     ]
     late = StockSnapshot(
         sku="SKU-TSHIRT-M",
@@ -222,14 +226,18 @@ async def prepare_stock(
         )
 
         async def fed() -> bool:
-            received = await inventory_db.fetchval(
-                "SELECT on_hand FROM stock WHERE sku = 'SKU-CAP' AND location_id = $1", popup
+            """Every record applied: they travel on different partitions."""
+            rows = await inventory_db.fetch("SELECT sku, location_id, on_hand FROM stock")
+            on_hand = {(r["sku"], r["location_id"]): r["on_hand"] for r in rows}
+            counted = all(
+                on_hand.get((sku, loc)) == n + still_held.get((sku, loc), 0)
+                for sku, loc, n in COUNTS
             )
             dead = await inventory_db.fetchval(
                 "SELECT count(*) FROM oms_dead_letters WHERE key = $1",
                 f"SKU-NOT-IN-CATALOGUE@{HAMBURG}".encode(),
             )
-            return received == 8 and dead > 0
+            return counted and on_hand.get(("SKU-CAP", popup)) == 8 and dead > 0
 
         await wait("the stock feed", fed)
     finally:
