@@ -25,6 +25,7 @@ from oms_events.values import (
 
 __all__ = [
     "AdjustmentReason",
+    "AtLocation",
     "AvailabilityChanged",
     "BackInStock",
     "InventoryDiscrepancyReported",
@@ -64,7 +65,7 @@ class AdjustmentReason(StrEnum):
     SNAPSHOT = "snapshot"
 
 
-class _AtLocation(EventPayload):
+class AtLocation(EventPayload):
     """Every stock fact is about one SKU at one location (the record key)."""
 
     sku: Sku
@@ -129,7 +130,7 @@ class ReleaseReservations(EventPayload):
 
 
 @event("StockReserved")
-class StockReserved(_AtLocation):
+class StockReserved(AtLocation):
     reservation_id: Identifier
     order_id: Identifier
     line_id: Identifier
@@ -138,7 +139,7 @@ class StockReserved(_AtLocation):
 
 
 @event("ReservationFailed")
-class ReservationFailed(_AtLocation):
+class ReservationFailed(AtLocation):
     reservation_id: Identifier
     order_id: Identifier
     line_id: Identifier
@@ -148,7 +149,7 @@ class ReservationFailed(_AtLocation):
 
 
 @event("ReservationReleased")
-class ReservationReleased(_AtLocation):
+class ReservationReleased(AtLocation):
     reservation_id: Identifier
     order_id: Identifier
     quantity: Quantity
@@ -156,7 +157,7 @@ class ReservationReleased(_AtLocation):
 
 
 @event("ReservationExpired")
-class ReservationExpired(_AtLocation):
+class ReservationExpired(AtLocation):
     reservation_id: Identifier
     order_id: Identifier
     quantity: Quantity
@@ -164,7 +165,7 @@ class ReservationExpired(_AtLocation):
 
 
 @event("StockCommitted")
-class StockCommitted(_AtLocation):
+class StockCommitted(AtLocation):
     """Reserved units left the building: on hand and reserved both drop."""
 
     reservation_id: Identifier
@@ -177,7 +178,7 @@ class StockCommitted(_AtLocation):
 
 
 @event("StockAdjusted")
-class StockAdjusted(_AtLocation):
+class StockAdjusted(AtLocation):
     """On hand changed for a reason other than a reservation; applied from a feed or a return."""
 
     delta: _Delta
@@ -188,23 +189,23 @@ class StockAdjusted(_AtLocation):
 
 
 @event("LowStock")
-class LowStock(_AtLocation):
+class LowStock(AtLocation):
     available: _Delta
     threshold: StockQuantity
 
 
 @event("OutOfStock")
-class OutOfStock(_AtLocation):
+class OutOfStock(AtLocation):
     since: UtcDatetime
 
 
 @event("BackInStock")
-class BackInStock(_AtLocation):
+class BackInStock(AtLocation):
     available: Quantity
 
 
 @event("InventoryDiscrepancyReported")
-class InventoryDiscrepancyReported(_AtLocation):
+class InventoryDiscrepancyReported(AtLocation):
     """A feed disagrees with what the OMS expected; raised for a human to look at."""
 
     expected_on_hand: _Delta
@@ -214,7 +215,7 @@ class InventoryDiscrepancyReported(_AtLocation):
 
 
 @event("AvailabilityChanged")
-class AvailabilityChanged(_AtLocation):
+class AvailabilityChanged(AtLocation):
     """Latest stock picture of one SKU at one location (compacted topic: last one wins).
 
     ``available`` = on_hand - reserved - safety_stock; it may be negative after a
@@ -253,7 +254,7 @@ class NetworkAvailabilityChanged(EventPayload):
 
 
 @event("StockSnapshot", version=1)
-class StockSnapshotV1(_AtLocation):
+class StockSnapshotV1(AtLocation):
     """First feed format: ordered by ``as_of`` alone, which ties when clocks are coarse."""
 
     on_hand: StockQuantity
@@ -261,7 +262,7 @@ class StockSnapshotV1(_AtLocation):
 
 
 @event("StockSnapshot", version=2)
-class StockSnapshot(_AtLocation):
+class StockSnapshot(AtLocation):
     """The source's count of one SKU at one location.
 
     A snapshot older than the last applied one, by (as_of, source_sequence), is
@@ -281,7 +282,7 @@ def upcast_stock_snapshot_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @event("StockAdjustment")
-class StockAdjustment(_AtLocation):
+class StockAdjustment(AtLocation):
     adjustment_id: Identifier
     delta: _Delta
     reason: AdjustmentReason
@@ -290,7 +291,7 @@ class StockAdjustment(_AtLocation):
 
 
 @event("StockReceived")
-class StockReceived(_AtLocation):
+class StockReceived(AtLocation):
     receipt_id: Identifier
     quantity: Quantity
     purchase_order_id: Identifier | None = None
@@ -298,7 +299,7 @@ class StockReceived(_AtLocation):
 
 
 @event("TransferShipped")
-class TransferShipped(_AtLocation):
+class TransferShipped(AtLocation):
     """Keyed by the sending location (``location_id``); the units become in transit."""
 
     transfer_id: Identifier
@@ -308,7 +309,7 @@ class TransferShipped(_AtLocation):
 
 
 @event("TransferReceived")
-class TransferReceived(_AtLocation):
+class TransferReceived(AtLocation):
     """Keyed by the receiving location (``location_id``)."""
 
     transfer_id: Identifier

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import structlog
 
 from oms_events.inventory import ReservationExpired
-from oms_inventory.store.projection import publish_changes, stock_key
+from oms_inventory.store.projection import emit_for_order, publish_changes
 from oms_inventory.store.reservations import expire_due
 from oms_runtime import ServiceRuntime
 
@@ -23,7 +23,8 @@ async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
         notes: dict[str, object] = {}
         expired = await expire_due(work.conn, notes, now, limit)
         for held in expired:
-            work.outbox.emit(
+            emit_for_order(
+                work.outbox,
                 ReservationExpired(
                     sku=held.sku,
                     location_id=held.location_id,
@@ -32,8 +33,7 @@ async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
                     quantity=held.quantity,
                     expired_at=now,
                 ),
-                subject=held.order_id,
-                key=stock_key(held.sku, held.location_id),
+                held.order_id,
             )
         await publish_changes(work.conn, notes, work.outbox)
     if expired:

@@ -22,7 +22,7 @@ from oms_events.inventory import (
 )
 from oms_inventory.handlers.feed import not_in_future
 from oms_inventory.store import reservations as store
-from oms_inventory.store.projection import stock_key
+from oms_inventory.store.projection import emit_for_order
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, lock_stock, move
 from oms_runtime import Handler, HandlerContext
@@ -120,7 +120,8 @@ class ReservationHandlers:
             ctx.conn, ctx.batch, request.order_id, request.reservation_ids, request.reason
         )
         for held in released:
-            ctx.outbox.emit(
+            emit_for_order(
+                ctx.outbox,
                 ReservationReleased(
                     sku=held.sku,
                     location_id=held.location_id,
@@ -129,8 +130,7 @@ class ReservationHandlers:
                     quantity=held.quantity,
                     reason=request.reason,
                 ),
-                subject=held.order_id,
-                key=stock_key(held.sku, held.location_id),
+                held.order_id,
             )
         _log.info("reservations_released", released=len(released))
 
@@ -155,7 +155,8 @@ class ReservationHandlers:
             if unreserved:
                 _log.warning("shipped_without_reservation", line_id=line.line_id)
             for held in committed:
-                ctx.outbox.emit(
+                emit_for_order(
+                    ctx.outbox,
                     StockCommitted(
                         sku=held.sku,
                         location_id=held.location_id,
@@ -164,8 +165,7 @@ class ReservationHandlers:
                         shipment_id=shipment.shipment_id,
                         quantity=held.quantity,
                     ),
-                    subject=held.order_id,
-                    key=stock_key(held.sku, held.location_id),
+                    held.order_id,
                 )
 
     async def rejected(self, ctx: HandlerContext, rejection: FulfilmentOrderRejected) -> None:
@@ -196,7 +196,8 @@ class ReservationHandlers:
                     at=ctx.envelope.time,
                 ),
             )
-            ctx.outbox.emit(
+            emit_for_order(
+                ctx.outbox,
                 InventoryDiscrepancyReported(
                     sku=line.sku,
                     location_id=rejection.location_id,
@@ -208,15 +209,15 @@ class ReservationHandlers:
                         f" {line.quantity} of line {line.line_id}: {rejection.cause.value}"
                     ),
                 ),
-                subject=rejection.order_id,
-                key=stock_key(line.sku, rejection.location_id),
+                rejection.order_id,
             )
 
 
 def _reserved(
     ctx: HandlerContext, order_id: str, line: ReservationLine, expires_at: datetime
 ) -> None:
-    ctx.outbox.emit(
+    emit_for_order(
+        ctx.outbox,
         StockReserved(
             sku=line.sku,
             location_id=line.location_id,
@@ -226,8 +227,7 @@ def _reserved(
             quantity=line.quantity,
             expires_at=expires_at,
         ),
-        subject=order_id,
-        key=stock_key(line.sku, line.location_id),
+        order_id,
     )
 
 
@@ -242,7 +242,8 @@ async def _failed(
 ) -> None:
     if record:
         await store.mark_failed(ctx.conn, line.reservation_id, reason)
-    ctx.outbox.emit(
+    emit_for_order(
+        ctx.outbox,
         ReservationFailed(
             sku=line.sku,
             location_id=line.location_id,
@@ -253,6 +254,5 @@ async def _failed(
             available=available,
             reason=reason,
         ),
-        subject=order_id,
-        key=stock_key(line.sku, line.location_id),
+        order_id,
     )

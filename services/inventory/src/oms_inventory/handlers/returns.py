@@ -7,7 +7,7 @@ import hashlib
 from oms_events.inventory import AdjustmentReason, StockAdjusted
 from oms_events.returns import Disposition, ReturnInspected
 from oms_inventory.handlers.feed import not_in_future
-from oms_inventory.store.projection import stock_key
+from oms_inventory.store.projection import emit_for_order
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, lock_stock, move
 from oms_runtime import Handler, HandlerContext
@@ -49,7 +49,8 @@ async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> N
             ),
         )
         if restock:
-            ctx.outbox.emit(
+            emit_for_order(
+                ctx.outbox,
                 StockAdjusted(
                     sku=line.sku,
                     location_id=location,
@@ -58,6 +59,5 @@ async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> N
                     on_hand=after.on_hand,
                     source_event_id=str(ctx.envelope.id),
                 ),
-                subject=inspected.order_id,
-                key=stock_key(line.sku, location),
+                inspected.order_id,
             )

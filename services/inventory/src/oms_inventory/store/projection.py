@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from oms_events.inventory import (
+    AtLocation,
     AvailabilityChanged,
     BackInStock,
     LowStock,
@@ -27,7 +28,7 @@ from oms_inventory.domain.alerts import Alert, AlertState, alert_state, alerts_b
 from oms_inventory.store.stock import changed_stock
 from oms_runtime.outbox import Outbox
 
-__all__ = ["NETWORK", "publish_changes", "stock_key"]
+__all__ = ["NETWORK", "emit_for_order", "publish_changes", "stock_key"]
 
 NETWORK = "*"
 """The location part of the network-wide key ``sku@*``; the catalogue refuses ``*`` in
@@ -36,6 +37,12 @@ location ids, so no location's key can collide with it."""
 
 def stock_key(sku: str, location_id: str) -> str:
     return f"{sku}@{location_id}"
+
+
+def emit_for_order(outbox: Outbox, payload: AtLocation, order_id: str) -> None:
+    """A stock fact about an order: its subject is the order, its key the SKU at the location
+    (so one consumer sees one SKU at one location in order)."""
+    outbox.emit(payload, subject=order_id, key=stock_key(payload.sku, payload.location_id))
 
 
 def _sku_lock(sku: str) -> int:
