@@ -23,9 +23,9 @@ from oms_events.codec import (
     encode,
     new_event,
 )
-from oms_events.envelope import Envelope
+from oms_events.envelope import MAX_SEQUENCE, SEQUENCE_DIGITS, Envelope
 from oms_events.orders import OrderConfirmed
-from oms_events.registry import EventPayload
+from oms_events.registry import REGISTRY, EventPayload
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 EVENT_ID = UUID("2f1d7c7e-4c1b-4f0e-9d7a-3b5e8a0c6d21")
@@ -101,7 +101,14 @@ class TestEnvelope:
         [
             ("time", "2024-06-11T09:15:00"),
             ("sequence", -1),
-            ("sequence", "3"),
+            ("sequence", "-3"),
+            ("sequence", "+3"),
+            ("sequence", "3.0"),
+            ("sequence", "\uff13"),
+            ("sequence", "1" * 20),
+            ("sequence", 3.0),
+            ("sequence", True),
+            ("sequence", 2**63),
             ("dataversion", 0),
             ("specversion", "0.3"),
             ("source", ""),
@@ -119,6 +126,35 @@ class TestEnvelope:
             Envelope.model_validate(envelope_doc(traceparent="00-abc"))
 
 
+class TestSequence:
+    """A string on the wire (the CloudEvents sequence extension), an int in Python."""
+
+    def test_is_written_as_nineteen_zero_padded_digits(self) -> None:
+        assert envelope_doc()["sequence"] == "0000000000000000003"
+        biggest = Envelope.model_validate(envelope_doc(sequence=MAX_SEQUENCE))
+        assert json.loads(encode(biggest))["sequence"] == str(MAX_SEQUENCE)
+        assert len(str(MAX_SEQUENCE)) == SEQUENCE_DIGITS
+
+    def test_strings_order_like_the_numbers(self) -> None:
+        numbers = [10, 2, 0, 99, 1_000, 9, MAX_SEQUENCE]
+        wire = [
+            json.loads(encode(Envelope.model_validate(envelope_doc(sequence=n))))["sequence"]
+            for n in numbers
+        ]
+        assert sorted(wire) == [f"{n:019d}" for n in sorted(numbers)]
+
+    @pytest.mark.parametrize("value", [3, "3", "0000000000000000003"])
+    def test_reads_the_integer_of_older_records_and_unpadded_strings(self, value: Any) -> None:
+        decoded = decode(raw(envelope_doc(sequence=value)))
+        assert decoded.envelope.sequence == 3
+        assert json.loads(encode(decoded.envelope))["sequence"] == "0000000000000000003"
+
+    def test_python_dumps_keep_the_int(self) -> None:
+        env = Envelope.model_validate(envelope_doc())
+        assert env.model_dump()["sequence"] == 3
+        assert Envelope.model_validate(env.model_dump()) == env
+
+
 class TestEncode:
     def test_is_compact_utf8_json_without_a_null_causation(self) -> None:
         encoded = encode(Envelope.model_validate(envelope_doc()))
@@ -130,6 +166,17 @@ class TestEncode:
     def test_keeps_non_ascii_as_utf8(self) -> None:
         env = Envelope.model_validate(envelope_doc(subject="Schönhauser"))
         assert "Schönhauser".encode() in encode(env)
+
+    @pytest.mark.parametrize("fixture", sorted(GOLDEN_DIR.glob("*.json")), ids=lambda p: p.stem)
+    def test_writes_what_json_dumps_wrote(self, fixture: Path) -> None:
+        # The bytes are those of the json.dumps encoder it replaced (sequence aside).
+        env = decode(fixture.read_bytes()).envelope
+        env = env.model_copy(update={"subject": 'Schön \u2028 \x00 \U0001f600 / \\ "q"'})
+        doc = env.model_dump(mode="json")
+        if doc["causationid"] is None:
+            del doc["causationid"]
+        expected = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        assert encode(env) == expected.encode()
 
     def test_round_trips(self) -> None:
         env = new_event(
@@ -167,7 +214,17 @@ class TestDecodeErrors:
 
     @pytest.mark.parametrize(
         "data",
-        [b"", b"\xff\xfe\x00", b"{not json", b"[]", b"42", b"null", b'"event"', b"{}"],
+        [
+            b"",
+            b"\xff\xfe\x00",
+            b"{not json",
+            b"[]",
+            b"42",
+            b"null",
+            b'"event"',
+            b"{}",
+            b"\xef\xbb\xbf{}",
+        ],
     )
     def test_malformed(self, data: bytes) -> None:
         with pytest.raises(MalformedEvent) as exc:
@@ -210,6 +267,19 @@ class TestDecodeErrors:
         with pytest.raises(InvalidPayload, match="surprise"):
             decode(raw(doc))
 
+    def test_trailing_data_is_malformed(self) -> None:
+        with pytest.raises(MalformedEvent, match="trailing"):
+            decode(raw(envelope_doc()) + b" {}")
+
+    def test_an_integer_beyond_64_bits_is_rejected_not_rounded(self) -> None:
+        # orjson reads it as a float, which every (strict) int in the contract refuses.
+        doc = json.loads((GOLDEN_DIR / "OrderSubmitted.v2.json").read_text())
+        doc["data"]["lines"][0]["quantity"] = 2**70 + 1
+        with pytest.raises(InvalidPayload, match="quantity"):
+            decode(raw(doc))
+        with pytest.raises(MalformedEvent, match="sequence"):
+            decode(raw(envelope_doc(sequence=2**70 + 1)))
+
     def test_upcaster_failure_is_an_invalid_payload(self) -> None:
         doc = json.loads((GOLDEN_DIR / "OrderSubmitted.v1.json").read_text())
         doc["data"] = {"customer_email": 5}
@@ -229,6 +299,25 @@ class TestDecodeErrors:
 def test_pathological_json_is_malformed(data: bytes) -> None:
     with pytest.raises(MalformedEvent):
         decode(data)
+
+
+def _number_schemas(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if node.get("type") in ("int", "float") else []
+        return found + [s for v in node.values() for s in _number_schemas(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _number_schemas(v)]
+    return []
+
+
+def test_every_int_is_strict_and_every_float_finite() -> None:
+    # What makes decoding with orjson safe: an integer beyond 64 bits comes back as a float
+    # and NaN is not JSON; neither can slip into a valid event.
+    models = [Envelope, *(model for _, _, model in REGISTRY.entries())]
+    numbers = [s for m in models for s in _number_schemas(m.__pydantic_core_schema__)]
+    assert numbers
+    for schema in numbers:
+        assert schema.get("strict") if schema["type"] == "int" else not schema["allow_inf_nan"]
 
 
 def test_nan_scores_are_rejected() -> None:

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from oms_events.codec import CONTENT_TYPE, decode, encode
 from oms_events.compat import check_compatibility
 from oms_events.registry import REGISTRY, latest_version
 from oms_events.schemas import _asyncapi, render_schemas, write_schemas
@@ -70,6 +71,21 @@ def test_json_schemas_accept_the_golden_fixtures(fixture: Path) -> None:
     jsonschema.validate(doc["data"], payload_schema)
 
 
+@pytest.mark.parametrize("fixture", sorted(GOLDEN_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_the_envelope_schema_accepts_old_and_new_records(fixture: Path) -> None:
+    # The golden fixtures are old records (an integer sequence); re-encoded, they are new ones.
+    envelope_schema = json.loads(RENDERED["envelope.json"])
+    old = json.loads(fixture.read_text())
+    new = json.loads(encode(decode(fixture.read_bytes()).envelope))
+    assert isinstance(old["sequence"], int)
+    assert new["sequence"] == f"{old['sequence']:019d}"
+    for doc in (old, new):
+        jsonschema.validate(doc, envelope_schema)
+    for bad in ("-1", "1" * 20, 1.5, None):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**new, "sequence": bad}, envelope_schema)
+
+
 def test_json_schema_rejects_what_the_model_rejects() -> None:
     doc = json.loads((GOLDEN_DIR / "OrderSubmitted.v2.json").read_text())
     schema = json.loads(RENDERED["events/OrderSubmitted.v2.json"])
@@ -97,6 +113,17 @@ class TestAsyncApi:
             latest = latest_version(event_type)
             assert data_ref == f"./events/{event_type}.v{latest}.json"
             assert data_ref.removeprefix("./") in RENDERED
+
+    def test_messages_declare_the_structured_mode_headers(self) -> None:
+        headers_schema = self.doc["components"]["schemas"]["RecordHeaders"]
+        assert self.doc["defaultContentType"] == "application/cloudevents+json"
+        for message in self.doc["components"]["messages"].values():
+            assert message["contentType"] == "application/cloudevents+json"
+            assert message["headers"] == {"$ref": "#/components/schemas/RecordHeaders"}
+        jsonschema.validate({"content-type": CONTENT_TYPE}, headers_schema)
+        for bad in ({}, {"content-type": CONTENT_TYPE, "ce_type": "OrderCompleted"}):
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(bad, headers_schema)
 
     def test_operations_send_or_receive_every_channel(self) -> None:
         operations = self.doc["operations"]

@@ -52,12 +52,15 @@ class EventRegistry:
     def __init__(self) -> None:
         self._models: dict[tuple[str, int], type[EventPayload]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        # Every decode asks for a type's versions; kept sorted per type, not scanned for.
+        self._versions: dict[str, tuple[int, ...]] = {}
 
     def add_model(self, model: type[EventPayload]) -> None:
         key = (model.event_type, model.version)
         if key in self._models and self._models[key] is not model:
             raise ValueError(f"{key[0]} v{key[1]} is registered twice")
         self._models[key] = model
+        self._versions[key[0]] = tuple(sorted({*self._versions.get(key[0], ()), key[1]}))
 
     def add_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
         key = (event_type, from_version)
@@ -66,10 +69,10 @@ class EventRegistry:
         self._upcasters[key] = fn
 
     def event_types(self) -> tuple[str, ...]:
-        return tuple(sorted({event_type for event_type, _ in self._models}))
+        return tuple(sorted(self._versions))
 
     def versions(self, event_type: str) -> tuple[int, ...]:
-        return tuple(sorted(v for t, v in self._models if t == event_type))
+        return self._versions.get(event_type, ())
 
     def entries(self) -> Iterator[tuple[str, int, type[EventPayload]]]:
         """Every registered (type, version, model), sorted."""
@@ -77,7 +80,7 @@ class EventRegistry:
             yield event_type, version, model
 
     def is_known(self, event_type: str) -> bool:
-        return any(t == event_type for t, _ in self._models)
+        return event_type in self._versions
 
     def latest_version(self, event_type: str) -> int:
         versions = self.versions(event_type)

@@ -7,18 +7,18 @@ is a stable code for dead-letter headers and metrics.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 from pydantic import ValidationError
 
 from oms_events.envelope import Envelope
 from oms_events.registry import REGISTRY, EventPayload, dataschema_urn
 
 __all__ = [
+    "CONTENT_TYPE",
     "MAX_EVENT_BYTES",
     "DecodedEvent",
     "EventTooLarge",
@@ -34,6 +34,13 @@ __all__ = [
 
 MAX_EVENT_BYTES = 1_048_576
 """Largest encoded event accepted; matches Kafka's default message size."""
+
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+"""The ``content-type`` header of every record: CloudEvents structured mode, JSON format.
+
+Per the CloudEvents Kafka binding a record carrying it has its whole event in the value and
+no ``ce_`` headers; a ``ce_`` header would make readers take it for binary mode.
+"""
 
 _MAX_ERRORS_SHOWN = 10
 
@@ -137,20 +144,15 @@ def new_event(
 
 def encode(envelope: Envelope) -> bytes:
     """Compact UTF-8 JSON; an absent ``causationid`` is omitted as CloudEvents prefers."""
-    doc: dict[str, Any] = envelope.model_dump(mode="json")
-    if doc["causationid"] is None:
-        del doc["causationid"]
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    exclude = {"causationid"} if envelope.causationid is None else None
+    return envelope.model_dump_json(exclude=exclude).encode()
 
 
 def decode(raw: bytes) -> DecodedEvent:
     """Parse, check and upcast one record value."""
     if len(raw) > MAX_EVENT_BYTES:
         raise EventTooLarge(f"event is {len(raw)} bytes, more than {MAX_EVENT_BYTES}")
-    try:
-        envelope = Envelope.model_validate_json(raw)
-    except ValidationError as exc:
-        raise MalformedEvent(f"invalid envelope: {_describe(exc)}") from None
+    envelope = _parse_envelope(raw)
 
     event_type, version = envelope.type, envelope.dataversion
     if not REGISTRY.is_known(event_type):
@@ -189,6 +191,27 @@ def decode(raw: bytes) -> DecodedEvent:
         payload=payload,
         upcast_from=version if version != model.version else None,
     )
+
+
+def _parse_envelope(raw: bytes) -> Envelope:
+    """orjson parses strict JSON: UTF-8, no NaN or Infinity, nothing after the document.
+
+    What it refuses, or a document that is not an object, goes through pydantic's own JSON
+    parser, which says what is wrong as ``decode`` always has; it reads NaN, so a NaN in
+    ``data`` is left to the payload model, which names the field (every float in the
+    contract is finite and every int strict, so an integer orjson widens to a float is
+    rejected, never rounded).
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = None
+    try:
+        if type(doc) is dict:
+            return Envelope.model_validate(doc)
+        return Envelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedEvent(f"invalid envelope: {_describe(exc)}") from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from oms_events.codec import CONTENT_TYPE
 from oms_events.envelope import Envelope
 from oms_events.registry import REGISTRY, EventRegistry, dataschema_urn
 from oms_events.topics import TOPICS, TopicSpec
@@ -25,6 +26,7 @@ __all__ = [
 
 ENVELOPE_SCHEMA_ID = "urn:oms:envelope:v1"
 _JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+_MEDIA_TYPE = CONTENT_TYPE.split(";", 1)[0]
 
 
 def event_schema_path(event_type: str, version: int) -> str:
@@ -139,7 +141,8 @@ def _asyncapi() -> dict[str, Any]:
                 "name": event_type,
                 "title": event_type,
                 "summary": _first_line(model.__doc__),
-                "contentType": "application/json",
+                "contentType": _MEDIA_TYPE,
+                "headers": {"$ref": "#/components/schemas/RecordHeaders"},
                 "payload": {
                     "allOf": [
                         {"$ref": "./envelope.json"},
@@ -164,10 +167,12 @@ def _asyncapi() -> dict[str, Any]:
             "description": (
                 "Public event contract of the order management system. Every record value "
                 "is a CloudEvents 1.0 envelope in structured JSON mode; older payload "
-                "versions are upcast to the latest on read."
+                "versions are upcast to the latest on read. Records follow the CloudEvents "
+                f"Kafka protocol binding in structured content mode: header content-type "
+                f"is {CONTENT_TYPE!r} and there are no ce_ headers."
             ),
         },
-        "defaultContentType": "application/json",
+        "defaultContentType": _MEDIA_TYPE,
         "servers": {
             "local": {
                 "host": "localhost:9092",
@@ -177,7 +182,24 @@ def _asyncapi() -> dict[str, Any]:
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": dict(sorted(messages.items()))},
+        "components": {
+            "messages": dict(sorted(messages.items())),
+            "schemas": {"RecordHeaders": _record_headers()},
+        },
+    }
+
+
+def _record_headers() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "Kafka record headers. Structured content mode: the value holds the whole event, "
+            "so no header starts with ce_ (a ce_ header would make a CloudEvents reader take "
+            "the record for binary mode). Dead-letter twins add oms.dlq.* headers."
+        ),
+        "properties": {"content-type": {"type": "string", "const": CONTENT_TYPE}},
+        "required": ["content-type"],
+        "propertyNames": {"not": {"pattern": "^[cC][eE]_"}},
     }
 
 
