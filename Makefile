@@ -5,10 +5,10 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test check schemas bench stack-up stack-down stack-status stack-logs
+.PHONY: help setup demo test check schemas bench bench-sustained stack-up stack-down stack-status stack-logs
 
 help: ## List the commands
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 setup: ## Install everything: PostgreSQL, the Kafka jars, uv and the Python workspace
 	deploy/local/install
@@ -31,9 +31,18 @@ schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, the or
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_order.api_openapi import write_openapi; write_openapi(Path('schemas'))"
 
+# Defaults as variables: inside $(or ...) a comma separates arguments, so `100,200` there
+# would run only 100.
+RATES ?= 100,200
+RESERVATION_RATES ?= 300,600
+SUSTAINED_RATE ?= 200
+
 bench: setup stack-up ## Measure the order pipeline and reservations open-loop (RATES, RESERVATION_RATES, DURATION)
-	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --rates $(or $(RATES),100,200) --duration $(or $(DURATION),30)
-	PYTHONPATH=. $(UV) run --no-sync python bench/inventory_reservations.py --rates $(or $(RESERVATION_RATES),300,600) --duration $(or $(DURATION),20)
+	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --rates $(RATES) --duration $(or $(DURATION),30)
+	PYTHONPATH=. $(UV) run --no-sync python bench/inventory_reservations.py --rates $(RESERVATION_RATES) --duration $(or $(DURATION),20)
+
+bench-sustained: setup stack-up ## One rate for 5 minutes: kept up? lag and backlog over time (SUSTAINED_RATE, DURATION)
+	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --sustained $(SUSTAINED_RATE) --duration $(or $(DURATION),300)
 
 stack-up: ## Start Kafka and PostgreSQL locally (no Docker) and create databases and topics
 	deploy/local/stack up

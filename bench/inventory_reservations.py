@@ -22,7 +22,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.order_pipeline import cpu_seconds, percentiles
+from bench.order_pipeline import percentiles
+from bench.probes import cpu_seconds
 from oms_events.codec import decode
 from oms_events.inventory import StockReceived
 from tests.conftest import Env
