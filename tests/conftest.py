@@ -66,7 +66,6 @@ class Env:
                 "OMS_DATABASE_URL": await self.database(name),
                 "OMS_TOPIC_PREFIX": self.prefix,
                 "OMS_GROUP_SUFFIX": f"-{self.run}",
-                "OMS_BATCH_WITHIN_MS": "10",
                 **env,
             },
             self.log_dir,

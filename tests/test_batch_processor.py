@@ -42,7 +42,7 @@ async def _processor(
     await pool.execute("CREATE TABLE seen (external_order_id text PRIMARY KEY)")
     processor = BatchProcessor(
         service="test",
-        pool=pool,
+        database=pool,
         handlers={"OrderSubmitted": handler},  # type: ignore[dict-item]
         topic_prefix="tx.",
         attempts=3,

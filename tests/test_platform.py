@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ async def test_poison_record_is_dead_lettered_and_the_partition_moves_on(env: En
     assert dead[0].value == poison
 
     await wait_for(
-        lambda: _count(env, "order", "SELECT count(*) FROM orders"),
+        lambda: _count(env, "order", "SELECT count(*) = 3 FROM orders WHERE true"),
         what="the records after the poison to be processed",
     )
     assert await _count(env, "order", "SELECT count(*) FROM orders") == 3
@@ -236,12 +237,12 @@ async def test_sigterm_stops_gracefully_and_commits_offsets(env: Env) -> None:
     assert {p: committed[p] or 0 for p in end} == end
 
 
-async def test_relay_killed_after_publishing_republishes_and_consumers_drop_the_copies(
+async def test_killed_after_publishing_on_commit_the_relay_republishes_and_copies_are_dropped(
     env: Env,
 ) -> None:
     notification = await env.service("notification")
     await notification.wait_ready()
-    order_service = await env.service("order", OMS_FAULT_KILL_AT="relay_after_publish:1")
+    order_service = await env.service("order", OMS_FAULT_KILL_AT="after_publish:1")
     await order_service.wait_ready()
     await produce(
         env.bootstrap, env.topic("oms.channel-order-intake"), [encoded(order_submitted("G-1"))]
@@ -263,3 +264,35 @@ async def test_relay_killed_after_publishing_republishes_and_consumers_drop_the_
         what="the notification service to drop the copies",
     )
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+
+
+async def test_killed_between_commit_and_send_the_relay_publishes_what_was_committed(
+    env: Env,
+) -> None:
+    order_service = await env.service("order", OMS_FAULT_KILL_AT="after_commit:1")
+    await order_service.wait_ready()
+    await produce(
+        env.bootstrap, env.topic("oms.channel-order-intake"), [encoded(order_submitted("H-1"))]
+    )
+    assert order_service.wait_exit(timeout=60) == -signal.SIGKILL
+    stranded = await env.fetch("order", "SELECT event_id, topic FROM oms_outbox")
+    assert stranded, "the committed events were left in the outbox"
+    per_topic = Counter(r["topic"] for r in stranded)
+    assert set(per_topic) <= {env.topic("oms.orders"), env.topic("oms.payments")}
+
+    restarted = await env.service("order")
+    await restarted.wait_ready()
+    await wait_for(
+        lambda: _count(env, "order", "SELECT count(*) = 0 FROM oms_outbox WHERE true"),
+        what="the relay to publish the stranded rows",
+    )
+    published = [
+        record
+        for topic, count in per_topic.items()
+        for record in await read_topic(env.bootstrap, topic, at_least=count)
+    ]
+    ids = [decode(r.value).envelope.id for r in published]
+    # Sent once each (never before the crash), and the redelivered intake record had no effect.
+    assert sorted(ids) == sorted({r["event_id"] for r in stranded})
+    assert await _count(env, "order", "SELECT count(*) FROM orders") == 1
+    assert await restarted.metric("oms_events_in_total", outcome="duplicate") == 1

@@ -192,7 +192,7 @@ def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byte
         with (logs / f"{name}.log").open("ab") as log:
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", f"oms_{name}", "worker", "--loglevel", "info"],
+                    [sys.executable, "-m", f"oms_{name}", "worker"],
                     env=worker_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

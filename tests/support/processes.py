@@ -34,7 +34,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"oms_{self.name}", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", f"oms_{self.name}", "worker"],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

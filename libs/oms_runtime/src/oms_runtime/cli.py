@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
@@ -34,13 +36,18 @@ def invalid_configuration(exc: ValidationError) -> str:
 
 
 def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
-    """Build the service from the environment and hand the command line to faust.
+    """``python -m oms_<name> worker``: build the service from the environment and run it.
 
     A bad setting stops the worker at once, naming the variable, with exit status 2.
     """
+    parser = argparse.ArgumentParser(prog=f"python -m {sys.argv[0].split('/')[-2]}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="consume, publish and serve HTTP until SIGTERM")
+    parser.parse_args()
     try:
         runtime = build()
     except ValidationError as exc:
         print(invalid_configuration(exc), file=sys.stderr)
         sys.exit(2)
-    runtime.app.main()
+    asyncio.run(runtime.run())
+    sys.exit(0)

@@ -47,7 +47,6 @@ class RuntimeSettings(BaseSettings):
     http_port: int = Field(default=6066, ge=1, le=65535)
 
     batch_max: int = Field(default=500, ge=1, le=10_000)
-    batch_within_ms: int = Field(default=20, ge=1, le=10_000)
     handler_attempts: int = Field(default=3, ge=1, le=20)
     relay_batch_max: int = Field(default=1000, ge=1, le=50_000)
     shutdown_grace_s: float = Field(default=15.0, gt=0)

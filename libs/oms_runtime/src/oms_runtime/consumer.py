@@ -8,8 +8,9 @@ crash redelivers the batch and the inbox drops what was already applied.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +22,16 @@ from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_runtime import metrics
 from oms_runtime.dead_letters import DeadLetter, write_dead_letters
-from oms_runtime.outbox import Outbox, OutboxRecord, write_outbox
+from oms_runtime.faults import kill_at
+from oms_runtime.outbox import Outbox, OutboxRecord, WrittenOutbox, write_outbox
+from oms_runtime.publish import CommitPublisher
 
 __all__ = [
     "BatchFinish",
     "BatchProcessor",
     "BatchResult",
     "ConsumedRecord",
+    "DedicatedConnection",
     "Handler",
     "HandlerContext",
     "Incoming",
@@ -102,10 +106,29 @@ class BatchResult:
     duplicates: int = 0
     ignored: int = 0
     dead_lettered: list[DeadLetter] = field(default_factory=list)
+    # Dead-lettered before (a redelivery or a replay): kept once, counted each time.
+    dead_lettered_again: int = 0
 
 
-class HandlerFailed(Exception):
-    """Something failed for one event: the batch is retried event by event to isolate it."""
+class DedicatedConnection:
+    """One connection a consumer keeps for all its batches, reopened when it breaks.
+
+    A pool would reset the session (``pg_advisory_unlock_all`` and more) after every batch.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self._dsn, command_timeout=60)
+        yield self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
 
 
 # SQLSTATEs of a database that is unreachable, restarting, overloaded or asking for a retry.
@@ -133,21 +156,28 @@ def _describe_error(exc: BaseException) -> dict[str, str]:
 
 
 class BatchProcessor:
-    """Processes one batch of records from one topic; never raises for bad records."""
+    """Processes one batch of records from one topic; never raises for bad records.
+
+    ``database`` is a pool, or the consumer's dedicated connection (no reset per batch). With
+    a ``publisher``, the batch's outgoing events are sent as soon as its transaction commits.
+    """
 
     def __init__(
         self,
         *,
         service: str,
-        pool: asyncpg.Pool,
+        database: asyncpg.Pool | DedicatedConnection,
         handlers: Mapping[str, Handler],
         topic_prefix: str,
         attempts: int,
         invalid_handlers: Mapping[str, InvalidHandler] | None = None,
         finish: BatchFinish | None = None,
+        publisher: CommitPublisher | None = None,
     ) -> None:
         self.service = service
-        self._pool = pool
+        self._database = database
+        self._publisher = publisher
+        self.committed_events = 0
         self._handlers = dict(handlers)
         self._invalid_handlers = dict(invalid_handlers or {})
         self._finish = finish
@@ -186,7 +216,7 @@ class BatchProcessor:
             ("processed", result.processed),
             ("duplicate", result.duplicates),
             ("ignored", result.ignored),
-            ("dead_lettered", len(result.dead_lettered)),
+            ("dead_lettered", len(result.dead_lettered) + result.dead_lettered_again),
         ):
             if count:
                 metrics.EVENTS_IN.labels(self.service, topic, outcome).inc(count)
@@ -226,34 +256,62 @@ class BatchProcessor:
         handled = [item for item in decoded if self._handles(item)]
         result.ignored = len(decoded) - len(handled)
         notes: dict[str, Any] = {}
-        async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await self._claim(conn, handled)
-            seen: set[Any] = set()
-            for item in handled:
-                event_id = item.envelope.id
-                if event_id not in fresh or event_id in seen:
-                    result.duplicates += 1
-                    continue
-                seen.add(event_id)
-                ctx = self._context(conn, item.record, item.envelope, outgoing)
-                ctx.batch = notes
-                if isolate:
-                    failure = await self._call_isolated(ctx, item)
-                else:
-                    failure = await self._call(ctx, item)
-                if failure is not None:
-                    # Unclaimed, so a re-driven copy is processed after a fix.
-                    await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
-                    dead.append(failure)
-                    continue
-                result.processed += 1
-            if self._finish is not None and notes:
-                await self._finish(conn, notes, self._outbox(outgoing))
-            result.dead_lettered = await write_dead_letters(
-                conn, self.service, self._prefix, dead, outgoing
-            )
-            await write_outbox(conn, outgoing)
+        async with self._database.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    written = await self._transact(
+                        conn, handled, dead, outgoing, notes, result, isolate=isolate
+                    )
+            except BaseException:
+                if self._publisher is not None and not conn.is_closed():
+                    # Session locks outlive a rolled-back transaction.
+                    with contextlib.suppress(Exception):
+                        await conn.execute("SELECT pg_advisory_unlock_all()")
+                raise
+            self.committed_events += result.processed
+            kill_at("after_commit", self.committed_events)
+            if self._publisher is not None:
+                await self._publisher.after_commit(conn, written)
         return result
+
+    async def _transact(
+        self,
+        conn: asyncpg.Connection,
+        handled: Sequence[Incoming],
+        dead: list[DeadLetter],
+        outgoing: list[OutboxRecord],
+        notes: dict[str, Any],
+        result: BatchResult,
+        *,
+        isolate: bool,
+    ) -> WrittenOutbox:
+        fresh = await self._claim(conn, handled)
+        seen: set[Any] = set()
+        for item in handled:
+            event_id = item.envelope.id
+            if event_id not in fresh or event_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(event_id)
+            ctx = self._context(conn, item.record, item.envelope, outgoing)
+            ctx.batch = notes
+            if isolate:
+                failure = await self._call_isolated(ctx, item)
+            else:
+                failure = await self._call(ctx, item)
+            if failure is not None:
+                # Unclaimed, so a re-driven copy is processed after a fix.
+                await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
+                dead.append(failure)
+                continue
+            result.processed += 1
+        if self._finish is not None and notes:
+            await self._finish(conn, notes, self._outbox(outgoing))
+        result.dead_lettered = await write_dead_letters(
+            conn, self.service, self._prefix, dead, outgoing
+        )
+        result.dead_lettered_again = len(dead) - len(result.dead_lettered)
+        return await write_outbox(conn, outgoing, publish_on_commit=self._publisher is not None)
 
     async def _claim(self, conn: asyncpg.Connection, handled: Sequence[Incoming]) -> set[Any]:
         if not handled:

@@ -1,9 +1,11 @@
 """Fault injection for tests: a worker kills itself (SIGKILL) at a named point.
 
 ``OMS_FAULT_KILL_AT=<point>:<n>`` kills the process the first time ``count`` reaches ``n`` at
-that point. Points: ``after_commit`` (a batch's transaction committed, its offsets not yet
-acknowledged; counts processed events) and ``relay_after_publish`` (the broker acknowledged
-outbox rows that are not yet deleted; counts published rows). Unset in production.
+that point. Points: ``after_commit`` (a batch's transaction committed, its events not yet
+sent and its offsets not yet acknowledged; counts processed events), ``after_publish`` (the
+broker acknowledged a committed transaction's events, their outbox rows not yet deleted;
+counts published rows) and ``relay_after_publish`` (the same for the relay's recovery
+path). Unset in production.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Small JSON HTTP endpoints on a worker's web server, next to ``/health`` and ``/metrics``.
+"""Small JSON HTTP endpoints on a worker's FastAPI app, next to ``/health`` and ``/metrics``.
 
 One place decides what every such endpoint answers besides its own result: 503 while the
 service starts or when the database is away, 401 without a valid API key, 4xx with a stable
@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
+import orjson
 import structlog
-from aiohttp import web
-from faust.web import Request, Response, View
+from fastapi import Request, Response
 
 from oms_runtime.api_keys import authenticate
 from oms_runtime.consumer import is_infrastructure_error
 from oms_runtime.service import ServiceRuntime
 
-__all__ = ["MAX_JSON_BODY", "Refused", "json_body", "json_endpoint", "json_response"]
+__all__ = [
+    "JSON_MEDIA_TYPE",
+    "MAX_JSON_BODY",
+    "Refused",
+    "json_body",
+    "json_endpoint",
+    "json_response",
+    "read_body",
+]
 
 _log = structlog.get_logger(__name__)
 P = TypeVar("P")
 MAX_JSON_BODY = 256 * 1024
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
 
 class Refused(Exception):
@@ -35,13 +44,12 @@ class Refused(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
         headers=headers,
+        media_type=JSON_MEDIA_TYPE,
     )
 
 
@@ -49,16 +57,30 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-async def json_body(request: web.Request) -> Any:
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it (or its declared length) exceeds ``limit``
+    bytes: no more than that is ever held in memory."""
+    declared = request.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request) -> Any:
     """The request's JSON body, refused with 413 or 422 when it is too large or not JSON."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
-        raise Refused(413, "too_large", f"bodies are limited to {MAX_JSON_BODY} bytes")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
-    if len(raw) > MAX_JSON_BODY:
+    raw = await read_body(request, MAX_JSON_BODY)
+    if raw is None:
         raise Refused(413, "too_large", f"bodies are limited to {MAX_JSON_BODY} bytes")
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise Refused(422, "invalid_json", "the body is not JSON") from None
 
 
@@ -67,11 +89,11 @@ def json_endpoint(
     path: str,
     method: str,
     keys: Mapping[str, P],
-    handle: Callable[[P, web.Request], Awaitable[Any]],
+    handle: Callable[[P, Request], Awaitable[Any]],
 ) -> None:
     """Serve ``handle(caller, request)``'s result as JSON at ``method path``."""
 
-    async def serve(request: web.Request) -> web.Response:
+    async def serve(request: Request) -> Response:
         try:
             if not runtime.ready:
                 raise Refused(503, "unavailable", "starting; retry later", **{"Retry-After": "1"})
@@ -94,9 +116,4 @@ def json_endpoint(
             _log.error("http_request_failed", path=path, error=type(exc).__name__)
             return json_response(500, _error("internal_error", "the request failed"))
 
-    async def endpoint(self: View, request: Request, **_: Any) -> Response:
-        return cast(Response, await serve(cast(web.Request, request)))
-
-    name = "Endpoint" + "".join(part.title() for part in path.replace("-", "/").split("/"))
-    view = type(name, (View,), {method.lower(): endpoint})
-    runtime.app.page(path)(view)
+    runtime.http.add_api_route(path, serve, methods=[method])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["PERSONAL_KEYS", "configure_logging", "redact_personal_data"]
+__all__ = ["PERSONAL_KEYS", "OncePerInterval", "configure_logging", "redact_personal_data"]
 
 # Keys whose values identify a person; they are masked wherever they appear in a log event.
 PERSONAL_KEYS = frozenset(
@@ -83,9 +84,38 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    # The real stderr: faust's worker redirects sys.stderr into logging, which would loop.
     handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(formatter)
+    # aiokafka logs every failed reconnect, dozens a second while the broker is away.
+    handler.addFilter(OncePerInterval("aiokafka", _REPEAT_EVERY_S))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+_REPEAT_EVERY_S = 10.0
+
+
+class OncePerInterval(logging.Filter):
+    """For the loggers under ``prefix``: one record per message template per interval, saying
+    how many it held back."""
+
+    def __init__(self, prefix: str, interval_s: float) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefix):
+            return True
+        now = time.monotonic()
+        key = f"{record.name}:{record.msg}"
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if now - last < self._interval_s:
+            self._last[key] = (last, held + 1)
+            return False
+        self._last[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it)"
+        return True

@@ -14,7 +14,14 @@ from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_events.topics import topic_for_event
 
-__all__ = ["NOTIFY_CHANNEL", "Outbox", "OutboxRecord", "safe_text", "write_outbox"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "Outbox",
+    "OutboxRecord",
+    "WrittenOutbox",
+    "safe_text",
+    "write_outbox",
+]
 
 NOTIFY_CHANNEL = "oms_outbox"
 
@@ -72,12 +79,9 @@ class Outbox:
                 key=(key or subject).encode(),
                 payload=encode(envelope),
                 event_id=envelope.id,
-                headers=(
-                    ("ce_type", envelope.type.encode()),
-                    ("ce_dataversion", str(envelope.dataversion).encode()),
-                    ("ce_id", str(envelope.id).encode()),
-                    ("correlation_id", envelope.correlationid.encode()),
-                ),
+                # CloudEvents Kafka binding, structured mode: the event is in the value, so
+                # no ce_ headers (readers would take the record for binary mode).
+                headers=(("content-type", b"application/cloudevents+json; charset=UTF-8"),),
             )
         )
         return envelope
@@ -92,31 +96,72 @@ def _key_lock(key: bytes | None) -> int:
     )
 
 
-async def write_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
-    """Insert records and wake the relay when the transaction commits.
+@dataclass(frozen=True)
+class WrittenOutbox:
+    """Rows one transaction wrote, in id order, and whether its writer publishes them itself.
 
-    Transactions emitting for the same key take a lock on it first, so their rows get ids in
-    commit order and the relay, which publishes in id order, keeps each key's events in order.
+    ``direct`` is true when the writer holds its keys' session locks and no earlier row for
+    those keys waits in the outbox: sending right after the commit keeps each key in order.
+    Otherwise the relay was notified and publishes them behind the earlier rows.
+    """
+
+    ids: tuple[int, ...] = ()
+    records: tuple[OutboxRecord, ...] = ()
+    direct: bool = False
+
+
+_INSERT = (
+    "INSERT INTO oms_outbox (topic, key, event_id, payload, header_keys, header_values)"
+    " SELECT r.topic, r.key, r.event_id, r.payload, ($7::text[])[r.first:r.last],"
+    " ($8::bytea[])[r.first:r.last]"
+    " FROM unnest($1::text[], $2::bytea[], $3::uuid[], $4::bytea[], $5::int[], $6::int[])"
+    " WITH ORDINALITY AS r(topic, key, event_id, payload, first, last, n)"
+    " ORDER BY r.n RETURNING id"
+)
+
+
+async def write_outbox(
+    conn: asyncpg.Connection, records: Sequence[OutboxRecord], *, publish_on_commit: bool = False
+) -> WrittenOutbox:
+    """Insert records in one statement, in order, inside the caller's transaction.
+
+    Writers for the same key lock it first, so their rows get ids in commit order and each
+    key's events leave in order. With ``publish_on_commit`` the locks are session locks that
+    the caller releases once it has sent the rows (see ``publish.py``); without, transaction
+    locks, and the relay is woken at commit to publish the rows.
     """
     if not records:
-        return
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
-        sorted({_key_lock(r.key) for r in records}),
+        return WrittenOutbox()
+    locks = sorted({_key_lock(r.key) for r in records})
+    if publish_on_commit:
+        keys = list({r.key for r in records if r.key is not None})
+        direct = not await conn.fetchval("SELECT oms_outbox_lock_keys($1, $2)", locks, keys)
+    else:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k", locks
+        )
+        direct = False
+    firsts: list[int] = []
+    lasts: list[int] = []
+    header_keys: list[str] = []
+    header_values: list[bytes] = []
+    for r in records:
+        firsts.append(len(header_keys) + 1)
+        header_keys.extend(safe_text(k) for k, _ in r.headers)
+        header_values.extend(v for _, v in r.headers)
+        lasts.append(len(header_keys))
+    rows = await conn.fetch(
+        _INSERT,
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.event_id for r in records],
+        [r.payload for r in records],
+        firsts,
+        lasts,
+        header_keys,
+        header_values,
     )
-    await conn.executemany(
-        "INSERT INTO oms_outbox (topic, key, event_id, payload, header_keys, header_values)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            (
-                r.topic,
-                r.key,
-                r.event_id,
-                r.payload,
-                [safe_text(k) for k, _ in r.headers],
-                [v for _, v in r.headers],
-            )
-            for r in records
-        ],
-    )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    if not direct:
+        await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    # Ids follow the ORDER BY: nextval runs row by row in that order.
+    return WrittenOutbox(tuple(sorted(r["id"] for r in rows)), tuple(records), direct)

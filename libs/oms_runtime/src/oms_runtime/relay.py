@@ -1,4 +1,10 @@
-"""The outbox relay: publishes committed outbox rows in order with an idempotent producer."""
+"""The outbox relay: publishes, in order, the rows their writers could not send themselves.
+
+Writers publish their rows on commit (publish.py). The relay is the recovery path: rows a
+crash left behind, rows sent while the broker was away, rows queued behind such rows. It is
+woken by a writer that leaves rows to it, and otherwise looks for rows older than a grace
+period, so it rarely sends what a live writer is sending at the same moment.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +29,10 @@ from oms_runtime.outbox import NOTIFY_CHANNEL, safe_text
 __all__ = ["OutboxRelay"]
 
 _log = structlog.get_logger(__name__)
-# Without a notification (lost connection, a row from another writer), look again this often.
+# Without a notification (a writer that crashed), look again this often for rows older than
+# the grace period; a copy sent twice is dropped by the consumers' inboxes.
 _IDLE_RECHECK_S = 1.0
+_GRACE_S = 2.0
 # Errors no retry can mend: the row is parked with the reason instead of blocking the rest.
 _UNSENDABLE = (
     MessageSizeTooLargeError,
@@ -103,12 +111,13 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
 
-    async def _pause(self) -> None:
-        """Until a commit notifies the relay, or the recheck interval passes."""
+    async def _pause(self) -> bool:
+        """Until a writer notifies the relay (True), or the recheck interval passes."""
         try:
             await asyncio.wait_for(self._wake.wait(), _IDLE_RECHECK_S)
         except TimeoutError:
-            pass
+            return False
+        return True
 
     async def _run_connected(self) -> None:
         conn = await self._connect()
@@ -121,22 +130,25 @@ class OutboxRelay:
                 await self._pause()
             self.is_leader = True
             _log.info("relay_leader")
+            woken = True
             while True:
                 self._wake.clear()
-                if not await self._publish_batch(conn):
+                if not await self._publish_batch(conn, every_row=woken or self._stopping):
                     if self._stopping:
                         return
-                    await self._pause()
+                    woken = await self._pause()
         finally:
             self.is_leader = False
             await conn.close()
 
-    async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+    async def _publish_batch(self, conn: asyncpg.Connection, *, every_row: bool) -> int:
         """Publish up to one batch; returns how many rows left the outbox."""
         rows = await conn.fetch(
-            "SELECT id, topic, key, payload, header_keys, header_values"
-            " FROM oms_outbox ORDER BY id LIMIT $1",
+            "SELECT id, topic, key, payload, header_keys, header_values FROM oms_outbox"
+            " WHERE $2 OR created_at < now() - make_interval(secs => $3) ORDER BY id LIMIT $1",
             self._batch_max,
+            every_row,
+            _GRACE_S,
         )
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self._service).set(0)

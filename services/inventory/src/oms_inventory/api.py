@@ -1,5 +1,5 @@
-"""The availability query: ``GET /v1/availability?sku=A&sku=B``, served by the worker's web
-server next to ``/health`` and ``/metrics``.
+"""The availability query: ``GET /v1/availability?sku=A&sku=B``, served by the worker's FastAPI
+app next to ``/health`` and ``/metrics``.
 
 A channel sees, per SKU, what it may sell: the available units of the active locations that
 serve it and their sum (a location short of stock counts as zero). An operator sees every
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import web
+from fastapi import Request
 
 from oms_inventory.store.availability import availability_rows, known_skus
 from oms_runtime import ServiceRuntime
@@ -26,8 +26,8 @@ MAX_SKUS = 100
 _SKU = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,100}$")
 
 
-def _requested_skus(request: web.Request) -> list[str]:
-    skus = list(dict.fromkeys(request.query.getall("sku", [])))
+def _requested_skus(request: Request) -> list[str]:
+    skus = list(dict.fromkeys(request.query_params.getlist("sku")))
     if not skus:
         raise Refused(422, "invalid_query", "name at least one SKU: ?sku=A&sku=B")
     if len(skus) > MAX_SKUS:
@@ -50,7 +50,7 @@ def _location_view(row: Any, caller: Caller) -> dict[str, Any]:
     return view
 
 
-async def _availability(runtime: ServiceRuntime, caller: Caller, request: web.Request) -> Any:
+async def _availability(runtime: ServiceRuntime, caller: Caller, request: Request) -> Any:
     skus = _requested_skus(request)
     async with runtime.unit_of_work() as work:
         known = await known_skus(work.conn, skus)
@@ -74,7 +74,7 @@ async def _availability(runtime: ServiceRuntime, caller: Caller, request: web.Re
 
 
 def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
-    async def availability(caller: Caller, request: web.Request) -> Any:
+    async def availability(caller: Caller, request: Request) -> Any:
         return await _availability(runtime, caller, request)
 
     json_endpoint(runtime, "/v1/availability", "GET", keys, availability)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from oms_events.values import Identifier, Sku
@@ -55,7 +55,7 @@ class PromiseRequest(_Strict):
 def register_api(
     runtime: ServiceRuntime, config: SourcingConfig, keys: Mapping[str, Caller]
 ) -> None:
-    async def answer(caller: Caller, request: web.Request) -> Any:
+    async def answer(caller: Caller, request: Request) -> Any:
         try:
             asked = validated(PromiseRequest, await json_body(request), "promise request")
         except DocumentError as exc:

@@ -1,5 +1,5 @@
 """The order service's HTTP API: order capture for sales channels and customer-service
-commands, served by the worker's own web server next to ``/health`` and ``/metrics``.
+commands, served by the worker's own FastAPI app next to ``/health`` and ``/metrics``.
 
 Every change goes through :class:`~oms_order.actions.OrderActions` inside the runtime's unit
 of work, exactly as the intake and command topics do: one code path, one transaction with
@@ -14,11 +14,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import structlog
-from aiohttp import web
-from faust.web import Request, Response, View
+from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from oms_events.orders import OrderSubmitted
@@ -62,6 +61,7 @@ from oms_order.domain.payments import ProviderUnavailable
 from oms_order.store import http_api as store
 from oms_runtime import ServiceRuntime
 from oms_runtime.consumer import is_infrastructure_error
+from oms_runtime.http import JSON_MEDIA_TYPE, read_body
 
 __all__ = ["OrderApi", "register_api"]
 
@@ -103,15 +103,12 @@ class HttpError(Exception):
         ).model_dump(mode="json")
 
 
-def _json_response(
-    status: int, body: Any, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
+def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        status_code=status,
         headers=headers,
+        media_type=JSON_MEDIA_TYPE,
     )
 
 
@@ -127,7 +124,7 @@ def _invalid(code: str, message: str, errors: list[tuple[str, str]]) -> HttpErro
 class _Call:
     """One request: its id (the cause of whatever it changes) and who made it."""
 
-    request: web.Request
+    request: Request
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     principal: Principal | None = None
 
@@ -144,9 +141,9 @@ class OrderApi:
     async def serve(
         self,
         route: str,
-        request: web.Request,
-        handler: Callable[[_Call], Awaitable[web.Response]],
-    ) -> web.Response:
+        request: Request,
+        handler: Callable[[_Call], Awaitable[Response]],
+    ) -> Response:
         """Run a handler; map refusals to 4xx and outages to 503, log the outcome."""
         call = _Call(request)
         started = time.perf_counter()
@@ -179,14 +176,14 @@ class OrderApi:
                 "http_request",
                 method=request.method,
                 route=route,
-                status=response.status,
+                status=response.status_code,
                 principal=call.principal.actor_id if call.principal else None,
                 ms=round((time.perf_counter() - started) * 1000, 1),
             )
         return response
 
     @staticmethod
-    def _unavailable(message: str) -> web.Response:
+    def _unavailable(message: str) -> Response:
         error = HttpError(503, "unavailable", f"{message}; retry later")
         return _json_response(503, error.body(), {"Retry-After": "1"})
 
@@ -208,23 +205,16 @@ class OrderApi:
             raise HttpError(403, "forbidden", "only customer service may do this")
 
     @staticmethod
-    async def _read_body(request: web.Request) -> bytes:
-        too_large = HttpError(
-            413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes"
-        )
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await request.content.read(65_536):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
+    async def _read_body(request: Request) -> bytes:
+        raw = await read_body(request, MAX_BODY_BYTES)
+        if raw is None:
+            raise HttpError(
+                413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes"
+            )
+        return raw
 
     async def _command_body(
-        self, request: web.Request, model: type[_M], *, empty_ok: bool = False
+        self, request: Request, model: type[_M], *, empty_ok: bool = False
     ) -> _M:
         raw = await self._read_body(request)
         if empty_ok and not raw.strip():
@@ -260,7 +250,7 @@ class OrderApi:
 
     # -- capture ---------------------------------------------------------------------------
 
-    async def submit(self, call: _Call) -> web.Response:
+    async def submit(self, call: _Call) -> Response:
         principal = self._authenticate(call)
         if principal.channel is None:
             raise HttpError(403, "forbidden", "only a sales channel submits orders")
@@ -359,20 +349,19 @@ class OrderApi:
 
     # -- look-ups --------------------------------------------------------------------------
 
-    async def get_order(self, call: _Call) -> web.Response:
+    async def get_order(self, call: _Call) -> Response:
         principal = self._authenticate(call)
-        order_id = call.request.match_info.get("order_id")
+        order_id = call.request.path_params.get("order_id")
         async with self._unit_of_work(call) as uow:
             view = await self._view(uow.conn, principal, order_id)
         return _json_response(200, view.model_dump(mode="json"))
 
-    async def find_orders(self, call: _Call) -> web.Response:
+    async def find_orders(self, call: _Call) -> Response:
         principal = self._authenticate(call)
-        query = call.request.query
-        channel, external = query.get("channel"), query.get("external_order_id")
-        email = query.get("customer_email")
-        limit = self._limit(query.get("limit"))
-        cursor = query.get("cursor")
+        channel, external = _query(call, "channel"), _query(call, "external_order_id")
+        email = _query(call, "customer_email")
+        limit = self._limit(_query(call, "limit"))
+        cursor = _query(call, "cursor")
         if cursor is not None and not _clean_identifier(cursor):
             raise _invalid("invalid_query", "cursor is not one this API gave", [("cursor", "")])
         if email is not None:
@@ -437,7 +426,7 @@ class OrderApi:
 
     # -- customer service ------------------------------------------------------------------
 
-    async def cancel(self, call: _Call) -> web.Response:
+    async def cancel(self, call: _Call) -> Response:
         principal = self._authenticate(call)
         body = await self._command_body(call.request, CancelRequest)
         return await self._command(
@@ -448,7 +437,7 @@ class OrderApi:
             ),
         )
 
-    async def hold(self, call: _Call) -> web.Response:
+    async def hold(self, call: _Call) -> Response:
         self._customer_service(self._authenticate(call))
         body = await self._command_body(call.request, HoldRequest)
         return await self._command(
@@ -459,7 +448,7 @@ class OrderApi:
             ),
         )
 
-    async def release(self, call: _Call) -> web.Response:
+    async def release(self, call: _Call) -> Response:
         self._customer_service(self._authenticate(call))
         body = await self._command_body(call.request, ReleaseRequest, empty_ok=True)
         return await self._command(
@@ -470,7 +459,7 @@ class OrderApi:
             ),
         )
 
-    async def change_address(self, call: _Call) -> web.Response:
+    async def change_address(self, call: _Call) -> Response:
         self._customer_service(self._authenticate(call))
         body = await self._command_body(call.request, AddressChangeRequest)
         return await self._command(
@@ -486,12 +475,12 @@ class OrderApi:
         call: _Call,
         command_type: str,
         action: Callable[[Work, str], Awaitable[Order]],
-    ) -> web.Response:
+    ) -> Response:
         """Run one action on one order; a refusal changes nothing, is kept in the timeline
         (as on the command topic) and is answered 409."""
         assert call.principal is not None
         principal = call.principal
-        order_id = call.request.match_info.get("order_id")
+        order_id = call.request.path_params.get("order_id")
         refusal: TransitionRefused | None = None
         async with self._unit_of_work(call) as uow:
             await self._view(uow.conn, principal, order_id)  # 404 unless it may see the order
@@ -517,10 +506,14 @@ class OrderApi:
             raise HttpError(409, refusal.code, refusal.message, order_id=order_id)
         return _json_response(200, view.model_dump(mode="json"))
 
-    async def openapi_json(self, call: _Call) -> web.Response:
-        return web.Response(
-            body=self.openapi, status=200, content_type="application/json", charset="utf-8"
-        )
+    async def openapi_json(self, call: _Call) -> Response:
+        return Response(self.openapi, media_type=JSON_MEDIA_TYPE)
+
+
+def _query(call: _Call, name: str) -> str | None:
+    """A query parameter's first value (a repeated parameter's later values are ignored)."""
+    values = call.request.query_params.getlist(name)
+    return values[0] if values else None
 
 
 def _actor(call: _Call) -> Actor:
@@ -553,47 +546,32 @@ def _order_view(stored: store.StoredOrder) -> OrderView:
 
 # -- registration ----------------------------------------------------------------------------
 
-_Handler = Callable[[OrderApi, _Call], Awaitable[web.Response]]
+_Handler = Callable[[OrderApi, _Call], Awaitable[Response]]
+
+_ROUTES: tuple[tuple[str, str, _Handler], ...] = (
+    ("POST", "/v1/orders", OrderApi.submit),
+    ("GET", "/v1/orders", OrderApi.find_orders),
+    ("GET", "/v1/orders/{order_id}", OrderApi.get_order),
+    ("POST", "/v1/orders/{order_id}/cancel", OrderApi.cancel),
+    ("POST", "/v1/orders/{order_id}/hold", OrderApi.hold),
+    ("POST", "/v1/orders/{order_id}/release", OrderApi.release),
+    ("PUT", "/v1/orders/{order_id}/shipping-address", OrderApi.change_address),
+    ("GET", "/openapi.json", OrderApi.openapi_json),
+)
 
 
-def _view_class(api: OrderApi, route: str, methods: Mapping[str, _Handler]) -> type[View]:
-    """A faust view for one path whose methods run the API's handlers."""
+def _endpoint(
+    api: OrderApi, route: str, handler: _Handler
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await api.serve(route, request, lambda call: handler(api, call))
 
-    async def run(view: View, request: Request, method: str) -> Response:
-        handler = methods[method]
-        response = await api.serve(
-            route, cast(web.Request, request), lambda call: handler(api, call)
-        )
-        return cast(Response, response)
-
-    namespace: dict[str, Any] = {}
-    for method in methods:
-
-        def bind(method: str) -> Callable[..., Awaitable[Response]]:
-            async def endpoint(self: View, request: Request, **_: Any) -> Response:
-                return await run(self, request, method)
-
-            return endpoint
-
-        namespace[method.lower()] = bind(method)
-    name = "Api" + "".join(part.title() for part in route.replace("-", "_").split("/") if part)
-    return cast(type[View], type(name.replace("{", "").replace("}", ""), (View,), namespace))
-
-
-_ROUTES: dict[str, dict[str, _Handler]] = {
-    "/v1/orders": {"POST": OrderApi.submit, "GET": OrderApi.find_orders},
-    "/v1/orders/{order_id}": {"GET": OrderApi.get_order},
-    "/v1/orders/{order_id}/cancel": {"POST": OrderApi.cancel},
-    "/v1/orders/{order_id}/hold": {"POST": OrderApi.hold},
-    "/v1/orders/{order_id}/release": {"POST": OrderApi.release},
-    "/v1/orders/{order_id}/shipping-address": {"PUT": OrderApi.change_address},
-    "/openapi.json": {"GET": OrderApi.openapi_json},
-}
+    return endpoint
 
 
 def register_api(runtime: ServiceRuntime, actions: OrderActions, keys: ApiKeys) -> OrderApi:
-    """Add the API's routes to the runtime's web server."""
+    """Add the API's routes to the runtime's FastAPI app."""
     api = OrderApi(runtime=runtime, actions=actions, keys=keys)
-    for route, methods in _ROUTES.items():
-        runtime.app.page(route)(_view_class(api, route, methods))
+    for method, route, handler in _ROUTES:
+        runtime.http.add_api_route(route, _endpoint(api, route, handler), methods=[method])
     return api

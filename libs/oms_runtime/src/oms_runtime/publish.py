@@ -1,0 +1,78 @@
+"""Publish on commit: a transaction's outbox rows are sent by its writer as soon as it commits.
+
+The writer holds its keys' session locks from before its insert until its rows are
+acknowledged and deleted, so the next writer of a key waits and each key stays in order. A
+crash, a broker away or an earlier row still waiting leaves rows in the outbox: the relay
+(relay.py) publishes those, in id order, behind whatever came first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from oms_runtime import metrics
+from oms_runtime.faults import kill_at
+from oms_runtime.outbox import NOTIFY_CHANNEL, WrittenOutbox
+
+__all__ = ["CommitPublisher"]
+
+_log = structlog.get_logger(__name__)
+_RELEASE = (
+    "WITH sent AS (DELETE FROM oms_outbox WHERE id = ANY($1::bigint[]))"
+    " SELECT pg_advisory_unlock_all()"
+)
+
+
+class CommitPublisher:
+    """Sends a committed transaction's rows, then deletes them and releases their keys."""
+
+    def __init__(self, service: str, producer: AIOKafkaProducer, ack_timeout_s: float) -> None:
+        self._service = service
+        self._producer = producer
+        self._ack_timeout_s = ack_timeout_s
+        self.published = 0
+
+    async def after_commit(self, conn: asyncpg.Connection, written: WrittenOutbox) -> None:
+        """Never raises for the broker: what is not acknowledged is left to the relay."""
+        if not written.direct:
+            if written.ids:
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            return
+        sent = await self._send(written)
+        kill_at("after_publish", self.published + len(sent))
+        if len(sent) < len(written.ids):
+            await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        await conn.execute(_RELEASE, sent)
+        self.published += len(sent)
+
+    async def _send(self, written: WrittenOutbox) -> list[int]:
+        deliveries: list[asyncio.Future[Any]] = []
+        try:
+            for record in written.records:
+                deliveries.append(
+                    await self._producer.send(
+                        record.topic,
+                        value=record.payload,
+                        key=record.key,
+                        headers=list(record.headers),
+                    )
+                )
+            async with asyncio.timeout(self._ack_timeout_s):
+                outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        except Exception as exc:  # a broker away or an unsendable record: the relay's job
+            _log.warning("publish_on_commit_deferred", error=type(exc).__name__)
+            return []
+        sent: list[int] = []
+        for row_id, record, outcome in zip(written.ids, written.records, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                _log.warning("publish_on_commit_deferred", error=type(outcome).__name__)
+                # Later rows of a key must not overtake this one: stop at the first failure.
+                break
+            sent.append(row_id)
+            metrics.EVENTS_OUT.labels(self._service, record.topic).inc()
+        return sent

@@ -1,0 +1,54 @@
+"""The worker's HTTP server: a FastAPI app served by uvicorn inside the worker's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+__all__ = ["WebServer", "new_app"]
+
+
+def new_app(service: str) -> FastAPI:
+    """The app every service's routes go on; OpenAPI pages come with the service-shape work."""
+    return FastAPI(title=f"oms-{service}", openapi_url=None, docs_url=None, redoc_url=None)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """The worker owns the signals: it stops the server itself, after its consumers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class WebServer:
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,  # the worker's JSON logging
+            access_log=False,
+            lifespan="off",
+            log_level=logging.WARNING,
+        )
+        self._server = _EmbeddedServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # a port in use: raise it at start-up
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
