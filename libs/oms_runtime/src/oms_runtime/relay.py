@@ -130,7 +130,8 @@ class OutboxRelay:
                 await self._pause()
             self.is_leader = True
             _log.info("relay_leader")
-            woken = True
+            # A new leader leaves fresh rows to their writers, like every pass not woken.
+            woken = False
             while True:
                 self._wake.clear()
                 if not await self._publish_batch(conn, every_row=woken or self._stopping):

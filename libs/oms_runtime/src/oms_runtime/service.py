@@ -253,14 +253,14 @@ class ServiceRuntime:
         timers and the clients. A batch that cannot finish in the grace period is abandoned
         uncommitted: it is redelivered."""
         grace = self.settings.shutdown_grace_s
-        if self._loop is not None:
-            self._loop.stop()
-        if self._relay is not None:
-            self._relay.stop()
-        if tasks:
-            _, pending = await asyncio.wait(tasks[:2], timeout=grace)
+        # The relay's last pass sends every row left: only once no batch of ours is sending.
+        for part, task in zip((self._loop, self._relay), tasks, strict=False):
+            if part is not None:
+                part.stop()
+            _, pending = await asyncio.wait([task], timeout=grace)
             if pending:
-                _log.error("unfinished_at_shutdown", tasks=len(pending))
+                _log.error("unfinished_at_shutdown", part=type(part).__name__)
+        if tasks:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
