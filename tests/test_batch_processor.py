@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
 import asyncpg
 import pytest
 
-from oms_events.orders import OrderAccepted
+from oms_events.codec import decode, encode, new_event
+from oms_events.orders import OrderAccepted, OrderCancellationRequested, OrderSubmitted
 from oms_runtime.consumer import (
     BatchFinish,
     BatchProcessor,
@@ -15,6 +19,8 @@ from oms_runtime.consumer import (
 )
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
 from oms_runtime.outbox import Outbox
+from oms_runtime.subscriptions import Subscription
+from oms_runtime.unit_of_work import Received, UnitOfWork
 from tests.conftest import Env
 from tests.support.orders import encoded, order_submitted
 
@@ -34,16 +40,23 @@ async def record_seen(ctx: HandlerContext, order: object) -> None:
 
 
 async def _processor(
-    env: Env, handler: object, finish: BatchFinish | None = None
+    env: Env,
+    handler: object,
+    finish: BatchFinish | None = None,
+    *,
+    subscription: Subscription | None = None,
 ) -> tuple[BatchProcessor, asyncpg.Pool]:
     pool = await asyncpg.create_pool(await env.database("runtime"), min_size=1, max_size=2)
     assert pool is not None
     await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
     await pool.execute("CREATE TABLE seen (external_order_id text PRIMARY KEY)")
+    if subscription is None:
+        subscription = Subscription("oms.channel-order-intake")
+        subscription.each(OrderSubmitted, handler)  # type: ignore[arg-type]
     processor = BatchProcessor(
         service="test",
         database=pool,
-        handlers={"OrderSubmitted": handler},  # type: ignore[dict-item]
+        handlers=subscription.handlers,
         topic_prefix="tx.",
         attempts=3,
         finish=finish,
@@ -181,5 +194,59 @@ async def test_a_rejected_event_is_dead_lettered_at_once_and_the_batch_finishes_
         assert finished == [["a", "b"]]
         seen = {r[0] for r in await pool.fetch("SELECT external_order_id FROM seen")}
         assert seen == {"a", "b", "finished"}
+    finally:
+        await pool.close()
+
+
+async def test_a_set_based_handler_takes_each_run_of_its_type_whole_and_in_order(
+    env: Env,
+) -> None:
+    calls: list[str] = []
+
+    async def submitted(work: UnitOfWork, orders: Sequence[Received[OrderSubmitted]]) -> None:
+        externals = [r.payload.external_order_id for r in orders]
+        calls.append("orders " + ",".join(externals))
+        await work.conn.execute("INSERT INTO seen SELECT * FROM unnest($1::text[])", externals)
+        for r in orders:
+            order_id = f"ord-{r.payload.external_order_id}"
+            work.caused_by(r.envelope).emit(
+                OrderAccepted(order_id=order_id, **r.payload.model_dump(exclude={"extras"})),
+                subject=order_id,
+            )
+
+    async def canceled(ctx: HandlerContext, request: OrderCancellationRequested) -> None:
+        calls.append(f"cancel {request.external_order_id}")
+
+    # Orders as a set, cancellations one at a time.
+    intake = (
+        Subscription("oms.channel-order-intake")
+        .batch(OrderSubmitted, submitted)
+        .each(OrderCancellationRequested, canceled)
+    )
+    processor, pool = await _processor(env, None, subscription=intake)
+    cancel = OrderCancellationRequested(
+        channel="web", external_order_id="b", requested_at=datetime.now(UTC)
+    )
+    try:
+        result = await processor.process(
+            [
+                _record(0, encoded(order_submitted("a"))),
+                _record(1, encoded(order_submitted("b"))),
+                _record(
+                    2, encode(new_event(cancel, subject="b", source="shop", correlation_id="t"))
+                ),
+                _record(3, encoded(order_submitted("c"))),
+                _record(4, encoded(order_submitted("a"))),  # breaks the unique key
+            ]
+        )
+        # Runs of one type, in the batch's order; then, after one event failed, each event
+        # again on its own in a savepoint, and the failing one dead-lettered.
+        assert calls[:3] == ["orders a,b", "cancel b", "orders c,a"]
+        assert calls[3:] == ["orders a", "orders b", "cancel b", "orders c"] + ["orders a"] * 3
+        assert result.processed == 4
+        assert [(d.offset, d.reason) for d in result.dead_lettered] == [(4, "handler_failed")]
+        accepted = await pool.fetch("SELECT payload FROM oms_outbox WHERE topic = 'tx.oms.orders'")
+        causes = {decode(r["payload"]).envelope.causationid for r in accepted}
+        assert len(accepted) == 3 and len(causes) == 3
     finally:
         await pool.close()

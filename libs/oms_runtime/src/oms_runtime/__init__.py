@@ -5,23 +5,25 @@ from oms_runtime.config import RuntimeSettings
 from oms_runtime.consumer import (
     BatchFinish,
     BatchProcessor,
-    ConsumedRecord,
-    Handler,
     HandlerContext,
     InvalidHandler,
     RejectedEvent,
 )
-from oms_runtime.service import ServiceRuntime, UnitOfWork
+from oms_runtime.service import ServiceRuntime
+from oms_runtime.subscriptions import Subscription
+from oms_runtime.unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
 
 __all__ = [
     "BatchFinish",
+    "BatchHandler",
     "BatchProcessor",
     "ConsumedRecord",
-    "Handler",
     "HandlerContext",
     "InvalidHandler",
+    "Received",
     "RejectedEvent",
     "RuntimeSettings",
     "ServiceRuntime",
+    "Subscription",
     "UnitOfWork",
 ]

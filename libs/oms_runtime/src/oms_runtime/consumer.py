@@ -25,6 +25,7 @@ from oms_runtime.dead_letters import DeadLetter, write_dead_letters
 from oms_runtime.faults import kill_at
 from oms_runtime.outbox import Outbox, OutboxRecord, WrittenOutbox, write_outbox
 from oms_runtime.publish import CommitPublisher
+from oms_runtime.unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
 
 __all__ = [
     "BatchFinish",
@@ -32,7 +33,6 @@ __all__ = [
     "BatchResult",
     "ConsumedRecord",
     "DedicatedConnection",
-    "Handler",
     "HandlerContext",
     "Incoming",
     "InvalidHandler",
@@ -41,16 +41,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class ConsumedRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -71,7 +61,6 @@ class HandlerContext:
         return self.outbox.emit(payload, subject=subject, sequence=sequence)
 
 
-Handler = Callable[[HandlerContext, Any], Awaitable[None]]
 InvalidHandler = Callable[[HandlerContext, InvalidPayload], Awaitable[bool]]
 """Answers an event whose envelope is valid but whose payload is not (e.g. with a rejection);
 returns False when it cannot, and the event is dead-lettered as invalid."""
@@ -167,7 +156,7 @@ class BatchProcessor:
         *,
         service: str,
         database: asyncpg.Pool | DedicatedConnection,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, BatchHandler],
         topic_prefix: str,
         attempts: int,
         invalid_handlers: Mapping[str, InvalidHandler] | None = None,
@@ -183,8 +172,6 @@ class BatchProcessor:
         self._finish = finish
         self._prefix = topic_prefix
         self._attempts = attempts
-        # Next offset to process per (topic, partition), for the lag gauge.
-        self.positions: dict[tuple[str, int], int] = {}
 
     async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         if not records:
@@ -209,8 +196,6 @@ class BatchProcessor:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         topic = records[0].topic
-        for rec in records:
-            self.positions[(rec.topic, rec.partition)] = rec.offset + 1
         metrics.BATCH_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
         for outcome, count in (
             ("processed", result.processed),
@@ -285,26 +270,31 @@ class BatchProcessor:
         *,
         isolate: bool,
     ) -> WrittenOutbox:
-        fresh = await self._claim(conn, handled)
-        seen: set[Any] = set()
+        claimed = await self._claim(conn, handled)
+        fresh: list[Incoming] = []
         for item in handled:
-            event_id = item.envelope.id
-            if event_id not in fresh or event_id in seen:
+            if item.envelope.id not in claimed:
                 result.duplicates += 1
                 continue
-            seen.add(event_id)
-            ctx = self._context(conn, item.record, item.envelope, outgoing)
-            ctx.batch = notes
+            claimed.discard(item.envelope.id)  # a second copy in the same batch
+            fresh.append(item)
+        work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing), notes=notes)
+        runs = [[item] for item in fresh] if isolate else _runs(fresh)
+        failures: list[DeadLetter] = []
+        for run in runs:
             if isolate:
-                failure = await self._call_isolated(ctx, item)
+                failure = await self._call_isolated(work, run[0])
+                failures.extend([failure] if failure else [])
             else:
-                failure = await self._call(ctx, item)
-            if failure is not None:
-                # Unclaimed, so a re-driven copy is processed after a fix.
-                await conn.execute("DELETE FROM oms_inbox WHERE event_id = $1", event_id)
-                dead.append(failure)
-                continue
-            result.processed += 1
+                failures.extend(await self._call(work, run))
+        if failures:
+            # Unclaimed, so a re-driven copy is processed after a fix.
+            await conn.execute(
+                "DELETE FROM oms_inbox WHERE event_id = ANY($1::uuid[])",
+                [f.event_id for f in failures],
+            )
+        dead.extend(failures)
+        result.processed += len(fresh) - len(failures)
         if self._finish is not None and notes:
             await self._finish(conn, notes, self._outbox(outgoing))
         result.dead_lettered = await write_dead_letters(
@@ -327,82 +317,69 @@ class BatchProcessor:
         )
         return {row["event_id"] for row in rows}
 
-    def _context(
-        self,
-        conn: asyncpg.Connection,
-        rec: ConsumedRecord,
-        envelope: Envelope,
-        outgoing: list[OutboxRecord],
-    ) -> HandlerContext:
-        outbox = self._outbox(
-            outgoing, correlation_id=envelope.correlationid, causation_id=str(envelope.id)
-        )
-        return HandlerContext(conn=conn, envelope=envelope, outbox=outbox, record=rec)
-
-    def _outbox(
-        self,
-        outgoing: list[OutboxRecord],
-        *,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-    ) -> Outbox:
-        return Outbox(
-            source=f"oms/{self.service}",
-            topic_prefix=self._prefix,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            records=outgoing,
-        )
+    def _outbox(self, outgoing: list[OutboxRecord]) -> Outbox:
+        return Outbox(source=f"oms/{self.service}", topic_prefix=self._prefix, records=outgoing)
 
     def _handles(self, item: Incoming) -> bool:
         handlers = self._handlers if item.invalid is None else self._invalid_handlers
         return item.envelope.type in handlers
 
-    async def _call(self, ctx: HandlerContext, item: Incoming) -> DeadLetter | None:
-        """Run the item's handler; a dead letter when an invalid event found no answer."""
-        envelope = item.envelope
-        with structlog.contextvars.bound_contextvars(
-            order_id=envelope.subject,
-            correlation_id=envelope.correlationid,
-            event_type=envelope.type,
-            event_id=str(envelope.id),
-        ):
-            if item.invalid is None:
-                await self._handlers[envelope.type](ctx, item.payload)
-            elif not await self._invalid_handlers[envelope.type](ctx, item.invalid):
-                return DeadLetter.of(
-                    item.record,
-                    reason=item.invalid.reason,
-                    detail=str(item.invalid),
-                    attempts=1,
-                    envelope=envelope,
+    async def _call(self, work: UnitOfWork, run: Sequence[Incoming]) -> list[DeadLetter]:
+        """Run a run's handler; dead letters for invalid events that found no answer."""
+        event_type = run[0].envelope.type
+        if run[0].invalid is None:
+            with structlog.contextvars.bound_contextvars(event_type=event_type):
+                await self._handlers[event_type](
+                    work, [Received(i.payload, i.envelope, i.record) for i in run]
                 )
-        return None
+            return []
+        unanswered: list[DeadLetter] = []
+        for item in run:
+            assert item.invalid is not None
+            with bound_to(item.envelope):
+                ctx = HandlerContext(
+                    conn=work.conn,
+                    envelope=item.envelope,
+                    outbox=work.caused_by(item.envelope),
+                    record=item.record,
+                    batch=work.notes,
+                )
+                if not await self._invalid_handlers[event_type](ctx, item.invalid):
+                    unanswered.append(
+                        DeadLetter.of(
+                            item.record,
+                            reason=item.invalid.reason,
+                            detail=str(item.invalid),
+                            attempts=1,
+                            envelope=item.envelope,
+                        )
+                    )
+        return unanswered
 
-    async def _call_isolated(self, ctx: HandlerContext, item: Incoming) -> DeadLetter | None:
+    async def _call_isolated(self, work: UnitOfWork, item: Incoming) -> DeadLetter | None:
         """Try one event in a savepoint; after the last failed attempt, say why.
 
         Plain SQL savepoints, always rolled back on failure: a handler that caught a database
         error itself leaves the transaction failed, and only a rollback repairs it.
         """
-        mark = len(ctx.outbox.records)
+        mark = len(work.outbox.records)
         error: Exception | None = None
         for _attempt in range(self._attempts):
-            await ctx.conn.execute("SAVEPOINT oms_event")
+            await work.conn.execute("SAVEPOINT oms_event")
             try:
-                unanswered = await self._call(ctx, item)
-                await ctx.conn.execute("RELEASE SAVEPOINT oms_event")
-                return unanswered
+                unanswered = await self._call(work, [item])
+                await work.conn.execute("RELEASE SAVEPOINT oms_event")
+                return unanswered[0] if unanswered else None
             except Exception as exc:
                 if is_infrastructure_error(exc):
                     raise
-                await ctx.conn.execute("ROLLBACK TO SAVEPOINT oms_event")
-                await ctx.conn.execute("RELEASE SAVEPOINT oms_event")
-                del ctx.outbox.records[mark:]
+                await work.conn.execute("ROLLBACK TO SAVEPOINT oms_event")
+                await work.conn.execute("RELEASE SAVEPOINT oms_event")
+                del work.outbox.records[mark:]
                 if isinstance(exc, RejectedEvent):
                     _log.warning("event_rejected", event_type=item.envelope.type, reason=exc.reason)
                     return DeadLetter.of(
-                        ctx.record,
+                        item.record,
                         reason=exc.reason,
                         detail=exc.detail,
                         attempts=1,
@@ -417,9 +394,32 @@ class BatchProcessor:
             **_describe_error(error),
         )
         return DeadLetter.of(
-            ctx.record,
+            item.record,
             reason="handler_failed",
             detail=f"{type(error).__name__}: {error}",
             attempts=self._attempts,
             envelope=item.envelope,
         )
+
+
+def bound_to(envelope: Envelope) -> contextlib.AbstractContextManager[Any]:
+    """Log lines inside name the event and its order (ids only, never personal data)."""
+    return structlog.contextvars.bound_contextvars(
+        order_id=envelope.subject,
+        correlation_id=envelope.correlationid,
+        event_type=envelope.type,
+        event_id=str(envelope.id),
+    )
+
+
+def _runs(items: Sequence[Incoming]) -> list[list[Incoming]]:
+    """Consecutive events of one type (valid or not) together, in the batch's order: a
+    handler takes a set, and the events of one key still apply in their order."""
+    runs: list[list[Incoming]] = []
+    for item in items:
+        kind = (item.envelope.type, item.invalid is None)
+        if runs and (runs[-1][0].envelope.type, runs[-1][0].invalid is None) == kind:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs

@@ -5,58 +5,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from oms_events.topics import topic as topic_spec
 from oms_runtime.config import RuntimeSettings
-from oms_runtime.consumer import (
-    BatchFinish,
-    BatchProcessor,
-    DedicatedConnection,
-    Handler,
-    InvalidHandler,
-    is_infrastructure_error,
-)
+from oms_runtime.consumer import BatchProcessor, DedicatedConnection, is_infrastructure_error
 from oms_runtime.consumer_loop import ConsumerLoop
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
 from oms_runtime.logging import configure_logging
 from oms_runtime.outbox import Outbox, write_outbox
 from oms_runtime.publish import CommitPublisher
 from oms_runtime.relay import OutboxRelay
+from oms_runtime.subscriptions import Subscription
+from oms_runtime.unit_of_work import UnitOfWork
 from oms_runtime.web import WebServer, new_app
 
-__all__ = ["ServiceRuntime", "UnitOfWork"]
+__all__ = ["ServiceRuntime"]
 
 _log = structlog.get_logger(__name__)
 _LAG_EVERY_S = 5.0
 _ACK_TIMEOUT_S = 10.0
-
-
-@dataclass
-class UnitOfWork:
-    """A transaction and the outbox whose events commit with it."""
-
-    conn: asyncpg.Connection
-    outbox: Outbox
-
-
-@dataclass(frozen=True)
-class _Subscription:
-    topic: str
-    handlers: Mapping[str, Handler]
-    invalid_handlers: Mapping[str, InvalidHandler] | None
-    finish: BatchFinish | None
+_Client = TypeVar("_Client", AIOKafkaProducer, AIOKafkaConsumer)
 
 
 class ServiceRuntime:
@@ -74,7 +53,7 @@ class ServiceRuntime:
         self._migrations = {"runtime": RUNTIME_MIGRATIONS}
         if migrations is not None:
             self._migrations[name] = migrations
-        self._subscriptions: list[_Subscription] = []
+        self._subscriptions: list[Subscription] = []
         self._timers: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -89,25 +68,10 @@ class ServiceRuntime:
 
     # -- composition -----------------------------------------------------------------------
 
-    def subscribe(
-        self,
-        logical_topic: str,
-        handlers: Mapping[str, Handler],
-        invalid_handlers: Mapping[str, InvalidHandler] | None = None,
-        finish: BatchFinish | None = None,
-    ) -> None:
-        """Consume one topic in batches; events of types without a handler are skipped.
-
-        ``invalid_handlers`` answer events whose payload fails validation; without one, such
-        an event is dead-lettered. ``finish`` runs once per batch transaction after them.
-        """
-        spec = topic_spec(logical_topic)
-        unknown = (set(handlers) | set(invalid_handlers or {})) - set(spec.event_types)
-        if unknown:
-            raise ValueError(f"{logical_topic} carries no {sorted(unknown)}")
-        self._subscriptions.append(
-            _Subscription(self.settings.topic(spec.name), handlers, invalid_handlers, finish)
-        )
+    def subscribe(self, subscription: Subscription) -> None:
+        """Consume the subscription's topic in batches; events of types without a handler are
+        skipped (counted as ignored)."""
+        self._subscriptions.append(subscription)
 
     def timer(
         self, interval_s: float
@@ -161,8 +125,17 @@ class ServiceRuntime:
         web = WebServer(self.http, self.settings.http_host, self.settings.http_port)
         await web.start()
         tasks: list[asyncio.Future[Any]] = []
+        stopped = asyncio.ensure_future(stop.wait())
         try:
-            await self._start()
+            # A signal also ends the wait for the database or the broker at start-up.
+            starting = asyncio.ensure_future(self._start())
+            await asyncio.wait([stopped, starting], return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                return
+            starting.result()
             assert self._loop is not None and self._relay is not None
             tasks = [
                 asyncio.ensure_future(self._loop.run()),
@@ -170,11 +143,11 @@ class ServiceRuntime:
                 asyncio.ensure_future(self._every(_LAG_EVERY_S, self._loop.measure_lag)),
                 *(asyncio.ensure_future(self._every(i, f)) for i, f in self._timers),
             ]
-            stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
             if tasks[0].done():
                 tasks[0].result()  # the consumer loop failed: let it stop the worker
         finally:
+            stopped.cancel()
             await self._stop(tasks)
             await web.stop()
             _log.info("service_stopped")
@@ -184,41 +157,44 @@ class ServiceRuntime:
         dsn = s.database_url.get_secret_value()
         self._pool = await self._connect_database(dsn)
         await apply_migrations(self._pool, self._migrations)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=1,
-            max_batch_size=256 * 1024,
-            client_id=f"oms-{self.name}",
-            **s.aiokafka_security(),
+        self._producer = await self._start_kafka_client(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=1,
+                max_batch_size=256 * 1024,
+                client_id=f"oms-{self.name}",
+                **s.aiokafka_security(),
+            )
         )
-        await self._producer.start()
         self._publisher = CommitPublisher(self.name, self._producer, _ACK_TIMEOUT_S)
         self._relay = OutboxRelay(
             service=self.name, dsn=dsn, producer=self._producer, batch_max=s.relay_batch_max
         )
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=f"oms-{self.name}{s.group_suffix}",
-            client_id=f"oms-{self.name}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.batch_max,
-            session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
-            heartbeat_interval_ms=int(s.kafka_session_timeout_s * 1000 / 3),
-            **s.aiokafka_security(),
+        self._consumer = await self._start_kafka_client(
+            lambda: AIOKafkaConsumer(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                group_id=f"oms-{self.name}{s.group_suffix}",
+                client_id=f"oms-{self.name}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=s.batch_max,
+                session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
+                heartbeat_interval_ms=int(s.kafka_session_timeout_s * 1000 / 3),
+                **s.aiokafka_security(),
+            )
         )
         self._connections = [DedicatedConnection(dsn) for _ in self._subscriptions]
         processors = {
-            sub.topic: BatchProcessor(
+            s.topic(sub.spec.name): BatchProcessor(
                 service=self.name,
                 database=connection,
                 handlers=sub.handlers,
                 invalid_handlers=sub.invalid_handlers,
                 topic_prefix=s.topic_prefix,
                 attempts=s.handler_attempts,
-                finish=sub.finish,
+                finish=sub.finish_step,
                 publisher=self._publisher,
             )
             for sub, connection in zip(self._subscriptions, self._connections, strict=True)
@@ -229,7 +205,6 @@ class ServiceRuntime:
             processors=processors,
             batch_max=s.batch_max,
         )
-        await self._consumer.start()
         if processors:
             self._consumer.subscribe(list(processors), listener=self._loop.listener())
         self._started = True
@@ -245,6 +220,22 @@ class ServiceRuntime:
                 if not is_infrastructure_error(exc):
                     raise
                 _log.warning("database_unavailable", error=type(exc).__name__, retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _start_kafka_client(self, build: Callable[[], _Client]) -> _Client:
+        """Wait for the broker (it may start after the worker, or be away for a while):
+        meanwhile /health answers 503 with ``"broker": false``."""
+        backoff = 0.5
+        while True:
+            client = build()
+            try:
+                await client.start()
+                return client
+            except KafkaConnectionError as exc:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+                _log.warning("broker_unavailable", error=type(exc).__name__, retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from oms_notification.config import NotificationSettings
-from oms_notification.domain.templates import TOPICS_NOTIFIED
-from oms_notification.handlers import handlers_for
+from oms_notification.handlers import subscriptions
 from oms_runtime import ServiceRuntime
 
 __all__ = ["build_runtime"]
@@ -18,6 +17,6 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         settings=settings or NotificationSettings(),
         migrations=Path(__file__).parent / "store" / "migrations",
     )
-    for topic in TOPICS_NOTIFIED:
-        runtime.subscribe(topic, handlers_for(topic))
+    for subscription in subscriptions():
+        runtime.subscribe(subscription)
     return runtime

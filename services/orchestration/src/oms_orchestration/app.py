@@ -26,10 +26,13 @@ def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRunti
         settings=settings,
         migrations=Path(__file__).parent / "store" / "migrations",
     )
-    runtime.subscribe("oms.orders", handlers.orders())
-    runtime.subscribe("oms.inventory", handlers.inventory())
-    runtime.subscribe("oms.availability", handlers.availability())
-    runtime.subscribe("oms.shipments", handlers.shipments())
+    for subscription in (
+        handlers.orders(),
+        handlers.inventory(),
+        handlers.availability(),
+        handlers.shipments(),
+    ):
+        runtime.subscribe(subscription)
     register_api(runtime, settings.sourcing, parse_caller_keys(settings.orchestration_api_keys))
 
     @runtime.timer(settings.deadline_sweep_s)

@@ -18,7 +18,7 @@ from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.saga import Orchestrator, Step
 from oms_orchestration.store.orders import save_availability, save_order, update_address
-from oms_runtime import Handler, HandlerContext
+from oms_runtime import HandlerContext, Subscription
 
 __all__ = ["OrchestrationHandlers"]
 
@@ -106,23 +106,29 @@ class OrchestrationHandlers:
             _step(ctx), event.fulfilment_order_id, [line.line_id for line in event.lines], reason
         )
 
-    def shipments(self) -> dict[str, Handler]:
-        return {
-            "FulfilmentOrderAccepted": self.fulfilment_accepted,
-            "FulfilmentOrderRejected": self.fulfilment_rejected,
-        }
+    def shipments(self) -> Subscription:
+        return (
+            Subscription("oms.shipments")
+            .each(FulfilmentOrderAccepted, self.fulfilment_accepted)
+            .each(FulfilmentOrderRejected, self.fulfilment_rejected)
+        )
 
-    def orders(self) -> dict[str, Handler]:
-        return {
-            "OrderAccepted": self.order_accepted,
-            "OrderConfirmed": self.order_confirmed,
-            "OrderCanceled": self.order_canceled,
-            "ShippingAddressChanged": self.address_changed,
-            "OrderLinesCanceled": self.lines_canceled,
-        }
+    def orders(self) -> Subscription:
+        return (
+            Subscription("oms.orders")
+            .each(OrderAccepted, self.order_accepted)
+            .each(OrderConfirmed, self.order_confirmed)
+            .each(OrderCanceled, self.order_canceled)
+            .each(ShippingAddressChanged, self.address_changed)
+            .each(OrderLinesCanceled, self.lines_canceled)
+        )
 
-    def inventory(self) -> dict[str, Handler]:
-        return {"StockReserved": self.stock_reserved, "ReservationFailed": self.reservation_failed}
+    def inventory(self) -> Subscription:
+        return (
+            Subscription("oms.inventory")
+            .each(StockReserved, self.stock_reserved)
+            .each(ReservationFailed, self.reservation_failed)
+        )
 
-    def availability(self) -> dict[str, Handler]:
-        return {"AvailabilityChanged": self.availability_changed}
+    def availability(self) -> Subscription:
+        return Subscription("oms.availability").each(AvailabilityChanged, self.availability_changed)

@@ -31,9 +31,12 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime(
         "order", settings=settings, migrations=Path(__file__).parent / "store" / "migrations"
     )
-    runtime.subscribe("oms.channel-order-intake", handlers.intake(), handlers.intake_invalid())
-    runtime.subscribe("oms.order-commands", handlers.commands())
-    runtime.subscribe("oms.sourcing", handlers.sourcing())
-    runtime.subscribe("oms.shipments", handlers.shipments())
+    for subscription in (
+        handlers.intake(),
+        handlers.commands(),
+        handlers.sourcing(),
+        handlers.shipments(),
+    ):
+        runtime.subscribe(subscription)
     register_api(runtime, actions, parse_api_keys(settings.order_api_keys))
     return runtime

@@ -29,7 +29,7 @@ from oms_order.actions import (
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import TransitionRefused
 from oms_order.domain.status import OrderStatus
-from oms_runtime import Handler, HandlerContext, InvalidHandler
+from oms_runtime import HandlerContext, Subscription
 
 __all__ = ["OrderHandlers"]
 
@@ -176,12 +176,13 @@ class OrderHandlers:
             _work(ctx), event.order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated"
         )
 
-    def sourcing(self) -> dict[str, Handler]:
-        return {
-            "OrderAllocated": self.order_allocated,
-            "OrderBackordered": self.order_backordered,
-            "FulfilmentOrderCreated": self.fulfilment_order_created,
-        }
+    def sourcing(self) -> Subscription:
+        return (
+            Subscription("oms.sourcing")
+            .each(OrderAllocated, self.order_allocated)
+            .each(OrderBackordered, self.order_backordered)
+            .each(FulfilmentOrderCreated, self.fulfilment_order_created)
+        )
 
     # -- shipments -------------------------------------------------------------------------
 
@@ -195,22 +196,26 @@ class OrderHandlers:
             _work(ctx), event.order_id, event.shipment_id, event.occurred_at
         )
 
-    def shipments(self) -> dict[str, Handler]:
-        return {"ShipmentShipped": self.shipment_shipped, "Delivered": self.delivered}
+    def shipments(self) -> Subscription:
+        return (
+            Subscription("oms.shipments")
+            .each(ShipmentShipped, self.shipment_shipped)
+            .each(Delivered, self.delivered)
+        )
 
-    def intake(self) -> dict[str, Handler]:
-        return {
-            "OrderSubmitted": self.order_submitted,
-            "OrderCancellationRequested": self.cancellation_requested,
-        }
+    def intake(self) -> Subscription:
+        return (
+            Subscription("oms.channel-order-intake")
+            .each(OrderSubmitted, self.order_submitted)
+            .each(OrderCancellationRequested, self.cancellation_requested)
+            .invalid(OrderSubmitted, self.order_unreadable)
+        )
 
-    def intake_invalid(self) -> dict[str, InvalidHandler]:
-        return {"OrderSubmitted": self.order_unreadable}
-
-    def commands(self) -> dict[str, Handler]:
-        return {
-            "CancelOrder": self.cancel_order,
-            "HoldOrder": self.hold_order,
-            "ReleaseOrder": self.release_order,
-            "ChangeShippingAddress": self.change_shipping_address,
-        }
+    def commands(self) -> Subscription:
+        return (
+            Subscription("oms.order-commands")
+            .each(CancelOrder, self.cancel_order)
+            .each(HoldOrder, self.hold_order)
+            .each(ReleaseOrder, self.release_order)
+            .each(ChangeShippingAddress, self.change_shipping_address)
+        )

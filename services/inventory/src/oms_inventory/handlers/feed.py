@@ -24,9 +24,9 @@ from oms_inventory.store.projection import stock_key
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, StockLevels, lock_stock, move
 from oms_inventory.store.transfers import record_end
-from oms_runtime import Handler, HandlerContext, RejectedEvent
+from oms_runtime import HandlerContext, RejectedEvent, Subscription
 
-__all__ = ["feed_handlers"]
+__all__ = ["feed", "not_in_future"]
 
 _log = structlog.get_logger(__name__)
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -38,14 +38,15 @@ def not_in_future(at: datetime, what: str) -> None:
         raise RejectedEvent("future_timestamp", f"{what} {at.isoformat()} is in the future")
 
 
-def feed_handlers() -> dict[str, Handler]:
-    return {
-        "StockSnapshot": stock_snapshot,
-        "StockAdjustment": stock_adjustment,
-        "StockReceived": stock_received,
-        "TransferShipped": transfer_shipped,
-        "TransferReceived": transfer_received,
-    }
+def feed() -> Subscription:
+    return (
+        Subscription("oms.inventory-feed")
+        .each(StockSnapshot, stock_snapshot)
+        .each(StockAdjustment, stock_adjustment)
+        .each(StockReceived, stock_received)
+        .each(TransferShipped, transfer_shipped)
+        .each(TransferReceived, transfer_received)
+    )
 
 
 def _source(ctx: HandlerContext) -> str:

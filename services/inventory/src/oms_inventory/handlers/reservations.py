@@ -25,7 +25,7 @@ from oms_inventory.store import reservations as store
 from oms_inventory.store.projection import emit_for_order
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, lock_stock, move
-from oms_runtime import Handler, HandlerContext
+from oms_runtime import HandlerContext, Subscription
 
 __all__ = ["ReservationHandlers"]
 
@@ -37,11 +37,19 @@ _ALL_OR_NOTHING = "all_or_nothing: another line of the set cannot be reserved"
 class ReservationHandlers:
     default_hold_s: int
 
-    def requests(self) -> dict[str, Handler]:
-        return {"ReserveStock": self.reserve, "ReleaseReservations": self.release}
+    def requests(self) -> Subscription:
+        return (
+            Subscription("oms.reservation-requests")
+            .each(ReserveStock, self.reserve)
+            .each(ReleaseReservations, self.release)
+        )
 
-    def shipments(self) -> dict[str, Handler]:
-        return {"ShipmentShipped": self.shipped, "FulfilmentOrderRejected": self.rejected}
+    def shipments(self) -> Subscription:
+        return (
+            Subscription("oms.shipments")
+            .each(ShipmentShipped, self.shipped)
+            .each(FulfilmentOrderRejected, self.rejected)
+        )
 
     async def reserve(self, ctx: HandlerContext, request: ReserveStock) -> None:
         not_in_future(request.requested_at, "requested_at")

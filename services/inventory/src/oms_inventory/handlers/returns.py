@@ -10,13 +10,13 @@ from oms_inventory.handlers.feed import not_in_future
 from oms_inventory.store.projection import emit_for_order
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, lock_stock, move
-from oms_runtime import Handler, HandlerContext
+from oms_runtime import HandlerContext, Subscription
 
-__all__ = ["return_handlers"]
+__all__ = ["returns"]
 
 
-def return_handlers() -> dict[str, Handler]:
-    return {"ReturnInspected": return_inspected}
+def returns() -> Subscription:
+    return Subscription("oms.returns").each(ReturnInspected, return_inspected)
 
 
 async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TEMPLATES", "TOPICS_NOTIFIED"]
+__all__ = ["TEMPLATES"]
 
 # Event type -> template name. Shipping and return messages join as those services land.
 TEMPLATES: dict[str, str] = {
@@ -10,10 +10,4 @@ TEMPLATES: dict[str, str] = {
     "OrderRejected": "order_rejected",
     "OrderCanceled": "order_canceled",
     "PaymentFailed": "payment_failed",
-}
-
-# Where each notified event type is published.
-TOPICS_NOTIFIED: dict[str, tuple[str, ...]] = {
-    "oms.orders": ("OrderAccepted", "OrderRejected", "OrderCanceled"),
-    "oms.payments": ("PaymentFailed",),
 }
