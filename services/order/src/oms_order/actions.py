@@ -5,7 +5,7 @@ order's timeline and as an event in the outbox."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -115,11 +115,19 @@ def unreadable_order_reasons(
 
 @dataclass
 class Work:
-    """The open transaction, its outbox, and what caused this change (event or request id)."""
+    """The open transaction, its outbox, and what caused this change (event or request id).
+
+    Timeline entries wait in ``timeline`` until ``flush``: the caller flushes once per run of
+    events or per request, before its transaction commits.
+    """
 
     conn: asyncpg.Connection
     outbox: Outbox
     caused_by: UUID
+    timeline: store.Timeline = field(default_factory=store.Timeline)
+
+    async def flush(self) -> None:
+        await self.timeline.flush(self.conn)
 
     async def record(
         self,
@@ -129,7 +137,7 @@ class Work:
         actor: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        sequence = await store.append_timeline(
+        sequence = await self.timeline.append(
             self.conn,
             order_id,
             event_type=payload.event_type,
@@ -170,6 +178,7 @@ class OrderActions:
             )
             _log.info("order_duplicate", order_id=order_id, channel=order.channel)
             return SubmitResult(order_id, created=False, status=existing)
+        work.timeline.seed(order_id, 0)
         if reasons:
             await self._reject(
                 work, order_id, order.channel, order.external_order_id, reasons, actor
@@ -217,6 +226,7 @@ class OrderActions:
         if await store.insert_unreadable_order(
             work.conn, order_id, channel, external_order_id, reasons
         ):
+            work.timeline.seed(order_id, 0)
             await self._reject(
                 work, order_id, channel, external_order_id, reasons, f"channel:{channel}"
             )
@@ -501,7 +511,7 @@ class OrderActions:
 
     async def progress(self, work: Work, order_id: str, status: OrderStatus, cause: str) -> bool:
         """Sourcing and shipping move the order on; a late event never moves it back."""
-        aggregate = await store.load_order(work.conn, order_id)
+        aggregate = await store.load_order(work.conn, order_id, work.timeline, lines=False)
         if aggregate is None:
             raise OrderNotFound(order_id)
         if not aggregate.advance(status):
@@ -509,8 +519,8 @@ class OrderActions:
                 "progress_ignored", order_id=order_id, cause=cause, status=aggregate.status.value
             )
             return False
-        await store.save_order(work.conn, aggregate)
-        await store.append_timeline(
+        await store.save_order(work.conn, aggregate, lines=False)  # only the status moved
+        await work.timeline.append(
             work.conn,
             order_id,
             event_type=cause,
@@ -570,7 +580,7 @@ class OrderActions:
             shipped_at=at,
         )
         if aggregate.status != before:
-            await store.append_timeline(
+            await work.timeline.append(
                 work.conn,
                 order_id,
                 event_type="ShipmentShipped",
@@ -603,7 +613,7 @@ class OrderActions:
         )
 
     async def _load(self, work: Work, order_id: str) -> Order:
-        aggregate = await store.load_order(work.conn, order_id)
+        aggregate = await store.load_order(work.conn, order_id, work.timeline)
         if aggregate is None:
             raise OrderNotFound(order_id)
         if aggregate.status == OrderStatus.REJECTED:

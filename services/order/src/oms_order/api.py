@@ -321,6 +321,7 @@ class OrderApi:
 
     async def _submit(self, work: Work, order: OrderSubmitted) -> tuple[int, dict[str, Any], str]:
         result = await self.actions.submit(work, order)
+        await work.flush()
         outcome = await store.order_outcome(work.conn, result.order_id)
         status, reasons = outcome if outcome else (result.status, [])
         body = SubmitResponse.model_validate(
@@ -339,6 +340,7 @@ class OrderApi:
         """Kept as REJECTED, as the intake topic keeps an order it cannot read."""
         reasons = unreadable_order_reasons(errors, "the body is not a valid OrderSubmitted")
         order_id = await self.actions.reject_unreadable(work, *identity, reasons)
+        await work.flush()
         error = _invalid(
             "invalid_order",
             "the body is not a valid OrderSubmitted; the order is kept as REJECTED",
@@ -501,6 +503,7 @@ class OrderApi:
                         command_id=str(call.request_id),
                         actor=principal.actor,
                     )
+            await work.flush()
             view = await self._view(uow.conn, principal, order_id)
         if refusal is not None:
             raise HttpError(409, refusal.code, refusal.message, order_id=order_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -17,6 +18,7 @@ from oms_events.orders import (
     OrderSubmitted,
     ReleaseOrder,
 )
+from oms_events.registry import EventPayload
 from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated, OrderBackordered
 from oms_events.values import Actor
 from oms_order.actions import (
@@ -29,15 +31,37 @@ from oms_order.actions import (
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import TransitionRefused
 from oms_order.domain.status import OrderStatus
-from oms_runtime import HandlerContext, Subscription
+from oms_order.store.orders import Timeline
+from oms_runtime import HandlerContext, Received, Subscription, UnitOfWork, bound_to
 
 __all__ = ["OrderHandlers"]
 
 _log = structlog.get_logger(__name__)
 
 
-def _work(ctx: HandlerContext) -> Work:
-    return Work(conn=ctx.conn, outbox=ctx.outbox, caused_by=ctx.envelope.id)
+P = TypeVar("P", bound=EventPayload)
+
+
+def _per_event(
+    handler: Callable[[Work, P], Awaitable[None]],
+) -> Callable[[UnitOfWork, Sequence[Received[P]]], Awaitable[None]]:
+    """A run's events one at a time, each with its own cause; the timeline entries of the
+    whole run are written with one statement at its end."""
+
+    async def run(uow: UnitOfWork, received: Sequence[Received[P]]) -> None:
+        timeline = Timeline()
+        for r in received:
+            with bound_to(r.envelope):
+                work = Work(
+                    conn=uow.conn,
+                    outbox=uow.caused_by(r.envelope),
+                    caused_by=r.envelope.id,
+                    timeline=timeline,
+                )
+                await handler(work, r.payload)
+        await timeline.flush(uow.conn)
+
+    return run
 
 
 @dataclass
@@ -46,8 +70,8 @@ class OrderHandlers:
 
     # -- intake ----------------------------------------------------------------------------
 
-    async def order_submitted(self, ctx: HandlerContext, order: OrderSubmitted) -> None:
-        await self.actions.submit(_work(ctx), order)
+    async def order_submitted(self, work: Work, order: OrderSubmitted) -> None:
+        await self.actions.submit(work, order)
 
     async def order_unreadable(self, ctx: HandlerContext, error: InvalidPayload) -> bool:
         """An order the contract cannot read is still an order: kept as REJECTED, with why.
@@ -58,18 +82,18 @@ class OrderHandlers:
         if identity is None:
             return False
         reasons = unreadable_order_reasons(error.errors, str(error))
-        await self.actions.reject_unreadable(_work(ctx), *identity, reasons)
+        work = Work(conn=ctx.conn, outbox=ctx.outbox, caused_by=ctx.envelope.id)
+        await self.actions.reject_unreadable(work, *identity, reasons)
+        await work.flush()
         return True
 
-    async def cancellation_requested(
-        self, ctx: HandlerContext, request: OrderCancellationRequested
-    ) -> None:
+    async def cancellation_requested(self, work: Work, request: OrderCancellationRequested) -> None:
         await self._command(
-            ctx,
+            work,
             "OrderCancellationRequested",
             None,
             self.actions.request_cancellation(
-                _work(ctx),
+                work,
                 channel=request.channel,
                 external_order_id=request.external_order_id,
                 lines=request.lines,
@@ -81,13 +105,13 @@ class OrderHandlers:
 
     # -- customer-service commands ---------------------------------------------------------
 
-    async def cancel_order(self, ctx: HandlerContext, command: CancelOrder) -> None:
+    async def cancel_order(self, work: Work, command: CancelOrder) -> None:
         await self._command(
-            ctx,
+            work,
             "CancelOrder",
             command.requested_by,
             self.actions.cancel(
-                _work(ctx),
+                work,
                 command.order_id,
                 lines=command.lines,
                 reason=command.reason,
@@ -96,13 +120,13 @@ class OrderHandlers:
             order_id=command.order_id,
         )
 
-    async def hold_order(self, ctx: HandlerContext, command: HoldOrder) -> None:
+    async def hold_order(self, work: Work, command: HoldOrder) -> None:
         await self._command(
-            ctx,
+            work,
             "HoldOrder",
             command.requested_by,
             self.actions.hold(
-                _work(ctx),
+                work,
                 command.order_id,
                 reason=command.reason,
                 note=command.note,
@@ -111,111 +135,105 @@ class OrderHandlers:
             order_id=command.order_id,
         )
 
-    async def release_order(self, ctx: HandlerContext, command: ReleaseOrder) -> None:
+    async def release_order(self, work: Work, command: ReleaseOrder) -> None:
         await self._command(
-            ctx,
+            work,
             "ReleaseOrder",
             command.requested_by,
             self.actions.release(
-                _work(ctx), command.order_id, note=command.note, actor=command.requested_by
+                work, command.order_id, note=command.note, actor=command.requested_by
             ),
             order_id=command.order_id,
         )
 
-    async def change_shipping_address(
-        self, ctx: HandlerContext, command: ChangeShippingAddress
-    ) -> None:
+    async def change_shipping_address(self, work: Work, command: ChangeShippingAddress) -> None:
         await self._command(
-            ctx,
+            work,
             "ChangeShippingAddress",
             command.requested_by,
             self.actions.change_shipping_address(
-                _work(ctx), command.order_id, address=command.address, actor=command.requested_by
+                work, command.order_id, address=command.address, actor=command.requested_by
             ),
             order_id=command.order_id,
         )
 
     async def _command(
         self,
-        ctx: HandlerContext,
+        work: Work,
         command_type: str,
         actor: Actor | None,
         action: Any,
         *,
-        order_id: str | None = None,
+        order_id: str,
     ) -> None:
         """Run an action; a refused one changes nothing and is answered with the reason."""
         try:
             await action
         except (TransitionRefused, OrderNotFound) as refusal:
             await self.actions.refused(
-                _work(ctx),
+                work,
                 refusal,
-                order_id=order_id or ctx.envelope.subject,
+                order_id=order_id,
                 command_type=command_type,
-                command_id=str(ctx.envelope.id),
+                command_id=str(work.caused_by),
                 actor=actor,
             )
 
     # -- sourcing progress -------------------------------------------------------------------
 
-    async def order_allocated(self, ctx: HandlerContext, event: OrderAllocated) -> None:
+    async def order_allocated(self, work: Work, event: OrderAllocated) -> None:
+        await self.actions.progress(work, event.order_id, OrderStatus.ALLOCATED, "OrderAllocated")
+
+    async def order_backordered(self, work: Work, event: OrderBackordered) -> None:
         await self.actions.progress(
-            _work(ctx), event.order_id, OrderStatus.ALLOCATED, "OrderAllocated"
+            work, event.order_id, OrderStatus.BACKORDERED, "OrderBackordered"
         )
 
-    async def order_backordered(self, ctx: HandlerContext, event: OrderBackordered) -> None:
+    async def fulfilment_order_created(self, work: Work, event: FulfilmentOrderCreated) -> None:
         await self.actions.progress(
-            _work(ctx), event.order_id, OrderStatus.BACKORDERED, "OrderBackordered"
-        )
-
-    async def fulfilment_order_created(
-        self, ctx: HandlerContext, event: FulfilmentOrderCreated
-    ) -> None:
-        await self.actions.progress(
-            _work(ctx), event.order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated"
+            work, event.order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated"
         )
 
     def sourcing(self) -> Subscription:
         return (
             Subscription("oms.sourcing")
-            .each(OrderAllocated, self.order_allocated)
-            .each(OrderBackordered, self.order_backordered)
-            .each(FulfilmentOrderCreated, self.fulfilment_order_created)
+            .batch(OrderAllocated, _per_event(self.order_allocated))
+            .batch(OrderBackordered, _per_event(self.order_backordered))
+            .batch(FulfilmentOrderCreated, _per_event(self.fulfilment_order_created))
         )
 
     # -- shipments -------------------------------------------------------------------------
 
-    async def shipment_shipped(self, ctx: HandlerContext, event: ShipmentShipped) -> None:
+    async def shipment_shipped(self, work: Work, event: ShipmentShipped) -> None:
         await self.actions.shipment_shipped(
-            _work(ctx), event.order_id, event.shipment_id, event.lines, event.shipped_at
+            work, event.order_id, event.shipment_id, event.lines, event.shipped_at
         )
 
-    async def delivered(self, ctx: HandlerContext, event: Delivered) -> None:
+    async def delivered(self, work: Work, event: Delivered) -> None:
         await self.actions.shipment_delivered(
-            _work(ctx), event.order_id, event.shipment_id, event.occurred_at
+            work, event.order_id, event.shipment_id, event.occurred_at
         )
 
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
-            .each(ShipmentShipped, self.shipment_shipped)
-            .each(Delivered, self.delivered)
+            .batch(ShipmentShipped, _per_event(self.shipment_shipped))
+            .batch(Delivered, _per_event(self.delivered))
         )
 
     def intake(self) -> Subscription:
         return (
             Subscription("oms.channel-order-intake")
-            .each(OrderSubmitted, self.order_submitted)
-            .each(OrderCancellationRequested, self.cancellation_requested)
+            .batch(OrderSubmitted, _per_event(self.order_submitted))
+            .batch(OrderCancellationRequested, _per_event(self.cancellation_requested))
             .invalid(OrderSubmitted, self.order_unreadable)
         )
 
     def commands(self) -> Subscription:
         return (
             Subscription("oms.order-commands")
-            .each(CancelOrder, self.cancel_order)
-            .each(HoldOrder, self.hold_order)
-            .each(ReleaseOrder, self.release_order)
-            .each(ChangeShippingAddress, self.change_shipping_address)
+            .batch(CancelOrder, _per_event(self.cancel_order))
+            .batch(HoldOrder, _per_event(self.hold_order))
+            .batch(ReleaseOrder, _per_event(self.release_order))
+            .batch(ChangeShippingAddress, _per_event(self.change_shipping_address))
         )

@@ -13,8 +13,8 @@ from oms_order.domain.order import LineState, Order, PaymentStatus
 from oms_order.domain.status import OrderStatus
 
 __all__ = [
+    "Timeline",
     "add_pending_cancellation",
-    "append_timeline",
     "insert_order",
     "insert_unreadable_order",
     "load_order",
@@ -93,21 +93,28 @@ def _reasons_json(reasons: list[RejectionReason] | None) -> str | None:
     return json.dumps([r.model_dump(mode="json") for r in reasons])
 
 
-async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
-    """The order, locked for this transaction so concurrent changes queue behind it."""
+async def load_order(
+    conn: asyncpg.Connection, order_id: str, timeline: Timeline, *, lines: bool = True
+) -> Order | None:
+    """The order, locked for this transaction so concurrent changes queue behind it; its
+    timeline's sequence goes to ``timeline``. ``lines=False`` for a change of status alone
+    (one round trip less): the aggregate then has no lines and must be saved without them."""
     row = await conn.fetchrow(
         "SELECT order_id, status, payment_status, delivery_method, currency, grand_total_minor,"
-        " on_hold, hold_reason, authorization_id, captured_minor, capture_id, refunded_minor"
-        " FROM orders WHERE order_id = $1 FOR UPDATE",
+        " on_hold, hold_reason, authorization_id, captured_minor, capture_id, refunded_minor,"
+        " sequence FROM orders WHERE order_id = $1 FOR UPDATE",
         order_id,
     )
     if row is None:
         return None
-    lines = await conn.fetch(
-        "SELECT line_id, sku, ordered, canceled, shipped, line_total_minor"
-        " FROM order_lines WHERE order_id = $1 ORDER BY line_id",
-        order_id,
-    )
+    timeline.seed(order_id, row["sequence"])
+    line_rows = []
+    if lines:
+        line_rows = await conn.fetch(
+            "SELECT line_id, sku, ordered, canceled, shipped, line_total_minor"
+            " FROM order_lines WHERE order_id = $1 ORDER BY line_id",
+            order_id,
+        )
     return Order(
         order_id=row["order_id"],
         status=OrderStatus(row["status"]),
@@ -130,7 +137,7 @@ async def load_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
                 shipped=r["shipped"],
                 line_total_minor=r["line_total_minor"],
             )
-            for r in lines
+            for r in line_rows
         ],
     )
 
@@ -199,26 +206,60 @@ async def take_pending_cancellation(
     return row
 
 
-async def append_timeline(
-    conn: asyncpg.Connection,
-    order_id: str,
-    *,
-    event_type: str,
-    caused_by: UUID,
-    actor: str,
-    detail: dict[str, Any] | None = None,
-) -> int:
-    """Record what happened to the order, what caused it and who; returns the new sequence."""
-    # One statement: the next sequence number and the entry that takes it.
-    sequence: int = await conn.fetchval(
-        "WITH next AS (UPDATE orders SET sequence = sequence + 1, updated_at = now()"
-        " WHERE order_id = $1 RETURNING sequence)"
-        " INSERT INTO order_timeline (order_id, sequence, event_type, caused_by, actor, detail)"
-        " SELECT $1, next.sequence, $2, $3, $4, $5::jsonb FROM next RETURNING sequence",
-        order_id,
-        event_type,
-        caused_by,
-        actor,
-        json.dumps(detail or {}),
-    )
-    return sequence
+class Timeline:
+    """The timeline entries of one unit of work, written with one statement at its end.
+
+    Sequence numbers are counted here from each order's stored sequence: every action holds
+    its order's row lock (loaded ``FOR UPDATE`` or just inserted), so nobody else moves it.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+        self._entries: list[tuple[str, int, str, UUID, str, str]] = []
+
+    def seed(self, order_id: str, sequence: int) -> None:
+        """The order's stored sequence, once it is locked; what this unit counted wins."""
+        self._last.setdefault(order_id, sequence)
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        order_id: str,
+        *,
+        event_type: str,
+        caused_by: UUID,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Record what happened to the order, what caused it and who; returns its sequence."""
+        if order_id not in self._last:
+            stored = await conn.fetchval(
+                "SELECT sequence FROM orders WHERE order_id = $1 FOR UPDATE", order_id
+            )
+            if stored is None:
+                raise LookupError(f"no order {order_id} to record {event_type} for")
+            self._last[order_id] = stored
+        sequence = self._last[order_id] + 1
+        self._last[order_id] = sequence
+        self._entries.append(
+            (order_id, sequence, event_type, caused_by, actor, json.dumps(detail or {}))
+        )
+        return sequence
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        if not self._entries:
+            return
+        entries, self._entries = self._entries, []
+        written = sorted({entry[0] for entry in entries})
+        await conn.execute(
+            "WITH entries AS (INSERT INTO order_timeline"
+            " (order_id, sequence, event_type, caused_by, actor, detail)"
+            " SELECT o, s, e, c, a, d::jsonb FROM unnest($1::text[], $2::bigint[], $3::text[],"
+            " $4::uuid[], $5::text[], $6::text[]) AS t(o, s, e, c, a, d))"
+            " UPDATE orders SET sequence = v.sequence, updated_at = now()"
+            " FROM unnest($7::text[], $8::bigint[]) AS v(order_id, sequence)"
+            " WHERE orders.order_id = v.order_id",
+            *(list(column) for column in zip(*entries, strict=True)),
+            written,
+            [self._last[order_id] for order_id in written],
+        )
