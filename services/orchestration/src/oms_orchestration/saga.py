@@ -74,16 +74,16 @@ class Orchestrator:
         if profile is None:
             await self._unsourceable(step, order)
             return
-        if not await store.start_saga(conn, order_id, profile.profile_id):
+        saga = await store.start_saga(conn, order_id, profile.profile_id)
+        if saga is None:
             return
-        saga = await store.lock_saga(conn, order_id)
-        assert saga is not None
         await self._decide(step, saga, order, profile, list(order.lines))
 
     async def _unsourceable(self, step: Step, order: OrderToSource) -> None:
         """No profile applies (a channel or delivery method the configuration does not
         cover): the order waits, backordered, with a decision that says why."""
-        if not await store.start_saga(step.conn, order.order_id, store.NO_PROFILE):
+        saga = await store.start_saga(step.conn, order.order_id, store.NO_PROFILE)
+        if saga is None:
             return
         rule = (
             f"no sourcing profile applies to channel {order.channel!r} and"
@@ -107,8 +107,7 @@ class Orchestrator:
             explanation=explanation.model_dump_json(),
             requested=[],
         )
-        saga = await store.lock_saga(step.conn, order.order_id)
-        assert saga is not None
+        # The saga just started: recording the decision changed only its attempt.
         await store.add_backordered(step.conn, saga, list(order.lines))
         await store.update_saga(step.conn, order.order_id, state="backordered")
         lines = _quantities(list(order.lines))
@@ -251,33 +250,35 @@ class Orchestrator:
         """Inventory answered one reservation; once a decision is fully answered, release its
         held lines to their locations and source its failed ones again elsewhere."""
         conn = step.conn
-        order_id = await store.order_of(conn, reservation_id)
-        if order_id is None:
-            return
         # The saga first, as every step locks it first: two instances never deadlock here.
-        saga = await store.lock_saga(conn, order_id)
-        answered = await store.answer(conn, reservation_id, held)
-        if answered is None or saga is None:
+        saga = await store.lock_saga_of(conn, reservation_id)
+        if saga is None:
             return
-        _, decision_id = answered
-        if await store.waiting_for(conn, decision_id):
+        order_id = saga.order_id
+        answered = await store.answer(conn, order_id, reservation_id, held)
+        if answered is None:
+            return
+        decision_id, allocations = answered
+        rows = [a for a in allocations if a.decision_id == decision_id]
+        if any(a.status == "requested" for a in rows):
             return
         loaded = await load_order(conn, order_id)
         assert loaded is not None
         order, address = loaded
         profile = self._profile(order)
         assert profile is not None
-        rows = [a for a in await store.allocations(conn, order_id) if a.decision_id == decision_id]
         failed = [a for a in rows if a.status == "failed"]
         if failed:
             # Not back to a location that could not hold it until stock returns.
-            await store.avoid(conn, order_id, failed=[a.location_id for a in failed])
-            saga = await store.lock_saga(conn, order_id)
+            saga = await store.avoid(conn, order_id, failed=[a.location_id for a in failed])
             assert saga is not None
             retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
             await self._decide(step, saga, order, profile, retry)
             return
-        await self._complete(step, order, address, profile, decision_id)
+        # Nothing wrote the saga or the allocations since they were read: no second read.
+        await self._complete(
+            step, order, address, profile, decision_id, locked=saga, rows=allocations
+        )
 
     async def _release_to_locations(
         self,
@@ -295,7 +296,7 @@ class Orchestrator:
         for location_id, location_rows in sorted(held.items()):
             location = self._location(location_id)
             fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
-            await store.create_fulfilment_order(
+            replaced = await store.create_fulfilment_order(
                 step.conn,
                 fulfilment_order_id=fulfilment_order_id,
                 order_id=order.order_id,
@@ -303,6 +304,7 @@ class Orchestrator:
                 reservation_ids=[r.reservation_id for r in location_rows],
                 accept_by=accept_by,
                 day=self._today(datetime.now(UTC)),
+                decision_id=location_rows[0].decision_id,
             )
             step.outbox.emit(
                 FulfilmentOrderCreated(
@@ -319,7 +321,6 @@ class Orchestrator:
                 ),
                 subject=order.order_id,
             )
-            replaced = await store.reroutes(step.conn, location_rows[0].decision_id)
             if replaced is not None:
                 step.outbox.emit(
                     FulfilmentOrderRerouted(
@@ -345,16 +346,22 @@ class Orchestrator:
         decision_id: str,
         *,
         retry: bool = True,
+        locked: store.Saga | None = None,
+        rows: list[store.Allocation] | None = None,
     ) -> None:
         """Nothing waits on inventory: announce the allocation (every line held) or stay
         backordered, and release what is held to its locations.
 
         Stock may have come back for a backordered line while other lines were waiting (its
         wake-up found the order busy): then those lines are sourced again at once.
+
+        A caller that holds the saga's lock passes the saga (``locked``) and the order's
+        allocations (``rows``) when nothing wrote them since it read them: a read saved each.
         """
-        saga = await store.lock_saga(step.conn, order.order_id)
+        saga = locked or await store.lock_saga(step.conn, order.order_id)
         assert saga is not None
-        rows = await store.allocations(step.conn, order.order_id)
+        if rows is None:
+            rows = await store.allocations(step.conn, order.order_id)
         if any(r.status == "requested" for r in rows):
             return
         if saga.backordered and retry and await self._back_in_stock(step, saga):
@@ -416,10 +423,10 @@ class Orchestrator:
         all sent to the same three units.
         """
         promised: dict[tuple[str, str], int] = {}
-        for order_id in await store.take_backordered(step.conn, sku, _RETRIES_PER_CHANGE):
-            saga = await store.lock_saga(step.conn, order_id)
-            loaded = await load_order(step.conn, order_id)
-            if saga is None or loaded is None:
+        # Each saga is locked as it is read, and only its own step writes it: no second read.
+        for saga in await store.take_backordered(step.conn, sku, _RETRIES_PER_CHANGE):
+            loaded = await load_order(step.conn, saga.order_id)
+            if loaded is None:
                 continue
             order, _ = loaded
             profile = self._profile(order)
@@ -470,14 +477,12 @@ class Orchestrator:
         if saga is None or saga.state == "canceled" or not given_up:
             return
         self._release(step, order_id, [a.reservation_id for a in given_up], reason)
-        await store.avoid(step.conn, order_id, rejected=[location_id])
-        saga = await store.lock_saga(step.conn, order_id)
+        saga = await store.avoid(step.conn, order_id, rejected=[location_id], state="sourcing")
         loaded = await load_order(step.conn, order_id)
         assert saga is not None and loaded is not None
         order, _ = loaded
         profile = self._profile(order)
         assert profile is not None
-        await store.update_saga(step.conn, order_id, state="sourcing")
         lines = [Line(a.line_id, a.sku, a.quantity) for a in given_up]
         await self._decide(step, saga, order, profile, lines, reroutes=fulfilment_order_id)
 
@@ -537,9 +542,7 @@ class Orchestrator:
             return
         released: list[str] = []
         for line_id, quantity in lines:
-            dropped = await store.drop_backordered(step.conn, saga, line_id, quantity)
-            saga = await store.lock_saga(step.conn, order_id)
-            assert saga is not None
+            dropped, saga = await store.drop_backordered(step.conn, saga, line_id, quantity)
             released += await store.give_up_line(step.conn, order_id, line_id, quantity - dropped)
         if released:
             self._release(step, order_id, released, reason)
@@ -553,7 +556,9 @@ class Orchestrator:
         profile = self._profile(order)
         if profile is not None:
             last = f"dec-{order_id}-{saga.attempt}"
-            await self._complete(step, order, address, profile, last, retry=False)
+            # The saga as last written (give_up_line and call_off_empty leave it alone); the
+            # allocations changed since, so _complete reads them.
+            await self._complete(step, order, address, profile, last, retry=False, locked=saga)
 
     def _release(self, step: Step, order_id: str, ids: list[str], reason: str) -> None:
         step.outbox.emit(

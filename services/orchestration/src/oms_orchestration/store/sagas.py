@@ -32,14 +32,12 @@ __all__ = [
     "drop_backordered",
     "give_up_line",
     "lock_saga",
-    "order_of",
+    "lock_saga_of",
     "overdue_fulfilment_orders",
     "record_decision",
     "reject_fulfilment",
-    "reroutes",
     "start_saga",
     "take_backordered",
-    "waiting_for",
 ]
 
 
@@ -85,19 +83,32 @@ def _saga(row: asyncpg.Record) -> Saga:
     )
 
 
-async def start_saga(conn: asyncpg.Connection, order_id: str, profile_id: str) -> bool:
-    """False when the order's saga already runs (a redelivered or repeated confirmation)."""
-    started = await conn.fetchval(
+async def start_saga(conn: asyncpg.Connection, order_id: str, profile_id: str) -> Saga | None:
+    """The new saga, or None when the order's saga already runs (a redelivered or repeated
+    confirmation). The row is this transaction's until it commits, as if locked: no need to
+    lock it again."""
+    row = await conn.fetchrow(
         "INSERT INTO sagas (order_id, state, profile_id) VALUES ($1, 'sourcing', $2)"
-        " ON CONFLICT DO NOTHING RETURNING true",
+        " ON CONFLICT DO NOTHING RETURNING *",
         order_id,
         profile_id,
     )
-    return bool(started)
+    return None if row is None else _saga(row)
 
 
 async def lock_saga(conn: asyncpg.Connection, order_id: str) -> Saga | None:
     row = await conn.fetchrow("SELECT * FROM sagas WHERE order_id = $1 FOR UPDATE", order_id)
+    return None if row is None else _saga(row)
+
+
+async def lock_saga_of(conn: asyncpg.Connection, reservation_id: str) -> Saga | None:
+    """Lock the saga of the order a reservation was asked for (None when the reservation is
+    unknown). Only the saga is locked, so the saga stays the first lock a step takes."""
+    row = await conn.fetchrow(
+        "SELECT s.* FROM sagas s JOIN allocations a ON a.order_id = s.order_id"
+        " WHERE a.reservation_id = $1 FOR UPDATE OF s",
+        reservation_id,
+    )
     return None if row is None else _saga(row)
 
 
@@ -122,12 +133,28 @@ async def record_decision(
     requested: Sequence[tuple[str, str, Line]],
     reroutes: str | None = None,
 ) -> bool:
-    """Store a decision and its reservations ((reservation id, location, line)); False when
-    this decision was stored before."""
+    """Store a decision, its reservations ((reservation id, location, line)) and the saga's
+    attempt; False when this decision was stored before (then nothing is written).
+
+    One statement: the reservations and the attempt are written only when the decision row
+    is new (``WHERE EXISTS (SELECT FROM decision)``), as separate statements did after
+    checking it."""
     stored = await conn.fetchval(
-        "INSERT INTO decisions (decision_id, order_id, attempt, profile_id, config_version,"
+        "WITH decision AS ("
+        " INSERT INTO decisions (decision_id, order_id, attempt, profile_id, config_version,"
         " explanation, reroutes) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
-        " ON CONFLICT DO NOTHING RETURNING true",
+        " ON CONFLICT DO NOTHING RETURNING decision_id),"
+        " reservations AS ("
+        " INSERT INTO allocations (reservation_id, decision_id, order_id, location_id, line_id,"
+        " sku, quantity, status)"
+        " SELECT r.reservation_id, $1, $2, r.location_id, r.line_id, r.sku, r.quantity,"
+        " 'requested' FROM unnest($8::text[], $9::text[], $10::text[], $11::text[],"
+        " $12::int[]) AS r(reservation_id, location_id, line_id, sku, quantity)"
+        " WHERE EXISTS (SELECT FROM decision)),"
+        " saga AS ("
+        " UPDATE sagas SET attempt = $3, updated_at = now()"
+        " WHERE order_id = $2 AND EXISTS (SELECT FROM decision))"
+        " SELECT EXISTS (SELECT FROM decision)",
         decision_id,
         order_id,
         attempt,
@@ -135,39 +162,42 @@ async def record_decision(
         config_version,
         explanation,
         reroutes,
+        [rid for rid, _, _ in requested],
+        [loc for _, loc, _ in requested],
+        [line.line_id for _, _, line in requested],
+        [line.sku for _, _, line in requested],
+        [line.quantity for _, _, line in requested],
     )
-    if not stored:
-        return False
-    await conn.executemany(
-        "INSERT INTO allocations (reservation_id, decision_id, order_id, location_id, line_id,"
-        " sku, quantity, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')",
-        [
-            (rid, decision_id, order_id, loc, line.line_id, line.sku, line.quantity)
-            for rid, loc, line in requested
-        ],
-    )
-    await update_saga(conn, order_id, attempt=attempt)
-    return True
-
-
-async def order_of(conn: asyncpg.Connection, reservation_id: str) -> str | None:
-    order_id: str | None = await conn.fetchval(
-        "SELECT order_id FROM allocations WHERE reservation_id = $1", reservation_id
-    )
-    return order_id
+    return bool(stored)
 
 
 async def answer(
-    conn: asyncpg.Connection, reservation_id: str, held: bool
-) -> tuple[str, str] | None:
-    """Record inventory's answer; (order id, decision id), or None if already answered."""
-    row = await conn.fetchrow(
-        "UPDATE allocations SET status = $2 WHERE reservation_id = $1 AND status = 'requested'"
-        " RETURNING order_id, decision_id",
+    conn: asyncpg.Connection, order_id: str, reservation_id: str, held: bool
+) -> tuple[str, list[Allocation]] | None:
+    """Record inventory's answer to a reservation of ``order_id``: its decision id and the
+    order's allocations as they are now, or None if it was answered already.
+
+    One statement: the read cannot see the update beside it (they share a snapshot), so the
+    answered row's new status is taken from the update's RETURNING."""
+    rows = await conn.fetch(
+        "WITH answered AS ("
+        " UPDATE allocations SET status = $3 WHERE reservation_id = $2 AND status = 'requested'"
+        " RETURNING reservation_id, status)"
+        " SELECT a.reservation_id, a.decision_id, a.location_id, a.line_id, a.sku, a.quantity,"
+        " coalesce(answered.status, a.status) AS status, a.fulfilment_order_id,"
+        " answered.reservation_id IS NOT NULL AS answered"
+        " FROM allocations a LEFT JOIN answered ON answered.reservation_id = a.reservation_id"
+        " WHERE a.order_id = $1 ORDER BY a.decision_id, a.location_id, a.line_id",
+        order_id,
         reservation_id,
         "held" if held else "failed",
     )
-    return None if row is None else (row["order_id"], row["decision_id"])
+    decision_ids = [r["decision_id"] for r in rows if r["answered"]]
+    if not decision_ids:
+        return None
+    return decision_ids[0], [
+        Allocation(**{k: v for k, v in r.items() if k != "answered"}) for r in rows
+    ]
 
 
 async def allocations(conn: asyncpg.Connection, order_id: str) -> list[Allocation]:
@@ -178,15 +208,6 @@ async def allocations(conn: asyncpg.Connection, order_id: str) -> list[Allocatio
         order_id,
     )
     return [Allocation(**dict(r)) for r in rows]
-
-
-async def waiting_for(conn: asyncpg.Connection, decision_id: str) -> int:
-    """Reservations of a decision inventory has not answered yet."""
-    count: int = await conn.fetchval(
-        "SELECT count(*) FROM allocations WHERE decision_id = $1 AND status = 'requested'",
-        decision_id,
-    )
-    return count
 
 
 async def capacity_used(conn: asyncpg.Connection, day: date) -> dict[str, int]:
@@ -203,26 +224,35 @@ async def create_fulfilment_order(
     reservation_ids: Sequence[str],
     accept_by: datetime,
     day: date,
-) -> None:
-    await conn.execute(
-        "INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id, status,"
-        " accept_by) VALUES ($1, $2, $3, 'created', $4)",
+    decision_id: str,
+) -> asyncpg.Record | None:
+    """Create a fulfilment order for held reservations and count it against the location's
+    capacity for ``day``; the fulfilment order (id, location, reason) that ``decision_id``
+    replaces, if it replaces one. One statement: its parts write different tables, and the
+    reroute read needs only rows of earlier statements (the decision, the replaced fulfilment
+    order), which it sees."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "WITH created AS ("
+        " INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id, status,"
+        " accept_by) VALUES ($1, $2, $3, 'created', $4)),"
+        " assigned AS ("
+        " UPDATE allocations SET fulfilment_order_id = $1"
+        " WHERE reservation_id = ANY($5::text[])),"
+        " counted AS ("
+        " INSERT INTO capacity_used (location_id, day, used) VALUES ($3, $6, 1)"
+        " ON CONFLICT (location_id, day) DO UPDATE SET used = capacity_used.used + 1)"
+        " SELECT f.fulfilment_order_id, f.location_id, f.reason FROM decisions d"
+        " JOIN fulfilment_orders f ON f.fulfilment_order_id = d.reroutes"
+        " WHERE d.decision_id = $7",
         fulfilment_order_id,
         order_id,
         location_id,
         accept_by,
-    )
-    await conn.execute(
-        "UPDATE allocations SET fulfilment_order_id = $1 WHERE reservation_id = ANY($2::text[])",
-        fulfilment_order_id,
         list(reservation_ids),
-    )
-    await conn.execute(
-        "INSERT INTO capacity_used (location_id, day, used) VALUES ($1, $2, 1)"
-        " ON CONFLICT (location_id, day) DO UPDATE SET used = capacity_used.used + 1",
-        location_id,
         day,
+        decision_id,
     )
+    return row
 
 
 async def add_backordered(conn: asyncpg.Connection, saga: Saga, lines: Sequence[Line]) -> None:
@@ -244,30 +274,35 @@ async def avoid(
     *,
     rejected: Sequence[str] = (),
     failed: Sequence[str] = (),
-) -> None:
-    """Never again (``rejected``), or until stock returns (``failed``)."""
-    await conn.execute(
+    state: str | None = None,
+) -> Saga | None:
+    """Never again (``rejected``), or until stock returns (``failed``); ``state``, when
+    given, is set in the same statement. The saga as it is now (None if there is none)."""
+    row = await conn.fetchrow(
         "UPDATE sagas SET excluded = ARRAY(SELECT DISTINCT unnest(excluded || $2::text[])),"
         " failed_at = ARRAY(SELECT DISTINCT unnest(failed_at || $3::text[])),"
-        " updated_at = now() WHERE order_id = $1",
+        " state = coalesce($4, state), updated_at = now() WHERE order_id = $1 RETURNING *",
         order_id,
         list(rejected),
         list(failed),
+        state,
     )
+    return None if row is None else _saga(row)
 
 
-async def take_backordered(conn: asyncpg.Connection, sku: str, limit: int) -> list[str]:
-    """Orders with lines waiting for ``sku``, oldest first, locked for this transaction (an
-    order still waiting on inventory for other lines counts too: nobody else would wake it)."""
+async def take_backordered(conn: asyncpg.Connection, sku: str, limit: int) -> list[Saga]:
+    """Sagas of orders with lines waiting for ``sku``, oldest first, locked for this
+    transaction (an order still waiting on inventory for other lines counts too: nobody else
+    would wake it)."""
     rows = await conn.fetch(
-        "SELECT order_id FROM sagas WHERE state <> 'canceled' AND profile_id <> $3"
+        "SELECT * FROM sagas WHERE state <> 'canceled' AND profile_id <> $3"
         " AND backordered @> jsonb_build_array(jsonb_build_object('sku', $1::text))"
         " ORDER BY backordered_at, order_id LIMIT $2 FOR UPDATE",
         sku,
         limit,
         NO_PROFILE,
     )
-    return [r["order_id"] for r in rows]
+    return [_saga(r) for r in rows]
 
 
 async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], list[Any]]:
@@ -285,17 +320,6 @@ async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], li
         order_id,
     )
     return [r["reservation_id"] for r in released], list(canceled)
-
-
-async def reroutes(conn: asyncpg.Connection, decision_id: str) -> asyncpg.Record | None:
-    """The fulfilment order (id, location) a decision replaces, if it replaces one."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT f.fulfilment_order_id, f.location_id, f.reason FROM decisions d"
-        " JOIN fulfilment_orders f ON f.fulfilment_order_id = d.reroutes"
-        " WHERE d.decision_id = $1",
-        decision_id,
-    )
-    return row
 
 
 async def accept_fulfilment(
@@ -402,8 +426,9 @@ async def call_off_empty(conn: asyncpg.Connection, order_id: str) -> list[asyncp
 
 async def drop_backordered(
     conn: asyncpg.Connection, saga: Saga, line_id: str, quantity: int
-) -> int:
-    """Take up to ``quantity`` units of a line off the backorder; how many were taken."""
+) -> tuple[int, Saga]:
+    """Take up to ``quantity`` units of a line off the backorder: how many were taken, and
+    the saga as it is now."""
     left, kept = quantity, []
     for line in saga.backordered:
         if line.line_id == line_id and left:
@@ -413,9 +438,10 @@ async def drop_backordered(
                 kept.append(Line(line.line_id, line.sku, line.quantity - take))
         else:
             kept.append(line)
-    await conn.execute(
-        "UPDATE sagas SET backordered = $2::jsonb, updated_at = now() WHERE order_id = $1",
+    row = await conn.fetchrow(
+        "UPDATE sagas SET backordered = $2::jsonb, updated_at = now() WHERE order_id = $1"
+        " RETURNING *",
         saga.order_id,
         json.dumps([line.__dict__ for line in kept]),
     )
-    return quantity - left
+    return quantity - left, _saga(row)
