@@ -21,7 +21,7 @@ def test_a_type_the_topic_does_not_carry_is_refused_when_the_service_is_built() 
 
 def test_a_type_registered_twice_is_refused() -> None:
     subscription = Subscription("oms.channel-order-intake").batch(OrderSubmitted, _orders)
-    with pytest.raises(ValueError, match="OrderSubmitted on oms.channel-order-intake has two"):
+    with pytest.raises(ValueError, match=r"OrderSubmitted on oms\.channel-order-intake has two"):
         subscription.batch(OrderSubmitted, _orders)
 
 

@@ -8,6 +8,7 @@ from oms_runtime.consumer import (
     HandlerContext,
     InvalidHandler,
     RejectedEvent,
+    bound_to,
 )
 from oms_runtime.service import ServiceRuntime
 from oms_runtime.subscriptions import Subscription
@@ -26,4 +27,5 @@ __all__ = [
     "ServiceRuntime",
     "Subscription",
     "UnitOfWork",
+    "bound_to",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "Incoming",
     "InvalidHandler",
     "RejectedEvent",
+    "bound_to",
     "is_infrastructure_error",
 ]
 
