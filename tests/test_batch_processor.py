@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -248,5 +249,21 @@ async def test_a_set_based_handler_takes_each_run_of_its_type_whole_and_in_order
         accepted = await pool.fetch("SELECT payload FROM oms_outbox WHERE topic = 'tx.oms.orders'")
         causes = {decode(r["payload"]).envelope.causationid for r in accepted}
         assert len(accepted) == 3 and len(causes) == 3
+    finally:
+        await pool.close()
+
+
+async def test_an_event_no_handler_takes_is_ignored_without_reading_its_payload(env: Env) -> None:
+    processor, pool = await _processor(env, record_seen)
+    cancel = OrderCancellationRequested(
+        channel="web", external_order_id="x", requested_at=datetime.now(UTC)
+    )
+    document = json.loads(encode(new_event(cancel, subject="x", source="shop", correlation_id="t")))
+    del document["data"]["requested_at"]  # invalid, but only for a consumer that reads it
+    try:
+        result = await processor.process(
+            [_record(0, json.dumps(document).encode()), _record(1, encoded(order_submitted("y")))]
+        )
+        assert (result.ignored, result.processed, result.dead_lettered) == (1, 1, [])
     finally:
         await pool.close()

@@ -28,6 +28,8 @@ __all__ = [
     "UnknownEventType",
     "UnknownEventVersion",
     "decode",
+    "decode_envelope",
+    "decode_payload",
     "encode",
     "new_event",
 ]
@@ -150,6 +152,11 @@ def encode(envelope: Envelope) -> bytes:
 
 def decode(raw: bytes) -> DecodedEvent:
     """Parse, check and upcast one record value."""
+    return decode_payload(decode_envelope(raw))
+
+
+def decode_envelope(raw: bytes) -> Envelope:
+    """The checked envelope alone: a consumer with no handler for its type skips the rest."""
     if len(raw) > MAX_EVENT_BYTES:
         raise EventTooLarge(f"event is {len(raw)} bytes, more than {MAX_EVENT_BYTES}")
     envelope = _parse_envelope(raw)
@@ -166,7 +173,12 @@ def decode(raw: bytes) -> DecodedEvent:
             f"dataschema {envelope.dataschema!r} does not match type and dataversion "
             f"(expected {expected_schema!r})"
         )
+    return envelope
 
+
+def decode_payload(envelope: Envelope) -> DecodedEvent:
+    """The payload of an envelope that ``decode_envelope`` checked, upcast and validated."""
+    event_type, version = envelope.type, envelope.dataversion
     try:
         data = REGISTRY.upcast(event_type, version, envelope.data)
     except Exception as exc:  # upcasters see hostile data; any failure is the record's fault

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from oms_events.codec import InvalidEvent, InvalidPayload, decode
+from oms_events.codec import InvalidEvent, InvalidPayload, decode_envelope, decode_payload
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_runtime import metrics
@@ -82,7 +82,8 @@ class RejectedEvent(Exception):
 
 @dataclass(frozen=True)
 class Incoming:
-    """A record whose envelope decoded: its payload, or why the payload is invalid."""
+    """A record whose envelope decoded: its payload, why the payload is invalid, or neither
+    when no handler takes its type."""
 
     record: ConsumedRecord
     envelope: Envelope
@@ -215,7 +216,12 @@ class BatchProcessor:
         rejected: list[DeadLetter] = []
         for rec in records:
             try:
-                event = decode(rec.value if rec.value is not None else b"")
+                envelope = decode_envelope(rec.value if rec.value is not None else b"")
+                if not self._wanted(envelope.type):
+                    # No handler takes it: its payload is validated by those who use it.
+                    decoded.append(Incoming(rec, envelope))
+                    continue
+                event = decode_payload(envelope)
             except InvalidPayload as exc:
                 if exc.envelope is not None and exc.envelope.type in self._invalid_handlers:
                     decoded.append(Incoming(rec, exc.envelope, invalid=exc))
@@ -320,6 +326,9 @@ class BatchProcessor:
 
     def _outbox(self, outgoing: list[OutboxRecord]) -> Outbox:
         return Outbox(source=f"oms/{self.service}", topic_prefix=self._prefix, records=outgoing)
+
+    def _wanted(self, event_type: str) -> bool:
+        return event_type in self._handlers or event_type in self._invalid_handlers
 
     def _handles(self, item: Incoming) -> bool:
         handlers = self._handlers if item.invalid is None else self._invalid_handlers
