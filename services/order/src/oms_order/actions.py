@@ -168,40 +168,84 @@ class OrderActions:
 
     async def submit(self, work: Work, order: OrderSubmitted) -> SubmitResult:
         """One order per (channel, external id): validate, accept or reject, hold, authorise."""
-        order_id = order_id_for(order.channel, order.external_order_id)
+        [result] = await self.submit_all([(work, order)])
+        return result
+
+    async def submit_all(
+        self, submitted: Sequence[tuple[Work, OrderSubmitted]]
+    ) -> list[SubmitResult]:
+        """``submit`` for a run of orders, each with its own cause, with one statement per
+        table for the run: the orders and their lines stored, early cancellations taken and
+        the aggregates saved together; the decisions in between are each order's own."""
+        conn = submitted[0][0].conn
+        new: dict[str, store.NewOrder] = {}
+        for _work, order in submitted:
+            order_id = order_id_for(order.channel, order.external_order_id)
+            reasons = validate_order(order, self.validation, now=self.clock())
+            status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
+            new.setdefault(order_id, store.NewOrder(order_id, order, status, reasons or None))
+        stored = await store.insert_orders(conn, list(new.values()))
+        pending = await store.take_pending_cancellations(
+            conn,
+            [
+                (n.order.channel, n.order.external_order_id)
+                for n in new.values()
+                if n.order_id in stored and not n.reasons
+            ],
+        )
+        results: list[SubmitResult] = []
+        to_save: list[Order] = []
+        for work, order in submitted:
+            order_id = order_id_for(order.channel, order.external_order_id)
+            if order_id not in stored:  # known before, or a second copy in this run
+                results.append(SubmitResult(order_id, created=False, status=""))
+                continue
+            stored.discard(order_id)
+            work.timeline.seed(order_id, 0)
+            early = pending.get((order.channel, order.external_order_id))
+            aggregate, saved = await self._accept(work, new[order_id], early)
+            if aggregate is not None and not saved:
+                to_save.append(aggregate)
+            outcome = aggregate.status if aggregate else new[order_id].status
+            results.append(SubmitResult(order_id, created=True, status=outcome.value))
+        await store.save_orders(conn, to_save)
+        known = [r.order_id for r in results if not r.created]
+        if known:
+            _log.info("orders_duplicate", count=len(known))
+            statuses = await store.statuses(conn, known)
+            results = [
+                r if r.created else SubmitResult(r.order_id, False, statuses.get(r.order_id, ""))
+                for r in results
+            ]
+        return results
+
+    async def _accept(
+        self, work: Work, new: store.NewOrder, early: asyncpg.Record | None
+    ) -> tuple[Order | None, bool]:
+        """What follows a new order's insert: its aggregate (None when rejected), and whether
+        it was saved here already."""
+        order, order_id = new.order, new.order_id
         actor = f"channel:{order.channel}"
-        reasons = validate_order(order, self.validation, now=self.clock())
-        status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
-        if not await store.insert_order(work.conn, order_id, order, status, reasons or None):
-            existing = await work.conn.fetchval(
-                "SELECT status FROM orders WHERE order_id = $1", order_id
-            )
-            _log.info("order_duplicate", order_id=order_id, channel=order.channel)
-            return SubmitResult(order_id, created=False, status=existing)
-        work.timeline.seed(order_id, 0)
-        if reasons:
+        if new.reasons:
             await self._reject(
-                work, order_id, order.channel, order.external_order_id, reasons, actor
+                work, order_id, order.channel, order.external_order_id, new.reasons, actor
             )
-            return SubmitResult(order_id, created=True, status=status.value)
+            return None, True
 
         accepted = OrderAccepted(order_id=order_id, **order.model_dump())
         await work.record(order_id, accepted, actor=actor)
         aggregate = Order.new(order_id, order)  # just inserted, and locked by this transaction
-        pending = await store.take_pending_cancellation(
-            work.conn, order.channel, order.external_order_id
-        )
-        if pending is not None:
+        if early is not None:
             aggregate.cancel()
             await self._canceled(
                 work,
                 aggregate,
-                pending["reason"] or "canceled by the channel before the order arrived",
+                early["reason"] or "canceled by the channel before the order arrived",
                 Actor(actor_id=order.channel, role=ActorRole.CUSTOMER),
                 order.payment.amount,
             )
-            await store.save_order(work.conn, aggregate)
-            return SubmitResult(order_id, created=True, status=aggregate.status.value)
+            await store.save_order(work.conn, aggregate)  # its lines changed too
+            return aggregate, True
 
         flags = assess_risk(order, self.risk)
         if flags:
@@ -216,8 +260,7 @@ class OrderActions:
                 order_id, held, actor="system:risk-rules", detail={"rules": [f.rule for f in flags]}
             )
         await self._authorize(work, aggregate, order)
-        await store.save_order(work.conn, aggregate, lines=False)  # no line changed yet
-        return SubmitResult(order_id, created=True, status=aggregate.status.value)
+        return aggregate, False  # saved with the run: no line changed yet
 
     async def reject_unreadable(
         self, work: Work, channel: str, external_order_id: str, reasons: list[RejectionReason]

@@ -52,16 +52,20 @@ def _per_event(
         timeline = Timeline()
         for r in received:
             with bound_to(r.envelope):
-                work = Work(
-                    conn=uow.conn,
-                    outbox=uow.caused_by(r.envelope),
-                    caused_by=r.envelope.id,
-                    timeline=timeline,
-                )
-                await handler(work, r.payload)
+                await handler(_work(uow, r, timeline), r.payload)
         await timeline.flush(uow.conn)
 
     return run
+
+
+def _work(uow: UnitOfWork, received: Received[EventPayload], timeline: Timeline) -> Work:
+    """The order service's unit of work for one event of a run, sharing the run's timeline."""
+    return Work(
+        conn=uow.conn,
+        outbox=uow.caused_by(received.envelope),
+        caused_by=received.envelope.id,
+        timeline=timeline,
+    )
 
 
 @dataclass
@@ -70,8 +74,14 @@ class OrderHandlers:
 
     # -- intake ----------------------------------------------------------------------------
 
-    async def order_submitted(self, work: Work, order: OrderSubmitted) -> None:
-        await self.actions.submit(work, order)
+    async def orders_submitted(
+        self, uow: UnitOfWork, received: Sequence[Received[OrderSubmitted]]
+    ) -> None:
+        """A run of orders taken together: one statement per table for the run."""
+        timeline = Timeline()
+        submitted = [(_work(uow, r, timeline), r.payload) for r in received]
+        await self.actions.submit_all(submitted)
+        await timeline.flush(uow.conn)
 
     async def order_unreadable(self, ctx: HandlerContext, error: InvalidPayload) -> bool:
         """An order the contract cannot read is still an order: kept as REJECTED, with why.
@@ -224,7 +234,7 @@ class OrderHandlers:
     def intake(self) -> Subscription:
         return (
             Subscription("oms.channel-order-intake")
-            .batch(OrderSubmitted, _per_event(self.order_submitted))
+            .batch(OrderSubmitted, self.orders_submitted)
             .batch(OrderCancellationRequested, _per_event(self.cancellation_requested))
             .invalid(OrderSubmitted, self.order_unreadable)
         )

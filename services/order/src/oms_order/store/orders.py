@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -13,57 +15,77 @@ from oms_order.domain.order import LineState, Order, PaymentStatus
 from oms_order.domain.status import OrderStatus
 
 __all__ = [
+    "NewOrder",
     "Timeline",
     "add_pending_cancellation",
-    "insert_order",
+    "insert_orders",
     "insert_unreadable_order",
     "load_order",
     "save_order",
+    "save_orders",
     "set_shipping_address",
-    "take_pending_cancellation",
+    "statuses",
+    "take_pending_cancellations",
 ]
 
 
-async def insert_order(
-    conn: asyncpg.Connection,
-    order_id: str,
-    order: OrderSubmitted,
-    status: OrderStatus,
-    reasons: list[RejectionReason] | None = None,
-) -> bool:
-    """Store a new order with its lines; False when (channel, external id) is already known."""
-    row = await conn.fetchrow(
+@dataclass(frozen=True)
+class NewOrder:
+    order_id: str
+    order: OrderSubmitted
+    status: OrderStatus
+    reasons: list[RejectionReason] | None = None
+
+
+async def insert_orders(conn: asyncpg.Connection, new: Sequence[NewOrder]) -> set[str]:
+    """Store new orders with their lines, two statements for any number of them; returns the
+    ids stored (an order whose (channel, external id) is already known is left alone)."""
+    if not new:
+        return set()
+    rows = await conn.fetch(
         "INSERT INTO orders (order_id, channel, external_order_id, status, delivery_method,"
         " currency, grand_total_minor, placed_at, customer_email, shipping_address, document,"
         " rejection_reasons)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb)"
-        " ON CONFLICT (channel, external_order_id) DO NOTHING RETURNING order_id",
-        order_id,
-        order.channel,
-        order.external_order_id,
-        status.value,
-        order.delivery_method.value,
-        order.currency,
-        order.totals.grand_total.amount_minor,
-        order.placed_at,
-        order.customer.email,
-        order.shipping_address.model_dump_json() if order.shipping_address else None,
-        order.model_dump_json(),
-        _reasons_json(reasons),
-    )
-    if row is None:
-        return False
-    if reasons:
-        return True  # a rejected order keeps its document; its lines may not even be distinct
-    await conn.executemany(
-        "INSERT INTO order_lines (order_id, line_id, sku, ordered, line_total_minor)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        " SELECT i, c, e, s, d, cu, t, p, m, a::jsonb, doc::jsonb, r::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        " $7::bigint[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])"
+        " AS n(i, c, e, s, d, cu, t, p, m, a, doc, r)"
+        " ON CONFLICT DO NOTHING RETURNING order_id",
+        [n.order_id for n in new],
+        [n.order.channel for n in new],
+        [n.order.external_order_id for n in new],
+        [n.status.value for n in new],
+        [n.order.delivery_method.value for n in new],
+        [n.order.currency for n in new],
+        [n.order.totals.grand_total.amount_minor for n in new],
+        [n.order.placed_at for n in new],
+        [n.order.customer.email for n in new],
         [
-            (order_id, line.line_id, line.sku, line.quantity, line.line_total.amount_minor)
-            for line in order.lines
+            n.order.shipping_address.model_dump_json() if n.order.shipping_address else None
+            for n in new
         ],
+        [n.order.model_dump_json() for n in new],
+        [_reasons_json(n.reasons) for n in new],
     )
-    return True
+    stored = {row["order_id"] for row in rows}
+    # A rejected order keeps its document; its lines may not even be distinct.
+    lines = [
+        (n.order_id, line)
+        for n in new
+        if n.order_id in stored and not n.reasons
+        for line in n.order.lines
+    ]
+    if lines:
+        await conn.execute(
+            "INSERT INTO order_lines (order_id, line_id, sku, ordered, line_total_minor)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[])",
+            [order_id for order_id, _ in lines],
+            [line.line_id for _, line in lines],
+            [line.sku for _, line in lines],
+            [line.quantity for _, line in lines],
+            [line.line_total.amount_minor for _, line in lines],
+        )
+    return stored
 
 
 async def insert_unreadable_order(
@@ -166,6 +188,38 @@ async def save_order(conn: asyncpg.Connection, order: Order, *, lines: bool = Tr
     )
 
 
+async def statuses(conn: asyncpg.Connection, order_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT order_id, status FROM orders WHERE order_id = ANY($1::text[])", list(order_ids)
+    )
+    return {r["order_id"]: r["status"] for r in rows}
+
+
+async def save_orders(conn: asyncpg.Connection, orders: Sequence[Order]) -> None:
+    """Write back aggregates none of whose lines changed, in one statement."""
+    if not orders:
+        return
+    await conn.execute(
+        "UPDATE orders SET status = v.status, payment_status = v.payment_status,"
+        " on_hold = v.on_hold, hold_reason = v.hold_reason, authorization_id = v.authorization_id,"
+        " captured_minor = v.captured_minor, capture_id = v.capture_id,"
+        " refunded_minor = v.refunded_minor, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[],"
+        " $7::bigint[], $8::text[], $9::bigint[]) AS v(order_id, status, payment_status,"
+        " on_hold, hold_reason, authorization_id, captured_minor, capture_id, refunded_minor)"
+        " WHERE orders.order_id = v.order_id",
+        [o.order_id for o in orders],
+        [o.status.value for o in orders],
+        [o.payment_status.value for o in orders],
+        [o.on_hold for o in orders],
+        [o.hold_reason for o in orders],
+        [o.authorization_id for o in orders],
+        [o.captured_minor for o in orders],
+        [o.capture_id for o in orders],
+        [o.refunded_minor for o in orders],
+    )
+
+
 async def set_shipping_address(conn: asyncpg.Connection, order_id: str, address_json: str) -> None:
     await conn.execute(
         "UPDATE orders SET shipping_address = $2::jsonb, updated_at = now() WHERE order_id = $1",
@@ -194,16 +248,20 @@ async def add_pending_cancellation(
     )
 
 
-async def take_pending_cancellation(
-    conn: asyncpg.Connection, channel: str, external_order_id: str
-) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "DELETE FROM pending_cancellations WHERE channel = $1 AND external_order_id = $2"
-        " RETURNING event_id, reason, requested_at",
-        channel,
-        external_order_id,
+async def take_pending_cancellations(
+    conn: asyncpg.Connection, orders: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], asyncpg.Record]:
+    """Cancellations that arrived before their orders, by (channel, external id), taken."""
+    if not orders:
+        return {}
+    rows = await conn.fetch(
+        "DELETE FROM pending_cancellations p USING unnest($1::text[], $2::text[]) AS o(c, e)"
+        " WHERE p.channel = o.c AND p.external_order_id = o.e"
+        " RETURNING p.channel, p.external_order_id, p.event_id, p.reason, p.requested_at",
+        [channel for channel, _ in orders],
+        [external for _, external in orders],
     )
-    return row
+    return {(r["channel"], r["external_order_id"]): r for r in rows}
 
 
 class Timeline:
