@@ -31,7 +31,7 @@ __all__ = ["OutboxRelay"]
 _log = structlog.get_logger(__name__)
 # Without a notification (a writer that crashed), look again this often for rows older than
 # the grace period; a copy sent twice is dropped by the consumers' inboxes.
-_IDLE_RECHECK_S = 1.0
+_IDLE_RECHECK_S = 5.0
 _GRACE_S = 2.0
 # Errors no retry can mend: the row is parked with the reason instead of blocking the rest.
 _UNSENDABLE = (
