@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
@@ -17,8 +18,13 @@ from oms_events.values import DeliveryMethod
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.saga import Orchestrator, Step
-from oms_orchestration.store.orders import save_availability, save_order, update_address
-from oms_runtime import HandlerContext, Subscription
+from oms_orchestration.store.orders import (
+    AcceptedOrder,
+    save_availability,
+    save_orders,
+    update_address,
+)
+from oms_runtime import HandlerContext, Received, Subscription, UnitOfWork
 
 __all__ = ["OrchestrationHandlers"]
 
@@ -31,9 +37,14 @@ def _step(ctx: HandlerContext) -> Step:
 class OrchestrationHandlers:
     orchestrator: Orchestrator
 
-    async def order_accepted(self, ctx: HandlerContext, order: OrderAccepted) -> None:
-        """Keep what sourcing needs; the customer is placed at their postal zone's centre,
-        a pickup order at its store."""
+    async def orders_accepted(
+        self, work: UnitOfWork, accepted: Sequence[Received[OrderAccepted]]
+    ) -> None:
+        """Keep what sourcing needs, a run of orders in one statement; the customer is placed
+        at their postal zone's centre, a pickup order at its store."""
+        await save_orders(work.conn, [self._to_source(r.payload) for r in accepted])
+
+    def _to_source(self, order: OrderAccepted) -> AcceptedOrder:
         config = self.orchestrator.config
         destination = None
         if order.delivery_method is not DeliveryMethod.HOME_DELIVERY and order.pickup_store_id:
@@ -42,8 +53,7 @@ class OrchestrationHandlers:
         elif order.shipping_address is not None:
             address = order.shipping_address
             destination = locate(config.zones(), address.country, address.postal_code)
-        await save_order(
-            ctx.conn,
+        return AcceptedOrder(
             order_id=order.order_id,
             channel=order.channel,
             delivery_method=order.delivery_method.value,
@@ -116,7 +126,7 @@ class OrchestrationHandlers:
     def orders(self) -> Subscription:
         return (
             Subscription("oms.orders")
-            .each(OrderAccepted, self.order_accepted)
+            .batch(OrderAccepted, self.orders_accepted)
             .each(OrderConfirmed, self.order_confirmed)
             .each(OrderCanceled, self.order_canceled)
             .each(ShippingAddressChanged, self.address_changed)

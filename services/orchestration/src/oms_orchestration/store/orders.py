@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,32 +13,45 @@ from oms_events.values import DeliveryMethod
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line, OrderToSource
 
-__all__ = ["availability_of", "load_order", "save_availability", "save_order", "update_address"]
+__all__ = [
+    "AcceptedOrder",
+    "availability_of",
+    "load_order",
+    "save_availability",
+    "save_orders",
+    "update_address",
+]
 
 
-async def save_order(
-    conn: asyncpg.Connection,
-    *,
-    order_id: str,
-    channel: str,
-    delivery_method: str,
-    pickup_store_id: str | None,
-    destination: Point | None,
-    shipping_address: dict[str, Any] | None,
-    lines: Sequence[Line],
-) -> None:
+@dataclass(frozen=True)
+class AcceptedOrder:
+    """What sourcing needs of an accepted order."""
+
+    order_id: str
+    channel: str
+    delivery_method: str
+    pickup_store_id: str | None
+    destination: Point | None
+    shipping_address: dict[str, Any] | None
+    lines: Sequence[Line]
+
+
+async def save_orders(conn: asyncpg.Connection, orders: Sequence[AcceptedOrder]) -> None:
+    """Keep accepted orders, one statement for any number; one already kept is left alone."""
     await conn.execute(
         "INSERT INTO orders (order_id, channel, delivery_method, pickup_store_id,"
         " destination_lat, destination_lon, shipping_address, lines)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING",
-        order_id,
-        channel,
-        delivery_method,
-        pickup_store_id,
-        destination.latitude if destination else None,
-        destination.longitude if destination else None,
-        json.dumps(shipping_address) if shipping_address else None,
-        json.dumps([line.__dict__ for line in lines]),
+        " SELECT i, c, d, p, la, lo, a::jsonb, l::jsonb FROM unnest($1::text[], $2::text[],"
+        " $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::text[])"
+        " AS o(i, c, d, p, la, lo, a, l) ON CONFLICT (order_id) DO NOTHING",
+        [o.order_id for o in orders],
+        [o.channel for o in orders],
+        [o.delivery_method for o in orders],
+        [o.pickup_store_id for o in orders],
+        [o.destination.latitude if o.destination else None for o in orders],
+        [o.destination.longitude if o.destination else None for o in orders],
+        [json.dumps(o.shipping_address) if o.shipping_address else None for o in orders],
+        [json.dumps([line.__dict__ for line in o.lines]) for o in orders],
     )
 
 
