@@ -61,6 +61,17 @@ class HandlerContext:
     def emit(self, payload: EventPayload, *, subject: str, sequence: int = 0) -> Envelope:
         return self.outbox.emit(payload, subject=subject, sequence=sequence)
 
+    @classmethod
+    def within(cls, work: UnitOfWork, envelope: Envelope, record: ConsumedRecord) -> HandlerContext:
+        """One event's view of a batch's unit of work: its events name this one as cause."""
+        return cls(
+            conn=work.conn,
+            envelope=envelope,
+            outbox=work.caused_by(envelope),
+            record=record,
+            batch=work.notes,
+        )
+
 
 InvalidHandler = Callable[[HandlerContext, InvalidPayload], Awaitable[bool]]
 """Answers an event whose envelope is valid but whose payload is not (e.g. with a rejection);
@@ -347,13 +358,7 @@ class BatchProcessor:
         for item in run:
             assert item.invalid is not None
             with bound_to(item.envelope):
-                ctx = HandlerContext(
-                    conn=work.conn,
-                    envelope=item.envelope,
-                    outbox=work.caused_by(item.envelope),
-                    record=item.record,
-                    batch=work.notes,
-                )
+                ctx = HandlerContext.within(work, item.envelope, item.record)
                 if not await self._invalid_handlers[event_type](ctx, item.invalid):
                     unanswered.append(
                         DeadLetter.of(

@@ -46,14 +46,7 @@ class Subscription:
         async def one_by_one(work: UnitOfWork, received: Sequence[Received[P]]) -> None:
             for r in received:
                 with bound_to(r.envelope):
-                    ctx = HandlerContext(
-                        conn=work.conn,
-                        envelope=r.envelope,
-                        outbox=work.caused_by(r.envelope),
-                        record=r.record,
-                        batch=work.notes,
-                    )
-                    await handler(ctx, r.payload)
+                    await handler(HandlerContext.within(work, r.envelope, r.record), r.payload)
 
         return self.batch(event, one_by_one)
 
