@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -428,13 +429,30 @@ def bound_to(envelope: Envelope) -> contextlib.AbstractContextManager[Any]:
 
 
 def _runs(items: Sequence[Incoming]) -> list[list[Incoming]]:
-    """Consecutive events of one type (valid or not) together, in the batch's order: a
-    handler takes a set, and the events of one key still apply in their order."""
-    runs: list[list[Incoming]] = []
+    """Events of one type (valid or not) together, in as few runs as the order of each key
+    allows: a handler takes a set, so ``Accepted(a), Confirmed(a), Accepted(b),
+    Confirmed(b)`` is two runs (both accepted, then both confirmed), not four.
+
+    The events of one record key (an order, a SKU at a location) keep their order; events of
+    different keys may change places, as Kafka promises no order between keys (they are on
+    different partitions as often as not). Within a run the batch's order is kept."""
+    position = {id(item): n for n, item in enumerate(items)}
+    queues: dict[tuple[int, bytes | None], deque[Incoming]] = {}
     for item in items:
-        kind = (item.envelope.type, item.invalid is None)
-        if runs and (runs[-1][0].envelope.type, runs[-1][0].invalid is None) == kind:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
+        queues.setdefault((item.record.partition, item.record.key), deque()).append(item)
+    runs: list[list[Incoming]] = []
+    while queues:
+        kind = _kind(min((q[0] for q in queues.values()), key=lambda i: position[id(i)]))
+        run: list[Incoming] = []
+        for key in list(queues):
+            queue = queues[key]
+            while queue and _kind(queue[0]) == kind:
+                run.append(queue.popleft())
+            if not queue:
+                del queues[key]
+        runs.append(sorted(run, key=lambda i: position[id(i)]))
     return runs
+
+
+def _kind(item: Incoming) -> tuple[str, bool]:
+    return item.envelope.type, item.invalid is None

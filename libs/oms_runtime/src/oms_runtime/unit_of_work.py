@@ -60,6 +60,11 @@ class UnitOfWork:
             records=self.outbox.records,
         )
 
+    def for_event(self, cause: Envelope) -> UnitOfWork:
+        """This unit as one event of a run sees it: same transaction and notes, and its
+        events name ``cause`` as theirs."""
+        return UnitOfWork(conn=self.conn, outbox=self.caused_by(cause), notes=self.notes)
+
 
 BatchHandler = Callable[[UnitOfWork, Sequence[Received[Any]]], Awaitable[None]]
 """Takes a run of consecutive events of one type from one batch, in their order."""

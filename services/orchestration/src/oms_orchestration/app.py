@@ -8,7 +8,7 @@ from pathlib import Path
 from oms_orchestration.api import register_api
 from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.handlers import OrchestrationHandlers
-from oms_orchestration.saga import Orchestrator, Step
+from oms_orchestration.saga import Orchestrator
 from oms_runtime import ServiceRuntime
 from oms_runtime.api_keys import parse_caller_keys
 
@@ -38,8 +38,6 @@ def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRunti
     @runtime.timer(settings.deadline_sweep_s)
     async def reroute_overdue_fulfilment_orders() -> None:
         async with runtime.unit_of_work() as work:
-            await orchestrator.expire_overdue(
-                Step(conn=work.conn, outbox=work.outbox), datetime.now(UTC), _OVERDUE_PER_SWEEP
-            )
+            await orchestrator.expire_overdue(work, datetime.now(UTC), _OVERDUE_PER_SWEEP)
 
     return runtime

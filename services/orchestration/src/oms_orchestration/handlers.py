@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
 from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
@@ -14,23 +15,36 @@ from oms_events.orders import (
     OrderLinesCanceled,
     ShippingAddressChanged,
 )
+from oms_events.registry import EventPayload
 from oms_events.values import DeliveryMethod
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
-from oms_orchestration.saga import Orchestrator, Step
+from oms_orchestration.saga import Orchestrator
 from oms_orchestration.store.orders import (
     AcceptedOrder,
+    AvailabilitySeen,
     save_availability,
     save_orders,
     update_address,
 )
-from oms_runtime import HandlerContext, Received, Subscription, UnitOfWork
+from oms_runtime import Received, Subscription, UnitOfWork, bound_to
+from oms_runtime.unit_of_work import BatchHandler
 
 __all__ = ["OrchestrationHandlers"]
 
+P = TypeVar("P", bound=EventPayload)
 
-def _step(ctx: HandlerContext) -> Step:
-    return Step(conn=ctx.conn, outbox=ctx.outbox)
+
+def _each(handler: Callable[[UnitOfWork, P], Awaitable[None]]) -> BatchHandler:
+    """A run's events one at a time, each with its own unit of work (its events name it as
+    their cause)."""
+
+    async def run(work: UnitOfWork, received: Sequence[Received[P]]) -> None:
+        for r in received:
+            with bound_to(r.envelope):
+                await handler(work.for_event(r.envelope), r.payload)
+
+    return run
 
 
 @dataclass
@@ -65,80 +79,99 @@ class OrchestrationHandlers:
             lines=[Line(line.line_id, line.sku, line.quantity) for line in order.lines],
         )
 
-    async def address_changed(self, ctx: HandlerContext, event: ShippingAddressChanged) -> None:
+    async def address_changed(self, work: UnitOfWork, event: ShippingAddressChanged) -> None:
         """Before release only (the order service refuses later changes): later sourcing and
         the fulfilment orders use the new address."""
         address = event.address
         await update_address(
-            ctx.conn,
+            work.conn,
             event.order_id,
             address.model_dump(mode="json"),
             locate(self.orchestrator.config.zones(), address.country, address.postal_code),
         )
 
-    async def lines_canceled(self, ctx: HandlerContext, event: OrderLinesCanceled) -> None:
+    async def lines_canceled(self, work: UnitOfWork, event: OrderLinesCanceled) -> None:
         await self.orchestrator.lines_canceled(
-            _step(ctx),
+            work,
             event.order_id,
             [(line.line_id, line.quantity) for line in event.lines],
             f"lines canceled: {event.reason}"[:2000],
         )
 
-    async def order_confirmed(self, ctx: HandlerContext, event: OrderConfirmed) -> None:
-        await self.orchestrator.confirmed(_step(ctx), event.order_id)
-
-    async def order_canceled(self, ctx: HandlerContext, event: OrderCanceled) -> None:
-        await self.orchestrator.canceled(_step(ctx), event.order_id)
-
-    async def stock_reserved(self, ctx: HandlerContext, event: StockReserved) -> None:
-        await self.orchestrator.answered(_step(ctx), event.reservation_id, held=True)
-
-    async def reservation_failed(self, ctx: HandlerContext, event: ReservationFailed) -> None:
-        await self.orchestrator.answered(_step(ctx), event.reservation_id, held=False)
-
-    async def availability_changed(self, ctx: HandlerContext, event: AvailabilityChanged) -> None:
-        previous = await save_availability(
-            ctx.conn, event.sku, event.location_id, event.available, ctx.envelope.sequence
+    async def orders_confirmed(
+        self, work: UnitOfWork, confirmed: Sequence[Received[OrderConfirmed]]
+    ) -> None:
+        await self.orchestrator.confirmed(
+            work, [(work.for_event(r.envelope), r.payload.order_id) for r in confirmed]
         )
-        if previous is not None and previous <= 0 < event.available:
-            await self.orchestrator.stock_back(_step(ctx), event.sku)
 
-    async def fulfilment_accepted(
-        self, ctx: HandlerContext, event: FulfilmentOrderAccepted
-    ) -> None:
-        await self.orchestrator.accepted(_step(ctx), event.fulfilment_order_id)
+    async def order_canceled(self, work: UnitOfWork, event: OrderCanceled) -> None:
+        await self.orchestrator.canceled(work, event.order_id)
 
-    async def fulfilment_rejected(
-        self, ctx: HandlerContext, event: FulfilmentOrderRejected
+    async def stock_reserved(
+        self, work: UnitOfWork, reserved: Sequence[Received[StockReserved]]
     ) -> None:
+        await self.orchestrator.answered(
+            work, [(work.for_event(r.envelope), r.payload.reservation_id, True) for r in reserved]
+        )
+
+    async def reservations_failed(
+        self, work: UnitOfWork, failed: Sequence[Received[ReservationFailed]]
+    ) -> None:
+        await self.orchestrator.answered(
+            work, [(work.for_event(r.envelope), r.payload.reservation_id, False) for r in failed]
+        )
+
+    async def availability_changed(
+        self, work: UnitOfWork, changes: Sequence[Received[AvailabilityChanged]]
+    ) -> None:
+        """Keep the newest picture (one statement for the run); where stock came back,
+        waiting orders are sourced again."""
+        seen = [
+            AvailabilitySeen(
+                r.payload.sku, r.payload.location_id, r.payload.available, r.envelope.sequence
+            )
+            for r in changes
+        ]
+        came_back = await save_availability(work.conn, seen)
+        for sku in dict.fromkeys(sku for sku, _ in came_back):
+            cause = next(r for r in changes if r.payload.sku == sku)
+            await self.orchestrator.stock_back(work.for_event(cause.envelope), sku)
+
+    async def fulfilment_accepted(self, work: UnitOfWork, event: FulfilmentOrderAccepted) -> None:
+        await self.orchestrator.accepted(work, event.fulfilment_order_id)
+
+    async def fulfilment_rejected(self, work: UnitOfWork, event: FulfilmentOrderRejected) -> None:
         reason = f"rejected by {event.location_id}: {event.cause.value}"
         await self.orchestrator.rejected(
-            _step(ctx), event.fulfilment_order_id, [line.line_id for line in event.lines], reason
+            work, event.fulfilment_order_id, [line.line_id for line in event.lines], reason
         )
 
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
-            .each(FulfilmentOrderAccepted, self.fulfilment_accepted)
-            .each(FulfilmentOrderRejected, self.fulfilment_rejected)
+            .batch(FulfilmentOrderAccepted, _each(self.fulfilment_accepted))
+            .batch(FulfilmentOrderRejected, _each(self.fulfilment_rejected))
         )
 
     def orders(self) -> Subscription:
         return (
             Subscription("oms.orders")
             .batch(OrderAccepted, self.orders_accepted)
-            .each(OrderConfirmed, self.order_confirmed)
-            .each(OrderCanceled, self.order_canceled)
-            .each(ShippingAddressChanged, self.address_changed)
-            .each(OrderLinesCanceled, self.lines_canceled)
+            .batch(OrderConfirmed, self.orders_confirmed)
+            .batch(OrderCanceled, _each(self.order_canceled))
+            .batch(ShippingAddressChanged, _each(self.address_changed))
+            .batch(OrderLinesCanceled, _each(self.lines_canceled))
         )
 
     def inventory(self) -> Subscription:
         return (
             Subscription("oms.inventory")
-            .each(StockReserved, self.stock_reserved)
-            .each(ReservationFailed, self.reservation_failed)
+            .batch(StockReserved, self.stock_reserved)
+            .batch(ReservationFailed, self.reservations_failed)
         )
 
     def availability(self) -> Subscription:
-        return Subscription("oms.availability").each(AvailabilityChanged, self.availability_changed)
+        return Subscription("oms.availability").batch(
+            AvailabilityChanged, self.availability_changed
+        )

@@ -10,11 +10,11 @@ done and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import structlog
 
 from oms_events.inventory import ReleaseReservations, ReservationLine, ReserveStock
@@ -31,29 +31,34 @@ from oms_events.sourcing import (
 )
 from oms_events.values import Address, LineQuantity
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
-from oms_orchestration.domain.sourcing import Line, OrderToSource, source
+from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
 from oms_orchestration.store import sagas as store
-from oms_orchestration.store.orders import availability_of, load_order
+from oms_orchestration.store.orders import availability_of, load_order, load_orders
 from oms_runtime.consumer import is_infrastructure_error
-from oms_runtime.outbox import Outbox
+from oms_runtime.unit_of_work import UnitOfWork
 
-__all__ = ["Orchestrator", "Step"]
+__all__ = ["Orchestrator"]
 
 _log = structlog.get_logger(__name__)
 _RETRIES_PER_CHANGE = 50
 _LATE = "not accepted in time"
 
 
-@dataclass(frozen=True)
-class Step:
-    """Where a saga step runs: the transaction and the outbox its events commit with."""
-
-    conn: asyncpg.Connection
-    outbox: Outbox
-
-
 def _quantities(lines: list[Line]) -> tuple[LineQuantity, ...]:
     return tuple(LineQuantity(line_id=ln.line_id, sku=ln.sku, quantity=ln.quantity) for ln in lines)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A decision planned for one order, to be stored with others of its run."""
+
+    work: UnitOfWork
+    saga: store.Saga
+    order: OrderToSource
+    profile: Profile
+    plan: Plan
+    decided_at: datetime
+    stored: store.Decision
 
 
 @dataclass
@@ -63,28 +68,57 @@ class Orchestrator:
     def _profile(self, order: OrderToSource) -> Profile | None:
         return self.config.profile_for(order.channel, order.delivery_method)
 
-    async def confirmed(self, step: Step, order_id: str) -> None:
-        conn = step.conn
-        loaded = await load_order(conn, order_id)
-        if loaded is None:
+    async def confirmed(
+        self, work: UnitOfWork, confirmed: Sequence[tuple[UnitOfWork, str]]
+    ) -> None:
+        """A run of confirmed orders (each with its event's unit of work) starts their sagas
+        and sources them: every read and write of the run is one statement, whatever its
+        length; only a backorder or an order with nothing to ask for costs more."""
+        conn = work.conn
+        causes: dict[str, UnitOfWork] = {}
+        for event_work, order_id in confirmed:
+            causes.setdefault(order_id, event_work)
+        loaded = await load_orders(conn, list(causes))
+        for order_id in causes.keys() - loaded.keys():
             _log.warning("confirmed_order_unknown", order_id=order_id)
-            return
-        order, _ = loaded
-        profile = self._profile(order)
-        if profile is None:
-            await self._unsourceable(step, order)
-            return
-        saga = await store.start_saga(conn, order_id, profile.profile_id)
-        if saga is None:
-            return
-        await self._decide(step, saga, order, profile, list(order.lines))
+        profiles = {order_id: self._profile(order) for order_id, (order, _) in loaded.items()}
+        sagas = await store.start_sagas(
+            conn,
+            {
+                order_id: profile.profile_id if profile else store.NO_PROFILE
+                for order_id, profile in profiles.items()
+            },
+        )
+        now = datetime.now(UTC)
+        skus = sorted({ln.sku for order_id in sagas for ln in loaded[order_id][0].lines})
+        stock = await availability_of(conn, skus)
+        used = await store.capacity_used(conn, self._today(now))
+        decisions = []
+        for order_id in causes:
+            if order_id not in sagas:
+                continue
+            order = loaded[order_id][0]
+            profile = profiles[order_id]
+            if profile is None:
+                await self._unsourceable(causes[order_id], sagas[order_id], order)
+                continue
+            decisions.append(
+                self._plan(
+                    causes[order_id],
+                    sagas[order_id],
+                    order,
+                    profile,
+                    list(order.lines),
+                    stock=stock,
+                    used=used,
+                    now=now,
+                )
+            )
+        await self._record(decisions)
 
-    async def _unsourceable(self, step: Step, order: OrderToSource) -> None:
+    async def _unsourceable(self, work: UnitOfWork, saga: store.Saga, order: OrderToSource) -> None:
         """No profile applies (a channel or delivery method the configuration does not
         cover): the order waits, backordered, with a decision that says why."""
-        saga = await store.start_saga(step.conn, order.order_id, store.NO_PROFILE)
-        if saga is None:
-            return
         rule = (
             f"no sourcing profile applies to channel {order.channel!r} and"
             f" {order.delivery_method.value}"
@@ -97,21 +131,25 @@ class Orchestrator:
             candidates=(),
             chosen_rule=rule,
         )
-        await store.record_decision(
-            step.conn,
-            decision_id=decision_id,
-            order_id=order.order_id,
-            attempt=1,
-            profile_id=store.NO_PROFILE,
-            config_version=self.config.version,
-            explanation=explanation.model_dump_json(),
-            requested=[],
+        await store.record_decisions(
+            work.conn,
+            [
+                store.Decision(
+                    decision_id=decision_id,
+                    order_id=order.order_id,
+                    attempt=1,
+                    profile_id=store.NO_PROFILE,
+                    config_version=self.config.version,
+                    explanation=explanation.model_dump_json(),
+                    requested=[],
+                )
+            ],
         )
         # The saga just started: recording the decision changed only its attempt.
-        await store.add_backordered(step.conn, saga, list(order.lines))
-        await store.update_saga(step.conn, order.order_id, state="backordered")
+        await store.add_backordered(work.conn, saga, list(order.lines))
+        await store.update_saga(work.conn, order.order_id, state="backordered")
         lines = _quantities(list(order.lines))
-        step.outbox.emit(
+        work.emit(
             SourcingDecided(
                 order_id=order.order_id,
                 decision_id=decision_id,
@@ -123,14 +161,14 @@ class Orchestrator:
             ),
             subject=order.order_id,
         )
-        step.outbox.emit(
+        work.emit(
             OrderBackordered(order_id=order.order_id, decision_id=decision_id, lines=lines),
             subject=order.order_id,
         )
 
     async def _decide(
         self,
-        step: Step,
+        work: UnitOfWork,
         saga: store.Saga,
         order: OrderToSource,
         profile: Profile,
@@ -138,17 +176,48 @@ class Orchestrator:
         reroutes: str | None = None,
         promised: dict[tuple[str, str], int] | None = None,
     ) -> None:
-        """Source ``lines``: ask inventory for what a plan finds, backorder the rest.
-        ``reroutes`` names the fulfilment order this decision replaces."""
-        conn = step.conn
+        """Source ``lines`` of one order now, with availability and capacity as they are."""
         now = datetime.now(UTC)
+        stock = await availability_of(work.conn, sorted({ln.sku for ln in lines}))
+        used = await store.capacity_used(work.conn, self._today(now))
+        await self._record(
+            [
+                self._plan(
+                    work,
+                    saga,
+                    order,
+                    profile,
+                    lines,
+                    stock=stock,
+                    used=used,
+                    now=now,
+                    reroutes=reroutes,
+                    promised=promised,
+                )
+            ]
+        )
+
+    def _plan(
+        self,
+        work: UnitOfWork,
+        saga: store.Saga,
+        order: OrderToSource,
+        profile: Profile,
+        lines: list[Line],
+        *,
+        stock: Mapping[tuple[str, str], int],
+        used: Mapping[str, int],
+        now: datetime,
+        reroutes: str | None = None,
+        promised: dict[tuple[str, str], int] | None = None,
+    ) -> _Decided:
+        """Plan where ``lines`` come from: the reservations to ask for, the lines to
+        backorder. ``reroutes`` names the fulfilment order this decision replaces;
+        ``promised`` counts units earlier plans took, and takes this plan's."""
         attempt = saga.attempt + 1
         decision_id = f"dec-{order.order_id}-{attempt}"
-        stock = await availability_of(conn, sorted({ln.sku for ln in lines}))
-        for key, taken in (promised or {}).items():
-            if key in stock:
-                stock[key] = max(stock[key] - taken, 0)
-        used = await store.capacity_used(conn, self._today(now))
+        if promised:
+            stock = {key: max(units - promised.get(key, 0), 0) for key, units in stock.items()}
         sub_order = OrderToSource(
             order_id=order.order_id,
             channel=order.channel,
@@ -178,24 +247,43 @@ class Orchestrator:
                 start=1,
             )
         ]
-        stored = await store.record_decision(
-            conn,
-            decision_id=decision_id,
-            order_id=order.order_id,
-            attempt=attempt,
-            profile_id=profile.profile_id,
-            config_version=self.config.version,
-            explanation=plan.explanation.model_dump_json(),
-            requested=requested,
-            reroutes=reroutes,
+        return _Decided(
+            work=work,
+            saga=saga,
+            order=order,
+            profile=profile,
+            plan=plan,
+            decided_at=now,
+            stored=store.Decision(
+                decision_id=decision_id,
+                order_id=order.order_id,
+                attempt=attempt,
+                profile_id=profile.profile_id,
+                config_version=self.config.version,
+                explanation=plan.explanation.model_dump_json(),
+                requested=requested,
+                reroutes=reroutes,
+            ),
         )
-        if not stored:
+
+    async def _record(self, decided: Sequence[_Decided]) -> None:
+        """Store decisions (one statement for all), then ask inventory for their
+        reservations and tell the world; a decision stored before changes nothing."""
+        if not decided:
             return
-        step.outbox.emit(
+        stored = await store.record_decisions(decided[0].work.conn, [d.stored for d in decided])
+        for d in decided:
+            if d.stored.decision_id in stored:
+                await self._announce(d)
+
+    async def _announce(self, d: _Decided) -> None:
+        work, order, plan, decision = d.work, d.order, d.plan, d.stored
+        assert plan.explanation is not None
+        work.emit(
             SourcingDecided(
                 order_id=order.order_id,
-                decision_id=decision_id,
-                attempt=attempt,
+                decision_id=decision.decision_id,
+                attempt=decision.attempt,
                 allocations=tuple(
                     Allocation(
                         location_id=loc.location_id,
@@ -206,15 +294,15 @@ class Orchestrator:
                 ),
                 backordered_lines=_quantities(plan.backordered),
                 explanation=plan.explanation,
-                decided_at=now,
+                decided_at=d.decided_at,
             ),
             subject=order.order_id,
         )
-        if requested:
-            step.outbox.emit(
+        if decision.requested:
+            work.emit(
                 ReserveStock(
                     order_id=order.order_id,
-                    request_id=decision_id,
+                    request_id=decision.decision_id,
                     lines=tuple(
                         ReservationLine(
                             reservation_id=rid,
@@ -223,66 +311,113 @@ class Orchestrator:
                             location_id=loc,
                             quantity=line.quantity,
                         )
-                        for rid, loc, line in requested
+                        for rid, loc, line in decision.requested
                     ),
-                    all_or_nothing=profile.split.policy is SplitPolicy.SHIP_TOGETHER,
-                    hold_for_s=profile.hold_for_s,
-                    requested_at=now,
+                    all_or_nothing=d.profile.split.policy is SplitPolicy.SHIP_TOGETHER,
+                    hold_for_s=d.profile.hold_for_s,
+                    requested_at=d.decided_at,
                 ),
                 subject=order.order_id,
             )
         if plan.backordered:
-            await store.add_backordered(conn, saga, plan.backordered)
-            step.outbox.emit(
+            await store.add_backordered(work.conn, d.saga, plan.backordered)
+            work.emit(
                 OrderBackordered(
                     order_id=order.order_id,
-                    decision_id=decision_id,
+                    decision_id=decision.decision_id,
                     lines=_quantities(plan.backordered),
                 ),
                 subject=order.order_id,
             )
-        if not requested:
-            loaded = await load_order(conn, order.order_id)
+        if not decision.requested:
+            loaded = await load_order(work.conn, order.order_id)
             assert loaded is not None
-            await self._complete(step, order, loaded[1], profile, decision_id, retry=False)
+            await self._complete(
+                work, order, loaded[1], d.profile, decision.decision_id, retry=False
+            )
 
-    async def answered(self, step: Step, reservation_id: str, held: bool) -> None:
-        """Inventory answered one reservation; once a decision is fully answered, release its
-        held lines to their locations and source its failed ones again elsewhere."""
-        conn = step.conn
-        # The saga first, as every step locks it first: two instances never deadlock here.
-        saga = await store.lock_saga_of(conn, reservation_id)
-        if saga is None:
-            return
-        order_id = saga.order_id
-        answered = await store.answer(conn, order_id, reservation_id, held)
-        if answered is None:
-            return
-        decision_id, allocations = answered
-        rows = [a for a in allocations if a.decision_id == decision_id]
-        if any(a.status == "requested" for a in rows):
-            return
-        loaded = await load_order(conn, order_id)
-        assert loaded is not None
-        order, address = loaded
-        profile = self._profile(order)
-        assert profile is not None
-        failed = [a for a in rows if a.status == "failed"]
-        if failed:
-            # Not back to a location that could not hold it until stock returns.
-            saga = await store.avoid(conn, order_id, failed=[a.location_id for a in failed])
-            assert saga is not None
-            retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
-            await self._decide(step, saga, order, profile, retry)
-            return
-        # Nothing wrote the saga or the allocations since they were read: no second read.
-        await self._complete(
-            step, order, address, profile, decision_id, locked=saga, rows=allocations
-        )
+    async def answered(
+        self, work: UnitOfWork, answers: Sequence[tuple[UnitOfWork, str, bool]]
+    ) -> None:
+        """Inventory answered a run of reservations ((event's unit of work, reservation id,
+        held)); once a decision is fully answered, release its held lines to their locations
+        and source its failed ones again elsewhere.
+
+        The sagas are locked and the answers recorded with one statement each for the run.
+        An order whose answers in the run belong to two decisions (a retry's beside an
+        earlier one's) takes them one at a time, as each one's effect depends on the one
+        before."""
+        # The sagas first, as every step locks its saga first: two instances never deadlock.
+        locked = await store.lock_sagas_of(work.conn, [rid for _, rid, _ in answers])
+        decisions: dict[str, set[str]] = defaultdict(set)
+        for _, rid, _ in answers:
+            if rid in locked:
+                saga, decision_id = locked[rid]
+                decisions[saga.order_id].add(decision_id)
+        alone = {
+            n
+            for n, (_, rid, _) in enumerate(answers)
+            if rid in locked and len(decisions[locked[rid][0].order_id]) == 1
+        }
+        if alone:
+            sagas = {saga.order_id: saga for saga, _ in locked.values()}
+            await self._settle(work, sagas, [answers[n] for n in sorted(alone)])
+        for n, answer in enumerate(answers):
+            if answer[1] in locked and n not in alone:
+                await self.answered(work, [answer])
+
+    async def _settle(
+        self,
+        work: UnitOfWork,
+        sagas: Mapping[str, store.Saga],
+        answers: Sequence[tuple[UnitOfWork, str, bool]],
+    ) -> None:
+        """Record answers, each order's answers in the run for one decision of it."""
+        held: dict[str, bool] = {}
+        for _, rid, is_held in answers:
+            held.setdefault(rid, is_held)
+        answered = await store.answer(work.conn, held)
+        order_of = {a.reservation_id: o for o, (_, rows) in answered.items() for a in rows}
+        causes: dict[str, UnitOfWork] = {}  # an order's events name its first answer as cause
+        for event_work, rid, _ in answers:
+            if rid in order_of:
+                causes.setdefault(order_of[rid], event_work)
+        ready = {
+            order_id: (decision_ids[0], rows)
+            for order_id, (decision_ids, rows) in answered.items()
+            if not any(a.decision_id == decision_ids[0] and a.status == "requested" for a in rows)
+        }
+        loaded = await load_orders(work.conn, list(ready))
+        for order_id, (decision_id, allocations) in ready.items():
+            cause = causes[order_id]
+            order, address = loaded[order_id]
+            profile = self._profile(order)
+            assert profile is not None
+            rows = [a for a in allocations if a.decision_id == decision_id]
+            failed = [a for a in rows if a.status == "failed"]
+            if failed:
+                # Not back to a location that could not hold it until stock returns.
+                saga = await store.avoid(
+                    work.conn, order_id, failed=[a.location_id for a in failed]
+                )
+                assert saga is not None
+                retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
+                await self._decide(cause, saga, order, profile, retry)
+                continue
+            # Nothing wrote the saga or the allocations since they were read: no second read.
+            await self._complete(
+                cause,
+                order,
+                address,
+                profile,
+                decision_id,
+                locked=sagas[order_id],
+                rows=allocations,
+            )
 
     async def _release_to_locations(
         self,
-        step: Step,
+        work: UnitOfWork,
         order: OrderToSource,
         address: object,
         profile: Profile,
@@ -297,7 +432,7 @@ class Orchestrator:
             location = self._location(location_id)
             fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
             replaced = await store.create_fulfilment_order(
-                step.conn,
+                work.conn,
                 fulfilment_order_id=fulfilment_order_id,
                 order_id=order.order_id,
                 location_id=location_id,
@@ -306,7 +441,7 @@ class Orchestrator:
                 day=self._today(datetime.now(UTC)),
                 decision_id=location_rows[0].decision_id,
             )
-            step.outbox.emit(
+            work.emit(
                 FulfilmentOrderCreated(
                     order_id=order.order_id,
                     fulfilment_order_id=fulfilment_order_id,
@@ -322,7 +457,7 @@ class Orchestrator:
                 subject=order.order_id,
             )
             if replaced is not None:
-                step.outbox.emit(
+                work.emit(
                     FulfilmentOrderRerouted(
                         order_id=order.order_id,
                         fulfilment_order_id=replaced["fulfilment_order_id"],
@@ -339,7 +474,7 @@ class Orchestrator:
 
     async def _complete(
         self,
-        step: Step,
+        work: UnitOfWork,
         order: OrderToSource,
         address: object,
         profile: Profile,
@@ -358,40 +493,40 @@ class Orchestrator:
         A caller that holds the saga's lock passes the saga (``locked``) and the order's
         allocations (``rows``) when nothing wrote them since it read them: a read saved each.
         """
-        saga = locked or await store.lock_saga(step.conn, order.order_id)
+        saga = locked or await store.lock_saga(work.conn, order.order_id)
         assert saga is not None
         if rows is None:
-            rows = await store.allocations(step.conn, order.order_id)
+            rows = await store.allocations(work.conn, order.order_id)
         if any(r.status == "requested" for r in rows):
             return
-        if saga.backordered and retry and await self._back_in_stock(step, saga):
-            await self._release_to_locations(step, order, address, profile, rows)
-            await self._retry(step, saga, order, profile, {})
+        if saga.backordered and retry and await self._back_in_stock(work, saga):
+            await self._release_to_locations(work, order, address, profile, rows)
+            await self._retry(work, saga, order, profile, {})
             return
         if saga.backordered:
-            await store.update_saga(step.conn, order.order_id, state="backordered")
+            await store.update_saga(work.conn, order.order_id, state="backordered")
         else:
             await store.update_saga(
-                step.conn, order.order_id, state="allocated", allocated_announced=True
+                work.conn, order.order_id, state="allocated", allocated_announced=True
             )
             if not saga.allocated_announced:
-                self._announce_allocated(step, order.order_id, decision_id, rows)
-        await self._release_to_locations(step, order, address, profile, rows)
+                self._announce_allocated(work, order.order_id, decision_id, rows)
+        await self._release_to_locations(work, order, address, profile, rows)
 
-    async def _back_in_stock(self, step: Step, saga: store.Saga) -> bool:
-        stock = await availability_of(step.conn, sorted({ln.sku for ln in saga.backordered}))
+    async def _back_in_stock(self, work: UnitOfWork, saga: store.Saga) -> bool:
+        stock = await availability_of(work.conn, sorted({ln.sku for ln in saga.backordered}))
         return any(
             units > 0 and location not in saga.excluded for (location, _), units in stock.items()
         )
 
     def _announce_allocated(
-        self, step: Step, order_id: str, decision_id: str, rows: list[store.Allocation]
+        self, work: UnitOfWork, order_id: str, decision_id: str, rows: list[store.Allocation]
     ) -> None:
         by_location: dict[str, list[Line]] = defaultdict(list)
         for r in rows:
             if r.status == "held":
                 by_location[r.location_id].append(Line(r.line_id, r.sku, r.quantity))
-        step.outbox.emit(
+        work.emit(
             OrderAllocated(
                 order_id=order_id,
                 decision_id=decision_id,
@@ -416,7 +551,7 @@ class Orchestrator:
         assert location is not None, f"{location_id} left the network"
         return location
 
-    async def stock_back(self, step: Step, sku: str) -> None:
+    async def stock_back(self, work: UnitOfWork, sku: str) -> None:
         """Stock of ``sku`` came back somewhere: source waiting orders again, oldest first.
 
         Each plan counts the units the plans before it took, so fifty waiting orders are not
@@ -424,18 +559,18 @@ class Orchestrator:
         """
         promised: dict[tuple[str, str], int] = {}
         # Each saga is locked as it is read, and only its own step writes it: no second read.
-        for saga in await store.take_backordered(step.conn, sku, _RETRIES_PER_CHANGE):
-            loaded = await load_order(step.conn, saga.order_id)
+        for saga in await store.take_backordered(work.conn, sku, _RETRIES_PER_CHANGE):
+            loaded = await load_order(work.conn, saga.order_id)
             if loaded is None:
                 continue
             order, _ = loaded
             profile = self._profile(order)
             if profile is not None:
-                await self._retry(step, saga, order, profile, promised)
+                await self._retry(work, saga, order, profile, promised)
 
     async def _retry(
         self,
-        step: Step,
+        work: UnitOfWork,
         saga: store.Saga,
         order: OrderToSource,
         profile: Profile,
@@ -444,20 +579,20 @@ class Orchestrator:
         """Source the saga's backordered lines afresh (failed holds no longer avoided)."""
         lines = saga.backordered
         await store.update_saga(
-            step.conn, order.order_id, state="sourcing", backordered="[]", failed_at=[]
+            work.conn, order.order_id, state="sourcing", backordered="[]", failed_at=[]
         )
         fresh = store.Saga(
             **{**saga.__dict__, "backordered": [], "state": "sourcing", "failed_at": []}
         )
-        await self._decide(step, fresh, order, profile, lines, promised=promised)
+        await self._decide(work, fresh, order, profile, lines, promised=promised)
 
-    async def accepted(self, step: Step, fulfilment_order_id: str) -> None:
+    async def accepted(self, work: UnitOfWork, fulfilment_order_id: str) -> None:
         """A location took its work. Taken after its deadline passed, the work is gone
         elsewhere already: tell it again to stop."""
-        found = await store.accept_fulfilment(step.conn, fulfilment_order_id)
+        found = await store.accept_fulfilment(work.conn, fulfilment_order_id)
         if found is not None and found["was"] in ("rejected", "canceled"):
             self._call_off(
-                step,
+                work,
                 found["order_id"],
                 fulfilment_order_id,
                 found["location_id"],
@@ -465,49 +600,54 @@ class Orchestrator:
             )
 
     async def rejected(
-        self, step: Step, fulfilment_order_id: str, line_ids: list[str], reason: str
+        self, work: UnitOfWork, fulfilment_order_id: str, line_ids: list[str], reason: str
     ) -> None:
         """A location gave back (some of) its work, or let its deadline pass: release its
         holds and source those lines again, never at that location for this order."""
-        taken = await store.reject_fulfilment(step.conn, fulfilment_order_id, line_ids, reason)
+        taken = await store.reject_fulfilment(work.conn, fulfilment_order_id, line_ids, reason)
         if taken is None:
             return
         order_id, location_id, given_up = taken
-        saga = await store.lock_saga(step.conn, order_id)
+        saga = await store.lock_saga(work.conn, order_id)
         if saga is None or saga.state == "canceled" or not given_up:
             return
-        self._release(step, order_id, [a.reservation_id for a in given_up], reason)
-        saga = await store.avoid(step.conn, order_id, rejected=[location_id], state="sourcing")
-        loaded = await load_order(step.conn, order_id)
+        self._release(work, order_id, [a.reservation_id for a in given_up], reason)
+        saga = await store.avoid(work.conn, order_id, rejected=[location_id], state="sourcing")
+        loaded = await load_order(work.conn, order_id)
         assert saga is not None and loaded is not None
         order, _ = loaded
         profile = self._profile(order)
         assert profile is not None
         lines = [Line(a.line_id, a.sku, a.quantity) for a in given_up]
-        await self._decide(step, saga, order, profile, lines, reroutes=fulfilment_order_id)
+        await self._decide(work, saga, order, profile, lines, reroutes=fulfilment_order_id)
 
-    async def expire_overdue(self, step: Step, now: datetime, limit: int) -> int:
+    async def expire_overdue(self, work: UnitOfWork, now: datetime, limit: int) -> int:
         """Fulfilment orders not accepted by their ``accept_by`` go to the next location; the
         late location is told to stop. One that cannot be moved is logged and left for the
         next sweep, without holding up the others."""
-        overdue = await store.overdue_fulfilment_orders(step.conn, now, limit)
+        overdue = await store.overdue_fulfilment_orders(work.conn, now, limit)
         for fulfilment_order_id, order_id, location_id in overdue:
-            mark = len(step.outbox.records)
+            mark = len(work.outbox.records)
             try:
-                async with step.conn.transaction():  # a savepoint per fulfilment order
-                    await self.rejected(step, fulfilment_order_id, [], _LATE)
-                    self._call_off(step, order_id, fulfilment_order_id, location_id, _LATE)
+                async with work.conn.transaction():  # a savepoint per fulfilment order
+                    await self.rejected(work, fulfilment_order_id, [], _LATE)
+                    self._call_off(work, order_id, fulfilment_order_id, location_id, _LATE)
             except Exception as exc:
                 if is_infrastructure_error(exc):
                     raise
-                del step.outbox.records[mark:]
+                del work.outbox.records[mark:]
                 _log.error("reroute_failed", order_id=order_id, error=type(exc).__name__)
         return len(overdue)
 
     def _call_off(
-        self, step: Step, order_id: str, fulfilment_order_id: str, location_id: str, reason: str
+        self,
+        work: UnitOfWork,
+        order_id: str,
+        fulfilment_order_id: str,
+        location_id: str,
+        reason: str,
     ) -> None:
-        step.outbox.emit(
+        work.emit(
             FulfilmentOrderCanceled(
                 order_id=order_id,
                 fulfilment_order_id=fulfilment_order_id,
@@ -517,40 +657,40 @@ class Orchestrator:
             subject=order_id,
         )
 
-    async def canceled(self, step: Step, order_id: str) -> None:
+    async def canceled(self, work: UnitOfWork, order_id: str) -> None:
         """Compensate: give back every reservation and call off every fulfilment order."""
-        saga = await store.lock_saga(step.conn, order_id)
+        saga = await store.lock_saga(work.conn, order_id)
         if saga is None or saga.state == "canceled":
             return
-        released, fulfilment_orders = await store.cancel(step.conn, order_id)
+        released, fulfilment_orders = await store.cancel(work.conn, order_id)
         if released:
-            self._release(step, order_id, released, "order canceled")
+            self._release(work, order_id, released, "order canceled")
         for fo in fulfilment_orders:
             self._call_off(
-                step, order_id, fo["fulfilment_order_id"], fo["location_id"], "order canceled"
+                work, order_id, fo["fulfilment_order_id"], fo["location_id"], "order canceled"
             )
 
     async def lines_canceled(
-        self, step: Step, order_id: str, lines: list[tuple[str, int]], reason: str
+        self, work: UnitOfWork, order_id: str, lines: list[tuple[str, int]], reason: str
     ) -> None:
         """Some lines canceled: their backordered units are forgotten first, then whole
         reservations that fit in the canceled quantity are given back (a reservation larger
         than what is left to cancel stays: its location ships the rest of the line). A
         fulfilment order left with nothing is called off."""
-        saga = await store.lock_saga(step.conn, order_id)
+        saga = await store.lock_saga(work.conn, order_id)
         if saga is None or saga.state == "canceled":
             return
         released: list[str] = []
         for line_id, quantity in lines:
-            dropped, saga = await store.drop_backordered(step.conn, saga, line_id, quantity)
-            released += await store.give_up_line(step.conn, order_id, line_id, quantity - dropped)
+            dropped, saga = await store.drop_backordered(work.conn, saga, line_id, quantity)
+            released += await store.give_up_line(work.conn, order_id, line_id, quantity - dropped)
         if released:
-            self._release(step, order_id, released, reason)
-        for fo in await store.call_off_empty(step.conn, order_id):
-            self._call_off(step, order_id, fo["fulfilment_order_id"], fo["location_id"], reason)
+            self._release(work, order_id, released, reason)
+        for fo in await store.call_off_empty(work.conn, order_id):
+            self._call_off(work, order_id, fo["fulfilment_order_id"], fo["location_id"], reason)
         # What was still asked for may have been all a decision waited for: settle it now
         # (its answer, when it comes, finds nothing to do).
-        loaded = await load_order(step.conn, order_id)
+        loaded = await load_order(work.conn, order_id)
         assert loaded is not None
         order, address = loaded
         profile = self._profile(order)
@@ -558,10 +698,10 @@ class Orchestrator:
             last = f"dec-{order_id}-{saga.attempt}"
             # The saga as last written (give_up_line and call_off_empty leave it alone); the
             # allocations changed since, so _complete reads them.
-            await self._complete(step, order, address, profile, last, retry=False, locked=saga)
+            await self._complete(work, order, address, profile, last, retry=False, locked=saga)
 
-    def _release(self, step: Step, order_id: str, ids: list[str], reason: str) -> None:
-        step.outbox.emit(
+    def _release(self, work: UnitOfWork, order_id: str, ids: list[str], reason: str) -> None:
+        work.emit(
             ReleaseReservations(order_id=order_id, reservation_ids=tuple(ids), reason=reason),
             subject=order_id,
         )

@@ -15,8 +15,10 @@ from oms_orchestration.domain.sourcing import Line, OrderToSource
 
 __all__ = [
     "AcceptedOrder",
+    "AvailabilitySeen",
     "availability_of",
     "load_order",
+    "load_orders",
     "save_availability",
     "save_orders",
     "update_address",
@@ -71,18 +73,29 @@ async def update_address(
     )
 
 
+async def load_orders(
+    conn: asyncpg.Connection, order_ids: Sequence[str]
+) -> dict[str, tuple[OrderToSource, Any]]:
+    """Each order to source and its shipping address (as stored), by id; orders never
+    accepted are missing. One statement for any number."""
+    rows = await conn.fetch(
+        "SELECT * FROM orders WHERE order_id = ANY($1::text[])", list(order_ids)
+    )
+    return {row["order_id"]: _order(row) for row in rows}
+
+
 async def load_order(conn: asyncpg.Connection, order_id: str) -> tuple[OrderToSource, Any] | None:
-    """The order to source and its shipping address (as stored), or None if never accepted."""
-    row = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1", order_id)
-    if row is None:
-        return None
+    return (await load_orders(conn, [order_id])).get(order_id)
+
+
+def _order(row: asyncpg.Record) -> tuple[OrderToSource, Any]:
     destination = (
         Point(row["destination_lat"], row["destination_lon"])
         if row["destination_lat"] is not None
         else None
     )
     order = OrderToSource(
-        order_id=order_id,
+        order_id=row["order_id"],
         channel=row["channel"],
         delivery_method=DeliveryMethod(row["delivery_method"]),
         lines=tuple(Line(**line) for line in json.loads(row["lines"])),
@@ -93,28 +106,50 @@ async def load_order(conn: asyncpg.Connection, order_id: str) -> tuple[OrderToSo
     return order, address
 
 
+@dataclass(frozen=True)
+class AvailabilitySeen:
+    sku: str
+    location_id: str
+    available: int
+    sequence: int
+
+
 async def save_availability(
-    conn: asyncpg.Connection, sku: str, location_id: str, available: int, sequence: int
-) -> int | None:
-    """Keep the newest picture; the previous available count when this one is newer."""
-    previous = await conn.fetchrow(
-        "SELECT available, sequence FROM availability WHERE sku = $1 AND location_id = $2"
-        " FOR UPDATE",
-        sku,
-        location_id,
+    conn: asyncpg.Connection, seen: Sequence[AvailabilitySeen]
+) -> list[tuple[str, str]]:
+    """Keep the newest picture of each (sku, location), one statement for a run of any
+    length; the (sku, location) pairs whose stock came back (available went from none to
+    some, at any point of the run, by the newer of its pictures)."""
+    rows = await conn.fetch(
+        "WITH incoming AS (SELECT DISTINCT ON (sku, location_id) * FROM"
+        " unnest($1::text[], $2::text[], $3::int[], $4::bigint[])"
+        " AS t(sku, location_id, available, sequence)"
+        " ORDER BY sku, location_id, sequence DESC),"
+        " kept AS (SELECT a.sku, a.location_id, a.available, a.sequence FROM availability a"
+        " JOIN incoming USING (sku, location_id) FOR UPDATE OF a),"
+        " saved AS (INSERT INTO availability (sku, location_id, available, sequence)"
+        " SELECT * FROM incoming ON CONFLICT (sku, location_id) DO UPDATE"
+        " SET available = EXCLUDED.available, sequence = EXCLUDED.sequence"
+        " WHERE availability.sequence < EXCLUDED.sequence)"
+        " SELECT * FROM kept",
+        [s.sku for s in seen],
+        [s.location_id for s in seen],
+        [s.available for s in seen],
+        [s.sequence for s in seen],
     )
-    if previous is not None and previous["sequence"] >= sequence:
-        return None
-    await conn.execute(
-        "INSERT INTO availability (sku, location_id, available, sequence)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (sku, location_id)"
-        " DO UPDATE SET available = EXCLUDED.available, sequence = EXCLUDED.sequence",
-        sku,
-        location_id,
-        available,
-        sequence,
-    )
-    return previous["available"] if previous is not None else 0
+    # What each key showed before the run (none and sequence 0 when never seen), moved
+    # through the run's pictures in their order, older ones skipped as the statement did.
+    current = {(r["sku"], r["location_id"]): (r["available"], r["sequence"]) for r in rows}
+    came_back: list[tuple[str, str]] = []
+    for s in seen:
+        key = (s.sku, s.location_id)
+        available, sequence = current.get(key, (0, -1))
+        if s.sequence <= sequence:
+            continue
+        if available <= 0 < s.available and key not in came_back:
+            came_back.append(key)
+        current[key] = (s.available, s.sequence)
+    return came_back
 
 
 async def availability_of(

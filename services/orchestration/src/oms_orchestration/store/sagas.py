@@ -4,7 +4,7 @@ the fulfilment orders created."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +19,7 @@ NO_PROFILE = "none"
 __all__ = [
     "NO_PROFILE",
     "Allocation",
+    "Decision",
     "Saga",
     "accept_fulfilment",
     "add_backordered",
@@ -32,11 +33,11 @@ __all__ = [
     "drop_backordered",
     "give_up_line",
     "lock_saga",
-    "lock_saga_of",
+    "lock_sagas_of",
     "overdue_fulfilment_orders",
-    "record_decision",
+    "record_decisions",
     "reject_fulfilment",
-    "start_saga",
+    "start_sagas",
     "take_backordered",
 ]
 
@@ -83,17 +84,19 @@ def _saga(row: asyncpg.Record) -> Saga:
     )
 
 
-async def start_saga(conn: asyncpg.Connection, order_id: str, profile_id: str) -> Saga | None:
-    """The new saga, or None when the order's saga already runs (a redelivered or repeated
-    confirmation). The row is this transaction's until it commits, as if locked: no need to
-    lock it again."""
-    row = await conn.fetchrow(
-        "INSERT INTO sagas (order_id, state, profile_id) VALUES ($1, 'sourcing', $2)"
+async def start_sagas(conn: asyncpg.Connection, profiles: Mapping[str, str]) -> dict[str, Saga]:
+    """Start a saga for each order (order id -> profile id), one statement for any number: the
+    new sagas by order id; an order whose saga already runs (a redelivered or repeated
+    confirmation) is missing. A new row is this transaction's until it commits, as if locked:
+    no need to lock it again."""
+    rows = await conn.fetch(
+        "INSERT INTO sagas (order_id, state, profile_id)"
+        " SELECT o, 'sourcing', p FROM unnest($1::text[], $2::text[]) AS t(o, p)"
         " ON CONFLICT DO NOTHING RETURNING *",
-        order_id,
-        profile_id,
+        list(profiles),
+        list(profiles.values()),
     )
-    return None if row is None else _saga(row)
+    return {row["order_id"]: _saga(row) for row in rows}
 
 
 async def lock_saga(conn: asyncpg.Connection, order_id: str) -> Saga | None:
@@ -101,15 +104,20 @@ async def lock_saga(conn: asyncpg.Connection, order_id: str) -> Saga | None:
     return None if row is None else _saga(row)
 
 
-async def lock_saga_of(conn: asyncpg.Connection, reservation_id: str) -> Saga | None:
-    """Lock the saga of the order a reservation was asked for (None when the reservation is
-    unknown). Only the saga is locked, so the saga stays the first lock a step takes."""
-    row = await conn.fetchrow(
-        "SELECT s.* FROM sagas s JOIN allocations a ON a.order_id = s.order_id"
-        " WHERE a.reservation_id = $1 FOR UPDATE OF s",
-        reservation_id,
+async def lock_sagas_of(
+    conn: asyncpg.Connection, reservation_ids: Sequence[str]
+) -> dict[str, tuple[Saga, str]]:
+    """Lock the sagas of the orders reservations were asked for, in order id order (so two
+    instances never deadlock on them): by reservation id, its saga and decision; unknown
+    reservations are missing. Only sagas are locked, so the saga stays the first lock a
+    step takes."""
+    rows = await conn.fetch(
+        "SELECT s.*, a.reservation_id AS answered_id, a.decision_id AS answered_decision"
+        " FROM sagas s JOIN allocations a ON a.order_id = s.order_id"
+        " WHERE a.reservation_id = ANY($1::text[]) ORDER BY s.order_id FOR UPDATE OF s",
+        list(reservation_ids),
     )
-    return None if row is None else _saga(row)
+    return {r["answered_id"]: (_saga(r), r["answered_decision"]) for r in rows}
 
 
 async def update_saga(conn: asyncpg.Connection, order_id: str, **columns: Any) -> None:
@@ -121,83 +129,99 @@ async def update_saga(conn: asyncpg.Connection, order_id: str, **columns: Any) -
     )
 
 
-async def record_decision(
-    conn: asyncpg.Connection,
-    *,
-    decision_id: str,
-    order_id: str,
-    attempt: int,
-    profile_id: str,
-    config_version: int,
-    explanation: str,
-    requested: Sequence[tuple[str, str, Line]],
-    reroutes: str | None = None,
-) -> bool:
-    """Store a decision, its reservations ((reservation id, location, line)) and the saga's
-    attempt; False when this decision was stored before (then nothing is written).
+@dataclass(frozen=True)
+class Decision:
+    """A sourcing decision to store, with the reservations it asks for."""
 
-    One statement: the reservations and the attempt are written only when the decision row
-    is new (``WHERE EXISTS (SELECT FROM decision)``), as separate statements did after
-    checking it."""
-    stored = await conn.fetchval(
+    decision_id: str
+    order_id: str
+    attempt: int
+    profile_id: str
+    config_version: int
+    explanation: str
+    requested: Sequence[tuple[str, str, Line]]
+    """(reservation id, location, line)"""
+    reroutes: str | None = None
+
+
+async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[Decision]) -> set[str]:
+    """Store decisions, their reservations and each saga's attempt, one statement for any
+    number; the ids of the decisions stored now (one stored before is left as it was, with
+    its reservations and saga).
+
+    The reservations and attempts are written only for decision rows inserted by this
+    statement (joined to its ``RETURNING``)."""
+    requested = [(d.decision_id, *r) for d in decisions for r in d.requested]
+    rows = await conn.fetch(
         "WITH decision AS ("
         " INSERT INTO decisions (decision_id, order_id, attempt, profile_id, config_version,"
-        " explanation, reroutes) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
-        " ON CONFLICT DO NOTHING RETURNING decision_id),"
+        " explanation, reroutes)"
+        " SELECT i, o, a, p, v, e::jsonb, r FROM unnest($1::text[], $2::text[], $3::int[],"
+        " $4::text[], $5::int[], $6::text[], $7::text[]) AS t(i, o, a, p, v, e, r)"
+        " ON CONFLICT DO NOTHING RETURNING decision_id, order_id, attempt),"
         " reservations AS ("
         " INSERT INTO allocations (reservation_id, decision_id, order_id, location_id, line_id,"
         " sku, quantity, status)"
-        " SELECT r.reservation_id, $1, $2, r.location_id, r.line_id, r.sku, r.quantity,"
-        " 'requested' FROM unnest($8::text[], $9::text[], $10::text[], $11::text[],"
-        " $12::int[]) AS r(reservation_id, location_id, line_id, sku, quantity)"
-        " WHERE EXISTS (SELECT FROM decision)),"
+        " SELECT r.reservation_id, r.decision_id, d.order_id, r.location_id, r.line_id, r.sku,"
+        " r.quantity, 'requested' FROM unnest($8::text[], $9::text[], $10::text[], $11::text[],"
+        " $12::text[], $13::int[])"
+        " AS r(decision_id, reservation_id, location_id, line_id, sku, quantity)"
+        " JOIN decision d USING (decision_id)),"
         " saga AS ("
-        " UPDATE sagas SET attempt = $3, updated_at = now()"
-        " WHERE order_id = $2 AND EXISTS (SELECT FROM decision))"
-        " SELECT EXISTS (SELECT FROM decision)",
-        decision_id,
-        order_id,
-        attempt,
-        profile_id,
-        config_version,
-        explanation,
-        reroutes,
-        [rid for rid, _, _ in requested],
-        [loc for _, loc, _ in requested],
-        [line.line_id for _, _, line in requested],
-        [line.sku for _, _, line in requested],
-        [line.quantity for _, _, line in requested],
+        " UPDATE sagas SET attempt = d.attempt, updated_at = now() FROM decision d"
+        " WHERE sagas.order_id = d.order_id)"
+        " SELECT decision_id FROM decision",
+        [d.decision_id for d in decisions],
+        [d.order_id for d in decisions],
+        [d.attempt for d in decisions],
+        [d.profile_id for d in decisions],
+        [d.config_version for d in decisions],
+        [d.explanation for d in decisions],
+        [d.reroutes for d in decisions],
+        [decision_id for decision_id, *_ in requested],
+        [rid for _, rid, _, _ in requested],
+        [loc for _, _, loc, _ in requested],
+        [line.line_id for *_, line in requested],
+        [line.sku for *_, line in requested],
+        [line.quantity for *_, line in requested],
     )
-    return bool(stored)
+    return {r["decision_id"] for r in rows}
 
 
 async def answer(
-    conn: asyncpg.Connection, order_id: str, reservation_id: str, held: bool
-) -> tuple[str, list[Allocation]] | None:
-    """Record inventory's answer to a reservation of ``order_id``: its decision id and the
-    order's allocations as they are now, or None if it was answered already.
+    conn: asyncpg.Connection, answers: Mapping[str, bool]
+) -> dict[str, tuple[list[str], list[Allocation]]]:
+    """Record inventory's answers (reservation id -> held), one statement for any number: by
+    order, the decisions answered now (in the order of their rows) and the order's
+    allocations as they are now. Answers found answered already change nothing, and an order
+    with nothing answered now is missing.
 
-    One statement: the read cannot see the update beside it (they share a snapshot), so the
-    answered row's new status is taken from the update's RETURNING."""
+    The read cannot see the update beside it (they share a snapshot), so an answered row's
+    new status is taken from the update's RETURNING."""
     rows = await conn.fetch(
         "WITH answered AS ("
-        " UPDATE allocations SET status = $3 WHERE reservation_id = $2 AND status = 'requested'"
-        " RETURNING reservation_id, status)"
-        " SELECT a.reservation_id, a.decision_id, a.location_id, a.line_id, a.sku, a.quantity,"
-        " coalesce(answered.status, a.status) AS status, a.fulfilment_order_id,"
+        " UPDATE allocations a SET status = CASE WHEN t.held THEN 'held' ELSE 'failed' END"
+        " FROM unnest($1::text[], $2::bool[]) AS t(reservation_id, held)"
+        " WHERE a.reservation_id = t.reservation_id AND a.status = 'requested'"
+        " RETURNING a.reservation_id, a.order_id, a.status)"
+        " SELECT a.order_id, a.reservation_id, a.decision_id, a.location_id, a.line_id, a.sku,"
+        " a.quantity, coalesce(answered.status, a.status) AS status, a.fulfilment_order_id,"
         " answered.reservation_id IS NOT NULL AS answered"
         " FROM allocations a LEFT JOIN answered ON answered.reservation_id = a.reservation_id"
-        " WHERE a.order_id = $1 ORDER BY a.decision_id, a.location_id, a.line_id",
-        order_id,
-        reservation_id,
-        "held" if held else "failed",
+        " WHERE a.order_id IN (SELECT order_id FROM answered)"
+        " ORDER BY a.order_id, a.decision_id, a.location_id, a.line_id",
+        list(answers),
+        list(answers.values()),
     )
-    decision_ids = [r["decision_id"] for r in rows if r["answered"]]
-    if not decision_ids:
-        return None
-    return decision_ids[0], [
-        Allocation(**{k: v for k, v in r.items() if k != "answered"}) for r in rows
-    ]
+    by_order: dict[str, tuple[list[str], list[Allocation]]] = {}
+    for r in rows:
+        decisions, allocations = by_order.setdefault(r["order_id"], ([], []))
+        if r["answered"] and r["decision_id"] not in decisions:
+            decisions.append(r["decision_id"])
+        allocations.append(
+            Allocation(**{k: v for k, v in r.items() if k not in ("answered", "order_id")})
+        )
+    return by_order
 
 
 async def allocations(conn: asyncpg.Connection, order_id: str) -> list[Allocation]:
