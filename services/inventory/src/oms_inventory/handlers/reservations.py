@@ -4,6 +4,7 @@ committing stock for order lines."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +26,7 @@ from oms_inventory.store import reservations as store
 from oms_inventory.store.projection import emit_for_order
 from oms_inventory.store.references import first_time
 from oms_inventory.store.stock import Movement, lock_stock, move
-from oms_runtime import HandlerContext, Subscription
+from oms_runtime import HandlerContext, Received, Subscription, UnitOfWork
 
 __all__ = ["ReservationHandlers"]
 
@@ -40,7 +41,7 @@ class ReservationHandlers:
     def requests(self) -> Subscription:
         return (
             Subscription("oms.reservation-requests")
-            .each(ReserveStock, self.reserve)
+            .batch(ReserveStock, self.reserve)
             .each(ReleaseReservations, self.release)
         )
 
@@ -51,77 +52,102 @@ class ReservationHandlers:
             .each(FulfilmentOrderRejected, self.rejected)
         )
 
-    async def reserve(self, ctx: HandlerContext, request: ReserveStock) -> None:
-        not_in_future(request.requested_at, "requested_at")
-        # From the request's own time, so a replay decides the same expiry.
-        expires_at = request.requested_at + timedelta(
-            seconds=request.hold_for_s or self.default_hold_s
+    async def reserve(self, work: UnitOfWork, received: Sequence[Received[ReserveStock]]) -> None:
+        """A run of requests: their lines claimed, held and recorded with one statement each;
+        every line is answered. A run that repeats a reservation id takes its requests one at
+        a time, as the later copy must find the earlier one's outcome."""
+        ids = [line.reservation_id for r in received for line in r.payload.lines]
+        if len(ids) != len(set(ids)) and len(received) > 1:
+            for r in received:
+                await self.reserve(work, [r])
+            return
+        requests = []
+        for r in received:
+            not_in_future(r.payload.requested_at, "requested_at")
+            # One order of rows for every request, so two instances never deadlock on them.
+            lines = sorted(r.payload.lines, key=lambda line: (line.sku, line.location_id))
+            requests.append((work.for_event(r.envelope), r.payload, lines))
+        fresh = await store.claim(
+            work.conn,
+            [
+                store.Asked(p.order_id, p.request_id, line)
+                for _, p, lines in requests
+                for line in lines
+            ],
         )
-        # One order of rows for every request, so two instances never deadlock on them.
-        ordered = sorted(request.lines, key=lambda line: (line.sku, line.location_id))
-        lines = await store.claim(ctx.conn, request.order_id, request.request_id, ordered)
-        if len(lines) < len(ordered):
-            await self._answer_repeats(ctx, request, [ln for ln in ordered if ln not in lines])
-        if not lines:
-            return
-        if request.all_or_nothing:
-            await self._reserve_all(ctx, request.order_id, lines, expires_at)
-            return
-        for line in lines:
-            if await store.try_hold(ctx.conn, ctx.batch, line, expires_at):
-                _reserved(ctx, request.order_id, line, expires_at)
-            else:
-                short = await store.shortfall(ctx.conn, line.sku, line.location_id)
-                await _failed(ctx, request.order_id, line, short.reason, short.available)
+        for event_work, request, lines in requests:
+            repeated = [line for line in lines if line.reservation_id not in fresh]
+            if repeated:
+                await self._answer_repeats(event_work, request, repeated)
+        to_hold = [
+            (event_work, request, [ln for ln in lines if ln.reservation_id in fresh])
+            for event_work, request, lines in requests
+        ]
+        to_hold = [(w, request, lines) for w, request, lines in to_hold if lines]
+        tried = await store.hold_run(
+            work.conn,
+            work.notes,
+            [
+                store.ToHold(lines, request.all_or_nothing, self._expiry(request))
+                for _, request, lines in to_hold
+            ],
+        )
+        failures = await self._failures(work, to_hold, tried)
+        if failures:
+            await store.mark_failed(work.conn, {rid: why for rid, (why, _) in failures.items()})
+        for event_work, request, lines in to_hold:
+            for line in lines:
+                if line.reservation_id in failures:
+                    reason, available = failures[line.reservation_id]
+                    _failed(event_work, request.order_id, line, reason, available)
+                else:
+                    _reserved(event_work, request.order_id, line, self._expiry(request))
+
+    def _expiry(self, request: ReserveStock) -> datetime:
+        # From the request's own time, so a replay decides the same expiry.
+        return request.requested_at + timedelta(seconds=request.hold_for_s or self.default_hold_s)
+
+    async def _failures(
+        self,
+        work: UnitOfWork,
+        to_hold: Sequence[tuple[UnitOfWork, ReserveStock, list[ReservationLine]]],
+        tried: dict[str, store.Tried],
+    ) -> dict[str, tuple[str, int]]:
+        """Why each line not held failed, and what was available: out of stock (or an unknown
+        SKU or location, when there was no stock row); a line of an all-or-nothing request
+        that would have fitted failed because another line of its set did not."""
+        failures: dict[str, tuple[str, int]] = {}
+        for _, request, lines in to_hold:
+            needed: dict[tuple[str, str], int] = defaultdict(int)
+            for line in lines:
+                needed[(line.sku, line.location_id)] += line.quantity
+            for line in lines:
+                outcome = tried[line.reservation_id]
+                if outcome.held:
+                    continue
+                key = (line.sku, line.location_id)
+                if outcome.available is None:
+                    why = await store.shortfall(work.conn, line.sku, line.location_id)
+                    failures[line.reservation_id] = (why.reason, why.available)
+                elif request.all_or_nothing and outcome.available >= needed[key]:
+                    failures[line.reservation_id] = (_ALL_OR_NOTHING, outcome.available)
+                else:
+                    failures[line.reservation_id] = ("out_of_stock", outcome.available)
+        return failures
 
     async def _answer_repeats(
-        self, ctx: HandlerContext, request: ReserveStock, repeated: list[ReservationLine]
+        self, work: UnitOfWork, request: ReserveStock, repeated: list[ReservationLine]
     ) -> None:
         """Every line gets an answer: a held one is confirmed again; an id that another order
         holds is refused without touching it. Committed, released and expired ones were
         answered when that happened."""
-        known = await store.decided(ctx.conn, [line.reservation_id for line in repeated])
+        known = await store.decided(work.conn, [line.reservation_id for line in repeated])
         for line in repeated:
             found = known[line.reservation_id]
             if found.order_id != request.order_id:
-                await _failed(ctx, request.order_id, line, "reservation_id_in_use", 0, record=False)
+                _failed(work, request.order_id, line, "reservation_id_in_use", 0)
             elif found.status == "held" and found.expires_at is not None:
-                _reserved(ctx, request.order_id, line, found.expires_at)
-
-    async def _reserve_all(
-        self,
-        ctx: HandlerContext,
-        order_id: str,
-        lines: list[ReservationLine],
-        expires_at: datetime,
-    ) -> None:
-        """Lock every row of the set (in one order, so sets never deadlock), then hold all
-        lines or none."""
-        needed: dict[tuple[str, str], int] = defaultdict(int)
-        for line in lines:
-            needed[(line.sku, line.location_id)] += line.quantity
-        rows = await ctx.conn.fetch(
-            "SELECT sku, location_id, on_hand::bigint - reserved - safety_stock AS available"
-            " FROM stock WHERE (sku, location_id) IN"
-            " (SELECT * FROM unnest($1::text[], $2::text[]))"
-            " ORDER BY sku, location_id FOR UPDATE",
-            [sku for sku, _ in needed],
-            [location for _, location in needed],
-        )
-        available = {(r["sku"], r["location_id"]): r["available"] for r in rows}
-        short = {key for key, quantity in needed.items() if available.get(key, 0) < quantity}
-        if not short:
-            for line in lines:
-                await store.hold(ctx.conn, ctx.batch, line, expires_at)
-                _reserved(ctx, order_id, line, expires_at)
-            return
-        for line in lines:
-            key = (line.sku, line.location_id)
-            if key in short:
-                why = await store.shortfall(ctx.conn, line.sku, line.location_id)
-                await _failed(ctx, order_id, line, why.reason, why.available)
-            else:
-                await _failed(ctx, order_id, line, _ALL_OR_NOTHING, available.get(key, 0))
+                _reserved(work, request.order_id, line, found.expires_at)
 
     async def release(self, ctx: HandlerContext, request: ReleaseReservations) -> None:
         released = await store.release(
@@ -221,11 +247,9 @@ class ReservationHandlers:
             )
 
 
-def _reserved(
-    ctx: HandlerContext, order_id: str, line: ReservationLine, expires_at: datetime
-) -> None:
+def _reserved(work: UnitOfWork, order_id: str, line: ReservationLine, expires_at: datetime) -> None:
     emit_for_order(
-        ctx.outbox,
+        work.outbox,
         StockReserved(
             sku=line.sku,
             location_id=line.location_id,
@@ -239,19 +263,11 @@ def _reserved(
     )
 
 
-async def _failed(
-    ctx: HandlerContext,
-    order_id: str,
-    line: ReservationLine,
-    reason: str,
-    available: int,
-    *,
-    record: bool = True,
+def _failed(
+    work: UnitOfWork, order_id: str, line: ReservationLine, reason: str, available: int
 ) -> None:
-    if record:
-        await store.mark_failed(ctx.conn, line.reservation_id, reason)
     emit_for_order(
-        ctx.outbox,
+        work.outbox,
         ReservationFailed(
             sku=line.sku,
             location_id=line.location_id,

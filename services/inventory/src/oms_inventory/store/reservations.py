@@ -20,18 +20,20 @@ from oms_events.inventory import ReservationLine
 from oms_inventory.store.stock import Movement, move, note_changed
 
 __all__ = [
+    "Asked",
     "Decided",
     "Held",
     "Shortfall",
+    "ToHold",
+    "Tried",
     "claim",
     "commit_line",
     "decided",
     "expire_due",
-    "hold",
+    "hold_run",
     "mark_failed",
     "release",
     "shortfall",
-    "try_hold",
 ]
 
 
@@ -63,31 +65,38 @@ class Shortfall:
     available: int
 
 
-async def claim(
-    conn: asyncpg.Connection, order_id: str, request_id: str, lines: Sequence[ReservationLine]
-) -> list[ReservationLine]:
-    """The lines whose reservation ids are new, or failed before: only those are attempted."""
+@dataclass(frozen=True)
+class Asked:
+    """One line of a reservation request: the order and request it belongs to."""
+
+    order_id: str
+    request_id: str
+    line: ReservationLine
+
+
+async def claim(conn: asyncpg.Connection, asked: Sequence[Asked]) -> set[str]:
+    """The reservation ids that are new, or failed before: only those are attempted. One
+    statement for the lines of any number of requests (a reservation id at most once)."""
     rows = await conn.fetch(
         "INSERT INTO reservations (reservation_id, request_id, order_id, line_id, sku,"
         " location_id, quantity, status)"
-        " SELECT r, $2, $1, l, s, loc, q, 'failed'"
-        " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[])"
-        "   AS t(r, l, s, loc, q)"
+        " SELECT r, rq, o, l, s, loc, q, 'failed'"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        "   $7::int[]) AS t(o, rq, r, l, s, loc, q)"
         " ON CONFLICT (reservation_id) DO UPDATE SET request_id = EXCLUDED.request_id,"
         " line_id = EXCLUDED.line_id, sku = EXCLUDED.sku, location_id = EXCLUDED.location_id,"
         " quantity = EXCLUDED.quantity, updated_at = now()"
         " WHERE reservations.status = 'failed' AND reservations.order_id = EXCLUDED.order_id"
         " RETURNING reservation_id",
-        order_id,
-        request_id,
-        [line.reservation_id for line in lines],
-        [line.line_id for line in lines],
-        [line.sku for line in lines],
-        [line.location_id for line in lines],
-        [line.quantity for line in lines],
+        [a.order_id for a in asked],
+        [a.request_id for a in asked],
+        [a.line.reservation_id for a in asked],
+        [a.line.line_id for a in asked],
+        [a.line.sku for a in asked],
+        [a.line.location_id for a in asked],
+        [a.line.quantity for a in asked],
     )
-    fresh = {row["reservation_id"] for row in rows}
-    return [line for line in lines if line.reservation_id in fresh]
+    return {row["reservation_id"] for row in rows}
 
 
 async def decided(conn: asyncpg.Connection, reservation_ids: Sequence[str]) -> dict[str, Decided]:
@@ -99,55 +108,52 @@ async def decided(conn: asyncpg.Connection, reservation_ids: Sequence[str]) -> d
     return {r["reservation_id"]: Decided(**dict(r)) for r in rows}
 
 
-async def try_hold(
-    conn: asyncpg.Connection,
-    notes: dict[str, Any],
-    line: ReservationLine,
-    expires_at: datetime,
-) -> bool:
-    """Reserve the line if enough is available right now; False leaves everything untouched.
+@dataclass(frozen=True)
+class ToHold:
+    """A request's claimed lines, in (sku, location) order, and until when they are held."""
 
-    One statement: the conditional update, its ledger entry and the reservation's new state.
-    """
-    taken = await conn.fetchval(
-        "WITH taken AS ("
-        " UPDATE stock SET reserved = reserved + $3, version = version + 1, updated_at = now()"
-        " WHERE sku = $1 AND location_id = $2 AND on_hand::bigint - reserved - safety_stock >= $3"
-        " RETURNING sku, location_id),"
-        " ledger AS (INSERT INTO stock_movements (sku, location_id, kind, reserved_delta,"
-        "  reference) SELECT sku, location_id, 'reserved', $3, $4 FROM taken),"
-        " held AS (UPDATE reservations SET status = 'held', reason = NULL, expires_at = $5,"
-        "  updated_at = now() WHERE reservation_id = $4 AND EXISTS (SELECT 1 FROM taken))"
-        " SELECT count(*) FROM taken",
-        line.sku,
-        line.location_id,
-        line.quantity,
-        line.reservation_id,
-        expires_at,
-    )
-    if not taken:
-        return False
-    note_changed(notes, line.sku, line.location_id)
-    return True
+    lines: Sequence[ReservationLine]
+    all_or_nothing: bool
+    expires_at: datetime
 
 
-async def hold(
-    conn: asyncpg.Connection, notes: dict[str, Any], line: ReservationLine, expires_at: datetime
-) -> None:
-    """Reserve a line whose availability the caller checked under a row lock."""
-    await move(
-        conn,
-        notes,
-        line.sku,
-        line.location_id,
-        Movement("reserved", line.reservation_id, reserved=line.quantity),
+@dataclass(frozen=True)
+class Tried:
+    held: bool
+    available: int | None
+    """When not held: the units available when it was tried (None: no stock row there)."""
+
+
+async def hold_run(
+    conn: asyncpg.Connection, notes: dict[str, Any], requests: Sequence[ToHold]
+) -> dict[str, Tried]:
+    """Hold the lines of a run of requests, one round trip for all (the database function
+    ``inventory_reserve_run`` takes them as one at a time would): by reservation id, whether
+    each was held."""
+    if not requests:
+        return {}
+    lines = [(request, line) for request in requests for line in request.lines]
+    first, n = [], 1
+    for request in requests:
+        first.append(n)
+        n += len(request.lines)
+    rows = await conn.fetch(
+        "SELECT * FROM inventory_reserve_run($1::int[], $2::int[], $3::bool[], $4::text[],"
+        " $5::text[], $6::text[], $7::int[], $8::timestamptz[])",
+        first,
+        [f + len(r.lines) - 1 for f, r in zip(first, requests, strict=True)],
+        [r.all_or_nothing for r in requests],
+        [line.reservation_id for _, line in lines],
+        [line.sku for _, line in lines],
+        [line.location_id for _, line in lines],
+        [line.quantity for _, line in lines],
+        [request.expires_at for request, _ in lines],
     )
-    await conn.execute(
-        "UPDATE reservations SET status = 'held', reason = NULL, expires_at = $2,"
-        " updated_at = now() WHERE reservation_id = $1",
-        line.reservation_id,
-        expires_at,
-    )
+    tried = {r["line_reservation_id"]: Tried(r["line_held"], r["line_available"]) for r in rows}
+    for _, line in lines:
+        if tried[line.reservation_id].held:
+            note_changed(notes, line.sku, line.location_id)
+    return tried
 
 
 async def shortfall(conn: asyncpg.Connection, sku: str, location_id: str) -> Shortfall:
@@ -169,12 +175,14 @@ async def shortfall(conn: asyncpg.Connection, sku: str, location_id: str) -> Sho
     return Shortfall("out_of_stock", available)
 
 
-async def mark_failed(conn: asyncpg.Connection, reservation_id: str, reason: str) -> None:
+async def mark_failed(conn: asyncpg.Connection, reasons: dict[str, str]) -> None:
+    """Record why reservations failed (reservation id -> reason), one statement for all."""
     await conn.execute(
-        "UPDATE reservations SET status = 'failed', reason = $2, updated_at = now()"
-        " WHERE reservation_id = $1",
-        reservation_id,
-        reason,
+        "UPDATE reservations r SET status = 'failed', reason = t.reason, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[]) AS t(reservation_id, reason)"
+        " WHERE r.reservation_id = t.reservation_id",
+        list(reasons),
+        list(reasons.values()),
     )
 
 
