@@ -50,6 +50,7 @@ from oms_runtime.outbox import Outbox, safe_text
 __all__ = [
     "OrderActions",
     "OrderNotFound",
+    "Progress",
     "SubmitResult",
     "Work",
     "actor_label",
@@ -153,6 +154,16 @@ class SubmitResult:
     order_id: str
     created: bool
     status: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One event of sourcing moving an order on: to ``status``, because of ``cause``."""
+
+    work: Work
+    order_id: str
+    status: OrderStatus
+    cause: str
 
 
 @dataclass
@@ -552,26 +563,39 @@ class OrderActions:
 
     # -- downstream progress ---------------------------------------------------------------
 
-    async def progress(self, work: Work, order_id: str, status: OrderStatus, cause: str) -> bool:
-        """Sourcing and shipping move the order on; a late event never moves it back."""
-        aggregate = await store.load_order(work.conn, order_id, work.timeline, lines=False)
-        if aggregate is None:
-            raise OrderNotFound(order_id)
-        if not aggregate.advance(status):
-            _log.info(
-                "progress_ignored", order_id=order_id, cause=cause, status=aggregate.status.value
-            )
-            return False
-        await store.save_order(work.conn, aggregate, lines=False)  # only the status moved
-        await work.timeline.append(
-            work.conn,
-            order_id,
-            event_type=cause,
-            caused_by=work.caused_by,
-            actor="service:orchestration",
-            detail={"status": status.value},
+    async def progress(self, moves: Sequence[Progress]) -> None:
+        """Sourcing moves orders on, a run of events at a time: the orders loaded and saved
+        with one statement each, every event applied in its order to the order in memory;
+        a late event never moves an order back."""
+        if not moves:
+            return
+        first = moves[0].work
+        loaded = await store.load_statuses(
+            first.conn, sorted({m.order_id for m in moves}), first.timeline
         )
-        return True
+        moved: dict[str, Order] = {}
+        for m in moves:
+            aggregate = loaded.get(m.order_id)
+            if aggregate is None:
+                raise OrderNotFound(m.order_id)
+            if not aggregate.advance(m.status):
+                _log.info(
+                    "progress_ignored",
+                    order_id=m.order_id,
+                    cause=m.cause,
+                    status=aggregate.status.value,
+                )
+                continue
+            moved[m.order_id] = aggregate
+            await m.work.timeline.append(
+                m.work.conn,
+                m.order_id,
+                event_type=m.cause,
+                caused_by=m.work.caused_by,
+                actor="service:orchestration",
+                detail={"status": m.status.value},
+            )
+        await store.save_orders(first.conn, list(moved.values()))  # only statuses moved
 
     # -- shipments -------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from oms_events.values import Actor
 from oms_order.actions import (
     OrderActions,
     OrderNotFound,
+    Progress,
     Work,
     unreadable_order_identity,
     unreadable_order_reasons,
@@ -66,6 +67,9 @@ def _work(uow: UnitOfWork, received: Received[EventPayload], timeline: Timeline)
         caused_by=received.envelope.id,
         timeline=timeline,
     )
+
+
+SourcingProgress = OrderAllocated | OrderBackordered | FulfilmentOrderCreated
 
 
 @dataclass
@@ -191,25 +195,29 @@ class OrderHandlers:
 
     # -- sourcing progress -------------------------------------------------------------------
 
-    async def order_allocated(self, work: Work, event: OrderAllocated) -> None:
-        await self.actions.progress(work, event.order_id, OrderStatus.ALLOCATED, "OrderAllocated")
+    def _progress(
+        self, status: OrderStatus
+    ) -> Callable[[UnitOfWork, Sequence[Received[SourcingProgress]]], Awaitable[None]]:
+        """A run of sourcing events moving their orders to ``status``, taken together."""
 
-    async def order_backordered(self, work: Work, event: OrderBackordered) -> None:
-        await self.actions.progress(
-            work, event.order_id, OrderStatus.BACKORDERED, "OrderBackordered"
-        )
+        async def run(uow: UnitOfWork, received: Sequence[Received[SourcingProgress]]) -> None:
+            timeline = Timeline()
+            await self.actions.progress(
+                [
+                    Progress(_work(uow, r, timeline), r.payload.order_id, status, r.envelope.type)
+                    for r in received
+                ]
+            )
+            await timeline.flush(uow.conn)
 
-    async def fulfilment_order_created(self, work: Work, event: FulfilmentOrderCreated) -> None:
-        await self.actions.progress(
-            work, event.order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated"
-        )
+        return run
 
     def sourcing(self) -> Subscription:
         return (
             Subscription("oms.sourcing")
-            .batch(OrderAllocated, _per_event(self.order_allocated))
-            .batch(OrderBackordered, _per_event(self.order_backordered))
-            .batch(FulfilmentOrderCreated, _per_event(self.fulfilment_order_created))
+            .batch(OrderAllocated, self._progress(OrderStatus.ALLOCATED))
+            .batch(OrderBackordered, self._progress(OrderStatus.BACKORDERED))
+            .batch(FulfilmentOrderCreated, self._progress(OrderStatus.RELEASED))
         )
 
     # -- shipments -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ __all__ = [
     "insert_orders",
     "insert_unreadable_order",
     "load_order",
+    "load_statuses",
     "save_order",
     "save_orders",
     "set_shipping_address",
@@ -121,22 +122,45 @@ async def load_order(
     """The order, locked for this transaction so concurrent changes queue behind it; its
     timeline's sequence goes to ``timeline``. ``lines=False`` for a change of status alone
     (one round trip less): the aggregate then has no lines and must be saved without them."""
+    if not lines:
+        return (await load_statuses(conn, [order_id], timeline)).get(order_id)
     row = await conn.fetchrow(
-        "SELECT order_id, status, payment_status, delivery_method, currency, grand_total_minor,"
-        " on_hold, hold_reason, authorization_id, captured_minor, capture_id, refunded_minor,"
-        " sequence FROM orders WHERE order_id = $1 FOR UPDATE",
-        order_id,
+        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE", order_id
     )
     if row is None:
         return None
     timeline.seed(order_id, row["sequence"])
-    line_rows = []
-    if lines:
-        line_rows = await conn.fetch(
-            "SELECT line_id, sku, ordered, canceled, shipped, line_total_minor"
-            " FROM order_lines WHERE order_id = $1 ORDER BY line_id",
-            order_id,
-        )
+    line_rows = await conn.fetch(
+        "SELECT line_id, sku, ordered, canceled, shipped, line_total_minor"
+        " FROM order_lines WHERE order_id = $1 ORDER BY line_id",
+        order_id,
+    )
+    return _order(row, line_rows)
+
+
+async def load_statuses(
+    conn: asyncpg.Connection, order_ids: Sequence[str], timeline: Timeline
+) -> dict[str, Order]:
+    """Orders for a change of status alone, without their lines (save them with
+    ``save_orders``), locked in id order and by id; one statement for any number."""
+    rows = await conn.fetch(
+        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = ANY($1::text[])"
+        " ORDER BY order_id FOR UPDATE",
+        list(order_ids),
+    )
+    for row in rows:
+        timeline.seed(row["order_id"], row["sequence"])
+    return {row["order_id"]: _order(row, []) for row in rows}
+
+
+_ORDER_COLUMNS = (
+    "order_id, status, payment_status, delivery_method, currency, grand_total_minor,"
+    " on_hold, hold_reason, authorization_id, captured_minor, capture_id, refunded_minor,"
+    " sequence"
+)
+
+
+def _order(row: asyncpg.Record, line_rows: Sequence[asyncpg.Record]) -> Order:
     return Order(
         order_id=row["order_id"],
         status=OrderStatus(row["status"]),
