@@ -110,16 +110,6 @@ class WrittenOutbox:
     direct: bool = False
 
 
-_INSERT = (
-    "INSERT INTO oms_outbox (topic, key, event_id, payload, header_keys, header_values)"
-    " SELECT r.topic, r.key, r.event_id, r.payload, ($7::text[])[r.first:r.last],"
-    " ($8::bytea[])[r.first:r.last]"
-    " FROM unnest($1::text[], $2::bytea[], $3::uuid[], $4::bytea[], $5::int[], $6::int[])"
-    " WITH ORDINALITY AS r(topic, key, event_id, payload, first, last, n)"
-    " ORDER BY r.n RETURNING id"
-)
-
-
 async def write_outbox(
     conn: asyncpg.Connection, records: Sequence[OutboxRecord], *, publish_on_commit: bool = False
 ) -> WrittenOutbox:
@@ -132,15 +122,6 @@ async def write_outbox(
     """
     if not records:
         return WrittenOutbox()
-    locks = sorted({_key_lock(r.key) for r in records})
-    if publish_on_commit:
-        keys = list({r.key for r in records if r.key is not None})
-        direct = not await conn.fetchval("SELECT oms_outbox_lock_keys($1, $2)", locks, keys)
-    else:
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k", locks
-        )
-        direct = False
     firsts: list[int] = []
     lasts: list[int] = []
     header_keys: list[str] = []
@@ -150,8 +131,13 @@ async def write_outbox(
         header_keys.extend(safe_text(k) for k, _ in r.headers)
         header_values.extend(v for _, v in r.headers)
         lasts.append(len(header_keys))
-    rows = await conn.fetch(
-        _INSERT,
+    # One round trip: the migration 0006 function locks, checks, inserts and notifies.
+    row = await conn.fetchrow(
+        "SELECT stranded, ids FROM oms_outbox_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        " $11, $12)",
+        publish_on_commit,
+        sorted({_key_lock(r.key) for r in records}),
+        list({r.key for r in records if r.key is not None}),
         [r.topic for r in records],
         [r.key for r in records],
         [r.event_id for r in records],
@@ -160,8 +146,7 @@ async def write_outbox(
         lasts,
         header_keys,
         header_values,
+        NOTIFY_CHANNEL,
     )
-    if not direct:
-        await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-    # Ids follow the ORDER BY: nextval runs row by row in that order.
-    return WrittenOutbox(tuple(sorted(r["id"] for r in rows)), tuple(records), direct)
+    assert row is not None
+    return WrittenOutbox(tuple(row["ids"]), tuple(records), direct=not row["stranded"])

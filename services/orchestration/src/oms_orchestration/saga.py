@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import structlog
 
 from oms_events.inventory import ReleaseReservations, ReservationLine, ReserveStock
@@ -59,6 +60,44 @@ class _Decided:
     plan: Plan
     decided_at: datetime
     stored: store.Decision
+
+
+_NewFulfilmentOrder = tuple[UnitOfWork, store.NewFulfilmentOrder, tuple[LineQuantity, ...]]
+
+
+@dataclass
+class _Settlement:
+    """What settling decisions writes, kept to be written together: sagas' states (order id,
+    state, allocation announced) and new fulfilment orders (with their unit of work and
+    lines, to announce a reroute)."""
+
+    sagas: list[tuple[str, str, bool]] = field(default_factory=list)
+    fulfilment_orders: list[
+        tuple[UnitOfWork, store.NewFulfilmentOrder, tuple[LineQuantity, ...]]
+    ] = field(default_factory=list)
+
+    async def write(self, conn: asyncpg.Connection) -> None:
+        """Two statements for all; a fulfilment order that replaces a rejected one is
+        announced as its reroute."""
+        sagas, self.sagas = self.sagas, []
+        created, self.fulfilment_orders = self.fulfilment_orders, []
+        await store.settle_sagas(conn, sagas)
+        replaced = await store.create_fulfilment_orders(conn, [fo for _, fo, _ in created])
+        for work, fo, lines in created:
+            if fo.fulfilment_order_id in replaced:
+                was = replaced[fo.fulfilment_order_id]
+                work.emit(
+                    FulfilmentOrderRerouted(
+                        order_id=fo.order_id,
+                        fulfilment_order_id=was["fulfilment_order_id"],
+                        from_location_id=was["location_id"],
+                        new_fulfilment_order_id=fo.fulfilment_order_id,
+                        to_location_id=fo.location_id,
+                        lines=lines,
+                        reason=was["reason"] or "rejected",
+                    ),
+                    subject=fo.order_id,
+                )
 
 
 @dataclass
@@ -388,23 +427,48 @@ class Orchestrator:
             if not any(a.decision_id == decision_ids[0] and a.status == "requested" for a in rows)
         }
         loaded = await load_orders(work.conn, list(ready))
+        # First every order whose decision is all held and nothing waits for stock: their
+        # writes go together; then the others, whose next decisions see those writes.
+        settlement = _Settlement()
+        rest = []
         for order_id, (decision_id, allocations) in ready.items():
-            cause = causes[order_id]
             order, address = loaded[order_id]
             profile = self._profile(order)
             assert profile is not None
             rows = [a for a in allocations if a.decision_id == decision_id]
-            failed = [a for a in rows if a.status == "failed"]
-            if failed:
-                # Not back to a location that could not hold it until stock returns.
-                saga = await store.avoid(
-                    work.conn, order_id, failed=[a.location_id for a in failed]
-                )
-                assert saga is not None
-                retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
-                await self._decide(cause, saga, order, profile, retry)
+            saga = sagas[order_id]
+            if any(a.status == "failed" for a in rows) or saga.backordered:
+                rest.append((order_id, decision_id, allocations))
                 continue
             # Nothing wrote the saga or the allocations since they were read: no second read.
+            await self._complete(
+                causes[order_id],
+                order,
+                address,
+                profile,
+                decision_id,
+                locked=saga,
+                rows=allocations,
+                settlement=settlement,
+            )
+        await settlement.write(work.conn)
+        for order_id, decision_id, allocations in rest:
+            cause = causes[order_id]
+            order, address = loaded[order_id]
+            profile = self._profile(order)
+            assert profile is not None
+            failed = [
+                a for a in allocations if a.decision_id == decision_id and a.status == "failed"
+            ]
+            if failed:
+                # Not back to a location that could not hold it until stock returns.
+                avoiding = await store.avoid(
+                    work.conn, order_id, failed=[a.location_id for a in failed]
+                )
+                assert avoiding is not None
+                retry = [Line(a.line_id, a.sku, a.quantity) for a in failed]
+                await self._decide(cause, avoiding, order, profile, retry)
+                continue
             await self._complete(
                 cause,
                 order,
@@ -415,13 +479,14 @@ class Orchestrator:
                 rows=allocations,
             )
 
-    async def _release_to_locations(
+    def _release_to_locations(
         self,
         work: UnitOfWork,
         order: OrderToSource,
         address: object,
         profile: Profile,
         rows: list[store.Allocation],
+        settlement: _Settlement,
     ) -> None:
         held: dict[str, list[store.Allocation]] = defaultdict(list)
         for row in rows:
@@ -431,15 +496,21 @@ class Orchestrator:
         for location_id, location_rows in sorted(held.items()):
             location = self._location(location_id)
             fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
-            replaced = await store.create_fulfilment_order(
-                work.conn,
-                fulfilment_order_id=fulfilment_order_id,
-                order_id=order.order_id,
-                location_id=location_id,
-                reservation_ids=[r.reservation_id for r in location_rows],
-                accept_by=accept_by,
-                day=self._today(datetime.now(UTC)),
-                decision_id=location_rows[0].decision_id,
+            lines = _quantities([Line(r.line_id, r.sku, r.quantity) for r in location_rows])
+            settlement.fulfilment_orders.append(
+                (
+                    work,
+                    store.NewFulfilmentOrder(
+                        fulfilment_order_id=fulfilment_order_id,
+                        order_id=order.order_id,
+                        location_id=location_id,
+                        reservation_ids=[r.reservation_id for r in location_rows],
+                        accept_by=accept_by,
+                        day=self._today(datetime.now(UTC)),
+                        decision_id=location_rows[0].decision_id,
+                    ),
+                    lines,
+                )
             )
             work.emit(
                 FulfilmentOrderCreated(
@@ -448,7 +519,7 @@ class Orchestrator:
                     location_id=location_id,
                     location_type=location.type,
                     delivery_method=order.delivery_method,
-                    lines=_quantities([Line(r.line_id, r.sku, r.quantity) for r in location_rows]),
+                    lines=lines,
                     shipping_address=Address.model_validate(address) if address else None,
                     pickup_store_id=order.pickup_store_id,
                     reservation_ids=tuple(r.reservation_id for r in location_rows),
@@ -456,21 +527,6 @@ class Orchestrator:
                 ),
                 subject=order.order_id,
             )
-            if replaced is not None:
-                work.emit(
-                    FulfilmentOrderRerouted(
-                        order_id=order.order_id,
-                        fulfilment_order_id=replaced["fulfilment_order_id"],
-                        from_location_id=replaced["location_id"],
-                        new_fulfilment_order_id=fulfilment_order_id,
-                        to_location_id=location_id,
-                        lines=_quantities(
-                            [Line(r.line_id, r.sku, r.quantity) for r in location_rows]
-                        ),
-                        reason=replaced["reason"] or "rejected",
-                    ),
-                    subject=order.order_id,
-                )
 
     async def _complete(
         self,
@@ -483,6 +539,7 @@ class Orchestrator:
         retry: bool = True,
         locked: store.Saga | None = None,
         rows: list[store.Allocation] | None = None,
+        settlement: _Settlement | None = None,
     ) -> None:
         """Nothing waits on inventory: announce the allocation (every line held) or stay
         backordered, and release what is held to its locations.
@@ -492,6 +549,8 @@ class Orchestrator:
 
         A caller that holds the saga's lock passes the saga (``locked``) and the order's
         allocations (``rows``) when nothing wrote them since it read them: a read saved each.
+        A caller settling a run passes its ``settlement``, which it writes; otherwise the
+        writes are made here.
         """
         saga = locked or await store.lock_saga(work.conn, order.order_id)
         assert saga is not None
@@ -499,19 +558,22 @@ class Orchestrator:
             rows = await store.allocations(work.conn, order.order_id)
         if any(r.status == "requested" for r in rows):
             return
+        own = settlement is None
+        settlement = settlement or _Settlement()
         if saga.backordered and retry and await self._back_in_stock(work, saga):
-            await self._release_to_locations(work, order, address, profile, rows)
+            self._release_to_locations(work, order, address, profile, rows, settlement)
+            await settlement.write(work.conn)
             await self._retry(work, saga, order, profile, {})
             return
         if saga.backordered:
-            await store.update_saga(work.conn, order.order_id, state="backordered")
+            settlement.sagas.append((order.order_id, "backordered", False))
         else:
-            await store.update_saga(
-                work.conn, order.order_id, state="allocated", allocated_announced=True
-            )
+            settlement.sagas.append((order.order_id, "allocated", True))
             if not saga.allocated_announced:
                 self._announce_allocated(work, order.order_id, decision_id, rows)
-        await self._release_to_locations(work, order, address, profile, rows)
+        self._release_to_locations(work, order, address, profile, rows, settlement)
+        if own:
+            await settlement.write(work.conn)
 
     async def _back_in_stock(self, work: UnitOfWork, saga: store.Saga) -> bool:
         stock = await availability_of(work.conn, sorted({ln.sku for ln in saga.backordered}))

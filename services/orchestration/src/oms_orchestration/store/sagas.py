@@ -20,6 +20,7 @@ __all__ = [
     "NO_PROFILE",
     "Allocation",
     "Decision",
+    "NewFulfilmentOrder",
     "Saga",
     "accept_fulfilment",
     "add_backordered",
@@ -29,7 +30,7 @@ __all__ = [
     "call_off_empty",
     "cancel",
     "capacity_used",
-    "create_fulfilment_order",
+    "create_fulfilment_orders",
     "drop_backordered",
     "give_up_line",
     "lock_saga",
@@ -37,6 +38,7 @@ __all__ = [
     "overdue_fulfilment_orders",
     "record_decisions",
     "reject_fulfilment",
+    "settle_sagas",
     "start_sagas",
     "take_backordered",
 ]
@@ -239,44 +241,72 @@ async def capacity_used(conn: asyncpg.Connection, day: date) -> dict[str, int]:
     return {r["location_id"]: r["used"] for r in rows}
 
 
-async def create_fulfilment_order(
-    conn: asyncpg.Connection,
-    *,
-    fulfilment_order_id: str,
-    order_id: str,
-    location_id: str,
-    reservation_ids: Sequence[str],
-    accept_by: datetime,
-    day: date,
-    decision_id: str,
-) -> asyncpg.Record | None:
-    """Create a fulfilment order for held reservations and count it against the location's
-    capacity for ``day``; the fulfilment order (id, location, reason) that ``decision_id``
-    replaces, if it replaces one. One statement: its parts write different tables, and the
-    reroute read needs only rows of earlier statements (the decision, the replaced fulfilment
-    order), which it sees."""
-    row: asyncpg.Record | None = await conn.fetchrow(
+@dataclass(frozen=True)
+class NewFulfilmentOrder:
+    fulfilment_order_id: str
+    order_id: str
+    location_id: str
+    reservation_ids: Sequence[str]
+    accept_by: datetime
+    day: date
+    """The business day whose capacity it counts against."""
+    decision_id: str
+
+
+async def create_fulfilment_orders(
+    conn: asyncpg.Connection, new: Sequence[NewFulfilmentOrder]
+) -> dict[str, asyncpg.Record]:
+    """Create fulfilment orders for held reservations, each counted against its location's
+    capacity for its day, one statement for any number; by new id, the fulfilment order (id,
+    location, reason) its decision replaces, for those that replace one. The parts write
+    different tables, and the reroute read needs only rows of earlier statements (the
+    decision, the replaced fulfilment order), which it sees."""
+    if not new:
+        return {}
+    assigned = [(fo.fulfilment_order_id, rid) for fo in new for rid in fo.reservation_ids]
+    rows = await conn.fetch(
         "WITH created AS ("
         " INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id, status,"
-        " accept_by) VALUES ($1, $2, $3, 'created', $4)),"
+        " accept_by) SELECT f, o, l, 'created', a FROM unnest($1::text[], $2::text[],"
+        " $3::text[], $4::timestamptz[]) AS t(f, o, l, a)),"
         " assigned AS ("
-        " UPDATE allocations SET fulfilment_order_id = $1"
-        " WHERE reservation_id = ANY($5::text[])),"
+        " UPDATE allocations SET fulfilment_order_id = t.f"
+        " FROM unnest($5::text[], $6::text[]) AS t(f, r) WHERE reservation_id = t.r),"
         " counted AS ("
-        " INSERT INTO capacity_used (location_id, day, used) VALUES ($3, $6, 1)"
-        " ON CONFLICT (location_id, day) DO UPDATE SET used = capacity_used.used + 1)"
-        " SELECT f.fulfilment_order_id, f.location_id, f.reason FROM decisions d"
-        " JOIN fulfilment_orders f ON f.fulfilment_order_id = d.reroutes"
-        " WHERE d.decision_id = $7",
-        fulfilment_order_id,
-        order_id,
-        location_id,
-        accept_by,
-        list(reservation_ids),
-        day,
-        decision_id,
+        " INSERT INTO capacity_used (location_id, day, used)"
+        " SELECT l, d, count(*) FROM unnest($3::text[], $7::date[]) AS t(l, d) GROUP BY l, d"
+        " ON CONFLICT (location_id, day) DO UPDATE"
+        " SET used = capacity_used.used + EXCLUDED.used)"
+        " SELECT t.f AS new_id, f.fulfilment_order_id, f.location_id, f.reason"
+        " FROM unnest($1::text[], $8::text[]) AS t(f, decision_id)"
+        " JOIN decisions d USING (decision_id)"
+        " JOIN fulfilment_orders f ON f.fulfilment_order_id = d.reroutes",
+        [fo.fulfilment_order_id for fo in new],
+        [fo.order_id for fo in new],
+        [fo.location_id for fo in new],
+        [fo.accept_by for fo in new],
+        [f for f, _ in assigned],
+        [r for _, r in assigned],
+        [fo.day for fo in new],
+        [fo.decision_id for fo in new],
     )
-    return row
+    return {r["new_id"]: r for r in rows}
+
+
+async def settle_sagas(conn: asyncpg.Connection, states: Sequence[tuple[str, str, bool]]) -> None:
+    """Set sagas' states ((order id, state, allocation announced now)), one statement for
+    any number; an allocation announced before stays announced."""
+    if not states:
+        return
+    await conn.execute(
+        "UPDATE sagas SET state = t.state,"
+        " allocated_announced = sagas.allocated_announced OR t.announced, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::bool[]) AS t(order_id, state, announced)"
+        " WHERE sagas.order_id = t.order_id",
+        [order_id for order_id, _, _ in states],
+        [state for _, state, _ in states],
+        [announced for _, _, announced in states],
+    )
 
 
 async def add_backordered(conn: asyncpg.Connection, saga: Saga, lines: Sequence[Line]) -> None:
