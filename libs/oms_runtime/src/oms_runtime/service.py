@@ -93,6 +93,13 @@ class ServiceRuntime:
         """True once the database pool exists: HTTP handlers answer 503 before that."""
         return self._pool is not None
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The service's connection pool, once started: for adapters that keep their own
+        state and commit on their own (e.g. a provider's sandbox)."""
+        assert self._pool is not None, "not started"
+        return self._pool
+
     @asynccontextmanager
     async def unit_of_work(
         self, *, correlation_id: str | None = None, causation_id: str | None = None

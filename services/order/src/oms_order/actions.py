@@ -311,6 +311,7 @@ class OrderActions:
         result = await self._provider(
             lambda: self.payments.authorize(
                 idempotency_key=f"{aggregate.order_id}:authorize",
+                reference=aggregate.order_id,
                 amount=payment.amount,
                 card_token=payment.card_token,
                 method=payment.method.value,
@@ -349,6 +350,7 @@ class OrderActions:
         capture_id = await self._provider(
             lambda: self.payments.capture(
                 idempotency_key=f"{aggregate.order_id}:capture:order",
+                reference=aggregate.order_id,
                 authorization_id=aggregate.authorization_id or "",
                 amount=amount,
             )
@@ -372,6 +374,7 @@ class OrderActions:
         refund_id = await self._provider(
             lambda: self.payments.refund(
                 idempotency_key=f"{aggregate.order_id}:refund:{work.caused_by}",
+                reference=aggregate.order_id,
                 capture_id=aggregate.capture_id or "",
                 amount=amount,
             )
@@ -474,6 +477,7 @@ class OrderActions:
         if aggregate.compensation() == "void" and aggregate.authorization_id:
             await self.payments.void(
                 idempotency_key=f"{aggregate.order_id}:void",
+                reference=aggregate.order_id,
                 authorization_id=aggregate.authorization_id,
             )
             aggregate.payment_status = PaymentStatus.VOIDED
@@ -619,6 +623,7 @@ class OrderActions:
             capture_id = await self._provider(
                 lambda: self.payments.capture(
                     idempotency_key=f"{order_id}:capture:{shipment_id}",
+                    reference=order_id,
                     authorization_id=aggregate.authorization_id or "",
                     amount=Money(amount_minor=amount, currency=aggregate.currency),
                 )

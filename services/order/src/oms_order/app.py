@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from oms_order.actions import OrderActions
+from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.api import register_api
 from oms_order.api_auth import parse_api_keys
 from oms_order.config import OrderSettings
-from oms_order.domain.payments import SandboxPaymentProvider
 from oms_order.domain.validation import load_policies
 from oms_order.handlers import OrderHandlers
 from oms_runtime import ServiceRuntime
@@ -20,17 +20,17 @@ __all__ = ["build_runtime"]
 def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     settings = settings or OrderSettings()
     validation, risk = load_policies(json.loads(settings.order_policies))
+    runtime = ServiceRuntime(
+        "order", settings=settings, migrations=Path(__file__).parent / "store" / "migrations"
+    )
     actions = OrderActions(
-        payments=SandboxPaymentProvider(),
+        payments=SandboxPayments(lambda: runtime.pool),
         validation=validation,
         risk=risk,
         payment_attempts=settings.payment_attempts,
         payment_backoff_s=settings.payment_backoff_s,
     )
     handlers = OrderHandlers(actions)
-    runtime = ServiceRuntime(
-        "order", settings=settings, migrations=Path(__file__).parent / "store" / "migrations"
-    )
     for subscription in (
         handlers.intake(),
         handlers.commands(),

@@ -1,0 +1,1 @@
+"""The order service's adapters to the world outside it."""
