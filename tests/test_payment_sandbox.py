@@ -25,13 +25,18 @@ ORDER_MIGRATIONS = Path(__file__).parents[1] / "services/order/src/oms_order/sto
 
 @pytest.fixture
 async def sandbox(env: Env) -> AsyncIterator[SandboxPayments]:
-    pool = await asyncpg.create_pool(await env.database("order"), min_size=1, max_size=4)
+    dsn = await env.database("order")
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
-    await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS, "order": ORDER_MIGRATIONS})
     try:
-        yield SandboxPayments(lambda: pool)
+        await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS, "order": ORDER_MIGRATIONS})
     finally:
         await pool.close()
+    provider = SandboxPayments(dsn)
+    try:
+        yield provider
+    finally:
+        await provider.close()
 
 
 def eur(amount: int) -> Money:
@@ -85,8 +90,9 @@ async def test_ids_come_from_the_idempotency_key_never_from_a_counter(
     b = await approved(sandbox, key="ord-b:authorize", order="ord-b")
     assert a != b
     # A second provider on the same books (a restarted service) answers the same.
-    again = SandboxPayments(sandbox._pool)
+    again = SandboxPayments(await env.database("order"))
     assert await approved(again, key="ord-a:authorize", order="ord-a") == a
+    await again.close()
     rows = await env.fetch(
         "order", "SELECT authorization_id, reference FROM sandbox_authorizations"
     )

@@ -5,6 +5,7 @@ from oms_runtime.config import RuntimeSettings
 from oms_runtime.consumer import (
     BatchFinish,
     BatchProcessor,
+    DedicatedConnection,
     HandlerContext,
     InvalidHandler,
     RejectedEvent,
@@ -19,6 +20,7 @@ __all__ = [
     "BatchHandler",
     "BatchProcessor",
     "ConsumedRecord",
+    "DedicatedConnection",
     "HandlerContext",
     "InvalidHandler",
     "Received",

@@ -93,13 +93,6 @@ class ServiceRuntime:
         """True once the database pool exists: HTTP handlers answer 503 before that."""
         return self._pool is not None
 
-    @property
-    def pool(self) -> asyncpg.Pool:
-        """The service's connection pool, once started: for adapters that keep their own
-        state and commit on their own (e.g. a provider's sandbox)."""
-        assert self._pool is not None, "not started"
-        return self._pool
-
     @asynccontextmanager
     async def unit_of_work(
         self, *, correlation_id: str | None = None, causation_id: str | None = None
@@ -189,6 +182,8 @@ class ServiceRuntime:
                 max_poll_records=s.batch_max,
                 session_timeout_ms=int(s.kafka_session_timeout_s * 1000),
                 heartbeat_interval_ms=int(s.kafka_session_timeout_s * 1000 / 3),
+                fetch_min_bytes=s.kafka_fetch_min_bytes,
+                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
                 **s.aiokafka_security(),
             )
         )

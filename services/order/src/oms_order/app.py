@@ -24,7 +24,7 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
         "order", settings=settings, migrations=Path(__file__).parent / "store" / "migrations"
     )
     actions = OrderActions(
-        payments=SandboxPayments(lambda: runtime.pool),
+        payments=SandboxPayments(settings.database_url.get_secret_value()),
         validation=validation,
         risk=risk,
         payment_attempts=settings.payment_attempts,

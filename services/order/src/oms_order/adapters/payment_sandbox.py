@@ -17,15 +17,18 @@ is refused.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from oms_events.values import Money
 from oms_order.domain.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
+from oms_runtime import DedicatedConnection
 
 __all__ = ["SandboxPayments"]
 
@@ -50,15 +53,24 @@ def _id(prefix: str, idempotency_key: str) -> str:
 
 
 class SandboxPayments:
-    """The ``PaymentProvider`` the order service runs with; ``pool`` gives the service's
-    connection pool once it is started."""
+    """The ``PaymentProvider`` the order service runs with, on its own connection to the
+    service's database (``dsn``): no pool reset after every call, one call at a time."""
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
-        self._pool = pool
+    def __init__(self, dsn: str) -> None:
+        self._connection = DedicatedConnection(dsn)
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._lock, self._connection.acquire() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self._connection.close()
 
     async def _once(self, idempotency_key: str, request: dict[str, Any], run: Operation) -> Any:
         """Run a call once per idempotency key: a repeat gets the first call's result."""
-        async with self._pool().acquire() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             first = await conn.fetchval(
                 "INSERT INTO sandbox_payment_calls (idempotency_key, request)"
                 " VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING RETURNING true",
@@ -126,7 +138,11 @@ class SandboxPayments:
             "card_token": card_token,
             "method": str(method),
         }
-        result = await self._once(idempotency_key, request, run)
+        result = None
+        if not (is_card and card_token == _TIMEOUT_THEN_APPROVE):
+            result = await self._first_approval(idempotency_key, request, reference, amount)
+        if result is None:
+            result = await self._once(idempotency_key, request, run)
         if result is _TIMED_OUT:
             raise ProviderUnavailable("sandbox: simulated timeout, retry with the same key")
         return AuthorizationResult(
@@ -134,6 +150,33 @@ class SandboxPayments:
             authorization_id=result["authorization_id"],
             reason=result["reason"],
         )
+
+    async def _first_approval(
+        self, idempotency_key: str, request: dict[str, Any], reference: str, amount: Money
+    ) -> dict[str, Any] | None:
+        """The common case in one statement (and no transaction): a new key for an approval
+        records the call, its result and the authorisation together. None when the key is
+        known (or the card declines): the general path answers."""
+        if request["method"] == "card" and request["card_token"] in _DECLINES:
+            return None
+        authorization_id = _id("auth", idempotency_key)
+        result = {"outcome": "approved", "authorization_id": authorization_id, "reason": None}
+        async with self._conn() as conn:
+            first = await conn.fetchval(
+                "WITH call AS (INSERT INTO sandbox_payment_calls (idempotency_key, request,"
+                " result) VALUES ($1, $2::jsonb, $3::jsonb) ON CONFLICT DO NOTHING RETURNING 1),"
+                " approved AS (INSERT INTO sandbox_authorizations (authorization_id, reference,"
+                " currency, amount_minor) SELECT $4, $5, $6, $7 WHERE EXISTS (SELECT FROM call))"
+                " SELECT EXISTS (SELECT FROM call)",
+                idempotency_key,
+                json.dumps(request),
+                json.dumps(result),
+                authorization_id,
+                reference,
+                amount.currency,
+                amount.amount_minor,
+            )
+        return result if first else None
 
     async def capture(
         self, *, idempotency_key: str, reference: str, authorization_id: str, amount: Money
