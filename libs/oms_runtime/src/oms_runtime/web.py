@@ -21,9 +21,23 @@ def new_app(service: str) -> FastAPI:
 class _EmbeddedServer(uvicorn.Server):
     """The worker owns the signals: it stops the server itself, after its consumers."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        # uvicorn wakes ten times a second to see whether to stop; once a second is enough
+        # for the Date header (its resolution is a second), ``exit`` stops it at once, and an
+        # idle worker sleeps.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter += 10  # a multiple of ten: every tick refreshes the Date header
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exit.wait(), 1.0)
 
 
 class WebServer:
@@ -50,5 +64,6 @@ class WebServer:
 
     async def stop(self) -> None:
         self._server.should_exit = True
+        self._server.exit.set()
         if self._task is not None:
             await self._task
