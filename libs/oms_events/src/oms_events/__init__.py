@@ -5,6 +5,7 @@ Area modules (``orders``, ``payments``, ``returns``, ``inventory``, ``sourcing``
 from there. This package re-exports only the codec surface every service uses.
 """
 
+from oms_events._model import StrictModel
 from oms_events.codec import (
     MAX_EVENT_BYTES,
     DecodedEvent,
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidPayload",
     "MalformedEvent",
+    "StrictModel",
     "UnknownEventType",
     "UnknownEventVersion",
     "decode",

@@ -15,6 +15,7 @@ __all__ = [
     "REGISTRY",
     "EventPayload",
     "EventRegistry",
+    "StrictModel",
     "Upcaster",
     "dataschema_urn",
     "event",
@@ -33,14 +34,19 @@ def dataschema_urn(event_type: str, version: int) -> str:
     return f"urn:oms:event:{event_type}:v{version}"
 
 
-class EventPayload(BaseModel):
-    """Base of every event payload (the envelope's ``data``).
-
-    Frozen and closed: an unknown field is a contract violation, not something to ignore.
-    ``event_type`` and ``version`` are set by the :func:`event` decorator.
-    """
+class StrictModel(BaseModel):
+    """Frozen and closed: an unknown field is a mistake to refuse, not something to ignore.
+    The base of every model the OMS reads: payloads, envelopes, values, configuration
+    files and request bodies. Attribute docstrings describe the fields in the schemas."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class EventPayload(StrictModel):
+    """Base of every event payload (the envelope's ``data``).
+
+    ``event_type`` and ``version`` are set by the :func:`event` decorator.
+    """
 
     event_type: ClassVar[str]
     version: ClassVar[int]

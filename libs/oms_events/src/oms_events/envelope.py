@@ -7,15 +7,14 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
 )
 
+from oms_events._model import StrictModel
 from oms_events.values import UtcDatetime
 
 __all__ = ["MAX_SEQUENCE", "SEQUENCE_DIGITS", "Envelope", "SequenceNumber"]
@@ -67,14 +66,12 @@ SequenceNumber = Annotated[
 sequence extension requires. A JSON integer (what records carried before) is still read."""
 
 
-class Envelope(BaseModel):
+class Envelope(StrictModel):
     """CloudEvents context attributes plus the OMS extensions.
 
     ``dataversion``, ``correlationid``, ``causationid`` and ``sequence`` are CloudEvents
     extension attributes, hence lower case without separators as the spec requires.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     specversion: Literal["1.0"] = "1.0"
     id: UUID

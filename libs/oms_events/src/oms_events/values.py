@@ -15,12 +15,12 @@ import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+
+from oms_events._model import StrictModel
 
 __all__ = [
     "Actor",
@@ -91,10 +91,8 @@ StockQuantity = Annotated[int, Field(strict=True, ge=0)]
 """A non-negative stock level."""
 
 
-class ValueModel(BaseModel):
+class ValueModel(StrictModel):
     """Base of value objects: immutable and closed, like the payloads that embed them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class Money(ValueModel):

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
+from oms_events import StrictModel
 from oms_events.values import Identifier, Sku
 from oms_orchestration.domain.config import SourcingConfig
 from oms_orchestration.domain.geo import locate
@@ -30,21 +31,17 @@ from oms_runtime.http import Refused, json_body, json_endpoint
 __all__ = ["PromiseRequest", "register_api"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _CartLine(_Strict):
+class _CartLine(StrictModel):
     sku: Sku
     quantity: Annotated[int, Field(strict=True, gt=0, le=10_000)]
 
 
-class _Destination(_Strict):
+class _Destination(StrictModel):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
     postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
 
 
-class PromiseRequest(_Strict):
+class PromiseRequest(StrictModel):
     lines: Annotated[tuple[_CartLine, ...], Field(min_length=1, max_length=100)]
     destination: _Destination | None = None
     pickup_store_id: Identifier | None = None

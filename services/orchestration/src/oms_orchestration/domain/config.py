@@ -14,8 +14,9 @@ from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
+from oms_events import StrictModel
 from oms_events.sourcing import SplitPolicy
 from oms_events.values import DeliveryMethod, Identifier, LocationType
 from oms_orchestration.domain.geo import Point
@@ -43,18 +44,14 @@ _Count = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 _Minor = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Shipping(_Strict):
+class Shipping(StrictModel):
     """Estimated cost of a parcel from this location: base plus per kilometre (minor units)."""
 
     base_minor: _Minor = 0
     per_km_minor: _Minor = 0
 
 
-class NetworkLocation(_Strict):
+class NetworkLocation(StrictModel):
     location_id: Annotated[
         str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^@*\s\x00-\x1f\x7f]+$")
     ]
@@ -73,14 +70,14 @@ class NetworkLocation(_Strict):
         return Point(self.latitude, self.longitude)
 
 
-class Filters(_Strict):
+class Filters(StrictModel):
     location_types: tuple[LocationType, ...] = (LocationType.WAREHOUSE, LocationType.STORE)
     max_distance_km: Annotated[float, Field(gt=0, le=20_000, allow_inf_nan=False)] | None = None
     exclude_locations: tuple[Identifier, ...] = ()
     respect_daily_capacity: bool = True
 
 
-class Scores(_Strict):
+class Scores(StrictModel):
     """Weights of the scorers; each scorer gives a value from 0 (worst) to 1 (best)."""
 
     distance: _Weight = 1.0
@@ -89,7 +86,7 @@ class Scores(_Strict):
     priority: _Weight = 0.0
 
 
-class Split(_Strict):
+class Split(StrictModel):
     policy: SplitPolicy = SplitPolicy.FEWEST_SPLITS
     max_splits: Annotated[int, Field(strict=True, ge=1, le=20)] = 1
     """Locations one order may be split over; ``ship_together`` means 1."""
@@ -102,7 +99,7 @@ class TieBreaker(StrEnum):
     LOCATION_ID = "location_id"
 
 
-class Profile(_Strict):
+class Profile(StrictModel):
     profile_id: Identifier
     channels: Annotated[tuple[Identifier, ...], Field(min_length=1)] = (ALL_CHANNELS,)
     delivery_methods: Annotated[tuple[DeliveryMethod, ...], Field(min_length=1)] = (
@@ -122,14 +119,14 @@ class Profile(_Strict):
         return 1 if self.split.policy is SplitPolicy.SHIP_TOGETHER else self.split.max_splits
 
 
-class TransitBand(_Strict):
+class TransitBand(StrictModel):
     """Days in transit up to a distance (the last band may leave the distance open)."""
 
     up_to_km: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     days: Annotated[int, Field(strict=True, ge=0, le=60)]
 
 
-class DeliveryService(_Strict):
+class DeliveryService(StrictModel):
     """A carrier's service: parcels handed over before the cut-off (local time) leave that
     day; then the transit days of the distance's band, Sundays not counted."""
 
@@ -141,7 +138,7 @@ class DeliveryService(_Strict):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
 
 
-class Delivery(_Strict):
+class Delivery(StrictModel):
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Berlin"
     services: tuple[DeliveryService, ...] = ()
     pickup_ready_minutes: Annotated[int, Field(strict=True, ge=0, le=7 * 24 * 60)] = 120
@@ -149,7 +146,7 @@ class Delivery(_Strict):
     ship_to_store_service: Identifier | None = None
 
 
-class SourcingConfig(_Strict):
+class SourcingConfig(StrictModel):
     version: Annotated[int, Field(strict=True, ge=1)]
     locations: Annotated[tuple[NetworkLocation, ...], Field(min_length=1, max_length=10_000)]
     postal_zones: dict[
@@ -158,7 +155,7 @@ class SourcingConfig(_Strict):
             Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{1,10}$")],
             tuple[_Coordinate, _Coordinate],
         ],
-    ] = {}
+    ] = Field(default_factory=dict)
     profiles: Annotated[tuple[Profile, ...], Field(min_length=1, max_length=1000)]
     delivery: Delivery = Delivery()
 
