@@ -15,7 +15,9 @@ class InventorySettings(RuntimeSettings):
     # Held units are given back if not committed (shipped) within this time, unless the
     # request says otherwise.
     reservation_hold_s: int = Field(default=30 * 60, ge=1, le=90 * 24 * 60 * 60)
-    reservation_sweep_s: float = Field(default=1.0, gt=0, le=300)
+    # Expired holds are swept this often: seconds late against holds of minutes, and an
+    # idle worker asks the database five times less often than every second.
+    reservation_sweep_s: float = Field(default=5.0, gt=0, le=300)
     reservation_sweep_batch: int = Field(default=500, ge=1, le=10_000)
     # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
     #        | {"role": "operator", "actor_id": "ops-1"}}; digests only, never keys.
