@@ -51,6 +51,9 @@ class RuntimeSettings(BaseSettings):
     http_port: int = Field(default=6066, ge=1, le=65535)
 
     batch_max: int = Field(default=500, ge=1, le=10_000)
+    # Under load, consumed offsets are committed at most this often (0: after every poll);
+    # a crash redelivers what came after the last commit, and the inbox drops it.
+    offset_commit_interval_ms: int = Field(default=500, ge=0, le=60_000)
     handler_attempts: int = Field(default=3, ge=1, le=20)
     relay_batch_max: int = Field(default=1000, ge=1, le=50_000)
     shutdown_grace_s: float = Field(default=15.0, gt=0)

@@ -2,16 +2,21 @@
 worker's own event loop.
 
 Each poll's records are split by topic; every topic's batch runs in its own transaction on
-its own connection, the topics side by side. Offsets are committed only after every batch of
-the poll committed (and published its events), so a crash redelivers and the inboxes drop
-what was already applied. A rebalance waits for the batch in flight: revoked partitions are
-handed over with their offsets committed, and nothing is applied twice.
+its own connection, the topics side by side. Offsets are committed only after the batches
+that reached them committed (and published their events), so a crash redelivers and the
+inboxes drop what was already applied. Since the inbox makes a redelivery harmless, offsets
+are committed at most every ``commit_interval_s`` under load (each commit is a broker request
+and a write to the offsets topic, as costly as a small batch), at once when the worker goes
+idle, before partitions are revoked and when it stops. A rebalance waits for the batch in
+flight: revoked partitions are handed over with their offsets committed, and nothing is
+applied twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,7 +40,7 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # The batch in flight finishes and commits its offsets before the partitions move.
         async with self._loop.batch_lock:
-            pass
+            await self._loop.commit()
         for tp in revoked:
             self._loop.positions.pop((tp.topic, tp.partition), None)
         _log.info("partitions_revoked", partitions=len(revoked))
@@ -54,11 +59,16 @@ class ConsumerLoop:
         consumer: AIOKafkaConsumer,
         processors: Mapping[str, BatchProcessor],
         batch_max: int,
+        commit_interval_s: float,
     ) -> None:
         self._service = service
         self._consumer = consumer
         self._processors = dict(processors)
         self._batch_max = batch_max
+        self._commit_interval_s = commit_interval_s
+        self._commit_due = 0.0
+        # Offsets processed but not yet committed.
+        self._uncommitted: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.batch_lock = asyncio.Lock()
         self.processed = 0
@@ -75,9 +85,13 @@ class ConsumerLoop:
     async def run(self) -> None:
         while not self._stopping.is_set():
             polled = await self._poll()
-            if polled:
-                async with self.batch_lock:
+            async with self.batch_lock:
+                if polled:
                     await self._process(polled)
+                if not polled or time.monotonic() >= self._commit_due:
+                    await self.commit()
+        async with self.batch_lock:
+            await self.commit()
 
     async def _poll(self) -> dict[TopicPartition, list[ConsumedRecord]]:
         poll = asyncio.ensure_future(
@@ -109,9 +123,17 @@ class ConsumerLoop:
             *(self._processors[topic].process(records) for topic, records in by_topic.items())
         )
         self.processed += sum(r.processed for r in results)
-        offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
-        for tp, offset in offsets.items():
-            self.positions[(tp.topic, tp.partition)] = offset
+        for tp, records in polled.items():
+            self._uncommitted[tp] = records[-1].offset + 1
+            self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
+
+    async def commit(self) -> None:
+        """Commit the offsets processed since the last commit (the caller holds the batch
+        lock, so they are all of committed batches)."""
+        if not self._uncommitted:
+            return
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._commit_due = time.monotonic() + self._commit_interval_s
         try:
             await self._consumer.commit(offsets)
         except KafkaError as exc:

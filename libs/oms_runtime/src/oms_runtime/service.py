@@ -206,6 +206,7 @@ class ServiceRuntime:
             consumer=self._consumer,
             processors=processors,
             batch_max=s.batch_max,
+            commit_interval_s=s.offset_commit_interval_ms / 1000,
         )
         if processors:
             self._consumer.subscribe(list(processors), listener=self._loop.listener())
