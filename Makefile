@@ -18,8 +18,8 @@ setup: ## Install everything: PostgreSQL, the Kafka jars, uv and the Python work
 demo: setup stack-up ## Set up, start the stack and the services, place orders and show their statuses
 	$(UV) run --no-sync python deploy/demo/demo.py
 
-test: setup ## Set up and run every test (starts the local stack unless KAFKA_BOOTSTRAP_SERVERS and OMS_PG_ADMIN_DSN are set)
-	$(UV) run --no-sync pytest
+test: setup ## Set up and run every test (starts the local stack unless KAFKA_BOOTSTRAP_SERVERS and OMS_PG_ADMIN_DSN are set); TEST_WORKERS=n runs n in parallel (default: one per core)
+	$(UV) run --no-sync pytest -n $(or $(TEST_WORKERS),auto)
 
 check: ## Lint, type-check and verify the import contracts
 	$(UV) run --no-sync ruff check .

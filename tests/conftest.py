@@ -12,7 +12,14 @@ import pytest
 
 from tests.support.kafka import create_topics, delete_topics
 from tests.support.processes import ServiceProcess
-from tests.support.stack import Stack, provide_stack
+from tests.support.stack import Stack, provide_stack, start_local_stack_if_needed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # With parallel workers (pytest-xdist's -n), its controller (no ``workerinput``) starts
+    # the stack before the workers do.
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        start_local_stack_if_needed()
 
 
 @pytest.fixture(scope="session")

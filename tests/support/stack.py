@@ -72,6 +72,13 @@ def _from_local_stack() -> Stack:
     return Stack(values["KAFKA_BOOTSTRAP_SERVERS"], values["OMS_PG_ADMIN_DSN"], "local stack")
 
 
+def start_local_stack_if_needed() -> None:
+    """Start the local stack now when the tests will use it (no broker and database given,
+    no Docker): once, before parallel test workers would race for its lock."""
+    if _from_env() is None and not _docker_answers():
+        _from_local_stack()
+
+
 def provide_stack() -> tuple[Stack, list[object]]:
     stack = _from_env()
     if stack is not None:
