@@ -3,7 +3,6 @@ committing stock for order lines."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +30,6 @@ from oms_runtime import HandlerContext, Received, Subscription, UnitOfWork
 __all__ = ["ReservationHandlers"]
 
 _log = structlog.get_logger(__name__)
-_ALL_OR_NOTHING = "all_or_nothing: another line of the set cannot be reserved"
 
 
 @dataclass(frozen=True)
@@ -92,48 +90,18 @@ class ReservationHandlers:
                 for _, request, lines in to_hold
             ],
         )
-        failures = await self._failures(work, to_hold, tried)
-        if failures:
-            await store.mark_failed(work.conn, {rid: why for rid, (why, _) in failures.items()})
         for event_work, request, lines in to_hold:
             for line in lines:
-                if line.reservation_id in failures:
-                    reason, available = failures[line.reservation_id]
-                    _failed(event_work, request.order_id, line, reason, available)
-                else:
+                outcome = tried[line.reservation_id]
+                if outcome.held:
                     _reserved(event_work, request.order_id, line, self._expiry(request))
+                else:
+                    assert outcome.reason is not None
+                    _failed(event_work, request.order_id, line, outcome.reason, outcome.available)
 
     def _expiry(self, request: ReserveStock) -> datetime:
         # From the request's own time, so a replay decides the same expiry.
         return request.requested_at + timedelta(seconds=request.hold_for_s or self.default_hold_s)
-
-    async def _failures(
-        self,
-        work: UnitOfWork,
-        to_hold: Sequence[tuple[UnitOfWork, ReserveStock, list[ReservationLine]]],
-        tried: dict[str, store.Tried],
-    ) -> dict[str, tuple[str, int]]:
-        """Why each line not held failed, and what was available: out of stock (or an unknown
-        SKU or location, when there was no stock row); a line of an all-or-nothing request
-        that would have fitted failed because another line of its set did not."""
-        failures: dict[str, tuple[str, int]] = {}
-        for _, request, lines in to_hold:
-            needed: dict[tuple[str, str], int] = defaultdict(int)
-            for line in lines:
-                needed[(line.sku, line.location_id)] += line.quantity
-            for line in lines:
-                outcome = tried[line.reservation_id]
-                if outcome.held:
-                    continue
-                key = (line.sku, line.location_id)
-                if outcome.available is None:
-                    why = await store.shortfall(work.conn, line.sku, line.location_id)
-                    failures[line.reservation_id] = (why.reason, why.available)
-                elif request.all_or_nothing and outcome.available >= needed[key]:
-                    failures[line.reservation_id] = (_ALL_OR_NOTHING, outcome.available)
-                else:
-                    failures[line.reservation_id] = ("out_of_stock", outcome.available)
-        return failures
 
     async def _answer_repeats(
         self, work: UnitOfWork, request: ReserveStock, repeated: list[ReservationLine]

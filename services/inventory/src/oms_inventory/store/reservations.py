@@ -23,7 +23,6 @@ __all__ = [
     "Asked",
     "Decided",
     "Held",
-    "Shortfall",
     "ToHold",
     "Tried",
     "claim",
@@ -31,9 +30,7 @@ __all__ = [
     "decided",
     "expire_due",
     "hold_run",
-    "mark_failed",
     "release",
-    "shortfall",
 ]
 
 
@@ -56,13 +53,6 @@ class Decided:
     order_id: str
     status: str
     expires_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Shortfall:
-    reason: str
-    """``unknown_sku``, ``unknown_location`` or ``out_of_stock``."""
-    available: int
 
 
 @dataclass(frozen=True)
@@ -120,16 +110,19 @@ class ToHold:
 @dataclass(frozen=True)
 class Tried:
     held: bool
-    available: int | None
-    """When not held: the units available when it was tried (None: no stock row there)."""
+    reason: str | None
+    """Why it was not held: ``out_of_stock``, ``unknown_sku``, ``unknown_location`` or
+    ``all_or_nothing: ...`` (another line of its all-or-nothing set could not be held)."""
+    available: int
+    """When not held: the units available when it was tried."""
 
 
 async def hold_run(
     conn: asyncpg.Connection, notes: dict[str, Any], requests: Sequence[ToHold]
 ) -> dict[str, Tried]:
     """Hold the lines of a run of requests, one round trip for all (the database function
-    ``inventory_reserve_run`` takes them as one at a time would): by reservation id, whether
-    each was held."""
+    ``inventory_reserve_run`` takes them as one at a time would, and records why a line
+    failed): by reservation id, whether each was held, or why not."""
     if not requests:
         return {}
     lines = [(request, line) for request in requests for line in request.lines]
@@ -149,41 +142,14 @@ async def hold_run(
         [line.quantity for _, line in lines],
         [request.expires_at for request, _ in lines],
     )
-    tried = {r["line_reservation_id"]: Tried(r["line_held"], r["line_available"]) for r in rows}
+    tried = {
+        r["line_reservation_id"]: Tried(r["line_held"], r["line_reason"], r["line_available"] or 0)
+        for r in rows
+    }
     for _, line in lines:
         if tried[line.reservation_id].held:
             note_changed(notes, line.sku, line.location_id)
     return tried
-
-
-async def shortfall(conn: asyncpg.Connection, sku: str, location_id: str) -> Shortfall:
-    """Why a line cannot be reserved now, and how much is available."""
-    row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM items WHERE sku = $1) AS item,"
-        " EXISTS (SELECT 1 FROM locations WHERE location_id = $2) AS location,"
-        " (SELECT on_hand::bigint - reserved - safety_stock FROM stock"
-        "  WHERE sku = $1 AND location_id = $2) AS available",
-        sku,
-        location_id,
-    )
-    assert row is not None
-    available = row["available"] or 0
-    if not row["item"]:
-        return Shortfall("unknown_sku", 0)
-    if not row["location"]:
-        return Shortfall("unknown_location", 0)
-    return Shortfall("out_of_stock", available)
-
-
-async def mark_failed(conn: asyncpg.Connection, reasons: dict[str, str]) -> None:
-    """Record why reservations failed (reservation id -> reason), one statement for all."""
-    await conn.execute(
-        "UPDATE reservations r SET status = 'failed', reason = t.reason, updated_at = now()"
-        " FROM unnest($1::text[], $2::text[]) AS t(reservation_id, reason)"
-        " WHERE r.reservation_id = t.reservation_id",
-        list(reasons),
-        list(reasons.values()),
-    )
 
 
 async def _unhold(
