@@ -237,6 +237,25 @@ async def test_sigterm_stops_gracefully_and_commits_offsets(env: Env) -> None:
     assert {p: committed[p] or 0 for p in end} == end
 
 
+async def test_an_idle_worker_commits_its_offsets_at_once_however_long_the_interval(
+    env: Env,
+) -> None:
+    # Under load offsets wait for the interval; a worker with nothing more to read commits
+    # what it processed when its next poll comes back empty, not a minute later.
+    notification = await env.service("notification", OMS_OFFSET_COMMIT_INTERVAL_MS="60000")
+    await notification.wait_ready()
+    await _accepted_event(env, "F-2")
+
+    async def all_committed() -> bool:
+        committed, end = await committed_and_end_offsets(
+            env.bootstrap, f"oms-notification-{env.run}", env.topic("oms.orders"), partitions=6
+        )
+        return sum(end.values()) == 2 and {p: committed[p] or 0 for p in end} == end
+
+    await wait_for(all_committed, what="the idle worker's offsets committed", timeout=20)
+    assert notification.proc is not None and notification.proc.poll() is None  # still running
+
+
 async def test_killed_after_publishing_on_commit_the_relay_republishes_and_copies_are_dropped(
     env: Env,
 ) -> None:
