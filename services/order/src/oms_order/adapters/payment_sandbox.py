@@ -52,6 +52,11 @@ def _id(prefix: str, idempotency_key: str) -> str:
     return f"sbx_{prefix}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
 
 
+def _approval(idempotency_key: str) -> dict[str, Any]:
+    """An approved authorisation's result, as the books keep it."""
+    return {"outcome": "approved", "authorization_id": _id("auth", idempotency_key), "reason": None}
+
+
 class SandboxPayments:
     """The ``PaymentProvider`` the order service runs with, on its own connection to the
     service's database (``dsn``): no pool reset after every call, one call at a time."""
@@ -113,23 +118,25 @@ class SandboxPayments:
         if amount.amount_minor < 0:
             raise ValueError(f"cannot authorize a negative amount: {amount.amount_minor}")
         is_card = str(method) == "card"
+        declined = _DECLINES.get(card_token or "") if is_card else None
+        times_out_once = is_card and card_token == _TIMEOUT_THEN_APPROVE
+        approval = _approval(idempotency_key)
 
         async def run(conn: asyncpg.Connection, first: bool) -> Any:
-            if is_card and card_token == _TIMEOUT_THEN_APPROVE and first:
+            if times_out_once and first:
                 return _TIMED_OUT
-            if is_card and card_token in _DECLINES:
-                outcome, reason = _DECLINES[card_token]
+            if declined is not None:
+                outcome, reason = declined
                 return {"outcome": outcome.value, "authorization_id": None, "reason": reason}
-            authorization_id = _id("auth", idempotency_key)
             await conn.execute(
                 "INSERT INTO sandbox_authorizations (authorization_id, reference, currency,"
                 " amount_minor) VALUES ($1, $2, $3, $4)",
-                authorization_id,
+                approval["authorization_id"],
                 reference,
                 amount.currency,
                 amount.amount_minor,
             )
-            return {"outcome": "approved", "authorization_id": authorization_id, "reason": None}
+            return approval
 
         request = {
             "operation": "authorize",
@@ -139,8 +146,8 @@ class SandboxPayments:
             "method": str(method),
         }
         result = None
-        if not (is_card and card_token == _TIMEOUT_THEN_APPROVE):
-            result = await self._first_approval(idempotency_key, request, reference, amount)
+        if declined is None and not times_out_once:
+            result = await self._first_approval(idempotency_key, request, approval, amount)
         if result is None:
             result = await self._once(idempotency_key, request, run)
         if result is _TIMED_OUT:
@@ -152,15 +159,15 @@ class SandboxPayments:
         )
 
     async def _first_approval(
-        self, idempotency_key: str, request: dict[str, Any], reference: str, amount: Money
+        self,
+        idempotency_key: str,
+        request: dict[str, Any],
+        approval: dict[str, Any],
+        amount: Money,
     ) -> dict[str, Any] | None:
         """The common case in one statement (and no transaction): a new key for an approval
         records the call, its result and the authorisation together. None when the key is
-        known (or the card declines): the general path answers."""
-        if request["method"] == "card" and request["card_token"] in _DECLINES:
-            return None
-        authorization_id = _id("auth", idempotency_key)
-        result = {"outcome": "approved", "authorization_id": authorization_id, "reason": None}
+        known: the general path answers."""
         async with self._conn() as conn:
             first = await conn.fetchval(
                 "WITH call AS (INSERT INTO sandbox_payment_calls (idempotency_key, request,"
@@ -170,13 +177,13 @@ class SandboxPayments:
                 " SELECT EXISTS (SELECT FROM call)",
                 idempotency_key,
                 json.dumps(request),
-                json.dumps(result),
-                authorization_id,
-                reference,
+                json.dumps(approval),
+                approval["authorization_id"],
+                request["reference"],
                 amount.currency,
                 amount.amount_minor,
             )
-        return result if first else None
+        return approval if first else None
 
     async def capture(
         self, *, idempotency_key: str, reference: str, authorization_id: str, amount: Money
