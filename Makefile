@@ -29,7 +29,7 @@ check: ## Lint, type-check and verify the import contracts
 
 schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, the order API's OpenAPI)
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
-	$(UV) run --no-sync python -c "from pathlib import Path; from oms_order.api_openapi import write_openapi; write_openapi(Path('schemas'))"
+	$(UV) run --no-sync python -c "from pathlib import Path; from oms_order.entrypoints.api_openapi import write_openapi; write_openapi(Path('schemas'))"
 
 # Defaults as variables: inside $(or ...) a comma separates arguments, so `100,200` there
 # would run only 100.

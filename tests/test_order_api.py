@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from oms_events.codec import decode
-from oms_order.api_openapi import OPENAPI_PATH, render_openapi
 from oms_order.domain.identity import order_id_for
+from oms_order.entrypoints.api_openapi import OPENAPI_PATH, render_openapi
 from tests.conftest import Env
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, encoded, order_submitted

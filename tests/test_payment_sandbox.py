@@ -4,23 +4,21 @@ call belongs to, and books that outlive the order service."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from oms_events.codec import decode
 from oms_events.values import Money
+from oms_order.adapters import MIGRATIONS as ORDER_MIGRATIONS
 from oms_order.adapters.payment_sandbox import SandboxPayments
+from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
 from oms_order.domain.identity import order_id_for
-from oms_order.domain.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
 from tests.conftest import Env
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.waiting import wait_for
-
-ORDER_MIGRATIONS = Path(__file__).parents[1] / "services/order/src/oms_order/store/migrations"
 
 
 @pytest.fixture

@@ -5,33 +5,28 @@ allocated once, when both are held, and released to both locations."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from oms_events.codec import decode
-from oms_orchestration.domain.geo import Point
-from oms_orchestration.domain.sourcing import Line
-from oms_orchestration.files import parse_config
-from oms_orchestration.saga import Orchestrator
-from oms_orchestration.store.orders import (
+from oms_orchestration.adapters import MIGRATIONS
+from oms_orchestration.adapters.config_file import parse_config
+from oms_orchestration.adapters.orders import (
     AcceptedOrder,
     AvailabilitySeen,
     save_availability,
     save_orders,
 )
+from oms_orchestration.domain.geo import Point
+from oms_orchestration.domain.sourcing import Line
+from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
 from oms_runtime.outbox import Outbox
 from oms_runtime.unit_of_work import UnitOfWork
 from tests.conftest import Env
 from tests.support.inventory import HAMBURG, MUG, MUNICH, TSHIRT
 from tests.support.orchestration import SOURCING
-
-MIGRATIONS = (
-    Path(__file__).parents[1] / "services/orchestration/src/oms_orchestration/store/migrations"
-)
-
 
 BERLIN_ZONE = Point(52.52, 13.40)
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from oms_events.values import LocationType
-from oms_inventory.catalogue_document import parse_catalogue, read_catalogue
+from oms_inventory.adapters.catalogue_file import parse_catalogue, read_catalogue
 from oms_inventory.domain.catalogue import Capability, Catalogue, Dimensions
 from oms_runtime.documents import DocumentError
 

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.domain.config import DeliveryService, TransitBand
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.promise import arrival, promise
 from oms_orchestration.domain.sourcing import Line
-from oms_orchestration.files import parse_config
 from oms_runtime.documents import DocumentError
 from services.orchestration.tests.test_sourcing import BERLIN_STORE, HAMBURG, MUNICH, network
 

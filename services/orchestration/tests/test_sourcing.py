@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from oms_events.values import DeliveryMethod
+from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.domain.config import SourcingConfig
 from oms_orchestration.domain.geo import Point, distance_km, locate
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
-from oms_orchestration.files import parse_config
 from oms_runtime.documents import DocumentError
 
 HAMBURG, MUNICH, BERLIN_STORE, COLOGNE = "dc-hamburg", "dc-munich", "store-berlin", "dc-cologne"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from oms_events.values import ActorRole
-from oms_order.api_auth import (
+from oms_order.entrypoints.api_auth import (
     MAX_KEY_LENGTH,
     Principal,
     authenticate,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from oms_events.orders import OrderSubmitted
-from oms_order.api_body import (
+from oms_order.entrypoints.api_body import (
     BodyError,
     field_errors,
     parse_json,

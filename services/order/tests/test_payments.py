@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms_order.domain.payments import ProviderUnavailable, with_retries
+from oms_order.adapters.payments import ProviderUnavailable, with_retries
 
 
 class FakeSleep:

@@ -3,8 +3,8 @@ item and location catalogue."""
 
 import sys
 
-from oms_inventory.app import build_runtime
-from oms_inventory.cli import main
+from oms_inventory.bootstrap import build_runtime
+from oms_inventory.entrypoints.cli import main
 from oms_runtime.cli import run_worker
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``python -m oms_notification worker``: run the notification service."""
 
-from oms_notification.app import build_runtime
+from oms_notification.bootstrap import build_runtime
 from oms_runtime.cli import run_worker
 
 if __name__ == "__main__":

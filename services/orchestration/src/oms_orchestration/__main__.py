@@ -1,6 +1,6 @@
 """``python -m oms_orchestration worker``: run the orchestration service."""
 
-from oms_orchestration.app import build_runtime
+from oms_orchestration.bootstrap import build_runtime
 from oms_runtime.cli import run_worker
 
 if __name__ == "__main__":

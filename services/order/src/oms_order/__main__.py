@@ -1,6 +1,6 @@
 """``python -m oms_order worker``: run the order service."""
 
-from oms_order.app import build_runtime
+from oms_order.bootstrap import build_runtime
 from oms_runtime.cli import run_worker
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from oms_order.api_auth import parse_api_keys
 from oms_order.domain.validation import load_policies
+from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_runtime import RuntimeSettings
 
 __all__ = ["OrderSettings"]

@@ -1,7 +1,7 @@
 """The catalogue: items, locations and per-location stock policies.
 
 Operators keep it in a file (JSON or YAML) and import it; it is validated as a whole before
-anything is written (``oms_inventory.catalogue_document``).
+anything is written (``oms_inventory.adapters.catalogue_file``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The sourcing configuration: the network of locations and the versioned sourcing profiles.
 
-One YAML or JSON document (``oms_orchestration.files``), validated as a whole at load. A
-profile applies to some channels and delivery methods; for any (channel, method) at most one
-profile may apply, so a decision never depends on the order of the file.
+One YAML or JSON document (``oms_orchestration.adapters.config_file``), validated as a whole
+at load. A profile applies to some channels and delivery methods; for any (channel, method)
+at most one profile may apply, so a decision never depends on the order of the file.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from oms_events.values import Money
-from oms_order.domain.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
+from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
 from oms_runtime import DedicatedConnection
 
 __all__ = ["SandboxPayments"]

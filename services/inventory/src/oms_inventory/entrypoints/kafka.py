@@ -1,0 +1,43 @@
+"""The inventory service's subscriptions: which topic's events reach which use case.
+
+Every topic changes stock, so each batch projects what it changed once, at its end.
+"""
+
+from __future__ import annotations
+
+from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
+from oms_events.inventory import (
+    ReleaseReservations,
+    ReserveStock,
+    StockAdjustment,
+    StockReceived,
+    StockSnapshot,
+    TransferReceived,
+    TransferShipped,
+)
+from oms_events.returns import ReturnInspected
+from oms_inventory.adapters.projection import publish_changes
+from oms_inventory.service_layer import feed, returns
+from oms_inventory.service_layer.reservations import ReservationHandlers
+from oms_runtime import Subscription
+
+__all__ = ["subscriptions"]
+
+
+def subscriptions(reservations: ReservationHandlers) -> list[Subscription]:
+    topics = [
+        Subscription("oms.reservation-requests")
+        .batch(ReserveStock, reservations.reserve)
+        .each(ReleaseReservations, reservations.release),
+        Subscription("oms.shipments")
+        .each(ShipmentShipped, reservations.shipped)
+        .each(FulfilmentOrderRejected, reservations.rejected),
+        Subscription("oms.inventory-feed")
+        .each(StockSnapshot, feed.stock_snapshot)
+        .each(StockAdjustment, feed.stock_adjustment)
+        .each(StockReceived, feed.stock_received)
+        .each(TransferShipped, feed.transfer_shipped)
+        .each(TransferReceived, feed.transfer_received),
+        Subscription("oms.returns").each(ReturnInspected, returns.return_inspected),
+    ]
+    return [topic.finish(publish_changes) for topic in topics]

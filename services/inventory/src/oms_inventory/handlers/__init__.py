@@ -1,1 +1,0 @@
-"""The inventory service's event handlers, one module per input topic."""

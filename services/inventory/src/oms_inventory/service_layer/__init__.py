@@ -1,0 +1,1 @@
+"""What the inventory service does with stock, one module per concern."""

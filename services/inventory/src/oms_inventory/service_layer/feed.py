@@ -1,0 +1,264 @@
+"""``oms.inventory-feed``: counts, adjustments, receipts and transfers from WMS, ERP and POS.
+
+Hostile input: a record for an unknown SKU or location, or one that would make a bucket
+negative, is dead-lettered with that reason and the partition goes on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from oms_events.inventory import (
+    AdjustmentReason,
+    InventoryDiscrepancyReported,
+    StockAdjusted,
+    StockAdjustment,
+    StockReceived,
+    StockSnapshot,
+    TransferReceived,
+    TransferShipped,
+)
+from oms_inventory.adapters.projection import stock_key
+from oms_inventory.adapters.references import first_time
+from oms_inventory.adapters.stock import Movement, StockLevels, lock_stock, move
+from oms_inventory.adapters.transfers import record_end
+from oms_runtime import HandlerContext, RejectedEvent
+
+__all__ = [
+    "not_in_future",
+    "stock_adjustment",
+    "stock_received",
+    "stock_snapshot",
+    "transfer_received",
+    "transfer_shipped",
+]
+
+_log = structlog.get_logger(__name__)
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_future(at: datetime, what: str) -> None:
+    """A source's clock may be a little ahead; a time far ahead would freeze the key."""
+    if at > datetime.now(UTC) + _CLOCK_SKEW:
+        raise RejectedEvent("future_timestamp", f"{what} {at.isoformat()} is in the future")
+
+
+def _source(ctx: HandlerContext) -> str:
+    return ctx.envelope.source[:200]
+
+
+def _adjusted(
+    ctx: HandlerContext, after: StockLevels, delta: int, reason: AdjustmentReason
+) -> None:
+    ctx.emit(
+        StockAdjusted(
+            sku=after.sku,
+            location_id=after.location_id,
+            delta=delta,
+            reason=reason,
+            on_hand=after.on_hand,
+            source_event_id=str(ctx.envelope.id),
+        ),
+        subject=stock_key(after.sku, after.location_id),
+    )
+
+
+def _discrepancy(
+    ctx: HandlerContext, levels: StockLevels, expected: int, reported: int, note: str
+) -> None:
+    ctx.emit(
+        InventoryDiscrepancyReported(
+            sku=levels.sku,
+            location_id=levels.location_id,
+            expected_on_hand=expected,
+            reported_on_hand=reported,
+            source=_source(ctx),
+            note=note,
+        ),
+        subject=stock_key(levels.sku, levels.location_id),
+    )
+
+
+async def stock_snapshot(ctx: HandlerContext, snapshot: StockSnapshot) -> None:
+    """An absolute count. One older than the newest applied count, by (as_of,
+    source_sequence), or than the newest movement applied, is stale and changes nothing: a late
+    feed never overwrites newer data."""
+    not_in_future(snapshot.as_of, "as_of")
+    levels = await lock_stock(ctx.conn, snapshot.sku, snapshot.location_id)
+    older_count = levels.snapshot_as_of is not None and (
+        snapshot.as_of,
+        snapshot.source_sequence,
+    ) <= (levels.snapshot_as_of, levels.snapshot_sequence or 0)
+    older_than_movement = (
+        levels.last_movement_at is not None and snapshot.as_of < levels.last_movement_at
+    )
+    if older_count or older_than_movement:
+        _log.info("stale_snapshot_ignored", sku=snapshot.sku, location_id=snapshot.location_id)
+        return
+    delta = snapshot.on_hand - levels.on_hand
+    after = await move(
+        ctx.conn,
+        ctx.batch,
+        snapshot.sku,
+        snapshot.location_id,
+        Movement("snapshot", str(ctx.envelope.id), on_hand=delta),
+        snapshot_as_of=snapshot.as_of,
+        snapshot_sequence=snapshot.source_sequence,
+    )
+    if delta:
+        _adjusted(ctx, after, delta, AdjustmentReason.SNAPSHOT)
+    if after.on_hand < after.reserved:
+        _discrepancy(
+            ctx, after, levels.on_hand, snapshot.on_hand, "counted fewer units than are reserved"
+        )
+
+
+async def stock_adjustment(ctx: HandlerContext, adjustment: StockAdjustment) -> None:
+    """A relative change. One that happened before the newest applied count is already in
+    that count and is not applied again. ``quarantined`` moves units between on hand and
+    quarantine (a negative delta quarantines them)."""
+    not_in_future(adjustment.occurred_at, "occurred_at")
+    if not await first_time(ctx.conn, "adjustment", adjustment.adjustment_id):
+        return
+    levels = await lock_stock(ctx.conn, adjustment.sku, adjustment.location_id)
+    if levels.counted(adjustment.occurred_at):
+        _log.info("movement_already_counted", sku=adjustment.sku)
+        return
+    delta = adjustment.delta
+    quarantine = -delta if adjustment.reason is AdjustmentReason.QUARANTINED else 0
+    if levels.on_hand + delta < 0 or levels.quarantined + quarantine < 0:
+        raise RejectedEvent(
+            "negative_stock",
+            f"adjustment {adjustment.adjustment_id!r} of {delta} would leave"
+            f" {levels.on_hand + delta} on hand and {levels.quarantined + quarantine}"
+            f" quarantined at {adjustment.location_id!r}",
+        )
+    after = await move(
+        ctx.conn,
+        ctx.batch,
+        adjustment.sku,
+        adjustment.location_id,
+        Movement(
+            f"adjusted:{adjustment.reason.value}",
+            adjustment.adjustment_id,
+            on_hand=delta,
+            quarantined=quarantine,
+            at=adjustment.occurred_at,
+        ),
+    )
+    _adjusted(ctx, after, delta, adjustment.reason)
+
+
+async def stock_received(ctx: HandlerContext, receipt: StockReceived) -> None:
+    """Received units add to on hand, unless a newer count already has them."""
+    not_in_future(receipt.received_at, "received_at")
+    if not await first_time(ctx.conn, "receipt", receipt.receipt_id):
+        return
+    levels = await lock_stock(ctx.conn, receipt.sku, receipt.location_id)
+    counted = levels.counted(receipt.received_at)
+    await move(
+        ctx.conn,
+        ctx.batch,
+        receipt.sku,
+        receipt.location_id,
+        Movement(
+            "received",
+            receipt.receipt_id,
+            on_hand=0 if counted else receipt.quantity,
+            at=receipt.received_at,
+        ),
+    )
+
+
+async def _lock_both(
+    ctx: HandlerContext, sku: str, here: str, there: str
+) -> dict[str, StockLevels]:
+    """Both ends' rows, locked in one order (two instances never deadlock on a transfer)."""
+    if here == there:
+        raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
+    return {loc: await lock_stock(ctx.conn, sku, loc) for loc in sorted((here, there))}
+
+
+async def transfer_shipped(ctx: HandlerContext, transfer: TransferShipped) -> None:
+    """Units leave the sender; they are in transit at the receiver until it receives them."""
+    not_in_future(transfer.shipped_at, "shipped_at")
+    if not await first_time(ctx.conn, "transfer-shipped", transfer.transfer_id):
+        return
+    sender_id, receiver_id = transfer.location_id, transfer.to_location_id
+    rows = await _lock_both(ctx, transfer.sku, sender_id, receiver_id)
+    received = await record_end(
+        ctx.conn,
+        "shipped",
+        transfer_id=transfer.transfer_id,
+        sku=transfer.sku,
+        from_location_id=sender_id,
+        to_location_id=receiver_id,
+        quantity=transfer.quantity,
+        at=transfer.shipped_at,
+    )
+    leaving = 0 if rows[sender_id].counted(transfer.shipped_at) else transfer.quantity
+    if rows[sender_id].on_hand < leaving:
+        raise RejectedEvent(
+            "negative_stock",
+            f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
+            f" {sender_id!r} has {rows[sender_id].on_hand} on hand",
+        )
+    await move(
+        ctx.conn,
+        ctx.batch,
+        transfer.sku,
+        sender_id,
+        Movement("transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.shipped_at),
+    )
+    if received is None:
+        await move(
+            ctx.conn,
+            ctx.batch,
+            transfer.sku,
+            receiver_id,
+            Movement("transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity),
+        )
+
+
+async def transfer_received(ctx: HandlerContext, transfer: TransferReceived) -> None:
+    """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
+    not_in_future(transfer.received_at, "received_at")
+    if not await first_time(ctx.conn, "transfer-received", transfer.transfer_id):
+        return
+    receiver_id = transfer.location_id
+    rows = await _lock_both(ctx, transfer.sku, receiver_id, transfer.from_location_id)
+    receiver = rows[receiver_id]
+    shipped = await record_end(
+        ctx.conn,
+        "received",
+        transfer_id=transfer.transfer_id,
+        sku=transfer.sku,
+        from_location_id=transfer.from_location_id,
+        to_location_id=receiver_id,
+        quantity=transfer.quantity,
+        at=transfer.received_at,
+    )
+    arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
+    after = await move(
+        ctx.conn,
+        ctx.batch,
+        transfer.sku,
+        receiver_id,
+        Movement(
+            "transfer_received",
+            transfer.transfer_id,
+            on_hand=arriving,
+            in_transit=-min(shipped or 0, receiver.in_transit),
+            at=transfer.received_at,
+        ),
+    )
+    if shipped is not None and shipped != transfer.quantity:
+        _discrepancy(
+            ctx,
+            after,
+            receiver.on_hand + shipped,
+            after.on_hand,
+            f"transfer {transfer.transfer_id} shipped {shipped}, received {transfer.quantity}",
+        )

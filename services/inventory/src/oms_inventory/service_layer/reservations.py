@@ -1,0 +1,236 @@
+"""``oms.reservation-requests`` (orchestration) and ``oms.shipments``: holding, giving back and
+committing stock for order lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from oms_events.fulfilment import FulfilmentOrderRejected, RejectionCause, ShipmentShipped
+from oms_events.inventory import (
+    InventoryDiscrepancyReported,
+    ReleaseReservations,
+    ReservationFailed,
+    ReservationLine,
+    ReservationReleased,
+    ReserveStock,
+    StockCommitted,
+    StockReserved,
+)
+from oms_inventory.adapters import reservations as store
+from oms_inventory.adapters.projection import emit_for_order
+from oms_inventory.adapters.references import first_time
+from oms_inventory.adapters.stock import Movement, lock_stock, move
+from oms_inventory.service_layer.feed import not_in_future
+from oms_runtime import HandlerContext, Received, UnitOfWork
+
+__all__ = ["ReservationHandlers"]
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ReservationHandlers:
+    default_hold_s: int
+
+    async def reserve(self, work: UnitOfWork, received: Sequence[Received[ReserveStock]]) -> None:
+        """A run of requests: their lines claimed, held and recorded with one statement each;
+        every line is answered. A run that repeats a reservation id takes its requests one at
+        a time, as the later copy must find the earlier one's outcome."""
+        ids = [line.reservation_id for r in received for line in r.payload.lines]
+        if len(ids) != len(set(ids)) and len(received) > 1:
+            for r in received:
+                await self.reserve(work, [r])
+            return
+        requests = []
+        for r in received:
+            not_in_future(r.payload.requested_at, "requested_at")
+            # One order of rows for every request, so two instances never deadlock on them.
+            lines = sorted(r.payload.lines, key=lambda line: (line.sku, line.location_id))
+            requests.append((work.for_event(r.envelope), r.payload, lines))
+        fresh = await store.claim(
+            work.conn,
+            [
+                store.Asked(p.order_id, p.request_id, line)
+                for _, p, lines in requests
+                for line in lines
+            ],
+        )
+        for event_work, request, lines in requests:
+            repeated = [line for line in lines if line.reservation_id not in fresh]
+            if repeated:
+                await self._answer_repeats(event_work, request, repeated)
+        to_hold = [
+            (event_work, request, [ln for ln in lines if ln.reservation_id in fresh])
+            for event_work, request, lines in requests
+        ]
+        to_hold = [(w, request, lines) for w, request, lines in to_hold if lines]
+        tried = await store.hold_run(
+            work.conn,
+            work.notes,
+            [
+                store.ToHold(lines, request.all_or_nothing, self._expiry(request))
+                for _, request, lines in to_hold
+            ],
+        )
+        for event_work, request, lines in to_hold:
+            for line in lines:
+                outcome = tried[line.reservation_id]
+                if outcome.held:
+                    _reserved(event_work, request.order_id, line, self._expiry(request))
+                else:
+                    assert outcome.reason is not None
+                    _failed(event_work, request.order_id, line, outcome.reason, outcome.available)
+
+    def _expiry(self, request: ReserveStock) -> datetime:
+        # From the request's own time, so a replay decides the same expiry.
+        return request.requested_at + timedelta(seconds=request.hold_for_s or self.default_hold_s)
+
+    async def _answer_repeats(
+        self, work: UnitOfWork, request: ReserveStock, repeated: list[ReservationLine]
+    ) -> None:
+        """Every line gets an answer: a held one is confirmed again; an id that another order
+        holds is refused without touching it. Committed, released and expired ones were
+        answered when that happened."""
+        known = await store.decided(work.conn, [line.reservation_id for line in repeated])
+        for line in repeated:
+            found = known[line.reservation_id]
+            if found.order_id != request.order_id:
+                _failed(work, request.order_id, line, "reservation_id_in_use", 0)
+            elif found.status == "held" and found.expires_at is not None:
+                _reserved(work, request.order_id, line, found.expires_at)
+
+    async def release(self, ctx: HandlerContext, request: ReleaseReservations) -> None:
+        released = await store.release(
+            ctx.conn, ctx.batch, request.order_id, request.reservation_ids, request.reason
+        )
+        for held in released:
+            emit_for_order(
+                ctx.outbox,
+                ReservationReleased(
+                    sku=held.sku,
+                    location_id=held.location_id,
+                    reservation_id=held.reservation_id,
+                    order_id=held.order_id,
+                    quantity=held.quantity,
+                    reason=request.reason,
+                ),
+                held.order_id,
+            )
+        _log.info("reservations_released", released=len(released))
+
+    async def shipped(self, ctx: HandlerContext, shipment: ShipmentShipped) -> None:
+        """Commit at shipment: the shipped units leave on hand and their reservations."""
+        if not await first_time(ctx.conn, "shipment", shipment.shipment_id):
+            return
+        for line in sorted(shipment.lines, key=lambda line: line.sku):
+            levels = await lock_stock(ctx.conn, line.sku, shipment.location_id)
+            committed, unreserved = await store.commit_line(
+                ctx.conn,
+                ctx.batch,
+                order_id=shipment.order_id,
+                line_id=line.line_id,
+                sku=line.sku,
+                location_id=shipment.location_id,
+                quantity=line.quantity,
+                shipment_id=shipment.shipment_id,
+                shipped_at=shipment.shipped_at,
+                counted=levels.counted(shipment.shipped_at),
+            )
+            if unreserved:
+                _log.warning("shipped_without_reservation", line_id=line.line_id)
+            for held in committed:
+                emit_for_order(
+                    ctx.outbox,
+                    StockCommitted(
+                        sku=held.sku,
+                        location_id=held.location_id,
+                        reservation_id=held.reservation_id,
+                        order_id=held.order_id,
+                        shipment_id=shipment.shipment_id,
+                        quantity=held.quantity,
+                    ),
+                    held.order_id,
+                )
+
+    async def rejected(self, ctx: HandlerContext, rejection: FulfilmentOrderRejected) -> None:
+        """A location could not find (or found damaged) units it was asked to ship: they are
+        taken off on hand (damaged ones into quarantine) and reported for a human to check.
+        The holds themselves are given back by orchestration, which sources the lines again."""
+        if rejection.cause not in (RejectionCause.NO_STOCK, RejectionCause.DAMAGED):
+            return
+        reference = f"{rejection.fulfilment_order_id}/" + ",".join(
+            sorted(line.line_id for line in rejection.lines)
+        )
+        if not await first_time(ctx.conn, "rejection", reference):
+            return
+        damaged = rejection.cause is RejectionCause.DAMAGED
+        for line in sorted(rejection.lines, key=lambda line: line.sku):
+            levels = await lock_stock(ctx.conn, line.sku, rejection.location_id)
+            missing = min(line.quantity, levels.on_hand)
+            after = await move(
+                ctx.conn,
+                ctx.batch,
+                line.sku,
+                rejection.location_id,
+                Movement(
+                    f"rejected:{rejection.cause.value}",
+                    rejection.fulfilment_order_id,
+                    on_hand=-missing,
+                    quarantined=missing if damaged else 0,
+                    at=ctx.envelope.time,
+                ),
+            )
+            emit_for_order(
+                ctx.outbox,
+                InventoryDiscrepancyReported(
+                    sku=line.sku,
+                    location_id=rejection.location_id,
+                    expected_on_hand=levels.on_hand,
+                    reported_on_hand=after.on_hand,
+                    source=f"fulfilment:{rejection.location_id}",
+                    note=(
+                        f"fulfilment order {rejection.fulfilment_order_id} rejected"
+                        f" {line.quantity} of line {line.line_id}: {rejection.cause.value}"
+                    ),
+                ),
+                rejection.order_id,
+            )
+
+
+def _reserved(work: UnitOfWork, order_id: str, line: ReservationLine, expires_at: datetime) -> None:
+    emit_for_order(
+        work.outbox,
+        StockReserved(
+            sku=line.sku,
+            location_id=line.location_id,
+            reservation_id=line.reservation_id,
+            order_id=order_id,
+            line_id=line.line_id,
+            quantity=line.quantity,
+            expires_at=expires_at,
+        ),
+        order_id,
+    )
+
+
+def _failed(
+    work: UnitOfWork, order_id: str, line: ReservationLine, reason: str, available: int
+) -> None:
+    emit_for_order(
+        work.outbox,
+        ReservationFailed(
+            sku=line.sku,
+            location_id=line.location_id,
+            reservation_id=line.reservation_id,
+            order_id=order_id,
+            line_id=line.line_id,
+            requested=line.quantity,
+            available=available,
+            reason=reason,
+        ),
+        order_id,
+    )

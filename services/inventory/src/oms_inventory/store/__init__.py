@@ -1,1 +1,0 @@
-"""The inventory service's PostgreSQL access."""

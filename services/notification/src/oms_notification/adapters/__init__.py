@@ -1,0 +1,5 @@
+"""The notification service's PostgreSQL tables and their migrations."""
+
+from pathlib import Path
+
+MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,0 +1,1 @@
+"""What the notification service does: use cases over its unit of work."""

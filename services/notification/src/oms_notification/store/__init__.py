@@ -1,1 +1,0 @@
-"""The notification service's PostgreSQL store."""

@@ -1,0 +1,39 @@
+"""Composition root of the orchestration service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from oms_orchestration.adapters import MIGRATIONS
+from oms_orchestration.config import OrchestrationSettings
+from oms_orchestration.entrypoints.api import register_api
+from oms_orchestration.entrypoints.kafka import OrchestrationHandlers
+from oms_orchestration.service_layer.saga import Orchestrator
+from oms_runtime import ServiceRuntime
+from oms_runtime.api_keys import parse_caller_keys
+
+__all__ = ["build_runtime"]
+
+_OVERDUE_PER_SWEEP = 100
+
+
+def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRuntime:
+    settings = settings or OrchestrationSettings()
+    orchestrator = Orchestrator(settings.sourcing)
+    handlers = OrchestrationHandlers(orchestrator)
+    runtime = ServiceRuntime("orchestration", settings=settings, migrations=MIGRATIONS)
+    for subscription in (
+        handlers.orders(),
+        handlers.inventory(),
+        handlers.availability(),
+        handlers.shipments(),
+    ):
+        runtime.subscribe(subscription)
+    register_api(runtime, settings.sourcing, parse_caller_keys(settings.orchestration_api_keys))
+
+    @runtime.timer(settings.deadline_sweep_s)
+    async def reroute_overdue_fulfilment_orders() -> None:
+        async with runtime.unit_of_work() as work:
+            await orchestrator.expire_overdue(work, datetime.now(UTC), _OVERDUE_PER_SWEEP)
+
+    return runtime

@@ -1,0 +1,1 @@
+"""How the world reaches the orchestration service: Kafka subscriptions and HTTP."""

@@ -1,0 +1,177 @@
+"""The orchestration service's event handlers, registered in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
+from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
+from oms_events.orders import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderConfirmed,
+    OrderLinesCanceled,
+    ShippingAddressChanged,
+)
+from oms_events.registry import EventPayload
+from oms_events.values import DeliveryMethod
+from oms_orchestration.adapters.orders import (
+    AcceptedOrder,
+    AvailabilitySeen,
+    save_availability,
+    save_orders,
+    update_address,
+)
+from oms_orchestration.domain.geo import locate
+from oms_orchestration.domain.sourcing import Line
+from oms_orchestration.service_layer.saga import Orchestrator
+from oms_runtime import Received, Subscription, UnitOfWork, bound_to
+from oms_runtime.unit_of_work import BatchHandler
+
+__all__ = ["OrchestrationHandlers"]
+
+P = TypeVar("P", bound=EventPayload)
+
+
+def _each(handler: Callable[[UnitOfWork, P], Awaitable[None]]) -> BatchHandler:
+    """A run's events one at a time, each with its own unit of work (its events name it as
+    their cause)."""
+
+    async def run(work: UnitOfWork, received: Sequence[Received[P]]) -> None:
+        for r in received:
+            with bound_to(r.envelope):
+                await handler(work.for_event(r.envelope), r.payload)
+
+    return run
+
+
+@dataclass
+class OrchestrationHandlers:
+    orchestrator: Orchestrator
+
+    async def orders_accepted(
+        self, work: UnitOfWork, accepted: Sequence[Received[OrderAccepted]]
+    ) -> None:
+        """Keep what sourcing needs, a run of orders in one statement; the customer is placed
+        at their postal zone's centre, a pickup order at its store."""
+        await save_orders(work.conn, [self._to_source(r.payload) for r in accepted])
+
+    def _to_source(self, order: OrderAccepted) -> AcceptedOrder:
+        config = self.orchestrator.config
+        destination = None
+        if order.delivery_method is not DeliveryMethod.HOME_DELIVERY and order.pickup_store_id:
+            store = config.location(order.pickup_store_id)
+            destination = store.point if store else None
+        elif order.shipping_address is not None:
+            address = order.shipping_address
+            destination = locate(config.zones(), address.country, address.postal_code)
+        return AcceptedOrder(
+            order_id=order.order_id,
+            channel=order.channel,
+            delivery_method=order.delivery_method.value,
+            pickup_store_id=order.pickup_store_id,
+            destination=destination,
+            shipping_address=(
+                order.shipping_address.model_dump(mode="json") if order.shipping_address else None
+            ),
+            lines=[Line(line.line_id, line.sku, line.quantity) for line in order.lines],
+        )
+
+    async def address_changed(self, work: UnitOfWork, event: ShippingAddressChanged) -> None:
+        """Before release only (the order service refuses later changes): later sourcing and
+        the fulfilment orders use the new address."""
+        address = event.address
+        await update_address(
+            work.conn,
+            event.order_id,
+            address.model_dump(mode="json"),
+            locate(self.orchestrator.config.zones(), address.country, address.postal_code),
+        )
+
+    async def lines_canceled(self, work: UnitOfWork, event: OrderLinesCanceled) -> None:
+        await self.orchestrator.lines_canceled(
+            work,
+            event.order_id,
+            [(line.line_id, line.quantity) for line in event.lines],
+            f"lines canceled: {event.reason}"[:2000],
+        )
+
+    async def orders_confirmed(
+        self, work: UnitOfWork, confirmed: Sequence[Received[OrderConfirmed]]
+    ) -> None:
+        await self.orchestrator.confirmed(
+            work, [(work.for_event(r.envelope), r.payload.order_id) for r in confirmed]
+        )
+
+    async def order_canceled(self, work: UnitOfWork, event: OrderCanceled) -> None:
+        await self.orchestrator.canceled(work, event.order_id)
+
+    async def stock_reserved(
+        self, work: UnitOfWork, reserved: Sequence[Received[StockReserved]]
+    ) -> None:
+        await self.orchestrator.answered(
+            work, [(work.for_event(r.envelope), r.payload.reservation_id, True) for r in reserved]
+        )
+
+    async def reservations_failed(
+        self, work: UnitOfWork, failed: Sequence[Received[ReservationFailed]]
+    ) -> None:
+        await self.orchestrator.answered(
+            work, [(work.for_event(r.envelope), r.payload.reservation_id, False) for r in failed]
+        )
+
+    async def availability_changed(
+        self, work: UnitOfWork, changes: Sequence[Received[AvailabilityChanged]]
+    ) -> None:
+        """Keep the newest picture (one statement for the run); where stock came back,
+        waiting orders are sourced again."""
+        seen = [
+            AvailabilitySeen(
+                r.payload.sku, r.payload.location_id, r.payload.available, r.envelope.sequence
+            )
+            for r in changes
+        ]
+        came_back = await save_availability(work.conn, seen)
+        for sku in dict.fromkeys(sku for sku, _ in came_back):
+            cause = next(r for r in changes if r.payload.sku == sku)
+            await self.orchestrator.stock_back(work.for_event(cause.envelope), sku)
+
+    async def fulfilment_accepted(self, work: UnitOfWork, event: FulfilmentOrderAccepted) -> None:
+        await self.orchestrator.accepted(work, event.fulfilment_order_id)
+
+    async def fulfilment_rejected(self, work: UnitOfWork, event: FulfilmentOrderRejected) -> None:
+        reason = f"rejected by {event.location_id}: {event.cause.value}"
+        await self.orchestrator.rejected(
+            work, event.fulfilment_order_id, [line.line_id for line in event.lines], reason
+        )
+
+    def shipments(self) -> Subscription:
+        return (
+            Subscription("oms.shipments")
+            .batch(FulfilmentOrderAccepted, _each(self.fulfilment_accepted))
+            .batch(FulfilmentOrderRejected, _each(self.fulfilment_rejected))
+        )
+
+    def orders(self) -> Subscription:
+        return (
+            Subscription("oms.orders")
+            .batch(OrderAccepted, self.orders_accepted)
+            .batch(OrderConfirmed, self.orders_confirmed)
+            .batch(OrderCanceled, _each(self.order_canceled))
+            .batch(ShippingAddressChanged, _each(self.address_changed))
+            .batch(OrderLinesCanceled, _each(self.lines_canceled))
+        )
+
+    def inventory(self) -> Subscription:
+        return (
+            Subscription("oms.inventory")
+            .batch(StockReserved, self.stock_reserved)
+            .batch(ReservationFailed, self.reservations_failed)
+        )
+
+    def availability(self) -> Subscription:
+        return Subscription("oms.availability").batch(
+            AvailabilityChanged, self.availability_changed
+        )

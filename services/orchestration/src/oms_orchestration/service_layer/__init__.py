@@ -1,0 +1,1 @@
+"""What the orchestration service does: source orders and run their sagas."""

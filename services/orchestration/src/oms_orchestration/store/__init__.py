@@ -1,1 +1,0 @@
-"""The orchestration service's PostgreSQL access."""

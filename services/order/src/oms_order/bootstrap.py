@@ -1,0 +1,40 @@
+"""Composition root of the order service."""
+
+from __future__ import annotations
+
+import json
+
+from oms_order.adapters import MIGRATIONS
+from oms_order.adapters.payment_sandbox import SandboxPayments
+from oms_order.config import OrderSettings
+from oms_order.domain.validation import load_policies
+from oms_order.entrypoints.api import register_api
+from oms_order.entrypoints.api_auth import parse_api_keys
+from oms_order.entrypoints.kafka import OrderHandlers
+from oms_order.service_layer.actions import OrderActions
+from oms_runtime import ServiceRuntime
+
+__all__ = ["build_runtime"]
+
+
+def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
+    settings = settings or OrderSettings()
+    validation, risk = load_policies(json.loads(settings.order_policies))
+    runtime = ServiceRuntime("order", settings=settings, migrations=MIGRATIONS)
+    actions = OrderActions(
+        payments=SandboxPayments(settings.database_url.get_secret_value()),
+        validation=validation,
+        risk=risk,
+        payment_attempts=settings.payment_attempts,
+        payment_backoff_s=settings.payment_backoff_s,
+    )
+    handlers = OrderHandlers(actions)
+    for subscription in (
+        handlers.intake(),
+        handlers.commands(),
+        handlers.sourcing(),
+        handlers.shipments(),
+    ):
+        runtime.subscribe(subscription)
+    register_api(runtime, actions, parse_api_keys(settings.order_api_keys))
+    return runtime

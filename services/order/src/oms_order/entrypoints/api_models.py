@@ -1,0 +1,148 @@
+"""Request and response bodies of the order service's HTTP API.
+
+Orders are submitted as the contract's own ``OrderSubmitted`` (v2) payload, so the intake
+topic and HTTP accept exactly the same documents. The OpenAPI document is built from these
+models (:mod:`oms_order.entrypoints.api_openapi`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from oms_events.orders import HoldReason, RejectionReason
+from oms_events.values import Address, LineQuantity
+from oms_order.domain.order import PaymentStatus
+from oms_order.domain.status import OrderStatus
+
+__all__ = [
+    "AddressChangeRequest",
+    "CancelRequest",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorInfo",
+    "HoldRequest",
+    "OrderLineView",
+    "OrderList",
+    "OrderView",
+    "ReleaseRequest",
+    "SubmitResponse",
+    "TimelineEntry",
+]
+
+_Text = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class CancelRequest(_Request):
+    """Cancel the whole order (no ``lines``) or some units of some lines."""
+
+    lines: Annotated[tuple[LineQuantity, ...], Field(max_length=500)] = ()
+    """Empty = the whole order."""
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class HoldRequest(_Request):
+    reason: HoldReason
+    note: _Text | None = None
+
+
+class ReleaseRequest(_Request):
+    """Lift the hold; an empty body is accepted."""
+
+    note: _Text | None = None
+
+
+class AddressChangeRequest(_Request):
+    """Only honoured before the order is released to a location."""
+
+    address: Address
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+class SubmitResponse(_Response):
+    order_id: str
+    status: OrderStatus
+    """REJECTED with ``reasons`` when the order failed validation (it is kept all the same)."""
+    created: bool
+    """False when the order was already known, submitted earlier over HTTP or the topic."""
+    reasons: list[RejectionReason]
+
+
+class OrderLineView(_Response):
+    line_id: str
+    sku: str
+    ordered: int
+    canceled: int
+    shipped: int
+
+
+class TimelineEntry(_Response):
+    sequence: int
+    event_type: str
+    actor: str
+    """``role:id`` of who caused it, e.g. ``customer_service:cs-desk-1``."""
+    at: datetime
+    detail: dict[str, Any]
+
+
+class OrderView(_Response):
+    """An order as customer service sees it. Fields an unreadable (rejected) order never had
+    are null."""
+
+    order_id: str
+    channel: str
+    external_order_id: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    on_hold: bool
+    hold_reason: str | None
+    delivery_method: str | None
+    currency: str | None
+    grand_total_minor: int | None
+    placed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    lines: list[OrderLineView]
+    shipping_address: Address | None
+    rejection_reasons: list[RejectionReason]
+    timeline: list[TimelineEntry]
+
+
+class OrderList(_Response):
+    orders: list[OrderView]
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page."""
+
+
+class ErrorDetail(_Response):
+    field: str | None
+    """Dotted path of the offending field (``lines.0.quantity``), or null for the whole body."""
+    message: str
+
+
+class ErrorInfo(_Response):
+    code: str
+    """Stable, for programs: ``invalid_order``, ``order_not_found``, ``not_on_hold``, ..."""
+    message: str
+    details: list[ErrorDetail] = []
+    order_id: str | None = None
+    """Set when an unreadable order was kept as REJECTED under this id."""
+
+
+class ErrorBody(_Response):
+    error: ErrorInfo

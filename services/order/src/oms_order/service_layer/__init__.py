@@ -1,0 +1,1 @@
+"""What the order service does with orders: intake, payment, changes and progress."""

@@ -1,1 +1,0 @@
-"""The order service's PostgreSQL store."""
