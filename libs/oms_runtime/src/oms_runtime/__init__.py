@@ -11,6 +11,7 @@ from oms_runtime.consumer import (
     RejectedEvent,
     bound_to,
 )
+from oms_runtime.retry import is_infrastructure_error, retried, retrying
 from oms_runtime.service import ServiceRuntime
 from oms_runtime.subscriptions import Subscription
 from oms_runtime.unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
@@ -30,4 +31,7 @@ __all__ = [
     "Subscription",
     "UnitOfWork",
     "bound_to",
+    "is_infrastructure_error",
+    "retried",
+    "retrying",
 ]

@@ -7,7 +7,6 @@ crash redelivers the batch and the inbox drops what was already applied.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from oms_runtime.dead_letters import DeadLetter, write_dead_letters
 from oms_runtime.faults import kill_at
 from oms_runtime.outbox import Outbox, OutboxRecord, WrittenOutbox, write_outbox
 from oms_runtime.publish import CommitPublisher
+from oms_runtime.retry import describe_error, is_infrastructure_error, retrying
 from oms_runtime.unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "InvalidHandler",
     "RejectedEvent",
     "bound_to",
-    "is_infrastructure_error",
 ]
 
 _log = structlog.get_logger(__name__)
@@ -134,30 +133,6 @@ class DedicatedConnection:
             await self._conn.close()
 
 
-# SQLSTATEs of a database that is unreachable, restarting, overloaded or asking for a retry.
-_RETRYABLE_SQLSTATE_CLASSES = ("08", "53")
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "55P03"})
-
-
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """Failures of the database or network, worth retrying the whole batch indefinitely.
-
-    Anything caused by the data itself (a bad argument, a constraint, a canceled statement)
-    is not: retrying it forever would block the partition, so it is dead-lettered instead.
-    """
-    if isinstance(exc, asyncpg.PostgresError):
-        state = exc.sqlstate or ""
-        return state[:2] in _RETRYABLE_SQLSTATE_CLASSES or state in _RETRYABLE_SQLSTATES
-    if isinstance(exc, asyncpg.exceptions.DataError):
-        return False
-    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError)
-
-
-def _describe_error(exc: BaseException) -> dict[str, str]:
-    """Type and SQLSTATE only: messages can quote the data, and data can be personal."""
-    return {"error": type(exc).__name__, "sqlstate": getattr(exc, "sqlstate", None) or ""}
-
-
 class BatchProcessor:
     """Processes one batch of records from one topic; never raises for bad records.
 
@@ -192,9 +167,10 @@ class BatchProcessor:
             return BatchResult()
         started = time.perf_counter()
         decoded, rejected = self._decode(records)
-        backoff = 0.1
-        while True:
-            try:
+        async for attempt in retrying(
+            "batch_retry", is_infrastructure_error, first_s=0.1, max_s=5.0
+        ):
+            with attempt:
                 try:
                     result = await self._run(decoded, rejected, isolate=False)
                 except Exception as exc:
@@ -202,13 +178,6 @@ class BatchProcessor:
                         raise
                     # A handler failed (or left the transaction failed): isolate it.
                     result = await self._run(decoded, rejected, isolate=True)
-                break
-            except Exception as exc:
-                if not is_infrastructure_error(exc):
-                    raise
-                _log.warning("batch_retry", retry_in_s=backoff, **_describe_error(exc))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
         topic = records[0].topic
         metrics.BATCH_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
         for outcome, count in (
@@ -407,7 +376,7 @@ class BatchProcessor:
             "handler_failed",
             event_type=item.envelope.type,
             order_id=item.envelope.subject,
-            **_describe_error(error),
+            **describe_error(error),
         )
         return DeadLetter.of(
             item.record,

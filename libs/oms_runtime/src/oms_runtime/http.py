@@ -17,7 +17,7 @@ import structlog
 from fastapi import Request, Response
 
 from oms_runtime.api_keys import authenticate
-from oms_runtime.consumer import is_infrastructure_error
+from oms_runtime.retry import is_infrastructure_error
 from oms_runtime.service import ServiceRuntime
 
 __all__ = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from aiokafka.errors import (
 from oms_runtime import metrics
 from oms_runtime.faults import kill_at
 from oms_runtime.outbox import NOTIFY_CHANNEL, safe_text
+from oms_runtime.retry import describe_error, retrying
 
 __all__ = ["OutboxRelay"]
 
@@ -86,22 +88,23 @@ class OutboxRelay:
         return conn
 
     async def run(self) -> None:
-        """Publish forever; reconnect with backoff when the database or broker fails."""
-        backoff = 0.2
-        published_before = self.published
+        """Publish forever; reconnect with backoff when the database or broker fails. A fault
+        after the relay got rows out is a new fault: its backoff starts from the shortest."""
         while not self._stopping:
+            same_fault = self._same_fault(self.published)
             try:
-                await self._run_connected()
-            except asyncio.CancelledError:
-                raise
+                async for attempt in retrying("relay_retry", same_fault, first_s=0.2, max_s=5.0):
+                    with attempt:
+                        await self._run_connected()
             except Exception as exc:
-                self.is_leader = False
-                if self.published > published_before:
-                    backoff = 0.2  # it worked for a while: a new fault, not the same one
-                published_before = self.published
-                _log.warning("relay_retry", error=type(exc).__name__, retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                _log.warning("relay_retry", **describe_error(exc))
+
+    def _same_fault(self, published_before: int) -> Callable[[Exception], bool]:
+        def same(exc: Exception) -> bool:
+            self.is_leader = False
+            return self.published == published_before
+
+        return same
 
     def stop(self) -> None:
         """Finish the batch in flight, publish what is left, then return from ``run``.

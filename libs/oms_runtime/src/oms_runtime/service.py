@@ -19,13 +19,14 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from oms_runtime.config import RuntimeSettings
-from oms_runtime.consumer import BatchProcessor, DedicatedConnection, is_infrastructure_error
+from oms_runtime.consumer import BatchProcessor, DedicatedConnection
 from oms_runtime.consumer_loop import ConsumerLoop
 from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
 from oms_runtime.logging import configure_logging
 from oms_runtime.outbox import Outbox, write_outbox
 from oms_runtime.publish import CommitPublisher
 from oms_runtime.relay import OutboxRelay
+from oms_runtime.retry import is_infrastructure_error, retried
 from oms_runtime.subscriptions import Subscription
 from oms_runtime.unit_of_work import UnitOfWork
 from oms_runtime.web import WebServer, new_app
@@ -215,32 +216,31 @@ class ServiceRuntime:
 
     async def _connect_database(self, dsn: str) -> asyncpg.Pool:
         """Wait for the database (it may start after the worker); other errors stop the worker."""
-        backoff = 0.5
-        while True:
-            try:
-                return await create_pool(dsn, self.settings.db_pool_max)
-            except Exception as exc:
-                if not is_infrastructure_error(exc):
-                    raise
-                _log.warning("database_unavailable", error=type(exc).__name__, retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        return await retried(
+            "database_unavailable",
+            is_infrastructure_error,
+            lambda: create_pool(dsn, self.settings.db_pool_max),
+            first_s=0.5,
+            max_s=10.0,
+        )
 
     async def _start_kafka_client(self, build: Callable[[], _Client]) -> _Client:
         """Wait for the broker (it may start after the worker, or be away for a while):
         meanwhile /health answers 503 with ``"broker": false``."""
-        backoff = 0.5
-        while True:
+
+        async def start() -> _Client:
             client = build()
             try:
                 await client.start()
-                return client
-            except KafkaConnectionError as exc:
+            except KafkaConnectionError:
                 with contextlib.suppress(Exception):
                     await client.stop()
-                _log.warning("broker_unavailable", error=type(exc).__name__, retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                raise
+            return client
+
+        return await retried(
+            "broker_unavailable", KafkaConnectionError, start, first_s=0.5, max_s=10.0
+        )
 
     async def _stop(self, tasks: list[asyncio.Future[Any]]) -> None:
         """The consumer first (its last batch commits), then the relay's last pass, then the

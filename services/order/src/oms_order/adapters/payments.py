@@ -1,4 +1,4 @@
-"""The payment-provider port, and retry with backoff.
+"""The payment-provider port.
 
 The order service only ever talks to a provider through :class:`PaymentProvider`, with
 an idempotency key on every call: a redelivered event or a retry after a timeout must
@@ -7,11 +7,9 @@ never charge twice. The sandbox provider (adapters/payment_sandbox.py) implement
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from oms_events.values import Money
 
@@ -20,10 +18,7 @@ __all__ = [
     "PaymentOutcome",
     "PaymentProvider",
     "ProviderUnavailable",
-    "with_retries",
 ]
-
-T = TypeVar("T")
 
 
 class PaymentOutcome(StrEnum):
@@ -86,32 +81,3 @@ class PaymentProvider(Protocol):
     ) -> str:
         """Refund part or all of a capture; returns the refund id."""
         ...
-
-
-# --- retries --------------------------------------------------------------------------------
-
-
-async def with_retries(
-    call: Callable[[], Awaitable[T]],
-    *,
-    attempts: int,
-    base_delay_s: float,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-) -> T:
-    """Await ``call()``, retrying :class:`ProviderUnavailable` with exponential backoff.
-
-    Waits ``base_delay_s * 2**n`` after the n-th failure (0-based) and re-raises the last
-    error once ``attempts`` calls have failed. Only ProviderUnavailable is retried: a
-    decline or a ValueError will not change by asking again. Safe only because every
-    provider call carries an idempotency key. ``sleep`` is injectable so tests never sleep.
-    """
-    if attempts < 1:
-        raise ValueError(f"attempts must be at least 1, got {attempts}")
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except ProviderUnavailable:
-            if attempt == attempts - 1:
-                raise
-            await sleep(base_delay_s * 2**attempt)
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -40,11 +40,12 @@ from oms_events.registry import EventPayload
 from oms_events.values import Actor, ActorRole, Address, LineQuantity, Money
 from oms_order.adapters import orders as store
 from oms_order.adapters import shipments
-from oms_order.adapters.payments import PaymentOutcome, PaymentProvider, with_retries
+from oms_order.adapters.payments import PaymentOutcome, PaymentProvider, ProviderUnavailable
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import Order, PaymentStatus, TransitionRefused
 from oms_order.domain.status import OrderStatus
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
+from oms_runtime import retried
 from oms_runtime.outbox import Outbox, safe_text
 
 __all__ = [
@@ -679,9 +680,15 @@ class OrderActions:
     # -- helpers ---------------------------------------------------------------------------
 
     async def _provider(self, call: Callable[[], Awaitable[T]]) -> T:
-        """A payment-provider call, retried with backoff while the provider times out."""
-        return await with_retries(
-            call, attempts=self.payment_attempts, base_delay_s=self.payment_backoff_s
+        """A payment-provider call, retried with backoff while the provider times out (every
+        call carries an idempotency key, so a retry never moves money twice)."""
+        return await retried(
+            "payment_provider_unavailable",
+            ProviderUnavailable,
+            call,
+            first_s=self.payment_backoff_s,
+            max_s=self.payment_backoff_s * 2 ** (self.payment_attempts - 1),
+            attempts=self.payment_attempts,
         )
 
     async def _load(self, work: Work, order_id: str) -> Order:
