@@ -11,17 +11,19 @@ import pytest
 
 from oms_events.codec import decode, encode, new_event
 from oms_events.orders import OrderAccepted, OrderCancellationRequested, OrderSubmitted
-from oms_runtime.consumer import (
+from oms_runtime import (
+    RUNTIME_MIGRATIONS,
     BatchFinish,
     BatchProcessor,
     ConsumedRecord,
     HandlerContext,
+    Outbox,
+    Received,
     RejectedEvent,
+    Subscription,
+    UnitOfWork,
+    apply_migrations,
 )
-from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
-from oms_runtime.outbox import Outbox
-from oms_runtime.subscriptions import Subscription
-from oms_runtime.unit_of_work import Received, UnitOfWork
 from tests.conftest import Env
 from tests.support.orders import encoded, order_submitted
 

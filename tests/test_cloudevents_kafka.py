@@ -11,7 +11,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from oms_events.codec import CONTENT_TYPE
 from oms_events.orders import OrderCompleted
-from oms_runtime.outbox import Outbox
+from oms_runtime import Outbox
 from tests.conftest import Env
 from tests.support.kafka import read_topic
 

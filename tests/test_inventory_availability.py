@@ -17,7 +17,7 @@ from oms_events.inventory import (
     StockAdjustment,
     StockReceived,
 )
-from oms_runtime.api_keys import key_digest
+from oms_runtime import key_digest
 from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,

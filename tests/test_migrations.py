@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from oms_runtime.db import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations
+from oms_runtime import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations
 from tests.conftest import Env
 
 ROOT = Path(__file__).parents[1]

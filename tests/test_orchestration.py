@@ -22,7 +22,7 @@ from oms_events.inventory import AvailabilityChanged, StockReceived
 from oms_events.orders import CancelOrder
 from oms_events.values import Actor, ActorRole, DeliveryMethod, LineQuantity, LocationType
 from oms_order.domain.identity import order_id_for
-from oms_runtime.api_keys import key_digest
+from oms_runtime import key_digest
 from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,

@@ -14,7 +14,7 @@ from oms_order.adapters import MIGRATIONS as ORDER_MIGRATIONS
 from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
 from oms_order.domain.identity import order_id_for
-from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
+from oms_runtime import RUNTIME_MIGRATIONS, apply_migrations
 from tests.conftest import Env
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, encoded, order_submitted

@@ -21,9 +21,7 @@ from oms_orchestration.adapters.orders import (
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations
-from oms_runtime.outbox import Outbox
-from oms_runtime.unit_of_work import UnitOfWork
+from oms_runtime import RUNTIME_MIGRATIONS, Outbox, UnitOfWork, apply_migrations
 from tests.conftest import Env
 from tests.support.inventory import HAMBURG, MUG, MUNICH, TSHIRT
 from tests.support.orchestration import SOURCING

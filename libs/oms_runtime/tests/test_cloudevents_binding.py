@@ -20,7 +20,7 @@ from oms_events.codec import CONTENT_TYPE, decode
 from oms_events.envelope import Envelope
 from oms_events.orders import OrderCompleted
 from oms_events.registry import EventPayload
-from oms_runtime.outbox import Outbox, OutboxRecord
+from oms_runtime._outbox import Outbox, OutboxRecord
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "oms_events" / "tests" / "golden"
 COMPLETED_AT = datetime(2024, 6, 11, 9, 15, 30, 123456, tzinfo=UTC)

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from oms_runtime.config import RuntimeSettings
+from oms_runtime._config import RuntimeSettings
 
 
 @pytest.fixture(autouse=True)

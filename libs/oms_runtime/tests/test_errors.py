@@ -1,8 +1,8 @@
 import asyncpg
 import pytest
 
-from oms_runtime.outbox import safe_text
-from oms_runtime.retry import is_infrastructure_error
+from oms_runtime._outbox import safe_text
+from oms_runtime._retry import is_infrastructure_error
 
 
 def _pg(cls: type[asyncpg.PostgresError]) -> asyncpg.PostgresError:

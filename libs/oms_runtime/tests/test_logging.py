@@ -4,7 +4,7 @@ import logging
 import pytest
 import structlog
 
-from oms_runtime.logging import configure_logging, redact_personal_data
+from oms_runtime._logging import configure_logging, redact_personal_data
 
 
 def test_personal_data_is_masked_at_any_depth() -> None:

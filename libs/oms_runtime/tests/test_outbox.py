@@ -2,9 +2,9 @@ from datetime import UTC, datetime
 
 from oms_events.codec import CONTENT_TYPE, decode
 from oms_events.orders import OrderCompleted
-from oms_runtime.consumer import ConsumedRecord
-from oms_runtime.dead_letters import DeadLetter
-from oms_runtime.outbox import Outbox
+from oms_runtime._consumer import ConsumedRecord
+from oms_runtime._dead_letters import DeadLetter
+from oms_runtime._outbox import Outbox
 
 
 def test_emit_routes_by_event_type_and_keys_by_subject() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from oms_runtime.retry import retried, retrying
+from oms_runtime._retry import retried, retrying
 
 
 class Down(Exception):

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from oms_events.envelope import Envelope
-from oms_runtime.consumer import Incoming, _runs
-from oms_runtime.unit_of_work import ConsumedRecord
+from oms_runtime._consumer import Incoming, _runs
+from oms_runtime._unit_of_work import ConsumedRecord
 
 
 def _event(kind: str, key: str, partition: int = 0) -> Incoming:

@@ -5,9 +5,9 @@ import pytest
 
 from oms_events.inventory import StockReserved
 from oms_events.orders import OrderSubmitted
-from oms_runtime.logging import OncePerInterval
-from oms_runtime.subscriptions import Subscription
-from oms_runtime.unit_of_work import Received, UnitOfWork
+from oms_runtime._logging import OncePerInterval
+from oms_runtime._subscriptions import Subscription
+from oms_runtime._unit_of_work import Received, UnitOfWork
 
 
 async def _orders(work: UnitOfWork, received: Sequence[Received[OrderSubmitted]]) -> None:

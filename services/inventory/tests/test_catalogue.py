@@ -15,7 +15,7 @@ import yaml
 from oms_events.values import LocationType
 from oms_inventory.adapters.catalogue_file import parse_catalogue, read_catalogue
 from oms_inventory.domain.catalogue import Capability, Catalogue, Dimensions
-from oms_runtime.documents import DocumentError
+from oms_runtime import DocumentError
 
 TSHIRT = "TSHIRT-ORG-M-NAVY"
 MUG = "MUG-STONE-300"

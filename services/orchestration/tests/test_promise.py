@@ -12,7 +12,7 @@ from oms_orchestration.domain.config import DeliveryService, TransitBand
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.promise import arrival, promise
 from oms_orchestration.domain.sourcing import Line
-from oms_runtime.documents import DocumentError
+from oms_runtime import DocumentError
 from services.orchestration.tests.test_sourcing import BERLIN_STORE, HAMBURG, MUNICH, network
 
 BERLIN_TIME = ZoneInfo("Europe/Berlin")

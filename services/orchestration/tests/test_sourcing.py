@@ -11,7 +11,7 @@ from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.domain.config import SourcingConfig
 from oms_orchestration.domain.geo import Point, distance_km, locate
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
-from oms_runtime.documents import DocumentError
+from oms_runtime import DocumentError
 
 HAMBURG, MUNICH, BERLIN_STORE, COLOGNE = "dc-hamburg", "dc-munich", "store-berlin", "dc-cologne"
 KOELN_CUSTOMER = Point(50.9375, 6.9603)

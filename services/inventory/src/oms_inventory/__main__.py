@@ -5,7 +5,7 @@ import sys
 
 from oms_inventory.bootstrap import build_runtime
 from oms_inventory.entrypoints.cli import main
-from oms_runtime.cli import run_worker
+from oms_runtime import run_worker
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "catalogue":

@@ -8,8 +8,7 @@ from oms_inventory.entrypoints.api import register_api
 from oms_inventory.entrypoints.kafka import subscriptions
 from oms_inventory.service_layer.expiry import sweep
 from oms_inventory.service_layer.reservations import ReservationHandlers
-from oms_runtime import ServiceRuntime
-from oms_runtime.api_keys import parse_caller_keys
+from oms_runtime import ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from oms_runtime import RuntimeSettings
-from oms_runtime.api_keys import parse_caller_keys
+from oms_runtime import RuntimeSettings, parse_caller_keys
 
 __all__ = ["InventorySettings"]
 

@@ -9,8 +9,7 @@ from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.entrypoints.api import register_api
 from oms_orchestration.entrypoints.kafka import OrchestrationHandlers
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import ServiceRuntime
-from oms_runtime.api_keys import parse_caller_keys
+from oms_runtime import ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
 

@@ -9,9 +9,7 @@ from pydantic import Field, field_validator
 
 from oms_orchestration.adapters.config_file import read_config
 from oms_orchestration.domain.config import SourcingConfig
-from oms_runtime import RuntimeSettings
-from oms_runtime.api_keys import parse_caller_keys
-from oms_runtime.documents import DocumentError
+from oms_runtime import DocumentError, RuntimeSettings, parse_caller_keys
 
 __all__ = ["OrchestrationSettings"]
 

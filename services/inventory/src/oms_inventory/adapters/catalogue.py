@@ -9,7 +9,7 @@ import asyncpg
 from oms_inventory.adapters.catalogue_file import WHAT
 from oms_inventory.adapters.stock import note_changed
 from oms_inventory.domain.catalogue import Catalogue
-from oms_runtime.documents import DocumentError
+from oms_runtime import DocumentError
 
 __all__ = ["import_catalogue"]
 

@@ -26,7 +26,7 @@ from oms_events.registry import EventPayload
 from oms_events.values import LocationType
 from oms_inventory.adapters.stock import changed_stock
 from oms_inventory.domain.alerts import Alert, AlertState, alert_state, alerts_between
-from oms_runtime.outbox import Outbox
+from oms_runtime import Outbox
 
 __all__ = ["NETWORK", "emit_for_order", "publish_changes", "stock_key"]
 

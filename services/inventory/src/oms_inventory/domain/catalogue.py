@@ -9,8 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
+from oms_events import StrictModel
 from oms_events.values import Identifier, LocationType, Sku
 
 __all__ = [
@@ -40,17 +41,13 @@ class Capability(StrEnum):
     SHIP_TO_STORE = "ship_to_store"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Dimensions(_Strict):
+class Dimensions(StrictModel):
     length_mm: _Positive
     width_mm: _Positive
     height_mm: _Positive
 
 
-class Item(_Strict):
+class Item(StrictModel):
     sku: Sku
     name: _Name
     dimensions: Dimensions | None = None
@@ -61,7 +58,7 @@ class Item(_Strict):
     low_stock_threshold: _Count = 0
 
 
-class Location(_Strict):
+class Location(StrictModel):
     location_id: _LocationId
     name: _Name
     type: LocationType
@@ -73,7 +70,7 @@ class Location(_Strict):
     active: bool = True
 
 
-class StockPolicy(_Strict):
+class StockPolicy(StrictModel):
     """Overrides of an item's safety stock and low-stock threshold at one location."""
 
     sku: Sku
@@ -82,7 +79,7 @@ class StockPolicy(_Strict):
     low_stock_threshold: _Count | None = None
 
 
-class Catalogue(_Strict):
+class Catalogue(StrictModel):
     items: Annotated[tuple[Item, ...], Field(max_length=_MAX_ENTRIES)] = ()
     locations: Annotated[tuple[Location, ...], Field(max_length=_MAX_ENTRIES)] = ()
     stock_policies: Annotated[tuple[StockPolicy, ...], Field(max_length=_MAX_ENTRIES)] = ()

@@ -16,9 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from oms_inventory.adapters.availability import availability_rows, known_skus
-from oms_runtime import ServiceRuntime
-from oms_runtime.api_keys import Caller
-from oms_runtime.http import Refused, json_endpoint
+from oms_runtime import Caller, Refused, ServiceRuntime, json_endpoint
 
 __all__ = ["MAX_SKUS", "register_api"]
 

@@ -18,11 +18,16 @@ from oms_inventory.adapters.catalogue_file import read_catalogue
 from oms_inventory.adapters.projection import publish_changes
 from oms_inventory.config import InventorySettings
 from oms_inventory.domain.catalogue import Catalogue
-from oms_runtime.cli import invalid_configuration
-from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
-from oms_runtime.documents import DocumentError
-from oms_runtime.logging import configure_logging
-from oms_runtime.outbox import Outbox, write_outbox
+from oms_runtime import (
+    RUNTIME_MIGRATIONS,
+    DocumentError,
+    Outbox,
+    apply_migrations,
+    configure_logging,
+    create_pool,
+    invalid_configuration,
+    write_outbox,
+)
 
 __all__ = ["main"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from oms_orchestration.domain.config import SourcingConfig, config_problems
-from oms_runtime.documents import DocumentError, read_document, validated
+from oms_runtime import DocumentError, read_document, validated
 
 __all__ = ["WHAT", "parse_config", "read_config"]
 

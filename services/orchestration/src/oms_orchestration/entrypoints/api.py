@@ -23,10 +23,15 @@ from oms_orchestration.domain.config import SourcingConfig
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.promise import promise
 from oms_orchestration.domain.sourcing import Line
-from oms_runtime import ServiceRuntime
-from oms_runtime.api_keys import Caller
-from oms_runtime.documents import DocumentError, validated
-from oms_runtime.http import Refused, json_body, json_endpoint
+from oms_runtime import (
+    Caller,
+    DocumentError,
+    Refused,
+    ServiceRuntime,
+    json_body,
+    json_endpoint,
+    validated,
+)
 
 __all__ = ["PromiseRequest", "register_api"]
 

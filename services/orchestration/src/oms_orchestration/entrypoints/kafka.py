@@ -27,8 +27,7 @@ from oms_orchestration.adapters.orders import (
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import Received, Subscription, UnitOfWork, bound_to
-from oms_runtime.unit_of_work import BatchHandler
+from oms_runtime import BatchHandler, Received, Subscription, UnitOfWork, bound_to
 
 __all__ = ["OrchestrationHandlers"]
 

@@ -35,8 +35,7 @@ from oms_orchestration.adapters import sagas as store
 from oms_orchestration.adapters.orders import availability_of, load_order, load_orders
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
-from oms_runtime import is_infrastructure_error
-from oms_runtime.unit_of_work import UnitOfWork
+from oms_runtime import UnitOfWork, is_infrastructure_error
 
 __all__ = ["Orchestrator"]
 

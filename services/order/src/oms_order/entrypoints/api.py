@@ -60,8 +60,7 @@ from oms_order.service_layer.actions import (
     unreadable_order_identity,
     unreadable_order_reasons,
 )
-from oms_runtime import ServiceRuntime, is_infrastructure_error
-from oms_runtime.http import JSON_MEDIA_TYPE, read_body
+from oms_runtime import JSON_MEDIA_TYPE, ServiceRuntime, is_infrastructure_error, read_body
 
 __all__ = ["OrderApi", "register_api"]
 

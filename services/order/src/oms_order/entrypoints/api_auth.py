@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from oms_events.values import Actor, ActorRole
-from oms_runtime.api_keys import (
+from oms_runtime import (
     MAX_KEY_LENGTH,
     ChannelKey,
     KeyOwnerId,

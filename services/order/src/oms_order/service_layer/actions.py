@@ -45,8 +45,7 @@ from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import Order, PaymentStatus, TransitionRefused
 from oms_order.domain.status import OrderStatus
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
-from oms_runtime import retried
-from oms_runtime.outbox import Outbox, safe_text
+from oms_runtime import Outbox, retried, safe_text
 
 __all__ = [
     "OrderActions",

@@ -20,13 +20,13 @@ import structlog
 from oms_events.codec import InvalidEvent, InvalidPayload, decode_envelope, decode_payload
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
-from oms_runtime import metrics
-from oms_runtime.dead_letters import DeadLetter, write_dead_letters
-from oms_runtime.faults import kill_at
-from oms_runtime.outbox import Outbox, OutboxRecord, WrittenOutbox, write_outbox
-from oms_runtime.publish import CommitPublisher
-from oms_runtime.retry import describe_error, is_infrastructure_error, retrying
-from oms_runtime.unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
+from oms_runtime import _metrics as metrics
+from oms_runtime._dead_letters import DeadLetter, write_dead_letters
+from oms_runtime._faults import kill_at
+from oms_runtime._outbox import Outbox, OutboxRecord, WrittenOutbox, write_outbox
+from oms_runtime._publish import CommitPublisher
+from oms_runtime._retry import describe_error, is_infrastructure_error, retrying
+from oms_runtime._unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
 
 __all__ = [
     "BatchFinish",

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from oms_events.registry import EventPayload
 from oms_events.topics import topic as topic_spec
-from oms_runtime.consumer import BatchFinish, HandlerContext, InvalidHandler, bound_to
-from oms_runtime.unit_of_work import BatchHandler, Received, UnitOfWork
+from oms_runtime._consumer import BatchFinish, HandlerContext, InvalidHandler, bound_to
+from oms_runtime._unit_of_work import BatchHandler, Received, UnitOfWork
 
 __all__ = ["Subscription"]
 

@@ -18,18 +18,18 @@ from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from oms_runtime.config import RuntimeSettings
-from oms_runtime.consumer import BatchProcessor, DedicatedConnection
-from oms_runtime.consumer_loop import ConsumerLoop
-from oms_runtime.db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
-from oms_runtime.logging import configure_logging
-from oms_runtime.outbox import Outbox, write_outbox
-from oms_runtime.publish import CommitPublisher
-from oms_runtime.relay import OutboxRelay
-from oms_runtime.retry import is_infrastructure_error, retried
-from oms_runtime.subscriptions import Subscription
-from oms_runtime.unit_of_work import UnitOfWork
-from oms_runtime.web import WebServer, new_app
+from oms_runtime._config import RuntimeSettings
+from oms_runtime._consumer import BatchProcessor, DedicatedConnection
+from oms_runtime._consumer_loop import ConsumerLoop
+from oms_runtime._db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
+from oms_runtime._logging import configure_logging
+from oms_runtime._outbox import Outbox, write_outbox
+from oms_runtime._publish import CommitPublisher
+from oms_runtime._relay import OutboxRelay
+from oms_runtime._retry import is_infrastructure_error, retried
+from oms_runtime._subscriptions import Subscription
+from oms_runtime._unit_of_work import UnitOfWork
+from oms_runtime._web import WebServer, new_app
 
 __all__ = ["ServiceRuntime"]
 

@@ -11,7 +11,7 @@ import asyncpg
 
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
-from oms_runtime.outbox import Outbox
+from oms_runtime._outbox import Outbox
 
 __all__ = ["BatchHandler", "ConsumedRecord", "Received", "UnitOfWork"]
 

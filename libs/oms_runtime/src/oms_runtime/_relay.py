@@ -23,10 +23,10 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from oms_runtime import metrics
-from oms_runtime.faults import kill_at
-from oms_runtime.outbox import NOTIFY_CHANNEL, safe_text
-from oms_runtime.retry import describe_error, retrying
+from oms_runtime import _metrics as metrics
+from oms_runtime._faults import kill_at
+from oms_runtime._outbox import NOTIFY_CHANNEL, safe_text
+from oms_runtime._retry import describe_error, retrying
 
 __all__ = ["OutboxRelay"]
 

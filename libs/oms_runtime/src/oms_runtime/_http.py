@@ -16,9 +16,9 @@ import orjson
 import structlog
 from fastapi import Request, Response
 
-from oms_runtime.api_keys import authenticate
-from oms_runtime.retry import is_infrastructure_error
-from oms_runtime.service import ServiceRuntime
+from oms_runtime._api_keys import authenticate
+from oms_runtime._retry import is_infrastructure_error
+from oms_runtime._service import ServiceRuntime
 
 __all__ = [
     "JSON_MEDIA_TYPE",

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 if TYPE_CHECKING:
-    from oms_runtime.service import ServiceRuntime
+    from oms_runtime._service import ServiceRuntime
 
 __all__ = ["invalid_configuration", "run_worker"]
 

@@ -15,9 +15,9 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from oms_runtime import metrics
-from oms_runtime.faults import kill_at
-from oms_runtime.outbox import NOTIFY_CHANNEL, WrittenOutbox
+from oms_runtime import _metrics as metrics
+from oms_runtime._faults import kill_at
+from oms_runtime._outbox import NOTIFY_CHANNEL, WrittenOutbox
 
 __all__ = ["CommitPublisher"]
 

@@ -24,8 +24,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from oms_runtime import metrics
-from oms_runtime.consumer import BatchProcessor, ConsumedRecord
+from oms_runtime import _metrics as metrics
+from oms_runtime._consumer import BatchProcessor, ConsumedRecord
 
 __all__ = ["ConsumerLoop"]
 

@@ -11,10 +11,10 @@ import asyncpg
 
 from oms_events.envelope import Envelope
 from oms_events.topics import topic
-from oms_runtime.outbox import OutboxRecord, safe_text
+from oms_runtime._outbox import OutboxRecord, safe_text
 
 if TYPE_CHECKING:
-    from oms_runtime.consumer import ConsumedRecord
+    from oms_runtime._consumer import ConsumedRecord
 
 __all__ = ["DLQ_HEADER_PREFIX", "DeadLetter", "write_dead_letters"]
 
