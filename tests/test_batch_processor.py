@@ -16,8 +16,7 @@ from oms_runtime import (
     BatchFinish,
     BatchProcessor,
     ConsumedRecord,
-    HandlerContext,
-    Outbox,
+    Note,
     Received,
     RejectedEvent,
     Subscription,
@@ -38,8 +37,8 @@ def _record(
     return ConsumedRecord(TOPIC, 0, offset, key, value, headers)
 
 
-async def record_seen(ctx: HandlerContext, order: object) -> None:
-    await ctx.conn.execute("INSERT INTO seen VALUES ($1)", order.external_order_id)  # type: ignore[attr-defined]
+async def record_seen(work: UnitOfWork, received: Received[OrderSubmitted]) -> None:
+    await work.conn.execute("INSERT INTO seen VALUES ($1)", received.payload.external_order_id)
 
 
 async def _processor(
@@ -68,16 +67,17 @@ async def _processor(
 
 
 async def test_a_handler_that_swallows_a_database_error_only_costs_its_own_event(env: Env) -> None:
-    async def handler(ctx: HandlerContext, order: object) -> None:
-        external = order.external_order_id  # type: ignore[attr-defined]
-        await ctx.conn.execute("INSERT INTO seen VALUES ($1)", external)
+    async def handler(work: UnitOfWork, received: Received[OrderSubmitted]) -> None:
+        order = received.payload
+        external = order.external_order_id
+        await work.conn.execute("INSERT INTO seen VALUES ($1)", external)
         if external == "bad":
             try:  # a bug: the error is caught, the transaction is left failed
-                await ctx.conn.execute("INSERT INTO seen VALUES ($1)", external)
+                await work.conn.execute("INSERT INTO seen VALUES ($1)", external)
             except asyncpg.UniqueViolationError:
                 pass
-        ctx.emit(
-            OrderAccepted(order_id=f"ord-{external}", **order.model_dump(exclude={"extras"})),  # type: ignore[attr-defined]
+        work.emit(
+            OrderAccepted(order_id=f"ord-{external}", **order.model_dump(exclude={"extras"})),
             subject=f"ord-{external}",
         )
 
@@ -160,23 +160,26 @@ async def test_a_recreated_topic_reusing_offsets_still_dead_letters_its_records(
         await pool.close()
 
 
-async def test_a_rejected_event_is_dead_lettered_at_once_and_the_batch_finishes_once(
+async def test_a_rejected_event_is_dead_lettered_at_once_and_leaves_no_notes_behind(
     env: Env,
 ) -> None:
     attempts: list[str] = []
     finished: list[list[str]] = []
+    seen_note: Note[list[str]] = Note("seen", list)
 
-    async def handler(ctx: HandlerContext, order: object) -> None:
-        external = order.external_order_id  # type: ignore[attr-defined]
+    async def handler(work: UnitOfWork, received: Received[OrderSubmitted]) -> None:
+        external = received.payload.external_order_id
         attempts.append(external)
-        await ctx.conn.execute("INSERT INTO seen VALUES ($1)", external)
+        work.notes[seen_note].append(external)
+        await work.conn.execute("INSERT INTO seen VALUES ($1)", external)
         if external == "refused":
             raise RejectedEvent("unknown_sku", f"order {external} names an unknown SKU")
-        ctx.batch.setdefault("seen", []).append(external)
 
-    async def finish(conn: asyncpg.Connection, notes: dict[str, object], outbox: Outbox) -> None:
-        finished.append(list(notes["seen"]))  # type: ignore[call-overload]
-        await conn.execute("INSERT INTO seen VALUES ('finished')")
+    async def finish(work: UnitOfWork) -> None:
+        finished.append(list(work.notes[seen_note]))
+        await work.conn.execute(
+            "INSERT INTO seen VALUES ($1)", "finished:" + ",".join(finished[-1])
+        )
 
     processor, pool = await _processor(env, handler, finish)
     try:
@@ -193,10 +196,31 @@ async def test_a_rejected_event_is_dead_lettered_at_once_and_the_batch_finishes_
         assert "unknown SKU" in result.dead_lettered[0].detail
         # The fast path ran every event once, the isolated re-run once more: no retries.
         assert attempts.count("refused") == 2
-        # Only the committed run finished, with the notes of the events it kept.
-        assert finished == [["a", "b"]]
+        # Retried alone, each kept event finished with its own notes; the refused one's
+        # notes went with its rolled-back attempt.
+        assert finished == [["a"], ["b"]]
         seen = {r[0] for r in await pool.fetch("SELECT external_order_id FROM seen")}
-        assert seen == {"a", "b", "finished"}
+        assert seen == {"a", "b", "finished:a", "finished:b"}
+    finally:
+        await pool.close()
+
+
+async def test_a_batch_finishes_once_with_every_handler_s_notes(env: Env) -> None:
+    finished: list[list[str]] = []
+    seen_note: Note[list[str]] = Note("seen", list)
+
+    async def handler(work: UnitOfWork, received: Received[OrderSubmitted]) -> None:
+        work.notes[seen_note].append(received.payload.external_order_id)
+
+    async def finish(work: UnitOfWork) -> None:
+        finished.append(list(work.notes[seen_note]))
+
+    processor, pool = await _processor(env, handler, finish)
+    try:
+        await processor.process(
+            [_record(n, encoded(order_submitted(name))) for n, name in enumerate("abc")]
+        )
+        assert finished == [["a", "b", "c"]]
     finally:
         await pool.close()
 
@@ -217,8 +241,8 @@ async def test_a_set_based_handler_takes_each_run_of_its_type_whole_and_in_order
                 subject=order_id,
             )
 
-    async def canceled(ctx: HandlerContext, request: OrderCancellationRequested) -> None:
-        calls.append(f"cancel {request.external_order_id}")
+    async def canceled(work: UnitOfWork, received: Received[OrderCancellationRequested]) -> None:
+        calls.append(f"cancel {received.payload.external_order_id}")
 
     # Orders as a set, cancellations one at a time.
     intake = (

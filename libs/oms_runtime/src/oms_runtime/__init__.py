@@ -21,7 +21,6 @@ from oms_runtime._consumer import (
     BatchFinish,
     BatchProcessor,
     DedicatedConnection,
-    HandlerContext,
     InvalidHandler,
     RejectedEvent,
     bound_to,
@@ -34,7 +33,14 @@ from oms_runtime._outbox import Outbox, safe_text, write_outbox
 from oms_runtime._retry import is_infrastructure_error, retried, retrying
 from oms_runtime._service import ServiceRuntime
 from oms_runtime._subscriptions import Subscription
-from oms_runtime._unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
+from oms_runtime._unit_of_work import (
+    BatchHandler,
+    ConsumedRecord,
+    Note,
+    Notes,
+    Received,
+    UnitOfWork,
+)
 
 __all__ = [
     "JSON_MEDIA_TYPE",
@@ -48,10 +54,11 @@ __all__ = [
     "ConsumedRecord",
     "DedicatedConnection",
     "DocumentError",
-    "HandlerContext",
     "InvalidHandler",
     "KeyOwnerId",
     "MigrationRefused",
+    "Note",
+    "Notes",
     "Outbox",
     "Received",
     "Refused",

@@ -34,7 +34,6 @@ __all__ = [
     "BatchResult",
     "ConsumedRecord",
     "DedicatedConnection",
-    "HandlerContext",
     "Incoming",
     "InvalidHandler",
     "RejectedEvent",
@@ -44,41 +43,13 @@ __all__ = [
 _log = structlog.get_logger(__name__)
 
 
-@dataclass
-class HandlerContext:
-    """What a handler gets: the open transaction, the incoming envelope and an outbox.
-
-    ``batch`` is shared by every handler call of one batch transaction and handed to the
-    subscription's ``finish`` step: handlers note there what the batch changed.
-    """
-
-    conn: asyncpg.Connection
-    envelope: Envelope
-    outbox: Outbox
-    record: ConsumedRecord
-    batch: dict[str, Any] = field(default_factory=dict)
-
-    def emit(self, payload: EventPayload, *, subject: str, sequence: int = 0) -> Envelope:
-        return self.outbox.emit(payload, subject=subject, sequence=sequence)
-
-    @classmethod
-    def within(cls, work: UnitOfWork, envelope: Envelope, record: ConsumedRecord) -> HandlerContext:
-        """One event's view of a batch's unit of work: its events name this one as cause."""
-        return cls(
-            conn=work.conn,
-            envelope=envelope,
-            outbox=work.caused_by(envelope),
-            record=record,
-            batch=work.notes,
-        )
-
-
-InvalidHandler = Callable[[HandlerContext, InvalidPayload], Awaitable[bool]]
+InvalidHandler = Callable[[UnitOfWork, InvalidPayload], Awaitable[bool]]
 """Answers an event whose envelope is valid but whose payload is not (e.g. with a rejection);
 returns False when it cannot, and the event is dead-lettered as invalid."""
-BatchFinish = Callable[[asyncpg.Connection, dict[str, Any], Outbox], Awaitable[None]]
-"""Runs once per batch transaction after its handlers when they left notes in ``batch``: for
-work that is cheaper, or only correct, once per batch (e.g. projections of what changed)."""
+BatchFinish = Callable[[UnitOfWork], Awaitable[None]]
+"""Runs once per batch transaction after its handlers when they left notes: for work that is
+cheaper, or only correct, once per batch (projections of what changed, the timeline). An
+event retried on its own has its own notes and finish, inside its savepoint."""
 
 
 class RejectedEvent(Exception):
@@ -228,12 +199,11 @@ class BatchProcessor:
         dead = list(rejected)
         handled = [item for item in decoded if self._handles(item)]
         result.ignored = len(decoded) - len(handled)
-        notes: dict[str, Any] = {}
         async with self._database.acquire() as conn:
             try:
                 async with conn.transaction():
                     written = await self._transact(
-                        conn, handled, dead, outgoing, notes, result, isolate=isolate
+                        conn, handled, dead, outgoing, result, isolate=isolate
                     )
             except BaseException:
                 if self._publisher is not None and not conn.is_closed():
@@ -253,7 +223,6 @@ class BatchProcessor:
         handled: Sequence[Incoming],
         dead: list[DeadLetter],
         outgoing: list[OutboxRecord],
-        notes: dict[str, Any],
         result: BatchResult,
         *,
         isolate: bool,
@@ -266,15 +235,16 @@ class BatchProcessor:
                 continue
             claimed.discard(item.envelope.id)  # a second copy in the same batch
             fresh.append(item)
-        work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing), notes=notes)
-        runs = [[item] for item in fresh] if isolate else _runs(fresh)
+        work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing))
         failures: list[DeadLetter] = []
-        for run in runs:
-            if isolate:
-                failure = await self._call_isolated(work, run[0])
+        if isolate:
+            for item in fresh:
+                failure = await self._call_isolated(work, item)
                 failures.extend([failure] if failure else [])
-            else:
+        else:
+            for run in _runs(fresh):
                 failures.extend(await self._call(work, run))
+            await self._finished(work)
         if failures:
             # Unclaimed, so a re-driven copy is processed after a fix.
             await conn.execute(
@@ -283,8 +253,6 @@ class BatchProcessor:
             )
         dead.extend(failures)
         result.processed += len(fresh) - len(failures)
-        if self._finish is not None and notes:
-            await self._finish(conn, notes, self._outbox(outgoing))
         result.dead_lettered = await write_dead_letters(
             conn, self.service, self._prefix, dead, outgoing
         )
@@ -328,8 +296,10 @@ class BatchProcessor:
         for item in run:
             assert item.invalid is not None
             with bound_to(item.envelope):
-                ctx = HandlerContext.within(work, item.envelope, item.record)
-                if not await self._invalid_handlers[event_type](ctx, item.invalid):
+                answered = await self._invalid_handlers[event_type](
+                    work.for_event(item.envelope), item.invalid
+                )
+                if not answered:
                     unanswered.append(
                         DeadLetter.of(
                             item.record,
@@ -340,6 +310,10 @@ class BatchProcessor:
                         )
                     )
         return unanswered
+
+    async def _finished(self, work: UnitOfWork) -> None:
+        if self._finish is not None and work.notes:
+            await self._finish(work)
 
     async def _call_isolated(self, work: UnitOfWork, item: Incoming) -> DeadLetter | None:
         """Try one event in a savepoint; after the last failed attempt, say why.
@@ -352,7 +326,10 @@ class BatchProcessor:
         for _attempt in range(self._attempts):
             await work.conn.execute("SAVEPOINT oms_event")
             try:
-                unanswered = await self._call(work, [item])
+                # Its own notes: a rolled-back attempt's notes go with it.
+                alone = UnitOfWork(conn=work.conn, outbox=work.outbox)
+                unanswered = await self._call(alone, [item])
+                await self._finished(alone)
                 await work.conn.execute("RELEASE SAVEPOINT oms_event")
                 return unanswered[0] if unanswered else None
             except Exception as exc:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -96,20 +97,20 @@ class ServiceRuntime:
 
     @asynccontextmanager
     async def unit_of_work(
-        self, *, correlation_id: str | None = None, causation_id: str | None = None
+        self, *, correlation_id: str | None = None, cause: UUID | None = None
     ) -> AsyncIterator[UnitOfWork]:
         """For HTTP handlers and timers: state change and outgoing events in one transaction,
-        the events sent as soon as it commits."""
+        the events sent as soon as it commits. ``cause`` is the request's id."""
         assert self._pool is not None and self._publisher is not None, "not started"
         outbox = Outbox(
             source=f"oms/{self.name}",
             topic_prefix=self.settings.topic_prefix,
             correlation_id=correlation_id,
-            causation_id=causation_id,
+            causation_id=str(cause) if cause else None,
         )
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                yield UnitOfWork(conn=conn, outbox=outbox)
+                yield UnitOfWork(conn=conn, outbox=outbox, cause=cause)
                 written = await write_outbox(conn, outbox.records, publish_on_commit=True)
             # On failure the pool's reset releases the session's key locks.
             await self._publisher.after_commit(conn, written)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from oms_events.registry import EventPayload
 from oms_events.topics import topic as topic_spec
-from oms_runtime._consumer import BatchFinish, HandlerContext, InvalidHandler, bound_to
+from oms_runtime._consumer import BatchFinish, InvalidHandler, bound_to
 from oms_runtime._unit_of_work import BatchHandler, Received, UnitOfWork
 
 __all__ = ["Subscription"]
@@ -39,14 +39,15 @@ class Subscription:
         return self
 
     def each(
-        self, event: type[P], handler: Callable[[HandlerContext, P], Awaitable[None]]
+        self, event: type[P], handler: Callable[[UnitOfWork, Received[P]], Awaitable[None]]
     ) -> Subscription:
-        """``handler(ctx, payload)`` gets the events of ``event`` one at a time, in order."""
+        """``handler(work, received)`` gets the events of ``event`` one at a time, in order,
+        each with the unit of work as that event sees it (its events name it as their cause)."""
 
         async def one_by_one(work: UnitOfWork, received: Sequence[Received[P]]) -> None:
             for r in received:
                 with bound_to(r.envelope):
-                    await handler(HandlerContext.within(work, r.envelope, r.record), r.payload)
+                    await handler(work.for_event(r.envelope), r)
 
         return self.batch(event, one_by_one)
 

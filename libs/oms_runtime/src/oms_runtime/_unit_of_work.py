@@ -1,11 +1,13 @@
 """One unit of work for Kafka batches, HTTP requests and timers: a transaction, the outbox
-whose events commit with it, and the notes a batch's handlers leave for its finish step."""
+whose events commit with it, what caused the change, and the notes a batch's handlers leave
+for its finish step."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+from uuid import UUID
 
 import asyncpg
 
@@ -13,10 +15,11 @@ from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_runtime._outbox import Outbox
 
-__all__ = ["BatchHandler", "ConsumedRecord", "Received", "UnitOfWork"]
+__all__ = ["BatchHandler", "ConsumedRecord", "Note", "Notes", "Received", "UnitOfWork"]
 
 # Covariant: a handler for a union of payload types takes a run of any one of them.
 P_co = TypeVar("P_co", bound=EventPayload, covariant=True)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,42 @@ class Received(Generic[P_co]):
     record: ConsumedRecord
 
 
+@dataclass(frozen=True)
+class Note(Generic[T]):
+    """A kind of note a batch's handlers keep for its finish step (what stock changed, the
+    timeline entries to write), made by ``start`` on first use."""
+
+    name: str
+    start: Callable[[], T]
+
+
+class Notes:
+    """The notes of one batch (or request), typed by their :class:`Note`."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, Any] = {}
+
+    def __getitem__(self, note: Note[T]) -> T:
+        if note.name not in self._kept:
+            self._kept[note.name] = note.start()
+        return cast(T, self._kept[note.name])
+
+    def __contains__(self, note: Note[Any]) -> bool:
+        return note.name in self._kept
+
+    def __bool__(self) -> bool:
+        return bool(self._kept)
+
+
 @dataclass
 class UnitOfWork:
+    """The open transaction, the outbox whose events commit with it, what caused this change
+    (an event's or a request's id; ``None`` for a timer), and the batch's notes."""
+
     conn: asyncpg.Connection
     outbox: Outbox
-    notes: dict[str, Any] = field(default_factory=dict)
+    notes: Notes = field(default_factory=Notes)
+    cause: UUID | None = None
 
     def emit(
         self, payload: EventPayload, *, subject: str, sequence: int = 0, key: str | None = None
@@ -63,7 +97,9 @@ class UnitOfWork:
     def for_event(self, cause: Envelope) -> UnitOfWork:
         """This unit as one event of a run sees it: same transaction and notes, and its
         events name ``cause`` as theirs."""
-        return UnitOfWork(conn=self.conn, outbox=self.caused_by(cause), notes=self.notes)
+        return UnitOfWork(
+            conn=self.conn, outbox=self.caused_by(cause), notes=self.notes, cause=cause.id
+        )
 
 
 BatchHandler = Callable[[UnitOfWork, Sequence[Received[Any]]], Awaitable[None]]

@@ -28,13 +28,7 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
         payment_attempts=settings.payment_attempts,
         payment_backoff_s=settings.payment_backoff_s,
     )
-    handlers = OrderHandlers(actions)
-    for subscription in (
-        handlers.intake(),
-        handlers.commands(),
-        handlers.sourcing(),
-        handlers.shipments(),
-    ):
+    for subscription in OrderHandlers(actions).subscriptions():
         runtime.subscribe(subscription)
     register_api(runtime, actions, parse_api_keys(settings.order_api_keys))
     return runtime

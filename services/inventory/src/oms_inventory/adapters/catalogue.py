@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from oms_inventory.adapters.catalogue_file import WHAT
 from oms_inventory.adapters.stock import note_changed
 from oms_inventory.domain.catalogue import Catalogue
-from oms_runtime import DocumentError
+from oms_runtime import DocumentError, Notes
 
 __all__ = ["import_catalogue"]
 
 
 async def import_catalogue(
-    conn: asyncpg.Connection, catalogue: Catalogue, notes: dict[str, Any]
+    conn: asyncpg.Connection, catalogue: Catalogue, notes: Notes
 ) -> dict[str, int]:
     """Upsert everything in one transaction (the caller's); counts of what was written.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
@@ -26,7 +25,7 @@ from oms_events.registry import EventPayload
 from oms_events.values import LocationType
 from oms_inventory.adapters.stock import changed_stock
 from oms_inventory.domain.alerts import Alert, AlertState, alert_state, alerts_between
-from oms_runtime import Outbox
+from oms_runtime import Outbox, UnitOfWork
 
 __all__ = ["NETWORK", "emit_for_order", "publish_changes", "stock_key"]
 
@@ -51,8 +50,10 @@ def _sku_lock(sku: str) -> int:
     )
 
 
-async def publish_changes(conn: asyncpg.Connection, notes: dict[str, Any], outbox: Outbox) -> None:
-    changed = changed_stock(notes)
+async def publish_changes(work: UnitOfWork) -> None:
+    """The batch's finish step: one availability event per stock row its handlers changed."""
+    conn, outbox = work.conn, work.outbox
+    changed = changed_stock(work.notes)
     if not changed:
         return
     now = datetime.now(UTC)

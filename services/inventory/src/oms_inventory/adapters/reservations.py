@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from oms_events.inventory import ReservationLine
 from oms_inventory.adapters.stock import Movement, move, note_changed
+from oms_runtime import Notes
 
 __all__ = [
     "Asked",
@@ -118,7 +118,7 @@ class Tried:
 
 
 async def hold_run(
-    conn: asyncpg.Connection, notes: dict[str, Any], requests: Sequence[ToHold]
+    conn: asyncpg.Connection, notes: Notes, requests: Sequence[ToHold]
 ) -> dict[str, Tried]:
     """Hold the lines of a run of requests, one round trip for all (the database function
     ``inventory_reserve_run`` takes them as one at a time would, and records why a line
@@ -153,7 +153,7 @@ async def hold_run(
 
 
 async def _unhold(
-    conn: asyncpg.Connection, notes: dict[str, Any], rows: Sequence[asyncpg.Record], kind: str
+    conn: asyncpg.Connection, notes: Notes, rows: Sequence[asyncpg.Record], kind: str
 ) -> list[Held]:
     """Give the uncommitted units of reservations that just left the held state back."""
     held = [
@@ -173,7 +173,7 @@ async def _unhold(
 
 async def release(
     conn: asyncpg.Connection,
-    notes: dict[str, Any],
+    notes: Notes,
     order_id: str,
     reservation_ids: Sequence[str],
     reason: str,
@@ -195,7 +195,7 @@ async def release(
 
 
 async def expire_due(
-    conn: asyncpg.Connection, notes: dict[str, Any], now: datetime, limit: int
+    conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
 ) -> list[Held]:
     """Expire held reservations past their time; instances sweeping together skip each
     other's rows."""
@@ -214,7 +214,7 @@ async def expire_due(
 
 async def commit_line(
     conn: asyncpg.Connection,
-    notes: dict[str, Any],
+    notes: Notes,
     *,
     order_id: str,
     line_id: str,

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from oms_runtime import RejectedEvent
+from oms_runtime import Note, Notes, RejectedEvent
 
 __all__ = [
     "Movement",
@@ -21,17 +21,18 @@ __all__ = [
     "note_changed",
 ]
 
-_CHANGED = "stock"
+_CHANGED: Note[set[tuple[str, str]]] = Note("changed_stock", set[tuple[str, str]])
 _MAX_BUCKET = 2**31 - 1  # the integer columns' range
 
 
-def note_changed(notes: dict[str, Any], sku: str, location_id: str) -> None:
+def note_changed(notes: Notes, sku: str, location_id: str) -> None:
     """Tell the batch's projection step that this SKU at this location changed."""
-    notes.setdefault(_CHANGED, set()).add((sku, location_id))
+    notes[_CHANGED].add((sku, location_id))
 
 
-def changed_stock(notes: dict[str, Any]) -> list[tuple[str, str]]:
-    return sorted(notes.get(_CHANGED, ()))
+def changed_stock(notes: Notes) -> list[tuple[str, str]]:
+    changed: set[tuple[str, str]] = notes[_CHANGED] if _CHANGED in notes else set()
+    return sorted(changed)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ async def lock_stock(conn: asyncpg.Connection, sku: str, location_id: str) -> St
 
 async def move(
     conn: asyncpg.Connection,
-    notes: dict[str, Any],
+    notes: Notes,
     sku: str,
     location_id: str,
     movement: Movement,

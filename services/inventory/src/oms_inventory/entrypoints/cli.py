@@ -8,7 +8,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -22,6 +21,7 @@ from oms_runtime import (
     RUNTIME_MIGRATIONS,
     DocumentError,
     Outbox,
+    UnitOfWork,
     apply_migrations,
     configure_logging,
     create_pool,
@@ -37,10 +37,10 @@ async def _import(settings: InventorySettings, catalogue: Catalogue) -> dict[str
     try:
         await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS, "inventory": MIGRATIONS})
         outbox = Outbox(source="oms/inventory", topic_prefix=settings.topic_prefix)
-        notes: dict[str, Any] = {}
         async with pool.acquire() as conn, conn.transaction():
-            counts = await import_catalogue(conn, catalogue, notes)
-            await publish_changes(conn, notes, outbox)
+            work = UnitOfWork(conn=conn, outbox=outbox)
+            counts = await import_catalogue(conn, catalogue, work.notes)
+            await publish_changes(work)
             await write_outbox(conn, outbox.records)
         return counts
     finally:

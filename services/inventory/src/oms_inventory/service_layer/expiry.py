@@ -20,8 +20,7 @@ async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
     """Expire up to ``limit`` due reservations in one transaction; how many expired."""
     now = datetime.now(UTC)
     async with runtime.unit_of_work() as work:
-        notes: dict[str, object] = {}
-        expired = await expire_due(work.conn, notes, now, limit)
+        expired = await expire_due(work.conn, work.notes, now, limit)
         for held in expired:
             emit_for_order(
                 work.outbox,
@@ -35,7 +34,7 @@ async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
                 ),
                 held.order_id,
             )
-        await publish_changes(work.conn, notes, work.outbox)
+        await publish_changes(work)
     if expired:
         _log.info("reservations_expired", expired=len(expired))
     return len(expired)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from oms_events.envelope import Envelope
 from oms_events.inventory import (
     AdjustmentReason,
     InventoryDiscrepancyReported,
@@ -24,7 +25,7 @@ from oms_inventory.adapters.projection import stock_key
 from oms_inventory.adapters.references import first_time
 from oms_inventory.adapters.stock import Movement, StockLevels, lock_stock, move
 from oms_inventory.adapters.transfers import record_end
-from oms_runtime import HandlerContext, RejectedEvent
+from oms_runtime import Received, RejectedEvent, UnitOfWork
 
 __all__ = [
     "not_in_future",
@@ -45,48 +46,45 @@ def not_in_future(at: datetime, what: str) -> None:
         raise RejectedEvent("future_timestamp", f"{what} {at.isoformat()} is in the future")
 
 
-def _source(ctx: HandlerContext) -> str:
-    return ctx.envelope.source[:200]
-
-
 def _adjusted(
-    ctx: HandlerContext, after: StockLevels, delta: int, reason: AdjustmentReason
+    work: UnitOfWork, cause: Envelope, after: StockLevels, delta: int, reason: AdjustmentReason
 ) -> None:
-    ctx.emit(
+    work.emit(
         StockAdjusted(
             sku=after.sku,
             location_id=after.location_id,
             delta=delta,
             reason=reason,
             on_hand=after.on_hand,
-            source_event_id=str(ctx.envelope.id),
+            source_event_id=str(cause.id),
         ),
         subject=stock_key(after.sku, after.location_id),
     )
 
 
 def _discrepancy(
-    ctx: HandlerContext, levels: StockLevels, expected: int, reported: int, note: str
+    work: UnitOfWork, cause: Envelope, levels: StockLevels, expected: int, reported: int, note: str
 ) -> None:
-    ctx.emit(
+    work.emit(
         InventoryDiscrepancyReported(
             sku=levels.sku,
             location_id=levels.location_id,
             expected_on_hand=expected,
             reported_on_hand=reported,
-            source=_source(ctx),
+            source=cause.source[:200],
             note=note,
         ),
         subject=stock_key(levels.sku, levels.location_id),
     )
 
 
-async def stock_snapshot(ctx: HandlerContext, snapshot: StockSnapshot) -> None:
+async def stock_snapshot(work: UnitOfWork, received: Received[StockSnapshot]) -> None:
     """An absolute count. One older than the newest applied count, by (as_of,
     source_sequence), or than the newest movement applied, is stale and changes nothing: a late
     feed never overwrites newer data."""
+    snapshot = received.payload
     not_in_future(snapshot.as_of, "as_of")
-    levels = await lock_stock(ctx.conn, snapshot.sku, snapshot.location_id)
+    levels = await lock_stock(work.conn, snapshot.sku, snapshot.location_id)
     older_count = levels.snapshot_as_of is not None and (
         snapshot.as_of,
         snapshot.source_sequence,
@@ -99,30 +97,36 @@ async def stock_snapshot(ctx: HandlerContext, snapshot: StockSnapshot) -> None:
         return
     delta = snapshot.on_hand - levels.on_hand
     after = await move(
-        ctx.conn,
-        ctx.batch,
+        work.conn,
+        work.notes,
         snapshot.sku,
         snapshot.location_id,
-        Movement("snapshot", str(ctx.envelope.id), on_hand=delta),
+        Movement("snapshot", str(received.envelope.id), on_hand=delta),
         snapshot_as_of=snapshot.as_of,
         snapshot_sequence=snapshot.source_sequence,
     )
     if delta:
-        _adjusted(ctx, after, delta, AdjustmentReason.SNAPSHOT)
+        _adjusted(work, received.envelope, after, delta, AdjustmentReason.SNAPSHOT)
     if after.on_hand < after.reserved:
         _discrepancy(
-            ctx, after, levels.on_hand, snapshot.on_hand, "counted fewer units than are reserved"
+            work,
+            received.envelope,
+            after,
+            levels.on_hand,
+            snapshot.on_hand,
+            "counted fewer units than are reserved",
         )
 
 
-async def stock_adjustment(ctx: HandlerContext, adjustment: StockAdjustment) -> None:
+async def stock_adjustment(work: UnitOfWork, received: Received[StockAdjustment]) -> None:
     """A relative change. One that happened before the newest applied count is already in
     that count and is not applied again. ``quarantined`` moves units between on hand and
     quarantine (a negative delta quarantines them)."""
+    adjustment = received.payload
     not_in_future(adjustment.occurred_at, "occurred_at")
-    if not await first_time(ctx.conn, "adjustment", adjustment.adjustment_id):
+    if not await first_time(work.conn, "adjustment", adjustment.adjustment_id):
         return
-    levels = await lock_stock(ctx.conn, adjustment.sku, adjustment.location_id)
+    levels = await lock_stock(work.conn, adjustment.sku, adjustment.location_id)
     if levels.counted(adjustment.occurred_at):
         _log.info("movement_already_counted", sku=adjustment.sku)
         return
@@ -136,8 +140,8 @@ async def stock_adjustment(ctx: HandlerContext, adjustment: StockAdjustment) -> 
             f" quarantined at {adjustment.location_id!r}",
         )
     after = await move(
-        ctx.conn,
-        ctx.batch,
+        work.conn,
+        work.notes,
         adjustment.sku,
         adjustment.location_id,
         Movement(
@@ -148,19 +152,20 @@ async def stock_adjustment(ctx: HandlerContext, adjustment: StockAdjustment) -> 
             at=adjustment.occurred_at,
         ),
     )
-    _adjusted(ctx, after, delta, adjustment.reason)
+    _adjusted(work, received.envelope, after, delta, adjustment.reason)
 
 
-async def stock_received(ctx: HandlerContext, receipt: StockReceived) -> None:
+async def stock_received(work: UnitOfWork, received: Received[StockReceived]) -> None:
     """Received units add to on hand, unless a newer count already has them."""
+    receipt = received.payload
     not_in_future(receipt.received_at, "received_at")
-    if not await first_time(ctx.conn, "receipt", receipt.receipt_id):
+    if not await first_time(work.conn, "receipt", receipt.receipt_id):
         return
-    levels = await lock_stock(ctx.conn, receipt.sku, receipt.location_id)
+    levels = await lock_stock(work.conn, receipt.sku, receipt.location_id)
     counted = levels.counted(receipt.received_at)
     await move(
-        ctx.conn,
-        ctx.batch,
+        work.conn,
+        work.notes,
         receipt.sku,
         receipt.location_id,
         Movement(
@@ -172,24 +177,23 @@ async def stock_received(ctx: HandlerContext, receipt: StockReceived) -> None:
     )
 
 
-async def _lock_both(
-    ctx: HandlerContext, sku: str, here: str, there: str
-) -> dict[str, StockLevels]:
+async def _lock_both(work: UnitOfWork, sku: str, here: str, there: str) -> dict[str, StockLevels]:
     """Both ends' rows, locked in one order (two instances never deadlock on a transfer)."""
     if here == there:
         raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
-    return {loc: await lock_stock(ctx.conn, sku, loc) for loc in sorted((here, there))}
+    return {loc: await lock_stock(work.conn, sku, loc) for loc in sorted((here, there))}
 
 
-async def transfer_shipped(ctx: HandlerContext, transfer: TransferShipped) -> None:
+async def transfer_shipped(work: UnitOfWork, received: Received[TransferShipped]) -> None:
     """Units leave the sender; they are in transit at the receiver until it receives them."""
+    transfer = received.payload
     not_in_future(transfer.shipped_at, "shipped_at")
-    if not await first_time(ctx.conn, "transfer-shipped", transfer.transfer_id):
+    if not await first_time(work.conn, "transfer-shipped", transfer.transfer_id):
         return
     sender_id, receiver_id = transfer.location_id, transfer.to_location_id
-    rows = await _lock_both(ctx, transfer.sku, sender_id, receiver_id)
-    received = await record_end(
-        ctx.conn,
+    rows = await _lock_both(work, transfer.sku, sender_id, receiver_id)
+    already_received = await record_end(
+        work.conn,
         "shipped",
         transfer_id=transfer.transfer_id,
         sku=transfer.sku,
@@ -206,32 +210,33 @@ async def transfer_shipped(ctx: HandlerContext, transfer: TransferShipped) -> No
             f" {sender_id!r} has {rows[sender_id].on_hand} on hand",
         )
     await move(
-        ctx.conn,
-        ctx.batch,
+        work.conn,
+        work.notes,
         transfer.sku,
         sender_id,
         Movement("transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.shipped_at),
     )
-    if received is None:
+    if already_received is None:
         await move(
-            ctx.conn,
-            ctx.batch,
+            work.conn,
+            work.notes,
             transfer.sku,
             receiver_id,
             Movement("transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity),
         )
 
 
-async def transfer_received(ctx: HandlerContext, transfer: TransferReceived) -> None:
+async def transfer_received(work: UnitOfWork, received: Received[TransferReceived]) -> None:
     """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
+    transfer = received.payload
     not_in_future(transfer.received_at, "received_at")
-    if not await first_time(ctx.conn, "transfer-received", transfer.transfer_id):
+    if not await first_time(work.conn, "transfer-received", transfer.transfer_id):
         return
     receiver_id = transfer.location_id
-    rows = await _lock_both(ctx, transfer.sku, receiver_id, transfer.from_location_id)
+    rows = await _lock_both(work, transfer.sku, receiver_id, transfer.from_location_id)
     receiver = rows[receiver_id]
     shipped = await record_end(
-        ctx.conn,
+        work.conn,
         "received",
         transfer_id=transfer.transfer_id,
         sku=transfer.sku,
@@ -242,8 +247,8 @@ async def transfer_received(ctx: HandlerContext, transfer: TransferReceived) -> 
     )
     arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
     after = await move(
-        ctx.conn,
-        ctx.batch,
+        work.conn,
+        work.notes,
         transfer.sku,
         receiver_id,
         Movement(
@@ -256,7 +261,8 @@ async def transfer_received(ctx: HandlerContext, transfer: TransferReceived) -> 
     )
     if shipped is not None and shipped != transfer.quantity:
         _discrepancy(
-            ctx,
+            work,
+            received.envelope,
             after,
             receiver.on_hand + shipped,
             after.on_hand,

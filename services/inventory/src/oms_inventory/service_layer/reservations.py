@@ -25,7 +25,7 @@ from oms_inventory.adapters.projection import emit_for_order
 from oms_inventory.adapters.references import first_time
 from oms_inventory.adapters.stock import Movement, lock_stock, move
 from oms_inventory.service_layer.feed import not_in_future
-from oms_runtime import HandlerContext, Received, UnitOfWork
+from oms_runtime import Received, UnitOfWork
 
 __all__ = ["ReservationHandlers"]
 
@@ -103,13 +103,14 @@ class ReservationHandlers:
             elif found.status == "held" and found.expires_at is not None:
                 _reserved(work, request.order_id, line, found.expires_at)
 
-    async def release(self, ctx: HandlerContext, request: ReleaseReservations) -> None:
+    async def release(self, work: UnitOfWork, received: Received[ReleaseReservations]) -> None:
+        request = received.payload
         released = await store.release(
-            ctx.conn, ctx.batch, request.order_id, request.reservation_ids, request.reason
+            work.conn, work.notes, request.order_id, request.reservation_ids, request.reason
         )
         for held in released:
             emit_for_order(
-                ctx.outbox,
+                work.outbox,
                 ReservationReleased(
                     sku=held.sku,
                     location_id=held.location_id,
@@ -122,15 +123,16 @@ class ReservationHandlers:
             )
         _log.info("reservations_released", released=len(released))
 
-    async def shipped(self, ctx: HandlerContext, shipment: ShipmentShipped) -> None:
+    async def shipped(self, work: UnitOfWork, received: Received[ShipmentShipped]) -> None:
         """Commit at shipment: the shipped units leave on hand and their reservations."""
-        if not await first_time(ctx.conn, "shipment", shipment.shipment_id):
+        shipment = received.payload
+        if not await first_time(work.conn, "shipment", shipment.shipment_id):
             return
         for line in sorted(shipment.lines, key=lambda line: line.sku):
-            levels = await lock_stock(ctx.conn, line.sku, shipment.location_id)
+            levels = await lock_stock(work.conn, line.sku, shipment.location_id)
             committed, unreserved = await store.commit_line(
-                ctx.conn,
-                ctx.batch,
+                work.conn,
+                work.notes,
                 order_id=shipment.order_id,
                 line_id=line.line_id,
                 sku=line.sku,
@@ -144,7 +146,7 @@ class ReservationHandlers:
                 _log.warning("shipped_without_reservation", line_id=line.line_id)
             for held in committed:
                 emit_for_order(
-                    ctx.outbox,
+                    work.outbox,
                     StockCommitted(
                         sku=held.sku,
                         location_id=held.location_id,
@@ -156,24 +158,25 @@ class ReservationHandlers:
                     held.order_id,
                 )
 
-    async def rejected(self, ctx: HandlerContext, rejection: FulfilmentOrderRejected) -> None:
+    async def rejected(self, work: UnitOfWork, received: Received[FulfilmentOrderRejected]) -> None:
         """A location could not find (or found damaged) units it was asked to ship: they are
         taken off on hand (damaged ones into quarantine) and reported for a human to check.
         The holds themselves are given back by orchestration, which sources the lines again."""
+        rejection = received.payload
         if rejection.cause not in (RejectionCause.NO_STOCK, RejectionCause.DAMAGED):
             return
         reference = f"{rejection.fulfilment_order_id}/" + ",".join(
             sorted(line.line_id for line in rejection.lines)
         )
-        if not await first_time(ctx.conn, "rejection", reference):
+        if not await first_time(work.conn, "rejection", reference):
             return
         damaged = rejection.cause is RejectionCause.DAMAGED
         for line in sorted(rejection.lines, key=lambda line: line.sku):
-            levels = await lock_stock(ctx.conn, line.sku, rejection.location_id)
+            levels = await lock_stock(work.conn, line.sku, rejection.location_id)
             missing = min(line.quantity, levels.on_hand)
             after = await move(
-                ctx.conn,
-                ctx.batch,
+                work.conn,
+                work.notes,
                 line.sku,
                 rejection.location_id,
                 Movement(
@@ -181,11 +184,11 @@ class ReservationHandlers:
                     rejection.fulfilment_order_id,
                     on_hand=-missing,
                     quarantined=missing if damaged else 0,
-                    at=ctx.envelope.time,
+                    at=received.envelope.time,
                 ),
             )
             emit_for_order(
-                ctx.outbox,
+                work.outbox,
                 InventoryDiscrepancyReported(
                     sku=line.sku,
                     location_id=rejection.location_id,

@@ -10,30 +10,31 @@ from oms_inventory.adapters.projection import emit_for_order
 from oms_inventory.adapters.references import first_time
 from oms_inventory.adapters.stock import Movement, lock_stock, move
 from oms_inventory.service_layer.feed import not_in_future
-from oms_runtime import HandlerContext
+from oms_runtime import Received, UnitOfWork
 
 __all__ = ["return_inspected"]
 
 
-async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> None:
+async def return_inspected(work: UnitOfWork, received: Received[ReturnInspected]) -> None:
     """Restocked units become sellable, quarantined ones wait in quarantine, disposed ones
     only enter the ledger. An inspection is applied once, whatever its event id: it is known
     by its return and the digest of its lines (a return may be inspected in several parts)."""
+    inspected = received.payload
     not_in_future(inspected.inspected_at, "inspected_at")
     lines = "\n".join(line.model_dump_json() for line in inspected.lines)
     digest = hashlib.sha256(lines.encode()).hexdigest()
-    if not await first_time(ctx.conn, "return", f"{inspected.return_id}/{digest}"):
+    if not await first_time(work.conn, "return", f"{inspected.return_id}/{digest}"):
         return
     location = inspected.location_id
     for line in sorted(inspected.lines, key=lambda line: line.sku):
-        levels = await lock_stock(ctx.conn, line.sku, location)
+        levels = await lock_stock(work.conn, line.sku, location)
         if levels.counted(inspected.inspected_at):
             continue
         restock = line.quantity if line.disposition is Disposition.RESTOCK else 0
         quarantine = line.quantity if line.disposition is Disposition.QUARANTINE else 0
         after = await move(
-            ctx.conn,
-            ctx.batch,
+            work.conn,
+            work.notes,
             line.sku,
             location,
             Movement(
@@ -46,14 +47,14 @@ async def return_inspected(ctx: HandlerContext, inspected: ReturnInspected) -> N
         )
         if restock:
             emit_for_order(
-                ctx.outbox,
+                work.outbox,
                 StockAdjusted(
                     sku=line.sku,
                     location_id=location,
                     delta=restock,
                     reason=AdjustmentReason.RETURN_RESTOCKED,
                     on_hand=after.on_hand,
-                    source_event_id=str(ctx.envelope.id),
+                    source_event_id=str(received.envelope.id),
                 ),
                 inspected.order_id,
             )

@@ -1,10 +1,10 @@
-"""The orchestration service's event handlers, registered in one place."""
+"""The orchestration service's subscriptions: each event type of each topic to its use case,
+translated from the contract."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
 from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
@@ -15,7 +15,6 @@ from oms_events.orders import (
     OrderLinesCanceled,
     ShippingAddressChanged,
 )
-from oms_events.registry import EventPayload
 from oms_events.values import DeliveryMethod
 from oms_orchestration.adapters.orders import (
     AcceptedOrder,
@@ -27,23 +26,9 @@ from oms_orchestration.adapters.orders import (
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import BatchHandler, Received, Subscription, UnitOfWork, bound_to
+from oms_runtime import Received, Subscription, UnitOfWork
 
 __all__ = ["OrchestrationHandlers"]
-
-P = TypeVar("P", bound=EventPayload)
-
-
-def _each(handler: Callable[[UnitOfWork, P], Awaitable[None]]) -> BatchHandler:
-    """A run's events one at a time, each with its own unit of work (its events name it as
-    their cause)."""
-
-    async def run(work: UnitOfWork, received: Sequence[Received[P]]) -> None:
-        for r in received:
-            with bound_to(r.envelope):
-                await handler(work.for_event(r.envelope), r.payload)
-
-    return run
 
 
 @dataclass
@@ -78,9 +63,12 @@ class OrchestrationHandlers:
             lines=[Line(line.line_id, line.sku, line.quantity) for line in order.lines],
         )
 
-    async def address_changed(self, work: UnitOfWork, event: ShippingAddressChanged) -> None:
+    async def address_changed(
+        self, work: UnitOfWork, received: Received[ShippingAddressChanged]
+    ) -> None:
         """Before release only (the order service refuses later changes): later sourcing and
         the fulfilment orders use the new address."""
+        event = received.payload
         address = event.address
         await update_address(
             work.conn,
@@ -89,7 +77,10 @@ class OrchestrationHandlers:
             locate(self.orchestrator.config.zones(), address.country, address.postal_code),
         )
 
-    async def lines_canceled(self, work: UnitOfWork, event: OrderLinesCanceled) -> None:
+    async def lines_canceled(
+        self, work: UnitOfWork, received: Received[OrderLinesCanceled]
+    ) -> None:
+        event = received.payload
         await self.orchestrator.lines_canceled(
             work,
             event.order_id,
@@ -104,7 +95,8 @@ class OrchestrationHandlers:
             work, [(work.for_event(r.envelope), r.payload.order_id) for r in confirmed]
         )
 
-    async def order_canceled(self, work: UnitOfWork, event: OrderCanceled) -> None:
+    async def order_canceled(self, work: UnitOfWork, received: Received[OrderCanceled]) -> None:
+        event = received.payload
         await self.orchestrator.canceled(work, event.order_id)
 
     async def stock_reserved(
@@ -137,10 +129,16 @@ class OrchestrationHandlers:
             cause = next(r for r in changes if r.payload.sku == sku)
             await self.orchestrator.stock_back(work.for_event(cause.envelope), sku)
 
-    async def fulfilment_accepted(self, work: UnitOfWork, event: FulfilmentOrderAccepted) -> None:
+    async def fulfilment_accepted(
+        self, work: UnitOfWork, received: Received[FulfilmentOrderAccepted]
+    ) -> None:
+        event = received.payload
         await self.orchestrator.accepted(work, event.fulfilment_order_id)
 
-    async def fulfilment_rejected(self, work: UnitOfWork, event: FulfilmentOrderRejected) -> None:
+    async def fulfilment_rejected(
+        self, work: UnitOfWork, received: Received[FulfilmentOrderRejected]
+    ) -> None:
+        event = received.payload
         reason = f"rejected by {event.location_id}: {event.cause.value}"
         await self.orchestrator.rejected(
             work, event.fulfilment_order_id, [line.line_id for line in event.lines], reason
@@ -149,8 +147,8 @@ class OrchestrationHandlers:
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
-            .batch(FulfilmentOrderAccepted, _each(self.fulfilment_accepted))
-            .batch(FulfilmentOrderRejected, _each(self.fulfilment_rejected))
+            .each(FulfilmentOrderAccepted, self.fulfilment_accepted)
+            .each(FulfilmentOrderRejected, self.fulfilment_rejected)
         )
 
     def orders(self) -> Subscription:
@@ -158,9 +156,9 @@ class OrchestrationHandlers:
             Subscription("oms.orders")
             .batch(OrderAccepted, self.orders_accepted)
             .batch(OrderConfirmed, self.orders_confirmed)
-            .batch(OrderCanceled, _each(self.order_canceled))
-            .batch(ShippingAddressChanged, _each(self.address_changed))
-            .batch(OrderLinesCanceled, _each(self.lines_canceled))
+            .each(OrderCanceled, self.order_canceled)
+            .each(ShippingAddressChanged, self.address_changed)
+            .each(OrderLinesCanceled, self.lines_canceled)
         )
 
     def inventory(self) -> Subscription:

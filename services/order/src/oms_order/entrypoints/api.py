@@ -56,11 +56,17 @@ from oms_order.entrypoints.api_openapi import render_openapi
 from oms_order.service_layer.actions import (
     OrderActions,
     OrderNotFound,
-    Work,
     unreadable_order_identity,
     unreadable_order_reasons,
 )
-from oms_runtime import JSON_MEDIA_TYPE, ServiceRuntime, is_infrastructure_error, read_body
+from oms_order.service_layer.timeline import flush_timeline
+from oms_runtime import (
+    JSON_MEDIA_TYPE,
+    ServiceRuntime,
+    UnitOfWork,
+    is_infrastructure_error,
+    read_body,
+)
 
 __all__ = ["OrderApi", "register_api"]
 
@@ -234,18 +240,13 @@ class OrderApi:
                 "invalid_request", f"the body is not a valid {model.__name__}", field_errors(exc)
             ) from None
 
-    def _work(self, call: _Call, uow: Any) -> Work:
-        return Work(conn=uow.conn, outbox=uow.outbox, caused_by=call.request_id)
-
     def _unit_of_work(self, call: _Call) -> Any:
         if not self.runtime.ready:  # the web server answers before the database is ready
             raise HttpError(503, "unavailable", "the service is starting; retry later")
         correlation = call.request.headers.get("X-Correlation-Id")
         if not (correlation and _clean_identifier(correlation)):
             correlation = str(call.request_id)
-        return self.runtime.unit_of_work(
-            correlation_id=correlation, causation_id=str(call.request_id)
-        )
+        return self.runtime.unit_of_work(correlation_id=correlation, cause=call.request_id)
 
     # -- capture ---------------------------------------------------------------------------
 
@@ -301,12 +302,11 @@ class OrderApi:
                 return _json_response(
                     stored.status_code, stored.body, {"Idempotent-Replayed": "true"}
                 )
-            work = self._work(call, uow)
             if order is not None:
-                status, body, order_id = await self._submit(work, order)
+                status, body, order_id = await self._submit(uow, order)
             else:
                 assert identity is not None
-                status, body, order_id = await self._reject(work, identity, errors)
+                status, body, order_id = await self._reject(uow, identity, errors)
             await store.save_response(
                 uow.conn,
                 channel=channel,
@@ -318,9 +318,11 @@ class OrderApi:
             )
         return _json_response(status, body)
 
-    async def _submit(self, work: Work, order: OrderSubmitted) -> tuple[int, dict[str, Any], str]:
+    async def _submit(
+        self, work: UnitOfWork, order: OrderSubmitted
+    ) -> tuple[int, dict[str, Any], str]:
         result = await self.actions.submit(work, order)
-        await work.flush()
+        await flush_timeline(work)
         outcome = await store.order_outcome(work.conn, result.order_id)
         status, reasons = outcome if outcome else (result.status, [])
         body = SubmitResponse.model_validate(
@@ -334,12 +336,12 @@ class OrderApi:
         return (201 if result.created else 200), body, result.order_id
 
     async def _reject(
-        self, work: Work, identity: tuple[str, str], errors: list[tuple[str, str]]
+        self, work: UnitOfWork, identity: tuple[str, str], errors: list[tuple[str, str]]
     ) -> tuple[int, dict[str, Any], str]:
         """Kept as REJECTED, as the intake topic keeps an order it cannot read."""
         reasons = unreadable_order_reasons(errors, "the body is not a valid OrderSubmitted")
         order_id = await self.actions.reject_unreadable(work, *identity, reasons)
-        await work.flush()
+        await flush_timeline(work)
         error = _invalid(
             "invalid_order",
             "the body is not a valid OrderSubmitted; the order is kept as REJECTED",
@@ -475,7 +477,7 @@ class OrderApi:
         self,
         call: _Call,
         command_type: str,
-        action: Callable[[Work, str], Awaitable[Order]],
+        action: Callable[[UnitOfWork, str], Awaitable[Order]],
     ) -> Response:
         """Run one action on one order; a refusal changes nothing, is kept in the timeline
         (as on the command topic) and is answered 409."""
@@ -486,23 +488,22 @@ class OrderApi:
         async with self._unit_of_work(call) as uow:
             await self._view(uow.conn, principal, order_id)  # 404 unless it may see the order
             assert order_id is not None
-            work = self._work(call, uow)
             with structlog.contextvars.bound_contextvars(order_id=order_id):
                 try:
-                    await action(work, order_id)
+                    await action(uow, order_id)
                 except OrderNotFound:
                     raise HttpError(404, "order_not_found", "no such order") from None
                 except TransitionRefused as refused:
                     refusal = refused
                     await self.actions.refused(
-                        work,
+                        uow,
                         refused,
                         order_id=order_id,
                         command_type=command_type,
                         command_id=str(call.request_id),
                         actor=principal.actor,
                     )
-            await work.flush()
+            await flush_timeline(uow)
             view = await self._view(uow.conn, principal, order_id)
         if refusal is not None:
             raise HttpError(409, refusal.code, refusal.message, order_id=order_id)

@@ -1,10 +1,11 @@
-"""The order service's event and command handlers, registered in one place."""
+"""The order service's subscriptions: each event and command type of each topic to its use
+case."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
@@ -18,10 +19,8 @@ from oms_events.orders import (
     OrderSubmitted,
     ReleaseOrder,
 )
-from oms_events.registry import EventPayload
 from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated, OrderBackordered
 from oms_events.values import Actor
-from oms_order.adapters.orders import Timeline
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import TransitionRefused
 from oms_order.domain.status import OrderStatus
@@ -29,44 +28,15 @@ from oms_order.service_layer.actions import (
     OrderActions,
     OrderNotFound,
     Progress,
-    Work,
     unreadable_order_identity,
     unreadable_order_reasons,
 )
-from oms_runtime import HandlerContext, Received, Subscription, UnitOfWork, bound_to
+from oms_order.service_layer.timeline import flush_timeline
+from oms_runtime import Received, Subscription, UnitOfWork
 
 __all__ = ["OrderHandlers"]
 
 _log = structlog.get_logger(__name__)
-
-
-P = TypeVar("P", bound=EventPayload)
-
-
-def _per_event(
-    handler: Callable[[Work, P], Awaitable[None]],
-) -> Callable[[UnitOfWork, Sequence[Received[P]]], Awaitable[None]]:
-    """A run's events one at a time, each with its own cause; the timeline entries of the
-    whole run are written with one statement at its end."""
-
-    async def run(uow: UnitOfWork, received: Sequence[Received[P]]) -> None:
-        timeline = Timeline()
-        for r in received:
-            with bound_to(r.envelope):
-                await handler(_work(uow, r, timeline), r.payload)
-        await timeline.flush(uow.conn)
-
-    return run
-
-
-def _work(uow: UnitOfWork, received: Received[EventPayload], timeline: Timeline) -> Work:
-    """The order service's unit of work for one event of a run, sharing the run's timeline."""
-    return Work(
-        conn=uow.conn,
-        outbox=uow.caused_by(received.envelope),
-        caused_by=received.envelope.id,
-        timeline=timeline,
-    )
 
 
 SourcingProgress = OrderAllocated | OrderBackordered | FulfilmentOrderCreated
@@ -82,12 +52,9 @@ class OrderHandlers:
         self, uow: UnitOfWork, received: Sequence[Received[OrderSubmitted]]
     ) -> None:
         """A run of orders taken together: one statement per table for the run."""
-        timeline = Timeline()
-        submitted = [(_work(uow, r, timeline), r.payload) for r in received]
-        await self.actions.submit_all(submitted)
-        await timeline.flush(uow.conn)
+        await self.actions.submit_all([(uow.for_event(r.envelope), r.payload) for r in received])
 
-    async def order_unreadable(self, ctx: HandlerContext, error: InvalidPayload) -> bool:
+    async def order_unreadable(self, work: UnitOfWork, error: InvalidPayload) -> bool:
         """An order the contract cannot read is still an order: kept as REJECTED, with why.
 
         Without a channel and external id there is no order to speak of: dead-lettered.
@@ -96,12 +63,13 @@ class OrderHandlers:
         if identity is None:
             return False
         reasons = unreadable_order_reasons(error.errors, str(error))
-        work = Work(conn=ctx.conn, outbox=ctx.outbox, caused_by=ctx.envelope.id)
         await self.actions.reject_unreadable(work, *identity, reasons)
-        await work.flush()
         return True
 
-    async def cancellation_requested(self, work: Work, request: OrderCancellationRequested) -> None:
+    async def cancellation_requested(
+        self, work: UnitOfWork, received: Received[OrderCancellationRequested]
+    ) -> None:
+        request = received.payload
         await self._command(
             work,
             "OrderCancellationRequested",
@@ -119,7 +87,8 @@ class OrderHandlers:
 
     # -- customer-service commands ---------------------------------------------------------
 
-    async def cancel_order(self, work: Work, command: CancelOrder) -> None:
+    async def cancel_order(self, work: UnitOfWork, received: Received[CancelOrder]) -> None:
+        command = received.payload
         await self._command(
             work,
             "CancelOrder",
@@ -134,7 +103,8 @@ class OrderHandlers:
             order_id=command.order_id,
         )
 
-    async def hold_order(self, work: Work, command: HoldOrder) -> None:
+    async def hold_order(self, work: UnitOfWork, received: Received[HoldOrder]) -> None:
+        command = received.payload
         await self._command(
             work,
             "HoldOrder",
@@ -149,7 +119,8 @@ class OrderHandlers:
             order_id=command.order_id,
         )
 
-    async def release_order(self, work: Work, command: ReleaseOrder) -> None:
+    async def release_order(self, work: UnitOfWork, received: Received[ReleaseOrder]) -> None:
+        command = received.payload
         await self._command(
             work,
             "ReleaseOrder",
@@ -160,7 +131,10 @@ class OrderHandlers:
             order_id=command.order_id,
         )
 
-    async def change_shipping_address(self, work: Work, command: ChangeShippingAddress) -> None:
+    async def change_shipping_address(
+        self, work: UnitOfWork, received: Received[ChangeShippingAddress]
+    ) -> None:
+        command = received.payload
         await self._command(
             work,
             "ChangeShippingAddress",
@@ -173,7 +147,7 @@ class OrderHandlers:
 
     async def _command(
         self,
-        work: Work,
+        work: UnitOfWork,
         command_type: str,
         actor: Actor | None,
         action: Any,
@@ -189,7 +163,7 @@ class OrderHandlers:
                 refusal,
                 order_id=order_id,
                 command_type=command_type,
-                command_id=str(work.caused_by),
+                command_id=str(work.cause),
                 actor=actor,
             )
 
@@ -201,14 +175,12 @@ class OrderHandlers:
         """A run of sourcing events moving their orders to ``status``, taken together."""
 
         async def run(uow: UnitOfWork, received: Sequence[Received[SourcingProgress]]) -> None:
-            timeline = Timeline()
             await self.actions.progress(
                 [
-                    Progress(_work(uow, r, timeline), r.payload.order_id, status, r.envelope.type)
+                    Progress(uow.for_event(r.envelope), r.payload.order_id, status, r.envelope.type)
                     for r in received
                 ]
             )
-            await timeline.flush(uow.conn)
 
         return run
 
@@ -222,12 +194,14 @@ class OrderHandlers:
 
     # -- shipments -------------------------------------------------------------------------
 
-    async def shipment_shipped(self, work: Work, event: ShipmentShipped) -> None:
+    async def shipment_shipped(self, work: UnitOfWork, received: Received[ShipmentShipped]) -> None:
+        event = received.payload
         await self.actions.shipment_shipped(
             work, event.order_id, event.shipment_id, event.lines, event.shipped_at
         )
 
-    async def delivered(self, work: Work, event: Delivered) -> None:
+    async def delivered(self, work: UnitOfWork, received: Received[Delivered]) -> None:
+        event = received.payload
         await self.actions.shipment_delivered(
             work, event.order_id, event.shipment_id, event.occurred_at
         )
@@ -235,23 +209,29 @@ class OrderHandlers:
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
-            .batch(ShipmentShipped, _per_event(self.shipment_shipped))
-            .batch(Delivered, _per_event(self.delivered))
+            .each(ShipmentShipped, self.shipment_shipped)
+            .each(Delivered, self.delivered)
         )
 
     def intake(self) -> Subscription:
         return (
             Subscription("oms.channel-order-intake")
             .batch(OrderSubmitted, self.orders_submitted)
-            .batch(OrderCancellationRequested, _per_event(self.cancellation_requested))
+            .each(OrderCancellationRequested, self.cancellation_requested)
             .invalid(OrderSubmitted, self.order_unreadable)
         )
 
     def commands(self) -> Subscription:
         return (
             Subscription("oms.order-commands")
-            .batch(CancelOrder, _per_event(self.cancel_order))
-            .batch(HoldOrder, _per_event(self.hold_order))
-            .batch(ReleaseOrder, _per_event(self.release_order))
-            .batch(ChangeShippingAddress, _per_event(self.change_shipping_address))
+            .each(CancelOrder, self.cancel_order)
+            .each(HoldOrder, self.hold_order)
+            .each(ReleaseOrder, self.release_order)
+            .each(ChangeShippingAddress, self.change_shipping_address)
         )
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every topic the order service reads; each batch writes its timeline once, at its
+        end."""
+        topics = (self.intake(), self.commands(), self.sourcing(), self.shipments())
+        return [topic.finish(flush_timeline) for topic in topics]

@@ -5,10 +5,9 @@ order's timeline and as an event in the outbox."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from uuid import UUID
 
 import asyncpg
 import structlog
@@ -36,7 +35,6 @@ from oms_events.payments import (
     PaymentVoided,
     RefundIssued,
 )
-from oms_events.registry import EventPayload
 from oms_events.values import Actor, ActorRole, Address, LineQuantity, Money
 from oms_order.adapters import orders as store
 from oms_order.adapters import shipments
@@ -45,14 +43,14 @@ from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import Order, PaymentStatus, TransitionRefused
 from oms_order.domain.status import OrderStatus
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
-from oms_runtime import Outbox, retried, safe_text
+from oms_order.service_layer.timeline import cause_of, record, timeline
+from oms_runtime import UnitOfWork, retried, safe_text
 
 __all__ = [
     "OrderActions",
     "OrderNotFound",
     "Progress",
     "SubmitResult",
-    "Work",
     "actor_label",
     "unreadable_order_identity",
     "unreadable_order_reasons",
@@ -114,41 +112,6 @@ def unreadable_order_reasons(
     ] or [RejectionReason(code="invalid_order", message=safe_text(summary, 2000))]
 
 
-@dataclass
-class Work:
-    """The open transaction, its outbox, and what caused this change (event or request id).
-
-    Timeline entries wait in ``timeline`` until ``flush``: the caller flushes once per run of
-    events or per request, before its transaction commits.
-    """
-
-    conn: asyncpg.Connection
-    outbox: Outbox
-    caused_by: UUID
-    timeline: store.Timeline = field(default_factory=store.Timeline)
-
-    async def flush(self) -> None:
-        await self.timeline.flush(self.conn)
-
-    async def record(
-        self,
-        order_id: str,
-        payload: EventPayload,
-        *,
-        actor: str,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        sequence = await self.timeline.append(
-            self.conn,
-            order_id,
-            event_type=payload.event_type,
-            caused_by=self.caused_by,
-            actor=actor,
-            detail=detail,
-        )
-        self.outbox.emit(payload, subject=order_id, sequence=sequence)
-
-
 @dataclass(frozen=True)
 class SubmitResult:
     order_id: str
@@ -160,7 +123,7 @@ class SubmitResult:
 class Progress:
     """One event of sourcing moving an order on: to ``status``, because of ``cause``."""
 
-    work: Work
+    work: UnitOfWork
     order_id: str
     status: OrderStatus
     cause: str
@@ -177,13 +140,13 @@ class OrderActions:
 
     # -- capture ---------------------------------------------------------------------------
 
-    async def submit(self, work: Work, order: OrderSubmitted) -> SubmitResult:
+    async def submit(self, work: UnitOfWork, order: OrderSubmitted) -> SubmitResult:
         """One order per (channel, external id): validate, accept or reject, hold, authorise."""
         [result] = await self.submit_all([(work, order)])
         return result
 
     async def submit_all(
-        self, submitted: Sequence[tuple[Work, OrderSubmitted]]
+        self, submitted: Sequence[tuple[UnitOfWork, OrderSubmitted]]
     ) -> list[SubmitResult]:
         """``submit`` for a run of orders, each with its own cause, with one statement per
         table for the run: the orders and their lines stored, early cancellations taken and
@@ -212,7 +175,7 @@ class OrderActions:
                 results.append(SubmitResult(order_id, created=False, status=""))
                 continue
             stored.discard(order_id)
-            work.timeline.seed(order_id, 0)
+            timeline(work).seed(order_id, 0)
             early = pending.get((order.channel, order.external_order_id))
             aggregate, saved = await self._accept(work, new[order_id], early)
             if aggregate is not None and not saved:
@@ -231,7 +194,7 @@ class OrderActions:
         return results
 
     async def _accept(
-        self, work: Work, new: store.NewOrder, early: asyncpg.Record | None
+        self, work: UnitOfWork, new: store.NewOrder, early: asyncpg.Record | None
     ) -> tuple[Order | None, bool]:
         """What follows a new order's insert: its aggregate (None when rejected), and whether
         it was saved here already."""
@@ -244,7 +207,7 @@ class OrderActions:
             return None, True
 
         accepted = OrderAccepted(order_id=order_id, **order.model_dump())
-        await work.record(order_id, accepted, actor=actor)
+        await record(work, order_id, accepted, actor=actor)
         aggregate = Order.new(order_id, order)  # just inserted, and locked by this transaction
         if early is not None:
             aggregate.cancel()
@@ -267,20 +230,24 @@ class OrderActions:
                 rule=flags[0].rule,
                 note="; ".join(f"{f.rule}: {f.note}" for f in flags)[:2000],
             )
-            await work.record(
-                order_id, held, actor="system:risk-rules", detail={"rules": [f.rule for f in flags]}
+            await record(
+                work,
+                order_id,
+                held,
+                actor="system:risk-rules",
+                detail={"rules": [f.rule for f in flags]},
             )
         await self._authorize(work, aggregate, order)
         return aggregate, False  # saved with the run: no line changed yet
 
     async def reject_unreadable(
-        self, work: Work, channel: str, external_order_id: str, reasons: list[RejectionReason]
+        self, work: UnitOfWork, channel: str, external_order_id: str, reasons: list[RejectionReason]
     ) -> str:
         order_id = order_id_for(channel, external_order_id)
         if await store.insert_unreadable_order(
             work.conn, order_id, channel, external_order_id, reasons
         ):
-            work.timeline.seed(order_id, 0)
+            timeline(work).seed(order_id, 0)
             await self._reject(
                 work, order_id, channel, external_order_id, reasons, f"channel:{channel}"
             )
@@ -288,7 +255,7 @@ class OrderActions:
 
     async def _reject(
         self,
-        work: Work,
+        work: UnitOfWork,
         order_id: str,
         channel: str,
         external_order_id: str,
@@ -301,12 +268,12 @@ class OrderActions:
             external_order_id=external_order_id,
             reasons=tuple(reasons),
         )
-        await work.record(
-            order_id, rejected, actor=actor, detail={"codes": [r.code for r in reasons]}
+        await record(
+            work, order_id, rejected, actor=actor, detail={"codes": [r.code for r in reasons]}
         )
         _log.info("order_rejected", order_id=order_id, codes=[r.code for r in reasons])
 
-    async def _authorize(self, work: Work, aggregate: Order, order: OrderSubmitted) -> None:
+    async def _authorize(self, work: UnitOfWork, aggregate: Order, order: OrderSubmitted) -> None:
         payment = order.payment
         result = await self._provider(
             lambda: self.payments.authorize(
@@ -328,7 +295,7 @@ class OrderActions:
                 amount=payment.amount,
                 authorized_at=self.clock(),
             )
-            await work.record(aggregate.order_id, authorized, actor=f"payments:{payment.provider}")
+            await record(work, aggregate.order_id, authorized, actor=f"payments:{payment.provider}")
             if payment.method in PREPAID_METHODS:
                 await self._capture_in_full(work, aggregate, payment.amount)
             if confirmed:
@@ -344,9 +311,9 @@ class OrderActions:
             message=result.reason or f"payment {result.outcome.value}",
             retryable=result.outcome == PaymentOutcome.REQUIRES_ACTION,
         )
-        await work.record(aggregate.order_id, failed, actor=f"payments:{payment.provider}")
+        await record(work, aggregate.order_id, failed, actor=f"payments:{payment.provider}")
 
-    async def _capture_in_full(self, work: Work, aggregate: Order, amount: Money) -> None:
+    async def _capture_in_full(self, work: UnitOfWork, aggregate: Order, amount: Money) -> None:
         capture_id = await self._provider(
             lambda: self.payments.capture(
                 idempotency_key=f"{aggregate.order_id}:capture:order",
@@ -364,16 +331,18 @@ class OrderActions:
             captured_total=amount,
             captured_at=self.clock(),
         )
-        await work.record(aggregate.order_id, captured, actor=actor_label(SYSTEM))
+        await record(work, aggregate.order_id, captured, actor=actor_label(SYSTEM))
 
-    async def _refund(self, work: Work, aggregate: Order, amount_minor: int, reason: str) -> None:
+    async def _refund(
+        self, work: UnitOfWork, aggregate: Order, amount_minor: int, reason: str
+    ) -> None:
         """Give back what a cancellation took off an order that was already paid."""
         if amount_minor <= 0 or aggregate.capture_id is None:
             return
         amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
         refund_id = await self._provider(
             lambda: self.payments.refund(
-                idempotency_key=f"{aggregate.order_id}:refund:{work.caused_by}",
+                idempotency_key=f"{aggregate.order_id}:refund:{cause_of(work)}",
                 reference=aggregate.order_id,
                 capture_id=aggregate.capture_id or "",
                 amount=amount,
@@ -391,19 +360,19 @@ class OrderActions:
             reason=reason,
             refunded_at=self.clock(),
         )
-        await work.record(aggregate.order_id, refunded, actor=actor_label(SYSTEM))
+        await record(work, aggregate.order_id, refunded, actor=actor_label(SYSTEM))
 
-    async def _confirmed(self, work: Work, aggregate: Order, payment_id: str | None) -> None:
+    async def _confirmed(self, work: UnitOfWork, aggregate: Order, payment_id: str | None) -> None:
         confirmed = OrderConfirmed(
             order_id=aggregate.order_id, confirmed_at=self.clock(), payment_id=payment_id
         )
-        await work.record(aggregate.order_id, confirmed, actor=actor_label(SYSTEM))
+        await record(work, aggregate.order_id, confirmed, actor=actor_label(SYSTEM))
 
     # -- customer service --------------------------------------------------------------------
 
     async def request_cancellation(
         self,
-        work: Work,
+        work: UnitOfWork,
         *,
         channel: str,
         external_order_id: str,
@@ -426,7 +395,7 @@ class OrderActions:
                 work.conn,
                 channel=channel,
                 external_order_id=external_order_id,
-                event_id=work.caused_by,
+                event_id=cause_of(work),
                 reason=reason,
                 requested_at=requested_at,
             )
@@ -434,7 +403,13 @@ class OrderActions:
         return order_id
 
     async def cancel(
-        self, work: Work, order_id: str, *, lines: Sequence[LineQuantity], reason: str, actor: Actor
+        self,
+        work: UnitOfWork,
+        order_id: str,
+        *,
+        lines: Sequence[LineQuantity],
+        reason: str,
+        actor: Actor,
     ) -> Order:
         aggregate = await self._load(work, order_id)
         amount_authorized = Money(
@@ -457,22 +432,22 @@ class OrderActions:
                 if aggregate.capture_id
                 else None,
             )
-            await work.record(
-                order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
+            await record(
+                work, order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
             )
             await self._refund(work, aggregate, outcome.refund_due_minor, reason)
         await store.save_order(work.conn, aggregate)
         return aggregate
 
     async def _canceled(
-        self, work: Work, aggregate: Order, reason: str, actor: Actor, authorized: Money
+        self, work: UnitOfWork, aggregate: Order, reason: str, actor: Actor, authorized: Money
     ) -> None:
         """The whole order is canceled: announce it, then release the payment."""
         canceled = OrderCanceled(
             order_id=aggregate.order_id, reason=reason, canceled_by=actor, canceled_at=self.clock()
         )
-        await work.record(
-            aggregate.order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
+        await record(
+            work, aggregate.order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
         )
         if aggregate.compensation() == "void" and aggregate.authorization_id:
             await self.payments.void(
@@ -488,34 +463,36 @@ class OrderActions:
                 reason=reason,
                 voided_at=self.clock(),
             )
-            await work.record(aggregate.order_id, voided, actor=actor_label(SYSTEM))
+            await record(work, aggregate.order_id, voided, actor=actor_label(SYSTEM))
         elif aggregate.compensation() == "refund":
             await self._refund(
                 work, aggregate, aggregate.captured_minor - aggregate.refunded_minor, reason
             )
 
     async def hold(
-        self, work: Work, order_id: str, *, reason: HoldReason, note: str | None, actor: Actor
+        self, work: UnitOfWork, order_id: str, *, reason: HoldReason, note: str | None, actor: Actor
     ) -> Order:
         aggregate = await self._load(work, order_id)
         aggregate.hold(reason.value)
         held = OrderHeld(order_id=order_id, reason=reason, note=note, held_by=actor)
-        await work.record(order_id, held, actor=actor_label(actor), detail={"note": note})
+        await record(work, order_id, held, actor=actor_label(actor), detail={"note": note})
         await store.save_order(work.conn, aggregate)
         return aggregate
 
-    async def release(self, work: Work, order_id: str, *, note: str | None, actor: Actor) -> Order:
+    async def release(
+        self, work: UnitOfWork, order_id: str, *, note: str | None, actor: Actor
+    ) -> Order:
         aggregate = await self._load(work, order_id)
         confirmed = aggregate.release()
         released = OrderReleased(order_id=order_id, released_by=actor, note=note)
-        await work.record(order_id, released, actor=actor_label(actor), detail={"note": note})
+        await record(work, order_id, released, actor=actor_label(actor), detail={"note": note})
         if confirmed:
             await self._confirmed(work, aggregate, payment_id_for(order_id))
         await store.save_order(work.conn, aggregate)
         return aggregate
 
     async def change_shipping_address(
-        self, work: Work, order_id: str, *, address: Address, actor: Actor
+        self, work: UnitOfWork, order_id: str, *, address: Address, actor: Actor
     ) -> Order:
         aggregate = await self._load(work, order_id)
         aggregate.check_address_change()
@@ -528,13 +505,13 @@ class OrderActions:
             address=address,
             changed_by=actor,
         )
-        await work.record(order_id, changed, actor=actor_label(actor))
+        await record(work, order_id, changed, actor=actor_label(actor))
         await store.set_shipping_address(work.conn, order_id, address.model_dump_json())
         return aggregate
 
     async def refused(
         self,
-        work: Work,
+        work: UnitOfWork,
         refusal: TransitionRefused | OrderNotFound,
         *,
         order_id: str,
@@ -556,7 +533,8 @@ class OrderActions:
         if isinstance(refusal, OrderNotFound):
             work.outbox.emit(rejected, subject=order_id)
         else:
-            await work.record(
+            await record(
+                work,
                 order_id,
                 rejected,
                 actor=actor_label(actor) if actor else "unknown",
@@ -575,7 +553,7 @@ class OrderActions:
             return
         first = moves[0].work
         loaded = await store.load_statuses(
-            first.conn, sorted({m.order_id for m in moves}), first.timeline
+            first.conn, sorted({m.order_id for m in moves}), timeline(first)
         )
         moved: dict[str, Order] = {}
         for m in moves:
@@ -591,11 +569,11 @@ class OrderActions:
                 )
                 continue
             moved[m.order_id] = aggregate
-            await m.work.timeline.append(
+            await timeline(m.work).append(
                 m.work.conn,
                 m.order_id,
                 event_type=m.cause,
-                caused_by=m.work.caused_by,
+                caused_by=cause_of(m.work),
                 actor="service:orchestration",
                 detail={"status": m.status.value},
             )
@@ -605,7 +583,7 @@ class OrderActions:
 
     async def shipment_shipped(
         self,
-        work: Work,
+        work: UnitOfWork,
         order_id: str,
         shipment_id: str,
         lines: Sequence[LineQuantity],
@@ -640,8 +618,12 @@ class OrderActions:
                 ),
                 captured_at=self.clock(),
             )
-            await work.record(
-                order_id, captured, actor=actor_label(SYSTEM), detail={"shipment_id": shipment_id}
+            await record(
+                work,
+                order_id,
+                captured,
+                actor=actor_label(SYSTEM),
+                detail={"shipment_id": shipment_id},
             )
         await shipments.insert_shipment(
             work.conn,
@@ -652,24 +634,25 @@ class OrderActions:
             shipped_at=at,
         )
         if aggregate.status != before:
-            await work.timeline.append(
+            await timeline(work).append(
                 work.conn,
                 order_id,
                 event_type="ShipmentShipped",
-                caused_by=work.caused_by,
+                caused_by=cause_of(work),
                 actor="service:shipping",
                 detail={"status": aggregate.status.value, "shipment_id": shipment_id},
             )
         await store.save_order(work.conn, aggregate)
 
     async def shipment_delivered(
-        self, work: Work, order_id: str, shipment_id: str, at: datetime
+        self, work: UnitOfWork, order_id: str, shipment_id: str, at: datetime
     ) -> None:
         """When every shipment of a fulfilled order is delivered, the order is complete."""
         aggregate = await self._load(work, order_id)
         undelivered = await shipments.mark_delivered(work.conn, shipment_id, at)
         if undelivered == 0 and aggregate.advance(OrderStatus.COMPLETED):
-            await work.record(
+            await record(
+                work,
                 order_id,
                 OrderCompleted(order_id=order_id, completed_at=at),
                 actor="service:shipping",
@@ -690,8 +673,8 @@ class OrderActions:
             attempts=self.payment_attempts,
         )
 
-    async def _load(self, work: Work, order_id: str) -> Order:
-        aggregate = await store.load_order(work.conn, order_id, work.timeline)
+    async def _load(self, work: UnitOfWork, order_id: str) -> Order:
+        aggregate = await store.load_order(work.conn, order_id, timeline(work))
         if aggregate is None:
             raise OrderNotFound(order_id)
         if aggregate.status == OrderStatus.REJECTED:
@@ -700,7 +683,7 @@ class OrderActions:
             )
         return aggregate
 
-    async def _exists(self, work: Work, order_id: str) -> bool:
+    async def _exists(self, work: UnitOfWork, order_id: str) -> bool:
         return bool(
             await work.conn.fetchval("SELECT true FROM orders WHERE order_id = $1", order_id)
         )
