@@ -85,10 +85,10 @@ def shell_array(path: Path, name: str) -> list[str]:
     return match.group(1).split()
 
 
-def shell_default(path: Path, variable: str) -> str:
-    """The default of ``${VARIABLE:-default}`` in a script."""
-    match = re.search(rf"\$\{{{variable}:-([^}}]*)\}}", path.read_text())
-    assert match, f"{path.relative_to(REPO)} has no ${{{variable}:-...}} default"
+def shell_assignment(path: Path, variable: str) -> str:
+    """The value of a plain ``VARIABLE=value`` assignment in a script."""
+    match = re.search(rf"^{variable}=(\S+)$", path.read_text(), re.MULTILINE)
+    assert match, f"{path.relative_to(REPO)} has no {variable}=... assignment"
     return match.group(1)
 
 
@@ -125,15 +125,15 @@ def test_kafka_runs_single_node_kraft_like_the_local_stack() -> None:
         "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
     ):
         assert env[key] == "1", key
-    # From the host, Kafka answers where the local stack's Kafka does.
-    host_port = int(shell_default(STACK, "OMS_KAFKA_PORT"))
+    # From the host, Kafka answers on the local stack's default port.
+    host_port = int(shell_assignment(STACK, "DEFAULT_KAFKA_PORT"))
     assert host_port in published_ports(kafka).values()
     assert f"localhost:{host_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
 
 
 def test_postgres_is_published_where_the_local_stack_listens() -> None:
     postgres = compose_services()["postgres"]
-    assert published_ports(postgres).get(5432) == int(shell_default(STACK, "OMS_PG_PORT"))
+    assert published_ports(postgres).get(5432) == int(shell_assignment(STACK, "DEFAULT_PG_PORT"))
     mounts = [str(v) for v in postgres.get("volumes", [])]
     assert any(
         m.startswith("./deploy/compose/init-databases.sh:/docker-entrypoint-initdb.d/")

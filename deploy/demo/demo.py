@@ -1,11 +1,13 @@
 """The main job: start the services on the local stack, place orders, show them move.
 
-Run by ``make demo`` after the stack is up. It starts the order, inventory, orchestration and
-notification workers as their own processes, imports the catalogue and feeds stock, has
-channels submit orders (one in the old v1 intake format and one unreadable record among them),
-and prints what each service did with them: statuses and timelines, sourcing decisions with
-their explanations, reservations, a backorder filled by a receipt, a shipment committing stock,
-notifications, and the stock table.
+Run by ``make demo`` after the stack is up. Every run starts from a clean state: it drops and
+creates again its databases (demo_<service>, owned by the services' roles) and works on topics
+and consumer groups of its own (prefix ``omsdemo<run>.``), deleting those of earlier runs.
+It starts the order, inventory, orchestration and notification workers as their own processes,
+imports the catalogue and feeds stock, has channels submit orders (one in the old v1 intake
+format and one unreadable record among them), and prints what each service did with them:
+statuses and timelines, sourcing decisions with their explanations, reservations, a backorder
+filled by a receipt, a shipment committing stock, notifications, and the stock table.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,9 +28,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
@@ -44,8 +49,36 @@ from oms_events.values import Actor, ActorRole, Address, Money, OrderLine, Order
 from oms_order.domain.identity import order_id_for
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = {"order": 8001, "inventory": 8002, "orchestration": 8003, "notification": 8005}
 CHANNELS = ("web-de", "marketplace-fr", "pos-berlin")
+RUN = datetime.now(UTC).strftime("%y%m%d%H%M%S")
+# The demo's topics and consumer groups carry this mark, its databases are demo_<service>.
+MARK = "omsdemo"
+TOPIC_PREFIX = f"{MARK}{RUN}."
+GROUP_SUFFIX = f"-{MARK}{RUN}"
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def http_ports(wanted: dict[str, int]) -> dict[str, int]:
+    """Each service's usual port, or the next free one (another clone's demo may be running)."""
+    chosen: dict[str, int] = {}
+    for name, port in wanted.items():
+        while port in chosen.values() or not bindable(port):
+            port += 1
+        chosen[name] = port
+    return chosen
+
+
+SERVICES = http_ports(
+    {"order": 8001, "inventory": 8002, "orchestration": 8003, "notification": 8005}
+)
 
 
 def stack_env() -> dict[str, str]:
@@ -61,6 +94,46 @@ def stack_env() -> dict[str, str]:
         if value:
             env[name.strip()] = shlex.split(value)[0]
     return env
+
+
+def with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+async def start_clean(env: dict[str, str]) -> dict[str, str]:
+    """Drop earlier runs' databases and topics, make this run's: the environment to use."""
+    admin = await asyncpg.connect(env["OMS_PG_ADMIN_DSN"])
+    try:
+        for name in SERVICES:
+            database = f"demo_{name}"
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{database}" OWNER "oms_{name}"')
+            await admin.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
+    finally:
+        await admin.close()
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await kafka.start()
+    try:
+        earlier = [t for t in await kafka.list_topics() if MARK in t]
+        if earlier:
+            await kafka.delete_topics(earlier)
+    finally:
+        await kafka.close()
+    # The script the stack creates its topics with, for this run's prefix.
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(REPO / "deploy" / "local" / "create_topics.py")],
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "OMS_TOPIC_PREFIX": TOPIC_PREFIX},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return env | {
+        f"OMS_{name.upper()}_DATABASE_URL": with_database(
+            env[f"OMS_{name.upper()}_DATABASE_URL"], f"demo_{name}"
+        )
+        for name in SERVICES
+    }
 
 
 def eur(amount: int) -> Money:
@@ -176,7 +249,7 @@ SHOP_API_KEY = secrets.token_urlsafe(24)
 
 
 def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
-    """Each service as its own process, as in production, on the stack's own databases."""
+    """Each service as its own process, as in production, on this run's databases and topics."""
     workers = []
     digest = hashlib.sha256(SHOP_API_KEY.encode()).hexdigest()
     for name, port in SERVICES.items():
@@ -185,11 +258,13 @@ def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byte
             "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
             "OMS_DATABASE_URL": env[f"OMS_{name.upper()}_DATABASE_URL"],
             "OMS_HTTP_PORT": str(port),
+            "OMS_TOPIC_PREFIX": TOPIC_PREFIX,
+            "OMS_GROUP_SUFFIX": GROUP_SUFFIX,
             "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
         }
-        with (logs / f"{name}.log").open("ab") as log:
+        with (logs / f"{name}.log").open("wb") as log:
             workers.append(
                 subprocess.Popen(
                     [sys.executable, "-m", f"oms_{name}", "worker"],
@@ -219,7 +294,7 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait(topic, value, key=key.encode())
+            await producer.send_and_wait(TOPIC_PREFIX + topic, value, key=key.encode())
     finally:
         await producer.stop()
 
@@ -303,7 +378,8 @@ async def show(env: dict[str, str]) -> None:
     print("services ready: database up, partitions assigned\n")
 
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    run = datetime.now(UTC).strftime("%y%m%d%H%M%S")
+    # The orders' numbers need not differ between runs: every run starts on empty databases.
+    run = "A1001"
     popup = await prepare_stock(env, run, publish=publish, wait=wait)
     records = intake_records(run)
     await publish(bootstrap, "oms.channel-order-intake", records)
@@ -347,8 +423,9 @@ async def show(env: dict[str, str]) -> None:
             " WHERE key = $1",
             bad_key,
         )
+        topic = dead["topic"].removeprefix(TOPIC_PREFIX)
         print(
-            f"\nthe unreadable record went to {dead['topic']}.dlq ({dead['reason']}, partition"
+            f"\nthe unreadable record went to {topic}.dlq ({dead['reason']}, partition"
             f" {dead['partition']}, offset {dead['offset']}): {dead['detail'][:80]}"
         )
 
@@ -411,7 +488,7 @@ async def show(env: dict[str, str]) -> None:
 
 
 def main() -> int:
-    env = stack_env()
+    env = asyncio.run(start_clean(stack_env()))
     logs = Path(os.environ.get("OMS_STACK_DIR", REPO / ".stack")) / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
     workers = start_workers(env, logs)

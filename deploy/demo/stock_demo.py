@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ from oms_events.registry import EventPayload
 from oms_events.values import LineQuantity
 
 HERE = Path(__file__).resolve().parent
-HAMBURG, BERLIN = "dc-hamburg", "store-berlin"
+HAMBURG, BERLIN, POPUP = "dc-hamburg", "store-berlin", "popup-berlin"
 
 
 COUNTS = (
@@ -44,7 +43,7 @@ COUNTS = (
     ("SKU-HOODIE-L", BERLIN, 4),
     ("SKU-CAP", BERLIN, 0),  # sold out: the store's cap order will wait
 )
-"""What WMS and POS count at the start of every run: (sku, location, units available)."""
+"""What WMS and POS count at the start of the run: (sku, location, units on hand)."""
 
 
 def _event(payload: EventPayload, subject: str, source: str) -> bytes:
@@ -56,50 +55,33 @@ def _feed(payload: Any, source: str = "wms/hamburg") -> tuple[str, bytes]:
     return key, _event(payload, key, source)
 
 
-def import_catalogue(database_url: str, run: str) -> str:
-    """The demo catalogue, plus a pop-up store opened for this run (so reruns start clean)."""
-    popup = f"popup-{run}"
-    env = {**os.environ, "OMS_DATABASE_URL": database_url}
-    extra = {
-        "locations": [
-            {
-                "location_id": popup,
-                "name": "Pop-up store",
-                "type": "store",
-                "latitude": 52.5163,
-                "longitude": 13.3777,
-                "capabilities": ["pickup"],
-                "channels": ["web-de"],
-            }
-        ]
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(extra, handle)
-    for path in (HERE / "catalogue.yaml", Path(handle.name)):
-        done = subprocess.run(
-            [sys.executable, "-m", "oms_inventory", "catalogue", "import", str(path)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode:
-            raise SystemExit(f"demo: catalogue import failed:\n{done.stderr}")
-    os.unlink(handle.name)
-    return popup
+def import_catalogue(database_url: str) -> None:
+    """The demo's network and items (deploy/demo/catalogue.yaml), into an empty database."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oms_inventory",
+            "catalogue",
+            "import",
+            str(HERE / "catalogue.yaml"),
+        ],
+        env={**os.environ, "OMS_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"demo: catalogue import failed:\n{done.stderr}")
 
 
-def feed_records(
-    run: str, popup: str, still_held: dict[tuple[str, str], int]
-) -> list[tuple[str, bytes]]:
-    """The counts give every run the same available units: what earlier runs of the demo
-    still hold (``still_held``) is counted on top."""
+def feed_records(run: str, popup: str) -> list[tuple[str, bytes]]:
     now = datetime.now(UTC)
     sequence = int(now.timestamp())
     counts = [
         StockSnapshot(
             sku=sku,
             location_id=loc,
-            on_hand=n + still_held.get((sku, loc), 0),
+            on_hand=n,
             as_of=now,
             source_sequence=sequence,
         )
@@ -214,25 +196,19 @@ async def prepare_stock(
     wait: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
 ) -> str:
     """The network and its stock, before any order: the pop-up store's id."""
-    popup = import_catalogue(env["OMS_INVENTORY_DATABASE_URL"], run)
+    import_catalogue(env["OMS_INVENTORY_DATABASE_URL"])
+    popup = POPUP
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
     try:
-        rows = await inventory_db.fetch("SELECT sku, location_id, reserved FROM stock")
-        still_held = {(r["sku"], r["location_id"]): r["reserved"] for r in rows}
         await publish(
-            env["KAFKA_BOOTSTRAP_SERVERS"],
-            "oms.inventory-feed",
-            feed_records(run, popup, still_held),
+            env["KAFKA_BOOTSTRAP_SERVERS"], "oms.inventory-feed", feed_records(run, popup)
         )
 
         async def fed() -> bool:
             """Every record applied: they travel on different partitions."""
             rows = await inventory_db.fetch("SELECT sku, location_id, on_hand FROM stock")
             on_hand = {(r["sku"], r["location_id"]): r["on_hand"] for r in rows}
-            counted = all(
-                on_hand.get((sku, loc)) == n + still_held.get((sku, loc), 0)
-                for sku, loc, n in COUNTS
-            )
+            counted = all(on_hand.get((sku, loc)) == n for sku, loc, n in COUNTS)
             dead = await inventory_db.fetchval(
                 "SELECT count(*) FROM oms_dead_letters WHERE key = $1",
                 f"SKU-NOT-IN-CATALOGUE@{HAMBURG}".encode(),
@@ -244,7 +220,7 @@ async def prepare_stock(
         await inventory_db.close()
     print(
         "1. an operator imported the catalogue (deploy/demo/catalogue.yaml: 6 items, two DCs,"
-        " a store) and a pop-up store; WMS and POS fed counts, a receipt, a transfer to the"
+        " a store and a pop-up store); WMS and POS fed counts, a receipt, a transfer to the"
         " store, a count from an hour ago and a record for an unknown SKU. Orchestration sources"
         " with deploy/demo/sourcing.yaml.\n"
     )
