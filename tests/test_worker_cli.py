@@ -65,3 +65,32 @@ def test_a_missing_database_url_is_named() -> None:
     )
     assert result.returncode == 2
     assert "OMS_DATABASE_URL: Field required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("policies", "expected"),
+    [
+        (
+            '{"validation": {"max_lines": 0}}',
+            "OMS_ORDER_POLICIES: validation.max_lines: Input should be greater than or equal to 1",
+        ),
+        ('{"risk": {"blocked_email": []}}', "OMS_ORDER_POLICIES: risk.blocked_email: Extra inputs"),
+        ('{"validation": ', "OMS_ORDER_POLICIES: not valid JSON: Expecting value"),
+    ],
+)
+def test_bad_order_policies_stop_the_worker_naming_the_field(policies: str, expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oms_order", "worker"],
+        env={
+            **os.environ,
+            "OMS_DATABASE_URL": "postgresql://db/oms",
+            "OMS_ORDER_POLICIES": policies,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("invalid configuration:")
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr

@@ -431,12 +431,15 @@ def test_a_valid_file_with_an_invalid_catalogue_names_the_place(tmp_path: Path) 
 
 
 def test_json_nan_in_a_file_is_refused(tmp_path: Path) -> None:
-    # Python's json module reads NaN, which is not JSON; the model refuses it.
+    # NaN is not JSON: the parser refuses it where it stands, before any model sees it.
     path = tmp_path / "catalogue.json"
-    path.write_text(json.dumps(DOCUMENT).replace("53.5511", "NaN"), encoding="utf-8")
+    text = json.dumps(DOCUMENT).replace("53.5511", "NaN")
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(DocumentError) as caught:
         read_catalogue(path)
-    assert caught.value.errors == ["locations.0.latitude: Input should be a finite number"]
+    [error] = caught.value.errors
+    assert error.startswith(f"{path}: not valid JSON: "), error
+    assert f"(char {text.index('NaN')})" in error
 
 
 def test_invalid_json_syntax_names_the_file(tmp_path: Path) -> None:

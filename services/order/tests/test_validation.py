@@ -1,4 +1,4 @@
-"""Business-rule validation, risk rules and policy loading of the order domain.
+"""Business-rule validation and risk rules of the order domain, and their settings.
 
 Each case mutates one valid baseline order (built from plain dicts, since the models are
 frozen) and asserts the exact (code, field) pairs, so codes stay a stable contract.
@@ -6,20 +6,24 @@ frozen) and asserts the exact (code, field) pairs, so codes stay a stable contra
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from oms_events.orders import OrderSubmitted, RejectionReason
+from oms_order.config import OrderSettings
 from oms_order.domain.validation import (
     RiskPolicy,
     ValidationPolicy,
     address_key,
     assess_risk,
-    load_policies,
     validate_order,
 )
+from oms_runtime import invalid_configuration
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DEFAULT = ValidationPolicy()
@@ -381,15 +385,30 @@ class TestRisk:
         assert policy.review_threshold("EUR") == 10
 
 
-# --- policy loading ----------------------------------------------------------------------
+# --- policy settings (OMS_ORDER_POLICIES) -------------------------------------------------
 
 
-class TestLoadPolicies:
-    def test_empty_config_gives_defaults(self) -> None:
-        assert load_policies({}) == (ValidationPolicy(), RiskPolicy())
+def settings_with(monkeypatch: pytest.MonkeyPatch, policies: object) -> OrderSettings:
+    """The order settings as the worker reads them, with ``policies`` as the variable."""
+    monkeypatch.setenv("OMS_DATABASE_URL", "postgresql://db/oms")
+    text = policies if isinstance(policies, str) else json.dumps(policies)
+    monkeypatch.setenv("OMS_ORDER_POLICIES", text)
+    return OrderSettings()
 
-    def test_full_config(self) -> None:
-        validation, risk = load_policies(
+
+class TestPolicySettings:
+    def test_empty_config_gives_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        policies = settings_with(monkeypatch, {}).order_policies
+        assert (policies.validation.policy(), policies.risk.policy()) == (
+            ValidationPolicy(),
+            RiskPolicy(),
+        )
+        monkeypatch.delenv("OMS_ORDER_POLICIES")
+        assert OrderSettings().order_policies == policies
+
+    def test_full_config(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        policies = settings_with(
+            monkeypatch,
             {
                 "validation": {
                     "max_lines": 50,
@@ -408,8 +427,9 @@ class TestLoadPolicies:
                         {"line1": "Main St 1", "postal_code": "12345", "country": "US"}
                     ],
                 },
-            }
-        )
+            },
+        ).order_policies
+        validation, risk = policies.validation.policy(), policies.risk.policy()
         assert validation == ValidationPolicy(
             max_lines=50,
             max_quantity_per_line=99,
@@ -427,37 +447,72 @@ class TestLoadPolicies:
     @pytest.mark.parametrize(
         ("config", "message"),
         [
-            ({"validaton": {}}, r"unknown key\(s\) in policies: \['validaton'\]"),
-            ({"validation": {"max_line": 3}}, r"unknown key\(s\) in validation: \['max_line'\]"),
-            ({"risk": {"blocked_email": []}}, r"unknown key\(s\) in risk: \['blocked_email'\]"),
-            ({"validation": []}, "validation must be an object"),
-            ({"validation": {"max_lines": "10"}}, "validation.max_lines must be an integer"),
-            ({"validation": {"max_lines": True}}, "validation.max_lines must be an integer"),
-            ({"validation": {"max_lines": 0}}, "max_lines must be at least 1"),
-            ({"validation": {"currencies": "EUR"}}, "validation.currencies must be a list"),
-            ({"validation": {"currencies": ["eur"]}}, r"validation.currencies\[0\]: 'eur' is not"),
-            ({"validation": {"ship_to_countries": ["XX"]}}, "ship_to_countries.*'XX' is not"),
-            ({"validation": {"clock_skew_seconds": "5"}}, "clock_skew_seconds must be a number"),
-            ({"validation": {"allow_free_orders": "yes"}}, "allow_free_orders must be a boolean"),
-            ({"risk": {"review_amount_minor": 1.5}}, "review_amount_minor must be an integer"),
-            ({"risk": {"review_amount_minor": -1}}, "review_amount_minor must not be negative"),
+            ("not JSON", "OMS_ORDER_POLICIES: not valid JSON: Expecting value"),
+            ([], "OMS_ORDER_POLICIES: Input should be a valid dictionary"),
+            ({"validaton": {}}, "OMS_ORDER_POLICIES: validaton: Extra inputs are not permitted"),
+            ({"validation": {"max_line": 3}}, "validation.max_line: Extra inputs are not"),
+            ({"risk": {"blocked_email": []}}, "risk.blocked_email: Extra inputs are not"),
+            ({"validation": []}, "validation: Input should be a valid dictionary"),
+            (
+                {"validation": {"max_lines": "10"}},
+                "validation.max_lines: Input should be a valid int",
+            ),
+            (
+                {"validation": {"max_lines": True}},
+                "validation.max_lines: Input should be a valid int",
+            ),
+            (
+                {"validation": {"max_lines": 0}},
+                "validation.max_lines: Input should be greater than",
+            ),
+            (
+                {"validation": {"currencies": "EUR"}},
+                "validation.currencies: Input should be a valid",
+            ),
+            (
+                {"validation": {"currencies": ["eur"]}},
+                "validation.currencies[0]: String should match",
+            ),
+            (
+                {"validation": {"ship_to_countries": ["XX"]}},
+                "validation.ship_to_countries[0]: Value error, 'XX' is not an ISO 3166-1",
+            ),
+            (
+                {"validation": {"clock_skew_seconds": "5"}},
+                "validation.clock_skew_seconds: Input should be a valid number",
+            ),
+            (
+                {"validation": {"clock_skew_seconds": 10**9}},
+                "validation.clock_skew_seconds: Input should be less than or equal to 86400",
+            ),
+            (
+                {"validation": {"allow_free_orders": "yes"}},
+                "validation.allow_free_orders: Input should be a valid boolean",
+            ),
+            ({"risk": {"review_amount_minor": 1.5}}, "risk.review_amount_minor: Input should be a"),
+            ({"risk": {"review_amount_minor": -1}}, "risk.review_amount_minor: Input should be gr"),
             (
                 {"risk": {"review_amount_minor_by_currency": {"EUR": "1"}}},
-                r"review_amount_minor_by_currency\['EUR'\] must be an integer",
+                "risk.review_amount_minor_by_currency.EUR: Input should be a valid integer",
             ),
-            ({"risk": {"blocked_emails": [1]}}, r"risk.blocked_emails\[0\] must be a string"),
+            (
+                {"risk": {"blocked_emails": [1]}},
+                "risk.blocked_emails[0]: Input should be a valid str",
+            ),
             (
                 {"risk": {"blocked_addresses": [{"line1": "x", "postal_code": "1"}]}},
-                r"risk.blocked_addresses\[0\] is missing \['country'\]",
+                "risk.blocked_addresses[0].country: Field required",
             ),
             (
                 {"risk": {"blocked_addresses": ["Main St 1"]}},
-                r"risk.blocked_addresses\[0\] must be an object",
+                "risk.blocked_addresses[0]: Input should be a valid dictionary",
             ),
         ],
     )
     def test_bad_config_is_refused_with_a_specific_message(
-        self, config: dict[str, Any], message: str
+        self, monkeypatch: pytest.MonkeyPatch, config: object, message: str
     ) -> None:
-        with pytest.raises(ValueError, match=message):
-            load_policies(config)
+        with pytest.raises((ValidationError, SettingsError)) as refused:
+            settings_with(monkeypatch, config)
+        assert isinstance(refused.value, ValidationError | SettingsError)
+        assert message in invalid_configuration(refused.value)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
 
 __all__ = [
@@ -45,8 +45,8 @@ def parse_key_digests(
     value is not one; ``expected`` describes the accepted shapes for the error message.
     """
     try:
-        document: Any = json.loads(text)
-    except ValueError as exc:
+        document: Any = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ValueError("must be a JSON object mapping SHA-256 hex digests to principals")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+from pydantic_settings import SettingsError
 
 if TYPE_CHECKING:
     from oms_runtime._service import ServiceRuntime
@@ -20,17 +22,44 @@ __all__ = ["invalid_configuration", "run_worker"]
 _SECRET_HINTS = ("password", "url", "dsn")
 
 
+def _variable(field: str) -> str:
+    return field if field == "KAFKA_BOOTSTRAP_SERVERS" else f"OMS_{field.upper()}"
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    """Where inside a JSON setting: ``risk.blocked_addresses[0].country``."""
+    place = ""
+    for part in loc:
+        place += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return place.lstrip(".")
+
+
 def _describe(error: ErrorDetails) -> str:
     if not error["loc"]:
         return f"  {error['msg']}"
     field = str(error["loc"][0])
-    variable = field if field == "KAFKA_BOOTSTRAP_SERVERS" else f"OMS_{field.upper()}"
+    inside = _place(error["loc"][1:])
     shown = error["type"] != "missing" and not any(h in field.lower() for h in _SECRET_HINTS)
-    return f"  {variable}: {error['msg']}" + (f" (got {error['input']!r})" if shown else "")
+    return (
+        f"  {_variable(field)}: "
+        + (f"{inside}: " if inside else "")
+        + error["msg"]
+        + (f" (got {error['input']!r})" if shown else "")
+    )
 
 
-def invalid_configuration(exc: ValidationError) -> str:
+# pydantic-settings decodes a structured setting's JSON before validation; its error names the
+# field in prose only.
+_UNDECODABLE = re.compile(r'error parsing value for field "(\w+)"')
+
+
+def invalid_configuration(exc: ValidationError | SettingsError) -> str:
     """What is wrong with the settings, one variable per line, secrets never shown."""
+    if isinstance(exc, SettingsError):
+        named = _UNDECODABLE.match(str(exc))
+        if named is None:
+            return f"invalid configuration:\n  {exc}"
+        return f"invalid configuration:\n  {_variable(named[1])}: not valid JSON: {exc.__cause__}"
     lines = [_describe(error) for error in exc.errors(include_url=False)]
     return "invalid configuration:\n" + "\n".join(lines)
 
@@ -46,7 +75,7 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     parser.parse_args()
     try:
         runtime = build()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         print(invalid_configuration(exc), file=sys.stderr)
         sys.exit(2)
     asyncio.run(runtime.run())

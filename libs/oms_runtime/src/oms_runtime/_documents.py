@@ -3,10 +3,10 @@ YAML files and validated as a whole, with every problem named by its place."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -40,7 +40,11 @@ def validated(model: type[M], document: Any, what: str) -> M:
 
 
 def read_document(path: Path, what: str) -> Any:
-    """The parsed content of a ``.yaml``/``.yml`` or JSON file; DocumentError names the file."""
+    """The parsed content of a ``.yaml``/``.yml`` or JSON file; DocumentError names the file.
+
+    JSON is read by orjson: strict (no NaN or Infinity, nesting at most 1024 deep), and an
+    integer beyond 64 bits arrives as a float, which the documents' strict ints refuse.
+    """
     try:
         if path.stat().st_size > _MAX_FILE_BYTES:
             raise DocumentError(what, [f"{path}: larger than {_MAX_FILE_BYTES} bytes"])
@@ -49,7 +53,7 @@ def read_document(path: Path, what: str) -> Any:
         raise DocumentError(what, [f"{path}: cannot be read: {exc}"]) from None
     is_yaml = path.suffix.lower() in (".yaml", ".yml")
     try:
-        return yaml.safe_load(text) if is_yaml else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
+        return yaml.safe_load(text) if is_yaml else orjson.loads(text)
+    except (yaml.YAMLError, orjson.JSONDecodeError, RecursionError) as exc:
         kind = "YAML" if is_yaml else "JSON"
         raise DocumentError(what, [f"{path}: not valid {kind}: {exc}"]) from None

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from oms_order.adapters import MIGRATIONS
 from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.config import OrderSettings
-from oms_order.domain.validation import load_policies
 from oms_order.entrypoints.api import register_api
 from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_order.entrypoints.kafka import OrderHandlers
@@ -19,12 +16,11 @@ __all__ = ["build_runtime"]
 
 def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     settings = settings or OrderSettings()
-    validation, risk = load_policies(json.loads(settings.order_policies))
     runtime = ServiceRuntime("order", settings=settings, migrations=MIGRATIONS)
     actions = OrderActions(
         payments=SandboxPayments(settings.database_url.get_secret_value()),
-        validation=validation,
-        risk=risk,
+        validation=settings.order_policies.validation.policy(),
+        risk=settings.order_policies.risk.policy(),
         payment_attempts=settings.payment_attempts,
         payment_backoff_s=settings.payment_backoff_s,
     )

@@ -2,16 +2,88 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from oms_order.domain.validation import load_policies
+from oms_events import StrictModel
+from oms_events.values import CountryCode, CurrencyCode
+from oms_order.domain.validation import RiskPolicy, ValidationPolicy
 from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_runtime import RuntimeSettings
 
-__all__ = ["OrderSettings"]
+__all__ = ["BlockedAddress", "OrderPolicies", "OrderSettings", "RiskSettings", "ValidationSettings"]
+
+_Minor = Annotated[int, Field(ge=0)]
+
+
+class _Policies(StrictModel):
+    # Operators write JSON: no "10" for 10, no true for 1 (JSON arrays arrive as lists).
+    model_config = ConfigDict(strict=True)
+
+
+class ValidationSettings(_Policies):
+    """Limits an order must keep to (``validation`` in ``OMS_ORDER_POLICIES``)."""
+
+    max_lines: int = Field(default=500, ge=1)
+    max_quantity_per_line: int = Field(default=10_000, ge=1)
+    max_amount_minor: int = Field(default=10**11, ge=1)
+    currencies: list[CurrencyCode] | None = None
+    """Accepted order currencies; null accepts any ISO currency."""
+    ship_to_countries: list[CountryCode] | None = None
+    """Countries delivered to; null accepts any ISO country."""
+    clock_skew_seconds: float = Field(default=300, ge=0, le=86_400, allow_inf_nan=False)
+    """How far in the future ``placed_at`` may be."""
+    allow_free_orders: bool = False
+
+    def policy(self) -> ValidationPolicy:
+        return ValidationPolicy(
+            max_lines=self.max_lines,
+            max_quantity_per_line=self.max_quantity_per_line,
+            max_amount_minor=self.max_amount_minor,
+            currencies=None if self.currencies is None else frozenset(self.currencies),
+            ship_to_countries=(
+                None if self.ship_to_countries is None else frozenset(self.ship_to_countries)
+            ),
+            clock_skew=timedelta(seconds=self.clock_skew_seconds),
+            allow_free_orders=self.allow_free_orders,
+        )
+
+
+class BlockedAddress(_Policies):
+    """Matched after normalising case, punctuation and spacing."""
+
+    line1: str
+    postal_code: str
+    country: str
+
+
+class RiskSettings(_Policies):
+    """When an accepted order is held for review (``risk`` in ``OMS_ORDER_POLICIES``)."""
+
+    review_amount_minor: _Minor = 100_000
+    review_amount_minor_by_currency: dict[CurrencyCode, _Minor] = Field(default_factory=dict)
+    blocked_emails: list[str] = Field(default_factory=list)
+    blocked_addresses: list[BlockedAddress] = Field(default_factory=list)
+
+    def policy(self) -> RiskPolicy:
+        return RiskPolicy(
+            review_amount_minor=self.review_amount_minor,
+            review_amount_minor_by_currency=self.review_amount_minor_by_currency,
+            blocked_emails=frozenset(self.blocked_emails),
+            blocked_addresses=frozenset(
+                (a.line1, a.postal_code, a.country) for a in self.blocked_addresses
+            ),
+        )
+
+
+class OrderPolicies(_Policies):
+    """``OMS_ORDER_POLICIES``: every key optional, an unknown key refused (a typo would
+    otherwise fall back to a default unnoticed)."""
+
+    validation: ValidationSettings = ValidationSettings()
+    risk: RiskSettings = RiskSettings()
 
 
 class OrderSettings(RuntimeSettings):
@@ -19,23 +91,12 @@ class OrderSettings(RuntimeSettings):
     payment_provider: Literal["sandbox"] = "sandbox"
     payment_attempts: int = Field(default=4, ge=1, le=10)
     payment_backoff_s: float = Field(default=0.2, gt=0, le=30)
-    # JSON: {"validation": {...}, "risk": {...}}; see docs/order-service.md.
-    order_policies: str = "{}"
+    # JSON, decoded by pydantic-settings: {"validation": {...}, "risk": {...}};
+    # see docs/order-service.md.
+    order_policies: OrderPolicies = OrderPolicies()
     # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
     #        | {"role": "customer_service", "actor_id": "cs-desk-1"}}; digests only, never keys.
     order_api_keys: str = "{}"
-
-    @field_validator("order_policies")
-    @classmethod
-    def _policies_parse(cls, value: str) -> str:
-        try:
-            document: Any = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise ValueError("must be a JSON object")
-        load_policies(document)
-        return value
 
     @field_validator("order_api_keys")
     @classmethod

@@ -13,16 +13,13 @@ for review, while an invalid order is rejected.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
-
-from pydantic import TypeAdapter, ValidationError
 
 from oms_events.orders import OrderSubmitted, PaymentMethod, RejectionReason
-from oms_events.values import Address, CountryCode, CurrencyCode, DeliveryMethod, Money
+from oms_events.values import Address, DeliveryMethod, Money
 
 __all__ = [
     "AddressKey",
@@ -31,7 +28,6 @@ __all__ = [
     "ValidationPolicy",
     "address_key",
     "assess_risk",
-    "load_policies",
     "validate_order",
 ]
 
@@ -45,7 +41,8 @@ class ValidationPolicy:
     """Per-deployment limits; the defaults accept everything the contract accepts.
 
     ``max_amount_minor`` (10**11) also keeps every amount inside the store's bigint
-    columns with room for sums. ``None`` allow-lists mean "any ISO code".
+    columns with room for sums. ``None`` allow-lists mean "any ISO code". Operators set it
+    in ``OMS_ORDER_POLICIES``, read by ``oms_order.config``.
     """
 
     max_lines: int = 500
@@ -433,166 +430,3 @@ def assess_risk(order: OrderSubmitted, policy: RiskPolicy) -> list[RiskFlag]:
 
 def _key_of(address: Address) -> AddressKey:
     return address_key(address.line1, address.postal_code, address.country)
-
-
-# --- configuration --------------------------------------------------------------------------
-
-_CURRENCY = TypeAdapter(CurrencyCode)
-_COUNTRY = TypeAdapter(CountryCode)
-
-
-def load_policies(mapping: Mapping[str, Any]) -> tuple[ValidationPolicy, RiskPolicy]:
-    """Build both policies from plain config (e.g. parsed env JSON), refusing anything unknown.
-
-    Shape (every key optional)::
-
-        {"validation": {"max_lines": int, "max_quantity_per_line": int,
-                        "max_amount_minor": int, "currencies": [str] | null,
-                        "ship_to_countries": [str] | null, "clock_skew_seconds": number,
-                        "allow_free_orders": bool},
-         "risk": {"review_amount_minor": int,
-                  "review_amount_minor_by_currency": {str: int},
-                  "blocked_emails": [str],
-                  "blocked_addresses": [{"line1": str, "postal_code": str, "country": str}]}}
-
-    A typo in a key would otherwise silently fall back to a default, so it is an error.
-    """
-    _only(mapping, {"validation", "risk"}, "policies")
-    validation = _section(mapping, "validation")
-    risk = _section(mapping, "risk")
-    _only(
-        validation,
-        {
-            "max_lines",
-            "max_quantity_per_line",
-            "max_amount_minor",
-            "currencies",
-            "ship_to_countries",
-            "clock_skew_seconds",
-            "allow_free_orders",
-        },
-        "validation",
-    )
-    _only(
-        risk,
-        {
-            "review_amount_minor",
-            "review_amount_minor_by_currency",
-            "blocked_emails",
-            "blocked_addresses",
-        },
-        "risk",
-    )
-
-    v_kwargs: dict[str, Any] = {}
-    for name in ("max_lines", "max_quantity_per_line", "max_amount_minor"):
-        if name in validation:
-            v_kwargs[name] = _int(validation[name], f"validation.{name}")
-    if validation.get("currencies") is not None:
-        v_kwargs["currencies"] = frozenset(
-            _codes(validation["currencies"], "validation.currencies", _CURRENCY)
-        )
-    if validation.get("ship_to_countries") is not None:
-        v_kwargs["ship_to_countries"] = frozenset(
-            _codes(validation["ship_to_countries"], "validation.ship_to_countries", _COUNTRY)
-        )
-    if "clock_skew_seconds" in validation:
-        seconds = validation["clock_skew_seconds"]
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise ValueError(_wrong_type("validation.clock_skew_seconds", "a number", seconds))
-        v_kwargs["clock_skew"] = timedelta(seconds=seconds)
-    if "allow_free_orders" in validation:
-        flag = validation["allow_free_orders"]
-        if not isinstance(flag, bool):
-            raise ValueError(_wrong_type("validation.allow_free_orders", "a boolean", flag))
-        v_kwargs["allow_free_orders"] = flag
-
-    r_kwargs: dict[str, Any] = {}
-    if "review_amount_minor" in risk:
-        r_kwargs["review_amount_minor"] = _int(
-            risk["review_amount_minor"], "risk.review_amount_minor"
-        )
-    if "review_amount_minor_by_currency" in risk:
-        by_currency = risk["review_amount_minor_by_currency"]
-        path = "risk.review_amount_minor_by_currency"
-        if not isinstance(by_currency, Mapping):
-            raise ValueError(_wrong_type(path, "an object", by_currency))
-        r_kwargs["review_amount_minor_by_currency"] = {
-            _code(currency, f"{path} key", _CURRENCY): _int(amount, f"{path}[{currency!r}]")
-            for currency, amount in by_currency.items()
-        }
-    if "blocked_emails" in risk:
-        r_kwargs["blocked_emails"] = frozenset(
-            _strings(risk["blocked_emails"], "risk.blocked_emails")
-        )
-    if "blocked_addresses" in risk:
-        r_kwargs["blocked_addresses"] = frozenset(_addresses(risk["blocked_addresses"]))
-
-    # The dataclasses check ranges (e.g. max_lines >= 1) and raise ValueError themselves.
-    return ValidationPolicy(**v_kwargs), RiskPolicy(**r_kwargs)
-
-
-def _wrong_type(path: str, expected: str, value: object) -> str:
-    return f"{path} must be {expected}, got {type(value).__name__} {value!r}"
-
-
-def _only(mapping: Mapping[str, Any], allowed: set[str], path: str) -> None:
-    unknown = sorted(str(key) for key in mapping if key not in allowed)
-    if unknown:
-        raise ValueError(f"unknown key(s) in {path}: {unknown}; expected any of {sorted(allowed)}")
-
-
-def _section(mapping: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    section = mapping.get(name, {})
-    if not isinstance(section, Mapping):
-        raise ValueError(_wrong_type(name, "an object", section))
-    return section
-
-
-def _int(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(_wrong_type(path, "an integer", value))
-    return value
-
-
-def _strings(value: object, path: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ValueError(_wrong_type(path, "a list of strings", value))
-    items = list(value)
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise ValueError(_wrong_type(f"{path}[{i}]", "a string", item))
-    return items
-
-
-def _code(value: object, path: str, adapter: TypeAdapter[str]) -> str:
-    try:
-        return adapter.validate_python(value)
-    except ValidationError:
-        raise ValueError(f"{path}: {value!r} is not a valid ISO code") from None
-
-
-def _codes(value: object, path: str, adapter: TypeAdapter[str]) -> list[str]:
-    return [_code(item, f"{path}[{i}]", adapter) for i, item in enumerate(_strings(value, path))]
-
-
-def _addresses(value: object) -> list[AddressKey]:
-    path = "risk.blocked_addresses"
-    if isinstance(value, str | Mapping) or not isinstance(value, Iterable):
-        raise ValueError(_wrong_type(path, "a list of objects", value))
-    keys: list[AddressKey] = []
-    for i, item in enumerate(value):
-        item_path = f"{path}[{i}]"
-        if not isinstance(item, Mapping):
-            raise ValueError(_wrong_type(item_path, "an object", item))
-        parts = ("line1", "postal_code", "country")
-        _only(item, set(parts), item_path)
-        missing = [part for part in parts if part not in item]
-        if missing:
-            raise ValueError(f"{item_path} is missing {missing}")
-        line1, postal_code, country = (item[part] for part in parts)
-        for part in parts:
-            if not isinstance(item[part], str):
-                raise ValueError(_wrong_type(f"{item_path}.{part}", "a string", item[part]))
-        keys.append(address_key(line1, postal_code, country))
-    return keys
