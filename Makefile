@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test check schemas bench bench-sustained stack-up stack-down stack-status stack-logs
+.PHONY: help setup demo test check new-service schemas bench bench-sustained stack-up stack-down stack-status stack-logs
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -26,6 +26,11 @@ check: ## Lint, type-check and verify the import contracts
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
 	$(UV) run --no-sync lint-imports
+
+new-service: ## Create services/$(NAME) in the shared layout from the template and wire it in (NAME=returns)
+	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
+	$(UV) run --no-sync python deploy/new_service.py $(NAME)
+	$(UV) sync --all-packages
 
 schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, the order API's OpenAPI)
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
