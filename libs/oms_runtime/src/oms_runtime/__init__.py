@@ -40,6 +40,7 @@ from oms_runtime._unit_of_work import (
     Notes,
     Received,
     UnitOfWork,
+    in_memory_unit_of_work,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "bound_to",
     "configure_logging",
     "create_pool",
+    "in_memory_unit_of_work",
     "invalid_configuration",
     "is_infrastructure_error",
     "json_body",

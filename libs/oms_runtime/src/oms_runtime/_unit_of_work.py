@@ -15,7 +15,15 @@ from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_runtime._outbox import Outbox
 
-__all__ = ["BatchHandler", "ConsumedRecord", "Note", "Notes", "Received", "UnitOfWork"]
+__all__ = [
+    "BatchHandler",
+    "ConsumedRecord",
+    "Note",
+    "Notes",
+    "Received",
+    "UnitOfWork",
+    "in_memory_unit_of_work",
+]
 
 # Covariant: a handler for a union of payload types takes a run of any one of them.
 P_co = TypeVar("P_co", bound=EventPayload, covariant=True)
@@ -100,6 +108,22 @@ class UnitOfWork:
         return UnitOfWork(
             conn=self.conn, outbox=self.caused_by(cause), notes=self.notes, cause=cause.id
         )
+
+
+class _NoDatabase:
+    """The connection of an in-memory unit of work: any use of it fails the test, so a
+    service layer tested with fakes is proven not to reach for SQL behind their back."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"an in-memory unit of work has no database (conn.{name})")
+
+
+def in_memory_unit_of_work(service: str = "test", *, cause: UUID | None = None) -> UnitOfWork:
+    """The fake for unit tests of a service layer: a real outbox (its ``records`` are what
+    would be published) and notes, no transaction; the service layer's stores are faked
+    beside it."""
+    outbox = Outbox(source=f"oms/{service}", topic_prefix="")
+    return UnitOfWork(conn=cast(asyncpg.Connection, _NoDatabase()), outbox=outbox, cause=cause)
 
 
 BatchHandler = Callable[[UnitOfWork, Sequence[Received[Any]]], Awaitable[None]]

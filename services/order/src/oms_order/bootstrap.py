@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oms_order.adapters import MIGRATIONS
+from oms_order.adapters import MIGRATIONS, orders, shipments
 from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.config import OrderSettings
 from oms_order.entrypoints.api import register_api
@@ -19,6 +19,8 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("order", settings=settings, migrations=MIGRATIONS)
     actions = OrderActions(
         payments=SandboxPayments(settings.database_url.get_secret_value()),
+        orders=orders,
+        shipments=shipments,
         validation=settings.order_policies.validation.policy(),
         risk=settings.order_policies.risk.policy(),
         payment_attempts=settings.payment_attempts,

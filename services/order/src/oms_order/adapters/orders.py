@@ -22,6 +22,7 @@ __all__ = [
     "insert_unreadable_order",
     "load_order",
     "load_statuses",
+    "order_exists",
     "save_order",
     "save_orders",
     "set_shipping_address",
@@ -114,6 +115,10 @@ def _reasons_json(reasons: list[RejectionReason] | None) -> str | None:
     if reasons is None:
         return None
     return json.dumps([r.model_dump(mode="json") for r in reasons])
+
+
+async def order_exists(conn: asyncpg.Connection, order_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM orders WHERE order_id = $1", order_id))
 
 
 async def load_order(

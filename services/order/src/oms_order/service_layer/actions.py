@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import asyncpg
 import structlog
 
 from oms_events.orders import (
@@ -37,12 +36,12 @@ from oms_events.payments import (
 )
 from oms_events.values import Actor, ActorRole, Address, LineQuantity, Money
 from oms_order.adapters import orders as store
-from oms_order.adapters import shipments
 from oms_order.adapters.payments import PaymentOutcome, PaymentProvider, ProviderUnavailable
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import Order, PaymentStatus, TransitionRefused
 from oms_order.domain.status import OrderStatus
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
+from oms_order.service_layer.stores import OrderStore, ShipmentStore
 from oms_order.service_layer.timeline import cause_of, record, timeline
 from oms_runtime import UnitOfWork, retried, safe_text
 
@@ -132,6 +131,8 @@ class Progress:
 @dataclass
 class OrderActions:
     payments: PaymentProvider
+    orders: OrderStore
+    shipments: ShipmentStore
     validation: ValidationPolicy
     risk: RiskPolicy
     payment_attempts: int = 4
@@ -158,8 +159,8 @@ class OrderActions:
             reasons = validate_order(order, self.validation, now=self.clock())
             status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
             new.setdefault(order_id, store.NewOrder(order_id, order, status, reasons or None))
-        stored = await store.insert_orders(conn, list(new.values()))
-        pending = await store.take_pending_cancellations(
+        stored = await self.orders.insert_orders(conn, list(new.values()))
+        pending = await self.orders.take_pending_cancellations(
             conn,
             [
                 (n.order.channel, n.order.external_order_id)
@@ -182,11 +183,11 @@ class OrderActions:
                 to_save.append(aggregate)
             outcome = aggregate.status if aggregate else new[order_id].status
             results.append(SubmitResult(order_id, created=True, status=outcome.value))
-        await store.save_orders(conn, to_save)
+        await self.orders.save_orders(conn, to_save)
         known = [r.order_id for r in results if not r.created]
         if known:
             _log.info("orders_duplicate", count=len(known))
-            statuses = await store.statuses(conn, known)
+            statuses = await self.orders.statuses(conn, known)
             results = [
                 r if r.created else SubmitResult(r.order_id, False, statuses.get(r.order_id, ""))
                 for r in results
@@ -194,7 +195,7 @@ class OrderActions:
         return results
 
     async def _accept(
-        self, work: UnitOfWork, new: store.NewOrder, early: asyncpg.Record | None
+        self, work: UnitOfWork, new: store.NewOrder, early: Mapping[str, Any] | None
     ) -> tuple[Order | None, bool]:
         """What follows a new order's insert: its aggregate (None when rejected), and whether
         it was saved here already."""
@@ -218,7 +219,7 @@ class OrderActions:
                 Actor(actor_id=order.channel, role=ActorRole.CUSTOMER),
                 order.payment.amount,
             )
-            await store.save_order(work.conn, aggregate)  # its lines changed too
+            await self.orders.save_order(work.conn, aggregate)  # its lines changed too
             return aggregate, True
 
         flags = assess_risk(order, self.risk)
@@ -244,7 +245,7 @@ class OrderActions:
         self, work: UnitOfWork, channel: str, external_order_id: str, reasons: list[RejectionReason]
     ) -> str:
         order_id = order_id_for(channel, external_order_id)
-        if await store.insert_unreadable_order(
+        if await self.orders.insert_unreadable_order(
             work.conn, order_id, channel, external_order_id, reasons
         ):
             timeline(work).seed(order_id, 0)
@@ -382,7 +383,7 @@ class OrderActions:
     ) -> str:
         """A channel's cancel: applied now, or kept until its order arrives."""
         order_id = order_id_for(channel, external_order_id)
-        if await self._exists(work, order_id):
+        if await self.orders.order_exists(work.conn, order_id):
             await self.cancel(
                 work,
                 order_id,
@@ -391,7 +392,7 @@ class OrderActions:
                 actor=Actor(actor_id=channel, role=ActorRole.CUSTOMER),
             )
         else:
-            await store.add_pending_cancellation(
+            await self.orders.add_pending_cancellation(
                 work.conn,
                 channel=channel,
                 external_order_id=external_order_id,
@@ -436,7 +437,7 @@ class OrderActions:
                 work, order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
             )
             await self._refund(work, aggregate, outcome.refund_due_minor, reason)
-        await store.save_order(work.conn, aggregate)
+        await self.orders.save_order(work.conn, aggregate)
         return aggregate
 
     async def _canceled(
@@ -476,7 +477,7 @@ class OrderActions:
         aggregate.hold(reason.value)
         held = OrderHeld(order_id=order_id, reason=reason, note=note, held_by=actor)
         await record(work, order_id, held, actor=actor_label(actor), detail={"note": note})
-        await store.save_order(work.conn, aggregate)
+        await self.orders.save_order(work.conn, aggregate)
         return aggregate
 
     async def release(
@@ -488,7 +489,7 @@ class OrderActions:
         await record(work, order_id, released, actor=actor_label(actor), detail={"note": note})
         if confirmed:
             await self._confirmed(work, aggregate, payment_id_for(order_id))
-        await store.save_order(work.conn, aggregate)
+        await self.orders.save_order(work.conn, aggregate)
         return aggregate
 
     async def change_shipping_address(
@@ -506,7 +507,7 @@ class OrderActions:
             changed_by=actor,
         )
         await record(work, order_id, changed, actor=actor_label(actor))
-        await store.set_shipping_address(work.conn, order_id, address.model_dump_json())
+        await self.orders.set_shipping_address(work.conn, order_id, address.model_dump_json())
         return aggregate
 
     async def refused(
@@ -552,7 +553,7 @@ class OrderActions:
         if not moves:
             return
         first = moves[0].work
-        loaded = await store.load_statuses(
+        loaded = await self.orders.load_statuses(
             first.conn, sorted({m.order_id for m in moves}), timeline(first)
         )
         moved: dict[str, Order] = {}
@@ -577,7 +578,7 @@ class OrderActions:
                 actor="service:orchestration",
                 detail={"status": m.status.value},
             )
-        await store.save_orders(first.conn, list(moved.values()))  # only statuses moved
+        await self.orders.save_orders(first.conn, list(moved.values()))  # only statuses moved
 
     # -- shipments -------------------------------------------------------------------------
 
@@ -591,7 +592,7 @@ class OrderActions:
     ) -> None:
         """Units shipped: their value is captured (one capture per shipment)."""
         aggregate = await self._load(work, order_id)
-        if await shipments.shipment_known(work.conn, shipment_id):
+        if await self.shipments.shipment_known(work.conn, shipment_id):
             _log.info("shipment_known", order_id=order_id)
             return
         before = aggregate.status
@@ -625,7 +626,7 @@ class OrderActions:
                 actor=actor_label(SYSTEM),
                 detail={"shipment_id": shipment_id},
             )
-        await shipments.insert_shipment(
+        await self.shipments.insert_shipment(
             work.conn,
             shipment_id=shipment_id,
             order_id=order_id,
@@ -642,14 +643,14 @@ class OrderActions:
                 actor="service:shipping",
                 detail={"status": aggregate.status.value, "shipment_id": shipment_id},
             )
-        await store.save_order(work.conn, aggregate)
+        await self.orders.save_order(work.conn, aggregate)
 
     async def shipment_delivered(
         self, work: UnitOfWork, order_id: str, shipment_id: str, at: datetime
     ) -> None:
         """When every shipment of a fulfilled order is delivered, the order is complete."""
         aggregate = await self._load(work, order_id)
-        undelivered = await shipments.mark_delivered(work.conn, shipment_id, at)
+        undelivered = await self.shipments.mark_delivered(work.conn, shipment_id, at)
         if undelivered == 0 and aggregate.advance(OrderStatus.COMPLETED):
             await record(
                 work,
@@ -657,7 +658,7 @@ class OrderActions:
                 OrderCompleted(order_id=order_id, completed_at=at),
                 actor="service:shipping",
             )
-            await store.save_order(work.conn, aggregate)
+            await self.orders.save_order(work.conn, aggregate)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -674,7 +675,7 @@ class OrderActions:
         )
 
     async def _load(self, work: UnitOfWork, order_id: str) -> Order:
-        aggregate = await store.load_order(work.conn, order_id, timeline(work))
+        aggregate = await self.orders.load_order(work.conn, order_id, timeline(work))
         if aggregate is None:
             raise OrderNotFound(order_id)
         if aggregate.status == OrderStatus.REJECTED:
@@ -682,8 +683,3 @@ class OrderActions:
                 "order_rejected", "the order was rejected; nothing can change it"
             )
         return aggregate
-
-    async def _exists(self, work: UnitOfWork, order_id: str) -> bool:
-        return bool(
-            await work.conn.fetchval("SELECT true FROM orders WHERE order_id = $1", order_id)
-        )
