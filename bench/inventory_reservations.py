@@ -26,11 +26,11 @@ from bench.order_pipeline import percentiles
 from bench.probes import cpu_seconds
 from oms_events.codec import decode
 from oms_events.inventory import StockReceived
-from tests.conftest import Env
 from tests.support.inventory import CATALOGUE, HAMBURG, MUNICH, TSHIRT, event, reserve, run_cli
 from tests.support.kafka import create_topics
 from tests.support.processes import ServiceProcess
 from tests.support.stack import REPO, provide_stack
+from tests.support.world import Env
 
 SKUS = [f"BENCH-{n:03d}" for n in range(100)]
 HOT_UNITS = 1000

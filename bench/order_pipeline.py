@@ -36,7 +36,6 @@ from bench.probes import Broker, CpuMeter, Statements, kafka_broker_pid, postmas
 from oms_events.codec import decode, encode
 from oms_events.inventory import StockReceived
 from oms_order.domain.identity import order_id_for
-from tests.conftest import Env
 from tests.support.inventory import CATALOGUE, HAMBURG, run_cli
 from tests.support.inventory import event as inventory_event
 from tests.support.kafka import create_topics
@@ -44,6 +43,7 @@ from tests.support.orchestration import write_sourcing
 from tests.support.orders import CHANNEL, channel_event, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.stack import REPO, provide_stack
+from tests.support.world import Env
 
 BENCH_SKU = "SKU-TSHIRT-M"  # what tests.support.orders orders
 KAFKA_LIBS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "oms/kafka-4.3.1/libs"

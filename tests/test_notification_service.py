@@ -8,10 +8,10 @@ from oms_events.codec import encode, new_event
 from oms_events.orders import CancelOrder
 from oms_events.values import Actor, ActorRole
 from oms_order.domain.identity import order_id_for
-from tests.conftest import Env
 from tests.support.kafka import produce
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

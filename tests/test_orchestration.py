@@ -23,7 +23,6 @@ from oms_events.orders import CancelOrder
 from oms_events.values import Actor, ActorRole, DeliveryMethod, LineQuantity, LocationType
 from oms_order.domain.identity import order_id_for
 from oms_runtime import key_digest
-from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,
     HAMBURG,
@@ -40,6 +39,7 @@ from tests.support.orchestration import SOURCING, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

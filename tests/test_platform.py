@@ -13,10 +13,10 @@ import pytest
 from oms_events.codec import decode, encode
 from oms_events.envelope import Envelope
 from oms_order.domain.identity import order_id_for
-from tests.conftest import Env
 from tests.support.kafka import committed_and_end_offsets, produce, read_topic
 from tests.support.orders import CHANNEL, channel_event, encoded, order_submitted
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

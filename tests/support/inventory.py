@@ -16,11 +16,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from oms_events.codec import decode, encode, new_event
-from oms_events.inventory import ReservationLine, ReserveStock
+from oms_events.inventory import ReservationLine, ReserveStock, StockReceived
 from oms_events.registry import EventPayload
-from tests.conftest import Env
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 HAMBURG = "wh-hamburg"
 BERLIN = "store-berlin-mitte"
@@ -177,3 +177,24 @@ async def events_until(env: Env, topic: str, count: int, *types: str) -> list[An
         return found if len(found) >= count else None
 
     return await wait_for(probe, what=f"{count} of {types} on {topic}")
+
+
+def receipt(receipt_id: str, sku: str, location: str, quantity: int) -> StockReceived:
+    return StockReceived(
+        sku=sku,
+        location_id=location,
+        receipt_id=receipt_id,
+        quantity=quantity,
+        received_at=datetime.now(UTC),
+    )
+
+
+async def stock(env: Env, sku: str, location: str) -> dict[str, int]:
+    rows = await env.fetch(
+        "inventory",
+        "SELECT on_hand, reserved, safety_stock, in_transit, quarantined FROM stock"
+        " WHERE sku = $1 AND location_id = $2",
+        sku,
+        location,
+    )
+    return dict(rows[0]) if rows else {}

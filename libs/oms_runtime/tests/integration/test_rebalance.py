@@ -10,9 +10,9 @@ import pytest
 from oms_events.codec import encode, new_event
 from oms_events.orders import OrderCanceled
 from oms_events.values import Actor, ActorRole
-from tests.conftest import Env
 from tests.support.kafka import produce
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

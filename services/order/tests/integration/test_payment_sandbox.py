@@ -15,10 +15,10 @@ from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
 from oms_order.domain.identity import order_id_for
 from oms_runtime import RUNTIME_MIGRATIONS, apply_migrations
-from tests.conftest import Env
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 
 from oms_runtime import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations
-from tests.conftest import Env
+from tests.support.world import Env
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[4]
 # Numbered 0003 twice before the runner checked; both are applied everywhere, so they stay.
 _HISTORICAL_REPEATS = {"services/order/src/oms_order/adapters/migrations": {"0003"}}
 

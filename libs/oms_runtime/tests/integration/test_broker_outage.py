@@ -8,9 +8,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Env
 from tests.support.processes import free_port
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

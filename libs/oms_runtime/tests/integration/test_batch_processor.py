@@ -23,8 +23,8 @@ from oms_runtime import (
     UnitOfWork,
     apply_migrations,
 )
-from tests.conftest import Env
 from tests.support.orders import encoded, order_submitted
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,
     CATALOGUE,
@@ -26,10 +25,12 @@ from tests.support.inventory import (
     events_of,
     feed,
     import_catalogue,
+    receipt,
     run_cli,
+    stock,
 )
 from tests.support.waiting import wait_for
-from tests.test_inventory_reservations import receipt, stock
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

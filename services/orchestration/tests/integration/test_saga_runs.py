@@ -22,9 +22,9 @@ from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime import RUNTIME_MIGRATIONS, Outbox, UnitOfWork, apply_migrations
-from tests.conftest import Env
 from tests.support.inventory import HAMBURG, MUG, MUNICH, TSHIRT
 from tests.support.orchestration import SOURCING
+from tests.support.world import Env
 
 BERLIN_ZONE = Point(52.52, 13.40)
 

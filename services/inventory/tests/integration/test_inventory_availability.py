@@ -18,7 +18,6 @@ from oms_events.inventory import (
     StockReceived,
 )
 from oms_runtime import key_digest
-from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,
     HAMBURG,
@@ -32,6 +31,7 @@ from tests.support.inventory import (
     reserve,
 )
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,6 @@ from oms_events.inventory import (
 )
 from oms_events.returns import Disposition, InspectedLine, ReturnInspected
 from oms_events.values import Money
-from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,
     HAMBURG,
@@ -34,10 +33,11 @@ from tests.support.inventory import (
     request,
     reserve,
     send,
+    stock,
 )
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_for
-from tests.test_inventory_reservations import stock
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

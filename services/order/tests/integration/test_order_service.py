@@ -24,11 +24,11 @@ from oms_events.registry import EventPayload
 from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated
 from oms_events.values import Actor, ActorRole, Address, LineQuantity
 from oms_order.domain.identity import order_id_for
-from tests.conftest import Env
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, channel_event, encoded, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

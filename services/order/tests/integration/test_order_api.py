@@ -20,12 +20,12 @@ import pytest
 from oms_events.codec import decode
 from oms_order.domain.identity import order_id_for
 from oms_order.entrypoints.api_openapi import OPENAPI_PATH, render_openapi
-from tests.conftest import Env
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.stack import REPO
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 WEB_KEY = "test-key-web-de-9b1f0c"
 MARKET_KEY = "test-key-marketplace-77aa21"

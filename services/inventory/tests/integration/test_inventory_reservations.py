@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from oms_events.fulfilment import ShipmentShipped
-from oms_events.inventory import ReleaseReservations, StockReceived
+from oms_events.inventory import ReleaseReservations
 from oms_events.values import LineQuantity
-from tests.conftest import Env
 from tests.support.inventory import (
     BERLIN,
     HAMBURG,
@@ -21,35 +20,17 @@ from tests.support.inventory import (
     events_until,
     feed,
     import_catalogue,
+    receipt,
     request,
     reserve,
     send,
+    stock,
 )
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
-
-
-def receipt(receipt_id: str, sku: str, location: str, quantity: int) -> StockReceived:
-    return StockReceived(
-        sku=sku,
-        location_id=location,
-        receipt_id=receipt_id,
-        quantity=quantity,
-        received_at=datetime.now(UTC),
-    )
-
-
-async def stock(env: Env, sku: str, location: str) -> dict[str, int]:
-    rows = await env.fetch(
-        "inventory",
-        "SELECT on_hand, reserved, safety_stock, in_transit, quarantined FROM stock"
-        " WHERE sku = $1 AND location_id = $2",
-        sku,
-        location,
-    )
-    return dict(rows[0]) if rows else {}
 
 
 async def statuses(env: Env) -> dict[str, str]:

@@ -12,8 +12,8 @@ from cloudevents.core.formats.json import JSONFormat
 from oms_events.codec import CONTENT_TYPE
 from oms_events.orders import OrderCompleted
 from oms_runtime import Outbox
-from tests.conftest import Env
 from tests.support.kafka import read_topic
+from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 

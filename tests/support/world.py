@@ -1,4 +1,5 @@
-"""Fixtures for tests on the real Kafka broker and PostgreSQL server."""
+"""Fixtures for tests on the real Kafka broker and PostgreSQL server: one test's world of
+topics, consumer groups, databases and service processes (a pytest plugin, see conftest.py)."""
 
 from __future__ import annotations
 
