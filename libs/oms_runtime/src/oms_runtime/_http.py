@@ -20,6 +20,7 @@ from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oms_events import StrictModel
@@ -64,7 +65,10 @@ class FieldError(StrictModel):
 
 
 class ProblemDetails(StrictModel):
-    """An RFC 9457 problem: every answer other than success."""
+    """An RFC 9457 problem: every answer other than success. It may carry extension members
+    (the order API's ``order_id``), which a client that does not know them ignores."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     """``urn:oms:problem:<code>``."""
