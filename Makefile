@@ -32,9 +32,15 @@ new-service: ## Create services/$(NAME) in the shared layout from the template a
 	$(UV) run --no-sync python deploy/new_service.py $(NAME)
 	$(UV) sync --all-packages
 
-schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, the order API's OpenAPI)
+API_SERVICES := order inventory orchestration
+
+schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, each HTTP API's OpenAPI)
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"
-	$(UV) run --no-sync python -c "from pathlib import Path; from oms_order.entrypoints.api_openapi import write_openapi; write_openapi(Path('schemas'))"
+	mkdir -p schemas/openapi
+	for service in $(API_SERVICES); do \
+	  $(UV) run --no-sync python -m oms_$$service openapi > schemas/openapi/$$service.json.new && \
+	  mv schemas/openapi/$$service.json.new schemas/openapi/$$service.json || exit 1; \
+	done
 
 # Defaults as variables: inside $(or ...) a comma separates arguments, so `100,200` there
 # would run only 100.

@@ -1,4 +1,4 @@
-"""API keys: digests in configuration, bearer parsing, principals and what they may see."""
+"""API keys: digests in configuration, principals and what they may see."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ import json
 import pytest
 
 from oms_events.values import ActorRole
-from oms_order.entrypoints.api_auth import (
-    MAX_KEY_LENGTH,
-    Principal,
-    authenticate,
-    bearer_key,
-    key_digest,
-    parse_api_keys,
-)
+from oms_order.entrypoints.api_auth import Principal, parse_api_keys
+from oms_runtime import MAX_KEY_LENGTH, authenticate, key_digest
 
 WEB = "web-key-1"
 DESK = "desk-key-1"
@@ -69,32 +63,16 @@ def test_a_key_never_appears_in_the_error() -> None:
     assert "s3cret" not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("header", "key"),
-    [
-        (f"Bearer {WEB}", WEB),
-        (f"bearer   {WEB}  ", WEB),
-        (None, None),
-        ("", None),
-        ("Bearer", None),
-        ("Bearer ", None),
-        (f"Basic {WEB}", None),
-        (WEB, None),
-        ("Bearer " + "k" * (MAX_KEY_LENGTH + 1), None),
-    ],
-)
-def test_bearer_key(header: str | None, key: str | None) -> None:
-    assert bearer_key(header) == key
-
-
 def test_authenticate_finds_the_principal_of_a_known_key_only() -> None:
     keys = parse_api_keys(_config())
-    assert authenticate(f"Bearer {WEB}", keys) == Principal("web-de", "web-de")
-    desk = authenticate(f"Bearer {DESK}", keys)
+    assert authenticate(WEB, keys) == Principal("web-de", "web-de")
+    desk = authenticate(DESK, keys)
     assert desk is not None and desk.is_customer_service
-    assert authenticate("Bearer web-key-2", keys) is None
-    assert authenticate(f"Bearer {key_digest(WEB)}", keys) is None  # the digest is no key
-    assert authenticate("Bearer \udc80", keys) is None  # odd text never raises
+    assert authenticate("web-key-2", keys) is None
+    assert authenticate(key_digest(WEB), keys) is None  # the digest is no key
+    assert authenticate("\udc80", keys) is None  # odd text never raises
+    for missing in (None, "", "k" * (MAX_KEY_LENGTH + 1)):
+        assert authenticate(missing, keys) is None
 
 
 def test_principals_act_and_see_as_their_role() -> None:

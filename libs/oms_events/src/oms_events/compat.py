@@ -15,7 +15,7 @@ from typing import Any
 from oms_events.registry import REGISTRY, EventRegistry
 from oms_events.schemas import event_schema
 
-__all__ = ["check_compatibility"]
+__all__ = ["check_compatibility", "schema_changes"]
 
 _FILE_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9]*)\.v([1-9][0-9]*)\.json$")
 # Keywords that document rather than constrain; changing them breaks nobody.
@@ -51,9 +51,7 @@ def check_compatibility(committed_dir: Path, registry: EventRegistry = REGISTRY)
             problems.append(f"{label}: committed schema is unreadable: {exc}")
             continue
         current = event_schema(event_type, version, registry)
-        problems.extend(
-            f"{label}: {p}" for p in _diff("", committed, current, committed, current, 0)
-        )
+        problems.extend(f"{label}: {p}" for p in schema_changes(committed, current))
 
     for event_type in registry.event_types():
         versions = registry.versions(event_type)
@@ -63,6 +61,21 @@ def check_compatibility(committed_dir: Path, registry: EventRegistry = REGISTRY)
             if not registry.has_upcaster(event_type, version):
                 problems.append(f"{event_type} v{version}: no upcaster to v{version + 1}")
     return problems
+
+
+def schema_changes(
+    old: Any, new: Any, old_root: Any = None, new_root: Any = None, path: str = ""
+) -> list[str]:
+    """How ``new`` breaks what ``old`` accepted: fields removed, retyped, constrained or made
+    required. Local references (``#/...``) resolve against the roots (default: the schemas)."""
+    return _diff(
+        path,
+        old,
+        new,
+        old if old_root is None else old_root,
+        new if new_root is None else new_root,
+        0,
+    )
 
 
 def _resolve(schema: Any, root: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ from oms_runtime._api_keys import (
     ChannelKey,
     KeyOwnerId,
     authenticate,
-    bearer_key,
     key_digest,
     parse_caller_keys,
     parse_key_digests,
@@ -27,8 +26,17 @@ from oms_runtime._consumer import (
 )
 from oms_runtime._db import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations, create_pool
 from oms_runtime._documents import DocumentError, read_document, validated
-from oms_runtime._http import JSON_MEDIA_TYPE, Refused, json_body, json_endpoint, read_body
+from oms_runtime._http import (
+    PROBLEM_MEDIA_TYPE,
+    ApiRoute,
+    FieldError,
+    Problem,
+    ProblemDetails,
+    api_key_caller,
+    problem_responses,
+)
 from oms_runtime._logging import configure_logging
+from oms_runtime._openapi import check_openapi_compatibility, render_openapi
 from oms_runtime._outbox import Outbox, safe_text, write_outbox
 from oms_runtime._retry import is_infrastructure_error, retried, retrying
 from oms_runtime._service import ServiceRuntime
@@ -44,9 +52,10 @@ from oms_runtime._unit_of_work import (
 )
 
 __all__ = [
-    "JSON_MEDIA_TYPE",
     "MAX_KEY_LENGTH",
+    "PROBLEM_MEDIA_TYPE",
     "RUNTIME_MIGRATIONS",
+    "ApiRoute",
     "BatchFinish",
     "BatchHandler",
     "BatchProcessor",
@@ -55,35 +64,37 @@ __all__ = [
     "ConsumedRecord",
     "DedicatedConnection",
     "DocumentError",
+    "FieldError",
     "InvalidHandler",
     "KeyOwnerId",
     "MigrationRefused",
     "Note",
     "Notes",
     "Outbox",
+    "Problem",
+    "ProblemDetails",
     "Received",
-    "Refused",
     "RejectedEvent",
     "RuntimeSettings",
     "ServiceRuntime",
     "Subscription",
     "UnitOfWork",
+    "api_key_caller",
     "apply_migrations",
     "authenticate",
-    "bearer_key",
     "bound_to",
+    "check_openapi_compatibility",
     "configure_logging",
     "create_pool",
     "in_memory_unit_of_work",
     "invalid_configuration",
     "is_infrastructure_error",
-    "json_body",
-    "json_endpoint",
     "key_digest",
     "parse_caller_keys",
     "parse_key_digests",
-    "read_body",
+    "problem_responses",
     "read_document",
+    "render_openapi",
     "retried",
     "retrying",
     "run_worker",

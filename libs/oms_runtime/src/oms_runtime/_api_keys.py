@@ -1,8 +1,9 @@
 """Per-caller API keys for the services' HTTP APIs, configured only as SHA-256 digests.
 
 A service's setting maps the hex SHA-256 digest of each key to its principal (what the key
-may do is the service's business). Keys travel as ``Authorization: Bearer <key>``; only their
-digests are ever stored or compared.
+may do is the service's business). Keys travel as ``Authorization: Bearer <key>`` (the APIs'
+security dependency, ``api_key_caller``, reads them); only their digests are ever stored or
+compared.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "Caller",
     "authenticate",
-    "bearer_key",
     "key_digest",
     "parse_caller_keys",
     "parse_key_digests",
@@ -67,25 +67,13 @@ def parse_key_digests(
     return keys
 
 
-def bearer_key(authorization: str | None) -> str | None:
-    """The key in an ``Authorization: Bearer <key>`` header, or None."""
-    if not authorization:
-        return None
-    scheme, _, key = authorization.strip().partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key or len(key) > MAX_KEY_LENGTH:
-        return None
-    return key
-
-
-def authenticate(authorization: str | None, keys: Mapping[str, P]) -> P | None:
+def authenticate(key: str | None, keys: Mapping[str, P]) -> P | None:
     """The principal whose key is presented, or None.
 
     Every configured digest is compared in constant time, so neither a match nor its
     position shows in how long the answer takes.
     """
-    key = bearer_key(authorization)
-    if key is None:
+    if not key or len(key) > MAX_KEY_LENGTH:
         return None
     presented = key_digest(key).encode()
     found: P | None = None

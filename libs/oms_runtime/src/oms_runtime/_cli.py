@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, NoReturn
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
+
+from oms_runtime._openapi import render_openapi
 
 if TYPE_CHECKING:
     from oms_runtime._service import ServiceRuntime
@@ -66,17 +69,26 @@ def invalid_configuration(exc: ValidationError | SettingsError) -> str:
 
 def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     """``python -m oms_<name> worker``: build the service from the environment and run it.
+    ``python -m oms_<name> openapi``: print its API's OpenAPI document (``make schemas``).
 
     A bad setting stops the worker at once, naming the variable, with exit status 2.
     """
     parser = argparse.ArgumentParser(prog=f"python -m {sys.argv[0].split('/')[-2]}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="consume, publish and serve HTTP until SIGTERM")
-    parser.parse_args()
+    commands.add_parser("openapi", help="print the HTTP API's OpenAPI document")
+    command = parser.parse_args().command
+    if command == "openapi":
+        # The document depends on the code alone; building the service needs a database URL
+        # it never connects to.
+        os.environ.setdefault("OMS_DATABASE_URL", "postgresql://localhost/openapi")
     try:
         runtime = build()
     except (ValidationError, SettingsError) as exc:
         print(invalid_configuration(exc), file=sys.stderr)
         sys.exit(2)
+    if command == "openapi":
+        sys.stdout.write(render_openapi(runtime.http))
+        sys.exit(0)
     asyncio.run(runtime.run())
     sys.exit(0)

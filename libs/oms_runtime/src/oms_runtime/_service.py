@@ -23,6 +23,7 @@ from oms_runtime._config import RuntimeSettings
 from oms_runtime._consumer import BatchProcessor, DedicatedConnection
 from oms_runtime._consumer_loop import ConsumerLoop
 from oms_runtime._db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
+from oms_runtime._http import Problem
 from oms_runtime._logging import configure_logging
 from oms_runtime._outbox import Outbox, write_outbox
 from oms_runtime._publish import CommitPublisher
@@ -94,6 +95,12 @@ class ServiceRuntime:
     def ready(self) -> bool:
         """True once the database pool exists: HTTP handlers answer 503 before that."""
         return self._pool is not None
+
+    async def require_ready(self) -> None:
+        """A dependency of every API route: 503 until the service has started (the web server
+        answers before the database is ready)."""
+        if not self.ready:
+            raise Problem(503, "unavailable", "the service is starting; retry later")
 
     @asynccontextmanager
     async def unit_of_work(

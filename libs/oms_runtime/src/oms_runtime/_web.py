@@ -6,16 +6,41 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+
+from oms_runtime._http import install_problem_handlers
+from oms_runtime._openapi import problem_media_types
 
 __all__ = ["WebServer", "new_app"]
 
 
 def new_app(service: str) -> FastAPI:
-    """The app every service's routes go on; OpenAPI pages come with the service-shape work."""
-    return FastAPI(title=f"oms-{service}", openapi_url=None, docs_url=None, redoc_url=None)
+    """The app every service's routes go on: its OpenAPI document at ``/openapi.json``, Swagger
+    UI at ``/docs`` and ReDoc at ``/redoc``; errors as problem details.
+
+    A JSON body sent without a Content-Type is read as JSON, as the APIs always did
+    (``strict_content_type=False``).
+    """
+    app = FastAPI(
+        title=f"OMS {service} service",
+        version="1.0.0",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        strict_content_type=False,
+    )
+    install_problem_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_media_types(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
 
 
 class _EmbeddedServer(uvicorn.Server):

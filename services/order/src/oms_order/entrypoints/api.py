@@ -4,22 +4,20 @@ commands, served by the worker's own FastAPI app next to ``/health`` and ``/metr
 Every change goes through :class:`~oms_order.service_layer.actions.OrderActions` inside the
 runtime's unit of work, exactly as the intake and command topics do: one code path, one
 transaction with the outbox, the request's id as the cause in the timeline. Bad input is
-answered 4xx with a stable code and the offending fields, never 5xx; bodies and query strings
-are never logged.
+answered 4xx as a problem (RFC 9457) with a stable code and the offending fields, never 5xx;
+bodies and query strings are never logged.
 """
 
-from __future__ import annotations
-
-import json
-import time
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+import orjson
 import structlog
-from fastapi import Request, Response
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, Security
+from pydantic import SkipValidation, ValidationError
 
 from oms_events.orders import OrderSubmitted
 from oms_events.values import Actor
@@ -27,10 +25,9 @@ from oms_order.adapters import api_queries as store
 from oms_order.adapters.payments import ProviderUnavailable
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import Order, TransitionRefused
-from oms_order.entrypoints.api_auth import ApiKeys, Principal, authenticate
+from oms_order.entrypoints.api_auth import ApiKeys, Principal
 from oms_order.entrypoints.api_body import (
     MAX_BODY_BYTES,
-    BodyError,
     field_errors,
     is_storable_text,
     parse_json,
@@ -41,18 +38,15 @@ from oms_order.entrypoints.api_body import (
 from oms_order.entrypoints.api_models import (
     AddressChangeRequest,
     CancelRequest,
-    ErrorBody,
-    ErrorDetail,
-    ErrorInfo,
     HoldRequest,
     OrderLineView,
     OrderList,
     OrderView,
+    RejectedOrderProblem,
     ReleaseRequest,
     SubmitResponse,
     TimelineEntry,
 )
-from oms_order.entrypoints.api_openapi import render_openapi
 from oms_order.service_layer.actions import (
     OrderActions,
     OrderNotFound,
@@ -61,219 +55,129 @@ from oms_order.service_layer.actions import (
 )
 from oms_order.service_layer.timeline import flush_timeline
 from oms_runtime import (
-    JSON_MEDIA_TYPE,
+    PROBLEM_MEDIA_TYPE,
+    ApiRoute,
+    Problem,
     ServiceRuntime,
     UnitOfWork,
-    is_infrastructure_error,
-    read_body,
+    api_key_caller,
+    problem_responses,
 )
 
 __all__ = ["OrderApi", "register_api"]
 
-_log = structlog.get_logger(__name__)
-_M = TypeVar("_M", bound=BaseModel)
 _DEFAULT_PAGE = 20
 _MAX_PAGE = 100
+_Identifier = Annotated[str, Query(min_length=1, max_length=200)]
+
+_ERRORS = {
+    400: "The request is incomplete: `idempotency_key_required` or `invalid_idempotency_key`.",
+    401: "No API key, or an unknown one (`unauthorized`).",
+    403: "The key's principal may not do this (`forbidden`, `channel_mismatch`).",
+    404: "No such order, or not one of the calling channel's (`order_not_found`).",
+    409: "The order's state refuses the command; nothing changed and the refusal is in the"
+    " timeline. `code` is the refusal's (`not_on_hold`, `not_cancelable`, `order_released`, ...).",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes (`payload_too_large`).",
+    422: "The body or query cannot be read (`invalid_order`, `invalid_request`,"
+    " `invalid_query`, `idempotency_key_reused`); `errors` names each field.",
+    503: "A dependency (database, payment provider) is unavailable, or the service is starting;"
+    " retry later (`unavailable`).",
+}
 
 
-class HttpError(Exception):
-    """An answer other than success, with the error body's code, message and details."""
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return problem_responses({status: _ERRORS[status] for status in statuses})
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        details: list[tuple[str | None, str]] | None = None,
-        order_id: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or []
-        self.order_id = order_id
-        self.headers = dict(headers or {})
 
-    def body(self) -> dict[str, Any]:
-        return ErrorBody(
-            error=ErrorInfo(
-                code=self.code,
-                message=self.message,
-                details=[ErrorDetail(field=f, message=m) for f, m in self.details],
-                order_id=self.order_id,
+class _IntakeRoute(ApiRoute):
+    """Orders: strict JSON (no NaN, UTF-8 only, nothing after the value), refused as
+    ``invalid_order``; values no column can keep are the handler's (the order is kept)."""
+
+    invalid_body_code = "invalid_order"
+    max_body_bytes = MAX_BODY_BYTES
+
+    @staticmethod
+    def parse_json(raw: bytes) -> Any:
+        return parse_json(raw)
+
+
+class _CommandRoute(ApiRoute):
+    """Commands: strict JSON holding only values the store can keep."""
+
+    max_body_bytes = MAX_BODY_BYTES
+
+    @staticmethod
+    def parse_json(raw: bytes) -> Any:
+        document = parse_json(raw)
+        problems = unstorable_values(document)
+        if problems:
+            raise Problem(
+                422, "invalid_request", "the body holds values no order can keep", errors=problems
             )
-        ).model_dump(mode="json")
-
-
-def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-        status_code=status,
-        headers=headers,
-        media_type=JSON_MEDIA_TYPE,
-    )
+        return document
 
 
 def _clean_identifier(value: str | None) -> bool:
     return value is not None and 0 < len(value) <= 200 and is_storable_text(value)
 
 
-def _invalid(code: str, message: str, errors: list[tuple[str, str]]) -> HttpError:
-    return HttpError(422, code, message, details=[(f or None, m) for f, m in errors])
+def _invalid(code: str, message: str, errors: list[tuple[str, str]]) -> Problem:
+    return Problem(422, code, message, errors=errors)
+
+
+@contextlib.contextmanager
+def _payments_available() -> Iterator[None]:
+    try:
+        yield
+    except ProviderUnavailable:
+        raise Problem(
+            503, "unavailable", "the payment provider is unavailable; retry later"
+        ) from None
 
 
 @dataclass
 class _Call:
-    """One request: its id (the cause of whatever it changes) and who made it."""
+    """One request: its id (the cause of whatever it changes), its correlation id and who
+    made it."""
 
-    request: Request
-    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    principal: Principal | None = None
+    principal: Principal
+    request_id: uuid.UUID
+    correlation_id: str
 
 
 @dataclass
 class OrderApi:
     runtime: ServiceRuntime
     actions: OrderActions
-    keys: ApiKeys
-    openapi: bytes = field(default_factory=lambda: render_openapi().encode())
-
-    # -- plumbing --------------------------------------------------------------------------
-
-    async def serve(
-        self,
-        route: str,
-        request: Request,
-        handler: Callable[[_Call], Awaitable[Response]],
-    ) -> Response:
-        """Run a handler; map refusals to 4xx and outages to 503, log the outcome."""
-        call = _Call(request)
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=str(call.request_id)):
-            try:
-                response = await handler(call)
-            except HttpError as error:
-                response = _json_response(error.status, error.body(), error.headers)
-            except ProviderUnavailable:
-                response = self._unavailable("the payment provider is unavailable")
-            except Exception as exc:
-                if not is_infrastructure_error(exc):
-                    # Type and SQLSTATE only: messages can quote the data, and data can be
-                    # personal.
-                    _log.error(
-                        "http_request_failed",
-                        route=route,
-                        error=type(exc).__name__,
-                        sqlstate=getattr(exc, "sqlstate", None) or "",
-                    )
-                    response = _json_response(
-                        500,
-                        HttpError(500, "internal_error", "the request failed").body(),
-                    )
-                else:
-                    _log.warning("http_dependency_unavailable", error=type(exc).__name__)
-                    response = self._unavailable("the database is unavailable")
-            response.headers["X-Request-Id"] = str(call.request_id)
-            _log.info(
-                "http_request",
-                method=request.method,
-                route=route,
-                status=response.status_code,
-                principal=call.principal.actor_id if call.principal else None,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-        return response
-
-    @staticmethod
-    def _unavailable(message: str) -> Response:
-        error = HttpError(503, "unavailable", f"{message}; retry later")
-        return _json_response(503, error.body(), {"Retry-After": "1"})
-
-    def _authenticate(self, call: _Call) -> Principal:
-        principal = authenticate(call.request.headers.get("Authorization"), self.keys)
-        if principal is None:
-            raise HttpError(
-                401,
-                "unauthorized",
-                "send a valid API key as 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": 'Bearer realm="oms-order"'},
-            )
-        call.principal = principal
-        return principal
-
-    @staticmethod
-    def _customer_service(principal: Principal) -> None:
-        if not principal.is_customer_service:
-            raise HttpError(403, "forbidden", "only customer service may do this")
-
-    @staticmethod
-    async def _read_body(request: Request) -> bytes:
-        raw = await read_body(request, MAX_BODY_BYTES)
-        if raw is None:
-            raise HttpError(
-                413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes"
-            )
-        return raw
-
-    async def _command_body(
-        self, request: Request, model: type[_M], *, empty_ok: bool = False
-    ) -> _M:
-        raw = await self._read_body(request)
-        if empty_ok and not raw.strip():
-            return model.model_validate({})
-        try:
-            document = parse_json(raw)
-        except BodyError as exc:
-            raise _invalid("invalid_request", str(exc), [("", str(exc))]) from None
-        if not isinstance(document, dict):
-            raise _invalid("invalid_request", "the body must be a JSON object", [])
-        problems = unstorable_values(document)
-        if problems:
-            raise _invalid("invalid_request", "the body holds values no order can keep", problems)
-        try:
-            return model.model_validate(document)
-        except ValidationError as exc:
-            raise _invalid(
-                "invalid_request", f"the body is not a valid {model.__name__}", field_errors(exc)
-            ) from None
 
     def _unit_of_work(self, call: _Call) -> Any:
-        if not self.runtime.ready:  # the web server answers before the database is ready
-            raise HttpError(503, "unavailable", "the service is starting; retry later")
-        correlation = call.request.headers.get("X-Correlation-Id")
-        if not (correlation and _clean_identifier(correlation)):
-            correlation = str(call.request_id)
-        return self.runtime.unit_of_work(correlation_id=correlation, cause=call.request_id)
+        return self.runtime.unit_of_work(correlation_id=call.correlation_id, cause=call.request_id)
 
     # -- capture ---------------------------------------------------------------------------
 
-    async def submit(self, call: _Call) -> Response:
-        principal = self._authenticate(call)
+    async def submit(self, call: _Call, key: str | None, document: Any) -> Response:
+        principal = call.principal
         if principal.channel is None:
-            raise HttpError(403, "forbidden", "only a sales channel submits orders")
+            raise Problem(403, "forbidden", "only a sales channel submits orders")
         channel = principal.channel
-        key = call.request.headers.get("Idempotency-Key")
         if key is None:
-            raise HttpError(400, "idempotency_key_required", "send an Idempotency-Key header")
+            raise Problem(400, "idempotency_key_required", "send an Idempotency-Key header")
         if not valid_idempotency_key(key):
-            raise HttpError(
+            raise Problem(
                 400,
                 "invalid_idempotency_key",
                 "the Idempotency-Key must be 1-200 printable ASCII characters",
             )
-        raw = await self._read_body(call.request)
-        try:
-            document = parse_json(raw)
-        except BodyError as exc:
-            raise _invalid("invalid_order", str(exc), [("", str(exc))]) from None
         if not isinstance(document, dict):
-            raise _invalid("invalid_order", "the body must be a JSON object (OrderSubmitted)", [])
+            raise Problem(
+                422,
+                "invalid_order",
+                "the body must be a JSON object (OrderSubmitted)",
+                order_id=None,
+            )
         named = document.get("channel")
         if isinstance(named, str) and named != channel:
-            raise HttpError(
+            raise Problem(
                 403, "channel_mismatch", "the order's channel is not the API key's channel"
             )
 
@@ -286,7 +190,13 @@ class OrderApi:
                 errors = field_errors(exc)
         identity = unreadable_order_identity(document) if order is None else None
         if order is None and identity is None:
-            raise _invalid("invalid_order", "the body is not a valid OrderSubmitted", errors)
+            raise Problem(
+                422,
+                "invalid_order",
+                "the body is not a valid OrderSubmitted",
+                errors=errors,
+                order_id=None,
+            )
 
         fingerprint = request_fingerprint(document)
         async with self._unit_of_work(call) as uow:
@@ -294,7 +204,7 @@ class OrderApi:
             stored = await store.find_response(uow.conn, channel, key)
             if stored is not None:
                 if stored.request_hash != fingerprint:
-                    raise HttpError(
+                    raise Problem(
                         422,
                         "idempotency_key_reused",
                         "this Idempotency-Key was used for a different request body",
@@ -303,10 +213,11 @@ class OrderApi:
                     stored.status_code, stored.body, {"Idempotent-Replayed": "true"}
                 )
             if order is not None:
-                status, body, order_id = await self._submit(uow, order)
+                with _payments_available():
+                    status, body, order_id = await self._submit(uow, order)
             else:
                 assert identity is not None
-                status, body, order_id = await self._reject(uow, identity, errors)
+                status, body, order_id = await self._reject(call, uow, identity, errors)
             await store.save_response(
                 uow.conn,
                 channel=channel,
@@ -336,35 +247,41 @@ class OrderApi:
         return (201 if result.created else 200), body, result.order_id
 
     async def _reject(
-        self, work: UnitOfWork, identity: tuple[str, str], errors: list[tuple[str, str]]
+        self,
+        call: _Call,
+        work: UnitOfWork,
+        identity: tuple[str, str],
+        errors: list[tuple[str, str]],
     ) -> tuple[int, dict[str, Any], str]:
         """Kept as REJECTED, as the intake topic keeps an order it cannot read."""
         reasons = unreadable_order_reasons(errors, "the body is not a valid OrderSubmitted")
         order_id = await self.actions.reject_unreadable(work, *identity, reasons)
         await flush_timeline(work)
-        error = _invalid(
+        problem = Problem(
+            422,
             "invalid_order",
             "the body is not a valid OrderSubmitted; the order is kept as REJECTED",
-            errors,
+            errors=errors,
+            order_id=order_id,
         )
-        error.order_id = order_id
-        return 422, error.body(), order_id
+        return 422, problem.body(call.request_id), order_id
 
     # -- look-ups --------------------------------------------------------------------------
 
-    async def get_order(self, call: _Call) -> Response:
-        principal = self._authenticate(call)
-        order_id = call.request.path_params.get("order_id")
+    async def get_order(self, call: _Call, order_id: str) -> OrderView:
         async with self._unit_of_work(call) as uow:
-            view = await self._view(uow.conn, principal, order_id)
-        return _json_response(200, view.model_dump(mode="json"))
+            return await self._view(uow.conn, call.principal, order_id)
 
-    async def find_orders(self, call: _Call) -> Response:
-        principal = self._authenticate(call)
-        channel, external = _query(call, "channel"), _query(call, "external_order_id")
-        email = _query(call, "customer_email")
-        limit = self._limit(_query(call, "limit"))
-        cursor = _query(call, "cursor")
+    async def find_orders(
+        self,
+        call: _Call,
+        channel: str | None,
+        external: str | None,
+        email: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> OrderList:
+        principal = call.principal
         if cursor is not None and not _clean_identifier(cursor):
             raise _invalid("invalid_query", "cursor is not one this API gave", [("cursor", "")])
         if email is not None:
@@ -375,7 +292,7 @@ class OrderApi:
                     [],
                 )
             self._customer_service(principal)
-            if not (0 < len(email) <= 320 and is_storable_text(email)):
+            if not is_storable_text(email):
                 raise _invalid(
                     "invalid_query",
                     "customer_email must be 1-320 characters",
@@ -392,7 +309,7 @@ class OrderApi:
                         "invalid_query", f"{name} must be 1-200 characters", [(name, "invalid")]
                     )
             if not principal.may_see(channel):
-                raise HttpError(403, "forbidden", "a channel may only look up its own orders")
+                raise Problem(403, "forbidden", "a channel may only look up its own orders")
             async with self._unit_of_work(call) as uow:
                 found = await store.orders_by_id(uow.conn, [order_id_for(channel, external)])
             next_cursor = None
@@ -402,71 +319,63 @@ class OrderApi:
                 "give channel and external_order_id, or customer_email",
                 [],
             )
-        views = [_order_view(o) for o in found]
-        body = OrderList(orders=views, next_cursor=next_cursor).model_dump(mode="json")
-        return _json_response(200, body)
+        return OrderList(orders=[_order_view(o) for o in found], next_cursor=next_cursor)
 
-    @staticmethod
-    def _limit(value: str | None) -> int:
-        if value is None:
-            return _DEFAULT_PAGE
-        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= _MAX_PAGE):
-            raise _invalid(
-                "invalid_query",
-                f"limit must be an integer from 1 to {_MAX_PAGE}",
-                [("limit", "invalid")],
-            )
-        return int(value)
-
-    async def _view(self, conn: Any, principal: Principal, order_id: str | None) -> OrderView:
+    async def _view(self, conn: Any, principal: Principal, order_id: str) -> OrderView:
         """The order if the principal may see it; 404 otherwise (existence is not revealed)."""
         if _clean_identifier(order_id):
-            assert order_id is not None
             found = await store.orders_by_id(conn, [order_id])
             if found and principal.may_see(found[0].order["channel"]):
                 return _order_view(found[0])
-        raise HttpError(404, "order_not_found", "no such order")
+        raise Problem(404, "order_not_found", "no such order")
 
     # -- customer service ------------------------------------------------------------------
 
-    async def cancel(self, call: _Call) -> Response:
-        principal = self._authenticate(call)
-        body = await self._command_body(call.request, CancelRequest)
+    @staticmethod
+    def _customer_service(principal: Principal) -> None:
+        if not principal.is_customer_service:
+            raise Problem(403, "forbidden", "only customer service may do this")
+
+    async def cancel(self, call: _Call, order_id: str, body: CancelRequest) -> OrderView:
+        principal = call.principal
         return await self._command(
             call,
+            order_id,
             "CancelOrder",
             lambda work, order_id: self.actions.cancel(
                 work, order_id, lines=body.lines, reason=body.reason, actor=principal.actor
             ),
         )
 
-    async def hold(self, call: _Call) -> Response:
-        self._customer_service(self._authenticate(call))
-        body = await self._command_body(call.request, HoldRequest)
+    async def hold(self, call: _Call, order_id: str, body: HoldRequest) -> OrderView:
+        self._customer_service(call.principal)
         return await self._command(
             call,
+            order_id,
             "HoldOrder",
             lambda work, order_id: self.actions.hold(
                 work, order_id, reason=body.reason, note=body.note, actor=_actor(call)
             ),
         )
 
-    async def release(self, call: _Call) -> Response:
-        self._customer_service(self._authenticate(call))
-        body = await self._command_body(call.request, ReleaseRequest, empty_ok=True)
+    async def release(self, call: _Call, order_id: str, body: ReleaseRequest) -> OrderView:
+        self._customer_service(call.principal)
         return await self._command(
             call,
+            order_id,
             "ReleaseOrder",
             lambda work, order_id: self.actions.release(
                 work, order_id, note=body.note, actor=_actor(call)
             ),
         )
 
-    async def change_address(self, call: _Call) -> Response:
-        self._customer_service(self._authenticate(call))
-        body = await self._command_body(call.request, AddressChangeRequest)
+    async def change_address(
+        self, call: _Call, order_id: str, body: AddressChangeRequest
+    ) -> OrderView:
+        self._customer_service(call.principal)
         return await self._command(
             call,
+            order_id,
             "ChangeShippingAddress",
             lambda work, order_id: self.actions.change_shipping_address(
                 work, order_id, address=body.address, actor=_actor(call)
@@ -476,23 +385,21 @@ class OrderApi:
     async def _command(
         self,
         call: _Call,
+        order_id: str,
         command_type: str,
         action: Callable[[UnitOfWork, str], Awaitable[Order]],
-    ) -> Response:
+    ) -> OrderView:
         """Run one action on one order; a refusal changes nothing, is kept in the timeline
         (as on the command topic) and is answered 409."""
-        assert call.principal is not None
         principal = call.principal
-        order_id = call.request.path_params.get("order_id")
         refusal: TransitionRefused | None = None
         async with self._unit_of_work(call) as uow:
             await self._view(uow.conn, principal, order_id)  # 404 unless it may see the order
-            assert order_id is not None
-            with structlog.contextvars.bound_contextvars(order_id=order_id):
+            with structlog.contextvars.bound_contextvars(order_id=order_id), _payments_available():
                 try:
                     await action(uow, order_id)
                 except OrderNotFound:
-                    raise HttpError(404, "order_not_found", "no such order") from None
+                    raise Problem(404, "order_not_found", "no such order") from None
                 except TransitionRefused as refused:
                     refusal = refused
                     await self.actions.refused(
@@ -506,21 +413,16 @@ class OrderApi:
             await flush_timeline(uow)
             view = await self._view(uow.conn, principal, order_id)
         if refusal is not None:
-            raise HttpError(409, refusal.code, refusal.message, order_id=order_id)
-        return _json_response(200, view.model_dump(mode="json"))
-
-    async def openapi_json(self, call: _Call) -> Response:
-        return Response(self.openapi, media_type=JSON_MEDIA_TYPE)
+            raise Problem(409, refusal.code, refusal.message, order_id=order_id)
+        return view
 
 
-def _query(call: _Call, name: str) -> str | None:
-    """A query parameter's first value (a repeated parameter's later values are ignored)."""
-    values = call.request.query_params.getlist(name)
-    return values[0] if values else None
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    media_type = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=media_type)
 
 
 def _actor(call: _Call) -> Actor:
-    assert call.principal is not None
     return call.principal.actor
 
 
@@ -547,34 +449,162 @@ def _order_view(stored: store.StoredOrder) -> OrderView:
     )
 
 
-# -- registration ----------------------------------------------------------------------------
-
-_Handler = Callable[[OrderApi, _Call], Awaitable[Response]]
-
-_ROUTES: tuple[tuple[str, str, _Handler], ...] = (
-    ("POST", "/v1/orders", OrderApi.submit),
-    ("GET", "/v1/orders", OrderApi.find_orders),
-    ("GET", "/v1/orders/{order_id}", OrderApi.get_order),
-    ("POST", "/v1/orders/{order_id}/cancel", OrderApi.cancel),
-    ("POST", "/v1/orders/{order_id}/hold", OrderApi.hold),
-    ("POST", "/v1/orders/{order_id}/release", OrderApi.release),
-    ("PUT", "/v1/orders/{order_id}/shipping-address", OrderApi.change_address),
-    ("GET", "/openapi.json", OrderApi.openapi_json),
-)
-
-
-def _endpoint(
-    api: OrderApi, route: str, handler: _Handler
-) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        return await api.serve(route, request, lambda call: handler(api, call))
-
-    return endpoint
+# -- routes ----------------------------------------------------------------------------------
 
 
 def register_api(runtime: ServiceRuntime, actions: OrderActions, keys: ApiKeys) -> OrderApi:
     """Add the API's routes to the runtime's FastAPI app."""
-    api = OrderApi(runtime=runtime, actions=actions, keys=keys)
-    for method, route, handler in _ROUTES:
-        runtime.http.add_api_route(route, _endpoint(api, route, handler), methods=[method])
+    api = OrderApi(runtime=runtime, actions=actions)
+    caller = api_key_caller(keys, "oms-order", lambda p: p.actor_id)
+
+    async def call(
+        request: Request,
+        principal: Annotated[Principal, Security(caller)],
+        x_correlation_id: Annotated[
+            str | None,
+            Header(description="Carried by the events this request causes; default: its id."),
+        ] = None,
+    ) -> _Call:
+        request_id: uuid.UUID = request.state.request_id
+        correlation = x_correlation_id
+        if not (correlation and _clean_identifier(correlation)):
+            correlation = str(request_id)
+        return _Call(principal=principal, request_id=request_id, correlation_id=correlation)
+
+    Call = Annotated[_Call, Depends(call)]
+    ready = [Depends(runtime.require_ready)]
+    intake = APIRouter(route_class=_IntakeRoute, dependencies=ready, tags=["capture"])
+    service = APIRouter(route_class=_CommandRoute, dependencies=ready, tags=["customer service"])
+    by_id = "/v1/orders/{order_id}"
+    who = "The actor in the order's timeline is the key's principal."
+
+    @intake.post(
+        "/v1/orders",
+        operation_id="submitOrder",
+        summary="Submit an order (sales channels)",
+        status_code=201,
+        response_model=SubmitResponse,
+        responses={
+            200: {"model": SubmitResponse, "description": "The order was already known."},
+            201: {
+                "description": "A new order; status REJECTED with `reasons` if it failed"
+                " validation."
+            },
+            **_errors(400, 401, 403, 413, 503),
+            422: {"model": RejectedOrderProblem, "description": _ERRORS[422]},
+        },
+    )
+    async def submit(
+        call: Call,
+        document: Annotated[
+            OrderSubmitted,
+            SkipValidation,
+            Body(description="An OrderSubmitted v2 payload, exactly as on the intake topic."),
+        ],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                description="Required: unique per intended order submission; a retry with"
+                " the same key and body gets the first answer again (`Idempotent-Replayed:"
+                " true`).",
+            ),
+        ] = None,
+    ) -> Response:
+        """`channel` must be the key's channel. One order per (channel, external_order_id),
+        whichever path it came by. An order the contract cannot read is answered 422 and,
+        when its channel and external_order_id are readable, kept as REJECTED with the
+        reasons."""
+        raw: Any = document  # as sent: validated here, so an unreadable order can be kept
+        return await api.submit(call, idempotency_key, raw)
+
+    @service.get(
+        "/v1/orders",
+        operation_id="findOrders",
+        summary="Find orders by (channel, external_order_id) or by customer e-mail",
+        response_model=OrderList,
+        responses=_errors(401, 403, 422, 503),
+    )
+    async def find_orders(
+        call: Call,
+        channel: Annotated[str | None, _Identifier] = None,
+        external_order_id: Annotated[str | None, _Identifier] = None,
+        customer_email: Annotated[str | None, Query(min_length=1, max_length=320)] = None,
+        limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = _DEFAULT_PAGE,
+        cursor: Annotated[str | None, _Identifier] = None,
+    ) -> OrderList:
+        """Give `channel` and `external_order_id` (a channel only its own), or
+        `customer_email` (customer service only; compared without case). Pages are in order
+        id order; pass `next_cursor` as `cursor` for the next one."""
+        return await api.find_orders(
+            call, channel, external_order_id, customer_email, limit, cursor
+        )
+
+    @service.get(
+        by_id,
+        operation_id="getOrder",
+        summary="One order with its lines and timeline",
+        response_model=OrderView,
+        responses=_errors(401, 404, 503),
+    )
+    async def get_order(call: Call, order_id: str) -> OrderView:
+        """Customer service sees every order, a channel its own."""
+        return await api.get_order(call, order_id)
+
+    command_errors = _errors(401, 403, 404, 409, 413, 422, 503)
+
+    @service.post(
+        f"{by_id}/cancel",
+        operation_id="cancelOrder",
+        summary="Cancel the whole order or some units of some lines",
+        description=f"Customer service, or the order's own channel. {who}",
+        response_model=OrderView,
+        responses=command_errors,
+    )
+    async def cancel(call: Call, order_id: str, body: CancelRequest) -> OrderView:
+        return await api.cancel(call, order_id, body)
+
+    @service.post(
+        f"{by_id}/hold",
+        operation_id="holdOrder",
+        summary="Put the order on hold",
+        description=f"Customer service only. {who}",
+        response_model=OrderView,
+        responses=command_errors,
+    )
+    async def hold(call: Call, order_id: str, body: HoldRequest) -> OrderView:
+        return await api.hold(call, order_id, body)
+
+    @service.post(
+        f"{by_id}/release",
+        operation_id="releaseOrder",
+        summary="Lift the hold",
+        description=f"Customer service only; the body may be left out. {who}",
+        response_model=OrderView,
+        responses=command_errors,
+    )
+    async def release(
+        call: Call, order_id: str, body: Annotated[ReleaseRequest | None, Body()] = None
+    ) -> OrderView:
+        return await api.release(call, order_id, body or ReleaseRequest())
+
+    @service.put(
+        f"{by_id}/shipping-address",
+        operation_id="changeShippingAddress",
+        summary="Change the shipping address before the order is released",
+        description=f"Customer service only. {who}",
+        response_model=OrderView,
+        responses=command_errors,
+    )
+    async def change_address(call: Call, order_id: str, body: AddressChangeRequest) -> OrderView:
+        return await api.change_address(call, order_id, body)
+
+    runtime.http.title = "OMS order service"
+    runtime.http.description = (
+        "Order capture for sales channels and customer-service commands. Authenticate with"
+        " `Authorization: Bearer <API key>`; each key belongs to one sales channel or one"
+        " customer-service desk. Errors are problem details (RFC 9457)."
+    )
+    runtime.http.include_router(intake)
+    runtime.http.include_router(service)
     return api

@@ -3,7 +3,8 @@
 ``OMS_ORDER_API_KEYS`` maps the hex SHA-256 digest of each key to its principal, a sales
 channel (``{"channel": "web-de"}``) or a customer-service desk
 (``{"role": "customer_service", "actor_id": "cs-desk-1"}``). Keys travel as
-``Authorization: Bearer <key>``; only their digests are ever stored or compared.
+``Authorization: Bearer <key>`` (the API's security scheme); only their digests are ever
+stored or compared.
 """
 
 from __future__ import annotations
@@ -15,25 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from oms_events.values import Actor, ActorRole
-from oms_runtime import (
-    MAX_KEY_LENGTH,
-    ChannelKey,
-    KeyOwnerId,
-    authenticate,
-    bearer_key,
-    key_digest,
-    parse_key_digests,
-)
+from oms_runtime import ChannelKey, KeyOwnerId, parse_key_digests
 
-__all__ = [
-    "MAX_KEY_LENGTH",
-    "ApiKeys",
-    "Principal",
-    "authenticate",
-    "bearer_key",
-    "key_digest",
-    "parse_api_keys",
-]
+__all__ = ["ApiKeys", "Principal", "parse_api_keys"]
 
 
 class _CustomerService(BaseModel):

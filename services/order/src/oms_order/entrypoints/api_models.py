@@ -1,8 +1,8 @@
 """Request and response bodies of the order service's HTTP API.
 
 Orders are submitted as the contract's own ``OrderSubmitted`` (v2) payload, so the intake
-topic and HTTP accept exactly the same documents. The OpenAPI document is built from these
-models (:mod:`oms_order.entrypoints.api_openapi`).
+topic and HTTP accept exactly the same documents. The routes declare these models, so FastAPI
+builds the OpenAPI document from them.
 """
 
 from __future__ import annotations
@@ -10,23 +10,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
+from oms_events import StrictModel
 from oms_events.orders import HoldReason, RejectionReason
 from oms_events.values import Address, LineQuantity
 from oms_order.domain.order import PaymentStatus
 from oms_order.domain.status import OrderStatus
+from oms_runtime import ProblemDetails
 
 __all__ = [
     "AddressChangeRequest",
     "CancelRequest",
-    "ErrorBody",
-    "ErrorDetail",
-    "ErrorInfo",
     "HoldRequest",
     "OrderLineView",
     "OrderList",
     "OrderView",
+    "RejectedOrderProblem",
     "ReleaseRequest",
     "SubmitResponse",
     "TimelineEntry",
@@ -35,12 +35,12 @@ __all__ = [
 _Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+class _Request(StrictModel):
+    pass
 
 
-class _Response(BaseModel):
-    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+class _Response(StrictModel):
+    pass
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -129,20 +129,8 @@ class OrderList(_Response):
     """Pass as ``cursor`` for the next page; null on the last page."""
 
 
-class ErrorDetail(_Response):
-    field: str | None
-    """Dotted path of the offending field (``lines.0.quantity``), or null for the whole body."""
-    message: str
+class RejectedOrderProblem(ProblemDetails):
+    """A body that is not a valid OrderSubmitted."""
 
-
-class ErrorInfo(_Response):
-    code: str
-    """Stable, for programs: ``invalid_order``, ``order_not_found``, ``not_on_hold``, ..."""
-    message: str
-    details: list[ErrorDetail] = []
     order_id: str | None = None
-    """Set when an unreadable order was kept as REJECTED under this id."""
-
-
-class ErrorBody(_Response):
-    error: ErrorInfo
+    """Set when the order could be identified: it is kept as REJECTED under this id."""
