@@ -124,8 +124,10 @@ async def keep_scans(conn: asyncpg.Connection, scans: Sequence[KeptScan]) -> Non
     await conn.execute(
         "INSERT INTO tracking_updates (event_id, carrier, tracking_number, carrier_status_code,"
         " status, occurred_at, applied, note)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
-        " $6::timestamptz[], $7::bool[], $8::text[]) ON CONFLICT (event_id) DO NOTHING",
+        " SELECT e, c, t, code, s, at, a, n FROM unnest($1::uuid[], $2::text[], $3::text[],"
+        " $4::text[], $5::text[], $6::timestamptz[], $7::bool[], $8::text[])"
+        " WITH ORDINALITY AS u(e, c, t, code, s, at, a, n, i) ORDER BY i"
+        " ON CONFLICT (event_id) DO NOTHING",
         [s.event_id for s in scans],
         [s.carrier for s in scans],
         [s.tracking_number for s in scans],

@@ -35,6 +35,7 @@ CREATE INDEX parcels_fulfilment_order ON parcels (fulfilment_order_id);
 -- Every carrier scan taken, applied or not (an older scan is kept, never applied).
 CREATE TABLE tracking_updates (
     event_id            uuid PRIMARY KEY,
+    taken               bigint GENERATED ALWAYS AS IDENTITY,  -- the order scans were taken in
     carrier             text        NOT NULL,
     tracking_number     text        NOT NULL,
     carrier_status_code text        NOT NULL,
@@ -49,6 +50,7 @@ CREATE INDEX tracking_updates_parcel ON tracking_updates (carrier, tracking_numb
 -- Staff actions and call-offs that did not fit the fulfilment order, with why.
 CREATE TABLE refused_actions (
     event_id            uuid PRIMARY KEY,
+    taken               bigint GENERATED ALWAYS AS IDENTITY,
     fulfilment_order_id text        NOT NULL,
     order_id            text        NOT NULL,
     location_id         text        NOT NULL,
