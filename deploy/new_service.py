@@ -69,6 +69,9 @@ def _register_in_pyproject(path: Path, name: str) -> None:
     document = tomlkit.parse(path.read_text())
     dev = document["dependency-groups"]["dev"]
     _insert_after_last(dev, lambda item: item.startswith("oms-"), f"oms-{name}")
+    source = tomlkit.inline_table()
+    source["workspace"] = True
+    document["tool"]["uv"]["sources"][f"oms-{name}"] = source
     linter = document["tool"]["importlinter"]
     linter["root_packages"].append(f"oms_{name}")
     for contract in linter["contracts"]:

@@ -52,6 +52,7 @@ def test_a_new_service_has_the_layout_is_wired_in_and_passes_its_checks(repo: Pa
 
     project = tomllib.loads((repo / "pyproject.toml").read_text())
     assert "oms-returns" in project["dependency-groups"]["dev"]
+    assert project["tool"]["uv"]["sources"]["oms-returns"] == {"workspace": True}
     contracts = {c["name"]: c for c in project["tool"]["importlinter"]["contracts"]}
     assert "oms_returns" in contracts["Services are independent of each other"]["modules"]
     layered = next(c for name, c in contracts.items() if name.startswith("Every service"))
@@ -103,5 +104,5 @@ def test_a_taken_or_malformed_name_is_refused_and_changes_nothing(repo: Path) ->
         create(repo, "returns")
     with pytest.raises(Refused, match="lowercase letters or digits"):
         create(repo, "Returns-2")
-    assert (repo / "pyproject.toml").read_text().count("oms-returns") == 1
+    assert (repo / "pyproject.toml").read_text().count("oms-returns") == 2, "dev group, source"
     assert "oms-returns" not in before

@@ -3,11 +3,15 @@
 Run by ``make demo`` after the stack is up. Every run starts from a clean state: it drops and
 creates again its databases (demo_<service>, owned by the services' roles) and works on topics
 and consumer groups of its own (prefix ``omsdemo<run>.``), deleting those of earlier runs.
-It starts the order, inventory, orchestration and notification workers as their own processes,
+It starts the order, inventory, orchestration, shipping and notification workers as their own
+processes,
 imports the catalogue and feeds stock, has channels submit orders (one in the old v1 intake
 format and one unreadable record among them), and prints what each service did with them:
 statuses and timelines, sourcing decisions with their explanations, reservations, a backorder
-filled by a receipt, a shipment committing stock, notifications, and the stock table.
+filled by a receipt, and notifications. The TV order is then worked by its location's staff
+(accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL on
+oms.carrier-tracking until it is DELIVERED and COMPLETED, its stock committed and its payment
+captured; last the stock table.
 """
 
 from __future__ import annotations
@@ -77,7 +81,13 @@ def http_ports(wanted: dict[str, int]) -> dict[str, int]:
 
 
 SERVICES = http_ports(
-    {"order": 8001, "inventory": 8002, "orchestration": 8003, "notification": 8005}
+    {
+        "order": 8001,
+        "inventory": 8002,
+        "orchestration": 8003,
+        "shipping": 8004,
+        "notification": 8005,
+    }
 )
 
 
@@ -263,6 +273,7 @@ def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byte
             "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
+            "OMS_CARRIER_CODES": str(REPO / "deploy" / "demo" / "carriers.yaml"),
         }
         with (logs / f"{name}.log").open("wb") as log:
             workers.append(
@@ -481,9 +492,9 @@ async def show(env: dict[str, str]) -> None:
         await orders_db.close()
         await notify_db.close()
     print(
-        "\nevery change above is an event on oms.orders, oms.payments, oms.inventory or"
-        "\noms.availability, written through each service's outbox; the notification service"
-        "\nreacted to them on its own."
+        "\nevery change above is an event on oms.orders, oms.payments, oms.inventory,"
+        "\noms.availability or oms.shipments, written through each service's outbox; the"
+        "\nnotification service reacted to them on its own."
     )
 
 

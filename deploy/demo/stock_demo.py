@@ -1,7 +1,8 @@
 """The stock side of the demo: the network and its stock before the orders come, the
 orchestration service's decisions for them, and what inventory holds, commits and shows.
 
-Until the shipping service lands, the demo sends the TV's shipment itself.
+The TV's shipment is the shipping service's, driven by staff and carrier inputs
+(shipping_demo.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from shipping_demo import deliver, ship
 
 from oms_events.codec import encode, new_event
-from oms_events.fulfilment import ShipmentShipped
 from oms_events.inventory import (
     ReservationLine,
     ReserveStock,
@@ -28,7 +29,6 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_events.registry import EventPayload
-from oms_events.values import LineQuantity
 
 HERE = Path(__file__).resolve().parent
 HAMBURG, BERLIN, POPUP = "dc-hamburg", "store-berlin", "popup-berlin"
@@ -143,21 +143,6 @@ def rush_requests(run: str, popup: str) -> list[tuple[str, bytes]]:
         )
         requests.append((order_id, _event(request, order_id, "checkout/popup")))
     return requests
-
-
-def shipment(fulfilment: asyncpg.Record, run: str) -> tuple[str, bytes]:
-    """What the shipping service will say when the TV's parcel leaves its location."""
-    shipped = ShipmentShipped(
-        order_id=fulfilment["order_id"],
-        fulfilment_order_id=fulfilment["fulfilment_order_id"],
-        location_id=fulfilment["location_id"],
-        shipment_id=f"shp-{run}",
-        carrier="dhl",
-        tracking_number=f"00340{run}",
-        lines=(LineQuantity(line_id="1", sku="SKU-TV-55", quantity=1),),
-        shipped_at=datetime.now(UTC),
-    )
-    return fulfilment["order_id"], _event(shipped, fulfilment["order_id"], "oms/shipping")
 
 
 def availability(port: int, key: str, skus: list[str]) -> dict[str, Any]:
@@ -300,7 +285,7 @@ async def show_stock(
                 tv_order,
             ),
         )
-        await publish(bootstrap, "oms.shipments", [shipment(fulfilment, run)])
+        tracking = await ship(env, fulfilment, run, publish=publish, wait=wait)
 
         async def captured() -> Any:
             return await orders_db.fetchrow(
@@ -311,10 +296,12 @@ async def show_stock(
 
         order = await wait("the TV's payment capture", captured)
         print(
-            f"   the TV left {fulfilment['location_id']} (ShipmentShipped): inventory committed its"
-            f" reservation and on hand went down; the order service captured the payment:"
-            f" {order['status']}, {order['payment_status']}"
+            f"   the TV left {fulfilment['location_id']} (ShipmentShipped from the shipping"
+            " service): inventory committed its reservation and on hand went down; the order"
+            f" service captured the payment: {order['status']}, {order['payment_status']}"
         )
+        await deliver(env, orders_db, fulfilment, tracking, publish=publish, wait=wait)
+        print()
         requests = rush_requests(run, popup)
         await publish(bootstrap, "oms.reservation-requests", requests)
 

@@ -1,0 +1,179 @@
+"""The shipping side of the demo: the location's staff and the carrier drive the shipping
+service the way real actors do, with staff actions on oms.staff-actions and carrier scans on
+oms.carrier-tracking; the shipping service publishes what happened on oms.shipments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from oms_events.codec import encode, new_event
+from oms_events.fulfilment import (
+    FulfilmentAccepted,
+    HandedOver,
+    Parcel,
+    ParcelPacked,
+    PickStarted,
+    TrackingUpdateReceived,
+)
+from oms_events.registry import EventPayload
+from oms_events.values import LineQuantity
+
+Publish = Callable[[str, str, list[tuple[str, bytes]]], Awaitable[None]]
+Wait = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+def _staff(action: EventPayload, order_id: str, location_id: str) -> tuple[str, bytes]:
+    envelope = new_event(
+        action, subject=order_id, source=f"staff-app/{location_id}", correlation_id=order_id
+    )
+    return order_id, encode(envelope)
+
+
+def _scan(tracking: str, code: str, where: str) -> tuple[str, bytes]:
+    scan = TrackingUpdateReceived(
+        carrier="dhl",
+        tracking_number=tracking,
+        carrier_status_code=code,
+        location=where,
+        occurred_at=datetime.now(UTC),
+    )
+    envelope = new_event(scan, subject=tracking, source="carrier/dhl", correlation_id=tracking)
+    return tracking, encode(envelope)
+
+
+async def _status(db: Any, fulfilment_order_id: str, wanted: str) -> Any:
+    return await db.fetchval(
+        "SELECT status FROM fulfilment_orders WHERE fulfilment_order_id = $1 AND status = $2",
+        fulfilment_order_id,
+        wanted,
+    )
+
+
+async def ship(
+    env: dict[str, str], fulfilment: Any, run: str, *, publish: Publish, wait: Wait
+) -> str:
+    """The location accepts the TV's work, picks, packs and hands it to DHL: returns the
+    tracking number."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    order_id, location = fulfilment["order_id"], fulfilment["location_id"]
+    fo_id = fulfilment["fulfilment_order_id"]
+    ids = {
+        "order_id": order_id,
+        "fulfilment_order_id": fo_id,
+        "location_id": location,
+        "staff_id": "staff-hh-07",
+    }
+    tracking = f"00340434{run}"
+    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
+    try:
+        row = await wait("shipping to receive the TV's work", lambda: _work(db, fo_id))
+        lines = tuple(LineQuantity(**line) for line in json.loads(row["lines"]))
+        steps: list[tuple[str, EventPayload, str]] = [
+            ("accepted", FulfilmentAccepted(**ids, performed_at=datetime.now(UTC)), "ACCEPTED"),
+            ("started picking", PickStarted(**ids, performed_at=datetime.now(UTC)), "PICKING"),
+            (
+                "packed one parcel",
+                ParcelPacked(
+                    **ids,
+                    performed_at=datetime.now(UTC),
+                    parcels=(
+                        Parcel(
+                            parcel_id="p-1", box="TV-140x90x20", weight_grams=18000, lines=lines
+                        ),
+                    ),
+                ),
+                "PACKED",
+            ),
+            (
+                f"handed it to DHL ({tracking})",
+                HandedOver(
+                    **ids,
+                    performed_at=datetime.now(UTC),
+                    carrier="dhl",
+                    tracking_numbers=(tracking,),
+                ),
+                "SHIPPED",
+            ),
+        ]
+        print(f"\n5. the staff at {location} work the TV's fulfilment order {fo_id}:")
+        for said, action, status in steps:
+            await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, location)])
+            await wait(f"the work to be {status}", lambda s=status: _status(db, fo_id, s))
+            print(f"   {said:<36} -> {status}")
+        # A late double tap in the app: refused and kept, nothing published.
+        late = PickStarted(**ids, performed_at=datetime.now(UTC))
+        await publish(bootstrap, "oms.staff-actions", [_staff(late, order_id, location)])
+        refusal = await wait(
+            "the late action's refusal",
+            lambda: db.fetchrow(
+                "SELECT action, reason FROM refused_actions WHERE fulfilment_order_id = $1",
+                fo_id,
+            ),
+        )
+        print(
+            f"   a second 'start picking' from the app was refused and kept:"
+            f" {refusal['action']} ({refusal['reason']})"
+        )
+    finally:
+        await db.close()
+    return tracking
+
+
+async def _work(db: Any, fulfilment_order_id: str) -> Any:
+    return await db.fetchrow(
+        "SELECT lines FROM fulfilment_orders WHERE fulfilment_order_id = $1", fulfilment_order_id
+    )
+
+
+async def deliver(
+    env: dict[str, str],
+    orders_db: Any,
+    fulfilment: Any,
+    tracking: str,
+    *,
+    publish: Publish,
+    wait: Wait,
+) -> None:
+    """DHL scans the parcel on its way; delivered, the order completes."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    order_id, fo_id = fulfilment["order_id"], fulfilment["fulfilment_order_id"]
+    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
+    try:
+        print(f"\n6. DHL scans parcel {tracking} on oms.carrier-tracking:")
+        for code, where in (("PU", "Hamburg hub"), ("OD", "Koeln depot"), ("DL", "Koeln")):
+            await publish(bootstrap, "oms.carrier-tracking", [_scan(tracking, code, where)])
+            row = await wait(
+                f"scan {code} to be taken",
+                lambda c=code: db.fetchrow(
+                    "SELECT status FROM tracking_updates WHERE tracking_number = $1"
+                    " AND carrier_status_code = $2",
+                    tracking,
+                    c,
+                ),
+            )
+            print(f"   DHL code {code:<3} at {where:<12} -> {row['status']}")
+        await wait("the work to be DELIVERED", lambda: _status(db, fo_id, "DELIVERED"))
+        order = await wait(
+            "the order to complete",
+            lambda: orders_db.fetchrow(
+                "SELECT status, payment_status FROM orders WHERE order_id = $1"
+                " AND status = 'COMPLETED'",
+                order_id,
+            ),
+        )
+        timeline = await orders_db.fetch(
+            "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
+            order_id,
+        )
+        print(
+            f"   fulfilment order {fo_id}: DELIVERED; order {order_id}: {order['status']},"
+            f" payment {order['payment_status']}"
+        )
+        print("   the order's journey: " + " -> ".join(t["event_type"] for t in timeline))
+    finally:
+        await db.close()

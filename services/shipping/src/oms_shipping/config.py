@@ -1,0 +1,34 @@
+"""The shipping service's settings, read from the environment."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import field_validator
+
+from oms_runtime import DocumentError, RuntimeSettings
+from oms_shipping.adapters.carrier_file import read_carrier_codes
+from oms_shipping.domain.tracking import CarrierCodes
+
+__all__ = ["ShippingSettings"]
+
+
+class ShippingSettings(RuntimeSettings):
+    http_port: int = 8004
+    # Each carrier's tracking status codes and what they mean (YAML or JSON); see
+    # docs/shipping-service.md.
+    carrier_codes: Path = Path("deploy/demo/carriers.yaml")
+
+    @field_validator("carrier_codes")
+    @classmethod
+    def _codes_load(cls, value: Path) -> Path:
+        try:
+            read_carrier_codes(value)
+        except DocumentError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @cached_property
+    def carriers(self) -> CarrierCodes:
+        return read_carrier_codes(self.carrier_codes)

@@ -1,0 +1,1 @@
+"""Pure rules of fulfilment at a location and of parcel tracking."""

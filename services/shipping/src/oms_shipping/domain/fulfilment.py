@@ -1,0 +1,215 @@
+"""A fulfilment order at its location: the work one location does for one order, moved by
+its staff's actions and by orchestration calling it off.
+
+CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED, and REJECTED (the location
+gave the work back) or CANCELED (orchestration called it off). An action that does not fit
+the status is refused with a specific reason; the aggregate is then unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "ActionRefused",
+    "FulfilmentOrder",
+    "FulfilmentStatus",
+    "Line",
+    "Parcel",
+]
+
+
+class FulfilmentStatus(StrEnum):
+    CREATED = "CREATED"
+    ACCEPTED = "ACCEPTED"
+    PICKING = "PICKING"
+    PACKED = "PACKED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    REJECTED = "REJECTED"
+    CANCELED = "CANCELED"
+
+
+_S = FulfilmentStatus
+_OPEN = (_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED)
+"""Work not yet handed to a carrier: it can still be called off."""
+
+# Why an action cannot apply in a status it does not expect, whatever the action.
+_CLOSED_REASONS = {
+    _S.SHIPPED: "already_shipped",
+    _S.DELIVERED: "already_shipped",
+    _S.REJECTED: "already_rejected",
+    _S.CANCELED: "fulfilment_canceled",
+}
+
+
+class ActionRefused(Exception):
+    """The action does not fit the fulfilment order: ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Line:
+    line_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Parcel:
+    parcel_id: str
+    box: str
+    weight_grams: int
+    lines: tuple[Line, ...]
+
+
+@dataclass
+class FulfilmentOrder:
+    fulfilment_order_id: str
+    order_id: str
+    location_id: str
+    lines: tuple[Line, ...]
+    status: FulfilmentStatus = FulfilmentStatus.CREATED
+    parcels: tuple[Parcel, ...] = ()
+    carrier: str | None = None
+    tracking_numbers: tuple[str, ...] = ()
+    changed: bool = field(default=False, compare=False)
+
+    @property
+    def shipment_id(self) -> str:
+        """One shipment per fulfilment order: every parcel leaves in one hand-over."""
+        return f"shp-{self.fulfilment_order_id}"
+
+    def check_location(self, location_id: str) -> None:
+        if location_id != self.location_id:
+            raise ActionRefused(
+                "wrong_location", f"the fulfilment order belongs to {self.location_id}"
+            )
+
+    def accept(self) -> None:
+        self._expect(
+            (_S.CREATED,),
+            {
+                _S.ACCEPTED: "already_accepted",
+                _S.PICKING: "already_accepted",
+                _S.PACKED: "already_accepted",
+            },
+        )
+        self._move(_S.ACCEPTED)
+
+    def start_picking(self) -> None:
+        self._expect(
+            (_S.ACCEPTED,),
+            {
+                _S.CREATED: "pick_before_accept",
+                _S.PICKING: "already_picking",
+                _S.PACKED: "already_packed",
+            },
+        )
+        self._move(_S.PICKING)
+
+    def pack(self, parcels: tuple[Parcel, ...]) -> None:
+        self._expect(
+            (_S.PICKING,),
+            {
+                _S.CREATED: "pack_before_pick",
+                _S.ACCEPTED: "pack_before_pick",
+                _S.PACKED: "already_packed",
+            },
+        )
+        packed: dict[str, int] = {}
+        for parcel in parcels:
+            for line in parcel.lines:
+                packed[line.line_id] = packed.get(line.line_id, 0) + line.quantity
+        ordered = {line.line_id: line.quantity for line in self.lines}
+        for line_id, quantity in sorted(packed.items()):
+            if line_id not in ordered:
+                raise ActionRefused("unknown_line", f"line {line_id} is not in the work")
+            if quantity > ordered[line_id]:
+                raise ActionRefused(
+                    "packed_more_than_ordered",
+                    f"line {line_id}: {quantity} packed, {ordered[line_id]} to ship",
+                )
+        if packed != ordered:
+            raise ActionRefused("incomplete_packing", "every unit of the work must be packed")
+        self.parcels = parcels
+        self._move(_S.PACKED)
+
+    def hand_over(self, carrier: str, tracking_numbers: tuple[str, ...]) -> None:
+        self._expect(
+            (_S.PACKED,),
+            dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING), "hand_over_before_pack"),
+        )
+        if len(set(tracking_numbers)) != len(tracking_numbers):
+            raise ActionRefused("duplicate_tracking_number", "a tracking number appears twice")
+        self.carrier = carrier
+        self.tracking_numbers = tracking_numbers
+        self._move(_S.SHIPPED)
+
+    def reject(self, rejected: tuple[Line, ...]) -> tuple[Line, ...]:
+        """The location gives back the ``rejected`` lines, each whole (empty: all of them).
+        Returns the lines given back; the work is REJECTED when nothing is left of it."""
+        self._expect((_S.CREATED, _S.ACCEPTED, _S.PICKING), {_S.PACKED: "already_packed"})
+        ordered = {line.line_id: line for line in self.lines}
+        given_back: dict[str, Line] = {}
+        for line in rejected or self.lines:
+            kept = ordered.get(line.line_id)
+            if kept is None or kept.sku != line.sku:
+                raise ActionRefused("unknown_line", f"line {line.line_id} is not in the work")
+            if line.quantity != kept.quantity:
+                # Orchestration sources a given-back line again as a whole.
+                raise ActionRefused(
+                    "partial_line_rejection",
+                    f"line {line.line_id}: {line.quantity} rejected, {kept.quantity} to ship;"
+                    " a line is given back whole",
+                )
+            if line.line_id in given_back:
+                raise ActionRefused("duplicate_line", f"line {line.line_id} appears twice")
+            given_back[line.line_id] = line
+        remaining = []
+        for line in self.lines:
+            back = given_back.get(line.line_id)
+            left = line.quantity - (back.quantity if back else 0)
+            if left > 0:
+                remaining.append(Line(line.line_id, line.sku, left))
+        self.lines = tuple(remaining)
+        self.changed = True
+        if not remaining:
+            self.status = _S.REJECTED
+        return tuple(given_back.values())
+
+    def cancel(self) -> bool:
+        """Orchestration called the work off. False when there was nothing to call off (it
+        is canceled already); refused once the parcels left."""
+        if self.status is _S.CANCELED:
+            return False
+        if self.status not in _OPEN:
+            raise ActionRefused(
+                _CLOSED_REASONS[self.status], f"cannot call off work that is {self.status}"
+            )
+        self._move(_S.CANCELED)
+        return True
+
+    def delivered(self) -> None:
+        """Every parcel of the shipment reached the customer."""
+        if self.status is _S.SHIPPED:
+            self._move(_S.DELIVERED)
+
+    def _expect(
+        self, wanted: tuple[FulfilmentStatus, ...], reasons: dict[FulfilmentStatus, str]
+    ) -> None:
+        """Refused unless the status is one of ``wanted``: with ``reasons``' code for the
+        status, else why a closed order takes no action."""
+        if self.status in wanted:
+            return
+        reason = reasons.get(self.status) or _CLOSED_REASONS.get(self.status, "out_of_order")
+        raise ActionRefused(reason, f"the fulfilment order is {self.status}")
+
+    def _move(self, status: FulfilmentStatus) -> None:
+        self.status = status
+        self.changed = True

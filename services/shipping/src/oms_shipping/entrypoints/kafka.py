@@ -1,0 +1,39 @@
+"""The shipping service's subscriptions: which events reach which use case.
+
+Released work arrives in runs (``.batch``), carrier scans too; staff actions are rare and
+each touches one fulfilment order (``.each``).
+"""
+
+from __future__ import annotations
+
+from oms_events.fulfilment import (
+    Collected,
+    FulfilmentAccepted,
+    FulfilmentRejected,
+    HandedOver,
+    ParcelPacked,
+    PickStarted,
+    TrackingUpdateReceived,
+)
+from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
+from oms_runtime import Subscription
+from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.tracking import TrackingHandlers
+
+__all__ = ["subscriptions"]
+
+
+def subscriptions(fulfilment: FulfilmentHandlers, tracking: TrackingHandlers) -> list[Subscription]:
+    return [
+        Subscription("oms.sourcing")
+        .batch(FulfilmentOrderCreated, fulfilment.created)
+        .each(FulfilmentOrderCanceled, fulfilment.called_off),
+        Subscription("oms.staff-actions")
+        .each(FulfilmentAccepted, fulfilment.accepted)
+        .each(FulfilmentRejected, fulfilment.rejected)
+        .each(PickStarted, fulfilment.picking_started)
+        .each(ParcelPacked, fulfilment.packed)
+        .each(HandedOver, fulfilment.handed_over)
+        .each(Collected, fulfilment.collected),
+        Subscription("oms.carrier-tracking").batch(TrackingUpdateReceived, tracking.updates),
+    ]

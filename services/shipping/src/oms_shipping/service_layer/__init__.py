@@ -1,0 +1,1 @@
+"""Use cases: fulfilment orders and staff actions, carrier tracking."""

@@ -1,0 +1,266 @@
+"""Work released to a location, and what its staff do with it.
+
+Released work (``FulfilmentOrderCreated``) is kept a run at a time. Each staff action loads
+its fulfilment order, asks the domain whether it fits, and publishes the fact; an action that
+does not fit is kept with its reason (``refused_actions``) and the partition moves on. An
+action for a fulfilment order this service never received is dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from oms_events.fulfilment import (
+    Collected,
+    FulfilmentAccepted,
+    FulfilmentOrderAccepted,
+    FulfilmentOrderRejected,
+    FulfilmentRejected,
+    HandedOver,
+    Packed,
+    ParcelPacked,
+    PickStarted,
+    ShipmentShipped,
+)
+from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
+from oms_events.values import LineQuantity
+from oms_runtime import Received, RejectedEvent, UnitOfWork
+from oms_shipping.adapters import fulfilment_orders as store
+from oms_shipping.adapters import parcels
+from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
+from oms_shipping.domain.tracking import CarrierCodes
+
+__all__ = ["FulfilmentHandlers"]
+
+_log = structlog.get_logger(__name__)
+
+StaffAction = FulfilmentAccepted | FulfilmentRejected | PickStarted | ParcelPacked | HandedOver
+
+
+def _lines(lines: Sequence[LineQuantity]) -> tuple[Line, ...]:
+    return tuple(Line(line.line_id, line.sku, line.quantity) for line in lines)
+
+
+def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
+    return tuple(
+        LineQuantity(line_id=line.line_id, sku=line.sku, quantity=line.quantity) for line in lines
+    )
+
+
+@dataclass
+class FulfilmentHandlers:
+    carriers: CarrierCodes
+
+    async def created(
+        self, work: UnitOfWork, released: Sequence[Received[FulfilmentOrderCreated]]
+    ) -> None:
+        """A run of released work kept in one statement; a replayed release changes nothing."""
+        new = await store.save_created(
+            work.conn,
+            [
+                store.NewFulfilmentOrder(
+                    fulfilment_order_id=fo.fulfilment_order_id,
+                    order_id=fo.order_id,
+                    location_id=fo.location_id,
+                    location_type=fo.location_type.value,
+                    delivery_method=fo.delivery_method.value,
+                    lines=[line.model_dump(mode="json") for line in fo.lines],
+                    shipping_address=(
+                        fo.shipping_address.model_dump(mode="json") if fo.shipping_address else None
+                    ),
+                    pickup_store_id=fo.pickup_store_id,
+                    promised_by=fo.promised_by,
+                    accept_by=fo.accept_by,
+                )
+                for fo in (r.payload for r in released)
+            ],
+        )
+        _log.info("fulfilment_orders_received", new=new, known=len(released) - new)
+
+    async def accepted(self, work: UnitOfWork, received: Received[FulfilmentAccepted]) -> None:
+        action = received.payload
+        fo = await self._act(work, received, "accept", lambda fo: fo.accept())
+        if fo is not None:
+            work.emit(
+                FulfilmentOrderAccepted(
+                    order_id=fo.order_id,
+                    fulfilment_order_id=fo.fulfilment_order_id,
+                    location_id=fo.location_id,
+                    accepted_at=action.performed_at,
+                ),
+                subject=fo.order_id,
+            )
+
+    async def rejected(self, work: UnitOfWork, received: Received[FulfilmentRejected]) -> None:
+        """The location gives (some of) the work back: orchestration sources it elsewhere."""
+        action = received.payload
+        given_back: tuple[Line, ...] = ()
+
+        def reject(fo: FulfilmentOrder) -> None:
+            nonlocal given_back
+            given_back = fo.reject(_lines(action.lines))
+
+        fo = await self._act(work, received, "reject", reject)
+        if fo is not None:
+            work.emit(
+                FulfilmentOrderRejected(
+                    order_id=fo.order_id,
+                    fulfilment_order_id=fo.fulfilment_order_id,
+                    location_id=fo.location_id,
+                    cause=action.cause,
+                    lines=_wire(given_back),
+                    note=action.note,
+                ),
+                subject=fo.order_id,
+            )
+
+    async def picking_started(self, work: UnitOfWork, received: Received[PickStarted]) -> None:
+        await self._act(work, received, "start_picking", lambda fo: fo.start_picking())
+
+    async def packed(self, work: UnitOfWork, received: Received[ParcelPacked]) -> None:
+        action = received.payload
+        packed = tuple(
+            Parcel(p.parcel_id, p.box, p.weight_grams, _lines(p.lines)) for p in action.parcels
+        )
+        fo = await self._act(work, received, "pack", lambda fo: fo.pack(packed))
+        if fo is not None:
+            work.emit(
+                Packed(
+                    order_id=fo.order_id,
+                    fulfilment_order_id=fo.fulfilment_order_id,
+                    location_id=fo.location_id,
+                    parcels=action.parcels,
+                    packed_at=action.performed_at,
+                ),
+                subject=fo.order_id,
+            )
+
+    async def handed_over(self, work: UnitOfWork, received: Received[HandedOver]) -> None:
+        """The parcels left with the carrier: the shipment is announced with its lines (the
+        order service captures their value, inventory commits their stock)."""
+        action = received.payload
+        in_use = await parcels.tracking_numbers_in_use(
+            work.conn, action.carrier, action.tracking_numbers
+        )
+
+        def hand_over(fo: FulfilmentOrder) -> None:
+            if action.carrier not in self.carriers.carriers:
+                raise ActionRefused("unknown_carrier", f"{action.carrier} is not configured")
+            if in_use:
+                raise ActionRefused(
+                    "tracking_number_in_use", f"{len(in_use)} tracking number(s) already taken"
+                )
+            fo.hand_over(action.carrier, action.tracking_numbers)
+
+        fo = await self._act(work, received, "hand_over", hand_over)
+        if fo is None:
+            return
+        await parcels.add_parcels(
+            work.conn,
+            carrier=action.carrier,
+            tracking_numbers=action.tracking_numbers,
+            fulfilment_order_id=fo.fulfilment_order_id,
+            order_id=fo.order_id,
+            handed_over_at=action.performed_at,
+        )
+        work.emit(
+            ShipmentShipped(
+                order_id=fo.order_id,
+                fulfilment_order_id=fo.fulfilment_order_id,
+                location_id=fo.location_id,
+                shipment_id=fo.shipment_id,
+                carrier=action.carrier,
+                tracking_number=action.tracking_numbers[0],
+                lines=_wire(fo.lines),
+                shipped_at=action.performed_at,
+            ),
+            subject=fo.order_id,
+        )
+
+    async def collected(self, work: UnitOfWork, received: Received[Collected]) -> None:
+        """Click & collect is a later slice: the action is kept, refused, not lost."""
+
+        def collect(fo: FulfilmentOrder) -> None:
+            raise ActionRefused("pickup_not_supported", "collection at the counter comes later")
+
+        await self._act(work, received, "collect", collect)
+
+    async def called_off(
+        self, work: UnitOfWork, received: Received[FulfilmentOrderCanceled]
+    ) -> None:
+        """Orchestration took the work away (order canceled, deadline missed): the location
+        stops, unless its parcels already left."""
+        event = received.payload
+        fo = await store.lock(work.conn, event.fulfilment_order_id)
+        if fo is None:
+            _log.warning("call_off_for_unknown_fulfilment_order", order_id=event.order_id)
+            return
+        try:
+            if not fo.cancel():
+                return
+        except ActionRefused as refused:
+            await self._refuse(work, received, fo, "cancel", refused)
+            return
+        await store.save(work.conn, fo, received.envelope.time)
+        _log.info("fulfilment_order_called_off", fulfilment_order_id=fo.fulfilment_order_id)
+
+    async def _act(
+        self,
+        work: UnitOfWork,
+        received: Received[StaffAction | Collected],
+        action: str,
+        step: Callable[[FulfilmentOrder], None],
+    ) -> FulfilmentOrder | None:
+        """``step`` on the action's fulfilment order, saved; None when refused (kept)."""
+        payload = received.payload
+        fo = await store.lock(work.conn, payload.fulfilment_order_id)
+        if fo is None or fo.order_id != payload.order_id:
+            raise RejectedEvent(
+                "unknown_fulfilment_order",
+                f"no fulfilment order {payload.fulfilment_order_id} for order {payload.order_id}",
+            )
+        try:
+            fo.check_location(payload.location_id)
+            step(fo)
+        except ActionRefused as refused:
+            await self._refuse(work, received, fo, action, refused)
+            return None
+        await store.save(work.conn, fo, payload.performed_at)
+        _log.info(
+            "staff_action_applied",
+            action=action,
+            fulfilment_order_id=fo.fulfilment_order_id,
+            status=fo.status.value,
+        )
+        return fo
+
+    async def _refuse(
+        self,
+        work: UnitOfWork,
+        received: Received[StaffAction | Collected | FulfilmentOrderCanceled],
+        fo: FulfilmentOrder,
+        action: str,
+        refused: ActionRefused,
+    ) -> None:
+        await store.keep_refusal(
+            work.conn,
+            store.Refusal(
+                event_id=received.envelope.id,
+                fulfilment_order_id=fo.fulfilment_order_id,
+                order_id=fo.order_id,
+                location_id=received.payload.location_id,
+                action=action,
+                reason=refused.reason,
+                detail=refused.detail,
+            ),
+        )
+        _log.warning(
+            "staff_action_refused",
+            action=action,
+            reason=refused.reason,
+            fulfilment_order_id=fo.fulfilment_order_id,
+            status=fo.status.value,
+        )

@@ -1,0 +1,142 @@
+"""The fulfilment order's status machine: each staff action in its place, and every action
+out of place refused with its reason, the order unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from oms_shipping.domain.fulfilment import (
+    ActionRefused,
+    FulfilmentOrder,
+    FulfilmentStatus,
+    Line,
+    Parcel,
+)
+
+S = FulfilmentStatus
+TSHIRT = Line("1", "TSHIRT", 2)
+MUG = Line("2", "MUG", 1)
+
+
+def work(status: FulfilmentStatus = S.CREATED) -> FulfilmentOrder:
+    return FulfilmentOrder("fo-1", "ord-1", "wh-hamburg", (TSHIRT, MUG), status=status)
+
+
+def parcels(*lines: Line) -> tuple[Parcel, ...]:
+    return (Parcel("p-1", "M-30x20x15", 900, lines or (TSHIRT, MUG)),)
+
+
+def refused(fo: FulfilmentOrder, action: str) -> str:
+    before = (fo.status, fo.lines, fo.parcels)
+    with pytest.raises(ActionRefused) as caught:
+        {
+            "accept": fo.accept,
+            "pick": fo.start_picking,
+            "pack": lambda: fo.pack(parcels()),
+            "hand_over": lambda: fo.hand_over("dhl", ("T1",)),
+            "reject": lambda: fo.reject(()),
+            "cancel": fo.cancel,
+        }[action]()
+    assert (fo.status, fo.lines, fo.parcels) == before
+    return caught.value.reason
+
+
+def test_the_happy_path_from_created_to_delivered() -> None:
+    fo = work()
+    fo.accept()
+    fo.start_picking()
+    fo.pack(parcels())
+    fo.hand_over("dhl", ("T1", "T2"))
+    assert (fo.status, fo.carrier, fo.tracking_numbers) == (S.SHIPPED, "dhl", ("T1", "T2"))
+    assert fo.shipment_id == "shp-fo-1"
+    fo.delivered()
+    assert fo.status is S.DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "reason"),
+    [
+        (S.CREATED, "pick", "pick_before_accept"),
+        (S.CREATED, "pack", "pack_before_pick"),
+        (S.ACCEPTED, "pack", "pack_before_pick"),
+        (S.CREATED, "hand_over", "hand_over_before_pack"),
+        (S.PICKING, "hand_over", "hand_over_before_pack"),
+        (S.ACCEPTED, "accept", "already_accepted"),
+        (S.PACKED, "accept", "already_accepted"),
+        (S.PICKING, "pick", "already_picking"),
+        (S.PACKED, "pack", "already_packed"),
+        (S.PACKED, "reject", "already_packed"),
+        (S.SHIPPED, "accept", "already_shipped"),
+        (S.SHIPPED, "hand_over", "already_shipped"),
+        (S.SHIPPED, "reject", "already_shipped"),
+        (S.SHIPPED, "cancel", "already_shipped"),
+        (S.DELIVERED, "pack", "already_shipped"),
+        (S.REJECTED, "accept", "already_rejected"),
+        (S.CANCELED, "accept", "fulfilment_canceled"),
+        (S.CANCELED, "hand_over", "fulfilment_canceled"),
+    ],
+)
+def test_an_action_out_of_place_is_refused_with_its_reason(
+    status: FulfilmentStatus, action: str, reason: str
+) -> None:
+    assert refused(work(status), action) == reason
+
+
+def test_packing_must_cover_the_work_exactly() -> None:
+    fo = work(S.PICKING)
+    for packed, reason in [
+        ((TSHIRT,), "incomplete_packing"),
+        ((Line("1", "TSHIRT", 3), MUG), "packed_more_than_ordered"),
+        ((TSHIRT, MUG, Line("9", "HAT", 1)), "unknown_line"),
+    ]:
+        with pytest.raises(ActionRefused) as caught:
+            fo.pack(parcels(*packed))
+        assert caught.value.reason == reason
+        assert fo.status is S.PICKING
+
+
+def test_rejecting_some_lines_keeps_the_rest_and_all_of_them_rejects_the_work() -> None:
+    fo = work(S.ACCEPTED)
+    assert fo.reject((MUG,)) == (MUG,)
+    assert (fo.status, fo.lines) == (S.ACCEPTED, (TSHIRT,))
+    assert fo.reject(()) == (TSHIRT,)
+    assert (fo.status, fo.lines) == (S.REJECTED, ())
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        ((Line("1", "TSHIRT", 1),), "partial_line_rejection"),
+        ((Line("9", "TSHIRT", 2),), "unknown_line"),
+        ((Line("1", "OTHER", 2),), "unknown_line"),
+        ((TSHIRT, TSHIRT), "duplicate_line"),
+    ],
+)
+def test_a_rejection_names_whole_lines_of_the_work(lines: tuple[Line, ...], reason: str) -> None:
+    fo = work(S.PICKING)
+    with pytest.raises(ActionRefused) as caught:
+        fo.reject(lines)
+    assert caught.value.reason == reason
+    assert (fo.status, fo.lines) == (S.PICKING, (TSHIRT, MUG))
+
+
+def test_a_call_off_stops_open_work_once() -> None:
+    for status in (S.CREATED, S.ACCEPTED, S.PICKING, S.PACKED):
+        fo = work(status)
+        assert fo.cancel() is True
+        assert fo.status is S.CANCELED
+        assert fo.cancel() is False
+
+
+def test_an_action_at_another_location_is_refused() -> None:
+    with pytest.raises(ActionRefused) as caught:
+        work().check_location("store-berlin")
+    assert caught.value.reason == "wrong_location"
+
+
+def test_a_tracking_number_twice_in_one_hand_over_is_refused() -> None:
+    fo = work(S.PACKED)
+    with pytest.raises(ActionRefused) as caught:
+        fo.hand_over("dhl", ("T1", "T1"))
+    assert caught.value.reason == "duplicate_tracking_number"
+    assert fo.status is S.PACKED

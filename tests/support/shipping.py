@@ -1,0 +1,117 @@
+"""What store and warehouse staff and carriers send the shipping service, as they send it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from oms_events.codec import encode, new_event
+from oms_events.fulfilment import (
+    FulfilmentAccepted,
+    HandedOver,
+    Parcel,
+    ParcelPacked,
+    PickStarted,
+    TrackingUpdateReceived,
+)
+from oms_events.registry import EventPayload
+from oms_events.values import LineQuantity
+from tests.conftest import Env
+from tests.support.inventory import send
+from tests.support.waiting import wait_for
+
+STAFF = "staff-17"
+
+
+def staff_record(action: EventPayload) -> tuple[str, bytes]:
+    """A staff app's action, keyed by order like the topic wants."""
+    order_id: str = action.order_id  # type: ignore[attr-defined]
+    location: str = action.location_id  # type: ignore[attr-defined]
+    envelope = new_event(
+        action, subject=order_id, source=f"staff-app/{location}", correlation_id=order_id
+    )
+    return order_id, encode(envelope)
+
+
+def work_through(
+    fo: dict[str, Any], lines: tuple[LineQuantity, ...], tracking: str, at: datetime
+) -> list[EventPayload]:
+    """Accept, pick, pack into one parcel and hand it to DHL: the staff's day, in order."""
+    ids = {
+        "order_id": fo["order_id"],
+        "fulfilment_order_id": fo["fulfilment_order_id"],
+        "location_id": fo["location_id"],
+        "staff_id": STAFF,
+    }
+    return [
+        FulfilmentAccepted(**ids, performed_at=at),
+        PickStarted(**ids, performed_at=at + timedelta(minutes=1)),
+        ParcelPacked(
+            **ids,
+            performed_at=at + timedelta(minutes=2),
+            parcels=(Parcel(parcel_id="p-1", box="M-30x20x15", weight_grams=800, lines=lines),),
+        ),
+        HandedOver(
+            **ids,
+            performed_at=at + timedelta(minutes=3),
+            carrier="dhl",
+            tracking_numbers=(tracking,),
+        ),
+    ]
+
+
+def scan(tracking: str, code: str, at: datetime, carrier: str = "dhl") -> TrackingUpdateReceived:
+    return TrackingUpdateReceived(
+        carrier=carrier,
+        tracking_number=tracking,
+        carrier_status_code=code,
+        description=f"scan {code}",
+        location="Koeln",
+        occurred_at=at,
+    )
+
+
+async def send_scans(env: Env, *scans: TrackingUpdateReceived) -> None:
+    """Carrier scans keyed by tracking number, in the order given."""
+    await send(
+        env,
+        "oms.carrier-tracking",
+        [
+            (
+                s.tracking_number,
+                encode(
+                    new_event(
+                        s,
+                        subject=s.tracking_number,
+                        source=f"carrier/{s.carrier}",
+                        correlation_id=s.tracking_number,
+                    )
+                ),
+            )
+            for s in scans
+        ],
+    )
+
+
+async def send_staff(env: Env, *actions: EventPayload) -> None:
+    await send(env, "oms.staff-actions", [staff_record(a) for a in actions])
+
+
+async def fulfilment_order(env: Env, order_id: str, *statuses: str) -> dict[str, Any]:
+    """Shipping's fulfilment order of ``order_id``, once it has one of ``statuses``."""
+
+    async def probe() -> dict[str, Any] | None:
+        rows = await env.fetch(
+            "shipping",
+            "SELECT fulfilment_order_id, order_id, location_id, status, lines"
+            " FROM fulfilment_orders WHERE order_id = $1 ORDER BY created_at DESC",
+            order_id,
+        )
+        found = [dict(r) for r in rows if not statuses or r["status"] in statuses]
+        return found[0] if found else None
+
+    return await wait_for(probe, what=f"shipping's fulfilment order of {order_id} {statuses}")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
