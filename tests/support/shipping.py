@@ -16,9 +16,9 @@ from oms_events.fulfilment import (
 )
 from oms_events.registry import EventPayload
 from oms_events.values import LineQuantity
-from tests.conftest import Env
 from tests.support.inventory import send
 from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 STAFF = "staff-17"
 
