@@ -80,9 +80,8 @@ class Broker:
 
     async def partitions(self, topic: str) -> list[int]:
         described = await self._admin.describe_topics([topic])
-        if not described or described[0]["error_code"] != 0:
-            return []
-        return sorted(p["partition"] for p in described[0]["partitions"])
+        # A topic whose leaders are still being elected reports an error but lists them.
+        return sorted(p["partition"] for d in described for p in d.get("partitions") or ())
 
     async def group_state(self, group: str) -> GroupState:
         responses = await self._admin.describe_consumer_groups([group])
