@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -605,4 +606,6 @@ def _audit_quietly(
 
 
 def main() -> None:
+    # aiokafka logs every coordinator hiccup; an operator's terminal wants the command's answer.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     app(prog_name="oms")

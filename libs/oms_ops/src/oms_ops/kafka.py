@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,6 @@ __all__ = [
     "OffsetsRefused",
     "PartitionOffsets",
 ]
-
-# aiokafka logs every coordinator hiccup; an operator's terminal wants the command's answer.
-logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 class OffsetsRefused(Exception):
