@@ -1,0 +1,611 @@
+"""``oms``: the operators' command (docs/operations.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+import asyncpg
+import typer
+from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.table import Table
+
+from oms_events.audit import OperatorAction
+from oms_ops import dead_letters as dlq
+from oms_ops import replay as replays
+from oms_ops.audit import audit_event, record_action
+from oms_ops.config import OpsConfig, UsageError, operator_name
+from oms_ops.kafka import Broker, OffsetsRefused, producer
+from oms_ops.output import Exit, emit_json, format_age, parse_when
+from oms_ops.status import service_status
+from oms_ops.trace import order_topics, trace
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="oms",
+    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces.\n\n"
+    "Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, "
+    "OMS_GROUP_SUFFIX, OMS_<SERVICE>_DATABASE_URL, OMS_<SERVICE>_URL); "
+    "`source .stack/stack.env` sets it for the local stack.\n\n"
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 refused (active consumer group), 4 not found, "
+    "5 degraded (status).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+dlq_app = typer.Typer(
+    help="Dead letters: list, show and re-drive records a service could not process.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(dlq_app, name="dlq")
+
+_out = Console()
+_err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+ServicesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--service", "-s", help="Only this service (repeatable); default: all."),
+]
+TopicOpt = Annotated[
+    str | None, typer.Option("--topic", "-t", help="Original topic (logical or full name).")
+]
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", help="Dead-letter reason, e.g. handler_failed, invalid_payload."),
+]
+EventTypeOpt = Annotated[
+    str | None, typer.Option("--event-type", help="Event type, e.g. OrderAccepted.")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Dead-lettered at or after: 30m, 2h, 7d or ISO time.")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Dead-lettered before: 30m, 2h, 7d or ISO time.")
+]
+OperatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--operator", help="Who acts, for the audit event (default: OMS_OPERATOR or the OS user)."
+    ),
+]
+NoteOpt = Annotated[str, typer.Option("--note", help="Why, recorded in the audit event.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")
+]
+
+
+class _Failed(Exception):
+    def __init__(self, code: Exit, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine; map what can go wrong to a message and an exit code."""
+    try:
+        return asyncio.run(_call(work))
+    except _Failed as failed:
+        _err.print(f"[red]error:[/red] {failed}", highlight=False)
+        raise typer.Exit(failed.code) from None
+    except (UsageError, ValueError) as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    except KafkaError as exc:
+        _err.print(f"[red]error:[/red] the broker: {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(Exit.ERROR) from None
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(Exit.ERROR) from None
+
+
+async def _call(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+def _when(text: str | None) -> datetime | None:
+    return parse_when(text) if text else None
+
+
+def _filter(
+    config: OpsConfig,
+    *,
+    ids: list[str] | None = None,
+    topic: str | None,
+    reason: str | None,
+    event_type: str | None,
+    since: str | None,
+    until: str | None,
+    pending_only: bool = False,
+) -> dlq.DeadLetterFilter:
+    return dlq.DeadLetterFilter(
+        topic=config.topic(topic) if topic else None,
+        reason=reason,
+        event_type=event_type,
+        since=_when(since),
+        until=_when(until),
+        pending_only=pending_only,
+        ids=tuple(dlq.DeadLetterId.parse(i) for i in ids or ()),
+    )
+
+
+def _dlq_services(config: OpsConfig, services: list[str] | None) -> list[str]:
+    """The named services (each must have a database URL), or every service that has one."""
+    if services:
+        for name in services:
+            config.database_url(name)
+        return services
+    found = [s.name for s in config.selected(None) if s.database_url]
+    if not found:
+        raise UsageError("no OMS_<SERVICE>_DATABASE_URL is set: where are the databases?")
+    return found
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+@app.command()
+def status(service: ServicesOpt = None, json: JsonOpt = False) -> None:
+    """Each service's health, outbox backlog, dead letters and consumer lag.
+
+    Exits 5 when a service is not healthy or cannot be reached."""
+    config = OpsConfig.from_env()
+
+    async def work() -> list[dict[str, Any]]:
+        endpoints = config.selected(service)
+        async with Broker.connect(config.bootstrap) as broker:
+            return list(await asyncio.gather(*(service_status(broker, e) for e in endpoints)))
+
+    reports = _run(work)
+    if json:
+        emit_json({"services": reports})
+    else:
+        table = Table(title="OMS services")
+        for column in ("service", "health", "outbox", "dead letters", "group", "topic", "lag"):
+            table.add_column(column, justify="right" if column in ("outbox", "lag") else "left")
+        for r in reports:
+            health = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]"
+            group = f"{r['group']} {r['group_state']}/{r['members']}"
+            topics = sorted({p["topic"] for p in r["partitions"]}) or ["-"]
+            for n, topic in enumerate(topics):
+                parts = [p for p in r["partitions"] if p["topic"] == topic]
+                lag = sum(p["lag"] for p in parts)
+                table.add_row(
+                    r["service"] if n == 0 else "",
+                    health if n == 0 else "",
+                    _count(r["outbox_backlog"], r["database_error"]) if n == 0 else "",
+                    _count(r["dead_letters"], r["database_error"]) if n == 0 else "",
+                    group if n == 0 else "",
+                    config.logical(topic),
+                    str(lag) if parts else "-",
+                )
+        _out.print(table)
+    if any(r["status"] != "ok" for r in reports):
+        raise typer.Exit(Exit.DEGRADED)
+
+
+def _count(value: int | None, error: str | None) -> str:
+    return str(value) if value is not None else f"[yellow]{error or '?'}[/yellow]"
+
+
+# --- dead letters ----------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(
+    service: ServicesOpt = None,
+    topic: TopicOpt = None,
+    reason: ReasonOpt = None,
+    event_type: EventTypeOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only those not re-driven yet.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many per service.")] = 500,
+    json: JsonOpt = False,
+) -> None:
+    """Dead-lettered records: reason, origin (topic/partition/offset), event type, age."""
+    config = OpsConfig.from_env()
+
+    async def work() -> list[dlq.DeadLetterRow]:
+        wanted = _filter(
+            config,
+            topic=topic,
+            reason=reason,
+            event_type=event_type,
+            since=since,
+            until=until,
+            pending_only=pending,
+        )
+        rows: list[dlq.DeadLetterRow] = []
+        for name in _dlq_services(config, service):
+            async with dlq.connect(config.database_url(name)) as conn:
+                rows.extend(await dlq.find(conn, name, wanted, limit=limit))
+        return dlq.sort_rows(rows)
+
+    rows = _run(work)
+    now = datetime.now(UTC)
+    if json:
+        emit_json({"dead_letters": [r.summary(now) for r in rows]})
+        return
+    table = Table(title=f"Dead letters ({len(rows)})")
+    for column in ("id", "event type", "reason", "age", "attempts", "re-driven"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.event_type or "-",
+            r.reason,
+            format_age((now - r.created_at).total_seconds()),
+            str(r.attempts),
+            r.redriven_at.isoformat(timespec="seconds") if r.redriven_at else "",
+        )
+    _out.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(
+    dead_letter: Annotated[str, typer.Argument(help="SERVICE:TOPIC:PARTITION:OFFSET")],
+    json: JsonOpt = False,
+) -> None:
+    """One dead letter in full: why, where from, its key and value. Exits 4 when unknown."""
+    config = OpsConfig.from_env()
+
+    async def work() -> list[dlq.DeadLetterRow]:
+        wanted = dlq.DeadLetterId.parse(dead_letter)
+        async with dlq.connect(config.database_url(wanted.service)) as conn:
+            return await dlq.find(conn, wanted.service, dlq.DeadLetterFilter(ids=(wanted,)))
+
+    rows = _run(work)
+    if not rows:
+        _err.print(f"no dead letter {dead_letter}")
+        raise typer.Exit(Exit.NOT_FOUND)
+    now = datetime.now(UTC)
+    details = [r.details(now) for r in rows]
+    if json:
+        emit_json({"dead_letters": details})
+        return
+    for d in details:
+        table = Table(show_header=False, title=d["id"])
+        for name, value in d.items():
+            table.add_row(name, value if isinstance(value, str) else str(value))
+        _out.print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Dead letters to re-drive: SERVICE:TOPIC:PARTITION:OFFSET"),
+    ] = None,
+    service: ServicesOpt = None,
+    topic: TopicOpt = None,
+    reason: ReasonOpt = None,
+    event_type: EventTypeOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every pending dead letter of the selected services.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Send dead letters back to their original topic after a fix, each once.
+
+    Name them by id, or select them with filters (or --all). A re-driven record is marked, so
+    a second re-drive does not send it again; the consuming service's inbox drops a copy of
+    an event it already applied."""
+    config = OpsConfig.from_env()
+    if not (ids or topic or reason or event_type or since or until or all_):
+        _err.print("[red]error:[/red] name dead letters, give a filter, or say --all")
+        raise typer.Exit(Exit.USAGE)
+    who = operator_name(operator)
+    names: list[str] = []
+
+    async def work() -> list[dlq.DeadLetterRow]:
+        wanted = _filter(
+            config,
+            ids=ids,
+            topic=topic,
+            reason=reason,
+            event_type=event_type,
+            since=since,
+            until=until,
+        )
+        chosen = sorted({i.service for i in wanted.ids}) if wanted.ids and not service else None
+        names.extend(_dlq_services(config, service or chosen))
+        sent: list[dlq.DeadLetterRow] = []
+        async with producer(config.bootstrap) as sender:
+            for name in names:
+                mine = wanted.for_service(name)
+                if mine is None:
+                    continue
+                async with dlq.connect(config.database_url(name)) as conn:
+                    sent.extend(await dlq.redrive(conn, name, mine, sender, dry_run=dry_run))
+        return sent
+
+    try:
+        rows = _run(work)
+    except typer.Exit as stop:
+        if not dry_run and names:
+            _audit_quietly(
+                config,
+                who,
+                OperatorAction.REDRIVE_DEAD_LETTERS,
+                _redrive_subject(names),
+                {"services": ",".join(names), "ids": ",".join(ids or ())},
+                "failed",
+                note,
+            )
+        raise stop
+    now = datetime.now(UTC)
+    if not dry_run:
+        parameters: dict[str, object] = {
+            "services": ",".join(names),
+            "topic": topic,
+            "reason": reason,
+            "event_type": event_type,
+            "since": since,
+            "until": until,
+            "all": all_ or None,
+            "ids": ",".join(ids or ()) or None,
+            "sent": len(rows),
+            "sent_ids": ",".join(str(r.id) for r in rows),
+        }
+        _audit(
+            config,
+            who,
+            OperatorAction.REDRIVE_DEAD_LETTERS,
+            _redrive_subject(names),
+            parameters,
+            "ok",
+            note,
+        )
+    if json:
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "sent" if not dry_run else "would_send": [r.summary(now) for r in rows],
+            }
+        )
+        return
+    verb = "would re-drive" if dry_run else "re-drove"
+    table = Table(title=f"{verb} {len(rows)} dead letter(s)")
+    for column in ("id", "event type", "event id", "to topic"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r.id), r.event_type or "-", r.event_id or "-", r.topic)
+    _out.print(table)
+
+
+def _redrive_subject(services: list[str]) -> str:
+    return "dead-letters:" + ",".join(services)
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    service: Annotated[str, typer.Argument(help="The service whose consumer group moves.")],
+    to_offset: Annotated[
+        int | None, typer.Option("--to-offset", help="Move every partition to this offset.")
+    ] = None,
+    to_time: Annotated[
+        str | None,
+        typer.Option("--to-time", help="Move to the first record at or after: ISO time or 2h."),
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="Move to each partition's first record.")
+    ] = False,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", "-t", help="Only this topic (repeatable); default: the group's."),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Try even while the group has active members.")
+    ] = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Move a service's consumer group offsets so its workers process events again.
+
+    The replay happens when the workers start; their inbox drops what they applied before, so
+    no e-mail, payment or reservation repeats. Refused (exit 3) while the group has active
+    members: stop the workers first."""
+    chosen = [x for x in (to_offset is not None, to_time is not None, from_start) if x]
+    if len(chosen) != 1:
+        _err.print("[red]error:[/red] give exactly one of --to-offset, --to-time, --from-start")
+        raise typer.Exit(Exit.USAGE)
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    try:
+        target = _replay_target(to_offset, to_time)
+        group = config.service(service).group
+    except (UsageError, ValueError) as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    topics = [config.topic(t) for t in topic] if topic else None
+    moves: list[replays.ReplayMove] = []
+    parameters: dict[str, object] = {
+        "service": service,
+        "group": group,
+        "target": target.describe(),
+        "topics": ",".join(topics) if topics else "(the group's)",
+        "force": force or None,
+    }
+
+    async def work() -> None:
+        async with Broker.connect(config.bootstrap) as broker:
+            try:
+                moves.extend(await replays.plan(broker, group, topics, target))
+                if not dry_run:
+                    await replays.apply(broker, group, moves, force=force)
+            except (replays.GroupActive, OffsetsRefused) as exc:
+                raise _Failed(Exit.REFUSED, str(exc)) from exc
+            except replays.NothingToReplay as exc:
+                raise _Failed(Exit.NOT_FOUND, str(exc)) from exc
+
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code in (Exit.REFUSED, Exit.ERROR):
+            outcome = "refused" if stop.exit_code == Exit.REFUSED else "failed"
+            _audit_quietly(
+                config, who, OperatorAction.REPLAY_STREAM, group, parameters, outcome, note
+            )
+        raise stop
+    reprocessed = sum(m.reprocessed for m in moves)
+    if not dry_run:
+        parameters["reprocessed"] = reprocessed
+        parameters["skipped"] = sum(m.skipped for m in moves)
+        parameters["partitions"] = len(moves)
+        _audit(config, who, OperatorAction.REPLAY_STREAM, group, parameters, "ok", note)
+    if json:
+        emit_json(
+            {
+                "service": service,
+                "group": group,
+                "dry_run": dry_run,
+                "target": target.describe(),
+                "reprocessed": reprocessed,
+                "moves": [m.as_dict() for m in moves],
+            }
+        )
+        return
+    title = (
+        f"{group}: {'would reprocess' if dry_run else 'moved; the workers will reprocess'} "
+        f"{reprocessed} event(s)"
+    )
+    table = Table(title=title)
+    for column in ("topic", "partition", "from", "to", "end", "reprocessed", "skipped"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for m in moves:
+        table.add_row(
+            config.logical(m.topic),
+            str(m.partition),
+            str(m.current),
+            str(m.target),
+            str(m.end),
+            str(m.reprocessed),
+            str(m.skipped),
+        )
+    _out.print(table)
+
+
+def _replay_target(to_offset: int | None, to_time: str | None) -> replays.ReplayTarget:
+    if to_offset is not None:
+        return replays.ReplayTarget("offset", to_offset)
+    if to_time is not None:
+        return replays.ReplayTarget("time", int(parse_when(to_time).timestamp() * 1000))
+    return replays.ReplayTarget("start")
+
+
+# --- trace ------------------------------------------------------------------------------------
+
+
+@app.command("trace")
+def trace_order(
+    order_id: Annotated[str, typer.Argument(help="The order id (the record key).")],
+    json: JsonOpt = False,
+) -> None:
+    """An order's events across the topics keyed by order id, in time order.
+
+    Exits 4 when no event of the order is found."""
+    config = OpsConfig.from_env()
+
+    async def work() -> list[dict[str, Any]]:
+        async with Broker.connect(config.bootstrap) as broker:
+            present = await broker.topics()
+            names = [config.topic(t) for t in order_topics() if config.topic(t) in present]
+            return await trace(broker, order_id, names)
+
+    events = _run(work)
+    for e in events:
+        e["topic"] = config.logical(e["topic"])
+    if json:
+        emit_json({"order_id": order_id, "events": events})
+    else:
+        table = Table(title=f"Order {order_id}: {len(events)} event(s)")
+        for column in ("time", "topic", "partition", "offset", "type", "event id", "causation id"):
+            table.add_column(column)
+        for e in events:
+            table.add_row(
+                e["time"] or "-",
+                e["topic"],
+                str(e["partition"]),
+                str(e["offset"]),
+                e["type"] or f"({e.get('error')})",
+                e["event_id"] or "-",
+                e["causation_id"] or "-",
+            )
+        _out.print(table)
+    if not events:
+        raise typer.Exit(Exit.NOT_FOUND)
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def _audit(
+    config: OpsConfig,
+    operator: str,
+    action: OperatorAction,
+    subject: str,
+    parameters: dict[str, object],
+    outcome: str,
+    note: str,
+) -> None:
+    """Publish the action; a change the audit trail misses is an error (exit 1)."""
+    envelope = audit_event(
+        operator=operator,
+        action=action,
+        subject=subject,
+        parameters=parameters,
+        outcome=outcome,
+        reason=note,
+    )
+    try:
+        asyncio.run(record_action(config, envelope))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        _err.print(
+            f"[red]error:[/red] done, but the audit event was not published: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        raise typer.Exit(Exit.ERROR) from None
+
+
+def _audit_quietly(
+    config: OpsConfig,
+    operator: str,
+    action: OperatorAction,
+    subject: str,
+    parameters: dict[str, object],
+    outcome: str,
+    note: str,
+) -> None:
+    """Record a refused or failed attempt; the command's own error is what it reports."""
+    try:
+        _audit(config, operator, action, subject, parameters, outcome, note)
+    except typer.Exit:
+        pass
+
+
+def main() -> None:
+    # aiokafka logs every coordinator hiccup; an operator's terminal wants the command's answer.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    app(prog_name="oms")

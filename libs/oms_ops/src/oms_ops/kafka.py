@@ -1,0 +1,186 @@
+"""The broker as an operator sees it: consumer groups, their offsets and lag, producing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, KafkaError
+
+__all__ = [
+    "Broker",
+    "GroupState",
+    "OffsetsRefused",
+    "PartitionOffsets",
+]
+
+
+class OffsetsRefused(Exception):
+    """The broker would not take the group's new offsets (the group has active members)."""
+
+
+@dataclass(frozen=True)
+class GroupState:
+    group: str
+    state: str
+    """``Empty``, ``Stable``, ``PreparingRebalance``..., or ``Dead`` for an unknown group."""
+    members: int
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    topic: str
+    partition: int
+    committed: int | None
+    beginning: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        """Records the group has yet to process (all of them when it never committed)."""
+        start = self.committed if self.committed is not None else self.beginning
+        return max(self.end - start, 0)
+
+
+class Broker:
+    """One admin client and one group-less consumer for queries, opened together."""
+
+    def __init__(self, admin: Any, consumer: Any, bootstrap: str) -> None:
+        self._admin = admin
+        self._consumer = consumer
+        self._bootstrap = bootstrap
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(cls, bootstrap: str) -> AsyncIterator[Broker]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+        )
+        await admin.start()
+        try:
+            await consumer.start()
+            try:
+                yield cls(admin, consumer, bootstrap)
+            finally:
+                await consumer.stop()
+        finally:
+            await admin.close()
+
+    async def topics(self) -> set[str]:
+        return set(await self._admin.list_topics())
+
+    async def partitions(self, topic: str) -> list[int]:
+        described = await self._admin.describe_topics([topic])
+        # A topic whose leaders are still being elected reports an error but lists them.
+        return sorted(p["partition"] for d in described for p in d.get("partitions") or ())
+
+    async def group_state(self, group: str) -> GroupState:
+        responses = await self._admin.describe_consumer_groups([group])
+        for response in responses:
+            for described in response.groups:
+                return GroupState(group=group, state=described[2], members=len(described[5]))
+        return GroupState(group=group, state="Dead", members=0)
+
+    async def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """The group's committed offset per (topic, partition)."""
+        offsets = await self._admin.list_consumer_group_offsets(group)
+        return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+
+    async def offsets(
+        self, group: str, topics: Sequence[str] | None = None
+    ) -> list[PartitionOffsets]:
+        """Committed, first and end offset of every partition of ``topics`` (by default the
+        topics the group has committed offsets for)."""
+        committed = await self.committed(group)
+        names = sorted(set(topics) if topics is not None else {t for t, _ in committed})
+        tps = [TopicPartition(t, p) for t in names for p in await self.partitions(t)]
+        if not tps:
+            return []
+        beginning = await self._consumer.beginning_offsets(tps)
+        end = await self._consumer.end_offsets(tps)
+        return [
+            PartitionOffsets(
+                topic=tp.topic,
+                partition=tp.partition,
+                committed=committed.get((tp.topic, tp.partition)),
+                beginning=beginning[tp],
+                end=end[tp],
+            )
+            for tp in tps
+        ]
+
+    async def offsets_for_time(
+        self, partitions: Sequence[PartitionOffsets], timestamp_ms: int
+    ) -> dict[tuple[str, int], int]:
+        """The first offset at or after ``timestamp_ms`` per partition; the end when none."""
+        tps = {TopicPartition(p.topic, p.partition): p for p in partitions}
+        found = await self._consumer.offsets_for_times(dict.fromkeys(tps, timestamp_ms))
+        return {
+            (tp.topic, tp.partition): (found[tp].offset if found.get(tp) else tps[tp].end)
+            for tp in tps
+        }
+
+    async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit ``offsets`` for ``group`` without joining it: Kafka takes such a commit only
+        while the group has no members."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            request_timeout_ms=15_000,
+        )
+        await consumer.start()
+        try:
+            tps = {TopicPartition(t, p): offset for (t, p), offset in offsets.items()}
+            consumer.assign(list(tps))
+            await consumer.commit(tps)
+        except (CommitFailedError, KafkaError) as exc:
+            raise OffsetsRefused(
+                f"the broker refused the offsets of group {group} ({type(exc).__name__}): "
+                "a group with active members only takes commits from its members; "
+                "stop the service's workers first"
+            ) from exc
+        finally:
+            await consumer.stop()
+
+    async def read_partitions(self, tps: Sequence[Any]) -> AsyncIterator[Any]:
+        """Every record of the partitions ``tps`` from the first to the end offset at the
+        call."""
+        if not tps:
+            return
+        reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        await reader.start()
+        try:
+            reader.assign(list(tps))
+            end = await reader.end_offsets(list(tps))
+            await reader.seek_to_beginning(*tps)
+            pending = {tp for tp in tps if end[tp] > 0}
+            while pending:
+                batches = await reader.getmany(*pending, timeout_ms=1000)
+                for tp, records in batches.items():
+                    for record in records:
+                        if record.offset < end[tp]:
+                            yield record
+                for tp in list(pending):
+                    if await reader.position(tp) >= end[tp]:
+                        pending.discard(tp)
+        finally:
+            await reader.stop()
+
+
+@contextlib.asynccontextmanager
+async def producer(bootstrap: str) -> AsyncIterator[Any]:
+    """An idempotent producer that waits for every in-sync replica."""
+    sender = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", request_timeout_ms=15_000
+    )
+    await sender.start()
+    try:
+        yield sender
+    finally:
+        await sender.stop()
