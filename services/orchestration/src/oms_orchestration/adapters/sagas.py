@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from oms_orchestration.domain.sourcing import Line
+from oms_orchestration.domain.states import AllocationStatus, SagaState
 
 NO_PROFILE = "none"
 """The profile of a saga no profile applied to."""
@@ -47,7 +48,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Saga:
     order_id: str
-    state: str
+    state: SagaState
     profile_id: str
     attempt: int
     excluded: list[str]
@@ -69,14 +70,27 @@ class Allocation:
     line_id: str
     sku: str
     quantity: int
-    status: str
+    status: AllocationStatus
     fulfilment_order_id: str | None
+
+
+def _allocation(row: asyncpg.Record) -> Allocation:
+    return Allocation(
+        reservation_id=row["reservation_id"],
+        decision_id=row["decision_id"],
+        location_id=row["location_id"],
+        line_id=row["line_id"],
+        sku=row["sku"],
+        quantity=row["quantity"],
+        status=AllocationStatus(row["status"]),
+        fulfilment_order_id=row["fulfilment_order_id"],
+    )
 
 
 def _saga(row: asyncpg.Record) -> Saga:
     return Saga(
         order_id=row["order_id"],
-        state=row["state"],
+        state=SagaState(row["state"]),
         profile_id=row["profile_id"],
         attempt=row["attempt"],
         excluded=list(row["excluded"]),
@@ -122,12 +136,19 @@ async def lock_sagas_of(
     return {r["answered_id"]: (_saga(r), r["answered_decision"]) for r in rows}
 
 
-async def update_saga(conn: asyncpg.Connection, order_id: str, **columns: Any) -> None:
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+async def set_state(conn: asyncpg.Connection, order_id: str, state: SagaState) -> None:
     await conn.execute(
-        f"UPDATE sagas SET {assignments}, updated_at = now() WHERE order_id = $1",
+        "UPDATE sagas SET state = $2, updated_at = now() WHERE order_id = $1", order_id, state
+    )
+
+
+async def source_again(conn: asyncpg.Connection, order_id: str) -> None:
+    """Back to sourcing with nothing backordered and no failed location avoided."""
+    await conn.execute(
+        "UPDATE sagas SET state = $2, backordered = '[]', failed_at = '{}', updated_at = now()"
+        " WHERE order_id = $1",
         order_id,
-        *columns.values(),
+        SagaState.SOURCING,
     )
 
 
@@ -220,9 +241,7 @@ async def answer(
         decisions, allocations = by_order.setdefault(r["order_id"], ([], []))
         if r["answered"] and r["decision_id"] not in decisions:
             decisions.append(r["decision_id"])
-        allocations.append(
-            Allocation(**{k: v for k, v in r.items() if k not in ("answered", "order_id")})
-        )
+        allocations.append(_allocation(r))
     return by_order
 
 
@@ -233,7 +252,7 @@ async def allocations(conn: asyncpg.Connection, order_id: str) -> list[Allocatio
         " ORDER BY decision_id, location_id, line_id",
         order_id,
     )
-    return [Allocation(**dict(r)) for r in rows]
+    return [_allocation(r) for r in rows]
 
 
 async def capacity_used(conn: asyncpg.Connection, day: date) -> dict[str, int]:
@@ -293,7 +312,9 @@ async def create_fulfilment_orders(
     return {r["new_id"]: r for r in rows}
 
 
-async def settle_sagas(conn: asyncpg.Connection, states: Sequence[tuple[str, str, bool]]) -> None:
+async def settle_sagas(
+    conn: asyncpg.Connection, states: Sequence[tuple[str, SagaState, bool]]
+) -> None:
     """Set sagas' states ((order id, state, allocation announced now)), one statement for
     any number; an allocation announced before stays announced."""
     if not states:
@@ -328,7 +349,7 @@ async def avoid(
     *,
     rejected: Sequence[str] = (),
     failed: Sequence[str] = (),
-    state: str | None = None,
+    state: SagaState | None = None,
 ) -> Saga | None:
     """Never again (``rejected``), or until stock returns (``failed``); ``state``, when
     given, is set in the same statement. The saga as it is now (None if there is none)."""
@@ -362,7 +383,7 @@ async def take_backordered(conn: asyncpg.Connection, sku: str, limit: int) -> li
 async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], list[Any]]:
     """Mark the saga canceled: the reservations still to give back, the fulfilment orders
     (id, location) to call off."""
-    await update_saga(conn, order_id, state="canceled")
+    await set_state(conn, order_id, SagaState.CANCELED)
     released = await conn.fetch(
         "UPDATE allocations SET status = 'released' WHERE order_id = $1"
         " AND status IN ('requested', 'held') RETURNING reservation_id",
@@ -421,7 +442,7 @@ async def reject_fulfilment(
             fulfilment_order_id,
             reason,
         )
-    return fo["order_id"], fo["location_id"], [Allocation(**dict(r)) for r in rows]
+    return fo["order_id"], fo["location_id"], [_allocation(r) for r in rows]
 
 
 async def overdue_fulfilment_orders(

@@ -9,6 +9,7 @@ done and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from oms_orchestration.adapters import sagas as store
 from oms_orchestration.adapters.orders import availability_of, load_order, load_orders
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
+from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
 from oms_runtime import UnitOfWork, is_infrastructure_error
 
 __all__ = ["Orchestrator"]
@@ -70,7 +72,7 @@ class _Settlement:
     state, allocation announced) and new fulfilment orders (with their unit of work and
     lines, to announce a reroute)."""
 
-    sagas: list[tuple[str, str, bool]] = field(default_factory=list)
+    sagas: list[tuple[str, SagaState, bool]] = field(default_factory=list)
     fulfilment_orders: list[
         tuple[UnitOfWork, store.NewFulfilmentOrder, tuple[LineQuantity, ...]]
     ] = field(default_factory=list)
@@ -185,7 +187,7 @@ class Orchestrator:
         )
         # The saga just started: recording the decision changed only its attempt.
         await store.add_backordered(work.conn, saga, list(order.lines))
-        await store.update_saga(work.conn, order.order_id, state="backordered")
+        await store.set_state(work.conn, order.order_id, SagaState.BACKORDERED)
         lines = _quantities(list(order.lines))
         work.emit(
             SourcingDecided(
@@ -423,7 +425,10 @@ class Orchestrator:
         ready = {
             order_id: (decision_ids[0], rows)
             for order_id, (decision_ids, rows) in answered.items()
-            if not any(a.decision_id == decision_ids[0] and a.status == "requested" for a in rows)
+            if not any(
+                a.decision_id == decision_ids[0] and a.status is AllocationStatus.REQUESTED
+                for a in rows
+            )
         }
         loaded = await load_orders(work.conn, list(ready))
         # First every order whose decision is all held and nothing waits for stock: their
@@ -436,7 +441,7 @@ class Orchestrator:
             assert profile is not None
             rows = [a for a in allocations if a.decision_id == decision_id]
             saga = sagas[order_id]
-            if any(a.status == "failed" for a in rows) or saga.backordered:
+            if any(a.status is AllocationStatus.FAILED for a in rows) or saga.backordered:
                 rest.append((order_id, decision_id, allocations))
                 continue
             # Nothing wrote the saga or the allocations since they were read: no second read.
@@ -457,7 +462,9 @@ class Orchestrator:
             profile = self._profile(order)
             assert profile is not None
             failed = [
-                a for a in allocations if a.decision_id == decision_id and a.status == "failed"
+                a
+                for a in allocations
+                if a.decision_id == decision_id and a.status is AllocationStatus.FAILED
             ]
             if failed:
                 # Not back to a location that could not hold it until stock returns.
@@ -489,7 +496,7 @@ class Orchestrator:
     ) -> None:
         held: dict[str, list[store.Allocation]] = defaultdict(list)
         for row in rows:
-            if row.status == "held" and row.fulfilment_order_id is None:
+            if row.status is AllocationStatus.HELD and row.fulfilment_order_id is None:
                 held[row.location_id].append(row)
         accept_by = datetime.now(UTC) + timedelta(seconds=profile.accept_within_s)
         for location_id, location_rows in sorted(held.items()):
@@ -555,7 +562,7 @@ class Orchestrator:
         assert saga is not None
         if rows is None:
             rows = await store.allocations(work.conn, order.order_id)
-        if any(r.status == "requested" for r in rows):
+        if any(r.status is AllocationStatus.REQUESTED for r in rows):
             return
         own = settlement is None
         settlement = settlement or _Settlement()
@@ -565,9 +572,9 @@ class Orchestrator:
             await self._retry(work, saga, order, profile, {})
             return
         if saga.backordered:
-            settlement.sagas.append((order.order_id, "backordered", False))
+            settlement.sagas.append((order.order_id, SagaState.BACKORDERED, False))
         else:
-            settlement.sagas.append((order.order_id, "allocated", True))
+            settlement.sagas.append((order.order_id, SagaState.ALLOCATED, True))
             if not saga.allocated_announced:
                 self._announce_allocated(work, order.order_id, decision_id, rows)
         self._release_to_locations(work, order, address, profile, rows, settlement)
@@ -585,7 +592,7 @@ class Orchestrator:
     ) -> None:
         by_location: dict[str, list[Line]] = defaultdict(list)
         for r in rows:
-            if r.status == "held":
+            if r.status is AllocationStatus.HELD:
                 by_location[r.location_id].append(Line(r.line_id, r.sku, r.quantity))
         work.emit(
             OrderAllocated(
@@ -639,19 +646,18 @@ class Orchestrator:
     ) -> None:
         """Source the saga's backordered lines afresh (failed holds no longer avoided)."""
         lines = saga.backordered
-        await store.update_saga(
-            work.conn, order.order_id, state="sourcing", backordered="[]", failed_at=[]
-        )
-        fresh = store.Saga(
-            **{**saga.__dict__, "backordered": [], "state": "sourcing", "failed_at": []}
-        )
+        await store.source_again(work.conn, order.order_id)
+        fresh = dataclasses.replace(saga, backordered=[], state=SagaState.SOURCING, failed_at=[])
         await self._decide(work, fresh, order, profile, lines, promised=promised)
 
     async def accepted(self, work: UnitOfWork, fulfilment_order_id: str) -> None:
         """A location took its work. Taken after its deadline passed, the work is gone
         elsewhere already: tell it again to stop."""
         found = await store.accept_fulfilment(work.conn, fulfilment_order_id)
-        if found is not None and found["was"] in ("rejected", "canceled"):
+        if found is not None and found["was"] in (
+            FulfilmentStatus.REJECTED,
+            FulfilmentStatus.CANCELED,
+        ):
             self._call_off(
                 work,
                 found["order_id"],
@@ -670,10 +676,12 @@ class Orchestrator:
             return
         order_id, location_id, given_up = taken
         saga = await store.lock_saga(work.conn, order_id)
-        if saga is None or saga.state == "canceled" or not given_up:
+        if saga is None or saga.state is SagaState.CANCELED or not given_up:
             return
         self._release(work, order_id, [a.reservation_id for a in given_up], reason)
-        saga = await store.avoid(work.conn, order_id, rejected=[location_id], state="sourcing")
+        saga = await store.avoid(
+            work.conn, order_id, rejected=[location_id], state=SagaState.SOURCING
+        )
         loaded = await load_order(work.conn, order_id)
         assert saga is not None and loaded is not None
         order, _ = loaded
@@ -721,7 +729,7 @@ class Orchestrator:
     async def canceled(self, work: UnitOfWork, order_id: str) -> None:
         """Compensate: give back every reservation and call off every fulfilment order."""
         saga = await store.lock_saga(work.conn, order_id)
-        if saga is None or saga.state == "canceled":
+        if saga is None or saga.state is SagaState.CANCELED:
             return
         released, fulfilment_orders = await store.cancel(work.conn, order_id)
         if released:
@@ -739,7 +747,7 @@ class Orchestrator:
         than what is left to cancel stays: its location ships the rest of the line). A
         fulfilment order left with nothing is called off."""
         saga = await store.lock_saga(work.conn, order_id)
-        if saga is None or saga.state == "canceled":
+        if saga is None or saga.state is SagaState.CANCELED:
             return
         released: list[str] = []
         for line_id, quantity in lines:
