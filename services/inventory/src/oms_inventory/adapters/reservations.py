@@ -17,6 +17,7 @@ import asyncpg
 
 from oms_events.inventory import ReservationLine
 from oms_inventory.adapters.stock import Movement, move, note_changed
+from oms_inventory.domain.reservations import ReservationStatus
 from oms_runtime import Notes
 
 __all__ = [
@@ -51,7 +52,7 @@ class Decided:
 
     reservation_id: str
     order_id: str
-    status: str
+    status: ReservationStatus
     expires_at: datetime | None
 
 
@@ -95,7 +96,12 @@ async def decided(conn: asyncpg.Connection, reservation_ids: Sequence[str]) -> d
         " WHERE reservation_id = ANY($1::text[])",
         list(reservation_ids),
     )
-    return {r["reservation_id"]: Decided(**dict(r)) for r in rows}
+    return {
+        r["reservation_id"]: Decided(
+            r["reservation_id"], r["order_id"], ReservationStatus(r["status"]), r["expires_at"]
+        )
+        for r in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,7 @@ async def hold_run(
 
 
 async def _unhold(
-    conn: asyncpg.Connection, notes: Notes, rows: Sequence[asyncpg.Record], kind: str
+    conn: asyncpg.Connection, notes: Notes, rows: Sequence[asyncpg.Record], kind: ReservationStatus
 ) -> list[Held]:
     """Give the uncommitted units of reservations that just left the held state back."""
     held = [
@@ -191,7 +197,7 @@ async def release(
         list(reservation_ids),
         reason,
     )
-    return await _unhold(conn, notes, rows, "released")
+    return await _unhold(conn, notes, rows, ReservationStatus.RELEASED)
 
 
 async def expire_due(
@@ -209,7 +215,7 @@ async def expire_due(
         now,
         limit,
     )
-    return await _unhold(conn, notes, rows, "expired")
+    return await _unhold(conn, notes, rows, ReservationStatus.EXPIRED)
 
 
 async def commit_line(
@@ -250,7 +256,7 @@ async def commit_line(
             break
         take = min(left, row["open"])
         left -= take
-        if row["status"] == "held":
+        if row["status"] == ReservationStatus.HELD:
             from_reserved += take
         await conn.execute(
             "UPDATE reservations SET committed = committed + $2, updated_at = now(),"

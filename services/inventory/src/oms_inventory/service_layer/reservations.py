@@ -24,6 +24,7 @@ from oms_inventory.adapters import reservations as store
 from oms_inventory.adapters.projection import emit_for_order
 from oms_inventory.adapters.references import first_time
 from oms_inventory.adapters.stock import Movement, lock_stock, move
+from oms_inventory.domain.reservations import ReservationStatus
 from oms_inventory.service_layer.feed import not_in_future
 from oms_runtime import Received, UnitOfWork
 
@@ -100,7 +101,7 @@ class ReservationHandlers:
             found = known[line.reservation_id]
             if found.order_id != request.order_id:
                 _failed(work, request.order_id, line, "reservation_id_in_use", 0)
-            elif found.status == "held" and found.expires_at is not None:
+            elif found.status is ReservationStatus.HELD and found.expires_at is not None:
                 _reserved(work, request.order_id, line, found.expires_at)
 
     async def release(self, work: UnitOfWork, received: Received[ReleaseReservations]) -> None:
