@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
+
+# Kafka's UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist, nothing to wait for.
+_UNKNOWN_TOPIC = 3
+_METADATA_WAIT_S = 5.0
 
 __all__ = [
     "Broker",
@@ -75,9 +80,19 @@ class Broker:
         return set(await self._admin.list_topics())
 
     async def partitions(self, topic: str) -> list[int]:
-        described = await self._admin.describe_topics([topic])
-        # A topic whose leaders are still being elected reports an error but lists them.
-        return sorted(p["partition"] for d in described for p in d.get("partitions") or ())
+        """Every partition of ``topic``; none when the cluster has no such topic. A topic just
+        created may report its leaders as not yet elected, with some partitions or none:
+        asked again for up to ``_METADATA_WAIT_S``, as a partial list would misplace keys."""
+        deadline = asyncio.get_running_loop().time() + _METADATA_WAIT_S
+        while True:
+            described = await self._admin.describe_topics([topic])
+            errors = {d.get("error_code", 0) for d in described}
+            found = sorted(p["partition"] for d in described for p in d.get("partitions") or ())
+            if errors <= {0} or _UNKNOWN_TOPIC in errors:
+                return found if errors <= {0} else []
+            if asyncio.get_running_loop().time() >= deadline:
+                return found
+            await asyncio.sleep(0.2)
 
     async def group_state(self, group: str) -> GroupState:
         responses = await self._admin.describe_consumer_groups([group])
