@@ -16,6 +16,7 @@ from pydantic_settings import SettingsError
 
 from oms_events.orders import OrderSubmitted, RejectionReason
 from oms_order.config import OrderSettings
+from oms_order.domain.request import OrderRequest
 from oms_order.domain.validation import (
     RiskPolicy,
     ValidationPolicy,
@@ -23,6 +24,7 @@ from oms_order.domain.validation import (
     assess_risk,
     validate_order,
 )
+from oms_order.service_layer.translation import request_of
 from oms_runtime import invalid_configuration
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -101,8 +103,9 @@ def order_data() -> dict[str, Any]:
     )
 
 
-def build(data: dict[str, Any]) -> OrderSubmitted:
-    return OrderSubmitted.model_validate(data)
+def build(data: dict[str, Any]) -> OrderRequest:
+    """The domain's view of an order, through the same translation the service uses."""
+    return request_of(OrderSubmitted.model_validate(data))
 
 
 def problems(

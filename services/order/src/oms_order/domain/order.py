@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from oms_events.orders import OrderSubmitted
+from oms_order.domain.request import OrderRequest
 from oms_order.domain.status import OrderStatus
 
 __all__ = [
@@ -113,15 +113,15 @@ class Order:
     refunded_minor: int = 0
 
     @classmethod
-    def new(cls, order_id: str, submitted: OrderSubmitted) -> Order:
+    def new(cls, order_id: str, request: OrderRequest) -> Order:
         """The aggregate of an order just accepted, as the store holds it."""
         return cls(
             order_id=order_id,
             status=OrderStatus.PENDING,
             payment_status=PaymentStatus.NOT_PAID,
-            delivery_method=submitted.delivery_method.value,
-            currency=submitted.currency,
-            grand_total_minor=submitted.totals.grand_total.amount_minor,
+            delivery_method=request.delivery_method.value,
+            currency=request.currency,
+            grand_total_minor=request.totals.grand_total.amount_minor,
             lines=[
                 LineState(
                     line_id=line.line_id,
@@ -129,7 +129,7 @@ class Order:
                     ordered=line.quantity,
                     line_total_minor=line.line_total.amount_minor,
                 )
-                for line in submitted.lines
+                for line in request.lines
             ],
         )
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from oms_events.orders import OrderSubmitted, PaymentMethod, RejectionReason
+from oms_events.orders import PaymentMethod, RejectionReason
 from oms_events.values import Address, DeliveryMethod, Money
+from oms_order.domain.request import OrderRequest
 
 __all__ = [
     "AddressKey",
@@ -144,7 +145,7 @@ def _fmt(money: Money) -> str:
 
 
 def validate_order(
-    order: OrderSubmitted, policy: ValidationPolicy, *, now: datetime
+    order: OrderRequest, policy: ValidationPolicy, *, now: datetime
 ) -> list[RejectionReason]:
     """Every business-rule violation of ``order``, in a stable order; ``[]`` if it is valid.
 
@@ -199,7 +200,7 @@ def _check_money(
     return True
 
 
-def _check_lines(order: OrderSubmitted, policy: ValidationPolicy, problems: _Problems) -> bool:
+def _check_lines(order: OrderRequest, policy: ValidationPolicy, problems: _Problems) -> bool:
     """Per-line rules; True if every line amount is in the order currency."""
     if len(order.lines) > policy.max_lines:
         problems.add(
@@ -257,7 +258,7 @@ def _check_lines(order: OrderSubmitted, policy: ValidationPolicy, problems: _Pro
 
 
 def _check_totals(
-    order: OrderSubmitted, policy: ValidationPolicy, problems: _Problems, lines_consistent: bool
+    order: OrderRequest, policy: ValidationPolicy, problems: _Problems, lines_consistent: bool
 ) -> bool:
     """Order totals against the lines and each other; True if grand_total is comparable."""
     totals = order.totals
@@ -320,12 +321,12 @@ def _check_totals(
     return consistent["grand_total"]
 
 
-def _sum_gross(order: OrderSubmitted) -> int:
+def _sum_gross(order: OrderRequest) -> int:
     return sum(line.unit_price.amount_minor * line.quantity for line in order.lines)
 
 
 def _check_payment(
-    order: OrderSubmitted, policy: ValidationPolicy, problems: _Problems, grand_total_ok: bool
+    order: OrderRequest, policy: ValidationPolicy, problems: _Problems, grand_total_ok: bool
 ) -> None:
     payment = order.payment
     ok = _check_money(payment.amount, "payment.amount", order.currency, policy, problems)
@@ -351,7 +352,7 @@ def _check_payment(
         )
 
 
-def _check_delivery(order: OrderSubmitted, policy: ValidationPolicy, problems: _Problems) -> None:
+def _check_delivery(order: OrderRequest, policy: ValidationPolicy, problems: _Problems) -> None:
     method = order.delivery_method
     if method == DeliveryMethod.HOME_DELIVERY:
         if order.shipping_address is None:
@@ -386,7 +387,7 @@ def _check_delivery(order: OrderSubmitted, policy: ValidationPolicy, problems: _
 # --- risk -----------------------------------------------------------------------------------
 
 
-def assess_risk(order: OrderSubmitted, policy: RiskPolicy) -> list[RiskFlag]:
+def assess_risk(order: OrderRequest, policy: RiskPolicy) -> list[RiskFlag]:
     """Every risk rule the order trips, in a stable order; ``[]`` means no hold is needed."""
     flags: list[RiskFlag] = []
     grand_total = order.totals.grand_total

@@ -43,6 +43,7 @@ from oms_order.domain.status import OrderStatus
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy, assess_risk, validate_order
 from oms_order.service_layer.stores import OrderStore, ShipmentStore
 from oms_order.service_layer.timeline import cause_of, record, timeline
+from oms_order.service_layer.translation import request_of
 from oms_runtime import UnitOfWork, retried, safe_text
 
 __all__ = [
@@ -156,7 +157,7 @@ class OrderActions:
         new: dict[str, store.NewOrder] = {}
         for _work, order in submitted:
             order_id = order_id_for(order.channel, order.external_order_id)
-            reasons = validate_order(order, self.validation, now=self.clock())
+            reasons = validate_order(request_of(order), self.validation, now=self.clock())
             status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
             new.setdefault(order_id, store.NewOrder(order_id, order, status, reasons or None))
         stored = await self.orders.insert_orders(conn, list(new.values()))
@@ -209,7 +210,8 @@ class OrderActions:
 
         accepted = OrderAccepted(order_id=order_id, **order.model_dump())
         await record(work, order_id, accepted, actor=actor)
-        aggregate = Order.new(order_id, order)  # just inserted, and locked by this transaction
+        request = request_of(order)
+        aggregate = Order.new(order_id, request)  # just inserted, and locked by this transaction
         if early is not None:
             aggregate.cancel()
             await self._canceled(
@@ -222,7 +224,7 @@ class OrderActions:
             await self.orders.save_order(work.conn, aggregate)  # its lines changed too
             return aggregate, True
 
-        flags = assess_risk(order, self.risk)
+        flags = assess_risk(request, self.risk)
         if flags:
             aggregate.hold(HoldReason.RISK_REVIEW.value)
             held = OrderHeld(
