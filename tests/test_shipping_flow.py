@@ -11,10 +11,21 @@ from typing import Any
 
 import pytest
 
+from oms_events.fulfilment import Collected, ReadyForPickup
 from oms_events.inventory import StockReceived
-from oms_events.values import LineQuantity
+from oms_events.values import DeliveryMethod, LineQuantity
 from oms_order.domain.identity import order_id_for
-from tests.support.inventory import HAMBURG, TSHIRT, events_until, feed, import_catalogue, send
+from tests.support.inventory import (
+    BERLIN,
+    HAMBURG,
+    TSHIRT,
+    events_of,
+    events_until,
+    feed,
+    import_catalogue,
+    receipt,
+    send,
+)
 from tests.support.orchestration import SOURCING, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.shipping import (
@@ -155,3 +166,76 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     sourcing = await events_until(env, "oms.sourcing", 1, "FulfilmentOrderCreated")
     assert [e.payload.order_id for e in sourcing].count(order_id) == 1
     assert await _orchestration_fulfilment(env, order_id) == [(HAMBURG, "accepted")]
+
+
+async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
+    env: Env, tmp_path: Path
+) -> None:
+    await import_catalogue(env, tmp_path)
+    services = [
+        await env.service("order"),
+        await env.service("inventory"),
+        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path)),
+        await env.service("shipping"),
+    ]
+    for service in services:
+        await service.wait_ready()
+    await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
+    submitted = order_submitted("CC-1", lines=[(TSHIRT, 2)]).model_copy(
+        update={
+            "delivery_method": DeliveryMethod.CLICK_AND_COLLECT,
+            "pickup_store_id": BERLIN,
+            "shipping_address": None,
+        }
+    )
+    await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:CC-1", encoded(submitted))])
+    order_id = order_id_for(CHANNEL, "CC-1")
+    fo = await fulfilment_order(env, order_id, "CREATED")
+    assert fo["location_id"] == BERLIN
+
+    start = now() - timedelta(minutes=30)
+    lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
+    accept, pick, pack, hand_over = work_through(fo, lines, "00340434100009", start)
+    await send_staff(env, accept, pick, pack, hand_over)  # no carrier takes pickup work
+    await fulfilment_order(env, order_id, "READY_FOR_PICKUP")
+    ready = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "ReadyForPickup")
+        if e.envelope.subject == order_id
+    ]
+    assert len(ready) == 1 and isinstance(ready[0], ReadyForPickup)
+    assert ready[0].lines == lines and ready[0].hold_until > start + timedelta(days=6)
+    fulfilled = await _order(env, order_id, "FULFILLED")
+    assert fulfilled["payment_status"] == "CAPTURED"  # the value is taken once set aside
+
+    ids = {k: fo[k] for k in ("order_id", "fulfilment_order_id", "location_id")}
+    wrong = Collected(**ids, staff_id="counter-1", performed_at=now(), pickup_code="AAAAAAAA")
+    right = Collected(
+        **ids, staff_id="counter-1", performed_at=now(), pickup_code=ready[0].pickup_code
+    )
+    await send_staff(env, wrong, right)
+    await _order(env, order_id, "COMPLETED")
+    await fulfilment_order(env, order_id, "COLLECTED")
+    refusals = await env.fetch(
+        "shipping",
+        "SELECT action, reason FROM refused_actions WHERE order_id = $1 ORDER BY taken",
+        order_id,
+    )
+    assert [tuple(r) for r in refusals] == [
+        ("hand_over", "collected_at_store"),
+        ("collect", "wrong_pickup_code"),
+    ]
+    stock = await env.fetch(
+        "inventory",
+        "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
+        TSHIRT,
+        BERLIN,
+    )
+    assert tuple(stock[0]) == (3, 0)  # committed when set aside: off the shelf and the hold
+    await events_until(env, "oms.shipments", 1, "PickedUpByCustomer")
+    types = [
+        e.envelope.type
+        for e in await events_of(env, "oms.shipments", 1)
+        if e.envelope.subject == order_id
+    ]
+    assert types == ["FulfilmentOrderAccepted", "Packed", "ReadyForPickup", "PickedUpByCustomer"]

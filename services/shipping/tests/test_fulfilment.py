@@ -3,6 +3,9 @@ out of place refused with its reason, the order unchanged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 import pytest
 
 from oms_shipping.domain.fulfilment import (
@@ -140,3 +143,52 @@ def test_a_tracking_number_twice_in_one_hand_over_is_refused() -> None:
         fo.hand_over("dhl", ("T1", "T1"))
     assert caught.value.reason == "duplicate_tracking_number"
     assert fo.status is S.PACKED
+
+
+# -- click & collect ----------------------------------------------------------------------
+
+HOLD = datetime(2026, 12, 9, 18, tzinfo=UTC)
+
+
+def pickup(status: FulfilmentStatus = S.PACKED) -> FulfilmentOrder:
+    return FulfilmentOrder(
+        "fo-2", "ord-2", "store-berlin", (TSHIRT,), status=status, for_pickup=True
+    )
+
+
+def test_pickup_work_is_set_aside_then_collected_with_its_code() -> None:
+    fo = pickup()
+    fo.set_aside("K7P42QXY", HOLD)
+    assert (fo.status, fo.pickup_code, fo.hold_until) == (S.READY_FOR_PICKUP, "K7P42QXY", HOLD)
+    fo.collect("K7P42QXY")
+    assert fo.status is S.COLLECTED
+
+
+@pytest.mark.parametrize(
+    ("fo", "action", "reason"),
+    [
+        (pickup(S.PACKED), lambda fo: fo.hand_over("dhl", ("T1",)), "collected_at_store"),
+        (pickup(S.PICKING), lambda fo: fo.collect("K7P42QXY"), "not_ready_for_pickup"),
+        (pickup(S.PICKING), lambda fo: fo.set_aside("K7P42QXY", HOLD), "out_of_order"),
+        (work(S.PACKED), lambda fo: fo.set_aside("K7P42QXY", HOLD), "not_for_pickup"),
+        (work(S.SHIPPED), lambda fo: fo.collect("K7P42QXY"), "not_for_pickup"),
+        (pickup(S.COLLECTED), lambda fo: fo.collect("K7P42QXY"), "already_collected"),
+        (pickup(S.READY_FOR_PICKUP), lambda fo: fo.cancel(), "ready_for_pickup"),
+        (pickup(S.READY_FOR_PICKUP), lambda fo: fo.accept(), "ready_for_pickup"),
+    ],
+)
+def test_pickup_actions_out_of_place_are_refused(
+    fo: FulfilmentOrder, action: Callable[[FulfilmentOrder], object], reason: str
+) -> None:
+    before = fo.status
+    with pytest.raises(ActionRefused) as caught:
+        action(fo)
+    assert (caught.value.reason, fo.status) == (reason, before)
+
+
+def test_a_wrong_pickup_code_leaves_the_work_waiting() -> None:
+    fo = pickup()
+    fo.set_aside("K7P42QXY", HOLD)
+    with pytest.raises(ActionRefused) as caught:
+        fo.collect("K7P42QXZ")
+    assert (caught.value.reason, fo.status) == ("wrong_pickup_code", S.READY_FOR_PICKUP)

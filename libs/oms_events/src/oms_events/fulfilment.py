@@ -9,11 +9,11 @@ service's fact, so every event type name stays unique.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from oms_events._model import EventPayload, event
+from oms_events._model import EventPayload, event, upcaster
 from oms_events.values import Identifier, LineQuantity, Money, UtcDatetime, ValueModel
 
 __all__ = [
@@ -32,12 +32,16 @@ __all__ = [
     "ParcelPacked",
     "PickStarted",
     "PickedUpByCustomer",
+    "PickedUpByCustomerV1",
     "ReadyForPickup",
+    "ReadyForPickupV1",
     "ReadyToShip",
     "RejectionCause",
     "ReturnedToSender",
     "ShipmentShipped",
     "TrackingUpdateReceived",
+    "upcast_picked_up_by_customer_v1_v2",
+    "upcast_ready_for_pickup_v1_v2",
 ]
 
 _Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -157,9 +161,31 @@ class ReadyToShip(_FulfilmentOrderEvent):
 
 
 @event("ReadyForPickup")
-class ReadyForPickup(_FulfilmentOrderEvent):
+class ReadyForPickupV1(_FulfilmentOrderEvent):
+    """First form, never published by the shipping service: without the units set aside."""
+
     pickup_code: Identifier
     hold_until: UtcDatetime
+
+
+@event("ReadyForPickup", version=2)
+class ReadyForPickup(_FulfilmentOrderEvent):
+    """Click & collect: the work is packed at the store and set aside for its customer, who
+    shows ``pickup_code`` at the counter until ``hold_until``. The units count as shipped
+    (their value is captured, their stock committed); ``shipment_id`` names them until
+    collection. Empty ``lines`` and no ``shipment_id`` only in records upcast from v1."""
+
+    pickup_code: Identifier
+    hold_until: UtcDatetime
+    shipment_id: Identifier | None = None
+    lines: tuple[LineQuantity, ...] = ()
+    ready_at: UtcDatetime | None = None
+
+
+@upcaster("ReadyForPickup", from_version=1)
+def upcast_ready_for_pickup_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 named no units: nothing to add, the new fields stay empty."""
+    return dict(data)
 
 
 @event("ShipmentShipped")
@@ -187,8 +213,25 @@ class Delivered(_ShipmentEvent):
 
 
 @event("PickedUpByCustomer")
-class PickedUpByCustomer(_FulfilmentOrderEvent):
+class PickedUpByCustomerV1(_FulfilmentOrderEvent):
+    """First form, never published by the shipping service: without the shipment."""
+
     collected_at: UtcDatetime
+
+
+@event("PickedUpByCustomer", version=2)
+class PickedUpByCustomer(_FulfilmentOrderEvent):
+    """The customer collected the work set aside by ``ReadyForPickup`` (same ``shipment_id``;
+    none only in records upcast from v1)."""
+
+    collected_at: UtcDatetime
+    shipment_id: Identifier | None = None
+
+
+@upcaster("PickedUpByCustomer", from_version=1)
+def upcast_picked_up_by_customer_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 named no shipment: the new field stays empty."""
+    return dict(data)
 
 
 @event("DeliveryException")

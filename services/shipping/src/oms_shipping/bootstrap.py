@@ -16,6 +16,8 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
     runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
     carriers = settings.carriers
-    for subscription in subscriptions(FulfilmentHandlers(carriers), TrackingHandlers(carriers)):
+    for subscription in subscriptions(
+        FulfilmentHandlers(carriers, settings.pickup_hold), TrackingHandlers(carriers)
+    ):
         runtime.subscribe(subscription)
     return runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -19,6 +20,15 @@ class ShippingSettings(RuntimeSettings):
     # Each carrier's tracking status codes and what they mean (YAML or JSON); see
     # docs/shipping-service.md.
     carrier_codes: Path = Path("deploy/demo/carriers.yaml")
+    # How long click & collect work waits at the counter (ISO 8601 or seconds).
+    pickup_hold: timedelta = timedelta(days=7)
+
+    @field_validator("pickup_hold")
+    @classmethod
+    def _hold_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
 
     @field_validator("carrier_codes")
     @classmethod

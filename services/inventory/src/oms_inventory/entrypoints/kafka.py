@@ -5,7 +5,7 @@ Every topic changes stock, so each batch projects what it changed once, at its e
 
 from __future__ import annotations
 
-from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
+from oms_events.fulfilment import FulfilmentOrderRejected, ReadyForPickup, ShipmentShipped
 from oms_events.inventory import (
     ReleaseReservations,
     ReserveStock,
@@ -31,6 +31,7 @@ def subscriptions(reservations: ReservationHandlers) -> list[Subscription]:
         .each(ReleaseReservations, reservations.release),
         Subscription("oms.shipments")
         .each(ShipmentShipped, reservations.shipped)
+        .each(ReadyForPickup, reservations.ready_for_pickup)
         .each(FulfilmentOrderRejected, reservations.rejected),
         Subscription("oms.inventory-feed")
         .each(StockSnapshot, feed.stock_snapshot)

@@ -9,7 +9,12 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from oms_events.fulfilment import FulfilmentOrderRejected, RejectionCause, ShipmentShipped
+from oms_events.fulfilment import (
+    FulfilmentOrderRejected,
+    ReadyForPickup,
+    RejectionCause,
+    ShipmentShipped,
+)
 from oms_events.inventory import (
     InventoryDiscrepancyReported,
     ReleaseReservations,
@@ -20,6 +25,7 @@ from oms_events.inventory import (
     StockCommitted,
     StockReserved,
 )
+from oms_events.values import LineQuantity
 from oms_inventory.adapters import reservations as store
 from oms_inventory.adapters.projection import emit_for_order
 from oms_inventory.adapters.references import first_time
@@ -127,21 +133,52 @@ class ReservationHandlers:
     async def shipped(self, work: UnitOfWork, received: Received[ShipmentShipped]) -> None:
         """Commit at shipment: the shipped units leave on hand and their reservations."""
         shipment = received.payload
-        if not await first_time(work.conn, "shipment", shipment.shipment_id):
+        await self._commit(
+            work,
+            shipment.order_id,
+            shipment.location_id,
+            shipment.shipment_id,
+            shipment.lines,
+            shipment.shipped_at,
+        )
+
+    async def ready_for_pickup(self, work: UnitOfWork, received: Received[ReadyForPickup]) -> None:
+        """Click & collect commits when the work is set aside at the counter, not at collection:
+        the units are out of sellable stock from then, however long they wait (the reservation
+        would expire long before a week's hold ends)."""
+        ready = received.payload
+        if ready.shipment_id is None or not ready.lines:
+            _log.warning("ready_for_pickup_without_units", order_id=ready.order_id)
             return
-        for line in sorted(shipment.lines, key=lambda line: line.sku):
-            levels = await lock_stock(work.conn, line.sku, shipment.location_id)
+        at = ready.ready_at or received.envelope.time
+        await self._commit(
+            work, ready.order_id, ready.location_id, ready.shipment_id, ready.lines, at
+        )
+
+    async def _commit(
+        self,
+        work: UnitOfWork,
+        order_id: str,
+        location_id: str,
+        shipment_id: str,
+        lines: Sequence[LineQuantity],
+        at: datetime,
+    ) -> None:
+        if not await first_time(work.conn, "shipment", shipment_id):
+            return
+        for line in sorted(lines, key=lambda line: line.sku):
+            levels = await lock_stock(work.conn, line.sku, location_id)
             committed, unreserved = await store.commit_line(
                 work.conn,
                 work.notes,
-                order_id=shipment.order_id,
+                order_id=order_id,
                 line_id=line.line_id,
                 sku=line.sku,
-                location_id=shipment.location_id,
+                location_id=location_id,
                 quantity=line.quantity,
-                shipment_id=shipment.shipment_id,
-                shipped_at=shipment.shipped_at,
-                counted=levels.counted(shipment.shipped_at),
+                shipment_id=shipment_id,
+                shipped_at=at,
+                counted=levels.counted(at),
             )
             if unreserved:
                 _log.warning("shipped_without_reservation", line_id=line.line_id)
@@ -153,7 +190,7 @@ class ReservationHandlers:
                         location_id=held.location_id,
                         reservation_id=held.reservation_id,
                         order_id=held.order_id,
-                        shipment_id=shipment.shipment_id,
+                        shipment_id=shipment_id,
                         quantity=held.quantity,
                     ),
                     held.order_id,

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from oms_events.codec import InvalidPayload
-from oms_events.fulfilment import Delivered, ShipmentShipped
+from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
 from oms_events.orders import (
     CancelOrder,
     ChangeShippingAddress,
@@ -206,11 +206,37 @@ class OrderHandlers:
             work, event.order_id, event.shipment_id, event.occurred_at
         )
 
+    async def ready_for_pickup(self, work: UnitOfWork, received: Received[ReadyForPickup]) -> None:
+        """Click & collect work set aside at the counter counts as shipped: its value is
+        captured and the order is fulfilled; collection completes it."""
+        event = received.payload
+        if event.shipment_id is None or not event.lines:
+            _log.warning("ready_for_pickup_without_units", order_id=event.order_id)
+            return
+        await self.actions.shipment_shipped(
+            work,
+            event.order_id,
+            event.shipment_id,
+            event.lines,
+            event.ready_at or received.envelope.time,
+        )
+
+    async def picked_up(self, work: UnitOfWork, received: Received[PickedUpByCustomer]) -> None:
+        event = received.payload
+        if event.shipment_id is None:
+            _log.warning("pickup_without_shipment", order_id=event.order_id)
+            return
+        await self.actions.shipment_delivered(
+            work, event.order_id, event.shipment_id, event.collected_at
+        )
+
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
             .each(ShipmentShipped, self.shipment_shipped)
             .each(Delivered, self.delivered)
+            .each(ReadyForPickup, self.ready_for_pickup)
+            .each(PickedUpByCustomer, self.picked_up)
         )
 
     def intake(self) -> Subscription:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from oms_events.values import DeliveryMethod
 from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line, Parcel
 
 __all__ = [
@@ -75,14 +76,20 @@ async def save_created(conn: asyncpg.Connection, new: Sequence[NewFulfilmentOrde
     return len(rows)
 
 
+# Work done at the store the customer collects from; work sourced elsewhere for a pickup
+# order travels to that store with a carrier first.
+_PICKUP_METHODS = (DeliveryMethod.CLICK_AND_COLLECT.value, DeliveryMethod.SHIP_TO_STORE.value)
+
+
 def _lines(raw: Any) -> tuple[Line, ...]:
     return tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in raw)
 
 
 async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
     row = await conn.fetchrow(
-        "SELECT fulfilment_order_id, order_id, location_id, lines, status, parcels, carrier"
-        " FROM fulfilment_orders WHERE fulfilment_order_id = $1 FOR UPDATE",
+        "SELECT fulfilment_order_id, order_id, location_id, lines, status, parcels, carrier,"
+        " delivery_method, pickup_store_id, pickup_code, hold_until FROM fulfilment_orders"
+        " WHERE fulfilment_order_id = $1 FOR UPDATE",
         fulfilment_order_id,
     )
     if row is None:
@@ -104,6 +111,10 @@ async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> Fulfilment
         ),
         carrier=row["carrier"],
         tracking_numbers=tuple(r["tracking_number"] for r in tracking),
+        for_pickup=row["delivery_method"] in _PICKUP_METHODS
+        and row["location_id"] == row["pickup_store_id"],
+        pickup_code=row["pickup_code"],
+        hold_until=row["hold_until"],
     )
 
 
@@ -112,7 +123,7 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
     await conn.execute(
         "UPDATE fulfilment_orders SET status = $2, lines = $3::jsonb, parcels = $4::jsonb,"
         " carrier = $5, shipped_at = CASE WHEN $2 = 'SHIPPED' THEN $6 ELSE shipped_at END,"
-        " updated_at = now() WHERE fulfilment_order_id = $1",
+        " pickup_code = $7, hold_until = $8, updated_at = now() WHERE fulfilment_order_id = $1",
         fo.fulfilment_order_id,
         fo.status.value,
         json.dumps([_line(line) for line in fo.lines]),
@@ -129,6 +140,8 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         ),
         fo.carrier,
         at,
+        fo.pickup_code,
+        fo.hold_until,
     )
 
 

@@ -1,14 +1,18 @@
 """A fulfilment order at its location: the work one location does for one order, moved by
 its staff's actions and by orchestration calling it off.
 
-CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED, and REJECTED (the location
-gave the work back) or CANCELED (orchestration called it off). An action that does not fit
-the status is refused with a specific reason; the aggregate is then unchanged.
+CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED; for click & collect the
+packed work waits at the store instead (READY_FOR_PICKUP -> COLLECTED, against its pickup
+code); REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
+An action that does not fit the status is refused with a specific reason; the aggregate is
+then unchanged.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
@@ -27,6 +31,8 @@ class FulfilmentStatus(StrEnum):
     PACKED = "PACKED"
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
+    READY_FOR_PICKUP = "READY_FOR_PICKUP"
+    COLLECTED = "COLLECTED"
     REJECTED = "REJECTED"
     CANCELED = "CANCELED"
 
@@ -39,6 +45,8 @@ _OPEN = (_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED)
 _CLOSED_REASONS = {
     _S.SHIPPED: "already_shipped",
     _S.DELIVERED: "already_shipped",
+    _S.READY_FOR_PICKUP: "ready_for_pickup",
+    _S.COLLECTED: "already_collected",
     _S.REJECTED: "already_rejected",
     _S.CANCELED: "fulfilment_canceled",
 }
@@ -78,6 +86,10 @@ class FulfilmentOrder:
     parcels: tuple[Parcel, ...] = ()
     carrier: str | None = None
     tracking_numbers: tuple[str, ...] = ()
+    for_pickup: bool = False
+    """Click & collect: the customer collects the work at this location."""
+    pickup_code: str | None = None
+    hold_until: datetime | None = None
     changed: bool = field(default=False, compare=False)
 
     @property
@@ -141,6 +153,10 @@ class FulfilmentOrder:
         self._move(_S.PACKED)
 
     def hand_over(self, carrier: str, tracking_numbers: tuple[str, ...]) -> None:
+        if self.for_pickup:
+            raise ActionRefused(
+                "collected_at_store", "the customer collects this work; no carrier takes it"
+            )
         self._expect(
             (_S.PACKED,),
             dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING), "hand_over_before_pack"),
@@ -150,6 +166,27 @@ class FulfilmentOrder:
         self.carrier = carrier
         self.tracking_numbers = tracking_numbers
         self._move(_S.SHIPPED)
+
+    def set_aside(self, pickup_code: str, hold_until: datetime) -> None:
+        """Packed click & collect work waits at the counter for its customer."""
+        if not self.for_pickup:
+            raise ActionRefused("not_for_pickup", "this work goes to a carrier")
+        self._expect((_S.PACKED,), {})
+        self.pickup_code = pickup_code
+        self.hold_until = hold_until
+        self._move(_S.READY_FOR_PICKUP)
+
+    def collect(self, pickup_code: str) -> None:
+        """The customer shows the code and takes the work."""
+        if not self.for_pickup:
+            raise ActionRefused("not_for_pickup", "this work goes to a carrier")
+        self._expect(
+            (_S.READY_FOR_PICKUP,),
+            dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED), "not_ready_for_pickup"),
+        )
+        if not hmac.compare_digest(pickup_code.encode(), (self.pickup_code or "").encode()):
+            raise ActionRefused("wrong_pickup_code", "the code does not match this work")
+        self._move(_S.COLLECTED)
 
     def reject(self, rejected: tuple[Line, ...]) -> tuple[Line, ...]:
         """The location gives back the ``rejected`` lines, each whole (empty: all of them).

@@ -8,8 +8,10 @@ action for a fulfilment order this service never received is dead-lettered.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 
@@ -22,7 +24,9 @@ from oms_events.fulfilment import (
     HandedOver,
     Packed,
     ParcelPacked,
+    PickedUpByCustomer,
     PickStarted,
+    ReadyForPickup,
     ShipmentShipped,
 )
 from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
@@ -40,6 +44,25 @@ _log = structlog.get_logger(__name__)
 StaffAction = FulfilmentAccepted | FulfilmentRejected | PickStarted | ParcelPacked | HandedOver
 
 
+# Pickup codes are read out and typed at a counter: no 0/O or 1/I to confuse.
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 8
+
+
+def new_pickup_code() -> str:
+    """Unguessable (32^8, about 10^12): whoever shows it takes the parcel."""
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+
+
+def _about(fo: FulfilmentOrder) -> dict[str, str]:
+    """The ids every event about a fulfilment order carries."""
+    return {
+        "order_id": fo.order_id,
+        "fulfilment_order_id": fo.fulfilment_order_id,
+        "location_id": fo.location_id,
+    }
+
+
 def _lines(lines: Sequence[LineQuantity]) -> tuple[Line, ...]:
     return tuple(Line(line.line_id, line.sku, line.quantity) for line in lines)
 
@@ -53,6 +76,8 @@ def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
 @dataclass
 class FulfilmentHandlers:
     carriers: CarrierCodes
+    pickup_hold: timedelta = timedelta(days=7)
+    """How long click & collect work waits at the counter."""
 
     async def created(
         self, work: UnitOfWork, released: Sequence[Received[FulfilmentOrderCreated]]
@@ -86,9 +111,7 @@ class FulfilmentHandlers:
         if fo is not None:
             work.emit(
                 FulfilmentOrderAccepted(
-                    order_id=fo.order_id,
-                    fulfilment_order_id=fo.fulfilment_order_id,
-                    location_id=fo.location_id,
+                    **_about(fo),
                     accepted_at=action.performed_at,
                 ),
                 subject=fo.order_id,
@@ -107,9 +130,7 @@ class FulfilmentHandlers:
         if fo is not None:
             work.emit(
                 FulfilmentOrderRejected(
-                    order_id=fo.order_id,
-                    fulfilment_order_id=fo.fulfilment_order_id,
-                    location_id=fo.location_id,
+                    **_about(fo),
                     cause=action.cause,
                     lines=_wire(given_back),
                     note=action.note,
@@ -125,15 +146,33 @@ class FulfilmentHandlers:
         packed = tuple(
             Parcel(p.parcel_id, p.box, p.weight_grams, _lines(p.lines)) for p in action.parcels
         )
-        fo = await self._act(work, received, "pack", lambda fo: fo.pack(packed))
-        if fo is not None:
+
+        def pack(fo: FulfilmentOrder) -> None:
+            fo.pack(packed)
+            if fo.for_pickup:
+                fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)
+
+        fo = await self._act(work, received, "pack", pack)
+        if fo is None:
+            return
+        work.emit(
+            Packed(
+                **_about(fo),
+                parcels=action.parcels,
+                packed_at=action.performed_at,
+            ),
+            subject=fo.order_id,
+        )
+        if fo.pickup_code and fo.hold_until:
+            # Set aside for the customer: the order service captures, inventory commits.
             work.emit(
-                Packed(
-                    order_id=fo.order_id,
-                    fulfilment_order_id=fo.fulfilment_order_id,
-                    location_id=fo.location_id,
-                    parcels=action.parcels,
-                    packed_at=action.performed_at,
+                ReadyForPickup(
+                    **_about(fo),
+                    pickup_code=fo.pickup_code,
+                    hold_until=fo.hold_until,
+                    shipment_id=fo.shipment_id,
+                    lines=_wire(fo.lines),
+                    ready_at=action.performed_at,
                 ),
                 subject=fo.order_id,
             )
@@ -168,9 +207,7 @@ class FulfilmentHandlers:
         )
         work.emit(
             ShipmentShipped(
-                order_id=fo.order_id,
-                fulfilment_order_id=fo.fulfilment_order_id,
-                location_id=fo.location_id,
+                **_about(fo),
                 shipment_id=fo.shipment_id,
                 carrier=action.carrier,
                 tracking_number=action.tracking_numbers[0],
@@ -181,12 +218,18 @@ class FulfilmentHandlers:
         )
 
     async def collected(self, work: UnitOfWork, received: Received[Collected]) -> None:
-        """Click & collect is a later slice: the action is kept, refused, not lost."""
-
-        def collect(fo: FulfilmentOrder) -> None:
-            raise ActionRefused("pickup_not_supported", "collection at the counter comes later")
-
-        await self._act(work, received, "collect", collect)
+        """The customer showed the pickup code and took the work: the order completes."""
+        action = received.payload
+        fo = await self._act(work, received, "collect", lambda fo: fo.collect(action.pickup_code))
+        if fo is not None:
+            work.emit(
+                PickedUpByCustomer(
+                    **_about(fo),
+                    collected_at=action.performed_at,
+                    shipment_id=fo.shipment_id,
+                ),
+                subject=fo.order_id,
+            )
 
     async def called_off(
         self, work: UnitOfWork, received: Received[FulfilmentOrderCanceled]
