@@ -216,6 +216,16 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
     await send_staff(env, wrong, right)
     await _order(env, order_id, "COMPLETED")
     await fulfilment_order(env, order_id, "COLLECTED")
+    timeline = await env.fetch(
+        "order",
+        "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
+        order_id,
+    )
+    assert [r["event_type"] for r in timeline][-3:] == [
+        "PaymentCaptured",
+        "ReadyForPickup",
+        "OrderCompleted",
+    ]
     refusals = await env.fetch(
         "shipping",
         "SELECT action, reason FROM refused_actions WHERE order_id = $1 ORDER BY taken",

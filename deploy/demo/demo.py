@@ -11,7 +11,8 @@ statuses and timelines, sourcing decisions with their explanations, reservations
 filled by a receipt, and notifications. The TV order is then worked by its location's staff
 (accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL on
 oms.carrier-tracking until it is DELIVERED and COMPLETED, its stock committed and its payment
-captured; last the stock table.
+captured; a click & collect order is set aside at the Berlin store with a pickup code and
+collected with it; last the stock table.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from shipping_demo import collect_at_store
 from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
@@ -49,7 +51,15 @@ from oms_events.orders import (
     PaymentMethod,
     ReleaseOrder,
 )
-from oms_events.values import Actor, ActorRole, Address, Money, OrderLine, OrderTotals
+from oms_events.values import (
+    Actor,
+    ActorRole,
+    Address,
+    DeliveryMethod,
+    Money,
+    OrderLine,
+    OrderTotals,
+)
 from oms_order.domain.identity import order_id_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -224,6 +234,19 @@ def intake_records(run: str) -> list[tuple[str, bytes]]:
     records = [(f"{p.channel}:{p.external_order_id}", encode(envelope(p))) for p in payloads]
     records.append((f"{CHANNELS[0]}:{run}-bad", b'{"this is": "not an order"'))
     return records
+
+
+def pickup_order(run: str) -> tuple[str, str, bytes]:
+    """A web order to be collected at the Berlin store: its id, key and record."""
+    fields = order_fields(CHANNELS[0], f"{run}-pickup", "SKU-HOODIE-L", 4990, 1)
+    order = OrderSubmitted(
+        customer=Customer(customer_id="cus-pickup", email="customer@example.com"),
+        **{**fields, "shipping_address": None},
+        delivery_method=DeliveryMethod.CLICK_AND_COLLECT,
+        pickup_store_id="store-berlin",
+    )
+    key = f"{order.channel}:{order.external_order_id}"
+    return order_id_for(order.channel, order.external_order_id), key, encode(envelope(order))
 
 
 def envelope(payload: Any) -> Any:
@@ -487,6 +510,8 @@ async def show(env: dict[str, str]) -> None:
             port=SERVICES["inventory"],
             api_key=SHOP_API_KEY,
         )
+        await collect_at_store(env, orders_db, pickup_order(run), publish=publish, wait=wait)
+        externals.append(f"{run}-pickup")
         await print_orders(orders_db, notify_db, externals)
     finally:
         await orders_db.close()

@@ -13,6 +13,7 @@ import asyncpg
 
 from oms_events.codec import encode, new_event
 from oms_events.fulfilment import (
+    Collected,
     FulfilmentAccepted,
     HandedOver,
     Parcel,
@@ -175,5 +176,83 @@ async def deliver(
             f" payment {order['payment_status']}"
         )
         print("   the order's journey: " + " -> ".join(t["event_type"] for t in timeline))
+    finally:
+        await db.close()
+
+
+async def collect_at_store(
+    env: dict[str, str],
+    orders_db: Any,
+    order: tuple[str, str, bytes],
+    *,
+    publish: Publish,
+    wait: Wait,
+) -> None:
+    """A click & collect order: the Berlin store packs it and sets it aside with a pickup
+    code; the customer shows a wrong code, then the right one, and the order completes."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    order_id, key, record = order
+    await publish(bootstrap, "oms.channel-order-intake", [(key, record)])
+    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
+    try:
+        work = await wait(
+            "shipping to receive the pickup order's work",
+            lambda: db.fetchrow(
+                "SELECT fulfilment_order_id, location_id, lines FROM fulfilment_orders"
+                " WHERE order_id = $1",
+                order_id,
+            ),
+        )
+        fo_id, store = work["fulfilment_order_id"], work["location_id"]
+        ids = {
+            "order_id": order_id,
+            "fulfilment_order_id": fo_id,
+            "location_id": store,
+            "staff_id": "staff-be-02",
+        }
+        lines = tuple(LineQuantity(**line) for line in json.loads(work["lines"]))
+        print(f"\n7. a click & collect order for {store} was released there ({fo_id}):")
+        for action in (
+            FulfilmentAccepted(**ids, performed_at=datetime.now(UTC)),
+            PickStarted(**ids, performed_at=datetime.now(UTC)),
+            ParcelPacked(
+                **ids,
+                performed_at=datetime.now(UTC),
+                parcels=(Parcel(parcel_id="bag-1", box="BAG-M", weight_grams=700, lines=lines),),
+            ),
+        ):
+            await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, store)])
+        ready = await wait(
+            "the work to be set aside",
+            lambda: db.fetchrow(
+                "SELECT pickup_code, hold_until FROM fulfilment_orders"
+                " WHERE fulfilment_order_id = $1 AND status = 'READY_FOR_PICKUP'",
+                fo_id,
+            ),
+        )
+        print(
+            f"   accepted, picked, packed -> READY_FOR_PICKUP (ReadyForPickup: code"
+            f" {ready['pickup_code']}, held until {ready['hold_until']:%Y-%m-%d %H:%M} UTC)"
+        )
+        for code in ("WRONG123", ready["pickup_code"]):
+            collected = Collected(**ids, performed_at=datetime.now(UTC), pickup_code=code)
+            await publish(bootstrap, "oms.staff-actions", [_staff(collected, order_id, store)])
+        await wait("the work to be COLLECTED", lambda: _status(db, fo_id, "COLLECTED"))
+        refusal = await db.fetchval(
+            "SELECT reason FROM refused_actions WHERE fulfilment_order_id = $1", fo_id
+        )
+        order_row = await wait(
+            "the pickup order to complete",
+            lambda: orders_db.fetchrow(
+                "SELECT status, payment_status FROM orders WHERE order_id = $1"
+                " AND status = 'COMPLETED'",
+                order_id,
+            ),
+        )
+        print(
+            f"   the customer showed a wrong code first (refused: {refusal}), then the right"
+            f" one -> COLLECTED; order {order_row['status']}, payment"
+            f" {order_row['payment_status']} (captured when set aside)"
+        )
     finally:
         await db.close()

@@ -219,6 +219,7 @@ class OrderHandlers:
             event.shipment_id,
             event.lines,
             event.ready_at or received.envelope.time,
+            reported_by="ReadyForPickup",
         )
 
     async def picked_up(self, work: UnitOfWork, received: Received[PickedUpByCustomer]) -> None:

@@ -591,8 +591,11 @@ class OrderActions:
         shipment_id: str,
         lines: Sequence[LineQuantity],
         at: datetime,
+        *,
+        reported_by: str = "ShipmentShipped",
     ) -> None:
-        """Units shipped: their value is captured (one capture per shipment)."""
+        """Units shipped (or, reported by ``ReadyForPickup``, set aside for collection): their
+        value is captured (one capture per shipment)."""
         aggregate = await self._load(work, order_id)
         if await self.shipments.shipment_known(work.conn, shipment_id):
             _log.info("shipment_known", order_id=order_id)
@@ -640,7 +643,7 @@ class OrderActions:
             await timeline(work).append(
                 work.conn,
                 order_id,
-                event_type="ShipmentShipped",
+                event_type=reported_by,
                 caused_by=cause_of(work),
                 actor="service:shipping",
                 detail={"status": aggregate.status.value, "shipment_id": shipment_id},
