@@ -15,8 +15,9 @@ from oms_events.fulfilment import (
     TrackingUpdateReceived,
 )
 from oms_events.registry import EventPayload
-from oms_events.values import LineQuantity
-from tests.support.inventory import send
+from oms_events.sourcing import FulfilmentOrderCreated
+from oms_events.values import Address, DeliveryMethod, LineQuantity, LocationType
+from tests.support.inventory import HAMBURG, TSHIRT, send
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -89,6 +90,44 @@ async def send_scans(env: Env, *scans: TrackingUpdateReceived) -> None:
                 ),
             )
             for s in scans
+        ],
+    )
+
+
+def released(order_id: str, fulfilment_order_id: str) -> FulfilmentOrderCreated:
+    """Orchestration's release of two T-shirts to Hamburg for home delivery."""
+    return FulfilmentOrderCreated(
+        order_id=order_id,
+        fulfilment_order_id=fulfilment_order_id,
+        location_id=HAMBURG,
+        location_type=LocationType.WAREHOUSE,
+        delivery_method=DeliveryMethod.HOME_DELIVERY,
+        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
+        shipping_address=Address(
+            name="Erika Mustermann",
+            line1="Heidestrasse 17",
+            city="Koeln",
+            postal_code="51147",
+            country="DE",
+        ),
+        accept_by=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+async def send_released(env: Env, *created: FulfilmentOrderCreated) -> None:
+    await send(
+        env,
+        "oms.sourcing",
+        [
+            (
+                fo.order_id,
+                encode(
+                    new_event(
+                        fo, subject=fo.order_id, source="oms/orchestration", correlation_id="c"
+                    )
+                ),
+            )
+            for fo in created
         ],
     )
 

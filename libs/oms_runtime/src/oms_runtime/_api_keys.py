@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, Vali
 __all__ = [
     "MAX_KEY_LENGTH",
     "Caller",
+    "ChannelKey",
+    "OperatorKey",
     "authenticate",
     "key_digest",
     "parse_caller_keys",
@@ -30,6 +32,7 @@ __all__ = [
 MAX_KEY_LENGTH = 512
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 P = TypeVar("P")
+S = TypeVar("S")
 
 
 def key_digest(key: str) -> str:
@@ -37,12 +40,13 @@ def key_digest(key: str) -> str:
 
 
 def parse_key_digests(
-    text: str, principal: Callable[[Any], P | None], expected: str
+    text: str, shapes: TypeAdapter[S], principal: Callable[[S], P], expected: str
 ) -> dict[str, P]:
     """Read a JSON object of digests to principals; ValueError says what is wrong and where.
 
-    ``principal`` turns one entry's value into the service's principal, or None when the
-    value is not one; ``expected`` describes the accepted shapes for the error message.
+    Each entry's value must validate as one of ``shapes`` (pydantic models of the accepted
+    forms), which ``principal`` turns into the service's principal; ``expected`` describes
+    the shapes for the error message.
     """
     try:
         document: Any = orjson.loads(text)
@@ -60,10 +64,13 @@ def parse_key_digests(
             )
         if normalised in keys:
             raise ValueError(f"digest {normalised[:12]}... is configured twice")
-        parsed = principal(spec)
-        if parsed is None:
-            raise ValueError(f"principal of digest {normalised[:12]}... must be {expected}")
-        keys[normalised] = parsed
+        try:
+            shape = shapes.validate_python(spec)
+        except ValidationError:
+            raise ValueError(
+                f"principal of digest {normalised[:12]}... must be {expected}"
+            ) from None
+        keys[normalised] = principal(shape)
     return keys
 
 
@@ -94,13 +101,13 @@ class ChannelKey(BaseModel):
     channel: KeyOwnerId
 
 
-class _OperatorKey(BaseModel):
+class OperatorKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     role: Literal["operator"]
     actor_id: KeyOwnerId
 
 
-_CALLER_SHAPES: TypeAdapter[ChannelKey | _OperatorKey] = TypeAdapter(ChannelKey | _OperatorKey)
+_CALLER_SHAPES: TypeAdapter[ChannelKey | OperatorKey] = TypeAdapter(ChannelKey | OperatorKey)
 
 
 @dataclass(frozen=True)
@@ -111,11 +118,7 @@ class Caller:
     channel: str | None = None
 
 
-def _caller(spec: Any) -> Caller | None:
-    try:
-        parsed = _CALLER_SHAPES.validate_python(spec)
-    except ValidationError:
-        return None
+def _caller(parsed: ChannelKey | OperatorKey) -> Caller:
     if isinstance(parsed, ChannelKey):
         return Caller(actor_id=parsed.channel, channel=parsed.channel)
     return Caller(actor_id=parsed.actor_id)
@@ -125,6 +128,7 @@ def parse_caller_keys(text: str) -> dict[str, Caller]:
     """Key digests of sales channels and operators (``OMS_INVENTORY_API_KEYS``...)."""
     return parse_key_digests(
         text,
+        _CALLER_SHAPES,
         _caller,
         '{"channel": "<channel id>"} or {"role": "operator", "actor_id": "<operator id>"}',
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from oms_runtime import ServiceRuntime
 from oms_shipping.adapters import MIGRATIONS
 from oms_shipping.config import ShippingSettings
+from oms_shipping.entrypoints.api import register_api
+from oms_shipping.entrypoints.api_auth import parse_staff_keys
 from oms_shipping.entrypoints.kafka import subscriptions
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.tracking import TrackingHandlers
@@ -16,8 +18,8 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
     runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
     carriers = settings.carriers
-    for subscription in subscriptions(
-        FulfilmentHandlers(carriers, settings.pickup_hold), TrackingHandlers(carriers)
-    ):
+    fulfilment = FulfilmentHandlers(carriers, settings.pickup_hold)
+    for subscription in subscriptions(fulfilment, TrackingHandlers(carriers)):
         runtime.subscribe(subscription)
+    register_api(runtime, fulfilment, parse_staff_keys(settings.shipping_api_keys))
     return runtime

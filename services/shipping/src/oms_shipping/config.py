@@ -11,6 +11,7 @@ from pydantic import field_validator
 from oms_runtime import DocumentError, RuntimeSettings
 from oms_shipping.adapters.carrier_file import read_carrier_codes
 from oms_shipping.domain.tracking import CarrierCodes
+from oms_shipping.entrypoints.api_auth import parse_staff_keys
 
 __all__ = ["ShippingSettings"]
 
@@ -20,8 +21,17 @@ class ShippingSettings(RuntimeSettings):
     # Each carrier's tracking status codes and what they mean (YAML or JSON); see
     # docs/shipping-service.md.
     carrier_codes: Path = Path("deploy/demo/carriers.yaml")
+    # Digests of the staff API's keys: a location's devices or operators (see
+    # oms_shipping.entrypoints.api_auth).
+    shipping_api_keys: str = "{}"
     # How long click & collect work waits at the counter (ISO 8601 or seconds).
     pickup_hold: timedelta = timedelta(days=7)
+
+    @field_validator("shipping_api_keys")
+    @classmethod
+    def _api_keys_parse(cls, value: str) -> str:
+        parse_staff_keys(value)
+        return value
 
     @field_validator("pickup_hold")
     @classmethod

@@ -4,20 +4,20 @@ scans out of order, unknown or unmapped."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from oms_events.codec import encode, new_event
 from oms_events.fulfilment import PickStarted
-from oms_events.sourcing import FulfilmentOrderCreated
-from oms_events.values import Address, DeliveryMethod, LineQuantity, LocationType
-from tests.support.inventory import HAMBURG, TSHIRT, events_until, send
+from oms_events.values import LineQuantity
+from tests.support.inventory import HAMBURG, TSHIRT, events_until
 from tests.support.shipping import (
     STAFF,
     fulfilment_order,
     now,
+    released,
     scan,
+    send_released,
     send_scans,
     send_staff,
     work_through,
@@ -26,25 +26,6 @@ from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
-
-
-def _created(order_id: str, fulfilment_order_id: str) -> FulfilmentOrderCreated:
-    return FulfilmentOrderCreated(
-        order_id=order_id,
-        fulfilment_order_id=fulfilment_order_id,
-        location_id=HAMBURG,
-        location_type=LocationType.WAREHOUSE,
-        delivery_method=DeliveryMethod.HOME_DELIVERY,
-        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
-        shipping_address=Address(
-            name="Erika Mustermann",
-            line1="Heidestrasse 17",
-            city="Koeln",
-            postal_code="51147",
-            country="DE",
-        ),
-        accept_by=datetime.now(UTC) + timedelta(hours=1),
-    )
 
 
 async def _dead_letters(env: Env, topic: str, count: int) -> list[tuple[str, str]]:
@@ -63,21 +44,7 @@ async def test_out_of_order_actions_are_refused_and_kept_scans_never_go_back(env
     shipping = await env.service("shipping")
     await shipping.wait_ready()
     order_id = "ord-ship-1"
-    created = _created(order_id, "fo-ship-1")
-    await send(
-        env,
-        "oms.sourcing",
-        [
-            (
-                order_id,
-                encode(
-                    new_event(
-                        created, subject=order_id, source="oms/orchestration", correlation_id="c"
-                    )
-                ),
-            )
-        ],
-    )
+    await send_released(env, released(order_id, "fo-ship-1"))
     fo = await fulfilment_order(env, order_id, "CREATED")
     start = now() - timedelta(hours=3)
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)

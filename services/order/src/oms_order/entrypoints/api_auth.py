@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from oms_events.values import Actor, ActorRole
 from oms_runtime import ChannelKey, KeyOwnerId, parse_key_digests
@@ -57,11 +57,7 @@ ApiKeys = Mapping[str, Principal]
 """Lower-case hex SHA-256 digest of a key -> its principal."""
 
 
-def _principal(spec: Any) -> Principal | None:
-    try:
-        parsed = _PRINCIPAL.validate_python(spec)
-    except ValidationError:
-        return None
+def _principal(parsed: ChannelKey | _CustomerService) -> Principal:
     if isinstance(parsed, ChannelKey):
         return Principal(actor_id=parsed.channel, channel=parsed.channel)
     return Principal(actor_id=parsed.actor_id)
@@ -71,6 +67,7 @@ def parse_api_keys(text: str) -> dict[str, Principal]:
     """Read the ``OMS_ORDER_API_KEYS`` document; ValueError says what is wrong and where."""
     return parse_key_digests(
         text,
+        _PRINCIPAL,
         _principal,
         '{"channel": "<channel id>"} or {"role": "customer_service", "actor_id": "<desk id>"}',
     )

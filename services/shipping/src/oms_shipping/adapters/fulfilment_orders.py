@@ -21,6 +21,8 @@ __all__ = [
     "lock",
     "save",
     "save_created",
+    "view",
+    "work_list",
 ]
 
 
@@ -162,3 +164,40 @@ async def keep_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:
         refusal.reason,
         refusal.detail[:2000],
     )
+
+
+_VIEW = (
+    "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method, f.status,"
+    " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at,"
+    " coalesce((SELECT array_agg(p.tracking_number ORDER BY p.tracking_number) FROM parcels p"
+    " WHERE p.fulfilment_order_id = f.fulfilment_order_id), '{}') AS tracking_numbers"
+    " FROM fulfilment_orders f"
+)
+
+
+def _view(row: asyncpg.Record) -> dict[str, Any]:
+    view = dict(row)
+    view["lines"] = json.loads(row["lines"])
+    view["parcels"] = json.loads(row["parcels"])
+    return view
+
+
+async def view(conn: asyncpg.Connection, fulfilment_order_id: str) -> dict[str, Any] | None:
+    """One fulfilment order as the staff see it (no address, no pickup code)."""
+    row = await conn.fetchrow(_VIEW + " WHERE f.fulfilment_order_id = $1", fulfilment_order_id)
+    return _view(row) if row else None
+
+
+async def work_list(
+    conn: asyncpg.Connection, location_id: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """A location's work (every location's for None), oldest deadline first."""
+    rows = await conn.fetch(
+        _VIEW + " WHERE ($1::text IS NULL OR f.location_id = $1)"
+        " AND ($2::text IS NULL OR f.status = $2)"
+        " ORDER BY f.accept_by, f.fulfilment_order_id LIMIT $3",
+        location_id,
+        status,
+        limit,
+    )
+    return [_view(r) for r in rows]

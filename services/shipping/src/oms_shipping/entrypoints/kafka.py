@@ -29,11 +29,11 @@ def subscriptions(fulfilment: FulfilmentHandlers, tracking: TrackingHandlers) ->
         .batch(FulfilmentOrderCreated, fulfilment.created)
         .each(FulfilmentOrderCanceled, fulfilment.called_off),
         Subscription("oms.staff-actions")
-        .each(FulfilmentAccepted, fulfilment.accepted)
-        .each(FulfilmentRejected, fulfilment.rejected)
-        .each(PickStarted, fulfilment.picking_started)
-        .each(ParcelPacked, fulfilment.packed)
-        .each(HandedOver, fulfilment.handed_over)
-        .each(Collected, fulfilment.collected),
+        .each(FulfilmentAccepted, fulfilment.staff_action)
+        .each(FulfilmentRejected, fulfilment.staff_action)
+        .each(PickStarted, fulfilment.staff_action)
+        .each(ParcelPacked, fulfilment.staff_action)
+        .each(HandedOver, fulfilment.staff_action)
+        .each(Collected, fulfilment.staff_action),
         Subscription("oms.carrier-tracking").batch(TrackingUpdateReceived, tracking.updates),
     ]

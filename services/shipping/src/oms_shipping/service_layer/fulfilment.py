@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 import structlog
 
@@ -37,11 +38,17 @@ from oms_shipping.adapters import parcels
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
 from oms_shipping.domain.tracking import CarrierCodes
 
-__all__ = ["FulfilmentHandlers"]
+__all__ = ["FulfilmentHandlers", "StaffAction", "new_pickup_code"]
 
 _log = structlog.get_logger(__name__)
 
-StaffAction = FulfilmentAccepted | FulfilmentRejected | PickStarted | ParcelPacked | HandedOver
+StaffAction = (
+    FulfilmentAccepted | FulfilmentRejected | PickStarted | ParcelPacked | HandedOver | Collected
+)
+
+
+def _start_picking(fo: FulfilmentOrder) -> None:
+    fo.start_picking()
 
 
 # Pickup codes are read out and typed at a counter: no 0/O or 1/I to confuse.
@@ -105,44 +112,65 @@ class FulfilmentHandlers:
         )
         _log.info("fulfilment_orders_received", new=new, known=len(released) - new)
 
-    async def accepted(self, work: UnitOfWork, received: Received[FulfilmentAccepted]) -> None:
-        action = received.payload
-        fo = await self._act(work, received, "accept", lambda fo: fo.accept())
-        if fo is not None:
+    async def staff_action(self, work: UnitOfWork, received: Received[StaffAction]) -> None:
+        """A staff action from ``oms.staff-actions``; one that does not fit is kept, refused."""
+        await self.act(work, received.envelope.id, received.payload)
+
+    async def act(
+        self, work: UnitOfWork, action_id: UUID, action: StaffAction
+    ) -> FulfilmentOrder | ActionRefused:
+        """Apply one staff action, from the topic or the staff API: the fulfilment order as
+        it now is, or the refusal (kept under ``action_id`` in ``refused_actions``, the order
+        unchanged). An action for a fulfilment order this service does not have is rejected
+        (``RejectedEvent``: dead-lettered from the topic)."""
+        match action:
+            case FulfilmentAccepted():
+                return await self._accept(work, action_id, action)
+            case FulfilmentRejected():
+                return await self._reject(work, action_id, action)
+            case PickStarted():
+                return await self._act(work, action_id, action, "start_picking", _start_picking)
+            case ParcelPacked():
+                return await self._pack(work, action_id, action)
+            case HandedOver():
+                return await self._hand_over(work, action_id, action)
+            case Collected():
+                return await self._collect(work, action_id, action)
+
+    async def _accept(
+        self, work: UnitOfWork, action_id: UUID, action: FulfilmentAccepted
+    ) -> FulfilmentOrder | ActionRefused:
+        fo = await self._act(work, action_id, action, "accept", lambda fo: fo.accept())
+        if isinstance(fo, FulfilmentOrder):
             work.emit(
-                FulfilmentOrderAccepted(
-                    **_about(fo),
-                    accepted_at=action.performed_at,
-                ),
+                FulfilmentOrderAccepted(**_about(fo), accepted_at=action.performed_at),
                 subject=fo.order_id,
             )
+        return fo
 
-    async def rejected(self, work: UnitOfWork, received: Received[FulfilmentRejected]) -> None:
+    async def _reject(
+        self, work: UnitOfWork, action_id: UUID, action: FulfilmentRejected
+    ) -> FulfilmentOrder | ActionRefused:
         """The location gives (some of) the work back: orchestration sources it elsewhere."""
-        action = received.payload
         given_back: tuple[Line, ...] = ()
 
         def reject(fo: FulfilmentOrder) -> None:
             nonlocal given_back
             given_back = fo.reject(_lines(action.lines))
 
-        fo = await self._act(work, received, "reject", reject)
-        if fo is not None:
+        fo = await self._act(work, action_id, action, "reject", reject)
+        if isinstance(fo, FulfilmentOrder):
             work.emit(
                 FulfilmentOrderRejected(
-                    **_about(fo),
-                    cause=action.cause,
-                    lines=_wire(given_back),
-                    note=action.note,
+                    **_about(fo), cause=action.cause, lines=_wire(given_back), note=action.note
                 ),
                 subject=fo.order_id,
             )
+        return fo
 
-    async def picking_started(self, work: UnitOfWork, received: Received[PickStarted]) -> None:
-        await self._act(work, received, "start_picking", lambda fo: fo.start_picking())
-
-    async def packed(self, work: UnitOfWork, received: Received[ParcelPacked]) -> None:
-        action = received.payload
+    async def _pack(
+        self, work: UnitOfWork, action_id: UUID, action: ParcelPacked
+    ) -> FulfilmentOrder | ActionRefused:
         packed = tuple(
             Parcel(p.parcel_id, p.box, p.weight_grams, _lines(p.lines)) for p in action.parcels
         )
@@ -152,15 +180,11 @@ class FulfilmentHandlers:
             if fo.for_pickup:
                 fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)
 
-        fo = await self._act(work, received, "pack", pack)
-        if fo is None:
-            return
+        fo = await self._act(work, action_id, action, "pack", pack)
+        if not isinstance(fo, FulfilmentOrder):
+            return fo
         work.emit(
-            Packed(
-                **_about(fo),
-                parcels=action.parcels,
-                packed_at=action.performed_at,
-            ),
+            Packed(**_about(fo), parcels=action.parcels, packed_at=action.performed_at),
             subject=fo.order_id,
         )
         if fo.pickup_code and fo.hold_until:
@@ -176,11 +200,13 @@ class FulfilmentHandlers:
                 ),
                 subject=fo.order_id,
             )
+        return fo
 
-    async def handed_over(self, work: UnitOfWork, received: Received[HandedOver]) -> None:
+    async def _hand_over(
+        self, work: UnitOfWork, action_id: UUID, action: HandedOver
+    ) -> FulfilmentOrder | ActionRefused:
         """The parcels left with the carrier: the shipment is announced with its lines (the
         order service captures their value, inventory commits their stock)."""
-        action = received.payload
         in_use = await parcels.tracking_numbers_in_use(
             work.conn, action.carrier, action.tracking_numbers
         )
@@ -194,9 +220,9 @@ class FulfilmentHandlers:
                 )
             fo.hand_over(action.carrier, action.tracking_numbers)
 
-        fo = await self._act(work, received, "hand_over", hand_over)
-        if fo is None:
-            return
+        fo = await self._act(work, action_id, action, "hand_over", hand_over)
+        if not isinstance(fo, FulfilmentOrder):
+            return fo
         await parcels.add_parcels(
             work.conn,
             carrier=action.carrier,
@@ -216,20 +242,23 @@ class FulfilmentHandlers:
             ),
             subject=fo.order_id,
         )
+        return fo
 
-    async def collected(self, work: UnitOfWork, received: Received[Collected]) -> None:
+    async def _collect(
+        self, work: UnitOfWork, action_id: UUID, action: Collected
+    ) -> FulfilmentOrder | ActionRefused:
         """The customer showed the pickup code and took the work: the order completes."""
-        action = received.payload
-        fo = await self._act(work, received, "collect", lambda fo: fo.collect(action.pickup_code))
-        if fo is not None:
+        fo = await self._act(
+            work, action_id, action, "collect", lambda fo: fo.collect(action.pickup_code)
+        )
+        if isinstance(fo, FulfilmentOrder):
             work.emit(
                 PickedUpByCustomer(
-                    **_about(fo),
-                    collected_at=action.performed_at,
-                    shipment_id=fo.shipment_id,
+                    **_about(fo), collected_at=action.performed_at, shipment_id=fo.shipment_id
                 ),
                 subject=fo.order_id,
             )
+        return fo
 
     async def called_off(
         self, work: UnitOfWork, received: Received[FulfilmentOrderCanceled]
@@ -245,7 +274,7 @@ class FulfilmentHandlers:
             if not fo.cancel():
                 return
         except ActionRefused as refused:
-            await self._refuse(work, received, fo, "cancel", refused)
+            await self._refuse(work, received.envelope.id, event.location_id, fo, "cancel", refused)
             return
         await store.save(work.conn, fo, received.envelope.time)
         _log.info("fulfilment_order_called_off", fulfilment_order_id=fo.fulfilment_order_id)
@@ -253,12 +282,12 @@ class FulfilmentHandlers:
     async def _act(
         self,
         work: UnitOfWork,
-        received: Received[StaffAction | Collected],
+        action_id: UUID,
+        payload: StaffAction,
         action: str,
         step: Callable[[FulfilmentOrder], None],
-    ) -> FulfilmentOrder | None:
-        """``step`` on the action's fulfilment order, saved; None when refused (kept)."""
-        payload = received.payload
+    ) -> FulfilmentOrder | ActionRefused:
+        """``step`` on the action's fulfilment order, saved; or its refusal, kept."""
         fo = await store.lock(work.conn, payload.fulfilment_order_id)
         if fo is None or fo.order_id != payload.order_id:
             raise RejectedEvent(
@@ -269,8 +298,8 @@ class FulfilmentHandlers:
             fo.check_location(payload.location_id)
             step(fo)
         except ActionRefused as refused:
-            await self._refuse(work, received, fo, action, refused)
-            return None
+            await self._refuse(work, action_id, payload.location_id, fo, action, refused)
+            return refused
         await store.save(work.conn, fo, payload.performed_at)
         _log.info(
             "staff_action_applied",
@@ -283,7 +312,8 @@ class FulfilmentHandlers:
     async def _refuse(
         self,
         work: UnitOfWork,
-        received: Received[StaffAction | Collected | FulfilmentOrderCanceled],
+        action_id: UUID,
+        location_id: str,
         fo: FulfilmentOrder,
         action: str,
         refused: ActionRefused,
@@ -291,10 +321,10 @@ class FulfilmentHandlers:
         await store.keep_refusal(
             work.conn,
             store.Refusal(
-                event_id=received.envelope.id,
+                event_id=action_id,
                 fulfilment_order_id=fo.fulfilment_order_id,
                 order_id=fo.order_id,
-                location_id=received.payload.location_id,
+                location_id=location_id,
                 action=action,
                 reason=refused.reason,
                 detail=refused.detail,

@@ -1,0 +1,238 @@
+"""The staff API: a location's devices list their work and act on it over HTTP.
+
+Store and warehouse apps either publish staff actions to ``oms.staff-actions`` or call this
+API, which applies the same action at once through the same use case and answers with the
+outcome: the fulfilment order as it now is, or ``409`` with the refusal's code (kept in
+``refused_actions`` like a refusal from the topic). A key belongs to one location (its
+devices see and work only that location's fulfilment orders; another location's look unknown)
+or to an operator.
+"""
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Security
+from pydantic import Field, StringConstraints
+
+from oms_events import StrictModel
+from oms_events.fulfilment import (
+    Collected,
+    FulfilmentAccepted,
+    FulfilmentRejected,
+    HandedOver,
+    Parcel,
+    ParcelPacked,
+    PickStarted,
+    RejectionCause,
+)
+from oms_events.values import Identifier, LineQuantity
+from oms_runtime import ApiRoute, Problem, ServiceRuntime, api_key_caller, problem_responses
+from oms_shipping.adapters import fulfilment_orders as store
+from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
+from oms_shipping.entrypoints.api_auth import Staff
+from oms_shipping.service_layer.fulfilment import FulfilmentHandlers, StaffAction
+
+__all__ = ["FulfilmentOrderView", "register_api"]
+
+MAX_LIST = 200
+_FoId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+
+
+class _ParcelView(StrictModel):
+    parcel_id: str
+    box: str
+    weight_grams: int
+    lines: list[LineQuantity]
+
+
+class FulfilmentOrderView(StrictModel):
+    """A location's work as its staff see it: no address, no pickup code (the customer shows
+    it at the counter)."""
+
+    fulfilment_order_id: str
+    order_id: str
+    location_id: str
+    delivery_method: str
+    status: FulfilmentStatus
+    lines: list[LineQuantity]
+    """Still to ship (a rejection takes lines out)."""
+    parcels: list[_ParcelView]
+    carrier: str | None
+    tracking_numbers: list[str]
+    accept_by: datetime
+    promised_by: datetime | None
+    hold_until: datetime | None
+    """Click & collect: how long the work waits at the counter."""
+    updated_at: datetime
+
+
+class WorkList(StrictModel):
+    fulfilment_orders: list[FulfilmentOrderView]
+
+
+class _Staffed(StrictModel):
+    staff_id: Identifier
+    """Who at the location did it (the key names the location, not the person)."""
+
+
+class AcceptRequest(_Staffed):
+    pass
+
+
+class StartPickingRequest(_Staffed):
+    pass
+
+
+class RejectRequest(_Staffed):
+    cause: RejectionCause
+    lines: tuple[LineQuantity, ...] = ()
+    """Whole lines given back; none = all of them."""
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class PackRequest(_Staffed):
+    parcels: Annotated[tuple[Parcel, ...], Field(min_length=1, max_length=100)]
+
+
+class HandOverRequest(_Staffed):
+    carrier: Identifier
+    tracking_numbers: Annotated[tuple[Identifier, ...], Field(min_length=1, max_length=100)]
+
+
+class CollectRequest(_Staffed):
+    pickup_code: Identifier
+
+
+_ERRORS = {
+    401: "No API key, or an unknown one (`unauthorized`).",
+    404: "No such fulfilment order at the caller's location (`not_found`).",
+    503: "The service is starting or the database is away (`unavailable`).",
+}
+_ACTION_ERRORS = {
+    **_ERRORS,
+    409: "The action does not fit the fulfilment order: the code is the refusal's"
+    " (`already_accepted`, `pack_before_pick`, `wrong_pickup_code`, ... see"
+    " docs/shipping-service.md); the refusal is kept, the order unchanged.",
+    413: f"The body is larger than {ApiRoute.max_body_bytes} bytes (`payload_too_large`).",
+    422: "The body is not a valid request (`invalid_request`); `errors` names each field.",
+}
+
+
+def _not_found(fulfilment_order_id: str) -> Problem:
+    return Problem(404, "not_found", f"no fulfilment order {fulfilment_order_id!r} here")
+
+
+def register_api(
+    runtime: ServiceRuntime, handlers: FulfilmentHandlers, keys: Mapping[str, Staff]
+) -> None:
+    caller = api_key_caller(keys, "oms-shipping", lambda s: s.actor_id)
+    router = APIRouter(route_class=ApiRoute, dependencies=[Depends(runtime.require_ready)])
+    Caller = Annotated[Staff, Security(caller)]
+
+    async def visible(who: Staff, fulfilment_order_id: str) -> dict[str, Any]:
+        async with runtime.unit_of_work() as work:
+            found = await store.view(work.conn, fulfilment_order_id)
+        if found is None or not who.may_work_at(found["location_id"]):
+            raise _not_found(fulfilment_order_id)
+        return found
+
+    async def apply(
+        who: Staff, fulfilment_order_id: str, action: Callable[..., StaffAction], body: _Staffed
+    ) -> FulfilmentOrderView:
+        """The action with the body's fields, applied in one transaction."""
+        found = await visible(who, fulfilment_order_id)
+        taken = action(
+            order_id=found["order_id"],
+            fulfilment_order_id=fulfilment_order_id,
+            location_id=found["location_id"],
+            performed_at=datetime.now(UTC),
+            **dict(body),
+        )
+        action_id = uuid.uuid4()
+        async with runtime.unit_of_work(correlation_id=found["order_id"], cause=action_id) as work:
+            outcome = await handlers.act(work, action_id, taken)
+            now = await store.view(work.conn, fulfilment_order_id)
+        if isinstance(outcome, ActionRefused):
+            raise Problem(409, outcome.reason, outcome.detail)
+        return FulfilmentOrderView.model_validate(now)
+
+    @router.get(
+        "/v1/fulfilment-orders",
+        response_model=WorkList,
+        summary="The location's work, oldest acceptance deadline first",
+        responses=problem_responses(
+            {**_ERRORS, 403: "A location's key asks for another location (`forbidden`)."}
+        ),
+    )
+    async def work_list(
+        who: Caller,
+        location_id: Annotated[Identifier | None, Query()] = None,
+        status: Annotated[FulfilmentStatus | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 50,
+    ) -> WorkList:
+        """A location's key lists its own location; an operator names one or sees all."""
+        if who.location_id and location_id and location_id != who.location_id:
+            raise Problem(403, "forbidden", "a location's key lists its own location only")
+        async with runtime.unit_of_work() as work:
+            rows = await store.work_list(
+                work.conn, who.location_id or location_id, status.value if status else None, limit
+            )
+        return WorkList(fulfilment_orders=[FulfilmentOrderView.model_validate(r) for r in rows])
+
+    @router.get(
+        "/v1/fulfilment-orders/{fulfilment_order_id}",
+        response_model=FulfilmentOrderView,
+        summary="One fulfilment order",
+        responses=problem_responses(_ERRORS),
+    )
+    async def one(who: Caller, fulfilment_order_id: _FoId) -> FulfilmentOrderView:
+        return FulfilmentOrderView.model_validate(await visible(who, fulfilment_order_id))
+
+    def action_route(path: str, summary: str) -> Callable[[Any], Any]:
+        return router.post(
+            f"/v1/fulfilment-orders/{{fulfilment_order_id}}/{path}",
+            response_model=FulfilmentOrderView,
+            summary=summary,
+            responses=problem_responses(_ACTION_ERRORS),
+        )
+
+    # Each body carries exactly the action's own fields: the ids and the time come from here.
+    @action_route("accept", "Accept the work")
+    async def accept(
+        who: Caller, fulfilment_order_id: _FoId, body: AcceptRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, FulfilmentAccepted, body)
+
+    @action_route("reject", "Give (some of) the work back; orchestration sources it again")
+    async def reject(
+        who: Caller, fulfilment_order_id: _FoId, body: RejectRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, FulfilmentRejected, body)
+
+    @action_route("start-picking", "Start picking")
+    async def pick(
+        who: Caller, fulfilment_order_id: _FoId, body: StartPickingRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, PickStarted, body)
+
+    @action_route("pack", "Pack every unit into parcels; click & collect work is set aside")
+    async def pack(
+        who: Caller, fulfilment_order_id: _FoId, body: PackRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, ParcelPacked, body)
+
+    @action_route("hand-over", "Hand the parcels to a carrier")
+    async def hand_over(
+        who: Caller, fulfilment_order_id: _FoId, body: HandOverRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, HandedOver, body)
+
+    @action_route("collect", "The customer collects click & collect work with its code")
+    async def collect(
+        who: Caller, fulfilment_order_id: _FoId, body: CollectRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, Collected, body)
+
+    runtime.http.include_router(router)
