@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from oms_inventory.adapters import MIGRATIONS
+from oms_inventory.adapters import MIGRATIONS, references, reservations, stock, transfers
 from oms_inventory.config import InventorySettings
 from oms_inventory.entrypoints.api import register_api
 from oms_inventory.entrypoints.kafka import subscriptions
 from oms_inventory.service_layer.expiry import sweep
+from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.reservations import ReservationHandlers
+from oms_inventory.service_layer.returns import ReturnHandlers
 from oms_runtime import ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
@@ -16,13 +18,20 @@ __all__ = ["build_runtime"]
 def build_runtime(settings: InventorySettings | None = None) -> ServiceRuntime:
     settings = settings or InventorySettings()
     runtime = ServiceRuntime("inventory", settings=settings, migrations=MIGRATIONS)
-    reservations = ReservationHandlers(default_hold_s=settings.reservation_hold_s)
-    for subscription in subscriptions(reservations):
+    holds = ReservationHandlers(
+        default_hold_s=settings.reservation_hold_s,
+        reservations=reservations,
+        stock=stock,
+        references=references,
+    )
+    feed = FeedHandlers(stock=stock, references=references, transfers=transfers)
+    returns = ReturnHandlers(stock=stock, references=references)
+    for subscription in subscriptions(holds, feed, returns):
         runtime.subscribe(subscription)
 
     @runtime.timer(settings.reservation_sweep_s)
     async def sweep_expired_reservations() -> None:
-        await sweep(runtime, settings.reservation_sweep_batch)
+        await sweep(runtime, holds, settings.reservation_sweep_batch)
 
     register_api(runtime, parse_caller_keys(settings.inventory_api_keys))
     return runtime

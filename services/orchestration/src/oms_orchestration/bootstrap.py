@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from oms_orchestration.adapters import MIGRATIONS
+from oms_orchestration.adapters import MIGRATIONS, orders, sagas
 from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.entrypoints.api import register_api
 from oms_orchestration.entrypoints.kafka import OrchestrationHandlers
@@ -18,7 +18,7 @@ _OVERDUE_PER_SWEEP = 100
 
 def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRuntime:
     settings = settings or OrchestrationSettings()
-    orchestrator = Orchestrator(settings.sourcing)
+    orchestrator = Orchestrator(settings.sourcing, sagas=sagas, orders=orders)
     handlers = OrchestrationHandlers(orchestrator)
     runtime = ServiceRuntime("orchestration", settings=settings, migrations=MIGRATIONS)
     for subscription in (

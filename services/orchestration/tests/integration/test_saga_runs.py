@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from oms_events.codec import decode
-from oms_orchestration.adapters import MIGRATIONS
+from oms_orchestration.adapters import MIGRATIONS, sagas
+from oms_orchestration.adapters import orders as order_store
 from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.adapters.orders import (
     AcceptedOrder,
@@ -87,7 +88,7 @@ async def _two_decisions_waiting(orchestrator: Orchestrator, work: UnitOfWork) -
 async def test_answers_for_two_decisions_in_one_run_settle_the_order_once(
     conn: asyncpg.Connection,
 ) -> None:
-    orchestrator = Orchestrator(parse_config(SOURCING))
+    orchestrator = Orchestrator(parse_config(SOURCING), sagas=sagas, orders=order_store)
     work = UnitOfWork(conn=conn, outbox=Outbox(source="oms/orchestration"))
     requested = await _two_decisions_waiting(orchestrator, work)
 
@@ -118,7 +119,7 @@ async def test_a_later_decisions_failure_in_the_same_run_is_not_announced_as_all
 ) -> None:
     """Taken together, the first decision's answer would see the second answered and announce
     the order allocated although its mug failed; one at a time, it waits for the second."""
-    orchestrator = Orchestrator(parse_config(SOURCING))
+    orchestrator = Orchestrator(parse_config(SOURCING), sagas=sagas, orders=order_store)
     work = UnitOfWork(conn=conn, outbox=Outbox(source="oms/orchestration"))
     tshirts, mug = await _two_decisions_waiting(orchestrator, work)
 
@@ -141,7 +142,7 @@ async def test_a_later_decisions_failure_in_the_same_run_is_not_announced_as_all
 async def test_a_run_of_confirmations_and_answers_settles_each_order(
     conn: asyncpg.Connection,
 ) -> None:
-    orchestrator = Orchestrator(parse_config(SOURCING))
+    orchestrator = Orchestrator(parse_config(SOURCING), sagas=sagas, orders=order_store)
     work = UnitOfWork(conn=conn, outbox=Outbox(source="oms/orchestration"))
     await save_availability(conn, [AvailabilitySeen(TSHIRT, HAMBURG, 100, 1)])
     orders = [f"ord-{n}" for n in range(5)]

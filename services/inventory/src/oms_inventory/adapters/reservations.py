@@ -17,7 +17,7 @@ import asyncpg
 
 from oms_events.inventory import ReservationLine
 from oms_inventory.adapters.stock import Movement, move, note_changed
-from oms_inventory.domain.reservations import ReservationStatus
+from oms_inventory.domain.reservations import ReservationStatus, shipped_from
 from oms_runtime import Notes
 
 __all__ = [
@@ -249,24 +249,20 @@ async def commit_line(
         location_id,
         sku,
     )
+    taken, from_reserved, left = shipped_from(
+        [(r["reservation_id"], ReservationStatus(r["status"]), r["open"]) for r in rows], quantity
+    )
     committed: list[Held] = []
-    left, from_reserved = quantity, 0
-    for row in rows:
-        if left == 0:
-            break
-        take = min(left, row["open"])
-        left -= take
-        if row["status"] == ReservationStatus.HELD:
-            from_reserved += take
+    for reservation_id, take in taken:
         await conn.execute(
             "UPDATE reservations SET committed = committed + $2, updated_at = now(),"
             " status = CASE WHEN committed + $2 = quantity AND status = 'held'"
             "   THEN 'committed' ELSE status END"
             " WHERE reservation_id = $1",
-            row["reservation_id"],
+            reservation_id,
             take,
         )
-        committed.append(Held(row["reservation_id"], order_id, sku, location_id, take))
+        committed.append(Held(reservation_id, order_id, sku, location_id, take))
     levels = await conn.fetchrow(
         "SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2", sku, location_id
     )  # locked by the caller

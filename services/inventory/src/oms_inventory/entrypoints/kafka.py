@@ -17,14 +17,17 @@ from oms_events.inventory import (
 )
 from oms_events.returns import ReturnInspected
 from oms_inventory.adapters.projection import publish_changes
-from oms_inventory.service_layer import feed, returns
+from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.reservations import ReservationHandlers
+from oms_inventory.service_layer.returns import ReturnHandlers
 from oms_runtime import Subscription
 
 __all__ = ["subscriptions"]
 
 
-def subscriptions(reservations: ReservationHandlers) -> list[Subscription]:
+def subscriptions(
+    reservations: ReservationHandlers, feed: FeedHandlers, returns: ReturnHandlers
+) -> list[Subscription]:
     topics = [
         Subscription("oms.reservation-requests")
         .batch(ReserveStock, reservations.reserve)

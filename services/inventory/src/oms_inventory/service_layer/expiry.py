@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from oms_events.inventory import ReservationExpired
-from oms_inventory.adapters.projection import emit_for_order, publish_changes
-from oms_inventory.adapters.reservations import expire_due
+from oms_inventory.adapters.projection import publish_changes
+from oms_inventory.service_layer.reservations import ReservationHandlers
 from oms_runtime import ServiceRuntime
 
 __all__ = ["expire_reservations", "sweep"]
@@ -16,31 +15,19 @@ __all__ = ["expire_reservations", "sweep"]
 _log = structlog.get_logger(__name__)
 
 
-async def expire_reservations(runtime: ServiceRuntime, limit: int) -> int:
+async def expire_reservations(
+    runtime: ServiceRuntime, reservations: ReservationHandlers, limit: int
+) -> int:
     """Expire up to ``limit`` due reservations in one transaction; how many expired."""
-    now = datetime.now(UTC)
     async with runtime.unit_of_work() as work:
-        expired = await expire_due(work.conn, work.notes, now, limit)
-        for held in expired:
-            emit_for_order(
-                work.outbox,
-                ReservationExpired(
-                    sku=held.sku,
-                    location_id=held.location_id,
-                    reservation_id=held.reservation_id,
-                    order_id=held.order_id,
-                    quantity=held.quantity,
-                    expired_at=now,
-                ),
-                held.order_id,
-            )
+        expired = await reservations.expire(work, datetime.now(UTC), limit)
         await publish_changes(work)
     if expired:
-        _log.info("reservations_expired", expired=len(expired))
-    return len(expired)
+        _log.info("reservations_expired", expired=expired)
+    return expired
 
 
-async def sweep(runtime: ServiceRuntime, limit: int) -> None:
+async def sweep(runtime: ServiceRuntime, reservations: ReservationHandlers, limit: int) -> None:
     """Expire everything due, ``limit`` per transaction."""
-    while await expire_reservations(runtime, limit) == limit:
+    while await expire_reservations(runtime, reservations, limit) == limit:
         pass

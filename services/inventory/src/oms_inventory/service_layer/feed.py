@@ -6,6 +6,7 @@ negative, is dead-lettered with that reason and the partition goes on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -22,19 +23,11 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_inventory.adapters.projection import stock_key
-from oms_inventory.adapters.references import first_time
-from oms_inventory.adapters.stock import Movement, StockLevels, lock_stock, move
-from oms_inventory.adapters.transfers import record_end
+from oms_inventory.adapters.stock import Movement, StockLevels
+from oms_inventory.service_layer.stores import ReferenceStore, StockStore, TransferStore
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 
-__all__ = [
-    "not_in_future",
-    "stock_adjustment",
-    "stock_received",
-    "stock_snapshot",
-    "transfer_received",
-    "transfer_shipped",
-]
+__all__ = ["FeedHandlers", "not_in_future"]
 
 _log = structlog.get_logger(__name__)
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -78,193 +71,208 @@ def _discrepancy(
     )
 
 
-async def stock_snapshot(work: UnitOfWork, received: Received[StockSnapshot]) -> None:
-    """An absolute count. One older than the newest applied count, by (as_of,
-    source_sequence), or than the newest movement applied, is stale and changes nothing: a late
-    feed never overwrites newer data."""
-    snapshot = received.payload
-    not_in_future(snapshot.as_of, "as_of")
-    levels = await lock_stock(work.conn, snapshot.sku, snapshot.location_id)
-    older_count = levels.snapshot_as_of is not None and (
-        snapshot.as_of,
-        snapshot.source_sequence,
-    ) <= (levels.snapshot_as_of, levels.snapshot_sequence or 0)
-    older_than_movement = (
-        levels.last_movement_at is not None and snapshot.as_of < levels.last_movement_at
-    )
-    if older_count or older_than_movement:
-        _log.info("stale_snapshot_ignored", sku=snapshot.sku, location_id=snapshot.location_id)
-        return
-    delta = snapshot.on_hand - levels.on_hand
-    after = await move(
-        work.conn,
-        work.notes,
-        snapshot.sku,
-        snapshot.location_id,
-        Movement("snapshot", str(received.envelope.id), on_hand=delta),
-        snapshot_as_of=snapshot.as_of,
-        snapshot_sequence=snapshot.source_sequence,
-    )
-    if delta:
-        _adjusted(work, received.envelope, after, delta, AdjustmentReason.SNAPSHOT)
-    if after.on_hand < after.reserved:
-        _discrepancy(
-            work,
-            received.envelope,
-            after,
-            levels.on_hand,
-            snapshot.on_hand,
-            "counted fewer units than are reserved",
+@dataclass(frozen=True)
+class FeedHandlers:
+    """The feed's records, on the service's stock, applied-reference and transfer stores."""
+
+    stock: StockStore
+    references: ReferenceStore
+    transfers: TransferStore
+
+    async def stock_snapshot(self, work: UnitOfWork, received: Received[StockSnapshot]) -> None:
+        """An absolute count. One older than the newest applied count, by (as_of,
+        source_sequence), or than the newest movement applied, is stale and changes nothing: a late
+        feed never overwrites newer data."""
+        snapshot = received.payload
+        not_in_future(snapshot.as_of, "as_of")
+        levels = await self.stock.lock_stock(work.conn, snapshot.sku, snapshot.location_id)
+        older_count = levels.snapshot_as_of is not None and (
+            snapshot.as_of,
+            snapshot.source_sequence,
+        ) <= (levels.snapshot_as_of, levels.snapshot_sequence or 0)
+        older_than_movement = (
+            levels.last_movement_at is not None and snapshot.as_of < levels.last_movement_at
+        )
+        if older_count or older_than_movement:
+            _log.info("stale_snapshot_ignored", sku=snapshot.sku, location_id=snapshot.location_id)
+            return
+        delta = snapshot.on_hand - levels.on_hand
+        after = await self.stock.move(
+            work.conn,
+            work.notes,
+            snapshot.sku,
+            snapshot.location_id,
+            Movement("snapshot", str(received.envelope.id), on_hand=delta),
+            snapshot_as_of=snapshot.as_of,
+            snapshot_sequence=snapshot.source_sequence,
+        )
+        if delta:
+            _adjusted(work, received.envelope, after, delta, AdjustmentReason.SNAPSHOT)
+        if after.on_hand < after.reserved:
+            _discrepancy(
+                work,
+                received.envelope,
+                after,
+                levels.on_hand,
+                snapshot.on_hand,
+                "counted fewer units than are reserved",
+            )
+
+    async def stock_adjustment(self, work: UnitOfWork, received: Received[StockAdjustment]) -> None:
+        """A relative change. One that happened before the newest applied count is already in
+        that count and is not applied again. ``quarantined`` moves units between on hand and
+        quarantine (a negative delta quarantines them)."""
+        adjustment = received.payload
+        not_in_future(adjustment.occurred_at, "occurred_at")
+        if not await self.references.first_time(work.conn, "adjustment", adjustment.adjustment_id):
+            return
+        levels = await self.stock.lock_stock(work.conn, adjustment.sku, adjustment.location_id)
+        if levels.counted(adjustment.occurred_at):
+            _log.info("movement_already_counted", sku=adjustment.sku)
+            return
+        delta = adjustment.delta
+        quarantine = -delta if adjustment.reason is AdjustmentReason.QUARANTINED else 0
+        if levels.on_hand + delta < 0 or levels.quarantined + quarantine < 0:
+            raise RejectedEvent(
+                "negative_stock",
+                f"adjustment {adjustment.adjustment_id!r} of {delta} would leave"
+                f" {levels.on_hand + delta} on hand and {levels.quarantined + quarantine}"
+                f" quarantined at {adjustment.location_id!r}",
+            )
+        after = await self.stock.move(
+            work.conn,
+            work.notes,
+            adjustment.sku,
+            adjustment.location_id,
+            Movement(
+                f"adjusted:{adjustment.reason.value}",
+                adjustment.adjustment_id,
+                on_hand=delta,
+                quarantined=quarantine,
+                at=adjustment.occurred_at,
+            ),
+        )
+        _adjusted(work, received.envelope, after, delta, adjustment.reason)
+
+    async def stock_received(self, work: UnitOfWork, received: Received[StockReceived]) -> None:
+        """Received units add to on hand, unless a newer count already has them."""
+        receipt = received.payload
+        not_in_future(receipt.received_at, "received_at")
+        if not await self.references.first_time(work.conn, "receipt", receipt.receipt_id):
+            return
+        levels = await self.stock.lock_stock(work.conn, receipt.sku, receipt.location_id)
+        counted = levels.counted(receipt.received_at)
+        await self.stock.move(
+            work.conn,
+            work.notes,
+            receipt.sku,
+            receipt.location_id,
+            Movement(
+                "received",
+                receipt.receipt_id,
+                on_hand=0 if counted else receipt.quantity,
+                at=receipt.received_at,
+            ),
         )
 
+    async def _lock_both(
+        self, work: UnitOfWork, sku: str, here: str, there: str
+    ) -> dict[str, StockLevels]:
+        """Both ends' rows, locked in one order (two instances never deadlock on a transfer)."""
+        if here == there:
+            raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
+        return {
+            loc: await self.stock.lock_stock(work.conn, sku, loc) for loc in sorted((here, there))
+        }
 
-async def stock_adjustment(work: UnitOfWork, received: Received[StockAdjustment]) -> None:
-    """A relative change. One that happened before the newest applied count is already in
-    that count and is not applied again. ``quarantined`` moves units between on hand and
-    quarantine (a negative delta quarantines them)."""
-    adjustment = received.payload
-    not_in_future(adjustment.occurred_at, "occurred_at")
-    if not await first_time(work.conn, "adjustment", adjustment.adjustment_id):
-        return
-    levels = await lock_stock(work.conn, adjustment.sku, adjustment.location_id)
-    if levels.counted(adjustment.occurred_at):
-        _log.info("movement_already_counted", sku=adjustment.sku)
-        return
-    delta = adjustment.delta
-    quarantine = -delta if adjustment.reason is AdjustmentReason.QUARANTINED else 0
-    if levels.on_hand + delta < 0 or levels.quarantined + quarantine < 0:
-        raise RejectedEvent(
-            "negative_stock",
-            f"adjustment {adjustment.adjustment_id!r} of {delta} would leave"
-            f" {levels.on_hand + delta} on hand and {levels.quarantined + quarantine}"
-            f" quarantined at {adjustment.location_id!r}",
+    async def transfer_shipped(self, work: UnitOfWork, received: Received[TransferShipped]) -> None:
+        """Units leave the sender; they are in transit at the receiver until it receives them."""
+        transfer = received.payload
+        not_in_future(transfer.shipped_at, "shipped_at")
+        if not await self.references.first_time(
+            work.conn, "transfer-shipped", transfer.transfer_id
+        ):
+            return
+        sender_id, receiver_id = transfer.location_id, transfer.to_location_id
+        rows = await self._lock_both(work, transfer.sku, sender_id, receiver_id)
+        already_received = await self.transfers.record_end(
+            work.conn,
+            "shipped",
+            transfer_id=transfer.transfer_id,
+            sku=transfer.sku,
+            from_location_id=sender_id,
+            to_location_id=receiver_id,
+            quantity=transfer.quantity,
+            at=transfer.shipped_at,
         )
-    after = await move(
-        work.conn,
-        work.notes,
-        adjustment.sku,
-        adjustment.location_id,
-        Movement(
-            f"adjusted:{adjustment.reason.value}",
-            adjustment.adjustment_id,
-            on_hand=delta,
-            quarantined=quarantine,
-            at=adjustment.occurred_at,
-        ),
-    )
-    _adjusted(work, received.envelope, after, delta, adjustment.reason)
+        leaving = 0 if rows[sender_id].counted(transfer.shipped_at) else transfer.quantity
+        if rows[sender_id].on_hand < leaving:
+            raise RejectedEvent(
+                "negative_stock",
+                f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
+                f" {sender_id!r} has {rows[sender_id].on_hand} on hand",
+            )
+        await self.stock.move(
+            work.conn,
+            work.notes,
+            transfer.sku,
+            sender_id,
+            Movement(
+                "transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.shipped_at
+            ),
+        )
+        if already_received is None:
+            await self.stock.move(
+                work.conn,
+                work.notes,
+                transfer.sku,
+                receiver_id,
+                Movement("transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity),
+            )
 
-
-async def stock_received(work: UnitOfWork, received: Received[StockReceived]) -> None:
-    """Received units add to on hand, unless a newer count already has them."""
-    receipt = received.payload
-    not_in_future(receipt.received_at, "received_at")
-    if not await first_time(work.conn, "receipt", receipt.receipt_id):
-        return
-    levels = await lock_stock(work.conn, receipt.sku, receipt.location_id)
-    counted = levels.counted(receipt.received_at)
-    await move(
-        work.conn,
-        work.notes,
-        receipt.sku,
-        receipt.location_id,
-        Movement(
+    async def transfer_received(
+        self, work: UnitOfWork, received: Received[TransferReceived]
+    ) -> None:
+        """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
+        transfer = received.payload
+        not_in_future(transfer.received_at, "received_at")
+        if not await self.references.first_time(
+            work.conn, "transfer-received", transfer.transfer_id
+        ):
+            return
+        receiver_id = transfer.location_id
+        rows = await self._lock_both(work, transfer.sku, receiver_id, transfer.from_location_id)
+        receiver = rows[receiver_id]
+        shipped = await self.transfers.record_end(
+            work.conn,
             "received",
-            receipt.receipt_id,
-            on_hand=0 if counted else receipt.quantity,
-            at=receipt.received_at,
-        ),
-    )
-
-
-async def _lock_both(work: UnitOfWork, sku: str, here: str, there: str) -> dict[str, StockLevels]:
-    """Both ends' rows, locked in one order (two instances never deadlock on a transfer)."""
-    if here == there:
-        raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
-    return {loc: await lock_stock(work.conn, sku, loc) for loc in sorted((here, there))}
-
-
-async def transfer_shipped(work: UnitOfWork, received: Received[TransferShipped]) -> None:
-    """Units leave the sender; they are in transit at the receiver until it receives them."""
-    transfer = received.payload
-    not_in_future(transfer.shipped_at, "shipped_at")
-    if not await first_time(work.conn, "transfer-shipped", transfer.transfer_id):
-        return
-    sender_id, receiver_id = transfer.location_id, transfer.to_location_id
-    rows = await _lock_both(work, transfer.sku, sender_id, receiver_id)
-    already_received = await record_end(
-        work.conn,
-        "shipped",
-        transfer_id=transfer.transfer_id,
-        sku=transfer.sku,
-        from_location_id=sender_id,
-        to_location_id=receiver_id,
-        quantity=transfer.quantity,
-        at=transfer.shipped_at,
-    )
-    leaving = 0 if rows[sender_id].counted(transfer.shipped_at) else transfer.quantity
-    if rows[sender_id].on_hand < leaving:
-        raise RejectedEvent(
-            "negative_stock",
-            f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
-            f" {sender_id!r} has {rows[sender_id].on_hand} on hand",
+            transfer_id=transfer.transfer_id,
+            sku=transfer.sku,
+            from_location_id=transfer.from_location_id,
+            to_location_id=receiver_id,
+            quantity=transfer.quantity,
+            at=transfer.received_at,
         )
-    await move(
-        work.conn,
-        work.notes,
-        transfer.sku,
-        sender_id,
-        Movement("transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.shipped_at),
-    )
-    if already_received is None:
-        await move(
+        arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
+        after = await self.stock.move(
             work.conn,
             work.notes,
             transfer.sku,
             receiver_id,
-            Movement("transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity),
+            Movement(
+                "transfer_received",
+                transfer.transfer_id,
+                on_hand=arriving,
+                in_transit=-min(shipped or 0, receiver.in_transit),
+                at=transfer.received_at,
+            ),
         )
-
-
-async def transfer_received(work: UnitOfWork, received: Received[TransferReceived]) -> None:
-    """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
-    transfer = received.payload
-    not_in_future(transfer.received_at, "received_at")
-    if not await first_time(work.conn, "transfer-received", transfer.transfer_id):
-        return
-    receiver_id = transfer.location_id
-    rows = await _lock_both(work, transfer.sku, receiver_id, transfer.from_location_id)
-    receiver = rows[receiver_id]
-    shipped = await record_end(
-        work.conn,
-        "received",
-        transfer_id=transfer.transfer_id,
-        sku=transfer.sku,
-        from_location_id=transfer.from_location_id,
-        to_location_id=receiver_id,
-        quantity=transfer.quantity,
-        at=transfer.received_at,
-    )
-    arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
-    after = await move(
-        work.conn,
-        work.notes,
-        transfer.sku,
-        receiver_id,
-        Movement(
-            "transfer_received",
-            transfer.transfer_id,
-            on_hand=arriving,
-            in_transit=-min(shipped or 0, receiver.in_transit),
-            at=transfer.received_at,
-        ),
-    )
-    if shipped is not None and shipped != transfer.quantity:
-        _discrepancy(
-            work,
-            received.envelope,
-            after,
-            receiver.on_hand + shipped,
-            after.on_hand,
-            f"transfer {transfer.transfer_id} shipped {shipped}, received {transfer.quantity}",
-        )
+        if shipped is not None and shipped != transfer.quantity:
+            _discrepancy(
+                work,
+                received.envelope,
+                after,
+                receiver.on_hand + shipped,
+                after.on_hand,
+                f"transfer {transfer.transfer_id} shipped {shipped}, received {transfer.quantity}",
+            )

@@ -18,6 +18,7 @@ from oms_events.fulfilment import (
 from oms_events.inventory import (
     InventoryDiscrepancyReported,
     ReleaseReservations,
+    ReservationExpired,
     ReservationFailed,
     ReservationLine,
     ReservationReleased,
@@ -26,12 +27,12 @@ from oms_events.inventory import (
     StockReserved,
 )
 from oms_events.values import LineQuantity
-from oms_inventory.adapters import reservations as store
 from oms_inventory.adapters.projection import emit_for_order
-from oms_inventory.adapters.references import first_time
-from oms_inventory.adapters.stock import Movement, lock_stock, move
+from oms_inventory.adapters.reservations import Asked, ToHold
+from oms_inventory.adapters.stock import Movement
 from oms_inventory.domain.reservations import ReservationStatus
 from oms_inventory.service_layer.feed import not_in_future
+from oms_inventory.service_layer.stores import ReferenceStore, ReservationStore, StockStore
 from oms_runtime import Received, UnitOfWork
 
 __all__ = ["ReservationHandlers"]
@@ -42,6 +43,9 @@ _log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class ReservationHandlers:
     default_hold_s: int
+    reservations: ReservationStore
+    stock: StockStore
+    references: ReferenceStore
 
     async def reserve(self, work: UnitOfWork, received: Sequence[Received[ReserveStock]]) -> None:
         """A run of requests: their lines claimed, held and recorded with one statement each;
@@ -58,13 +62,9 @@ class ReservationHandlers:
             # One order of rows for every request, so two instances never deadlock on them.
             lines = sorted(r.payload.lines, key=lambda line: (line.sku, line.location_id))
             requests.append((work.for_event(r.envelope), r.payload, lines))
-        fresh = await store.claim(
+        fresh = await self.reservations.claim(
             work.conn,
-            [
-                store.Asked(p.order_id, p.request_id, line)
-                for _, p, lines in requests
-                for line in lines
-            ],
+            [Asked(p.order_id, p.request_id, line) for _, p, lines in requests for line in lines],
         )
         for event_work, request, lines in requests:
             repeated = [line for line in lines if line.reservation_id not in fresh]
@@ -75,11 +75,11 @@ class ReservationHandlers:
             for event_work, request, lines in requests
         ]
         to_hold = [(w, request, lines) for w, request, lines in to_hold if lines]
-        tried = await store.hold_run(
+        tried = await self.reservations.hold_run(
             work.conn,
             work.notes,
             [
-                store.ToHold(lines, request.all_or_nothing, self._expiry(request))
+                ToHold(lines, request.all_or_nothing, self._expiry(request))
                 for _, request, lines in to_hold
             ],
         )
@@ -102,7 +102,9 @@ class ReservationHandlers:
         """Every line gets an answer: a held one is confirmed again; an id that another order
         holds is refused without touching it. Committed, released and expired ones were
         answered when that happened."""
-        known = await store.decided(work.conn, [line.reservation_id for line in repeated])
+        known = await self.reservations.decided(
+            work.conn, [line.reservation_id for line in repeated]
+        )
         for line in repeated:
             found = known[line.reservation_id]
             if found.order_id != request.order_id:
@@ -112,7 +114,7 @@ class ReservationHandlers:
 
     async def release(self, work: UnitOfWork, received: Received[ReleaseReservations]) -> None:
         request = received.payload
-        released = await store.release(
+        released = await self.reservations.release(
             work.conn, work.notes, request.order_id, request.reservation_ids, request.reason
         )
         for held in released:
@@ -129,6 +131,24 @@ class ReservationHandlers:
                 held.order_id,
             )
         _log.info("reservations_released", released=len(released))
+
+    async def expire(self, work: UnitOfWork, now: datetime, limit: int) -> int:
+        """Give back up to ``limit`` reservations not committed by ``now``; how many."""
+        expired = await self.reservations.expire_due(work.conn, work.notes, now, limit)
+        for held in expired:
+            emit_for_order(
+                work.outbox,
+                ReservationExpired(
+                    sku=held.sku,
+                    location_id=held.location_id,
+                    reservation_id=held.reservation_id,
+                    order_id=held.order_id,
+                    quantity=held.quantity,
+                    expired_at=now,
+                ),
+                held.order_id,
+            )
+        return len(expired)
 
     async def shipped(self, work: UnitOfWork, received: Received[ShipmentShipped]) -> None:
         """Commit at shipment: the shipped units leave on hand and their reservations."""
@@ -164,11 +184,11 @@ class ReservationHandlers:
         lines: Sequence[LineQuantity],
         at: datetime,
     ) -> None:
-        if not await first_time(work.conn, "shipment", shipment_id):
+        if not await self.references.first_time(work.conn, "shipment", shipment_id):
             return
         for line in sorted(lines, key=lambda line: line.sku):
-            levels = await lock_stock(work.conn, line.sku, location_id)
-            committed, unreserved = await store.commit_line(
+            levels = await self.stock.lock_stock(work.conn, line.sku, location_id)
+            committed, unreserved = await self.reservations.commit_line(
                 work.conn,
                 work.notes,
                 order_id=order_id,
@@ -206,13 +226,13 @@ class ReservationHandlers:
         reference = f"{rejection.fulfilment_order_id}/" + ",".join(
             sorted(line.line_id for line in rejection.lines)
         )
-        if not await first_time(work.conn, "rejection", reference):
+        if not await self.references.first_time(work.conn, "rejection", reference):
             return
         damaged = rejection.cause is RejectionCause.DAMAGED
         for line in sorted(rejection.lines, key=lambda line: line.sku):
-            levels = await lock_stock(work.conn, line.sku, rejection.location_id)
+            levels = await self.stock.lock_stock(work.conn, line.sku, rejection.location_id)
             missing = min(line.quantity, levels.on_hand)
-            after = await move(
+            after = await self.stock.move(
                 work.conn,
                 work.notes,
                 line.sku,

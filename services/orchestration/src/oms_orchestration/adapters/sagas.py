@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+from oms_orchestration.domain.cancellation import drop_units, whole_reservations
 from oms_orchestration.domain.sourcing import Line
-from oms_orchestration.domain.states import AllocationStatus, SagaState
+from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
 
 NO_PROFILE = "none"
 """The profile of a saga no profile applied to."""
@@ -21,6 +23,8 @@ __all__ = [
     "NO_PROFILE",
     "Allocation",
     "Decision",
+    "FulfilmentOrderRef",
+    "FulfilmentTaken",
     "NewFulfilmentOrder",
     "Saga",
     "accept_fulfilment",
@@ -39,7 +43,10 @@ __all__ = [
     "overdue_fulfilment_orders",
     "record_decisions",
     "reject_fulfilment",
+    "savepoint",
+    "set_state",
     "settle_sagas",
+    "source_again",
     "start_sagas",
     "take_backordered",
 ]
@@ -72,6 +79,36 @@ class Allocation:
     quantity: int
     status: AllocationStatus
     fulfilment_order_id: str | None
+
+
+@dataclass(frozen=True)
+class FulfilmentOrderRef:
+    """A fulfilment order a step ended or replaced: where it was, and why it ended (when it
+    had a reason)."""
+
+    fulfilment_order_id: str
+    location_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FulfilmentTaken:
+    """A fulfilment order a location took: its order, its location and what it was before."""
+
+    order_id: str
+    location_id: str
+    was: FulfilmentStatus
+    reason: str | None
+
+
+def _ref(row: asyncpg.Record) -> FulfilmentOrderRef:
+    return FulfilmentOrderRef(row["fulfilment_order_id"], row["location_id"], row.get("reason"))
+
+
+def savepoint(conn: asyncpg.Connection) -> AbstractAsyncContextManager[Any]:
+    """A savepoint in the open transaction: what fails inside it is undone, the rest stays."""
+    transaction: AbstractAsyncContextManager[Any] = conn.transaction()
+    return transaction
 
 
 def _allocation(row: asyncpg.Record) -> Allocation:
@@ -274,7 +311,7 @@ class NewFulfilmentOrder:
 
 async def create_fulfilment_orders(
     conn: asyncpg.Connection, new: Sequence[NewFulfilmentOrder]
-) -> dict[str, asyncpg.Record]:
+) -> dict[str, FulfilmentOrderRef]:
     """Create fulfilment orders for held reservations, each counted against its location's
     capacity for its day, one statement for any number; by new id, the fulfilment order (id,
     location, reason) its decision replaces, for those that replace one. The parts write
@@ -309,7 +346,7 @@ async def create_fulfilment_orders(
         [fo.day for fo in new],
         [fo.decision_id for fo in new],
     )
-    return {r["new_id"]: r for r in rows}
+    return {r["new_id"]: _ref(r) for r in rows}
 
 
 async def settle_sagas(
@@ -380,7 +417,9 @@ async def take_backordered(conn: asyncpg.Connection, sku: str, limit: int) -> li
     return [_saga(r) for r in rows]
 
 
-async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], list[Any]]:
+async def cancel(
+    conn: asyncpg.Connection, order_id: str
+) -> tuple[list[str], list[FulfilmentOrderRef]]:
     """Mark the saga canceled: the reservations still to give back, the fulfilment orders
     (id, location) to call off."""
     await set_state(conn, order_id, SagaState.CANCELED)
@@ -394,21 +433,26 @@ async def cancel(conn: asyncpg.Connection, order_id: str) -> tuple[list[str], li
         " AND status IN ('created', 'accepted') RETURNING fulfilment_order_id, location_id",
         order_id,
     )
-    return [r["reservation_id"] for r in released], list(canceled)
+    return [r["reservation_id"] for r in released], [_ref(r) for r in canceled]
 
 
 async def accept_fulfilment(
     conn: asyncpg.Connection, fulfilment_order_id: str
-) -> asyncpg.Record | None:
-    """Mark it accepted; the order, location and status it had (None when unknown)."""
-    row: asyncpg.Record | None = await conn.fetchrow(
+) -> FulfilmentTaken | None:
+    """Mark it accepted (when it was created); the order, location and status it had (None
+    when unknown)."""
+    row = await conn.fetchrow(
         "UPDATE fulfilment_orders f SET status = CASE WHEN f.status = 'created'"
         " THEN 'accepted' ELSE f.status END FROM fulfilment_orders before"
         " WHERE f.fulfilment_order_id = $1 AND before.fulfilment_order_id = f.fulfilment_order_id"
         " RETURNING f.order_id, f.location_id, before.status AS was, f.reason",
         fulfilment_order_id,
     )
-    return row
+    if row is None:
+        return None
+    return FulfilmentTaken(
+        row["order_id"], row["location_id"], FulfilmentStatus(row["was"]), row["reason"]
+    )
 
 
 async def reject_fulfilment(
@@ -473,11 +517,7 @@ async def give_up_line(
         order_id,
         line_id,
     )
-    chosen, left = [], quantity
-    for row in rows:
-        if row["quantity"] <= left:
-            chosen.append(row["reservation_id"])
-            left -= row["quantity"]
+    chosen = whole_reservations([(r["reservation_id"], r["quantity"]) for r in rows], quantity)
     await conn.execute(
         "UPDATE allocations SET status = 'released' WHERE reservation_id = ANY($1::text[])",
         chosen,
@@ -485,18 +525,17 @@ async def give_up_line(
     return chosen
 
 
-async def call_off_empty(conn: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
+async def call_off_empty(conn: asyncpg.Connection, order_id: str) -> list[FulfilmentOrderRef]:
     """Open fulfilment orders of the order with nothing held any more, now canceled."""
-    return list(
-        await conn.fetch(
-            "UPDATE fulfilment_orders f SET status = 'canceled', reason = 'lines canceled'"
-            " WHERE f.order_id = $1 AND f.status IN ('created', 'accepted')"
-            " AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.fulfilment_order_id ="
-            " f.fulfilment_order_id AND a.status = 'held')"
-            " RETURNING f.fulfilment_order_id, f.location_id",
-            order_id,
-        )
+    rows = await conn.fetch(
+        "UPDATE fulfilment_orders f SET status = 'canceled', reason = 'lines canceled'"
+        " WHERE f.order_id = $1 AND f.status IN ('created', 'accepted')"
+        " AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.fulfilment_order_id ="
+        " f.fulfilment_order_id AND a.status = 'held')"
+        " RETURNING f.fulfilment_order_id, f.location_id",
+        order_id,
     )
+    return [_ref(r) for r in rows]
 
 
 async def drop_backordered(
@@ -504,19 +543,11 @@ async def drop_backordered(
 ) -> tuple[int, Saga]:
     """Take up to ``quantity`` units of a line off the backorder: how many were taken, and
     the saga as it is now."""
-    left, kept = quantity, []
-    for line in saga.backordered:
-        if line.line_id == line_id and left:
-            take = min(left, line.quantity)
-            left -= take
-            if line.quantity > take:
-                kept.append(Line(line.line_id, line.sku, line.quantity - take))
-        else:
-            kept.append(line)
+    taken, kept = drop_units(saga.backordered, line_id, quantity)
     row = await conn.fetchrow(
         "UPDATE sagas SET backordered = $2::jsonb, updated_at = now() WHERE order_id = $1"
         " RETURNING *",
         saga.order_id,
         json.dumps([line.__dict__ for line in kept]),
     )
-    return quantity - left, _saga(row)
+    return taken, _saga(row)

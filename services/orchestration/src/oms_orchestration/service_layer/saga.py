@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -32,11 +32,17 @@ from oms_events.sourcing import (
     SplitPolicy,
 )
 from oms_events.values import Address, LineQuantity
-from oms_orchestration.adapters import sagas as store
-from oms_orchestration.adapters.orders import availability_of, load_order, load_orders
+from oms_orchestration.adapters.sagas import (
+    NO_PROFILE,
+    Decision,
+    NewFulfilmentOrder,
+    Saga,
+)
+from oms_orchestration.adapters.sagas import Allocation as AllocationRow
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
 from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
+from oms_orchestration.service_layer.stores import OrderStore, SagaStore
 from oms_runtime import UnitOfWork, is_infrastructure_error
 
 __all__ = ["Orchestrator"]
@@ -55,15 +61,15 @@ class _Decided:
     """A decision planned for one order, to be stored with others of its run."""
 
     work: UnitOfWork
-    saga: store.Saga
+    saga: Saga
     order: OrderToSource
     profile: Profile
     plan: Plan
     decided_at: datetime
-    stored: store.Decision
+    stored: Decision
 
 
-_NewFulfilmentOrder = tuple[UnitOfWork, store.NewFulfilmentOrder, tuple[LineQuantity, ...]]
+_NewFulfilmentOrder = tuple[UnitOfWork, NewFulfilmentOrder, tuple[LineQuantity, ...]]
 
 
 @dataclass
@@ -73,11 +79,9 @@ class _Settlement:
     lines, to announce a reroute)."""
 
     sagas: list[tuple[str, SagaState, bool]] = field(default_factory=list)
-    fulfilment_orders: list[
-        tuple[UnitOfWork, store.NewFulfilmentOrder, tuple[LineQuantity, ...]]
-    ] = field(default_factory=list)
+    fulfilment_orders: list[_NewFulfilmentOrder] = field(default_factory=list)
 
-    async def write(self, conn: asyncpg.Connection) -> None:
+    async def write(self, store: SagaStore, conn: asyncpg.Connection) -> None:
         """Two statements for all; a fulfilment order that replaces a rejected one is
         announced as its reroute."""
         sagas, self.sagas = self.sagas, []
@@ -90,20 +94,27 @@ class _Settlement:
                 work.emit(
                     FulfilmentOrderRerouted(
                         order_id=fo.order_id,
-                        fulfilment_order_id=was["fulfilment_order_id"],
-                        from_location_id=was["location_id"],
+                        fulfilment_order_id=was.fulfilment_order_id,
+                        from_location_id=was.location_id,
                         new_fulfilment_order_id=fo.fulfilment_order_id,
                         to_location_id=fo.location_id,
                         lines=lines,
-                        reason=was["reason"] or "rejected",
+                        reason=was.reason or "rejected",
                     ),
                     subject=fo.order_id,
                 )
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Orchestrator:
     config: SourcingConfig
+    sagas: SagaStore
+    orders: OrderStore
+    clock: Callable[[], datetime] = _now
 
     def _profile(self, order: OrderToSource) -> Profile | None:
         return self.config.profile_for(order.channel, order.delivery_method)
@@ -118,21 +129,21 @@ class Orchestrator:
         causes: dict[str, UnitOfWork] = {}
         for event_work, order_id in confirmed:
             causes.setdefault(order_id, event_work)
-        loaded = await load_orders(conn, list(causes))
+        loaded = await self.orders.load_orders(conn, list(causes))
         for order_id in causes.keys() - loaded.keys():
             _log.warning("confirmed_order_unknown", order_id=order_id)
         profiles = {order_id: self._profile(order) for order_id, (order, _) in loaded.items()}
-        sagas = await store.start_sagas(
+        sagas = await self.sagas.start_sagas(
             conn,
             {
-                order_id: profile.profile_id if profile else store.NO_PROFILE
+                order_id: profile.profile_id if profile else NO_PROFILE
                 for order_id, profile in profiles.items()
             },
         )
-        now = datetime.now(UTC)
+        now = self.clock()
         skus = sorted({ln.sku for order_id in sagas for ln in loaded[order_id][0].lines})
-        stock = await availability_of(conn, skus)
-        used = await store.capacity_used(conn, self._today(now))
+        stock = await self.orders.availability_of(conn, skus)
+        used = await self.sagas.capacity_used(conn, self._today(now))
         decisions = []
         for order_id in causes:
             if order_id not in sagas:
@@ -156,7 +167,7 @@ class Orchestrator:
             )
         await self._record(decisions)
 
-    async def _unsourceable(self, work: UnitOfWork, saga: store.Saga, order: OrderToSource) -> None:
+    async def _unsourceable(self, work: UnitOfWork, saga: Saga, order: OrderToSource) -> None:
         """No profile applies (a channel or delivery method the configuration does not
         cover): the order waits, backordered, with a decision that says why."""
         rule = (
@@ -166,19 +177,19 @@ class Orchestrator:
         _log.error("no_sourcing_profile", order_id=order.order_id, channel=order.channel)
         decision_id = f"dec-{order.order_id}-1"
         explanation = SourcingExplanation(
-            profile=store.NO_PROFILE,
+            profile=NO_PROFILE,
             split_policy=SplitPolicy.SHIP_TOGETHER,
             candidates=(),
             chosen_rule=rule,
         )
-        await store.record_decisions(
+        await self.sagas.record_decisions(
             work.conn,
             [
-                store.Decision(
+                Decision(
                     decision_id=decision_id,
                     order_id=order.order_id,
                     attempt=1,
-                    profile_id=store.NO_PROFILE,
+                    profile_id=NO_PROFILE,
                     config_version=self.config.version,
                     explanation=explanation.model_dump_json(),
                     requested=[],
@@ -186,8 +197,8 @@ class Orchestrator:
             ],
         )
         # The saga just started: recording the decision changed only its attempt.
-        await store.add_backordered(work.conn, saga, list(order.lines))
-        await store.set_state(work.conn, order.order_id, SagaState.BACKORDERED)
+        await self.sagas.add_backordered(work.conn, saga, list(order.lines))
+        await self.sagas.set_state(work.conn, order.order_id, SagaState.BACKORDERED)
         lines = _quantities(list(order.lines))
         work.emit(
             SourcingDecided(
@@ -197,7 +208,7 @@ class Orchestrator:
                 allocations=(),
                 backordered_lines=lines,
                 explanation=explanation,
-                decided_at=datetime.now(UTC),
+                decided_at=self.clock(),
             ),
             subject=order.order_id,
         )
@@ -209,7 +220,7 @@ class Orchestrator:
     async def _decide(
         self,
         work: UnitOfWork,
-        saga: store.Saga,
+        saga: Saga,
         order: OrderToSource,
         profile: Profile,
         lines: list[Line],
@@ -217,9 +228,9 @@ class Orchestrator:
         promised: dict[tuple[str, str], int] | None = None,
     ) -> None:
         """Source ``lines`` of one order now, with availability and capacity as they are."""
-        now = datetime.now(UTC)
-        stock = await availability_of(work.conn, sorted({ln.sku for ln in lines}))
-        used = await store.capacity_used(work.conn, self._today(now))
+        now = self.clock()
+        stock = await self.orders.availability_of(work.conn, sorted({ln.sku for ln in lines}))
+        used = await self.sagas.capacity_used(work.conn, self._today(now))
         await self._record(
             [
                 self._plan(
@@ -240,7 +251,7 @@ class Orchestrator:
     def _plan(
         self,
         work: UnitOfWork,
-        saga: store.Saga,
+        saga: Saga,
         order: OrderToSource,
         profile: Profile,
         lines: list[Line],
@@ -294,7 +305,7 @@ class Orchestrator:
             profile=profile,
             plan=plan,
             decided_at=now,
-            stored=store.Decision(
+            stored=Decision(
                 decision_id=decision_id,
                 order_id=order.order_id,
                 attempt=attempt,
@@ -311,7 +322,9 @@ class Orchestrator:
         reservations and tell the world; a decision stored before changes nothing."""
         if not decided:
             return
-        stored = await store.record_decisions(decided[0].work.conn, [d.stored for d in decided])
+        stored = await self.sagas.record_decisions(
+            decided[0].work.conn, [d.stored for d in decided]
+        )
         for d in decided:
             if d.stored.decision_id in stored:
                 await self._announce(d)
@@ -360,7 +373,7 @@ class Orchestrator:
                 subject=order.order_id,
             )
         if plan.backordered:
-            await store.add_backordered(work.conn, d.saga, plan.backordered)
+            await self.sagas.add_backordered(work.conn, d.saga, plan.backordered)
             work.emit(
                 OrderBackordered(
                     order_id=order.order_id,
@@ -370,7 +383,7 @@ class Orchestrator:
                 subject=order.order_id,
             )
         if not decision.requested:
-            loaded = await load_order(work.conn, order.order_id)
+            loaded = await self.orders.load_order(work.conn, order.order_id)
             assert loaded is not None
             await self._complete(
                 work, order, loaded[1], d.profile, decision.decision_id, retry=False
@@ -388,7 +401,7 @@ class Orchestrator:
         earlier one's) takes them one at a time, as each one's effect depends on the one
         before."""
         # The sagas first, as every step locks its saga first: two instances never deadlock.
-        locked = await store.lock_sagas_of(work.conn, [rid for _, rid, _ in answers])
+        locked = await self.sagas.lock_sagas_of(work.conn, [rid for _, rid, _ in answers])
         decisions: dict[str, set[str]] = defaultdict(set)
         for _, rid, _ in answers:
             if rid in locked:
@@ -409,14 +422,14 @@ class Orchestrator:
     async def _settle(
         self,
         work: UnitOfWork,
-        sagas: Mapping[str, store.Saga],
+        sagas: Mapping[str, Saga],
         answers: Sequence[tuple[UnitOfWork, str, bool]],
     ) -> None:
         """Record answers, each order's answers in the run for one decision of it."""
         held: dict[str, bool] = {}
         for _, rid, is_held in answers:
             held.setdefault(rid, is_held)
-        answered = await store.answer(work.conn, held)
+        answered = await self.sagas.answer(work.conn, held)
         order_of = {a.reservation_id: o for o, (_, rows) in answered.items() for a in rows}
         causes: dict[str, UnitOfWork] = {}  # an order's events name its first answer as cause
         for event_work, rid, _ in answers:
@@ -430,7 +443,7 @@ class Orchestrator:
                 for a in rows
             )
         }
-        loaded = await load_orders(work.conn, list(ready))
+        loaded = await self.orders.load_orders(work.conn, list(ready))
         # First every order whose decision is all held and nothing waits for stock: their
         # writes go together; then the others, whose next decisions see those writes.
         settlement = _Settlement()
@@ -455,7 +468,7 @@ class Orchestrator:
                 rows=allocations,
                 settlement=settlement,
             )
-        await settlement.write(work.conn)
+        await settlement.write(self.sagas, work.conn)
         for order_id, decision_id, allocations in rest:
             cause = causes[order_id]
             order, address = loaded[order_id]
@@ -468,7 +481,7 @@ class Orchestrator:
             ]
             if failed:
                 # Not back to a location that could not hold it until stock returns.
-                avoiding = await store.avoid(
+                avoiding = await self.sagas.avoid(
                     work.conn, order_id, failed=[a.location_id for a in failed]
                 )
                 assert avoiding is not None
@@ -491,14 +504,15 @@ class Orchestrator:
         order: OrderToSource,
         address: object,
         profile: Profile,
-        rows: list[store.Allocation],
+        rows: list[AllocationRow],
         settlement: _Settlement,
     ) -> None:
-        held: dict[str, list[store.Allocation]] = defaultdict(list)
+        held: dict[str, list[AllocationRow]] = defaultdict(list)
         for row in rows:
             if row.status is AllocationStatus.HELD and row.fulfilment_order_id is None:
                 held[row.location_id].append(row)
-        accept_by = datetime.now(UTC) + timedelta(seconds=profile.accept_within_s)
+        now = self.clock()
+        accept_by = now + timedelta(seconds=profile.accept_within_s)
         for location_id, location_rows in sorted(held.items()):
             location = self._location(location_id)
             fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
@@ -506,13 +520,13 @@ class Orchestrator:
             settlement.fulfilment_orders.append(
                 (
                     work,
-                    store.NewFulfilmentOrder(
+                    NewFulfilmentOrder(
                         fulfilment_order_id=fulfilment_order_id,
                         order_id=order.order_id,
                         location_id=location_id,
                         reservation_ids=[r.reservation_id for r in location_rows],
                         accept_by=accept_by,
-                        day=self._today(datetime.now(UTC)),
+                        day=self._today(now),
                         decision_id=location_rows[0].decision_id,
                     ),
                     lines,
@@ -543,8 +557,8 @@ class Orchestrator:
         decision_id: str,
         *,
         retry: bool = True,
-        locked: store.Saga | None = None,
-        rows: list[store.Allocation] | None = None,
+        locked: Saga | None = None,
+        rows: list[AllocationRow] | None = None,
         settlement: _Settlement | None = None,
     ) -> None:
         """Nothing waits on inventory: announce the allocation (every line held) or stay
@@ -558,17 +572,17 @@ class Orchestrator:
         A caller settling a run passes its ``settlement``, which it writes; otherwise the
         writes are made here.
         """
-        saga = locked or await store.lock_saga(work.conn, order.order_id)
+        saga = locked or await self.sagas.lock_saga(work.conn, order.order_id)
         assert saga is not None
         if rows is None:
-            rows = await store.allocations(work.conn, order.order_id)
+            rows = await self.sagas.allocations(work.conn, order.order_id)
         if any(r.status is AllocationStatus.REQUESTED for r in rows):
             return
         own = settlement is None
         settlement = settlement or _Settlement()
         if saga.backordered and retry and await self._back_in_stock(work, saga):
             self._release_to_locations(work, order, address, profile, rows, settlement)
-            await settlement.write(work.conn)
+            await settlement.write(self.sagas, work.conn)
             await self._retry(work, saga, order, profile, {})
             return
         if saga.backordered:
@@ -579,16 +593,18 @@ class Orchestrator:
                 self._announce_allocated(work, order.order_id, decision_id, rows)
         self._release_to_locations(work, order, address, profile, rows, settlement)
         if own:
-            await settlement.write(work.conn)
+            await settlement.write(self.sagas, work.conn)
 
-    async def _back_in_stock(self, work: UnitOfWork, saga: store.Saga) -> bool:
-        stock = await availability_of(work.conn, sorted({ln.sku for ln in saga.backordered}))
+    async def _back_in_stock(self, work: UnitOfWork, saga: Saga) -> bool:
+        stock = await self.orders.availability_of(
+            work.conn, sorted({ln.sku for ln in saga.backordered})
+        )
         return any(
             units > 0 and location not in saga.excluded for (location, _), units in stock.items()
         )
 
     def _announce_allocated(
-        self, work: UnitOfWork, order_id: str, decision_id: str, rows: list[store.Allocation]
+        self, work: UnitOfWork, order_id: str, decision_id: str, rows: list[AllocationRow]
     ) -> None:
         by_location: dict[str, list[Line]] = defaultdict(list)
         for r in rows:
@@ -627,8 +643,8 @@ class Orchestrator:
         """
         promised: dict[tuple[str, str], int] = {}
         # Each saga is locked as it is read, and only its own step writes it: no second read.
-        for saga in await store.take_backordered(work.conn, sku, _RETRIES_PER_CHANGE):
-            loaded = await load_order(work.conn, saga.order_id)
+        for saga in await self.sagas.take_backordered(work.conn, sku, _RETRIES_PER_CHANGE):
+            loaded = await self.orders.load_order(work.conn, saga.order_id)
             if loaded is None:
                 continue
             order, _ = loaded
@@ -639,31 +655,31 @@ class Orchestrator:
     async def _retry(
         self,
         work: UnitOfWork,
-        saga: store.Saga,
+        saga: Saga,
         order: OrderToSource,
         profile: Profile,
         promised: dict[tuple[str, str], int],
     ) -> None:
         """Source the saga's backordered lines afresh (failed holds no longer avoided)."""
         lines = saga.backordered
-        await store.source_again(work.conn, order.order_id)
+        await self.sagas.source_again(work.conn, order.order_id)
         fresh = dataclasses.replace(saga, backordered=[], state=SagaState.SOURCING, failed_at=[])
         await self._decide(work, fresh, order, profile, lines, promised=promised)
 
     async def accepted(self, work: UnitOfWork, fulfilment_order_id: str) -> None:
         """A location took its work. Taken after its deadline passed, the work is gone
         elsewhere already: tell it again to stop."""
-        found = await store.accept_fulfilment(work.conn, fulfilment_order_id)
-        if found is not None and found["was"] in (
+        found = await self.sagas.accept_fulfilment(work.conn, fulfilment_order_id)
+        if found is not None and found.was in (
             FulfilmentStatus.REJECTED,
             FulfilmentStatus.CANCELED,
         ):
             self._call_off(
                 work,
-                found["order_id"],
+                found.order_id,
                 fulfilment_order_id,
-                found["location_id"],
-                found["reason"] or "canceled",
+                found.location_id,
+                found.reason or "canceled",
             )
 
     async def rejected(
@@ -671,18 +687,18 @@ class Orchestrator:
     ) -> None:
         """A location gave back (some of) its work, or let its deadline pass: release its
         holds and source those lines again, never at that location for this order."""
-        taken = await store.reject_fulfilment(work.conn, fulfilment_order_id, line_ids, reason)
+        taken = await self.sagas.reject_fulfilment(work.conn, fulfilment_order_id, line_ids, reason)
         if taken is None:
             return
         order_id, location_id, given_up = taken
-        saga = await store.lock_saga(work.conn, order_id)
+        saga = await self.sagas.lock_saga(work.conn, order_id)
         if saga is None or saga.state is SagaState.CANCELED or not given_up:
             return
         self._release(work, order_id, [a.reservation_id for a in given_up], reason)
-        saga = await store.avoid(
+        saga = await self.sagas.avoid(
             work.conn, order_id, rejected=[location_id], state=SagaState.SOURCING
         )
-        loaded = await load_order(work.conn, order_id)
+        loaded = await self.orders.load_order(work.conn, order_id)
         assert saga is not None and loaded is not None
         order, _ = loaded
         profile = self._profile(order)
@@ -694,11 +710,11 @@ class Orchestrator:
         """Fulfilment orders not accepted by their ``accept_by`` go to the next location; the
         late location is told to stop. One that cannot be moved is logged and left for the
         next sweep, without holding up the others."""
-        overdue = await store.overdue_fulfilment_orders(work.conn, now, limit)
+        overdue = await self.sagas.overdue_fulfilment_orders(work.conn, now, limit)
         for fulfilment_order_id, order_id, location_id in overdue:
             mark = len(work.outbox.records)
             try:
-                async with work.conn.transaction():  # a savepoint per fulfilment order
+                async with self.sagas.savepoint(work.conn):  # one per fulfilment order
                     await self.rejected(work, fulfilment_order_id, [], _LATE)
                     self._call_off(work, order_id, fulfilment_order_id, location_id, _LATE)
             except Exception as exc:
@@ -728,16 +744,14 @@ class Orchestrator:
 
     async def canceled(self, work: UnitOfWork, order_id: str) -> None:
         """Compensate: give back every reservation and call off every fulfilment order."""
-        saga = await store.lock_saga(work.conn, order_id)
+        saga = await self.sagas.lock_saga(work.conn, order_id)
         if saga is None or saga.state is SagaState.CANCELED:
             return
-        released, fulfilment_orders = await store.cancel(work.conn, order_id)
+        released, fulfilment_orders = await self.sagas.cancel(work.conn, order_id)
         if released:
             self._release(work, order_id, released, "order canceled")
         for fo in fulfilment_orders:
-            self._call_off(
-                work, order_id, fo["fulfilment_order_id"], fo["location_id"], "order canceled"
-            )
+            self._call_off(work, order_id, fo.fulfilment_order_id, fo.location_id, "order canceled")
 
     async def lines_canceled(
         self, work: UnitOfWork, order_id: str, lines: list[tuple[str, int]], reason: str
@@ -746,20 +760,22 @@ class Orchestrator:
         reservations that fit in the canceled quantity are given back (a reservation larger
         than what is left to cancel stays: its location ships the rest of the line). A
         fulfilment order left with nothing is called off."""
-        saga = await store.lock_saga(work.conn, order_id)
+        saga = await self.sagas.lock_saga(work.conn, order_id)
         if saga is None or saga.state is SagaState.CANCELED:
             return
         released: list[str] = []
         for line_id, quantity in lines:
-            dropped, saga = await store.drop_backordered(work.conn, saga, line_id, quantity)
-            released += await store.give_up_line(work.conn, order_id, line_id, quantity - dropped)
+            dropped, saga = await self.sagas.drop_backordered(work.conn, saga, line_id, quantity)
+            released += await self.sagas.give_up_line(
+                work.conn, order_id, line_id, quantity - dropped
+            )
         if released:
             self._release(work, order_id, released, reason)
-        for fo in await store.call_off_empty(work.conn, order_id):
-            self._call_off(work, order_id, fo["fulfilment_order_id"], fo["location_id"], reason)
+        for fo in await self.sagas.call_off_empty(work.conn, order_id):
+            self._call_off(work, order_id, fo.fulfilment_order_id, fo.location_id, reason)
         # What was still asked for may have been all a decision waited for: settle it now
         # (its answer, when it comes, finds nothing to do).
-        loaded = await load_order(work.conn, order_id)
+        loaded = await self.orders.load_order(work.conn, order_id)
         assert loaded is not None
         order, address = loaded
         profile = self._profile(order)

@@ -1,0 +1,118 @@
+"""What the inventory service's use cases need from storage, as ports.
+
+The PostgreSQL modules satisfy them as they are (``oms_inventory.adapters.stock``,
+``.references``, ``.transfers`` and ``.reservations``); unit tests pass in-memory fakes. Every
+method takes the unit of work's connection first, so one transaction spans everything a use
+case does. The rule that holds stock (never oversell) stays one database function behind
+``ReservationStore.hold_run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import asyncpg
+
+from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
+from oms_inventory.adapters.stock import Movement, StockLevels
+from oms_runtime import Notes
+
+__all__ = ["ReferenceStore", "ReservationStore", "StockStore", "TransferStore"]
+
+
+class StockStore(Protocol):
+    """Stock rows of SKUs at locations; every change is a movement in the ledger, noted for
+    the batch's availability projection."""
+
+    async def lock_stock(self, conn: asyncpg.Connection, sku: str, location_id: str) -> StockLevels:
+        """The row, created when the SKU and the location are known, locked; an unknown
+        one is rejected (``unknown_sku``, ``unknown_location``)."""
+        ...
+
+    async def move(
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        sku: str,
+        location_id: str,
+        movement: Movement,
+        **columns: Any,
+    ) -> StockLevels:
+        """``movement`` applied to a locked row (and ``columns`` set): the row after it."""
+        ...
+
+
+class ReferenceStore(Protocol):
+    async def first_time(self, conn: asyncpg.Connection, kind: str, reference: str) -> bool:
+        """Record that ``reference`` of ``kind`` is applied; False when it already was."""
+        ...
+
+
+class TransferStore(Protocol):
+    async def record_end(
+        self,
+        conn: asyncpg.Connection,
+        end: Literal["shipped", "received"],
+        *,
+        transfer_id: str,
+        sku: str,
+        from_location_id: str,
+        to_location_id: str,
+        quantity: int,
+        at: datetime,
+    ) -> int | None:
+        """One end of a transfer recorded: the other end's quantity, None when unknown; an
+        end that describes another transfer is rejected (``transfer_mismatch``)."""
+        ...
+
+
+class ReservationStore(Protocol):
+    async def claim(self, conn: asyncpg.Connection, asked: Sequence[Asked]) -> set[str]:
+        """The reservation ids that are new, or failed before for the same order: only those
+        are tried."""
+        ...
+
+    async def decided(
+        self, conn: asyncpg.Connection, reservation_ids: Sequence[str]
+    ) -> dict[str, Decided]: ...
+
+    async def hold_run(
+        self, conn: asyncpg.Connection, notes: Notes, requests: Sequence[ToHold]
+    ) -> dict[str, Tried]:
+        """Every claimed line held or refused (with why), by reservation id."""
+        ...
+
+    async def release(
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        order_id: str,
+        reservation_ids: Sequence[str],
+        reason: str,
+    ) -> list[Held]:
+        """The order's held reservations given back (all of them when no ids are given)."""
+        ...
+
+    async def expire_due(
+        self, conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
+    ) -> list[Held]: ...
+
+    async def commit_line(
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        *,
+        order_id: str,
+        line_id: str,
+        sku: str,
+        location_id: str,
+        quantity: int,
+        shipment_id: str,
+        shipped_at: datetime,
+        counted: bool,
+    ) -> tuple[list[Held], int]:
+        """Shipped units off on hand and the line's reservations there: what was committed,
+        and how many units shipped unreserved."""
+        ...
