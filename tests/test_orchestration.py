@@ -215,9 +215,16 @@ async def test_a_split_and_a_backorder_filled_by_a_later_receipt(env: Env, tmp_p
         lambda: _held_is(env, order_id, [(HAMBURG, TSHIRT, 2)]), what="the T-shirts held"
     )
     timeline = await env.fetch(
-        "order", "SELECT event_type FROM order_timeline WHERE order_id = $1", order_id
+        "order",
+        "SELECT detail FROM order_timeline WHERE order_id = $1 AND event_type = 'OrderBackordered'",
+        order_id,
     )
-    assert "OrderBackordered" in {t["event_type"] for t in timeline}
+    why = json.loads(timeline[0]["detail"])  # the timeline says why the mug waits
+    assert (why["status"], why["reason"], why["lines"]) == (
+        "BACKORDERED",
+        "out_of_stock",
+        [{"line_id": "2", "sku": MUG, "quantity": 1}],
+    )
 
     # The mug arrives at Munich: the waiting line is sourced there, the order is allocated.
     await feed(env, _receipt(3, MUG, MUNICH, 3))

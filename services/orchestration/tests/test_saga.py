@@ -16,6 +16,7 @@ from oms_events.codec import decode
 from oms_events.inventory import ReleaseReservations, ReserveStock
 from oms_events.registry import EventPayload
 from oms_events.sourcing import (
+    BackorderReason,
     FulfilmentOrderCanceled,
     FulfilmentOrderCreated,
     FulfilmentOrderRerouted,
@@ -189,6 +190,7 @@ async def test_what_no_warehouse_has_is_backordered_and_the_rest_asked_for(saga:
     assert types(unit) == ["SourcingDecided", "ReserveStock", "OrderBackordered"]
     [backordered] = emitted(unit, OrderBackordered)
     assert [(line.sku, line.quantity) for line in backordered.lines] == [(MUG, 1)]
+    assert backordered.reason is BackorderReason.OUT_OF_STOCK
     assert saga.sagas.sagas["ord-1"].backordered == [Line("2", MUG, 1)]
 
 
@@ -200,6 +202,11 @@ async def test_an_order_nothing_is_available_for_waits_backordered_asking_for_no
     unit = await saga.confirm("ord-1")
 
     assert types(unit) == ["SourcingDecided", "OrderBackordered"]
+    [backordered] = emitted(unit, OrderBackordered)
+    assert (backordered.reason, backordered.detail) == (
+        BackorderReason.OUT_OF_STOCK,
+        "no eligible location has any of the lines: backorder",
+    )
     assert saga.sagas.sagas["ord-1"].state is SagaState.BACKORDERED
 
 
@@ -220,6 +227,9 @@ async def test_an_order_no_profile_covers_waits_backordered_and_is_never_retried
     assert types(unit) == ["SourcingDecided", "OrderBackordered"]
     [decided] = emitted(unit, SourcingDecided)
     assert "no sourcing profile applies to channel 'kiosk'" in decided.explanation.chosen_rule
+    [backordered] = emitted(unit, OrderBackordered)
+    assert backordered.reason is BackorderReason.NO_PROFILE
+    assert backordered.detail == decided.explanation.chosen_rule
     row = saga.sagas.sagas["ord-1"]
     assert (row.profile_id, row.state, row.backordered) == (
         NO_PROFILE,
@@ -364,10 +374,13 @@ async def test_stock_coming_back_goes_to_the_oldest_waiting_order_and_is_not_pro
     await saga.orchestrator.stock_back(unit, MUG)
 
     # The oldest takes two units, the next the last one (its other unit waits again), the
-    # third finds none left: three units asked for, not six.
+    # third finds none left: three units asked for, not six. Nothing changed for the third,
+    # so nothing is said of it: no decision, no second backorder.
     asked = {r.order_id: [line.quantity for line in r.lines] for r in emitted(unit, ReserveStock)}
     assert asked == {"ord-b": [2], "ord-a": [1]}
-    assert [b.order_id for b in emitted(unit, OrderBackordered)] == ["ord-a", "ord-c"]
+    [backordered] = emitted(unit, OrderBackordered)
+    assert (backordered.order_id, backordered.reason) == ("ord-a", BackorderReason.OUT_OF_STOCK)
+    assert [d.order_id for d in emitted(unit, SourcingDecided)] == ["ord-b", "ord-a"]
     assert saga.sagas.sagas["ord-a"].backordered == [Line("1", MUG, 1)]
     assert saga.sagas.sagas["ord-c"].backordered == [Line("1", MUG, 2)]
 

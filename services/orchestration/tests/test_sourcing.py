@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from oms_events.sourcing import BackorderReason
 from oms_events.values import DeliveryMethod
 from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.domain.config import SourcingConfig
@@ -140,6 +141,7 @@ def test_a_split_when_no_single_location_has_everything_within_the_maximum() -> 
     assert len(plan.allocations) == 2
     # Then Munich and the Berlin store each give one unit: the store is nearer the customer.
     assert [ln.sku for ln in plan.backordered] == ["B"]
+    assert plan.backorder_reason is BackorderReason.SPLIT_LIMIT  # Munich has it, unused
     assert "split over 2" in (plan.explanation.chosen_rule if plan.explanation else "")
     # Most units first: Hamburg has two of the four units.
     assert chosen(plan)[0] == (HAMBURG, [("A", 2)])
@@ -152,6 +154,7 @@ def test_ship_together_never_splits_nor_ships_part() -> None:
     assert plan.allocations == []
     assert [(ln.sku, ln.quantity) for ln in plan.backordered] == [("A", 2), ("B", 1)]
     assert plan.explanation is not None and "ship together" in plan.explanation.chosen_rule
+    assert plan.backorder_reason is BackorderReason.NOT_IN_ONE_LOCATION
 
 
 def test_repeated_line_ids_keep_every_unit() -> None:
@@ -182,7 +185,26 @@ def test_a_line_may_come_from_two_locations() -> None:
     cfg = config(split={"policy": "max_splits", "max_splits": 3})
     plan = run(cfg, order(("A", 5)), {(HAMBURG, "A"): 3, (MUNICH, "A"): 2})
     assert sorted(chosen(plan)) == [(HAMBURG, [("A", 3)]), (MUNICH, [("A", 2)])]
-    assert plan.backordered == []
+    assert (plan.backordered, plan.backorder_reason) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("excluded", "stock", "reason"),
+    [
+        ([HAMBURG], {}, BackorderReason.OUT_OF_STOCK),  # stock at Munich would do
+        (
+            [HAMBURG, MUNICH, COLOGNE, BERLIN_STORE],
+            {(HAMBURG, "A"): 5},
+            BackorderReason.NO_ELIGIBLE_LOCATION,
+        ),
+    ],
+)
+def test_what_waits_says_whether_stock_or_the_rules_hold_it_back(
+    excluded: list[str], stock: dict[tuple[str, str], int], reason: BackorderReason
+) -> None:
+    cfg = config(filters={"exclude_locations": excluded})
+    plan = run(cfg, order(("A", 1)), stock)
+    assert (chosen(plan), plan.backorder_reason) == ([], reason)
 
 
 def test_a_location_at_its_daily_capacity_is_skipped() -> None:

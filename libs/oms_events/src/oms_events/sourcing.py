@@ -7,11 +7,11 @@ location was filtered and scored, and which rule picked the winner.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from oms_events._model import EventPayload, event
+from oms_events._model import EventPayload, event, upcaster
 from oms_events.values import (
     Address,
     DeliveryMethod,
@@ -24,16 +24,19 @@ from oms_events.values import (
 
 __all__ = [
     "Allocation",
+    "BackorderReason",
     "CandidateLocation",
     "FulfilmentOrderCanceled",
     "FulfilmentOrderCreated",
     "FulfilmentOrderRerouted",
     "OrderAllocated",
     "OrderBackordered",
+    "OrderBackorderedV1",
     "ScoreComponent",
     "SourcingDecided",
     "SourcingExplanation",
     "SplitPolicy",
+    "upcast_order_backordered_v1_v2",
 ]
 
 _Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -102,13 +105,53 @@ class OrderAllocated(EventPayload):
     allocations: Annotated[tuple[Allocation, ...], Field(min_length=1)]
 
 
+class BackorderReason(StrEnum):
+    """Why lines wait, for the order's timeline, customer service and the customer."""
+
+    NO_PROFILE = "no_profile"
+    """No sourcing profile covers the order's channel and delivery method."""
+    NO_ELIGIBLE_LOCATION = "no_eligible_location"
+    """Every location was filtered out (distance, capability, capacity, avoided...)."""
+    OUT_OF_STOCK = "out_of_stock"
+    """No eligible location has the units."""
+    NOT_IN_ONE_LOCATION = "not_in_one_location"
+    """The order ships together and no single location has every line."""
+    SPLIT_LIMIT = "split_limit"
+    """The order may ship from so many locations; the rest waits."""
+    UNSPECIFIED = "unspecified"
+    """Records written before the reason was carried (v1)."""
+
+
 @event("OrderBackordered")
-class OrderBackordered(EventPayload):
+class OrderBackorderedV1(EventPayload):
+    """First form: without why the lines wait."""
+
     order_id: Identifier
     decision_id: Identifier
     lines: _Lines
     expected_at: UtcDatetime | None = None
     pre_order: bool = False
+
+
+@event("OrderBackordered", version=2)
+class OrderBackordered(EventPayload):
+    """Lines that wait, and why. ``expected_at`` is set where the date is known."""
+
+    order_id: Identifier
+    decision_id: Identifier
+    lines: _Lines
+    reason: BackorderReason
+    detail: _Text
+    """The sourcing rule's own words, e.g. ``ship together: no single location has every
+    line``."""
+    expected_at: UtcDatetime | None = None
+    pre_order: bool = False
+
+
+@upcaster("OrderBackordered", from_version=1)
+def upcast_order_backordered_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 did not say why."""
+    return {**data, "reason": BackorderReason.UNSPECIFIED.value, "detail": ""}
 
 
 @event("FulfilmentOrderCreated")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from oms_events.sourcing import (
+    BackorderReason,
     CandidateLocation,
     ScoreComponent,
     SourcingExplanation,
@@ -51,6 +52,8 @@ class OrderToSource:
 class Plan:
     allocations: list[tuple[NetworkLocation, list[Line]]] = field(default_factory=list)
     backordered: list[Line] = field(default_factory=list)
+    backorder_reason: BackorderReason | None = None
+    """Why ``backordered`` waits (None when nothing does)."""
     explanation: SourcingExplanation | None = None
 
 
@@ -216,6 +219,7 @@ def source(
         rule = "one location has every line: highest total score"
     else:
         rule, tie_breaker = _split(plan, ranked, order, profile, available)
+        plan.backorder_reason = _backorder_reason(plan, candidates, ranked, profile, available)
     plan.explanation = SourcingExplanation(
         profile=profile.profile_id,
         split_policy=profile.split.policy,
@@ -261,6 +265,32 @@ def _covers(c: _Candidate, lines: Sequence[Line], available: Mapping[tuple[str, 
     return all(
         available.get((c.location.location_id, sku), 0) >= qty for sku, qty in needed.items()
     )
+
+
+def _backorder_reason(
+    plan: Plan,
+    candidates: list[_Candidate],
+    ranked: list[_Candidate],
+    profile: Profile,
+    available: Mapping[tuple[str, str], int],
+) -> BackorderReason | None:
+    """Why what the plan could not place waits: what would have to change for it to go."""
+    if not plan.backordered:
+        return None
+    if not ranked:
+        stock_only = any(c.filtered_by == "no_stock" for c in candidates)
+        return BackorderReason.OUT_OF_STOCK if stock_only else BackorderReason.NO_ELIGIBLE_LOCATION
+    if profile.split.policy is SplitPolicy.SHIP_TOGETHER:
+        return BackorderReason.NOT_IN_ONE_LOCATION
+    used = {location.location_id for location, _ in plan.allocations}
+    waiting = {line.sku for line in plan.backordered}
+    elsewhere = any(
+        available.get((c.location.location_id, sku), 0) > 0
+        for c in ranked
+        if c.location.location_id not in used
+        for sku in waiting
+    )
+    return BackorderReason.SPLIT_LIMIT if elsewhere else BackorderReason.OUT_OF_STOCK
 
 
 def _split(

@@ -22,6 +22,7 @@ import structlog
 from oms_events.inventory import ReleaseReservations, ReservationLine, ReserveStock
 from oms_events.sourcing import (
     Allocation,
+    BackorderReason,
     FulfilmentOrderCanceled,
     FulfilmentOrderCreated,
     FulfilmentOrderRerouted,
@@ -67,6 +68,21 @@ class _Decided:
     plan: Plan
     decided_at: datetime
     stored: Decision
+    was_backordered: tuple[LineQuantity, ...] | None = None
+    """A retry of waiting lines: what waited before this decision."""
+
+
+def _unchanged(d: _Decided) -> bool:
+    """A retry that places nothing and leaves the same units waiting."""
+    return (
+        d.was_backordered is not None
+        and not d.plan.allocations
+        and _units(_quantities(d.plan.backordered)) == _units(d.was_backordered)
+    )
+
+
+def _units(lines: Sequence[LineQuantity]) -> list[tuple[str, str, int]]:
+    return sorted((q.line_id, q.sku, q.quantity) for q in lines)
 
 
 _NewFulfilmentOrder = tuple[UnitOfWork, NewFulfilmentOrder, tuple[LineQuantity, ...]]
@@ -213,7 +229,13 @@ class Orchestrator:
             subject=order.order_id,
         )
         work.emit(
-            OrderBackordered(order_id=order.order_id, decision_id=decision_id, lines=lines),
+            OrderBackordered(
+                order_id=order.order_id,
+                decision_id=decision_id,
+                lines=lines,
+                reason=BackorderReason.NO_PROFILE,
+                detail=rule,
+            ),
             subject=order.order_id,
         )
 
@@ -226,8 +248,10 @@ class Orchestrator:
         lines: list[Line],
         reroutes: str | None = None,
         promised: dict[tuple[str, str], int] | None = None,
+        retrying: bool = False,
     ) -> None:
-        """Source ``lines`` of one order now, with availability and capacity as they are."""
+        """Source ``lines`` of one order now, with availability and capacity as they are;
+        ``retrying`` waiting lines, a decision that changes nothing is not announced."""
         now = self.clock()
         stock = await self.orders.availability_of(work.conn, sorted({ln.sku for ln in lines}))
         used = await self.sagas.capacity_used(work.conn, self._today(now))
@@ -244,6 +268,7 @@ class Orchestrator:
                     now=now,
                     reroutes=reroutes,
                     promised=promised,
+                    retrying=retrying,
                 )
             ]
         )
@@ -261,6 +286,7 @@ class Orchestrator:
         now: datetime,
         reroutes: str | None = None,
         promised: dict[tuple[str, str], int] | None = None,
+        retrying: bool = False,
     ) -> _Decided:
         """Plan where ``lines`` come from: the reservations to ask for, the lines to
         backorder. ``reroutes`` names the fulfilment order this decision replaces;
@@ -315,6 +341,7 @@ class Orchestrator:
                 requested=requested,
                 reroutes=reroutes,
             ),
+            was_backordered=_quantities(lines) if retrying else None,
         )
 
     async def _record(self, decided: Sequence[_Decided]) -> None:
@@ -329,14 +356,14 @@ class Orchestrator:
             if d.stored.decision_id in stored:
                 await self._announce(d)
 
-    async def _announce(self, d: _Decided) -> None:
-        work, order, plan, decision = d.work, d.order, d.plan, d.stored
+    def _announce_decision(self, d: _Decided) -> None:
+        plan = d.plan
         assert plan.explanation is not None
-        work.emit(
+        d.work.emit(
             SourcingDecided(
-                order_id=order.order_id,
-                decision_id=decision.decision_id,
-                attempt=decision.attempt,
+                order_id=d.order.order_id,
+                decision_id=d.stored.decision_id,
+                attempt=d.stored.attempt,
                 allocations=tuple(
                     Allocation(
                         location_id=loc.location_id,
@@ -349,8 +376,16 @@ class Orchestrator:
                 explanation=plan.explanation,
                 decided_at=d.decided_at,
             ),
-            subject=order.order_id,
+            subject=d.order.order_id,
         )
+
+    async def _announce(self, d: _Decided) -> None:
+        work, order, plan, decision = d.work, d.order, d.plan, d.stored
+        assert plan.explanation is not None
+        # Stock came back, but not for this order: it waits as it waited, nothing to tell.
+        quiet = _unchanged(d)
+        if not quiet:
+            self._announce_decision(d)
         if decision.requested:
             work.emit(
                 ReserveStock(
@@ -374,11 +409,14 @@ class Orchestrator:
             )
         if plan.backordered:
             await self.sagas.add_backordered(work.conn, d.saga, plan.backordered)
+        if plan.backordered and not quiet:
             work.emit(
                 OrderBackordered(
                     order_id=order.order_id,
                     decision_id=decision.decision_id,
                     lines=_quantities(plan.backordered),
+                    reason=plan.backorder_reason or BackorderReason.OUT_OF_STOCK,
+                    detail=plan.explanation.chosen_rule,
                 ),
                 subject=order.order_id,
             )
@@ -664,7 +702,7 @@ class Orchestrator:
         lines = saga.backordered
         await self.sagas.source_again(work.conn, order.order_id)
         fresh = dataclasses.replace(saga, backordered=[], state=SagaState.SOURCING, failed_at=[])
-        await self._decide(work, fresh, order, profile, lines, promised=promised)
+        await self._decide(work, fresh, order, profile, lines, promised=promised, retrying=True)
 
     async def accepted(self, work: UnitOfWork, fulfilment_order_id: str) -> None:
         """A location took its work. Taken after its deadline passed, the work is gone

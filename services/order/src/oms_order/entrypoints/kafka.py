@@ -42,6 +42,18 @@ _log = structlog.get_logger(__name__)
 SourcingProgress = OrderAllocated | OrderBackordered | FulfilmentOrderCreated
 
 
+def _why(event: SourcingProgress) -> dict[str, Any] | None:
+    """Why an order waits, for its timeline: the reason, the rule's words, until when."""
+    if not isinstance(event, OrderBackordered):
+        return None
+    return {
+        "reason": event.reason.value,
+        "detail": event.detail,
+        "lines": [line.model_dump(mode="json") for line in event.lines],
+        "expected_at": event.expected_at.isoformat() if event.expected_at else None,
+    }
+
+
 @dataclass
 class OrderHandlers:
     actions: OrderActions
@@ -177,7 +189,13 @@ class OrderHandlers:
         async def run(uow: UnitOfWork, received: Sequence[Received[SourcingProgress]]) -> None:
             await self.actions.progress(
                 [
-                    Progress(uow.for_event(r.envelope), r.payload.order_id, status, r.envelope.type)
+                    Progress(
+                        uow.for_event(r.envelope),
+                        r.payload.order_id,
+                        status,
+                        r.envelope.type,
+                        _why(r.payload),
+                    )
                     for r in received
                 ]
             )

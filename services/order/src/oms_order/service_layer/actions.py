@@ -127,6 +127,8 @@ class Progress:
     order_id: str
     status: OrderStatus
     cause: str
+    why: Mapping[str, Any] | None = None
+    """What the timeline should say beside the status (why lines wait, and until when)."""
 
 
 @dataclass
@@ -578,7 +580,7 @@ class OrderActions:
                 event_type=m.cause,
                 caused_by=cause_of(m.work),
                 actor="service:orchestration",
-                detail={"status": m.status.value},
+                detail={"status": m.status.value, **(m.why or {})},
             )
         await self.orders.save_orders(first.conn, list(moved.values()))  # only statuses moved
 
