@@ -241,9 +241,9 @@ class Dispatcher:
             try:
                 while True:
                     free = self.concurrency - len(self._sending)
-                    claimed = await self._claim(free) if free > 0 else []
+                    claimed = await self.claim(free) if free > 0 else []
                     for one in claimed:
-                        task = asyncio.ensure_future(self._deliver(sender, one))
+                        task = asyncio.ensure_future(self.deliver(sender, one))
                         self._sending.add(task)
                         task.add_done_callback(self._sent)
                     if claimed and len(claimed) == free:
@@ -261,7 +261,7 @@ class Dispatcher:
         self._sending.discard(task)
         self._wake.set()
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def claim(self, limit: int) -> list[Claimed]:
         async with self.units.unit_of_work() as work:
             return await self.store.claim_due(
                 work.conn,
@@ -270,7 +270,8 @@ class Dispatcher:
                 lease_s=self.timeout_s + _LEASE_MARGIN_S,
             )
 
-    async def _deliver(self, sender: WebhookSender, claimed: Claimed) -> None:
+    async def deliver(self, sender: WebhookSender, claimed: Claimed) -> None:
+        """One signed attempt and its outcome, recorded with the event it publishes."""
         timestamp = int(self.clock().timestamp())
         headers = {
             "content-type": _CONTENT_TYPE,
