@@ -44,11 +44,10 @@ class IncomingEvent:
 
 
 @dataclass(frozen=True)
-class NewSubscription:
+class _Subscription:
     subscription_id: str
     url: str
     event_types: tuple[str, ...]
-    secret: str
     operations: bool
     active: bool
     description: str | None
@@ -56,14 +55,12 @@ class NewSubscription:
 
 
 @dataclass(frozen=True)
-class SubscriptionRow:
-    subscription_id: str
-    url: str
-    event_types: tuple[str, ...]
-    operations: bool
-    active: bool
-    description: str | None
-    created_by: str
+class NewSubscription(_Subscription):
+    secret: str
+
+
+@dataclass(frozen=True)
+class SubscriptionRow(_Subscription):
     created_at: datetime
 
 

@@ -141,16 +141,16 @@ _COMMON = {
 }
 
 
-def _operator(who: Caller) -> str:
-    if who.channel is not None:
-        raise Problem(403, "forbidden", "only operators manage webhooks")
-    return who.actor_id
-
-
 def _unknown_subscription(subscription_id: str) -> Problem:
     return Problem(
         404, "not_found", f"no subscription {subscription_id!r}", subscription_id=subscription_id
     )
+
+
+def _found(row: SubscriptionRow | None, subscription_id: str) -> SubscriptionView:
+    if row is None:
+        raise _unknown_subscription(subscription_id)
+    return _subscription_view(row)
 
 
 def _request_id(request: Request) -> UUID | None:
@@ -165,7 +165,14 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         route_class=ApiRoute,
         dependencies=[Depends(runtime.require_ready)],
     )
-    Operator = Annotated[Caller, Security(caller)]
+
+    async def operator(who: Annotated[Caller, Security(caller)]) -> str:
+        """The operator's id; a channel's key is refused."""
+        if who.channel is not None:
+            raise Problem(403, "forbidden", "only operators manage webhooks")
+        return who.actor_id
+
+    Operator = Annotated[str, Depends(operator)]
 
     @router.post(
         "/subscriptions",
@@ -183,9 +190,8 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
             }
         ),
     )
-    async def subscribe(who: Operator, asked: SubscriptionRequest) -> CreatedSubscription:
+    async def subscribe(actor: Operator, asked: SubscriptionRequest) -> CreatedSubscription:
         """The answer carries the signing secret, the only time it is shown."""
-        actor = _operator(who)
         try:
             async with runtime.unit_of_work() as work:
                 row, secret = await create_subscription(
@@ -210,8 +216,7 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         summary="Every subscription (without secrets)",
         responses=problem_responses(_COMMON),
     )
-    async def subscriptions(who: Operator) -> Subscriptions:
-        _operator(who)
+    async def subscriptions(actor: Operator) -> Subscriptions:
         async with runtime.unit_of_work() as work:
             rows = await store.list_subscriptions(work.conn)
         return Subscriptions(subscriptions=[_subscription_view(r) for r in rows])
@@ -222,13 +227,10 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         summary="One subscription (without its secret)",
         responses=problem_responses({**_COMMON, 404: _NOT_FOUND}),
     )
-    async def subscription(who: Operator, subscription_id: _Id) -> SubscriptionView:
-        _operator(who)
+    async def subscription(actor: Operator, subscription_id: _Id) -> SubscriptionView:
         async with runtime.unit_of_work() as work:
             row = await store.find_subscription(work.conn, subscription_id)
-        if row is None:
-            raise _unknown_subscription(subscription_id)
-        return _subscription_view(row)
+        return _found(row, subscription_id)
 
     @router.patch(
         "/subscriptions/{subscription_id}",
@@ -238,14 +240,13 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
             {**_COMMON, 404: _NOT_FOUND, 422: "Not a valid request (`invalid_request`)."}
         ),
     )
-    async def change(who: Operator, subscription_id: _Id, asked: ActiveChange) -> SubscriptionView:
+    async def change(
+        actor: Operator, subscription_id: _Id, asked: ActiveChange
+    ) -> SubscriptionView:
         """A paused subscription gets nothing queued; what it had waits until it resumes."""
-        _operator(who)
         async with runtime.unit_of_work() as work:
             row = await store.set_active(work.conn, subscription_id, asked.active)
-        if row is None:
-            raise _unknown_subscription(subscription_id)
-        return _subscription_view(row)
+        return _found(row, subscription_id)
 
     @router.delete(
         "/subscriptions/{subscription_id}",
@@ -254,8 +255,7 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         summary="Remove a subscription and its delivery log",
         responses=problem_responses({**_COMMON, 404: _NOT_FOUND}),
     )
-    async def unsubscribe(who: Operator, subscription_id: _Id) -> Response:
-        _operator(who)
+    async def unsubscribe(actor: Operator, subscription_id: _Id) -> Response:
         async with runtime.unit_of_work() as work:
             found = await store.delete_subscription(work.conn, subscription_id)
         if not found:
@@ -271,17 +271,15 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         ),
     )
     async def deliveries(
-        who: Operator,
+        actor: Operator,
         subscription_id: _Id,
         status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=_LOG_LIMIT)] = 100,
         before: Annotated[datetime | None, Query()] = None,
     ) -> DeliveryLog:
         """``before``: only deliveries queued before this instant (the next page)."""
-        _operator(who)
         async with runtime.unit_of_work() as work:
-            if await store.find_subscription(work.conn, subscription_id) is None:
-                raise _unknown_subscription(subscription_id)
+            _found(await store.find_subscription(work.conn, subscription_id), subscription_id)
             rows = await store.delivery_log(work.conn, subscription_id, status, limit, before)
         return DeliveryLog(
             subscription_id=subscription_id, deliveries=[_delivery_view(r) for r in rows]
@@ -301,10 +299,9 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         ),
     )
     async def resend(
-        who: Operator, request: Request, subscription_id: _Id, delivery_id: _Id
+        actor: Operator, request: Request, subscription_id: _Id, delivery_id: _Id
     ) -> Resent:
         """Sent again with the same ``webhook-id`` and a fresh count of attempts."""
-        actor = _operator(who)
         async with runtime.unit_of_work() as work:
             found = await store.find_delivery(work.conn, subscription_id, delivery_id)
             resent = found is not None and await store.resend_delivery(
@@ -325,11 +322,11 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         summary="Send every dead-lettered delivery of the subscription again",
         responses=problem_responses({**_COMMON, 404: _NOT_FOUND}),
     )
-    async def resend_dead_letters(who: Operator, request: Request, subscription_id: _Id) -> Resent:
-        actor = _operator(who)
+    async def resend_dead_letters(
+        actor: Operator, request: Request, subscription_id: _Id
+    ) -> Resent:
         async with runtime.unit_of_work() as work:
-            if await store.find_subscription(work.conn, subscription_id) is None:
-                raise _unknown_subscription(subscription_id)
+            _found(await store.find_subscription(work.conn, subscription_id), subscription_id)
             ids = await store.resend_dead(work.conn, subscription_id, actor, _request_id(request))
         return Resent(subscription_id=subscription_id, delivery_ids=ids, requested_by=actor)
 

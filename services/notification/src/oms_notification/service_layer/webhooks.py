@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -322,27 +322,25 @@ class Dispatcher:
                 log.warning("webhook_dead_lettered", reason=error)
 
 
+def _about(claimed: Claimed) -> dict[str, Any]:
+    """What both outcome events say about the delivery."""
+    return {
+        "delivery_id": claimed.delivery_id,
+        "subscription_id": claimed.subscription_id,
+        "order_id": claimed.subject,
+        "event_id": str(claimed.event_id),
+        "url": claimed.url,
+        "attempts": claimed.attempts,
+    }
+
+
 def _delivered(claimed: Claimed, status: int, at: datetime) -> WebhookDelivered:
-    return WebhookDelivered(
-        delivery_id=claimed.delivery_id,
-        subscription_id=claimed.subscription_id,
-        order_id=claimed.subject,
-        event_id=str(claimed.event_id),
-        url=claimed.url,
-        status_code=status,
-        attempts=claimed.attempts,
-        delivered_at=at,
-    )
+    return WebhookDelivered(**_about(claimed), status_code=status, delivered_at=at)
 
 
 def _dead(claimed: Claimed, status: int | None, error: str, at: datetime) -> WebhookDeadLettered:
     return WebhookDeadLettered(
-        delivery_id=claimed.delivery_id,
-        subscription_id=claimed.subscription_id,
-        order_id=claimed.subject,
-        event_id=str(claimed.event_id),
-        url=claimed.url,
-        attempts=claimed.attempts,
+        **_about(claimed),
         last_status_code=status if status is not None and 100 <= status <= 599 else None,
         last_error=error,
         dead_lettered_at=at,
