@@ -161,6 +161,16 @@ async def test_signed_retried_dead_lettered_and_resent_and_a_slow_subscriber_del
         assert len(receiver.to("down")) == 6
         outcomes = await _outcomes(env, at_least=4 + 2 + 2)
         dead_ids = {d["delivery_id"] for d in dead_log}
+        pages = f"/v1/webhooks/subscriptions/{down_id}/deliveries?status=dead&limit=1"
+        status, first = await _http(service, "GET", pages)
+        assert status == 200
+        [page_1] = [d["delivery_id"] for d in first["deliveries"]]
+        [page_2] = [
+            d["delivery_id"]
+            for d in (await _http(service, "GET", f"{pages}&after={page_1}"))[1]["deliveries"]
+        ]
+        assert {page_1, page_2} == dead_ids
+        assert (await _http(service, "GET", f"{pages}&after={page_2}"))[1]["deliveries"] == []
         assert {
             o["data"]["delivery_id"] for o in outcomes if o["type"] == "WebhookDeadLettered"
         } == dead_ids
@@ -243,6 +253,15 @@ async def test_replay_queues_nothing_again_alerts_are_rate_limited_bad_input_ref
         rows = await env.fetch("notification", "SELECT count(*) AS n FROM webhook_deliveries")
         assert rows[0]["n"] == 5
         assert len(receiver.requests) == seen
+
+        # Paused, then removed with its log.
+        path = f"/v1/webhooks/subscriptions/{erp['subscription_id']}"
+        status, paused = await _http(replayed, "PATCH", path, {"active": False})
+        assert status == 200 and paused["active"] is False
+        assert (await _http(replayed, "GET", path))[1]["active"] is False
+        assert (await _http(replayed, "DELETE", path))[0] == 204
+        assert (await _http(replayed, "GET", f"{path}/deliveries"))[0] == 404
+        assert (await _http(replayed, "DELETE", path))[0] == 404
 
 
 async def _refusals(service: ServiceProcess, subscription_id: str) -> None:

@@ -337,18 +337,20 @@ async def delivery_log(
     subscription_id: str,
     status: str | None,
     limit: int,
-    before: datetime | None,
+    after: str | None,
 ) -> list[DeliveryRow]:
+    """Newest first; ``after``: the last delivery id of the previous page."""
     rows = await conn.fetch(
         f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries d"
         " JOIN webhook_events e USING (event_id)"
         " WHERE d.subscription_id = $1 AND ($2::text IS NULL OR d.status = $2)"
-        "  AND ($4::timestamptz IS NULL OR d.created_at < $4)"
-        " ORDER BY d.created_at DESC, d.delivery_id LIMIT $3",
+        "  AND ($4::text IS NULL OR (d.created_at, d.delivery_id) < (SELECT created_at,"
+        "   delivery_id FROM webhook_deliveries WHERE delivery_id = $4))"
+        " ORDER BY d.created_at DESC, d.delivery_id DESC LIMIT $3",
         subscription_id,
         status,
         limit,
-        before,
+        after,
     )
     return [_delivery(r) for r in rows]
 

@@ -275,12 +275,12 @@ def register_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
         subscription_id: _Id,
         status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=_LOG_LIMIT)] = 100,
-        before: Annotated[datetime | None, Query()] = None,
+        after: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     ) -> DeliveryLog:
-        """``before``: only deliveries queued before this instant (the next page)."""
+        """``after``: the last ``delivery_id`` of the previous page, for the next one."""
         async with runtime.unit_of_work() as work:
             _found(await store.find_subscription(work.conn, subscription_id), subscription_id)
-            rows = await store.delivery_log(work.conn, subscription_id, status, limit, before)
+            rows = await store.delivery_log(work.conn, subscription_id, status, limit, after)
         return DeliveryLog(
             subscription_id=subscription_id, deliveries=[_delivery_view(r) for r in rows]
         )
