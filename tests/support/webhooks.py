@@ -4,18 +4,62 @@ every request's signature with the snippet docs/notification-service.md gives su
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from tests.support.processes import free_port
+from tests.support.processes import ServiceProcess, free_port
 from tests.support.stack import REPO
 
 Verify = Callable[[str, dict[str, str], bytes], bool]
+
+OPS_KEY = "test-key-ops-1-5eb1d2"
+WEB_KEY = "test-key-web-de-0f00d1"
+WEBHOOK_SETTINGS = {
+    "OMS_NOTIFICATION_API_KEYS": json.dumps(
+        {
+            hashlib.sha256(OPS_KEY.encode()).hexdigest(): {"role": "operator", "actor_id": "ops-1"},
+            hashlib.sha256(WEB_KEY.encode()).hexdigest(): {"channel": "web-de"},
+        }
+    ),
+    "OMS_WEBHOOK_POLL_S": "0.1",
+}
+"""An operator's and a channel's key, and due deliveries looked for often."""
+
+
+async def webhook_api(
+    service: ServiceProcess, method: str, path: str, body: Any = None, key: str | None = OPS_KEY
+) -> tuple[int, Any]:
+    """The notification service's API as an operator (or ``key``): status and JSON body."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(
+            method, f"{service.url}{path}", json=body, headers=headers
+        ) as reply:
+            text = await reply.text()
+            return reply.status, json.loads(text) if text else None
+
+
+async def subscribe(
+    service: ServiceProcess, url: str, *types: str, operations: bool = False
+) -> dict[str, Any]:
+    """A new subscription, with its secret."""
+    status, body = await webhook_api(
+        service,
+        "POST",
+        "/v1/webhooks/subscriptions",
+        {"url": url, "event_types": list(types), "operations": operations},
+    )
+    assert status == 201, body
+    assert body["secret"].startswith("whsec_")
+    return dict(body)
 
 
 def documented_verifier() -> Verify:

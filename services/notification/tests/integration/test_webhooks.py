@@ -5,13 +5,11 @@ replay queuing nothing again, operations alerts rate-limited, bad requests refus
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import pytest
 
 from oms_events.codec import decode, encode, new_event
@@ -22,57 +20,33 @@ from tests.support.kafka import produce, read_topic
 from tests.support.orders import order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
-from tests.support.webhooks import Receiver, Request, documented_verifier
+from tests.support.webhooks import (
+    WEB_KEY,
+    WEBHOOK_SETTINGS,
+    Receiver,
+    Request,
+    documented_verifier,
+    subscribe,
+    webhook_api,
+)
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
-OPS_KEY = "test-key-ops-1-5eb1d2"
-WEB_KEY = "test-key-web-de-0f00d1"
 TIMEOUT_S = 5.0
 SETTINGS = {
-    "OMS_NOTIFICATION_API_KEYS": json.dumps(
-        {
-            hashlib.sha256(OPS_KEY.encode()).hexdigest(): {"role": "operator", "actor_id": "ops-1"},
-            hashlib.sha256(WEB_KEY.encode()).hexdigest(): {"channel": "web-de"},
-        }
-    ),
+    **WEBHOOK_SETTINGS,
     "OMS_WEBHOOK_MAX_ATTEMPTS": "3",
     "OMS_WEBHOOK_BACKOFF_FIRST_S": "0.1",
     "OMS_WEBHOOK_BACKOFF_MAX_S": "0.3",
     "OMS_WEBHOOK_TIMEOUT_S": str(TIMEOUT_S),
     "OMS_WEBHOOK_PER_SUBSCRIPTION": "2",
-    "OMS_WEBHOOK_POLL_S": "0.1",
     "OMS_ALERT_LIMIT": "2",
     "OMS_ALERT_WINDOW_S": "3600",
 }
 verify = documented_verifier()
-
-
-async def _http(
-    service: ServiceProcess, method: str, path: str, body: Any = None, key: str | None = OPS_KEY
-) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(
-            method, f"{service.url}{path}", json=body, headers=headers
-        ) as reply:
-            text = await reply.text()
-            return reply.status, json.loads(text) if text else None
-
-
-async def _subscribe(
-    service: ServiceProcess, url: str, *types: str, operations: bool = False
-) -> dict[str, Any]:
-    status, body = await _http(
-        service,
-        "POST",
-        "/v1/webhooks/subscriptions",
-        {"url": url, "event_types": list(types), "operations": operations},
-    )
-    assert status == 201, body
-    assert body["secret"].startswith("whsec_")
-    return dict(body)
+_http = webhook_api
+_subscribe = subscribe
 
 
 async def _log(service: ServiceProcess, subscription_id: str) -> list[dict[str, Any]]:
