@@ -335,6 +335,8 @@ class FakeSender:
     ) -> int:
         self.sent.append(headers)
         answer = self.answers[min(len(self.sent), len(self.answers)) - 1]
+        if answer == "crash":
+            raise RuntimeError("the sender failed")
         if isinstance(answer, str):
             raise DeliveryFailed(answer)
         return answer
@@ -412,8 +414,9 @@ async def test_a_delivery_that_fails_twice_is_accepted_once_and_published_once()
 
 
 async def test_a_delivery_that_always_fails_is_dead_lettered_after_its_attempts() -> None:
-    store, sender, units = await _run([503], attempts=3)
+    store, sender, units = await _run([503, "crash", 503], attempts=3)
     assert [o[0] for o in store.outcomes] == ["retry", "retry", "dead"]
+    assert store.outcomes[1] == ("retry", "could not send (RuntimeError)", None)
     assert len(sender.sent) == 3
     assert units.published() == ["WebhookDeadLettered"]
     [dead] = [decode(r.payload) for w in units.committed for r in w.outbox.records]

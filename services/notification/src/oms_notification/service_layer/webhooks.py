@@ -285,6 +285,10 @@ class Dispatcher:
                 error = f"answered HTTP {status}"
         except DeliveryFailed as exc:
             error = exc.reason
+        except Exception as exc:
+            # A failure the sender did not foresee counts as an attempt like any other, so
+            # the delivery still ends delivered or dead-lettered.
+            error = f"could not send ({type(exc).__name__})"
         try:
             await self._settle(claimed, status, error)
         except Exception as exc:
