@@ -36,9 +36,7 @@ class HttpSender:
                     timeout=timeout_s,
                 ) as response:
                     return response.status_code
-        except TimeoutError:
-            raise DeliveryFailed(f"no answer within {timeout_s:g} s") from None
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             raise DeliveryFailed(f"no answer within {timeout_s:g} s") from None
         except httpx.HTTPError as exc:
             # The type only: messages quote the URL.
