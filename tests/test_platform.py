@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from oms_events.codec import decode, encode
+from oms_events.codec import decode, encode, new_event
 from oms_events.envelope import Envelope
+from oms_events.orders import OrderAccepted
 from oms_order.domain.identity import order_id_for
 from tests.support.kafka import committed_and_end_offsets, produce, read_topic
 from tests.support.orders import CHANNEL, channel_event, encoded, order_submitted
@@ -62,7 +63,8 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
     assert await _count(env, "order", "SELECT count(*) FROM oms_outbox") == 0
     assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.orders")) == 2
     assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.payments")) == 1
-    assert await notification.metric("oms_events_in_total", outcome="processed") == 1
+    # Accepted, confirmed, payment authorised: every order-lifecycle event (for webhooks).
+    assert await notification.metric("oms_events_in_total", outcome="processed") == 3
     lag = await wait_for(
         lambda: notification.metric_lines("oms_consumer_lag", topic=env.topic("oms.orders")),
         what="the consumer lag gauge",
@@ -82,13 +84,22 @@ async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:
         what="the second copy to be seen as a duplicate",
     )
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
-    assert await notification.metric("oms_events_in_total", outcome="processed") == 1
+    # The order's three events once each (accepted, confirmed, payment authorised).
+    assert await notification.metric("oms_events_in_total", outcome="processed") == 3
 
 
 async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: Env) -> None:
     notification = await env.service("notification", OMS_FAULT_KILL_AT="after_commit:1")
     await notification.wait_ready()
-    await _accepted_event(env, "C-3001")
+    # The accepted order alone: the service processes every order-lifecycle event (webhooks),
+    # and the order service's next ones could be committed first on their own topics.
+    accepted = OrderAccepted(order_id="ord-C-3001", **order_submitted("C-3001").model_dump())
+    await produce(
+        env.bootstrap,
+        env.topic("oms.orders"),
+        [encode(new_event(accepted, subject="ord-C-3001", source="oms/order", correlation_id="c"))],
+        key=b"ord-C-3001",
+    )
 
     assert notification.wait_exit(timeout=60) == -signal.SIGKILL
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1

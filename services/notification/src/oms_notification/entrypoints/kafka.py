@@ -1,21 +1,53 @@
-"""The notification service's subscriptions: which events reach which use case."""
+"""The notification service's subscriptions: which events reach which use case.
+
+Every event of the order-lifecycle topics is noted for the webhook subscriptions (one
+queueing statement per batch, the subscription's finish step); the customer-visible ones
+also queue customer messages. Low-stock and out-of-stock events become operations alerts.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from oms_events.inventory import LowStock, OutOfStock
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderRejected
 from oms_events.payments import PaymentFailed
+from oms_events.registry import latest_model
+from oms_events.topics import topic
+from oms_notification.service_layer.alerts import Alerts
 from oms_notification.service_layer.notify import Notifier
-from oms_runtime import Subscription
+from oms_notification.service_layer.webhooks import WEBHOOK_TOPICS, WebhookQueue
+from oms_runtime import BatchHandler, Received, Subscription, UnitOfWork
 
 __all__ = ["subscriptions"]
 
 
-def subscriptions(notifier: Notifier) -> list[Subscription]:
-    customer_visible_changes = notifier.customer_visible_changes
-    return [
-        Subscription("oms.orders")
-        .batch(OrderAccepted, customer_visible_changes)
-        .batch(OrderRejected, customer_visible_changes)
-        .batch(OrderCanceled, customer_visible_changes),
-        Subscription("oms.payments").batch(PaymentFailed, customer_visible_changes),
-    ]
+def _both(first: BatchHandler, second: BatchHandler) -> BatchHandler:
+    async def handle(work: UnitOfWork, run: Sequence[Received[Any]]) -> None:
+        await first(work, run)
+        await second(work, run)
+
+    return handle
+
+
+def subscriptions(notifier: Notifier, webhooks: WebhookQueue, alerts: Alerts) -> list[Subscription]:
+    customer_visible: dict[str, BatchHandler] = {
+        t.event_type: notifier.customer_visible_changes
+        for t in (OrderAccepted, OrderRejected, OrderCanceled, PaymentFailed)
+    }
+    found = []
+    for name in WEBHOOK_TOPICS:
+        subscription = Subscription(name).finish(webhooks.queue)
+        for event_type in topic(name).event_types:
+            handler: BatchHandler = webhooks.note
+            if event_type in customer_visible:
+                handler = _both(customer_visible[event_type], webhooks.note)
+            subscription.batch(latest_model(event_type), handler)
+        found.append(subscription)
+    found.append(
+        Subscription("oms.inventory")
+        .batch(LowStock, alerts.stock_alerts)
+        .batch(OutOfStock, alerts.stock_alerts)
+    )
+    return found
