@@ -2,19 +2,76 @@
 
 from __future__ import annotations
 
-from oms_notification.adapters import MIGRATIONS, notifications
+from datetime import UTC, datetime, timedelta
+
+from oms_notification.adapters import MIGRATIONS, messages
+from oms_notification.adapters.email_templates import TemplateRenderer
+from oms_notification.adapters.sms import HttpSmsSender
+from oms_notification.adapters.smtp import SmtpSender
 from oms_notification.config import NotificationSettings
+from oms_notification.domain.messages import Channel
+from oms_notification.entrypoints.api import register_api
 from oms_notification.entrypoints.kafka import subscriptions
-from oms_notification.service_layer.notify import Notifier
-from oms_runtime import ServiceRuntime
+from oms_notification.service_layer.dispatch import Dispatcher, DispatchPolicy
+from oms_notification.service_layer.messages import CustomerMessages
+from oms_runtime import ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntime:
-    runtime = ServiceRuntime(
-        "notification", settings=settings or NotificationSettings(), migrations=MIGRATIONS
+    settings = settings or NotificationSettings()
+    runtime = ServiceRuntime("notification", settings=settings, migrations=MIGRATIONS)
+    sms = (
+        HttpSmsSender(
+            settings.sms_provider_url,
+            settings.sms_provider_token.get_secret_value() if settings.sms_provider_token else None,
+        )
+        if settings.sms_provider_url
+        else None
     )
-    for subscription in subscriptions(Notifier(store=notifications)):
+    channels = (Channel.EMAIL, Channel.SMS) if sms else (Channel.EMAIL,)
+    customer_messages = CustomerMessages(
+        store=messages, channels=channels, tracking_urls=settings.tracking_urls
+    )
+    for subscription in subscriptions(customer_messages):
         runtime.subscribe(subscription)
+    register_api(runtime, parse_caller_keys(settings.notification_api_keys))
+
+    dispatcher = Dispatcher(
+        store=messages,
+        renderer=TemplateRenderer(),
+        email=SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_sender,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            tls=settings.smtp_tls,
+            timeout_s=settings.smtp_timeout_s,
+        ),
+        sms=sms,
+        policy=DispatchPolicy(
+            batch_max=settings.dispatch_batch_max,
+            max_attempts=settings.send_attempts,
+            retry_first_s=settings.retry_first_s,
+            retry_max_s=settings.retry_max_s,
+            sending_lease_s=settings.sending_lease_s,
+            unknown_outcome=settings.unknown_outcome,
+            order_wait_s=settings.order_wait_s,
+            default_locale=settings.default_locale,
+            message_id_domain=settings.message_id_domain,
+        ),
+    )
+
+    @runtime.timer(settings.dispatch_interval_s)
+    async def send_due_messages() -> None:
+        await dispatcher.dispatch(runtime.unit_of_work)
+
+    @runtime.timer(settings.recipient_purge_interval_s)
+    async def forget_quiet_recipients() -> None:
+        quiet_since = datetime.now(UTC) - timedelta(days=settings.recipient_retention_days)
+        async with runtime.unit_of_work() as work:
+            await messages.purge_recipients(work.conn, quiet_since)
+
     return runtime

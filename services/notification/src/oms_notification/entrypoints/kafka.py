@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
-from oms_events.orders import OrderAccepted, OrderCanceled, OrderRejected
-from oms_events.payments import PaymentFailed
-from oms_notification.service_layer.notify import Notifier
+from oms_events.fulfilment import Delivered, ShipmentShipped
+from oms_events.orders import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderConfirmed,
+    OrderHeld,
+    OrderLinesCanceled,
+    ShippingAddressChanged,
+)
+from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
+from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
+from oms_notification.service_layer.messages import CustomerMessages
 from oms_runtime import Subscription
 
 __all__ = ["subscriptions"]
 
 
-def subscriptions(notifier: Notifier) -> list[Subscription]:
-    customer_visible_changes = notifier.customer_visible_changes
+def subscriptions(messages: CustomerMessages) -> list[Subscription]:
+    changes = messages.changes
     return [
         Subscription("oms.orders")
-        .batch(OrderAccepted, customer_visible_changes)
-        .batch(OrderRejected, customer_visible_changes)
-        .batch(OrderCanceled, customer_visible_changes),
-        Subscription("oms.payments").batch(PaymentFailed, customer_visible_changes),
+        .batch(OrderAccepted, messages.accepted)
+        .batch(ShippingAddressChanged, messages.address_changed)
+        .batch(OrderConfirmed, changes)
+        .batch(OrderHeld, changes)
+        .batch(OrderCanceled, changes)
+        .batch(OrderLinesCanceled, changes),
+        Subscription("oms.payments")
+        .batch(PaymentCaptured, messages.captured)
+        .batch(PaymentFailed, changes)
+        .batch(RefundIssued, changes),
+        Subscription("oms.sourcing")
+        .batch(OrderBackordered, changes)
+        .batch(FulfilmentOrderCreated, changes),
+        Subscription("oms.shipments").batch(ShipmentShipped, changes).batch(Delivered, changes),
     ]
