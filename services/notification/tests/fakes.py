@@ -18,6 +18,7 @@ from oms_notification.adapters.messages import (
     Settlement,
 )
 from oms_notification.domain.delivery import Delivery, DeliveryStatus, Email, Sms
+from oms_notification.domain.messages import MessageKind
 from oms_runtime import Outbox, UnitOfWork, in_memory_unit_of_work
 
 
@@ -92,6 +93,14 @@ class FakeMessageStore:
                 order.customer_id or "", (None, (), False)
             )
             m = row.message
+            later = MessageKind(m.kind).superseded_by
+            superseded = any(
+                r.message.order_id == m.order_id
+                and r.message.channel == m.channel
+                and r.message.kind in later
+                and r.status in ("queued", "sending", "sent")
+                for r in self.rows.values()
+            )
             claimed.append(
                 ClaimedMessage(
                     notification_id=m.notification_id,
@@ -114,6 +123,7 @@ class FakeMessageStore:
                     preferred_locale=locale,
                     opted_out_channels=channels,
                     marketing_opt_out=marketing,
+                    superseded=superseded,
                 )
             )
         return claimed

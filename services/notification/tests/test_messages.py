@@ -90,12 +90,16 @@ async def test_an_orders_life_is_told_once_per_change_in_the_customers_language(
         ev.confirmed(order),
         ev.fulfilment_created(order, 1),
         ev.fulfilment_created(order, 2),  # a second location: the same change, told once
+        ev.held(order, "risk_review"),  # the shop's own business: not told
+    )
+    assert await dispatcher.dispatch(units) == 2
+    told += await tell(
+        handlers,
         ev.shipped(order),
         ev.delivered(order),
-        ev.held(order, "risk_review"),  # the shop's own business: not told
         ev.refund(order, return_id=None),  # a cancellation's refund: told with it
     )
-    assert await dispatcher.dispatch(units) == 4
+    assert await dispatcher.dispatch(units) == 2
     assert [e.subject for e in email.sent] == [
         "Ihre Bestellung ORD-1 ist bestätigt",
         "Wir bereiten Ihre Bestellung ORD-1 vor",
@@ -116,6 +120,15 @@ async def test_an_orders_life_is_told_once_per_change_in_the_customers_language(
     await retell(handlers, told)
     assert await dispatcher.dispatch(units) == 0
     assert len(store.rows) == 4
+
+
+async def test_being_prepared_is_not_told_once_the_order_shipped() -> None:
+    store, handlers, dispatcher, email, units, _ = world()
+    # The sourcing topic lagged behind the shipments topic.
+    await tell(handlers, ev.accepted("ord-1"), ev.shipped("ord-1"), ev.fulfilment_created("ord-1"))
+    assert await dispatcher.dispatch(units) == 1
+    assert [m.subject for m in email.sent] == ["Ihre Bestellung ORD-1 ist unterwegs"]
+    assert store.statuses() == {"shipped": "sent", "in_preparation": "suppressed"}
 
 
 async def test_a_partial_cancellation_lists_its_lines_and_refund() -> None:

@@ -12,6 +12,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from oms_notification.domain.messages import MessageKind
+
 __all__ = [
     "ClaimedMessage",
     "CustomerOrder",
@@ -82,6 +84,8 @@ class ClaimedMessage:
     preferred_locale: str | None
     opted_out_channels: tuple[str, ...]
     marketing_opt_out: bool
+    superseded: bool = False
+    """A message of a kind that makes this one stale exists for the order and channel."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,9 @@ class StoredPreferences:
     opted_out_channels: tuple[str, ...]
     marketing_opt_out: bool
     updated_at: datetime
+
+
+_SUPERSEDING = [(kind, sorted(kind.superseded_by)) for kind in MessageKind if kind.superseded_by]
 
 
 def _json(value: Any) -> str:
@@ -216,9 +223,15 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
         " o.phone, o.country, o.reference, o.placed_at, o.details::text AS details,"
         " o.captured_minor, o.refunded_minor, p.locale AS preferred_locale,"
         " coalesce(p.opted_out_channels, '{}') AS opted_out_channels,"
-        " coalesce(p.marketing_opt_out, false) AS marketing_opt_out",
+        " coalesce(p.marketing_opt_out, false) AS marketing_opt_out,"
+        " (EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS r(kind, by)"
+        " JOIN notifications s ON s.template = r.by"
+        " WHERE r.kind = n.template AND s.order_id = n.order_id AND s.channel = n.channel"
+        " AND s.status IN ('queued', 'sending', 'sent'))) AS superseded",
         now,
         limit,
+        [kind.value for kind, by in _SUPERSEDING for _ in by],
+        [later.value for _, by in _SUPERSEDING for later in by],
     )
     return [
         ClaimedMessage(
@@ -242,6 +255,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
             preferred_locale=r["preferred_locale"],
             opted_out_channels=tuple(r["opted_out_channels"]),
             marketing_opt_out=r["marketing_opt_out"],
+            superseded=r["superseded"],
         )
         for r in rows
     ]

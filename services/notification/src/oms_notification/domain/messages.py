@@ -76,6 +76,17 @@ class MessageKind(StrEnum):
         return Category.TRANSACTIONAL
 
     @property
+    def superseded_by(self) -> frozenset[MessageKind]:
+        """Kinds whose message makes this one stale: the customer told the order shipped is
+        not told, later, that it is being prepared (events of different topics may arrive
+        in any order)."""
+        if self is MessageKind.IN_PREPARATION:
+            return frozenset(
+                {MessageKind.SHIPPED, MessageKind.DELIVERED, MessageKind.ORDER_CANCELED}
+            )
+        return frozenset()
+
+    @property
     def once_per_order(self) -> bool:
         """Kinds several events describe (one fulfilment order per location, each created
         by its own event): the first tells the customer, the others find the change told."""

@@ -175,7 +175,8 @@ class Dispatcher:
             locale = choose_locale(c.preferred_locale, c.country, self.policy.default_locale)
             channel = Channel(c.channel)
             recipient = c.email if channel is Channel.EMAIL else c.phone
-            why = suppression(MessageKind(c.kind), channel, preferences)
+            why = "superseded" if c.superseded else None
+            why = why or suppression(MessageKind(c.kind), channel, preferences)
             if why is None and recipient is None:
                 why = "no_recipient"
             if why is None and channel is Channel.SMS and self.sms is None:
