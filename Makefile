@@ -32,7 +32,7 @@ new-service: ## Create services/$(NAME) in the shared layout from the template a
 	$(UV) run --no-sync python deploy/new_service.py $(NAME)
 	$(UV) sync --all-packages
 
-API_SERVICES := order inventory orchestration
+API_SERVICES := order inventory orchestration notification
 
 schemas: ## Regenerate schemas/ (JSON Schema per event version, AsyncAPI, each HTTP API's OpenAPI)
 	$(UV) run --no-sync python -c "from pathlib import Path; from oms_events.schemas import write_schemas; write_schemas(Path('schemas'))"

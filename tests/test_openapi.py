@@ -16,7 +16,7 @@ import pytest
 from oms_runtime import check_openapi_compatibility
 from tests.support.stack import REPO
 
-SERVICES = ("order", "inventory", "orchestration")
+SERVICES = ("order", "inventory", "orchestration", "notification")
 REGENERATE = "run make schemas"
 
 
