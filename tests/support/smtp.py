@@ -23,7 +23,17 @@ class SmtpSink:
 
     messages: list[EmailMessage] = field(default_factory=list)
     on_message: Callable[[EmailMessage], None] | None = None
+    answers: dict[str, str] = field(default_factory=dict)
+    """Recipient -> the server's answer to it instead of 250 (``550 ...``, ``451 ...``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.answers:
+            return self.answers[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
