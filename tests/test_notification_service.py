@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from oms_events.inventory import StockReceived
 from oms_events.values import LineQuantity
 from oms_order.domain.identity import order_id_for
-from tests.support.inventory import HAMBURG, TSHIRT, feed, import_catalogue, send
-from tests.support.orchestration import SOURCING, write_sourcing
+from tests.support.inventory import HAMBURG, TSHIRT, import_catalogue, send
+from tests.support.orchestration import SOURCING, stock_received_and_seen, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.shipping import fulfilment_order, now, scan, send_scans, send_staff, work_through
 from tests.support.smtp import SmtpServer, html_of, text_of
@@ -36,23 +35,7 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
     ]
     for service in services:
         await service.wait_ready()
-    await feed(
-        env,
-        StockReceived(
-            sku=TSHIRT, location_id=HAMBURG, receipt_id="rcv-1", quantity=10, received_at=now()
-        ),
-    )
-
-    async def stock_seen() -> bool:
-        rows = await env.fetch(
-            "orchestration",
-            "SELECT available FROM availability WHERE sku = $1 AND location_id = $2",
-            TSHIRT,
-            HAMBURG,
-        )
-        return bool(rows) and rows[0]["available"] == 10
-
-    await wait_for(stock_seen, what="orchestration to see the T-shirts")
+    await stock_received_and_seen(env, TSHIRT, HAMBURG, 10)
 
     # A German customer's order (address in Cologne, no stated preference), and one whose
     # card is declined.

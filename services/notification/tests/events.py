@@ -101,27 +101,27 @@ def fulfilment_created(order_id: str, n: int = 1) -> FulfilmentOrderCreated:
     )
 
 
+def _shipment(order_id: str, tracking: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "shipment_id": f"shp-{order_id}",
+        "carrier": "dhl",
+        "tracking_number": tracking,
+    }
+
+
 def shipped(order_id: str, tracking: str = "00340434100001") -> ShipmentShipped:
     return ShipmentShipped(
-        order_id=order_id,
+        **_shipment(order_id, tracking),
         fulfilment_order_id=f"fo-{order_id}-1",
         location_id="HAMBURG",
-        shipment_id=f"shp-{order_id}",
-        carrier="dhl",
-        tracking_number=tracking,
         lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),),
         shipped_at=AT + timedelta(days=1),
     )
 
 
 def delivered(order_id: str, tracking: str = "00340434100001") -> Delivered:
-    return Delivered(
-        order_id=order_id,
-        shipment_id=f"shp-{order_id}",
-        carrier="dhl",
-        tracking_number=tracking,
-        occurred_at=AT + timedelta(days=2, hours=3),
-    )
+    return Delivered(**_shipment(order_id, tracking), occurred_at=AT + timedelta(days=2, hours=3))
 
 
 def captured(order_id: str, minor: int) -> PaymentCaptured:

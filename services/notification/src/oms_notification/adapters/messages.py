@@ -4,7 +4,7 @@ their outcomes, the customers' preferences. Each call is one statement for a who
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -72,13 +72,7 @@ class ClaimedMessage:
     facts: dict[str, Any]
     correlation_id: str | None
     attempts: int
-    customer_id: str | None
-    email: str
-    phone: str | None
-    country: str | None
-    reference: str
-    placed_at: datetime
-    details: dict[str, Any]
+    order: CustomerOrder
     captured_minor: int
     refunded_minor: int
     preferred_locale: str | None
@@ -124,8 +118,10 @@ class StoredPreferences:
 _SUPERSEDING = [(kind, sorted(kind.superseded_by)) for kind in MessageKind if kind.superseded_by]
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+def _columns(rows: Sequence[Any], *names: str) -> list[list[Any]]:
+    """One array per field for ``unnest``; dicts as JSON text (cast to jsonb in SQL)."""
+    arrays = [[getattr(r, name) for r in rows] for name in names]
+    return [[orjson.dumps(v).decode() if isinstance(v, dict) else v for v in a] for a in arrays]
 
 
 async def upsert_orders(conn: asyncpg.Connection, orders: Sequence[CustomerOrder]) -> None:
@@ -140,14 +136,7 @@ async def upsert_orders(conn: asyncpg.Connection, orders: Sequence[CustomerOrder
         " email = excluded.email, phone = excluded.phone, country = excluded.country,"
         " reference = excluded.reference, placed_at = excluded.placed_at,"
         " details = excluded.details, last_event_at = now()",
-        [o.order_id for o in orders],
-        [o.customer_id for o in orders],
-        [o.email for o in orders],
-        [o.phone for o in orders],
-        [o.country for o in orders],
-        [o.reference for o in orders],
-        [o.placed_at for o in orders],
-        [_json(o.details) for o in orders],
+        *_columns(orders, *(f.name for f in fields(CustomerOrder))),
     )
 
 
@@ -161,7 +150,7 @@ async def change_shipping_addresses(
             " $2::jsonb), phone = coalesce($3, phone), last_event_at = now()"
             " WHERE order_id = $1",
             order_id,
-            _json(address),
+            orjson.dumps(address).decode(),
             address.get("phone"),
         )
 
@@ -192,15 +181,7 @@ async def queue_messages(conn: asyncpg.Connection, messages: Sequence[MessageToQ
         " $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
         " $9::text[]) AS u(n, o, t, tt, ck, ch, k, f, c)"
         " ON CONFLICT DO NOTHING RETURNING notification_id",
-        [m.notification_id for m in messages],
-        [m.order_id for m in messages],
-        [m.trigger_event_id for m in messages],
-        [m.trigger_type for m in messages],
-        [m.change_key for m in messages],
-        [m.channel for m in messages],
-        [m.kind for m in messages],
-        [_json(m.facts) for m in messages],
-        [m.correlation_id for m in messages],
+        *_columns(messages, *(f.name for f in fields(MessageToQueue))),
     )
     return len(rows)
 
@@ -218,7 +199,8 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
         " FROM due, customer_orders o LEFT JOIN customer_preferences p"
         " ON p.customer_id = o.customer_id"
         " WHERE n.notification_id = due.notification_id AND o.order_id = n.order_id"
-        " RETURNING n.notification_id, n.order_id, n.trigger_event_id, n.channel, n.template,"
+        " RETURNING n.notification_id, n.order_id, n.trigger_event_id, n.channel,"
+        " n.template AS kind,"
         " n.facts::text AS facts, n.correlation_id, n.attempts, o.customer_id, o.email,"
         " o.phone, o.country, o.reference, o.placed_at, o.details::text AS details,"
         " o.captured_minor, o.refunded_minor, p.locale AS preferred_locale,"
@@ -233,32 +215,21 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
         [kind.value for kind, by in _SUPERSEDING for _ in by],
         [later.value for _, by in _SUPERSEDING for later in by],
     )
-    return [
-        ClaimedMessage(
-            notification_id=r["notification_id"],
-            order_id=r["order_id"],
-            trigger_event_id=r["trigger_event_id"],
-            channel=r["channel"],
-            kind=r["template"],
-            facts=orjson.loads(r["facts"]),
-            correlation_id=r["correlation_id"],
-            attempts=r["attempts"],
-            customer_id=r["customer_id"],
-            email=r["email"],
-            phone=r["phone"],
-            country=r["country"],
-            reference=r["reference"],
-            placed_at=r["placed_at"],
-            details=orjson.loads(r["details"]),
-            captured_minor=r["captured_minor"],
-            refunded_minor=r["refunded_minor"],
-            preferred_locale=r["preferred_locale"],
-            opted_out_channels=tuple(r["opted_out_channels"]),
-            marketing_opt_out=r["marketing_opt_out"],
-            superseded=r["superseded"],
+    order_fields = {f.name for f in fields(CustomerOrder)}
+    claimed = []
+    for r in rows:
+        row = dict(r)
+        order = {k: row.pop(k) for k in order_fields - {"order_id"}}
+        order["details"] = orjson.loads(order["details"])
+        row["facts"] = orjson.loads(row["facts"])
+        row["opted_out_channels"] = tuple(row["opted_out_channels"])
+        claimed.append(
+            ClaimedMessage(
+                **row,
+                order=CustomerOrder(order_id=r["order_id"], **order),
+            )
         )
-        for r in rows
-    ]
+    return claimed
 
 
 async def settle(conn: asyncpg.Connection, settlements: Sequence[Settlement]) -> None:
@@ -272,35 +243,18 @@ async def settle(conn: asyncpg.Connection, settlements: Sequence[Settlement]) ->
         " $5::timestamptz[], $6::text[], $7::text[])"
         " AS s(id, status, locale, next_attempt_at, sent_at, provider_message_id, last_error)"
         " WHERE n.notification_id = s.id",
-        [s.notification_id for s in settlements],
-        [s.status for s in settlements],
-        [s.locale for s in settlements],
-        [s.next_attempt_at for s in settlements],
-        [s.sent_at for s in settlements],
-        [s.provider_message_id for s in settlements],
-        [s.last_error for s in settlements],
+        *_columns(settlements, *(f.name for f in fields(Settlement))),
     )
 
 
 _EXPIRED = (
-    " RETURNING notification_id, order_id, trigger_event_id, channel, template,"
+    " RETURNING notification_id, order_id, trigger_event_id, channel, template AS kind,"
     " correlation_id, attempts"
 )
 
 
 def _expired(rows: Sequence[asyncpg.Record]) -> list[Expired]:
-    return [
-        Expired(
-            notification_id=r["notification_id"],
-            order_id=r["order_id"],
-            trigger_event_id=r["trigger_event_id"],
-            channel=r["channel"],
-            kind=r["template"],
-            correlation_id=r["correlation_id"],
-            attempts=r["attempts"],
-        )
-        for r in rows
-    ]
+    return [Expired(**dict(r)) for r in rows]
 
 
 async def expire_sending(

@@ -172,9 +172,9 @@ class Dispatcher:
                 opted_out_channels=opted_out(c.opted_out_channels),
                 marketing_opt_out=c.marketing_opt_out,
             )
-            locale = choose_locale(c.preferred_locale, c.country, self.policy.default_locale)
+            locale = choose_locale(c.preferred_locale, c.order.country, self.policy.default_locale)
             channel = Channel(c.channel)
-            recipient = c.email if channel is Channel.EMAIL else c.phone
+            recipient = c.order.email if channel is Channel.EMAIL else c.order.phone
             why = "superseded" if c.superseded else None
             why = why or suppression(MessageKind(c.kind), channel, preferences)
             if why is None and recipient is None:
@@ -241,11 +241,7 @@ class Dispatcher:
         if delivery.status is DeliveryStatus.SENT:
             self._outbox(work, c).emit(
                 NotificationSent(
-                    notification_id=c.notification_id,
-                    order_id=c.order_id,
-                    trigger_event_id=str(c.trigger_event_id),
-                    channel=NotificationChannel(c.channel),
-                    template=c.kind,
+                    **_about(c),
                     locale=o.locale,
                     recipient=_masked(c.channel, o.recipient),
                     provider_message_id=delivery.provider_message_id,
@@ -289,11 +285,7 @@ class Dispatcher:
     ) -> None:
         self._outbox(work, row).emit(
             NotificationFailed(
-                notification_id=row.notification_id,
-                order_id=row.order_id,
-                trigger_event_id=str(row.trigger_event_id),
-                channel=NotificationChannel(row.channel),
-                template=row.kind,
+                **_about(row),
                 reason=reason[:2000],
                 retryable=retryable,
                 attempts=max(row.attempts, 1),
@@ -311,15 +303,26 @@ class Dispatcher:
         )
 
 
+def _about(row: ClaimedMessage | Expired) -> dict[str, Any]:
+    """What NotificationSent and NotificationFailed say of the message they report."""
+    return {
+        "notification_id": row.notification_id,
+        "order_id": row.order_id,
+        "trigger_event_id": str(row.trigger_event_id),
+        "channel": NotificationChannel(row.channel),
+        "template": row.kind,
+    }
+
+
 def _masked(channel: str, recipient: str) -> str:
     return mask_email(recipient) if channel == Channel.EMAIL else mask_phone(recipient)
 
 
 def _context(c: ClaimedMessage) -> dict[str, Any]:
     """What a template sees: the order as kept, and the change's facts with line names."""
-    order = dict(c.details)
-    order["reference"] = c.reference
-    order["placed_at"] = c.placed_at
+    order = dict(c.order.details)
+    order["reference"] = c.order.reference
+    order["placed_at"] = c.order.placed_at
     names = {line["line_id"]: line["name"] for line in order.get("lines", [])}
     facts = dict(c.facts)
     if "lines" in facts:
