@@ -14,6 +14,7 @@ from oms_events.orders import (
     OrderConfirmed,
     OrderHeld,
     OrderLinesCanceled,
+    ShippingAddressChanged,
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import EventPayload
@@ -58,6 +59,17 @@ def accepted(order_id: str, *, country: str = "DE", customer_id: str = CUSTOMER)
         delivery_method=DeliveryMethod.HOME_DELIVERY,
     )
     return OrderAccepted.model_validate(data)
+
+
+def address_changed(order_id: str, line1: str) -> ShippingAddressChanged:
+    address = accepted(order_id).shipping_address
+    assert address is not None
+    return ShippingAddressChanged(
+        order_id=order_id,
+        previous_address=address,
+        address=address.model_copy(update={"line1": line1}),
+        changed_by=CS,
+    )
 
 
 def confirmed(order_id: str) -> OrderConfirmed:

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 _TOPICS = {
     "OrderAccepted": "oms.orders",
+    "ShippingAddressChanged": "oms.orders",
     "OrderConfirmed": "oms.orders",
     "OrderLinesCanceled": "oms.orders",
     "OrderCanceled": "oms.orders",
@@ -89,6 +90,7 @@ async def test_customers_get_each_change_once_in_their_language_and_never_again_
         env,
         "ord-de",
         ev.accepted("ord-de"),
+        ev.address_changed("ord-de", "Domkloster 4"),
         ev.confirmed("ord-de"),
         ev.lines_canceled("ord-de"),
         ev.fulfilment_created("ord-de"),
@@ -109,6 +111,8 @@ async def test_customers_get_each_change_once_in_their_language_and_never_again_
             "Votre commande ORD-FR a été annulée",
         ]
     )
+    [confirmation] = [m for m in smtp.sink.received() if "bestätigt" in str(m["Subject"])]
+    assert "Domkloster 4" in text_of(confirmation)  # the address as changed
     [partial] = [m for m in smtp.sink.received() if "storniert" in str(m["Subject"])]
     body = text_of(partial)
     assert "- 1 x T-Shirt <Bio> & Fair" in body and "- 1 x Tasse" in body
@@ -130,9 +134,9 @@ async def test_customers_get_each_change_once_in_their_language_and_never_again_
     replay = await notification(env, smtp, OMS_GROUP_SUFFIX=f"-{env.run}-replay")
 
     async def replayed() -> bool:
-        return (await replay.health() or {}).get("processed_events", 0) >= 8
+        return (await replay.health() or {}).get("processed_events", 0) >= 9
 
-    await wait_for(replayed, timeout=60, what="the eight events replayed")
+    await wait_for(replayed, timeout=60, what="the nine events replayed")
     # A new change after the replayed ones: once it is told, a second copy would have been too.
     await publish(env, "ord-late", ev.accepted("ord-late"), ev.confirmed("ord-late"))
 

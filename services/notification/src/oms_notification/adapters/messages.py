@@ -143,16 +143,17 @@ async def upsert_orders(conn: asyncpg.Connection, orders: Sequence[CustomerOrder
 async def change_shipping_addresses(
     conn: asyncpg.Connection, changes: Sequence[tuple[str, dict[str, Any]]]
 ) -> None:
-    """(order id, new address); in the run's order, so the last change wins."""
-    for order_id, address in changes:
-        await conn.execute(
-            "UPDATE customer_orders SET details = jsonb_set(details, '{shipping_address}',"
-            " $2::jsonb), phone = coalesce($3, phone), last_event_at = now()"
-            " WHERE order_id = $1",
-            order_id,
-            orjson.dumps(address).decode(),
-            address.get("phone"),
-        )
+    """(order id, new address) in the run's order, in one statement: an order's last change
+    wins."""
+    await conn.execute(
+        "UPDATE customer_orders o SET details = jsonb_set(o.details, '{shipping_address}',"
+        " c.address), phone = coalesce(c.address ->> 'phone', o.phone), last_event_at = now()"
+        " FROM (SELECT DISTINCT ON (order_id) order_id, address::jsonb AS address"
+        " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(order_id, address, n)"
+        " ORDER BY order_id, n DESC) c WHERE o.order_id = c.order_id",
+        [order_id for order_id, _ in changes],
+        [orjson.dumps(address).decode() for _, address in changes],
+    )
 
 
 async def raise_amounts(
