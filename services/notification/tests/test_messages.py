@@ -3,6 +3,7 @@ each send, on fakes (no broker, no database, no SMTP server)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -299,3 +300,15 @@ def test_policy_rules() -> None:
     assert [(w - NOW).total_seconds() for w in waits if w] == [7.5, 12.5, 22.5, 32.5]
     final = after_failure(attempts=5, max_attempts=5, transient=True, now=NOW, first_s=5, max_s=30)
     assert (final.status, final.publish_failure) == (MessageStatus.FAILED, True)
+
+
+async def test_a_message_whose_facts_do_not_fit_fails_alone() -> None:
+    store, handlers, dispatcher, email, units, _ = world()
+    await tell(handlers, ev.accepted("ord-1"), ev.canceled("ord-1"), ev.confirmed("ord-1"))
+    order = store.orders["ord-1"]
+    store.orders["ord-1"] = replace(order, details={**order.details, "totals": {}})
+    assert await dispatcher.dispatch(units) == 0
+    assert store.statuses() == {"order_canceled": "failed", "order_confirmed": "failed"}
+    reasons = sorted(e.payload.reason for e in units.events())
+    assert [r.split(":")[0] for r in reasons] == ["render_failed", "render_failed"]
+    assert email.tried == []

@@ -189,7 +189,8 @@ class Dispatcher:
             assert recipient is not None
             try:
                 rendered = self.renderer.render(c.kind, locale, _context(c))
-            except RenderError as exc:
+            except (RenderError, KeyError, TypeError, ValueError) as exc:
+                # Facts or an order row that do not fit: this message fails, the pass goes on.
                 settled.append(
                     Settlement(c.notification_id, MessageStatus.FAILED, locale, last_error=str(exc))
                 )
