@@ -40,11 +40,15 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
         lambda: env.fetch(
             "notification", "SELECT * FROM notifications WHERE order_id = $1", order_id
         ),
-        what="the notification service to store the accepted order's notification",
+        what="the notification service to queue the confirmed order's message",
     )
-    assert [(r["trigger_type"], r["template"], r["status"]) for r in rows] == [
-        ("OrderAccepted", "order_received", "queued")
+    assert [(r["trigger_type"], r["template"]) for r in rows] == [
+        ("OrderConfirmed", "order_confirmed")
     ]
+    kept = await env.fetch(
+        "notification", "SELECT reference FROM customer_orders WHERE order_id = $1", order_id
+    )
+    assert [r["reference"] for r in kept] == ["A-1001"]
     orders = await env.fetch(
         "order", "SELECT status, sequence FROM orders WHERE order_id = $1", order_id
     )
@@ -62,7 +66,8 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
     assert await _count(env, "order", "SELECT count(*) FROM oms_outbox") == 0
     assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.orders")) == 2
     assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.payments")) == 1
-    assert await notification.metric("oms_events_in_total", outcome="processed") == 1
+    # OrderAccepted (the order kept) and OrderConfirmed (its message queued).
+    assert await notification.metric("oms_events_in_total", outcome="processed") == 2
     lag = await wait_for(
         lambda: notification.metric_lines("oms_consumer_lag", topic=env.topic("oms.orders")),
         what="the consumer lag gauge",
@@ -81,8 +86,15 @@ async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:
         lambda: notification.metric("oms_events_in_total", outcome="duplicate"),
         what="the second copy to be seen as a duplicate",
     )
+    # The order service's OrderConfirmed follows its OrderAccepted: once its message is
+    # queued, every event before it was processed.
+    await wait_for(
+        lambda: _count(env, "notification", "SELECT count(*) FROM notifications"),
+        what="the confirmation's message",
+    )
+    assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
-    assert await notification.metric("oms_events_in_total", outcome="processed") == 1
+    assert await notification.metric("oms_events_in_total", outcome="processed") == 2
 
 
 async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: Env) -> None:
@@ -91,7 +103,9 @@ async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: 
     await _accepted_event(env, "C-3001")
 
     assert notification.wait_exit(timeout=60) == -signal.SIGKILL
-    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+    assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
+    # The order service's OrderConfirmed came in the same batch, or comes after the restart.
+    confirmed_before = await _count(env, "notification", "SELECT count(*) FROM notifications")
 
     restarted = await env.service("notification")
     await restarted.wait_ready()
@@ -100,8 +114,14 @@ async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: 
         timeout=60,
         what="the redelivered event to be dropped by the inbox",
     )
+    await wait_for(
+        lambda: _count(env, "notification", "SELECT count(*) FROM notifications"),
+        what="the confirmation's message",
+    )
+    assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
-    assert await restarted.metric("oms_events_in_total", outcome="processed") == 0
+    processed = await restarted.metric("oms_events_in_total", outcome="processed")
+    assert processed == 1 - confirmed_before
 
 
 async def test_poison_record_is_dead_lettered_and_the_partition_moves_on(env: Env) -> None:
