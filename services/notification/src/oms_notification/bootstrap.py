@@ -14,7 +14,7 @@ from oms_notification.entrypoints.api import register_api
 from oms_notification.entrypoints.kafka import subscriptions
 from oms_notification.service_layer.dispatch import Dispatcher, DispatchPolicy
 from oms_notification.service_layer.messages import CustomerMessages
-from oms_runtime import ServiceRuntime, parse_caller_keys
+from oms_runtime import ServiceRuntime, kill_at, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -51,6 +51,7 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
             timeout_s=settings.smtp_timeout_s,
         ),
         sms=sms,
+        after_send=lambda handed_over: kill_at("after_send", handed_over),
         policy=DispatchPolicy(
             batch_max=settings.dispatch_batch_max,
             max_attempts=settings.send_attempts,

@@ -147,20 +147,25 @@ async def test_customers_get_each_change_once_in_their_language_and_never_again_
     assert len(smtp.sink.received()) == 5
 
 
+@pytest.mark.parametrize("when", ["before_the_servers_reply", "after_send"])
 async def test_a_message_the_server_took_as_the_service_died_is_never_sent_twice(
-    env: Env, smtp: SmtpServer
+    env: Env, smtp: SmtpServer, when: str
 ) -> None:
     lease = {"OMS_SMTP_TIMEOUT_S": "1", "OMS_SENDING_LEASE_S": "2"}
-    service = await notification(env, smtp, **lease)
-    killed = threading.Event()
+    if when == "after_send":
+        # The server answered 250; the service dies before it records the outcome.
+        service = await notification(env, smtp, **lease, OMS_FAULT_KILL_AT="after_send:1")
+    else:
+        service = await notification(env, smtp, **lease)
+        killed = threading.Event()
 
-    def kill_the_sender(message: Any) -> None:
-        # The server holds the message; the service dies before it hears 250.
-        if not killed.is_set():
-            killed.set()
-            service.kill()
+        def kill_the_sender(message: Any) -> None:
+            # The server holds the message; the service dies before it hears 250.
+            if not killed.is_set():
+                killed.set()
+                service.kill()
 
-    smtp.sink.on_message = kill_the_sender
+        smtp.sink.on_message = kill_the_sender
     await publish(env, "ord-k", ev.accepted("ord-k"), ev.confirmed("ord-k"))
     assert service.proc is not None
     await wait_for(lambda: _exited(service), timeout=60, what="the service killed mid-send")

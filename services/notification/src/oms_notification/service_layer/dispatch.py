@@ -122,6 +122,10 @@ class Dispatcher:
     policy: DispatchPolicy = DispatchPolicy()
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     jitter: Callable[[], float] = random.random
+    after_send: Callable[[int], None] = lambda sent: None
+    """Called with the messages handed over so far, before their outcome is recorded (the
+    worker's fault-injection point ``after_send``)."""
+    handed_over: int = 0
 
     async def dispatch(self, unit_of_work: UnitOfWorkFactory) -> int:
         """One pass: settle expired claims, claim what is due, send, record. How many sent."""
@@ -135,6 +139,8 @@ class Dispatcher:
         if not outgoing:
             return 0
         deliveries = await self._send(outgoing)
+        self.handed_over += sum(d.status is DeliveryStatus.SENT for d in deliveries)
+        self.after_send(self.handed_over)
         done = self.clock()
         async with unit_of_work() as work:
             await self.store.settle(
