@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from mail_demo import MailSink, print_mailbox
+from mail_demo import MailSink, print_mailbox, state_preferences
 from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
@@ -274,6 +274,7 @@ def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subpr
             "OMS_GROUP_SUFFIX": GROUP_SUFFIX,
             "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
+            "OMS_NOTIFICATION_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
             "OMS_CARRIER_CODES": str(REPO / "deploy" / "demo" / "carriers.yaml"),
             **(mail.env() if name == "notification" else {}),
@@ -407,12 +408,17 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         customer=Customer(customer_id="cus-web", email="customer@example.com"),
         **order_fields(CHANNELS[0], f"{run}-http", "SKU-HOODIE-L", 4990, 1),
     )
+    # The web customer reads French: their e-mails come in French whatever the address says.
+    stated = await asyncio.to_thread(
+        state_preferences, SERVICES["notification"], SHOP_API_KEY, "cus-web", {"locale": "fr"}
+    )
     first = await asyncio.to_thread(post_order, web_order, f"checkout-{run}")
     again = await asyncio.to_thread(post_order, web_order, f"checkout-{run}")
     print(
         f"   and the web shop POSTed an order to /v1/orders with its API key: {first[0]}"
         f" {first[1]['status']}; its retry with the same Idempotency-Key got the same answer"
-        f" ({again[0]} {again[1]['status']}, order {again[1]['order_id']})\n"
+        f" ({again[0]} {again[1]['status']}, order {again[1]['order_id']}); its customer"
+        f" asked for French e-mails (PUT /v1/customers/cus-web/preferences: {stated})\n"
     )
     externals = [f"{run}-{s}" for s in ("tshirt", "declined", "tv", "badtotal", "v1", "http")]
     ids = {

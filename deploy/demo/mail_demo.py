@@ -4,8 +4,10 @@ service had told them about their orders."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import urllib.request
 from collections.abc import Awaitable, Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -46,6 +48,19 @@ class MailSink:
             "OMS_SMTP_PORT": str(self.port),
             "OMS_DISPATCH_INTERVAL_S": "0.2",
         }
+
+
+def state_preferences(port: int, api_key: str, customer_id: str, body: dict[str, Any]) -> str:
+    """What a shop's account page does: PUT the customer's message preferences."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/customers/{customer_id}/preferences",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        stated = json.load(response)
+    return f"{response.status} locale={stated['locale']}"
 
 
 async def print_mailbox(
