@@ -80,12 +80,22 @@ class FakeMessageStore:
         return new
 
     async def claim_due(
-        self, conn: asyncpg.Connection, now: datetime, limit: int
+        self, conn: asyncpg.Connection, now: datetime, limit: int, waited_since: datetime
     ) -> list[ClaimedMessage]:
         claimed = []
+        settled_confirmations = {
+            (r.message.order_id, r.message.channel)
+            for r in self.rows.values()
+            if r.message.kind == "order_confirmed" and r.status not in ("queued", "sending")
+        }
         for row in self.rows.values():
             order = self.orders.get(row.message.order_id)
             due = row.next_attempt_at is None or row.next_attempt_at <= now
+            due = due and (
+                not MessageKind(row.message.kind).follows_confirmation
+                or row.created_at < waited_since
+                or (row.message.order_id, row.message.channel) in settled_confirmations
+            )
             if row.status != "queued" or not due or order is None or len(claimed) == limit:
                 continue
             row.status, row.attempts, row.claimed_at = "sending", row.attempts + 1, now

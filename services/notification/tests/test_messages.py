@@ -93,7 +93,9 @@ async def test_an_orders_life_is_told_once_per_change_in_the_customers_language(
         ev.fulfilment_created(order, 2),  # a second location: the same change, told once
         ev.held(order, "risk_review"),  # the shop's own business: not told
     )
-    assert await dispatcher.dispatch(units) == 2
+    # The preparation follows the confirmation: it waits until that is settled.
+    assert await dispatcher.dispatch(units) == 1
+    assert await dispatcher.dispatch(units) == 1
     told += await tell(
         handlers,
         ev.shipped(order),
@@ -125,11 +127,39 @@ async def test_an_orders_life_is_told_once_per_change_in_the_customers_language(
 
 async def test_being_prepared_is_not_told_once_the_order_shipped() -> None:
     store, handlers, dispatcher, email, units, _ = world()
-    # The sourcing topic lagged behind the shipments topic.
-    await tell(handlers, ev.accepted("ord-1"), ev.shipped("ord-1"), ev.fulfilment_created("ord-1"))
+    await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"))
     assert await dispatcher.dispatch(units) == 1
-    assert [m.subject for m in email.sent] == ["Ihre Bestellung ORD-1 ist unterwegs"]
-    assert store.statuses() == {"shipped": "sent", "in_preparation": "suppressed"}
+    # The sourcing topic lagged behind the shipments topic.
+    await tell(handlers, ev.shipped("ord-1"), ev.fulfilment_created("ord-1"))
+    assert await dispatcher.dispatch(units) == 1
+    assert email.sent[-1].subject == "Ihre Bestellung ORD-1 ist unterwegs"
+    assert store.statuses() == {
+        "order_confirmed": "sent",
+        "shipped": "sent",
+        "in_preparation": "suppressed",
+    }
+
+
+async def test_what_follows_the_confirmation_waits_for_it_or_for_the_order_wait() -> None:
+    store, handlers, dispatcher, email, units, clock = world(
+        DeliveryStatus.FAILED, policy=DispatchPolicy(order_wait_s=30, retry_first_s=1)
+    )
+    # The shipments topic ran ahead: shipped arrives before the confirmation is told.
+    await tell(handlers, ev.accepted("ord-1"), ev.shipped("ord-1"), ev.confirmed("ord-1"))
+    await dispatcher.dispatch(units)  # the confirmation fails once; shipped still waits
+    assert store.statuses() == {"shipped": "queued", "order_confirmed": "queued"}
+    clock.now += timedelta(seconds=1)
+    assert await dispatcher.dispatch(units) == 1
+    assert await dispatcher.dispatch(units) == 1
+    assert [m.subject for m in email.sent] == [
+        "Ihre Bestellung ORD-1 ist bestätigt",
+        "Ihre Bestellung ORD-1 ist unterwegs",
+    ]
+    # Without any confirmation, a shipment is told once the order wait is over.
+    await tell(handlers, ev.accepted("ord-2"), ev.shipped("ord-2"), order_id="ord-2")
+    assert await dispatcher.dispatch(units) == 0
+    clock.now += timedelta(seconds=31)
+    assert await dispatcher.dispatch(units) == 1
 
 
 async def test_a_partial_cancellation_lists_its_lines_and_refund() -> None:
@@ -216,12 +246,12 @@ async def test_a_transient_failure_waits_and_a_refusal_fails_for_good() -> None:
     store, handlers, dispatcher, email, units, clock = world(
         DeliveryStatus.FAILED, DeliveryStatus.REFUSED
     )
-    await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"), ev.shipped("ord-1"))
+    await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"), ev.lines_canceled("ord-1"))
     assert await dispatcher.dispatch(units) == 0
-    assert store.statuses() == {"order_confirmed": "queued", "shipped": "failed"}
+    assert store.statuses() == {"order_confirmed": "queued", "lines_canceled": "failed"}
     [failed] = [e.payload for e in units.events()]
     assert isinstance(failed, NotificationFailed) and not failed.retryable
-    assert failed.template == "shipped"
+    assert failed.template == "lines_canceled"
     assert await dispatcher.dispatch(units) == 0  # not due before its wait is over
     clock.now += timedelta(seconds=5)
     assert await dispatcher.dispatch(units) == 1
@@ -238,7 +268,7 @@ async def test_a_send_whose_outcome_is_unknown_follows_the_policy(
     )
     await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"))
     # The service died after its claim committed: the row stays 'sending'.
-    claimed = await store.claim_due(in_memory_unit_of_work().conn, NOW, 10)
+    claimed = await store.claim_due(in_memory_unit_of_work().conn, NOW, 10, NOW)
     assert [c.kind for c in claimed] == ["order_confirmed"]
     assert await dispatcher.dispatch(units) == 0  # still within its lease: left alone
     clock.now += timedelta(seconds=61)
@@ -277,10 +307,10 @@ async def test_text_messages_go_to_the_phone_when_a_provider_is_configured() -> 
     sms = FakeSmsSender()
     dispatcher.sms = sms
     handlers = CustomerMessages(store, channels=(Channel.EMAIL, Channel.SMS))
-    await tell(handlers, ev.accepted("ord-1"), ev.shipped("ord-1"))
+    await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"))
     assert await dispatcher.dispatch(units) == 2
     [text] = sms.sent
-    assert text.to == "+49 221 1234567" and "ORD-1" in text.text
+    assert text.to == "+49 221 1234567" and text.text == "Ihre Bestellung ORD-1 ist bestätigt"
     recipients = {e.payload.recipient for e in units.events()}
     assert recipients == {"e***@example.com", "***67"}
 

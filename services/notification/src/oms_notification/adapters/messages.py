@@ -187,13 +187,20 @@ async def queue_messages(conn: asyncpg.Connection, messages: Sequence[MessageToQ
     return len(rows)
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[ClaimedMessage]:
+async def claim_due(
+    conn: asyncpg.Connection, now: datetime, limit: int, waited_since: datetime
+) -> list[ClaimedMessage]:
     """Due messages whose order is known become 'sending' (one more attempt), in one
-    statement; another instance skips the rows this one locked."""
+    statement; another instance skips the rows this one locked. A kind that follows the
+    confirmation waits for the confirmation's message to be settled, or until it was queued
+    before ``waited_since``."""
     rows = await conn.fetch(
         "WITH due AS (SELECT n.notification_id FROM notifications n"
         " JOIN customer_orders o ON o.order_id = n.order_id"
         " WHERE n.status = 'queued' AND n.next_attempt_at <= $1"
+        " AND (n.template <> ALL($5::text[]) OR n.created_at < $6 OR EXISTS (SELECT 1"
+        " FROM notifications c WHERE c.order_id = n.order_id AND c.channel = n.channel"
+        " AND c.template = 'order_confirmed' AND c.status NOT IN ('queued', 'sending')))"
         " ORDER BY n.next_attempt_at LIMIT $2 FOR UPDATE OF n SKIP LOCKED)"
         " UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1,"
         " claimed_at = $1"
@@ -215,6 +222,8 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
         limit,
         [kind.value for kind, by in _SUPERSEDING for _ in by],
         [later.value for _, by in _SUPERSEDING for later in by],
+        [kind.value for kind in MessageKind if kind.follows_confirmation],
+        waited_since,
     )
     order_fields = {f.name for f in fields(CustomerOrder)}
     claimed = []

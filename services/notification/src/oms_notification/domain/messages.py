@@ -76,6 +76,18 @@ class MessageKind(StrEnum):
         return Category.TRANSACTIONAL
 
     @property
+    def follows_confirmation(self) -> bool:
+        """Kinds that only happen after the order was confirmed (sourcing starts there): they
+        wait until the confirmation's message is settled, so the customer reads them in that
+        order (the topics are read side by side), or until the order wait is over."""
+        return self in (
+            MessageKind.BACKORDERED,
+            MessageKind.IN_PREPARATION,
+            MessageKind.SHIPPED,
+            MessageKind.DELIVERED,
+        )
+
+    @property
     def superseded_by(self) -> frozenset[MessageKind]:
         """Kinds whose message makes this one stale: the customer told the order shipped is
         not told, later, that it is being prepared (events of different topics may arrive

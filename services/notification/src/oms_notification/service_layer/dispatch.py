@@ -56,7 +56,7 @@ _UNKNOWN = "outcome_unknown: the send was interrupted after the message was hand
 
 class DispatchStore(Protocol):
     async def claim_due(
-        self, conn: asyncpg.Connection, now: datetime, limit: int
+        self, conn: asyncpg.Connection, now: datetime, limit: int, waited_since: datetime
     ) -> list[ClaimedMessage]: ...
 
     async def settle(self, conn: asyncpg.Connection, settlements: Sequence[Settlement]) -> None: ...
@@ -132,7 +132,10 @@ class Dispatcher:
         now = self.clock()
         async with unit_of_work() as work:
             await self._settle_expired(work, now)
-            claimed = await self.store.claim_due(work.conn, now, self.policy.batch_max)
+            waited_since = now - timedelta(seconds=self.policy.order_wait_s)
+            claimed = await self.store.claim_due(
+                work.conn, now, self.policy.batch_max, waited_since
+            )
             outgoing, settled = self._prepare(work, claimed)
             if settled:
                 await self.store.settle(work.conn, settled)
