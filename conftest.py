@@ -2,4 +2,4 @@
 every test directory: services' integration tests beside their code, cross-service tests in
 tests/."""
 
-pytest_plugins = ["tests.support.world"]
+pytest_plugins = ["tests.support.world", "tests.support.smtp"]

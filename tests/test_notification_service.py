@@ -1,109 +1,107 @@
-"""The notification service queues one message per customer-visible change, and delivers the
-order service's events to webhook subscribers, signed."""
+"""A customer's e-mails through an order's life, from confirmed to delivered, with the order,
+inventory, orchestration, shipping and notification services running as OS processes on the
+real broker and database and a real SMTP server receiving what they send."""
 
 from __future__ import annotations
 
-import json
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from oms_events.codec import decode, encode, new_event
-from oms_events.orders import CancelOrder
-from oms_events.values import Actor, ActorRole
+from oms_events.values import LineQuantity
 from oms_order.domain.identity import order_id_for
-from tests.support.kafka import produce, read_topic
+from tests.support.inventory import HAMBURG, TSHIRT, import_catalogue, send
+from tests.support.orchestration import SOURCING, stock_received_and_seen, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.shipping import fulfilment_order, now, scan, send_scans, send_staff, work_through
+from tests.support.smtp import SmtpServer, html_of, text_of
 from tests.support.waiting import wait_for
-from tests.support.webhooks import WEBHOOK_SETTINGS, Receiver, documented_verifier, subscribe
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
 
-async def test_each_customer_visible_change_queues_one_message(env: Env) -> None:
-    order_service = await env.service("order")
-    notification = await env.service("notification")
-    await order_service.wait_ready()
-    await notification.wait_ready()
-    declined = order_submitted("N-declined").model_copy(
-        update={
-            "payment": order_submitted("x").payment.model_copy(update={"card_token": "tok_decline"})
-        }
-    )
-    await produce(
-        env.bootstrap,
-        env.topic("oms.channel-order-intake"),
-        [encoded(order_submitted("N-ok")), encoded(declined)],
-    )
-    ok = order_id_for(CHANNEL, "N-ok")
-    await wait_for(
-        lambda: env.fetch(
-            "order", "SELECT 1 FROM orders WHERE order_id = $1 AND status = 'CONFIRMED'", ok
-        ),
-        what="the order to be confirmed",
-    )
-    cancel = CancelOrder(
-        order_id=ok,
-        reason="customer asked",
-        requested_by=Actor(actor_id="agent-1", role=ActorRole.CUSTOMER_SERVICE),
-    )
-    envelope = new_event(cancel, subject=ok, source="cs/desk", correlation_id="t-1")
-    await produce(
-        env.bootstrap, env.topic("oms.order-commands"), [encode(envelope)], key=ok.encode()
-    )
+async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_german(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    await import_catalogue(env, tmp_path)
+    services = [
+        await env.service("order"),
+        await env.service("inventory"),
+        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, SOURCING)),
+        await env.service("shipping"),
+        await env.service("notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1"),
+    ]
+    for service in services:
+        await service.wait_ready()
+    await stock_received_and_seen(env, TSHIRT, HAMBURG, 10)
 
-    async def queued() -> list[tuple[str, str]]:
-        rows = await env.fetch("notification", "SELECT order_id, template FROM notifications")
-        found = sorted((r["order_id"], r["template"]) for r in rows)
-        return found if len(found) == 4 else []
-
-    declined_id = order_id_for(CHANNEL, "N-declined")
-    assert await wait_for(queued, what="four notifications") == sorted(
+    # A German customer's order (address in Cologne, no stated preference), and one whose
+    # card is declined.
+    declined = order_submitted("MAIL-2", lines=[(TSHIRT, 1)])
+    declined = declined.model_copy(
+        update={"payment": declined.payment.model_copy(update={"card_token": "tok_decline"})}
+    )
+    await send(
+        env,
+        "oms.channel-order-intake",
         [
-            (ok, "order_received"),
-            (ok, "order_canceled"),
-            (declined_id, "order_received"),
-            (declined_id, "payment_failed"),
-        ]
+            (f"{CHANNEL}:MAIL-1", encoded(order_submitted("MAIL-1", lines=[(TSHIRT, 2)]))),
+            (f"{CHANNEL}:MAIL-2", encoded(declined)),
+        ],
+    )
+    order_id = order_id_for(CHANNEL, "MAIL-1")
+    fo = await fulfilment_order(env, order_id, "CREATED")
+
+    async def told(subject: str) -> bool:
+        return subject in smtp.sink.subjects()
+
+    # The customer hears the order is being prepared before the staff pick it (minutes, not
+    # the milliseconds of a test: an order already shipped is not said to be in preparation).
+    await wait_for(lambda: told("Wir bereiten Ihre Bestellung MAIL-1 vor"), timeout=60)
+    start = now() - timedelta(minutes=30)
+    tracking = "00340434100077"
+    await send_staff(
+        env,
+        *work_through(fo, (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),), tracking, start),
+    )
+    await fulfilment_order(env, order_id, "SHIPPED")
+    await send_scans(
+        env,
+        scan(tracking, "PU", start + timedelta(minutes=10)),
+        scan(tracking, "OD", start + timedelta(minutes=20)),
+        scan(tracking, "DL", start + timedelta(minutes=25)),
     )
 
-
-async def test_an_orders_events_reach_its_webhook_subscriber_signed(env: Env) -> None:
-    async with Receiver({"erp": 200}) as receiver:
-        order_service = await env.service("order")
-        notification = await env.service("notification", **WEBHOOK_SETTINGS)
-        await order_service.wait_ready()
-        await notification.wait_ready()
-        erp = await subscribe(
-            notification,
-            receiver.url("erp"),
-            "OrderAccepted",
-            "OrderConfirmed",
-            "PaymentAuthorized",
-        )
-        await produce(
-            env.bootstrap, env.topic("oms.channel-order-intake"), [encoded(order_submitted("W-1"))]
-        )
-        order_id = order_id_for(CHANNEL, "W-1")
-
-        async def three() -> bool:
-            return len(receiver.accepted("erp")) >= 3
-
-        await wait_for(three, what="three deliveries")
-        delivered = [decode(r.body).envelope for r in receiver.accepted("erp")]
-        assert sorted(e.type for e in delivered) == [
-            "OrderAccepted",
-            "OrderConfirmed",
-            "PaymentAuthorized",
+    await wait_for(lambda: told("Ihre Bestellung MAIL-1 wurde zugestellt"), timeout=90)
+    assert sorted(smtp.sink.subjects()) == sorted(
+        [
+            "Die Zahlung für Ihre Bestellung MAIL-2 ist fehlgeschlagen",
+            "Ihre Bestellung MAIL-1 ist bestätigt",
+            "Wir bereiten Ihre Bestellung MAIL-1 vor",
+            "Ihre Bestellung MAIL-1 ist unterwegs",
+            "Ihre Bestellung MAIL-1 wurde zugestellt",
         ]
-        assert {e.subject for e in delivered} == {order_id}
-        verify = documented_verifier()
-        assert all(verify(erp["secret"], r.headers, r.body) for r in receiver.requests)
-        records = await read_topic(env.bootstrap, env.topic("oms.notifications"), at_least=3)
-        outcomes = [json.loads(r.value) for r in records]
-        assert sorted(o["data"]["event_id"] for o in outcomes) == sorted(
-            str(e.id) for e in delivered
-        )
-        assert {
-            (o["type"], o["subject"], r.key) for o, r in zip(outcomes, records, strict=True)
-        } == {("WebhookDelivered", order_id, order_id.encode())}
+    )
+    mine = [m for m in smtp.sink.received() if "MAIL-1" in str(m["Subject"])]
+    assert [str(m["Subject"]) for m in mine] == [
+        "Ihre Bestellung MAIL-1 ist bestätigt",
+        "Wir bereiten Ihre Bestellung MAIL-1 vor",
+        "Ihre Bestellung MAIL-1 ist unterwegs",
+        "Ihre Bestellung MAIL-1 wurde zugestellt",
+    ]
+    assert {m["To"] for m in mine} == {"erika@example.com"}
+    confirmed, _, shipped, delivered = (text_of(m) for m in mine)
+    # 2 x 25.00 + 19 % VAT, plus 4.95 shipping, in German money and dates.
+    assert f"- 2 x {TSHIRT}  59,50\u00a0€" in confirmed
+    assert "Gesamtbetrag: 64,45\u00a0€" in confirmed
+    assert "vom 24. November 2026" in confirmed
+    assert f"Sendungsnummer: {tracking}" in shipped
+    assert f"piececode={tracking}" in shipped
+    assert (
+        f'<a href="https://www.dhl.de/de/privatkunden/dhl-sendungsverfolgung.html?piececode={tracking}">'
+        in html_of(mine[2])
+    )
+    assert f"DHL hat Ihr Paket {tracking} der Bestellung MAIL-1" in delivered
+    assert len(smtp.sink.received()) == 5

@@ -41,11 +41,15 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
         lambda: env.fetch(
             "notification", "SELECT * FROM notifications WHERE order_id = $1", order_id
         ),
-        what="the notification service to store the accepted order's notification",
+        what="the notification service to queue the confirmed order's message",
     )
-    assert [(r["trigger_type"], r["template"], r["status"]) for r in rows] == [
-        ("OrderAccepted", "order_received", "queued")
+    assert [(r["trigger_type"], r["template"]) for r in rows] == [
+        ("OrderConfirmed", "order_confirmed")
     ]
+    kept = await env.fetch(
+        "notification", "SELECT reference FROM customer_orders WHERE order_id = $1", order_id
+    )
+    assert [r["reference"] for r in kept] == ["A-1001"]
     orders = await env.fetch(
         "order", "SELECT status, sequence FROM orders WHERE order_id = $1", order_id
     )
@@ -83,6 +87,13 @@ async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:
         lambda: notification.metric("oms_events_in_total", outcome="duplicate"),
         what="the second copy to be seen as a duplicate",
     )
+    # The order service's OrderConfirmed follows its OrderAccepted: once its message is
+    # queued, every event before it was processed.
+    await wait_for(
+        lambda: _count(env, "notification", "SELECT count(*) FROM notifications"),
+        what="the confirmation's message",
+    )
+    assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
     # The order's three events once each (accepted, confirmed, payment authorised).
     assert await notification.metric("oms_events_in_total", outcome="processed") == 3
@@ -102,7 +113,8 @@ async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: 
     )
 
     assert notification.wait_exit(timeout=60) == -signal.SIGKILL
-    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+    # Its effect committed: the order kept for its messages.
+    assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
 
     restarted = await env.service("notification")
     await restarted.wait_ready()
@@ -111,7 +123,7 @@ async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: 
         timeout=60,
         what="the redelivered event to be dropped by the inbox",
     )
-    assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
+    assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
     assert await restarted.metric("oms_events_in_total", outcome="processed") == 0
 
 

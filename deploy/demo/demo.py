@@ -12,7 +12,8 @@ filled by a receipt, and notifications. The TV order is then worked by its locat
 (accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL on
 oms.carrier-tracking until it is DELIVERED and COMPLETED, its stock committed and its payment
 captured; a click & collect order is set aside at the Berlin store with a pickup code and
-collected with it; last the stock table.
+collected with it; then the stock table, and last the e-mails the customers received, read
+from a local SMTP server the demo runs for the notification service (mail_demo.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from mail_demo import MailSink, print_mailbox, state_preferences
 from shipping_demo import collect_at_store
 from stock_demo import prepare_stock, print_decisions, show_stock
 
@@ -281,7 +283,7 @@ async def wait(what: str, probe: Any, within: float = 90.0) -> Any:
 SHOP_API_KEY = secrets.token_urlsafe(24)
 
 
-def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
+def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subprocess.Popen[bytes]]:
     """Each service as its own process, as in production, on this run's databases and topics."""
     workers = []
     digest = hashlib.sha256(SHOP_API_KEY.encode()).hexdigest()
@@ -295,8 +297,10 @@ def start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byte
             "OMS_GROUP_SUFFIX": GROUP_SUFFIX,
             "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
+            "OMS_NOTIFICATION_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
             "OMS_CARRIER_CODES": str(REPO / "deploy" / "demo" / "carriers.yaml"),
+            **(mail.env() if name == "notification" else {}),
         }
         with (logs / f"{name}.log").open("wb") as log:
             workers.append(
@@ -390,18 +394,19 @@ async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> 
         if r["on_hold"]:
             print(f"{'':<16}  held: {r['hold_reason']}")
     notes = await notify_db.fetch(
-        "SELECT order_id, template FROM notifications WHERE order_id = ANY($1) ORDER BY created_at",
+        "SELECT order_id, template, status FROM notifications WHERE order_id = ANY($1)"
+        " ORDER BY created_at",
         [r["order_id"] for r in rows],
     )
     by_order: dict[str, list[str]] = {}
     for n in notes:
-        by_order.setdefault(n["order_id"], []).append(n["template"])
-    print("\ncustomer e-mails queued by the notification service:")
+        by_order.setdefault(n["order_id"], []).append(f"{n['template']} ({n['status']})")
+    print("\ncustomer e-mails by the notification service (what each told):")
     for r in rows:
         print(f"  {r['external_order_id']:<25}{', '.join(by_order.get(r['order_id'], [])) or '-'}")
 
 
-async def show(env: dict[str, str]) -> None:
+async def show(env: dict[str, str], mail: MailSink) -> None:
     for name, port in SERVICES.items():
 
         async def ready(port: int = port) -> bool:
@@ -426,12 +431,17 @@ async def show(env: dict[str, str]) -> None:
         customer=Customer(customer_id="cus-web", email="customer@example.com"),
         **order_fields(CHANNELS[0], f"{run}-http", "SKU-HOODIE-L", 4990, 1),
     )
+    # The web customer reads French: their e-mails come in French whatever the address says.
+    stated = await asyncio.to_thread(
+        state_preferences, SERVICES["notification"], SHOP_API_KEY, "cus-web", {"locale": "fr"}
+    )
     first = await asyncio.to_thread(post_order, web_order, f"checkout-{run}")
     again = await asyncio.to_thread(post_order, web_order, f"checkout-{run}")
     print(
         f"   and the web shop POSTed an order to /v1/orders with its API key: {first[0]}"
         f" {first[1]['status']}; its retry with the same Idempotency-Key got the same answer"
-        f" ({again[0]} {again[1]['status']}, order {again[1]['order_id']})\n"
+        f" ({again[0]} {again[1]['status']}, order {again[1]['order_id']}); its customer"
+        f" asked for French e-mails (PUT /v1/customers/cus-web/preferences: {stated})\n"
     )
     externals = [f"{run}-{s}" for s in ("tshirt", "declined", "tv", "badtotal", "v1", "http")]
     ids = {
@@ -513,6 +523,7 @@ async def show(env: dict[str, str]) -> None:
         await collect_at_store(env, orders_db, pickup_order(run), publish=publish, wait=wait)
         externals.append(f"{run}-pickup")
         await print_orders(orders_db, notify_db, externals)
+        await print_mailbox(mail, notify_db, wait)
     finally:
         await orders_db.close()
         await notify_db.close()
@@ -527,11 +538,13 @@ def main() -> int:
     env = asyncio.run(start_clean(stack_env()))
     logs = Path(os.environ.get("OMS_STACK_DIR", REPO / ".stack")) / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    workers = start_workers(env, logs)
+    mail = MailSink().start()
+    workers = start_workers(env, logs, mail)
     try:
-        asyncio.run(show(env))
+        asyncio.run(show(env, mail))
     finally:
         stop_workers(workers)
+        mail.stop()
     return 0
 
 

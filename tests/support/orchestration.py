@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.inventory import BERLIN, HAMBURG, MUNICH
+from oms_events.inventory import StockReceived
+from tests.support.inventory import BERLIN, HAMBURG, MUNICH, feed
+from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 SOURCING: dict[str, Any] = {
     "version": 7,
@@ -74,3 +78,24 @@ def write_sourcing(tmp: Path, document: dict[str, Any] = SOURCING) -> str:
     path = tmp / "sourcing.json"
     path.write_text(json.dumps(document))
     return str(path)
+
+
+async def stock_received_and_seen(env: Env, sku: str, location: str, quantity: int) -> None:
+    """A receipt of ``quantity`` units fed to the inventory service, then waited for until the
+    orchestration service's availability shows it."""
+    receipt = StockReceived(
+        sku=sku, location_id=location, receipt_id=f"rcv-{sku}", quantity=quantity,
+        received_at=datetime.now(UTC),
+    )  # fmt: skip
+    await feed(env, receipt)
+
+    async def seen() -> bool:
+        rows = await env.fetch(
+            "orchestration",
+            "SELECT available FROM availability WHERE sku = $1 AND location_id = $2",
+            sku,
+            location,
+        )
+        return bool(rows) and rows[0]["available"] == quantity
+
+    await wait_for(seen, what=f"orchestration to see {quantity} of {sku} at {location}")

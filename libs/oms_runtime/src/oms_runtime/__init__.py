@@ -27,6 +27,7 @@ from oms_runtime._consumer import (
 )
 from oms_runtime._db import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations, create_pool
 from oms_runtime._documents import DocumentError, read_document, validated
+from oms_runtime._faults import kill_at
 from oms_runtime._http import (
     PROBLEM_MEDIA_TYPE,
     ApiRoute,
@@ -92,6 +93,7 @@ __all__ = [
     "invalid_configuration",
     "is_infrastructure_error",
     "key_digest",
+    "kill_at",
     "parse_caller_keys",
     "parse_key_digests",
     "problem_responses",

@@ -5,7 +5,9 @@ that point. Points: ``after_commit`` (a batch's transaction committed, its event
 sent and its offsets not yet acknowledged; counts processed events), ``after_publish`` (the
 broker acknowledged a committed transaction's events, their outbox rows not yet deleted;
 counts published rows) and ``relay_after_publish`` (the same for the relay's recovery
-path). Unset in production.
+path). A service names its own points with ``kill_at`` (the notification service's
+``after_send``: the provider took the messages, their outcome not yet committed). Unset in
+production.
 """
 
 from __future__ import annotations

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from oms_notification.adapters import MIGRATIONS, notifications, webhooks
+from datetime import UTC, datetime, timedelta
+
+from oms_notification.adapters import MIGRATIONS, messages, webhooks
+from oms_notification.adapters.email_templates import TemplateRenderer
+from oms_notification.adapters.sms import HttpSmsSender
+from oms_notification.adapters.smtp import SmtpSender
 from oms_notification.adapters.webhook_http import http_sender
 from oms_notification.config import NotificationSettings
+from oms_notification.domain.messages import Channel
 from oms_notification.domain.webhooks import RetryPolicy
 from oms_notification.entrypoints.api import register_api
 from oms_notification.entrypoints.kafka import subscriptions
 from oms_notification.service_layer.alerts import Alerts
-from oms_notification.service_layer.notify import Notifier
-from oms_notification.service_layer.webhooks import Dispatcher, WebhookQueue
-from oms_runtime import ServiceRuntime, parse_caller_keys
+from oms_notification.service_layer.dispatch import Dispatcher, DispatchPolicy
+from oms_notification.service_layer.messages import CustomerMessages
+from oms_notification.service_layer.webhooks import Dispatcher as WebhookDispatcher
+from oms_notification.service_layer.webhooks import WebhookQueue
+from oms_runtime import ServiceRuntime, kill_at, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -19,14 +27,50 @@ __all__ = ["build_runtime"]
 def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntime:
     settings = settings or NotificationSettings()
     runtime = ServiceRuntime("notification", settings=settings, migrations=MIGRATIONS)
+    sms = (
+        HttpSmsSender(
+            settings.sms_provider_url,
+            settings.sms_provider_token.get_secret_value() if settings.sms_provider_token else None,
+        )
+        if settings.sms_provider_url
+        else None
+    )
+    channels = (Channel.EMAIL, Channel.SMS) if sms else (Channel.EMAIL,)
+    customer_messages = CustomerMessages(
+        store=messages, channels=channels, tracking_urls=settings.tracking_urls
+    )
     alerts = Alerts(store=webhooks, limit=settings.alert_limit, window_s=settings.alert_window_s)
-    for subscription in subscriptions(
-        Notifier(store=notifications), WebhookQueue(store=webhooks), alerts
-    ):
+    for subscription in subscriptions(customer_messages, WebhookQueue(store=webhooks), alerts):
         runtime.subscribe(subscription)
     register_api(runtime, parse_caller_keys(settings.notification_api_keys))
 
     dispatcher = Dispatcher(
+        store=messages,
+        renderer=TemplateRenderer(),
+        email=SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_sender,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            tls=settings.smtp_tls,
+            timeout_s=settings.smtp_timeout_s,
+        ),
+        sms=sms,
+        after_send=lambda handed_over: kill_at("after_send", handed_over),
+        policy=DispatchPolicy(
+            batch_max=settings.dispatch_batch_max,
+            max_attempts=settings.send_attempts,
+            retry_first_s=settings.retry_first_s,
+            retry_max_s=settings.retry_max_s,
+            sending_lease_s=settings.sending_lease_s,
+            unknown_outcome=settings.unknown_outcome,
+            order_wait_s=settings.order_wait_s,
+            default_locale=settings.default_locale,
+            message_id_domain=settings.message_id_domain,
+        ),
+    )
+    webhook_dispatcher = WebhookDispatcher(
         units=runtime,
         store=webhooks,
         open_sender=lambda: http_sender(settings.webhook_concurrency),
@@ -41,10 +85,20 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         poll_s=settings.webhook_poll_s,
     )
 
+    @runtime.timer(settings.dispatch_interval_s)
+    async def send_due_messages() -> None:
+        await dispatcher.dispatch(runtime.unit_of_work)
+
     # Long-lived: the runtime starts it once the service has started and cancels it when it
     # stops; should it fail (the database away), it starts again a tick later.
     @runtime.timer(settings.webhook_poll_s)
     async def dispatch_webhooks() -> None:
-        await dispatcher.run()
+        await webhook_dispatcher.run()
+
+    @runtime.timer(settings.recipient_purge_interval_s)
+    async def forget_quiet_recipients() -> None:
+        quiet_since = datetime.now(UTC) - timedelta(days=settings.recipient_retention_days)
+        async with runtime.unit_of_work() as work:
+            await messages.purge_recipients(work.conn, quiet_since)
 
     return runtime

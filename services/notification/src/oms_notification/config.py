@@ -1,19 +1,71 @@
-"""The notification service's settings: the runtime's, read from the environment, plus the
-webhook and alert policy."""
+"""The notification service's settings: the runtime's, read from the environment, plus how
+it reaches the SMTP server and the SMS provider, its message policy, and the webhook and
+alert policy."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Literal
 
+import orjson
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from oms_notification.domain.messages import LOCALES, UnknownOutcomePolicy
 from oms_runtime import RuntimeSettings, parse_caller_keys
 
 __all__ = ["NotificationSettings"]
 
+_TRACKING_PAGES = {
+    "dhl": "https://www.dhl.de/de/privatkunden/dhl-sendungsverfolgung.html?piececode={tracking_number}",
+    "dpd": "https://tracking.dpd.de/status/de_DE/parcel/{tracking_number}",
+    "ups": "https://www.ups.com/track?tracknum={tracking_number}",
+    "gls": "https://gls-group.com/track/{tracking_number}",
+}
+
 
 class NotificationSettings(RuntimeSettings):
     http_port: int = 8005
-    # JSON: {"<sha256 hex of a key>": {"role": "operator", "actor_id": "ops-1"}}; digests
-    # only, never keys. Only operators manage webhooks.
+
+    # The SMTP server every e-mail goes through.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    email_sender: str = "OMS Shop <orders@shop.example.com>"
+    # Message-IDs are <notification id>@this: the same for a resent copy.
+    message_id_domain: str = "oms.example.com"
+
+    # An SMS provider's HTTP endpoint; without one, no text messages are queued.
+    sms_provider_url: str | None = None
+    sms_provider_token: SecretStr | None = None
+
+    default_locale: str = "en"
+    # Carrier -> tracking page, {tracking_number} replaced (JSON object).
+    tracking_pages: str = orjson.dumps(_TRACKING_PAGES).decode()
+
+    # Dispatch: how often, how many at once, how failed sends are tried again.
+    dispatch_interval_s: float = Field(default=0.5, gt=0, le=60)
+    dispatch_batch_max: int = Field(default=50, ge=1, le=1000)
+    send_attempts: int = Field(default=5, ge=1, le=50)
+    retry_first_s: float = Field(default=5.0, gt=0, le=3600)
+    retry_max_s: float = Field(default=600.0, gt=0, le=86_400)
+    # A message still 'sending' this long after its claim has an unknown outcome, settled by
+    # unknown_outcome: give_up (record it, publish NotificationFailed) or resend (same
+    # Message-ID). Must outlast a send: longer than smtp_timeout_s.
+    sending_lease_s: float = Field(default=120.0, gt=0, le=86_400)
+    unknown_outcome: UnknownOutcomePolicy = UnknownOutcomePolicy.GIVE_UP
+    # How long a message waits for its order's acceptance before it fails.
+    order_wait_s: float = Field(default=600.0, gt=0)
+
+    # Recipients (e-mail, phone, names, addresses) are forgotten once an order has been
+    # quiet this long; the purge runs every recipient_purge_interval_s.
+    recipient_retention_days: float = Field(default=90.0, gt=0, le=3650)
+    recipient_purge_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
+
+    # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
+    #        | {"role": "operator", "actor_id": "ops-1"}}; digests only, never keys. A channel
+    # sets its customers' preferences; only operators manage webhooks.
     notification_api_keys: str = "{}"
 
     # Webhooks: attempts before a delivery is dead-lettered; the wait after attempt n is
@@ -45,3 +97,38 @@ class NotificationSettings(RuntimeSettings):
                 "OMS_WEBHOOK_BACKOFF_FIRST_S must not exceed OMS_WEBHOOK_BACKOFF_MAX_S"
             )
         return self
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale_known(cls, value: str) -> str:
+        if value not in LOCALES:
+            raise ValueError(f"{value!r} is not one of the message locales {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("tracking_pages")
+    @classmethod
+    def _pages_parse(cls, value: str) -> str:
+        try:
+            pages = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ValueError("must be a JSON object of carrier -> URL") from None
+        if not isinstance(pages, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.startswith("https://")
+            for k, v in pages.items()
+        ):
+            raise ValueError("must map each carrier to an https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> NotificationSettings:
+        if self.sending_lease_s <= self.smtp_timeout_s:
+            raise ValueError(
+                "OMS_SENDING_LEASE_S must be longer than OMS_SMTP_TIMEOUT_S: a send still under"
+                " way would be taken for one whose outcome is unknown"
+            )
+        return self
+
+    @property
+    def tracking_urls(self) -> dict[str, str]:
+        pages: dict[str, str] = orjson.loads(self.tracking_pages)
+        return pages

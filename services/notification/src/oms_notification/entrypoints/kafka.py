@@ -2,7 +2,7 @@
 
 Every event of the order-lifecycle topics is noted for the webhook subscriptions (one
 queueing statement per batch, the subscription's finish step); the customer-visible ones
-also queue customer messages. Low-stock and out-of-stock events become operations alerts.
+also become customer messages. Low-stock and out-of-stock events become operations alerts.
 """
 
 from __future__ import annotations
@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from oms_events.fulfilment import Delivered, ShipmentShipped
 from oms_events.inventory import LowStock, OutOfStock
-from oms_events.orders import OrderAccepted, OrderCanceled, OrderRejected
-from oms_events.payments import PaymentFailed
+from oms_events.orders import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderConfirmed,
+    OrderHeld,
+    OrderLinesCanceled,
+    ShippingAddressChanged,
+)
+from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import latest_model
+from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_events.topics import topic
 from oms_notification.service_layer.alerts import Alerts
-from oms_notification.service_layer.notify import Notifier
+from oms_notification.service_layer.messages import CustomerMessages
 from oms_notification.service_layer.webhooks import WEBHOOK_TOPICS, WebhookQueue
 from oms_runtime import BatchHandler, Received, Subscription, UnitOfWork
 
@@ -31,18 +40,43 @@ def _both(first: BatchHandler, second: BatchHandler) -> BatchHandler:
     return handle
 
 
-def subscriptions(notifier: Notifier, webhooks: WebhookQueue, alerts: Alerts) -> list[Subscription]:
-    customer_visible: dict[str, BatchHandler] = {
-        t.event_type: notifier.customer_visible_changes
-        for t in (OrderAccepted, OrderRejected, OrderCanceled, PaymentFailed)
+def _customer_handlers(messages: CustomerMessages) -> dict[str, BatchHandler]:
+    """The events customers hear of, and the use case each goes to."""
+    changes = messages.changes
+    handlers: dict[type[Any], BatchHandler] = {
+        OrderAccepted: messages.accepted,
+        ShippingAddressChanged: messages.address_changed,
+        PaymentCaptured: messages.captured,
+        **dict.fromkeys(
+            (
+                OrderConfirmed,
+                OrderHeld,
+                OrderCanceled,
+                OrderLinesCanceled,
+                PaymentFailed,
+                RefundIssued,
+                OrderBackordered,
+                FulfilmentOrderCreated,
+                ShipmentShipped,
+                Delivered,
+            ),
+            changes,
+        ),
     }
+    return {t.event_type: h for t, h in handlers.items()}
+
+
+def subscriptions(
+    messages: CustomerMessages, webhooks: WebhookQueue, alerts: Alerts
+) -> list[Subscription]:
+    customer = _customer_handlers(messages)
     found = []
     for name in WEBHOOK_TOPICS:
         subscription = Subscription(name).finish(webhooks.queue)
         for event_type in topic(name).event_types:
             handler: BatchHandler = webhooks.note
-            if event_type in customer_visible:
-                handler = _both(customer_visible[event_type], webhooks.note)
+            if event_type in customer:
+                handler = _both(customer[event_type], webhooks.note)
             subscription.batch(latest_model(event_type), handler)
         found.append(subscription)
     found.append(
