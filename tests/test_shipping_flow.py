@@ -5,6 +5,7 @@ real broker and database (the shipping service's own tests are beside it)."""
 from __future__ import annotations
 
 import copy
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from tests.support.shipping import (
     send_staff,
     work_through,
 )
+from tests.support.smtp import SmtpServer, text_of
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -169,14 +171,18 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
 
 
 async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
-    env: Env, tmp_path: Path
+    env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     await import_catalogue(env, tmp_path)
+    stores = json.dumps({BERLIN: {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}})
     services = [
         await env.service("order"),
         await env.service("inventory"),
         await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path)),
         await env.service("shipping"),
+        await env.service(
+            "notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1", OMS_PICKUP_STORES=stores
+        ),
     ]
     for service in services:
         await service.wait_ready()
@@ -249,3 +255,20 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
         if e.envelope.subject == order_id
     ]
     assert types == ["FulfilmentOrderAccepted", "Packed", "ReadyForPickup", "PickedUpByCustomer"]
+
+    # The customer heard each step once, the pickup code and the store's hours among them.
+    collected = "Sie haben Ihre Bestellung CC-1 abgeholt"
+
+    async def collected_told() -> bool:
+        return collected in smtp.sink.subjects()
+
+    await wait_for(collected_told, what="the collected e-mail")
+    mine = [m for m in smtp.sink.received() if "CC-1" in str(m["Subject"])]
+    subjects = [str(m["Subject"]) for m in mine]
+    assert subjects[0] == "Ihre Bestellung CC-1 ist bestätigt"
+    assert subjects[-2:] == ["Ihre Bestellung CC-1 liegt zur Abholung bereit", collected]
+    assert set(subjects[1:-2]) <= {"Wir bereiten Ihre Bestellung CC-1 vor"}  # unless overtaken
+    assert len(subjects) == len(set(subjects))
+    ready_mail = text_of(mine[-2])
+    assert f"Ihr Abholcode: {ready[0].pickup_code}" in ready_mail
+    assert "Berlin Mitte" in ready_mail and "Öffnungszeiten: Mo-Sa 10-20" in ready_mail

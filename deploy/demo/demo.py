@@ -300,6 +300,9 @@ def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subpr
             "OMS_NOTIFICATION_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
             "OMS_CARRIER_CODES": str(REPO / "deploy" / "demo" / "carriers.yaml"),
+            "OMS_PICKUP_STORES": json.dumps(
+                {"store-berlin": {"name": "Berlin Mitte store", "hours": "Mon-Sat 10:00-20:00"}}
+            ),
             **(mail.env() if name == "notification" else {}),
         }
         with (logs / f"{name}.log").open("wb") as log:

@@ -7,7 +7,7 @@ from typing import Any
 
 from oms_events.codec import new_event
 from oms_events.envelope import Envelope
-from oms_events.fulfilment import Delivered, ShipmentShipped
+from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
 from oms_events.orders import (
     OrderAccepted,
     OrderCanceled,
@@ -18,7 +18,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import EventPayload
-from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
+from oms_events.sourcing import BackorderReason, FulfilmentOrderCreated, OrderBackordered
 from oms_events.values import (
     Actor,
     ActorRole,
@@ -97,6 +97,8 @@ def backordered(order_id: str) -> OrderBackordered:
         order_id=order_id,
         decision_id="dec-1",
         lines=(LineQuantity(line_id="2", sku="SKU-MUG", quantity=1),),
+        reason=BackorderReason.OUT_OF_STOCK,
+        detail="no eligible location has any of the lines: backorder",
         expected_at=AT + timedelta(days=10),
     )
 
@@ -110,6 +112,40 @@ def fulfilment_created(order_id: str, n: int = 1) -> FulfilmentOrderCreated:
         delivery_method=DeliveryMethod.HOME_DELIVERY,
         lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),),
         accept_by=AT + timedelta(hours=2),
+    )
+
+
+def pickup_released(order_id: str) -> FulfilmentOrderCreated:
+    return fulfilment_created(order_id).model_copy(
+        update={
+            "location_id": "store-berlin",
+            "location_type": LocationType.STORE,
+            "delivery_method": DeliveryMethod.CLICK_AND_COLLECT,
+            "pickup_store_id": "store-berlin",
+        }
+    )
+
+
+def ready_for_pickup(order_id: str) -> ReadyForPickup:
+    return ReadyForPickup(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}-1",
+        location_id="store-berlin",
+        pickup_code="K7P42QXY",
+        hold_until=AT + timedelta(days=7),
+        shipment_id=f"shp-fo-{order_id}-1",
+        lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),),
+        ready_at=AT,
+    )
+
+
+def collected(order_id: str) -> PickedUpByCustomer:
+    return PickedUpByCustomer(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}-1",
+        location_id="store-berlin",
+        collected_at=AT + timedelta(days=1),
+        shipment_id=f"shp-fo-{order_id}-1",
     )
 
 

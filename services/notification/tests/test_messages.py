@@ -204,6 +204,11 @@ def test_every_kind_has_a_template_in_every_locale(kind: MessageKind, locale: st
         "shipped_at": "2026-11-25T10:00:00+00:00",
         "delivered_at": "2026-11-25T10:00:00+00:00",
         "refund": None,
+        "store_name": "Berlin Mitte",
+        "store_hours": None,
+        "pickup_code": "K7P42QXY",
+        "hold_until": "2026-12-02T18:00:00+00:00",
+        "collected_at": "2026-11-25T10:00:00+00:00",
     }
     order = {
         "reference": "R-1",
@@ -342,3 +347,31 @@ async def test_a_message_whose_facts_do_not_fit_fails_alone() -> None:
     reasons = sorted(e.payload.reason for e in units.events())
     assert [r.split(":")[0] for r in reasons] == ["render_failed", "render_failed"]
     assert email.tried == []
+
+
+async def test_a_click_and_collect_customer_is_told_where_with_which_code_and_when_collected() -> (
+    None
+):
+    _store, handlers, dispatcher, email, units, _ = world()
+    handlers = replace(
+        handlers,
+        pickup_stores={"store-berlin": {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}},
+    )
+
+    async def told(*payloads: object) -> list[Any]:
+        await tell(handlers, *payloads)
+        while await dispatcher.dispatch(units):  # later kinds wait for the confirmation
+            pass
+        return [email.sent.pop(0) for _ in list(email.sent)]
+
+    await told(ev.accepted("ord-1"), ev.confirmed("ord-1"))
+    [preparing] = await told(ev.pickup_released("ord-1"))
+    assert "für die Abholung in Berlin Mitte vorbereitet" in preparing.text
+    assert "Abholcode" in preparing.text and "Sendungsnummer" not in preparing.text
+    [ready] = await told(ev.ready_for_pickup("ord-1"))
+    assert ready.subject == "Ihre Bestellung ORD-1 liegt zur Abholung bereit"
+    assert "Ihr Abholcode: K7P42QXY" in ready.text and "Öffnungszeiten: Mo-Sa 10-20" in ready.text
+    assert "<strong>K7P42QXY</strong>" in ready.html
+    [collected] = await told(ev.collected("ord-1"))
+    assert collected.subject == "Sie haben Ihre Bestellung ORD-1 abgeholt"
+    assert "in Berlin Mitte abgeholt" in collected.text

@@ -37,7 +37,10 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
     )
     channels = (Channel.EMAIL, Channel.SMS) if sms else (Channel.EMAIL,)
     customer_messages = CustomerMessages(
-        store=messages, channels=channels, tracking_urls=settings.tracking_urls
+        store=messages,
+        channels=channels,
+        tracking_urls=settings.tracking_urls,
+        pickup_stores=settings.pickup_store_directory,
     )
     alerts = Alerts(store=webhooks, limit=settings.alert_limit, window_s=settings.alert_window_s)
     for subscription in subscriptions(customer_messages, WebhookQueue(store=webhooks), alerts):

@@ -7,7 +7,16 @@ from __future__ import annotations
 from typing import Literal
 
 import orjson
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from oms_notification.domain.messages import LOCALES, UnknownOutcomePolicy
 from oms_runtime import RuntimeSettings, parse_caller_keys
@@ -20,6 +29,15 @@ _TRACKING_PAGES = {
     "ups": "https://www.ups.com/track?tracknum={tracking_number}",
     "gls": "https://gls-group.com/track/{tracking_number}",
 }
+
+
+class _PickupStore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    hours: str | None = Field(default=None, max_length=200)
+
+
+_STORES: TypeAdapter[dict[str, _PickupStore]] = TypeAdapter(dict[str, _PickupStore])
 
 
 class NotificationSettings(RuntimeSettings):
@@ -41,6 +59,9 @@ class NotificationSettings(RuntimeSettings):
     sms_provider_token: SecretStr | None = None
 
     default_locale: str = "en"
+    # Pickup stores as customers know them (JSON): {"store-berlin": {"name": "Berlin Mitte",
+    # "hours": "Mon-Sat 10:00-20:00"}}; a store not listed is named by its id.
+    pickup_stores: str = "{}"
     # Carrier -> tracking page, {tracking_number} replaced (JSON object).
     tracking_pages: str = orjson.dumps(_TRACKING_PAGES).decode()
 
@@ -104,6 +125,25 @@ class NotificationSettings(RuntimeSettings):
         if value not in LOCALES:
             raise ValueError(f"{value!r} is not one of the message locales {', '.join(LOCALES)}")
         return value
+
+    @field_validator("pickup_stores")
+    @classmethod
+    def _stores_parse(cls, value: str) -> str:
+        try:
+            _STORES.validate_json(value)
+        except ValidationError as exc:
+            raise ValueError(
+                'must be a JSON object of store id -> {"name": ..., "hours": ...}: '
+                + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            ) from None
+        return value
+
+    @property
+    def pickup_store_directory(self) -> dict[str, dict[str, str]]:
+        return {
+            k: v.model_dump(exclude_none=True)
+            for k, v in _STORES.validate_json(self.pickup_stores).items()
+        }
 
     @field_validator("tracking_pages")
     @classmethod

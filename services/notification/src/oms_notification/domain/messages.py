@@ -69,6 +69,8 @@ class MessageKind(StrEnum):
     ORDER_CANCELED = "order_canceled"
     LINES_CANCELED = "lines_canceled"
     REFUND_ISSUED = "refund_issued"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    COLLECTED = "collected"
 
     @property
     def category(self) -> Category:
@@ -85,6 +87,8 @@ class MessageKind(StrEnum):
             MessageKind.IN_PREPARATION,
             MessageKind.SHIPPED,
             MessageKind.DELIVERED,
+            MessageKind.READY_FOR_PICKUP,
+            MessageKind.COLLECTED,
         )
 
     @property
@@ -94,7 +98,13 @@ class MessageKind(StrEnum):
         in any order)."""
         if self is MessageKind.IN_PREPARATION:
             return frozenset(
-                {MessageKind.SHIPPED, MessageKind.DELIVERED, MessageKind.ORDER_CANCELED}
+                {
+                    MessageKind.SHIPPED,
+                    MessageKind.DELIVERED,
+                    MessageKind.READY_FOR_PICKUP,
+                    MessageKind.COLLECTED,
+                    MessageKind.ORDER_CANCELED,
+                }
             )
         return frozenset()
 

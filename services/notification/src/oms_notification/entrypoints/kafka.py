@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from oms_events.fulfilment import Delivered, ShipmentShipped
+from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
 from oms_events.inventory import LowStock, OutOfStock
 from oms_events.orders import (
     OrderAccepted,
@@ -59,6 +59,8 @@ def _customer_handlers(messages: CustomerMessages) -> dict[str, BatchHandler]:
                 FulfilmentOrderCreated,
                 ShipmentShipped,
                 Delivered,
+                ReadyForPickup,
+                PickedUpByCustomer,
             ),
             changes,
         ),

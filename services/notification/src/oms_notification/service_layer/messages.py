@@ -13,7 +13,7 @@ from urllib.parse import quote
 import asyncpg
 import structlog
 
-from oms_events.fulfilment import Delivered, ShipmentShipped
+from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
 from oms_events.orders import (
     HoldReason,
     OrderAccepted,
@@ -65,6 +65,8 @@ Told = (
     | FulfilmentOrderCreated
     | ShipmentShipped
     | Delivered
+    | ReadyForPickup
+    | PickedUpByCustomer
     | OrderCanceled
     | OrderLinesCanceled
     | RefundIssued
@@ -130,6 +132,8 @@ class CustomerMessages:
     tracking_urls: Mapping[str, str] = field(default_factory=dict)
     """Carrier -> tracking page with ``{tracking_number}``."""
     carrier_names: Mapping[str, str] = field(default_factory=dict)
+    pickup_stores: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Store id -> ``name`` and ``hours`` as pickup messages show them."""
 
     async def accepted(self, work: UnitOfWork, run: Sequence[Received[OrderAccepted]]) -> None:
         """Keep what the order's messages show; a replayed acceptance rewrites the same row."""
@@ -203,7 +207,22 @@ class CustomerMessages:
                     "pre_order": event.pre_order,
                 }
             case FulfilmentOrderCreated():
-                return MessageKind.IN_PREPARATION, {}
+                pickup = event.location_id == event.pickup_store_id
+                return MessageKind.IN_PREPARATION, (
+                    {"pickup": True, **self._store(event.location_id)} if pickup else {}
+                )
+            case ReadyForPickup():
+                return MessageKind.READY_FOR_PICKUP, {
+                    **self._store(event.location_id),
+                    "pickup_code": event.pickup_code,
+                    "hold_until": event.hold_until.isoformat(),
+                    "lines": _lines(event.lines),
+                }
+            case PickedUpByCustomer():
+                return MessageKind.COLLECTED, {
+                    **self._store(event.location_id),
+                    "collected_at": event.collected_at.isoformat(),
+                }
             case ShipmentShipped():
                 return MessageKind.SHIPPED, {
                     **self._carrier(event.carrier, event.tracking_number),
@@ -230,6 +249,16 @@ class CustomerMessages:
                     "refunded_total": _money(event.refunded_total),
                 }
         return None
+
+    def _store(self, location_id: str) -> dict[str, Any]:
+        """The pickup store as the customer knows it: its name and opening hours when the
+        store directory has them, else its id."""
+        store = self.pickup_stores.get(location_id, {})
+        return {
+            "store_id": location_id,
+            "store_name": store.get("name", location_id),
+            "store_hours": store.get("hours"),
+        }
 
     def _carrier(self, carrier: str, tracking_number: str) -> dict[str, Any]:
         page = self.tracking_urls.get(carrier)
