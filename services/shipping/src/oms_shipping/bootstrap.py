@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oms_runtime import ServiceRuntime
-from oms_shipping.adapters import MIGRATIONS
+from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, parcels
 from oms_shipping.config import ShippingSettings
 from oms_shipping.entrypoints.api import register_api
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
@@ -18,8 +18,10 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
     runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
     carriers = settings.carriers
-    fulfilment = FulfilmentHandlers(carriers, settings.pickup_hold)
-    for subscription in subscriptions(fulfilment, TrackingHandlers(carriers)):
+    fulfilment = FulfilmentHandlers(
+        carriers, fulfilment_orders, parcels, pickup_hold=settings.pickup_hold
+    )
+    for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
     register_api(runtime, fulfilment, parse_staff_keys(settings.shipping_api_keys))
     return runtime

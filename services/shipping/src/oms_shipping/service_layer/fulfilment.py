@@ -33,10 +33,10 @@ from oms_events.fulfilment import (
 from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
 from oms_events.values import LineQuantity
 from oms_runtime import Received, RejectedEvent, UnitOfWork
-from oms_shipping.adapters import fulfilment_orders as store
-from oms_shipping.adapters import parcels
+from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
 from oms_shipping.domain.tracking import CarrierCodes
+from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
 
 __all__ = ["FulfilmentHandlers", "StaffAction", "new_pickup_code"]
 
@@ -83,6 +83,8 @@ def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
 @dataclass
 class FulfilmentHandlers:
     carriers: CarrierCodes
+    fulfilment_orders: FulfilmentOrderStore
+    parcels: ParcelStore
     pickup_hold: timedelta = timedelta(days=7)
     """How long click & collect work waits at the counter."""
 
@@ -90,10 +92,10 @@ class FulfilmentHandlers:
         self, work: UnitOfWork, released: Sequence[Received[FulfilmentOrderCreated]]
     ) -> None:
         """A run of released work kept in one statement; a replayed release changes nothing."""
-        new = await store.save_created(
+        new = await self.fulfilment_orders.save_created(
             work.conn,
             [
-                store.NewFulfilmentOrder(
+                NewFulfilmentOrder(
                     fulfilment_order_id=fo.fulfilment_order_id,
                     order_id=fo.order_id,
                     location_id=fo.location_id,
@@ -207,7 +209,7 @@ class FulfilmentHandlers:
     ) -> FulfilmentOrder | ActionRefused:
         """The parcels left with the carrier: the shipment is announced with its lines (the
         order service captures their value, inventory commits their stock)."""
-        in_use = await parcels.tracking_numbers_in_use(
+        in_use = await self.parcels.tracking_numbers_in_use(
             work.conn, action.carrier, action.tracking_numbers
         )
 
@@ -223,7 +225,7 @@ class FulfilmentHandlers:
         fo = await self._act(work, action_id, action, "hand_over", hand_over)
         if not isinstance(fo, FulfilmentOrder):
             return fo
-        await parcels.add_parcels(
+        await self.parcels.add_parcels(
             work.conn,
             carrier=action.carrier,
             tracking_numbers=action.tracking_numbers,
@@ -266,7 +268,7 @@ class FulfilmentHandlers:
         """Orchestration took the work away (order canceled, deadline missed): the location
         stops, unless its parcels already left."""
         event = received.payload
-        fo = await store.lock(work.conn, event.fulfilment_order_id)
+        fo = await self.fulfilment_orders.lock(work.conn, event.fulfilment_order_id)
         if fo is None:
             _log.warning("call_off_for_unknown_fulfilment_order", order_id=event.order_id)
             return
@@ -276,7 +278,7 @@ class FulfilmentHandlers:
         except ActionRefused as refused:
             await self._refuse(work, received.envelope.id, event.location_id, fo, "cancel", refused)
             return
-        await store.save(work.conn, fo, received.envelope.time)
+        await self.fulfilment_orders.save(work.conn, fo, received.envelope.time)
         _log.info("fulfilment_order_called_off", fulfilment_order_id=fo.fulfilment_order_id)
 
     async def _act(
@@ -288,7 +290,7 @@ class FulfilmentHandlers:
         step: Callable[[FulfilmentOrder], None],
     ) -> FulfilmentOrder | ActionRefused:
         """``step`` on the action's fulfilment order, saved; or its refusal, kept."""
-        fo = await store.lock(work.conn, payload.fulfilment_order_id)
+        fo = await self.fulfilment_orders.lock(work.conn, payload.fulfilment_order_id)
         if fo is None or fo.order_id != payload.order_id:
             raise RejectedEvent(
                 "unknown_fulfilment_order",
@@ -300,7 +302,7 @@ class FulfilmentHandlers:
         except ActionRefused as refused:
             await self._refuse(work, action_id, payload.location_id, fo, action, refused)
             return refused
-        await store.save(work.conn, fo, payload.performed_at)
+        await self.fulfilment_orders.save(work.conn, fo, payload.performed_at)
         _log.info(
             "staff_action_applied",
             action=action,
@@ -318,9 +320,9 @@ class FulfilmentHandlers:
         action: str,
         refused: ActionRefused,
     ) -> None:
-        await store.keep_refusal(
+        await self.fulfilment_orders.keep_refusal(
             work.conn,
-            store.Refusal(
+            Refusal(
                 event_id=action_id,
                 fulfilment_order_id=fo.fulfilment_order_id,
                 order_id=fo.order_id,

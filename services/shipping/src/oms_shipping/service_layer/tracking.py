@@ -22,7 +22,7 @@ from oms_events.fulfilment import (
 )
 from oms_events.registry import EventPayload
 from oms_runtime import Received, RejectedEvent, UnitOfWork
-from oms_shipping.adapters import parcels as store
+from oms_shipping.adapters.parcels import KeptScan, ParcelRow
 from oms_shipping.domain.tracking import (
     CarrierCodes,
     CarrierStatus,
@@ -31,6 +31,7 @@ from oms_shipping.domain.tracking import (
     ParcelStatus,
     judge,
 )
+from oms_shipping.service_layer.stores import ParcelStore
 
 __all__ = ["TrackingHandlers"]
 
@@ -44,13 +45,14 @@ def _shipment_id(fulfilment_order_id: str) -> str:
 @dataclass
 class TrackingHandlers:
     carriers: CarrierCodes
+    parcels: ParcelStore
 
     async def updates(
         self, work: UnitOfWork, scans: Sequence[Received[TrackingUpdateReceived]]
     ) -> None:
         meanings = [self._normalised(r) for r in scans]
         keys = [(r.payload.carrier, r.payload.tracking_number) for r in scans]
-        found = await store.lock_parcels(work.conn, keys)
+        found = await self.parcels.lock_parcels(work.conn, keys)
         for key in keys:
             if key not in found:
                 raise RejectedEvent(
@@ -58,7 +60,7 @@ class TrackingHandlers:
                     f"no parcel of {key[0]} with tracking number {key[1]}",
                 )
         current = dict(found)
-        kept: list[store.KeptScan] = []
+        kept: list[KeptScan] = []
         delivered_by: dict[str, Received[TrackingUpdateReceived]] = {}
         for r, key, meaning in zip(scans, keys, meanings, strict=True):
             scan = r.payload
@@ -67,7 +69,7 @@ class TrackingHandlers:
                 ParcelState(parcel.status, parcel.latest_at), meaning.status, scan.occurred_at
             )
             kept.append(
-                store.KeptScan(
+                KeptScan(
                     event_id=r.envelope.id,
                     carrier=scan.carrier,
                     tracking_number=scan.tracking_number,
@@ -93,10 +95,10 @@ class TrackingHandlers:
             work.for_event(r.envelope).emit(
                 self._fact(parcel, meaning, scan), subject=parcel.order_id
             )
-        await store.keep_scans(work.conn, kept)
-        await store.save_parcels(work.conn, [p for k, p in current.items() if p != found[k]])
+        await self.parcels.keep_scans(work.conn, kept)
+        await self.parcels.save_parcels(work.conn, [p for k, p in current.items() if p != found[k]])
         if delivered_by:
-            for fulfilment_order_id in await store.complete_deliveries(
+            for fulfilment_order_id in await self.parcels.complete_deliveries(
                 work.conn, sorted(delivered_by)
             ):
                 r = delivered_by[fulfilment_order_id]
@@ -128,7 +130,7 @@ class TrackingHandlers:
 
     @staticmethod
     def _fact(
-        parcel: store.ParcelRow, meaning: CarrierStatus, scan: TrackingUpdateReceived
+        parcel: ParcelRow, meaning: CarrierStatus, scan: TrackingUpdateReceived
     ) -> EventPayload:
         order_id, shipment_id = parcel.order_id, _shipment_id(parcel.fulfilment_order_id)
         carrier, number, at = scan.carrier, scan.tracking_number, scan.occurred_at

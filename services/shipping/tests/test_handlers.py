@@ -1,0 +1,233 @@
+"""The shipping use cases on in-memory stores: what each staff action, call-off and carrier
+scan publishes, keeps or refuses (no broker, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from oms_events.fulfilment import (
+    Collected,
+    Delivered,
+    FulfilmentAccepted,
+    FulfilmentOrderAccepted,
+    HandedOver,
+    InTransit,
+    Packed,
+    Parcel,
+    ParcelPacked,
+    PickedUpByCustomer,
+    PickStarted,
+    ReadyForPickup,
+    ShipmentShipped,
+    TrackingUpdateReceived,
+)
+from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
+from oms_events.values import DeliveryMethod, LineQuantity, LocationType
+from oms_runtime import RejectedEvent, in_memory_unit_of_work
+from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
+from oms_shipping.domain.tracking import CarrierCodes, ParcelStatus
+from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.tracking import TrackingHandlers
+from services.shipping.tests.fakes import FakeFulfilmentOrders, FakeParcels, emitted, received
+
+AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
+LINES = (LineQuantity(line_id="1", sku="TSHIRT", quantity=2),)
+IDS = {"order_id": "ord-1", "fulfilment_order_id": "fo-1", "staff_id": "s-1"}
+CARRIERS = CarrierCodes.model_validate(
+    {"carriers": {"dhl": {"PU": {"status": "in_transit"}, "DL": {"status": "delivered"}}}}
+)
+
+
+class World:
+    def __init__(self) -> None:
+        self.orders = FakeFulfilmentOrders()
+        self.parcels = FakeParcels(self.orders)
+        self.handlers = FulfilmentHandlers(
+            CARRIERS, self.orders, self.parcels, pickup_hold=timedelta(days=3)
+        )
+        self.tracking = TrackingHandlers(CARRIERS, self.parcels)
+
+    async def release(self, location: str = "wh-hamburg", pickup: bool = False) -> None:
+        created = FulfilmentOrderCreated(
+            order_id="ord-1",
+            fulfilment_order_id="fo-1",
+            location_id=location,
+            location_type=LocationType.STORE if pickup else LocationType.WAREHOUSE,
+            delivery_method=DeliveryMethod.CLICK_AND_COLLECT
+            if pickup
+            else DeliveryMethod.HOME_DELIVERY,
+            pickup_store_id=location if pickup else None,
+            lines=LINES,
+            accept_by=AT + timedelta(hours=1),
+        )
+        await self.handlers.created(in_memory_unit_of_work(), [received(created, "oms.sourcing")])
+
+    async def act(self, *actions: object, location: str = "wh-hamburg") -> list[object]:
+        """Each action in its own unit of work, as the topic brings them; what was published."""
+        published: list[object] = []
+        for action in actions:
+            work = in_memory_unit_of_work()
+            await self.handlers.act(work, uuid4(), action)  # type: ignore[arg-type]
+            published += emitted(work)
+        return published
+
+    def status(self) -> FulfilmentStatus:
+        return self.orders.orders["fo-1"].status
+
+
+def day(location: str = "wh-hamburg") -> list[object]:
+    ids = {**IDS, "location_id": location}
+    parcel = Parcel(parcel_id="p-1", box="M", weight_grams=800, lines=LINES)
+    return [
+        FulfilmentAccepted(**ids, performed_at=AT),
+        PickStarted(**ids, performed_at=AT),
+        ParcelPacked(**ids, performed_at=AT, parcels=(parcel,)),
+        HandedOver(**ids, performed_at=AT, carrier="dhl", tracking_numbers=("T-1",)),
+    ]
+
+
+async def test_released_work_is_kept_once() -> None:
+    world = World()
+    await world.release()
+    await world.release()  # a replay
+    assert list(world.orders.orders) == ["fo-1"] and world.status() is FulfilmentStatus.CREATED
+
+
+async def test_a_day_of_staff_actions_publishes_each_fact_and_leaves_parcels_to_track() -> None:
+    world = World()
+    await world.release()
+    published = await world.act(*day())
+    assert [type(e) for e in published] == [FulfilmentOrderAccepted, Packed, ShipmentShipped]
+    shipped = published[-1]
+    assert isinstance(shipped, ShipmentShipped)
+    assert (shipped.shipment_id, shipped.tracking_number, shipped.lines) == (
+        "shp-fo-1",
+        "T-1",
+        LINES,
+    )
+    assert world.parcels.parcels[("dhl", "T-1")].status is ParcelStatus.HANDED_OVER
+
+
+async def test_an_action_out_of_place_is_refused_kept_and_publishes_nothing() -> None:
+    world = World()
+    await world.release()
+    work = in_memory_unit_of_work()
+    outcome = await world.handlers.act(work, uuid4(), day()[2])  # packing before accepting
+    assert isinstance(outcome, ActionRefused) and outcome.reason == "pack_before_pick"
+    assert emitted(work) == [] and world.status() is FulfilmentStatus.CREATED
+    assert [r.reason for r in world.orders.refusals.values()] == ["pack_before_pick"]
+
+
+@pytest.mark.parametrize(
+    ("carrier", "taken", "reason"),
+    [("ups", False, "unknown_carrier"), ("dhl", True, "tracking_number_in_use")],
+)
+async def test_a_hand_over_a_carrier_cannot_take_is_refused(
+    carrier: str, taken: bool, reason: str
+) -> None:
+    world = World()
+    await world.release()
+    if taken:
+        await world.parcels.add_parcels(
+            None,
+            carrier="dhl",
+            tracking_numbers=["T-1"],
+            fulfilment_order_id="fo-0",
+            order_id="ord-0",
+            handed_over_at=AT,
+        )
+    *before, hand_over = day()
+    await world.act(*before)
+    published = await world.act(hand_over.model_copy(update={"carrier": carrier}))  # type: ignore[attr-defined]
+    assert published == [] and world.status() is FulfilmentStatus.PACKED
+    assert [r.reason for r in world.orders.refusals.values()] == [reason]
+
+
+async def test_an_action_for_work_this_service_never_received_is_rejected() -> None:
+    world = World()
+    with pytest.raises(RejectedEvent) as caught:
+        await world.act(day()[0])
+    assert caught.value.reason == "unknown_fulfilment_order"
+
+
+async def test_click_and_collect_is_set_aside_with_a_code_and_collected_with_it() -> None:
+    world = World()
+    await world.release("store-berlin", pickup=True)
+    packed = await world.act(*day("store-berlin")[:3], location="store-berlin")
+    ready = packed[-1]
+    assert isinstance(ready, ReadyForPickup)
+    assert (ready.hold_until, ready.lines, ready.shipment_id) == (
+        AT + timedelta(days=3),
+        LINES,
+        "shp-fo-1",
+    )
+    assert len(ready.pickup_code) == 8 and world.status() is FulfilmentStatus.READY_FOR_PICKUP
+    ids = {**IDS, "location_id": "store-berlin"}
+    wrong = Collected(**ids, performed_at=AT, pickup_code="AAAAAAAA")
+    right = Collected(**ids, performed_at=AT, pickup_code=ready.pickup_code)
+    published = await world.act(wrong, right)
+    assert [type(e) for e in published] == [PickedUpByCustomer]
+    assert [r.reason for r in world.orders.refusals.values()] == ["wrong_pickup_code"]
+
+
+async def test_a_call_off_cancels_open_work_and_is_refused_once_it_left() -> None:
+    world = World()
+    await world.release()
+    call_off = FulfilmentOrderCanceled(
+        order_id="ord-1", fulfilment_order_id="fo-1", location_id="wh-hamburg", reason="x"
+    )
+    await world.handlers.called_off(in_memory_unit_of_work(), received(call_off, "oms.sourcing"))
+    assert world.status() is FulfilmentStatus.CANCELED
+
+    world = World()
+    await world.release()
+    await world.act(*day())
+    await world.handlers.called_off(in_memory_unit_of_work(), received(call_off, "oms.sourcing"))
+    assert world.status() is FulfilmentStatus.SHIPPED
+    assert [r.reason for r in world.orders.refusals.values()] == ["already_shipped"]
+
+
+def scan(code: str, at: datetime) -> TrackingUpdateReceived:
+    return TrackingUpdateReceived(
+        carrier="dhl", tracking_number="T-1", carrier_status_code=code, occurred_at=at
+    )
+
+
+async def test_scans_move_the_parcel_forward_only_and_delivery_completes_the_work() -> None:
+    world = World()
+    await world.release()
+    await world.act(*day())
+    work = in_memory_unit_of_work()
+    late = scan("PU", AT + timedelta(hours=1))
+    await world.tracking.updates(
+        work,
+        [
+            received(late, "oms.carrier-tracking"),
+            received(scan("DL", AT + timedelta(hours=5)), "oms.carrier-tracking"),
+            received(scan("PU", AT + timedelta(hours=2)), "oms.carrier-tracking"),  # older
+        ],
+    )
+    assert [type(e) for e in emitted(work)] == [InTransit, Delivered]
+    assert [s.applied for s in world.parcels.scans] == [True, True, False]
+    assert world.status() is FulfilmentStatus.DELIVERED
+
+
+async def test_a_scan_nobody_can_read_is_rejected() -> None:
+    world = World()
+    await world.release()
+    await world.act(*day())
+    for bad, reason in ((scan("ZZ", AT), "unknown_carrier_status_code"),):
+        with pytest.raises(RejectedEvent) as caught:
+            await world.tracking.updates(
+                in_memory_unit_of_work(), [received(bad, "oms.carrier-tracking")]
+            )
+        assert caught.value.reason == reason
+    unknown = scan("PU", AT).model_copy(update={"tracking_number": "T-404"})
+    with pytest.raises(RejectedEvent) as caught:
+        await world.tracking.updates(
+            in_memory_unit_of_work(), [received(unknown, "oms.carrier-tracking")]
+        )
+    assert caught.value.reason == "unknown_tracking_number"
