@@ -71,8 +71,9 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
         env,
         scan(tracking, "PU", start + timedelta(minutes=10)),
         scan(tracking, "OD", start + timedelta(minutes=20)),
-        scan(tracking, "DL", start + timedelta(minutes=25)),
     )
+    await wait_for(lambda: told("Ihre Bestellung MAIL-1 kommt heute"), timeout=60)
+    await send_scans(env, scan(tracking, "DL", start + timedelta(minutes=25)))
 
     await wait_for(lambda: told("Ihre Bestellung MAIL-1 wurde zugestellt"), timeout=90)
     assert sorted(smtp.sink.subjects()) == sorted(
@@ -81,6 +82,7 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
             "Ihre Bestellung MAIL-1 ist bestätigt",
             "Wir bereiten Ihre Bestellung MAIL-1 vor",
             "Ihre Bestellung MAIL-1 ist unterwegs",
+            "Ihre Bestellung MAIL-1 kommt heute",
             "Ihre Bestellung MAIL-1 wurde zugestellt",
         ]
     )
@@ -89,10 +91,11 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
         "Ihre Bestellung MAIL-1 ist bestätigt",
         "Wir bereiten Ihre Bestellung MAIL-1 vor",
         "Ihre Bestellung MAIL-1 ist unterwegs",
+        "Ihre Bestellung MAIL-1 kommt heute",
         "Ihre Bestellung MAIL-1 wurde zugestellt",
     ]
     assert {m["To"] for m in mine} == {"erika@example.com"}
-    confirmed, _, shipped, delivered = (text_of(m) for m in mine)
+    confirmed, _, shipped, today, delivered = (text_of(m) for m in mine)
     # 2 x 25.00 + 19 % VAT, plus 4.95 shipping, in German money and dates.
     assert f"- 2 x {TSHIRT}  59,50\u00a0€" in confirmed
     assert "Gesamtbetrag: 64,45\u00a0€" in confirmed
@@ -103,5 +106,6 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
         f'<a href="https://www.dhl.de/de/privatkunden/dhl-sendungsverfolgung.html?piececode={tracking}">'
         in html_of(mine[2])
     )
+    assert f"DHL stellt Ihr Paket {tracking} der Bestellung MAIL-1 heute zu." in today
     assert f"DHL hat Ihr Paket {tracking} der Bestellung MAIL-1" in delivered
-    assert len(smtp.sink.received()) == 5
+    assert len(smtp.sink.received()) == 6

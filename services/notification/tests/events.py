@@ -7,7 +7,13 @@ from typing import Any
 
 from oms_events.codec import new_event
 from oms_events.envelope import Envelope
-from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    Delivered,
+    OutForDelivery,
+    PickedUpByCustomer,
+    ReadyForPickup,
+    ShipmentShipped,
+)
 from oms_events.orders import (
     OrderAccepted,
     OrderCanceled,
@@ -166,6 +172,10 @@ def shipped(order_id: str, tracking: str = "00340434100001") -> ShipmentShipped:
         lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),),
         shipped_at=AT + timedelta(days=1),
     )
+
+
+def out_for_delivery(order_id: str, tracking: str = "00340434100001") -> OutForDelivery:
+    return OutForDelivery(**_shipment(order_id, tracking), occurred_at=AT + timedelta(days=2))
 
 
 def delivered(order_id: str, tracking: str = "00340434100001") -> Delivered:

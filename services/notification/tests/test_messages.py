@@ -375,3 +375,28 @@ async def test_a_click_and_collect_customer_is_told_where_with_which_code_and_wh
     [collected] = await told(ev.collected("ord-1"))
     assert collected.subject == "Sie haben Ihre Bestellung ORD-1 abgeholt"
     assert "in Berlin Mitte abgeholt" in collected.text
+
+
+async def test_out_for_delivery_is_told_with_the_tracking_link_unless_already_delivered() -> None:
+    _store, handlers, dispatcher, email, units, _ = world()
+    await tell(handlers, ev.accepted("ord-1", country="GB"), ev.confirmed("ord-1"))
+    await tell(handlers, ev.out_for_delivery("ord-1"))
+    while await dispatcher.dispatch(units):
+        pass
+    today = email.sent[-1]
+    assert today.subject == "Your order ORD-1 arrives today"
+    assert "https://track.example/00340434100001" in today.text
+
+    _store, handlers, dispatcher, email, units, _ = world()
+    await tell(handlers, ev.accepted("ord-2", country="GB"), order_id="ord-2")
+    await tell(
+        handlers,
+        ev.confirmed("ord-2"),
+        ev.delivered("ord-2"),
+        ev.out_for_delivery("ord-2"),  # read late, from another partition
+        order_id="ord-2",
+    )
+    while await dispatcher.dispatch(units):
+        pass
+    endings = [m.subject.split(" ORD-2 ")[-1] for m in email.sent]
+    assert endings == ["is confirmed", "has been delivered"]

@@ -65,6 +65,7 @@ class MessageKind(StrEnum):
     BACKORDERED = "backordered"
     IN_PREPARATION = "in_preparation"
     SHIPPED = "shipped"
+    OUT_FOR_DELIVERY = "out_for_delivery"
     DELIVERED = "delivered"
     ORDER_CANCELED = "order_canceled"
     LINES_CANCELED = "lines_canceled"
@@ -86,6 +87,7 @@ class MessageKind(StrEnum):
             MessageKind.BACKORDERED,
             MessageKind.IN_PREPARATION,
             MessageKind.SHIPPED,
+            MessageKind.OUT_FOR_DELIVERY,
             MessageKind.DELIVERED,
             MessageKind.READY_FOR_PICKUP,
             MessageKind.COLLECTED,
@@ -96,10 +98,13 @@ class MessageKind(StrEnum):
         """Kinds whose message makes this one stale: the customer told the order shipped is
         not told, later, that it is being prepared (events of different topics may arrive
         in any order)."""
+        if self is MessageKind.OUT_FOR_DELIVERY:
+            return frozenset({MessageKind.DELIVERED})
         if self is MessageKind.IN_PREPARATION:
             return frozenset(
                 {
                     MessageKind.SHIPPED,
+                    MessageKind.OUT_FOR_DELIVERY,
                     MessageKind.DELIVERED,
                     MessageKind.READY_FOR_PICKUP,
                     MessageKind.COLLECTED,

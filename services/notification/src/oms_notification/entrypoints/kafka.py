@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    Delivered,
+    OutForDelivery,
+    PickedUpByCustomer,
+    ReadyForPickup,
+    ShipmentShipped,
+)
 from oms_events.inventory import LowStock, OutOfStock
 from oms_events.orders import (
     OrderAccepted,
@@ -58,6 +64,7 @@ def _customer_handlers(messages: CustomerMessages) -> dict[str, BatchHandler]:
                 OrderBackordered,
                 FulfilmentOrderCreated,
                 ShipmentShipped,
+                OutForDelivery,
                 Delivered,
                 ReadyForPickup,
                 PickedUpByCustomer,

@@ -13,7 +13,13 @@ from urllib.parse import quote
 import asyncpg
 import structlog
 
-from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    Delivered,
+    OutForDelivery,
+    PickedUpByCustomer,
+    ReadyForPickup,
+    ShipmentShipped,
+)
 from oms_events.orders import (
     HoldReason,
     OrderAccepted,
@@ -64,6 +70,7 @@ Told = (
     | OrderBackordered
     | FulfilmentOrderCreated
     | ShipmentShipped
+    | OutForDelivery
     | Delivered
     | ReadyForPickup
     | PickedUpByCustomer
@@ -228,6 +235,13 @@ class CustomerMessages:
                     **self._carrier(event.carrier, event.tracking_number),
                     "lines": _lines(event.lines),
                     "shipped_at": event.shipped_at.isoformat(),
+                }
+            case OutForDelivery():
+                return MessageKind.OUT_FOR_DELIVERY, {
+                    **self._carrier(event.carrier, event.tracking_number),
+                    "estimated_delivery": event.estimated_delivery.isoformat()
+                    if event.estimated_delivery
+                    else None,
                 }
             case Delivered():
                 return MessageKind.DELIVERED, {
