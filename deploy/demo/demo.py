@@ -9,10 +9,10 @@ imports the catalogue and feeds stock, has channels submit orders (one in the ol
 format and one unreadable record among them), and prints what each service did with them:
 statuses and timelines, sourcing decisions with their explanations, reservations, a backorder
 filled by a receipt, and notifications. The TV order is then worked by its location's staff
-(accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL on
-oms.carrier-tracking until it is DELIVERED and COMPLETED, its stock committed and its payment
-captured; a click & collect order is set aside at the Berlin store with a pickup code and
-collected with it; then the stock table, and last the e-mails the customers received, read
+(accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL, which pushes its
+scans to the shipping service's signed tracking webhook, until it is DELIVERED and COMPLETED,
+its stock committed and its payment captured; a click & collect order is set aside at the
+Berlin store with a pickup code and collected with it; then the stock table, and last the e-mails the customers received, read
 from a local SMTP server the demo runs for the notification service (mail_demo.py).
 """
 
@@ -40,7 +40,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from mail_demo import MailSink, print_mailbox, state_preferences
-from shipping_demo import collect_at_store
+from shipping_demo import CarrierWebhook, collect_at_store
 from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
@@ -92,6 +92,8 @@ def http_ports(wanted: dict[str, int]) -> dict[str, int]:
     return chosen
 
 
+# DHL signs its tracking webhook with this (a demo value, made up per run).
+DHL_SECRET = secrets.token_urlsafe(24)
 SERVICES = http_ports(
     {
         "order": 8001,
@@ -300,6 +302,7 @@ def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subpr
             "OMS_NOTIFICATION_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
             "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
             "OMS_CARRIER_CODES": str(REPO / "deploy" / "demo" / "carriers.yaml"),
+            "OMS_CARRIER_WEBHOOK_SECRETS": json.dumps({"dhl": DHL_SECRET}),
             "OMS_PICKUP_STORES": json.dumps(
                 {"store-berlin": {"name": "Berlin Mitte store", "hours": "Mon-Sat 10:00-20:00"}}
             ),
@@ -522,6 +525,7 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
             wait=wait,
             port=SERVICES["inventory"],
             api_key=SHOP_API_KEY,
+            carrier=CarrierWebhook(f"http://127.0.0.1:{SERVICES['shipping']}", DHL_SECRET),
         )
         await collect_at_store(env, orders_db, pickup_order(run), publish=publish, wait=wait)
         externals.append(f"{run}-pickup")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from shipping_demo import deliver, ship
+from shipping_demo import CarrierWebhook, deliver, ship
 
 from oms_events.codec import encode, new_event
 from oms_events.inventory import (
@@ -251,6 +251,7 @@ async def show_stock(
     wait: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
     port: int,
     api_key: str,
+    carrier: CarrierWebhook,
 ) -> None:
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
@@ -300,7 +301,7 @@ async def show_stock(
             " service): inventory committed its reservation and on hand went down; the order"
             f" service captured the payment: {order['status']}, {order['payment_status']}"
         )
-        await deliver(env, orders_db, fulfilment, tracking, publish=publish, wait=wait)
+        await deliver(env, orders_db, fulfilment, tracking, carrier=carrier, wait=wait)
         print()
         requests = rush_requests(run, popup)
         await publish(bootstrap, "oms.reservation-requests", requests)

@@ -7,6 +7,7 @@ from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, parcels
 from oms_shipping.config import ShippingSettings
 from oms_shipping.entrypoints.api import register_api
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
+from oms_shipping.entrypoints.carrier_webhook import register_carrier_webhook
 from oms_shipping.entrypoints.kafka import subscriptions
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.tracking import TrackingHandlers
@@ -24,4 +25,9 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
     register_api(runtime, fulfilment, parse_staff_keys(settings.shipping_api_keys))
+    register_carrier_webhook(
+        runtime,
+        {c: s.get_secret_value() for c, s in settings.carrier_webhook_secrets.items()},
+        settings.carrier_webhook_tolerance,
+    )
     return runtime

@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from oms_runtime import DocumentError, RuntimeSettings
 from oms_shipping.adapters.carrier_file import read_carrier_codes
@@ -24,6 +24,11 @@ class ShippingSettings(RuntimeSettings):
     # Digests of the staff API's keys: a location's devices or operators (see
     # oms_shipping.entrypoints.api_auth).
     shipping_api_keys: str = "{}"
+    # Each carrier's webhook secret (JSON object carrier -> secret, at least 16 characters);
+    # a carrier without one cannot call the tracking webhook.
+    carrier_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # How far a signed request's timestamp may be from now.
+    carrier_webhook_tolerance: timedelta = timedelta(minutes=5)
     # How long click & collect work waits at the counter (ISO 8601 or seconds).
     pickup_hold: timedelta = timedelta(days=7)
 
@@ -31,6 +36,14 @@ class ShippingSettings(RuntimeSettings):
     @classmethod
     def _api_keys_parse(cls, value: str) -> str:
         parse_staff_keys(value)
+        return value
+
+    @field_validator("carrier_webhook_secrets")
+    @classmethod
+    def _secrets_long_enough(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        short = sorted(c for c, secret in value.items() if len(secret.get_secret_value()) < 16)
+        if short:
+            raise ValueError(f"the secrets of {', '.join(short)} are shorter than 16 characters")
         return value
 
     @field_validator("pickup_hold")
