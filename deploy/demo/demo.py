@@ -12,8 +12,9 @@ filled by a receipt, and notifications. The TV order is then worked by its locat
 (accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL, which pushes its
 scans to the shipping service's signed tracking webhook, until it is DELIVERED and COMPLETED,
 its stock committed and its payment captured; a click & collect order is set aside at the
-Berlin store with a pickup code and collected with it; then the stock table, and last the e-mails the customers received, read
-from a local SMTP server the demo runs for the notification service (mail_demo.py).
+Berlin store with a pickup code and collected with it; then the stock table, and last the
+e-mails the customers received, read from a local SMTP server the demo runs for the
+notification service (mail_demo.py).
 """
 
 from __future__ import annotations
