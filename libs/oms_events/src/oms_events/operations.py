@@ -16,7 +16,7 @@ from oms_events.values import Identifier, UtcDatetime
 __all__ = ["RecordDeadLettered"]
 
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=249)]
-_Reason = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+_Reason = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 _Count = Annotated[int, Field(strict=True, ge=0)]
 
 
@@ -35,7 +35,7 @@ class RecordDeadLettered(EventPayload):
     """``malformed``, ``too_large``, ``unknown_event_type``, ``unknown_event_version``,
     ``invalid_payload``, ``handler_failed`` or a handler's own rejection code."""
     attempts: Annotated[int, Field(strict=True, ge=1)]
-    event_id: Identifier | None = None
+    record_event_id: Identifier | None = None
     """The record's event id and type, when its envelope could be read."""
-    event_type: Identifier | None = None
+    record_type: Identifier | None = None
     dead_lettered_at: UtcDatetime
