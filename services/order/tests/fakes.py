@@ -18,6 +18,7 @@ from oms_order.adapters.orders import NewOrder, Timeline
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome
 from oms_order.domain.order import Order
 from oms_order.domain.status import OrderStatus
+from oms_order.domain.stuck import Cutoff, StuckOrder
 
 
 @dataclass
@@ -184,3 +185,29 @@ class FakePayments:
     ) -> str:
         self.calls.append(("refund", reference, amount.amount_minor))
         return f"ref-{idempotency_key}"
+
+
+@dataclass
+class FakeStuckStore:
+    """Each order's status and when it entered it; a stay past its cutoff is reported once,
+    as the statement's ``order_stuck_reports`` row keeps it."""
+
+    stays: dict[str, tuple[OrderStatus, datetime]] = field(default_factory=dict)
+    reported: set[tuple[str, OrderStatus, datetime]] = field(default_factory=set)
+
+    async def report_stuck(
+        self, conn: asyncpg.Connection, cutoffs: Sequence[Cutoff], limit: int
+    ) -> list[StuckOrder]:
+        by_status = {c.status: c for c in cutoffs}
+        due = sorted(
+            (since, order_id, status)
+            for order_id, (status, since) in self.stays.items()
+            if status in by_status
+            and since <= by_status[status].before
+            and (order_id, status, since) not in self.reported
+        )[:limit]
+        self.reported.update((order_id, status, since) for since, order_id, status in due)
+        return [
+            StuckOrder(order_id, status, since, by_status[status].threshold)
+            for since, order_id, status in due
+        ]
