@@ -30,8 +30,8 @@ from oms_events.orders import (
     ShippingAddressChanged,
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
-from oms_events.returns import ReturnReceived
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnReceived
 from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_notification.adapters.messages import CustomerOrder, MessageToQueue
 from oms_notification.domain.messages import Channel, MessageKind, change_key
