@@ -18,7 +18,7 @@ from oms_order.adapters.orders import NewOrder, Timeline
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome
 from oms_order.domain.order import Order
 from oms_order.domain.status import OrderStatus
-from oms_order.domain.stuck import Cutoff, StuckOrder
+from oms_order.domain.stuck import StuckOrder, StuckPolicy
 
 
 @dataclass
@@ -196,18 +196,16 @@ class FakeStuckStore:
     reported: set[tuple[str, OrderStatus, datetime]] = field(default_factory=set)
 
     async def report_stuck(
-        self, conn: asyncpg.Connection, cutoffs: Sequence[Cutoff], limit: int
+        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, limit: int
     ) -> list[StuckOrder]:
-        by_status = {c.status: c for c in cutoffs}
         due = sorted(
             (since, order_id, status)
             for order_id, (status, since) in self.stays.items()
-            if status in by_status
-            and since <= by_status[status].before
+            if policy.is_stuck(status, since, now)
             and (order_id, status, since) not in self.reported
         )[:limit]
         self.reported.update((order_id, status, since) for since, order_id, status in due)
         return [
-            StuckOrder(order_id, status, since, by_status[status].threshold)
+            StuckOrder(order_id, status, since, policy.thresholds[status])
             for since, order_id, status in due
         ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
 from oms_order.domain.status import OrderStatus
-from oms_order.domain.stuck import Cutoff, StuckOrder
+from oms_order.domain.stuck import StuckOrder, StuckPolicy
 
 __all__ = ["report_stuck"]
 
@@ -31,17 +31,18 @@ RETURNING order_id, status, since, threshold_s
 
 
 async def report_stuck(
-    conn: asyncpg.Connection, cutoffs: Sequence[Cutoff], limit: int
+    conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, limit: int
 ) -> list[StuckOrder]:
-    """The stays past their cutoff not reported yet (at most ``limit``, oldest first), now
-    marked reported: a second sweep or another instance does not find them again."""
+    """The stays past their status's cutoff not reported yet (at most ``limit``, oldest
+    first), now marked reported: a second sweep or another instance does not find them."""
+    cutoffs = policy.cutoffs(now)
     if not cutoffs:
         return []
     rows = await conn.fetch(
         _REPORT,
-        [c.status.value for c in cutoffs],
-        [c.before for c in cutoffs],
-        [int(c.threshold.total_seconds()) for c in cutoffs],
+        [status.value for status in cutoffs],
+        list(cutoffs.values()),
+        [int(policy.thresholds[status].total_seconds()) for status in cutoffs],
         limit,
     )
     return [
@@ -49,7 +50,7 @@ async def report_stuck(
             order_id=r["order_id"],
             status=OrderStatus(r["status"]),
             since=r["since"],
-            threshold=next(c.threshold for c in cutoffs if c.status == r["status"]),
+            threshold=policy.thresholds[OrderStatus(r["status"])],
         )
         for r in rows
     ]

@@ -9,18 +9,9 @@ from datetime import datetime, timedelta
 
 from oms_order.domain.status import OrderStatus
 
-__all__ = ["FINAL_STATUSES", "Cutoff", "StuckOrder", "StuckPolicy"]
+__all__ = ["FINAL_STATUSES", "StuckOrder", "StuckPolicy"]
 
 FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELED, OrderStatus.REJECTED})
-
-
-@dataclass(frozen=True)
-class Cutoff:
-    """Orders in ``status`` since ``before`` or earlier are stuck."""
-
-    status: OrderStatus
-    before: datetime
-    threshold: timedelta
 
 
 @dataclass(frozen=True)
@@ -46,11 +37,9 @@ class StuckPolicy:
         if short:
             raise ValueError(f"thresholds must be at least one second: {', '.join(short)}")
 
-    def cutoffs(self, now: datetime) -> list[Cutoff]:
-        return [
-            Cutoff(status, now - threshold, threshold)
-            for status, threshold in sorted(self.thresholds.items())
-        ]
+    def cutoffs(self, now: datetime) -> dict[OrderStatus, datetime]:
+        """Per watched status: orders in it since this instant or earlier are stuck."""
+        return {status: now - threshold for status, threshold in sorted(self.thresholds.items())}
 
     def is_stuck(self, status: OrderStatus, since: datetime, now: datetime) -> bool:
         threshold = self.thresholds.get(status)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,7 +11,7 @@ import asyncpg
 import structlog
 
 from oms_events.orders import OrderStuck
-from oms_order.domain.stuck import Cutoff, StuckOrder, StuckPolicy
+from oms_order.domain.stuck import StuckOrder, StuckPolicy
 from oms_runtime import UnitOfWork
 
 __all__ = ["StuckOrders", "StuckStore"]
@@ -22,9 +21,9 @@ _log = structlog.get_logger(__name__)
 
 class StuckStore(Protocol):
     async def report_stuck(
-        self, conn: asyncpg.Connection, cutoffs: Sequence[Cutoff], limit: int
+        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, limit: int
     ) -> list[StuckOrder]:
-        """The stays past their cutoff not reported before, now marked reported."""
+        """The stays past their status's cutoff not reported before, now marked reported."""
         ...
 
 
@@ -37,7 +36,7 @@ class StuckOrders:
     async def sweep(self, work: UnitOfWork, now: datetime) -> int:
         """One statement finds and marks the stays; one event each, in the same transaction.
         Not a change of the order: its sequence and timeline stay as they are."""
-        stuck = await self.store.report_stuck(work.conn, self.policy.cutoffs(now), self.per_sweep)
+        stuck = await self.store.report_stuck(work.conn, self.policy, now, self.per_sweep)
         for order in stuck:
             work.emit(
                 OrderStuck(
