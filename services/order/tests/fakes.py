@@ -194,9 +194,16 @@ class FakeStuckStore:
 
     stays: dict[str, tuple[OrderStatus, datetime]] = field(default_factory=dict)
     reported: set[tuple[str, OrderStatus, datetime]] = field(default_factory=set)
+    sequences: dict[str, int] = field(default_factory=dict)
+    timeline: list[tuple[str, int, UUID]] = field(default_factory=list)
 
     async def report_stuck(
-        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, limit: int
+        self,
+        conn: asyncpg.Connection,
+        policy: StuckPolicy,
+        now: datetime,
+        limit: int,
+        sweep_id: UUID,
     ) -> list[StuckOrder]:
         due = sorted(
             (since, order_id, status)
@@ -204,8 +211,10 @@ class FakeStuckStore:
             if policy.is_stuck(status, since, now)
             and (order_id, status, since) not in self.reported
         )[:limit]
-        self.reported.update((order_id, status, since) for since, order_id, status in due)
-        return [
-            StuckOrder(order_id, status, since, policy.thresholds[status])
-            for since, order_id, status in due
-        ]
+        found = []
+        for since, order_id, status in due:
+            self.reported.add((order_id, status, since))
+            sequence = self.sequences[order_id] = self.sequences.get(order_id, 0) + 1
+            self.timeline.append((order_id, sequence, sweep_id))
+            found.append(StuckOrder(order_id, status, since, policy.thresholds[status], sequence))
+        return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,9 +66,16 @@ async def test_a_stay_past_its_status_threshold_is_reported_once() -> None:
 
 
 async def test_a_new_stay_in_the_same_status_is_reported_again() -> None:
-    store = FakeStuckStore({"o1": (OrderStatus.CONFIRMED, NOW - timedelta(hours=1))})
+    store = FakeStuckStore(
+        {"o1": (OrderStatus.CONFIRMED, NOW - timedelta(hours=1))}, sequences={"o1": 4}
+    )
     sweeper = StuckOrders(store=store, policy=POLICY)
-    assert [s.order_id for s in await sweep(sweeper)] == ["o1"]
+    unit = in_memory_unit_of_work("order", cause=uuid.uuid4())
+    assert await sweeper.sweep(unit, NOW) == 1
+    # The report takes the order's next sequence: its timeline entry's and its event's.
+    [record] = unit.outbox.records
+    assert decode(record.payload).envelope.sequence == 5
+    assert store.timeline == [("o1", 5, unit.cause)]
     store.stays["o1"] = (OrderStatus.BACKORDERED, NOW - timedelta(days=8))
     [moved] = await sweep(sweeper)
     assert (moved.status, moved.threshold_s) == ("BACKORDERED", 7 * 24 * 3600)

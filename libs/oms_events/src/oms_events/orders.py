@@ -324,8 +324,8 @@ class OrderCompleted(EventPayload):
 @event("OrderStuck")
 class OrderStuck(EventPayload):
     """The order has sat in ``status`` since ``since``, longer than the operations threshold
-    for that status. Published once per time the order entered the status; not a change of
-    the order (its ``sequence`` is 0)."""
+    for that status. Published once per time the order entered the status, with the
+    sequence of its entry in the order's timeline; the status itself does not change."""
 
     order_id: Identifier
     status: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]{0,39}$")]

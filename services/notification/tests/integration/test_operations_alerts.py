@@ -71,6 +71,14 @@ async def test_a_stuck_order_and_a_dead_letter_each_reach_operations_once(env: E
             if decode(r.value).envelope.type == "OrderStuck"
         ]
         assert sorted(on_topic) == sorted(p.order_id for p in payloads)
+        for event in stuck:  # and in the order's timeline, under the event's sequence
+            rows = await env.fetch(
+                "order",
+                "SELECT sequence FROM order_timeline WHERE order_id = $1"
+                " AND event_type = 'OrderStuck'",
+                event.payload.order_id,
+            )
+            assert [r["sequence"] for r in rows] == [event.envelope.sequence]
 
         [dead] = await wait_for(
             _arrived(receiver, "RecordDeadLettered", 1),

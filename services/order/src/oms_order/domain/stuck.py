@@ -22,6 +22,8 @@ class StuckOrder:
     status: OrderStatus
     since: datetime
     threshold: timedelta
+    sequence: int
+    """The order's sequence the report took (its timeline entry's and its event's)."""
 
 
 @dataclass(frozen=True)

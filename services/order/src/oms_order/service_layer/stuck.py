@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -21,9 +23,15 @@ _log = structlog.get_logger(__name__)
 
 class StuckStore(Protocol):
     async def report_stuck(
-        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, limit: int
+        self,
+        conn: asyncpg.Connection,
+        policy: StuckPolicy,
+        now: datetime,
+        limit: int,
+        sweep_id: UUID,
     ) -> list[StuckOrder]:
-        """The stays past their status's cutoff not reported before, now marked reported."""
+        """The stays past their status's cutoff not reported before, now marked reported,
+        each with the order's next sequence and a timeline entry caused by the sweep."""
         ...
 
 
@@ -34,9 +42,10 @@ class StuckOrders:
     per_sweep: int = 1000
 
     async def sweep(self, work: UnitOfWork, now: datetime) -> int:
-        """One statement finds and marks the stays; one event each, in the same transaction.
-        Not a change of the order: its sequence and timeline stay as they are."""
-        stuck = await self.store.report_stuck(work.conn, self.policy, now, self.per_sweep)
+        """One statement finds and marks the stays and writes their timeline entries; one
+        event each, in the same transaction, with the entry's sequence."""
+        sweep_id = work.cause or uuid.uuid4()
+        stuck = await self.store.report_stuck(work.conn, self.policy, now, self.per_sweep, sweep_id)
         for order in stuck:
             work.emit(
                 OrderStuck(
@@ -47,6 +56,7 @@ class StuckOrders:
                     detected_at=now,
                 ),
                 subject=order.order_id,
+                sequence=order.sequence,
             )
         if stuck:
             _log.warning("orders_stuck", count=len(stuck))
