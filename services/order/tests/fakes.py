@@ -198,19 +198,14 @@ class FakeStuckStore:
     timeline: list[tuple[str, int, UUID]] = field(default_factory=list)
 
     async def report_stuck(
-        self,
-        conn: asyncpg.Connection,
-        policy: StuckPolicy,
-        now: datetime,
-        limit: int,
-        sweep_id: UUID,
+        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, sweep_id: UUID
     ) -> list[StuckOrder]:
         due = sorted(
             (since, order_id, status)
             for order_id, (status, since) in self.stays.items()
             if policy.is_stuck(status, since, now)
             and (order_id, status, since) not in self.reported
-        )[:limit]
+        )[: policy.per_sweep]
         found = []
         for since, order_id, status in due:
             self.reported.add((order_id, status, since))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,7 +87,7 @@ async def test_a_sweep_reports_at_most_its_share_oldest_first() -> None:
     store = FakeStuckStore(
         {f"o{i}": (OrderStatus.CONFIRMED, NOW - timedelta(hours=i)) for i in range(1, 6)}
     )
-    sweeper = StuckOrders(store=store, policy=POLICY, per_sweep=2)
+    sweeper = StuckOrders(store=store, policy=replace(POLICY, per_sweep=2))
     assert [s.order_id for s in await sweep(sweeper)] == ["o5", "o4"]
     assert [s.order_id for s in await sweep(sweeper)] == ["o3", "o2"]
 

@@ -1,5 +1,6 @@
 """The stuck-order statement on PostgreSQL: the trigger that dates each status entry, one
-report per stay, a stay after a status change reported again, two sweeps at once, an order a batch holds left for the next sweep."""
+report per stay, a stay after a status change reported again, two sweeps at once, an order a
+batch holds left for the next sweep."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ async def test_each_stay_past_its_threshold_is_reported_once(env: Env) -> None:
         async with pool.acquire() as first, pool.acquire() as second:
             # Two sweeps at once: the second passes over the order the first holds.
             async with first.transaction():
-                [late] = await report_stuck(first, POLICY, now, 100, SWEEP)
-                assert await report_stuck(second, POLICY, now, 100, SWEEP) == []
+                [late] = await report_stuck(first, POLICY, now, SWEEP)
+                assert await report_stuck(second, POLICY, now, SWEEP) == []
         assert (late.order_id, late.status, late.threshold, late.sequence) == (
             "o-late",
             OrderStatus.CONFIRMED,
@@ -64,20 +65,20 @@ async def test_each_stay_past_its_threshold_is_reported_once(env: Env) -> None:
         async with pool.acquire() as batch, pool.acquire() as conn:
             async with batch.transaction():  # a batch holds the order: the sweep passes it by
                 await batch.execute("SELECT 1 FROM orders WHERE order_id = 'o-held' FOR UPDATE")
-                assert await report_stuck(conn, POLICY, now, 100, SWEEP) == []
-            [held] = await report_stuck(conn, POLICY, now, 100, SWEEP)  # the next sweep
+                assert await report_stuck(conn, POLICY, now, SWEEP) == []
+            [held] = await report_stuck(conn, POLICY, now, SWEEP)  # the next sweep
             assert held.order_id == "o-held"
         async with pool.acquire() as conn:
-            assert await report_stuck(conn, POLICY, now, 100, SWEEP) == []
+            assert await report_stuck(conn, POLICY, now, SWEEP) == []
 
             # Leaving the status and coming back is a new stay, dated by the trigger.
             await conn.execute("UPDATE orders SET status = 'ALLOCATED' WHERE order_id = 'o-late'")
             await conn.execute("UPDATE orders SET status = 'CONFIRMED' WHERE order_id = 'o-late'")
             since = await conn.fetchval("SELECT status_since FROM orders WHERE order_id = 'o-late'")
             assert since > late.since
-            assert await report_stuck(conn, POLICY, now, 100, SWEEP) == []
+            assert await report_stuck(conn, POLICY, now, SWEEP) == []
             later = since + timedelta(minutes=31)
-            assert [s.order_id for s in await report_stuck(conn, POLICY, later, 100, SWEEP)] == [
+            assert [s.order_id for s in await report_stuck(conn, POLICY, later, SWEEP)] == [
                 "o-fresh",  # oldest first
                 "o-late",
             ]

@@ -50,10 +50,10 @@ ORDER BY r.since, r.order_id
 
 
 async def report_stuck(
-    conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, limit: int, sweep_id: UUID
+    conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, sweep_id: UUID
 ) -> list[StuckOrder]:
-    """The stays past their status's cutoff not reported yet (at most ``limit``, oldest
-    first), now marked reported: a second sweep or another instance does not find them.
+    """The stays past their status's cutoff not reported yet (at most ``policy.per_sweep``,
+    oldest first), now marked reported: a second sweep or another instance does not find them.
     Each gets the order's next sequence and a timeline entry caused by ``sweep_id``."""
     cutoffs = policy.cutoffs(now)
     if not cutoffs:
@@ -63,7 +63,7 @@ async def report_stuck(
         [status.value for status in cutoffs],
         list(cutoffs.values()),
         [int(policy.thresholds[status].total_seconds()) for status in cutoffs],
-        limit,
+        policy.per_sweep,
         sweep_id,
     )
     return [

@@ -30,6 +30,8 @@ class StuckOrder:
 class StuckPolicy:
     thresholds: Mapping[OrderStatus, timedelta]
     """Watched statuses; a status not listed is never reported."""
+    per_sweep: int = 1000
+    """At most this many stays reported by one sweep, the oldest first."""
 
     def __post_init__(self) -> None:
         final = sorted(s for s in self.thresholds if s in FINAL_STATUSES)

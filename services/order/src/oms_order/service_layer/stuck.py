@@ -23,12 +23,7 @@ _log = structlog.get_logger(__name__)
 
 class StuckStore(Protocol):
     async def report_stuck(
-        self,
-        conn: asyncpg.Connection,
-        policy: StuckPolicy,
-        now: datetime,
-        limit: int,
-        sweep_id: UUID,
+        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, sweep_id: UUID
     ) -> list[StuckOrder]:
         """The stays past their status's cutoff not reported before, now marked reported,
         each with the order's next sequence and a timeline entry caused by the sweep."""
@@ -39,13 +34,12 @@ class StuckStore(Protocol):
 class StuckOrders:
     store: StuckStore
     policy: StuckPolicy
-    per_sweep: int = 1000
 
     async def sweep(self, work: UnitOfWork, now: datetime) -> int:
         """One statement finds and marks the stays and writes their timeline entries; one
         event each, in the same transaction, with the entry's sequence."""
         sweep_id = work.cause or uuid.uuid4()
-        stuck = await self.store.report_stuck(work.conn, self.policy, now, self.per_sweep, sweep_id)
+        stuck = await self.store.report_stuck(work.conn, self.policy, now, sweep_id)
         for order in stuck:
             work.emit(
                 OrderStuck(
