@@ -30,6 +30,7 @@ EXPECTED = {
     "oms.shipments",
     "oms.carrier-tracking",
     "oms.notifications",
+    "oms.operations",
     "oms.operator-audit",
 }
 

@@ -24,6 +24,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnReceived
 from oms_events.sourcing import BackorderReason, FulfilmentOrderCreated, OrderBackordered
 from oms_events.values import (
     Actor,
@@ -223,6 +224,16 @@ def refund(order_id: str, *, return_id: str | None) -> RefundIssued:
         refunded_total=eur(1190),
         reason="returned",
         refunded_at=AT,
+    )
+
+
+def return_received(order_id: str) -> ReturnReceived:
+    return ReturnReceived(
+        order_id=order_id,
+        return_id="ret-1",
+        location_id="store-berlin",
+        lines=(LineQuantity(line_id="1", sku="SKU-MUG", quantity=1),),
+        received_at=AT,
     )
 
 

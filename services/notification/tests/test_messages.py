@@ -209,6 +209,7 @@ def test_every_kind_has_a_template_in_every_locale(kind: MessageKind, locale: st
         "pickup_code": "K7P42QXY",
         "hold_until": "2026-12-02T18:00:00+00:00",
         "collected_at": "2026-11-25T10:00:00+00:00",
+        "received_at": "2026-11-25T10:00:00+00:00",
     }
     order = {
         "reference": "R-1",
@@ -375,6 +376,28 @@ async def test_a_click_and_collect_customer_is_told_where_with_which_code_and_wh
     [collected] = await told(ev.collected("ord-1"))
     assert collected.subject == "Sie haben Ihre Bestellung ORD-1 abgeholt"
     assert "in Berlin Mitte abgeholt" in collected.text
+
+
+async def test_a_received_return_is_told_once_with_its_lines() -> None:
+    _store, handlers, dispatcher, email, units, _ = world()
+    await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"))
+    await dispatcher.dispatch(units)
+    email.sent.clear()
+    [returned] = await tell(handlers, ev.return_received("ord-1"))
+    await retell(handlers, [returned])  # a redelivery or replay queues nothing again
+    await dispatcher.dispatch(units)
+    [message] = email.sent
+    assert message.subject == "Ihre Rücksendung zur Bestellung ORD-1 ist angekommen"
+    assert "am 24. November 2026 bei uns eingegangen" in message.text
+    assert "- 1 x " in message.text and "Erstattung" in message.text
+    assert handlers.describe(ev.return_received("ord-1")) == (
+        MessageKind.RETURN_RECEIVED,
+        {
+            "return_id": "ret-1",
+            "lines": [{"line_id": "1", "sku": "SKU-MUG", "quantity": 1}],
+            "received_at": ev.AT.isoformat(),
+        },
+    )
 
 
 async def test_out_for_delivery_is_told_with_the_tracking_link_unless_already_delivered() -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from oms_events.codec import decode, encode, new_event
 from oms_events.inventory import LowStock
-from oms_events.orders import OrderConfirmed
+from oms_events.operations import RecordDeadLettered
+from oms_events.orders import OrderConfirmed, OrderStuck
 from oms_events.registry import EventPayload
 from oms_notification.adapters.webhooks import (
     Claimed,
@@ -35,14 +36,18 @@ from oms_notification.domain.webhooks import (
     signature_headers,
     window_start,
 )
+from oms_notification.entrypoints.kafka import subscriptions
 from oms_notification.service_layer.alerts import Alerts
+from oms_notification.service_layer.messages import CustomerMessages
 from oms_notification.service_layer.webhooks import (
+    ALERT_EVENT_TYPES,
     Dispatcher,
     InvalidSubscription,
     WebhookQueue,
     create_subscription,
 )
 from oms_runtime import ConsumedRecord, Received, UnitOfWork, in_memory_unit_of_work
+from services.notification.tests.fakes import FakeMessageStore
 from tests.support.webhooks import documented_verifier
 
 verify = documented_verifier()
@@ -261,13 +266,61 @@ async def test_alerts_beyond_the_limit_per_kind_and_window_are_counted_not_sent(
         received = _received(payload, f"S-{n}@DC", n)
         return Received(payload, received.envelope, received.record)
 
-    await alerts.stock_alerts(in_memory_unit_of_work(), [low(1), low(2), low(3)])
-    await alerts.stock_alerts(in_memory_unit_of_work(), [low(4)])
+    await alerts.alerts(in_memory_unit_of_work(), [low(1), low(2), low(3)])
+    await alerts.alerts(in_memory_unit_of_work(), [low(4)])
     assert len(store.deliveries) == 2
     assert store.windows == {("LowStock", T0): [2, 2]}
     now[0] = T0 + timedelta(seconds=300)  # a new window
-    await alerts.stock_alerts(in_memory_unit_of_work(), [low(5)])
+    await alerts.alerts(in_memory_unit_of_work(), [low(5)])
     assert len(store.deliveries) == 3
+
+
+async def test_stuck_orders_and_dead_letters_are_alerts_of_their_own_kind() -> None:
+    store = FakeQueue(
+        {"ops": {"OrderStuck", "RecordDeadLettered"}, "stock-desk": {"LowStock"}},
+        operations={"ops", "stock-desk"},
+    )
+    alerts = Alerts(store, limit=1, window_s=300, clock=lambda: T0)
+    stuck = [
+        _received(
+            OrderStuck(
+                order_id=f"o-{n}", status="CONFIRMED", since=T0, threshold_s=60, detected_at=T0
+            ),
+            f"o-{n}",
+            n,
+        )
+        for n in (1, 2)
+    ]
+    dead = _received(
+        RecordDeadLettered(
+            service="inventory",
+            topic="oms.inventory-feed",
+            partition=0,
+            offset=7,
+            reason="invalid_payload",
+            attempts=1,
+            dead_lettered_at=T0,
+        ),
+        "oms.inventory-feed:0:7",
+        3,
+    )
+    await alerts.alerts(in_memory_unit_of_work(), stuck)  # type: ignore[arg-type]
+    await alerts.alerts(in_memory_unit_of_work(), [dead])  # type: ignore[list-item]
+    # One of each kind within the limit of one; only the subscription asking for them gets them.
+    assert sorted(store.deliveries) == sorted(
+        [("ops", stuck[0].envelope.id), ("ops", dead.envelope.id)]
+    )
+    assert store.windows == {("OrderStuck", T0): [1, 1], ("RecordDeadLettered", T0): [1, 0]}
+    assert decode(store.deliveries[("ops", dead.envelope.id)]).payload == dead.payload
+
+
+def test_the_new_alert_kinds_are_subscribed_on_their_topics() -> None:
+    alerts = Alerts(FakeQueue({}), limit=1, window_s=300)
+    messages = CustomerMessages(store=FakeMessageStore())
+    found = {s.spec.name: s for s in subscriptions(messages, WebhookQueue(FakeQueue({})), alerts)}
+    assert set(found["oms.operations"].handlers) == {"RecordDeadLettered"}
+    assert "OrderStuck" in found["oms.orders"].handlers
+    assert {"OrderStuck", "RecordDeadLettered"} <= ALERT_EVENT_TYPES
 
 
 # -- the dispatcher --------------------------------------------------------------------------

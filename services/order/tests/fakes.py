@@ -18,6 +18,7 @@ from oms_order.adapters.orders import NewOrder, Timeline
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome
 from oms_order.domain.order import Order
 from oms_order.domain.status import OrderStatus
+from oms_order.domain.stuck import StuckOrder, StuckPolicy
 
 
 @dataclass
@@ -184,3 +185,31 @@ class FakePayments:
     ) -> str:
         self.calls.append(("refund", reference, amount.amount_minor))
         return f"ref-{idempotency_key}"
+
+
+@dataclass
+class FakeStuckStore:
+    """Each order's status and when it entered it; a stay past its cutoff is reported once,
+    as the statement's ``order_stuck_reports`` row keeps it."""
+
+    stays: dict[str, tuple[OrderStatus, datetime]] = field(default_factory=dict)
+    reported: set[tuple[str, OrderStatus, datetime]] = field(default_factory=set)
+    sequences: dict[str, int] = field(default_factory=dict)
+    timeline: list[tuple[str, int, UUID]] = field(default_factory=list)
+
+    async def report_stuck(
+        self, conn: asyncpg.Connection, policy: StuckPolicy, now: datetime, sweep_id: UUID
+    ) -> list[StuckOrder]:
+        due = sorted(
+            (since, order_id, status)
+            for order_id, (status, since) in self.stays.items()
+            if policy.is_stuck(status, since, now)
+            and (order_id, status, since) not in self.reported
+        )[: policy.per_sweep]
+        found = []
+        for since, order_id, status in due:
+            self.reported.add((order_id, status, since))
+            sequence = self.sequences[order_id] = self.sequences.get(order_id, 0) + 1
+            self.timeline.append((order_id, sequence, sweep_id))
+            found.append(StuckOrder(order_id, status, since, policy.thresholds[status], sequence))
+        return found

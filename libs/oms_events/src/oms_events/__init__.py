@@ -1,7 +1,7 @@
 """The OMS public event contract: envelope, versioned payloads, upcasters, topics.
 
 Area modules (``orders``, ``payments``, ``returns``, ``inventory``, ``sourcing``,
-``fulfilment``, ``notifications``, ``audit``) hold the payload models; import them
+``fulfilment``, ``notifications``, ``operations``, ``audit``) hold the payload models; import them
 from there. This package re-exports only the codec surface every service uses.
 """
 

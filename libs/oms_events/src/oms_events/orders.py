@@ -44,6 +44,7 @@ __all__ = [
     "OrderLinesCanceled",
     "OrderRejected",
     "OrderReleased",
+    "OrderStuck",
     "OrderSubmitted",
     "OrderSubmittedV1",
     "PaymentInfo",
@@ -318,3 +319,16 @@ class OrderCompleted(EventPayload):
 
     order_id: Identifier
     completed_at: UtcDatetime
+
+
+@event("OrderStuck")
+class OrderStuck(EventPayload):
+    """The order has sat in ``status`` since ``since``, longer than the operations threshold
+    for that status. Published once per time the order entered the status, with the
+    sequence of its entry in the order's timeline; the status itself does not change."""
+
+    order_id: Identifier
+    status: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]{0,39}$")]
+    since: UtcDatetime
+    threshold_s: Annotated[int, Field(strict=True, ge=1)]
+    detected_at: UtcDatetime

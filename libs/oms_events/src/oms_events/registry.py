@@ -14,6 +14,7 @@ from oms_events import (  # noqa: F401  (imported for their registrations)
     fulfilment,
     inventory,
     notifications,
+    operations,
     orders,
     payments,
     returns,

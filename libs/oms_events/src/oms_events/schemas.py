@@ -95,6 +95,8 @@ def _channel_id(spec: TopicSpec) -> str:
 def _writer(spec: TopicSpec) -> str:
     if spec.owner.startswith("external:"):
         return f"the outside world ({spec.owner.removeprefix('external:')})"
+    if spec.owner == "runtime":
+        return "every service's runtime"
     return f"the {spec.owner} service"
 
 

@@ -109,6 +109,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "ShippingAddressChanged",
             "OrderCompleted",
             "OrderCommandRejected",
+            "OrderStuck",
         ),
     ),
     TopicSpec(
@@ -263,6 +264,15 @@ TOPICS: tuple[TopicSpec, ...] = (
             "WebhookDelivered",
             "WebhookDeadLettered",
         ),
+    ),
+    TopicSpec(
+        # Every service's runtime writes here: the one topic without a single writing service.
+        name="oms.operations",
+        owner="runtime",
+        key="topic",
+        partitions=_PARTITIONS,
+        retention_ms=_NOTIFICATION_RETENTION_MS,
+        event_types=("RecordDeadLettered",),
     ),
     TopicSpec(
         name="oms.operator-audit",

@@ -179,7 +179,13 @@ class BatchProcessor:
                     decoded.append(Incoming(rec, exc.envelope, invalid=exc))
                 else:
                     rejected.append(
-                        DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1)
+                        DeadLetter.of(
+                            rec,
+                            reason=exc.reason,
+                            detail=str(exc),
+                            attempts=1,
+                            envelope=exc.envelope,
+                        )
                     )
             except InvalidEvent as exc:
                 rejected.append(DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1))

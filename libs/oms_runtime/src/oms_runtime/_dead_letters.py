@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 from oms_events.envelope import Envelope
-from oms_events.topics import topic
-from oms_runtime._outbox import OutboxRecord, safe_text
+from oms_events.operations import RecordDeadLettered
+from oms_events.topics import topic, topic_for_event
+from oms_runtime._outbox import Outbox, OutboxRecord, safe_text
 
 if TYPE_CHECKING:
     from oms_runtime._consumer import ConsumedRecord
@@ -20,6 +22,7 @@ __all__ = ["DLQ_HEADER_PREFIX", "DeadLetter", "write_dead_letters"]
 
 DLQ_HEADER_PREFIX = "oms.dlq."
 _MAX_DETAIL = 2000
+_ALERTS_TOPIC = topic_for_event("RecordDeadLettered").name
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,20 @@ class DeadLetter:
             + tuple((DLQ_HEADER_PREFIX + k, safe_text(v, 1000).encode()) for k, v in dlq_headers),
         )
 
+    def alert(self, service: str, at: datetime) -> RecordDeadLettered:
+        """What operators hear: where the record was and why, never its key or value."""
+        return RecordDeadLettered(
+            service=service,
+            topic=safe_text(self.topic, 249),
+            partition=self.partition,
+            offset=self.offset,
+            reason=safe_text(self.reason, 200) or "unknown",
+            attempts=max(self.attempts, 1),
+            record_event_id=self.event_id,
+            record_type=self.event_type and safe_text(self.event_type, 200),
+            dead_lettered_at=at,
+        )
+
 
 async def write_dead_letters(
     conn: asyncpg.Connection,
@@ -93,7 +110,10 @@ async def write_dead_letters(
     dead: Sequence[DeadLetter],
     outgoing: list[OutboxRecord],
 ) -> list[DeadLetter]:
-    """Store each dead letter once (a redelivered poison record is not sent twice).
+    """Store each dead letter once (a redelivered poison record is not sent twice), and
+    tell operators of each with ``RecordDeadLettered`` on ``oms.operations``, in the same
+    transaction (none for the records of ``oms.operations`` itself, which would feed on
+    their own alerts).
 
     Identified by its position, key and value: a recreated topic restarts its offsets.
     """
@@ -120,4 +140,10 @@ async def write_dead_letters(
     stored = {(r["topic"], r["partition"], r["offset"], r["record_sha256"]) for r in rows}
     kept = [d for d in dead if (d.topic, d.partition, d.offset, d.digest) in stored]
     outgoing.extend(d.outbox_record(service, topic_prefix) for d in kept)
+    alerts = Outbox(source=f"oms/{service}", topic_prefix=topic_prefix, records=outgoing)
+    at = datetime.now(UTC)
+    for d in kept:
+        if d.topic.removeprefix(topic_prefix) != _ALERTS_TOPIC:
+            subject = f"{safe_text(d.topic, 150)}:{d.partition}:{d.offset}"
+            alerts.emit(d.alert(service, at), subject=subject, key=d.topic)
     return kept

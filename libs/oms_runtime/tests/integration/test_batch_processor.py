@@ -95,7 +95,12 @@ async def test_a_handler_that_swallows_a_database_error_only_costs_its_own_event
         assert "InFailedSQLTransactionError" in result.dead_lettered[0].detail
         assert {r[0] for r in await pool.fetch("SELECT external_order_id FROM seen")} == {"a", "b"}
         topics = [r[0] for r in await pool.fetch("SELECT topic FROM oms_outbox ORDER BY id")]
-        assert topics == ["tx.oms.orders", "tx.oms.orders", "tx.oms.channel-order-intake.dlq"]
+        assert topics == [
+            "tx.oms.orders",
+            "tx.oms.orders",
+            "tx.oms.channel-order-intake.dlq",
+            "tx.oms.operations",
+        ]
         # The dead-lettered event is not in the inbox: a re-driven copy will be processed.
         assert await pool.fetchval("SELECT count(*) FROM oms_inbox") == 2
     finally:
@@ -156,6 +161,43 @@ async def test_a_recreated_topic_reusing_offsets_still_dead_letters_its_records(
             "SELECT count(*) FROM oms_outbox WHERE topic = 'tx.oms.channel-order-intake.dlq'"
         )
         assert dlq == 3
+    finally:
+        await pool.close()
+
+
+async def test_each_dead_letter_is_told_once_on_the_operations_topic_without_its_value(
+    env: Env,
+) -> None:
+    processor, pool = await _processor(env, record_seen)
+    try:
+        poison = encoded(order_submitted("x")).replace(b'"quantity":', b'"quantity":-')
+        batch = [_record(3, poison, key=b"webshop:secret@example.com")]
+        first = await processor.process(batch)
+        again = await processor.process(batch)  # a redelivery: kept once, told once
+        assert [len(r.dead_lettered) for r in (first, again)] == [1, 0]
+        rows = await pool.fetch(
+            "SELECT key, payload FROM oms_outbox WHERE topic = 'tx.oms.operations'"
+        )
+        assert len(rows) == 1
+        alert = decode(rows[0]["payload"])
+        assert alert.envelope.type == "RecordDeadLettered"
+        assert alert.envelope.subject == f"{TOPIC}:0:3"
+        assert rows[0]["key"] == TOPIC.encode()
+        assert alert.payload.model_dump(exclude={"dead_lettered_at", "record_event_id"}) == {
+            "service": "test",
+            "topic": TOPIC,
+            "partition": 0,
+            "offset": 3,
+            "reason": "invalid_payload",
+            "attempts": 1,
+            "record_type": "OrderSubmitted",
+        }
+        assert b"secret@example.com" not in rows[0]["payload"]
+        # A record of the operations topic itself is kept, but not told again (no loop).
+        own = ConsumedRecord("tx.oms.operations", 0, 0, b"k", b"not json", ())
+        assert len((await processor.process([own])).dead_lettered) == 1
+        told = "SELECT count(*) FROM oms_outbox WHERE topic = 'tx.oms.operations'"
+        assert await pool.fetchval(told) == 1
     finally:
         await pool.close()
 

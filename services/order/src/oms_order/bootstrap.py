@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from oms_order.adapters import MIGRATIONS, orders, shipments
+from datetime import UTC, datetime
+
+from oms_order.adapters import MIGRATIONS, orders, shipments, stuck
 from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.config import OrderSettings
 from oms_order.entrypoints.api import register_api
 from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_order.entrypoints.kafka import OrderHandlers
 from oms_order.service_layer.actions import OrderActions
+from oms_order.service_layer.stuck import StuckOrders
 from oms_runtime import ServiceRuntime
 
 __all__ = ["build_runtime"]
@@ -29,4 +32,11 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     for subscription in OrderHandlers(actions).subscriptions():
         runtime.subscribe(subscription)
     register_api(runtime, actions, parse_api_keys(settings.order_api_keys))
+    stuck_orders = StuckOrders(store=stuck, policy=settings.stuck_policy())
+
+    @runtime.timer(settings.stuck_sweep_s)
+    async def report_stuck_orders() -> None:
+        async with runtime.unit_of_work() as work:
+            await stuck_orders.sweep(work, datetime.now(UTC))
+
     return runtime

@@ -9,6 +9,8 @@ from pydantic import ConfigDict, Field, field_validator
 
 from oms_events import StrictModel
 from oms_events.values import CountryCode, CurrencyCode
+from oms_order.domain.status import OrderStatus
+from oms_order.domain.stuck import StuckPolicy
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy
 from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_runtime import RuntimeSettings
@@ -16,6 +18,16 @@ from oms_runtime import RuntimeSettings
 __all__ = ["BlockedAddress", "OrderPolicies", "OrderSettings", "RiskSettings", "ValidationSettings"]
 
 _Minor = Annotated[int, Field(ge=0)]
+_MINUTE = 60
+_HOUR = 60 * _MINUTE
+_DAY = 24 * _HOUR
+_STUCK_AFTER_S: dict[OrderStatus, int] = {
+    OrderStatus.PENDING: 15 * _MINUTE,
+    OrderStatus.CONFIRMED: 30 * _MINUTE,
+    OrderStatus.ALLOCATED: 2 * _HOUR,
+    OrderStatus.BACKORDERED: 7 * _DAY,
+    OrderStatus.RELEASED: 2 * _DAY,
+}
 
 
 class _Policies(StrictModel):
@@ -97,6 +109,22 @@ class OrderSettings(RuntimeSettings):
     # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
     #        | {"role": "customer_service", "actor_id": "cs-desk-1"}}; digests only, never keys.
     order_api_keys: str = "{}"
+    # JSON: status -> seconds an order may sit in it before OrderStuck is published; replaces
+    # the defaults (a status not listed is never reported; {} reports none).
+    order_stuck_after_s: dict[OrderStatus, Annotated[int, Field(strict=True, ge=1)]] = Field(
+        default_factory=lambda: dict(_STUCK_AFTER_S)
+    )
+    # How often the stuck-order sweep runs.
+    stuck_sweep_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("order_stuck_after_s")
+    @classmethod
+    def _stuck_statuses(cls, value: dict[OrderStatus, int]) -> dict[OrderStatus, int]:
+        StuckPolicy({s: timedelta(seconds=t) for s, t in value.items()})
+        return value
+
+    def stuck_policy(self) -> StuckPolicy:
+        return StuckPolicy({s: timedelta(seconds=t) for s, t in self.order_stuck_after_s.items()})
 
     @field_validator("order_api_keys")
     @classmethod

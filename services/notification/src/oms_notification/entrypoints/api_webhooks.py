@@ -43,7 +43,8 @@ class SubscriptionRequest(StrictModel):
     """Where deliveries are POSTed: http or https, without credentials."""
     event_types: Annotated[tuple[_EventType, ...], Field(min_length=1, max_length=100)]
     """Event types of the contract to deliver: those of the order-lifecycle topics, or for an
-    operations subscription the alert kinds (``LowStock``, ``OutOfStock``)."""
+    operations subscription the alert kinds (``LowStock``, ``OutOfStock``, ``OrderStuck``,
+    ``RecordDeadLettered``)."""
     operations: bool = False
     """An operations subscription gets operations alerts, rate-limited."""
     active: bool = True

@@ -2,7 +2,9 @@
 
 Every event of the order-lifecycle topics is noted for the webhook subscriptions (one
 queueing statement per batch, the subscription's finish step); the customer-visible ones
-also become customer messages. Low-stock and out-of-stock events become operations alerts.
+also become customer messages. Low and out of stock, orders stuck in a status and records
+any service dead-lettered become operations alerts (an ``OrderStuck`` is also offered to the
+webhook subscriptions, like every event of ``oms.orders``).
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from oms_events.fulfilment import (
     ShipmentShipped,
 )
 from oms_events.inventory import LowStock, OutOfStock
+from oms_events.operations import RecordDeadLettered
 from oms_events.orders import (
     OrderAccepted,
     OrderCanceled,
     OrderConfirmed,
     OrderHeld,
     OrderLinesCanceled,
+    OrderStuck,
     ShippingAddressChanged,
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import latest_model
+from oms_events.returns import ReturnReceived
 from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_events.topics import topic
 from oms_notification.service_layer.alerts import Alerts
@@ -68,6 +73,7 @@ def _customer_handlers(messages: CustomerMessages) -> dict[str, BatchHandler]:
                 Delivered,
                 ReadyForPickup,
                 PickedUpByCustomer,
+                ReturnReceived,
             ),
             changes,
         ),
@@ -86,11 +92,14 @@ def subscriptions(
             handler: BatchHandler = webhooks.note
             if event_type in customer:
                 handler = _both(customer[event_type], webhooks.note)
+            elif event_type == OrderStuck.event_type:
+                handler = _both(alerts.alerts, webhooks.note)
             subscription.batch(latest_model(event_type), handler)
         found.append(subscription)
     found.append(
         Subscription("oms.inventory")
-        .batch(LowStock, alerts.stock_alerts)
-        .batch(OutOfStock, alerts.stock_alerts)
+        .batch(LowStock, alerts.alerts)
+        .batch(OutOfStock, alerts.alerts)
     )
+    found.append(Subscription("oms.operations").batch(RecordDeadLettered, alerts.alerts))
     return found

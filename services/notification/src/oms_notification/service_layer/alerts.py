@@ -1,5 +1,6 @@
-"""Operations alerts: low-stock and out-of-stock events to the operations subscriptions,
-at most ``limit`` per kind per window; the rest are counted and held back."""
+"""Operations alerts: low and out of stock, an order stuck in a status, a record a service
+dead-lettered. Each goes to the operations subscriptions that ask for its kind, at most
+``limit`` per kind per window; the rest are counted and held back."""
 
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ import asyncpg
 import structlog
 
 from oms_events.inventory import LowStock, OutOfStock
+from oms_events.operations import RecordDeadLettered
+from oms_events.orders import OrderStuck
 from oms_notification.adapters.webhooks import IncomingEvent
 from oms_notification.domain.webhooks import alerts_allowed, window_start
 from oms_notification.service_layer.webhooks import incoming
 from oms_runtime import Received, UnitOfWork
 
-__all__ = ["AlertStore", "Alerts", "StockAlert"]
+__all__ = ["Alert", "AlertStore", "Alerts"]
 
 _log = structlog.get_logger(__name__)
 
-StockAlert = LowStock | OutOfStock
+Alert = LowStock | OutOfStock | OrderStuck | RecordDeadLettered
+"""The alert kinds, by event type (``ALERT_EVENT_TYPES`` in ``webhooks.py``)."""
 
 
 class AlertStore(Protocol):
@@ -56,7 +60,7 @@ class Alerts:
     window_s: float
     clock: Callable[[], datetime] = _utc_now
 
-    async def stock_alerts(self, work: UnitOfWork, run: Sequence[Received[StockAlert]]) -> None:
+    async def alerts(self, work: UnitOfWork, run: Sequence[Received[Alert]]) -> None:
         """A run of one kind: the first alerts the window still allows go to every operations
         subscription that asks for the kind, once each (keyed like every delivery)."""
         kind = run[0].envelope.type

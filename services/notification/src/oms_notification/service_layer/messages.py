@@ -31,6 +31,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnReceived
 from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_notification.adapters.messages import CustomerOrder, MessageToQueue
 from oms_notification.domain.messages import Channel, MessageKind, change_key
@@ -77,6 +78,7 @@ Told = (
     | OrderCanceled
     | OrderLinesCanceled
     | RefundIssued
+    | ReturnReceived
 )
 
 
@@ -261,6 +263,12 @@ class CustomerMessages:
                 return MessageKind.REFUND_ISSUED, {
                     "amount": _money(event.amount),
                     "refunded_total": _money(event.refunded_total),
+                }
+            case ReturnReceived():
+                return MessageKind.RETURN_RECEIVED, {
+                    "return_id": event.return_id,
+                    "lines": _lines(event.lines),
+                    "received_at": event.received_at.isoformat(),
                 }
         return None
 

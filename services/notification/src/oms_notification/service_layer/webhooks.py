@@ -56,7 +56,9 @@ WEBHOOK_TOPICS = ("oms.orders", "oms.payments", "oms.returns", "oms.sourcing", "
 WEBHOOK_EVENT_TYPES: frozenset[str] = frozenset(
     t for name in WEBHOOK_TOPICS for t in topic(name).event_types
 )
-ALERT_EVENT_TYPES: frozenset[str] = frozenset({"LowStock", "OutOfStock"})
+ALERT_EVENT_TYPES: frozenset[str] = frozenset(
+    {"LowStock", "OutOfStock", "OrderStuck", "RecordDeadLettered"}
+)
 """What an operations subscription can ask for (rate-limited, see ``alerts.py``)."""
 
 _CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
