@@ -8,6 +8,7 @@ from typing import Any
 
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.service_layer.tracking import Analytics
+from oms_events.fulfilment import ShipmentShipped
 from oms_events.orders import OrderConfirmed
 from tests.support.analytics import accepted, at, canceled, envelope, rejected, shipped
 
@@ -17,7 +18,8 @@ def _analytics() -> Analytics:
 
 
 def _record(analytics: Analytics, payload: Any, when: Any, partition: int = 0) -> None:
-    analytics.record(envelope(payload, when), payload, partition)
+    topic = "oms.shipments" if isinstance(payload, ShipmentShipped) else "oms.orders"
+    analytics.record(envelope(payload, when), payload, topic, partition)
 
 
 def test_windows_from_several_partitions_add_up_in_a_query() -> None:
@@ -52,7 +54,8 @@ def test_a_late_event_lands_in_its_window_until_the_grace_is_past() -> None:
         ("10:00", 1),
     ]
     assert hours["late_events_dropped"] == 1
-    assert analytics.watermark(0) == at("10:40")
+    assert analytics.watermark("oms.orders", 0) == at("10:40")
+    assert analytics.watermark("oms.shipments", 0) is None
     # Its order is still known: a shipment later counts its lead time.
     _record(analytics, shipped("L2", at("10:48")), at("10:48"))
     ten = analytics.kpis(Granularity.HOUR)["windows"][-1]

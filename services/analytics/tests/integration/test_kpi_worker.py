@@ -1,7 +1,8 @@
 """The analytics worker as an OS process on the real broker: a known sequence of events gives
 exactly the expected figures per channel and window, a late event lands in its own window
-(one past the grace period is dropped and counted), and a restarted worker recovers the same
-figures from its changelog topics."""
+(one past the grace period is dropped and counted), a restarted worker recovers the same
+figures from its changelog topics, and a replay from offset 0 by a new consumer group (new
+tables) computes them again."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ EXPECTED_HOURS = [
 ]
 
 
-async def test_figures_per_window_late_events_and_recovery_after_a_restart(env: Env) -> None:
+async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> None:
     worker = await env.service("analytics")
     await worker.wait_ready()
 
@@ -93,13 +94,14 @@ async def test_figures_per_window_late_events_and_recovery_after_a_restart(env: 
             (shipped("A1", at("10:05:10")), at("10:05:10")),  # 3600 s after placement
             (shipped("A3", at("10:11:30")), at("10:11:30")),  # 1800 s
             (shipped("A4", at("10:30")), at("10:30")),  # 1200 s
-            (shipped("A5", at("10:45")), at("10:45")),  # 300 s; the watermark is now 10:45
+            (shipped("A5", at("10:45")), at("10:45")),  # 300 s
         ],
     )
     await _until(
         worker, "the shipments counted", lambda f: _total(f, "shipped") == 4, window="hour"
     )
-    # Late: 09:55 is within the grace (one hour after its window's end, 10:00); 08:30 is not.
+    # Late on oms.orders, whose watermark is 10:40: 09:55 is within the grace (an hour after
+    # its window's end, 10:00); 08:30 is not.
     await send_timed(
         env,
         "oms.orders",
@@ -132,3 +134,11 @@ async def test_figures_per_window_late_events_and_recovery_after_a_restart(env: 
     await restarted.wait_ready()
     assert await _kpis(restarted, window="hour") == hours
     assert await _kpis(restarted, window="minute") == minutes
+
+    replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay")
+    await replay.wait_ready()
+    replayed = await _until(
+        replay, "the replay", lambda f: f["late_events_dropped"] == 1, window="hour"
+    )
+    assert replayed == hours
+    assert await _kpis(replay, window="minute") == minutes

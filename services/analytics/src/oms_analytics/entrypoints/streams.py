@@ -86,7 +86,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                     reason=str(exc),
                 )
                 continue
-            analytics.record(envelope, payload, event.message.partition)
+            analytics.record(envelope, payload, event.message.topic, event.message.partition)
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)
 

@@ -44,13 +44,18 @@ class Analytics:
         self.marks = marks
         self.grace = grace
 
-    def record(self, envelope: Envelope, payload: EventPayload | None, partition: int) -> None:
-        """Count one event read from ``partition`` (``payload`` None: not a tracked type)."""
-        watermark = self.watermark(partition)
+    def record(
+        self, envelope: Envelope, payload: EventPayload | None, topic: str, partition: int
+    ) -> None:
+        """Count one event read from ``topic`` and ``partition`` (``payload`` None: not a
+        tracked type). Its figures are checked against that topic partition's watermark,
+        which then moves to the event's time if that is later: each topic partition is read
+        in order, so a replay finds the same watermarks as the first reading did."""
+        watermark = self.watermark(topic, partition)
         if payload is not None:
             self._record(envelope, payload, partition, watermark)
         if watermark is None or envelope.time > watermark:
-            self.marks[f"watermark/{partition}"] = envelope.time.isoformat()
+            self.marks[f"watermark/{topic}/{partition}"] = envelope.time.isoformat()
 
     def _record(
         self, envelope: Envelope, payload: EventPayload, partition: int, watermark: datetime | None
@@ -104,8 +109,8 @@ class Analytics:
             figures.add(contribution)
             self.windows[key] = figures.to_dict()
 
-    def watermark(self, partition: int) -> datetime | None:
-        mark = self.marks.get(f"watermark/{partition}")
+    def watermark(self, topic: str, partition: int) -> datetime | None:
+        mark = self.marks.get(f"watermark/{topic}/{partition}")
         return datetime.fromisoformat(mark) if mark else None
 
     def kpis(self, granularity: Granularity, channel: str | None = None) -> dict[str, Any]:
