@@ -16,11 +16,12 @@ __all__ = ["build_app", "build_worker", "declare_changelogs"]
 
 def build_worker(settings: AnalyticsSettings | None = None) -> faust.Worker:
     """faust's worker: it owns the event loop and the signal handlers, and on SIGTERM commits
-    offsets and flushes the changelogs before it exits."""
+    offsets and flushes the changelogs before it exits. It keeps the logging the service set
+    up (JSON lines, as every service logs) instead of installing its own."""
     settings = settings or AnalyticsSettings()
     app = build_app(settings)
     asyncio.run(declare_changelogs(settings, app))
-    return faust.Worker(app, loglevel="INFO", redirect_stdouts=False)
+    return faust.Worker(app, loglevel="INFO", redirect_stdouts=False, override_logging=False)
 
 
 async def declare_changelogs(settings: AnalyticsSettings, app: faust.App) -> None:

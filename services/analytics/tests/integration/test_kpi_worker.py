@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from tests.support.analytics import accepted, at, canceled, rejected, send_timed, shipped
+from tests.support.kafka import produce
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -71,6 +72,8 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
     worker = await env.service("analytics")
     await worker.wait_ready()
 
+    # Unreadable input is logged and skipped; the worker keeps counting.
+    await produce(env.bootstrap, env.topic("oms.orders"), [b"{not json", b"{}"], partition=0)
     await send_timed(
         env,
         "oms.orders",
@@ -134,6 +137,7 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
     await restarted.wait_ready()
     assert await _kpis(restarted, window="hour") == hours
     assert await _kpis(restarted, window="minute") == minutes
+    assert worker.log_path.read_text().count('"undecodable_event_skipped"') == 2
 
     replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay")
     await replay.wait_ready()
