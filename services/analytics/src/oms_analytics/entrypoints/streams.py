@@ -22,7 +22,7 @@ from oms_analytics.service_layer.tracking import TRACKED, Analytics
 from oms_events.codec import InvalidEvent, decode_envelope, decode_payload
 from oms_events.topics import topic
 
-__all__ = ["SOURCE_TOPICS", "build_app"]
+__all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
 
 SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments")
 _TRACKED_TYPES = frozenset(model.event_type for model in TRACKED)
@@ -35,6 +35,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
     app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
         store=settings.analytics_store,
         topic_partitions=topic(SOURCE_TOPICS[0]).partitions,
         topic_replication_factor=1,
@@ -110,6 +111,20 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
     app.page("/v1/kpis")(Kpis)
     app.page("/health")(Health)
     return app
+
+
+def broker_credentials(settings: AnalyticsSettings) -> faust.types.auth.CredentialsT | None:
+    """The runtime's TLS and SASL settings (``OMS_KAFKA_*``) as faust's credentials."""
+    context = settings.ssl_context()
+    if settings.kafka_sasl_mechanism:
+        assert settings.kafka_sasl_password is not None  # the runtime's settings insist
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 def _health(app: faust.App) -> dict[str, Any]:
