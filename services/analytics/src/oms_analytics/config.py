@@ -17,3 +17,5 @@ class AnalyticsSettings(RuntimeSettings):
     # faust's table store: memory:// recovers from the changelog topics at start;
     # rocksdict:// keeps a local copy as well. Not rocksdb:// (RUNTIME.md).
     analytics_store: str = "memory://"
+    # Replicas of faust's changelog topics: 1 on the single local broker, 3 on a cluster.
+    analytics_replication_factor: int = Field(default=1, ge=1, le=7)

@@ -38,7 +38,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         broker_credentials=broker_credentials(settings),
         store=settings.analytics_store,
         topic_partitions=topic(SOURCE_TOPICS[0]).partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.analytics_replication_factor,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         web_host=settings.http_host,
@@ -52,7 +52,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         for name, help_text in (
             ("orders", "what is known of each order: channel, event times, what was counted"),
             ("windows", "per window, channel and source partition: the window's figures"),
-            ("marks", "per source partition: the watermark and the late events dropped"),
+            ("marks", "per topic partition: the watermark; late figures dropped"),
         )
     }
     analytics = Analytics(
