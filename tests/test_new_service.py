@@ -60,7 +60,7 @@ def test_a_new_service_has_the_layout_is_wired_in_and_passes_its_checks(repo: Pa
     pure = contracts["Domains are pure: no database, broker or runtime"]
     assert "oms_returns.domain" in pure["source_modules"]
     for script in ("deploy/local/stack", "deploy/compose/init-databases.sh"):
-        assert "notification returns)" in (repo / script).read_text(), script
+        assert "analytics returns)" in (repo / script).read_text(), script
     compose = yaml.safe_load((repo / "docker-compose.yml").read_text())
     block = compose["services"]["returns"]
     assert block["build"]["args"]["SERVICE"] == "returns"

@@ -4,7 +4,7 @@
 # (tests/test_compose.py checks they agree). Passwords: OMS_<SVC>_DB_PASSWORD.
 set -euo pipefail
 
-SERVICES=(order inventory orchestration shipping notification)
+SERVICES=(order inventory orchestration shipping notification analytics)
 
 for svc in "${SERVICES[@]}"; do
     password_var="OMS_${svc^^}_DB_PASSWORD"

@@ -3,8 +3,8 @@
 Run by ``make demo`` after the stack is up. Every run starts from a clean state: it drops and
 creates again its databases (demo_<service>, owned by the services' roles) and works on topics
 and consumer groups of its own (prefix ``omsdemo<run>.``), deleting those of earlier runs.
-It starts the order, inventory, orchestration, shipping and notification workers as their own
-processes,
+It starts the order, inventory, orchestration, shipping, notification and analytics workers as
+their own processes,
 imports the catalogue and feeds stock, has channels submit orders (one in the old v1 intake
 format and one unreadable record among them), and prints what each service did with them:
 statuses and timelines, sourcing decisions with their explanations, reservations, a backorder
@@ -12,9 +12,9 @@ filled by a receipt, and notifications. The TV order is then worked by its locat
 (accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL, which pushes its
 scans to the shipping service's signed tracking webhook, until it is DELIVERED and COMPLETED,
 its stock committed and its payment captured; a click & collect order is set aside at the
-Berlin store with a pickup code and collected with it; then the stock table, and last the
-e-mails the customers received, read from a local SMTP server the demo runs for the
-notification service (mail_demo.py).
+Berlin store with a pickup code and collected with it; then the stock table, the e-mails the
+customers received, read from a local SMTP server the demo runs for the notification service
+(mail_demo.py), and last the analytics service's KPIs per channel and hour (analytics_demo.py).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from analytics_demo import print_kpis
 from mail_demo import MailSink, print_mailbox, state_preferences
 from shipping_demo import CarrierWebhook, collect_at_store
 from stock_demo import prepare_stock, print_decisions, show_stock
@@ -102,6 +103,7 @@ SERVICES = http_ports(
         "orchestration": 8003,
         "shipping": 8004,
         "notification": 8005,
+        "analytics": 8006,
     }
 )
 
@@ -532,6 +534,7 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         externals.append(f"{run}-pickup")
         await print_orders(orders_db, notify_db, externals)
         await print_mailbox(mail, notify_db, wait)
+        await print_kpis(orders_db, SERVICES["analytics"], wait)
     finally:
         await orders_db.close()
         await notify_db.close()

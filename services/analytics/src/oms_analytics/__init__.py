@@ -1,0 +1,1 @@
+"""The OMS analytics service."""

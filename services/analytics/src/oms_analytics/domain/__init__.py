@@ -1,0 +1,1 @@
+"""The analytics service's rules: pure, no database, broker or runtime."""

@@ -1,0 +1,97 @@
+"""What analytics remembers of each order, and which figures its facts add.
+
+Facts arrive in any order (a shipment can be read before its order's acceptance: they are
+different topics) and more than once (redelivery, replay). Each fact is kept the first time
+it is seen; ``settle`` turns the facts into contributions once each can be counted (a
+cancellation needs the order's channel, a lead time its placement) and marks them counted,
+so every figure counts an order at most once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from oms_analytics.domain.kpis import Contribution
+
+__all__ = ["OrderFacts", "settle"]
+
+
+@dataclass
+class OrderFacts:
+    channel: str | None = None
+    placed_at: datetime | None = None
+    revenue: tuple[str, int] | None = None
+    rejected_at: datetime | None = None
+    canceled_at: datetime | None = None
+    shipped_at: datetime | None = None
+    counted: set[str] = field(default_factory=set)
+
+    def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
+        if self.placed_at is None:
+            self.channel, self.placed_at, self.revenue = channel, at, (currency, amount_minor)
+
+    def rejected(self, channel: str, at: datetime) -> None:
+        if self.rejected_at is None:
+            self.channel = self.channel or channel
+            self.rejected_at = at
+
+    def canceled(self, at: datetime) -> None:
+        if self.canceled_at is None:
+            self.canceled_at = at
+
+    def shipped(self, at: datetime) -> None:
+        if self.shipped_at is None:
+            self.shipped_at = at
+
+    def to_dict(self) -> dict[str, Any]:
+        def moment(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "channel": self.channel,
+            "placed_at": moment(self.placed_at),
+            "revenue": list(self.revenue) if self.revenue else None,
+            "rejected_at": moment(self.rejected_at),
+            "canceled_at": moment(self.canceled_at),
+            "shipped_at": moment(self.shipped_at),
+            "counted": sorted(self.counted),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OrderFacts:
+        def moment(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        revenue = data["revenue"]
+        return cls(
+            channel=data["channel"],
+            placed_at=moment(data["placed_at"]),
+            revenue=(str(revenue[0]), int(revenue[1])) if revenue else None,
+            rejected_at=moment(data["rejected_at"]),
+            canceled_at=moment(data["canceled_at"]),
+            shipped_at=moment(data["shipped_at"]),
+            counted=set(data["counted"]),
+        )
+
+
+def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
+    """The contributions the facts allow that were not counted yet, each with its event time."""
+    due: list[tuple[datetime, Contribution]] = []
+    channel = facts.channel
+
+    def count(name: str, at: datetime | None, contribution: Contribution) -> None:
+        if at is not None and name not in facts.counted:
+            facts.counted.add(name)
+            due.append((at, contribution))
+
+    if channel is None:
+        return due
+    count("placed", facts.placed_at, Contribution(channel, placed=1, revenue=facts.revenue))
+    count("rejected", facts.rejected_at, Contribution(channel, rejections=1))
+    count("canceled", facts.canceled_at, Contribution(channel, cancellations=1))
+    if facts.placed_at is not None and facts.shipped_at is not None:
+        lead = max((facts.shipped_at - facts.placed_at).total_seconds(), 0.0)
+        count("shipped", facts.shipped_at, Contribution(channel, lead_time_s=lead))
+    return due

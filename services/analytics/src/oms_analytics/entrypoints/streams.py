@@ -1,0 +1,135 @@
+"""The faust app: the public topics in, the KPI tables (with their changelog topics) and the
+HTTP views on them out.
+
+One agent reads oms.orders, oms.payments and oms.shipments as bytes and decodes each value
+with the contract's codec (not faust.Record, whose wire format names Python classes); the
+use case updates three tables. faust's own topics (changelogs, the assignor's) are named
+after the app id, which carries the run's topic prefix and group suffix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import faust
+import structlog
+from faust.web import Request, Response, View
+
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.domain.windows import Granularity
+from oms_analytics.service_layer.tracking import TRACKED, Analytics
+from oms_events.codec import InvalidEvent, decode_envelope, decode_payload
+from oms_events.topics import topic
+
+__all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
+
+SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments")
+_TRACKED_TYPES = frozenset(model.event_type for model in TRACKED)
+
+log = structlog.get_logger("oms_analytics")
+
+
+def build_app(settings: AnalyticsSettings) -> faust.App:
+    app_id = f"{settings.topic_prefix}oms-analytics{settings.group_suffix}"
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
+        store=settings.analytics_store,
+        topic_partitions=topic(SOURCE_TOPICS[0]).partitions,
+        topic_replication_factor=settings.analytics_replication_factor,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        web_host=settings.http_host,
+        web_bind=settings.http_host,
+        web_port=settings.http_port,
+        web_in_thread=False,
+        stream_wait_empty=True,
+    )
+    tables = {
+        name: app.Table(name, key_type=str, value_type=None, partitions=None, help=help_text)
+        for name, help_text in (
+            ("orders", "what is known of each order: channel, event times, what was counted"),
+            ("windows", "per window, channel and source partition: the window's figures"),
+            ("marks", "per topic partition: the watermark; late figures dropped"),
+        )
+    }
+    analytics = Analytics(
+        tables["orders"],
+        tables["windows"],
+        tables["marks"],
+        grace=timedelta(seconds=settings.analytics_grace_s),
+    )
+    source = app.topic(
+        *(topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+
+    async def count(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                envelope = decode_envelope(event.value or b"")
+                payload = (
+                    decode_payload(envelope).payload if envelope.type in _TRACKED_TYPES else None
+                )
+            except InvalidEvent as exc:
+                message = event.message
+                log.warning(
+                    "undecodable_event_skipped",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    reason=str(exc),
+                )
+                continue
+            analytics.record(envelope, payload, event.message.topic, event.message.partition)
+
+    app.agent(source, name="oms-analytics-count", concurrency=1)(count)
+
+    class Kpis(View):
+        async def get(self, request: Request) -> Response:
+            raw = request.query.get("window", "hour")
+            try:
+                granularity = Granularity(raw)
+            except ValueError:
+                return self.json(
+                    {"title": "unknown window", "detail": f"window is minute or hour, not {raw!r}"},
+                    status=400,
+                )
+            channel = request.query.get("channel") or None
+            return self.json(analytics.kpis(granularity, channel))
+
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(_health(app))
+
+    app.page("/v1/kpis")(Kpis)
+    app.page("/health")(Health)
+    return app
+
+
+def broker_credentials(settings: AnalyticsSettings) -> faust.types.auth.CredentialsT | None:
+    """The runtime's TLS and SASL settings (``OMS_KAFKA_*``) as faust's credentials."""
+    context = settings.ssl_context()
+    if settings.kafka_sasl_mechanism:
+        assert settings.kafka_sasl_password is not None  # the runtime's settings insist
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
+def _health(app: faust.App) -> dict[str, Any]:
+    """ok once partitions are assigned and the tables recovered from their changelogs."""
+    assigned = len(app.consumer.assignment()) if app.consumer else 0
+    recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+    status = "ok" if assigned and recovered and not app.rebalancing else "starting"
+    return {"status": status, "assigned_partitions": assigned, "tables_recovered": recovered}

@@ -1,0 +1,1 @@
+"""What the analytics service does: use cases over the runtime's unit of work."""

@@ -1,0 +1,148 @@
+"""The analytics worker as an OS process on the real broker: a known sequence of events gives
+exactly the expected figures per channel and window, a late event lands in its own window
+(one past the grace period is dropped and counted), a restarted worker recovers the same
+figures from its changelog topics, and a replay from offset 0 by a new consumer group (new
+tables) computes them again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.analytics import accepted, at, canceled, rejected, send_timed, shipped
+from tests.support.kafka import produce
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+from tests.support.world import Env
+
+pytestmark = pytest.mark.integration
+
+WEB, MARKET = "web-de", "marketplace"
+
+
+async def _kpis(worker: ServiceProcess, **query: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/v1/kpis", params=query) as response:
+            assert response.status == 200, await response.text()
+            return dict(await response.json())
+
+
+async def _until(worker: ServiceProcess, what: str, done: Any, **query: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        figures = await _kpis(worker, **query)
+        return figures if done(figures) else None
+
+    return await wait_for(probe, timeout=60, interval=0.3, what=what)
+
+
+def _window(figures: dict[str, Any], start: str, channel: str) -> dict[str, Any]:
+    (window,) = [
+        w for w in figures["windows"] if w["start"].endswith(start) and w["channel"] == channel
+    ]
+    return dict(window)
+
+
+def _total(figures: dict[str, Any], name: str) -> int:
+    return sum(int(w[name]) for w in figures["windows"])
+
+
+_COLUMNS = (
+    "start", "end", "channel", "orders_placed", "revenue_minor", "cancellations", "rejections",
+    "cancellation_rate", "rejection_rate", "shipped", "lead_time_p50_s", "lead_time_p90_s",
+)  # fmt: skip
+_NINE, _TEN = (
+    ("2026-11-24T09:00:00Z", "2026-11-24T10:00:00Z"),
+    ("2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z"),
+)
+# Oldest window first, then by channel.
+EXPECTED_HOURS = [
+    dict(zip(_COLUMNS, row, strict=True))
+    for row in (
+        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None),
+        (*_NINE, WEB, 3, {"EUR": 6445 + 1685 + 990}, 0, 1, 0.0, 0.25, 0, None, None),
+        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0),
+        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0),
+    )
+]
+
+
+async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> None:
+    worker = await env.service("analytics")
+    await worker.wait_ready()
+
+    # Unreadable input is logged and skipped; the worker keeps counting.
+    await produce(env.bootstrap, env.topic("oms.orders"), [b"{not json", b"{}"], partition=0)
+    await send_timed(
+        env,
+        "oms.orders",
+        [
+            (accepted("A1", WEB, 6445), at("09:05:10")),
+            (accepted("A2", WEB, 1685), at("09:40")),
+            (accepted("A3", MARKET, 12000, "CHF"), at("09:41:30")),
+            (rejected("R1", WEB), at("09:50")),
+            (accepted("A4", WEB, 2000), at("10:10")),
+            (canceled("A2", at("10:20")), at("10:20")),
+            (accepted("A5", WEB, 3000), at("10:40")),
+        ],
+    )
+    await _until(
+        worker, "the orders counted", lambda f: _total(f, "orders_placed") == 5, window="hour"
+    )
+    await send_timed(
+        env,
+        "oms.shipments",
+        [
+            (shipped("A1", at("10:05:10")), at("10:05:10")),  # 3600 s after placement
+            (shipped("A3", at("10:11:30")), at("10:11:30")),  # 1800 s
+            (shipped("A4", at("10:30")), at("10:30")),  # 1200 s
+            (shipped("A5", at("10:45")), at("10:45")),  # 300 s
+        ],
+    )
+    await _until(
+        worker, "the shipments counted", lambda f: _total(f, "shipped") == 4, window="hour"
+    )
+    # Late on oms.orders, whose watermark is 10:40: 09:55 is within the grace (an hour after
+    # its window's end, 10:00); 08:30 is not.
+    await send_timed(
+        env,
+        "oms.orders",
+        [(accepted("L1", WEB, 990), at("09:55")), (accepted("L2", WEB, 500), at("08:30"))],
+    )
+    hours = await _until(
+        worker, "the late events", lambda f: f["late_events_dropped"] == 1, window="hour"
+    )
+
+    assert hours["grace_seconds"] == 3600
+    assert hours["windows"] == EXPECTED_HOURS
+    minutes = await _kpis(worker, window="minute")
+    assert minutes["late_events_dropped"] == 1
+    assert _window(minutes, "09:55:00Z", WEB)["orders_placed"] == 1
+    assert _window(minutes, "10:20:00Z", WEB)["cancellations"] == 1
+    assert _window(minutes, "10:45:00Z", WEB)["lead_time_p50_s"] == 300.0
+    assert _total(minutes, "orders_placed") == 6 and _total(minutes, "shipped") == 4
+    assert [w["start"][11:16] for w in minutes["windows"] if w["channel"] == MARKET] == [
+        "09:41",
+        "10:11",
+    ]
+    only_market = await _kpis(worker, window="hour", channel=MARKET)
+    assert only_market["windows"] == [w for w in EXPECTED_HOURS if w["channel"] == MARKET]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/v1/kpis", params={"window": "day"}) as response:
+            assert response.status == 400
+
+    worker.stop()
+    restarted = await env.service("analytics")
+    await restarted.wait_ready()
+    assert await _kpis(restarted, window="hour") == hours
+    assert await _kpis(restarted, window="minute") == minutes
+    assert worker.log_path.read_text().count('"undecodable_event_skipped"') == 2
+
+    replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay")
+    await replay.wait_ready()
+    replayed = await _until(
+        replay, "the replay", lambda f: f["late_events_dropped"] == 1, window="hour"
+    )
+    assert replayed == hours
+    assert await _kpis(replay, window="minute") == minutes

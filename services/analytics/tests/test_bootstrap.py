@@ -1,0 +1,44 @@
+"""The analytics service builds its faust app from its settings, without a broker: the app id
+(and so every faust topic) carries the run's topic prefix and group suffix."""
+
+from __future__ import annotations
+
+import faust
+
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.entrypoints.streams import broker_credentials, build_app
+
+
+def test_the_app_and_its_changelogs_are_named_after_the_prefix_and_suffix() -> None:
+    settings = AnalyticsSettings(
+        database_url="postgresql://oms_analytics@127.0.0.1/oms_analytics",
+        topic_prefix="t1.",
+        group_suffix="-r1",
+        http_port=8123,
+    )
+    app = build_app(settings)
+    assert app.conf.id == "t1.oms-analytics-r1"
+    assert app.conf.web_port == 8123
+    assert sorted(t.changelog_topic.get_topic_name() for t in app.tables.values()) == [
+        "t1.oms-analytics-r1-marks-changelog",
+        "t1.oms-analytics-r1-orders-changelog",
+        "t1.oms-analytics-r1-windows-changelog",
+    ]
+
+
+def test_the_runtimes_kafka_security_settings_reach_faust() -> None:
+    base = {"database_url": "postgresql://oms_analytics@127.0.0.1/oms_analytics"}
+    assert broker_credentials(AnalyticsSettings(**base)) is None
+    sasl = AnalyticsSettings(
+        **base,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="oms_analytics",
+        kafka_sasl_password="secret",
+    )
+    credentials = broker_credentials(sasl)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.username, credentials.password) == ("oms_analytics", "secret")
+    assert str(credentials.mechanism.value) == "SCRAM-SHA-512"
+    assert str(credentials.protocol.value) == "SASL_PLAINTEXT"
+    assert build_app(sasl).conf.broker_credentials is not None

@@ -1,0 +1,95 @@
+"""The pure KPI rules: windows and grace, percentiles, rates, and each order counted once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from oms_analytics.domain.kpis import Contribution, WindowFigures, percentile, rate
+from oms_analytics.domain.orders import OrderFacts, settle
+from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
+
+
+def at(hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 11, 24, hour, minute, second, tzinfo=UTC)
+
+
+def test_a_moment_falls_in_one_tumbling_window_per_granularity() -> None:
+    assert window_of(at(9, 59, 59), Granularity.HOUR) == Window(Granularity.HOUR, at(9))
+    assert window_of(at(10), Granularity.HOUR).end == at(11)
+    assert window_of(at(9, 41, 30), Granularity.MINUTE) == Window(Granularity.MINUTE, at(9, 41))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        window_of(datetime(2026, 11, 24, 9), Granularity.HOUR)
+
+
+def test_a_window_takes_late_events_until_the_watermark_passes_its_end_plus_grace() -> None:
+    nine = Window(Granularity.HOUR, at(9))
+    grace = timedelta(hours=1)
+    assert accepts(nine, None, grace)
+    assert accepts(nine, at(10, 59, 59), grace)
+    assert not accepts(nine, at(11), grace)
+    assert not accepts(nine, at(10), timedelta(0))
+
+
+def test_nearest_rank_percentiles() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([7.0], 0.9) == 7.0
+    assert percentile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.0
+    assert percentile([float(v) for v in range(1, 11)], 0.9) == 9.0
+    assert percentile([300.0, 3600.0, 1200.0], 0.5) == 1200.0
+    assert percentile([300.0, 3600.0, 1200.0], 0.9) == 3600.0
+    with pytest.raises(ValueError):
+        percentile([1.0], 0)
+
+
+def test_rates_are_rounded_and_undefined_on_nothing() -> None:
+    assert rate(1, 3) == 0.3333
+    assert rate(0, 4) == 0.0
+    assert rate(0, 0) is None
+
+
+def test_figures_add_contributions_merge_across_partitions_and_summarise() -> None:
+    first, second = WindowFigures(), WindowFigures()
+    first.add(Contribution("web", placed=1, revenue=("EUR", 1000)))
+    first.add(Contribution("web", rejections=1))
+    second.add(Contribution("web", placed=1, revenue=("CHF", 500)))
+    second.add(Contribution("web", cancellations=1, lead_time_s=60.0))
+    whole = WindowFigures.total([first, WindowFigures.from_dict(second.to_dict())])
+    assert whole.summary() == {
+        "orders_placed": 2,
+        "revenue_minor": {"CHF": 500, "EUR": 1000},
+        "cancellations": 1,
+        "rejections": 1,
+        "cancellation_rate": 0.5,
+        "rejection_rate": 0.3333,
+        "shipped": 1,
+        "lead_time_p50_s": 60.0,
+        "lead_time_p90_s": 60.0,
+    }
+
+
+def test_each_fact_counts_once_whatever_the_order_it_arrives_in() -> None:
+    facts = OrderFacts()
+    facts.shipped(at(10, 30))
+    facts.canceled(at(10, 40))
+    assert settle(facts) == []  # neither channel nor placement known yet
+    facts.placed("web", at(9), "EUR", 2500)
+    assert settle(facts) == [
+        (at(9), Contribution("web", placed=1, revenue=("EUR", 2500))),
+        (at(10, 40), Contribution("web", cancellations=1)),
+        (at(10, 30), Contribution("web", lead_time_s=5400.0)),
+    ]
+    facts.placed("web", at(9, 5), "EUR", 2500)  # a redelivery
+    facts.shipped(at(11))  # a second parcel: lead time is to the first
+    restored = OrderFacts.from_dict(facts.to_dict())
+    assert restored == facts
+    assert settle(restored) == []
+
+
+def test_a_rejected_order_counts_once_in_its_channel() -> None:
+    facts = OrderFacts()
+    facts.rejected("pos", at(9, 15))
+    facts.rejected("pos", at(9, 16))
+    assert settle(facts) == [(at(9, 15), Contribution("pos", rejections=1))]
+    assert settle(facts) == []

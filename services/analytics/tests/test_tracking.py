@@ -1,0 +1,62 @@
+"""The use case on plain dicts (the worker passes faust tables): windows per channel and
+partition, a query that adds partitions up, late events within and past the grace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from oms_analytics.domain.windows import Granularity
+from oms_analytics.service_layer.tracking import Analytics
+from oms_events.fulfilment import ShipmentShipped
+from oms_events.orders import OrderConfirmed
+from tests.support.analytics import accepted, at, canceled, envelope, rejected, shipped
+
+
+def _analytics() -> Analytics:
+    return Analytics({}, {}, {}, grace=timedelta(minutes=30))
+
+
+def _record(analytics: Analytics, payload: Any, when: Any, partition: int = 0) -> None:
+    topic = "oms.shipments" if isinstance(payload, ShipmentShipped) else "oms.orders"
+    analytics.record(envelope(payload, when), payload, topic, partition)
+
+
+def test_windows_from_several_partitions_add_up_in_a_query() -> None:
+    analytics = _analytics()
+    _record(analytics, accepted("A1", "web", 1000), at("09:10"), partition=0)
+    _record(analytics, accepted("A2", "web", 500), at("09:20"), partition=3)
+    _record(analytics, rejected("R1", "pos"), at("09:30"), partition=3)
+    _record(analytics, canceled("A2", at("10:05")), at("10:05"), partition=3)
+    _record(analytics, shipped("A1", at("10:10")), at("10:10"), partition=0)
+    figures = analytics.kpis(Granularity.HOUR)
+    assert [(w["start"], w["channel"]) for w in figures["windows"]] == [
+        ("2026-11-24T09:00:00Z", "pos"),
+        ("2026-11-24T09:00:00Z", "web"),
+        ("2026-11-24T10:00:00Z", "web"),
+    ]
+    pos, web_nine, web_ten = figures["windows"]
+    assert pos["rejections"] == 1 and pos["rejection_rate"] == 1.0
+    assert web_nine["orders_placed"] == 2 and web_nine["revenue_minor"] == {"EUR": 1500}
+    assert web_ten["cancellations"] == 1 and web_ten["lead_time_p50_s"] == 3600.0
+    assert [w["channel"] for w in analytics.kpis(Granularity.HOUR, "pos")["windows"]] == ["pos"]
+
+
+def test_a_late_event_lands_in_its_window_until_the_grace_is_past() -> None:
+    analytics = _analytics()
+    _record(analytics, accepted("A1", "web", 100), at("10:20"))
+    _record(analytics, accepted("L1", "web", 200), at("09:55"))  # 09-10 open until 10:30
+    _record(analytics, OrderConfirmed(order_id="A1", confirmed_at=at("10:40")), at("10:40"))
+    _record(analytics, accepted("L2", "web", 400), at("09:58"))  # closed at 10:30
+    hours = analytics.kpis(Granularity.HOUR)
+    assert [(w["start"][11:16], w["orders_placed"]) for w in hours["windows"]] == [
+        ("09:00", 1),
+        ("10:00", 1),
+    ]
+    assert hours["late_events_dropped"] == 1
+    assert analytics.watermark("oms.orders", 0) == at("10:40")
+    assert analytics.watermark("oms.shipments", 0) is None
+    # Its order is still known: a shipment later counts its lead time.
+    _record(analytics, shipped("L2", at("10:48")), at("10:48"))
+    ten = analytics.kpis(Granularity.HOUR)["windows"][-1]
+    assert ten["lead_time_p50_s"] == 50 * 60

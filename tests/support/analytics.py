@@ -1,0 +1,128 @@
+"""Order-lifecycle events with chosen event times, as the analytics service reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from oms_events.codec import encode, new_event
+from oms_events.envelope import Envelope
+from oms_events.fulfilment import ShipmentShipped
+from oms_events.orders import (
+    Customer,
+    OrderAccepted,
+    OrderCanceled,
+    OrderRejected,
+    PaymentInfo,
+    PaymentMethod,
+    RejectionReason,
+)
+from oms_events.registry import EventPayload
+from oms_events.values import (
+    Actor,
+    ActorRole,
+    Address,
+    DeliveryMethod,
+    LineQuantity,
+    Money,
+    OrderLine,
+    OrderTotals,
+)
+from tests.support.kafka import produce
+from tests.support.world import Env
+
+_ADDRESS = Address(name="Erika", line1="Heide 17", city="Koeln", postal_code="51147", country="DE")
+
+
+def at(hhmm: str, day: int = 24) -> datetime:
+    """A moment on 2026-11-<day>, e.g. ``at("09:05:10")``."""
+    parts = [int(p) for p in hhmm.split(":")]
+    return datetime(2026, 11, day, *parts, tzinfo=UTC)
+
+
+def accepted(order_id: str, channel: str, total_minor: int, currency: str = "EUR") -> OrderAccepted:
+    """One line whose price is the whole ``total_minor`` (no tax, discount or shipping)."""
+
+    def money(amount: int) -> Money:
+        return Money(amount_minor=amount, currency=currency)
+
+    return OrderAccepted(
+        order_id=order_id,
+        channel=channel,
+        external_order_id=f"ext-{order_id}",
+        placed_at=at("09:00"),
+        customer=Customer(customer_id="cus-1", email="erika@example.com"),
+        billing_address=_ADDRESS,
+        shipping_address=_ADDRESS,
+        delivery_method=DeliveryMethod.HOME_DELIVERY,
+        currency=currency,
+        lines=(
+            OrderLine(
+                line_id="1",
+                sku="SKU-1",
+                quantity=1,
+                unit_price=money(total_minor),
+                tax=money(0),
+                discount=money(0),
+                line_total=money(total_minor),
+            ),
+        ),
+        totals=OrderTotals(
+            subtotal=money(total_minor),
+            discount_total=money(0),
+            tax_total=money(0),
+            shipping_total=money(0),
+            grand_total=money(total_minor),
+        ),
+        payment=PaymentInfo(
+            method=PaymentMethod.CARD, provider="sandbox", amount=money(total_minor)
+        ),
+    )
+
+
+def rejected(order_id: str, channel: str) -> OrderRejected:
+    return OrderRejected(
+        order_id=order_id,
+        channel=channel,
+        external_order_id=f"ext-{order_id}",
+        reasons=(RejectionReason(code="totals_mismatch", message="totals do not add up"),),
+    )
+
+
+def canceled(order_id: str, when: datetime) -> OrderCanceled:
+    return OrderCanceled(
+        order_id=order_id,
+        reason="customer asked",
+        canceled_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE),
+        canceled_at=when,
+    )
+
+
+def shipped(order_id: str, when: datetime) -> ShipmentShipped:
+    return ShipmentShipped(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}",
+        location_id="WH-HAMBURG",
+        shipment_id=f"sh-{order_id}",
+        carrier="dhl",
+        tracking_number=f"TRK-{order_id}",
+        lines=(LineQuantity(line_id="1", sku="SKU-1", quantity=1),),
+        shipped_at=when,
+    )
+
+
+def envelope(payload: EventPayload, when: datetime) -> Envelope:
+    order_id = str(getattr(payload, "order_id"))  # noqa: B009  (every payload here has one)
+    return new_event(
+        payload, subject=order_id, source="oms/test", correlation_id=order_id, time=when
+    )
+
+
+async def send_timed(env: Env, topic: str, events: Sequence[tuple[EventPayload, datetime]]) -> None:
+    """Send in this order, all to partition 0 so the order of reading is the order sent."""
+    await produce(
+        env.bootstrap,
+        env.topic(topic),
+        [encode(envelope(payload, when)) for payload, when in events],
+        partition=0,
+    )
