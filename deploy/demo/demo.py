@@ -142,10 +142,10 @@ async def start_clean(env: dict[str, str]) -> dict[str, str]:
             await kafka.delete_topics(earlier)
     finally:
         await kafka.close()
-    # The script the stack creates its topics with, for this run's prefix.
+    # The command the stack creates its topics with, for this run's prefix.
     await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, str(REPO / "deploy" / "local" / "create_topics.py")],
+        [sys.executable, "-m", "oms_ops", "topics", "apply"],
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "OMS_TOPIC_PREFIX": TOPIC_PREFIX},
         check=True,
         stdout=subprocess.DEVNULL,

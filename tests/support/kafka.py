@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.stack import REPO
-
 
 def create_topics(bootstrap: str, prefix: str) -> None:
-    """The same script the local stack runs, so the tests also check it."""
+    """The same command the local stack runs (``oms topics apply``), so the tests check it."""
     subprocess.run(
-        [sys.executable, str(REPO / "deploy" / "local" / "create_topics.py")],
+        [sys.executable, "-m", "oms_ops", "topics", "apply"],
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "OMS_TOPIC_PREFIX": prefix},
         check=True,
         capture_output=True,

@@ -28,6 +28,10 @@ COMMANDS = [
     ["dlq", "redrive"],
     ["replay"],
     ["trace"],
+    ["topics"],
+    ["topics", "list"],
+    ["topics", "describe"],
+    ["topics", "apply"],
 ]
 runner = CliRunner()
 # Nothing listens there: a command that reached for the broker would fail, not pass.
@@ -45,7 +49,7 @@ def test_the_installed_script_answers() -> None:
     script = Path(sys.executable).parent / "oms"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    for command in ("status", "dlq", "replay", "trace"):
+    for command in ("status", "dlq", "replay", "trace", "topics"):
         assert command in done.stdout
 
 
@@ -59,6 +63,8 @@ def test_the_installed_script_answers() -> None:
         ["dlq", "redrive"],
         ["dlq", "show", "not-an-id"],
         ["replay", "notification", "--from-start", "--bogus"],
+        ["topics", "describe", "oms.nope"],
+        ["topics", "apply", "--topic", "oms.orders", "--topic", "oms.nope"],
     ],
 )
 def test_bad_arguments_exit_2_before_touching_anything(args: list[str]) -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 from oms_events.audit import OperatorAction
 from oms_ops import dead_letters as dlq
 from oms_ops import replay as replays
+from oms_ops import topics as registry
 from oms_ops.audit import audit_event, record_action
 from oms_ops.config import OpsConfig, UsageError, operator_name
 from oms_ops.kafka import Broker, OffsetsRefused, producer
@@ -30,12 +31,13 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="oms",
-    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces.\n\n"
+    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces, "
+    "topics.\n\n"
     "Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, "
     "OMS_GROUP_SUFFIX, OMS_<SERVICE>_DATABASE_URL, OMS_<SERVICE>_URL); "
     "`source .stack/stack.env` sets it for the local stack.\n\n"
     "Exit codes: 0 ok, 1 error, 2 usage, 3 refused (active consumer group), 4 not found, "
-    "5 degraded (status).",
+    "5 degraded (status), 6 drift left (topics apply).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -47,6 +49,12 @@ dlq_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(dlq_app, name="dlq")
+topics_app = typer.Typer(
+    help="The topic registry against the cluster: list, describe, apply (create and fix).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(topics_app, name="topics")
 
 _out = Console()
 _err = Console(stderr=True)
@@ -556,6 +564,266 @@ def trace_order(
         _out.print(table)
     if not events:
         raise typer.Exit(Exit.NOT_FOUND)
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def _retention(ms: int | None) -> str:
+    if ms is None:
+        return "default"
+    if ms < 0:
+        return "forever"
+    return format_age(ms / 1000)
+
+
+async def _reports(
+    broker: Broker, wanted: list[registry.WantedTopic]
+) -> list[registry.TopicReport]:
+    actual = await registry.actual_topics(broker.admin, [w.name for w in wanted])
+    return [registry.compare(w, actual.get(w.name)) for w in wanted]
+
+
+@topics_app.command("list")
+def topics_list(json: JsonOpt = False) -> None:
+    """Every registry topic and its dead-letter twin: owner, key, partitions, retention,
+    compaction, and whether the cluster has it (and how it differs)."""
+    config = OpsConfig.from_env()
+
+    async def work() -> list[registry.TopicReport]:
+        async with Broker.connect(config.bootstrap) as broker:
+            return await _reports(broker, registry.wanted_topics(config.topic_prefix))
+
+    reports = _run(work)
+    if json:
+        emit_json({"prefix": config.topic_prefix, "topics": [r.as_dict() for r in reports]})
+        return
+    present = sum(r.present for r in reports)
+    table = Table(
+        title=f"Topics (prefix {config.topic_prefix!r}): {present}/{len(reports)} present"
+    )
+    for column in ("topic", "owner", "key", "partitions", "retention", "compacted", "cluster"):
+        table.add_column(column, justify="right" if column == "partitions" else "left")
+    for r in reports:
+        if not r.present:
+            state = "[red]missing[/red]"
+        elif r.drift:
+            state = "[yellow]drift: " + ", ".join(d.setting for d in r.drift) + "[/yellow]"
+        else:
+            state = "present"
+        table.add_row(
+            config.logical(r.wanted.name),
+            r.wanted.spec.owner,
+            r.wanted.spec.key,
+            str(r.wanted.partitions),
+            _retention(r.wanted.spec.retention_ms),
+            "yes" if r.wanted.spec.compacted else "",
+            state,
+        )
+    _out.print(table)
+
+
+@topics_app.command("describe")
+def topics_describe(
+    topic: Annotated[str, typer.Argument(help="A registry topic (logical or full name).")],
+    json: JsonOpt = False,
+) -> None:
+    """One topic: the registry's settings, the broker's actual configs, drift and the first
+    and end offset of every partition. Exits 4 when the cluster does not have it."""
+    config = OpsConfig.from_env()
+    try:
+        [wanted] = registry.wanted_topics(config.topic_prefix, [topic])
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+
+    async def work() -> tuple[registry.TopicReport, list[tuple[int, int, int]]]:
+        async with Broker.connect(config.bootstrap) as broker:
+            [report] = await _reports(broker, [wanted])
+            ranges = await broker.partition_ranges(wanted.name) if report.present else []
+            return report, ranges
+
+    report, ranges = _run(work)
+    document = report.as_dict() | {
+        "config": report.actual.config if report.actual else None,
+        "overrides": report.actual.overrides if report.actual else None,
+        "event_types": list(wanted.spec.event_types),
+        "offsets": [
+            {"partition": p, "first": first, "end": end, "records": end - first}
+            for p, first, end in ranges
+        ],
+    }
+    if json:
+        emit_json(document)
+    else:
+        summary = Table(show_header=False, title=wanted.name)
+        for name in ("owner", "key", "partitions", "actual_partitions", "compacted", "present"):
+            summary.add_row(name, str(document[name]))
+        summary.add_row("retention", _retention(wanted.spec.retention_ms))
+        summary.add_row("event types", ", ".join(wanted.spec.event_types) or "-")
+        _out.print(summary)
+        if report.actual is not None:
+            configs = Table(title="configs set on the topic")
+            for column in ("config", "value", "registry"):
+                configs.add_column(column)
+            for name in sorted(set(report.actual.overrides) | set(wanted.config)):
+                configs.add_row(
+                    name, report.actual.config.get(name, "-"), wanted.config.get(name, "")
+                )
+            _out.print(configs)
+            _drift_table(config, list(report.drift))
+            offsets = Table(title="partitions")
+            for column in ("partition", "first", "end", "records"):
+                offsets.add_column(column, justify="right")
+            for p, first, end in ranges:
+                offsets.add_row(str(p), str(first), str(end), str(end - first))
+            _out.print(offsets)
+    if not report.present:
+        _err.print(f"{wanted.name} does not exist on the cluster (oms topics apply creates it)")
+        raise typer.Exit(Exit.NOT_FOUND)
+
+
+def _drift_table(config: OpsConfig, drift: list[registry.Drift], title: str = "drift") -> None:
+    if not drift:
+        return
+    table = Table(title=title)
+    for column in ("topic", "setting", "registry", "cluster", "fixable"):
+        table.add_column(column)
+    for d in drift:
+        table.add_row(
+            config.logical(d.topic),
+            d.setting,
+            d.wanted,
+            d.actual or "-",
+            "yes" if d.fixable else "no",
+        )
+    _out.print(table)
+
+
+@topics_app.command("apply")
+def topics_apply(
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", "-t", help="Only this registry topic (repeatable); default: all."),
+    ] = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Also change drifted configs and add partitions (never remove them)."
+        ),
+    ] = False,
+    dry_run: DryRunOpt = False,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to keep trying to reach a starting broker.")
+    ] = 0.0,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Create the registry's missing topics with their partitions, retention and compaction;
+    report drift (partitions, cleanup.policy, retention) and change it only with --fix.
+
+    Exits 6 when drift is left (not asked to fix, or not fixable: fewer partitions than the
+    cluster has), 1 when a topic could not be created or fixed."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    try:
+        wanted = registry.wanted_topics(config.topic_prefix, topic)
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    result: dict[str, Any] = {}
+
+    async def work() -> None:
+        async with Broker.connect(config.bootstrap, wait_s=wait) as broker:
+            reports = await _reports(broker, wanted)
+            missing = [r.wanted for r in reports if not r.present]
+            drift = [d for r in reports for d in r.drift]
+            to_fix = [r for r in reports if any(d.fixable for d in r.drift)] if fix else []
+            failed: list[tuple[str, str]] = []
+            if not dry_run:
+                failed += await registry.create_missing(broker.admin, missing)
+                failed += await registry.fix_drift(broker.admin, to_fix)
+            broken = {name for name, _ in failed}
+            fixed = [d for r in to_fix for d in r.drift if d.fixable and d.topic not in broken]
+            result.update(
+                created=[w.name for w in missing if w.name not in broken],
+                existed=[r.wanted.name for r in reports if r.present],
+                drift=drift,
+                fixed=[] if dry_run else fixed,
+                left=[d for d in drift if dry_run or d not in fixed],
+                failed=failed,
+            )
+
+    parameters: dict[str, object] = {
+        "prefix": config.topic_prefix,
+        "topics": ",".join(topic) if topic else "(all)",
+        "fix": fix or None,
+    }
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code == Exit.ERROR:
+            _audit_quietly(
+                config,
+                who,
+                OperatorAction.APPLY_TOPICS,
+                _topics_subject(config),
+                parameters,
+                "failed",
+                note,
+            )
+        raise stop
+    created, fixed, left, failed = (
+        result["created"],
+        result["fixed"],
+        result["left"],
+        result["failed"],
+    )
+    if not dry_run and (created or fixed or failed):
+        parameters["created"] = ",".join(config.logical(n) for n in created)
+        parameters["fixed"] = ",".join(f"{config.logical(d.topic)}:{d.setting}" for d in fixed)
+        parameters["failed"] = ",".join(config.logical(n) for n, _ in failed) or None
+        _audit(
+            config,
+            who,
+            OperatorAction.APPLY_TOPICS,
+            _topics_subject(config),
+            parameters,
+            "failed" if failed else "ok",
+            note,
+        )
+    if json:
+        emit_json(
+            {
+                "prefix": config.topic_prefix,
+                "dry_run": dry_run,
+                "would_create" if dry_run else "created": created,
+                "existed": result["existed"],
+                "drift": [d.as_dict() for d in result["drift"]],
+                "fixed": [d.as_dict() for d in fixed],
+                "failed": [{"topic": n, "error": e} for n, e in failed],
+            }
+        )
+    else:
+        verb = "would create" if dry_run else "created"
+        _out.print(
+            f"{verb} {len(created)} topic(s), {len(result['existed'])} existed "
+            f"(prefix {config.topic_prefix!r})",
+            highlight=False,
+        )
+        _drift_table(config, fixed, title="fixed")
+        _drift_table(config, left, title="drift left" if fix else "drift (--fix changes it)")
+        for name, error in failed:
+            _err.print(f"[red]error:[/red] {name}: {error}", highlight=False)
+    if failed:
+        raise typer.Exit(Exit.ERROR)
+    if left:
+        raise typer.Exit(Exit.DRIFT)
+
+
+def _topics_subject(config: OpsConfig) -> str:
+    return f"topics:{config.topic_prefix}" if config.topic_prefix else "topics"
 
 
 # --- audit ------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class Exit(IntEnum):
     """What was asked for does not exist (a dead letter, an order's events)."""
     DEGRADED = 5
     """``oms status``: a service is not healthy or cannot be reached."""
+    DRIFT = 6
+    """``oms topics apply``: a topic differs from the registry and was left so."""
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
