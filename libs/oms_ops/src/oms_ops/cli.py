@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import typer
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from oms_events.audit import OperatorAction
+from oms_events.codec import CONTENT_TYPE
 from oms_ops import dead_letters as dlq
+from oms_ops import records
 from oms_ops import replay as replays
 from oms_ops import topics as registry
 from oms_ops.audit import audit_event, record_action
 from oms_ops.config import OpsConfig, UsageError, operator_name
-from oms_ops.kafka import Broker, OffsetsRefused, producer
+from oms_ops.kafka import Broker, OffsetsRefused, PartitionOffsets, producer
 from oms_ops.output import Exit, emit_json, format_age, parse_when
 from oms_ops.status import service_status
 from oms_ops.trace import order_topics, trace
@@ -37,7 +44,7 @@ app = typer.Typer(
     "OMS_GROUP_SUFFIX, OMS_<SERVICE>_DATABASE_URL, OMS_<SERVICE>_URL); "
     "`source .stack/stack.env` sets it for the local stack.\n\n"
     "Exit codes: 0 ok, 1 error, 2 usage, 3 refused (active consumer group), 4 not found, "
-    "5 degraded (status), 6 drift left (topics apply).",
+    "5 degraded (status), 6 drift left (topics apply), 7 invalid events (publish).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -824,6 +831,277 @@ def topics_apply(
 
 def _topics_subject(config: OpsConfig) -> str:
     return f"topics:{config.topic_prefix}" if config.topic_prefix else "topics"
+
+
+# --- publish and copy ------------------------------------------------------------------------
+
+
+def _progress(quiet: bool) -> Progress:
+    """A progress bar with an ETA on stderr, for long work; none for --json."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+        disable=quiet,
+    )
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSON lines: one CloudEvents envelope per line.")],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="A registry topic.")],
+    dry_run: DryRunOpt = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Publish a file of events after checking every one against the contract.
+
+    Each line is decoded and validated as a consumer would (upcast, payload model) and must
+    be of a type the topic carries; one bad line refuses the whole file (exit 7), naming every
+    bad line, and nothing is sent. Records are keyed as the registry says (order id,
+    sku@location...). Exits 4 when the topic does not exist on the cluster."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    try:
+        [wanted] = registry.wanted_topics(config.topic_prefix, [topic])
+        lines = file.read_bytes().splitlines()
+    except (ValueError, OSError) as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    events, bad = records.check_file(lines, wanted.spec)
+    if bad or not events:
+        problems = [str(b) for b in bad] or [f"{file} holds no event"]
+        if json:
+            emit_json({"published": 0, "refused": True, "bad_lines": problems})
+        for problem in problems[:50]:
+            _err.print(f"[red]invalid:[/red] {problem}", highlight=False)
+        if len(problems) > 50:
+            _err.print(f"... and {len(problems) - 50} more bad line(s)")
+        _err.print(f"refused {file}: nothing was published")
+        raise typer.Exit(Exit.INVALID)
+    parameters: dict[str, object] = {
+        "file": str(file),
+        "topic": wanted.name,
+        "events": len(events),
+    }
+
+    async def work() -> None:
+        async with Broker.connect(config.bootstrap) as broker:
+            if wanted.name not in await broker.topics():
+                raise _Failed(Exit.NOT_FOUND, f"{wanted.name} does not exist (oms topics apply)")
+        if dry_run:
+            return
+        headers = [("content-type", CONTENT_TYPE.encode())]
+        async with producer(config.bootstrap) as sender:
+            with _progress(json) as progress:
+                task = progress.add_task(f"publishing to {wanted.name}", total=len(events))
+                pending = [
+                    await sender.send(
+                        wanted.name, event.value, key=event.key.encode(), headers=headers
+                    )
+                    for event in events
+                ]
+                for future in pending:
+                    await future
+                    progress.advance(task)
+
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code == Exit.ERROR:
+            _audit_quietly(
+                config, who, OperatorAction.PUBLISH_EVENTS, wanted.name, parameters, "failed", note
+            )
+        raise stop
+    types: dict[str, int] = {}
+    for event in events:
+        types[event.event_type] = types.get(event.event_type, 0) + 1
+    if not dry_run:
+        parameters["event_types"] = ",".join(f"{t}:{n}" for t, n in sorted(types.items()))
+        _audit(config, who, OperatorAction.PUBLISH_EVENTS, wanted.name, parameters, "ok", note)
+    if json:
+        emit_json(
+            {
+                "topic": wanted.name,
+                "dry_run": dry_run,
+                "would_publish" if dry_run else "published": len(events),
+                "event_types": types,
+            }
+        )
+    else:
+        verb = "would publish" if dry_run else "published"
+        _out.print(f"{verb} {len(events)} event(s) to {wanted.name}", highlight=False)
+
+
+@app.command()
+def copy(
+    source: Annotated[str, typer.Argument(help="The topic to copy from (logical or full name).")],
+    to_topic: Annotated[
+        str | None, typer.Option("--to-topic", help="Copy into this topic (it must exist).")
+    ] = None,
+    to_file: Annotated[
+        Path | None,
+        typer.Option("--to-file", help="Write the events as JSON lines to this new file."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Records at or after: ISO time or 2h.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Records before: ISO time or 2h.")
+    ] = None,
+    from_offset: Annotated[
+        int | None, typer.Option("--from-offset", help="From this offset in every partition.")
+    ] = None,
+    to_offset: Annotated[
+        int | None,
+        typer.Option("--to-offset", help="Up to (not including) this offset in every partition."),
+    ] = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--event-type", "-e", help="Only this event type (repeatable)."),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Copy a time or offset range of a topic, optionally only some event types, into another
+    topic (same key, value and headers, plus `oms.copied-from`) or a JSON-lines file (one
+    envelope per line, which `oms publish` takes back).
+
+    Exits 4 when a topic does not exist."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    problem = None
+    if (to_topic is None) == (to_file is None):
+        problem = "give exactly one of --to-topic, --to-file"
+    elif (since or until) and (from_offset is not None or to_offset is not None):
+        problem = "give a time range (--since/--until) or an offset range, not both"
+    elif to_file is not None and to_file.exists():
+        problem = f"{to_file} exists; name a new file"
+    try:
+        since_at, until_at = _when(since), _when(until)
+    except ValueError as exc:
+        problem = str(exc)
+    name = config.topic(source)
+    target = config.topic(to_topic) if to_topic else None
+    if target == name:
+        problem = "the source and the target are the same topic"
+    if problem:
+        _err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(Exit.USAGE)
+    wanted_types = set(event_type or ())
+    ranges: list[records.CopyRange] = []
+    copied = 0
+    parameters: dict[str, object] = {
+        "source": name,
+        "to_topic": target,
+        "to_file": str(to_file) if to_file else None,
+        "since": since,
+        "until": until,
+        "from_offset": from_offset,
+        "to_offset": to_offset,
+        "event_types": ",".join(sorted(wanted_types)) or None,
+    }
+
+    async def work() -> None:
+        nonlocal copied
+        async with Broker.connect(config.bootstrap) as broker:
+            present = await broker.topics()
+            for needed in (name, target):
+                if needed is not None and needed not in present:
+                    raise _Failed(Exit.NOT_FOUND, f"{needed} does not exist")
+            bounds = await broker.partition_ranges(name)
+            offsets = [PartitionOffsets(name, p, None, first, end) for p, first, end in bounds]
+
+            async def at(when: datetime | None) -> dict[int, int] | None:
+                if when is None:
+                    return None
+                found = await broker.offsets_for_time(offsets, int(when.timestamp() * 1000))
+                return {p: o for (_, p), o in found.items()}
+
+            ranges.extend(
+                records.copy_ranges(
+                    name,
+                    bounds,
+                    from_offset=from_offset,
+                    to_offset=to_offset,
+                    since=await at(since_at),
+                    until=await at(until_at),
+                )
+            )
+            if dry_run:
+                return
+            wanted = {TopicPartition(r.topic, r.partition): (r.start, r.end) for r in ranges}
+            async with contextlib.AsyncExitStack() as stack:
+                progress = stack.enter_context(_progress(json))
+                task = progress.add_task(f"copying {name}", total=sum(r.records for r in ranges))
+                sender = (
+                    await stack.enter_async_context(producer(config.bootstrap)) if target else None
+                )
+                partial = to_file.with_name(f".{to_file.name}.partial") if to_file else None
+                out = stack.enter_context(partial.open("wb")) if partial else None
+                try:
+                    async for record in broker.read_ranges(wanted):
+                        progress.advance(task)
+                        if wanted_types and records.event_type_of(record.value) not in wanted_types:
+                            continue
+                        if sender is not None and target is not None:
+                            headers = [
+                                *(record.headers or ()),
+                                (
+                                    "oms.copied-from",
+                                    f"{record.topic}:{record.partition}:{record.offset}".encode(),
+                                ),
+                            ]
+                            await sender.send(target, record.value, key=record.key, headers=headers)
+                        elif out is not None and record.value is not None:
+                            out.write(record.value.strip() + b"\n")
+                        copied += 1
+                    if sender is not None:
+                        await sender.flush()
+                    if out is not None and partial is not None and to_file is not None:
+                        out.close()
+                        os.replace(partial, to_file)
+                finally:
+                    if partial is not None and partial.exists():
+                        partial.unlink()
+
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code == Exit.ERROR:
+            _audit_quietly(
+                config, who, OperatorAction.COPY_EVENTS, name, parameters, "failed", note
+            )
+        raise stop
+    total = sum(r.records for r in ranges)
+    if not dry_run:
+        parameters["read"] = total
+        parameters["copied"] = copied
+        _audit(config, who, OperatorAction.COPY_EVENTS, name, parameters, "ok", note)
+    destination = target or str(to_file)
+    if json:
+        emit_json(
+            {
+                "source": name,
+                "to": destination,
+                "dry_run": dry_run,
+                "ranges": [r.as_dict() for r in ranges],
+                "would_read" if dry_run else "read": total,
+                "copied": None if dry_run else copied,
+            }
+        )
+    elif dry_run:
+        _out.print(f"would read {total} record(s) of {name} for {destination}", highlight=False)
+    else:
+        _out.print(
+            f"copied {copied} of {total} record(s) of {name} to {destination}", highlight=False
+        )
 
 
 # --- audit ------------------------------------------------------------------------------------

@@ -181,21 +181,32 @@ class Broker:
         call."""
         if not tps:
             return
+        beginning = await self._consumer.beginning_offsets(list(tps))
+        end = await self._consumer.end_offsets(list(tps))
+        async for record in self.read_ranges({tp: (beginning[tp], end[tp]) for tp in tps}):
+            yield record
+
+    async def read_ranges(self, ranges: dict[Any, tuple[int, int]]) -> AsyncIterator[Any]:
+        """The records of each partition from its start offset up to (not including) its end
+        offset, partition by partition in offset order."""
+        wanted = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
+        if not wanted:
+            return
         reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
         await reader.start()
         try:
-            reader.assign(list(tps))
-            end = await reader.end_offsets(list(tps))
-            await reader.seek_to_beginning(*tps)
-            pending = {tp for tp in tps if end[tp] > 0}
+            reader.assign(list(wanted))
+            for tp, (start, _) in wanted.items():
+                reader.seek(tp, start)
+            pending = set(wanted)
             while pending:
                 batches = await reader.getmany(*pending, timeout_ms=1000)
                 for tp, records in batches.items():
                     for record in records:
-                        if record.offset < end[tp]:
+                        if record.offset < wanted[tp][1]:
                             yield record
                 for tp in list(pending):
-                    if await reader.position(tp) >= end[tp]:
+                    if await reader.position(tp) >= wanted[tp][1]:
                         pending.discard(tp)
         finally:
             await reader.stop()
