@@ -32,6 +32,8 @@ COMMANDS = [
     ["topics", "list"],
     ["topics", "describe"],
     ["topics", "apply"],
+    ["publish"],
+    ["copy"],
 ]
 runner = CliRunner()
 # Nothing listens there: a command that reached for the broker would fail, not pass.
@@ -65,6 +67,14 @@ def test_the_installed_script_answers() -> None:
         ["replay", "notification", "--from-start", "--bogus"],
         ["topics", "describe", "oms.nope"],
         ["topics", "apply", "--topic", "oms.orders", "--topic", "oms.nope"],
+        ["publish", "/nonexistent/events.jsonl", "--topic", "oms.orders"],
+        ["publish", "pyproject.toml", "--topic", "oms.nope"],
+        ["copy", "oms.orders"],
+        ["copy", "oms.orders", "--to-topic", "a", "--to-file", "b"],
+        ["copy", "oms.orders", "--to-topic", "oms.orders"],
+        ["copy", "oms.orders", "--to-topic", "x", "--since", "2h", "--to-offset", "3"],
+        ["copy", "oms.orders", "--to-file", "pyproject.toml"],
+        ["copy", "oms.orders", "--to-topic", "x", "--since", "whenever"],
     ],
 )
 def test_bad_arguments_exit_2_before_touching_anything(args: list[str]) -> None:
