@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
+import secrets
+import signal
+import subprocess
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import typer
@@ -22,7 +27,7 @@ from rich.table import Table
 from oms_events.audit import OperatorAction
 from oms_events.codec import CONTENT_TYPE
 from oms_ops import dead_letters as dlq
-from oms_ops import records
+from oms_ops import local, records
 from oms_ops import replay as replays
 from oms_ops import topics as registry
 from oms_ops.audit import audit_event, record_action
@@ -30,6 +35,7 @@ from oms_ops.config import OpsConfig, UsageError, operator_name
 from oms_ops.kafka import Broker, OffsetsRefused, PartitionOffsets, producer
 from oms_ops.output import Exit, emit_json, format_age, parse_when
 from oms_ops.status import service_status
+from oms_ops.supervisor import Supervisor, Worker
 from oms_ops.trace import order_topics, trace
 
 __all__ = ["app", "main"]
@@ -1102,6 +1108,131 @@ def copy(
         _out.print(
             f"copied {copied} of {total} record(s) of {name} to {destination}", highlight=False
         )
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_oms(
+    logs: Annotated[
+        Path | None,
+        typer.Option("--logs", help="Where each service's log goes (default: .stack/run-logs)."),
+    ] = None,
+    service: ServicesOpt = None,
+    no_stack: Annotated[
+        bool,
+        typer.Option(
+            "--no-stack",
+            help="Do not start the local stack: use KAFKA_BOOTSTRAP_SERVERS and "
+            "OMS_<SERVICE>_DATABASE_URL from the environment.",
+        ),
+    ] = False,
+    ready_timeout: Annotated[
+        float, typer.Option("--ready-timeout", help="Seconds to wait for every service.")
+    ] = 180.0,
+) -> None:
+    """Run the OMS here: the local stack, its topics, and every service as a supervised
+    process until Ctrl-C or SIGTERM.
+
+    Each worker logs to a file; one that exits is started again after 1, 2, 4... up to 30 s;
+    readiness is each service's /health (database up, partitions assigned). Ctrl-C or
+    SIGTERM stops every worker (SIGKILL after 20 s). Exits 1 when the stack fails or a
+    service is not ready in time (everything started is stopped)."""
+    try:
+        repo = local.find_repo()
+    except FileNotFoundError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    environ = dict(os.environ)
+    if not no_stack:
+        up = subprocess.run([str(repo / "deploy" / "local" / "stack"), "up"], check=False)
+        if up.returncode != 0:
+            _err.print("[red]error:[/red] deploy/local/stack up failed (see above)")
+            raise typer.Exit(Exit.ERROR)
+        environ.update(local.stack_env(repo))
+    config = OpsConfig.from_env(environ)
+    try:
+        names = [s.name for s in config.selected(service)]
+        databases = {name: config.database_url(name) for name in names}
+    except UsageError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    ports = local.free_ports(
+        {n: _port(config.service(n).url) for n in names if f"OMS_{_var(n)}_URL" not in environ}
+    ) | {n: _port(config.service(n).url) for n in names if f"OMS_{_var(n)}_URL" in environ}
+    log_dir = logs or repo / ".stack" / "run-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    api_key = environ.get("OMS_RUN_API_KEY") or secrets.token_urlsafe(24)
+    key_file = log_dir / "api-key"
+    key_file.touch(mode=0o600)
+    key_file.write_text(api_key + "\n")
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    base = {k: v for k, v in environ.items() if not k.startswith("OMS_") or k == "OMS_LOG_LEVEL"}
+    workers = [
+        Worker(
+            name=name,
+            env=local.worker_env(
+                name,
+                repo=repo,
+                bootstrap=config.bootstrap,
+                database_url=databases[name],
+                port=ports[name],
+                topic_prefix=config.topic_prefix,
+                group_suffix=config.group_suffix,
+                api_key_digest=digest,
+                base=base,
+            ),
+            log=log_dir / f"{name}.log",
+            url=f"http://127.0.0.1:{ports[name]}",
+        )
+        for name in names
+    ]
+
+    def say(line: str) -> None:
+        _out.print(line, highlight=False, soft_wrap=True)
+
+    async def work() -> int:
+        async with Broker.connect(config.bootstrap, wait_s=30) as broker:
+            wanted = registry.wanted_topics(config.topic_prefix)
+            present = await broker.topics()
+            failed = await registry.create_missing(
+                broker.admin, [w for w in wanted if w.name not in present]
+            )
+            if failed:
+                raise _Failed(Exit.ERROR, f"creating topics: {failed}")
+        supervisor = Supervisor(workers, say=say)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, supervisor.request_stop)
+        try:
+            await supervisor.start()
+            late = await supervisor.wait_ready(ready_timeout)
+            if late and not supervisor.stopping:
+                say(f"not ready after {ready_timeout:g}s: {', '.join(late)} (see their logs)")
+                return Exit.ERROR
+            if not late:
+                say(
+                    f"all {len(workers)} services ready; the channel {local.DEFAULT_CHANNEL!r} "
+                    f"API key is in {key_file}; Ctrl-C stops them"
+                )
+            await supervisor.supervise()
+            return Exit.OK
+        finally:
+            await supervisor.stop()
+            say("stopped every service")
+
+    code = _run(work)
+    if code:
+        raise typer.Exit(code)
+
+
+def _var(service: str) -> str:
+    return service.upper().replace("-", "_")
+
+
+def _port(url: str) -> int:
+    return urlsplit(url).port or 80
 
 
 # --- audit ------------------------------------------------------------------------------------
