@@ -34,6 +34,7 @@ COMMANDS = [
     ["topics", "apply"],
     ["publish"],
     ["copy"],
+    ["run"],
 ]
 runner = CliRunner()
 # Nothing listens there: a command that reached for the broker would fail, not pass.
@@ -51,7 +52,7 @@ def test_the_installed_script_answers() -> None:
     script = Path(sys.executable).parent / "oms"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    for command in ("status", "dlq", "replay", "trace", "topics"):
+    for command in ("status", "dlq", "replay", "trace", "topics", "copy", "publish", "run"):
         assert command in done.stdout
 
 
@@ -75,6 +76,8 @@ def test_the_installed_script_answers() -> None:
         ["copy", "oms.orders", "--to-topic", "x", "--since", "2h", "--to-offset", "3"],
         ["copy", "oms.orders", "--to-file", "pyproject.toml"],
         ["copy", "oms.orders", "--to-topic", "x", "--since", "whenever"],
+        ["run", "--no-stack"],
+        ["run", "--no-stack", "--service", "billing"],
     ],
 )
 def test_bad_arguments_exit_2_before_touching_anything(args: list[str]) -> None:
