@@ -1166,9 +1166,15 @@ def run_oms(
     api_key = environ.get("OMS_RUN_API_KEY") or secrets.token_urlsafe(24)
     key_file = log_dir / "api-key"
     key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
     key_file.write_text(api_key + "\n")
     digest = hashlib.sha256(api_key.encode()).hexdigest()
-    base = {k: v for k, v in environ.items() if not k.startswith("OMS_") or k == "OMS_LOG_LEVEL"}
+    # The workers get the environment (their own OMS_ settings pass through) but what
+    # this command reads for itself.
+    own = {"OMS_SERVICES", "OMS_RUN_API_KEY", "OMS_REPO", "OMS_OPERATOR"} | {
+        f"OMS_{_var(n)}_{what}" for n in config.services for what in ("URL", "DATABASE_URL")
+    }
+    base = {k: v for k, v in environ.items() if k not in own}
     workers = [
         Worker(
             name=name,
