@@ -38,7 +38,12 @@ COMMANDS = [
 ]
 runner = CliRunner()
 # Nothing listens there: a command that reached for the broker would fail, not pass.
-OFFLINE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "OMS_SERVICES": "notification"}
+# Nor is any database configured, whatever the shell that runs the tests has set.
+OFFLINE = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    "OMS_SERVICES": "notification",
+    "OMS_NOTIFICATION_DATABASE_URL": "",
+}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "oms")
