@@ -34,8 +34,6 @@ from oms_ops.audit import audit_event, record_action
 from oms_ops.config import OpsConfig, UsageError, operator_name
 from oms_ops.kafka import Broker, OffsetsRefused, PartitionOffsets, producer
 from oms_ops.output import Exit, emit_json, format_age, parse_when
-from oms_ops.status import service_status
-from oms_ops.supervisor import Supervisor, Worker
 from oms_ops.trace import order_topics, trace
 
 __all__ = ["app", "main"]
@@ -179,6 +177,8 @@ def status(service: ServicesOpt = None, json: JsonOpt = False) -> None:
     """Each service's health, outbox backlog, dead letters and consumer lag.
 
     Exits 5 when a service is not healthy or cannot be reached."""
+    from oms_ops.status import service_status  # aiohttp: imported by the commands using it
+
     config = OpsConfig.from_env()
 
     async def work() -> list[dict[str, Any]]:
@@ -1139,6 +1139,8 @@ def run_oms(
     readiness is each service's /health (database up, partitions assigned). Ctrl-C or
     SIGTERM stops every worker (SIGKILL after 20 s). Exits 1 when the stack fails or a
     service is not ready in time (everything started is stopped)."""
+    from oms_ops.supervisor import Supervisor, Worker  # aiohttp, as for status
+
     try:
         repo = local.find_repo()
     except FileNotFoundError as exc:
