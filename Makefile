@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test check new-service schemas bench bench-sustained stack-up stack-down stack-status stack-logs
+.PHONY: help setup demo run test check new-service schemas bench bench-sustained stack-up stack-down stack-status stack-logs
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ setup: ## Install everything: PostgreSQL, the Kafka jars, uv and the Python work
 
 demo: setup stack-up ## Set up, start the stack and the services, place orders and show their statuses
 	$(UV) run --no-sync python deploy/demo/demo.py
+
+run: setup ## Start the stack and every service, supervised, until Ctrl-C (logs in .stack/run-logs)
+	$(UV) run --no-sync oms run
 
 test: setup ## Set up and run every test (starts the local stack unless KAFKA_BOOTSTRAP_SERVERS and OMS_PG_ADMIN_DSN are set); TEST_WORKERS=n runs n in parallel (default: one per core)
 	$(UV) run --no-sync pytest -n $(or $(TEST_WORKERS),auto)

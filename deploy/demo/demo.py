@@ -24,9 +24,7 @@ import hashlib
 import json
 import os
 import secrets
-import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,6 +62,7 @@ from oms_events.values import (
     OrderLine,
     OrderTotals,
 )
+from oms_ops.local import free_ports, stack_env, worker_env
 from oms_order.domain.identity import order_id_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,28 +74,9 @@ TOPIC_PREFIX = f"{MARK}{RUN}."
 GROUP_SUFFIX = f"-{MARK}{RUN}"
 
 
-def bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def http_ports(wanted: dict[str, int]) -> dict[str, int]:
-    """Each service's usual port, or the next free one (another clone's demo may be running)."""
-    chosen: dict[str, int] = {}
-    for name, port in wanted.items():
-        while port in chosen.values() or not bindable(port):
-            port += 1
-        chosen[name] = port
-    return chosen
-
-
 # DHL signs its tracking webhook with this (a demo value, made up per run).
 DHL_SECRET = secrets.token_urlsafe(24)
-SERVICES = http_ports(
+SERVICES = free_ports(
     {
         "order": 8001,
         "inventory": 8002,
@@ -106,21 +86,6 @@ SERVICES = http_ports(
         "analytics": 8006,
     }
 )
-
-
-def stack_env() -> dict[str, str]:
-    out = subprocess.run(
-        [str(REPO / "deploy" / "local" / "stack"), "env"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        if value:
-            env[name.strip()] = shlex.split(value)[0]
-    return env
 
 
 def with_database(url: str, database: str) -> str:
@@ -147,10 +112,10 @@ async def start_clean(env: dict[str, str]) -> dict[str, str]:
             await kafka.delete_topics(earlier)
     finally:
         await kafka.close()
-    # The script the stack creates its topics with, for this run's prefix.
+    # The command the stack creates its topics with, for this run's prefix.
     await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, str(REPO / "deploy" / "local" / "create_topics.py")],
+        [sys.executable, "-m", "oms_ops", "topics", "apply"],
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "OMS_TOPIC_PREFIX": TOPIC_PREFIX},
         check=True,
         stdout=subprocess.DEVNULL,
@@ -293,29 +258,24 @@ def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subpr
     workers = []
     digest = hashlib.sha256(SHOP_API_KEY.encode()).hexdigest()
     for name, port in SERVICES.items():
-        worker_env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
-            "OMS_DATABASE_URL": env[f"OMS_{name.upper()}_DATABASE_URL"],
-            "OMS_HTTP_PORT": str(port),
-            "OMS_TOPIC_PREFIX": TOPIC_PREFIX,
-            "OMS_GROUP_SUFFIX": GROUP_SUFFIX,
-            "OMS_ORDER_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
-            "OMS_INVENTORY_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
-            "OMS_NOTIFICATION_API_KEYS": json.dumps({digest: {"channel": CHANNELS[0]}}),
-            "OMS_SOURCING_CONFIG": str(REPO / "deploy" / "demo" / "sourcing.yaml"),
-            "OMS_CARRIER_CODES": str(REPO / "deploy" / "demo" / "carriers.yaml"),
-            "OMS_CARRIER_WEBHOOK_SECRETS": json.dumps({"dhl": DHL_SECRET}),
-            "OMS_PICKUP_STORES": json.dumps(
-                {"store-berlin": {"name": "Berlin Mitte store", "hours": "Mon-Sat 10:00-20:00"}}
-            ),
-            **(mail.env() if name == "notification" else {}),
-        }
+        worker = worker_env(
+            name,
+            repo=REPO,
+            bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
+            database_url=env[f"OMS_{name.upper()}_DATABASE_URL"],
+            port=port,
+            topic_prefix=TOPIC_PREFIX,
+            group_suffix=GROUP_SUFFIX,
+            api_key_digest=digest,
+            channel=CHANNELS[0],
+        )
+        worker.update(mail.env() if name == "notification" else {})
+        worker["OMS_CARRIER_WEBHOOK_SECRETS"] = json.dumps({"dhl": DHL_SECRET})
         with (logs / f"{name}.log").open("wb") as log:
             workers.append(
                 subprocess.Popen(
                     [sys.executable, "-m", f"oms_{name}", "worker"],
-                    env=worker_env,
+                    env=worker,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -546,7 +506,7 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
 
 
 def main() -> int:
-    env = asyncio.run(start_clean(stack_env()))
+    env = asyncio.run(start_clean(stack_env(REPO)))
     logs = Path(os.environ.get("OMS_STACK_DIR", REPO / ".stack")) / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
     mail = MailSink().start()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,17 +9,20 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.stack import REPO
+from oms_ops.topics import create_missing, wanted_topics
 
 
-def create_topics(bootstrap: str, prefix: str) -> None:
-    """The same script the local stack runs, so the tests also check it."""
-    subprocess.run(
-        [sys.executable, str(REPO / "deploy" / "local" / "create_topics.py")],
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "OMS_TOPIC_PREFIX": prefix},
-        check=True,
-        capture_output=True,
-    )
+async def create_topics(bootstrap: str, prefix: str) -> None:
+    """The registry's topics under ``prefix``, created by the code ``oms topics apply`` runs
+    (in process: a test world needs neither the command's start-up nor its audit event; the
+    command itself is tested in libs/oms_ops)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        failed = await create_missing(admin, wanted_topics(prefix))
+    finally:
+        await admin.close()
+    assert not failed, failed
 
 
 async def produce(

@@ -33,15 +33,21 @@ class Ran:
         return json.loads(self.stdout)
 
 
-async def oms(env: Env, *args: str, services: dict[str, str | None] | None = None) -> Ran:
+async def oms(
+    env: Env,
+    *args: str,
+    services: dict[str, str | None] | None = None,
+    prefix: str | None = None,
+) -> Ran:
     """Run ``oms ARGS`` against this test's topics, groups and databases. ``services`` maps each
-    service to configure to its HTTP base URL (None: no URL; the database is the test's)."""
+    service to configure to its HTTP base URL (None: no URL; the database is the test's);
+    ``prefix`` replaces the test's topic prefix."""
     environ = {
         k: v for k, v in os.environ.items() if not (k.startswith("OMS_") or k.startswith("KAFKA_"))
     }
     environ.update(
         KAFKA_BOOTSTRAP_SERVERS=env.bootstrap,
-        OMS_TOPIC_PREFIX=env.prefix,
+        OMS_TOPIC_PREFIX=env.prefix if prefix is None else prefix,
         OMS_GROUP_SUFFIX=f"-{env.run}",
         OMS_OPERATOR=OPERATOR,
         COLUMNS="200",

@@ -105,7 +105,7 @@ class Env:
 @pytest.fixture
 async def env(stack: Stack, tmp_path: Path) -> AsyncIterator[Env]:
     world = Env(stack, tmp_path)
-    create_topics(stack.bootstrap, world.prefix)
+    await create_topics(stack.bootstrap, world.prefix)
     try:
         yield world
     finally:

@@ -28,10 +28,22 @@ COMMANDS = [
     ["dlq", "redrive"],
     ["replay"],
     ["trace"],
+    ["topics"],
+    ["topics", "list"],
+    ["topics", "describe"],
+    ["topics", "apply"],
+    ["publish"],
+    ["copy"],
+    ["run"],
 ]
 runner = CliRunner()
 # Nothing listens there: a command that reached for the broker would fail, not pass.
-OFFLINE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "OMS_SERVICES": "notification"}
+# Nor is any database configured, whatever the shell that runs the tests has set.
+OFFLINE = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    "OMS_SERVICES": "notification",
+    "OMS_NOTIFICATION_DATABASE_URL": "",
+}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "oms")
@@ -45,7 +57,7 @@ def test_the_installed_script_answers() -> None:
     script = Path(sys.executable).parent / "oms"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    for command in ("status", "dlq", "replay", "trace"):
+    for command in ("status", "dlq", "replay", "trace", "topics", "copy", "publish", "run"):
         assert command in done.stdout
 
 
@@ -59,6 +71,18 @@ def test_the_installed_script_answers() -> None:
         ["dlq", "redrive"],
         ["dlq", "show", "not-an-id"],
         ["replay", "notification", "--from-start", "--bogus"],
+        ["topics", "describe", "oms.nope"],
+        ["topics", "apply", "--topic", "oms.orders", "--topic", "oms.nope"],
+        ["publish", "/nonexistent/events.jsonl", "--topic", "oms.orders"],
+        ["publish", "pyproject.toml", "--topic", "oms.nope"],
+        ["copy", "oms.orders"],
+        ["copy", "oms.orders", "--to-topic", "a", "--to-file", "b"],
+        ["copy", "oms.orders", "--to-topic", "oms.orders"],
+        ["copy", "oms.orders", "--to-topic", "x", "--since", "2h", "--to-offset", "3"],
+        ["copy", "oms.orders", "--to-file", "pyproject.toml"],
+        ["copy", "oms.orders", "--to-topic", "x", "--since", "whenever"],
+        ["run", "--no-stack"],
+        ["run", "--no-stack", "--service", "billing"],
     ],
 )
 def test_bad_arguments_exit_2_before_touching_anything(args: list[str]) -> None:

@@ -25,6 +25,9 @@ class OperatorAction(StrEnum):
     CHANGE_SHIPPING_ADDRESS = "change_shipping_address"
     ADJUST_STOCK = "adjust_stock"
     CHANGE_SOURCING_RULES = "change_sourcing_rules"
+    APPLY_TOPICS = "apply_topics"
+    COPY_EVENTS = "copy_events"
+    PUBLISH_EVENTS = "publish_events"
 
 
 @event("OperatorActionRecorded")

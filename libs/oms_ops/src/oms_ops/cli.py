@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
+import os
+import secrets
+import signal
+import subprocess
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import typer
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from oms_events.audit import OperatorAction
+from oms_events.codec import CONTENT_TYPE
 from oms_ops import dead_letters as dlq
+from oms_ops import local, records
 from oms_ops import replay as replays
+from oms_ops import topics as registry
 from oms_ops.audit import audit_event, record_action
 from oms_ops.config import OpsConfig, UsageError, operator_name
-from oms_ops.kafka import Broker, OffsetsRefused, producer
+from oms_ops.kafka import Broker, OffsetsRefused, PartitionOffsets, producer
 from oms_ops.output import Exit, emit_json, format_age, parse_when
-from oms_ops.status import service_status
 from oms_ops.trace import order_topics, trace
 
 __all__ = ["app", "main"]
@@ -30,12 +42,13 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="oms",
-    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces.\n\n"
+    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces, "
+    "topics.\n\n"
     "Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, "
     "OMS_GROUP_SUFFIX, OMS_<SERVICE>_DATABASE_URL, OMS_<SERVICE>_URL); "
     "`source .stack/stack.env` sets it for the local stack.\n\n"
     "Exit codes: 0 ok, 1 error, 2 usage, 3 refused (active consumer group), 4 not found, "
-    "5 degraded (status).",
+    "5 degraded (status), 6 drift left (topics apply), 7 invalid events (publish).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -47,6 +60,12 @@ dlq_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(dlq_app, name="dlq")
+topics_app = typer.Typer(
+    help="The topic registry against the cluster: list, describe, apply (create and fix).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(topics_app, name="topics")
 
 _out = Console()
 _err = Console(stderr=True)
@@ -158,6 +177,8 @@ def status(service: ServicesOpt = None, json: JsonOpt = False) -> None:
     """Each service's health, outbox backlog, dead letters and consumer lag.
 
     Exits 5 when a service is not healthy or cannot be reached."""
+    from oms_ops.status import service_status  # aiohttp: imported by the commands using it
+
     config = OpsConfig.from_env()
 
     async def work() -> list[dict[str, Any]]:
@@ -556,6 +577,670 @@ def trace_order(
         _out.print(table)
     if not events:
         raise typer.Exit(Exit.NOT_FOUND)
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def _retention(ms: int | None) -> str:
+    if ms is None:
+        return "default"
+    if ms < 0:
+        return "forever"
+    return format_age(ms / 1000)
+
+
+async def _reports(
+    broker: Broker, wanted: list[registry.WantedTopic]
+) -> list[registry.TopicReport]:
+    actual = await registry.actual_topics(broker.admin, [w.name for w in wanted])
+    return [registry.compare(w, actual.get(w.name)) for w in wanted]
+
+
+@topics_app.command("list")
+def topics_list(json: JsonOpt = False) -> None:
+    """Every registry topic and its dead-letter twin: owner, key, partitions, retention,
+    compaction, and whether the cluster has it (and how it differs)."""
+    config = OpsConfig.from_env()
+
+    async def work() -> list[registry.TopicReport]:
+        async with Broker.connect(config.bootstrap) as broker:
+            return await _reports(broker, registry.wanted_topics(config.topic_prefix))
+
+    reports = _run(work)
+    if json:
+        emit_json({"prefix": config.topic_prefix, "topics": [r.as_dict() for r in reports]})
+        return
+    present = sum(r.present for r in reports)
+    table = Table(
+        title=f"Topics (prefix {config.topic_prefix!r}): {present}/{len(reports)} present"
+    )
+    for column in ("topic", "owner", "key", "partitions", "retention", "compacted", "cluster"):
+        table.add_column(column, justify="right" if column == "partitions" else "left")
+    for r in reports:
+        if not r.present:
+            state = "[red]missing[/red]"
+        elif r.drift:
+            state = "[yellow]drift: " + ", ".join(d.setting for d in r.drift) + "[/yellow]"
+        else:
+            state = "present"
+        table.add_row(
+            config.logical(r.wanted.name),
+            r.wanted.spec.owner,
+            r.wanted.spec.key,
+            str(r.wanted.partitions),
+            _retention(r.wanted.spec.retention_ms),
+            "yes" if r.wanted.spec.compacted else "",
+            state,
+        )
+    _out.print(table)
+
+
+@topics_app.command("describe")
+def topics_describe(
+    topic: Annotated[str, typer.Argument(help="A registry topic (logical or full name).")],
+    json: JsonOpt = False,
+) -> None:
+    """One topic: the registry's settings, the broker's actual configs, drift and the first
+    and end offset of every partition. Exits 4 when the cluster does not have it."""
+    config = OpsConfig.from_env()
+    try:
+        [wanted] = registry.wanted_topics(config.topic_prefix, [topic])
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+
+    async def work() -> tuple[registry.TopicReport, list[tuple[int, int, int]]]:
+        async with Broker.connect(config.bootstrap) as broker:
+            [report] = await _reports(broker, [wanted])
+            ranges = await broker.partition_ranges(wanted.name) if report.present else []
+            return report, ranges
+
+    report, ranges = _run(work)
+    document = report.as_dict() | {
+        "config": report.actual.config if report.actual else None,
+        "overrides": report.actual.overrides if report.actual else None,
+        "event_types": list(wanted.spec.event_types),
+        "offsets": [
+            {"partition": p, "first": first, "end": end, "records": end - first}
+            for p, first, end in ranges
+        ],
+    }
+    if json:
+        emit_json(document)
+    else:
+        summary = Table(show_header=False, title=wanted.name)
+        for name in ("owner", "key", "partitions", "actual_partitions", "compacted", "present"):
+            summary.add_row(name, str(document[name]))
+        summary.add_row("retention", _retention(wanted.spec.retention_ms))
+        summary.add_row("event types", ", ".join(wanted.spec.event_types) or "-")
+        _out.print(summary)
+        if report.actual is not None:
+            configs = Table(title="configs set on the topic")
+            for column in ("config", "value", "registry"):
+                configs.add_column(column)
+            for name in sorted(set(report.actual.overrides) | set(wanted.config)):
+                configs.add_row(
+                    name, report.actual.config.get(name, "-"), wanted.config.get(name, "")
+                )
+            _out.print(configs)
+            _drift_table(config, list(report.drift))
+            offsets = Table(title="partitions")
+            for column in ("partition", "first", "end", "records"):
+                offsets.add_column(column, justify="right")
+            for p, first, end in ranges:
+                offsets.add_row(str(p), str(first), str(end), str(end - first))
+            _out.print(offsets)
+    if not report.present:
+        _err.print(f"{wanted.name} does not exist on the cluster (oms topics apply creates it)")
+        raise typer.Exit(Exit.NOT_FOUND)
+
+
+def _drift_table(config: OpsConfig, drift: list[registry.Drift], title: str = "drift") -> None:
+    if not drift:
+        return
+    table = Table(title=title)
+    for column in ("topic", "setting", "registry", "cluster", "fixable"):
+        table.add_column(column)
+    for d in drift:
+        table.add_row(
+            config.logical(d.topic),
+            d.setting,
+            d.wanted,
+            d.actual or "-",
+            "yes" if d.fixable else "no",
+        )
+    _out.print(table)
+
+
+@topics_app.command("apply")
+def topics_apply(
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", "-t", help="Only this registry topic (repeatable); default: all."),
+    ] = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Also change drifted configs and add partitions (never remove them)."
+        ),
+    ] = False,
+    dry_run: DryRunOpt = False,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to keep trying to reach a starting broker.")
+    ] = 0.0,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Create the registry's missing topics with their partitions, retention and compaction;
+    report drift (partitions, cleanup.policy, retention) and change it only with --fix.
+
+    Exits 6 when drift is left (not asked to fix, or not fixable: fewer partitions than the
+    cluster has), 1 when a topic could not be created or fixed."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    try:
+        wanted = registry.wanted_topics(config.topic_prefix, topic)
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    result: dict[str, Any] = {}
+
+    async def work() -> None:
+        async with Broker.connect(config.bootstrap, wait_s=wait) as broker:
+            reports = await _reports(broker, wanted)
+            missing = [r.wanted for r in reports if not r.present]
+            drift = [d for r in reports for d in r.drift]
+            to_fix = [r for r in reports if any(d.fixable for d in r.drift)] if fix else []
+            failed: list[tuple[str, str]] = []
+            if not dry_run:
+                failed += await registry.create_missing(broker.admin, missing)
+                failed += await registry.fix_drift(broker.admin, to_fix)
+            broken = {name for name, _ in failed}
+            fixed = [d for r in to_fix for d in r.drift if d.fixable and d.topic not in broken]
+            result.update(
+                created=[w.name for w in missing if w.name not in broken],
+                existed=[r.wanted.name for r in reports if r.present],
+                drift=drift,
+                fixed=[] if dry_run else fixed,
+                left=[d for d in drift if dry_run or d not in fixed],
+                failed=failed,
+            )
+
+    parameters: dict[str, object] = {
+        "prefix": config.topic_prefix,
+        "topics": ",".join(topic) if topic else "(all)",
+        "fix": fix or None,
+    }
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code == Exit.ERROR:
+            _audit_quietly(
+                config,
+                who,
+                OperatorAction.APPLY_TOPICS,
+                _topics_subject(config),
+                parameters,
+                "failed",
+                note,
+            )
+        raise stop
+    created, fixed, left, failed = (
+        result["created"],
+        result["fixed"],
+        result["left"],
+        result["failed"],
+    )
+    if not dry_run and (created or fixed or failed):
+        parameters["created"] = ",".join(config.logical(n) for n in created)
+        parameters["fixed"] = ",".join(f"{config.logical(d.topic)}:{d.setting}" for d in fixed)
+        parameters["failed"] = ",".join(config.logical(n) for n, _ in failed) or None
+        _audit(
+            config,
+            who,
+            OperatorAction.APPLY_TOPICS,
+            _topics_subject(config),
+            parameters,
+            "failed" if failed else "ok",
+            note,
+        )
+    if json:
+        emit_json(
+            {
+                "prefix": config.topic_prefix,
+                "dry_run": dry_run,
+                "would_create" if dry_run else "created": created,
+                "existed": result["existed"],
+                "drift": [d.as_dict() for d in result["drift"]],
+                "fixed": [d.as_dict() for d in fixed],
+                "failed": [{"topic": n, "error": e} for n, e in failed],
+            }
+        )
+    else:
+        verb = "would create" if dry_run else "created"
+        _out.print(
+            f"{verb} {len(created)} topic(s), {len(result['existed'])} existed "
+            f"(prefix {config.topic_prefix!r})",
+            highlight=False,
+        )
+        _drift_table(config, fixed, title="fixed")
+        _drift_table(config, left, title="drift left" if fix else "drift (--fix changes it)")
+        for name, error in failed:
+            _err.print(f"[red]error:[/red] {name}: {error}", highlight=False)
+    if failed:
+        raise typer.Exit(Exit.ERROR)
+    if left:
+        raise typer.Exit(Exit.DRIFT)
+
+
+def _topics_subject(config: OpsConfig) -> str:
+    return f"topics:{config.topic_prefix}" if config.topic_prefix else "topics"
+
+
+# --- publish and copy ------------------------------------------------------------------------
+
+
+def _progress(quiet: bool) -> Progress:
+    """A progress bar with an ETA on stderr, for long work; none for --json."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+        disable=quiet,
+    )
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSON lines: one CloudEvents envelope per line.")],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="A registry topic.")],
+    dry_run: DryRunOpt = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Publish a file of events after checking every one against the contract.
+
+    Each line is decoded and validated as a consumer would (upcast, payload model) and must
+    be of a type the topic carries; one bad line refuses the whole file (exit 7), naming every
+    bad line, and nothing is sent. Records are keyed as the registry says (order id,
+    sku@location...). Exits 4 when the topic does not exist on the cluster."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    try:
+        [wanted] = registry.wanted_topics(config.topic_prefix, [topic])
+        lines = file.read_bytes().splitlines()
+    except (ValueError, OSError) as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    events, bad = records.check_file(lines, wanted.spec)
+    if bad or not events:
+        problems = [str(b) for b in bad] or [f"{file} holds no event"]
+        if json:
+            emit_json({"published": 0, "refused": True, "bad_lines": problems})
+        for problem in problems[:50]:
+            _err.print(f"[red]invalid:[/red] {problem}", highlight=False)
+        if len(problems) > 50:
+            _err.print(f"... and {len(problems) - 50} more bad line(s)")
+        _err.print(f"refused {file}: nothing was published")
+        raise typer.Exit(Exit.INVALID)
+    parameters: dict[str, object] = {
+        "file": str(file),
+        "topic": wanted.name,
+        "events": len(events),
+    }
+
+    async def work() -> None:
+        async with Broker.connect(config.bootstrap) as broker:
+            if wanted.name not in await broker.topics():
+                raise _Failed(Exit.NOT_FOUND, f"{wanted.name} does not exist (oms topics apply)")
+        if dry_run:
+            return
+        headers = [("content-type", CONTENT_TYPE.encode())]
+        async with producer(config.bootstrap) as sender:
+            with _progress(json) as progress:
+                task = progress.add_task(f"publishing to {wanted.name}", total=len(events))
+                pending = [
+                    await sender.send(
+                        wanted.name, event.value, key=event.key.encode(), headers=headers
+                    )
+                    for event in events
+                ]
+                for future in pending:
+                    await future
+                    progress.advance(task)
+
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code == Exit.ERROR:
+            _audit_quietly(
+                config, who, OperatorAction.PUBLISH_EVENTS, wanted.name, parameters, "failed", note
+            )
+        raise stop
+    types: dict[str, int] = {}
+    for event in events:
+        types[event.event_type] = types.get(event.event_type, 0) + 1
+    if not dry_run:
+        parameters["event_types"] = ",".join(f"{t}:{n}" for t, n in sorted(types.items()))
+        _audit(config, who, OperatorAction.PUBLISH_EVENTS, wanted.name, parameters, "ok", note)
+    if json:
+        emit_json(
+            {
+                "topic": wanted.name,
+                "dry_run": dry_run,
+                "would_publish" if dry_run else "published": len(events),
+                "event_types": types,
+            }
+        )
+    else:
+        verb = "would publish" if dry_run else "published"
+        _out.print(f"{verb} {len(events)} event(s) to {wanted.name}", highlight=False)
+
+
+@app.command()
+def copy(
+    source: Annotated[str, typer.Argument(help="The topic to copy from (logical or full name).")],
+    to_topic: Annotated[
+        str | None, typer.Option("--to-topic", help="Copy into this topic (it must exist).")
+    ] = None,
+    to_file: Annotated[
+        Path | None,
+        typer.Option("--to-file", help="Write the events as JSON lines to this new file."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Records at or after: ISO time or 2h.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Records before: ISO time or 2h.")
+    ] = None,
+    from_offset: Annotated[
+        int | None, typer.Option("--from-offset", help="From this offset in every partition.")
+    ] = None,
+    to_offset: Annotated[
+        int | None,
+        typer.Option("--to-offset", help="Up to (not including) this offset in every partition."),
+    ] = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--event-type", "-e", help="Only this event type (repeatable)."),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Copy a time or offset range of a topic, optionally only some event types, into another
+    topic (same key, value and headers, plus `oms.copied-from`) or a JSON-lines file (one
+    envelope per line, which `oms publish` takes back).
+
+    Exits 4 when a topic does not exist."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    problem = None
+    if (to_topic is None) == (to_file is None):
+        problem = "give exactly one of --to-topic, --to-file"
+    elif (since or until) and (from_offset is not None or to_offset is not None):
+        problem = "give a time range (--since/--until) or an offset range, not both"
+    elif to_file is not None and to_file.exists():
+        problem = f"{to_file} exists; name a new file"
+    try:
+        since_at, until_at = _when(since), _when(until)
+    except ValueError as exc:
+        problem = str(exc)
+    name = config.topic(source)
+    target = config.topic(to_topic) if to_topic else None
+    if target == name:
+        problem = "the source and the target are the same topic"
+    if problem:
+        _err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(Exit.USAGE)
+    wanted_types = set(event_type or ())
+    ranges: list[records.CopyRange] = []
+    copied = 0
+    parameters: dict[str, object] = {
+        "source": name,
+        "to_topic": target,
+        "to_file": str(to_file) if to_file else None,
+        "since": since,
+        "until": until,
+        "from_offset": from_offset,
+        "to_offset": to_offset,
+        "event_types": ",".join(sorted(wanted_types)) or None,
+    }
+
+    async def work() -> None:
+        nonlocal copied
+        async with Broker.connect(config.bootstrap) as broker:
+            present = await broker.topics()
+            for needed in (name, target):
+                if needed is not None and needed not in present:
+                    raise _Failed(Exit.NOT_FOUND, f"{needed} does not exist")
+            bounds = await broker.partition_ranges(name)
+            offsets = [PartitionOffsets(name, p, None, first, end) for p, first, end in bounds]
+
+            async def at(when: datetime | None) -> dict[int, int] | None:
+                if when is None:
+                    return None
+                found = await broker.offsets_for_time(offsets, int(when.timestamp() * 1000))
+                return {p: o for (_, p), o in found.items()}
+
+            ranges.extend(
+                records.copy_ranges(
+                    name,
+                    bounds,
+                    from_offset=from_offset,
+                    to_offset=to_offset,
+                    since=await at(since_at),
+                    until=await at(until_at),
+                )
+            )
+            if dry_run:
+                return
+            wanted = {TopicPartition(r.topic, r.partition): (r.start, r.end) for r in ranges}
+            async with contextlib.AsyncExitStack() as stack:
+                progress = stack.enter_context(_progress(json))
+                task = progress.add_task(f"copying {name}", total=sum(r.records for r in ranges))
+                sender = (
+                    await stack.enter_async_context(producer(config.bootstrap)) if target else None
+                )
+                partial = to_file.with_name(f".{to_file.name}.partial") if to_file else None
+                out = stack.enter_context(partial.open("wb")) if partial else None
+                try:
+                    async for record in broker.read_ranges(wanted):
+                        progress.advance(task)
+                        if wanted_types and records.event_type_of(record.value) not in wanted_types:
+                            continue
+                        if sender is not None and target is not None:
+                            headers = [
+                                *(record.headers or ()),
+                                (
+                                    "oms.copied-from",
+                                    f"{record.topic}:{record.partition}:{record.offset}".encode(),
+                                ),
+                            ]
+                            await sender.send(target, record.value, key=record.key, headers=headers)
+                        elif out is not None and record.value is not None:
+                            out.write(record.value.strip() + b"\n")
+                        copied += 1
+                    if sender is not None:
+                        await sender.flush()
+                    if out is not None and partial is not None and to_file is not None:
+                        out.close()
+                        os.replace(partial, to_file)
+                finally:
+                    if partial is not None and partial.exists():
+                        partial.unlink()
+
+    try:
+        _run(work)
+    except typer.Exit as stop:
+        if not dry_run and stop.exit_code == Exit.ERROR:
+            _audit_quietly(
+                config, who, OperatorAction.COPY_EVENTS, name, parameters, "failed", note
+            )
+        raise stop
+    total = sum(r.records for r in ranges)
+    if not dry_run:
+        parameters["read"] = total
+        parameters["copied"] = copied
+        _audit(config, who, OperatorAction.COPY_EVENTS, name, parameters, "ok", note)
+    destination = target or str(to_file)
+    if json:
+        emit_json(
+            {
+                "source": name,
+                "to": destination,
+                "dry_run": dry_run,
+                "ranges": [r.as_dict() for r in ranges],
+                "would_read" if dry_run else "read": total,
+                "copied": None if dry_run else copied,
+            }
+        )
+    elif dry_run:
+        _out.print(f"would read {total} record(s) of {name} for {destination}", highlight=False)
+    else:
+        _out.print(
+            f"copied {copied} of {total} record(s) of {name} to {destination}", highlight=False
+        )
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_oms(
+    logs: Annotated[
+        Path | None,
+        typer.Option("--logs", help="Where each service's log goes (default: .stack/run-logs)."),
+    ] = None,
+    service: ServicesOpt = None,
+    no_stack: Annotated[
+        bool,
+        typer.Option(
+            "--no-stack",
+            help="Do not start the local stack: use KAFKA_BOOTSTRAP_SERVERS and "
+            "OMS_<SERVICE>_DATABASE_URL from the environment.",
+        ),
+    ] = False,
+    ready_timeout: Annotated[
+        float, typer.Option("--ready-timeout", help="Seconds to wait for every service.")
+    ] = 180.0,
+) -> None:
+    """Run the OMS here: the local stack, its topics, and every service as a supervised
+    process until Ctrl-C or SIGTERM.
+
+    Each worker logs to a file; one that exits is started again after 1, 2, 4... up to 30 s;
+    readiness is each service's /health (database up, partitions assigned). Ctrl-C or
+    SIGTERM stops every worker (SIGKILL after 20 s). Exits 1 when the stack fails or a
+    service is not ready in time (everything started is stopped)."""
+    from oms_ops.supervisor import Supervisor, Worker  # aiohttp, as for status
+
+    try:
+        repo = local.find_repo()
+    except FileNotFoundError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    environ = dict(os.environ)
+    if not no_stack:
+        up = subprocess.run([str(repo / "deploy" / "local" / "stack"), "up"], check=False)
+        if up.returncode != 0:
+            _err.print("[red]error:[/red] deploy/local/stack up failed (see above)")
+            raise typer.Exit(Exit.ERROR)
+        environ.update(local.stack_env(repo))
+    config = OpsConfig.from_env(environ)
+    try:
+        names = [s.name for s in config.selected(service)]
+        databases = {name: config.database_url(name) for name in names}
+    except UsageError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    ports = local.free_ports(
+        {n: _port(config.service(n).url) for n in names if f"OMS_{_var(n)}_URL" not in environ}
+    ) | {n: _port(config.service(n).url) for n in names if f"OMS_{_var(n)}_URL" in environ}
+    log_dir = logs or repo / ".stack" / "run-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    api_key = environ.get("OMS_RUN_API_KEY") or secrets.token_urlsafe(24)
+    key_file = log_dir / "api-key"
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_text(api_key + "\n")
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    # The workers get the environment (their own OMS_ settings pass through) but what
+    # this command reads for itself.
+    own = {"OMS_SERVICES", "OMS_RUN_API_KEY", "OMS_REPO", "OMS_OPERATOR"} | {
+        f"OMS_{_var(n)}_{what}" for n in config.services for what in ("URL", "DATABASE_URL")
+    }
+    base = {k: v for k, v in environ.items() if k not in own}
+    workers = [
+        Worker(
+            name=name,
+            env=local.worker_env(
+                name,
+                repo=repo,
+                bootstrap=config.bootstrap,
+                database_url=databases[name],
+                port=ports[name],
+                topic_prefix=config.topic_prefix,
+                group_suffix=config.group_suffix,
+                api_key_digest=digest,
+                base=base,
+            ),
+            log=log_dir / f"{name}.log",
+            url=f"http://127.0.0.1:{ports[name]}",
+        )
+        for name in names
+    ]
+
+    def say(line: str) -> None:
+        _out.print(line, highlight=False, soft_wrap=True)
+
+    async def work() -> int:
+        async with Broker.connect(config.bootstrap, wait_s=30) as broker:
+            wanted = registry.wanted_topics(config.topic_prefix)
+            present = await broker.topics()
+            failed = await registry.create_missing(
+                broker.admin, [w for w in wanted if w.name not in present]
+            )
+            if failed:
+                raise _Failed(Exit.ERROR, f"creating topics: {failed}")
+        supervisor = Supervisor(workers, say=say)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, supervisor.request_stop)
+        try:
+            await supervisor.start()
+            late = await supervisor.wait_ready(ready_timeout)
+            if late and not supervisor.stopping:
+                say(f"not ready after {ready_timeout:g}s: {', '.join(late)} (see their logs)")
+                return Exit.ERROR
+            if not late:
+                say(
+                    f"all {len(workers)} services ready; the channel {local.DEFAULT_CHANNEL!r} "
+                    f"API key is in {key_file}; Ctrl-C stops them"
+                )
+            await supervisor.supervise()
+            return Exit.OK
+        finally:
+            await supervisor.stop()
+            say("stopped every service")
+
+    code = _run(work)
+    if code:
+        raise typer.Exit(code)
+
+
+def _var(service: str) -> str:
+    return service.upper().replace("-", "_")
+
+
+def _port(url: str) -> int:
+    return urlsplit(url).port or 80
 
 
 # --- audit ------------------------------------------------------------------------------------

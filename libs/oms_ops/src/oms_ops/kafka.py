@@ -61,12 +61,12 @@ class Broker:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, bootstrap: str) -> AsyncIterator[Broker]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    async def connect(cls, bootstrap: str, wait_s: float = 0.0) -> AsyncIterator[Broker]:
+        """Connected to the broker; tried again for up to ``wait_s`` (a broker starting)."""
+        admin = await _started_admin(bootstrap, wait_s)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
         )
-        await admin.start()
         try:
             await consumer.start()
             try:
@@ -75,6 +75,19 @@ class Broker:
                 await consumer.stop()
         finally:
             await admin.close()
+
+    @property
+    def admin(self) -> Any:
+        return self._admin
+
+    async def partition_ranges(self, topic: str) -> list[tuple[int, int, int]]:
+        """(partition, first offset, end offset) of every partition of ``topic``."""
+        tps = [TopicPartition(topic, p) for p in await self.partitions(topic)]
+        if not tps:
+            return []
+        beginning = await self._consumer.beginning_offsets(tps)
+        end = await self._consumer.end_offsets(tps)
+        return [(tp.partition, beginning[tp], end[tp]) for tp in tps]
 
     async def topics(self) -> set[str]:
         return set(await self._admin.list_topics())
@@ -168,24 +181,51 @@ class Broker:
         call."""
         if not tps:
             return
+        beginning = await self._consumer.beginning_offsets(list(tps))
+        end = await self._consumer.end_offsets(list(tps))
+        async for record in self.read_ranges({tp: (beginning[tp], end[tp]) for tp in tps}):
+            yield record
+
+    async def read_ranges(self, ranges: dict[Any, tuple[int, int]]) -> AsyncIterator[Any]:
+        """The records of each partition from its start offset up to (not including) its end
+        offset, partition by partition in offset order."""
+        wanted = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
+        if not wanted:
+            return
         reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
         await reader.start()
         try:
-            reader.assign(list(tps))
-            end = await reader.end_offsets(list(tps))
-            await reader.seek_to_beginning(*tps)
-            pending = {tp for tp in tps if end[tp] > 0}
+            reader.assign(list(wanted))
+            for tp, (start, _) in wanted.items():
+                reader.seek(tp, start)
+            pending = set(wanted)
             while pending:
                 batches = await reader.getmany(*pending, timeout_ms=1000)
                 for tp, records in batches.items():
                     for record in records:
-                        if record.offset < end[tp]:
+                        if record.offset < wanted[tp][1]:
                             yield record
                 for tp in list(pending):
-                    if await reader.position(tp) >= end[tp]:
+                    if await reader.position(tp) >= wanted[tp][1]:
                         pending.discard(tp)
         finally:
             await reader.stop()
+
+
+async def _started_admin(bootstrap: str, wait_s: float) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+        try:
+            await admin.start()
+            await admin.list_topics()  # a metadata round trip: the broker answers
+            return admin
+        except (KafkaError, OSError):
+            await admin.close()
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 @contextlib.asynccontextmanager

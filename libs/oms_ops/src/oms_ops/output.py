@@ -27,6 +27,10 @@ class Exit(IntEnum):
     """What was asked for does not exist (a dead letter, an order's events)."""
     DEGRADED = 5
     """``oms status``: a service is not healthy or cannot be reached."""
+    DRIFT = 6
+    """``oms topics apply``: a topic differs from the registry and was left so."""
+    INVALID = 7
+    """``oms publish``: the file holds invalid events; nothing was sent."""
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")

@@ -1,0 +1,50 @@
+"""The supervisor's restarts and stop, on tiny processes instead of services."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from oms_ops.supervisor import Supervisor, Worker, backoff
+from tests.support.waiting import wait_for
+
+
+def test_backoff_doubles_up_to_its_ceiling() -> None:
+    assert [backoff(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert backoff(2, initial=0.5, maximum=10) == 2
+
+
+async def test_a_crashing_worker_is_restarted_and_a_running_one_stopped(tmp_path: Path) -> None:
+    said: list[str] = []
+    crashing = Worker(
+        "crashing",
+        {},
+        tmp_path / "crashing.log",
+        "http://127.0.0.1:9",
+        argv=[sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+    )
+    steady = Worker(
+        "steady",
+        {},
+        tmp_path / "steady.log",
+        "http://127.0.0.1:9",
+        argv=[sys.executable, "-c", "import time; time.sleep(600)"],
+    )
+    supervisor = Supervisor(
+        [crashing, steady], say=said.append, initial_backoff=0.01, max_backoff=0.05
+    )
+    await supervisor.start()
+    task = asyncio.create_task(supervisor.supervise())
+
+    async def restarted_twice() -> bool:
+        return crashing.restarts >= 2
+
+    await wait_for(restarted_twice, timeout=30, what="two restarts")
+    supervisor.request_stop()
+    await task
+    await supervisor.stop(grace=10)
+    assert "crashing exited with 3; restarting in 0.01s" in " ".join(said)
+    assert steady.restarts == 0
+    assert steady.process.returncode is not None
+    assert (tmp_path / "crashing.log").read_text().count("boom") >= 2
