@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +17,24 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
     """The registry's topics under ``prefix``, created by the code ``oms topics apply`` runs
     (in process: a test world needs neither the command's start-up nor its audit event; the
     command itself is tested in libs/oms_ops)."""
+    wanted = wanted_topics(prefix)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        failed = await create_missing(admin, wanted_topics(prefix))
+        failed = await create_missing(admin, wanted)
+        assert not failed, failed
+        # Created is not yet known to every metadata request: a consumer that asks too early
+        # is assigned nothing. Wait until the broker describes each with its partitions.
+        names = [w.name for w in wanted]
+        deadline = time.monotonic() + 30
+        while True:
+            described = await admin.describe_topics(names)
+            if all(d["error_code"] == 0 and d["partitions"] for d in described):
+                break
+            assert time.monotonic() < deadline, "topics not described in 30 s"
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
-    assert not failed, failed
 
 
 async def produce(
