@@ -168,7 +168,7 @@ async def main(rates: list[int], duration: float) -> int:
     log_dir = REPO / "bench-results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = Env(stack, log_dir)
-    create_topics(stack.bootstrap, env.prefix)
+    await create_topics(stack.bootstrap, env.prefix)
     steps: list[StepResult] = []
     try:
         path = log_dir / f"catalogue-{env.run}.json"

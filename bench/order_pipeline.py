@@ -643,7 +643,7 @@ async def main(
     log_dir = REPO / "bench-results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = Env(stack, log_dir)
-    create_topics(stack.bootstrap, env.prefix)
+    await create_topics(stack.bootstrap, env.prefix)
     report = Report(
         machine=f"{os.cpu_count()} cores",
         started_at=datetime.now(UTC).isoformat(),

@@ -66,7 +66,7 @@ class NotificationSettings(RuntimeSettings):
     tracking_pages: str = orjson.dumps(_TRACKING_PAGES).decode()
 
     # Dispatch: how often, how many at once, how failed sends are tried again.
-    dispatch_interval_s: float = Field(default=0.5, gt=0, le=60)
+    dispatch_interval_s: float = Field(default=2.0, gt=0, le=60)
     dispatch_batch_max: int = Field(default=50, ge=1, le=1000)
     send_attempts: int = Field(default=5, ge=1, le=50)
     retry_first_s: float = Field(default=5.0, gt=0, le=3600)
@@ -99,7 +99,7 @@ class NotificationSettings(RuntimeSettings):
     webhook_per_subscription: int = Field(default=4, ge=1, le=100)
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)
     # How often due deliveries are looked for when nothing finished meanwhile.
-    webhook_poll_s: float = Field(default=0.5, gt=0, le=60)
+    webhook_poll_s: float = Field(default=2.0, gt=0, le=60)
 
     # Operations alerts: at most this many per kind (LowStock, OutOfStock) per window.
     alert_limit: int = Field(default=10, ge=0, le=10_000)
