@@ -29,7 +29,7 @@ async def test_a_crashing_worker_is_restarted_and_a_running_one_stopped(tmp_path
         {},
         tmp_path / "steady.log",
         "http://127.0.0.1:9",
-        argv=[sys.executable, "-c", "import time; time.sleep(600)"],
+        argv=[sys.executable, "-c", "import signal; signal.pause()"],  # runs until stopped
     )
     supervisor = Supervisor(
         [crashing, steady], say=said.append, initial_backoff=0.01, max_backoff=0.05
