@@ -161,9 +161,11 @@ def _dlq_services(config: OpsConfig, services: list[str] | None) -> list[str]:
     """The named services (each must have a database URL), or every service that has one."""
     if services:
         for name in services:
+            if not config.service(name).runtime:
+                raise UsageError(f"{name} keeps no dead letters (a stream-processing app)")
             config.database_url(name)
         return services
-    found = [s.name for s in config.selected(None) if s.database_url]
+    found = [s.name for s in config.selected(None) if s.database_url and s.runtime]
     if not found:
         raise UsageError("no OMS_<SERVICE>_DATABASE_URL is set: where are the databases?")
     return found

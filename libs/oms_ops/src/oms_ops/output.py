@@ -75,5 +75,8 @@ def emit_line(document: Any) -> None:
 
 
 def count_cell(value: int | None, error: str | None) -> str:
-    """A table cell for a count read from a service, or why it could not be read."""
-    return str(value) if value is not None else f"[yellow]{error or '?'}[/yellow]"
+    """A table cell for a count read from a service, why it could not be read, or ``-`` for
+    a count the service does not keep."""
+    if value is not None:
+        return str(value)
+    return f"[yellow]{error}[/yellow]" if error else "-"
