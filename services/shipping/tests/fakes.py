@@ -37,6 +37,7 @@ BOXES = BoxCatalogue(
         box("S", (250, 170, 100), 5_000),
         box("M-30x20x15", (300, 200, 150), 10_000),
         box("L", (400, 300, 200), 20_000, tare_g=300),
+        box("BAG", (400, 300, 150), 8_000, tare_g=20).model_copy(update={"counter_only": True}),
     )
 )
 _PICKUP = (DeliveryMethod.CLICK_AND_COLLECT.value, DeliveryMethod.SHIP_TO_STORE.value)

@@ -127,21 +127,28 @@ async def test_an_action_out_of_place_is_refused_kept_and_publishes_nothing() ->
     assert [r.reason for r in world.orders.refusals.values()] == ["pack_before_pick"]
 
 
-async def test_a_parcel_in_a_box_not_configured_is_refused_and_kept() -> None:
+@pytest.mark.parametrize(
+    ("box", "reason", "detail"),
+    [
+        ("SHOEBOX", "unknown_box", "SHOEBOX is not configured"),
+        ("BAG", "counter_only_box", "BAG stays at the counter"),
+    ],
+)
+async def test_a_parcel_in_a_box_the_work_cannot_go_in_is_refused_and_kept(
+    box: str, reason: str, detail: str
+) -> None:
     world = World()
     await world.release()
     accept, pick, pack, _ = day()
     await world.act(accept, pick)
     assert isinstance(pack, ParcelPacked)
-    unknown = pack.model_copy(
-        update={"parcels": (pack.parcels[0].model_copy(update={"box": "SHOEBOX"}),)}
-    )
+    wrong = pack.model_copy(update={"parcels": (pack.parcels[0].model_copy(update={"box": box}),)})
     work = in_memory_unit_of_work()
-    outcome = await world.handlers.act(work, uuid4(), unknown)
+    outcome = await world.handlers.act(work, uuid4(), wrong)
     assert isinstance(outcome, ActionRefused)
-    assert (outcome.reason, outcome.detail) == ("unknown_box", "SHOEBOX not configured")
+    assert (outcome.reason, outcome.detail) == (reason, detail)
     assert emitted(work) == [] and world.status() is FulfilmentStatus.PICKING
-    assert [r.reason for r in world.orders.refusals.values()] == ["unknown_box"]
+    assert [r.reason for r in world.orders.refusals.values()] == [reason]
 
 
 @pytest.mark.parametrize(

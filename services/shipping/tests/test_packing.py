@@ -9,6 +9,8 @@ from oms_shipping.domain.fulfilment import Line
 from oms_shipping.domain.packing import Unpackable, suggest_parcels
 from services.shipping.tests.fakes import BOXES, box
 
+CARRIED = BOXES.for_work(for_pickup=False)
+
 
 def item(sku: str, size: tuple[int, int, int] | None, weight_g: int | None) -> ItemSpec:
     dims = Size(length_mm=size[0], width_mm=size[1], height_mm=size[2]) if size else None
@@ -29,7 +31,7 @@ ITEMS = {
 
 
 def packed(lines: list[Line]) -> list[tuple[str, list[tuple[str, int]], int]]:
-    suggestion = suggest_parcels(lines, ITEMS, BOXES.boxes)
+    suggestion = suggest_parcels(lines, ITEMS, CARRIED)
     return [
         (p.box.id, [(line.sku, line.quantity) for line in p.lines], p.weight_g)
         for p in suggestion.parcels
@@ -62,7 +64,7 @@ def test_several_boxes_when_one_cannot_take_it_all_each_the_snuggest() -> None:
 
 def test_a_box_never_carries_more_than_its_weight_limit() -> None:
     heavy = {"BRICK": item("BRICK", (100, 100, 50), 2_000)}
-    suggestion = suggest_parcels([Line("1", "BRICK", 6)], heavy, BOXES.boxes)
+    suggestion = suggest_parcels([Line("1", "BRICK", 6)], heavy, CARRIED)
     # Every brick fits S by size; L carries 20 kg less its 300 g tare: nine bricks, but
     # six (12 kg) are more than M's 10 kg, so L takes them all.
     assert [(p.box.id, p.lines[0].quantity) for p in suggestion.parcels] == [("L", 6)]
@@ -82,7 +84,7 @@ def test_units_no_box_takes_are_reported_with_why_and_the_rest_is_packed() -> No
         "NOWEIGHT": item("NOWEIGHT", (1, 1, 1), None),
     }
     suggestion = suggest_parcels(
-        [*lines, Line("5", "NOSIZE", 1), Line("6", "NOWEIGHT", 1)], items, BOXES.boxes
+        [*lines, Line("5", "NOSIZE", 1), Line("6", "NOWEIGHT", 1)], items, CARRIED
     )
     assert [(u.line.line_id, u.reason) for u in suggestion.unpacked] == [
         ("1", Unpackable.TOO_LARGE),
@@ -95,7 +97,7 @@ def test_units_no_box_takes_are_reported_with_why_and_the_rest_is_packed() -> No
 
 
 def test_a_hundred_units_go_in_one_box_that_takes_them() -> None:
-    boxes = (*BOXES.boxes, box("XL", (600, 400, 400), 30_000))
+    boxes = (*CARRIED, box("XL", (600, 400, 400), 30_000))
     lines = [Line("1", "SOCKS", 40), Line("2", "SHIRT", 30), Line("3", "FLAT", 30)]
     suggestion = suggest_parcels(lines, ITEMS, boxes)
     assert sum(line.quantity for p in suggestion.parcels for line in p.lines) == 100

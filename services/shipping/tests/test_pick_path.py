@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from oms_runtime import DocumentError, in_memory_unit_of_work
+from oms_runtime import DocumentError, in_memory_unit_of_work, invalid_configuration
 from oms_shipping.adapters.config_files import read_boxes, read_item_catalogue, read_pick_bins
+from oms_shipping.config import ShippingSettings
 from oms_shipping.domain.boxes import BoxCatalogue, Size
 from oms_shipping.domain.catalogue import ItemSpec
 from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line
@@ -181,13 +183,14 @@ async def test_a_wave_takes_the_locations_accepted_work_only_and_packing_its_cat
     suggestion = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-5"])
     assert [(p.box.id, p.weight_g) for p in suggestion.parcels] == [("S", 60 + 100)]
     # A counter bag, smaller still, holds click & collect work only.
-    bag = box("BAG", (200, 150, 50), 3_000, tare_g=20).model_copy(update={"counter_only": True})
-    pick_pack.boxes = BoxCatalogue(boxes=(*BOXES.boxes, bag))
+    bag = box("SMALL-BAG", (200, 150, 50), 3_000, tare_g=20)
+    counter_bag = bag.model_copy(update={"counter_only": True})
+    pick_pack.boxes = BoxCatalogue(boxes=(*BOXES.boxes, counter_bag))
     carried = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-5"])
     assert [p.box.id for p in carried.parcels] == ["S"]
     orders.orders["fo-5"].for_pickup = True
     collected = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-5"])
-    assert [p.box.id for p in collected.parcels] == ["BAG"]
+    assert [p.box.id for p in collected.parcels] == ["SMALL-BAG"]
     capped = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-1"])
     assert [(u.line.sku, u.reason) for u in capped.unpacked] == [("CAP", "not_in_catalogue")]
 
@@ -199,3 +202,15 @@ def test_the_demo_configuration_is_valid() -> None:
     assert isinstance(bins, PickBins) and "dc-hamburg" in bins.locations
     assert boxes.find("M-30x20x15") is not None and boxes.find("NOPE") is None
     assert read_item_catalogue(demo / "catalogue.yaml").items
+
+
+def test_the_worker_refuses_to_start_on_a_bad_box_or_bin_file(tmp_path: Path) -> None:
+    bins = tmp_path / "bins.yaml"
+    bins.write_text("locations: {wh-1: {aisles: [A], bins: {}, skus: {CAP: A-1}}}\n")
+    with pytest.raises(ValidationError) as refused:
+        ShippingSettings(database_url="postgresql://x/y", pick_bins=bins)
+    assert "skus.CAP: bin 'A-1' is not in bins" in invalid_configuration(refused.value)
+    with pytest.raises(ValidationError) as refused:
+        ShippingSettings(database_url="postgresql://x/y", boxes=tmp_path / "none.yaml")
+    assert "OMS_BOXES" in invalid_configuration(refused.value)
+    assert "cannot be read" in invalid_configuration(refused.value)

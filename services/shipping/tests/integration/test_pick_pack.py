@@ -165,7 +165,7 @@ async def test_box_choice_and_pick_path(env: Env, tmp_path: Path) -> None:
     refusals = await env.fetch(
         "shipping", "SELECT action, reason, detail FROM refused_actions WHERE order_id = 'ord-pp-1'"
     )
-    assert [tuple(r) for r in refusals] == [("pack", "unknown_box", "CRATE-9 not configured")]
+    assert [tuple(r) for r in refusals] == [("pack", "unknown_box", "CRATE-9 is not configured")]
     status, now = await call_api(
         url,
         "POST",

@@ -180,9 +180,11 @@ class FulfilmentHandlers:
         )
 
         def pack(fo: FulfilmentOrder) -> None:
-            unknown = sorted({p.box for p in packed if self.boxes.find(p.box) is None})
-            if unknown:
-                raise ActionRefused("unknown_box", f"{', '.join(unknown)} not configured")
+            usable = {box.id for box in self.boxes.for_work(fo.for_pickup)}
+            for box in sorted({p.box for p in packed} - usable):
+                if self.boxes.find(box) is None:
+                    raise ActionRefused("unknown_box", f"{box} is not configured")
+                raise ActionRefused("counter_only_box", f"{box} stays at the counter")
             fo.pack(packed)
             if fo.for_pickup:
                 fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)
