@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from oms_events import StrictModel
 from oms_events.values import Identifier, LineQuantity
-from oms_runtime import ApiRoute, Problem, ServiceRuntime, problem_responses
+from oms_runtime import ApiRoute, Problem, ServiceRuntime, UnitOfWork, problem_responses
 from oms_shipping.domain.boxes import Size
 from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line
 from oms_shipping.domain.packing import Unpackable
@@ -115,9 +115,8 @@ def register_pick_pack_api(
     router = APIRouter(route_class=ApiRoute, dependencies=[Depends(runtime.require_ready)])
     Caller = Annotated[Staff, staff_security(keys)]
 
-    async def visible(who: Staff, fulfilment_order_id: str) -> FulfilmentOrder:
-        async with runtime.unit_of_work() as work:
-            fo = await pick_pack.fulfilment_orders.find(work.conn, fulfilment_order_id)
+    async def visible(work: UnitOfWork, who: Staff, fulfilment_order_id: str) -> FulfilmentOrder:
+        fo = await pick_pack.fulfilment_orders.find(work.conn, fulfilment_order_id)
         if fo is None or not who.may_work_at(fo.location_id):
             raise not_found(fulfilment_order_id)
         return fo
@@ -134,7 +133,8 @@ def register_pick_pack_api(
         "pick-list", PickListView, "The work's lines in the order a picker walks the bins"
     )
     async def pick_list(who: Caller, fulfilment_order_id: FoId) -> PickListView:
-        fo = await visible(who, fulfilment_order_id)
+        async with runtime.unit_of_work() as work:
+            fo = await visible(work, who, fulfilment_order_id)
         return PickListView(
             fulfilment_order_id=fo.fulfilment_order_id,
             location_id=fo.location_id,
@@ -169,8 +169,8 @@ def register_pick_pack_api(
         "Boxes for the work: fewest boxes, then least empty space",
     )
     async def packing_suggestion(who: Caller, fulfilment_order_id: FoId) -> PackingSuggestionView:
-        fo = await visible(who, fulfilment_order_id)
         async with runtime.unit_of_work() as work:
+            fo = await visible(work, who, fulfilment_order_id)
             suggestion = await pick_pack.packing(work, fo)
         return PackingSuggestionView(
             fulfilment_order_id=fo.fulfilment_order_id,
