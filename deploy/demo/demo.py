@@ -271,6 +271,9 @@ def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subpr
         )
         worker.update(mail.env() if name == "notification" else {})
         worker["OMS_CARRIER_WEBHOOK_SECRETS"] = json.dumps({"dhl": DHL_SECRET})
+        worker["OMS_SHIPPING_API_KEYS"] = json.dumps(
+            {digest: {"role": "operator", "actor_id": "demo"}}
+        )
         with (logs / f"{name}.log").open("wb") as log:
             workers.append(
                 subprocess.Popen(

@@ -83,8 +83,25 @@ async def _status(db: Any, fulfilment_order_id: str, wanted: str) -> Any:
     )
 
 
+def _advice(staff_api: tuple[str, str], fulfilment_order_id: str, what: str) -> Any:
+    """A staff app's read of the shipping API (an operator's key here)."""
+    url, key = staff_api
+    request = urllib.request.Request(
+        f"{url}/v1/fulfilment-orders/{fulfilment_order_id}/{what}",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
 async def ship(
-    env: dict[str, str], fulfilment: Any, run: str, *, publish: Publish, wait: Wait
+    env: dict[str, str],
+    fulfilment: Any,
+    run: str,
+    *,
+    publish: Publish,
+    wait: Wait,
+    staff_api: tuple[str, str],
 ) -> str:
     """The location accepts the TV's work, picks, packs and hands it to DHL: returns the
     tracking number."""
@@ -130,6 +147,17 @@ async def ship(
             ),
         ]
         print(f"\n5. the staff at {location} work the TV's fulfilment order {fo_id}:")
+        for pick in _advice(staff_api, fo_id, "pick-list")["picks"]:
+            where = f"bin {pick['bin']}" if pick["bin"] else pick["no_bin"]
+            print(f"   pick list: {pick['quantity']} x {pick['sku']} ({where})")
+        for parcel in _advice(staff_api, fo_id, "packing-suggestion")["parcels"]:
+            outer = "x".join(
+                str(parcel["outer"][k]) for k in ("length_mm", "width_mm", "height_mm")
+            )
+            print(
+                f"   packing suggestion: box {parcel['box']} ({outer} mm),"
+                f" about {parcel['estimated_weight_g']} g"
+            )
         for said, action, status in steps:
             await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, location)])
             await wait(f"the work to be {status}", lambda s=status: _status(db, fo_id, s))

@@ -55,13 +55,14 @@ def _feed(payload: Any, source: str = "wms/hamburg") -> tuple[str, bytes]:
     return key, _event(payload, key, source)
 
 
-def import_catalogue(database_url: str) -> None:
-    """The demo's network and items (deploy/demo/catalogue.yaml), into an empty database."""
+def import_catalogue(database_url: str, service: str = "oms_inventory") -> None:
+    """The demo's network and items (deploy/demo/catalogue.yaml), into an empty database:
+    inventory's, or shipping's (the items' sizes and weights)."""
     done = subprocess.run(
         [
             sys.executable,
             "-m",
-            "oms_inventory",
+            service,
             "catalogue",
             "import",
             str(HERE / "catalogue.yaml"),
@@ -182,6 +183,7 @@ async def prepare_stock(
 ) -> str:
     """The network and its stock, before any order: the pop-up store's id."""
     import_catalogue(env["OMS_INVENTORY_DATABASE_URL"])
+    import_catalogue(env["OMS_SHIPPING_DATABASE_URL"], "oms_shipping")
     popup = POPUP
     inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
     try:
@@ -286,7 +288,9 @@ async def show_stock(
                 tv_order,
             ),
         )
-        tracking = await ship(env, fulfilment, run, publish=publish, wait=wait)
+        tracking = await ship(
+            env, fulfilment, run, publish=publish, wait=wait, staff_api=(carrier.url, api_key)
+        )
 
         async def captured() -> Any:
             return await orders_db.fetchrow(

@@ -73,9 +73,11 @@ CATALOGUE: dict[str, Any] = {
 }
 
 
-def run_cli(env: Env, dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: Env, dsn: str, *args: str, service: str = "oms_inventory"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "oms_inventory", *args],
+        [sys.executable, "-m", service, *args],
         env={
             **os.environ,
             "OMS_DATABASE_URL": dsn,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
+
 from oms_events.codec import encode, new_event
 from oms_events.fulfilment import (
     FulfilmentAccepted,
@@ -150,6 +152,16 @@ async def fulfilment_order(env: Env, order_id: str, *statuses: str) -> dict[str,
         return found[0] if found else None
 
     return await wait_for(probe, what=f"shipping's fulfilment order of {order_id} {statuses}")
+
+
+async def call_api(
+    url: str, method: str, path: str, key: str | None, body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    """The shipping staff API as a location's app calls it: status and JSON answer."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, url + path, headers=headers, json=body) as response:
+            return response.status, await response.json(content_type=None)
 
 
 def now() -> datetime:

@@ -13,10 +13,33 @@ from oms_events.values import DeliveryMethod
 from oms_runtime import ConsumedRecord, Received, UnitOfWork
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
 from oms_shipping.adapters.parcels import KeptScan, ParcelRow
+from oms_shipping.domain.boxes import Box, BoxCatalogue, Size
+from oms_shipping.domain.catalogue import ItemSpec
 from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line
 from oms_shipping.domain.tracking import ParcelStatus
 
 P = TypeVar("P")
+
+
+def box(box_id: str, inner: tuple[int, int, int], max_weight_g: int, tare_g: int = 100) -> Box:
+    """A box 10 mm larger outside than inside."""
+    return Box(
+        id=box_id,
+        inner=Size(length_mm=inner[0], width_mm=inner[1], height_mm=inner[2]),
+        outer=Size(length_mm=inner[0] + 10, width_mm=inner[1] + 10, height_mm=inner[2] + 10),
+        max_weight_g=max_weight_g,
+        tare_g=tare_g,
+    )
+
+
+BOXES = BoxCatalogue(
+    boxes=(
+        box("S", (250, 170, 100), 5_000),
+        box("M-30x20x15", (300, 200, 150), 10_000),
+        box("L", (400, 300, 200), 20_000, tare_g=300),
+        box("BAG", (400, 300, 150), 8_000, tare_g=20).model_copy(update={"counter_only": True}),
+    )
+)
 _PICKUP = (DeliveryMethod.CLICK_AND_COLLECT.value, DeliveryMethod.SHIP_TO_STORE.value)
 
 
@@ -43,6 +66,17 @@ class FakeFulfilmentOrders:
     async def lock(self, conn: object, fulfilment_order_id: str) -> FulfilmentOrder | None:
         found = self.orders.get(fulfilment_order_id)
         return copy.deepcopy(found) if found else None  # the caller's copy, as a row read
+
+    async def find(self, conn: object, fulfilment_order_id: str) -> FulfilmentOrder | None:
+        return await self.lock(conn, fulfilment_order_id)
+
+    async def accepted(self, conn: object, location_id: str, limit: int) -> list[FulfilmentOrder]:
+        # Kept in release order, which is the deadline order in these tests.
+        return [
+            copy.deepcopy(fo)
+            for fo in self.orders.values()
+            if fo.location_id == location_id and fo.status is FulfilmentStatus.ACCEPTED
+        ][:limit]
 
     async def save(self, conn: object, fo: FulfilmentOrder, at: datetime) -> None:
         self.orders[fo.fulfilment_order_id] = copy.deepcopy(fo)
@@ -109,6 +143,14 @@ class FakeParcels:
                 self.fulfilment.orders[fo_id] = replace(fo, status=FulfilmentStatus.DELIVERED)
                 done.append(fo_id)
         return done
+
+
+@dataclass
+class FakeItems:
+    items: dict[str, ItemSpec] = field(default_factory=dict)
+
+    async def specs(self, conn: object, skus: Sequence[str]) -> dict[str, ItemSpec]:
+        return {sku: self.items[sku] for sku in skus if sku in self.items}
 
 
 def received(payload: P, topic: str, subject: str = "ord-1") -> Received[P]:

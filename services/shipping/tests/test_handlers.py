@@ -31,7 +31,13 @@ from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
 from oms_shipping.domain.tracking import CarrierCodes, ParcelStatus
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.tracking import TrackingHandlers
-from services.shipping.tests.fakes import FakeFulfilmentOrders, FakeParcels, emitted, received
+from services.shipping.tests.fakes import (
+    BOXES,
+    FakeFulfilmentOrders,
+    FakeParcels,
+    emitted,
+    received,
+)
 
 AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
 LINES = (LineQuantity(line_id="1", sku="TSHIRT", quantity=2),)
@@ -46,7 +52,7 @@ class World:
         self.orders = FakeFulfilmentOrders()
         self.parcels = FakeParcels(self.orders)
         self.handlers = FulfilmentHandlers(
-            CARRIERS, self.orders, self.parcels, pickup_hold=timedelta(days=3)
+            CARRIERS, BOXES, self.orders, self.parcels, pickup_hold=timedelta(days=3)
         )
         self.tracking = TrackingHandlers(CARRIERS, self.parcels)
 
@@ -80,7 +86,7 @@ class World:
 
 def day(location: str = "wh-hamburg") -> list[object]:
     ids = {**IDS, "location_id": location}
-    parcel = Parcel(parcel_id="p-1", box="M", weight_grams=800, lines=LINES)
+    parcel = Parcel(parcel_id="p-1", box="M-30x20x15", weight_grams=800, lines=LINES)
     return [
         FulfilmentAccepted(**ids, performed_at=AT),
         PickStarted(**ids, performed_at=AT),
@@ -119,6 +125,30 @@ async def test_an_action_out_of_place_is_refused_kept_and_publishes_nothing() ->
     assert isinstance(outcome, ActionRefused) and outcome.reason == "pack_before_pick"
     assert emitted(work) == [] and world.status() is FulfilmentStatus.CREATED
     assert [r.reason for r in world.orders.refusals.values()] == ["pack_before_pick"]
+
+
+@pytest.mark.parametrize(
+    ("box", "reason", "detail"),
+    [
+        ("SHOEBOX", "unknown_box", "SHOEBOX is not configured"),
+        ("BAG", "counter_only_box", "BAG stays at the counter"),
+    ],
+)
+async def test_a_parcel_in_a_box_the_work_cannot_go_in_is_refused_and_kept(
+    box: str, reason: str, detail: str
+) -> None:
+    world = World()
+    await world.release()
+    accept, pick, pack, _ = day()
+    await world.act(accept, pick)
+    assert isinstance(pack, ParcelPacked)
+    wrong = pack.model_copy(update={"parcels": (pack.parcels[0].model_copy(update={"box": box}),)})
+    work = in_memory_unit_of_work()
+    outcome = await world.handlers.act(work, uuid4(), wrong)
+    assert isinstance(outcome, ActionRefused)
+    assert (outcome.reason, outcome.detail) == (reason, detail)
+    assert emitted(work) == [] and world.status() is FulfilmentStatus.PICKING
+    assert [r.reason for r in world.orders.refusals.values()] == [reason]
 
 
 @pytest.mark.parametrize(

@@ -105,5 +105,7 @@ def worker_env(
         "OMS_NOTIFICATION_API_KEYS": keys,
         "OMS_SOURCING_CONFIG": str(repo / "deploy" / "demo" / "sourcing.yaml"),
         "OMS_CARRIER_CODES": str(repo / "deploy" / "demo" / "carriers.yaml"),
+        "OMS_BOXES": str(repo / "deploy" / "demo" / "boxes.yaml"),
+        "OMS_PICK_BINS": str(repo / "deploy" / "demo" / "bins.yaml"),
         "OMS_PICKUP_STORES": json.dumps(PICKUP_STORES),
     }

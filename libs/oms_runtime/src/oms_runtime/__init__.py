@@ -37,6 +37,7 @@ from oms_runtime._http import (
     api_key_caller,
     problem_responses,
 )
+from oms_runtime._import_command import DocumentImport
 from oms_runtime._logging import configure_logging
 from oms_runtime._openapi import check_openapi_compatibility, render_openapi
 from oms_runtime._outbox import Outbox, safe_text, write_outbox
@@ -66,6 +67,7 @@ __all__ = [
     "ConsumedRecord",
     "DedicatedConnection",
     "DocumentError",
+    "DocumentImport",
     "FieldError",
     "InvalidHandler",
     "KeyOwnerId",

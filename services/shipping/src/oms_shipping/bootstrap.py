@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from oms_runtime import ServiceRuntime
-from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, parcels
+from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, items, parcels
 from oms_shipping.config import ShippingSettings
 from oms_shipping.entrypoints.api import register_api
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
 from oms_shipping.entrypoints.carrier_webhook import register_carrier_webhook
 from oms_shipping.entrypoints.kafka import subscriptions
+from oms_shipping.entrypoints.pick_pack_api import register_pick_pack_api
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.pick_pack import PickPack
 from oms_shipping.service_layer.tracking import TrackingHandlers
 
 __all__ = ["build_runtime"]
@@ -18,13 +20,15 @@ __all__ = ["build_runtime"]
 def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
     runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
-    carriers = settings.carriers
+    carriers, boxes = settings.carriers, settings.box_catalogue
     fulfilment = FulfilmentHandlers(
-        carriers, fulfilment_orders, parcels, pickup_hold=settings.pickup_hold
+        carriers, boxes, fulfilment_orders, parcels, pickup_hold=settings.pickup_hold
     )
     for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
-    register_api(runtime, fulfilment, parse_staff_keys(settings.shipping_api_keys))
+    keys = parse_staff_keys(settings.shipping_api_keys)
+    register_api(runtime, fulfilment, keys)
+    register_pick_pack_api(runtime, PickPack(settings.bins, boxes, fulfilment_orders, items), keys)
     register_carrier_webhook(
         runtime,
         {c: s.get_secret_value() for c, s in settings.carrier_webhook_secrets.items()},

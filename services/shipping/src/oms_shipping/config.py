@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from oms_runtime import DocumentError, RuntimeSettings
 from oms_shipping.adapters.carrier_file import read_carrier_codes
+from oms_shipping.adapters.config_files import read_boxes, read_pick_bins
+from oms_shipping.domain.boxes import BoxCatalogue
+from oms_shipping.domain.pick_path import PickBins
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
 
@@ -31,6 +35,10 @@ class ShippingSettings(RuntimeSettings):
     carrier_webhook_tolerance: timedelta = timedelta(minutes=5)
     # How long click & collect work waits at the counter (ISO 8601 or seconds).
     pickup_hold: timedelta = timedelta(days=7)
+    # The boxes staff pack into (YAML or JSON); see docs/shipping-service.md.
+    boxes: Path = Path("deploy/demo/boxes.yaml")
+    # Each location's aisles, bins and the SKUs' pick bins (YAML or JSON).
+    pick_bins: Path = Path("deploy/demo/bins.yaml")
 
     @field_validator("shipping_api_keys")
     @classmethod
@@ -53,11 +61,11 @@ class ShippingSettings(RuntimeSettings):
             raise ValueError("must be positive")
         return value
 
-    @field_validator("carrier_codes")
+    @field_validator("carrier_codes", "boxes", "pick_bins")
     @classmethod
-    def _codes_load(cls, value: Path) -> Path:
+    def _file_loads(cls, value: Path, info: ValidationInfo) -> Path:
         try:
-            read_carrier_codes(value)
+            _READERS[info.field_name](value)
         except DocumentError as exc:
             raise ValueError(str(exc)) from None
         return value
@@ -65,3 +73,18 @@ class ShippingSettings(RuntimeSettings):
     @cached_property
     def carriers(self) -> CarrierCodes:
         return read_carrier_codes(self.carrier_codes)
+
+    @cached_property
+    def box_catalogue(self) -> BoxCatalogue:
+        return read_boxes(self.boxes)
+
+    @cached_property
+    def bins(self) -> PickBins:
+        return read_pick_bins(self.pick_bins)
+
+
+_READERS: dict[str | None, Callable[[Path], object]] = {
+    "carrier_codes": read_carrier_codes,
+    "boxes": read_boxes,
+    "pick_bins": read_pick_bins,
+}

@@ -5,15 +5,12 @@ kept, and bad requests get specific problems."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import aiohttp
 import pytest
 
 from oms_events.values import LineQuantity
 from oms_runtime import key_digest
 from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until
-from tests.support.shipping import fulfilment_order, released, send_released
+from tests.support.shipping import call_api, fulfilment_order, released, send_released
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -29,15 +26,6 @@ API_KEYS = (
 LINES = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
 
 
-async def _call(
-    url: str, method: str, path: str, key: str | None, body: Any = None
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, url + path, headers=headers, json=body) as response:
-            return response.status, await response.json(content_type=None)
-
-
 async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     shipping = await env.service("shipping", OMS_SHIPPING_API_KEYS=API_KEYS)
     await shipping.wait_ready()
@@ -45,31 +33,36 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     await fulfilment_order(env, "ord-api-1", "CREATED")
     url, fo = shipping.url, "/v1/fulfilment-orders/fo-ord-api-1"
 
-    status, listed = await _call(url, "GET", "/v1/fulfilment-orders?status=CREATED", HAMBURG_KEY)
+    status, listed = await call_api(url, "GET", "/v1/fulfilment-orders?status=CREATED", HAMBURG_KEY)
     assert status == 200
     assert [f["fulfilment_order_id"] for f in listed["fulfilment_orders"]] == ["fo-ord-api-1"]
     assert listed["fulfilment_orders"][0]["lines"] == [
         {"line_id": "1", "sku": TSHIRT, "quantity": 2}
     ]
     # Another location's devices neither see nor work it; nor list another location.
-    assert (await _call(url, "GET", "/v1/fulfilment-orders", BERLIN_KEY))[1] == {
+    assert (await call_api(url, "GET", "/v1/fulfilment-orders", BERLIN_KEY))[1] == {
         "fulfilment_orders": []
     }
-    status, problem = await _call(url, "POST", fo + "/accept", BERLIN_KEY, {"staff_id": "s-1"})
+    status, problem = await call_api(url, "POST", fo + "/accept", BERLIN_KEY, {"staff_id": "s-1"})
     assert (status, problem["code"]) == (404, "not_found")
-    status, problem = await _call(
+    status, problem = await call_api(
         url, "GET", f"/v1/fulfilment-orders?location_id={HAMBURG}", BERLIN_KEY
     )
     assert (status, problem["code"]) == (403, "forbidden")
-    assert (await _call(url, "GET", fo, None))[0] == 401
+    assert (await call_api(url, "GET", fo, None))[0] == 401
 
     # Accepted at once, the fact published; packing before picking refused and kept.
-    status, accepted = await _call(url, "POST", fo + "/accept", HAMBURG_KEY, {"staff_id": "s-7"})
+    status, accepted = await call_api(url, "POST", fo + "/accept", HAMBURG_KEY, {"staff_id": "s-7"})
     assert (status, accepted["status"]) == (200, "ACCEPTED")
     [published] = await events_until(env, "oms.shipments", 1, "FulfilmentOrderAccepted")
     assert published.payload.fulfilment_order_id == "fo-ord-api-1"
-    parcel = {"parcel_id": "p-1", "box": "M", "weight_grams": 800, "lines": [LINES[0].model_dump()]}
-    status, problem = await _call(
+    parcel = {
+        "parcel_id": "p-1",
+        "box": "M-30x20x15",
+        "weight_grams": 800,
+        "lines": [LINES[0].model_dump()],
+    }
+    status, problem = await call_api(
         url, "POST", fo + "/pack", HAMBURG_KEY, {"staff_id": "s-7", "parcels": [parcel]}
     )
     assert (status, problem["code"]) == (409, "pack_before_pick")
@@ -79,9 +72,9 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     assert [tuple(r) for r in refusals] == [("pack", "pack_before_pick")]
 
     # Bad bodies get specific problems and change nothing.
-    status, problem = await _call(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
+    status, problem = await call_api(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
     assert (status, problem["code"]) == (422, "invalid_request")
-    status, problem = await _call(
+    status, problem = await call_api(
         url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7", "carrier": "dhl"}
     )
     assert (status, problem["code"]) == (422, "invalid_request")
@@ -92,7 +85,7 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
         ("/pack", {"staff_id": "s-7", "parcels": [parcel]}),
         ("/hand-over", {"staff_id": "s-7", "carrier": "dhl", "tracking_numbers": ["T-API-1"]}),
     ):
-        status, now = await _call(url, "POST", fo + path, OPS_KEY, body)
+        status, now = await call_api(url, "POST", fo + path, OPS_KEY, body)
         assert status == 200, now
     assert (now["status"], now["carrier"], now["tracking_numbers"]) == (
         "SHIPPED",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oms_runtime import DocumentError, read_document, validated
+from oms_shipping.adapters.config_files import read_config
 from oms_shipping.domain.tracking import CarrierCodes
 
 __all__ = ["WHAT", "read_carrier_codes"]
@@ -14,8 +14,4 @@ WHAT = "carrier status codes"
 
 
 def read_carrier_codes(path: Path) -> CarrierCodes:
-    try:
-        return validated(CarrierCodes, read_document(path, WHAT), WHAT)
-    except DocumentError as exc:
-        named = [e if e.startswith(str(path)) else f"{path}: {e}" for e in exc.errors]
-        raise DocumentError(WHAT, named) from None
+    return read_config(CarrierCodes, path, WHAT)

@@ -17,6 +17,8 @@ from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Li
 __all__ = [
     "NewFulfilmentOrder",
     "Refusal",
+    "accepted",
+    "find",
     "keep_refusal",
     "lock",
     "save",
@@ -87,20 +89,19 @@ def _lines(raw: Any) -> tuple[Line, ...]:
     return tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in raw)
 
 
-async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
-    row = await conn.fetchrow(
-        "SELECT fulfilment_order_id, order_id, location_id, lines, status, parcels, carrier,"
-        " delivery_method, pickup_store_id, pickup_code, hold_until FROM fulfilment_orders"
-        " WHERE fulfilment_order_id = $1 FOR UPDATE",
-        fulfilment_order_id,
-    )
-    if row is None:
-        return None
-    tracking = await conn.fetch(
-        "SELECT tracking_number FROM parcels WHERE fulfilment_order_id = $1"
-        " ORDER BY tracking_number",
-        fulfilment_order_id,
-    )
+_TRACKING_NUMBERS = (
+    "coalesce((SELECT array_agg(p.tracking_number ORDER BY p.tracking_number) FROM parcels p"
+    " WHERE p.fulfilment_order_id = f.fulfilment_order_id), '{}') AS tracking_numbers"
+)
+_LOAD = (
+    "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.lines, f.status, f.parcels,"
+    " f.carrier, f.delivery_method, f.pickup_store_id, f.pickup_code, f.hold_until, "
+    + _TRACKING_NUMBERS
+    + " FROM fulfilment_orders f"
+)
+
+
+def _loaded(row: asyncpg.Record) -> FulfilmentOrder:
     return FulfilmentOrder(
         fulfilment_order_id=row["fulfilment_order_id"],
         order_id=row["order_id"],
@@ -112,12 +113,37 @@ async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> Fulfilment
             for p in json.loads(row["parcels"])
         ),
         carrier=row["carrier"],
-        tracking_numbers=tuple(r["tracking_number"] for r in tracking),
+        tracking_numbers=tuple(row["tracking_numbers"]),
         for_pickup=row["delivery_method"] in _PICKUP_METHODS
         and row["location_id"] == row["pickup_store_id"],
         pickup_code=row["pickup_code"],
         hold_until=row["hold_until"],
     )
+
+
+async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
+    row = await conn.fetchrow(
+        _LOAD + " WHERE f.fulfilment_order_id = $1 FOR UPDATE OF f", fulfilment_order_id
+    )
+    return _loaded(row) if row else None
+
+
+async def find(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
+    """As ``lock``, to read only."""
+    row = await conn.fetchrow(_LOAD + " WHERE f.fulfilment_order_id = $1", fulfilment_order_id)
+    return _loaded(row) if row else None
+
+
+async def accepted(conn: asyncpg.Connection, location_id: str, limit: int) -> list[FulfilmentOrder]:
+    """The location's accepted work not yet being picked, oldest deadline first."""
+    rows = await conn.fetch(
+        _LOAD + " WHERE f.location_id = $1 AND f.status = $2"
+        " ORDER BY f.accept_by, f.fulfilment_order_id LIMIT $3",
+        location_id,
+        FulfilmentStatus.ACCEPTED.value,
+        limit,
+    )
+    return [_loaded(r) for r in rows]
 
 
 async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> None:
@@ -168,10 +194,9 @@ async def keep_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:
 
 _VIEW = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method, f.status,"
-    " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at,"
-    " coalesce((SELECT array_agg(p.tracking_number ORDER BY p.tracking_number) FROM parcels p"
-    " WHERE p.fulfilment_order_id = f.fulfilment_order_id), '{}') AS tracking_numbers"
-    " FROM fulfilment_orders f"
+    " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at, "
+    + _TRACKING_NUMBERS
+    + " FROM fulfilment_orders f"
 )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field, StringConstraints
 
 from oms_events import StrictModel
@@ -28,16 +28,16 @@ from oms_events.fulfilment import (
     RejectionCause,
 )
 from oms_events.values import Identifier, LineQuantity
-from oms_runtime import ApiRoute, Problem, ServiceRuntime, api_key_caller, problem_responses
+from oms_runtime import ApiRoute, Problem, ServiceRuntime, problem_responses
 from oms_shipping.adapters import fulfilment_orders as store
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
-from oms_shipping.entrypoints.api_auth import Staff
+from oms_shipping.entrypoints.api_auth import Staff, staff_security
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers, StaffAction
 
-__all__ = ["FulfilmentOrderView", "register_api"]
+__all__ = ["ERRORS", "LOCATION_ERRORS", "FoId", "FulfilmentOrderView", "not_found", "register_api"]
 
 MAX_LIST = 200
-_FoId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+FoId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 
 
 class _ParcelView(StrictModel):
@@ -105,13 +105,17 @@ class CollectRequest(_Staffed):
     pickup_code: Identifier
 
 
-_ERRORS = {
+ERRORS = {
     401: "No API key, or an unknown one (`unauthorized`).",
     404: "No such fulfilment order at the caller's location (`not_found`).",
     503: "The service is starting or the database is away (`unavailable`).",
 }
+LOCATION_ERRORS = {
+    **ERRORS,
+    403: "A location's key asks for another location (`forbidden`).",
+}
 _ACTION_ERRORS = {
-    **_ERRORS,
+    **ERRORS,
     409: "The action does not fit the fulfilment order: the code is the refusal's"
     " (`already_accepted`, `pack_before_pick`, `wrong_pickup_code`, ... see"
     " docs/shipping-service.md); the refusal is kept, the order unchanged.",
@@ -120,22 +124,21 @@ _ACTION_ERRORS = {
 }
 
 
-def _not_found(fulfilment_order_id: str) -> Problem:
+def not_found(fulfilment_order_id: str) -> Problem:
     return Problem(404, "not_found", f"no fulfilment order {fulfilment_order_id!r} here")
 
 
 def register_api(
     runtime: ServiceRuntime, handlers: FulfilmentHandlers, keys: Mapping[str, Staff]
 ) -> None:
-    caller = api_key_caller(keys, "oms-shipping", lambda s: s.actor_id)
     router = APIRouter(route_class=ApiRoute, dependencies=[Depends(runtime.require_ready)])
-    Caller = Annotated[Staff, Security(caller)]
+    Caller = Annotated[Staff, staff_security(keys)]
 
     async def visible(who: Staff, fulfilment_order_id: str) -> dict[str, Any]:
         async with runtime.unit_of_work() as work:
             found = await store.view(work.conn, fulfilment_order_id)
         if found is None or not who.may_work_at(found["location_id"]):
-            raise _not_found(fulfilment_order_id)
+            raise not_found(fulfilment_order_id)
         return found
 
     async def apply(
@@ -162,9 +165,7 @@ def register_api(
         "/v1/fulfilment-orders",
         response_model=WorkList,
         summary="The location's work, oldest acceptance deadline first",
-        responses=problem_responses(
-            {**_ERRORS, 403: "A location's key asks for another location (`forbidden`)."}
-        ),
+        responses=problem_responses(LOCATION_ERRORS),
     )
     async def work_list(
         who: Caller,
@@ -185,9 +186,9 @@ def register_api(
         "/v1/fulfilment-orders/{fulfilment_order_id}",
         response_model=FulfilmentOrderView,
         summary="One fulfilment order",
-        responses=problem_responses(_ERRORS),
+        responses=problem_responses(ERRORS),
     )
-    async def one(who: Caller, fulfilment_order_id: _FoId) -> FulfilmentOrderView:
+    async def one(who: Caller, fulfilment_order_id: FoId) -> FulfilmentOrderView:
         return FulfilmentOrderView.model_validate(await visible(who, fulfilment_order_id))
 
     def action_route(path: str, summary: str) -> Callable[[Any], Any]:
@@ -201,37 +202,37 @@ def register_api(
     # Each body carries exactly the action's own fields: the ids and the time come from here.
     @action_route("accept", "Accept the work")
     async def accept(
-        who: Caller, fulfilment_order_id: _FoId, body: AcceptRequest
+        who: Caller, fulfilment_order_id: FoId, body: AcceptRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, FulfilmentAccepted, body)
 
     @action_route("reject", "Give (some of) the work back; orchestration sources it again")
     async def reject(
-        who: Caller, fulfilment_order_id: _FoId, body: RejectRequest
+        who: Caller, fulfilment_order_id: FoId, body: RejectRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, FulfilmentRejected, body)
 
     @action_route("start-picking", "Start picking")
     async def pick(
-        who: Caller, fulfilment_order_id: _FoId, body: StartPickingRequest
+        who: Caller, fulfilment_order_id: FoId, body: StartPickingRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, PickStarted, body)
 
     @action_route("pack", "Pack every unit into parcels; click & collect work is set aside")
     async def pack(
-        who: Caller, fulfilment_order_id: _FoId, body: PackRequest
+        who: Caller, fulfilment_order_id: FoId, body: PackRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, ParcelPacked, body)
 
     @action_route("hand-over", "Hand the parcels to a carrier")
     async def hand_over(
-        who: Caller, fulfilment_order_id: _FoId, body: HandOverRequest
+        who: Caller, fulfilment_order_id: FoId, body: HandOverRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, HandedOver, body)
 
     @action_route("collect", "The customer collects click & collect work with its code")
     async def collect(
-        who: Caller, fulfilment_order_id: _FoId, body: CollectRequest
+        who: Caller, fulfilment_order_id: FoId, body: CollectRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, Collected, body)
 

@@ -8,13 +8,16 @@ travel as ``Authorization: Bearer <key>``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from fastapi import Security
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from oms_runtime import KeyOwnerId, OperatorKey, parse_key_digests
+from oms_runtime import KeyOwnerId, OperatorKey, api_key_caller, parse_key_digests
 
-__all__ = ["Staff", "parse_staff_keys"]
+__all__ = ["Staff", "parse_staff_keys", "staff_security"]
 
 
 class _LocationKey(BaseModel):
@@ -50,3 +53,8 @@ def parse_staff_keys(text: str) -> dict[str, Staff]:
         _staff,
         '{"location": "<location id>"} or {"role": "operator", "actor_id": "<operator id>"}',
     )
+
+
+def staff_security(keys: Mapping[str, Staff]) -> Any:
+    """The dependency naming the caller of a staff API route (``401`` without a known key)."""
+    return Security(api_key_caller(keys, "oms-shipping", lambda s: s.actor_id))

@@ -34,6 +34,7 @@ from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
 from oms_events.values import LineQuantity
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
+from oms_shipping.domain.boxes import BoxCatalogue
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
@@ -83,6 +84,7 @@ def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
 @dataclass
 class FulfilmentHandlers:
     carriers: CarrierCodes
+    boxes: BoxCatalogue
     fulfilment_orders: FulfilmentOrderStore
     parcels: ParcelStore
     pickup_hold: timedelta = timedelta(days=7)
@@ -178,6 +180,11 @@ class FulfilmentHandlers:
         )
 
         def pack(fo: FulfilmentOrder) -> None:
+            usable = {box.id for box in self.boxes.for_work(fo.for_pickup)}
+            for box in sorted({p.box for p in packed} - usable):
+                if self.boxes.find(box) is None:
+                    raise ActionRefused("unknown_box", f"{box} is not configured")
+                raise ActionRefused("counter_only_box", f"{box} stays at the counter")
             fo.pack(packed)
             if fo.for_pickup:
                 fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)

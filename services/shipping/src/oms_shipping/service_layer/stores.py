@@ -11,9 +11,10 @@ import asyncpg
 
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
 from oms_shipping.adapters.parcels import KeptScan, ParcelRow
+from oms_shipping.domain.catalogue import ItemSpec
 from oms_shipping.domain.fulfilment import FulfilmentOrder
 
-__all__ = ["FulfilmentOrderStore", "ParcelStore"]
+__all__ = ["FulfilmentOrderStore", "ItemStore", "ParcelStore"]
 
 
 class FulfilmentOrderStore(Protocol):
@@ -26,6 +27,18 @@ class FulfilmentOrderStore(Protocol):
     async def lock(
         self, conn: asyncpg.Connection, fulfilment_order_id: str
     ) -> FulfilmentOrder | None: ...
+
+    async def find(
+        self, conn: asyncpg.Connection, fulfilment_order_id: str
+    ) -> FulfilmentOrder | None:
+        """To read, not to change."""
+        ...
+
+    async def accepted(
+        self, conn: asyncpg.Connection, location_id: str, limit: int
+    ) -> list[FulfilmentOrder]:
+        """The location's ACCEPTED work, oldest ``accept_by`` first."""
+        ...
 
     async def save(self, conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> None: ...
 
@@ -64,4 +77,10 @@ class ParcelStore(Protocol):
         self, conn: asyncpg.Connection, fulfilment_order_ids: Sequence[str]
     ) -> list[str]:
         """Of these, the shipped ones whose every parcel is delivered become DELIVERED."""
+        ...
+
+
+class ItemStore(Protocol):
+    async def specs(self, conn: asyncpg.Connection, skus: Sequence[str]) -> dict[str, ItemSpec]:
+        """The catalogue's sizes and weights of those of ``skus`` it knows."""
         ...
