@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from oms_runtime import ServiceRuntime
-from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, parcels
+from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, labels, parcels
 from oms_shipping.config import ShippingSettings
 from oms_shipping.entrypoints.api import register_api
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
 from oms_shipping.entrypoints.carrier_webhook import register_carrier_webhook
 from oms_shipping.entrypoints.kafka import subscriptions
+from oms_shipping.entrypoints.label_api import register_label_api
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.labelling import Labelling
 from oms_shipping.service_layer.tracking import TrackingHandlers
 
 __all__ = ["build_runtime"]
@@ -19,12 +21,14 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
     runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
     carriers = settings.carriers
+    labelling = Labelling(settings.dispatch_config, labels)
     fulfilment = FulfilmentHandlers(
-        carriers, fulfilment_orders, parcels, pickup_hold=settings.pickup_hold
+        carriers, fulfilment_orders, parcels, labelling, pickup_hold=settings.pickup_hold
     )
     for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
     register_api(runtime, fulfilment, parse_staff_keys(settings.shipping_api_keys))
+    register_label_api(runtime, labelling, parse_staff_keys(settings.shipping_api_keys))
     register_carrier_webhook(
         runtime,
         {c: s.get_secret_value() for c, s in settings.carrier_webhook_secrets.items()},

@@ -13,7 +13,12 @@ import pytest
 from oms_events.values import LineQuantity
 from oms_runtime import key_digest
 from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until
-from tests.support.shipping import fulfilment_order, released, send_released
+from tests.support.shipping import (
+    fulfilment_order,
+    label_tracking_number,
+    released,
+    send_released,
+)
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -82,7 +87,7 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     status, problem = await _call(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
     assert (status, problem["code"]) == (422, "invalid_request")
     status, problem = await _call(
-        url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7", "carrier": "dhl"}
+        url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7", "tracking_numbers": "T"}
     )
     assert (status, problem["code"]) == (422, "invalid_request")
 
@@ -90,14 +95,25 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     for path, body in (
         ("/start-picking", {"staff_id": "s-7"}),
         ("/pack", {"staff_id": "s-7", "parcels": [parcel]}),
-        ("/hand-over", {"staff_id": "s-7", "carrier": "dhl", "tracking_numbers": ["T-API-1"]}),
     ):
         status, now = await _call(url, "POST", fo + path, OPS_KEY, body)
         assert status == 200, now
-    assert (now["status"], now["carrier"], now["tracking_numbers"]) == (
+    assert (now["status"], now["policy"], now["promise_at_risk"]) == (
+        "PACKED",
+        "cheapest_meeting_promise",
+        False,
+    )
+    # Handed over under another number than the label's: refused; under the label: shipped.
+    tracking = await label_tracking_number(env, "fo-ord-api-1")
+    typed = {"staff_id": "s-7", "carrier": "dhl", "tracking_numbers": ["T-API-1"]}
+    status, problem = await _call(url, "POST", fo + "/hand-over", OPS_KEY, typed)
+    assert (status, problem["code"]) == (409, "not_the_labels")
+    status, now = await _call(url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7"})
+    assert (status, now["status"], now["carrier"], now["tracking_numbers"]) == (
+        200,
         "SHIPPED",
         "dhl",
-        ["T-API-1"],
+        [tracking],
     )
     [shipped] = await events_until(env, "oms.shipments", 1, "ShipmentShipped")
     assert shipped.payload.lines == LINES

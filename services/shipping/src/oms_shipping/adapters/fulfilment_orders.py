@@ -12,13 +12,21 @@ from uuid import UUID
 import asyncpg
 
 from oms_events.values import DeliveryMethod
-from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line, Parcel
+from oms_shipping.domain.dispatch import PostalAddress
+from oms_shipping.domain.fulfilment import (
+    FulfilmentOrder,
+    FulfilmentStatus,
+    Line,
+    Parcel,
+    ParcelLabel,
+)
 
 __all__ = [
     "NewFulfilmentOrder",
     "Refusal",
     "keep_refusal",
     "lock",
+    "postal_address",
     "save",
     "save_created",
     "view",
@@ -87,10 +95,22 @@ def _lines(raw: Any) -> tuple[Line, ...]:
     return tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in raw)
 
 
+_LABEL_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
+
+
+def postal_address(stored: str | None) -> PostalAddress | None:
+    """What a label prints of a kept shipping address (no email, no phone)."""
+    if stored is None:
+        return None
+    address = json.loads(stored)
+    return PostalAddress(**{k: address[k] for k in _LABEL_FIELDS if address.get(k) is not None})
+
+
 async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
     row = await conn.fetchrow(
         "SELECT fulfilment_order_id, order_id, location_id, lines, status, parcels, carrier,"
-        " delivery_method, pickup_store_id, pickup_code, hold_until FROM fulfilment_orders"
+        " delivery_method, pickup_store_id, pickup_code, hold_until, shipping_address,"
+        " promised_by, policy, promise_at_risk FROM fulfilment_orders"
         " WHERE fulfilment_order_id = $1 FOR UPDATE",
         fulfilment_order_id,
     )
@@ -99,6 +119,11 @@ async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> Fulfilment
     tracking = await conn.fetch(
         "SELECT tracking_number FROM parcels WHERE fulfilment_order_id = $1"
         " ORDER BY tracking_number",
+        fulfilment_order_id,
+    )
+    labels = await conn.fetch(
+        "SELECT parcel_id, carrier, tracking_number FROM labels"
+        " WHERE fulfilment_order_id = $1 AND kind = 'outbound' ORDER BY parcel_id",
         fulfilment_order_id,
     )
     return FulfilmentOrder(
@@ -113,10 +138,19 @@ async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> Fulfilment
         ),
         carrier=row["carrier"],
         tracking_numbers=tuple(r["tracking_number"] for r in tracking),
+        labels=tuple(
+            ParcelLabel(r["parcel_id"], r["carrier"], r["tracking_number"]) for r in labels
+        ),
         for_pickup=row["delivery_method"] in _PICKUP_METHODS
         and row["location_id"] == row["pickup_store_id"],
         pickup_code=row["pickup_code"],
         hold_until=row["hold_until"],
+        delivery_method=row["delivery_method"],
+        ship_to=postal_address(row["shipping_address"]),
+        pickup_store_id=row["pickup_store_id"],
+        promised_by=row["promised_by"],
+        policy=row["policy"],
+        promise_at_risk=row["promise_at_risk"],
     )
 
 
@@ -125,7 +159,8 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
     await conn.execute(
         "UPDATE fulfilment_orders SET status = $2, lines = $3::jsonb, parcels = $4::jsonb,"
         " carrier = $5, shipped_at = CASE WHEN $2 = 'SHIPPED' THEN $6 ELSE shipped_at END,"
-        " pickup_code = $7, hold_until = $8, updated_at = now() WHERE fulfilment_order_id = $1",
+        " pickup_code = $7, hold_until = $8, policy = $9, promise_at_risk = $10,"
+        " updated_at = now() WHERE fulfilment_order_id = $1",
         fo.fulfilment_order_id,
         fo.status.value,
         json.dumps([_line(line) for line in fo.lines]),
@@ -144,6 +179,8 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         at,
         fo.pickup_code,
         fo.hold_until,
+        fo.policy,
+        fo.promise_at_risk,
     )
 
 
@@ -169,6 +206,7 @@ async def keep_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:
 _VIEW = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method, f.status,"
     " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at,"
+    " f.policy, f.promise_at_risk,"
     " coalesce((SELECT array_agg(p.tracking_number ORDER BY p.tracking_number) FROM parcels p"
     " WHERE p.fulfilment_order_id = f.fulfilment_order_id), '{}') AS tracking_numbers"
     " FROM fulfilment_orders f"

@@ -9,7 +9,7 @@ or to an operator.
 """
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -34,10 +34,18 @@ from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
 from oms_shipping.entrypoints.api_auth import Staff
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers, StaffAction
 
-__all__ = ["FulfilmentOrderView", "register_api"]
+__all__ = [
+    "ACTION_ERRORS",
+    "ERRORS",
+    "FoId",
+    "FulfilmentOrderView",
+    "register_api",
+    "staff_caller",
+    "visible_order",
+]
 
 MAX_LIST = 200
-_FoId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+FoId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 
 
 class _ParcelView(StrictModel):
@@ -61,6 +69,10 @@ class FulfilmentOrderView(StrictModel):
     parcels: list[_ParcelView]
     carrier: str | None
     tracking_numbers: list[str]
+    policy: str | None
+    """The rate-shopping policy that chose the labels' carriers (work for a carrier)."""
+    promise_at_risk: bool
+    """Some parcel's best carrier option arrives after ``promised_by``."""
     accept_by: datetime
     promised_by: datetime | None
     hold_until: datetime | None
@@ -97,21 +109,24 @@ class PackRequest(_Staffed):
 
 
 class HandOverRequest(_Staffed):
-    carrier: Identifier
-    tracking_numbers: Annotated[tuple[Identifier, ...], Field(min_length=1, max_length=100)]
+    carrier: Identifier | None = None
+    """Labelled work: none, or the labels' carrier. Work without labels: required."""
+    tracking_numbers: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
+    """Labelled work: none, or exactly the labels' numbers (scanned off the parcels). Work
+    without labels: one per parcel, required."""
 
 
 class CollectRequest(_Staffed):
     pickup_code: Identifier
 
 
-_ERRORS = {
+ERRORS = {
     401: "No API key, or an unknown one (`unauthorized`).",
     404: "No such fulfilment order at the caller's location (`not_found`).",
     503: "The service is starting or the database is away (`unavailable`).",
 }
-_ACTION_ERRORS = {
-    **_ERRORS,
+ACTION_ERRORS = {
+    **ERRORS,
     409: "The action does not fit the fulfilment order: the code is the refusal's"
     " (`already_accepted`, `pack_before_pick`, `wrong_pickup_code`, ... see"
     " docs/shipping-service.md); the refusal is kept, the order unchanged.",
@@ -124,19 +139,30 @@ def _not_found(fulfilment_order_id: str) -> Problem:
     return Problem(404, "not_found", f"no fulfilment order {fulfilment_order_id!r} here")
 
 
+def staff_caller(keys: Mapping[str, Staff]) -> Callable[..., Awaitable[Staff]]:
+    """The staff API's security dependency: whose key it is."""
+    return api_key_caller(keys, "oms-shipping", lambda s: s.actor_id)
+
+
+async def visible_order(
+    runtime: ServiceRuntime, who: Staff, fulfilment_order_id: str
+) -> dict[str, Any]:
+    """The fulfilment order as its staff see it; 404 when there is none at their location."""
+    async with runtime.unit_of_work() as work:
+        found = await store.view(work.conn, fulfilment_order_id)
+    if found is None or not who.may_work_at(found["location_id"]):
+        raise _not_found(fulfilment_order_id)
+    return found
+
+
 def register_api(
     runtime: ServiceRuntime, handlers: FulfilmentHandlers, keys: Mapping[str, Staff]
 ) -> None:
-    caller = api_key_caller(keys, "oms-shipping", lambda s: s.actor_id)
     router = APIRouter(route_class=ApiRoute, dependencies=[Depends(runtime.require_ready)])
-    Caller = Annotated[Staff, Security(caller)]
+    Caller = Annotated[Staff, Security(staff_caller(keys))]
 
     async def visible(who: Staff, fulfilment_order_id: str) -> dict[str, Any]:
-        async with runtime.unit_of_work() as work:
-            found = await store.view(work.conn, fulfilment_order_id)
-        if found is None or not who.may_work_at(found["location_id"]):
-            raise _not_found(fulfilment_order_id)
-        return found
+        return await visible_order(runtime, who, fulfilment_order_id)
 
     async def apply(
         who: Staff, fulfilment_order_id: str, action: Callable[..., StaffAction], body: _Staffed
@@ -163,7 +189,7 @@ def register_api(
         response_model=WorkList,
         summary="The location's work, oldest acceptance deadline first",
         responses=problem_responses(
-            {**_ERRORS, 403: "A location's key asks for another location (`forbidden`)."}
+            {**ERRORS, 403: "A location's key asks for another location (`forbidden`)."}
         ),
     )
     async def work_list(
@@ -185,9 +211,9 @@ def register_api(
         "/v1/fulfilment-orders/{fulfilment_order_id}",
         response_model=FulfilmentOrderView,
         summary="One fulfilment order",
-        responses=problem_responses(_ERRORS),
+        responses=problem_responses(ERRORS),
     )
-    async def one(who: Caller, fulfilment_order_id: _FoId) -> FulfilmentOrderView:
+    async def one(who: Caller, fulfilment_order_id: FoId) -> FulfilmentOrderView:
         return FulfilmentOrderView.model_validate(await visible(who, fulfilment_order_id))
 
     def action_route(path: str, summary: str) -> Callable[[Any], Any]:
@@ -195,43 +221,43 @@ def register_api(
             f"/v1/fulfilment-orders/{{fulfilment_order_id}}/{path}",
             response_model=FulfilmentOrderView,
             summary=summary,
-            responses=problem_responses(_ACTION_ERRORS),
+            responses=problem_responses(ACTION_ERRORS),
         )
 
     # Each body carries exactly the action's own fields: the ids and the time come from here.
     @action_route("accept", "Accept the work")
     async def accept(
-        who: Caller, fulfilment_order_id: _FoId, body: AcceptRequest
+        who: Caller, fulfilment_order_id: FoId, body: AcceptRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, FulfilmentAccepted, body)
 
     @action_route("reject", "Give (some of) the work back; orchestration sources it again")
     async def reject(
-        who: Caller, fulfilment_order_id: _FoId, body: RejectRequest
+        who: Caller, fulfilment_order_id: FoId, body: RejectRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, FulfilmentRejected, body)
 
     @action_route("start-picking", "Start picking")
     async def pick(
-        who: Caller, fulfilment_order_id: _FoId, body: StartPickingRequest
+        who: Caller, fulfilment_order_id: FoId, body: StartPickingRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, PickStarted, body)
 
     @action_route("pack", "Pack every unit into parcels; click & collect work is set aside")
     async def pack(
-        who: Caller, fulfilment_order_id: _FoId, body: PackRequest
+        who: Caller, fulfilment_order_id: FoId, body: PackRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, ParcelPacked, body)
 
     @action_route("hand-over", "Hand the parcels to a carrier")
     async def hand_over(
-        who: Caller, fulfilment_order_id: _FoId, body: HandOverRequest
+        who: Caller, fulfilment_order_id: FoId, body: HandOverRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, HandedOver, body)
 
     @action_route("collect", "The customer collects click & collect work with its code")
     async def collect(
-        who: Caller, fulfilment_order_id: _FoId, body: CollectRequest
+        who: Caller, fulfilment_order_id: FoId, body: CollectRequest
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, Collected, body)
 
