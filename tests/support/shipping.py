@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
+
 from oms_events.codec import encode, new_event
 from oms_events.fulfilment import (
     FulfilmentAccepted,
@@ -162,6 +164,23 @@ async def label_tracking_number(env: Env, fulfilment_order_id: str) -> str:
         return str(rows[0]["tracking_number"]) if rows else None
 
     return await wait_for(probe, what=f"the label of {fulfilment_order_id}")
+
+
+async def staff_call(
+    url: str, method: str, path: str, key: str | None, body: Any = None
+) -> tuple[int, Any]:
+    """A call to the shipping staff API with a key: the status and the JSON answer."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, url + path, headers=headers, json=body) as response:
+            return response.status, await response.json(content_type=None)
+
+
+async def staff_download(url: str, path: str, key: str) -> tuple[int, str, bytes]:
+    """A document from the shipping staff API: the status, its media type and its bytes."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + path, headers={"Authorization": f"Bearer {key}"}) as got:
+            return got.status, got.content_type, await got.read()
 
 
 def now() -> datetime:

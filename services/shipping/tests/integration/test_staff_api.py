@@ -5,9 +5,6 @@ kept, and bad requests get specific problems."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import aiohttp
 import pytest
 
 from oms_events.values import LineQuantity
@@ -18,6 +15,7 @@ from tests.support.shipping import (
     label_tracking_number,
     released,
     send_released,
+    staff_call,
 )
 from tests.support.world import Env
 
@@ -34,15 +32,6 @@ API_KEYS = (
 LINES = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
 
 
-async def _call(
-    url: str, method: str, path: str, key: str | None, body: Any = None
-) -> tuple[int, dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, url + path, headers=headers, json=body) as response:
-            return response.status, await response.json(content_type=None)
-
-
 async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     shipping = await env.service("shipping", OMS_SHIPPING_API_KEYS=API_KEYS)
     await shipping.wait_ready()
@@ -50,31 +39,35 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     await fulfilment_order(env, "ord-api-1", "CREATED")
     url, fo = shipping.url, "/v1/fulfilment-orders/fo-ord-api-1"
 
-    status, listed = await _call(url, "GET", "/v1/fulfilment-orders?status=CREATED", HAMBURG_KEY)
+    status, listed = await staff_call(
+        url, "GET", "/v1/fulfilment-orders?status=CREATED", HAMBURG_KEY
+    )
     assert status == 200
     assert [f["fulfilment_order_id"] for f in listed["fulfilment_orders"]] == ["fo-ord-api-1"]
     assert listed["fulfilment_orders"][0]["lines"] == [
         {"line_id": "1", "sku": TSHIRT, "quantity": 2}
     ]
     # Another location's devices neither see nor work it; nor list another location.
-    assert (await _call(url, "GET", "/v1/fulfilment-orders", BERLIN_KEY))[1] == {
+    assert (await staff_call(url, "GET", "/v1/fulfilment-orders", BERLIN_KEY))[1] == {
         "fulfilment_orders": []
     }
-    status, problem = await _call(url, "POST", fo + "/accept", BERLIN_KEY, {"staff_id": "s-1"})
+    status, problem = await staff_call(url, "POST", fo + "/accept", BERLIN_KEY, {"staff_id": "s-1"})
     assert (status, problem["code"]) == (404, "not_found")
-    status, problem = await _call(
+    status, problem = await staff_call(
         url, "GET", f"/v1/fulfilment-orders?location_id={HAMBURG}", BERLIN_KEY
     )
     assert (status, problem["code"]) == (403, "forbidden")
-    assert (await _call(url, "GET", fo, None))[0] == 401
+    assert (await staff_call(url, "GET", fo, None))[0] == 401
 
     # Accepted at once, the fact published; packing before picking refused and kept.
-    status, accepted = await _call(url, "POST", fo + "/accept", HAMBURG_KEY, {"staff_id": "s-7"})
+    status, accepted = await staff_call(
+        url, "POST", fo + "/accept", HAMBURG_KEY, {"staff_id": "s-7"}
+    )
     assert (status, accepted["status"]) == (200, "ACCEPTED")
     [published] = await events_until(env, "oms.shipments", 1, "FulfilmentOrderAccepted")
     assert published.payload.fulfilment_order_id == "fo-ord-api-1"
     parcel = {"parcel_id": "p-1", "box": "M", "weight_grams": 800, "lines": [LINES[0].model_dump()]}
-    status, problem = await _call(
+    status, problem = await staff_call(
         url, "POST", fo + "/pack", HAMBURG_KEY, {"staff_id": "s-7", "parcels": [parcel]}
     )
     assert (status, problem["code"]) == (409, "pack_before_pick")
@@ -84,9 +77,9 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     assert [tuple(r) for r in refusals] == [("pack", "pack_before_pick")]
 
     # Bad bodies get specific problems and change nothing.
-    status, problem = await _call(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
+    status, problem = await staff_call(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
     assert (status, problem["code"]) == (422, "invalid_request")
-    status, problem = await _call(
+    status, problem = await staff_call(
         url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7", "tracking_numbers": "T"}
     )
     assert (status, problem["code"]) == (422, "invalid_request")
@@ -96,7 +89,7 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
         ("/start-picking", {"staff_id": "s-7"}),
         ("/pack", {"staff_id": "s-7", "parcels": [parcel]}),
     ):
-        status, now = await _call(url, "POST", fo + path, OPS_KEY, body)
+        status, now = await staff_call(url, "POST", fo + path, OPS_KEY, body)
         assert status == 200, now
     assert (now["status"], now["policy"], now["promise_at_risk"]) == (
         "PACKED",
@@ -106,9 +99,9 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     # Handed over under another number than the label's: refused; under the label: shipped.
     tracking = await label_tracking_number(env, "fo-ord-api-1")
     typed = {"staff_id": "s-7", "carrier": "dhl", "tracking_numbers": ["T-API-1"]}
-    status, problem = await _call(url, "POST", fo + "/hand-over", OPS_KEY, typed)
+    status, problem = await staff_call(url, "POST", fo + "/hand-over", OPS_KEY, typed)
     assert (status, problem["code"]) == (409, "not_the_labels")
-    status, now = await _call(url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7"})
+    status, now = await staff_call(url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7"})
     assert (status, now["status"], now["carrier"], now["tracking_numbers"]) == (
         200,
         "SHIPPED",
