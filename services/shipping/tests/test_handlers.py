@@ -210,6 +210,14 @@ async def test_packing_no_service_can_take_is_refused_and_kept() -> None:
     )
 
 
+async def test_packing_where_no_address_is_configured_is_refused_and_kept() -> None:
+    world = World()
+    await world.release("wh-nowhere")
+    published = await world.act(*day("wh-nowhere")[:3], location="wh-nowhere")
+    assert [type(e) for e in published] == [FulfilmentOrderAccepted]
+    assert [r.reason for r in world.orders.refusals.values()] == ["no_ship_from_address"]
+
+
 async def test_a_shipped_parcel_gets_one_return_label_back_to_its_location() -> None:
     world = World()
     await world.release()

@@ -239,3 +239,20 @@ def test_a_bad_dispatch_file_is_refused_with_every_problem_named(tmp_path: Path)
     assert f"{path}: locations.wh-hamburg.timezone" in errors and "Mars/Olympus" in errors
     assert "carriers.ups.services.express.zones.0.bands" in errors
     assert "policies.ship_to_store" in errors and "budget_minor" in errors
+
+
+def test_carriers_share_no_tracking_prefix() -> None:
+    raw = DISPATCH.model_dump(mode="json")
+    raw["carriers"]["dpd"]["tracking_prefix"] = "DHL"
+    with pytest.raises(ValueError, match="each carrier needs its own tracking_prefix"):
+        DispatchConfig.model_validate(raw)
+
+
+def test_a_carrier_without_status_codes_cannot_take_parcels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    codes = tmp_path / "carriers.yaml"
+    codes.write_text("carriers:\n  dhl:\n    DL: {status: delivered}\n")
+    with pytest.raises(ValueError, match="carriers dpd, ups have no status codes"):
+        ShippingSettings(database_url="postgresql://localhost/x", carrier_codes=codes)
