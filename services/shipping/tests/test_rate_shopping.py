@@ -16,6 +16,7 @@ from oms_shipping.adapters.carrier_file import read_dispatch
 from oms_shipping.config import ShippingSettings
 from oms_shipping.domain.carrier_choice import choose
 from oms_shipping.domain.dispatch import DispatchConfig, PolicyConfig, PolicyKind
+from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
 from oms_shipping.domain.rating import (
     Destination,
     Dimensions,
@@ -25,6 +26,7 @@ from oms_shipping.domain.rating import (
     quotes,
 )
 from oms_shipping.domain.tracking_numbers import check_digit, is_valid, tracking_number
+from oms_shipping.service_layer.rate_shopping import shop
 from services.shipping.tests.dispatch_config import DISPATCH
 
 REPO = Path(__file__).resolve().parents[3]
@@ -195,6 +197,44 @@ def test_a_promise_nothing_can_keep_is_flagged_and_the_parcel_still_gets_a_carri
 
 def test_no_offer_at_all_is_no_choice() -> None:
     assert choose(offers(weight=9000), policy(PolicyKind.FASTEST), None) is None
+
+
+# --- per delivery method, per parcel ----------------------------------------------------
+
+
+def packed(**fields: object) -> FulfilmentOrder:
+    line = Line("1", "TSHIRT", 1)
+    parcels = (Parcel("p-1", "S", 800, (line,)), Parcel("p-2", "L", 4000, (line,)))
+    return FulfilmentOrder("fo-1", "ord-1", "wh-hamburg", (line, line), parcels=parcels, **fields)  # type: ignore[arg-type]
+
+
+def test_pickup_work_from_elsewhere_travels_to_the_store_under_its_methods_policy() -> None:
+    fo = packed(delivery_method="ship_to_store", pickup_store_id="store-berlin")
+    shopped = shop(DISPATCH, fo, MONDAY_9)
+    assert (shopped.policy.choose, shopped.ship_to.city) == (
+        PolicyKind.BEST_SCORE_WITHIN_BUDGET,
+        "Berlin",
+    )
+    # Each parcel on its own: the heavier one's best score within the budget is DHL's too.
+    assert [(p.parcel_id, c.chosen.carrier, c.chosen.cost_minor) for p, c in shopped.choices] == [
+        ("p-1", "dhl", 499),
+        ("p-2", "dhl", 649),
+    ]
+    assert not shopped.promise_at_risk
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"delivery_method": "home_delivery"}, "no_destination"),  # no address kept
+        ({"delivery_method": "ship_to_store", "pickup_store_id": "store-x"}, "no_destination"),
+        ({"delivery_method": "teleport", "pickup_store_id": "store-berlin"}, "no_policy"),
+    ],
+)
+def test_work_that_cannot_be_rated_is_refused(fields: dict[str, object], reason: str) -> None:
+    with pytest.raises(ActionRefused) as caught:
+        shop(DISPATCH, packed(**fields), MONDAY_9)
+    assert caught.value.reason == reason
 
 
 # --- tracking numbers --------------------------------------------------------------------

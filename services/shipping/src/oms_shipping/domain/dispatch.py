@@ -136,7 +136,8 @@ class PolicyConfig(StrictModel):
 class DispatchConfig(StrictModel):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     """Of every price, surcharge and budget in the file."""
-    locations: dict[_Name, ShipFrom]
+    locations: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], ShipFrom]
+    """By location id (the stores pickup work travels to too)."""
     carriers: Annotated[dict[_Name, CarrierConfig], Field(min_length=1)]
     policies: dict[_Name, PolicyConfig]
     """Per delivery method."""

@@ -12,7 +12,7 @@ import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import structlog
@@ -24,24 +24,21 @@ from oms_events.fulfilment import (
     FulfilmentOrderRejected,
     FulfilmentRejected,
     HandedOver,
-    LabelledParcel,
     Packed,
     ParcelPacked,
     PickedUpByCustomer,
     PickStarted,
-    RateAlternative,
     ReadyForPickup,
-    ReadyToShip,
     ShipmentShipped,
 )
 from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
-from oms_events.values import LineQuantity, Money
+from oms_events.values import LineQuantity
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
 from oms_shipping.adapters.labels import LabelRow
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
 from oms_shipping.domain.tracking import CarrierCodes
-from oms_shipping.service_layer.labelling import Labelling
+from oms_shipping.service_layer.labelling import Labelling, ready_to_ship
 from oms_shipping.service_layer.rate_shopping import shop
 from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
 
@@ -84,47 +81,6 @@ def _lines(lines: Sequence[LineQuantity]) -> tuple[Line, ...]:
 def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
     return tuple(
         LineQuantity(line_id=line.line_id, sku=line.sku, quantity=line.quantity) for line in lines
-    )
-
-
-def _ready_to_ship(
-    fo: FulfilmentOrder, labels: Sequence[LabelRow], currency: str, at: datetime
-) -> ReadyToShip:
-    """The carrier choice of every parcel, with its alternatives, as published."""
-
-    def money(amount: int | None) -> Money | None:
-        return None if amount is None else Money(amount_minor=amount, currency=currency)
-
-    return ReadyToShip(
-        **_about(fo),
-        shipment_id=fo.shipment_id,
-        policy=fo.policy,
-        parcels=tuple(
-            LabelledParcel(
-                parcel_id=label.parcel_id,
-                carrier=label.carrier,
-                service=label.service,
-                tracking_number=label.tracking_number,
-                cost=Money(amount_minor=label.cost_minor or 0, currency=currency),
-                billable_weight_grams=label.billable_grams,
-                estimated_delivery=label.estimated_delivery,
-                meets_promise=label.meets_promise,
-                alternatives=tuple(
-                    RateAlternative(
-                        carrier=a["carrier"],
-                        service=a["service"],
-                        lost_because=a["lost_because"],
-                        cost=money(a["cost_minor"]),
-                        estimated_delivery=a["estimated_delivery"],
-                    )
-                    for a in label.alternatives
-                ),
-            )
-            for label in labels
-        ),
-        promised_by=fo.promised_by,
-        promise_at_risk=fo.promise_at_risk,
-        ready_at=at,
     )
 
 
@@ -248,7 +204,7 @@ class FulfilmentHandlers:
         if labels:
             await self.labelling.labels.save_labels(work.conn, labels)
             work.emit(
-                _ready_to_ship(fo, labels, self.labelling.dispatch.currency, action.performed_at),
+                ready_to_ship(fo, labels, self.labelling.dispatch.currency, action.performed_at),
                 subject=fo.order_id,
             )
             if fo.promise_at_risk:

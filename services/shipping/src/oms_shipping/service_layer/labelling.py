@@ -6,10 +6,13 @@ is rendered as a 4x6 inch PDF and as ZPL, and is kept with the choice that made 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from oms_events.fulfilment import LabelledParcel, RateAlternative, ReadyToShip
+from oms_events.values import Money
 from oms_runtime import UnitOfWork
 from oms_shipping.adapters.fulfilment_orders import postal_address
 from oms_shipping.adapters.label_pdf import render_pdf
@@ -23,7 +26,7 @@ from oms_shipping.domain.tracking_numbers import tracking_number
 from oms_shipping.service_layer.rate_shopping import Shopped
 from oms_shipping.service_layer.stores import LabelStore
 
-__all__ = ["Labelling", "alternative_view"]
+__all__ = ["Labelling", "alternative_view", "ready_to_ship"]
 
 _SHIPPED = ("SHIPPED", "DELIVERED")
 
@@ -69,6 +72,49 @@ def _rendered(
         alternatives=[alternative_view(a) for a in choice.alternatives] if choice else [],
         pdf=render_pdf(content),
         zpl=render_zpl(content),
+    )
+
+
+def ready_to_ship(
+    fo: FulfilmentOrder, labels: Sequence[LabelRow], currency: str, at: datetime
+) -> ReadyToShip:
+    """The carrier choice of every parcel, with its alternatives, as published."""
+
+    def money(amount: int | None) -> Money | None:
+        return None if amount is None else Money(amount_minor=amount, currency=currency)
+
+    return ReadyToShip(
+        order_id=fo.order_id,
+        fulfilment_order_id=fo.fulfilment_order_id,
+        location_id=fo.location_id,
+        shipment_id=fo.shipment_id,
+        policy=fo.policy,
+        parcels=tuple(
+            LabelledParcel(
+                parcel_id=label.parcel_id,
+                carrier=label.carrier,
+                service=label.service,
+                tracking_number=label.tracking_number,
+                cost=Money(amount_minor=label.cost_minor or 0, currency=currency),
+                billable_weight_grams=label.billable_grams,
+                estimated_delivery=label.estimated_delivery,
+                meets_promise=label.meets_promise,
+                alternatives=tuple(
+                    RateAlternative(
+                        carrier=a["carrier"],
+                        service=a["service"],
+                        lost_because=a["lost_because"],
+                        cost=money(a["cost_minor"]),
+                        estimated_delivery=a["estimated_delivery"],
+                    )
+                    for a in label.alternatives
+                ),
+            )
+            for label in labels
+        ),
+        promised_by=fo.promised_by,
+        promise_at_risk=fo.promise_at_risk,
+        ready_at=at,
     )
 
 

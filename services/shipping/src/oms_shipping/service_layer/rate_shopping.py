@@ -38,13 +38,15 @@ class Shopped:
 
 
 def _ship_to(config: DispatchConfig, fo: FulfilmentOrder) -> PostalAddress:
-    """The customer's address; for work travelling to the pickup store, the store's."""
-    if fo.ship_to is not None:
-        return fo.ship_to
-    store = config.locations.get(fo.pickup_store_id or "")
-    if store is None:
-        raise ActionRefused("no_destination", "neither a shipping address nor a known store")
-    return store.address
+    """Pickup work sourced elsewhere travels to the pickup store; the rest to the customer."""
+    if fo.pickup_store_id:
+        store = config.locations.get(fo.pickup_store_id)
+        if store is None:
+            raise ActionRefused("no_destination", f"{fo.pickup_store_id} has no address configured")
+        return store.address
+    if fo.ship_to is None:
+        raise ActionRefused("no_destination", "the work has no shipping address")
+    return fo.ship_to
 
 
 def shop(config: DispatchConfig, fo: FulfilmentOrder, packed_at: datetime) -> Shopped:
