@@ -141,6 +141,9 @@ class FakeLabels:
         found = self.labels.get((fulfilment_order_id, parcel_id, kind))
         return (found.pdf, found.zpl, found.tracking_number) if found else None
 
+    async def keep_refusal(self, conn: object, refusal: Refusal) -> None:
+        await self.fulfilment.keep_refusal(conn, refusal)
+
     async def return_source(
         self, conn: object, fulfilment_order_id: str, parcel_id: str
     ) -> ReturnSource | None:

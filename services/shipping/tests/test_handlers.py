@@ -223,12 +223,20 @@ async def test_a_shipped_parcel_gets_one_return_label_back_to_its_location() -> 
     await world.release()
     await world.act(*day()[:3])
     labelling = world.handlers.labelling
-    with pytest.raises(ActionRefused, match="not_shipped"):
-        await labelling.return_label(in_memory_unit_of_work(), "fo-1", "p-1", AT)
+
+    async def ask(parcel_id: str = "p-1") -> bool | ActionRefused:
+        return await labelling.return_label(
+            in_memory_unit_of_work(), uuid4(), "fo-1", parcel_id, AT
+        )
+
+    early = await ask()
+    assert isinstance(early, ActionRefused) and early.reason == "not_shipped"
+    assert [(r.action, r.reason) for r in world.orders.refusals.values()] == [
+        ("return_label", "not_shipped")
+    ]
     await world.act(day()[3])
-    for _ in range(2):  # asked twice, issued once
-        assert await labelling.return_label(in_memory_unit_of_work(), "fo-1", "p-1", AT)
-    assert not await labelling.return_label(in_memory_unit_of_work(), "fo-1", "p-9", AT)
+    assert await ask() is True and await ask() is True  # asked twice, issued once
+    assert await ask("p-9") is False
     back = world.labels.labels[("fo-1", "p-1", "return")]
     assert (back.carrier, back.service, back.cost_minor) == ("dpd", "classic", None)
     assert back.tracking_number != world.tracking_number()

@@ -162,6 +162,8 @@ async def test_packing_chooses_labels_and_they_print_scan_and_hand_over(
     # A return label only once the parcels left; then once, back to Hamburg.
     status, problem = await staff_call(url, "POST", fo + "/parcels/p-1/return-label", KEY)
     assert (status, problem["code"]) == (409, "not_shipped")
+    kept = await env.fetch("shipping", "SELECT action, reason FROM refused_actions")
+    assert [tuple(r) for r in kept] == [("return_label", "not_shipped")]
     status, shipped = await staff_call(url, "POST", fo + "/hand-over", KEY, STAFF)
     assert (status, shipped["status"], shipped["tracking_numbers"]) == (200, "SHIPPED", numbers)
     status, back = await staff_call(url, "POST", fo + "/parcels/p-1/return-label", KEY)

@@ -14,10 +14,13 @@ from typing import Any
 
 import asyncpg
 
+from oms_shipping.adapters.fulfilment_orders import keep_refusal
+
 __all__ = [
     "LabelRow",
     "ReturnSource",
     "draw_serials",
+    "keep_refusal",
     "label_document",
     "label_views",
     "manifest",

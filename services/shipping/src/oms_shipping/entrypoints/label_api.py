@@ -155,15 +155,13 @@ def register_label_api(
         who: Caller, fulfilment_order_id: FoId, parcel_id: _ParcelId
     ) -> LabelView:
         found = await visible_order(runtime, who, fulfilment_order_id)
-        async with runtime.unit_of_work(
-            correlation_id=found["order_id"], cause=uuid.uuid4()
-        ) as work:
-            try:
-                issued = await labelling.return_label(
-                    work, fulfilment_order_id, parcel_id, datetime.now(UTC)
-                )
-            except ActionRefused as refused:
-                raise Problem(409, refused.reason, refused.detail) from None
+        request_id = uuid.uuid4()
+        async with runtime.unit_of_work(correlation_id=found["order_id"], cause=request_id) as work:
+            issued = await labelling.return_label(
+                work, request_id, fulfilment_order_id, parcel_id, datetime.now(UTC)
+            )
+        if isinstance(issued, ActionRefused):
+            raise Problem(409, issued.reason, issued.detail)
         if not issued:
             raise Problem(404, "not_found", f"parcel {parcel_id!r} has no label")
         views = await labels_of(fulfilment_order_id)

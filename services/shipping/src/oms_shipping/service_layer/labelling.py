@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from oms_events.fulfilment import LabelledParcel, RateAlternative, ReadyToShip
 from oms_events.values import Money
 from oms_runtime import UnitOfWork
-from oms_shipping.adapters.fulfilment_orders import postal_address
+from oms_shipping.adapters.fulfilment_orders import Refusal, postal_address
 from oms_shipping.adapters.label_pdf import render_pdf
 from oms_shipping.adapters.label_zpl import render_zpl
-from oms_shipping.adapters.labels import LabelRow
+from oms_shipping.adapters.labels import LabelRow, ReturnSource
 from oms_shipping.domain.carrier_choice import Alternative, CarrierChoice
-from oms_shipping.domain.dispatch import DispatchConfig
+from oms_shipping.domain.dispatch import DispatchConfig, PostalAddress
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, ParcelLabel
 from oms_shipping.domain.labels import LabelContent, LabelKind
 from oms_shipping.domain.tracking_numbers import tracking_number
@@ -178,24 +179,52 @@ class Labelling:
         )
         return rows
 
+    def _return_addresses(
+        self, source: ReturnSource
+    ) -> tuple[PostalAddress, PostalAddress] | ActionRefused:
+        """From the customer back to the location; refused before the parcel left."""
+        if source.status not in _SHIPPED:
+            return ActionRefused("not_shipped", f"the fulfilment order is {source.status}")
+        customer = postal_address(source.shipping_address)
+        location = self.dispatch.locations.get(source.location_id)
+        if customer is None or location is None:
+            return ActionRefused("no_return_address", "the parcel's addresses are not known")
+        return customer, location.address
+
     async def return_label(
-        self, work: UnitOfWork, fulfilment_order_id: str, parcel_id: str, at: datetime
-    ) -> bool:
+        self,
+        work: UnitOfWork,
+        request_id: UUID,
+        fulfilment_order_id: str,
+        parcel_id: str,
+        at: datetime,
+    ) -> bool | ActionRefused:
         """Issue a shipped parcel's return label, from the customer back to the location it
         left; once (asked again, the first one stays). False when the parcel has no
-        outbound label; ActionRefused when it has not left yet or has no address."""
+        outbound label; the refusal (kept under ``request_id``) when it has not left yet or
+        an address is unknown."""
         kind = LabelKind.RETURN.value
         if await self.labels.label_document(work.conn, fulfilment_order_id, parcel_id, kind):
             return True
         source = await self.labels.return_source(work.conn, fulfilment_order_id, parcel_id)
         if source is None:
             return False
-        if source.status not in _SHIPPED:
-            raise ActionRefused("not_shipped", f"the fulfilment order is {source.status}")
-        customer = postal_address(source.shipping_address)
-        location = self.dispatch.locations.get(source.location_id)
-        if customer is None or location is None:
-            raise ActionRefused("no_return_address", "the parcel's addresses are not known")
+        addresses = self._return_addresses(source)
+        if isinstance(addresses, ActionRefused):
+            await self.labels.keep_refusal(
+                work.conn,
+                Refusal(
+                    event_id=request_id,
+                    fulfilment_order_id=fulfilment_order_id,
+                    order_id=source.order_id,
+                    location_id=source.location_id,
+                    action="return_label",
+                    reason=addresses.reason,
+                    detail=addresses.detail,
+                ),
+            )
+            return addresses
+        customer, home = addresses
         [number] = await self._numbers(work, [source.carrier])
         content = LabelContent(
             kind=LabelKind.RETURN,
@@ -206,7 +235,7 @@ class Labelling:
             parcel_number=source.parcel_number,
             parcel_count=source.parcel_count,
             ship_from=customer,
-            ship_to=location.address,
+            ship_to=home,
             reference=source.order_id,
             printed_on=self._printed_on(source.location_id, at).date(),
         )

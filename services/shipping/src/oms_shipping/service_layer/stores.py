@@ -85,3 +85,7 @@ class LabelStore(Protocol):
     async def return_source(
         self, conn: asyncpg.Connection, fulfilment_order_id: str, parcel_id: str
     ) -> ReturnSource | None: ...
+
+    async def keep_refusal(self, conn: asyncpg.Connection, refusal: Refusal) -> None:
+        """A label request refused, kept with the staff actions refused."""
+        ...
