@@ -21,9 +21,10 @@ import zxingcpp
 from PIL import Image
 
 from oms_events.fulfilment import ReadyToShip
+from oms_events.values import DeliveryMethod
 from oms_runtime import key_digest
 from oms_shipping.domain.tracking_numbers import is_valid
-from tests.support.inventory import HAMBURG, TSHIRT, events_until
+from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until
 from tests.support.shipping import (
     fulfilment_order,
     now,
@@ -36,6 +37,7 @@ from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parents[4]
 KEY = "hh-devices-key"
 API_KEYS = f'{{"{key_digest(KEY)}": {{"location": "{HAMBURG}"}}}}'
 STAFF = {"staff_id": "s-7"}
@@ -205,3 +207,58 @@ async def test_tracking_numbers_stay_unique_under_concurrent_packing(env: Env) -
     assert len(numbers) == 16 and len(set(numbers)) == 16
     # Drawn from one counter, none skipped or repeated: serials 1..16.
     assert sorted(int(n[3:-1]) for n in numbers) == list(range(1, 17))
+
+
+async def test_each_delivery_methods_policy_chooses_and_says_why_the_others_lost(
+    env: Env, tmp_path: Path
+) -> None:
+    # The demo's carriers with cut-offs at the end of the day, so the choice does not
+    # depend on when the test runs.
+    demo = (REPO / "deploy/demo/dispatch.yaml").read_text()
+    dispatch = tmp_path / "dispatch.yaml"
+    dispatch.write_text(re.sub(r'cutoff: "[0-9:]+"', 'cutoff: "23:59:59"', demo))
+    shipping = await env.service(
+        "shipping", OMS_SHIPPING_API_KEYS=API_KEYS, OMS_DISPATCH=str(dispatch)
+    )
+    await shipping.wait_ready()
+    to_store = {"pickup_store_id": BERLIN, "shipping_address": None}
+    methods = {
+        "fo-home": {},
+        "fo-store": {"delivery_method": DeliveryMethod.SHIP_TO_STORE, **to_store},
+        "fo-collect": {"delivery_method": DeliveryMethod.CLICK_AND_COLLECT, **to_store},
+    }
+    await send_released(
+        env,
+        *(released(f"ord-{fo}", fo).model_copy(update=update) for fo, update in methods.items()),
+    )
+    for fo in methods:
+        await fulfilment_order(env, f"ord-{fo}", "CREATED")
+        await _pack(shipping.url, fo, _parcels(2))
+
+    ready = await events_until(env, "oms.shipments", 3, "ReadyToShip")
+    chosen = {
+        e.payload.fulfilment_order_id: (
+            e.payload.policy,
+            e.payload.parcels[0].carrier,
+            [(a.carrier, a.lost_because) for a in e.payload.parcels[0].alternatives],
+        )
+        for e in ready
+    }
+    assert chosen == {
+        "fo-home": (
+            "cheapest_meeting_promise",
+            "dhl",
+            [("dpd", "more_expensive"), ("ups", "more_expensive")],
+        ),
+        "fo-store": (
+            "best_score_within_budget",
+            "dhl",
+            [("ups", "over_budget"), ("dpd", "lower_score")],
+        ),
+        "fo-collect": ("fastest", "ups", [("dhl", "slower"), ("dpd", "slower")]),
+    }
+    # Pickup work travels to the store: its label is addressed there.
+    _, _, zpl = await staff_download(
+        shipping.url, "/v1/fulfilment-orders/fo-store/parcels/p-1/label.zpl", KEY
+    )
+    assert "^FDOMS Store Berlin Mitte^FS" in zpl.decode()
