@@ -14,7 +14,15 @@ from oms_order.domain.identity import order_id_for
 from tests.support.inventory import HAMBURG, TSHIRT, import_catalogue, send
 from tests.support.orchestration import SOURCING, stock_received_and_seen, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
-from tests.support.shipping import fulfilment_order, now, scan, send_scans, send_staff, work_through
+from tests.support.shipping import (
+    fulfilment_order,
+    label_tracking_number,
+    now,
+    scan,
+    send_scans,
+    send_staff,
+    work_through,
+)
 from tests.support.smtp import SmtpServer, html_of, text_of
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -61,12 +69,11 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
     # the milliseconds of a test: an order already shipped is not said to be in preparation).
     await wait_for(lambda: told("Wir bereiten Ihre Bestellung MAIL-1 vor"), timeout=60)
     start = now() - timedelta(minutes=30)
-    tracking = "00340434100077"
     await send_staff(
-        env,
-        *work_through(fo, (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),), tracking, start),
+        env, *work_through(fo, (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),), start)
     )
     await fulfilment_order(env, order_id, "SHIPPED")
+    tracking = await label_tracking_number(env, fo["fulfilment_order_id"])
     await send_scans(
         env,
         scan(tracking, "PU", start + timedelta(minutes=10)),

@@ -31,6 +31,7 @@ from tests.support.orchestration import SOURCING, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.shipping import (
     fulfilment_order,
+    label_tracking_number,
     now,
     scan,
     send_scans,
@@ -116,7 +117,7 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     assert fo["location_id"] == HAMBURG
     start = now() - timedelta(minutes=30)
     accept, pick, pack, hand_over = work_through(
-        fo, (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),), "00340434100001", start
+        fo, (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),), start
     )
     await send_staff(env, accept)
 
@@ -136,11 +137,12 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     # The rest of the staff's day, then the carrier's scans.
     await send_staff(env, pick, pack, hand_over)
     await fulfilment_order(env, order_id, "SHIPPED")
+    tracking = await label_tracking_number(env, fo["fulfilment_order_id"])
     await send_scans(
         env,
-        scan("00340434100001", "PU", start + timedelta(minutes=10)),
-        scan("00340434100001", "OD", start + timedelta(minutes=20)),
-        scan("00340434100001", "DL", start + timedelta(minutes=25)),
+        scan(tracking, "PU", start + timedelta(minutes=10)),
+        scan(tracking, "OD", start + timedelta(minutes=20)),
+        scan(tracking, "DL", start + timedelta(minutes=25)),
     )
     completed = await _order(env, order_id, "COMPLETED")
     assert completed["payment_status"] == "CAPTURED"
@@ -155,10 +157,11 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
         return [tuple(r) for r in rows] if rows and rows[0]["status"] == "committed" else []
 
     assert await wait_for(committed, what="the stock committed") == [("committed", 2)]
-    published = await events_until(env, "oms.shipments", 6)
+    published = await events_until(env, "oms.shipments", 7)
     assert [e.envelope.type for e in published if e.envelope.subject == order_id] == [
         "FulfilmentOrderAccepted",
         "Packed",
+        "ReadyToShip",
         "ShipmentShipped",
         "InTransit",
         "OutForDelivery",
@@ -201,7 +204,7 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
 
     start = now() - timedelta(minutes=30)
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
-    accept, pick, pack, hand_over = work_through(fo, lines, "00340434100009", start)
+    accept, pick, pack, hand_over = work_through(fo, lines, start)
     await send_staff(env, accept, pick, pack, hand_over)  # no carrier takes pickup work
     await fulfilment_order(env, order_id, "READY_FOR_PICKUP")
     ready = [

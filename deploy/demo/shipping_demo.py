@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -103,8 +105,9 @@ async def ship(
     wait: Wait,
     staff_api: tuple[str, str],
 ) -> str:
-    """The location accepts the TV's work, picks, packs and hands it to DHL: returns the
-    tracking number."""
+    """The location accepts the TV's work, picks and packs it; rate shopping chooses its
+    carrier and prints its label (written to files); the parcel is handed over under the
+    label: returns the tracking number."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     order_id, location = fulfilment["order_id"], fulfilment["location_id"]
     fo_id = fulfilment["fulfilment_order_id"]
@@ -114,7 +117,6 @@ async def ship(
         "location_id": location,
         "staff_id": "staff-hh-07",
     }
-    tracking = f"00340434{run}"
     db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
     try:
         row = await wait("shipping to receive the TV's work", lambda: _work(db, fo_id))
@@ -135,16 +137,6 @@ async def ship(
                 ),
                 "PACKED",
             ),
-            (
-                f"handed it to DHL ({tracking})",
-                HandedOver(
-                    **ids,
-                    performed_at=datetime.now(UTC),
-                    carrier="dhl",
-                    tracking_numbers=(tracking,),
-                ),
-                "SHIPPED",
-            ),
         ]
         print(f"\n5. the staff at {location} work the TV's fulfilment order {fo_id}:")
         for pick in _advice(staff_api, fo_id, "pick-list")["picks"]:
@@ -162,6 +154,11 @@ async def ship(
             await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, location)])
             await wait(f"the work to be {status}", lambda s=status: _status(db, fo_id, s))
             print(f"   {said:<36} -> {status}")
+        tracking = await _print_choice_and_labels(db, fo_id, run)
+        handed = HandedOver(**ids, performed_at=datetime.now(UTC))  # under the label's number
+        await publish(bootstrap, "oms.staff-actions", [_staff(handed, order_id, location)])
+        await wait("the work to be SHIPPED", lambda: _status(db, fo_id, "SHIPPED"))
+        print(f"   {'handed it over (' + tracking + ')':<36} -> SHIPPED")
         # A late double tap in the app: refused and kept, nothing published.
         late = PickStarted(**ids, performed_at=datetime.now(UTC))
         await publish(bootstrap, "oms.staff-actions", [_staff(late, order_id, location)])
@@ -179,6 +176,43 @@ async def ship(
     finally:
         await db.close()
     return tracking
+
+
+LABELS = Path(os.environ.get("OMS_STACK_DIR", Path(__file__).resolve().parents[2] / ".stack"))
+
+
+async def _print_choice_and_labels(db: Any, fulfilment_order_id: str, run: str) -> str:
+    """Each parcel's carrier choice with the alternatives and why they lost; its label as
+    PDF and ZPL written to files. Returns the first parcel's tracking number."""
+    rows = await db.fetch(
+        "SELECT parcel_id, carrier, service, tracking_number, cost_minor, estimated_delivery,"
+        " alternatives, pdf, zpl FROM labels WHERE fulfilment_order_id = $1"
+        " AND kind = 'outbound' ORDER BY parcel_id",
+        fulfilment_order_id,
+    )
+    folder = LABELS / "demo-labels" / run
+    folder.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        print(
+            f"   rate shopping chose for parcel {row['parcel_id']}: {row['carrier']}"
+            f" {row['service']}, {row['cost_minor'] / 100:.2f} EUR, arriving"
+            f" {row['estimated_delivery']}"
+        )
+        for alternative in json.loads(row["alternatives"]):
+            cost = alternative["cost_minor"]
+            print(
+                f"     not {alternative['carrier']} {alternative['service']}"
+                f" ({'no offer' if cost is None else f'{cost / 100:.2f} EUR'}):"
+                f" {alternative['lost_because']}"
+            )
+        pdf, zpl = (
+            folder / f"{row['tracking_number']}.pdf",
+            folder / f"{row['tracking_number']}.zpl",
+        )
+        pdf.write_bytes(row["pdf"])
+        zpl.write_text(row["zpl"])
+        print(f"     label {row['tracking_number']}: {pdf}\n{'':<11}and {zpl}")
+    return str(rows[0]["tracking_number"])
 
 
 async def _work(db: Any, fulfilment_order_id: str) -> Any:

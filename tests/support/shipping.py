@@ -37,9 +37,11 @@ def staff_record(action: EventPayload) -> tuple[str, bytes]:
 
 
 def work_through(
-    fo: dict[str, Any], lines: tuple[LineQuantity, ...], tracking: str, at: datetime
+    fo: dict[str, Any], lines: tuple[LineQuantity, ...], at: datetime
 ) -> list[EventPayload]:
-    """Accept, pick, pack into one parcel and hand it to DHL: the staff's day, in order."""
+    """Accept, pick, pack into one parcel and hand it over under its label (the carrier rate
+    shopping chose: DHL for 800 g to Cologne with deploy/demo/dispatch.yaml): the staff's
+    day, in order."""
     ids = {
         "order_id": fo["order_id"],
         "fulfilment_order_id": fo["fulfilment_order_id"],
@@ -54,12 +56,7 @@ def work_through(
             performed_at=at + timedelta(minutes=2),
             parcels=(Parcel(parcel_id="p-1", box="M-30x20x15", weight_grams=800, lines=lines),),
         ),
-        HandedOver(
-            **ids,
-            performed_at=at + timedelta(minutes=3),
-            carrier="dhl",
-            tracking_numbers=(tracking,),
-        ),
+        HandedOver(**ids, performed_at=at + timedelta(minutes=3)),
     ]
 
 
@@ -154,14 +151,36 @@ async def fulfilment_order(env: Env, order_id: str, *statuses: str) -> dict[str,
     return await wait_for(probe, what=f"shipping's fulfilment order of {order_id} {statuses}")
 
 
-async def call_api(
+async def label_tracking_number(env: Env, fulfilment_order_id: str) -> str:
+    """The tracking number printed on the work's (first) parcel label, once packed."""
+
+    async def probe() -> str | None:
+        rows = await env.fetch(
+            "shipping",
+            "SELECT tracking_number FROM labels WHERE fulfilment_order_id = $1"
+            " AND kind = 'outbound' ORDER BY parcel_id",
+            fulfilment_order_id,
+        )
+        return str(rows[0]["tracking_number"]) if rows else None
+
+    return await wait_for(probe, what=f"the label of {fulfilment_order_id}")
+
+
+async def staff_call(
     url: str, method: str, path: str, key: str | None, body: Any = None
-) -> tuple[int, dict[str, Any]]:
-    """The shipping staff API as a location's app calls it: status and JSON answer."""
+) -> tuple[int, Any]:
+    """A call to the shipping staff API with a key: the status and the JSON answer."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with aiohttp.ClientSession() as session:
         async with session.request(method, url + path, headers=headers, json=body) as response:
             return response.status, await response.json(content_type=None)
+
+
+async def staff_download(url: str, path: str, key: str) -> tuple[int, str, bytes]:
+    """A document from the shipping staff API: the status, its media type and its bytes."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + path, headers={"Authorization": f"Bearer {key}"}) as got:
+            return got.status, got.content_type, await got.read()
 
 
 def now() -> datetime:

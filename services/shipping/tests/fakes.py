@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
@@ -11,7 +12,8 @@ from typing import TypeVar
 from oms_events.codec import decode, new_event
 from oms_events.values import DeliveryMethod
 from oms_runtime import ConsumedRecord, Received, UnitOfWork
-from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
+from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal, postal_address
+from oms_shipping.adapters.labels import LabelRow, ReturnSource
 from oms_shipping.adapters.parcels import KeptScan, ParcelRow
 from oms_shipping.domain.boxes import Box, BoxCatalogue, Size
 from oms_shipping.domain.catalogue import ItemSpec
@@ -60,6 +62,12 @@ class FakeFulfilmentOrders:
                 location_id=n.location_id,
                 lines=tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in n.lines),
                 for_pickup=n.delivery_method in _PICKUP and n.location_id == n.pickup_store_id,
+                delivery_method=n.delivery_method,
+                ship_to=postal_address(
+                    json.dumps(n.shipping_address) if n.shipping_address else None
+                ),
+                pickup_store_id=n.pickup_store_id,
+                promised_by=n.promised_by,
             )
         return fresh
 
@@ -100,13 +108,12 @@ class FakeParcels:
         self,
         conn: object,
         *,
-        carrier: str,
-        tracking_numbers: Sequence[str],
+        handed: Sequence[tuple[str, str]],
         fulfilment_order_id: str,
         order_id: str,
         handed_over_at: datetime,
     ) -> None:
-        for number in tracking_numbers:
+        for carrier, number in handed:
             self.parcels[(carrier, number)] = ParcelRow(
                 carrier,
                 number,
@@ -151,6 +158,55 @@ class FakeItems:
 
     async def specs(self, conn: object, skus: Sequence[str]) -> dict[str, ItemSpec]:
         return {sku: self.items[sku] for sku in skus if sku in self.items}
+
+
+@dataclass
+class FakeLabels:
+    fulfilment: FakeFulfilmentOrders
+    counters: dict[str, int] = field(default_factory=dict)
+    labels: dict[tuple[str, str, str], LabelRow] = field(default_factory=dict)
+
+    async def draw_serials(self, conn: object, counts: Mapping[str, int]) -> dict[str, int]:
+        first = {}
+        for carrier, n in counts.items():
+            first[carrier] = self.counters.get(carrier, 0) + 1
+            self.counters[carrier] = self.counters.get(carrier, 0) + n
+        return first
+
+    async def save_labels(self, conn: object, labels: Sequence[LabelRow]) -> None:
+        for label in labels:
+            self.labels.setdefault((label.fulfilment_order_id, label.parcel_id, label.kind), label)
+
+    async def label_document(
+        self, conn: object, fulfilment_order_id: str, parcel_id: str, kind: str
+    ) -> tuple[bytes, str, str] | None:
+        found = self.labels.get((fulfilment_order_id, parcel_id, kind))
+        return (found.pdf, found.zpl, found.tracking_number) if found else None
+
+    async def keep_refusal(self, conn: object, refusal: Refusal) -> None:
+        await self.fulfilment.keep_refusal(conn, refusal)
+
+    async def return_source(
+        self, conn: object, fulfilment_order_id: str, parcel_id: str
+    ) -> ReturnSource | None:
+        label = self.labels.get((fulfilment_order_id, parcel_id, "outbound"))
+        fo = self.fulfilment.orders.get(fulfilment_order_id)
+        if label is None or fo is None:
+            return None
+        parcel_ids = sorted(
+            p for f, p, k in self.labels if f == fulfilment_order_id and k == "outbound"
+        )
+        return ReturnSource(
+            order_id=fo.order_id,
+            location_id=fo.location_id,
+            status=fo.status.value,
+            shipping_address=fo.ship_to.model_dump_json() if fo.ship_to else None,
+            carrier=label.carrier,
+            service=label.service,
+            weight_grams=label.weight_grams,
+            parcel_number=parcel_ids.index(parcel_id) + 1,
+            parcel_count=len(parcel_ids),
+        )
 
 
 def received(payload: P, topic: str, subject: str = "ord-1") -> Received[P]:

@@ -21,19 +21,23 @@ from oms_events.fulfilment import (
     PickedUpByCustomer,
     PickStarted,
     ReadyForPickup,
+    ReadyToShip,
     ShipmentShipped,
     TrackingUpdateReceived,
 )
 from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
-from oms_events.values import DeliveryMethod, LineQuantity, LocationType
+from oms_events.values import Address, DeliveryMethod, LineQuantity, LocationType
 from oms_runtime import RejectedEvent, in_memory_unit_of_work
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
 from oms_shipping.domain.tracking import CarrierCodes, ParcelStatus
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.labelling import Labelling
 from oms_shipping.service_layer.tracking import TrackingHandlers
+from services.shipping.tests.dispatch_config import DISPATCH
 from services.shipping.tests.fakes import (
     BOXES,
     FakeFulfilmentOrders,
+    FakeLabels,
     FakeParcels,
     emitted,
     received,
@@ -42,8 +46,14 @@ from services.shipping.tests.fakes import (
 AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
 LINES = (LineQuantity(line_id="1", sku="TSHIRT", quantity=2),)
 IDS = {"order_id": "ord-1", "fulfilment_order_id": "fo-1", "staff_id": "s-1"}
-CARRIERS = CarrierCodes.model_validate(
-    {"carriers": {"dhl": {"PU": {"status": "in_transit"}, "DL": {"status": "delivered"}}}}
+_CODES = {"PU": {"status": "in_transit"}, "DL": {"status": "delivered"}}
+CARRIERS = CarrierCodes.model_validate({"carriers": {"dhl": _CODES, "dpd": _CODES}})
+CUSTOMER = Address(
+    name="Erika Mustermann",
+    line1="Heidestrasse 17",
+    city="Koeln",
+    postal_code="51147",
+    country="DE",
 )
 
 
@@ -51,8 +61,14 @@ class World:
     def __init__(self) -> None:
         self.orders = FakeFulfilmentOrders()
         self.parcels = FakeParcels(self.orders)
+        self.labels = FakeLabels(self.orders)
         self.handlers = FulfilmentHandlers(
-            CARRIERS, BOXES, self.orders, self.parcels, pickup_hold=timedelta(days=3)
+            CARRIERS,
+            BOXES,
+            self.orders,
+            self.parcels,
+            Labelling(DISPATCH, self.labels),
+            pickup_hold=timedelta(days=3),
         )
         self.tracking = TrackingHandlers(CARRIERS, self.parcels)
 
@@ -66,6 +82,7 @@ class World:
             if pickup
             else DeliveryMethod.HOME_DELIVERY,
             pickup_store_id=location if pickup else None,
+            shipping_address=None if pickup else CUSTOMER,
             lines=LINES,
             accept_by=AT + timedelta(hours=1),
         )
@@ -83,6 +100,10 @@ class World:
     def status(self) -> FulfilmentStatus:
         return self.orders.orders["fo-1"].status
 
+    def tracking_number(self) -> str:
+        """The label's: the parcel travels under it."""
+        return self.labels.labels[("fo-1", "p-1", "outbound")].tracking_number
+
 
 def day(location: str = "wh-hamburg") -> list[object]:
     ids = {**IDS, "location_id": location}
@@ -91,7 +112,7 @@ def day(location: str = "wh-hamburg") -> list[object]:
         FulfilmentAccepted(**ids, performed_at=AT),
         PickStarted(**ids, performed_at=AT),
         ParcelPacked(**ids, performed_at=AT, parcels=(parcel,)),
-        HandedOver(**ids, performed_at=AT, carrier="dhl", tracking_numbers=("T-1",)),
+        HandedOver(**ids, performed_at=AT),
     ]
 
 
@@ -106,15 +127,33 @@ async def test_a_day_of_staff_actions_publishes_each_fact_and_leaves_parcels_to_
     world = World()
     await world.release()
     published = await world.act(*day())
-    assert [type(e) for e in published] == [FulfilmentOrderAccepted, Packed, ShipmentShipped]
-    shipped = published[-1]
-    assert isinstance(shipped, ShipmentShipped)
-    assert (shipped.shipment_id, shipped.tracking_number, shipped.lines) == (
+    assert [type(e) for e in published] == [
+        FulfilmentOrderAccepted,
+        Packed,
+        ReadyToShip,
+        ShipmentShipped,
+    ]
+    ready, shipped = published[2:]
+    assert isinstance(ready, ReadyToShip) and isinstance(shipped, ShipmentShipped)
+    # The cheapest service (no promise to meet) carries the parcel under its label's number.
+    [parcel] = ready.parcels
+    assert (parcel.carrier, parcel.service, parcel.tracking_number) == (
+        "dpd",
+        "classic",
+        world.tracking_number(),
+    )
+    assert [(a.carrier, a.lost_because) for a in parcel.alternatives] == [
+        ("dhl", "more_expensive"),
+        ("ups", "more_expensive"),
+    ]
+    assert (shipped.shipment_id, shipped.carrier, shipped.tracking_number, shipped.lines) == (
         "shp-fo-1",
-        "T-1",
+        "dpd",
+        parcel.tracking_number,
         LINES,
     )
-    assert world.parcels.parcels[("dhl", "T-1")].status is ParcelStatus.HANDED_OVER
+    key = ("dpd", parcel.tracking_number)
+    assert world.parcels.parcels[key].status is ParcelStatus.HANDED_OVER
 
 
 async def test_an_action_out_of_place_is_refused_kept_and_publishes_nothing() -> None:
@@ -152,28 +191,83 @@ async def test_a_parcel_in_a_box_the_work_cannot_go_in_is_refused_and_kept(
 
 
 @pytest.mark.parametrize(
-    ("carrier", "taken", "reason"),
-    [("ups", False, "unknown_carrier"), ("dhl", True, "tracking_number_in_use")],
+    ("named", "reason"),
+    [
+        ({"carrier": "ups"}, "unknown_carrier"),
+        ({"carrier": "dhl"}, "not_the_labels"),
+        ({"tracking_numbers": ("T-1",)}, "not_the_labels"),
+    ],
 )
-async def test_a_hand_over_a_carrier_cannot_take_is_refused(
-    carrier: str, taken: bool, reason: str
+async def test_a_hand_over_that_is_not_the_labels_is_refused(
+    named: dict[str, object], reason: str
 ) -> None:
     world = World()
     await world.release()
-    if taken:
-        await world.parcels.add_parcels(
-            None,
-            carrier="dhl",
-            tracking_numbers=["T-1"],
-            fulfilment_order_id="fo-0",
-            order_id="ord-0",
-            handed_over_at=AT,
-        )
     *before, hand_over = day()
     await world.act(*before)
-    published = await world.act(hand_over.model_copy(update={"carrier": carrier}))  # type: ignore[attr-defined]
+    published = await world.act(hand_over.model_copy(update=named))
     assert published == [] and world.status() is FulfilmentStatus.PACKED
     assert [r.reason for r in world.orders.refusals.values()] == [reason]
+
+
+async def test_a_hand_over_naming_the_labels_own_numbers_ships() -> None:
+    world = World()
+    await world.release()
+    *before, hand_over = day()
+    await world.act(*before)
+    named = {"carrier": "dpd", "tracking_numbers": (world.tracking_number(),)}
+    published = await world.act(hand_over.model_copy(update=named))
+    assert [type(e) for e in published] == [ShipmentShipped]
+
+
+async def test_packing_no_service_can_take_is_refused_and_kept() -> None:
+    world = World()
+    await world.release()
+    heavy = day()[2].model_copy(  # every band ends at 5 kg
+        update={"parcels": (Parcel(parcel_id="p-1", box="L", weight_grams=9000, lines=LINES),)}
+    )
+    published = await world.act(*day()[:2], heavy)
+    assert [type(e) for e in published] == [FulfilmentOrderAccepted]
+    assert world.status() is FulfilmentStatus.PICKING and world.labels.labels == {}
+    [refusal] = world.orders.refusals.values()
+    assert (refusal.reason, refusal.detail) == (
+        "no_carrier_service",
+        "parcel p-1: no service takes it (overweight)",
+    )
+
+
+async def test_packing_where_no_address_is_configured_is_refused_and_kept() -> None:
+    world = World()
+    await world.release("wh-nowhere")
+    published = await world.act(*day("wh-nowhere")[:3], location="wh-nowhere")
+    assert [type(e) for e in published] == [FulfilmentOrderAccepted]
+    assert [r.reason for r in world.orders.refusals.values()] == ["no_ship_from_address"]
+
+
+async def test_a_shipped_parcel_gets_one_return_label_back_to_its_location() -> None:
+    world = World()
+    await world.release()
+    await world.act(*day()[:3])
+    labelling = world.handlers.labelling
+
+    async def ask(parcel_id: str = "p-1") -> bool | ActionRefused:
+        return await labelling.return_label(
+            in_memory_unit_of_work(), uuid4(), "fo-1", parcel_id, AT
+        )
+
+    early = await ask()
+    assert isinstance(early, ActionRefused) and early.reason == "not_shipped"
+    assert [(r.action, r.reason) for r in world.orders.refusals.values()] == [
+        ("return_label", "not_shipped")
+    ]
+    await world.act(day()[3])
+    assert await ask() is True and await ask() is True  # asked twice, issued once
+    assert await ask("p-9") is False
+    back = world.labels.labels[("fo-1", "p-1", "return")]
+    assert (back.carrier, back.service, back.cost_minor) == ("dpd", "classic", None)
+    assert back.tracking_number != world.tracking_number()
+    assert world.labels.counters == {"dpd": 2}
+    assert "Erika Mustermann" in back.zpl.split("^FDTO")[0]  # the customer sends it
 
 
 async def test_an_action_for_work_this_service_never_received_is_rejected() -> None:
@@ -220,9 +314,9 @@ async def test_a_call_off_cancels_open_work_and_is_refused_once_it_left() -> Non
     assert [r.reason for r in world.orders.refusals.values()] == ["already_shipped"]
 
 
-def scan(code: str, at: datetime) -> TrackingUpdateReceived:
+def scan(code: str, at: datetime, tracking: str) -> TrackingUpdateReceived:
     return TrackingUpdateReceived(
-        carrier="dhl", tracking_number="T-1", carrier_status_code=code, occurred_at=at
+        carrier="dpd", tracking_number=tracking, carrier_status_code=code, occurred_at=at
     )
 
 
@@ -231,13 +325,13 @@ async def test_scans_move_the_parcel_forward_only_and_delivery_completes_the_wor
     await world.release()
     await world.act(*day())
     work = in_memory_unit_of_work()
-    late = scan("PU", AT + timedelta(hours=1))
+    number = world.tracking_number()
     await world.tracking.updates(
         work,
         [
-            received(late, "oms.carrier-tracking"),
-            received(scan("DL", AT + timedelta(hours=5)), "oms.carrier-tracking"),
-            received(scan("PU", AT + timedelta(hours=2)), "oms.carrier-tracking"),  # older
+            received(scan("PU", AT + timedelta(hours=1), number), "oms.carrier-tracking"),
+            received(scan("DL", AT + timedelta(hours=5), number), "oms.carrier-tracking"),
+            received(scan("PU", AT + timedelta(hours=2), number), "oms.carrier-tracking"),  # older
         ],
     )
     assert [type(e) for e in emitted(work)] == [InTransit, Delivered]
@@ -249,13 +343,13 @@ async def test_a_scan_nobody_can_read_is_rejected() -> None:
     world = World()
     await world.release()
     await world.act(*day())
-    for bad, reason in ((scan("ZZ", AT), "unknown_carrier_status_code"),):
+    for bad, reason in ((scan("ZZ", AT, world.tracking_number()), "unknown_carrier_status_code"),):
         with pytest.raises(RejectedEvent) as caught:
             await world.tracking.updates(
                 in_memory_unit_of_work(), [received(bad, "oms.carrier-tracking")]
             )
         assert caught.value.reason == reason
-    unknown = scan("PU", AT).model_copy(update={"tracking_number": "T-404"})
+    unknown = scan("PU", AT, "T-404")
     with pytest.raises(RejectedEvent) as caught:
         await world.tracking.updates(
             in_memory_unit_of_work(), [received(unknown, "oms.carrier-tracking")]

@@ -8,6 +8,7 @@ service's fact, so every event type name stays unique.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -25,7 +26,9 @@ __all__ = [
     "FulfilmentOrderRejected",
     "FulfilmentRejected",
     "HandedOver",
+    "HandedOverV1",
     "InTransit",
+    "LabelledParcel",
     "OutForDelivery",
     "Packed",
     "Parcel",
@@ -33,15 +36,19 @@ __all__ = [
     "PickStarted",
     "PickedUpByCustomer",
     "PickedUpByCustomerV1",
+    "RateAlternative",
     "ReadyForPickup",
     "ReadyForPickupV1",
     "ReadyToShip",
+    "ReadyToShipV1",
     "RejectionCause",
     "ReturnedToSender",
     "ShipmentShipped",
     "TrackingUpdateReceived",
+    "upcast_handed_over_v1_v2",
     "upcast_picked_up_by_customer_v1_v2",
     "upcast_ready_for_pickup_v1_v2",
+    "upcast_ready_to_ship_v1_v2",
 ]
 
 _Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -110,11 +117,27 @@ class ParcelPacked(_StaffAction):
 
 
 @event("HandedOver")
-class HandedOver(_StaffAction):
-    """Parcels handed to the carrier's driver."""
+class HandedOverV1(_StaffAction):
+    """First form: the staff typed the carrier and every tracking number."""
 
     carrier: Identifier
     tracking_numbers: Annotated[tuple[Identifier, ...], Field(min_length=1)]
+
+
+@event("HandedOver", version=2)
+class HandedOver(_StaffAction):
+    """Parcels handed to the carrier's driver. Work the shipping service labelled needs
+    neither field (the labels name them); given, they must be the labels' own. Work without
+    labels needs both."""
+
+    carrier: Identifier | None = None
+    tracking_numbers: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
+
+
+@upcaster("HandedOver", from_version=1)
+def upcast_handed_over_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 always named both: nothing to change."""
+    return dict(data)
 
 
 @event("Collected")
@@ -148,8 +171,8 @@ class Packed(_FulfilmentOrderEvent):
 
 
 @event("ReadyToShip")
-class ReadyToShip(_FulfilmentOrderEvent):
-    """A carrier was chosen (rate shopping) and the label printed."""
+class ReadyToShipV1(_FulfilmentOrderEvent):
+    """First form, never published by the shipping service: one carrier for the shipment."""
 
     shipment_id: Identifier
     carrier: Identifier
@@ -158,6 +181,69 @@ class ReadyToShip(_FulfilmentOrderEvent):
     label_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     shipping_cost: Money
     promised_by: UtcDatetime | None = None
+
+
+class RateAlternative(ValueModel):
+    """A carrier service rate shopping did not choose, and why."""
+
+    carrier: Identifier
+    service: Identifier
+    lost_because: _Code
+    """``no_zone``, ``overweight``, ``misses_promise``, ``over_budget``, ``more_expensive``,
+    ``slower``, ``lower_score`` or ``ranked_lower``."""
+    cost: Money | None = None
+    """None when the service made no offer (``no_zone``, ``overweight``)."""
+    estimated_delivery: date | None = None
+
+
+class LabelledParcel(ValueModel):
+    """One parcel's carrier choice and its label's tracking number."""
+
+    parcel_id: Identifier
+    carrier: Identifier
+    service: Identifier
+    tracking_number: Identifier
+    cost: Money
+    billable_weight_grams: Annotated[int, Field(strict=True, gt=0)] | None = None
+    """The larger of actual and dimensional weight; None only in records upcast from v1."""
+    estimated_delivery: date | None = None
+    meets_promise: bool | None = None
+    """None when nothing was promised."""
+    alternatives: Annotated[tuple[RateAlternative, ...], Field(max_length=200)] = ()
+
+
+@event("ReadyToShip", version=2)
+class ReadyToShip(_FulfilmentOrderEvent):
+    """Rate shopping chose a carrier service per parcel and its label was printed: every
+    alternative with why it lost. ``promise_at_risk``: some parcel's best option arrives
+    after ``promised_by``."""
+
+    shipment_id: Identifier
+    policy: _Code | None = None
+    """The delivery method's policy (``cheapest_meeting_promise``, ``fastest``,
+    ``best_score_within_budget``); None only in records upcast from v1."""
+    parcels: Annotated[tuple[LabelledParcel, ...], Field(min_length=1, max_length=100)]
+    promised_by: UtcDatetime | None = None
+    promise_at_risk: bool = False
+    ready_at: UtcDatetime | None = None
+
+
+@upcaster("ReadyToShip", from_version=1)
+def upcast_ready_to_ship_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1's one carrier and tracking number become one parcel named by that number; its
+    ``label_url`` has no place (labels are downloaded from the shipping service)."""
+    common = ("order_id", "fulfilment_order_id", "location_id", "shipment_id", "promised_by")
+    upcast = {k: data[k] for k in common if k in data}
+    upcast["parcels"] = [
+        {
+            "parcel_id": data.get("tracking_number"),
+            "carrier": data.get("carrier"),
+            "service": data.get("service_level"),
+            "tracking_number": data.get("tracking_number"),
+            "cost": data.get("shipping_cost"),
+        }
+    ]
+    return upcast
 
 
 @event("ReadyForPickup")

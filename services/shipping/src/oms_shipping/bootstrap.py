@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from oms_runtime import ServiceRuntime
-from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, items, parcels
+from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, items, labels, parcels
 from oms_shipping.config import ShippingSettings
 from oms_shipping.entrypoints.api import register_api
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
 from oms_shipping.entrypoints.carrier_webhook import register_carrier_webhook
 from oms_shipping.entrypoints.kafka import subscriptions
+from oms_shipping.entrypoints.label_api import register_label_api
 from oms_shipping.entrypoints.pick_pack_api import register_pick_pack_api
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.labelling import Labelling
 from oms_shipping.service_layer.pick_pack import PickPack
 from oms_shipping.service_layer.tracking import TrackingHandlers
 
@@ -21,14 +23,16 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
     runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
     carriers, boxes = settings.carriers, settings.box_catalogue
+    labelling = Labelling(settings.dispatch_config, labels)
     fulfilment = FulfilmentHandlers(
-        carriers, boxes, fulfilment_orders, parcels, pickup_hold=settings.pickup_hold
+        carriers, boxes, fulfilment_orders, parcels, labelling, pickup_hold=settings.pickup_hold
     )
     for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
     keys = parse_staff_keys(settings.shipping_api_keys)
     register_api(runtime, fulfilment, keys)
     register_pick_pack_api(runtime, PickPack(settings.bins, boxes, fulfilment_orders, items), keys)
+    register_label_api(runtime, labelling, keys)
     register_carrier_webhook(
         runtime,
         {c: s.get_secret_value() for c, s in settings.carrier_webhook_secrets.items()},

@@ -7,12 +7,14 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from oms_events.values import DeliveryMethod
 from oms_runtime import DocumentError, RuntimeSettings
-from oms_shipping.adapters.carrier_file import read_carrier_codes
+from oms_shipping.adapters.carrier_file import read_carrier_codes, read_dispatch
 from oms_shipping.adapters.config_files import read_boxes, read_pick_bins
 from oms_shipping.domain.boxes import BoxCatalogue
+from oms_shipping.domain.dispatch import DispatchConfig
 from oms_shipping.domain.pick_path import PickBins
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
@@ -25,6 +27,10 @@ class ShippingSettings(RuntimeSettings):
     # Each carrier's tracking status codes and what they mean (YAML or JSON); see
     # docs/shipping-service.md.
     carrier_codes: Path = Path("deploy/demo/carriers.yaml")
+    # How parcels leave: ship-from addresses, carrier services with their rates and transit
+    # times, a rate-shopping policy per delivery method (YAML or JSON); see
+    # docs/shipping-service.md.
+    dispatch: Path = Path("deploy/demo/dispatch.yaml")
     # Digests of the staff API's keys: a location's devices or operators (see
     # oms_shipping.entrypoints.api_auth).
     shipping_api_keys: str = "{}"
@@ -61,7 +67,7 @@ class ShippingSettings(RuntimeSettings):
             raise ValueError("must be positive")
         return value
 
-    @field_validator("carrier_codes", "boxes", "pick_bins")
+    @field_validator("carrier_codes", "dispatch", "boxes", "pick_bins")
     @classmethod
     def _file_loads(cls, value: Path, info: ValidationInfo) -> Path:
         try:
@@ -70,9 +76,34 @@ class ShippingSettings(RuntimeSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    @model_validator(mode="after")
+    def _dispatch_fits(self) -> ShippingSettings:
+        """Every carrier that takes parcels has its status codes (else its scans could never
+        be read) and every delivery method a policy."""
+        dispatch = self.dispatch_config
+        uncoded = sorted(set(dispatch.carriers) - set(self.carriers.carriers))
+        if uncoded:
+            raise ValueError(
+                f"{self.dispatch}: carriers {', '.join(uncoded)} have no status codes in"
+                f" {self.carrier_codes}"
+            )
+        methods = {m.value for m in DeliveryMethod}
+        missing = sorted(methods - set(dispatch.policies))
+        unknown = sorted(set(dispatch.policies) - methods)
+        if missing or unknown:
+            raise ValueError(
+                f"{self.dispatch}: policies: one per delivery method"
+                f" ({', '.join(sorted(methods))}); missing {missing}, unknown {unknown}"
+            )
+        return self
+
     @cached_property
     def carriers(self) -> CarrierCodes:
         return read_carrier_codes(self.carrier_codes)
+
+    @cached_property
+    def dispatch_config(self) -> DispatchConfig:
+        return read_dispatch(self.dispatch)
 
     @cached_property
     def box_catalogue(self) -> BoxCatalogue:
@@ -85,6 +116,7 @@ class ShippingSettings(RuntimeSettings):
 
 _READERS: dict[str | None, Callable[[Path], object]] = {
     "carrier_codes": read_carrier_codes,
+    "dispatch": read_dispatch,
     "boxes": read_boxes,
     "pick_bins": read_pick_bins,
 }

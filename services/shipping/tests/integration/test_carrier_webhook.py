@@ -17,6 +17,7 @@ from oms_shipping.domain.carrier_signature import sign
 from tests.support.inventory import TSHIRT
 from tests.support.shipping import (
     fulfilment_order,
+    label_tracking_number,
     now,
     released,
     send_released,
@@ -72,14 +73,15 @@ async def test_signed_updates_deliver_and_everything_else_is_refused_and_kept(en
     await send_released(env, released("ord-hook-1", "fo-hook-1"))
     fo = await fulfilment_order(env, "ord-hook-1", "CREATED")
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
-    await send_staff(env, *work_through(fo, lines, "T-HOOK-1", now() - timedelta(hours=1)))
+    await send_staff(env, *work_through(fo, lines, now() - timedelta(hours=1)))
     await fulfilment_order(env, "ord-hook-1", "SHIPPED")
+    tracking = await label_tracking_number(env, "fo-hook-1")
 
     refused = [
-        (await _post(shipping.url, "dhl", _updates(("T-HOOK-1", "DL", 5)), secret=None)),
-        (await _post(shipping.url, "dhl", _updates(("T-HOOK-1", "DL", 5)), shift_s=-900)),
-        (await _post(shipping.url, "dhl", _updates(("T-HOOK-1", "DL", 5)), secret="x" * 20)),
-        (await _post(shipping.url, "ups", _updates(("T-HOOK-1", "DL", 5)))),
+        (await _post(shipping.url, "dhl", _updates((tracking, "DL", 5)), secret=None)),
+        (await _post(shipping.url, "dhl", _updates((tracking, "DL", 5)), shift_s=-900)),
+        (await _post(shipping.url, "dhl", _updates((tracking, "DL", 5)), secret="x" * 20)),
+        (await _post(shipping.url, "ups", _updates((tracking, "DL", 5)))),
         (await _post(shipping.url, "dhl", b'{"updates": "soon"}')),
     ]
     assert [(status, problem["code"]) for status, problem in refused] == [
@@ -105,7 +107,7 @@ async def test_signed_updates_deliver_and_everything_else_is_refused_and_kept(en
     status, answer = await _post(
         shipping.url,
         "dhl",
-        _updates(("T-HOOK-1", "OD", 1), ("T-HOOK-1", "DL", 2), ("T-NOPE", "DL", 2)),
+        _updates((tracking, "OD", 1), (tracking, "DL", 2), ("T-NOPE", "DL", 2)),
     )
     assert (status, answer) == (202, {"accepted": 3})
     await fulfilment_order(env, "ord-hook-1", "DELIVERED")

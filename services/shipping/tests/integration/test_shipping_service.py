@@ -14,6 +14,7 @@ from tests.support.inventory import HAMBURG, TSHIRT, events_until
 from tests.support.shipping import (
     STAFF,
     fulfilment_order,
+    label_tracking_number,
     now,
     released,
     scan,
@@ -48,12 +49,13 @@ async def test_out_of_order_actions_are_refused_and_kept_scans_never_go_back(env
     fo = await fulfilment_order(env, order_id, "CREATED")
     start = now() - timedelta(hours=3)
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
-    accept, pick, pack, hand_over = work_through(fo, lines, "TRK-1", start)
+    accept, pick, pack, hand_over = work_through(fo, lines, start)
     ids = {"order_id": order_id, "location_id": HAMBURG, "staff_id": STAFF}
     ghost = PickStarted(**ids, fulfilment_order_id="fo-nobody", performed_at=start)
     # Picking before accepting, packing before picking: refused, kept, and the rest goes on.
     await send_staff(env, pick, ghost, accept, pack, pick, pack, hand_over, accept)
     await fulfilment_order(env, order_id, "SHIPPED")
+    tracking = await label_tracking_number(env, "fo-ship-1")
 
     async def refusals() -> list[tuple[str, str]] | None:
         rows = await env.fetch(
@@ -74,13 +76,13 @@ async def test_out_of_order_actions_are_refused_and_kept_scans_never_go_back(env
     # an unknown tracking number and an unmapped code are dead-lettered.
     await send_scans(
         env,
-        scan("TRK-1", "OD", start + timedelta(hours=1)),
-        scan("TRK-1", "PU", start + timedelta(minutes=30)),
+        scan(tracking, "OD", start + timedelta(hours=1)),
+        scan(tracking, "PU", start + timedelta(minutes=30)),
         scan("TRK-UNKNOWN", "DL", start + timedelta(hours=1)),
-        scan("TRK-1", "ZZ", start + timedelta(hours=1)),
-        scan("TRK-1", "NA", start + timedelta(hours=2)),
-        scan("TRK-1", "DL", start + timedelta(hours=2, minutes=30)),
-        scan("TRK-1", "OD", start + timedelta(hours=2, minutes=40)),
+        scan(tracking, "ZZ", start + timedelta(hours=1)),
+        scan(tracking, "NA", start + timedelta(hours=2)),
+        scan(tracking, "DL", start + timedelta(hours=2, minutes=30)),
+        scan(tracking, "OD", start + timedelta(hours=2, minutes=40)),
     )
     await fulfilment_order(env, order_id, "DELIVERED")
     assert sorted(await _dead_letters(env, "oms.carrier-tracking", 2)) == [
@@ -103,16 +105,18 @@ async def test_out_of_order_actions_are_refused_and_kept_scans_never_go_back(env
         ("OD", False, "after_final"),
     ]
     parcel = await env.fetch(
-        "shipping", "SELECT status FROM parcels WHERE tracking_number = $1", "TRK-1"
+        "shipping", "SELECT status FROM parcels WHERE tracking_number = $1", tracking
     )
     assert parcel[0]["status"] == "delivered"
-    published = await events_until(env, "oms.shipments", 6)
+    published = await events_until(env, "oms.shipments", 7)
     assert [e.envelope.type for e in published] == [
         "FulfilmentOrderAccepted",
         "Packed",
+        "ReadyToShip",
         "ShipmentShipped",
         "OutForDelivery",
         "DeliveryException",
         "Delivered",
     ]
     assert {e.payload.shipment_id for e in published[2:]} == {"shp-fo-ship-1"}
+    assert published[3].payload.tracking_number == tracking

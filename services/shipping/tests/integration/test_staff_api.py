@@ -10,7 +10,13 @@ import pytest
 from oms_events.values import LineQuantity
 from oms_runtime import key_digest
 from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until
-from tests.support.shipping import call_api, fulfilment_order, released, send_released
+from tests.support.shipping import (
+    fulfilment_order,
+    label_tracking_number,
+    released,
+    send_released,
+    staff_call,
+)
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -33,26 +39,30 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     await fulfilment_order(env, "ord-api-1", "CREATED")
     url, fo = shipping.url, "/v1/fulfilment-orders/fo-ord-api-1"
 
-    status, listed = await call_api(url, "GET", "/v1/fulfilment-orders?status=CREATED", HAMBURG_KEY)
+    status, listed = await staff_call(
+        url, "GET", "/v1/fulfilment-orders?status=CREATED", HAMBURG_KEY
+    )
     assert status == 200
     assert [f["fulfilment_order_id"] for f in listed["fulfilment_orders"]] == ["fo-ord-api-1"]
     assert listed["fulfilment_orders"][0]["lines"] == [
         {"line_id": "1", "sku": TSHIRT, "quantity": 2}
     ]
     # Another location's devices neither see nor work it; nor list another location.
-    assert (await call_api(url, "GET", "/v1/fulfilment-orders", BERLIN_KEY))[1] == {
+    assert (await staff_call(url, "GET", "/v1/fulfilment-orders", BERLIN_KEY))[1] == {
         "fulfilment_orders": []
     }
-    status, problem = await call_api(url, "POST", fo + "/accept", BERLIN_KEY, {"staff_id": "s-1"})
+    status, problem = await staff_call(url, "POST", fo + "/accept", BERLIN_KEY, {"staff_id": "s-1"})
     assert (status, problem["code"]) == (404, "not_found")
-    status, problem = await call_api(
+    status, problem = await staff_call(
         url, "GET", f"/v1/fulfilment-orders?location_id={HAMBURG}", BERLIN_KEY
     )
     assert (status, problem["code"]) == (403, "forbidden")
-    assert (await call_api(url, "GET", fo, None))[0] == 401
+    assert (await staff_call(url, "GET", fo, None))[0] == 401
 
     # Accepted at once, the fact published; packing before picking refused and kept.
-    status, accepted = await call_api(url, "POST", fo + "/accept", HAMBURG_KEY, {"staff_id": "s-7"})
+    status, accepted = await staff_call(
+        url, "POST", fo + "/accept", HAMBURG_KEY, {"staff_id": "s-7"}
+    )
     assert (status, accepted["status"]) == (200, "ACCEPTED")
     [published] = await events_until(env, "oms.shipments", 1, "FulfilmentOrderAccepted")
     assert published.payload.fulfilment_order_id == "fo-ord-api-1"
@@ -62,7 +72,7 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
         "weight_grams": 800,
         "lines": [LINES[0].model_dump()],
     }
-    status, problem = await call_api(
+    status, problem = await staff_call(
         url, "POST", fo + "/pack", HAMBURG_KEY, {"staff_id": "s-7", "parcels": [parcel]}
     )
     assert (status, problem["code"]) == (409, "pack_before_pick")
@@ -72,10 +82,10 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     assert [tuple(r) for r in refusals] == [("pack", "pack_before_pick")]
 
     # Bad bodies get specific problems and change nothing.
-    status, problem = await call_api(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
+    status, problem = await staff_call(url, "POST", fo + "/start-picking", HAMBURG_KEY, {})
     assert (status, problem["code"]) == (422, "invalid_request")
-    status, problem = await call_api(
-        url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7", "carrier": "dhl"}
+    status, problem = await staff_call(
+        url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7", "tracking_numbers": "T"}
     )
     assert (status, problem["code"]) == (422, "invalid_request")
 
@@ -83,14 +93,25 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     for path, body in (
         ("/start-picking", {"staff_id": "s-7"}),
         ("/pack", {"staff_id": "s-7", "parcels": [parcel]}),
-        ("/hand-over", {"staff_id": "s-7", "carrier": "dhl", "tracking_numbers": ["T-API-1"]}),
     ):
-        status, now = await call_api(url, "POST", fo + path, OPS_KEY, body)
+        status, now = await staff_call(url, "POST", fo + path, OPS_KEY, body)
         assert status == 200, now
-    assert (now["status"], now["carrier"], now["tracking_numbers"]) == (
+    assert (now["status"], now["policy"], now["promise_at_risk"]) == (
+        "PACKED",
+        "cheapest_meeting_promise",
+        False,
+    )
+    # Handed over under another number than the label's: refused; under the label: shipped.
+    tracking = await label_tracking_number(env, "fo-ord-api-1")
+    typed = {"staff_id": "s-7", "carrier": "dhl", "tracking_numbers": ["T-API-1"]}
+    status, problem = await staff_call(url, "POST", fo + "/hand-over", OPS_KEY, typed)
+    assert (status, problem["code"]) == (409, "not_the_labels")
+    status, now = await staff_call(url, "POST", fo + "/hand-over", OPS_KEY, {"staff_id": "s-7"})
+    assert (status, now["status"], now["carrier"], now["tracking_numbers"]) == (
+        200,
         "SHIPPED",
         "dhl",
-        ["T-API-1"],
+        [tracking],
     )
     [shipped] = await events_until(env, "oms.shipments", 1, "ShipmentShipped")
     assert shipped.payload.lines == LINES

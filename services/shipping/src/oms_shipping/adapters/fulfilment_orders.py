@@ -12,7 +12,14 @@ from uuid import UUID
 import asyncpg
 
 from oms_events.values import DeliveryMethod
-from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line, Parcel
+from oms_shipping.domain.dispatch import PostalAddress
+from oms_shipping.domain.fulfilment import (
+    FulfilmentOrder,
+    FulfilmentStatus,
+    Line,
+    Parcel,
+    ParcelLabel,
+)
 
 __all__ = [
     "NewFulfilmentOrder",
@@ -21,6 +28,7 @@ __all__ = [
     "find",
     "keep_refusal",
     "lock",
+    "postal_address",
     "save",
     "save_created",
     "view",
@@ -89,14 +97,34 @@ def _lines(raw: Any) -> tuple[Line, ...]:
     return tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in raw)
 
 
+_LABEL_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
+
+
+def postal_address(stored: str | None) -> PostalAddress | None:
+    """What a label prints of a kept shipping address (no email, no phone)."""
+    if stored is None:
+        return None
+    address = json.loads(stored)
+    return PostalAddress(**{k: address[k] for k in _LABEL_FIELDS if address.get(k) is not None})
+
+
 _TRACKING_NUMBERS = (
     "coalesce((SELECT array_agg(p.tracking_number ORDER BY p.tracking_number) FROM parcels p"
     " WHERE p.fulfilment_order_id = f.fulfilment_order_id), '{}') AS tracking_numbers"
 )
+_LABELS = (
+    "coalesce((SELECT json_agg(json_build_object('parcel_id', l.parcel_id, 'carrier',"
+    " l.carrier, 'tracking_number', l.tracking_number) ORDER BY l.parcel_id) FROM labels l"
+    " WHERE l.fulfilment_order_id = f.fulfilment_order_id AND l.kind = 'outbound'),"
+    " '[]'::json) AS labels"
+)
 _LOAD = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.lines, f.status, f.parcels,"
-    " f.carrier, f.delivery_method, f.pickup_store_id, f.pickup_code, f.hold_until, "
+    " f.carrier, f.delivery_method, f.pickup_store_id, f.pickup_code, f.hold_until,"
+    " f.shipping_address, f.promised_by, f.policy, f.promise_at_risk, "
     + _TRACKING_NUMBERS
+    + ", "
+    + _LABELS
     + " FROM fulfilment_orders f"
 )
 
@@ -114,10 +142,20 @@ def _loaded(row: asyncpg.Record) -> FulfilmentOrder:
         ),
         carrier=row["carrier"],
         tracking_numbers=tuple(row["tracking_numbers"]),
+        labels=tuple(
+            ParcelLabel(r["parcel_id"], r["carrier"], r["tracking_number"])
+            for r in json.loads(row["labels"])
+        ),
         for_pickup=row["delivery_method"] in _PICKUP_METHODS
         and row["location_id"] == row["pickup_store_id"],
         pickup_code=row["pickup_code"],
         hold_until=row["hold_until"],
+        delivery_method=row["delivery_method"],
+        ship_to=postal_address(row["shipping_address"]),
+        pickup_store_id=row["pickup_store_id"],
+        promised_by=row["promised_by"],
+        policy=row["policy"],
+        promise_at_risk=row["promise_at_risk"],
     )
 
 
@@ -151,7 +189,8 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
     await conn.execute(
         "UPDATE fulfilment_orders SET status = $2, lines = $3::jsonb, parcels = $4::jsonb,"
         " carrier = $5, shipped_at = CASE WHEN $2 = 'SHIPPED' THEN $6 ELSE shipped_at END,"
-        " pickup_code = $7, hold_until = $8, updated_at = now() WHERE fulfilment_order_id = $1",
+        " pickup_code = $7, hold_until = $8, policy = $9, promise_at_risk = $10,"
+        " updated_at = now() WHERE fulfilment_order_id = $1",
         fo.fulfilment_order_id,
         fo.status.value,
         json.dumps([_line(line) for line in fo.lines]),
@@ -170,6 +209,8 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         at,
         fo.pickup_code,
         fo.hold_until,
+        fo.policy,
+        fo.promise_at_risk,
     )
 
 
@@ -194,9 +235,8 @@ async def keep_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:
 
 _VIEW = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method, f.status,"
-    " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at, "
-    + _TRACKING_NUMBERS
-    + " FROM fulfilment_orders f"
+    " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at,"
+    " f.policy, f.promise_at_risk, " + _TRACKING_NUMBERS + " FROM fulfilment_orders f"
 )
 
 

@@ -61,17 +61,17 @@ async def tracking_numbers_in_use(
 async def add_parcels(
     conn: asyncpg.Connection,
     *,
-    carrier: str,
-    tracking_numbers: Sequence[str],
+    handed: Sequence[tuple[str, str]],
     fulfilment_order_id: str,
     order_id: str,
     handed_over_at: datetime,
 ) -> None:
+    """The parcels handed over, by (carrier, tracking number)."""
     await conn.execute(
         "INSERT INTO parcels (carrier, tracking_number, fulfilment_order_id, order_id, status,"
-        " latest_at) SELECT $1, t, $3, $4, $5, $6 FROM unnest($2::text[]) AS t",
-        carrier,
-        list(tracking_numbers),
+        " latest_at) SELECT c, t, $3, $4, $5, $6 FROM unnest($1::text[], $2::text[]) AS u(c, t)",
+        [c for c, _ in handed],
+        [t for _, t in handed],
         fulfilment_order_id,
         order_id,
         ParcelStatus.HANDED_OVER.value,

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from oms_shipping.domain.dispatch import PostalAddress
+
 __all__ = [
     "ActionRefused",
     "FulfilmentOrder",
     "FulfilmentStatus",
     "Line",
     "Parcel",
+    "ParcelLabel",
 ]
 
 
@@ -76,6 +79,15 @@ class Parcel:
     lines: tuple[Line, ...]
 
 
+@dataclass(frozen=True)
+class ParcelLabel:
+    """The label printed for a parcel: the carrier and tracking number it travels under."""
+
+    parcel_id: str
+    carrier: str
+    tracking_number: str
+
+
 @dataclass
 class FulfilmentOrder:
     fulfilment_order_id: str
@@ -86,10 +98,21 @@ class FulfilmentOrder:
     parcels: tuple[Parcel, ...] = ()
     carrier: str | None = None
     tracking_numbers: tuple[str, ...] = ()
+    labels: tuple[ParcelLabel, ...] = ()
+    """Printed at packing for work going to a carrier; the hand-over follows them."""
     for_pickup: bool = False
     """Click & collect: the customer collects the work at this location."""
     pickup_code: str | None = None
     hold_until: datetime | None = None
+    delivery_method: str = "home_delivery"
+    ship_to: PostalAddress | None = None
+    """The customer's address (home delivery)."""
+    pickup_store_id: str | None = None
+    promised_by: datetime | None = None
+    policy: str | None = None
+    """The rate-shopping policy that chose the labels' carriers."""
+    promise_at_risk: bool = False
+    """Some parcel's best carrier option arrives after ``promised_by``."""
     changed: bool = field(default=False, compare=False)
 
     @property
@@ -134,6 +157,8 @@ class FulfilmentOrder:
                 _S.PACKED: "already_packed",
             },
         )
+        if len({p.parcel_id for p in parcels}) != len(parcels):
+            raise ActionRefused("duplicate_parcel", "a parcel id appears twice")
         packed: dict[str, int] = {}
         for parcel in parcels:
             for line in parcel.lines:
@@ -152,7 +177,13 @@ class FulfilmentOrder:
         self.parcels = parcels
         self._move(_S.PACKED)
 
-    def hand_over(self, carrier: str, tracking_numbers: tuple[str, ...]) -> None:
+    def hand_over(
+        self, carrier: str | None, tracking_numbers: tuple[str, ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """The parcels leave: labelled work under its labels' carriers and numbers (the staff
+        may name them, and then they must be the labels' own), work without labels under
+        the carrier and numbers the staff typed. Returns the (carrier, tracking number) of
+        every parcel."""
         if self.for_pickup:
             raise ActionRefused(
                 "collected_at_store", "the customer collects this work; no carrier takes it"
@@ -163,9 +194,36 @@ class FulfilmentOrder:
         )
         if len(set(tracking_numbers)) != len(tracking_numbers):
             raise ActionRefused("duplicate_tracking_number", "a tracking number appears twice")
-        self.carrier = carrier
-        self.tracking_numbers = tracking_numbers
+        if self.labels:
+            handed = tuple((label.carrier, label.tracking_number) for label in self.labels)
+            if carrier is not None and {c for c, _ in handed} != {carrier}:
+                raise ActionRefused("not_the_labels", "the labels name another carrier")
+            if tracking_numbers and set(tracking_numbers) != {t for _, t in handed}:
+                raise ActionRefused(
+                    "not_the_labels", "the tracking numbers are not those of the labels"
+                )
+        elif carrier is None or not tracking_numbers:
+            raise ActionRefused(
+                "carrier_required", "work without labels needs a carrier and tracking numbers"
+            )
+        else:
+            handed = tuple((carrier, number) for number in tracking_numbers)
+        self.carrier = handed[0][0]
+        self.tracking_numbers = tuple(number for _, number in handed)
         self._move(_S.SHIPPED)
+        return handed
+
+    def label(self, labels: tuple[ParcelLabel, ...], policy: str, promise_at_risk: bool) -> None:
+        """Packed work for a carrier got a label per parcel from rate shopping."""
+        self._expect((_S.PACKED,), {})
+        if self.for_pickup:
+            raise ActionRefused("not_for_carrier", "the customer collects this work here")
+        if {label.parcel_id for label in labels} != {p.parcel_id for p in self.parcels}:
+            raise ActionRefused("unlabelled_parcel", "every parcel needs exactly one label")
+        self.labels = labels
+        self.policy = policy
+        self.promise_at_risk = promise_at_risk
+        self.changed = True
 
     def set_aside(self, pickup_code: str, hold_until: datetime) -> None:
         """Packed click & collect work waits at the counter for its customer."""

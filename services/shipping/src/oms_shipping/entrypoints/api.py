@@ -34,7 +34,16 @@ from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
 from oms_shipping.entrypoints.api_auth import Staff, staff_security
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers, StaffAction
 
-__all__ = ["ERRORS", "LOCATION_ERRORS", "FoId", "FulfilmentOrderView", "not_found", "register_api"]
+__all__ = [
+    "ACTION_ERRORS",
+    "ERRORS",
+    "LOCATION_ERRORS",
+    "FoId",
+    "FulfilmentOrderView",
+    "not_found",
+    "register_api",
+    "visible_order",
+]
 
 MAX_LIST = 200
 FoId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
@@ -61,6 +70,10 @@ class FulfilmentOrderView(StrictModel):
     parcels: list[_ParcelView]
     carrier: str | None
     tracking_numbers: list[str]
+    policy: str | None
+    """The rate-shopping policy that chose the labels' carriers (work for a carrier)."""
+    promise_at_risk: bool
+    """Some parcel's best carrier option arrives after ``promised_by``."""
     accept_by: datetime
     promised_by: datetime | None
     hold_until: datetime | None
@@ -97,8 +110,11 @@ class PackRequest(_Staffed):
 
 
 class HandOverRequest(_Staffed):
-    carrier: Identifier
-    tracking_numbers: Annotated[tuple[Identifier, ...], Field(min_length=1, max_length=100)]
+    carrier: Identifier | None = None
+    """Labelled work: none, or the labels' carrier. Work without labels: required."""
+    tracking_numbers: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
+    """Labelled work: none, or exactly the labels' numbers (scanned off the parcels). Work
+    without labels: one per parcel, required."""
 
 
 class CollectRequest(_Staffed):
@@ -114,7 +130,7 @@ LOCATION_ERRORS = {
     **ERRORS,
     403: "A location's key asks for another location (`forbidden`).",
 }
-_ACTION_ERRORS = {
+ACTION_ERRORS = {
     **ERRORS,
     409: "The action does not fit the fulfilment order: the code is the refusal's"
     " (`already_accepted`, `pack_before_pick`, `wrong_pickup_code`, ... see"
@@ -128,6 +144,17 @@ def not_found(fulfilment_order_id: str) -> Problem:
     return Problem(404, "not_found", f"no fulfilment order {fulfilment_order_id!r} here")
 
 
+async def visible_order(
+    runtime: ServiceRuntime, who: Staff, fulfilment_order_id: str
+) -> dict[str, Any]:
+    """The fulfilment order as its staff see it; 404 when there is none at their location."""
+    async with runtime.unit_of_work() as work:
+        found = await store.view(work.conn, fulfilment_order_id)
+    if found is None or not who.may_work_at(found["location_id"]):
+        raise not_found(fulfilment_order_id)
+    return found
+
+
 def register_api(
     runtime: ServiceRuntime, handlers: FulfilmentHandlers, keys: Mapping[str, Staff]
 ) -> None:
@@ -135,11 +162,7 @@ def register_api(
     Caller = Annotated[Staff, staff_security(keys)]
 
     async def visible(who: Staff, fulfilment_order_id: str) -> dict[str, Any]:
-        async with runtime.unit_of_work() as work:
-            found = await store.view(work.conn, fulfilment_order_id)
-        if found is None or not who.may_work_at(found["location_id"]):
-            raise not_found(fulfilment_order_id)
-        return found
+        return await visible_order(runtime, who, fulfilment_order_id)
 
     async def apply(
         who: Staff, fulfilment_order_id: str, action: Callable[..., StaffAction], body: _Staffed
@@ -196,7 +219,7 @@ def register_api(
             f"/v1/fulfilment-orders/{{fulfilment_order_id}}/{path}",
             response_model=FulfilmentOrderView,
             summary=summary,
-            responses=problem_responses(_ACTION_ERRORS),
+            responses=problem_responses(ACTION_ERRORS),
         )
 
     # Each body carries exactly the action's own fields: the ids and the time come from here.

@@ -8,8 +8,9 @@ action for a fulfilment order this service never received is dead-lettered.
 
 from __future__ import annotations
 
+import inspect
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -34,9 +35,12 @@ from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
 from oms_events.values import LineQuantity
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
+from oms_shipping.adapters.labels import LabelRow
 from oms_shipping.domain.boxes import BoxCatalogue
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
 from oms_shipping.domain.tracking import CarrierCodes
+from oms_shipping.service_layer.labelling import Labelling, ready_to_ship
+from oms_shipping.service_layer.rate_shopping import shop
 from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
 
 __all__ = ["FulfilmentHandlers", "StaffAction", "new_pickup_code"]
@@ -87,6 +91,7 @@ class FulfilmentHandlers:
     boxes: BoxCatalogue
     fulfilment_orders: FulfilmentOrderStore
     parcels: ParcelStore
+    labelling: Labelling
     pickup_hold: timedelta = timedelta(days=7)
     """How long click & collect work waits at the counter."""
 
@@ -175,11 +180,15 @@ class FulfilmentHandlers:
     async def _pack(
         self, work: UnitOfWork, action_id: UUID, action: ParcelPacked
     ) -> FulfilmentOrder | ActionRefused:
+        """Packed work waits at the counter (click & collect) or gets a carrier service and
+        a label per parcel (refused, and kept, when no service can take a parcel)."""
         packed = tuple(
             Parcel(p.parcel_id, p.box, p.weight_grams, _lines(p.lines)) for p in action.parcels
         )
+        labels: list[LabelRow] = []
 
-        def pack(fo: FulfilmentOrder) -> None:
+        async def pack(fo: FulfilmentOrder) -> None:
+            nonlocal labels
             usable = {box.id for box in self.boxes.for_work(fo.for_pickup)}
             for box in sorted({p.box for p in packed} - usable):
                 if self.boxes.find(box) is None:
@@ -188,6 +197,9 @@ class FulfilmentHandlers:
             fo.pack(packed)
             if fo.for_pickup:
                 fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)
+            else:
+                shopped = shop(self.labelling.dispatch, fo, action.performed_at)
+                labels = await self.labelling.label_packed(work, fo, shopped, action.performed_at)
 
         fo = await self._act(work, action_id, action, "pack", pack)
         if not isinstance(fo, FulfilmentOrder):
@@ -196,6 +208,14 @@ class FulfilmentHandlers:
             Packed(**_about(fo), parcels=action.parcels, packed_at=action.performed_at),
             subject=fo.order_id,
         )
+        if labels:
+            await self.labelling.labels.save_labels(work.conn, labels)
+            work.emit(
+                ready_to_ship(fo, labels, self.labelling.dispatch.currency, action.performed_at),
+                subject=fo.order_id,
+            )
+            if fo.promise_at_risk:
+                _log.warning("promise_at_risk", fulfilment_order_id=fo.fulfilment_order_id)
         if fo.pickup_code and fo.hold_until:
             # Set aside for the customer: the order service captures, inventory commits.
             work.emit(
@@ -216,36 +236,42 @@ class FulfilmentHandlers:
     ) -> FulfilmentOrder | ActionRefused:
         """The parcels left with the carrier: the shipment is announced with its lines (the
         order service captures their value, inventory commits their stock)."""
-        in_use = await self.parcels.tracking_numbers_in_use(
-            work.conn, action.carrier, action.tracking_numbers
+        in_use = (
+            await self.parcels.tracking_numbers_in_use(
+                work.conn, action.carrier, action.tracking_numbers
+            )
+            if action.carrier
+            else []
         )
+        handed: tuple[tuple[str, str], ...] = ()
 
         def hand_over(fo: FulfilmentOrder) -> None:
-            if action.carrier not in self.carriers.carriers:
+            nonlocal handed
+            if action.carrier and action.carrier not in self.carriers.carriers:
                 raise ActionRefused("unknown_carrier", f"{action.carrier} is not configured")
-            if in_use:
+            if in_use and not fo.labels:
                 raise ActionRefused(
                     "tracking_number_in_use", f"{len(in_use)} tracking number(s) already taken"
                 )
-            fo.hand_over(action.carrier, action.tracking_numbers)
+            handed = fo.hand_over(action.carrier, action.tracking_numbers)
 
         fo = await self._act(work, action_id, action, "hand_over", hand_over)
         if not isinstance(fo, FulfilmentOrder):
             return fo
         await self.parcels.add_parcels(
             work.conn,
-            carrier=action.carrier,
-            tracking_numbers=action.tracking_numbers,
+            handed=handed,
             fulfilment_order_id=fo.fulfilment_order_id,
             order_id=fo.order_id,
             handed_over_at=action.performed_at,
         )
+        carrier, tracking = handed[0]
         work.emit(
             ShipmentShipped(
                 **_about(fo),
                 shipment_id=fo.shipment_id,
-                carrier=action.carrier,
-                tracking_number=action.tracking_numbers[0],
+                carrier=carrier,
+                tracking_number=tracking,
                 lines=_wire(fo.lines),
                 shipped_at=action.performed_at,
             ),
@@ -294,9 +320,10 @@ class FulfilmentHandlers:
         action_id: UUID,
         payload: StaffAction,
         action: str,
-        step: Callable[[FulfilmentOrder], None],
+        step: Callable[[FulfilmentOrder], Awaitable[None] | None],
     ) -> FulfilmentOrder | ActionRefused:
-        """``step`` on the action's fulfilment order, saved; or its refusal, kept."""
+        """``step`` on the action's fulfilment order, saved; or its refusal, kept. A step
+        that needs the database (packing draws tracking numbers) is a coroutine."""
         fo = await self.fulfilment_orders.lock(work.conn, payload.fulfilment_order_id)
         if fo is None or fo.order_id != payload.order_id:
             raise RejectedEvent(
@@ -305,7 +332,9 @@ class FulfilmentHandlers:
             )
         try:
             fo.check_location(payload.location_id)
-            step(fo)
+            stepped = step(fo)
+            if inspect.isawaitable(stepped):
+                await stepped
         except ActionRefused as refused:
             await self._refuse(work, action_id, payload.location_id, fo, action, refused)
             return refused

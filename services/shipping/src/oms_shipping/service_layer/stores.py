@@ -3,18 +3,19 @@ satisfy (``bootstrap.py`` passes them) and the unit tests' fakes stand in for.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
+from oms_shipping.adapters.labels import LabelRow, ReturnSource
 from oms_shipping.adapters.parcels import KeptScan, ParcelRow
 from oms_shipping.domain.catalogue import ItemSpec
 from oms_shipping.domain.fulfilment import FulfilmentOrder
 
-__all__ = ["FulfilmentOrderStore", "ItemStore", "ParcelStore"]
+__all__ = ["FulfilmentOrderStore", "ItemStore", "LabelStore", "ParcelStore"]
 
 
 class FulfilmentOrderStore(Protocol):
@@ -56,8 +57,7 @@ class ParcelStore(Protocol):
         self,
         conn: asyncpg.Connection,
         *,
-        carrier: str,
-        tracking_numbers: Sequence[str],
+        handed: Sequence[tuple[str, str]],
         fulfilment_order_id: str,
         order_id: str,
         handed_over_at: datetime,
@@ -83,4 +83,28 @@ class ParcelStore(Protocol):
 class ItemStore(Protocol):
     async def specs(self, conn: asyncpg.Connection, skus: Sequence[str]) -> dict[str, ItemSpec]:
         """The catalogue's sizes and weights of those of ``skus`` it knows."""
+        ...
+
+
+class LabelStore(Protocol):
+    async def draw_serials(
+        self, conn: asyncpg.Connection, counts: Mapping[str, int]
+    ) -> dict[str, int]:
+        """``counts[carrier]`` serials per carrier, never drawn before: each run's first."""
+        ...
+
+    async def save_labels(self, conn: asyncpg.Connection, labels: Sequence[LabelRow]) -> None:
+        """A parcel keeps its first label of a kind."""
+        ...
+
+    async def label_document(
+        self, conn: asyncpg.Connection, fulfilment_order_id: str, parcel_id: str, kind: str
+    ) -> tuple[bytes, str, str] | None: ...
+
+    async def return_source(
+        self, conn: asyncpg.Connection, fulfilment_order_id: str, parcel_id: str
+    ) -> ReturnSource | None: ...
+
+    async def keep_refusal(self, conn: asyncpg.Connection, refusal: Refusal) -> None:
+        """A label request refused, kept with the staff actions refused."""
         ...
