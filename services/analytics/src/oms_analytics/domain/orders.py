@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from oms_analytics.domain.kpis import Contribution
+from oms_analytics.domain.moments import from_stored, stored
 
 __all__ = ["OrderFacts", "settle"]
 
@@ -46,32 +47,26 @@ class OrderFacts:
             self.shipped_at = at
 
     def to_dict(self) -> dict[str, Any]:
-        def moment(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
         return {
             "channel": self.channel,
-            "placed_at": moment(self.placed_at),
+            "placed_at": stored(self.placed_at),
             "revenue": list(self.revenue) if self.revenue else None,
-            "rejected_at": moment(self.rejected_at),
-            "canceled_at": moment(self.canceled_at),
-            "shipped_at": moment(self.shipped_at),
+            "rejected_at": stored(self.rejected_at),
+            "canceled_at": stored(self.canceled_at),
+            "shipped_at": stored(self.shipped_at),
             "counted": sorted(self.counted),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OrderFacts:
-        def moment(value: str | None) -> datetime | None:
-            return datetime.fromisoformat(value) if value else None
-
         revenue = data["revenue"]
         return cls(
             channel=data["channel"],
-            placed_at=moment(data["placed_at"]),
+            placed_at=from_stored(data["placed_at"]),
             revenue=(str(revenue[0]), int(revenue[1])) if revenue else None,
-            rejected_at=moment(data["rejected_at"]),
-            canceled_at=moment(data["canceled_at"]),
-            shipped_at=moment(data["shipped_at"]),
+            rejected_at=from_stored(data["rejected_at"]),
+            canceled_at=from_stored(data["canceled_at"]),
+            shipped_at=from_stored(data["shipped_at"]),
             counted=set(data["counted"]),
         )
 
