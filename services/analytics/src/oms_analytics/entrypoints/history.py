@@ -1,0 +1,52 @@
+"""Writes the funds history to the service's PostgreSQL database, from the worker.
+
+A task started once the tables are recovered: it applies the migrations, writes every key
+the tables hold (what changed while no worker wrote is then stored too), then every
+``OMS_ANALYTICS_HISTORY_INTERVAL_S`` the keys changed since. A write that fails keeps its keys
+for the next round when the database or network failed (rows the database refuses are
+written again with their key's next change, or at the next start); the worker keeps
+counting either way.
+"""
+
+from __future__ import annotations
+
+import faust
+import structlog
+
+from oms_analytics.adapters import MIGRATIONS
+from oms_analytics.adapters.history import write_history
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.service_layer.funds import Funds
+from oms_runtime import apply_migrations, create_pool, is_infrastructure_error
+
+__all__ = ["register_history"]
+
+log = structlog.get_logger("oms_analytics")
+
+
+def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) -> None:
+    async def keep_history() -> None:
+        pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
+        try:
+            await apply_migrations(pool, {"analytics": MIGRATIONS})
+            everything = True
+            async for _ in app.itertimer(settings.analytics_history_interval_s, name="history"):
+                ledgers, days = funds.take_changes(everything)
+                try:
+                    await write_history(pool, ledgers, days)
+                except Exception as exc:  # the worker keeps counting whatever happened here
+                    if is_infrastructure_error(exc):
+                        funds.keep_changes(ledgers, days)
+                    log.warning(
+                        "history_write_failed",
+                        error=type(exc).__name__,
+                        kept_for_retry=is_infrastructure_error(exc),
+                    )
+                    continue
+                everything = False
+                if ledgers or days:
+                    log.info("history_written", orders=len(ledgers), day_rows=len(days))
+        finally:
+            await pool.close()
+
+    app.task(keep_history)
