@@ -21,6 +21,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnLine, ReturnReason, ReturnRequested
 from oms_events.values import (
     Actor,
     ActorRole,
@@ -167,6 +168,22 @@ def refunded(
         refunded_total=_money(total, currency),
         reason="returned",
         refunded_at=at("09:00"),
+    )
+
+
+def return_requested(
+    order_id: str, return_id: str, channel: str, units: dict[ReturnReason, int]
+) -> ReturnRequested:
+    """One line per reason, ``units`` of it."""
+    return ReturnRequested(
+        order_id=order_id,
+        return_id=return_id,
+        channel=channel,
+        lines=tuple(
+            ReturnLine(line_id=str(n), sku=f"SKU-{n}", quantity=quantity, reason=reason)
+            for n, (reason, quantity) in enumerate(units.items(), start=1)
+        ),
+        requested_at=at("09:00"),
     )
 
 

@@ -1,10 +1,10 @@
 """Funds reconciliation and the reports, with the worker as an OS process on the real broker
-and database: a known sequence of order, payment and shipment events (a clean order whose
-capture is delivered twice, an order refunded more than was captured, a canceled order left
-authorised) gives exactly the expected daily report, reconciliation, exceptions and per-order
-ledger, as JSON and CSV, and the same rows in PostgreSQL; a restart (tables recovered from
-their changelogs) and a replay from offset 0 by a new consumer group give them again, and
-the replay writes the same rows."""
+and database: a known sequence of order, payment, shipment and return events (a clean order
+whose capture is delivered twice, an order refunded more than was captured, a canceled order
+left authorised, returns by reason, one delivered twice) gives exactly the expected daily
+report, reconciliation, exceptions and per-order ledger, as JSON and CSV, and the same rows
+in PostgreSQL; a restart (tables recovered from their changelogs) and a replay from offset 0
+by a new consumer group give them again, and the replay writes the same rows."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from oms_events.returns import ReturnReason
 from tests.support.analytics import (
     accepted,
     at,
@@ -24,6 +25,7 @@ from tests.support.analytics import (
     completed,
     refunded,
     rejected,
+    return_requested,
     send_timed,
     shipped,
 )
@@ -122,6 +124,8 @@ EXPECTED_DAILY = {
             "shipped": 0,
             "lead_time_p50_s": None,
             "lead_time_p90_s": None,
+            "returns": 1,
+            "returned_units_by_reason": {"wrong_item": 1},
         },
         {
             "day": "2026-11-24",
@@ -135,14 +139,18 @@ EXPECTED_DAILY = {
             "shipped": 2,
             "lead_time_p50_s": 1800.0,
             "lead_time_p90_s": 3600.0,
+            "returns": 1,
+            "returned_units_by_reason": {"damaged": 1, "size_or_fit": 2},
         },
     ],
 }
 EXPECTED_DAILY_CSV = (
     "day,channel,orders_placed,revenue_minor_EUR,cancellations,rejections,cancellation_rate,"
-    "rejection_rate,shipped,lead_time_p50_s,lead_time_p90_s\n"
-    f"2026-11-24,{POS},1,1500,1,0,1.0,0.0,0,,\n"
-    f"2026-11-24,{WEB},2,5000,0,1,0.0,0.3333,2,1800.0,3600.0\n"
+    "rejection_rate,shipped,lead_time_p50_s,lead_time_p90_s,returns,"
+    "returned_units_by_reason_damaged,returned_units_by_reason_size_or_fit,"
+    "returned_units_by_reason_wrong_item\n"
+    f"2026-11-24,{POS},1,1500,1,0,1.0,0.0,0,,,1,0,0,1\n"
+    f"2026-11-24,{WEB},2,5000,0,1,0.0,0.3333,2,1800.0,3600.0,1,1,2,0\n"
 )
 # order id, channel, placed on, closure, exceptions' codes, version (facts kept)
 EXPECTED_ORDER_ROWS = [
@@ -266,6 +274,17 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
         [
             (shipped("X1", at("09:40")), at("09:40")),  # 1800 s after placement
             (shipped("C1", at("10:00")), at("10:00")),  # 3600 s
+        ],
+    )
+    c1_returned = {ReturnReason.DAMAGED: 1, ReturnReason.SIZE_OR_FIT: 2}
+    await send_timed(
+        env,
+        "oms.returns",
+        [
+            (return_requested("C1", "ret-C1", WEB, c1_returned), at("13:00")),
+            (return_requested("C1", "ret-C1", WEB, c1_returned), at("13:00")),  # twice
+            # Bought on the web, returned in a store: counted in the store's channel.
+            (return_requested("X1", "ret-X1", POS, {ReturnReason.WRONG_ITEM: 1}), at("14:00")),
         ],
     )
 

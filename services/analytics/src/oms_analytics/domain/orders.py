@@ -16,7 +16,27 @@ from typing import Any
 from oms_analytics.domain.kpis import Contribution
 from oms_analytics.domain.moments import from_stored, stored
 
-__all__ = ["OrderFacts", "settle"]
+__all__ = ["OrderFacts", "ReturnRequest", "settle"]
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    channel: str
+    """Where the return was asked for (any channel, whatever the order's)."""
+    at: datetime
+    units: tuple[tuple[str, int], ...]
+    """(reason, units), one pair per reason."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "at": stored(self.at), "units": list(self.units)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReturnRequest:
+        return cls(
+            channel=data["channel"],
+            at=datetime.fromisoformat(data["at"]),
+            units=tuple((str(reason), int(units)) for reason, units in data["units"]),
+        )
 
 
 @dataclass
@@ -27,6 +47,8 @@ class OrderFacts:
     rejected_at: datetime | None = None
     canceled_at: datetime | None = None
     shipped_at: datetime | None = None
+    returns: dict[str, ReturnRequest] = field(default_factory=dict)
+    """By return id."""
     counted: set[str] = field(default_factory=set)
 
     def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
@@ -46,6 +68,9 @@ class OrderFacts:
         if self.shipped_at is None:
             self.shipped_at = at
 
+    def returned(self, return_id: str, request: ReturnRequest) -> None:
+        self.returns.setdefault(return_id, request)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
@@ -54,6 +79,7 @@ class OrderFacts:
             "rejected_at": stored(self.rejected_at),
             "canceled_at": stored(self.canceled_at),
             "shipped_at": stored(self.shipped_at),
+            "returns": {key: request.to_dict() for key, request in self.returns.items()},
             "counted": sorted(self.counted),
         }
 
@@ -67,6 +93,8 @@ class OrderFacts:
             rejected_at=from_stored(data["rejected_at"]),
             canceled_at=from_stored(data["canceled_at"]),
             shipped_at=from_stored(data["shipped_at"]),
+            # Facts stored before returns were counted have none.
+            returns={k: ReturnRequest.from_dict(v) for k, v in data.get("returns", {}).items()},
             counted=set(data["counted"]),
         )
 
@@ -81,6 +109,10 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
             facts.counted.add(name)
             due.append((at, contribution))
 
+    for return_id, request in sorted(facts.returns.items()):
+        count(
+            f"return/{return_id}", request.at, Contribution(request.channel, returned=request.units)
+        )
     if channel is None:
         return due
     count("placed", facts.placed_at, Contribution(channel, placed=1, revenue=facts.revenue))

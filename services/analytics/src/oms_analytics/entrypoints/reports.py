@@ -2,8 +2,9 @@
 
 CSV when ``?format=csv``, or when ``format`` is absent and the ``Accept`` header names
 ``text/csv``; JSON otherwise. In CSV a per-currency figure becomes one column per currency in
-the report (``revenue_minor_EUR``); a missing amount is 0, a figure without a value (a rate
-of nothing) an empty cell; an empty report is an empty body. Bad parameters get a 400
+the report (``revenue_minor_EUR``), units by return reason one per reason
+(``returned_units_by_reason_damaged``); a missing amount is 0, a figure without a value (a
+rate of nothing) an empty cell; an empty report is an empty body. Bad parameters get a 400
 problem naming them.
 """
 
@@ -95,36 +96,40 @@ class _Report(View):
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The rows as CSV with a header; a per-currency mapping spreads over one column per
-    currency found anywhere in the rows, so every amount has the same columns."""
+    """The rows as CSV with a header. A mapping spreads over one column per key found in that
+    field in any row; amounts (``*_minor``) over every currency found in any amount, so all
+    amounts have the same columns."""
     if not rows:
         return ""
-    currencies = sorted(
-        {c for row in rows for value in row.values() if isinstance(value, Mapping) for c in value}
-    )
-    columns = [
-        column
+    spread = {
+        name: sorted({key for row in rows for key in row[name]})
         for name, value in rows[0].items()
-        for column in (
-            [f"{name}_{c}" for c in currencies] if isinstance(value, Mapping) else [name]
-        )
-    ]
+        if isinstance(value, Mapping)
+    }
+    currencies = sorted(
+        {c for name, keys in spread.items() if name.endswith("_minor") for c in keys}
+    )
+    spread |= {name: currencies for name in spread if name.endswith("_minor")}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow([column for name in rows[0] for column in _columns(name, spread)])
     for row in rows:
         writer.writerow(
             [
                 cell
-                for value in row.values()
+                for name, value in row.items()
                 for cell in (
-                    [value.get(c, 0) for c in currencies]
-                    if isinstance(value, Mapping)
+                    [value.get(key, 0) for key in spread[name]]
+                    if name in spread
                     else ["" if value is None else value]
                 )
             ]
         )
     return out.getvalue()
+
+
+def _columns(name: str, spread: Mapping[str, list[str]]) -> list[str]:
+    return [f"{name}_{key}" for key in spread[name]] if name in spread else [name]
 
 
 def _answer(

@@ -18,12 +18,13 @@ from typing import Any
 
 from oms_analytics.domain.kpis import Contribution, WindowFigures
 from oms_analytics.domain.moments import utc_iso
-from oms_analytics.domain.orders import OrderFacts, settle
+from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
 from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import ShipmentShipped
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderRejected
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnRequested
 
 __all__ = ["TRACKED", "Analytics", "Store"]
 
@@ -34,6 +35,7 @@ TRACKED: tuple[type[EventPayload], ...] = (
     OrderRejected,
     OrderCanceled,
     ShipmentShipped,
+    ReturnRequested,
 )
 """The event types that change a figure; every other event only moves the watermark."""
 
@@ -80,6 +82,10 @@ class Analytics:
                 order_id = payload.order_id
                 facts = self._facts(order_id)
                 facts.shipped(at)
+            case ReturnRequested():
+                order_id = payload.order_id
+                facts = self._facts(order_id)
+                facts.returned(payload.return_id, _return_request(payload, at))
             case _:
                 return
         due = settle(facts)
@@ -178,6 +184,13 @@ class Analytics:
             for key, value in list(self.marks.items())
             if key.startswith(f"late/{granularity}/")
         )
+
+
+def _return_request(payload: ReturnRequested, at: datetime) -> ReturnRequest:
+    units: dict[str, int] = defaultdict(int)
+    for line in payload.lines:
+        units[str(line.reason)] += line.quantity
+    return ReturnRequest(payload.channel, at, tuple(sorted(units.items())))
 
 
 def _window_key(window: Window, channel: str, partition: int) -> str:
