@@ -3,8 +3,9 @@ and database: a known sequence of order, payment, shipment and return events (a 
 whose capture is delivered twice, an order refunded more than was captured, a canceled order
 left authorised, returns by reason, one delivered twice) gives exactly the expected daily
 report, reconciliation, exceptions and per-order ledger, as JSON and CSV, and the same rows
-in PostgreSQL; a restart (tables recovered from their changelogs) and a replay from offset 0
-by a new consumer group give them again, and the replay writes the same rows."""
+in PostgreSQL, read back as the same report; a restart (tables recovered from their
+changelogs) and a replay from offset 0 by a new consumer group give them again, and the
+replay writes the same rows."""
 
 from __future__ import annotations
 
@@ -327,6 +328,20 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
     content_type, body = await _get(worker, "/v1/reports/reconciliation/orders/NOPE", 404)
     assert content_type == "application/problem+json" and "NOPE" in body
     await _history(env)
+    # The same report read back from PostgreSQL.
+    stored = await _json(worker, "/v1/reports/reconciliation/history")
+    assert stored == EXPECTED_RECONCILIATION
+    assert await _get(worker, "/v1/reports/reconciliation/history", format="csv") == (
+        "text/csv",
+        EXPECTED_RECONCILIATION_CSV,
+    )
+    stored_pos = await _json(
+        worker, "/v1/reports/reconciliation/history", channel=POS, to="2026-11-24"
+    )
+    assert (stored_pos["days"], stored_pos["exceptions"]) == (
+        EXPECTED_DAYS[:1],
+        EXPECTED_EXCEPTIONS[:1],
+    )
 
     worker.stop()
     restarted = await env.service("analytics", **history)
@@ -339,3 +354,4 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
     await replay.wait_ready()
     assert await _reports(replay) == reports
     await _history(env, written_after=before_replay)
+    assert await _json(replay, "/v1/reports/reconciliation/history") == EXPECTED_RECONCILIATION

@@ -1,5 +1,6 @@
 """The funds history in the service's PostgreSQL database: each order's ledger and
-exceptions, and each channel's day per source partition and currency.
+exceptions, and each channel's day per source partition and currency; written by the worker,
+read back for the history report.
 
 Written set-based (one statement per table for any number of rows) and idempotent: a row is
 an upsert of the faust table's current value, and a stored row with a higher version is
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-__all__ = ["DayRow", "LedgerRow", "write_history"]
+__all__ = ["DayRow", "LedgerRow", "StoredDay", "StoredExceptions", "read_history", "write_history"]
 
 
 class LedgerRow(NamedTuple):
@@ -86,3 +87,48 @@ async def write_history(
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
     """Rows to columns: unnest takes one array per column."""
     return [[row[i] for row in rows] for i in range(width)]
+
+
+class StoredDay(NamedTuple):
+    day: date
+    channel: str
+    currency: str
+    authorised_minor: int
+    captured_minor: int
+    voided_minor: int
+    refunded_minor: int
+
+
+class StoredExceptions(NamedTuple):
+    order_id: str
+    channel: str
+    placed_on: date
+    exceptions: str
+    """JSON: a list of ``{"code", "why"}``."""
+
+
+_FILTER = """($1::date IS NULL OR {day} >= $1) AND ($2::date IS NULL OR {day} <= $2)
+AND ($3::text IS NULL OR channel = $3)"""
+
+
+async def read_history(
+    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+) -> tuple[list[StoredDay], list[StoredExceptions]]:
+    """The stored days (from ``first`` to ``last`` inclusive, of ``channel``; each optional)
+    and the orders placed on them whose money did not add up."""
+    async with pool.acquire() as conn:
+        days = await conn.fetch(
+            f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_daily"
+            f" WHERE {_FILTER.format(day='day')}",
+            first,
+            last,
+            channel,
+        )
+        exceptional = await conn.fetch(
+            f"SELECT {', '.join(StoredExceptions._fields)} FROM analytics_funds_orders"
+            f" WHERE exceptions <> '[]'::jsonb AND {_FILTER.format(day='placed_on')}",
+            first,
+            last,
+            channel,
+        )
+    return [StoredDay(*row) for row in days], [StoredExceptions(*row) for row in exceptional]

@@ -10,6 +10,7 @@ counting either way.
 
 from __future__ import annotations
 
+import asyncpg
 import faust
 import structlog
 
@@ -19,16 +20,26 @@ from oms_analytics.config import AnalyticsSettings
 from oms_analytics.service_layer.funds import Funds
 from oms_runtime import apply_migrations, create_pool, is_infrastructure_error
 
-__all__ = ["register_history"]
+__all__ = ["History", "register_history"]
 
 log = structlog.get_logger("oms_analytics")
 
 
-def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) -> None:
+class History:
+    """The history's database, once the worker has connected to it and migrated it."""
+
+    def __init__(self) -> None:
+        self.pool: asyncpg.Pool | None = None
+
+
+def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) -> History:
+    history = History()
+
     async def keep_history() -> None:
         pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
         try:
             await apply_migrations(pool, {"analytics": MIGRATIONS})
+            history.pool = pool
             everything = True
             async for _ in app.itertimer(settings.analytics_history_interval_s, name="history"):
                 ledgers, days = funds.take_changes(everything)
@@ -47,6 +58,8 @@ def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) 
                 if ledgers or days:
                     log.info("history_written", orders=len(ledgers), day_rows=len(days))
         finally:
+            history.pool = None
             await pool.close()
 
     app.task(keep_history)
+    return history

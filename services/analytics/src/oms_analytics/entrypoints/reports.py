@@ -16,13 +16,15 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
+from http import HTTPStatus
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
 from oms_analytics.domain.windows import Granularity
-from oms_analytics.service_layer.funds import Funds
+from oms_analytics.entrypoints.history import History
+from oms_analytics.service_layer.funds import Funds, stored_reconciliation
 from oms_analytics.service_layer.tracking import Analytics
 from oms_runtime import PROBLEM_MEDIA_TYPE
 
@@ -38,11 +40,11 @@ class BadParameter(ValueError):
         self.name = name
 
 
-def register_views(app: faust.App, analytics: Analytics, funds: Funds) -> None:
+def register_views(app: faust.App, analytics: Analytics, funds: Funds, history: History) -> None:
     """``/v1/kpis`` and ``/v1/reports/...`` on the app's web server."""
 
     class Kpis(_Report):
-        def answer(self, request: Request, **params: str) -> Response:
+        async def answer(self, request: Request, **params: str) -> Response:
             raw = request.query.get("window", "hour")
             try:
                 granularity = Granularity(raw)
@@ -51,23 +53,32 @@ def register_views(app: faust.App, analytics: Analytics, funds: Funds) -> None:
             return self.json(analytics.kpis(granularity, _channel(request)))
 
     class Daily(_Report):
-        def answer(self, request: Request, **params: str) -> Response:
+        async def answer(self, request: Request, **params: str) -> Response:
             report = analytics.daily(*_days(request), _channel(request))
             return _answer(self, request, report, report["days"])
 
     class Reconciliation(_Report):
-        def answer(self, request: Request, **params: str) -> Response:
+        async def answer(self, request: Request, **params: str) -> Response:
             report = funds.reconciliation(*_days(request), _channel(request))
             return _answer(self, request, report, report["days"])
 
     class Exceptions(_Report):
-        def answer(self, request: Request, **params: str) -> Response:
+        async def answer(self, request: Request, **params: str) -> Response:
             report = funds.reconciliation(*_days(request), _channel(request))
             listed = {key: report[key] for key in ("from", "to", "channel", "exceptions")}
             return _answer(self, request, listed, report["exceptions"])
 
+    class HistoryReconciliation(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            first, last = _days(request)
+            channel = _channel(request)
+            if history.pool is None:
+                return _problem(self, 503, "unavailable", "the history database is not ready")
+            report = await stored_reconciliation(history.pool, first, last, channel)
+            return _answer(self, request, report, report["days"])
+
     class OrderFunds(_Report):
-        def answer(self, request: Request, **params: str) -> Response:
+        async def answer(self, request: Request, **params: str) -> Response:
             order_id = params["order_id"]
             report = funds.order(order_id)
             if report is None:
@@ -78,6 +89,7 @@ def register_views(app: faust.App, analytics: Analytics, funds: Funds) -> None:
     app.page("/v1/reports/daily")(Daily)
     app.page("/v1/reports/reconciliation")(Reconciliation)
     app.page("/v1/reports/reconciliation/exceptions")(Exceptions)
+    app.page("/v1/reports/reconciliation/history")(HistoryReconciliation)
     app.page("/v1/reports/reconciliation/orders/{order_id}")(OrderFunds)
 
 
@@ -86,12 +98,12 @@ class _Report(View):
 
     async def get(self, request: Request, **params: str) -> Response:
         try:
-            return self.answer(request, **params)
+            return await self.answer(request, **params)
         except BadParameter as exc:
             errors = [{"field": exc.name, "message": str(exc)}]
             return _problem(self, 400, "bad_request", str(exc), errors=errors)
 
-    def answer(self, request: Request, **params: str) -> Response:
+    async def answer(self, request: Request, **params: str) -> Response:
         raise NotImplementedError
 
 
@@ -178,7 +190,7 @@ def _problem(view: View, status: int, code: str, detail: str, **extensions: Any)
     """An RFC 9457 problem, shaped as the other services' (``oms_runtime.ProblemDetails``)."""
     body = {
         "type": f"urn:oms:problem:{code}",
-        "title": {400: "Bad Request", 404: "Not Found"}[status],
+        "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "instance": f"urn:uuid:{uuid.uuid4()}",

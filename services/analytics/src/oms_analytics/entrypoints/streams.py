@@ -105,8 +105,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             return self.json(_health(app))
 
     app.page("/health")(Health)
-    register_views(app, analytics, funds)
-    register_history(app, settings, funds)
+    register_views(app, analytics, funds, register_history(app, settings, funds))
     return app
 
 

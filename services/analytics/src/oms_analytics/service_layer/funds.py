@@ -1,6 +1,7 @@
 """The funds reconciliation use case: order and payment events update each order's ledger
 and its channel's days; queries give an order's ledger, the days and the exceptions; the
-keys changed since the last call are handed out as rows for the history in PostgreSQL.
+keys changed since the last call are handed out as rows for the history in PostgreSQL, and
+the reconciliation is read back from there in the same shape.
 
 Stores are mappings (faust tables in the worker, dicts in unit tests). Days are kept per
 source partition, as the KPI windows are (``tracking.py``): a query adds them up.
@@ -10,11 +11,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import date, datetime
 from typing import Any
 
-from oms_analytics.adapters.history import DayRow, LedgerRow
+import asyncpg
+
+from oms_analytics.adapters.history import (
+    DayRow,
+    LedgerRow,
+    StoredDay,
+    StoredExceptions,
+    read_history,
+)
 from oms_analytics.domain.funds_days import DayFunds
 from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
 from oms_analytics.domain.moments import utc_iso
@@ -24,7 +33,7 @@ from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, Orde
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
 
-__all__ = ["FUNDS_TRACKED", "Funds"]
+__all__ = ["FUNDS_TRACKED", "Funds", "stored_reconciliation"]
 
 Store = MutableMapping[str, Any]
 
@@ -121,27 +130,13 @@ class Funds:
             if (first and day < first.isoformat()) or (last and day > last.isoformat()):
                 continue
             parts[(day, day_channel)].append(DayFunds.from_dict(value))
-        days = {key: DayFunds.total(figures) for key, figures in sorted(parts.items())}
-        listed = []
-        for (day, day_channel), figures in days.items():
-            for order_id in sorted(figures.exceptional_orders):
-                ledger = self.ledger(order_id)
-                assert ledger is not None  # flagged from its ledger
-                for found in exceptions(ledger):
-                    listed.append(
-                        {"order_id": order_id, "channel": day_channel, "placed_on": day}
-                        | found.to_dict()
-                    )
-        return {
-            "from": first.isoformat() if first else None,
-            "to": last.isoformat() if last else None,
-            "channel": channel,
-            "days": [
-                {"day": day, "channel": day_channel, **figures.summary()}
-                for (day, day_channel), figures in days.items()
-            ],
-            "exceptions": listed,
-        }
+        days = {key: DayFunds.total(figures) for key, figures in parts.items()}
+        return _report(first, last, channel, days, self._exceptions_of)
+
+    def _exceptions_of(self, order_id: str) -> list[dict[str, str]]:
+        ledger = self.ledger(order_id)
+        assert ledger is not None  # flagged from its ledger
+        return [found.to_dict() for found in exceptions(ledger)]
 
     def take_changes(self, everything: bool = False) -> tuple[list[LedgerRow], list[DayRow]]:
         """Rows for the keys changed since the last call (``everything``: every key, as after
@@ -160,6 +155,61 @@ class Funds:
         self._changed_days.update(
             _day_key(row.channel, row.day, row.source_partition) for row in days
         )
+
+
+async def stored_reconciliation(
+    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+) -> dict[str, Any]:
+    """The reconciliation as it was last written to PostgreSQL, in the shape of
+    :meth:`Funds.reconciliation`."""
+    return _history_report(first, last, channel, *await read_history(pool, first, last, channel))
+
+
+def _history_report(
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    stored_days: list[StoredDay],
+    stored_exceptions: list[StoredExceptions],
+) -> dict[str, Any]:
+    days: dict[tuple[str, str], DayFunds] = defaultdict(DayFunds)
+    for row in stored_days:
+        figures = days[(row.day.isoformat(), row.channel)]
+        amounts = (row.authorised_minor, row.captured_minor, row.voided_minor, row.refunded_minor)
+        for flow, amount in zip(Flow, amounts, strict=True):
+            if amount:  # the live report lists no currency a flow has not moved
+                figures.amounts[flow][row.currency] = amount
+    listed: dict[str, list[dict[str, str]]] = {}
+    for order in stored_exceptions:
+        days[(order.placed_on.isoformat(), order.channel)].exceptional_orders.add(order.order_id)
+        listed[order.order_id] = json.loads(order.exceptions)
+    return _report(first, last, channel, days, listed.__getitem__)
+
+
+def _report(
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    days: Mapping[tuple[str, str], DayFunds],
+    exceptions_of: Callable[[str], list[dict[str, str]]],
+) -> dict[str, Any]:
+    """Days (by day and channel) oldest first, then the exceptions of their orders."""
+    ordered = sorted(days.items())
+    return {
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
+        "channel": channel,
+        "days": [
+            {"day": day, "channel": day_channel, **figures.summary()}
+            for (day, day_channel), figures in ordered
+        ],
+        "exceptions": [
+            {"order_id": order_id, "channel": day_channel, "placed_on": day} | found
+            for (day, day_channel), figures in ordered
+            for order_id in sorted(figures.exceptional_orders)
+            for found in exceptions_of(order_id)
+        ],
+    }
 
 
 def _apply(ledger: FundsLedger, envelope: Envelope, payload: EventPayload) -> None:
