@@ -185,26 +185,33 @@ async def _json(worker: ServiceProcess, path: str, **query: str) -> Any:
             return await response.json()
 
 
-async def _reconciled(worker: ServiceProcess) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        report = await _json(worker, "/v1/reports/reconciliation")
-        return report if report == EXPECTED_RECONCILIATION else None
+async def _counted(worker: ServiceProcess) -> None:
+    """Wait until the worker has read every event: the reconciliation (orders, payments) and
+    the daily report (orders, shipments, returns) are as expected; on timeout, show how not."""
+    expected = {"reconciliation": EXPECTED_RECONCILIATION, "daily": EXPECTED_DAILY}
+    seen: dict[str, Any] = {}
 
-    return await wait_for(probe, timeout=60, interval=0.3, what="the reconciliation")
+    async def probe() -> bool:
+        seen["reconciliation"] = await _json(worker, "/v1/reports/reconciliation")
+        seen["daily"] = await _json(worker, "/v1/reports/daily", **_ONE_DAY)
+        return seen == expected
+
+    try:
+        await wait_for(probe, timeout=60, interval=0.3, what="every event counted")
+    except AssertionError:
+        assert seen == expected
+        raise
 
 
 async def _reports(worker: ServiceProcess) -> dict[str, Any]:
-    """Every report the worker gives, as read by a client."""
+    """Every report the worker gives once it has read every event, as read by a client."""
+    await _counted(worker)
     return {
-        "reconciliation": await _reconciled(worker),
+        "reconciliation": await _json(worker, "/v1/reports/reconciliation"),
         "csv": await _get(worker, "/v1/reports/reconciliation", format="csv"),
         "exceptions_csv": await _get(worker, "/v1/reports/reconciliation/exceptions", format="csv"),
-        "daily": await _json(
-            worker, "/v1/reports/daily", **{"from": "2026-11-24", "to": "2026-11-24"}
-        ),
-        "daily_csv": await _get(
-            worker, "/v1/reports/daily", format="csv", **{"from": "2026-11-24", "to": "2026-11-24"}
-        ),
+        "daily": await _json(worker, "/v1/reports/daily", **_ONE_DAY),
+        "daily_csv": await _get(worker, "/v1/reports/daily", format="csv", **_ONE_DAY),
         "C1": await _json(worker, "/v1/reports/reconciliation/orders/C1"),
     }
 
@@ -290,6 +297,7 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
     )
 
     reports = await _reports(worker)
+    assert reports["reconciliation"] == EXPECTED_RECONCILIATION
     assert reports["csv"] == ("text/csv", EXPECTED_RECONCILIATION_CSV)
     assert reports["exceptions_csv"] == ("text/csv", EXPECTED_EXCEPTIONS_CSV)
     assert reports["daily"] == EXPECTED_DAILY

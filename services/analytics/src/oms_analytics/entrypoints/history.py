@@ -1,6 +1,7 @@
 """Writes the funds history to the service's PostgreSQL database, from the worker.
 
-A task started once the tables are recovered: it applies the migrations, writes every key
+A task started once the tables are recovered: it connects and applies the migrations (tried
+again while the database is unreachable: the worker counts meanwhile), writes every key
 the tables hold (what changed while no worker wrote is then stored too), then every
 ``OMS_ANALYTICS_HISTORY_INTERVAL_S`` the keys changed since. A write that fails keeps its keys
 for the next round when the database or network failed (rows the database refuses are
@@ -18,7 +19,7 @@ from oms_analytics.adapters import MIGRATIONS
 from oms_analytics.adapters.history import write_history
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.service_layer.funds import Funds
-from oms_runtime import apply_migrations, create_pool, is_infrastructure_error
+from oms_runtime import apply_migrations, create_pool, is_infrastructure_error, retried
 
 __all__ = ["History", "register_history"]
 
@@ -35,11 +36,25 @@ class History:
 def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) -> History:
     history = History()
 
-    async def keep_history() -> None:
+    async def connect() -> asyncpg.Pool:
         pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
         try:
             await apply_migrations(pool, {"analytics": MIGRATIONS})
-            history.pool = pool
+        except BaseException:
+            await pool.close()
+            raise
+        return pool
+
+    async def keep_history() -> None:
+        pool = await retried(
+            "history_database_unavailable",
+            is_infrastructure_error,
+            connect,
+            first_s=1.0,
+            max_s=30.0,
+        )
+        history.pool = pool
+        try:
             everything = True
             async for _ in app.itertimer(settings.analytics_history_interval_s, name="history"):
                 ledgers, days = funds.take_changes(everything)
