@@ -4,8 +4,8 @@ whose capture is delivered twice, an order refunded more than was captured, a ca
 left authorised, returns by reason, one delivered twice) gives exactly the expected daily
 report, reconciliation, exceptions and per-order ledger, as JSON and CSV, and the same rows
 in PostgreSQL, read back as the same report; a restart (tables recovered from their
-changelogs) and a replay from offset 0 by a new consumer group give them again, and the
-replay writes the same rows."""
+changelogs) gives them again and writes every row as it stops; a replay from offset 0 by a
+new consumer group gives them again and writes the same rows."""
 
 from __future__ import annotations
 
@@ -246,6 +246,18 @@ async def _history(env: Env, written_after: datetime | None = None) -> None:
     await wait_for(probe, timeout=60, interval=0.3, what="the funds history in PostgreSQL")
 
 
+async def _history_connected(worker: ServiceProcess) -> None:
+    """The history report answers (not 503) once the worker has connected to its database."""
+
+    async def probe() -> bool:
+        async with aiohttp.ClientSession() as session:
+            url = f"{worker.url}/v1/reports/reconciliation/history"
+            async with session.get(url) as response:
+                return response.status == 200
+
+    await wait_for(probe, timeout=30, interval=0.2, what="the history database connected")
+
+
 async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> None:
     history = {"OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5"}
     worker = await env.service("analytics", **history)
@@ -352,12 +364,17 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
     )
 
     worker.stop()
-    restarted = await env.service("analytics", **history)
+    _, _, before_restart = await _stored(env)
+    # So long an interval that the restarted worker writes its history only as it stops.
+    restarted = await env.service("analytics", OMS_ANALYTICS_HISTORY_INTERVAL_S="3600")
     await restarted.wait_ready()
     assert await _reports(restarted) == reports
+    await _history_connected(restarted)
     restarted.stop()
+    orders, days, before_replay = await _stored(env)
+    assert (orders, days) == (EXPECTED_ORDER_ROWS, EXPECTED_DAILY_ROWS)
+    assert before_replay > before_restart  # every row written again as the worker stopped
 
-    _, _, before_replay = await _stored(env)
     replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay", **history)
     await replay.wait_ready()
     assert await _reports(replay) == reports
