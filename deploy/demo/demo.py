@@ -14,7 +14,8 @@ scans to the shipping service's signed tracking webhook, until it is DELIVERED a
 its stock committed and its payment captured; a click & collect order is set aside at the
 Berlin store with a pickup code and collected with it; then the stock table, the e-mails the
 customers received, read from a local SMTP server the demo runs for the notification service
-(mail_demo.py), and last the analytics service's KPIs per channel and hour (analytics_demo.py).
+(mail_demo.py), and last the analytics service's KPIs per channel and hour and the money it
+has reconciled so far (analytics_demo.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from analytics_demo import print_kpis
+from analytics_demo import print_kpis, print_reconciliation
 from mail_demo import MailSink, print_mailbox, state_preferences
 from shipping_demo import CarrierWebhook, collect_at_store
 from stock_demo import prepare_stock, print_decisions, show_stock
@@ -498,6 +499,7 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         await print_orders(orders_db, notify_db, externals)
         await print_mailbox(mail, notify_db, wait)
         await print_kpis(orders_db, SERVICES["analytics"], wait)
+        print_reconciliation(SERVICES["analytics"])
     finally:
         await orders_db.close()
         await notify_db.close()

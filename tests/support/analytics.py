@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
@@ -12,12 +13,15 @@ from oms_events.orders import (
     Customer,
     OrderAccepted,
     OrderCanceled,
+    OrderCompleted,
     OrderRejected,
     PaymentInfo,
     PaymentMethod,
     RejectionReason,
 )
+from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnLine, ReturnReason, ReturnRequested
 from oms_events.values import (
     Actor,
     ActorRole,
@@ -42,10 +46,7 @@ def at(hhmm: str, day: int = 24) -> datetime:
 
 def accepted(order_id: str, channel: str, total_minor: int, currency: str = "EUR") -> OrderAccepted:
     """One line whose price is the whole ``total_minor`` (no tax, discount or shipping)."""
-
-    def money(amount: int) -> Money:
-        return Money(amount_minor=amount, currency=currency)
-
+    money = partial(_money, currency=currency)
     return OrderAccepted(
         order_id=order_id,
         channel=channel,
@@ -108,6 +109,81 @@ def shipped(order_id: str, when: datetime) -> ShipmentShipped:
         tracking_number=f"TRK-{order_id}",
         lines=(LineQuantity(line_id="1", sku="SKU-1", quantity=1),),
         shipped_at=when,
+    )
+
+
+def completed(order_id: str, when: datetime) -> OrderCompleted:
+    return OrderCompleted(order_id=order_id, completed_at=when)
+
+
+def _money(amount: int, currency: str) -> Money:
+    return Money(amount_minor=amount, currency=currency)
+
+
+def authorized(order_id: str, amount: int, currency: str = "EUR") -> PaymentAuthorized:
+    """The order's one payment, ``pay-<order id>``."""
+    return PaymentAuthorized(
+        order_id=order_id,
+        payment_id=f"pay-{order_id}",
+        provider="sandbox",
+        provider_reference=f"psp-{order_id}",
+        amount=_money(amount, currency),
+        authorized_at=at("09:00"),
+    )
+
+
+def captured(
+    order_id: str, capture_id: str, amount: int, total: int, currency: str = "EUR"
+) -> PaymentCaptured:
+    """``total``: the running ``captured_total`` the capture states."""
+    return PaymentCaptured(
+        order_id=order_id,
+        payment_id=f"pay-{order_id}",
+        capture_id=capture_id,
+        amount=_money(amount, currency),
+        captured_total=_money(total, currency),
+        captured_at=at("09:00"),
+    )
+
+
+def voided(order_id: str, amount: int, currency: str = "EUR") -> PaymentVoided:
+    return PaymentVoided(
+        order_id=order_id,
+        payment_id=f"pay-{order_id}",
+        amount=_money(amount, currency),
+        reason="order canceled",
+        voided_at=at("09:00"),
+    )
+
+
+def refunded(
+    order_id: str, refund_id: str, amount: int, total: int, currency: str = "EUR"
+) -> RefundIssued:
+    """``total``: the running ``refunded_total`` the refund states."""
+    return RefundIssued(
+        order_id=order_id,
+        payment_id=f"pay-{order_id}",
+        refund_id=refund_id,
+        amount=_money(amount, currency),
+        refunded_total=_money(total, currency),
+        reason="returned",
+        refunded_at=at("09:00"),
+    )
+
+
+def return_requested(
+    order_id: str, return_id: str, channel: str, units: dict[ReturnReason, int]
+) -> ReturnRequested:
+    """One line per reason, ``units`` of it."""
+    return ReturnRequested(
+        order_id=order_id,
+        return_id=return_id,
+        channel=channel,
+        lines=tuple(
+            ReturnLine(line_id=str(n), sku=f"SKU-{n}", quantity=quantity, reason=reason)
+            for n, (reason, quantity) in enumerate(units.items(), start=1)
+        ),
+        requested_at=at("09:00"),
     )
 
 

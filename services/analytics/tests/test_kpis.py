@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from oms_analytics.domain.kpis import Contribution, WindowFigures, percentile, rate
-from oms_analytics.domain.orders import OrderFacts, settle
+from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
 from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
 
 
@@ -55,6 +55,8 @@ def test_figures_add_contributions_merge_across_partitions_and_summarise() -> No
     first.add(Contribution("web", rejections=1))
     second.add(Contribution("web", placed=1, revenue=("CHF", 500)))
     second.add(Contribution("web", cancellations=1, lead_time_s=60.0))
+    first.add(Contribution("web", returned=(("damaged", 1), ("size_or_fit", 1))))
+    second.add(Contribution("web", returned=(("damaged", 2),)))
     whole = WindowFigures.total([first, WindowFigures.from_dict(second.to_dict())])
     assert whole.summary() == {
         "orders_placed": 2,
@@ -66,6 +68,8 @@ def test_figures_add_contributions_merge_across_partitions_and_summarise() -> No
         "shipped": 1,
         "lead_time_p50_s": 60.0,
         "lead_time_p90_s": 60.0,
+        "returns": 2,
+        "returned_units_by_reason": {"damaged": 3, "size_or_fit": 1},
     }
 
 
@@ -93,3 +97,25 @@ def test_a_rejected_order_counts_once_in_its_channel() -> None:
     facts.rejected("pos", at(9, 16))
     assert settle(facts) == [(at(9, 15), Contribution("pos", rejections=1))]
     assert settle(facts) == []
+
+
+def test_each_return_counts_once_in_the_channel_it_was_asked_for_in() -> None:
+    facts = OrderFacts()
+    request = ReturnRequest("pos", at(14), (("damaged", 2), ("wrong_item", 1)))
+    facts.returned("ret-1", request)
+    facts.returned("ret-1", ReturnRequest("pos", at(15), (("other", 9),)))  # a redelivery
+    # Counted before the order's own channel is known: the return names its own.
+    assert settle(facts) == [(at(14), Contribution("pos", returned=request.units))]
+    facts.placed("web", at(9), "EUR", 100)
+    restored = OrderFacts.from_dict(facts.to_dict())
+    assert restored == facts
+    assert settle(restored) == [(at(9), Contribution("web", placed=1, revenue=("EUR", 100)))]
+
+
+def test_facts_and_windows_stored_before_returns_were_counted_still_load() -> None:
+    facts = OrderFacts()
+    facts.placed("web", at(9), "EUR", 100)
+    old_facts = {k: v for k, v in facts.to_dict().items() if k != "returns"}
+    assert OrderFacts.from_dict(old_facts) == facts
+    old_window = {k: v for k, v in WindowFigures().to_dict().items() if "return" not in k}
+    assert WindowFigures.from_dict(old_window) == WindowFigures()

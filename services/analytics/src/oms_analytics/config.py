@@ -19,3 +19,6 @@ class AnalyticsSettings(RuntimeSettings):
     analytics_store: str = "memory://"
     # Replicas of faust's changelog topics: 1 on the single local broker, 3 on a cluster.
     analytics_replication_factor: int = Field(default=1, ge=1, le=7)
+    # How often the worker writes the funds figures changed since its last write to
+    # PostgreSQL (docs/analytics.md). OMS_ANALYTICS_HISTORY_INTERVAL_S.
+    analytics_history_interval_s: float = Field(default=5.0, ge=0.1, le=3600)

@@ -51,6 +51,7 @@ def _total(figures: dict[str, Any], name: str) -> int:
 _COLUMNS = (
     "start", "end", "channel", "orders_placed", "revenue_minor", "cancellations", "rejections",
     "cancellation_rate", "rejection_rate", "shipped", "lead_time_p50_s", "lead_time_p90_s",
+    "returns", "returned_units_by_reason",
 )  # fmt: skip
 _NINE, _TEN = (
     ("2026-11-24T09:00:00Z", "2026-11-24T10:00:00Z"),
@@ -60,10 +61,10 @@ _NINE, _TEN = (
 EXPECTED_HOURS = [
     dict(zip(_COLUMNS, row, strict=True))
     for row in (
-        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None),
-        (*_NINE, WEB, 3, {"EUR": 6445 + 1685 + 990}, 0, 1, 0.0, 0.25, 0, None, None),
-        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0),
-        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0),
+        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None, 0, {}),
+        (*_NINE, WEB, 3, {"EUR": 6445 + 1685 + 990}, 0, 1, 0.0, 0.25, 0, None, None, 0, {}),
+        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0, 0, {}),
+        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0, 0, {}),
     )
 ]
 

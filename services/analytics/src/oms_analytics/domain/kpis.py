@@ -22,6 +22,8 @@ class Contribution:
     rejections: int = 0
     lead_time_s: float | None = None
     """Seconds from placement to the first shipment, for a shipped order."""
+    returned: tuple[tuple[str, int], ...] = ()
+    """(reason, units) of a return request, one pair per reason."""
 
 
 @dataclass
@@ -31,24 +33,30 @@ class WindowFigures:
     cancellations: int = 0
     rejections: int = 0
     lead_times_s: list[float] = field(default_factory=list)
+    returns: int = 0
+    returned_units: dict[str, int] = field(default_factory=dict)
+    """Per return reason, the units the customers asked to return."""
 
     def add(self, contribution: Contribution) -> None:
         self.orders_placed += contribution.placed
         if contribution.revenue is not None:
-            currency, amount = contribution.revenue
-            self.revenue_minor[currency] = self.revenue_minor.get(currency, 0) + amount
+            _add_up(self.revenue_minor, [contribution.revenue])
         self.cancellations += contribution.cancellations
         self.rejections += contribution.rejections
         if contribution.lead_time_s is not None:
             self.lead_times_s.append(contribution.lead_time_s)
+        if contribution.returned:
+            self.returns += 1
+            _add_up(self.returned_units, contribution.returned)
 
     def merge(self, other: WindowFigures) -> None:
         self.orders_placed += other.orders_placed
-        for currency, amount in other.revenue_minor.items():
-            self.revenue_minor[currency] = self.revenue_minor.get(currency, 0) + amount
+        _add_up(self.revenue_minor, other.revenue_minor.items())
         self.cancellations += other.cancellations
         self.rejections += other.rejections
         self.lead_times_s.extend(other.lead_times_s)
+        self.returns += other.returns
+        _add_up(self.returned_units, other.returned_units.items())
 
     @classmethod
     def total(cls, parts: Iterable[WindowFigures]) -> WindowFigures:
@@ -64,6 +72,8 @@ class WindowFigures:
             "cancellations": self.cancellations,
             "rejections": self.rejections,
             "lead_times_s": list(self.lead_times_s),
+            "returns": self.returns,
+            "returned_units": dict(self.returned_units),
         }
 
     @classmethod
@@ -74,6 +84,9 @@ class WindowFigures:
             cancellations=int(data["cancellations"]),
             rejections=int(data["rejections"]),
             lead_times_s=[float(v) for v in data["lead_times_s"]],
+            # Windows stored before returns were counted have none.
+            returns=int(data.get("returns", 0)),
+            returned_units={str(k): int(v) for k, v in data.get("returned_units", {}).items()},
         )
 
     def summary(self) -> dict[str, Any]:
@@ -88,7 +101,14 @@ class WindowFigures:
             "shipped": len(self.lead_times_s),
             "lead_time_p50_s": percentile(self.lead_times_s, 0.5),
             "lead_time_p90_s": percentile(self.lead_times_s, 0.9),
+            "returns": self.returns,
+            "returned_units_by_reason": dict(sorted(self.returned_units.items())),
         }
+
+
+def _add_up(sums: dict[str, int], amounts: Iterable[tuple[str, int]]) -> None:
+    for key, amount in amounts:
+        sums[key] = sums.get(key, 0) + amount
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

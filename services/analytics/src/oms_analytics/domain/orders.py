@@ -14,8 +14,29 @@ from datetime import datetime
 from typing import Any
 
 from oms_analytics.domain.kpis import Contribution
+from oms_analytics.domain.moments import from_stored, stored
 
-__all__ = ["OrderFacts", "settle"]
+__all__ = ["OrderFacts", "ReturnRequest", "settle"]
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    channel: str
+    """Where the return was asked for (any channel, whatever the order's)."""
+    at: datetime
+    units: tuple[tuple[str, int], ...]
+    """(reason, units), one pair per reason."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "at": stored(self.at), "units": list(self.units)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReturnRequest:
+        return cls(
+            channel=data["channel"],
+            at=datetime.fromisoformat(data["at"]),
+            units=tuple((str(reason), int(units)) for reason, units in data["units"]),
+        )
 
 
 @dataclass
@@ -26,6 +47,8 @@ class OrderFacts:
     rejected_at: datetime | None = None
     canceled_at: datetime | None = None
     shipped_at: datetime | None = None
+    returns: dict[str, ReturnRequest] = field(default_factory=dict)
+    """By return id."""
     counted: set[str] = field(default_factory=set)
 
     def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
@@ -45,33 +68,33 @@ class OrderFacts:
         if self.shipped_at is None:
             self.shipped_at = at
 
-    def to_dict(self) -> dict[str, Any]:
-        def moment(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
+    def returned(self, return_id: str, request: ReturnRequest) -> None:
+        self.returns.setdefault(return_id, request)
 
+    def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
-            "placed_at": moment(self.placed_at),
+            "placed_at": stored(self.placed_at),
             "revenue": list(self.revenue) if self.revenue else None,
-            "rejected_at": moment(self.rejected_at),
-            "canceled_at": moment(self.canceled_at),
-            "shipped_at": moment(self.shipped_at),
+            "rejected_at": stored(self.rejected_at),
+            "canceled_at": stored(self.canceled_at),
+            "shipped_at": stored(self.shipped_at),
+            "returns": {key: request.to_dict() for key, request in self.returns.items()},
             "counted": sorted(self.counted),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OrderFacts:
-        def moment(value: str | None) -> datetime | None:
-            return datetime.fromisoformat(value) if value else None
-
         revenue = data["revenue"]
         return cls(
             channel=data["channel"],
-            placed_at=moment(data["placed_at"]),
+            placed_at=from_stored(data["placed_at"]),
             revenue=(str(revenue[0]), int(revenue[1])) if revenue else None,
-            rejected_at=moment(data["rejected_at"]),
-            canceled_at=moment(data["canceled_at"]),
-            shipped_at=moment(data["shipped_at"]),
+            rejected_at=from_stored(data["rejected_at"]),
+            canceled_at=from_stored(data["canceled_at"]),
+            shipped_at=from_stored(data["shipped_at"]),
+            # Facts stored before returns were counted have none.
+            returns={k: ReturnRequest.from_dict(v) for k, v in data.get("returns", {}).items()},
             counted=set(data["counted"]),
         )
 
@@ -86,6 +109,10 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
             facts.counted.add(name)
             due.append((at, contribution))
 
+    for return_id, request in sorted(facts.returns.items()):
+        count(
+            f"return/{return_id}", request.at, Contribution(request.channel, returned=request.units)
+        )
     if channel is None:
         return due
     count("placed", facts.placed_at, Contribution(channel, placed=1, revenue=facts.revenue))

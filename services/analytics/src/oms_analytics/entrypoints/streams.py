@@ -1,10 +1,11 @@
-"""The faust app: the public topics in, the KPI tables (with their changelog topics) and the
-HTTP views on them out.
+"""The faust app: the public topics in; the KPI and funds tables (with their changelog
+topics), the HTTP views on them and the funds history in PostgreSQL out.
 
-One agent reads oms.orders, oms.payments and oms.shipments as bytes and decodes each value
-with the contract's codec (not faust.Record, whose wire format names Python classes); the
-use case updates three tables. faust's own topics (changelogs, the assignor's) are named
-after the app id, which carries the run's topic prefix and group suffix.
+One agent reads oms.orders, oms.payments, oms.shipments and oms.returns as bytes and decodes
+each value with the contract's codec (not faust.Record, whose wire format names Python
+classes); the use cases update the KPI tables (orders, windows, marks) and the funds tables
+(ledgers, funds). faust's own topics (changelogs, the assignor's) are named after the app id, which
+carries the run's topic prefix and group suffix.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import structlog
 from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
-from oms_analytics.domain.windows import Granularity
+from oms_analytics.entrypoints.history import register_history
+from oms_analytics.entrypoints.reports import register_views
+from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
 from oms_analytics.service_layer.tracking import TRACKED, Analytics
 from oms_events.codec import InvalidEvent, decode_envelope, decode_payload
 from oms_events.topics import topic
 
 __all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
 
-SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments")
-_TRACKED_TYPES = frozenset(model.event_type for model in TRACKED)
+SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments", "oms.returns")
+_TRACKED_TYPES = frozenset(model.event_type for model in (*TRACKED, *FUNDS_TRACKED))
 
 log = structlog.get_logger("oms_analytics")
 
@@ -53,6 +56,8 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             ("orders", "what is known of each order: channel, event times, what was counted"),
             ("windows", "per window, channel and source partition: the window's figures"),
             ("marks", "per topic partition: the watermark; late figures dropped"),
+            ("ledgers", "per order: its money ledger, its channel, placement and closure"),
+            ("funds", "per channel, day and source partition: the money per flow and currency"),
         )
     }
     analytics = Analytics(
@@ -61,6 +66,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         tables["marks"],
         grace=timedelta(seconds=settings.analytics_grace_s),
     )
+    funds = Funds(tables["ledgers"], tables["funds"])
     source = app.topic(
         *(topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS),
         key_type=bytes,
@@ -87,29 +93,19 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                     reason=str(exc),
                 )
                 continue
-            analytics.record(envelope, payload, event.message.topic, event.message.partition)
+            partition = event.message.partition
+            analytics.record(envelope, payload, event.message.topic, partition)
+            if payload is not None:
+                funds.record(envelope, payload, partition)
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)
-
-    class Kpis(View):
-        async def get(self, request: Request) -> Response:
-            raw = request.query.get("window", "hour")
-            try:
-                granularity = Granularity(raw)
-            except ValueError:
-                return self.json(
-                    {"title": "unknown window", "detail": f"window is minute or hour, not {raw!r}"},
-                    status=400,
-                )
-            channel = request.query.get("channel") or None
-            return self.json(analytics.kpis(granularity, channel))
 
     class Health(View):
         async def get(self, request: Request) -> Response:
             return self.json(_health(app))
 
-    app.page("/v1/kpis")(Kpis)
     app.page("/health")(Health)
+    register_views(app, analytics, funds, register_history(app, settings, funds))
     return app
 
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import MutableMapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from oms_analytics.domain.kpis import Contribution, WindowFigures
-from oms_analytics.domain.orders import OrderFacts, settle
+from oms_analytics.domain.moments import utc_iso
+from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
 from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import ShipmentShipped
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderRejected
 from oms_events.registry import EventPayload
+from oms_events.returns import ReturnRequested
 
 __all__ = ["TRACKED", "Analytics", "Store"]
 
@@ -33,6 +35,7 @@ TRACKED: tuple[type[EventPayload], ...] = (
     OrderRejected,
     OrderCanceled,
     ShipmentShipped,
+    ReturnRequested,
 )
 """The event types that change a figure; every other event only moves the watermark."""
 
@@ -79,6 +82,10 @@ class Analytics:
                 order_id = payload.order_id
                 facts = self._facts(order_id)
                 facts.shipped(at)
+            case ReturnRequested():
+                order_id = payload.order_id
+                facts = self._facts(order_id)
+                facts.returned(payload.return_id, _return_request(payload, at))
             case _:
                 return
         due = settle(facts)
@@ -115,6 +122,52 @@ class Analytics:
 
     def kpis(self, granularity: Granularity, channel: str | None = None) -> dict[str, Any]:
         """Every window of ``granularity`` (of one channel, or each channel), oldest first."""
+        return {
+            "window": str(granularity),
+            "channel": channel,
+            "grace_seconds": int(self.grace.total_seconds()),
+            "late_events_dropped": self._late(granularity),
+            "windows": [
+                {
+                    "start": utc_iso(start),
+                    "end": utc_iso(Window(granularity, start).end),
+                    "channel": window_channel,
+                    **WindowFigures.total(figures).summary(),
+                }
+                for (start, window_channel), figures in sorted(
+                    self._parts(granularity, channel).items()
+                )
+            ],
+        }
+
+    def daily(self, first: date | None, last: date | None, channel: str | None) -> dict[str, Any]:
+        """Per day (UTC, from ``first`` to ``last`` inclusive, each optional) and channel,
+        oldest first: the day's hourly windows added up (lead-time percentiles over every
+        order shipped that day, not an average of the hours')."""
+        days: dict[tuple[date, str], list[WindowFigures]] = defaultdict(list)
+        for (start, window_channel), figures in self._parts(Granularity.HOUR, channel).items():
+            day = start.date()
+            if (first is None or first <= day) and (last is None or day <= last):
+                days[(day, window_channel)].extend(figures)
+        return {
+            "from": first.isoformat() if first else None,
+            "to": last.isoformat() if last else None,
+            "channel": channel,
+            "late_events_dropped": self._late(Granularity.HOUR),
+            "days": [
+                {
+                    "day": day.isoformat(),
+                    "channel": day_channel,
+                    **WindowFigures.total(figures).summary(),
+                }
+                for (day, day_channel), figures in sorted(days.items())
+            ],
+        }
+
+    def _parts(
+        self, granularity: Granularity, channel: str | None
+    ) -> dict[tuple[datetime, str], list[WindowFigures]]:
+        """Each window's figures per source partition, by window start and channel."""
         parts: dict[tuple[datetime, str], list[WindowFigures]] = defaultdict(list)
         for key, value in list(self.windows.items()):
             kind, window_channel, start, _partition = json.loads(key)
@@ -123,31 +176,22 @@ class Analytics:
             parts[(datetime.fromisoformat(start), window_channel)].append(
                 WindowFigures.from_dict(value)
             )
-        late = sum(
+        return parts
+
+    def _late(self, granularity: Granularity) -> int:
+        return sum(
             int(value)
             for key, value in list(self.marks.items())
             if key.startswith(f"late/{granularity}/")
         )
-        return {
-            "window": str(granularity),
-            "channel": channel,
-            "grace_seconds": int(self.grace.total_seconds()),
-            "late_events_dropped": late,
-            "windows": [
-                {
-                    "start": _iso(start),
-                    "end": _iso(Window(granularity, start).end),
-                    "channel": window_channel,
-                    **WindowFigures.total(figures).summary(),
-                }
-                for (start, window_channel), figures in sorted(parts.items())
-            ],
-        }
+
+
+def _return_request(payload: ReturnRequested, at: datetime) -> ReturnRequest:
+    units: dict[str, int] = defaultdict(int)
+    for line in payload.lines:
+        units[str(line.reason)] += line.quantity
+    return ReturnRequest(payload.channel, at, tuple(sorted(units.items())))
 
 
 def _window_key(window: Window, channel: str, partition: int) -> str:
-    return json.dumps([str(window.granularity), channel, _iso(window.start), partition])
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps([str(window.granularity), channel, utc_iso(window.start), partition])

@@ -1,0 +1,104 @@
+"""Writes the funds history to the service's PostgreSQL database, from the worker.
+
+A task started once the tables are recovered: it connects and applies the migrations (tried
+again while the database is unreachable: the worker counts meanwhile), writes every key
+the tables hold (what changed while no worker wrote is then stored too), then every
+``OMS_ANALYTICS_HISTORY_INTERVAL_S`` the keys changed since, and a last round when the
+worker stops. A write that fails keeps its keys for the next round when the database or
+network failed (rows the database refuses are written again with their key's next change,
+or at the next start); the worker keeps counting either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+import asyncpg
+import faust
+import structlog
+
+from oms_analytics.adapters import MIGRATIONS
+from oms_analytics.adapters.history import write_history
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.service_layer.funds import Funds
+from oms_runtime import apply_migrations, create_pool, is_infrastructure_error, retried
+
+__all__ = ["History", "register_history"]
+
+log = structlog.get_logger("oms_analytics")
+
+
+class History:
+    """The history's database, once the worker has connected to it and migrated it, and
+    what to write to it next."""
+
+    def __init__(self, funds: Funds) -> None:
+        self.funds = funds
+        self.pool: asyncpg.Pool | None = None
+        self._everything = True
+        """Every key, not only the changed ones: until a first write worked."""
+
+    async def write(self) -> None:
+        if self.pool is None:
+            return
+        ledgers, days = self.funds.take_changes(self._everything)
+        try:
+            await write_history(self.pool, ledgers, days)
+        except Exception as exc:  # the worker keeps counting whatever happened here
+            if is_infrastructure_error(exc):
+                self.funds.keep_changes(ledgers, days)
+            log.warning(
+                "history_write_failed",
+                error=type(exc).__name__,
+                kept_for_retry=is_infrastructure_error(exc),
+            )
+            return
+        self._everything = False
+        if ledgers or days:
+            log.info("history_written", orders=len(ledgers), day_rows=len(days))
+
+
+def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) -> History:
+    history = History(funds)
+
+    async def connect() -> asyncpg.Pool:
+        pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
+        try:
+            await apply_migrations(pool, {"analytics": MIGRATIONS})
+        except BaseException:
+            await pool.close()
+            raise
+        return pool
+
+    async def keep_history() -> None:
+        pool = await retried(
+            "history_database_unavailable",
+            is_infrastructure_error,
+            connect,
+            first_s=1.0,
+            max_s=30.0,
+        )
+        history.pool = pool
+        try:
+            # The timer ends early when the worker stops: then one last round.
+            async for _ in app.itertimer(settings.analytics_history_interval_s, name="history"):
+                await history.write()
+            await _uncancelled(history.write())
+        finally:
+            history.pool = None
+            await pool.close()
+
+    app.task(keep_history)
+    return history
+
+
+async def _uncancelled(work: Awaitable[None]) -> None:
+    """Await ``work`` to its end (10 s at most) even if the task is canceled meanwhile, as
+    the worker's stop does right after the timer ends; then let the cancellation through."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait_for(task, timeout=10)
+        raise

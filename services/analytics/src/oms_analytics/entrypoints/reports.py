@@ -1,0 +1,199 @@
+"""The reports over HTTP on faust's web server, as JSON or CSV.
+
+CSV when ``?format=csv``, or when ``format`` is absent and the ``Accept`` header names
+``text/csv``; JSON otherwise. In CSV a per-currency figure becomes one column per currency in
+the report (``revenue_minor_EUR``), units by return reason one per reason
+(``returned_units_by_reason_damaged``); a missing amount is 0, a figure without a value (a
+rate of nothing) an empty cell; an empty report is an empty body. Bad parameters get a 400
+problem naming them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+from http import HTTPStatus
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from oms_analytics.domain.windows import Granularity
+from oms_analytics.entrypoints.history import History
+from oms_analytics.service_layer.funds import Funds, stored_reconciliation
+from oms_analytics.service_layer.tracking import Analytics
+from oms_runtime import PROBLEM_MEDIA_TYPE
+
+__all__ = ["register_views", "to_csv"]
+
+CSV_MEDIA_TYPE = "text/csv"  # aiohttp adds the charset (utf-8) itself
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class BadParameter(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def register_views(app: faust.App, analytics: Analytics, funds: Funds, history: History) -> None:
+    """``/v1/kpis`` and ``/v1/reports/...`` on the app's web server."""
+
+    class Kpis(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            raw = request.query.get("window", "hour")
+            try:
+                granularity = Granularity(raw)
+            except ValueError:
+                raise BadParameter("window", f"window is minute or hour, not {raw!r}") from None
+            return self.json(analytics.kpis(granularity, _channel(request)))
+
+    class Daily(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = analytics.daily(*_days(request), _channel(request))
+            return _answer(self, request, report, report["days"])
+
+    class Reconciliation(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = funds.reconciliation(*_days(request), _channel(request))
+            return _answer(self, request, report, report["days"])
+
+    class Exceptions(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = funds.reconciliation(*_days(request), _channel(request))
+            listed = {key: report[key] for key in ("from", "to", "channel", "exceptions")}
+            return _answer(self, request, listed, report["exceptions"])
+
+    class HistoryReconciliation(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            first, last = _days(request)
+            channel = _channel(request)
+            if history.pool is None:
+                return _problem(self, 503, "unavailable", "the history database is not ready")
+            report = await stored_reconciliation(history.pool, first, last, channel)
+            return _answer(self, request, report, report["days"])
+
+    class OrderFunds(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            order_id = params["order_id"]
+            report = funds.order(order_id)
+            if report is None:
+                return _problem(self, 404, "not_found", f"no event of order {order_id!r} was read")
+            return _answer(self, request, report, report["movements"])
+
+    app.page("/v1/kpis")(Kpis)
+    app.page("/v1/reports/daily")(Daily)
+    app.page("/v1/reports/reconciliation")(Reconciliation)
+    app.page("/v1/reports/reconciliation/exceptions")(Exceptions)
+    app.page("/v1/reports/reconciliation/history")(HistoryReconciliation)
+    app.page("/v1/reports/reconciliation/orders/{order_id}")(OrderFunds)
+
+
+class _Report(View):
+    """A report's view: a bad parameter anywhere in ``answer`` becomes a 400 problem."""
+
+    async def get(self, request: Request, **params: str) -> Response:
+        try:
+            return await self.answer(request, **params)
+        except BadParameter as exc:
+            errors = [{"field": exc.name, "message": str(exc)}]
+            return _problem(self, 400, "bad_request", str(exc), errors=errors)
+
+    async def answer(self, request: Request, **params: str) -> Response:
+        raise NotImplementedError
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as CSV with a header. A mapping spreads over one column per key found in that
+    field in any row; amounts (``*_minor``) over every currency found in any amount, so all
+    amounts have the same columns."""
+    if not rows:
+        return ""
+    spread = {
+        name: sorted({key for row in rows for key in row[name]})
+        for name, value in rows[0].items()
+        if isinstance(value, Mapping)
+    }
+    currencies = sorted(
+        {c for name, keys in spread.items() if name.endswith("_minor") for c in keys}
+    )
+    spread |= {name: currencies for name in spread if name.endswith("_minor")}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([column for name in rows[0] for column in _columns(name, spread)])
+    for row in rows:
+        writer.writerow(
+            [
+                cell
+                for name, value in row.items()
+                for cell in (
+                    [value.get(key, 0) for key in spread[name]]
+                    if name in spread
+                    else ["" if value is None else value]
+                )
+            ]
+        )
+    return out.getvalue()
+
+
+def _columns(name: str, spread: Mapping[str, list[str]]) -> list[str]:
+    return [f"{name}_{key}" for key in spread[name]] if name in spread else [name]
+
+
+def _answer(
+    view: View, request: Request, report: Any, rows: Sequence[Mapping[str, Any]]
+) -> Response:
+    """``report`` as JSON, or its ``rows`` as CSV."""
+    if _wants_csv(request):
+        return view.text(to_csv(rows), content_type=CSV_MEDIA_TYPE)
+    return view.json(report)
+
+
+def _wants_csv(request: Request) -> bool:
+    chosen = request.query.get("format")
+    if chosen is None:
+        return "text/csv" in request.headers.get("Accept", "")
+    if chosen not in ("json", "csv"):
+        raise BadParameter("format", f"format is json or csv, not {chosen!r}")
+    return chosen == "csv"
+
+
+def _days(request: Request) -> tuple[date | None, date | None]:
+    """``from`` and ``to``: days (``2026-11-24``, UTC), inclusive, each optional."""
+    first, last = _day(request, "from"), _day(request, "to")
+    if first and last and last < first:
+        raise BadParameter("to", f"to ({last}) is before from ({first})")
+    return first, last
+
+
+def _day(request: Request, name: str) -> date | None:
+    raw = request.query.get(name) or None
+    if raw is None:
+        return None
+    try:
+        if _DAY.fullmatch(raw):
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise BadParameter(name, f"{name} is a day, YYYY-MM-DD, not {raw[:40]!r}")
+
+
+def _channel(request: Request) -> str | None:
+    return request.query.get("channel") or None
+
+
+def _problem(view: View, status: int, code: str, detail: str, **extensions: Any) -> Response:
+    """An RFC 9457 problem, shaped as the other services' (``oms_runtime.ProblemDetails``)."""
+    body = {
+        "type": f"urn:oms:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": f"urn:uuid:{uuid.uuid4()}",
+        **extensions,
+    }
+    return view.json(body, status=status, content_type=PROBLEM_MEDIA_TYPE)

@@ -1,0 +1,303 @@
+"""The funds reconciliation use case: order and payment events update each order's ledger
+and its channel's days; queries give an order's ledger, the days and the exceptions; the
+keys changed since the last call are handed out as rows for the history in PostgreSQL, and
+the reconciliation is read back from there in the same shape.
+
+Stores are mappings (faust tables in the worker, dicts in unit tests). Days are kept per
+source partition, as the KPI windows are (``tracking.py``): a query adds them up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping, MutableMapping
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from oms_analytics.adapters.history import (
+    DayRow,
+    LedgerRow,
+    StoredDay,
+    StoredExceptions,
+    read_history,
+)
+from oms_analytics.domain.funds_days import DayFunds
+from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
+from oms_analytics.domain.moments import utc_iso
+from oms_analytics.domain.reconciliation import exceptions
+from oms_events.envelope import Envelope
+from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
+from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
+from oms_events.registry import EventPayload
+
+__all__ = ["FUNDS_TRACKED", "Funds", "stored_reconciliation"]
+
+Store = MutableMapping[str, Any]
+
+FUNDS_TRACKED: tuple[type[EventPayload], ...] = (
+    OrderAccepted,
+    OrderRejected,
+    OrderCanceled,
+    OrderCompleted,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentVoided,
+    RefundIssued,
+)
+
+
+class Funds:
+    def __init__(self, ledgers: Store, days: Store) -> None:
+        self.ledgers = ledgers
+        self.days = days
+        self._changed_orders: set[str] = set()
+        self._changed_days: set[str] = set()
+
+    def record(self, envelope: Envelope, payload: EventPayload, partition: int) -> None:
+        """Keep what ``payload`` (read from ``partition``) says of its order's money."""
+        if not isinstance(payload, FUNDS_TRACKED):
+            return
+        order_id = str(getattr(payload, "order_id"))  # noqa: B009  (every tracked type has one)
+        ledger = self.ledger(order_id) or FundsLedger()
+        before = ledger.version
+        _apply(ledger, envelope, payload)
+        if ledger.version == before:
+            return  # a redelivery: nothing new
+        for movement in ledger.uncounted():
+            assert ledger.channel is not None  # uncounted() waits for the channel
+            self._update_day(ledger.channel, movement.at.date(), partition, movement)
+        if ledger.channel is not None and ledger.placed_at is not None:
+            key = _day_key(ledger.channel, ledger.placed_at.date(), partition)
+            day = self._day(key)
+            if day.flag(order_id, bool(exceptions(ledger))):
+                self._put_day(key, day)
+        self.ledgers[order_id] = ledger.to_dict()
+        self._changed_orders.add(order_id)
+
+    def _update_day(self, channel: str, day: date, partition: int, movement: Movement) -> None:
+        key = _day_key(channel, day, partition)
+        figures = self._day(key)
+        figures.add(movement)
+        self._put_day(key, figures)
+
+    def _day(self, key: str) -> DayFunds:
+        known = self.days.get(key)
+        return DayFunds.from_dict(known) if known is not None else DayFunds()
+
+    def _put_day(self, key: str, figures: DayFunds) -> None:
+        self.days[key] = figures.to_dict()
+        self._changed_days.add(key)
+
+    def ledger(self, order_id: str) -> FundsLedger | None:
+        known = self.ledgers.get(order_id)
+        return FundsLedger.from_dict(known) if known is not None else None
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        """An order's ledger and exceptions, None when no event of it was read."""
+        ledger = self.ledger(order_id)
+        if ledger is None:
+            return None
+        total = ledger.grand_total
+        return {
+            "order_id": order_id,
+            "channel": ledger.channel,
+            "placed_at": _iso(ledger.placed_at),
+            "grand_total": {"currency": total[0], "amount_minor": total[1]} if total else None,
+            "closure": ledger.closure,
+            "closed_at": _iso(ledger.closed_at),
+            **{f"{flow}_minor": amounts for flow, amounts in ledger.totals().items()},
+            "movements": [
+                {"id": key.split("/", 1)[1], **m.to_dict(), "at": utc_iso(m.at)}
+                for key, m in sorted(ledger.movements.items(), key=lambda kv: (kv[1].at, kv[0]))
+            ],
+            "exceptions": [e.to_dict() for e in exceptions(ledger)],
+        }
+
+    def reconciliation(
+        self, first: date | None, last: date | None, channel: str | None
+    ) -> dict[str, Any]:
+        """Per day and channel (days from ``first`` to ``last``, inclusive, each optional),
+        oldest first: the money per flow and currency and the orders placed that day whose
+        money does not add up; then those orders' exceptions."""
+        parts: dict[tuple[str, str], list[DayFunds]] = defaultdict(list)
+        for key, value in list(self.days.items()):
+            day_channel, day, _partition = json.loads(key)
+            if channel and day_channel != channel:
+                continue
+            if (first and day < first.isoformat()) or (last and day > last.isoformat()):
+                continue
+            parts[(day, day_channel)].append(DayFunds.from_dict(value))
+        days = {key: DayFunds.total(figures) for key, figures in parts.items()}
+        return _report(first, last, channel, days, self._exceptions_of)
+
+    def _exceptions_of(self, order_id: str) -> list[dict[str, str]]:
+        ledger = self.ledger(order_id)
+        assert ledger is not None  # flagged from its ledger
+        return [found.to_dict() for found in exceptions(ledger)]
+
+    def take_changes(self, everything: bool = False) -> tuple[list[LedgerRow], list[DayRow]]:
+        """Rows for the keys changed since the last call (``everything``: every key, as after
+        a start, when the tables were just recovered); the caller hands them back with
+        ``keep_changes`` if it could not store them."""
+        orders = set(self.ledgers.keys()) if everything else self._changed_orders
+        days = set(self.days.keys()) if everything else self._changed_days
+        self._changed_orders, self._changed_days = set(), set()
+        return (
+            [_ledger_row(order_id, self.ledger(order_id)) for order_id in sorted(orders)],
+            [row for key in sorted(days) for row in _day_rows(key, self._day(key))],
+        )
+
+    def keep_changes(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
+        self._changed_orders.update(row.order_id for row in ledgers)
+        self._changed_days.update(
+            _day_key(row.channel, row.day, row.source_partition) for row in days
+        )
+
+
+async def stored_reconciliation(
+    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+) -> dict[str, Any]:
+    """The reconciliation as it was last written to PostgreSQL, in the shape of
+    :meth:`Funds.reconciliation`."""
+    return _history_report(first, last, channel, *await read_history(pool, first, last, channel))
+
+
+def _history_report(
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    stored_days: list[StoredDay],
+    stored_exceptions: list[StoredExceptions],
+) -> dict[str, Any]:
+    days: dict[tuple[str, str], DayFunds] = defaultdict(DayFunds)
+    for row in stored_days:
+        figures = days[(row.day.isoformat(), row.channel)]
+        amounts = (row.authorised_minor, row.captured_minor, row.voided_minor, row.refunded_minor)
+        for flow, amount in zip(Flow, amounts, strict=True):
+            if amount:  # the live report lists no currency a flow has not moved
+                figures.amounts[flow][row.currency] = amount
+    listed: dict[str, list[dict[str, str]]] = {}
+    for order in stored_exceptions:
+        days[(order.placed_on.isoformat(), order.channel)].exceptional_orders.add(order.order_id)
+        listed[order.order_id] = json.loads(order.exceptions)
+    return _report(first, last, channel, days, listed.__getitem__)
+
+
+def _report(
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    days: Mapping[tuple[str, str], DayFunds],
+    exceptions_of: Callable[[str], list[dict[str, str]]],
+) -> dict[str, Any]:
+    """Days (by day and channel) oldest first, then the exceptions of their orders."""
+    ordered = sorted(days.items())
+    return {
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
+        "channel": channel,
+        "days": [
+            {"day": day, "channel": day_channel, **figures.summary()}
+            for (day, day_channel), figures in ordered
+        ],
+        "exceptions": [
+            {"order_id": order_id, "channel": day_channel, "placed_on": day} | found
+            for (day, day_channel), figures in ordered
+            for order_id in sorted(figures.exceptional_orders)
+            for found in exceptions_of(order_id)
+        ],
+    }
+
+
+def _apply(ledger: FundsLedger, envelope: Envelope, payload: EventPayload) -> None:
+    at = envelope.time
+    match payload:
+        case OrderAccepted():
+            total = payload.totals.grand_total
+            ledger.placed(payload.channel, at, total.currency, total.amount_minor)
+        case OrderRejected():
+            ledger.closed(Closure.REJECTED, at, payload.channel)
+        case OrderCanceled():
+            ledger.closed(Closure.CANCELED, at)
+        case OrderCompleted():
+            ledger.closed(Closure.COMPLETED, at)
+        case PaymentAuthorized():
+            amount = payload.amount
+            ledger.moved(
+                payload.payment_id,
+                Movement(Flow.AUTHORISED, amount.currency, amount.amount_minor, at),
+            )
+        case PaymentCaptured():
+            amount = payload.amount
+            ledger.moved(
+                payload.capture_id,
+                Movement(
+                    Flow.CAPTURED,
+                    amount.currency,
+                    amount.amount_minor,
+                    at,
+                    payload.captured_total.amount_minor,
+                ),
+            )
+        case PaymentVoided():
+            amount = payload.amount
+            ledger.moved(
+                payload.payment_id, Movement(Flow.VOIDED, amount.currency, amount.amount_minor, at)
+            )
+        case RefundIssued():
+            amount = payload.amount
+            ledger.moved(
+                payload.refund_id,
+                Movement(
+                    Flow.REFUNDED,
+                    amount.currency,
+                    amount.amount_minor,
+                    at,
+                    payload.refunded_total.amount_minor,
+                ),
+            )
+
+
+def _ledger_row(order_id: str, ledger: FundsLedger | None) -> LedgerRow:
+    assert ledger is not None  # ledgers are never deleted
+    total = ledger.grand_total
+    return LedgerRow(
+        order_id=order_id,
+        channel=ledger.channel,
+        placed_on=ledger.placed_at.date() if ledger.placed_at else None,
+        closure=str(ledger.closure) if ledger.closure else None,
+        total_currency=total[0] if total else None,
+        total_minor=total[1] if total else None,
+        totals=json.dumps({str(flow): amounts for flow, amounts in ledger.totals().items()}),
+        exceptions=json.dumps([e.to_dict() for e in exceptions(ledger)]),
+        version=ledger.version,
+    )
+
+
+def _day_rows(key: str, figures: DayFunds) -> list[DayRow]:
+    channel, day, partition = json.loads(key)
+    return [
+        DayRow(
+            day=date.fromisoformat(day),
+            channel=channel,
+            source_partition=int(partition),
+            currency=currency,
+            authorised_minor=figures.amounts[Flow.AUTHORISED].get(currency, 0),
+            captured_minor=figures.amounts[Flow.CAPTURED].get(currency, 0),
+            voided_minor=figures.amounts[Flow.VOIDED].get(currency, 0),
+            refunded_minor=figures.amounts[Flow.REFUNDED].get(currency, 0),
+            version=figures.version,
+        )
+        for currency in figures.currencies()
+    ]
+
+
+def _day_key(channel: str, day: date, partition: int) -> str:
+    return json.dumps([channel, day.isoformat(), partition])
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return utc_iso(moment) if moment else None
