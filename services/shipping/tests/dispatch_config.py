@@ -32,7 +32,7 @@ DISPATCH = DispatchConfig.model_validate(
         "carriers": {
             "dhl": {
                 "tracking_prefix": "DHL",
-                "services": {"paket": _service("17:00", 0.95, 2, [499, 649])},
+                "services": {"paket": _service("17:00", 0.95, 2, [499, 649], dim_divisor=5000)},
             },
             "dpd": {
                 "tracking_prefix": "DPD",

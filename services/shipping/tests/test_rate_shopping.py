@@ -28,6 +28,7 @@ from oms_shipping.domain.rating import (
 from oms_shipping.domain.tracking_numbers import check_digit, is_valid, tracking_number
 from oms_shipping.service_layer.rate_shopping import shop
 from services.shipping.tests.dispatch_config import DISPATCH
+from services.shipping.tests.fakes import BOXES
 
 REPO = Path(__file__).resolve().parents[3]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -204,23 +205,47 @@ def test_no_offer_at_all_is_no_choice() -> None:
 
 def packed(**fields: object) -> FulfilmentOrder:
     line = Line("1", "TSHIRT", 1)
-    parcels = (Parcel("p-1", "S", 800, (line,)), Parcel("p-2", "L", 4000, (line,)))
+    parcels = (Parcel("p-1", "S", 800, (line,)), Parcel("p-2", "M-30x20x15", 4000, (line,)))
     return FulfilmentOrder("fo-1", "ord-1", "wh-hamburg", (line, line), parcels=parcels, **fields)  # type: ignore[arg-type]
 
 
 def test_pickup_work_from_elsewhere_travels_to_the_store_under_its_methods_policy() -> None:
     fo = packed(delivery_method="ship_to_store", pickup_store_id="store-berlin")
-    shopped = shop(DISPATCH, fo, MONDAY_9)
+    shopped = shop(DISPATCH, fo, MONDAY_9, BOXES)
     assert (shopped.policy.choose, shopped.ship_to.city) == (
         PolicyKind.BEST_SCORE_WITHIN_BUDGET,
         "Berlin",
     )
-    # Each parcel on its own: the heavier one's best score within the budget is DHL's too.
+    # Each parcel on its own: the heavier one's best score within the budget is DHL's too. The
+    # 800 g parcel's S box (26 x 18 x 11 cm outside) bills 1.03 kg: the 1-5 kg band.
     assert [(p.parcel_id, c.chosen.carrier, c.chosen.cost_minor) for p, c in shopped.choices] == [
-        ("p-1", "dhl", 499),
+        ("p-1", "dhl", 649),
         ("p-2", "dhl", 649),
     ]
     assert not shopped.promise_at_risk
+
+
+def test_a_light_parcel_in_a_large_box_is_billed_by_the_boxs_dimensional_weight() -> None:
+    line = Line("1", "TSHIRT", 1)
+
+    def in_box(box: str) -> FulfilmentOrder:
+        parcel = Parcel("p-1", box, 800, (line,))
+        return FulfilmentOrder(
+            "fo-1",
+            "ord-1",
+            "wh-hamburg",
+            (line,),
+            parcels=(parcel,),
+            delivery_method="ship_to_store",
+            pickup_store_id="store-berlin",
+        )
+
+    # M is 31 x 21 x 16 cm outside: 10,416 cm3 / 5,000 = 2.1 kg billed, the 1-5 kg band's
+    # price; a box the catalogue does not know is billed by its 800 g.
+    [(_, large)] = shop(DISPATCH, in_box("M-30x20x15"), MONDAY_9, BOXES).choices
+    [(_, unknown)] = shop(DISPATCH, in_box("CRATE"), MONDAY_9, BOXES).choices
+    assert (large.chosen.carrier, large.chosen.cost_minor) == ("dhl", 649)
+    assert (unknown.chosen.carrier, unknown.chosen.cost_minor) == ("dhl", 499)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +258,7 @@ def test_pickup_work_from_elsewhere_travels_to_the_store_under_its_methods_polic
 )
 def test_work_that_cannot_be_rated_is_refused(fields: dict[str, object], reason: str) -> None:
     with pytest.raises(ActionRefused) as caught:
-        shop(DISPATCH, packed(**fields), MONDAY_9)
+        shop(DISPATCH, packed(**fields), MONDAY_9, BOXES)
     assert caught.value.reason == reason
 
 

@@ -198,7 +198,7 @@ class FulfilmentHandlers:
             if fo.for_pickup:
                 fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)
             else:
-                shopped = shop(self.labelling.dispatch, fo, action.performed_at)
+                shopped = shop(self.labelling.dispatch, fo, action.performed_at, self.boxes)
                 labels = await self.labelling.label_packed(work, fo, shopped, action.performed_at)
 
         fo = await self._act(work, action_id, action, "pack", pack)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from oms_shipping.domain.boxes import BoxCatalogue
 from oms_shipping.domain.carrier_choice import CarrierChoice, choose
 from oms_shipping.domain.dispatch import DispatchConfig, PolicyConfig, PostalAddress
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Parcel
@@ -15,12 +16,13 @@ from oms_shipping.domain.rating import Destination, Dimensions, quotes
 __all__ = ["Shopped", "parcel_dimensions", "shop"]
 
 
-def parcel_dimensions(parcel: Parcel) -> Dimensions | None:
-    """A parcel's outer dimensions, for dimensional weight: the one place they are looked
-    up. The box catalogue answers here (by ``parcel.box``) once there is one; until then
-    none is known and the actual weight is billed."""
-    del parcel
-    return None
+def parcel_dimensions(parcel: Parcel, boxes: BoxCatalogue) -> Dimensions | None:
+    """A parcel's outer dimensions, for dimensional weight: its box's outer size (none for a
+    box the catalogue does not know: then the actual weight is billed)."""
+    box = boxes.find(parcel.box)
+    if box is None:
+        return None
+    return Dimensions(box.outer.length_mm, box.outer.width_mm, box.outer.height_mm)
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,12 @@ def _ship_to(config: DispatchConfig, fo: FulfilmentOrder) -> PostalAddress:
     return fo.ship_to
 
 
-def shop(config: DispatchConfig, fo: FulfilmentOrder, packed_at: datetime) -> Shopped:
-    """Choose a carrier service for every parcel of ``fo`` packed at ``packed_at``; refused
-    when the location, the destination or every parcel's service is unknown."""
+def shop(
+    config: DispatchConfig, fo: FulfilmentOrder, packed_at: datetime, boxes: BoxCatalogue
+) -> Shopped:
+    """Choose a carrier service for every parcel of ``fo`` packed at ``packed_at`` (billed
+    by the larger of its weight and its box's dimensional weight); refused when the
+    location, the destination or every parcel's service is unknown."""
     ship_from = config.locations.get(fo.location_id)
     if ship_from is None:
         raise ActionRefused("no_ship_from_address", f"{fo.location_id} has no address configured")
@@ -65,7 +70,7 @@ def shop(config: DispatchConfig, fo: FulfilmentOrder, packed_at: datetime) -> Sh
     choices = []
     for parcel in fo.parcels:
         offers = quotes(
-            config, parcel.weight_grams, parcel_dimensions(parcel), to, packed_at, timezone
+            config, parcel.weight_grams, parcel_dimensions(parcel, boxes), to, packed_at, timezone
         )
         choice = choose(offers, policy, promised)
         if choice is None:
