@@ -121,14 +121,16 @@ async def test_packing_chooses_labels_and_they_print_scan_and_hand_over(
         ("p-2", "dhl", "paket", False),
     ]
     first = chosen.parcels[0]
+    # 800 g in the M box (30 x 20 x 15 cm outside): DHL bills its 1.8 kg dimensional weight.
     assert (first.cost.amount_minor, first.cost.currency, first.billable_weight_grams) == (
-        449,
+        549,
         "EUR",
-        800,
+        1800,
     )
     assert [(a.carrier, a.service, a.lost_because) for a in first.alternatives] == [
         ("dpd", "classic", "more_expensive"),
         ("ups", "express", "more_expensive"),
+        ("dhl", "sperrgut", "more_expensive"),
     ]
     numbers = [p.tracking_number for p in chosen.parcels]
     assert all(is_valid(n) and n.startswith("DHL") for n in numbers) and len(set(numbers)) == 2
@@ -144,6 +146,7 @@ async def test_packing_chooses_labels_and_they_print_scan_and_hand_over(
         ("p-2", numbers[1]),
     ]
     assert [a["lost_because"] for a in listed["labels"][0]["alternatives"]] == [
+        "more_expensive",
         "more_expensive",
         "more_expensive",
     ]
@@ -240,7 +243,7 @@ async def test_each_delivery_methods_policy_chooses_and_says_why_the_others_lost
         e.payload.fulfilment_order_id: (
             e.payload.policy,
             e.payload.parcels[0].carrier,
-            [(a.carrier, a.lost_because) for a in e.payload.parcels[0].alternatives],
+            [(a.carrier, a.service, a.lost_because) for a in e.payload.parcels[0].alternatives],
         )
         for e in ready
     }
@@ -248,14 +251,30 @@ async def test_each_delivery_methods_policy_chooses_and_says_why_the_others_lost
         "fo-home": (
             "cheapest_meeting_promise",
             "dhl",
-            [("dpd", "more_expensive"), ("ups", "more_expensive")],
+            [
+                ("dpd", "classic", "more_expensive"),
+                ("ups", "express", "more_expensive"),
+                ("dhl", "sperrgut", "more_expensive"),
+            ],
         ),
         "fo-store": (
             "best_score_within_budget",
             "dhl",
-            [("ups", "over_budget"), ("dpd", "lower_score")],
+            [
+                ("dhl", "sperrgut", "over_budget"),
+                ("ups", "express", "over_budget"),
+                ("dpd", "classic", "lower_score"),
+            ],
         ),
-        "fo-collect": ("fastest", "ups", [("dhl", "slower"), ("dpd", "slower")]),
+        "fo-collect": (
+            "fastest",
+            "ups",
+            [
+                ("dhl", "paket", "slower"),
+                ("dpd", "classic", "slower"),
+                ("dhl", "sperrgut", "slower"),
+            ],
+        ),
     }
     # Pickup work travels to the store: its label is addressed there.
     _, _, zpl = await staff_download(
