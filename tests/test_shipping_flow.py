@@ -25,6 +25,8 @@ from tests.support.inventory import (
     feed,
     import_catalogue,
     receipt,
+    request,
+    reserve,
     send,
 )
 from tests.support.orchestration import SOURCING, write_sourcing
@@ -170,15 +172,29 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     assert await _orchestration_fulfilment(env, order_id) == [(HAMBURG, "accepted")]
 
 
+async def _reservations(env: Env, order_id: str) -> list[tuple[Any, ...]]:
+    rows = await env.fetch(
+        "inventory",
+        "SELECT status, fulfilment_order_id, expires_at < now() AS past FROM reservations"
+        " WHERE order_id = $1",
+        order_id,
+    )
+    return [tuple(r) for r in rows]
+
+
 async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
     env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:
+    """Its hold outlives its time while the store works on it (2 s here, a day by default):
+    released to the store, it waits for the work."""
+    config = copy.deepcopy(SOURCING)
+    config["profiles"][1]["hold_for_s"] = 2
     await import_catalogue(env, tmp_path)
     stores = json.dumps({BERLIN: {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}})
     services = [
         await env.service("order"),
-        await env.service("inventory"),
-        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path)),
+        await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.2"),
+        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config)),
         await env.service("shipping"),
         await env.service(
             "notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1", OMS_PICKUP_STORES=stores
@@ -198,6 +214,16 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
     order_id = order_id_for(CHANNEL, "CC-1")
     fo = await fulfilment_order(env, order_id, "CREATED")
     assert fo["location_id"] == BERLIN
+
+    # A hold asked for later, for longer, and never released: once it has expired, the
+    # sweep has passed the order's own hold time.
+    await request(env, reserve("ord-unreleased", (TSHIRT, BERLIN, 1), hold_for_s=3))
+
+    async def unreleased_expired() -> bool:
+        return [r[0] for r in await _reservations(env, "ord-unreleased")] == ["expired"]
+
+    await wait_for(unreleased_expired, what="the unreleased hold to expire")
+    assert await _reservations(env, order_id) == [("held", fo["fulfilment_order_id"], True)]
 
     start = now() - timedelta(minutes=30)
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
@@ -248,6 +274,7 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
         BERLIN,
     )
     assert tuple(stock[0]) == (3, 0)  # committed when set aside: off the shelf and the hold
+    assert await _reservations(env, order_id) == [("committed", fo["fulfilment_order_id"], True)]
     await events_until(env, "oms.shipments", 1, "PickedUpByCustomer")
     types = [
         e.envelope.type

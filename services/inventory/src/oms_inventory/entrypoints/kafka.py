@@ -16,6 +16,7 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_events.returns import ReturnInspected
+from oms_events.sourcing import FulfilmentOrderCreated
 from oms_inventory.adapters.projection import publish_changes
 from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.reservations import ReservationHandlers
@@ -32,6 +33,7 @@ def subscriptions(
         Subscription("oms.reservation-requests")
         .batch(ReserveStock, reservations.reserve)
         .each(ReleaseReservations, reservations.release),
+        Subscription("oms.sourcing").batch(FulfilmentOrderCreated, reservations.released),
         Subscription("oms.shipments")
         .each(ShipmentShipped, reservations.shipped)
         .each(ReadyForPickup, reservations.ready_for_pickup)
