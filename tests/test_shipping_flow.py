@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from oms_events.fulfilment import Collected, ReadyForPickup
+from oms_events.fulfilment import Collected, ReadyForPickup, ReceivedAtStore
 from oms_events.inventory import StockReceived
 from oms_events.values import DeliveryMethod, LineQuantity
 from oms_order.domain.identity import order_id_for
@@ -172,6 +172,39 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     assert await _orchestration_fulfilment(env, order_id) == [(HAMBURG, "accepted")]
 
 
+async def _pickup_world(
+    env: Env, smtp: SmtpServer, tmp_path: Path, hold_for_s: int | None = None, **shipping: str
+) -> None:
+    """Every service a pickup order meets, ready; pickup holds of ``hold_for_s`` if given,
+    the shipping service with the ``shipping`` settings, Berlin Mitte's name and hours for
+    the e-mails."""
+    config = copy.deepcopy(SOURCING)
+    if hold_for_s is not None:
+        config["profiles"][1]["hold_for_s"] = hold_for_s
+    await import_catalogue(env, tmp_path)
+    stores = json.dumps({BERLIN: {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}})
+    services = [
+        await env.service("order"),
+        await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.2"),
+        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config)),
+        await env.service("shipping", **shipping),
+        await env.service(
+            "notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1", OMS_PICKUP_STORES=stores
+        ),
+    ]
+    for service in services:
+        await service.wait_ready()
+
+
+async def _place_for_pickup(env: Env, external: str, method: DeliveryMethod) -> str:
+    """Two T-shirts to collect in Berlin, placed on the intake topic: the order id."""
+    submitted = order_submitted(external, lines=[(TSHIRT, 2)]).model_copy(
+        update={"delivery_method": method, "pickup_store_id": BERLIN, "shipping_address": None}
+    )
+    await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:{external}", encoded(submitted))])
+    return order_id_for(CHANNEL, external)
+
+
 async def _reservations(env: Env, order_id: str) -> list[tuple[Any, ...]]:
     rows = await env.fetch(
         "inventory",
@@ -187,31 +220,9 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
 ) -> None:
     """Its hold outlives its time while the store works on it (2 s here, a day by default):
     released to the store, it waits for the work."""
-    config = copy.deepcopy(SOURCING)
-    config["profiles"][1]["hold_for_s"] = 2
-    await import_catalogue(env, tmp_path)
-    stores = json.dumps({BERLIN: {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}})
-    services = [
-        await env.service("order"),
-        await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.2"),
-        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config)),
-        await env.service("shipping"),
-        await env.service(
-            "notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1", OMS_PICKUP_STORES=stores
-        ),
-    ]
-    for service in services:
-        await service.wait_ready()
+    await _pickup_world(env, smtp, tmp_path, hold_for_s=2)
     await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
-    submitted = order_submitted("CC-1", lines=[(TSHIRT, 2)]).model_copy(
-        update={
-            "delivery_method": DeliveryMethod.CLICK_AND_COLLECT,
-            "pickup_store_id": BERLIN,
-            "shipping_address": None,
-        }
-    )
-    await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:CC-1", encoded(submitted))])
-    order_id = order_id_for(CHANNEL, "CC-1")
+    order_id = await _place_for_pickup(env, "CC-1", DeliveryMethod.CLICK_AND_COLLECT)
     fo = await fulfilment_order(env, order_id, "CREATED")
     assert fo["location_id"] == BERLIN
 
@@ -299,3 +310,93 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
     ready_mail = text_of(mine[-2])
     assert f"Ihr Abholcode: {ready[0].pickup_code}" in ready_mail
     assert "Berlin Mitte" in ready_mail and "Öffnungszeiten: Mo-Sa 10-20" in ready_mail
+
+
+async def test_ship_to_store_arrives_at_the_store_and_is_collected(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    await _pickup_world(env, smtp, tmp_path)
+    await feed(env, receipt("rcv-h", TSHIRT, HAMBURG, 10))
+    order_id = await _place_for_pickup(env, "STS-1", DeliveryMethod.SHIP_TO_STORE)
+    fo = await fulfilment_order(env, order_id, "CREATED")
+    assert fo["location_id"] == HAMBURG  # the warehouse ships it to the store
+
+    start = now() - timedelta(hours=30)
+    lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
+    await send_staff(env, *work_through(fo, lines, "00340434100077", start))
+    await fulfilment_order(env, order_id, "SHIPPED")
+    shipped = await _order(env, order_id, "FULFILLED")
+    assert shipped["payment_status"] == "CAPTURED"  # when it left Hamburg
+    # The carrier delivers to the store: the customer's order is not complete for that.
+    await send_scans(
+        env,
+        scan("00340434100077", "PU", start + timedelta(hours=1)),
+        scan("00340434100077", "DL", start + timedelta(hours=20)),
+    )
+
+    async def parcel_delivered() -> bool:
+        rows = await env.fetch(
+            "shipping", "SELECT status FROM parcels WHERE tracking_number = '00340434100077'"
+        )
+        return [r["status"] for r in rows] == ["delivered"]
+
+    await wait_for(parcel_delivered, what="the store's delivery scan")
+    assert (await fulfilment_order(env, order_id))["status"] == "SHIPPED"
+
+    # The store scans the parcel in (once; Hamburg cannot), the customer gets a code.
+    ids = {k: fo[k] for k in ("order_id", "fulfilment_order_id")}
+    at_hamburg = ReceivedAtStore(**ids, location_id=HAMBURG, staff_id="s-1", performed_at=now())
+    at_store = ReceivedAtStore(**ids, location_id=BERLIN, staff_id="s-2", performed_at=now())
+    await send_staff(env, at_hamburg, at_store, at_store)
+    await fulfilment_order(env, order_id, "READY_FOR_PICKUP")
+    [ready] = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "ReadyForPickup")
+        if e.envelope.subject == order_id
+    ]
+    assert isinstance(ready, ReadyForPickup)
+    assert (ready.location_id, ready.lines) == (BERLIN, lines)
+    assert ready.hold_until > now() + timedelta(days=6)
+    collected = Collected(
+        **ids, location_id=BERLIN, staff_id="s-2", performed_at=now(), pickup_code=ready.pickup_code
+    )
+    await send_staff(env, collected)
+    completed = await _order(env, order_id, "COMPLETED")
+    assert completed["payment_status"] == "CAPTURED"
+    await fulfilment_order(env, order_id, "COLLECTED")
+    refusals = await env.fetch(
+        "shipping",
+        "SELECT action, reason FROM refused_actions WHERE order_id = $1 ORDER BY taken",
+        order_id,
+    )
+    assert [tuple(r) for r in refusals] == [
+        ("receive", "wrong_location"),
+        ("receive", "already_received"),
+    ]
+    captures = await env.fetch(
+        "order", "SELECT count(*) AS n FROM order_shipments WHERE order_id = $1", order_id
+    )
+    assert captures[0]["n"] == 1, "captured once, at hand-over"
+    stock = await env.fetch(
+        "inventory",
+        "SELECT location_id, on_hand, reserved FROM stock WHERE sku = $1 ORDER BY location_id",
+        TSHIRT,
+    )
+    levels = {r["location_id"]: (r["on_hand"], r["reserved"]) for r in stock}
+    assert levels[HAMBURG] == (8, 0), "committed where it left"
+    assert levels.get(BERLIN, (0, 0)) == (0, 0), "and not again at the store"
+
+    # The customer is told at the store's receipt, with the store and the code.
+    picked_up = "Sie haben Ihre Bestellung STS-1 abgeholt"
+
+    async def collected_told() -> bool:
+        return picked_up in smtp.sink.subjects()
+
+    await wait_for(collected_told, what="the collected e-mail")
+    mine = [m for m in smtp.sink.received() if "STS-1" in str(m["Subject"])]
+    assert [str(m["Subject"]) for m in mine][-2:] == [
+        "Ihre Bestellung STS-1 liegt zur Abholung bereit",
+        picked_up,
+    ]
+    ready_mail = text_of(mine[-2])
+    assert f"Ihr Abholcode: {ready.pickup_code}" in ready_mail and "Berlin Mitte" in ready_mail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -36,7 +36,7 @@ class FakeFulfilmentOrders:
                 order_id=n.order_id,
                 location_id=n.location_id,
                 lines=tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in n.lines),
-                for_pickup=n.delivery_method in _PICKUP and n.location_id == n.pickup_store_id,
+                pickup_store_id=n.pickup_store_id if n.delivery_method in _PICKUP else None,
             )
         return fresh
 
@@ -106,8 +106,9 @@ class FakeParcels:
                 and fo.status is FulfilmentStatus.SHIPPED
                 and all(p.status is ParcelStatus.DELIVERED for p in mine)
             ):
-                self.fulfilment.orders[fo_id] = replace(fo, status=FulfilmentStatus.DELIVERED)
-                done.append(fo_id)
+                fo.delivered()
+                if fo.status is FulfilmentStatus.DELIVERED:
+                    done.append(fo_id)
         return done
 
 

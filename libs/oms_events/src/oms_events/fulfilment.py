@@ -36,6 +36,7 @@ __all__ = [
     "ReadyForPickup",
     "ReadyForPickupV1",
     "ReadyToShip",
+    "ReceivedAtStore",
     "RejectionCause",
     "ReturnedToSender",
     "ShipmentShipped",
@@ -117,6 +118,12 @@ class HandedOver(_StaffAction):
     tracking_numbers: Annotated[tuple[Identifier, ...], Field(min_length=1)]
 
 
+@event("ReceivedAtStore")
+class ReceivedAtStore(_StaffAction):
+    """Ship-to-store: the pickup store (``location_id``) received the parcels of work another
+    location shipped to it, and sets them aside for the customer."""
+
+
 @event("Collected")
 class Collected(_StaffAction):
     """The customer collected a click & collect or ship-to-store order at the counter."""
@@ -171,9 +178,12 @@ class ReadyForPickupV1(_FulfilmentOrderEvent):
 @event("ReadyForPickup", version=2)
 class ReadyForPickup(_FulfilmentOrderEvent):
     """Click & collect: the work is packed at the store and set aside for its customer, who
-    shows ``pickup_code`` at the counter until ``hold_until``. The units count as shipped
-    (their value is captured, their stock committed); ``shipment_id`` names them until
-    collection. Empty ``lines`` and no ``shipment_id`` only in records upcast from v1."""
+    shows ``pickup_code`` at the counter until ``hold_until``; ship-to-store: its parcels
+    reached the store and were set aside there. ``location_id`` is always the store that
+    holds the work for the customer (for ship-to-store, not the location that shipped it).
+    The units count as shipped (their value is captured, their stock committed, once per
+    ``shipment_id``); ``shipment_id`` names them until collection. Empty ``lines`` and no
+    ``shipment_id`` only in records upcast from v1."""
 
     pickup_code: Identifier
     hold_until: UtcDatetime

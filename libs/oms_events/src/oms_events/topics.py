@@ -218,6 +218,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "PickStarted",
             "ParcelPacked",
             "HandedOver",
+            "ReceivedAtStore",
             "Collected",
         ),
         input=True,

@@ -3,7 +3,9 @@ its staff's actions and by orchestration calling it off.
 
 CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED; for click & collect the
 packed work waits at the store instead (READY_FOR_PICKUP -> COLLECTED, against its pickup
-code); REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
+code); work shipped to a pickup store waits there once the store receives it (SHIPPED ->
+READY_FOR_PICKUP -> COLLECTED); REJECTED (the location gave the work back) or CANCELED
+(orchestration called it off).
 An action that does not fit the status is refused with a specific reason; the aggregate is
 then unchanged.
 """
@@ -86,8 +88,9 @@ class FulfilmentOrder:
     parcels: tuple[Parcel, ...] = ()
     carrier: str | None = None
     tracking_numbers: tuple[str, ...] = ()
-    for_pickup: bool = False
-    """Click & collect: the customer collects the work at this location."""
+    pickup_store_id: str | None = None
+    """Pickup orders: the store the customer collects from (this location for click &
+    collect, another for ship-to-store)."""
     pickup_code: str | None = None
     hold_until: datetime | None = None
     changed: bool = field(default=False, compare=False)
@@ -97,11 +100,23 @@ class FulfilmentOrder:
         """One shipment per fulfilment order: every parcel leaves in one hand-over."""
         return f"shp-{self.fulfilment_order_id}"
 
-    def check_location(self, location_id: str) -> None:
-        if location_id != self.location_id:
-            raise ActionRefused(
-                "wrong_location", f"the fulfilment order belongs to {self.location_id}"
-            )
+    @property
+    def for_pickup(self) -> bool:
+        """Click & collect: the customer collects the work where it is packed."""
+        return self.pickup_store_id == self.location_id
+
+    @property
+    def ships_to_store(self) -> bool:
+        """Ship-to-store: a carrier takes the work to the pickup store."""
+        return self.pickup_store_id is not None and not self.for_pickup
+
+    def check_location(self, location_id: str, *, at_counter: bool = False) -> None:
+        """The action comes from the location that does the work, or for an action at the
+        counter (receiving, collection) from the pickup store."""
+        expected = self.pickup_store_id if at_counter else self.location_id
+        if location_id != expected:
+            owner = "is collected at" if at_counter else "belongs to"
+            raise ActionRefused("wrong_location", f"the fulfilment order {owner} {expected}")
 
     def accept(self) -> None:
         self._expect(
@@ -176,13 +191,31 @@ class FulfilmentOrder:
         self.hold_until = hold_until
         self._move(_S.READY_FOR_PICKUP)
 
+    def receive_at_store(self, pickup_code: str, hold_until: datetime) -> None:
+        """Ship-to-store: the pickup store received the parcels and sets them aside."""
+        if not self.ships_to_store:
+            raise ActionRefused("not_shipped_to_store", "this work is not sent to a pickup store")
+        self._expect(
+            (_S.SHIPPED,),
+            {
+                **dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED), "not_shipped"),
+                _S.READY_FOR_PICKUP: "already_received",
+            },
+        )
+        self.pickup_code = pickup_code
+        self.hold_until = hold_until
+        self._move(_S.READY_FOR_PICKUP)
+
     def collect(self, pickup_code: str) -> None:
         """The customer shows the code and takes the work."""
-        if not self.for_pickup:
+        if self.pickup_store_id is None:
             raise ActionRefused("not_for_pickup", "this work goes to a carrier")
         self._expect(
             (_S.READY_FOR_PICKUP,),
-            dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED), "not_ready_for_pickup"),
+            dict.fromkeys(
+                (_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED, _S.SHIPPED),
+                "not_ready_for_pickup",
+            ),
         )
         if not hmac.compare_digest(pickup_code.encode(), (self.pickup_code or "").encode()):
             raise ActionRefused("wrong_pickup_code", "the code does not match this work")
@@ -233,8 +266,9 @@ class FulfilmentOrder:
         return True
 
     def delivered(self) -> None:
-        """Every parcel of the shipment reached the customer."""
-        if self.status is _S.SHIPPED:
+        """Every parcel of the shipment was delivered: to the customer, unless the parcels
+        went to a pickup store, where the work waits for the store to receive it."""
+        if self.status is _S.SHIPPED and not self.ships_to_store:
             self._move(_S.DELIVERED)
 
     def _expect(
