@@ -400,3 +400,85 @@ async def test_ship_to_store_arrives_at_the_store_and_is_collected(
     ]
     ready_mail = text_of(mine[-2])
     assert f"Ihr Abholcode: {ready.pickup_code}" in ready_mail and "Berlin Mitte" in ready_mail
+
+
+async def test_a_click_and_collect_order_never_collected_is_canceled_refunded_and_restocked(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    await _pickup_world(env, smtp, tmp_path, OMS_PICKUP_HOLD="PT2S", OMS_PICKUP_SWEEP_S="0.3")
+    await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
+    order_id = await _place_for_pickup(env, "CC-2", DeliveryMethod.CLICK_AND_COLLECT)
+    fo = await fulfilment_order(env, order_id, "CREATED")
+    lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
+    # Packed now (the staff's day began two minutes ago): set aside for two seconds.
+    accept, pick, pack, _ = work_through(fo, lines, "00340434100010", now() - timedelta(minutes=2))
+    await send_staff(env, accept, pick, pack)
+    [ready] = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "ReadyForPickup")
+        if e.envelope.subject == order_id
+    ]
+    assert ready.hold_until - ready.ready_at == timedelta(seconds=2)
+
+    # Nobody comes: canceled, refunded, back on the shelf.
+    await fulfilment_order(env, order_id, "UNCOLLECTED")
+    canceled = await _order(env, order_id, "CANCELED")
+    assert canceled["payment_status"] == "REFUNDED"
+    [expired] = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "PickupExpired")
+        if e.envelope.subject == order_id
+    ]
+    assert (expired.location_id, expired.lines) == (BERLIN, lines)
+
+    async def back_on_the_shelf() -> tuple[Any, ...] | None:
+        rows = await env.fetch(
+            "inventory",
+            "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
+            TSHIRT,
+            BERLIN,
+        )
+        return tuple(rows[0]) if rows and rows[0]["on_hand"] == 5 else None
+
+    assert await wait_for(back_on_the_shelf, what="the units back at the store") == (5, 0)
+    timeline = await env.fetch(
+        "order",
+        "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
+        order_id,
+    )
+    assert [r["event_type"] for r in timeline][-4:] == [
+        "PaymentCaptured",
+        "ReadyForPickup",
+        "OrderCanceled",
+        "RefundIssued",
+    ]
+    payments = await env.fetch(
+        "order",
+        "SELECT captured_minor, refunded_minor FROM orders WHERE order_id = $1",
+        order_id,
+    )
+    captured, refunded = tuple(payments[0])
+    assert refunded == captured > 0
+
+    # The customer comes too late: refused and kept; the customer was told once.
+    ids = {k: fo[k] for k in ("order_id", "fulfilment_order_id", "location_id")}
+    late = Collected(**ids, staff_id="counter-1", performed_at=now(), pickup_code="AAAAAAAA")
+    await send_staff(env, late)
+
+    async def refused() -> list[tuple[Any, ...]]:
+        rows = await env.fetch(
+            "shipping", "SELECT action, reason FROM refused_actions WHERE order_id = $1", order_id
+        )
+        return [tuple(r) for r in rows]
+
+    assert await wait_for(refused, what="the late collection refused") == [
+        ("collect", "pickup_expired")
+    ]
+    told = "Ihre Bestellung CC-2 wurde storniert"
+
+    async def canceled_told() -> bool:
+        return told in smtp.sink.subjects()
+
+    await wait_for(canceled_told, what="the canceled e-mail")
+    [mail] = [m for m in smtp.sink.received() if str(m["Subject"]) == told]
+    assert "Wir erstatten" in text_of(mail)  # what was captured when it was set aside

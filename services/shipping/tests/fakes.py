@@ -50,6 +50,19 @@ class FakeFulfilmentOrders:
     async def keep_refusal(self, conn: object, refusal: Refusal) -> None:
         self.refusals.setdefault(refusal.event_id, refusal)
 
+    async def expire_pickups(
+        self, conn: object, now: datetime, limit: int
+    ) -> list[FulfilmentOrder]:
+        due = sorted(
+            (fo for fo in self.orders.values() if fo.hold_until and fo.hold_until <= now),
+            key=lambda fo: fo.hold_until or now,
+        )
+        expired = []
+        for fo in due:
+            if len(expired) < limit and fo.expire(now):
+                expired.append(copy.deepcopy(fo))
+        return expired
+
 
 @dataclass
 class FakeParcels:

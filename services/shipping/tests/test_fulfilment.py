@@ -4,7 +4,7 @@ out of place refused with its reason, the order unchanged."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -236,3 +236,12 @@ def test_work_shipped_to_a_store_is_received_there_and_worked_on_where_it_is(
     with pytest.raises(ActionRefused) as caught:
         to_store().check_location(location, at_counter=at_counter)
     assert caught.value.reason == "wrong_location"
+
+
+def test_work_set_aside_past_its_hold_ends_uncollected() -> None:
+    fo = pickup()
+    fo.set_aside("K7P42QXY", HOLD)
+    assert not fo.expire(HOLD - timedelta(seconds=1))
+    assert fo.expire(HOLD) and fo.status is S.UNCOLLECTED
+    assert not fo.expire(HOLD) and not fo.cancel()
+    assert not pickup(S.COLLECTED).expire(HOLD)

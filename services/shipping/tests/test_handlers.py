@@ -20,6 +20,7 @@ from oms_events.fulfilment import (
     ParcelPacked,
     PickedUpByCustomer,
     PickStarted,
+    PickupExpired,
     ReadyForPickup,
     ReceivedAtStore,
     ShipmentShipped,
@@ -32,6 +33,7 @@ from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
 from oms_shipping.domain.tracking import CarrierCodes, ParcelStatus
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.tracking import TrackingHandlers
+from oms_shipping.service_layer.uncollected import PickupSweep
 from services.shipping.tests.fakes import FakeFulfilmentOrders, FakeParcels, emitted, received
 
 AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -213,6 +215,40 @@ async def test_work_shipped_to_a_store_is_received_there_then_collected() -> Non
         "wrong_location",
         "already_received",
     ]
+
+
+async def test_a_pickup_nobody_collects_by_its_hold_ends_uncollected_once() -> None:
+    world = World()
+    await world.release("store-berlin", pickup_at="store-berlin")
+    await world.act(*day("store-berlin")[:3], location="store-berlin")
+    sweep = PickupSweep(world.orders, limit=10)
+    hold_until = AT + timedelta(days=3)
+
+    early = in_memory_unit_of_work()
+    assert await sweep.expire(early, hold_until - timedelta(seconds=1)) == 0
+    due = in_memory_unit_of_work()
+    assert await sweep.expire(due, hold_until) == 1
+    assert await sweep.expire(in_memory_unit_of_work(), hold_until + timedelta(days=1)) == 0
+
+    assert emitted(early) == []
+    [expired] = emitted(due)
+    assert isinstance(expired, PickupExpired)
+    assert (expired.location_id, expired.shipment_id, expired.lines) == (
+        "store-berlin",
+        "shp-fo-1",
+        LINES,
+    )
+    assert (expired.hold_until, expired.expired_at) == (hold_until, hold_until)
+    assert world.status() is FulfilmentStatus.UNCOLLECTED
+    # Too late at the counter; orchestration calling it off finds nothing to do.
+    ids = {**IDS, "location_id": "store-berlin"}
+    late = Collected(**ids, performed_at=AT, pickup_code="AAAAAAAA")
+    assert await world.act(late) == []
+    call_off = FulfilmentOrderCanceled(
+        order_id="ord-1", fulfilment_order_id="fo-1", location_id="store-berlin", reason="x"
+    )
+    await world.handlers.called_off(in_memory_unit_of_work(), received(call_off, "oms.sourcing"))
+    assert [r.reason for r in world.orders.refusals.values()] == ["pickup_expired"]
 
 
 async def test_a_call_off_cancels_open_work_and_is_refused_once_it_left() -> None:

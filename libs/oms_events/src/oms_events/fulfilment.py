@@ -33,6 +33,7 @@ __all__ = [
     "PickStarted",
     "PickedUpByCustomer",
     "PickedUpByCustomerV1",
+    "PickupExpired",
     "ReadyForPickup",
     "ReadyForPickupV1",
     "ReadyToShip",
@@ -242,6 +243,19 @@ class PickedUpByCustomer(_FulfilmentOrderEvent):
 def upcast_picked_up_by_customer_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 named no shipment: the new field stays empty."""
     return dict(data)
+
+
+@event("PickupExpired")
+class PickupExpired(_FulfilmentOrderEvent):
+    """Work set aside for pickup (``ReadyForPickup``, same ``shipment_id``) that its customer
+    did not collect by ``hold_until``: its lines are canceled. The order service refunds
+    their value; inventory puts the units back on the shelf of the store (``location_id``)
+    that held them."""
+
+    shipment_id: Identifier
+    lines: _Lines
+    hold_until: UtcDatetime
+    expired_at: UtcDatetime
 
 
 @event("DeliveryException")

@@ -240,6 +240,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "OutForDelivery",
             "Delivered",
             "PickedUpByCustomer",
+            "PickupExpired",
             "DeliveryException",
             "ReturnedToSender",
         ),

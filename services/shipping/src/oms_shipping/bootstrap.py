@@ -11,6 +11,7 @@ from oms_shipping.entrypoints.carrier_webhook import register_carrier_webhook
 from oms_shipping.entrypoints.kafka import subscriptions
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.tracking import TrackingHandlers
+from oms_shipping.service_layer.uncollected import PickupSweep, UncollectedPolicy
 
 __all__ = ["build_runtime"]
 
@@ -24,6 +25,13 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     )
     for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
+    if settings.uncollected_policy is UncollectedPolicy.CANCEL:
+        pickups = PickupSweep(fulfilment_orders, settings.pickup_sweep_batch)
+
+        @runtime.timer(settings.pickup_sweep_s)
+        async def sweep_uncollected_pickups() -> None:
+            await pickups.sweep(runtime)
+
     register_api(runtime, fulfilment, parse_staff_keys(settings.shipping_api_keys))
     register_carrier_webhook(
         runtime,

@@ -12,6 +12,7 @@ from oms_runtime import DocumentError, RuntimeSettings
 from oms_shipping.adapters.carrier_file import read_carrier_codes
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
+from oms_shipping.service_layer.uncollected import UncollectedPolicy
 
 __all__ = ["ShippingSettings"]
 
@@ -31,6 +32,12 @@ class ShippingSettings(RuntimeSettings):
     carrier_webhook_tolerance: timedelta = timedelta(minutes=5)
     # How long click & collect work waits at the counter (ISO 8601 or seconds).
     pickup_hold: timedelta = timedelta(days=7)
+    # What happens to a pickup not collected by then: "cancel" (its lines canceled and
+    # refunded, its units back on the store's shelf) or "manual" (it waits; staff decide).
+    uncollected_policy: UncollectedPolicy = UncollectedPolicy.CANCEL
+    # How often pickups past their hold are looked for, and how many per transaction.
+    pickup_sweep_s: float = Field(default=60.0, gt=0, le=3600)
+    pickup_sweep_batch: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("shipping_api_keys")
     @classmethod

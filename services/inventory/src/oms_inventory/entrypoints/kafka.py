@@ -5,7 +5,12 @@ Every topic changes stock, so each batch projects what it changed once, at its e
 
 from __future__ import annotations
 
-from oms_events.fulfilment import FulfilmentOrderRejected, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    FulfilmentOrderRejected,
+    PickupExpired,
+    ReadyForPickup,
+    ShipmentShipped,
+)
 from oms_events.inventory import (
     ReleaseReservations,
     ReserveStock,
@@ -37,7 +42,8 @@ def subscriptions(
         Subscription("oms.shipments")
         .each(ShipmentShipped, reservations.shipped)
         .each(ReadyForPickup, reservations.ready_for_pickup)
-        .each(FulfilmentOrderRejected, reservations.rejected),
+        .each(FulfilmentOrderRejected, reservations.rejected)
+        .each(PickupExpired, returns.pickup_expired),
         Subscription("oms.inventory-feed")
         .each(StockSnapshot, feed.stock_snapshot)
         .each(StockAdjustment, feed.stock_adjustment)

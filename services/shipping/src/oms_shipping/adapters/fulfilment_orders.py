@@ -18,6 +18,7 @@ __all__ = [
     "PICKUP_METHODS",
     "NewFulfilmentOrder",
     "Refusal",
+    "expire_pickups",
     "keep_refusal",
     "lock",
     "save",
@@ -88,6 +89,27 @@ def _lines(raw: Any) -> tuple[Line, ...]:
     return tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in raw)
 
 
+def _aggregate(row: asyncpg.Record, tracking_numbers: tuple[str, ...]) -> FulfilmentOrder:
+    return FulfilmentOrder(
+        fulfilment_order_id=row["fulfilment_order_id"],
+        order_id=row["order_id"],
+        location_id=row["location_id"],
+        lines=_lines(json.loads(row["lines"])),
+        status=FulfilmentStatus(row["status"]),
+        parcels=tuple(
+            Parcel(p["parcel_id"], p["box"], p["weight_grams"], _lines(p["lines"]))
+            for p in json.loads(row["parcels"])
+        ),
+        carrier=row["carrier"],
+        tracking_numbers=tracking_numbers,
+        pickup_store_id=(
+            row["pickup_store_id"] if row["delivery_method"] in PICKUP_METHODS else None
+        ),
+        pickup_code=row["pickup_code"],
+        hold_until=row["hold_until"],
+    )
+
+
 async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
     row = await conn.fetchrow(
         "SELECT fulfilment_order_id, order_id, location_id, lines, status, parcels, carrier,"
@@ -102,24 +124,26 @@ async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> Fulfilment
         " ORDER BY tracking_number",
         fulfilment_order_id,
     )
-    return FulfilmentOrder(
-        fulfilment_order_id=row["fulfilment_order_id"],
-        order_id=row["order_id"],
-        location_id=row["location_id"],
-        lines=_lines(json.loads(row["lines"])),
-        status=FulfilmentStatus(row["status"]),
-        parcels=tuple(
-            Parcel(p["parcel_id"], p["box"], p["weight_grams"], _lines(p["lines"]))
-            for p in json.loads(row["parcels"])
-        ),
-        carrier=row["carrier"],
-        tracking_numbers=tuple(r["tracking_number"] for r in tracking),
-        pickup_store_id=(
-            row["pickup_store_id"] if row["delivery_method"] in PICKUP_METHODS else None
-        ),
-        pickup_code=row["pickup_code"],
-        hold_until=row["hold_until"],
+    return _aggregate(row, tuple(r["tracking_number"] for r in tracking))
+
+
+async def expire_pickups(
+    conn: asyncpg.Connection, now: datetime, limit: int
+) -> list[FulfilmentOrder]:
+    """Up to ``limit`` pickups past their ``hold_until`` become UNCOLLECTED (the domain's
+    ``expire``), in one statement; instances sweeping together skip each other's rows."""
+    rows = await conn.fetch(
+        "UPDATE fulfilment_orders f SET status = $3, updated_at = now()"
+        " FROM (SELECT fulfilment_order_id FROM fulfilment_orders"
+        "       WHERE status = $4 AND hold_until <= $1"
+        "       ORDER BY hold_until LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
+        " WHERE f.fulfilment_order_id = due.fulfilment_order_id RETURNING f.*",
+        now,
+        limit,
+        FulfilmentStatus.UNCOLLECTED.value,
+        FulfilmentStatus.READY_FOR_PICKUP.value,
     )
+    return [_aggregate(r, ()) for r in rows]
 
 
 async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> None:

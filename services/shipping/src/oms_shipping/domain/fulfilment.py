@@ -4,8 +4,8 @@ its staff's actions and by orchestration calling it off.
 CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED; for click & collect the
 packed work waits at the store instead (READY_FOR_PICKUP -> COLLECTED, against its pickup
 code); work shipped to a pickup store waits there once the store receives it (SHIPPED ->
-READY_FOR_PICKUP -> COLLECTED); REJECTED (the location gave the work back) or CANCELED
-(orchestration called it off).
+READY_FOR_PICKUP -> COLLECTED); work its customer did not collect in time is UNCOLLECTED;
+REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
 An action that does not fit the status is refused with a specific reason; the aggregate is
 then unchanged.
 """
@@ -35,6 +35,8 @@ class FulfilmentStatus(StrEnum):
     DELIVERED = "DELIVERED"
     READY_FOR_PICKUP = "READY_FOR_PICKUP"
     COLLECTED = "COLLECTED"
+    UNCOLLECTED = "UNCOLLECTED"
+    """Not collected by ``hold_until``: its lines are canceled, its units back on the shelf."""
     REJECTED = "REJECTED"
     CANCELED = "CANCELED"
 
@@ -49,6 +51,7 @@ _CLOSED_REASONS = {
     _S.DELIVERED: "already_shipped",
     _S.READY_FOR_PICKUP: "ready_for_pickup",
     _S.COLLECTED: "already_collected",
+    _S.UNCOLLECTED: "pickup_expired",
     _S.REJECTED: "already_rejected",
     _S.CANCELED: "fulfilment_canceled",
 }
@@ -255,14 +258,23 @@ class FulfilmentOrder:
 
     def cancel(self) -> bool:
         """Orchestration called the work off. False when there was nothing to call off (it
-        is canceled already); refused once the parcels left."""
-        if self.status is _S.CANCELED:
+        is canceled already, or ended uncollected, which cancels its lines); refused once the
+        parcels left."""
+        if self.status in (_S.CANCELED, _S.UNCOLLECTED):
             return False
         if self.status not in _OPEN:
             raise ActionRefused(
                 _CLOSED_REASONS[self.status], f"cannot call off work that is {self.status}"
             )
         self._move(_S.CANCELED)
+        return True
+
+    def expire(self, now: datetime) -> bool:
+        """Work set aside past its ``hold_until`` without its customer: UNCOLLECTED (True).
+        A customer at the counter before the sweep still collects it."""
+        if self.status is not _S.READY_FOR_PICKUP or not self.hold_until or self.hold_until > now:
+            return False
+        self._move(_S.UNCOLLECTED)
         return True
 
     def delivered(self) -> None:

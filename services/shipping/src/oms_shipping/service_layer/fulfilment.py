@@ -39,7 +39,7 @@ from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line,
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
 
-__all__ = ["FulfilmentHandlers", "StaffAction", "new_pickup_code"]
+__all__ = ["FulfilmentHandlers", "StaffAction", "at_counter", "new_pickup_code", "wire"]
 
 _log = structlog.get_logger(__name__)
 
@@ -77,7 +77,7 @@ def _about(fo: FulfilmentOrder) -> dict[str, str]:
     }
 
 
-def _at_counter(fo: FulfilmentOrder) -> dict[str, str]:
+def at_counter(fo: FulfilmentOrder) -> dict[str, str]:
     """The ids of an event at the pickup store: where the customer collects the work."""
     return {**_about(fo), "location_id": fo.pickup_store_id or fo.location_id}
 
@@ -88,11 +88,11 @@ def _ready_for_pickup(work: UnitOfWork, fo: FulfilmentOrder, at: datetime) -> No
     assert fo.pickup_code is not None and fo.hold_until is not None
     work.emit(
         ReadyForPickup(
-            **_at_counter(fo),
+            **at_counter(fo),
             pickup_code=fo.pickup_code,
             hold_until=fo.hold_until,
             shipment_id=fo.shipment_id,
-            lines=_wire(fo.lines),
+            lines=wire(fo.lines),
             ready_at=at,
         ),
         subject=fo.order_id,
@@ -103,7 +103,7 @@ def _lines(lines: Sequence[LineQuantity]) -> tuple[Line, ...]:
     return tuple(Line(line.line_id, line.sku, line.quantity) for line in lines)
 
 
-def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
+def wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
     return tuple(
         LineQuantity(line_id=line.line_id, sku=line.sku, quantity=line.quantity) for line in lines
     )
@@ -195,7 +195,7 @@ class FulfilmentHandlers:
         if isinstance(fo, FulfilmentOrder):
             work.emit(
                 FulfilmentOrderRejected(
-                    **_about(fo), cause=action.cause, lines=_wire(given_back), note=action.note
+                    **_about(fo), cause=action.cause, lines=wire(given_back), note=action.note
                 ),
                 subject=fo.order_id,
             )
@@ -259,7 +259,7 @@ class FulfilmentHandlers:
                 shipment_id=fo.shipment_id,
                 carrier=action.carrier,
                 tracking_number=action.tracking_numbers[0],
-                lines=_wire(fo.lines),
+                lines=wire(fo.lines),
                 shipped_at=action.performed_at,
             ),
             subject=fo.order_id,
@@ -301,7 +301,7 @@ class FulfilmentHandlers:
         if isinstance(fo, FulfilmentOrder):
             work.emit(
                 PickedUpByCustomer(
-                    **_at_counter(fo), collected_at=action.performed_at, shipment_id=fo.shipment_id
+                    **at_counter(fo), collected_at=action.performed_at, shipment_id=fo.shipment_id
                 ),
                 subject=fo.order_id,
             )
