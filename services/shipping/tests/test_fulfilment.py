@@ -245,3 +245,11 @@ def test_work_set_aside_past_its_hold_ends_uncollected() -> None:
     assert fo.expire(HOLD) and fo.status is S.UNCOLLECTED
     assert not fo.expire(HOLD) and not fo.cancel()
     assert not pickup(S.COLLECTED).expire(HOLD)
+
+
+def test_a_counter_action_on_work_for_a_carrier_is_refused_for_what_it_is() -> None:
+    fo = work(S.SHIPPED)
+    fo.check_location("wh-hamburg", at_counter=True)
+    with pytest.raises(ActionRefused) as caught:
+        fo.receive_at_store("K7P42QXY", HOLD)
+    assert caught.value.reason == "not_shipped_to_store"

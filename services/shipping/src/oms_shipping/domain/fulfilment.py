@@ -115,8 +115,8 @@ class FulfilmentOrder:
 
     def check_location(self, location_id: str, *, at_counter: bool = False) -> None:
         """The action comes from the location that does the work, or for an action at the
-        counter (receiving, collection) from the pickup store."""
-        expected = self.pickup_store_id if at_counter else self.location_id
+        counter (receiving, collection) of a pickup order from the pickup store."""
+        expected = (at_counter and self.pickup_store_id) or self.location_id
         if location_id != expected:
             owner = "is collected at" if at_counter else "belongs to"
             raise ActionRefused("wrong_location", f"the fulfilment order {owner} {expected}")
