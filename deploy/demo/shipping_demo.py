@@ -8,7 +8,8 @@ import asyncio
 import json
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -210,16 +211,27 @@ async def deliver(
         await db.close()
 
 
-async def _released(db: Any, order_id: str, wait: Wait) -> Any:
-    """The pickup order's work, once the shipping service has it."""
-    return await wait(
-        "shipping to receive the pickup order's work",
-        lambda: db.fetchrow(
-            "SELECT fulfilment_order_id, location_id, lines FROM fulfilment_orders"
-            " WHERE order_id = $1",
-            order_id,
-        ),
-    )
+@asynccontextmanager
+async def _placed(
+    env: dict[str, str], order: tuple[str, str, bytes], publish: Publish, wait: Wait
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The pickup order placed on the intake topic: the shipping database and the order's
+    work, once released."""
+    _, key, record = order
+    await publish(env["KAFKA_BOOTSTRAP_SERVERS"], "oms.channel-order-intake", [(key, record)])
+    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
+    try:
+        work = await wait(
+            "shipping to receive the pickup order's work",
+            lambda: db.fetchrow(
+                "SELECT order_id, fulfilment_order_id, location_id, lines FROM fulfilment_orders"
+                " WHERE order_id = $1",
+                order[0],
+            ),
+        )
+        yield db, work
+    finally:
+        await db.close()
 
 
 async def _ready(db: Any, fo_id: str, wait: Wait) -> Any:
@@ -276,11 +288,8 @@ async def collect_at_store(
     """A click & collect order: the Berlin store packs it and sets it aside with a pickup
     code; the customer shows a wrong code, then the right one, and the order completes."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    order_id, key, record = order
-    await publish(bootstrap, "oms.channel-order-intake", [(key, record)])
-    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
-    try:
-        work = await _released(db, order_id, wait)
+    async with _placed(env, order, publish, wait) as (db, work):
+        order_id = work["order_id"]
         fo_id, store = work["fulfilment_order_id"], work["location_id"]
         ids = {
             "order_id": order_id,
@@ -321,8 +330,6 @@ async def collect_at_store(
             f" one -> COLLECTED; order {order_row['status']}, payment"
             f" {order_row['payment_status']} (captured when set aside)"
         )
-    finally:
-        await db.close()
 
 
 async def ship_to_store(
@@ -336,11 +343,8 @@ async def ship_to_store(
     """A ship-to-store order: Hamburg ships it to the Berlin store, which receives the parcel
     and sets it aside with a pickup code; the customer collects it with the code."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    order_id, key, record = order
-    await publish(bootstrap, "oms.channel-order-intake", [(key, record)])
-    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
-    try:
-        work = await _released(db, order_id, wait)
+    async with _placed(env, order, publish, wait) as (db, work):
+        order_id = work["order_id"]
         fo_id, warehouse = work["fulfilment_order_id"], work["location_id"]
         at = {"order_id": order_id, "fulfilment_order_id": fo_id}
         lines = tuple(LineQuantity(**line) for line in json.loads(work["lines"]))
@@ -376,5 +380,3 @@ async def ship_to_store(
             f"   collected with the code -> COLLECTED; order {order_row['status']}, payment"
             f" {order_row['payment_status']} (captured when it left {warehouse})"
         )
-    finally:
-        await db.close()
