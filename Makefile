@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run test check new-service schemas bench bench-sustained stack-up stack-down stack-status stack-logs
+.PHONY: help setup demo run test check new-service schemas bench bench-sustained bench-replay stack-up stack-down stack-status stack-logs
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: setup stack-up ## Measure the order pipeline and reservations open-loop (
 
 bench-sustained: setup stack-up ## One rate for 5 minutes: kept up? lag and backlog over time (SUSTAINED_RATE, DURATION)
 	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --sustained $(SUSTAINED_RATE) --duration $(or $(DURATION),300)
+
+bench-replay: setup stack-up ## How fast a service reads a topic again after `oms replay`, beside the raw broker and `oms copy` (EVENTS)
+	PYTHONPATH=. $(UV) run --no-sync python bench/replay.py --events $(or $(EVENTS),20000)
 
 stack-up: ## Start Kafka and PostgreSQL locally (no Docker) and create databases and topics
 	deploy/local/stack up

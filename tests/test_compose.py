@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from oms_ops.config import DEFAULT_PORTS
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Compose services built from the root Dockerfile that are jobs, not OMS services.
@@ -203,3 +205,9 @@ def test_dockerfile_builds_one_service_chosen_by_the_service_arg() -> None:
             context = spec["build"].get("context", ".")
             assert context == ".", f"{name} builds from {context}, not the root Dockerfile"
             assert "SERVICE" in build_args(spec), f"{name} builds without the SERVICE arg"
+
+
+def test_the_operator_command_knows_every_service_on_its_compose_port() -> None:
+    assert {
+        name: int(environment(spec)["OMS_HTTP_PORT"]) for name, spec in oms_services().items()
+    } == DEFAULT_PORTS

@@ -8,8 +8,13 @@ from typing import Any
 
 from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
+from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
 from oms_events.orders import Customer, OrderSubmitted, PaymentInfo, PaymentMethod
-from oms_events.values import Address, Money, OrderLine, OrderTotals
+from oms_events.registry import EventPayload
+from oms_events.values import Address, LineQuantity, Money, OrderLine, OrderTotals
+from tests.support.kafka import produce
+from tests.support.waiting import wait_for
+from tests.support.world import Env
 
 CHANNEL = "web-de"
 
@@ -94,3 +99,71 @@ def channel_event(payload: Any, **kwargs: Any) -> Envelope:
 
 def encoded(payload: Any, **kwargs: Any) -> bytes:
     return encode(channel_event(payload, **kwargs))
+
+
+# --- what the shipping service reports of an order's units -----------------------------------
+
+
+async def report_shipping(env: Env, payload: EventPayload, order_id: str) -> None:
+    """Publish ``payload`` on oms.shipments as the shipping service would, and wait until the
+    order service has processed it."""
+    envelope = new_event(payload, subject=order_id, source="oms/shipping", correlation_id=order_id)
+    await produce(
+        env.bootstrap, env.topic("oms.shipments"), [encode(envelope)], key=order_id.encode()
+    )
+    await wait_for(
+        lambda: env.fetch("order", "SELECT 1 FROM oms_inbox WHERE event_id = $1", envelope.id),
+        what=f"{envelope.type} to be processed",
+    )
+
+
+def _units(quantity: int) -> tuple[LineQuantity, ...]:
+    return (LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=quantity),)
+
+
+def shipped(order_id: str, shipment_id: str, quantity: int) -> ShipmentShipped:
+    """``quantity`` units of line 1 handed to DHL, tracked as ``00340<shipment_id>``."""
+    return ShipmentShipped(
+        order_id=order_id,
+        fulfilment_order_id="fo-1",
+        location_id="wh-koeln",
+        shipment_id=shipment_id,
+        carrier="dhl",
+        tracking_number=f"00340{shipment_id}",
+        lines=_units(quantity),
+        shipped_at=datetime.now(UTC),
+    )
+
+
+def delivered(order_id: str, shipment_id: str) -> Delivered:
+    return Delivered(
+        order_id=order_id,
+        shipment_id=shipment_id,
+        carrier="dhl",
+        tracking_number=f"00340{shipment_id}",
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def ready_for_pickup(order_id: str, shipment_id: str, quantity: int) -> ReadyForPickup:
+    now = datetime.now(UTC)
+    return ReadyForPickup(
+        order_id=order_id,
+        fulfilment_order_id="fo-1",
+        location_id="store-berlin",
+        pickup_code="K7P2M9QX",
+        hold_until=now.replace(year=now.year + 1),
+        shipment_id=shipment_id,
+        lines=_units(quantity),
+        ready_at=now,
+    )
+
+
+def picked_up(order_id: str, shipment_id: str) -> PickedUpByCustomer:
+    return PickedUpByCustomer(
+        order_id=order_id,
+        fulfilment_order_id="fo-1",
+        location_id="store-berlin",
+        collected_at=datetime.now(UTC),
+        shipment_id=shipment_id,
+    )

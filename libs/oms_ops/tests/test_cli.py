@@ -35,6 +35,7 @@ COMMANDS = [
     ["publish"],
     ["copy"],
     ["run"],
+    ["top"],
 ]
 runner = CliRunner()
 # Nothing listens there: a command that reached for the broker would fail, not pass.
@@ -140,6 +141,24 @@ def test_topics_take_the_deployment_prefix_and_services_their_group() -> None:
         config.database_url("inventory")
     with pytest.raises(UsageError, match="unknown service"):
         config.service("billing")
+    analytics = config.service("analytics")
+    # faust names the group after the app id, which carries the topic prefix.
+    assert (analytics.group, analytics.url, analytics.runtime) == (
+        "t1.oms-analytics-x",
+        "http://127.0.0.1:8006",
+        False,
+    )
+    assert order.runtime
+
+
+def test_dead_letters_are_not_asked_of_a_stream_app() -> None:
+    result = runner.invoke(
+        app,
+        ["dlq", "list", "--service", "analytics"],
+        env={**OFFLINE, "OMS_SERVICES": "analytics", "OMS_ANALYTICS_DATABASE_URL": "pg://a"},
+    )
+    assert result.exit_code == 2
+    assert "analytics keeps no dead letters" in result.output
 
 
 def test_a_move_counts_what_is_read_again_and_what_is_skipped() -> None:

@@ -153,6 +153,10 @@ class InMemoryShipments:
         capture_id: str | None,
         captured_minor: int,
         shipped_at: datetime,
+        carrier: str | None,
+        tracking_number: str | None,
+        for_pickup: bool,
+        lines: Sequence[tuple[str, int]],
     ) -> None:
         self.shipments[shipment_id] = Shipment(order_id, capture_id)
 

@@ -192,7 +192,7 @@ async def test_a_pickup_never_collected_cancels_the_order_and_refunds_its_captur
     order_id = await placed(actions, "A-9")
     await actions.progress([Progress(work(), order_id, OrderStatus.RELEASED, "Created")])
     lines = (LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),)
-    await actions.shipment_shipped(work(), order_id, "shp-1", lines, NOW, reported_by="Ready")
+    await actions.shipment_shipped(work(), order_id, "shp-1", lines, NOW, for_pickup=True)
     captured = orders.orders[order_id].captured_minor
 
     expired = work()
@@ -217,7 +217,7 @@ async def test_an_uncollected_part_is_refunded_and_the_delivered_rest_completes_
     shirt = (LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=1),)
     mug = (LineQuantity(line_id="2", sku="SKU-MUG", quantity=1),)
     await actions.shipment_shipped(work(), order_id, "shp-1", shirt, NOW)
-    await actions.shipment_shipped(work(), order_id, "shp-2", mug, NOW, reported_by="Ready")
+    await actions.shipment_shipped(work(), order_id, "shp-2", mug, NOW, for_pickup=True)
     await actions.shipment_delivered(work(), order_id, "shp-1", NOW)
 
     expired = work()

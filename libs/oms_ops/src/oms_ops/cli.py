@@ -33,7 +33,7 @@ from oms_ops import topics as registry
 from oms_ops.audit import audit_event, record_action
 from oms_ops.config import OpsConfig, UsageError, operator_name
 from oms_ops.kafka import Broker, OffsetsRefused, PartitionOffsets, producer
-from oms_ops.output import Exit, emit_json, format_age, parse_when
+from oms_ops.output import Exit, count_cell, emit_json, emit_line, format_age, parse_when
 from oms_ops.trace import order_topics, trace
 
 __all__ = ["app", "main"]
@@ -161,9 +161,11 @@ def _dlq_services(config: OpsConfig, services: list[str] | None) -> list[str]:
     """The named services (each must have a database URL), or every service that has one."""
     if services:
         for name in services:
+            if not config.service(name).runtime:
+                raise UsageError(f"{name} keeps no dead letters (a stream-processing app)")
             config.database_url(name)
         return services
-    found = [s.name for s in config.selected(None) if s.database_url]
+    found = [s.name for s in config.selected(None) if s.database_url and s.runtime]
     if not found:
         raise UsageError("no OMS_<SERVICE>_DATABASE_URL is set: where are the databases?")
     return found
@@ -203,8 +205,8 @@ def status(service: ServicesOpt = None, json: JsonOpt = False) -> None:
                 table.add_row(
                     r["service"] if n == 0 else "",
                     health if n == 0 else "",
-                    _count(r["outbox_backlog"], r["database_error"]) if n == 0 else "",
-                    _count(r["dead_letters"], r["database_error"]) if n == 0 else "",
+                    count_cell(r["outbox_backlog"], r["database_error"]) if n == 0 else "",
+                    count_cell(r["dead_letters"], r["database_error"]) if n == 0 else "",
                     group if n == 0 else "",
                     config.logical(topic),
                     str(lag) if parts else "-",
@@ -214,8 +216,51 @@ def status(service: ServicesOpt = None, json: JsonOpt = False) -> None:
         raise typer.Exit(Exit.DEGRADED)
 
 
-def _count(value: int | None, error: str | None) -> str:
-    return str(value) if value is not None else f"[yellow]{error or '?'}[/yellow]"
+@app.command()
+def top(
+    service: ServicesOpt = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.2, help="Seconds between frames.")
+    ] = 2.0,
+    frames: Annotated[
+        int | None,
+        typer.Option("--frames", min=1, help="Stop after this many frames (default: Ctrl-C)."),
+    ] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help="Print each frame as one line of JSON (JSON Lines).")
+    ] = False,
+) -> None:
+    """A live dashboard: orders by status, each service's events/s, lag, outbox backlog and dead
+    letters, and stock alerts, refreshed every interval until Ctrl-C.
+
+    Events/s are the records each service's consumer group committed over the interval. Orders
+    come from the order service's database, alerts from inventory's (OMS_ORDER_DATABASE_URL,
+    OMS_INVENTORY_DATABASE_URL); without them those parts say "not configured"."""
+    from rich.live import Live
+
+    from oms_ops import top as dashboard  # aiohttp: imported by the commands using it
+
+    config = OpsConfig.from_env()
+
+    async def work() -> None:
+        config.selected(service)  # an unknown service: a usage error before connecting
+        async with Broker.connect(config.bootstrap) as broker:
+            previous = await dashboard.sample(config, broker, service)
+            shown = 0
+            with contextlib.ExitStack() as stack:
+                live = None if json else stack.enter_context(Live(console=_out, auto_refresh=False))
+                while frames is None or shown < frames:
+                    await asyncio.sleep(interval)  # the refresh interval, not a wait for work
+                    current = await dashboard.sample(config, broker, service)
+                    frame = dashboard.rates(previous, current)
+                    previous, shown = current, shown + 1
+                    if live is None:
+                        emit_line(frame)
+                    else:
+                        live.update(dashboard.render(frame, config.logical), refresh=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(work)
 
 
 # --- dead letters ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PORTS", "OpsConfig", "ServiceEndpoints", "UsageError"]
+__all__ = ["DEFAULT_PORTS", "STREAM_APPS", "OpsConfig", "ServiceEndpoints", "UsageError"]
 
 # The services and their default HTTP ports (each service's config.py and docker-compose.yml).
 DEFAULT_PORTS: dict[str, int] = {
@@ -29,7 +29,12 @@ DEFAULT_PORTS: dict[str, int] = {
     "orchestration": 8003,
     "shipping": 8004,
     "notification": 8005,
+    "analytics": 8006,
 }
+# Stream-processing apps (faust-streaming): they keep none of the runtime's tables (inbox,
+# outbox, dead letters), and faust names the consumer group after the app id, which carries
+# the topic prefix as well as the group suffix.
+STREAM_APPS = frozenset({"analytics"})
 _FALLBACK_PORT = 6066  # the runtime's default
 
 
@@ -43,6 +48,9 @@ class ServiceEndpoints:
     group: str
     url: str
     database_url: str | None
+    runtime: bool
+    """Whether the service runs on oms_runtime: its database has the inbox, outbox and dead
+    letters."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class OpsConfig:
             group=self.group(name),
             url=self.environ.get(f"OMS_{var}_URL", f"http://127.0.0.1:{port}").rstrip("/"),
             database_url=self.environ.get(f"OMS_{var}_DATABASE_URL") or None,
+            runtime=name not in STREAM_APPS,
         )
 
     def selected(self, names: list[str] | None) -> list[ServiceEndpoints]:
@@ -89,7 +98,8 @@ class OpsConfig:
 
     def group(self, service: str) -> str:
         """The service's consumer group, as its workers name it."""
-        return f"oms-{service}{self.group_suffix}"
+        prefix = self.topic_prefix if service in STREAM_APPS else ""
+        return f"{prefix}oms-{service}{self.group_suffix}"
 
     def topic(self, name: str) -> str:
         """A topic's full name from its logical or full name."""

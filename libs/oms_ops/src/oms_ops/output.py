@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Exit", "emit_json", "format_age", "parse_when"]
+__all__ = ["Exit", "count_cell", "emit_json", "emit_line", "format_age", "parse_when"]
 
 
 class Exit(IntEnum):
@@ -66,3 +66,17 @@ def emit_json(document: Any) -> None:
         orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n"
     )
     sys.stdout.flush()
+
+
+def emit_line(document: Any) -> None:
+    """One JSON document on one line (JSON Lines), for commands that print a stream."""
+    sys.stdout.write(orjson.dumps(document, default=str).decode() + "\n")
+    sys.stdout.flush()
+
+
+def count_cell(value: int | None, error: str | None) -> str:
+    """A table cell for a count read from a service, why it could not be read, or ``-`` for
+    a count the service does not keep."""
+    if value is not None:
+        return str(value)
+    return f"[yellow]{error}[/yellow]" if error else "-"

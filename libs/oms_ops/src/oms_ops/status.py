@@ -46,10 +46,16 @@ async def _database(url: str | None) -> dict[str, Any]:
         }
 
 
+async def _runtime_tables(service: ServiceEndpoints) -> dict[str, Any]:
+    if not service.runtime:
+        return {"outbox_backlog": None, "dead_letters": None, "database_error": None}
+    return await _database(service.database_url)
+
+
 async def service_status(broker: Broker, service: ServiceEndpoints) -> dict[str, Any]:
     (health, health_error), database, group, offsets = await asyncio.gather(
         _health(service.url),
-        _database(service.database_url),
+        _runtime_tables(service),
         broker.group_state(service.group),
         broker.offsets(service.group),
     )

@@ -18,7 +18,7 @@ from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("order", "inventory", "orchestration", "shipping", "notification")
+SERVICES = ("order", "inventory", "orchestration", "shipping", "notification", "analytics")
 
 
 def _free_port() -> int:
@@ -64,7 +64,7 @@ async def test_run_starts_every_service_until_sigterm_stops_them_all(
         async def ready() -> str | None:
             text = output.read_text()
             assert run.poll() is None, text
-            return text if "all 5 services ready" in text else None
+            return text if f"all {len(SERVICES)} services ready" in text else None
 
         text = await wait_for(ready, timeout=180, interval=0.5, what="every service ready")
         pids = {m[0]: int(m[1]) for m in re.findall(r"started (\w+) pid (\d+)", text)}

@@ -3,18 +3,26 @@
 One PostgreSQL transaction per batch holds the inbox claims, the handlers' state changes, the
 dead letters and the outgoing events. Offsets are acknowledged only after it commits, so a
 crash redelivers the batch and the inbox drops what was already applied.
+
+A record of a type the service handles is claimed by the event id read from its JSON first,
+and validated only when the claim is new: a replay or a redelivery costs the read and the
+claim, not the validation. A record whose id cannot be read that way is validated at once,
+as is every record of a type the service does not handle (it is ignored, or dead-lettered
+when its envelope is invalid).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 
 from oms_events.codec import InvalidEvent, InvalidPayload, decode_envelope, decode_payload
@@ -71,6 +79,15 @@ class Incoming:
     envelope: Envelope
     payload: EventPayload | None = None
     invalid: InvalidPayload | None = None
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A record of a handled type, known by the id read from its JSON: claimed first, and
+    decoded only if the claim is new."""
+
+    record: ConsumedRecord
+    event_id: uuid.UUID
 
 
 @dataclass
@@ -137,7 +154,7 @@ class BatchProcessor:
         if not records:
             return BatchResult()
         started = time.perf_counter()
-        decoded, rejected = self._decode(records)
+        decoded, rejected = self._sort(records)
         async for attempt in retrying(
             "batch_retry", is_infrastructure_error, first_s=0.1, max_s=5.0
         ):
@@ -163,39 +180,51 @@ class BatchProcessor:
             metrics.DEAD_LETTERS.labels(self.service, topic, dead.reason).inc()
         return result
 
-    def _decode(self, records: Sequence[ConsumedRecord]) -> tuple[list[Incoming], list[DeadLetter]]:
-        decoded: list[Incoming] = []
+    def _sort(
+        self, records: Sequence[ConsumedRecord]
+    ) -> tuple[list[Incoming | Unchecked], list[DeadLetter]]:
+        """Records of handled types with a readable id, to claim; every other record decoded
+        now (ignored, or rejected with its reason)."""
+        items: list[Incoming | Unchecked] = []
         rejected: list[DeadLetter] = []
         for rec in records:
-            try:
-                envelope = decode_envelope(rec.value if rec.value is not None else b"")
-                if not self._wanted(envelope.type):
-                    # No handler takes it: its payload is validated by those who use it.
-                    decoded.append(Incoming(rec, envelope))
-                    continue
-                event = decode_payload(envelope)
-            except InvalidPayload as exc:
-                if exc.envelope is not None and exc.envelope.type in self._invalid_handlers:
-                    decoded.append(Incoming(rec, exc.envelope, invalid=exc))
-                else:
-                    rejected.append(
-                        DeadLetter.of(
-                            rec,
-                            reason=exc.reason,
-                            detail=str(exc),
-                            attempts=1,
-                            envelope=exc.envelope,
-                        )
-                    )
-            except InvalidEvent as exc:
-                rejected.append(DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1))
+            event_id = self._handled_event_id(rec.value)
+            decoded = Unchecked(rec, event_id) if event_id else self._decode(rec)
+            if isinstance(decoded, DeadLetter):
+                rejected.append(decoded)
             else:
-                decoded.append(Incoming(rec, event.envelope, payload=event.payload))
-        return decoded, rejected
+                items.append(decoded)
+        return items, rejected
+
+    def _handled_event_id(self, value: bytes | None) -> uuid.UUID | None:
+        try:
+            peeked = orjson.loads(value or b"")
+            if isinstance(peeked, dict) and self._wanted(peeked.get("type")):
+                return uuid.UUID(peeked["id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            pass
+        return None
+
+    def _decode(self, rec: ConsumedRecord) -> Incoming | DeadLetter:
+        try:
+            envelope = decode_envelope(rec.value if rec.value is not None else b"")
+            if not self._wanted(envelope.type):
+                # No handler takes it: its payload is validated by those who use it.
+                return Incoming(rec, envelope)
+            event = decode_payload(envelope)
+        except InvalidPayload as exc:
+            if exc.envelope is not None and exc.envelope.type in self._invalid_handlers:
+                return Incoming(rec, exc.envelope, invalid=exc)
+            return DeadLetter.of(
+                rec, reason=exc.reason, detail=str(exc), attempts=1, envelope=exc.envelope
+            )
+        except InvalidEvent as exc:
+            return DeadLetter.of(rec, reason=exc.reason, detail=str(exc), attempts=1)
+        return Incoming(rec, event.envelope, payload=event.payload)
 
     async def _run(
         self,
-        decoded: Sequence[Incoming],
+        decoded: Sequence[Incoming | Unchecked],
         rejected: Sequence[DeadLetter],
         *,
         isolate: bool,
@@ -226,7 +255,7 @@ class BatchProcessor:
     async def _transact(
         self,
         conn: asyncpg.Connection,
-        handled: Sequence[Incoming],
+        handled: Sequence[Incoming | Unchecked],
         dead: list[DeadLetter],
         outgoing: list[OutboxRecord],
         result: BatchResult,
@@ -235,12 +264,26 @@ class BatchProcessor:
     ) -> WrittenOutbox:
         claimed = await self._claim(conn, handled)
         fresh: list[Incoming] = []
+        invalid: list[DeadLetter] = []
+        unclaim: list[uuid.UUID] = []
         for item in handled:
-            if item.envelope.id not in claimed:
+            if _event_id(item) not in claimed:
                 result.duplicates += 1
                 continue
-            claimed.discard(item.envelope.id)  # a second copy in the same batch
-            fresh.append(item)
+            claimed.discard(_event_id(item))  # a second copy in the same batch
+            checked = self._decode(item.record) if isinstance(item, Unchecked) else item
+            if isinstance(checked, DeadLetter):
+                invalid.append(checked)
+                unclaim.append(_event_id(item))
+            else:
+                fresh.append(checked)
+        if invalid:
+            # Unclaimed, so a corrected copy with the same id is processed.
+            await conn.execute(
+                "DELETE FROM oms_inbox WHERE event_id = ANY($1::uuid[])",
+                unclaim,
+            )
+            dead.extend(invalid)
         work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing))
         failures: list[DeadLetter] = []
         if isolate:
@@ -265,14 +308,16 @@ class BatchProcessor:
         result.dead_lettered_again = len(dead) - len(result.dead_lettered)
         return await write_outbox(conn, outgoing, publish_on_commit=self._publisher is not None)
 
-    async def _claim(self, conn: asyncpg.Connection, handled: Sequence[Incoming]) -> set[Any]:
+    async def _claim(
+        self, conn: asyncpg.Connection, handled: Sequence[Incoming | Unchecked]
+    ) -> set[Any]:
         if not handled:
             return set()
         rows = await conn.fetch(
             'INSERT INTO oms_inbox (event_id, topic, partition, "offset")'
             " SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[])"
             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            [i.envelope.id for i in handled],
+            [_event_id(i) for i in handled],
             [i.record.topic for i in handled],
             [i.record.partition for i in handled],
             [i.record.offset for i in handled],
@@ -282,10 +327,12 @@ class BatchProcessor:
     def _outbox(self, outgoing: list[OutboxRecord]) -> Outbox:
         return Outbox(source=f"oms/{self.service}", topic_prefix=self._prefix, records=outgoing)
 
-    def _wanted(self, event_type: str) -> bool:
+    def _wanted(self, event_type: object) -> bool:
         return event_type in self._handlers or event_type in self._invalid_handlers
 
-    def _handles(self, item: Incoming) -> bool:
+    def _handles(self, item: Incoming | Unchecked) -> bool:
+        if isinstance(item, Unchecked):
+            return True
         handlers = self._handlers if item.invalid is None else self._invalid_handlers
         return item.envelope.type in handlers
 
@@ -368,6 +415,10 @@ class BatchProcessor:
             attempts=self._attempts,
             envelope=item.envelope,
         )
+
+
+def _event_id(item: Incoming | Unchecked) -> uuid.UUID:
+    return item.event_id if isinstance(item, Unchecked) else item.envelope.id
 
 
 def bound_to(envelope: Envelope) -> contextlib.AbstractContextManager[Any]:

@@ -21,7 +21,16 @@ import pytest
 from oms_events.codec import decode
 from oms_order.domain.identity import order_id_for
 from tests.support.kafka import produce, read_topic
-from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.orders import (
+    CHANNEL,
+    delivered,
+    encoded,
+    order_submitted,
+    picked_up,
+    ready_for_pickup,
+    report_shipping,
+    shipped,
+)
 from tests.support.processes import ServiceProcess
 from tests.support.stack import REPO
 from tests.support.waiting import wait_for
@@ -157,13 +166,66 @@ async def test_an_order_posted_over_http_is_confirmed_and_announced(env: Env) ->
     assert view.status == 200, view
     assert (view.body["status"], view.body["payment_status"]) == ("CONFIRMED", "AUTHORIZED")
     assert view.body["lines"] == [
-        {"line_id": "1", "sku": "SKU-TSHIRT-M", "ordered": 2, "canceled": 0, "shipped": 0}
+        {
+            "line_id": "1",
+            "sku": "SKU-TSHIRT-M",
+            "ordered": 2,
+            "canceled": 0,
+            "shipped": 0,
+            "delivered": 0,
+            "collected": 0,
+        }
     ]
+    assert view.body["shipments"] == []
     assert [e["event_type"] for e in view.body["timeline"]] == [
         "OrderAccepted",
         "PaymentAuthorized",
         "OrderConfirmed",
     ]
+
+
+@pytest.mark.integration
+async def test_look_ups_show_each_lines_fulfilment_and_each_shipments_carrier(env: Env) -> None:
+    service = await _api_service(env)
+    home = (await _submit(service, _order_json("LOOK-1", quantity=3))).body["order_id"]
+    pickup = (await _submit(service, _order_json("LOOK-2", quantity=1))).body["order_id"]
+    await report_shipping(env, shipped(home, "shp-a", 1), home)
+    await report_shipping(env, shipped(home, "shp-b", 2), home)
+    await report_shipping(env, delivered(home, "shp-a"), home)
+    await report_shipping(env, ready_for_pickup(pickup, "shp-c", 1), pickup)
+    await report_shipping(env, picked_up(pickup, "shp-c"), pickup)
+
+    view = (await _http(service, "GET", f"/v1/orders/{home}", key=WEB_KEY)).body
+    [line] = view["lines"]
+    assert {k: line[k] for k in ("ordered", "shipped", "delivered", "collected")} == {
+        "ordered": 3,
+        "shipped": 3,
+        "delivered": 1,
+        "collected": 0,
+    }
+    assert [
+        (s["shipment_id"], s["kind"], s["status"], s["carrier"], s["tracking_number"], s["lines"])
+        for s in view["shipments"]
+    ] == [
+        ("shp-a", "carrier", "delivered", "dhl", "00340shp-a", [{"line_id": "1", "quantity": 1}]),
+        ("shp-b", "carrier", "shipped", "dhl", "00340shp-b", [{"line_id": "1", "quantity": 2}]),
+    ]
+    assert view["shipments"][0]["delivered_at"] is not None
+    assert view["shipments"][1]["delivered_at"] is None
+
+    collected = (await _http(service, "GET", f"/v1/orders/{pickup}", key=WEB_KEY)).body
+    assert collected["status"] == "COMPLETED"
+    assert {k: collected["lines"][0][k] for k in ("shipped", "delivered", "collected")} == {
+        "shipped": 1,
+        "delivered": 0,
+        "collected": 1,
+    }
+    [set_aside] = collected["shipments"]
+    assert (set_aside["kind"], set_aside["status"], set_aside["carrier"]) == (
+        "pickup",
+        "collected",
+        None,
+    )
 
 
 @pytest.mark.integration

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from oms_events.codec import decode, encode, new_event
-from oms_events.fulfilment import Delivered, ShipmentShipped
 from oms_events.orders import (
     CancelOrder,
     ChangeShippingAddress,
@@ -25,7 +24,15 @@ from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated
 from oms_events.values import Actor, ActorRole, Address, LineQuantity
 from oms_order.domain.identity import order_id_for
 from tests.support.kafka import produce, read_topic
-from tests.support.orders import CHANNEL, channel_event, encoded, order_submitted
+from tests.support.orders import (
+    CHANNEL,
+    channel_event,
+    delivered,
+    encoded,
+    order_submitted,
+    report_shipping,
+    shipped,
+)
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -479,16 +486,17 @@ async def test_each_shipment_is_captured_and_delivery_completes_the_order(env: E
     row = await _order(env, order_id, lambda r: r["status"] == "CONFIRMED")
     grand_total = row["grand_total_minor"]
 
-    await _shipment(env, order_id, "shp-1", quantity=1)
+    await report_shipping(env, shipped(order_id, "shp-1", 1), order_id)
     row = await _order(env, order_id, lambda r: r["payment_status"] == "PARTIALLY_CAPTURED")
     assert (row["status"], row["captured_minor"]) == ("PARTIALLY_FULFILLED", 8925 // 3)
-    await _shipment(env, order_id, "shp-1", quantity=1)  # the same shipment again: no effect
-    await _shipment(env, order_id, "shp-2", quantity=2)
+    # The same shipment again: no effect.
+    await report_shipping(env, shipped(order_id, "shp-1", 1), order_id)
+    await report_shipping(env, shipped(order_id, "shp-2", 2), order_id)
     row = await _order(env, order_id, lambda r: r["payment_status"] == "CAPTURED")
     assert (row["status"], row["captured_minor"]) == ("FULFILLED", grand_total)
 
-    await _delivered(env, order_id, "shp-2")
-    await _delivered(env, order_id, "shp-1")
+    await report_shipping(env, delivered(order_id, "shp-2"), order_id)
+    await report_shipping(env, delivered(order_id, "shp-1"), order_id)
     row = await _order(env, order_id, lambda r: r["status"] == "COMPLETED")
     timeline = await _timeline(env, order_id)
     assert timeline.count("PaymentCaptured") == 2
@@ -501,43 +509,6 @@ async def test_each_shipment_is_captured_and_delivery_completes_the_order(env: E
     ]
     assert [c.amount.amount_minor for c in captures] == [2975, grand_total - 2975]  # type: ignore[attr-defined]
     assert captures[-1].captured_total.amount_minor == grand_total  # type: ignore[attr-defined]
-
-
-async def _shipment(env: Env, order_id: str, shipment_id: str, *, quantity: int) -> None:
-    shipped = ShipmentShipped(
-        order_id=order_id,
-        fulfilment_order_id="fo-1",
-        location_id="wh-koeln",
-        shipment_id=shipment_id,
-        carrier="dhl",
-        tracking_number=f"00340{shipment_id}",
-        lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=quantity),),
-        shipped_at=datetime.now(UTC),
-    )
-    envelope = new_event(shipped, subject=order_id, source="oms/shipping", correlation_id=order_id)
-    await produce(
-        env.bootstrap, env.topic("oms.shipments"), [encode(envelope)], key=order_id.encode()
-    )
-    await wait_for(
-        lambda: env.fetch("order", "SELECT 1 FROM oms_inbox WHERE event_id = $1", envelope.id),
-        what=f"shipment {shipment_id} to be processed",
-    )
-
-
-async def _delivered(env: Env, order_id: str, shipment_id: str) -> None:
-    delivered = Delivered(
-        order_id=order_id,
-        shipment_id=shipment_id,
-        carrier="dhl",
-        tracking_number=f"00340{shipment_id}",
-        occurred_at=datetime.now(UTC),
-    )
-    envelope = new_event(
-        delivered, subject=order_id, source="oms/shipping", correlation_id=order_id
-    )
-    await produce(
-        env.bootstrap, env.topic("oms.shipments"), [encode(envelope)], key=order_id.encode()
-    )
 
 
 async def test_a_prepaid_order_is_captured_at_once_and_refunded_on_cancel(env: Env) -> None:

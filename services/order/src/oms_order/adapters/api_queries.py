@@ -36,7 +36,10 @@ class StoredOrder:
 
     order: dict[str, Any]
     lines: list[dict[str, Any]]
+    """Each with ``delivered`` and ``collected``: the units of its shipments delivered to the
+    door and collected at a store."""
     timeline: list[dict[str, Any]]
+    shipments: list[dict[str, Any]]
 
 
 async def lock_idempotency_key(conn: asyncpg.Connection, channel: str, key: str) -> None:
@@ -115,6 +118,17 @@ async def orders_by_id(conn: asyncpg.Connection, order_ids: Sequence[str]) -> li
         " WHERE order_id = ANY($1::text[]) ORDER BY order_id, sequence",
         ids,
     )
+    shipments = await conn.fetch(
+        "SELECT order_id, shipment_id, carrier, tracking_number, for_pickup, shipped_at,"
+        " delivered_at, uncollected_at, lines FROM order_shipments"
+        " WHERE order_id = ANY($1::text[]) ORDER BY order_id, shipped_at, shipment_id",
+        ids,
+    )
+    shipments_of: dict[str, list[dict[str, Any]]] = {}
+    for shipment in shipments:
+        shipments_of.setdefault(shipment["order_id"], []).append(
+            {**dict(shipment), "lines": json.loads(shipment["lines"])}
+        )
     lines_of: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         lines_of.setdefault(line["order_id"], []).append(
@@ -136,12 +150,35 @@ async def orders_by_id(conn: asyncpg.Connection, order_ids: Sequence[str]) -> li
         order = dict(row)
         for column in ("shipping_address", "rejection_reasons"):
             order[column] = json.loads(order[column]) if order[column] else None
+        own_shipments = shipments_of.get(row["order_id"], [])
         found[row["order_id"]] = StoredOrder(
             order=order,
-            lines=lines_of.get(row["order_id"], []),
+            lines=_with_arrivals(lines_of.get(row["order_id"], []), own_shipments),
             timeline=timeline_of.get(row["order_id"], []),
+            shipments=own_shipments,
         )
     return [found[order_id] for order_id in ids if order_id in found]
+
+
+def _with_arrivals(
+    lines: list[dict[str, Any]], shipments: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The lines with the units their delivered shipments brought to the door (``delivered``)
+    or handed over at a store (``collected``)."""
+    arrived: dict[tuple[str, bool], int] = {}
+    for shipment in shipments:
+        if shipment["delivered_at"] is not None:
+            for unit in shipment["lines"]:
+                key = (unit["line_id"], shipment["for_pickup"])
+                arrived[key] = arrived.get(key, 0) + unit["quantity"]
+    return [
+        {
+            **line,
+            "delivered": arrived.get((line["line_id"], False), 0),
+            "collected": arrived.get((line["line_id"], True), 0),
+        }
+        for line in lines
+    ]
 
 
 async def order_ids_by_email(

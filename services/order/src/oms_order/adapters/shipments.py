@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,15 +40,24 @@ async def insert_shipment(
     capture_id: str | None,
     captured_minor: int,
     shipped_at: datetime,
+    carrier: str | None,
+    tracking_number: str | None,
+    for_pickup: bool,
+    lines: Sequence[tuple[str, int]],
 ) -> None:
     await conn.execute(
         "INSERT INTO order_shipments (shipment_id, order_id, capture_id, captured_minor,"
-        " shipped_at) VALUES ($1, $2, $3, $4, $5)",
+        " shipped_at, carrier, tracking_number, for_pickup, lines)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
         shipment_id,
         order_id,
         capture_id,
         captured_minor,
         shipped_at,
+        carrier,
+        tracking_number,
+        for_pickup,
+        json.dumps([{"line_id": line, "quantity": quantity} for line, quantity in lines]),
     )
 
 

@@ -44,6 +44,7 @@ from oms_order.entrypoints.api_models import (
     OrderView,
     RejectedOrderProblem,
     ReleaseRequest,
+    ShipmentView,
     SubmitResponse,
     TimelineEntry,
 )
@@ -443,9 +444,30 @@ def _order_view(stored: store.StoredOrder) -> OrderView:
         created_at=order["created_at"],
         updated_at=order["updated_at"],
         lines=[OrderLineView.model_validate(line) for line in stored.lines],
+        shipments=[_shipment_view(shipment) for shipment in stored.shipments],
         shipping_address=order["shipping_address"],
         rejection_reasons=order["rejection_reasons"] or [],
         timeline=[TimelineEntry.model_validate(entry) for entry in stored.timeline],
+    )
+
+
+def _shipment_view(shipment: dict[str, Any]) -> ShipmentView:
+    pickup, arrived = shipment["for_pickup"], shipment["delivered_at"] is not None
+    statuses = {
+        (False, False): "shipped",
+        (False, True): "delivered",
+        (True, False): "ready_for_pickup",
+        (True, True): "collected",
+    }
+    shown = ("shipment_id", "carrier", "tracking_number", "shipped_at", "delivered_at", "lines")
+    return ShipmentView.model_validate(
+        {
+            **{k: shipment[k] for k in shown},
+            "kind": "pickup" if pickup else "carrier",
+            "status": "uncollected"
+            if shipment["uncollected_at"] is not None
+            else statuses[(pickup, arrived)],
+        }
     )
 
 

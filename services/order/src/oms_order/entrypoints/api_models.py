@@ -8,7 +8,7 @@ builds the OpenAPI document from them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -89,6 +89,33 @@ class OrderLineView(_Response):
     ordered: int
     canceled: int
     shipped: int
+    """Units handed to a carrier or set aside at a store for collection."""
+    delivered: int
+    """Units of delivered shipments."""
+    collected: int
+    """Units the customer collected at a store."""
+
+
+class ShipmentUnits(_Response):
+    line_id: str
+    quantity: int
+
+
+class ShipmentView(_Response):
+    shipment_id: str
+    kind: Literal["carrier", "pickup"]
+    """``pickup``: set aside at a store for the customer to collect."""
+    status: Literal["shipped", "delivered", "ready_for_pickup", "collected", "uncollected"]
+    """``uncollected``: not collected in time; its lines were canceled and refunded."""
+    carrier: str | None
+    tracking_number: str | None
+    """The shipment's first parcel's; null for pickups and shipments kept before carriers
+    were recorded."""
+    shipped_at: datetime
+    """When it was handed to the carrier, or set aside at the store."""
+    delivered_at: datetime | None
+    """When it was delivered, or collected."""
+    lines: list[ShipmentUnits]
 
 
 class TimelineEntry(_Response):
@@ -118,6 +145,7 @@ class OrderView(_Response):
     created_at: datetime
     updated_at: datetime
     lines: list[OrderLineView]
+    shipments: list[ShipmentView]
     shipping_address: Address | None
     rejection_reasons: list[RejectionReason]
     timeline: list[TimelineEntry]

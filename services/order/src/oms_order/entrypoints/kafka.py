@@ -221,7 +221,13 @@ class OrderHandlers:
     async def shipment_shipped(self, work: UnitOfWork, received: Received[ShipmentShipped]) -> None:
         event = received.payload
         await self.actions.shipment_shipped(
-            work, event.order_id, event.shipment_id, event.lines, event.shipped_at
+            work,
+            event.order_id,
+            event.shipment_id,
+            event.lines,
+            event.shipped_at,
+            carrier=event.carrier,
+            tracking_number=event.tracking_number,
         )
 
     async def delivered(self, work: UnitOfWork, received: Received[Delivered]) -> None:
@@ -243,7 +249,7 @@ class OrderHandlers:
             event.shipment_id,
             event.lines,
             event.ready_at or received.envelope.time,
-            reported_by="ReadyForPickup",
+            for_pickup=True,
         )
 
     async def picked_up(self, work: UnitOfWork, received: Received[PickedUpByCustomer]) -> None:

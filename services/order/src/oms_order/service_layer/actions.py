@@ -601,10 +601,12 @@ class OrderActions:
         lines: Sequence[LineQuantity],
         at: datetime,
         *,
-        reported_by: str = "ShipmentShipped",
+        carrier: str | None = None,
+        tracking_number: str | None = None,
+        for_pickup: bool = False,
     ) -> None:
-        """Units shipped (or, reported by ``ReadyForPickup``, set aside for collection): their
-        value is captured (one capture per shipment)."""
+        """Units shipped (or, ``for_pickup``, set aside at the store for collection, as
+        ``ReadyForPickup`` reports): their value is captured (one capture per shipment)."""
         aggregate = await self._load(work, order_id)
         if await self.shipments.shipment_known(work.conn, shipment_id):
             _log.info("shipment_known", order_id=order_id)
@@ -647,12 +649,16 @@ class OrderActions:
             capture_id=capture_id,
             captured_minor=max(amount, 0),
             shipped_at=at,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            for_pickup=for_pickup,
+            lines=[(line.line_id, line.quantity) for line in lines],
         )
         if aggregate.status != before:
             await timeline(work).append(
                 work.conn,
                 order_id,
-                event_type=reported_by,
+                event_type="ReadyForPickup" if for_pickup else "ShipmentShipped",
                 caused_by=cause_of(work),
                 actor="service:shipping",
                 detail={"status": aggregate.status.value, "shipment_id": shipment_id},

@@ -90,6 +90,10 @@ class ShipmentStore(Protocol):
         capture_id: str | None,
         captured_minor: int,
         shipped_at: datetime,
+        carrier: str | None,
+        tracking_number: str | None,
+        for_pickup: bool,
+        lines: Sequence[tuple[str, int]],
     ) -> None: ...
 
     async def mark_delivered(
