@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from oms_events.fulfilment import Collected, ReadyForPickup
+from oms_events.fulfilment import Collected, ReadyForPickup, ReceivedAtStore
 from oms_events.inventory import StockReceived
 from oms_events.values import DeliveryMethod, LineQuantity
 from oms_order.domain.identity import order_id_for
@@ -25,6 +25,8 @@ from tests.support.inventory import (
     feed,
     import_catalogue,
     receipt,
+    request,
+    reserve,
     send,
 )
 from tests.support.orchestration import SOURCING, write_sourcing
@@ -173,34 +175,69 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     assert await _orchestration_fulfilment(env, order_id) == [(HAMBURG, "accepted")]
 
 
-async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
-    env: Env, smtp: SmtpServer, tmp_path: Path
+async def _pickup_world(
+    env: Env, smtp: SmtpServer, tmp_path: Path, hold_for_s: int | None = None, **shipping: str
 ) -> None:
+    """Every service a pickup order meets, ready; pickup holds of ``hold_for_s`` if given,
+    the shipping service with the ``shipping`` settings, Berlin Mitte's name and hours for
+    the e-mails."""
+    config = copy.deepcopy(SOURCING)
+    if hold_for_s is not None:
+        config["profiles"][1]["hold_for_s"] = hold_for_s
     await import_catalogue(env, tmp_path)
     stores = json.dumps({BERLIN: {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}})
     services = [
         await env.service("order"),
-        await env.service("inventory"),
-        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path)),
-        await env.service("shipping"),
+        await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.2"),
+        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config)),
+        await env.service("shipping", **shipping),
         await env.service(
             "notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1", OMS_PICKUP_STORES=stores
         ),
     ]
     for service in services:
         await service.wait_ready()
-    await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
-    submitted = order_submitted("CC-1", lines=[(TSHIRT, 2)]).model_copy(
-        update={
-            "delivery_method": DeliveryMethod.CLICK_AND_COLLECT,
-            "pickup_store_id": BERLIN,
-            "shipping_address": None,
-        }
+
+
+async def _place_for_pickup(env: Env, external: str, method: DeliveryMethod) -> str:
+    """Two T-shirts to collect in Berlin, placed on the intake topic: the order id."""
+    submitted = order_submitted(external, lines=[(TSHIRT, 2)]).model_copy(
+        update={"delivery_method": method, "pickup_store_id": BERLIN, "shipping_address": None}
     )
-    await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:CC-1", encoded(submitted))])
-    order_id = order_id_for(CHANNEL, "CC-1")
+    await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:{external}", encoded(submitted))])
+    return order_id_for(CHANNEL, external)
+
+
+async def _reservations(env: Env, order_id: str) -> list[tuple[Any, ...]]:
+    rows = await env.fetch(
+        "inventory",
+        "SELECT status, fulfilment_order_id, expires_at < now() AS past FROM reservations"
+        " WHERE order_id = $1",
+        order_id,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """Its hold outlives its time while the store works on it (2 s here, a day by default):
+    released to the store, it waits for the work."""
+    await _pickup_world(env, smtp, tmp_path, hold_for_s=2)
+    await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
+    order_id = await _place_for_pickup(env, "CC-1", DeliveryMethod.CLICK_AND_COLLECT)
     fo = await fulfilment_order(env, order_id, "CREATED")
     assert fo["location_id"] == BERLIN
+
+    # A hold asked for later, for longer, and never released: once it has expired, the
+    # sweep has passed the order's own hold time.
+    await request(env, reserve("ord-unreleased", (TSHIRT, BERLIN, 1), hold_for_s=3))
+
+    async def unreleased_expired() -> bool:
+        return [r[0] for r in await _reservations(env, "ord-unreleased")] == ["expired"]
+
+    await wait_for(unreleased_expired, what="the unreleased hold to expire")
+    assert await _reservations(env, order_id) == [("held", fo["fulfilment_order_id"], True)]
 
     start = now() - timedelta(minutes=30)
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
@@ -251,6 +288,7 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
         BERLIN,
     )
     assert tuple(stock[0]) == (3, 0)  # committed when set aside: off the shelf and the hold
+    assert await _reservations(env, order_id) == [("committed", fo["fulfilment_order_id"], True)]
     await events_until(env, "oms.shipments", 1, "PickedUpByCustomer")
     types = [
         e.envelope.type
@@ -275,3 +313,175 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
     ready_mail = text_of(mine[-2])
     assert f"Ihr Abholcode: {ready[0].pickup_code}" in ready_mail
     assert "Berlin Mitte" in ready_mail and "Öffnungszeiten: Mo-Sa 10-20" in ready_mail
+
+
+async def test_ship_to_store_arrives_at_the_store_and_is_collected(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    await _pickup_world(env, smtp, tmp_path)
+    await feed(env, receipt("rcv-h", TSHIRT, HAMBURG, 10))
+    order_id = await _place_for_pickup(env, "STS-1", DeliveryMethod.SHIP_TO_STORE)
+    fo = await fulfilment_order(env, order_id, "CREATED")
+    assert fo["location_id"] == HAMBURG  # the warehouse ships it to the store
+
+    start = now() - timedelta(hours=30)
+    lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
+    await send_staff(env, *work_through(fo, lines, "00340434100077", start))
+    await fulfilment_order(env, order_id, "SHIPPED")
+    shipped = await _order(env, order_id, "FULFILLED")
+    assert shipped["payment_status"] == "CAPTURED"  # when it left Hamburg
+    # The carrier delivers to the store: the customer's order is not complete for that.
+    await send_scans(
+        env,
+        scan("00340434100077", "PU", start + timedelta(hours=1)),
+        scan("00340434100077", "DL", start + timedelta(hours=20)),
+    )
+
+    async def parcel_delivered() -> bool:
+        rows = await env.fetch(
+            "shipping", "SELECT status FROM parcels WHERE tracking_number = '00340434100077'"
+        )
+        return [r["status"] for r in rows] == ["delivered"]
+
+    await wait_for(parcel_delivered, what="the store's delivery scan")
+    assert (await fulfilment_order(env, order_id))["status"] == "SHIPPED"
+
+    # The store scans the parcel in (once; Hamburg cannot), the customer gets a code.
+    ids = {k: fo[k] for k in ("order_id", "fulfilment_order_id")}
+    at_hamburg = ReceivedAtStore(**ids, location_id=HAMBURG, staff_id="s-1", performed_at=now())
+    at_store = ReceivedAtStore(**ids, location_id=BERLIN, staff_id="s-2", performed_at=now())
+    await send_staff(env, at_hamburg, at_store, at_store)
+    await fulfilment_order(env, order_id, "READY_FOR_PICKUP")
+    [ready] = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "ReadyForPickup")
+        if e.envelope.subject == order_id
+    ]
+    assert isinstance(ready, ReadyForPickup)
+    assert (ready.location_id, ready.lines) == (BERLIN, lines)
+    assert ready.hold_until > now() + timedelta(days=6)
+    collected = Collected(
+        **ids, location_id=BERLIN, staff_id="s-2", performed_at=now(), pickup_code=ready.pickup_code
+    )
+    await send_staff(env, collected)
+    completed = await _order(env, order_id, "COMPLETED")
+    assert completed["payment_status"] == "CAPTURED"
+    await fulfilment_order(env, order_id, "COLLECTED")
+    refusals = await env.fetch(
+        "shipping",
+        "SELECT action, reason FROM refused_actions WHERE order_id = $1 ORDER BY taken",
+        order_id,
+    )
+    assert [tuple(r) for r in refusals] == [
+        ("receive", "wrong_location"),
+        ("receive", "already_received"),
+    ]
+    captures = await env.fetch(
+        "order", "SELECT count(*) AS n FROM order_shipments WHERE order_id = $1", order_id
+    )
+    assert captures[0]["n"] == 1, "captured once, at hand-over"
+    stock = await env.fetch(
+        "inventory",
+        "SELECT location_id, on_hand, reserved FROM stock WHERE sku = $1 ORDER BY location_id",
+        TSHIRT,
+    )
+    levels = {r["location_id"]: (r["on_hand"], r["reserved"]) for r in stock}
+    assert levels[HAMBURG] == (8, 0), "committed where it left"
+    assert levels.get(BERLIN, (0, 0)) == (0, 0), "and not again at the store"
+
+    # The customer is told at the store's receipt, with the store and the code.
+    picked_up = "Sie haben Ihre Bestellung STS-1 abgeholt"
+
+    async def collected_told() -> bool:
+        return picked_up in smtp.sink.subjects()
+
+    await wait_for(collected_told, what="the collected e-mail")
+    mine = [m for m in smtp.sink.received() if "STS-1" in str(m["Subject"])]
+    assert [str(m["Subject"]) for m in mine][-2:] == [
+        "Ihre Bestellung STS-1 liegt zur Abholung bereit",
+        picked_up,
+    ]
+    ready_mail = text_of(mine[-2])
+    assert f"Ihr Abholcode: {ready.pickup_code}" in ready_mail and "Berlin Mitte" in ready_mail
+
+
+async def test_a_click_and_collect_order_never_collected_is_canceled_refunded_and_restocked(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    await _pickup_world(env, smtp, tmp_path, OMS_PICKUP_HOLD="PT2S", OMS_PICKUP_SWEEP_S="0.3")
+    await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
+    order_id = await _place_for_pickup(env, "CC-2", DeliveryMethod.CLICK_AND_COLLECT)
+    fo = await fulfilment_order(env, order_id, "CREATED")
+    lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
+    # Packed now (the staff's day began two minutes ago): set aside for two seconds.
+    accept, pick, pack, _ = work_through(fo, lines, "00340434100010", now() - timedelta(minutes=2))
+    await send_staff(env, accept, pick, pack)
+    [ready] = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "ReadyForPickup")
+        if e.envelope.subject == order_id
+    ]
+    assert ready.hold_until - ready.ready_at == timedelta(seconds=2)
+
+    # Nobody comes: canceled, refunded, back on the shelf.
+    await fulfilment_order(env, order_id, "UNCOLLECTED")
+    canceled = await _order(env, order_id, "CANCELED")
+    assert canceled["payment_status"] == "REFUNDED"
+    [expired] = [
+        e.payload
+        for e in await events_until(env, "oms.shipments", 1, "PickupExpired")
+        if e.envelope.subject == order_id
+    ]
+    assert (expired.location_id, expired.lines) == (BERLIN, lines)
+
+    async def back_on_the_shelf() -> tuple[Any, ...] | None:
+        rows = await env.fetch(
+            "inventory",
+            "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
+            TSHIRT,
+            BERLIN,
+        )
+        return tuple(rows[0]) if rows and rows[0]["on_hand"] == 5 else None
+
+    assert await wait_for(back_on_the_shelf, what="the units back at the store") == (5, 0)
+    timeline = await env.fetch(
+        "order",
+        "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
+        order_id,
+    )
+    assert [r["event_type"] for r in timeline][-4:] == [
+        "PaymentCaptured",
+        "ReadyForPickup",
+        "OrderCanceled",
+        "RefundIssued",
+    ]
+    payments = await env.fetch(
+        "order",
+        "SELECT captured_minor, refunded_minor FROM orders WHERE order_id = $1",
+        order_id,
+    )
+    captured, refunded = tuple(payments[0])
+    assert refunded == captured > 0
+
+    # The customer comes too late: refused and kept; the customer was told once.
+    ids = {k: fo[k] for k in ("order_id", "fulfilment_order_id", "location_id")}
+    late = Collected(**ids, staff_id="counter-1", performed_at=now(), pickup_code="AAAAAAAA")
+    await send_staff(env, late)
+
+    async def refused() -> list[tuple[Any, ...]]:
+        rows = await env.fetch(
+            "shipping", "SELECT action, reason FROM refused_actions WHERE order_id = $1", order_id
+        )
+        return [tuple(r) for r in rows]
+
+    assert await wait_for(refused, what="the late collection refused") == [
+        ("collect", "pickup_expired")
+    ]
+    told = "Ihre Bestellung CC-2 wurde storniert"
+
+    async def canceled_told() -> bool:
+        return told in smtp.sink.subjects()
+
+    await wait_for(canceled_told, what="the canceled e-mail")
+    [mail] = [m for m in smtp.sink.received() if str(m["Subject"]) == told]
+    assert "Wir erstatten" in text_of(mail)  # what was captured when it was set aside

@@ -94,3 +94,26 @@ def test_bad_order_policies_stop_the_worker_naming_the_field(policies: str, expe
     assert result.stderr.startswith("invalid configuration:")
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"OMS_UNCOLLECTED_POLICY": "later"}, "OMS_UNCOLLECTED_POLICY: Input should be 'cancel'"),
+        ({"OMS_PICKUP_HOLD": "PT0S"}, "OMS_PICKUP_HOLD: Value error, must be positive"),
+        ({"OMS_PICKUP_SWEEP_S": "0"}, "OMS_PICKUP_SWEEP_S: Input should be greater than 0"),
+    ],
+)
+def test_bad_pickup_settings_stop_the_shipping_worker(
+    variables: dict[str, str], expected: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "oms_shipping", "worker"],
+        env={**os.environ, "OMS_DATABASE_URL": "postgresql://db/oms", **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

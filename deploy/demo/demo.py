@@ -12,7 +12,8 @@ filled by a receipt, and notifications. The TV order is then worked by its locat
 (accept, pick, pack, hand over on oms.staff-actions) and scanned by DHL, which pushes its
 scans to the shipping service's signed tracking webhook, until it is DELIVERED and COMPLETED,
 its stock committed and its payment captured; a click & collect order is set aside at the
-Berlin store with a pickup code and collected with it; then the stock table, the e-mails the
+Berlin store with a pickup code and collected with it, and a ship-to-store order travels from
+Hamburg to the store, is scanned in there and collected; then the stock table, the e-mails the
 customers received, read from a local SMTP server the demo runs for the notification service
 (mail_demo.py), and last the analytics service's KPIs per channel and hour and the money it
 has reconciled so far (analytics_demo.py).
@@ -41,7 +42,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from analytics_demo import print_kpis, print_reconciliation
 from mail_demo import MailSink, print_mailbox, state_preferences
-from shipping_demo import CarrierWebhook, collect_at_store
+from shipping_demo import CarrierWebhook, collect_at_store, ship_to_store
 from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
@@ -209,13 +210,17 @@ def intake_records(run: str) -> list[tuple[str, bytes]]:
     return records
 
 
-def pickup_order(run: str) -> tuple[str, str, bytes]:
+def pickup_order(
+    external_id: str,
+    sku: str = "SKU-HOODIE-L",
+    method: DeliveryMethod = DeliveryMethod.CLICK_AND_COLLECT,
+) -> tuple[str, str, bytes]:
     """A web order to be collected at the Berlin store: its id, key and record."""
-    fields = order_fields(CHANNELS[0], f"{run}-pickup", "SKU-HOODIE-L", 4990, 1)
+    fields = order_fields(CHANNELS[0], external_id, sku, 4990, 1)
     order = OrderSubmitted(
         customer=Customer(customer_id="cus-pickup", email="customer@example.com"),
         **{**fields, "shipping_address": None},
-        delivery_method=DeliveryMethod.CLICK_AND_COLLECT,
+        delivery_method=method,
         pickup_store_id="store-berlin",
     )
     key = f"{order.channel}:{order.external_order_id}"
@@ -494,8 +499,13 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
             api_key=SHOP_API_KEY,
             carrier=CarrierWebhook(f"http://127.0.0.1:{SERVICES['shipping']}", DHL_SECRET),
         )
-        await collect_at_store(env, orders_db, pickup_order(run), publish=publish, wait=wait)
-        externals.append(f"{run}-pickup")
+        await collect_at_store(
+            env, orders_db, pickup_order(f"{run}-pickup"), publish=publish, wait=wait
+        )
+        # T-shirts are in Hamburg only: it ships them to the store.
+        to_store = pickup_order(f"{run}-sts", "SKU-TSHIRT-M", DeliveryMethod.SHIP_TO_STORE)
+        await ship_to_store(env, orders_db, to_store, publish=publish, wait=wait)
+        externals += [f"{run}-pickup", f"{run}-sts"]
         await print_orders(orders_db, notify_db, externals)
         await print_mailbox(mail, notify_db, wait)
         await print_kpis(orders_db, SERVICES["analytics"], wait)

@@ -9,7 +9,8 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from oms_events.fulfilment import (
     Parcel,
     ParcelPacked,
     PickStarted,
+    ReceivedAtStore,
 )
 from oms_events.registry import EventPayload
 from oms_events.values import LineQuantity
@@ -271,6 +273,72 @@ async def deliver(
         await db.close()
 
 
+@asynccontextmanager
+async def _placed(
+    env: dict[str, str], order: tuple[str, str, bytes], publish: Publish, wait: Wait
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The pickup order placed on the intake topic: the shipping database and the order's
+    work, once released."""
+    _, key, record = order
+    await publish(env["KAFKA_BOOTSTRAP_SERVERS"], "oms.channel-order-intake", [(key, record)])
+    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
+    try:
+        work = await wait(
+            "shipping to receive the pickup order's work",
+            lambda: db.fetchrow(
+                "SELECT order_id, fulfilment_order_id, location_id, lines FROM fulfilment_orders"
+                " WHERE order_id = $1",
+                order[0],
+            ),
+        )
+        yield db, work
+    finally:
+        await db.close()
+
+
+async def _ready(db: Any, fo_id: str, wait: Wait) -> Any:
+    return await wait(
+        "the work to be set aside",
+        lambda: db.fetchrow(
+            "SELECT pickup_code, hold_until FROM fulfilment_orders"
+            " WHERE fulfilment_order_id = $1 AND status = 'READY_FOR_PICKUP'",
+            fo_id,
+        ),
+    )
+
+
+async def _collected(
+    env: dict[str, str],
+    dbs: tuple[Any, Any],
+    ids: dict[str, str],
+    codes: tuple[str, ...],
+    *,
+    publish: Publish,
+    wait: Wait,
+) -> Any:
+    """The customer shows ``codes`` at the counter, the last one right: the order, completed."""
+    db, orders_db = dbs
+    order_id, store = ids["order_id"], ids["location_id"]
+    for code in codes:
+        collected = Collected(**ids, performed_at=datetime.now(UTC), pickup_code=code)
+        await publish(
+            env["KAFKA_BOOTSTRAP_SERVERS"],
+            "oms.staff-actions",
+            [_staff(collected, order_id, store)],
+        )
+    await wait(
+        "the work to be COLLECTED", lambda: _status(db, ids["fulfilment_order_id"], "COLLECTED")
+    )
+    return await wait(
+        "the pickup order to complete",
+        lambda: orders_db.fetchrow(
+            "SELECT status, payment_status FROM orders WHERE order_id = $1"
+            " AND status = 'COMPLETED'",
+            order_id,
+        ),
+    )
+
+
 async def collect_at_store(
     env: dict[str, str],
     orders_db: Any,
@@ -282,18 +350,8 @@ async def collect_at_store(
     """A click & collect order: the Berlin store packs it and sets it aside with a pickup
     code; the customer shows a wrong code, then the right one, and the order completes."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    order_id, key, record = order
-    await publish(bootstrap, "oms.channel-order-intake", [(key, record)])
-    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
-    try:
-        work = await wait(
-            "shipping to receive the pickup order's work",
-            lambda: db.fetchrow(
-                "SELECT fulfilment_order_id, location_id, lines FROM fulfilment_orders"
-                " WHERE order_id = $1",
-                order_id,
-            ),
-        )
+    async with _placed(env, order, publish, wait) as (db, work):
+        order_id = work["order_id"]
         fo_id, store = work["fulfilment_order_id"], work["location_id"]
         ids = {
             "order_id": order_id,
@@ -313,37 +371,74 @@ async def collect_at_store(
             ),
         ):
             await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, store)])
-        ready = await wait(
-            "the work to be set aside",
-            lambda: db.fetchrow(
-                "SELECT pickup_code, hold_until FROM fulfilment_orders"
-                " WHERE fulfilment_order_id = $1 AND status = 'READY_FOR_PICKUP'",
-                fo_id,
-            ),
-        )
+        ready = await _ready(db, fo_id, wait)
         print(
             f"   accepted, picked, packed -> READY_FOR_PICKUP (ReadyForPickup: code"
             f" {ready['pickup_code']}, held until {ready['hold_until']:%Y-%m-%d %H:%M} UTC)"
         )
-        for code in ("WRONG123", ready["pickup_code"]):
-            collected = Collected(**ids, performed_at=datetime.now(UTC), pickup_code=code)
-            await publish(bootstrap, "oms.staff-actions", [_staff(collected, order_id, store)])
-        await wait("the work to be COLLECTED", lambda: _status(db, fo_id, "COLLECTED"))
+        order_row = await _collected(
+            env,
+            (db, orders_db),
+            ids,
+            ("WRONG123", ready["pickup_code"]),
+            publish=publish,
+            wait=wait,
+        )
         refusal = await db.fetchval(
             "SELECT reason FROM refused_actions WHERE fulfilment_order_id = $1", fo_id
-        )
-        order_row = await wait(
-            "the pickup order to complete",
-            lambda: orders_db.fetchrow(
-                "SELECT status, payment_status FROM orders WHERE order_id = $1"
-                " AND status = 'COMPLETED'",
-                order_id,
-            ),
         )
         print(
             f"   the customer showed a wrong code first (refused: {refusal}), then the right"
             f" one -> COLLECTED; order {order_row['status']}, payment"
             f" {order_row['payment_status']} (captured when set aside)"
         )
-    finally:
-        await db.close()
+
+
+async def ship_to_store(
+    env: dict[str, str],
+    orders_db: Any,
+    order: tuple[str, str, bytes],
+    *,
+    publish: Publish,
+    wait: Wait,
+) -> None:
+    """A ship-to-store order: Hamburg ships it to the Berlin store, which receives the parcel
+    and sets it aside with a pickup code; the customer collects it with the code."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    async with _placed(env, order, publish, wait) as (db, work):
+        order_id = work["order_id"]
+        fo_id, warehouse = work["fulfilment_order_id"], work["location_id"]
+        at = {"order_id": order_id, "fulfilment_order_id": fo_id}
+        lines = tuple(LineQuantity(**line) for line in json.loads(work["lines"]))
+        here = {**at, "location_id": warehouse, "staff_id": "staff-hh-11"}
+        parcel = Parcel(parcel_id="p-1", box="M-30x20x15", weight_grams=600, lines=lines)
+        tracking = f"00340435{int(time.time())}"
+        for action in (
+            FulfilmentAccepted(**here, performed_at=datetime.now(UTC)),
+            PickStarted(**here, performed_at=datetime.now(UTC)),
+            ParcelPacked(**here, performed_at=datetime.now(UTC), parcels=(parcel,)),
+            HandedOver(
+                **here,
+                performed_at=datetime.now(UTC),
+                carrier="dhl",
+                tracking_numbers=(tracking,),
+            ),
+        ):
+            await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, warehouse)])
+        await wait("the work to be SHIPPED", lambda: _status(db, fo_id, "SHIPPED"))
+        print(f"\n8. a ship-to-store order: {warehouse} shipped it to store-berlin ({tracking})")
+        store = {**at, "location_id": "store-berlin", "staff_id": "staff-be-02"}
+        received = ReceivedAtStore(**store, performed_at=datetime.now(UTC))
+        await publish(bootstrap, "oms.staff-actions", [_staff(received, order_id, "store-berlin")])
+        ready = await _ready(db, fo_id, wait)
+        print(
+            f"   the store scanned the parcel in -> READY_FOR_PICKUP (code {ready['pickup_code']},"
+            f" held until {ready['hold_until']:%Y-%m-%d %H:%M} UTC)"
+        )
+        order_row = await _collected(
+            env, (db, orders_db), store, (ready["pickup_code"],), publish=publish, wait=wait
+        )
+        print(
+            f"   collected with the code -> COLLECTED; order {order_row['status']}, payment"
+            f" {order_row['payment_status']} (captured when it left {warehouse})"
+        )

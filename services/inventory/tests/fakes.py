@@ -136,6 +136,7 @@ class Reservation:
     status: ReservationStatus
     committed: int = 0
     expires_at: datetime | None = None
+    fulfilment_order_id: str | None = None
 
 
 @dataclass
@@ -249,6 +250,22 @@ class FakeReservationStore:
         )
         return await self._unhold(conn, notes, leaving, ReservationStatus.RELEASED)
 
+    async def released_to_work(
+        self, conn: asyncpg.Connection, released: Sequence[tuple[str, str, str]]
+    ) -> int:
+        waiting = 0
+        for order_id, reservation_id, fulfilment_order_id in released:
+            r = self.reservations.get(reservation_id)
+            if (
+                r is not None
+                and r.order_id == order_id
+                and r.status is ReservationStatus.HELD
+                and r.fulfilment_order_id is None
+            ):
+                r.fulfilment_order_id = fulfilment_order_id
+                waiting += 1
+        return waiting
+
     async def expire_due(
         self, conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
     ) -> list[Held]:
@@ -257,6 +274,7 @@ class FakeReservationStore:
                 r
                 for r in self.reservations.values()
                 if r.status is ReservationStatus.HELD
+                and r.fulfilment_order_id is None
                 and r.expires_at is not None
                 and r.expires_at <= now
             ),

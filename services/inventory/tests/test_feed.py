@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from oms_events.fulfilment import PickupExpired
 from oms_events.inventory import (
     AdjustmentReason,
     InventoryDiscrepancyReported,
@@ -20,7 +21,7 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_events.returns import Disposition, InspectedLine, ReturnInspected
-from oms_events.values import Money
+from oms_events.values import LineQuantity, Money
 from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.returns import ReturnHandlers
 from oms_runtime import RejectedEvent, UnitOfWork, in_memory_unit_of_work
@@ -32,7 +33,7 @@ from services.inventory.tests.fakes import (
     received,
     types,
 )
-from tests.support.inventory import HAMBURG, MUG, MUNICH, TSHIRT
+from tests.support.inventory import BERLIN, HAMBURG, MUG, MUNICH, TSHIRT
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 EARLIER = NOW - timedelta(hours=1)
@@ -356,3 +357,29 @@ async def test_an_inspected_return_restocks_quarantines_and_disposes_once(
         "returned:quarantine",
         "returned:dispose",
     ]
+
+
+async def test_a_pickup_nobody_collected_goes_back_on_the_stores_shelf_once(
+    stock: FakeStockStore,
+) -> None:
+    returns = ReturnHandlers(stock=stock, references=FakeReferenceStore())
+    stock.put(TSHIRT, BERLIN, on_hand=3)
+    expired = PickupExpired(
+        order_id="ord-1",
+        fulfilment_order_id="fo-1",
+        location_id=BERLIN,
+        shipment_id="shp-fo-1",
+        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
+        hold_until=NOW - timedelta(minutes=1),
+        expired_at=NOW,
+    )
+
+    unit, again = work(), work()
+    await returns.pickup_expired(unit, received(expired, "oms.shipments"))
+    await returns.pickup_expired(again, received(expired, "oms.shipments"))
+
+    [restocked] = emitted(unit, StockAdjusted)
+    assert (restocked.location_id, restocked.delta, restocked.on_hand) == (BERLIN, 2, 5)
+    assert types(again) == []
+    assert stock.levels(TSHIRT, BERLIN)[0] == 5
+    assert [(m.kind, m.reference) for _, _, m in stock.ledger][-1] == ("uncollected", "shp-fo-1")

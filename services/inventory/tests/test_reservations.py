@@ -28,7 +28,8 @@ from oms_events.inventory import (
     StockCommitted,
     StockReserved,
 )
-from oms_events.values import LineQuantity
+from oms_events.sourcing import FulfilmentOrderCreated
+from oms_events.values import DeliveryMethod, LineQuantity, LocationType
 from oms_inventory.adapters.reservations import Tried
 from oms_inventory.domain.reservations import ReservationStatus
 from oms_inventory.service_layer.reservations import ReservationHandlers
@@ -290,6 +291,41 @@ async def test_expiry_gives_back_holds_past_their_time(
         NOW + timedelta(seconds=60),
     )
     assert stock.levels(TSHIRT, HAMBURG)[1] == 1
+
+
+def released_to(location_id: str, order_id: str, *reservation_ids: str) -> FulfilmentOrderCreated:
+    return FulfilmentOrderCreated(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}",
+        location_id=location_id,
+        location_type=LocationType.STORE,
+        delivery_method=DeliveryMethod.CLICK_AND_COLLECT,
+        lines=(LineQuantity(line_id="l-1", sku=TSHIRT, quantity=2),),
+        pickup_store_id=location_id,
+        reservation_ids=reservation_ids,
+        accept_by=NOW + timedelta(hours=1),
+    )
+
+
+async def test_holds_released_to_work_wait_for_it_past_their_time(
+    handlers: ReservationHandlers, store: FakeReservationStore, stock: FakeStockStore
+) -> None:
+    await reserve(handlers, request("ord-1", line("r-1-1", TSHIRT, HAMBURG, 2), hold_for_s=60))
+    await reserve(handlers, request("ord-2", line("r-2-1", TSHIRT, HAMBURG, 1), hold_for_s=60))
+    release = received(released_to(HAMBURG, "ord-1", "r-1-1"), "oms.sourcing")
+    # ord-2 names a hold of ord-1: it does not pin another order's hold.
+    stranger = received(released_to(HAMBURG, "ord-2", "r-1-1"), "oms.sourcing")
+    await handlers.released(work(), [release, stranger])
+    await handlers.released(work(), [release])
+
+    unit = work()
+    count = await handlers.expire(unit, NOW + timedelta(days=30), limit=10)
+
+    assert count == 1
+    assert [e.reservation_id for e in emitted(unit, ReservationExpired)] == ["r-2-1"]
+    assert store.reservations["r-1-1"].status is ReservationStatus.HELD
+    assert store.reservations["r-1-1"].fulfilment_order_id == "fo-ord-1"
+    assert stock.levels(TSHIRT, HAMBURG)[1] == 2, "the released hold still holds its units"
 
 
 def shipped(quantity: int, *, shipment_id: str = "shp-1", at: datetime = NOW) -> ShipmentShipped:

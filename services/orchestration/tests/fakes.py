@@ -245,6 +245,23 @@ class FakeSagaStore:
             by_order[order_id] = (decisions, rows)
         return by_order
 
+    async def lapse(
+        self, conn: asyncpg.Connection, reservation_ids: Sequence[str]
+    ) -> dict[str, tuple[list[str], list[Allocation]]]:
+        lapsed: dict[str, list[str]] = {}
+        for reservation_id in reservation_ids:
+            found = self.allocation_rows.get(reservation_id)
+            if (
+                found is None
+                or found.status is not AllocationStatus.HELD
+                or found.fulfilment_order_id is not None
+                or self.sagas[self.order_of(found)].state is SagaState.CANCELED
+            ):
+                continue
+            self._set(reservation_id, status=AllocationStatus.FAILED)
+            lapsed.setdefault(self.order_of(found), []).append(reservation_id)
+        return {order_id: (ids, self.of_order(order_id)) for order_id, ids in lapsed.items()}
+
     async def allocations(self, conn: asyncpg.Connection, order_id: str) -> list[Allocation]:
         return self.of_order(order_id)
 

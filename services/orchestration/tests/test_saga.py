@@ -97,6 +97,12 @@ class Saga:
         """Inventory holds every reservation ``unit`` asked for."""
         return await self.answer(*((rid, True) for rid in requested(unit)))
 
+    def split_over_two(self, order_id: str) -> None:
+        """T-shirts only at Hamburg, mugs only at Munich: an order of both is split."""
+        self.stock(HAMBURG, TSHIRT, 5)
+        self.stock(MUNICH, MUG, 5)
+        self.accept(order_id, (TSHIRT, 2), (MUG, 1))
+
     def allocations(self, order_id: str) -> dict[str, tuple[str, AllocationStatus]]:
         """By reservation id: its location and status."""
         return {a.reservation_id: (a.location_id, a.status) for a in self.sagas.of_order(order_id)}
@@ -152,9 +158,7 @@ async def test_an_order_is_sourced_whole_to_the_nearest_warehouse_that_has_it(
 
 
 async def test_an_order_no_warehouse_can_fill_alone_is_split_over_two(saga: Saga) -> None:
-    saga.stock(HAMBURG, TSHIRT, 5)
-    saga.stock(MUNICH, MUG, 5)
-    saga.accept("ord-1", (TSHIRT, 2), (MUG, 1))
+    saga.split_over_two("ord-1")
 
     unit = await saga.confirm("ord-1")
 
@@ -262,9 +266,7 @@ async def test_a_confirmation_of_an_order_never_accepted_is_ignored(saga: Saga) 
 async def test_held_reservations_allocate_the_order_and_release_it_to_each_location(
     saga: Saga,
 ) -> None:
-    saga.stock(HAMBURG, TSHIRT, 5)
-    saga.stock(MUNICH, MUG, 5)
-    saga.accept("ord-1", (TSHIRT, 2), (MUG, 1))
+    saga.split_over_two("ord-1")
     asked = await saga.confirm("ord-1")
 
     unit = await saga.hold_all(asked)
@@ -282,9 +284,7 @@ async def test_held_reservations_allocate_the_order_and_release_it_to_each_locat
 
 
 async def test_an_order_waits_for_every_answer_of_its_decision(saga: Saga) -> None:
-    saga.stock(HAMBURG, TSHIRT, 5)
-    saga.stock(MUNICH, MUG, 5)
-    saga.accept("ord-1", (TSHIRT, 2), (MUG, 1))
+    saga.split_over_two("ord-1")
     first, second = sorted(requested(await saga.confirm("ord-1")))
 
     waiting = await saga.answer((first, True))
@@ -324,6 +324,69 @@ async def test_answers_for_several_orders_in_one_run_settle_each(saga: Saga) -> 
     [retry] = emitted(unit, SourcingDecided)
     assert (retry.order_id, retry.attempt, retry.allocations) == ("ord-3", 2, ())
     assert saga.sagas.sagas["ord-3"].state is SagaState.BACKORDERED
+
+
+async def lapse(saga: Saga, *reservation_ids: str) -> UnitOfWork:
+    unit = work()
+    await saga.orchestrator.lapsed(unit, [(unit, rid) for rid in reservation_ids])
+    return unit
+
+
+async def test_a_hold_lapsing_while_its_decision_waits_is_sourced_again_when_it_settles(
+    saga: Saga,
+) -> None:
+    saga.split_over_two("ord-1")
+    tshirts, mug = sorted(requested(await saga.confirm("ord-1")))
+    await saga.answer((tshirts, True))
+    saga.stock(MUNICH, TSHIRT, 5)
+
+    lapsed = await lapse(saga, tshirts)
+    settled = await saga.answer((mug, True))
+
+    assert types(lapsed) == []
+    assert types(settled) == ["SourcingDecided", "ReserveStock"]
+    assert list(requested(settled).values()) == [(MUNICH, TSHIRT, 2)], "Hamburg avoided"
+    assert saga.allocations("ord-1")[tshirts] == (HAMBURG, AllocationStatus.FAILED)
+    allocated = await saga.hold_all(settled)
+    created = emitted(allocated, FulfilmentOrderCreated)
+    assert [(fo.location_id, len(fo.lines)) for fo in created] == [(MUNICH, 2)]
+
+
+async def test_a_hold_lapsing_while_a_later_decision_is_under_way_is_sourced_again_at_once(
+    saga: Saga,
+) -> None:
+    saga.stock(HAMBURG, TSHIRT, 5)
+    saga.stock(MUNICH, MUG, 5)
+    saga.stock(HAMBURG, MUG, 5)
+    saga.accept("ord-1", (TSHIRT, 2), (MUG, 1))
+    first = await saga.confirm("ord-1")
+    [(tshirts, _), (mug, _)] = sorted(requested(first).items())
+    retry = await saga.answer((tshirts, True), (mug, False))
+    assert list(requested(retry).values()) == [(MUNICH, MUG, 1)]
+    saga.stock(MUNICH, TSHIRT, 5)
+
+    unit = await lapse(saga, tshirts)
+
+    assert types(unit) == ["SourcingDecided", "ReserveStock"]
+    assert list(requested(unit).values()) == [(MUNICH, TSHIRT, 2)]
+    allocated = await saga.hold_all(retry)
+    assert types(allocated) == [], "the order waits for the T-shirts' new hold"
+    released = await saga.hold_all(unit)
+    [fo] = emitted(released, FulfilmentOrderCreated)
+    assert (fo.location_id, len(fo.lines)) == (MUNICH, 2)
+
+
+async def test_a_lapsed_hold_of_a_released_or_canceled_order_changes_nothing(saga: Saga) -> None:
+    saga.stock(HAMBURG, TSHIRT, 5)
+    await saga.released("ord-1", (TSHIRT, 2))
+    saga.accept("ord-2", (TSHIRT, 1))
+    await saga.hold_all(await saga.confirm("ord-2"))
+    await saga.orchestrator.canceled(work(), "ord-2")
+
+    unit = await lapse(saga, "res-dec-ord-1-1-1", "res-dec-ord-2-1-1", "res-unknown")
+
+    assert types(unit) == []
+    assert saga.allocations("ord-1") == {"res-dec-ord-1-1-1": (HAMBURG, AllocationStatus.HELD)}
 
 
 async def test_a_failed_hold_is_sourced_again_avoiding_that_warehouse(saga: Saga) -> None:

@@ -16,6 +16,7 @@ from oms_events.orders import RejectionReason
 from oms_events.values import Money
 from oms_order.adapters.orders import NewOrder, Timeline
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome
+from oms_order.adapters.shipments import ClosedShipment
 from oms_order.domain.order import Order
 from oms_order.domain.status import OrderStatus
 from oms_order.domain.stuck import StuckOrder, StuckPolicy
@@ -122,11 +123,26 @@ class InMemoryOrders:
 
 
 @dataclass
+class Shipment:
+    order_id: str
+    capture_id: str | None
+    delivered_at: datetime | None = None
+    uncollected_at: datetime | None = None
+
+    @property
+    def out(self) -> bool:
+        return self.delivered_at is None and self.uncollected_at is None
+
+
+@dataclass
 class InMemoryShipments:
-    shipments: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
+    shipments: dict[str, Shipment] = field(default_factory=dict)
 
     async def shipment_known(self, conn: asyncpg.Connection, shipment_id: str) -> bool:
         return shipment_id in self.shipments
+
+    def _still_out(self, order_id: str) -> int:
+        return sum(1 for s in self.shipments.values() if s.order_id == order_id and s.out)
 
     async def insert_shipment(
         self,
@@ -142,16 +158,25 @@ class InMemoryShipments:
         for_pickup: bool,
         lines: Sequence[tuple[str, int]],
     ) -> None:
-        self.shipments[shipment_id] = (order_id, None)
+        self.shipments[shipment_id] = Shipment(order_id, capture_id)
 
     async def mark_delivered(
         self, conn: asyncpg.Connection, shipment_id: str, at: datetime
     ) -> int | None:
-        if shipment_id not in self.shipments or self.shipments[shipment_id][1] is not None:
+        found = self.shipments.get(shipment_id)
+        if found is None or found.delivered_at is not None:
             return None
-        order_id = self.shipments[shipment_id][0]
-        self.shipments[shipment_id] = (order_id, at)
-        return sum(1 for o, d in self.shipments.values() if o == order_id and d is None)
+        found.delivered_at = at
+        return self._still_out(found.order_id)
+
+    async def close_uncollected(
+        self, conn: asyncpg.Connection, shipment_id: str, at: datetime
+    ) -> ClosedShipment | None:
+        found = self.shipments.get(shipment_id)
+        if found is None or not found.out:
+            return None
+        found.uncollected_at = at
+        return ClosedShipment(found.capture_id, self._still_out(found.order_id))
 
 
 @dataclass

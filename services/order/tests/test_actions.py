@@ -184,3 +184,47 @@ async def test_a_use_case_never_reaches_for_the_database_behind_the_stores() -> 
     unit = in_memory_unit_of_work("order")
     with pytest.raises(AssertionError, match="no database"):
         await unit.conn.fetchval("SELECT 1")
+
+
+async def test_a_pickup_never_collected_cancels_the_order_and_refunds_its_capture(
+    actions: OrderActions, payments: FakePayments, orders: InMemoryOrders
+) -> None:
+    order_id = await placed(actions, "A-9")
+    await actions.progress([Progress(work(), order_id, OrderStatus.RELEASED, "Created")])
+    lines = (LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),)
+    await actions.shipment_shipped(work(), order_id, "shp-1", lines, NOW, for_pickup=True)
+    captured = orders.orders[order_id].captured_minor
+
+    expired = work()
+    await actions.pickup_expired(expired, order_id, "shp-1", lines, NOW)
+    again = work()
+    await actions.pickup_expired(again, order_id, "shp-1", lines, NOW)  # redelivered
+
+    assert emitted(expired) == ["OrderCanceled", "RefundIssued"]
+    assert emitted(again) == []
+    assert payments.calls[-1] == ("refund", order_id, captured)
+    order = orders.orders[order_id]
+    assert (order.status, order.payment_status) == (OrderStatus.CANCELED, "REFUNDED")
+    assert [(line.shipped, line.canceled) for line in order.lines] == [(0, 2)]
+
+
+async def test_an_uncollected_part_is_refunded_and_the_delivered_rest_completes_the_order(
+    actions: OrderActions, payments: FakePayments, orders: InMemoryOrders
+) -> None:
+    submitted = order_submitted("A-10", lines=[("SKU-TSHIRT-M", 1), ("SKU-MUG", 1)])
+    order_id = (await actions.submit(work(), submitted)).order_id
+    await actions.progress([Progress(work(), order_id, OrderStatus.RELEASED, "Created")])
+    shirt = (LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=1),)
+    mug = (LineQuantity(line_id="2", sku="SKU-MUG", quantity=1),)
+    await actions.shipment_shipped(work(), order_id, "shp-1", shirt, NOW)
+    await actions.shipment_shipped(work(), order_id, "shp-2", mug, NOW, for_pickup=True)
+    await actions.shipment_delivered(work(), order_id, "shp-1", NOW)
+
+    expired = work()
+    await actions.pickup_expired(expired, order_id, "shp-2", mug, NOW)
+
+    assert emitted(expired) == ["OrderLinesCanceled", "RefundIssued", "OrderCompleted"]
+    mug_value = submitted.lines[1].line_total.amount_minor
+    assert payments.calls[-1] == ("refund", order_id, mug_value)
+    order = orders.orders[order_id]
+    assert (order.status, order.refunded_minor) == (OrderStatus.COMPLETED, mug_value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -61,12 +61,11 @@ class FakeFulfilmentOrders:
                 order_id=n.order_id,
                 location_id=n.location_id,
                 lines=tuple(Line(x["line_id"], x["sku"], x["quantity"]) for x in n.lines),
-                for_pickup=n.delivery_method in _PICKUP and n.location_id == n.pickup_store_id,
+                pickup_store_id=n.pickup_store_id if n.delivery_method in _PICKUP else None,
                 delivery_method=n.delivery_method,
                 ship_to=postal_address(
                     json.dumps(n.shipping_address) if n.shipping_address else None
                 ),
-                pickup_store_id=n.pickup_store_id,
                 promised_by=n.promised_by,
             )
         return fresh
@@ -91,6 +90,19 @@ class FakeFulfilmentOrders:
 
     async def keep_refusal(self, conn: object, refusal: Refusal) -> None:
         self.refusals.setdefault(refusal.event_id, refusal)
+
+    async def expire_pickups(
+        self, conn: object, now: datetime, limit: int
+    ) -> list[FulfilmentOrder]:
+        due = sorted(
+            (fo for fo in self.orders.values() if fo.hold_until and fo.hold_until <= now),
+            key=lambda fo: fo.hold_until or now,
+        )
+        expired = []
+        for fo in due:
+            if len(expired) < limit and fo.expire(now):
+                expired.append(copy.deepcopy(fo))
+        return expired
 
 
 @dataclass
@@ -147,8 +159,9 @@ class FakeParcels:
                 and fo.status is FulfilmentStatus.SHIPPED
                 and all(p.status is ParcelStatus.DELIVERED for p in mine)
             ):
-                self.fulfilment.orders[fo_id] = replace(fo, status=FulfilmentStatus.DELIVERED)
-                done.append(fo_id)
+                fo.delivered()
+                if fo.status is FulfilmentStatus.DELIVERED:
+                    done.append(fo_id)
         return done
 
 

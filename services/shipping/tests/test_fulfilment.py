@@ -4,7 +4,7 @@ out of place refused with its reason, the order unchanged."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -152,7 +152,14 @@ HOLD = datetime(2026, 12, 9, 18, tzinfo=UTC)
 
 def pickup(status: FulfilmentStatus = S.PACKED) -> FulfilmentOrder:
     return FulfilmentOrder(
-        "fo-2", "ord-2", "store-berlin", (TSHIRT,), status=status, for_pickup=True
+        "fo-2", "ord-2", "store-berlin", (TSHIRT,), status=status, pickup_store_id="store-berlin"
+    )
+
+
+def to_store(status: FulfilmentStatus = S.SHIPPED) -> FulfilmentOrder:
+    """Ship-to-store: packed at Hamburg, collected in Berlin."""
+    return FulfilmentOrder(
+        "fo-3", "ord-3", "wh-hamburg", (TSHIRT,), status=status, pickup_store_id="store-berlin"
     )
 
 
@@ -175,6 +182,21 @@ def test_pickup_work_is_set_aside_then_collected_with_its_code() -> None:
         (pickup(S.COLLECTED), lambda fo: fo.collect("K7P42QXY"), "already_collected"),
         (pickup(S.READY_FOR_PICKUP), lambda fo: fo.cancel(), "ready_for_pickup"),
         (pickup(S.READY_FOR_PICKUP), lambda fo: fo.accept(), "ready_for_pickup"),
+        (
+            pickup(S.PACKED),
+            lambda fo: fo.receive_at_store("K7P42QXY", HOLD),
+            "not_shipped_to_store",
+        ),
+        (work(S.SHIPPED), lambda fo: fo.receive_at_store("K7P42QXY", HOLD), "not_shipped_to_store"),
+        (to_store(S.PACKED), lambda fo: fo.receive_at_store("K7P42QXY", HOLD), "not_shipped"),
+        (
+            to_store(S.READY_FOR_PICKUP),
+            lambda fo: fo.receive_at_store("K", HOLD),
+            "already_received",
+        ),
+        (to_store(S.COLLECTED), lambda fo: fo.receive_at_store("K", HOLD), "already_collected"),
+        (to_store(S.SHIPPED), lambda fo: fo.collect("K7P42QXY"), "not_ready_for_pickup"),
+        (to_store(S.PACKED), lambda fo: fo.set_aside("K7P42QXY", HOLD), "not_for_pickup"),
     ],
 )
 def test_pickup_actions_out_of_place_are_refused(
@@ -192,3 +214,42 @@ def test_a_wrong_pickup_code_leaves_the_work_waiting() -> None:
     with pytest.raises(ActionRefused) as caught:
         fo.collect("K7P42QXZ")
     assert (caught.value.reason, fo.status) == ("wrong_pickup_code", S.READY_FOR_PICKUP)
+
+
+def test_work_shipped_to_a_store_waits_there_for_its_customer() -> None:
+    fo = to_store()
+    fo.delivered()  # the carrier's delivery is to the store, not to the customer
+    assert fo.status is S.SHIPPED
+    fo.check_location("store-berlin", at_counter=True)
+    fo.receive_at_store("K7P42QXY", HOLD)
+    assert (fo.status, fo.pickup_code, fo.hold_until) == (S.READY_FOR_PICKUP, "K7P42QXY", HOLD)
+    fo.collect("K7P42QXY")
+    assert fo.status is S.COLLECTED
+
+
+@pytest.mark.parametrize(
+    ("location", "at_counter"), [("wh-hamburg", True), ("store-berlin", False)]
+)
+def test_work_shipped_to_a_store_is_received_there_and_worked_on_where_it_is(
+    location: str, at_counter: bool
+) -> None:
+    with pytest.raises(ActionRefused) as caught:
+        to_store().check_location(location, at_counter=at_counter)
+    assert caught.value.reason == "wrong_location"
+
+
+def test_work_set_aside_past_its_hold_ends_uncollected() -> None:
+    fo = pickup()
+    fo.set_aside("K7P42QXY", HOLD)
+    assert not fo.expire(HOLD - timedelta(seconds=1))
+    assert fo.expire(HOLD) and fo.status is S.UNCOLLECTED
+    assert not fo.expire(HOLD) and not fo.cancel()
+    assert not pickup(S.COLLECTED).expire(HOLD)
+
+
+def test_a_counter_action_on_work_for_a_carrier_is_refused_for_what_it_is() -> None:
+    fo = work(S.SHIPPED)
+    fo.check_location("wh-hamburg", at_counter=True)
+    with pytest.raises(ActionRefused) as caught:
+        fo.receive_at_store("K7P42QXY", HOLD)
+    assert caught.value.reason == "not_shipped_to_store"

@@ -20,8 +20,10 @@ from oms_events.fulfilment import (
     ParcelPacked,
     PickedUpByCustomer,
     PickStarted,
+    PickupExpired,
     ReadyForPickup,
     ReadyToShip,
+    ReceivedAtStore,
     ShipmentShipped,
     TrackingUpdateReceived,
 )
@@ -33,6 +35,7 @@ from oms_shipping.domain.tracking import CarrierCodes, ParcelStatus
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.labelling import Labelling
 from oms_shipping.service_layer.tracking import TrackingHandlers
+from oms_shipping.service_layer.uncollected import PickupSweep
 from services.shipping.tests.dispatch_config import DISPATCH
 from services.shipping.tests.fakes import (
     BOXES,
@@ -72,17 +75,26 @@ class World:
         )
         self.tracking = TrackingHandlers(CARRIERS, self.parcels)
 
-    async def release(self, location: str = "wh-hamburg", pickup: bool = False) -> None:
+    async def release(self, location: str = "wh-hamburg", pickup_at: str | None = None) -> None:
+        """Home delivery; click & collect when ``pickup_at`` is the location, ship-to-store
+        when it is another."""
+        method = DeliveryMethod.HOME_DELIVERY
+        if pickup_at:
+            method = (
+                DeliveryMethod.CLICK_AND_COLLECT
+                if pickup_at == location
+                else DeliveryMethod.SHIP_TO_STORE
+            )
         created = FulfilmentOrderCreated(
             order_id="ord-1",
             fulfilment_order_id="fo-1",
             location_id=location,
-            location_type=LocationType.STORE if pickup else LocationType.WAREHOUSE,
-            delivery_method=DeliveryMethod.CLICK_AND_COLLECT
-            if pickup
-            else DeliveryMethod.HOME_DELIVERY,
-            pickup_store_id=location if pickup else None,
-            shipping_address=None if pickup else CUSTOMER,
+            location_type=LocationType.STORE
+            if location.startswith("store")
+            else LocationType.WAREHOUSE,
+            delivery_method=method,
+            pickup_store_id=pickup_at,
+            shipping_address=None if pickup_at else CUSTOMER,
             lines=LINES,
             accept_by=AT + timedelta(hours=1),
         )
@@ -279,7 +291,7 @@ async def test_an_action_for_work_this_service_never_received_is_rejected() -> N
 
 async def test_click_and_collect_is_set_aside_with_a_code_and_collected_with_it() -> None:
     world = World()
-    await world.release("store-berlin", pickup=True)
+    await world.release("store-berlin", pickup_at="store-berlin")
     packed = await world.act(*day("store-berlin")[:3], location="store-berlin")
     ready = packed[-1]
     assert isinstance(ready, ReadyForPickup)
@@ -295,6 +307,72 @@ async def test_click_and_collect_is_set_aside_with_a_code_and_collected_with_it(
     published = await world.act(wrong, right)
     assert [type(e) for e in published] == [PickedUpByCustomer]
     assert [r.reason for r in world.orders.refusals.values()] == ["wrong_pickup_code"]
+
+
+async def test_work_shipped_to_a_store_is_received_there_then_collected() -> None:
+    world = World()
+    await world.release("wh-hamburg", pickup_at="store-berlin")
+    await world.act(*day())
+    # The carrier delivers to the store: the customer is not told yet, nothing completes.
+    delivered = in_memory_unit_of_work()
+    await world.tracking.updates(
+        delivered, [received(scan("DL", AT + timedelta(hours=5)), "oms.carrier-tracking")]
+    )
+    assert emitted(delivered) == [] and world.status() is FulfilmentStatus.SHIPPED
+
+    at_store = {**IDS, "location_id": "store-berlin"}
+    elsewhere = ReceivedAtStore(**IDS, location_id="store-munich", performed_at=AT)
+    receipt = ReceivedAtStore(**at_store, performed_at=AT + timedelta(days=1))
+    [ready] = await world.act(elsewhere, receipt, receipt)
+    assert isinstance(ready, ReadyForPickup)
+    assert (ready.location_id, ready.fulfilment_order_id, ready.shipment_id, ready.lines) == (
+        "store-berlin",
+        "fo-1",
+        "shp-fo-1",
+        LINES,
+    )
+    assert ready.hold_until == AT + timedelta(days=4), "held from the store's receipt"
+    collected = Collected(**at_store, performed_at=AT, pickup_code=ready.pickup_code)
+    [picked_up] = await world.act(collected)
+    assert isinstance(picked_up, PickedUpByCustomer) and picked_up.location_id == "store-berlin"
+    assert [r.reason for r in world.orders.refusals.values()] == [
+        "wrong_location",
+        "already_received",
+    ]
+
+
+async def test_a_pickup_nobody_collects_by_its_hold_ends_uncollected_once() -> None:
+    world = World()
+    await world.release("store-berlin", pickup_at="store-berlin")
+    await world.act(*day("store-berlin")[:3], location="store-berlin")
+    sweep = PickupSweep(world.orders, limit=10)
+    hold_until = AT + timedelta(days=3)
+
+    early = in_memory_unit_of_work()
+    assert await sweep.expire(early, hold_until - timedelta(seconds=1)) == 0
+    due = in_memory_unit_of_work()
+    assert await sweep.expire(due, hold_until) == 1
+    assert await sweep.expire(in_memory_unit_of_work(), hold_until + timedelta(days=1)) == 0
+
+    assert emitted(early) == []
+    [expired] = emitted(due)
+    assert isinstance(expired, PickupExpired)
+    assert (expired.location_id, expired.shipment_id, expired.lines) == (
+        "store-berlin",
+        "shp-fo-1",
+        LINES,
+    )
+    assert (expired.hold_until, expired.expired_at) == (hold_until, hold_until)
+    assert world.status() is FulfilmentStatus.UNCOLLECTED
+    # Too late at the counter; orchestration calling it off finds nothing to do.
+    ids = {**IDS, "location_id": "store-berlin"}
+    late = Collected(**ids, performed_at=AT, pickup_code="AAAAAAAA")
+    assert await world.act(late) == []
+    call_off = FulfilmentOrderCanceled(
+        order_id="ord-1", fulfilment_order_id="fo-1", location_id="store-berlin", reason="x"
+    )
+    await world.handlers.called_off(in_memory_unit_of_work(), received(call_off, "oms.sourcing"))
+    assert [r.reason for r in world.orders.refusals.values()] == ["pickup_expired"]
 
 
 async def test_a_call_off_cancels_open_work_and_is_refused_once_it_left() -> None:

@@ -36,11 +36,13 @@ __all__ = [
     "PickStarted",
     "PickedUpByCustomer",
     "PickedUpByCustomerV1",
+    "PickupExpired",
     "RateAlternative",
     "ReadyForPickup",
     "ReadyForPickupV1",
     "ReadyToShip",
     "ReadyToShipV1",
+    "ReceivedAtStore",
     "RejectionCause",
     "ReturnedToSender",
     "ShipmentShipped",
@@ -138,6 +140,12 @@ class HandedOver(_StaffAction):
 def upcast_handed_over_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 always named both: nothing to change."""
     return dict(data)
+
+
+@event("ReceivedAtStore")
+class ReceivedAtStore(_StaffAction):
+    """Ship-to-store: the pickup store (``location_id``) received the parcels of work another
+    location shipped to it, and sets them aside for the customer."""
 
 
 @event("Collected")
@@ -257,9 +265,12 @@ class ReadyForPickupV1(_FulfilmentOrderEvent):
 @event("ReadyForPickup", version=2)
 class ReadyForPickup(_FulfilmentOrderEvent):
     """Click & collect: the work is packed at the store and set aside for its customer, who
-    shows ``pickup_code`` at the counter until ``hold_until``. The units count as shipped
-    (their value is captured, their stock committed); ``shipment_id`` names them until
-    collection. Empty ``lines`` and no ``shipment_id`` only in records upcast from v1."""
+    shows ``pickup_code`` at the counter until ``hold_until``; ship-to-store: its parcels
+    reached the store and were set aside there. ``location_id`` is always the store that
+    holds the work for the customer (for ship-to-store, not the location that shipped it).
+    The units count as shipped (their value is captured, their stock committed, once per
+    ``shipment_id``); ``shipment_id`` names them until collection. Empty ``lines`` and no
+    ``shipment_id`` only in records upcast from v1."""
 
     pickup_code: Identifier
     hold_until: UtcDatetime
@@ -318,6 +329,19 @@ class PickedUpByCustomer(_FulfilmentOrderEvent):
 def upcast_picked_up_by_customer_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 named no shipment: the new field stays empty."""
     return dict(data)
+
+
+@event("PickupExpired")
+class PickupExpired(_FulfilmentOrderEvent):
+    """Work set aside for pickup (``ReadyForPickup``, same ``shipment_id``) that its customer
+    did not collect by ``hold_until``: its lines are canceled. The order service refunds
+    their value; inventory puts the units back on the shelf of the store (``location_id``)
+    that held them."""
+
+    shipment_id: Identifier
+    lines: _Lines
+    hold_until: UtcDatetime
+    expired_at: UtcDatetime
 
 
 @event("DeliveryException")

@@ -179,3 +179,41 @@ async def test_a_run_of_confirmations_and_answers_settles_each_order(
         **{o: "allocated" for o in orders},
         orders[2]: "backordered",
     }
+
+
+async def test_a_hold_lapsing_before_release_is_sourced_again_and_one_after_is_left(
+    conn: asyncpg.Connection,
+) -> None:
+    """The T-shirts are held but not released (the mug's decision still waits) when their
+    hold lapses: they are asked for again at once; once released, a lapse changes nothing."""
+    orchestrator = Orchestrator(parse_config(SOURCING), sagas=sagas, orders=order_store)
+    work = UnitOfWork(conn=conn, outbox=Outbox(source="oms/orchestration"))
+    tshirts, mug = await _two_decisions_waiting(orchestrator, work)
+    await orchestrator.answered(work, [(work, tshirts, True)])
+    assert _types(work) == []
+
+    await orchestrator.lapsed(work, [(work, tshirts)])
+
+    assert _types(work) == ["SourcingDecided", "ReserveStock"]
+    again = await conn.fetchval(
+        "SELECT reservation_id FROM allocations WHERE decision_id = 'dec-ord-1-3'"
+    )
+    lapsed = await conn.fetchval(
+        "SELECT status FROM allocations WHERE reservation_id = $1", tshirts
+    )
+    assert lapsed == "failed"
+    work.outbox.records.clear()
+    await orchestrator.answered(work, [(work, mug, True), (work, again, True)])
+    assert _types(work).count("OrderAllocated") == 1
+    released = await conn.fetch(
+        "SELECT reservation_id FROM allocations WHERE fulfilment_order_id IS NOT NULL ORDER BY 1"
+    )
+    assert sorted(r["reservation_id"] for r in released) == sorted([mug, again])
+
+    work.outbox.records.clear()
+    await orchestrator.lapsed(work, [(work, again), (work, mug)])
+    assert _types(work) == []
+    statuses = await conn.fetch(
+        "SELECT status FROM allocations WHERE reservation_id <> $1", tshirts
+    )
+    assert {r["status"] for r in statuses} == {"held"}

@@ -15,6 +15,7 @@ from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.labelling import Labelling
 from oms_shipping.service_layer.pick_pack import PickPack
 from oms_shipping.service_layer.tracking import TrackingHandlers
+from oms_shipping.service_layer.uncollected import PickupSweep, UncollectedPolicy
 
 __all__ = ["build_runtime"]
 
@@ -29,6 +30,13 @@ def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     )
     for subscription in subscriptions(fulfilment, TrackingHandlers(carriers, parcels)):
         runtime.subscribe(subscription)
+    if settings.uncollected_policy is UncollectedPolicy.CANCEL:
+        pickups = PickupSweep(fulfilment_orders, settings.pickup_sweep_batch)
+
+        @runtime.timer(settings.pickup_sweep_s)
+        async def sweep_uncollected_pickups() -> None:
+            await pickups.sweep(runtime)
+
     keys = parse_staff_keys(settings.shipping_api_keys)
     register_api(runtime, fulfilment, keys)
     register_pick_pack_api(runtime, PickPack(settings.bins, boxes, fulfilment_orders, items), keys)

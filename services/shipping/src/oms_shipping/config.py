@@ -18,6 +18,7 @@ from oms_shipping.domain.dispatch import DispatchConfig
 from oms_shipping.domain.pick_path import PickBins
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.entrypoints.api_auth import parse_staff_keys
+from oms_shipping.service_layer.uncollected import UncollectedPolicy
 
 __all__ = ["ShippingSettings"]
 
@@ -45,6 +46,12 @@ class ShippingSettings(RuntimeSettings):
     boxes: Path = Path("deploy/demo/boxes.yaml")
     # Each location's aisles, bins and the SKUs' pick bins (YAML or JSON).
     pick_bins: Path = Path("deploy/demo/bins.yaml")
+    # What happens to a pickup not collected by then: "cancel" (its lines canceled and
+    # refunded, its units back on the store's shelf) or "manual" (it waits; staff decide).
+    uncollected_policy: UncollectedPolicy = UncollectedPolicy.CANCEL
+    # How often pickups past their hold are looked for, and how many per transaction.
+    pickup_sweep_s: float = Field(default=60.0, gt=0, le=3600)
+    pickup_sweep_batch: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("shipping_api_keys")
     @classmethod

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms_events.values import LineQuantity
+from oms_events.values import DeliveryMethod, LineQuantity
 from oms_runtime import key_digest
 from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until
 from tests.support.shipping import (
@@ -115,3 +115,69 @@ async def test_a_locations_devices_work_its_orders_over_http(env: Env) -> None:
     )
     [shipped] = await events_until(env, "oms.shipments", 1, "ShipmentShipped")
     assert shipped.payload.lines == LINES
+
+
+async def test_the_pickup_store_receives_ship_to_store_work_and_hands_it_over(env: Env) -> None:
+    shipping = await env.service("shipping", OMS_SHIPPING_API_KEYS=API_KEYS)
+    await shipping.wait_ready()
+    to_store = released("ord-api-2", "fo-ord-api-2").model_copy(
+        update={
+            "delivery_method": DeliveryMethod.SHIP_TO_STORE,
+            "pickup_store_id": BERLIN,
+            "shipping_address": None,
+        }
+    )
+    await send_released(env, to_store)
+    await fulfilment_order(env, "ord-api-2", "CREATED")
+    url, fo = shipping.url, "/v1/fulfilment-orders/fo-ord-api-2"
+    parcel = {
+        "parcel_id": "p-1",
+        "box": "M-30x20x15",
+        "weight_grams": 800,
+        "lines": [LINES[0].model_dump()],
+    }
+    status, problem = await staff_call(
+        url, "POST", fo + "/receive", BERLIN_KEY, {"staff_id": "s-2"}
+    )
+    assert (status, problem["code"]) == (409, "not_shipped")
+    for path, body in (
+        ("/accept", {"staff_id": "s-7"}),
+        ("/start-picking", {"staff_id": "s-7"}),
+        ("/pack", {"staff_id": "s-7", "parcels": [parcel]}),
+        ("/hand-over", {"staff_id": "s-7"}),  # the label's carrier and tracking number
+    ):
+        status, now = await staff_call(url, "POST", fo + path, HAMBURG_KEY, body)
+        assert status == 200, now
+
+    # On its way: the store lists it; only the store receives it, once.
+    status, listed = await staff_call(
+        url, "GET", "/v1/fulfilment-orders?status=SHIPPED", BERLIN_KEY
+    )
+    assert [
+        (f["fulfilment_order_id"], f["pickup_store_id"]) for f in listed["fulfilment_orders"]
+    ] == [("fo-ord-api-2", BERLIN)]
+    status, problem = await staff_call(
+        url, "POST", fo + "/receive", HAMBURG_KEY, {"staff_id": "s-7"}
+    )
+    assert (status, problem["code"]) == (409, "wrong_location")
+    status, now = await staff_call(url, "POST", fo + "/receive", BERLIN_KEY, {"staff_id": "s-2"})
+    assert (status, now["status"]) == (200, "READY_FOR_PICKUP")
+    status, problem = await staff_call(
+        url, "POST", fo + "/receive", BERLIN_KEY, {"staff_id": "s-2"}
+    )
+    assert (status, problem["code"]) == (409, "already_received")
+    [ready] = await events_until(env, "oms.shipments", 1, "ReadyForPickup")
+    assert (ready.payload.location_id, ready.payload.shipment_id) == (BERLIN, "shp-fo-ord-api-2")
+
+    body = {"staff_id": "s-2", "pickup_code": ready.payload.pickup_code}
+    status, now = await staff_call(url, "POST", fo + "/collect", BERLIN_KEY, body)
+    assert (status, now["status"]) == (200, "COLLECTED")
+    refusals = await env.fetch(
+        "shipping",
+        "SELECT action, reason FROM refused_actions WHERE order_id = 'ord-api-2' ORDER BY taken",
+    )
+    assert [tuple(r) for r in refusals] == [
+        ("receive", "not_shipped"),
+        ("receive", "wrong_location"),
+        ("receive", "already_received"),
+    ]

@@ -32,6 +32,7 @@ __all__ = [
     "expire_due",
     "hold_run",
     "release",
+    "released_to_work",
 ]
 
 
@@ -200,15 +201,37 @@ async def release(
     return await _unhold(conn, notes, rows, ReservationStatus.RELEASED)
 
 
+async def released_to_work(
+    conn: asyncpg.Connection, released: Sequence[tuple[str, str, str]]
+) -> int:
+    """Held reservations ((order id, reservation id, fulfilment order id)) now wait for their
+    work: they no longer expire. One statement for a run; how many were held."""
+    if not released:
+        return 0
+    order_ids, reservation_ids, fulfilment_order_ids = (
+        list(c) for c in zip(*released, strict=True)
+    )
+    waiting = await conn.fetch(
+        "UPDATE reservations r SET fulfilment_order_id = t.f, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[]) AS t(o, r, f)"
+        " WHERE r.reservation_id = t.r AND r.order_id = t.o AND r.status = 'held'"
+        " AND r.fulfilment_order_id IS NULL RETURNING r.reservation_id",
+        order_ids,
+        reservation_ids,
+        fulfilment_order_ids,
+    )
+    return len(waiting)
+
+
 async def expire_due(
     conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
 ) -> list[Held]:
-    """Expire held reservations past their time; instances sweeping together skip each
-    other's rows."""
+    """Expire held reservations past their time, unless released to a location's work;
+    instances sweeping together skip each other's rows."""
     rows = await conn.fetch(
         "UPDATE reservations r SET status = 'expired', updated_at = now()"
         " FROM (SELECT reservation_id, quantity - committed AS remaining FROM reservations"
-        "       WHERE status = 'held' AND expires_at <= $1"
+        "       WHERE status = 'held' AND fulfilment_order_id IS NULL AND expires_at <= $1"
         "       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
         " WHERE r.reservation_id = due.reservation_id"
         " RETURNING r.reservation_id, r.order_id, r.sku, r.location_id, due.remaining",

@@ -5,7 +5,12 @@ Every topic changes stock, so each batch projects what it changed once, at its e
 
 from __future__ import annotations
 
-from oms_events.fulfilment import FulfilmentOrderRejected, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    FulfilmentOrderRejected,
+    PickupExpired,
+    ReadyForPickup,
+    ShipmentShipped,
+)
 from oms_events.inventory import (
     ReleaseReservations,
     ReserveStock,
@@ -16,6 +21,7 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_events.returns import ReturnInspected
+from oms_events.sourcing import FulfilmentOrderCreated
 from oms_inventory.adapters.projection import publish_changes
 from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.reservations import ReservationHandlers
@@ -32,10 +38,12 @@ def subscriptions(
         Subscription("oms.reservation-requests")
         .batch(ReserveStock, reservations.reserve)
         .each(ReleaseReservations, reservations.release),
+        Subscription("oms.sourcing").batch(FulfilmentOrderCreated, reservations.released),
         Subscription("oms.shipments")
         .each(ShipmentShipped, reservations.shipped)
         .each(ReadyForPickup, reservations.ready_for_pickup)
-        .each(FulfilmentOrderRejected, reservations.rejected),
+        .each(FulfilmentOrderRejected, reservations.rejected)
+        .each(PickupExpired, returns.pickup_expired),
         Subscription("oms.inventory-feed")
         .each(StockSnapshot, feed.stock_snapshot)
         .each(StockAdjustment, feed.stock_adjustment)

@@ -1,5 +1,10 @@
-"""``oms.reservation-requests`` (orchestration) and ``oms.shipments``: holding, giving back and
-committing stock for order lines."""
+"""``oms.reservation-requests`` (orchestration), ``oms.sourcing`` and ``oms.shipments``:
+holding, giving back and committing stock for order lines.
+
+A hold expires only while its order is not released: once orchestration hands the line to a
+location's work (``FulfilmentOrderCreated``), the hold waits for that work however long it
+takes (picking, the trip to a pickup store, the customer at the counter) and ends when the
+work ships, is set aside for pickup, or orchestration gives it back."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from oms_events.inventory import (
     StockCommitted,
     StockReserved,
 )
+from oms_events.sourcing import FulfilmentOrderCreated
 from oms_events.values import LineQuantity
 from oms_inventory.adapters.projection import emit_for_order
 from oms_inventory.adapters.reservations import Asked, ToHold
@@ -131,6 +137,19 @@ class ReservationHandlers:
                 held.order_id,
             )
         _log.info("reservations_released", released=len(released))
+
+    async def released(
+        self, work: UnitOfWork, released: Sequence[Received[FulfilmentOrderCreated]]
+    ) -> None:
+        """Work released to locations: its holds stop expiring (one statement for the run;
+        a replay finds them waiting already)."""
+        holds = [
+            (fo.order_id, reservation_id, fo.fulfilment_order_id)
+            for fo in (r.payload for r in released)
+            for reservation_id in fo.reservation_ids
+        ]
+        waiting = await self.reservations.released_to_work(work.conn, holds)
+        _log.info("holds_released_to_work", waiting=waiting, asked=len(holds))
 
     async def expire(self, work: UnitOfWork, now: datetime, limit: int) -> int:
         """Give back up to ``limit`` reservations not committed by ``now``; how many."""

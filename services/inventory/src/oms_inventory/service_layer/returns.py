@@ -1,10 +1,12 @@
-"""``oms.returns``: inspected returns go back into stock at the location that received them."""
+"""``oms.returns`` and ``oms.shipments``: inspected returns go back into stock at the location
+that received them, pickups nobody collected back on the shelf of the store that held them."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
+from oms_events.fulfilment import PickupExpired
 from oms_events.inventory import AdjustmentReason, StockAdjusted
 from oms_events.returns import Disposition, ReturnInspected
 from oms_inventory.adapters.projection import emit_for_order
@@ -40,9 +42,10 @@ class ReturnHandlers:
                 continue
             restock = line.quantity if line.disposition is Disposition.RESTOCK else 0
             quarantine = line.quantity if line.disposition is Disposition.QUARANTINE else 0
-            after = await self.stock.move(
-                work.conn,
-                work.notes,
+            await self._move(
+                work,
+                received,
+                inspected.order_id,
                 line.sku,
                 location,
                 Movement(
@@ -53,16 +56,51 @@ class ReturnHandlers:
                     at=inspected.inspected_at,
                 ),
             )
-            if restock:
-                emit_for_order(
-                    work.outbox,
-                    StockAdjusted(
-                        sku=line.sku,
-                        location_id=location,
-                        delta=restock,
-                        reason=AdjustmentReason.RETURN_RESTOCKED,
-                        on_hand=after.on_hand,
-                        source_event_id=str(received.envelope.id),
-                    ),
-                    inspected.order_id,
-                )
+
+    async def pickup_expired(self, work: UnitOfWork, received: Received[PickupExpired]) -> None:
+        """Units set aside for a customer who never came (committed when set aside, or at
+        the warehouse that shipped them to the store) are sellable again at the store: on hand
+        there grows, once per shipment."""
+        expired = received.payload
+        if not await self.references.first_time(work.conn, "uncollected", expired.shipment_id):
+            return
+        location = expired.location_id
+        for line in sorted(expired.lines, key=lambda line: line.sku):
+            levels = await self.stock.lock_stock(work.conn, line.sku, location)
+            if levels.counted(expired.expired_at):
+                continue  # a count taken since already has them
+            await self._move(
+                work,
+                received,
+                expired.order_id,
+                line.sku,
+                location,
+                Movement(
+                    "uncollected", expired.shipment_id, on_hand=line.quantity, at=expired.expired_at
+                ),
+            )
+
+    async def _move(
+        self,
+        work: UnitOfWork,
+        cause: Received[ReturnInspected] | Received[PickupExpired],
+        order_id: str,
+        sku: str,
+        location: str,
+        movement: Movement,
+    ) -> None:
+        """``movement`` of ``sku`` at ``location``; units back on the shelf are announced."""
+        after = await self.stock.move(work.conn, work.notes, sku, location, movement)
+        if movement.on_hand:
+            emit_for_order(
+                work.outbox,
+                StockAdjusted(
+                    sku=sku,
+                    location_id=location,
+                    delta=movement.on_hand,
+                    reason=AdjustmentReason.RETURN_RESTOCKED,
+                    on_hand=after.on_hand,
+                    source_event_id=str(cause.envelope.id),
+                ),
+                order_id,
+            )

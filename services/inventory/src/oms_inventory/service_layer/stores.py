@@ -95,9 +95,18 @@ class ReservationStore(Protocol):
         """The order's held reservations given back (all of them when no ids are given)."""
         ...
 
+    async def released_to_work(
+        self, conn: asyncpg.Connection, released: Sequence[tuple[str, str, str]]
+    ) -> int:
+        """Held reservations ((order id, reservation id, fulfilment order id)) no longer
+        expire: their work waits for them; how many were held."""
+        ...
+
     async def expire_due(
         self, conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
-    ) -> list[Held]: ...
+    ) -> list[Held]:
+        """Held reservations past their time, not released to work, given back."""
+        ...
 
     async def commit_line(
         self,

@@ -38,6 +38,7 @@ __all__ = [
     "create_fulfilment_orders",
     "drop_backordered",
     "give_up_line",
+    "lapse",
     "lock_saga",
     "lock_sagas_of",
     "overdue_fulfilment_orders",
@@ -278,6 +279,36 @@ async def answer(
         decisions, allocations = by_order.setdefault(r["order_id"], ([], []))
         if r["answered"] and r["decision_id"] not in decisions:
             decisions.append(r["decision_id"])
+        allocations.append(_allocation(r))
+    return by_order
+
+
+async def lapse(
+    conn: asyncpg.Connection, reservation_ids: Sequence[str]
+) -> dict[str, tuple[list[str], list[Allocation]]]:
+    """Holds inventory let expire, of orders not canceled, that were never released to a
+    location: they no longer hold (``failed``). One statement for any number: by order, the
+    reservations lapsed now and the order's allocations as they are now. A hold already
+    released, or lapsed before, is left as it is."""
+    rows = await conn.fetch(
+        "WITH lapsed AS ("
+        " UPDATE allocations a SET status = 'failed' FROM sagas s"
+        " WHERE a.reservation_id = ANY($1::text[]) AND a.status = 'held'"
+        " AND a.fulfilment_order_id IS NULL AND s.order_id = a.order_id"
+        " AND s.state <> 'canceled' RETURNING a.reservation_id, a.order_id)"
+        " SELECT a.order_id, a.reservation_id, a.decision_id, a.location_id, a.line_id, a.sku,"
+        " a.quantity, CASE WHEN lapsed.reservation_id IS NULL THEN a.status ELSE 'failed' END"
+        " AS status, a.fulfilment_order_id, lapsed.reservation_id IS NOT NULL AS lapsed"
+        " FROM allocations a LEFT JOIN lapsed ON lapsed.reservation_id = a.reservation_id"
+        " WHERE a.order_id IN (SELECT order_id FROM lapsed)"
+        " ORDER BY a.order_id, a.decision_id, a.location_id, a.line_id",
+        list(reservation_ids),
+    )
+    by_order: dict[str, tuple[list[str], list[Allocation]]] = {}
+    for r in rows:
+        lapsed, allocations = by_order.setdefault(r["order_id"], ([], []))
+        if r["lapsed"]:
+            lapsed.append(r["reservation_id"])
         allocations.append(_allocation(r))
     return by_order
 

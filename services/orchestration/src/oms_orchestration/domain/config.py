@@ -109,8 +109,9 @@ class Profile(StrictModel):
     scores: Scores = Scores()
     split: Split = Split()
     tie_breakers: tuple[TieBreaker, ...] = (TieBreaker.DISTANCE, TieBreaker.LOCATION_ID)
-    hold_for_s: Annotated[int, Field(strict=True, ge=60, le=30 * 24 * 3600)] = 24 * 3600
-    """How long inventory holds the stock of a plan before the location ships it."""
+    hold_for_s: Annotated[int, Field(strict=True, ge=1, le=30 * 24 * 3600)] = 24 * 3600
+    """How long inventory holds the stock of a plan until its order is released to the
+    locations (a released hold waits for its work, however long that takes)."""
     accept_within_s: Annotated[int, Field(strict=True, ge=10, le=7 * 24 * 3600)] = 3600
     """A location that has not accepted its fulfilment order by then loses it."""
 

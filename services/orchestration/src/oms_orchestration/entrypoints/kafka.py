@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oms_events.fulfilment import FulfilmentOrderAccepted, FulfilmentOrderRejected
-from oms_events.inventory import AvailabilityChanged, ReservationFailed, StockReserved
+from oms_events.inventory import (
+    AvailabilityChanged,
+    ReservationExpired,
+    ReservationFailed,
+    StockReserved,
+)
 from oms_events.orders import (
     OrderAccepted,
     OrderCanceled,
@@ -113,6 +118,13 @@ class OrchestrationHandlers:
             work, [(work.for_event(r.envelope), r.payload.reservation_id, False) for r in failed]
         )
 
+    async def reservations_expired(
+        self, work: UnitOfWork, expired: Sequence[Received[ReservationExpired]]
+    ) -> None:
+        await self.orchestrator.lapsed(
+            work, [(work.for_event(r.envelope), r.payload.reservation_id) for r in expired]
+        )
+
     async def availability_changed(
         self, work: UnitOfWork, changes: Sequence[Received[AvailabilityChanged]]
     ) -> None:
@@ -166,6 +178,7 @@ class OrchestrationHandlers:
             Subscription("oms.inventory")
             .batch(StockReserved, self.stock_reserved)
             .batch(ReservationFailed, self.reservations_failed)
+            .batch(ReservationExpired, self.reservations_expired)
         )
 
     def availability(self) -> Subscription:

@@ -1,8 +1,9 @@
 """The order saga: source, reserve, release to locations, re-source, backorder, compensate.
 
 One saga per order, its state in this service's database, moved forward only by events:
-OrderConfirmed starts it; inventory's answers move it; availability coming back retries its
-backordered lines, oldest order first; OrderCanceled compensates. Every step runs inside the
+OrderConfirmed starts it; inventory's answers move it; a hold that lapses before its order is
+released is sourced again; availability coming back retries its backordered lines, oldest
+order first; OrderCanceled compensates. Every step runs inside the
 consumed batch's transaction with its outgoing events, so a redelivered event finds the step
 done and changes nothing.
 """
@@ -456,6 +457,34 @@ class Orchestrator:
         for n, answer in enumerate(answers):
             if answer[1] in locked and n not in alone:
                 await self.answered(work, [answer])
+
+    async def lapsed(self, work: UnitOfWork, expired: Sequence[tuple[UnitOfWork, str]]) -> None:
+        """Inventory let holds expire ((event's unit of work, reservation id)). Only holds
+        not yet released matter: released ones wait for their work (inventory stops
+        expiring them at release; one released just after it lapsed still ships, its stock
+        committed as it leaves). A lapsed hold no longer holds: while its decision waits for
+        other answers, settling it sources the line again like any hold inventory could not
+        keep; otherwise (a later decision is under way for other lines) its line is sourced
+        again now, where the rules say, or backordered."""
+        locked = await self.sagas.lock_sagas_of(work.conn, [rid for _, rid in expired])
+        lapsed = await self.sagas.lapse(work.conn, [rid for _, rid in expired if rid in locked])
+        _log.info("holds_lapsed", lapsed=sum(len(ids) for ids, _ in lapsed.values()))
+        causes = {rid: event_work for event_work, rid in expired}
+        for order_id, (ids, rows) in sorted(lapsed.items()):
+            waiting = {a.decision_id for a in rows if a.status is AllocationStatus.REQUESTED}
+            again = [
+                Line(a.line_id, a.sku, a.quantity)
+                for a in rows
+                if a.reservation_id in ids and a.decision_id not in waiting
+            ]
+            loaded = await self.orders.load_order(work.conn, order_id)
+            if not again or loaded is None:
+                continue
+            order, _ = loaded
+            profile = self._profile(order)
+            if profile is not None:
+                saga, _ = locked[ids[0]]
+                await self._decide(causes[ids[0]], saga, order, profile, again)
 
     async def _settle(
         self,

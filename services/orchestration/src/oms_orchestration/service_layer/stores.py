@@ -106,6 +106,13 @@ class SagaStore(Protocol):
         answered already change nothing."""
         ...
 
+    async def lapse(
+        self, conn: asyncpg.Connection, reservation_ids: Sequence[str]
+    ) -> dict[str, tuple[list[str], list[Allocation]]]:
+        """Unreleased holds of orders not canceled that inventory let expire no longer hold:
+        by order, the reservations lapsed now and all its allocations as they are now."""
+        ...
+
     async def allocations(self, conn: asyncpg.Connection, order_id: str) -> list[Allocation]: ...
 
     async def give_up_line(

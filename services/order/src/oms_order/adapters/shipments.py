@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-__all__ = ["insert_shipment", "mark_delivered", "shipment_known"]
+__all__ = [
+    "ClosedShipment",
+    "close_uncollected",
+    "insert_shipment",
+    "mark_delivered",
+    "shipment_known",
+]
+
+
+@dataclass(frozen=True)
+class ClosedShipment:
+    capture_id: str | None
+    """What was captured for it (None: nothing of its own, e.g. paid when accepted)."""
+    still_out: int
+    """The order's shipments neither delivered nor closed."""
 
 
 async def shipment_known(conn: asyncpg.Connection, shipment_id: str) -> bool:
@@ -57,8 +72,29 @@ async def mark_delivered(conn: asyncpg.Connection, shipment_id: str, at: datetim
     )
     if order_id is None:
         return None
-    undelivered: int = await conn.fetchval(
-        "SELECT count(*) FROM order_shipments WHERE order_id = $1 AND delivered_at IS NULL",
+    return await _still_out(conn, order_id)
+
+
+async def _still_out(conn: asyncpg.Connection, order_id: str) -> int:
+    out: int = await conn.fetchval(
+        "SELECT count(*) FROM order_shipments WHERE order_id = $1 AND delivered_at IS NULL"
+        " AND uncollected_at IS NULL",
         order_id,
     )
-    return undelivered
+    return out
+
+
+async def close_uncollected(
+    conn: asyncpg.Connection, shipment_id: str, at: datetime
+) -> ClosedShipment | None:
+    """Close a pickup its customer never collected; None when the shipment is unknown,
+    delivered or closed already."""
+    row = await conn.fetchrow(
+        "UPDATE order_shipments SET uncollected_at = $2 WHERE shipment_id = $1"
+        " AND delivered_at IS NULL AND uncollected_at IS NULL RETURNING order_id, capture_id",
+        shipment_id,
+        at,
+    )
+    if row is None:
+        return None
+    return ClosedShipment(row["capture_id"], await _still_out(conn, row["order_id"]))

@@ -271,6 +271,27 @@ class Order:
             self.advance(OrderStatus.PARTIALLY_FULFILLED)
         return value
 
+    def uncollected(self, lines: Sequence[tuple[str, int]]) -> int:
+        """Units set aside for pickup (counted shipped) that their customer never collected
+        are canceled after all. Returns what to refund: their value, or everything captured
+        and not yet refunded when nothing of the order is left (CANCELED)."""
+        by_id = {line.line_id: line for line in self.lines}
+        value = 0
+        for line_id, quantity in lines:
+            line = by_id.get(line_id)
+            if line is None or not 0 < quantity <= line.shipped:
+                raise ValueError(f"{quantity} uncollected units of line {line_id!r} do not fit")
+            line.shipped -= quantity
+            line.canceled += quantity
+            value += line.line_total_minor * quantity // line.ordered
+        left_to_refund = self.captured_minor - self.refunded_minor
+        if all(line.canceled == line.ordered for line in self.lines):
+            self.status = OrderStatus.CANCELED
+            self.on_hold = False
+            self.hold_reason = None
+            return left_to_refund
+        return min(value, left_to_refund)
+
     def captured_in_full(self, capture_id: str) -> None:
         """Prepaid methods: the whole amount is taken when the order is accepted."""
         self.capture_id = capture_id

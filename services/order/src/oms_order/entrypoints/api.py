@@ -464,7 +464,9 @@ def _shipment_view(shipment: dict[str, Any]) -> ShipmentView:
         {
             **{k: shipment[k] for k in shown},
             "kind": "pickup" if pickup else "carrier",
-            "status": statuses[(pickup, arrived)],
+            "status": "uncollected"
+            if shipment["uncollected_at"] is not None
+            else statuses[(pickup, arrived)],
         }
     )
 

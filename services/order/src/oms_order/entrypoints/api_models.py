@@ -105,7 +105,8 @@ class ShipmentView(_Response):
     shipment_id: str
     kind: Literal["carrier", "pickup"]
     """``pickup``: set aside at a store for the customer to collect."""
-    status: Literal["shipped", "delivered", "ready_for_pickup", "collected"]
+    status: Literal["shipped", "delivered", "ready_for_pickup", "collected", "uncollected"]
+    """``uncollected``: not collected in time; its lines were canceled and refunded."""
     carrier: str | None
     tracking_number: str | None
     """The shipment's first parcel's; null for pickups and shipments kept before carriers

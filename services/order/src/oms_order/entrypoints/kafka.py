@@ -10,7 +10,13 @@ from typing import Any
 import structlog
 
 from oms_events.codec import InvalidPayload
-from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    Delivered,
+    PickedUpByCustomer,
+    PickupExpired,
+    ReadyForPickup,
+    ShipmentShipped,
+)
 from oms_events.orders import (
     CancelOrder,
     ChangeShippingAddress,
@@ -255,6 +261,12 @@ class OrderHandlers:
             work, event.order_id, event.shipment_id, event.collected_at
         )
 
+    async def pickup_expired(self, work: UnitOfWork, received: Received[PickupExpired]) -> None:
+        event = received.payload
+        await self.actions.pickup_expired(
+            work, event.order_id, event.shipment_id, event.lines, event.hold_until
+        )
+
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
@@ -262,6 +274,7 @@ class OrderHandlers:
             .each(Delivered, self.delivered)
             .each(ReadyForPickup, self.ready_for_pickup)
             .each(PickedUpByCustomer, self.picked_up)
+            .each(PickupExpired, self.pickup_expired)
         )
 
     def intake(self) -> Subscription:

@@ -339,17 +339,24 @@ class OrderActions:
         await record(work, aggregate.order_id, captured, actor=actor_label(SYSTEM))
 
     async def _refund(
-        self, work: UnitOfWork, aggregate: Order, amount_minor: int, reason: str
+        self,
+        work: UnitOfWork,
+        aggregate: Order,
+        amount_minor: int,
+        reason: str,
+        capture_id: str | None = None,
     ) -> None:
-        """Give back what a cancellation took off an order that was already paid."""
-        if amount_minor <= 0 or aggregate.capture_id is None:
+        """Give back what a cancellation took off an order that was already paid: from
+        ``capture_id`` (a shipment's), else from the capture taken at acceptance."""
+        drawn_on = capture_id or aggregate.capture_id
+        if amount_minor <= 0 or drawn_on is None:
             return
         amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
         refund_id = await self._provider(
             lambda: self.payments.refund(
                 idempotency_key=f"{aggregate.order_id}:refund:{cause_of(work)}",
                 reference=aggregate.order_id,
-                capture_id=aggregate.capture_id or "",
+                capture_id=drawn_on,
                 amount=amount,
             )
         )
@@ -672,6 +679,51 @@ class OrderActions:
                 actor="service:shipping",
             )
             await self.orders.save_order(work.conn, aggregate)
+
+    async def pickup_expired(
+        self,
+        work: UnitOfWork,
+        order_id: str,
+        shipment_id: str,
+        lines: Sequence[LineQuantity],
+        hold_until: datetime,
+    ) -> None:
+        """Work set aside for pickup was not collected in time: its lines are canceled after
+        all and their captured value refunded. Nothing left of the order: it is canceled;
+        the rest delivered already: it is complete."""
+        aggregate = await self._load(work, order_id)
+        at = self.clock()
+        closed = await self.shipments.close_uncollected(work.conn, shipment_id, at)
+        if closed is None:
+            _log.info("uncollected_shipment_closed_or_unknown", order_id=order_id)
+            return
+        refund = aggregate.uncollected([(line.line_id, line.quantity) for line in lines])
+        reason = f"not collected by {hold_until.isoformat()}"
+        if aggregate.status == OrderStatus.CANCELED:
+            # The customer's e-mail names the refund from what notification saw captured.
+            canceled: OrderCanceled | OrderLinesCanceled = OrderCanceled(
+                order_id=order_id, reason=reason, canceled_by=SYSTEM, canceled_at=at
+            )
+        else:
+            canceled = OrderLinesCanceled(
+                order_id=order_id,
+                lines=tuple(lines),
+                reason=reason,
+                canceled_by=SYSTEM,
+                refund_due=Money(amount_minor=refund, currency=aggregate.currency)
+                if refund
+                else None,
+            )
+        await record(work, order_id, canceled, actor=actor_label(SYSTEM), detail={"reason": reason})
+        await self._refund(work, aggregate, refund, reason, closed.capture_id)
+        if closed.still_out == 0 and aggregate.advance(OrderStatus.COMPLETED):
+            await record(
+                work,
+                order_id,
+                OrderCompleted(order_id=order_id, completed_at=at),
+                actor=actor_label(SYSTEM),
+            )
+        await self.orders.save_order(work.conn, aggregate)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import asyncpg
 
 from oms_events.orders import RejectionReason
 from oms_order.adapters.orders import NewOrder, Timeline
+from oms_order.adapters.shipments import ClosedShipment
 from oms_order.domain.order import Order
 
 __all__ = ["OrderStore", "ShipmentStore"]
@@ -98,3 +99,10 @@ class ShipmentStore(Protocol):
     async def mark_delivered(
         self, conn: asyncpg.Connection, shipment_id: str, at: datetime
     ) -> int | None: ...
+
+    async def close_uncollected(
+        self, conn: asyncpg.Connection, shipment_id: str, at: datetime
+    ) -> ClosedShipment | None:
+        """A pickup never collected: what was captured for it and how many of the order's
+        shipments are still out; None when unknown, delivered or closed already."""
+        ...

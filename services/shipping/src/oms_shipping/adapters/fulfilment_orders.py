@@ -22,9 +22,11 @@ from oms_shipping.domain.fulfilment import (
 )
 
 __all__ = [
+    "PICKUP_METHODS",
     "NewFulfilmentOrder",
     "Refusal",
     "accepted",
+    "expire_pickups",
     "find",
     "keep_refusal",
     "lock",
@@ -88,9 +90,9 @@ async def save_created(conn: asyncpg.Connection, new: Sequence[NewFulfilmentOrde
     return len(rows)
 
 
-# Work done at the store the customer collects from; work sourced elsewhere for a pickup
-# order travels to that store with a carrier first.
-_PICKUP_METHODS = (DeliveryMethod.CLICK_AND_COLLECT.value, DeliveryMethod.SHIP_TO_STORE.value)
+# Orders the customer collects at a store: work done at that store is set aside there; work
+# sourced elsewhere travels to it with a carrier first.
+PICKUP_METHODS = (DeliveryMethod.CLICK_AND_COLLECT.value, DeliveryMethod.SHIP_TO_STORE.value)
 
 
 def _lines(raw: Any) -> tuple[Line, ...]:
@@ -146,17 +148,38 @@ def _loaded(row: asyncpg.Record) -> FulfilmentOrder:
             ParcelLabel(r["parcel_id"], r["carrier"], r["tracking_number"])
             for r in json.loads(row["labels"])
         ),
-        for_pickup=row["delivery_method"] in _PICKUP_METHODS
-        and row["location_id"] == row["pickup_store_id"],
+        pickup_store_id=(
+            row["pickup_store_id"] if row["delivery_method"] in PICKUP_METHODS else None
+        ),
         pickup_code=row["pickup_code"],
         hold_until=row["hold_until"],
         delivery_method=row["delivery_method"],
         ship_to=postal_address(row["shipping_address"]),
-        pickup_store_id=row["pickup_store_id"],
         promised_by=row["promised_by"],
         policy=row["policy"],
         promise_at_risk=row["promise_at_risk"],
     )
+
+
+async def expire_pickups(
+    conn: asyncpg.Connection, now: datetime, limit: int
+) -> list[FulfilmentOrder]:
+    """Up to ``limit`` pickups past their ``hold_until`` become UNCOLLECTED (the domain's
+    ``expire``), in one statement; instances sweeping together skip each other's rows. The
+    expiry needs neither their tracking numbers nor their labels: they come back empty."""
+    rows = await conn.fetch(
+        "UPDATE fulfilment_orders f SET status = $3, updated_at = now()"
+        " FROM (SELECT fulfilment_order_id FROM fulfilment_orders"
+        "       WHERE status = $4 AND hold_until <= $1"
+        "       ORDER BY hold_until LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
+        " WHERE f.fulfilment_order_id = due.fulfilment_order_id"
+        " RETURNING f.*, '{}'::text[] AS tracking_numbers, '[]'::json AS labels",
+        now,
+        limit,
+        FulfilmentStatus.UNCOLLECTED.value,
+        FulfilmentStatus.READY_FOR_PICKUP.value,
+    )
+    return [_loaded(r) for r in rows]
 
 
 async def lock(conn: asyncpg.Connection, fulfilment_order_id: str) -> FulfilmentOrder | None:
@@ -234,7 +257,9 @@ async def keep_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:
 
 
 _VIEW = (
-    "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method, f.status,"
+    "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method,"
+    " CASE WHEN f.delivery_method = ANY($1::text[]) THEN f.pickup_store_id END"
+    " AS pickup_store_id, f.status,"
     " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at,"
     " f.policy, f.promise_at_risk, " + _TRACKING_NUMBERS + " FROM fulfilment_orders f"
 )
@@ -249,18 +274,24 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
 
 async def view(conn: asyncpg.Connection, fulfilment_order_id: str) -> dict[str, Any] | None:
     """One fulfilment order as the staff see it (no address, no pickup code)."""
-    row = await conn.fetchrow(_VIEW + " WHERE f.fulfilment_order_id = $1", fulfilment_order_id)
+    row = await conn.fetchrow(
+        _VIEW + " WHERE f.fulfilment_order_id = $2", list(PICKUP_METHODS), fulfilment_order_id
+    )
     return _view(row) if row else None
 
 
 async def work_list(
     conn: asyncpg.Connection, location_id: str | None, status: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """A location's work (every location's for None), oldest deadline first."""
+    """A location's work (every location's for None), and a pickup store's ship-to-store work
+    on its way there or waiting for its customers; oldest deadline first."""
     rows = await conn.fetch(
-        _VIEW + " WHERE ($1::text IS NULL OR f.location_id = $1)"
-        " AND ($2::text IS NULL OR f.status = $2)"
-        " ORDER BY f.accept_by, f.fulfilment_order_id LIMIT $3",
+        _VIEW + " WHERE ($2::text IS NULL OR f.location_id = $2"
+        " OR (f.pickup_store_id = $2 AND f.delivery_method = ANY($1::text[])"
+        " AND f.status IN ('SHIPPED', 'READY_FOR_PICKUP')))"
+        " AND ($3::text IS NULL OR f.status = $3)"
+        " ORDER BY f.accept_by, f.fulfilment_order_id LIMIT $4",
+        list(PICKUP_METHODS),
         location_id,
         status,
         limit,

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from oms_shipping.adapters.fulfilment_orders import PICKUP_METHODS
 from oms_shipping.domain.tracking import ParcelStatus
 
 __all__ = [
@@ -143,13 +144,16 @@ async def complete_deliveries(
     conn: asyncpg.Connection, fulfilment_order_ids: Sequence[str]
 ) -> list[str]:
     """Of ``fulfilment_order_ids``, those shipped whose every parcel is now delivered move to
-    DELIVERED, in one statement; returns their ids."""
+    DELIVERED, in one statement; returns their ids. Work shipped to a pickup store is not
+    delivered to its customer there: it waits, SHIPPED, for the store to receive it."""
     rows = await conn.fetch(
         "UPDATE fulfilment_orders f SET status = 'DELIVERED', updated_at = now()"
         " WHERE f.fulfilment_order_id = ANY($1) AND f.status = 'SHIPPED'"
+        " AND (f.pickup_store_id IS NULL OR f.delivery_method <> ALL($2::text[]))"
         " AND NOT EXISTS (SELECT 1 FROM parcels p WHERE p.fulfilment_order_id ="
         " f.fulfilment_order_id AND p.status <> 'delivered')"
         " RETURNING f.fulfilment_order_id",
         list(fulfilment_order_ids),
+        list(PICKUP_METHODS),
     )
     return [r["fulfilment_order_id"] for r in rows]

@@ -3,7 +3,9 @@ its staff's actions and by orchestration calling it off.
 
 CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED; for click & collect the
 packed work waits at the store instead (READY_FOR_PICKUP -> COLLECTED, against its pickup
-code); REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
+code); work shipped to a pickup store waits there once the store receives it (SHIPPED ->
+READY_FOR_PICKUP -> COLLECTED); work its customer did not collect in time is UNCOLLECTED;
+REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
 An action that does not fit the status is refused with a specific reason; the aggregate is
 then unchanged.
 """
@@ -36,6 +38,8 @@ class FulfilmentStatus(StrEnum):
     DELIVERED = "DELIVERED"
     READY_FOR_PICKUP = "READY_FOR_PICKUP"
     COLLECTED = "COLLECTED"
+    UNCOLLECTED = "UNCOLLECTED"
+    """Not collected by ``hold_until``: its lines are canceled, its units back on the shelf."""
     REJECTED = "REJECTED"
     CANCELED = "CANCELED"
 
@@ -50,6 +54,7 @@ _CLOSED_REASONS = {
     _S.DELIVERED: "already_shipped",
     _S.READY_FOR_PICKUP: "ready_for_pickup",
     _S.COLLECTED: "already_collected",
+    _S.UNCOLLECTED: "pickup_expired",
     _S.REJECTED: "already_rejected",
     _S.CANCELED: "fulfilment_canceled",
 }
@@ -100,14 +105,14 @@ class FulfilmentOrder:
     tracking_numbers: tuple[str, ...] = ()
     labels: tuple[ParcelLabel, ...] = ()
     """Printed at packing for work going to a carrier; the hand-over follows them."""
-    for_pickup: bool = False
-    """Click & collect: the customer collects the work at this location."""
+    pickup_store_id: str | None = None
+    """Pickup orders: the store the customer collects from (this location for click &
+    collect, another for ship-to-store)."""
     pickup_code: str | None = None
     hold_until: datetime | None = None
     delivery_method: str = "home_delivery"
     ship_to: PostalAddress | None = None
     """The customer's address (home delivery)."""
-    pickup_store_id: str | None = None
     promised_by: datetime | None = None
     policy: str | None = None
     """The rate-shopping policy that chose the labels' carriers."""
@@ -120,11 +125,23 @@ class FulfilmentOrder:
         """One shipment per fulfilment order: every parcel leaves in one hand-over."""
         return f"shp-{self.fulfilment_order_id}"
 
-    def check_location(self, location_id: str) -> None:
-        if location_id != self.location_id:
-            raise ActionRefused(
-                "wrong_location", f"the fulfilment order belongs to {self.location_id}"
-            )
+    @property
+    def for_pickup(self) -> bool:
+        """Click & collect: the customer collects the work where it is packed."""
+        return self.pickup_store_id == self.location_id
+
+    @property
+    def ships_to_store(self) -> bool:
+        """Ship-to-store: a carrier takes the work to the pickup store."""
+        return self.pickup_store_id is not None and not self.for_pickup
+
+    def check_location(self, location_id: str, *, at_counter: bool = False) -> None:
+        """The action comes from the location that does the work, or for an action at the
+        counter (receiving, collection) of a pickup order from the pickup store."""
+        expected = (at_counter and self.pickup_store_id) or self.location_id
+        if location_id != expected:
+            owner = "is collected at" if at_counter else "belongs to"
+            raise ActionRefused("wrong_location", f"the fulfilment order {owner} {expected}")
 
     def accept(self) -> None:
         self._expect(
@@ -234,13 +251,31 @@ class FulfilmentOrder:
         self.hold_until = hold_until
         self._move(_S.READY_FOR_PICKUP)
 
+    def receive_at_store(self, pickup_code: str, hold_until: datetime) -> None:
+        """Ship-to-store: the pickup store received the parcels and sets them aside."""
+        if not self.ships_to_store:
+            raise ActionRefused("not_shipped_to_store", "this work is not sent to a pickup store")
+        self._expect(
+            (_S.SHIPPED,),
+            {
+                **dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED), "not_shipped"),
+                _S.READY_FOR_PICKUP: "already_received",
+            },
+        )
+        self.pickup_code = pickup_code
+        self.hold_until = hold_until
+        self._move(_S.READY_FOR_PICKUP)
+
     def collect(self, pickup_code: str) -> None:
         """The customer shows the code and takes the work."""
-        if not self.for_pickup:
+        if self.pickup_store_id is None:
             raise ActionRefused("not_for_pickup", "this work goes to a carrier")
         self._expect(
             (_S.READY_FOR_PICKUP,),
-            dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED), "not_ready_for_pickup"),
+            dict.fromkeys(
+                (_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED, _S.SHIPPED),
+                "not_ready_for_pickup",
+            ),
         )
         if not hmac.compare_digest(pickup_code.encode(), (self.pickup_code or "").encode()):
             raise ActionRefused("wrong_pickup_code", "the code does not match this work")
@@ -280,8 +315,9 @@ class FulfilmentOrder:
 
     def cancel(self) -> bool:
         """Orchestration called the work off. False when there was nothing to call off (it
-        is canceled already); refused once the parcels left."""
-        if self.status is _S.CANCELED:
+        is canceled already, or ended uncollected, which cancels its lines); refused once the
+        parcels left."""
+        if self.status in (_S.CANCELED, _S.UNCOLLECTED):
             return False
         if self.status not in _OPEN:
             raise ActionRefused(
@@ -290,9 +326,18 @@ class FulfilmentOrder:
         self._move(_S.CANCELED)
         return True
 
+    def expire(self, now: datetime) -> bool:
+        """Work set aside past its ``hold_until`` without its customer: UNCOLLECTED (True).
+        A customer at the counter before the sweep still collects it."""
+        if self.status is not _S.READY_FOR_PICKUP or not self.hold_until or self.hold_until > now:
+            return False
+        self._move(_S.UNCOLLECTED)
+        return True
+
     def delivered(self) -> None:
-        """Every parcel of the shipment reached the customer."""
-        if self.status is _S.SHIPPED:
+        """Every parcel of the shipment was delivered: to the customer, unless the parcels
+        went to a pickup store, where the work waits for the store to receive it."""
+        if self.status is _S.SHIPPED and not self.ships_to_store:
             self._move(_S.DELIVERED)
 
     def _expect(

@@ -4,8 +4,8 @@ Store and warehouse apps either publish staff actions to ``oms.staff-actions`` o
 API, which applies the same action at once through the same use case and answers with the
 outcome: the fulfilment order as it now is, or ``409`` with the refusal's code (kept in
 ``refused_actions`` like a refusal from the topic). A key belongs to one location (its
-devices see and work only that location's fulfilment orders; another location's look unknown)
-or to an operator.
+devices see and work only that location's fulfilment orders, and the pickup store also the
+work on its way to it for its customers; another location's look unknown) or to an operator.
 """
 
 import uuid
@@ -25,6 +25,7 @@ from oms_events.fulfilment import (
     Parcel,
     ParcelPacked,
     PickStarted,
+    ReceivedAtStore,
     RejectionCause,
 )
 from oms_events.values import Identifier, LineQuantity
@@ -64,6 +65,8 @@ class FulfilmentOrderView(StrictModel):
     order_id: str
     location_id: str
     delivery_method: str
+    pickup_store_id: str | None
+    """Pickup orders: where the customer collects (another location for ship-to-store)."""
     status: FulfilmentStatus
     lines: list[LineQuantity]
     """Still to ship (a rejection takes lines out)."""
@@ -117,6 +120,10 @@ class HandOverRequest(_Staffed):
     without labels: one per parcel, required."""
 
 
+class ReceiveRequest(_Staffed):
+    pass
+
+
 class CollectRequest(_Staffed):
     pickup_code: Identifier
 
@@ -147,10 +154,13 @@ def not_found(fulfilment_order_id: str) -> Problem:
 async def visible_order(
     runtime: ServiceRuntime, who: Staff, fulfilment_order_id: str
 ) -> dict[str, Any]:
-    """The fulfilment order as its staff see it; 404 when there is none at their location."""
+    """The fulfilment order as its staff see it (the location doing the work, and for a pickup
+    order the store it is collected at); 404 when there is none at their location."""
     async with runtime.unit_of_work() as work:
         found = await store.view(work.conn, fulfilment_order_id)
-    if found is None or not who.may_work_at(found["location_id"]):
+    if found is None or not (
+        who.may_work_at(found["location_id"]) or who.may_work_at(found["pickup_store_id"])
+    ):
         raise not_found(fulfilment_order_id)
     return found
 
@@ -167,12 +177,16 @@ def register_api(
     async def apply(
         who: Staff, fulfilment_order_id: str, action: Callable[..., StaffAction], body: _Staffed
     ) -> FulfilmentOrderView:
-        """The action with the body's fields, applied in one transaction."""
+        """The action with the body's fields, applied in one transaction: from the caller's
+        location (the domain refuses it elsewhere than its place); an operator acts where
+        the action belongs, at the counter for receiving and collection."""
         found = await visible(who, fulfilment_order_id)
+        at_counter = action in (ReceivedAtStore, Collected) and found["pickup_store_id"]
         taken = action(
             order_id=found["order_id"],
             fulfilment_order_id=fulfilment_order_id,
-            location_id=found["location_id"],
+            location_id=who.location_id
+            or (found["pickup_store_id"] if at_counter else found["location_id"]),
             performed_at=datetime.now(UTC),
             **dict(body),
         )
@@ -253,7 +267,13 @@ def register_api(
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, HandedOver, body)
 
-    @action_route("collect", "The customer collects click & collect work with its code")
+    @action_route("receive", "Ship-to-store: the pickup store received the parcels")
+    async def receive(
+        who: Caller, fulfilment_order_id: FoId, body: ReceiveRequest
+    ) -> FulfilmentOrderView:
+        return await apply(who, fulfilment_order_id, ReceivedAtStore, body)
+
+    @action_route("collect", "The customer collects pickup work with its code")
     async def collect(
         who: Caller, fulfilment_order_id: FoId, body: CollectRequest
     ) -> FulfilmentOrderView:

@@ -13,6 +13,7 @@ from oms_events.fulfilment import (
     HandedOver,
     ParcelPacked,
     PickStarted,
+    ReceivedAtStore,
     TrackingUpdateReceived,
 )
 from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
@@ -34,6 +35,7 @@ def subscriptions(fulfilment: FulfilmentHandlers, tracking: TrackingHandlers) ->
         .each(PickStarted, fulfilment.staff_action)
         .each(ParcelPacked, fulfilment.staff_action)
         .each(HandedOver, fulfilment.staff_action)
+        .each(ReceivedAtStore, fulfilment.staff_action)
         .each(Collected, fulfilment.staff_action),
         Subscription("oms.carrier-tracking").batch(TrackingUpdateReceived, tracking.updates),
     ]

@@ -12,7 +12,7 @@ import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import structlog
@@ -29,6 +29,7 @@ from oms_events.fulfilment import (
     PickedUpByCustomer,
     PickStarted,
     ReadyForPickup,
+    ReceivedAtStore,
     ShipmentShipped,
 )
 from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
@@ -43,12 +44,18 @@ from oms_shipping.service_layer.labelling import Labelling, ready_to_ship
 from oms_shipping.service_layer.rate_shopping import shop
 from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
 
-__all__ = ["FulfilmentHandlers", "StaffAction", "new_pickup_code"]
+__all__ = ["FulfilmentHandlers", "StaffAction", "at_counter", "new_pickup_code", "wire"]
 
 _log = structlog.get_logger(__name__)
 
 StaffAction = (
-    FulfilmentAccepted | FulfilmentRejected | PickStarted | ParcelPacked | HandedOver | Collected
+    FulfilmentAccepted
+    | FulfilmentRejected
+    | PickStarted
+    | ParcelPacked
+    | HandedOver
+    | ReceivedAtStore
+    | Collected
 )
 
 
@@ -75,11 +82,33 @@ def _about(fo: FulfilmentOrder) -> dict[str, str]:
     }
 
 
+def at_counter(fo: FulfilmentOrder) -> dict[str, str]:
+    """The ids of an event at the pickup store: where the customer collects the work."""
+    return {**_about(fo), "location_id": fo.pickup_store_id or fo.location_id}
+
+
+def _ready_for_pickup(work: UnitOfWork, fo: FulfilmentOrder, at: datetime) -> None:
+    """Set aside for the customer: the order service captures and inventory commits (once
+    per shipment: work shipped to the store was when it left), the customer is told the code."""
+    assert fo.pickup_code is not None and fo.hold_until is not None
+    work.emit(
+        ReadyForPickup(
+            **at_counter(fo),
+            pickup_code=fo.pickup_code,
+            hold_until=fo.hold_until,
+            shipment_id=fo.shipment_id,
+            lines=wire(fo.lines),
+            ready_at=at,
+        ),
+        subject=fo.order_id,
+    )
+
+
 def _lines(lines: Sequence[LineQuantity]) -> tuple[Line, ...]:
     return tuple(Line(line.line_id, line.sku, line.quantity) for line in lines)
 
 
-def _wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
+def wire(lines: Sequence[Line]) -> tuple[LineQuantity, ...]:
     return tuple(
         LineQuantity(line_id=line.line_id, sku=line.sku, quantity=line.quantity) for line in lines
     )
@@ -143,6 +172,8 @@ class FulfilmentHandlers:
                 return await self._pack(work, action_id, action)
             case HandedOver():
                 return await self._hand_over(work, action_id, action)
+            case ReceivedAtStore():
+                return await self._receive(work, action_id, action)
             case Collected():
                 return await self._collect(work, action_id, action)
 
@@ -171,7 +202,7 @@ class FulfilmentHandlers:
         if isinstance(fo, FulfilmentOrder):
             work.emit(
                 FulfilmentOrderRejected(
-                    **_about(fo), cause=action.cause, lines=_wire(given_back), note=action.note
+                    **_about(fo), cause=action.cause, lines=wire(given_back), note=action.note
                 ),
                 subject=fo.order_id,
             )
@@ -216,19 +247,8 @@ class FulfilmentHandlers:
             )
             if fo.promise_at_risk:
                 _log.warning("promise_at_risk", fulfilment_order_id=fo.fulfilment_order_id)
-        if fo.pickup_code and fo.hold_until:
-            # Set aside for the customer: the order service captures, inventory commits.
-            work.emit(
-                ReadyForPickup(
-                    **_about(fo),
-                    pickup_code=fo.pickup_code,
-                    hold_until=fo.hold_until,
-                    shipment_id=fo.shipment_id,
-                    lines=_wire(fo.lines),
-                    ready_at=action.performed_at,
-                ),
-                subject=fo.order_id,
-            )
+        if fo.for_pickup:
+            _ready_for_pickup(work, fo, action.performed_at)
         return fo
 
     async def _hand_over(
@@ -272,11 +292,31 @@ class FulfilmentHandlers:
                 shipment_id=fo.shipment_id,
                 carrier=carrier,
                 tracking_number=tracking,
-                lines=_wire(fo.lines),
+                lines=wire(fo.lines),
                 shipped_at=action.performed_at,
             ),
             subject=fo.order_id,
         )
+        return fo
+
+    async def _receive(
+        self, work: UnitOfWork, action_id: UUID, action: ReceivedAtStore
+    ) -> FulfilmentOrder | ActionRefused:
+        """Ship-to-store: the pickup store received the parcels and sets them aside; the
+        customer is told the code (their value was captured, their stock committed, when
+        they were handed to the carrier)."""
+        fo = await self._act(
+            work,
+            action_id,
+            action,
+            "receive",
+            lambda fo: fo.receive_at_store(
+                new_pickup_code(), action.performed_at + self.pickup_hold
+            ),
+            at_counter=True,
+        )
+        if isinstance(fo, FulfilmentOrder):
+            _ready_for_pickup(work, fo, action.performed_at)
         return fo
 
     async def _collect(
@@ -284,12 +324,17 @@ class FulfilmentHandlers:
     ) -> FulfilmentOrder | ActionRefused:
         """The customer showed the pickup code and took the work: the order completes."""
         fo = await self._act(
-            work, action_id, action, "collect", lambda fo: fo.collect(action.pickup_code)
+            work,
+            action_id,
+            action,
+            "collect",
+            lambda fo: fo.collect(action.pickup_code),
+            at_counter=True,
         )
         if isinstance(fo, FulfilmentOrder):
             work.emit(
                 PickedUpByCustomer(
-                    **_about(fo), collected_at=action.performed_at, shipment_id=fo.shipment_id
+                    **at_counter(fo), collected_at=action.performed_at, shipment_id=fo.shipment_id
                 ),
                 subject=fo.order_id,
             )
@@ -321,9 +366,12 @@ class FulfilmentHandlers:
         payload: StaffAction,
         action: str,
         step: Callable[[FulfilmentOrder], Awaitable[None] | None],
+        *,
+        at_counter: bool = False,
     ) -> FulfilmentOrder | ActionRefused:
         """``step`` on the action's fulfilment order, saved; or its refusal, kept. A step
-        that needs the database (packing draws tracking numbers) is a coroutine."""
+        that needs the database (packing draws tracking numbers) is a coroutine. An action
+        ``at_counter`` comes from the pickup store, the others from the work's location."""
         fo = await self.fulfilment_orders.lock(work.conn, payload.fulfilment_order_id)
         if fo is None or fo.order_id != payload.order_id:
             raise RejectedEvent(
@@ -331,7 +379,7 @@ class FulfilmentHandlers:
                 f"no fulfilment order {payload.fulfilment_order_id} for order {payload.order_id}",
             )
         try:
-            fo.check_location(payload.location_id)
+            fo.check_location(payload.location_id, at_counter=at_counter)
             stepped = step(fo)
             if inspect.isawaitable(stepped):
                 await stepped

@@ -47,6 +47,12 @@ class FulfilmentOrderStore(Protocol):
         """Once per action id."""
         ...
 
+    async def expire_pickups(
+        self, conn: asyncpg.Connection, now: datetime, limit: int
+    ) -> list[FulfilmentOrder]:
+        """Up to ``limit`` pickups past their hold, now UNCOLLECTED."""
+        ...
+
 
 class ParcelStore(Protocol):
     async def tracking_numbers_in_use(
