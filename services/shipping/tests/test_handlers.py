@@ -316,7 +316,14 @@ async def test_work_shipped_to_a_store_is_received_there_then_collected() -> Non
     # The carrier delivers to the store: the customer is not told yet, nothing completes.
     delivered = in_memory_unit_of_work()
     await world.tracking.updates(
-        delivered, [received(scan("DL", AT + timedelta(hours=5)), "oms.carrier-tracking")]
+        delivered,
+        [
+            received(
+                # Ship-to-store's policy (best score within the budget) chose DHL.
+                scan("DL", AT + timedelta(hours=5), world.tracking_number(), carrier="dhl"),
+                "oms.carrier-tracking",
+            )
+        ],
     )
     assert emitted(delivered) == [] and world.status() is FulfilmentStatus.SHIPPED
 
@@ -392,9 +399,10 @@ async def test_a_call_off_cancels_open_work_and_is_refused_once_it_left() -> Non
     assert [r.reason for r in world.orders.refusals.values()] == ["already_shipped"]
 
 
-def scan(code: str, at: datetime, tracking: str) -> TrackingUpdateReceived:
+def scan(code: str, at: datetime, tracking: str, carrier: str = "dpd") -> TrackingUpdateReceived:
+    """A scan of the home delivery's parcel (its policy chooses DPD in the test dispatch)."""
     return TrackingUpdateReceived(
-        carrier="dpd", tracking_number=tracking, carrier_status_code=code, occurred_at=at
+        carrier=carrier, tracking_number=tracking, carrier_status_code=code, occurred_at=at
     )
 
 

@@ -188,7 +188,8 @@ async def test_a_wave_takes_the_locations_accepted_work_only_and_packing_its_cat
     pick_pack.boxes = BoxCatalogue(boxes=(*BOXES.boxes, counter_bag))
     carried = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-5"])
     assert [p.box.id for p in carried.parcels] == ["S"]
-    orders.orders["fo-5"].for_pickup = True
+    fo5 = orders.orders["fo-5"]
+    fo5.pickup_store_id = fo5.location_id  # click & collect: collected where it is packed
     collected = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-5"])
     assert [p.box.id for p in collected.parcels] == ["SMALL-BAG"]
     capped = await pick_pack.packing(in_memory_unit_of_work(), orders.orders["fo-1"])
