@@ -326,20 +326,21 @@ async def test_ship_to_store_arrives_at_the_store_and_is_collected(
 
     start = now() - timedelta(hours=30)
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
-    await send_staff(env, *work_through(fo, lines, "00340434100077", start))
+    await send_staff(env, *work_through(fo, lines, start))
     await fulfilment_order(env, order_id, "SHIPPED")
+    tracking = await label_tracking_number(env, fo["fulfilment_order_id"])
     shipped = await _order(env, order_id, "FULFILLED")
     assert shipped["payment_status"] == "CAPTURED"  # when it left Hamburg
     # The carrier delivers to the store: the customer's order is not complete for that.
     await send_scans(
         env,
-        scan("00340434100077", "PU", start + timedelta(hours=1)),
-        scan("00340434100077", "DL", start + timedelta(hours=20)),
+        scan(tracking, "PU", start + timedelta(hours=1)),
+        scan(tracking, "DL", start + timedelta(hours=20)),
     )
 
     async def parcel_delivered() -> bool:
         rows = await env.fetch(
-            "shipping", "SELECT status FROM parcels WHERE tracking_number = '00340434100077'"
+            "shipping", "SELECT status FROM parcels WHERE tracking_number = $1", tracking
         )
         return [r["status"] for r in rows] == ["delivered"]
 
@@ -414,7 +415,7 @@ async def test_a_click_and_collect_order_never_collected_is_canceled_refunded_an
     fo = await fulfilment_order(env, order_id, "CREATED")
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
     # Packed now (the staff's day began two minutes ago): set aside for two seconds.
-    accept, pick, pack, _ = work_through(fo, lines, "00340434100010", now() - timedelta(minutes=2))
+    accept, pick, pack, _ = work_through(fo, lines, now() - timedelta(minutes=2))
     await send_staff(env, accept, pick, pack)
     [ready] = [
         e.payload
