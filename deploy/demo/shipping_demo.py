@@ -412,20 +412,20 @@ async def ship_to_store(
         lines = tuple(LineQuantity(**line) for line in json.loads(work["lines"]))
         here = {**at, "location_id": warehouse, "staff_id": "staff-hh-11"}
         parcel = Parcel(parcel_id="p-1", box="M-30x20x15", weight_grams=600, lines=lines)
-        tracking = f"00340435{int(time.time())}"
         for action in (
             FulfilmentAccepted(**here, performed_at=datetime.now(UTC)),
             PickStarted(**here, performed_at=datetime.now(UTC)),
             ParcelPacked(**here, performed_at=datetime.now(UTC), parcels=(parcel,)),
-            HandedOver(
-                **here,
-                performed_at=datetime.now(UTC),
-                carrier="dhl",
-                tracking_numbers=(tracking,),
-            ),
+            # Rate shopping chose the carrier to the store and printed its label.
+            HandedOver(**here, performed_at=datetime.now(UTC)),
         ):
             await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, warehouse)])
         await wait("the work to be SHIPPED", lambda: _status(db, fo_id, "SHIPPED"))
+        tracking = await db.fetchval(
+            "SELECT tracking_number FROM labels WHERE fulfilment_order_id = $1"
+            " AND kind = 'outbound' ORDER BY parcel_id LIMIT 1",
+            fo_id,
+        )
         print(f"\n8. a ship-to-store order: {warehouse} shipped it to store-berlin ({tracking})")
         store = {**at, "location_id": "store-berlin", "staff_id": "staff-be-02"}
         received = ReceivedAtStore(**store, performed_at=datetime.now(UTC))
