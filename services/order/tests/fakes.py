@@ -128,6 +128,7 @@ class Shipment:
     capture_id: str | None
     delivered_at: datetime | None = None
     uncollected_at: datetime | None = None
+    for_pickup: bool = False
 
     @property
     def out(self) -> bool:
@@ -140,6 +141,9 @@ class InMemoryShipments:
 
     async def shipment_known(self, conn: asyncpg.Connection, shipment_id: str) -> bool:
         return shipment_id in self.shipments
+
+    async def set_aside(self, conn: asyncpg.Connection, shipment_id: str) -> None:
+        self.shipments[shipment_id].for_pickup = True
 
     def _still_out(self, order_id: str) -> int:
         return sum(1 for s in self.shipments.values() if s.order_id == order_id and s.out)
@@ -158,7 +162,7 @@ class InMemoryShipments:
         for_pickup: bool,
         lines: Sequence[tuple[str, int]],
     ) -> None:
-        self.shipments[shipment_id] = Shipment(order_id, capture_id)
+        self.shipments[shipment_id] = Shipment(order_id, capture_id, for_pickup=for_pickup)
 
     async def mark_delivered(
         self, conn: asyncpg.Connection, shipment_id: str, at: datetime

@@ -228,3 +228,22 @@ async def test_an_uncollected_part_is_refunded_and_the_delivered_rest_completes_
     assert payments.calls[-1] == ("refund", order_id, mug_value)
     order = orders.orders[order_id]
     assert (order.status, order.refunded_minor) == (OrderStatus.COMPLETED, mug_value)
+
+
+async def test_ship_to_store_is_captured_when_it_leaves_and_set_aside_when_the_store_has_it(
+    actions: OrderActions, payments: FakePayments, orders: InMemoryOrders
+) -> None:
+    order_id = await placed(actions, "A-11")
+    await actions.progress([Progress(work(), order_id, OrderStatus.RELEASED, "Created")])
+    lines = (LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),)
+    await actions.shipment_shipped(work(), order_id, "shp-1", lines, NOW, carrier="dhl")
+    captures = [call for call in payments.calls if call[0] == "capture"]
+
+    at_store = work()
+    await actions.shipment_shipped(at_store, order_id, "shp-1", lines, NOW, for_pickup=True)
+
+    assert emitted(at_store) == []  # captured once, when it left the warehouse
+    assert [call for call in payments.calls if call[0] == "capture"] == captures
+    shipments = actions.shipments
+    assert isinstance(shipments, InMemoryShipments)
+    assert shipments.shipments["shp-1"].for_pickup

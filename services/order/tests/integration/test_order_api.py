@@ -189,11 +189,16 @@ async def test_look_ups_show_each_lines_fulfilment_and_each_shipments_carrier(en
     service = await _api_service(env)
     home = (await _submit(service, _order_json("LOOK-1", quantity=3))).body["order_id"]
     pickup = (await _submit(service, _order_json("LOOK-2", quantity=1))).body["order_id"]
+    to_store = (await _submit(service, _order_json("LOOK-3", quantity=1))).body["order_id"]
     await report_shipping(env, shipped(home, "shp-a", 1), home)
     await report_shipping(env, shipped(home, "shp-b", 2), home)
     await report_shipping(env, delivered(home, "shp-a"), home)
     await report_shipping(env, ready_for_pickup(pickup, "shp-c", 1), pickup)
     await report_shipping(env, picked_up(pickup, "shp-c"), pickup)
+    # Ship-to-store: a carrier takes it to the store, where it is set aside, then collected.
+    await report_shipping(env, shipped(to_store, "shp-d", 1), to_store)
+    await report_shipping(env, ready_for_pickup(to_store, "shp-d", 1), to_store)
+    await report_shipping(env, picked_up(to_store, "shp-d"), to_store)
 
     view = (await _http(service, "GET", f"/v1/orders/{home}", key=WEB_KEY)).body
     [line] = view["lines"]
@@ -225,6 +230,17 @@ async def test_look_ups_show_each_lines_fulfilment_and_each_shipments_carrier(en
         "pickup",
         "collected",
         None,
+    )
+
+    travelled = (await _http(service, "GET", f"/v1/orders/{to_store}", key=WEB_KEY)).body
+    assert travelled["status"] == "COMPLETED"
+    assert (travelled["lines"][0]["delivered"], travelled["lines"][0]["collected"]) == (0, 1)
+    [stored] = travelled["shipments"]
+    assert (stored["kind"], stored["status"], stored["carrier"], stored["tracking_number"]) == (
+        "pickup",
+        "collected",
+        "dhl",
+        "00340shp-d",
     )
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "close_uncollected",
     "insert_shipment",
     "mark_delivered",
+    "set_aside",
     "shipment_known",
 ]
 
@@ -58,6 +59,13 @@ async def insert_shipment(
         tracking_number,
         for_pickup,
         json.dumps([{"line_id": line, "quantity": quantity} for line, quantity in lines]),
+    )
+
+
+async def set_aside(conn: asyncpg.Connection, shipment_id: str) -> None:
+    """A shipment a carrier took to the pickup store now waits there for its customer."""
+    await conn.execute(
+        "UPDATE order_shipments SET for_pickup = true WHERE shipment_id = $1", shipment_id
     )
 
 

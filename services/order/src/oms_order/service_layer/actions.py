@@ -609,6 +609,8 @@ class OrderActions:
         ``ReadyForPickup`` reports): their value is captured (one capture per shipment)."""
         aggregate = await self._load(work, order_id)
         if await self.shipments.shipment_known(work.conn, shipment_id):
+            if for_pickup:  # ship-to-store: the carrier brought it; it waits at the store now
+                await self.shipments.set_aside(work.conn, shipment_id)
             _log.info("shipment_known", order_id=order_id)
             return
         before = aggregate.status

@@ -81,6 +81,8 @@ class OrderStore(Protocol):
 class ShipmentStore(Protocol):
     async def shipment_known(self, conn: asyncpg.Connection, shipment_id: str) -> bool: ...
 
+    async def set_aside(self, conn: asyncpg.Connection, shipment_id: str) -> None: ...
+
     async def insert_shipment(
         self,
         conn: asyncpg.Connection,
