@@ -22,12 +22,14 @@ from oms_events.orders import (
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
 from oms_events.returns import ReturnLine, ReturnReason, ReturnRequested
+from oms_events.sourcing import BackorderReason, FulfilmentOrderCreated, OrderBackordered
 from oms_events.values import (
     Actor,
     ActorRole,
     Address,
     DeliveryMethod,
     LineQuantity,
+    LocationType,
     Money,
     OrderLine,
     OrderTotals,
@@ -107,13 +109,40 @@ def shipped(order_id: str, when: datetime) -> ShipmentShipped:
         shipment_id=f"sh-{order_id}",
         carrier="dhl",
         tracking_number=f"TRK-{order_id}",
-        lines=(LineQuantity(line_id="1", sku="SKU-1", quantity=1),),
+        lines=_ONE_LINE,
         shipped_at=when,
     )
 
 
 def completed(order_id: str, when: datetime) -> OrderCompleted:
     return OrderCompleted(order_id=order_id, completed_at=when)
+
+
+_ONE_LINE = (LineQuantity(line_id="1", sku="SKU-1", quantity=1),)
+
+
+def backordered(order_id: str) -> OrderBackordered:
+    return OrderBackordered(
+        order_id=order_id,
+        decision_id=f"dec-{order_id}",
+        lines=_ONE_LINE,
+        reason=BackorderReason.OUT_OF_STOCK,
+        detail="no eligible location has the units",
+    )
+
+
+def fulfilment_order_created(order_id: str, promised_by: datetime) -> FulfilmentOrderCreated:
+    return FulfilmentOrderCreated(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}",
+        location_id="WH-HAMBURG",
+        location_type=LocationType.WAREHOUSE,
+        delivery_method=DeliveryMethod.HOME_DELIVERY,
+        lines=_ONE_LINE,
+        shipping_address=_ADDRESS,
+        promised_by=promised_by,
+        accept_by=promised_by,
+    )
 
 
 def _money(amount: int, currency: str) -> Money:

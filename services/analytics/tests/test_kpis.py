@@ -57,6 +57,12 @@ def test_figures_add_contributions_merge_across_partitions_and_summarise() -> No
     second.add(Contribution("web", cancellations=1, lead_time_s=60.0))
     first.add(Contribution("web", returned=(("damaged", 1), ("size_or_fit", 1))))
     second.add(Contribution("web", returned=(("damaged", 2),)))
+    first.add(Contribution("web", backorders=1))
+    first.add(Contribution("web", delivery_lead_time_s=7200.0))
+    second.add(Contribution("web", delivery_lead_time_s=3600.0))
+    first.add(Contribution("web", on_time=True))
+    second.add(Contribution("web", on_time=False))
+    second.add(Contribution("web", on_time=True))
     whole = WindowFigures.total([first, WindowFigures.from_dict(second.to_dict())])
     assert whole.summary() == {
         "orders_placed": 2,
@@ -70,6 +76,12 @@ def test_figures_add_contributions_merge_across_partitions_and_summarise() -> No
         "lead_time_p90_s": 60.0,
         "returns": 2,
         "returned_units_by_reason": {"damaged": 3, "size_or_fit": 1},
+        "backorders": 1,
+        "backorder_rate": 0.5,
+        "delivered_or_collected": 2,
+        "delivery_lead_time_p50_s": 3600.0,
+        "delivery_lead_time_p90_s": 7200.0,
+        "on_time_rate": 0.6667,
     }
 
 
@@ -119,3 +131,20 @@ def test_facts_and_windows_stored_before_returns_were_counted_still_load() -> No
     assert OrderFacts.from_dict(old_facts) == facts
     old_window = {k: v for k, v in WindowFigures().to_dict().items() if "return" not in k}
     assert WindowFigures.from_dict(old_window) == WindowFigures()
+
+
+def test_delivery_lead_time_backorder_and_promise_count_once_in_any_order() -> None:
+    facts = OrderFacts()
+    facts.completed(at(15))  # read before the order's acceptance and its promise
+    assert settle(facts) == []
+    facts.promised(at(14))
+    facts.promised(at(18))  # a later fulfilment order's promise: the first one holds
+    facts.backordered(at(9, 30))
+    facts.placed("web", at(9), "EUR", 1000)
+    due = settle(facts)
+    assert (at(15), Contribution("web", delivery_lead_time_s=6 * 3600.0)) in due
+    assert (at(15), Contribution("web", on_time=False)) in due
+    assert (at(9, 30), Contribution("web", backorders=1)) in due
+    again = OrderFacts.from_dict(facts.to_dict())
+    again.completed(at(16))
+    assert settle(again) == []

@@ -53,5 +53,28 @@ async def declare_changelogs(settings: AnalyticsSettings, app: faust.App) -> Non
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:  # another instance was first
                 pass
+            await _until_described(admin, [t.name for t in missing], app.conf.topic_partitions)
     finally:
         await admin.close()
+
+
+async def _until_described(
+    admin: AIOKafkaAdminClient, names: list[str], partitions: int, timeout_s: float = 60.0
+) -> None:
+    """Until the broker describes every topic with its partitions: a created topic reaches
+    the broker's metadata a moment later, longer on a busy broker, and a worker subscribing
+    before that never sees it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        ready = {
+            d["topic"]
+            for d in described
+            if d["error_code"] == 0 and len(d["partitions"]) == partitions
+        }
+        if ready >= set(names):
+            return
+        if loop.time() > deadline:
+            raise RuntimeError(f"changelog topics not ready: {sorted(set(names) - ready)}")
+        await asyncio.sleep(0.2)

@@ -11,7 +11,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.analytics import accepted, at, canceled, rejected, send_timed, shipped
+from tests.support.analytics import (
+    accepted,
+    at,
+    backordered,
+    canceled,
+    completed,
+    fulfilment_order_created,
+    rejected,
+    send_timed,
+    shipped,
+)
 from tests.support.kafka import produce
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
@@ -51,22 +61,31 @@ def _total(figures: dict[str, Any], name: str) -> int:
 _COLUMNS = (
     "start", "end", "channel", "orders_placed", "revenue_minor", "cancellations", "rejections",
     "cancellation_rate", "rejection_rate", "shipped", "lead_time_p50_s", "lead_time_p90_s",
-    "returns", "returned_units_by_reason",
+    "returns", "returned_units_by_reason", "backorders", "backorder_rate",
+    "delivered_or_collected", "delivery_lead_time_p50_s", "delivery_lead_time_p90_s",
+    "on_time_rate",
 )  # fmt: skip
 _NINE, _TEN = (
     ("2026-11-24T09:00:00Z", "2026-11-24T10:00:00Z"),
     ("2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z"),
 )
 # Oldest window first, then by channel.
+# fmt: off
 EXPECTED_HOURS = [
     dict(zip(_COLUMNS, row, strict=True))
     for row in (
-        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None, 0, {}),
-        (*_NINE, WEB, 3, {"EUR": 6445 + 1685 + 990}, 0, 1, 0.0, 0.25, 0, None, None, 0, {}),
-        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0, 0, {}),
-        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0, 0, {}),
+        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None, 0, {},
+         0, 0.0, 0, None, None, None),
+        (*_NINE, WEB, 3, {"EUR": 6445 + 1685 + 990}, 0, 1, 0.0, 0.25, 0, None, None, 0, {},
+         0, 0.0, 0, None, None, None),
+        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0, 0, {},
+         0, None, 0, None, None, None),
+        # A4 backordered; A1 completed on time 4490 s after placement, A5 late after 900 s.
+        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0, 0, {},
+         1, 0.5, 2, 900.0, 4490.0, 0.5),
     )
 ]
+# fmt: on
 
 
 async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> None:
@@ -103,6 +122,27 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
     )
     await _until(
         worker, "the shipments counted", lambda f: _total(f, "shipped") == 4, window="hour"
+    )
+    # Promises and a backorder on oms.sourcing, completions on oms.orders.
+    await send_timed(
+        env,
+        "oms.sourcing",
+        [
+            (fulfilment_order_created("A1", promised_by=at("10:30")), at("09:06")),
+            (backordered("A4"), at("10:12")),
+            (fulfilment_order_created("A5", promised_by=at("10:50")), at("10:41")),
+        ],
+    )
+    await send_timed(
+        env,
+        "oms.orders",
+        [(completed("A1", at("10:20")), at("10:20")), (completed("A5", at("10:55")), at("10:55"))],
+    )
+    await _until(
+        worker,
+        "the completions counted",
+        lambda f: _total(f, "delivered_or_collected") == 2 and _total(f, "backorders") == 1,
+        window="hour",
     )
     # Late on oms.orders, whose watermark is 10:40: 09:55 is within the grace (an hour after
     # its window's end, 10:00); 08:30 is not.

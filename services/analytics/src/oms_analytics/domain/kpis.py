@@ -22,6 +22,12 @@ class Contribution:
     rejections: int = 0
     lead_time_s: float | None = None
     """Seconds from placement to the first shipment, for a shipped order."""
+    backorders: int = 0
+    delivery_lead_time_s: float | None = None
+    """Seconds from placement to the order's completion (its last parcel delivered or
+    collected)."""
+    on_time: bool | None = None
+    """A completed order against its promise: on or before it, or late."""
     returned: tuple[tuple[str, int], ...] = ()
     """(reason, units) of a return request, one pair per reason."""
 
@@ -36,6 +42,10 @@ class WindowFigures:
     returns: int = 0
     returned_units: dict[str, int] = field(default_factory=dict)
     """Per return reason, the units the customers asked to return."""
+    backorders: int = 0
+    delivery_lead_times_s: list[float] = field(default_factory=list)
+    on_time: int = 0
+    late: int = 0
 
     def add(self, contribution: Contribution) -> None:
         self.orders_placed += contribution.placed
@@ -48,6 +58,12 @@ class WindowFigures:
         if contribution.returned:
             self.returns += 1
             _add_up(self.returned_units, contribution.returned)
+        self.backorders += contribution.backorders
+        if contribution.delivery_lead_time_s is not None:
+            self.delivery_lead_times_s.append(contribution.delivery_lead_time_s)
+        if contribution.on_time is not None:
+            self.on_time += contribution.on_time
+            self.late += not contribution.on_time
 
     def merge(self, other: WindowFigures) -> None:
         self.orders_placed += other.orders_placed
@@ -57,6 +73,10 @@ class WindowFigures:
         self.lead_times_s.extend(other.lead_times_s)
         self.returns += other.returns
         _add_up(self.returned_units, other.returned_units.items())
+        self.backorders += other.backorders
+        self.delivery_lead_times_s.extend(other.delivery_lead_times_s)
+        self.on_time += other.on_time
+        self.late += other.late
 
     @classmethod
     def total(cls, parts: Iterable[WindowFigures]) -> WindowFigures:
@@ -74,6 +94,10 @@ class WindowFigures:
             "lead_times_s": list(self.lead_times_s),
             "returns": self.returns,
             "returned_units": dict(self.returned_units),
+            "backorders": self.backorders,
+            "delivery_lead_times_s": list(self.delivery_lead_times_s),
+            "on_time": self.on_time,
+            "late": self.late,
         }
 
     @classmethod
@@ -87,6 +111,11 @@ class WindowFigures:
             # Windows stored before returns were counted have none.
             returns=int(data.get("returns", 0)),
             returned_units={str(k): int(v) for k, v in data.get("returned_units", {}).items()},
+            # Windows stored before these were counted have none.
+            backorders=int(data.get("backorders", 0)),
+            delivery_lead_times_s=[float(v) for v in data.get("delivery_lead_times_s", [])],
+            on_time=int(data.get("on_time", 0)),
+            late=int(data.get("late", 0)),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -103,6 +132,12 @@ class WindowFigures:
             "lead_time_p90_s": percentile(self.lead_times_s, 0.9),
             "returns": self.returns,
             "returned_units_by_reason": dict(sorted(self.returned_units.items())),
+            "backorders": self.backorders,
+            "backorder_rate": rate(self.backorders, self.orders_placed),
+            "delivered_or_collected": len(self.delivery_lead_times_s),
+            "delivery_lead_time_p50_s": percentile(self.delivery_lead_times_s, 0.5),
+            "delivery_lead_time_p90_s": percentile(self.delivery_lead_times_s, 0.9),
+            "on_time_rate": rate(self.on_time, self.on_time + self.late),
         }
 
 

@@ -47,6 +47,10 @@ class OrderFacts:
     rejected_at: datetime | None = None
     canceled_at: datetime | None = None
     shipped_at: datetime | None = None
+    backordered_at: datetime | None = None
+    completed_at: datetime | None = None
+    promised_by: datetime | None = None
+    """The first fulfilment order's promise (a re-routed one keeps it)."""
     returns: dict[str, ReturnRequest] = field(default_factory=dict)
     """By return id."""
     counted: set[str] = field(default_factory=set)
@@ -68,6 +72,18 @@ class OrderFacts:
         if self.shipped_at is None:
             self.shipped_at = at
 
+    def backordered(self, at: datetime) -> None:
+        if self.backordered_at is None:
+            self.backordered_at = at
+
+    def completed(self, at: datetime) -> None:
+        if self.completed_at is None:
+            self.completed_at = at
+
+    def promised(self, by: datetime) -> None:
+        if self.promised_by is None:
+            self.promised_by = by
+
     def returned(self, return_id: str, request: ReturnRequest) -> None:
         self.returns.setdefault(return_id, request)
 
@@ -79,6 +95,9 @@ class OrderFacts:
             "rejected_at": stored(self.rejected_at),
             "canceled_at": stored(self.canceled_at),
             "shipped_at": stored(self.shipped_at),
+            "backordered_at": stored(self.backordered_at),
+            "completed_at": stored(self.completed_at),
+            "promised_by": stored(self.promised_by),
             "returns": {key: request.to_dict() for key, request in self.returns.items()},
             "counted": sorted(self.counted),
         }
@@ -93,6 +112,10 @@ class OrderFacts:
             rejected_at=from_stored(data["rejected_at"]),
             canceled_at=from_stored(data["canceled_at"]),
             shipped_at=from_stored(data["shipped_at"]),
+            # Facts stored before these were kept have none.
+            backordered_at=from_stored(data.get("backordered_at")),
+            completed_at=from_stored(data.get("completed_at")),
+            promised_by=from_stored(data.get("promised_by")),
             # Facts stored before returns were counted have none.
             returns={k: ReturnRequest.from_dict(v) for k, v in data.get("returns", {}).items()},
             counted=set(data["counted"]),
@@ -121,4 +144,11 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
     if facts.placed_at is not None and facts.shipped_at is not None:
         lead = max((facts.shipped_at - facts.placed_at).total_seconds(), 0.0)
         count("shipped", facts.shipped_at, Contribution(channel, lead_time_s=lead))
+    count("backordered", facts.backordered_at, Contribution(channel, backorders=1))
+    if facts.placed_at is not None and facts.completed_at is not None:
+        lead = max((facts.completed_at - facts.placed_at).total_seconds(), 0.0)
+        count("completed", facts.completed_at, Contribution(channel, delivery_lead_time_s=lead))
+    if facts.completed_at is not None and facts.promised_by is not None:
+        on_time = facts.completed_at <= facts.promised_by
+        count("on_time", facts.completed_at, Contribution(channel, on_time=on_time))
     return due

@@ -1,11 +1,11 @@
 """The faust app: the public topics in; the KPI and funds tables (with their changelog
 topics), the HTTP views on them and the funds history in PostgreSQL out.
 
-One agent reads oms.orders, oms.payments, oms.shipments and oms.returns as bytes and decodes
-each value with the contract's codec (not faust.Record, whose wire format names Python
-classes); the use cases update the KPI tables (orders, windows, marks) and the funds tables
-(ledgers, funds). faust's own topics (changelogs, the assignor's) are named after the app id, which
-carries the run's topic prefix and group suffix.
+One agent reads oms.orders, oms.payments, oms.shipments, oms.returns and oms.sourcing as bytes
+and decodes each value with the contract's codec (not faust.Record, whose wire format names
+Python classes); the use cases update the KPI tables (orders, windows, marks) and the funds
+tables (ledgers, funds). faust's own topics (changelogs, the assignor's) are named after the
+app id, which carries the run's topic prefix and group suffix.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from oms_events.topics import topic
 
 __all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
 
-SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments", "oms.returns")
-_TRACKED_TYPES = frozenset(model.event_type for model in (*TRACKED, *FUNDS_TRACKED))
+SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments", "oms.returns", "oms.sourcing")
+_TRACKED_TYPES = frozenset(
+    model.event_type for models in (TRACKED, FUNDS_TRACKED) for model in models
+)
 
 log = structlog.get_logger("oms_analytics")
 

@@ -22,20 +22,24 @@ from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
 from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import ShipmentShipped
-from oms_events.orders import OrderAccepted, OrderCanceled, OrderRejected
+from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
 from oms_events.registry import EventPayload
 from oms_events.returns import ReturnRequested
+from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 
 __all__ = ["TRACKED", "Analytics", "Store"]
 
 Store = MutableMapping[str, Any]
 
-TRACKED: tuple[type[EventPayload], ...] = (
+TRACKED = (
     OrderAccepted,
     OrderRejected,
     OrderCanceled,
     ShipmentShipped,
     ReturnRequested,
+    OrderBackordered,
+    OrderCompleted,
+    FulfilmentOrderCreated,
 )
 """The event types that change a figure; every other event only moves the watermark."""
 
@@ -63,31 +67,29 @@ class Analytics:
     def _record(
         self, envelope: Envelope, payload: EventPayload, partition: int, watermark: datetime | None
     ) -> None:
+        if not isinstance(payload, TRACKED):
+            return
         at = envelope.time
+        order_id = payload.order_id  # every tracked event is about one order
+        facts = self._facts(order_id)
         match payload:
             case OrderAccepted():
-                order_id = payload.order_id
                 total = payload.totals.grand_total
-                facts = self._facts(order_id)
                 facts.placed(payload.channel, at, total.currency, total.amount_minor)
             case OrderRejected():
-                order_id = payload.order_id
-                facts = self._facts(order_id)
                 facts.rejected(payload.channel, at)
             case OrderCanceled():
-                order_id = payload.order_id
-                facts = self._facts(order_id)
                 facts.canceled(at)
             case ShipmentShipped():
-                order_id = payload.order_id
-                facts = self._facts(order_id)
                 facts.shipped(at)
+            case OrderBackordered():
+                facts.backordered(at)
+            case OrderCompleted():
+                facts.completed(at)
+            case FulfilmentOrderCreated() if payload.promised_by is not None:
+                facts.promised(payload.promised_by)
             case ReturnRequested():
-                order_id = payload.order_id
-                facts = self._facts(order_id)
                 facts.returned(payload.return_id, _return_request(payload, at))
-            case _:
-                return
         due = settle(facts)
         self.orders[order_id] = facts.to_dict()
         for moment, contribution in due:

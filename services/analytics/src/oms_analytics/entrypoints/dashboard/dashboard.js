@@ -99,16 +99,19 @@
     });
     const leadP50 = perChannel("lead_time_p50_s", 1 / 60);
     const leadP90 = perChannel("lead_time_p90_s", 1 / 60);
+    const deliveryP50 = perChannel("delivery_lead_time_p50_s", 1 / 60);
     show("lead-times", labels, channels.flatMap((c, i) => [
       { label: `${c} p50`, data: leadP50[i], spanGaps: true, ...colours(i) },
       { label: `${c} p90`, data: leadP90[i], spanGaps: true, borderDash: [6, 4], ...colours(i) },
+      { label: `${c} to delivery p50`, data: deliveryP50[i], spanGaps: true,
+        borderDash: [2, 2], ...colours(i) },
     ]));
-    const canceled = perChannel("cancellation_rate", 100);
-    const rejected = perChannel("rejection_rate", 100);
-    show("rates", labels, channels.flatMap((c, i) => [
-      { label: `${c} canceled`, data: canceled[i], spanGaps: true, ...colours(i) },
-      { label: `${c} rejected`, data: rejected[i], spanGaps: true, borderDash: [6, 4], ...colours(i) },
-    ]));
+    const rates = [["canceled", "cancellation_rate", []], ["rejected", "rejection_rate", [6, 4]],
+      ["backordered", "backorder_rate", [2, 2]], ["on time", "on_time_rate", [10, 3, 2, 3]]];
+    const measured = rates.map(([, field]) => perChannel(field, 100));
+    show("rates", labels, channels.flatMap((c, i) => rates.map(([name, , dash], r) => ({
+      label: `${c} ${name}`, data: measured[r][i], spanGaps: true, borderDash: dash, ...colours(i),
+    }))));
   };
 
   const drawExceptions = (exceptions) => {
