@@ -13,15 +13,12 @@ from typing import Any
 
 import pytest
 
-from oms_events.codec import encode, new_event
-from oms_events.inventory import StockReceived
-from oms_events.orders import CancelOrder
-from oms_events.values import Actor, ActorRole, LineQuantity
+from oms_events.values import LineQuantity
 from oms_order.domain.identity import order_id_for
 from oms_runtime import key_digest
-from tests.support.inventory import HAMBURG, TSHIRT, events_until, feed, import_catalogue, send
-from tests.support.orchestration import write_sourcing
-from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.inventory import HAMBURG, TSHIRT, events_until, import_catalogue, send
+from tests.support.orchestration import stock_received_and_seen, write_sourcing
+from tests.support.orders import CHANNEL, customer_service_cancels, encoded, order_submitted
 from tests.support.shipping import (
     fulfilment_order,
     label_tracking_number,
@@ -70,34 +67,8 @@ async def _world(env: Env, tmp_path: Path) -> str:
     ]
     for service in services:
         await service.wait_ready()
-    received = StockReceived(
-        sku=TSHIRT, location_id=HAMBURG, receipt_id="rcv-1", quantity=10, received_at=now()
-    )
-    await feed(env, received)
-
-    async def seen() -> bool:
-        rows = await env.fetch(
-            "orchestration",
-            "SELECT available FROM availability WHERE sku = $1 AND location_id = $2",
-            TSHIRT,
-            HAMBURG,
-        )
-        return bool(rows) and rows[0]["available"] == 10
-
-    await wait_for(seen, what="orchestration to see the T-shirts")
+    await stock_received_and_seen(env, TSHIRT, HAMBURG, 10)
     return shipping.url
-
-
-async def _cancel_one(env: Env, order_id: str) -> None:
-    """Customer service cancels one of the three T-shirts."""
-    cancel = CancelOrder(
-        order_id=order_id,
-        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=1),),
-        reason="customer wants two",
-        requested_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE),
-    )
-    command = encode(new_event(cancel, subject=order_id, source="cs", correlation_id=order_id))
-    await send(env, "oms.order-commands", [(order_id, command)])
 
 
 async def _order(env: Env, order_id: str, status: str) -> dict[str, Any]:
@@ -125,7 +96,8 @@ async def test_a_unit_canceled_after_release_is_neither_picked_packed_shipped_no
     fo_id = fo["fulfilment_order_id"]
     assert json.loads(fo["lines"])[0]["quantity"] == 3
 
-    await _cancel_one(env, order_id)
+    one = LineQuantity(line_id="1", sku=TSHIRT, quantity=1)
+    await customer_service_cancels(env, order_id, "customer wants two", one)
 
     async def two_left() -> dict[str, Any] | None:
         status, view = await staff_call(url, "GET", f"/v1/fulfilment-orders/{fo_id}", KEY)

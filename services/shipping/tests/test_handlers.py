@@ -116,6 +116,19 @@ class World:
     def status(self) -> FulfilmentStatus:
         return self.orders.orders["fo-1"].status
 
+    async def cancel_one_tshirt(self) -> None:
+        """Orchestration tells the location one T-shirt of its work was canceled."""
+        canceled = FulfilmentOrderLinesCanceled(
+            order_id="ord-1",
+            fulfilment_order_id="fo-1",
+            location_id="wh-hamburg",
+            lines=(LineQuantity(line_id="1", sku="TSHIRT", quantity=1),),
+            reason="lines canceled: size",
+        )
+        await self.handlers.lines_canceled(
+            in_memory_unit_of_work(), received(canceled, "oms.sourcing")
+        )
+
     def tracking_number(self) -> str:
         """The label's: the parcel travels under it."""
         return self.labels.labels[("fo-1", "p-1", "outbound")].tracking_number
@@ -408,17 +421,7 @@ async def test_units_canceled_of_packed_work_unpack_it_and_void_its_labels() -> 
     await world.release()
     await world.act(*day()[:3])  # packed and labelled
     assert world.status() is FulfilmentStatus.PACKED and world.labels.labels
-    canceled = FulfilmentOrderLinesCanceled(
-        order_id="ord-1",
-        fulfilment_order_id="fo-1",
-        location_id="wh-hamburg",
-        lines=(LineQuantity(line_id="1", sku="TSHIRT", quantity=1),),
-        reason="lines canceled: size",
-    )
-
-    await world.handlers.lines_canceled(
-        in_memory_unit_of_work(), received(canceled, "oms.sourcing")
-    )
+    await world.cancel_one_tshirt()
 
     fo = world.orders.orders["fo-1"]
     assert (fo.status, fo.parcels, fo.lines) == (
@@ -439,16 +442,7 @@ async def test_units_canceled_after_the_hand_over_are_refused_and_kept() -> None
     world = World()
     await world.release()
     await world.act(*day())
-    canceled = FulfilmentOrderLinesCanceled(
-        order_id="ord-1",
-        fulfilment_order_id="fo-1",
-        location_id="wh-hamburg",
-        lines=(LineQuantity(line_id="1", sku="TSHIRT", quantity=1),),
-        reason="lines canceled: too late",
-    )
-    await world.handlers.lines_canceled(
-        in_memory_unit_of_work(), received(canceled, "oms.sourcing")
-    )
+    await world.cancel_one_tshirt()
     assert world.status() is FulfilmentStatus.SHIPPED
     assert world.orders.orders["fo-1"].lines == (Line("1", "TSHIRT", 2),)
     assert [(r.action, r.reason) for r in world.orders.refusals.values()] == [
