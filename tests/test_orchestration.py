@@ -19,8 +19,7 @@ import pytest
 from oms_events.codec import encode, new_event
 from oms_events.fulfilment import FulfilmentOrderRejected, RejectionCause
 from oms_events.inventory import AvailabilityChanged, StockReceived
-from oms_events.orders import CancelOrder
-from oms_events.values import Actor, ActorRole, DeliveryMethod, LineQuantity, LocationType
+from oms_events.values import DeliveryMethod, LineQuantity, LocationType
 from oms_order.domain.identity import order_id_for
 from oms_runtime import key_digest
 from tests.support.inventory import (
@@ -36,7 +35,7 @@ from tests.support.inventory import (
     send,
 )
 from tests.support.orchestration import SOURCING, write_sourcing
-from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.orders import CHANNEL, customer_service_cancels, encoded, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -172,13 +171,7 @@ async def test_sourced_by_distance_resourced_after_a_failed_hold_then_canceled(
     assert created.shipping_address is not None and created.shipping_address.postal_code == "80331"
 
     # Canceled after release: every reservation goes back, the fulfilment order is called off.
-    cancel = CancelOrder(
-        order_id=order_id,
-        reason="customer asked",
-        requested_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE),
-    )
-    command = encode(new_event(cancel, subject=order_id, source="cs", correlation_id=order_id))
-    await send(env, "oms.order-commands", [(order_id, command)])
+    await customer_service_cancels(env, order_id, "customer asked")
 
     async def released() -> bool:
         return await _held(env, order_id) == [] and bool(
@@ -540,14 +533,12 @@ async def test_a_canceled_line_gives_its_hold_back(env: Env, tmp_path: Path) -> 
     await _status(env, order_id, "RELEASED")
     assert await _held(env, order_id) == [(HAMBURG, MUG, 1), (HAMBURG, TSHIRT, 1)]
 
-    cancel = CancelOrder(
-        order_id=order_id,
-        lines=(LineQuantity(line_id="2", sku=MUG, quantity=1),),
-        reason="customer changed their mind",
-        requested_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE),
+    await customer_service_cancels(
+        env,
+        order_id,
+        "customer changed their mind",
+        LineQuantity(line_id="2", sku=MUG, quantity=1),
     )
-    command = encode(new_event(cancel, subject=order_id, source="cs", correlation_id=order_id))
-    await send(env, "oms.order-commands", [(order_id, command)])
     await wait_for(
         lambda: _held_is(env, order_id, [(HAMBURG, TSHIRT, 1)]), what="the mug's hold released"
     )

@@ -9,9 +9,17 @@ from typing import Any
 from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
-from oms_events.orders import Customer, OrderSubmitted, PaymentInfo, PaymentMethod
+from oms_events.orders import CancelOrder, Customer, OrderSubmitted, PaymentInfo, PaymentMethod
 from oms_events.registry import EventPayload
-from oms_events.values import Address, LineQuantity, Money, OrderLine, OrderTotals
+from oms_events.values import (
+    Actor,
+    ActorRole,
+    Address,
+    LineQuantity,
+    Money,
+    OrderLine,
+    OrderTotals,
+)
 from tests.support.kafka import produce
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -99,6 +107,23 @@ def channel_event(payload: Any, **kwargs: Any) -> Envelope:
 
 def encoded(payload: Any, **kwargs: Any) -> bytes:
     return encode(channel_event(payload, **kwargs))
+
+
+async def customer_service_cancels(
+    env: Env, order_id: str, reason: str, *lines: LineQuantity
+) -> None:
+    """``CancelOrder`` from customer service on oms.order-commands: ``lines``, or the whole
+    order when none are given."""
+    cancel = CancelOrder(
+        order_id=order_id,
+        lines=lines,
+        reason=reason,
+        requested_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE),
+    )
+    command = new_event(cancel, subject=order_id, source="cs", correlation_id=order_id)
+    await produce(
+        env.bootstrap, env.topic("oms.order-commands"), [encode(command)], key=order_id.encode()
+    )
 
 
 # --- what the shipping service reports of an order's units -----------------------------------

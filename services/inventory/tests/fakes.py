@@ -250,6 +250,37 @@ class FakeReservationStore:
         )
         return await self._unhold(conn, notes, leaving, ReservationStatus.RELEASED)
 
+    async def reduce(
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        order_id: str,
+        kept: Sequence[tuple[str, int]],
+        reason: str,
+    ) -> list[Held]:
+        given_back = []
+        for reservation_id, keep in sorted(kept):
+            r = self.reservations.get(reservation_id)
+            if r is None or r.order_id != order_id or r.status is not ReservationStatus.HELD:
+                continue
+            keeps = max(keep, r.committed)
+            if r.quantity > keeps:
+                given_back.append(
+                    Held(r.reservation_id, r.order_id, r.sku, r.location_id, r.quantity - keeps)
+                )
+                r.quantity = keeps
+                if keeps == r.committed:
+                    r.status = ReservationStatus.COMMITTED
+        for h in given_back:
+            await self.stock.move(
+                conn,
+                notes,
+                h.sku,
+                h.location_id,
+                Movement(ReservationStatus.RELEASED, h.reservation_id, reserved=-h.quantity),
+            )
+        return given_back
+
     async def released_to_work(
         self, conn: asyncpg.Connection, released: Sequence[tuple[str, str, str]]
     ) -> int:

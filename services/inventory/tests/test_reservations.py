@@ -19,9 +19,11 @@ from oms_events.fulfilment import (
 )
 from oms_events.inventory import (
     InventoryDiscrepancyReported,
+    ReduceReservations,
     ReleaseReservations,
     ReservationExpired,
     ReservationFailed,
+    ReservationKept,
     ReservationLine,
     ReservationReleased,
     ReserveStock,
@@ -451,3 +453,27 @@ async def test_damaged_units_go_to_quarantine_and_other_causes_change_no_stock(
     assert types(damaged) == ["InventoryDiscrepancyReported"]
     assert types(no_capacity) == []
     assert stock.levels(TSHIRT, HAMBURG) == (8, 0, 0, 2)
+
+
+async def test_a_reduced_reservation_gives_back_only_the_units_it_no_longer_keeps_once(
+    handlers: ReservationHandlers, stock: FakeStockStore, store: FakeReservationStore
+) -> None:
+    await reserve(handlers, request("ord-1", line("r-1-1", TSHIRT, HAMBURG, 3)))
+    reduce = ReduceReservations(
+        order_id="ord-1",
+        reservations=(ReservationKept(reservation_id="r-1-1", keep=2),),
+        reason="lines canceled: size",
+    )
+
+    unit, again = work(), work()
+    await handlers.reduce(unit, received(reduce))
+    await handlers.reduce(again, received(reduce))  # the same request with a new event id
+
+    [released] = emitted(unit, ReservationReleased)
+    assert (released.reservation_id, released.quantity) == ("r-1-1", 1)
+    assert types(again) == []
+    assert stock.levels(TSHIRT, HAMBURG)[1] == 2
+    assert (store.reservations["r-1-1"].quantity, store.reservations["r-1-1"].status) == (
+        2,
+        ReservationStatus.HELD,
+    )

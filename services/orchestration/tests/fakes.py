@@ -29,7 +29,7 @@ from oms_orchestration.adapters.sagas import (
     NewFulfilmentOrder,
     Saga,
 )
-from oms_orchestration.domain.cancellation import drop_units, whole_reservations
+from oms_orchestration.domain.cancellation import drop_units, units_to_cancel
 from oms_orchestration.domain.sourcing import Line, OrderToSource
 from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
 
@@ -267,16 +267,21 @@ class FakeSagaStore:
 
     async def give_up_line(
         self, conn: asyncpg.Connection, order_id: str, line_id: str, quantity: int
-    ) -> list[str]:
+    ) -> list[tuple[Allocation, int]]:
         asked = sorted(
             (a for a in self.of_order(order_id) if a.line_id == line_id and a.status in _ASKED),
             key=lambda a: (a.decision_id, a.reservation_id),
             reverse=True,
         )
-        chosen = whole_reservations([(a.reservation_id, a.quantity) for a in asked], quantity)
-        for reservation_id in chosen:
-            self._set(reservation_id, status=AllocationStatus.RELEASED)
-        return chosen
+        taken = units_to_cancel([(a.reservation_id, a.quantity) for a in asked], quantity)
+        before = {a.reservation_id: a for a in asked}
+        for reservation_id, units in taken:
+            was = before[reservation_id]
+            if units == was.quantity:
+                self._set(reservation_id, status=AllocationStatus.RELEASED)
+            else:
+                self._set(reservation_id, quantity=was.quantity - units)
+        return [(before[reservation_id], units) for reservation_id, units in taken]
 
     async def cancel(
         self, conn: asyncpg.Connection, order_id: str

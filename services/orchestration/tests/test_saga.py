@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 import pytest
 
 from oms_events.codec import decode
-from oms_events.inventory import ReleaseReservations, ReserveStock
+from oms_events.inventory import ReduceReservations, ReleaseReservations, ReserveStock
 from oms_events.registry import EventPayload
 from oms_events.sourcing import (
     BackorderReason,
     FulfilmentOrderCanceled,
     FulfilmentOrderCreated,
+    FulfilmentOrderLinesCanceled,
     FulfilmentOrderRerouted,
     OrderAllocated,
     OrderBackordered,
@@ -644,3 +645,43 @@ async def test_a_fulfilment_order_left_with_nothing_by_a_canceled_line_is_called
     [stop] = emitted(unit, FulfilmentOrderCanceled)
     assert (stop.location_id, stop.reason) == (MUNICH, "lines canceled: gift")
     assert saga.sagas.fulfilment_orders[HAMBURG_FO].status is FulfilmentStatus.CREATED
+
+
+async def test_units_canceled_of_a_released_line_reach_its_location(saga: Saga) -> None:
+    saga.stock(HAMBURG, TSHIRT, 5)
+    saga.stock(HAMBURG, MUG, 5)
+    await saga.released("ord-1", (TSHIRT, 3), (MUG, 1))
+
+    unit = work()
+    await saga.orchestrator.lines_canceled(unit, "ord-1", [("1", 1)], "lines canceled: size")
+
+    assert types(unit) == ["ReduceReservations", "FulfilmentOrderLinesCanceled"]
+    [reduce] = emitted(unit, ReduceReservations)
+    assert [(r.reservation_id, r.keep) for r in reduce.reservations] == [("res-dec-ord-1-1-1", 2)]
+    [told] = emitted(unit, FulfilmentOrderLinesCanceled)
+    assert (told.fulfilment_order_id, told.location_id) == (HAMBURG_FO, HAMBURG)
+    assert [(x.line_id, x.sku, x.quantity) for x in told.lines] == [("1", TSHIRT, 1)]
+    assert saga.sagas.allocation_rows["res-dec-ord-1-1-1"].quantity == 2
+    assert saga.sagas.fulfilment_orders[HAMBURG_FO].status is FulfilmentStatus.CREATED
+
+    # The whole mug line and the other two T-shirts: the work is called off, not reduced.
+    rest = work()
+    await saga.orchestrator.lines_canceled(rest, "ord-1", [("2", 1), ("1", 2)], "all")
+    assert types(rest) == ["ReleaseReservations", "FulfilmentOrderCanceled"]
+    [release] = emitted(rest, ReleaseReservations)
+    assert sorted(release.reservation_ids) == ["res-dec-ord-1-1-1", "res-dec-ord-1-1-2"]
+
+
+async def test_a_whole_line_canceled_of_work_that_keeps_other_lines_reaches_its_location(
+    saga: Saga,
+) -> None:
+    saga.stock(HAMBURG, TSHIRT, 5)
+    saga.stock(HAMBURG, MUG, 5)
+    await saga.released("ord-1", (TSHIRT, 2), (MUG, 1))
+
+    unit = work()
+    await saga.orchestrator.lines_canceled(unit, "ord-1", [("2", 1)], "lines canceled: gift")
+
+    assert types(unit) == ["ReleaseReservations", "FulfilmentOrderLinesCanceled"]
+    [told] = emitted(unit, FulfilmentOrderLinesCanceled)
+    assert [(x.line_id, x.quantity) for x in told.lines] == [("2", 1)]

@@ -131,3 +131,21 @@ def test_late_events_never_move_the_order_back() -> None:
     assert o.status == OrderStatus.RELEASED
     assert o.advance(OrderStatus.FULFILLED) and o.advance(OrderStatus.COMPLETED)
     assert o.advance(OrderStatus.RELEASED) is False
+
+
+def test_a_partly_canceled_order_captures_only_what_remains() -> None:
+    o = order(OrderStatus.RELEASED, payment_status=PaymentStatus.AUTHORIZED)
+    o.cancel([("1", 1)])
+    last = o.shipped([("1", 1), ("2", 1)])
+    assert last == 10_495 - 3_000  # the canceled T-shirt is not taken
+    o.captured(last)
+    assert (o.status, o.payment_status) == (OrderStatus.FULFILLED, PaymentStatus.CAPTURED)
+
+
+def test_units_shipped_before_their_cancellation_reached_the_location_count_as_shipped() -> None:
+    o = order(OrderStatus.RELEASED, payment_status=PaymentStatus.AUTHORIZED)
+    o.cancel([("1", 1)])
+    assert o.shipped_despite_cancel([("1", 2), ("2", 1)]) == [("1", 1)]
+    assert o.shipped([("1", 2), ("2", 1)]) == 10_495  # they left: their value is taken
+    assert [line.canceled for line in o.lines] == [0, 0]
+    assert o.shipped_despite_cancel([("1", 2)]) == []

@@ -190,6 +190,10 @@ class FakeLabels:
         for label in labels:
             self.labels.setdefault((label.fulfilment_order_id, label.parcel_id, label.kind), label)
 
+    async def void_labels(self, conn: object, fulfilment_order_id: str) -> None:
+        for key in [k for k in self.labels if k[0] == fulfilment_order_id and k[2] == "outbound"]:
+            del self.labels[key]
+
     async def label_document(
         self, conn: object, fulfilment_order_id: str, parcel_id: str, kind: str
     ) -> tuple[bytes, str, str] | None:

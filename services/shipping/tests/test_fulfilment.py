@@ -253,3 +253,67 @@ def test_a_counter_action_on_work_for_a_carrier_is_refused_for_what_it_is() -> N
     with pytest.raises(ActionRefused) as caught:
         fo.receive_at_store("K7P42QXY", HOLD)
     assert caught.value.reason == "not_shipped_to_store"
+
+
+def test_canceled_units_leave_the_work_and_packing_them_is_refused_for_it() -> None:
+    fo = FulfilmentOrder("fo-1", "ord-1", "wh-hamburg", (Line("1", "TSHIRT", 3), MUG))
+    fo.accept()
+    fo.start_picking()
+
+    assert fo.cancel_lines((Line("1", "TSHIRT", 1),))
+
+    assert (fo.status, fo.lines) == (S.PICKING, (Line("1", "TSHIRT", 2), MUG))
+    assert fo.canceled == (Line("1", "TSHIRT", 1),)
+    with pytest.raises(ActionRefused) as caught:
+        fo.pack(parcels(Line("1", "TSHIRT", 3), MUG))
+    assert caught.value.reason == "units_canceled"
+    assert fo.status is S.PICKING
+    fo.pack(parcels(Line("1", "TSHIRT", 2), MUG))
+    assert fo.status is S.PACKED
+
+
+def test_packed_work_losing_units_is_unpacked_and_work_losing_all_is_canceled() -> None:
+    fo = work(S.PICKING)
+    fo.pack(parcels())
+
+    fo.cancel_lines((MUG,))
+
+    assert (fo.status, fo.parcels, fo.lines) == (S.PICKING, (), (TSHIRT,))
+    with pytest.raises(ActionRefused) as caught:
+        fo.pack(parcels(TSHIRT, MUG))
+    assert caught.value.reason == "units_canceled"
+    fo.cancel_lines((TSHIRT,))
+    assert (fo.status, fo.lines) == (S.CANCELED, ())
+    assert fo.canceled == (TSHIRT, MUG)
+    assert not fo.cancel_lines((TSHIRT,)), "called off already: nothing to do"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (S.SHIPPED, "already_shipped"),
+        (S.DELIVERED, "already_shipped"),
+        (S.READY_FOR_PICKUP, "ready_for_pickup"),
+        (S.REJECTED, "already_rejected"),
+    ],
+)
+def test_units_canceled_after_the_parcels_left_are_refused(
+    status: FulfilmentStatus, reason: str
+) -> None:
+    fo = work(status)
+    with pytest.raises(ActionRefused) as caught:
+        fo.cancel_lines((Line("1", "TSHIRT", 1),))
+    assert caught.value.reason == reason
+    assert (fo.lines, fo.canceled) == ((TSHIRT, MUG), ())
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [(Line("9", "TSHIRT", 1), "unknown_line"), (Line("1", "TSHIRT", 3), "canceled_more_than_left")],
+)
+def test_canceling_units_the_work_does_not_have_is_refused(line: Line, reason: str) -> None:
+    fo = work(S.ACCEPTED)
+    with pytest.raises(ActionRefused) as caught:
+        fo.cancel_lines((line,))
+    assert caught.value.reason == reason
+    assert fo.lines == (TSHIRT, MUG)

@@ -27,10 +27,14 @@ from oms_events.fulfilment import (
     ShipmentShipped,
     TrackingUpdateReceived,
 )
-from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
+from oms_events.sourcing import (
+    FulfilmentOrderCanceled,
+    FulfilmentOrderCreated,
+    FulfilmentOrderLinesCanceled,
+)
 from oms_events.values import Address, DeliveryMethod, LineQuantity, LocationType
 from oms_runtime import RejectedEvent, in_memory_unit_of_work
-from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus
+from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentStatus, Line
 from oms_shipping.domain.tracking import CarrierCodes, ParcelStatus
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.labelling import Labelling
@@ -111,6 +115,19 @@ class World:
 
     def status(self) -> FulfilmentStatus:
         return self.orders.orders["fo-1"].status
+
+    async def cancel_one_tshirt(self) -> None:
+        """Orchestration tells the location one T-shirt of its work was canceled."""
+        canceled = FulfilmentOrderLinesCanceled(
+            order_id="ord-1",
+            fulfilment_order_id="fo-1",
+            location_id="wh-hamburg",
+            lines=(LineQuantity(line_id="1", sku="TSHIRT", quantity=1),),
+            reason="lines canceled: size",
+        )
+        await self.handlers.lines_canceled(
+            in_memory_unit_of_work(), received(canceled, "oms.sourcing")
+        )
 
     def tracking_number(self) -> str:
         """The label's: the parcel travels under it."""
@@ -397,6 +414,40 @@ async def test_a_call_off_cancels_open_work_and_is_refused_once_it_left() -> Non
     await world.handlers.called_off(in_memory_unit_of_work(), received(call_off, "oms.sourcing"))
     assert world.status() is FulfilmentStatus.SHIPPED
     assert [r.reason for r in world.orders.refusals.values()] == ["already_shipped"]
+
+
+async def test_units_canceled_of_packed_work_unpack_it_and_void_its_labels() -> None:
+    world = World()
+    await world.release()
+    await world.act(*day()[:3])  # packed and labelled
+    assert world.status() is FulfilmentStatus.PACKED and world.labels.labels
+    await world.cancel_one_tshirt()
+
+    fo = world.orders.orders["fo-1"]
+    assert (fo.status, fo.parcels, fo.lines) == (
+        FulfilmentStatus.PICKING,
+        (),
+        (Line("1", "TSHIRT", 1),),
+    )
+    assert world.labels.labels == {}, "the labels of the undone packing are void"
+    [packing, hand_over] = day()[2:]
+    assert await world.act(packing, hand_over) == []
+    assert [r.reason for r in world.orders.refusals.values()] == [
+        "units_canceled",
+        "hand_over_before_pack",
+    ]
+
+
+async def test_units_canceled_after_the_hand_over_are_refused_and_kept() -> None:
+    world = World()
+    await world.release()
+    await world.act(*day())
+    await world.cancel_one_tshirt()
+    assert world.status() is FulfilmentStatus.SHIPPED
+    assert world.orders.orders["fo-1"].lines == (Line("1", "TSHIRT", 2),)
+    assert [(r.action, r.reason) for r in world.orders.refusals.values()] == [
+        ("cancel_lines", "already_shipped")
+    ]
 
 
 def scan(code: str, at: datetime, tracking: str, carrier: str = "dpd") -> TrackingUpdateReceived:

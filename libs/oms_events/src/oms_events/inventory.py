@@ -32,9 +32,11 @@ __all__ = [
     "LowStock",
     "NetworkAvailabilityChanged",
     "OutOfStock",
+    "ReduceReservations",
     "ReleaseReservations",
     "ReservationExpired",
     "ReservationFailed",
+    "ReservationKept",
     "ReservationLine",
     "ReservationReleased",
     "ReserveStock",
@@ -124,6 +126,34 @@ class ReleaseReservations(EventPayload):
     order_id: Identifier
     reservation_ids: Annotated[tuple[Identifier, ...], Field(max_length=500)] = ()
     reason: _Text
+
+
+class ReservationKept(ValueModel):
+    """What is left of one reservation: ``keep`` units, fewer than it holds."""
+
+    reservation_id: Identifier
+    keep: Quantity
+
+
+@event("ReduceReservations")
+class ReduceReservations(EventPayload):
+    """Give back part of held reservations (some units of a released line canceled): each
+    keeps ``keep`` units and the rest go back to stock (``ReservationReleased`` with the units
+    given back). The target is absolute, so a repeated or replayed request gives nothing back
+    twice; a reservation that holds no more than ``keep`` (or no longer holds) is left as it
+    is, and units already committed are never given back.
+    """
+
+    order_id: Identifier
+    reservations: Annotated[tuple[ReservationKept, ...], Field(min_length=1, max_length=500)]
+    reason: _Text
+
+    @model_validator(mode="after")
+    def _distinct_reservations(self) -> ReduceReservations:
+        ids = [r.reservation_id for r in self.reservations]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each reservation appears once")
+        return self
 
 
 # --- reservations ------------------------------------------------------------------------

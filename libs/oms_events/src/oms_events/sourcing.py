@@ -28,6 +28,7 @@ __all__ = [
     "CandidateLocation",
     "FulfilmentOrderCanceled",
     "FulfilmentOrderCreated",
+    "FulfilmentOrderLinesCanceled",
     "FulfilmentOrderRerouted",
     "OrderAllocated",
     "OrderBackordered",
@@ -188,4 +189,17 @@ class FulfilmentOrderCanceled(EventPayload):
     order_id: Identifier
     fulfilment_order_id: Identifier
     location_id: Identifier
+    reason: _Text
+
+
+@event("FulfilmentOrderLinesCanceled")
+class FulfilmentOrderLinesCanceled(EventPayload):
+    """Some units of released work were canceled (the order's lines canceled after release):
+    the location ships only what is left. ``lines`` are the canceled units of each line;
+    work left with nothing is called off with ``FulfilmentOrderCanceled`` instead."""
+
+    order_id: Identifier
+    fulfilment_order_id: Identifier
+    location_id: Identifier
+    lines: _Lines
     reason: _Text

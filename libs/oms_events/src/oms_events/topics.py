@@ -189,7 +189,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="order_id",
         partitions=_PARTITIONS,
         retention_ms=_FOREVER,
-        event_types=("ReserveStock", "ReleaseReservations"),
+        event_types=("ReserveStock", "ReleaseReservations", "ReduceReservations"),
     ),
     TopicSpec(
         name="oms.sourcing",
@@ -204,6 +204,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "FulfilmentOrderCreated",
             "FulfilmentOrderRerouted",
             "FulfilmentOrderCanceled",
+            "FulfilmentOrderLinesCanceled",
         ),
     ),
     TopicSpec(

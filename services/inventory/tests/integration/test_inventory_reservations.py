@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from oms_events.fulfilment import ShipmentShipped
-from oms_events.inventory import ReleaseReservations
+from oms_events.inventory import ReduceReservations, ReleaseReservations, ReservationKept
 from oms_events.values import LineQuantity
 from tests.support.inventory import (
     BERLIN,
@@ -93,16 +93,7 @@ async def test_hold_fail_release_expire_and_commit_at_shipment(env: Env, tmp_pat
     assert failures["res-ord-d-2"] == "unknown_sku"
 
     # Shipped: 2 of the 3 held T-shirts leave; then the rest of the hold is released.
-    shipped = ShipmentShipped(
-        order_id="ord-a",
-        fulfilment_order_id="fo-a-1",
-        location_id=HAMBURG,
-        shipment_id="shp-a-1",
-        carrier="dhl",
-        tracking_number="00340434161234567890",
-        lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
-        shipped_at=datetime.now(UTC),
-    )
+    shipped = _shipped("a-1", TSHIRT, 2, "00340434161234567890")
     shipped_bytes = event(shipped, "ord-a", "oms/shipping")
     await send(env, "oms.shipments", [("ord-a", shipped_bytes), ("ord-a", shipped_bytes)])
     await wait_for(
@@ -146,6 +137,67 @@ async def test_hold_fail_release_expire_and_commit_at_shipment(env: Env, tmp_pat
     )
     assert await _stock_is(env, MUG, HAMBURG, on_hand=1, reserved=1)
     assert await _stock_is(env, TSHIRT, HAMBURG, on_hand=8, reserved=0)
+
+
+async def test_a_reduced_hold_gives_back_its_canceled_units_once_never_committed_ones(
+    env: Env, tmp_path: Path
+) -> None:
+    await import_catalogue(env, tmp_path)
+    inventory = await env.service("inventory")
+    await inventory.wait_ready()
+    await feed(env, receipt("rcv-1", TSHIRT, HAMBURG, 5))
+    await wait_for(lambda: stock(env, TSHIRT, HAMBURG), what="the receipt")
+    await request(env, reserve("ord-a", (TSHIRT, HAMBURG, 3)))
+    await settled(env, 1)
+
+    # 1 of the 3 canceled, the request redelivered as it was and sent again with a new id.
+    reduce = ReduceReservations(
+        order_id="ord-a",
+        reservations=(ReservationKept(reservation_id="res-ord-a-1", keep=2),),
+        reason="lines canceled: size",
+    )
+    [sent] = await request(env, reduce)
+    await send(env, "oms.reservation-requests", [("ord-a", sent)])
+    await request(env, reduce)
+    await wait_for(lambda: _stock_is(env, TSHIRT, HAMBURG, on_hand=5, reserved=2), what="reduce")
+
+    # 2 shipped, then a late request to keep 1: the committed units are not given back.
+    shipped = _shipped("a-1", TSHIRT, 2, "00340434161234567890")
+    await send(env, "oms.shipments", [("ord-a", event(shipped, "ord-a", "oms/shipping"))])
+    await wait_for(lambda: _status_is(env, "res-ord-a-1", "committed"), what="the commit")
+    late = ReduceReservations(
+        order_id="ord-a",
+        reservations=(ReservationKept(reservation_id="res-ord-a-1", keep=1),),
+        reason="too late",
+    )
+    # Behind it on the order's partition: its first line again (changing nothing), a second.
+    await request(env, late, reserve("ord-a", (TSHIRT, HAMBURG, 3), (TSHIRT, HAMBURG, 1)))
+    await settled(env, 2)
+    await wait_for(lambda: _stock_is(env, TSHIRT, HAMBURG, on_hand=3, reserved=1), what="line 2")
+    released = await events_until(env, "oms.inventory", 1, "ReservationReleased")
+    assert [(e.payload.reservation_id, e.payload.quantity) for e in released] == [
+        ("res-ord-a-1", 1)
+    ]
+    [row] = await env.fetch(
+        "inventory",
+        "SELECT quantity, committed FROM reservations WHERE reservation_id = $1",
+        "res-ord-a-1",
+    )
+    assert (row["quantity"], row["committed"]) == (2, 2)
+
+
+def _shipped(suffix: str, sku: str, quantity: int, tracking_number: str) -> ShipmentShipped:
+    """ord-a's shipment ``shp-<suffix>`` of ``quantity`` units of its line 1 from Hamburg."""
+    return ShipmentShipped(
+        order_id="ord-a",
+        fulfilment_order_id=f"fo-{suffix}",
+        location_id=HAMBURG,
+        shipment_id=f"shp-{suffix}",
+        carrier="dhl",
+        tracking_number=tracking_number,
+        lines=(LineQuantity(line_id="1", sku=sku, quantity=quantity),),
+        shipped_at=datetime.now(UTC),
+    )
 
 
 async def _status_is(env: Env, reservation_id: str, status: str) -> bool:
@@ -253,16 +305,7 @@ async def test_every_request_is_answered_and_shipments_always_leave_on_hand(
     # leave on hand.
     await request(env, ReleaseReservations(order_id="ord-a", reason="re-sourced"))
     await wait_for(lambda: _stock_is(env, MUG, HAMBURG, reserved=0), what="the release")
-    shipped = ShipmentShipped(
-        order_id="ord-a",
-        fulfilment_order_id="fo-a",
-        location_id=HAMBURG,
-        shipment_id="shp-a",
-        carrier="dhl",
-        tracking_number="00340434161234567891",
-        lines=(LineQuantity(line_id="1", sku=MUG, quantity=2),),
-        shipped_at=datetime.now(UTC),
-    )
+    shipped = _shipped("a", MUG, 2, "00340434161234567891")
     await send(env, "oms.shipments", [("ord-a", event(shipped, "ord-a", "oms/shipping"))])
     assert await wait_for(
         lambda: _stock_is(env, MUG, HAMBURG, on_hand=8, reserved=0), what="units leaving"

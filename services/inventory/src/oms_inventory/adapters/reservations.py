@@ -31,6 +31,7 @@ __all__ = [
     "decided",
     "expire_due",
     "hold_run",
+    "reduce",
     "release",
     "released_to_work",
 ]
@@ -196,6 +197,36 @@ async def release(
         " RETURNING r.reservation_id, r.order_id, r.sku, r.location_id, due.remaining",
         order_id,
         list(reservation_ids),
+        reason,
+    )
+    return await _unhold(conn, notes, rows, ReservationStatus.RELEASED)
+
+
+async def reduce(
+    conn: asyncpg.Connection,
+    notes: Notes,
+    order_id: str,
+    kept: Sequence[tuple[str, int]],
+    reason: str,
+) -> list[Held]:
+    """Held reservations of the order keep only ``kept`` ((id, units)) and give the rest
+    back, one statement for the request: the units given back of each that held more. The
+    target is absolute, so a repeat finds nothing more to give; committed units stay."""
+    rows = await conn.fetch(
+        "UPDATE reservations r SET quantity = due.keeps, reason = $4, updated_at = now(),"
+        " status = CASE WHEN due.keeps = r.committed THEN 'committed' ELSE r.status END"
+        " FROM (SELECT x.reservation_id, x.quantity - greatest(k.keep, x.committed) AS remaining,"
+        "       greatest(k.keep, x.committed) AS keeps"
+        "       FROM reservations x JOIN unnest($2::text[], $3::int[]) AS k(id, keep)"
+        "       ON x.reservation_id = k.id"
+        "       WHERE x.order_id = $1 AND x.status = 'held'"
+        "       AND x.quantity > greatest(k.keep, x.committed)"
+        "       ORDER BY x.reservation_id FOR UPDATE OF x) AS due"
+        " WHERE r.reservation_id = due.reservation_id"
+        " RETURNING r.reservation_id, r.order_id, r.sku, r.location_id, due.remaining",
+        order_id,
+        [reservation_id for reservation_id, _ in kept],
+        [keep for _, keep in kept],
         reason,
     )
     return await _unhold(conn, notes, rows, ReservationStatus.RELEASED)

@@ -12,6 +12,7 @@ from oms_events.fulfilment import (
     ShipmentShipped,
 )
 from oms_events.inventory import (
+    ReduceReservations,
     ReleaseReservations,
     ReserveStock,
     StockAdjustment,
@@ -37,7 +38,8 @@ def subscriptions(
     topics = [
         Subscription("oms.reservation-requests")
         .batch(ReserveStock, reservations.reserve)
-        .each(ReleaseReservations, reservations.release),
+        .each(ReleaseReservations, reservations.release)
+        .each(ReduceReservations, reservations.reduce),
         Subscription("oms.sourcing").batch(FulfilmentOrderCreated, reservations.released),
         Subscription("oms.shipments")
         .each(ShipmentShipped, reservations.shipped)

@@ -22,6 +22,7 @@ from oms_events.fulfilment import (
 )
 from oms_events.inventory import (
     InventoryDiscrepancyReported,
+    ReduceReservations,
     ReleaseReservations,
     ReservationExpired,
     ReservationFailed,
@@ -34,7 +35,7 @@ from oms_events.inventory import (
 from oms_events.sourcing import FulfilmentOrderCreated
 from oms_events.values import LineQuantity
 from oms_inventory.adapters.projection import emit_for_order
-from oms_inventory.adapters.reservations import Asked, ToHold
+from oms_inventory.adapters.reservations import Asked, Held, ToHold
 from oms_inventory.adapters.stock import Movement
 from oms_inventory.domain.reservations import ReservationStatus
 from oms_inventory.service_layer.feed import not_in_future
@@ -123,6 +124,21 @@ class ReservationHandlers:
         released = await self.reservations.release(
             work.conn, work.notes, request.order_id, request.reservation_ids, request.reason
         )
+        self._released(work, released, request.reason)
+
+    async def reduce(self, work: UnitOfWork, received: Received[ReduceReservations]) -> None:
+        """Units of released lines canceled: each reservation keeps what is still to ship."""
+        request = received.payload
+        released = await self.reservations.reduce(
+            work.conn,
+            work.notes,
+            request.order_id,
+            [(r.reservation_id, r.keep) for r in request.reservations],
+            request.reason,
+        )
+        self._released(work, released, request.reason)
+
+    def _released(self, work: UnitOfWork, released: Sequence[Held], reason: str) -> None:
         for held in released:
             emit_for_order(
                 work.outbox,
@@ -132,7 +148,7 @@ class ReservationHandlers:
                     reservation_id=held.reservation_id,
                     order_id=held.order_id,
                     quantity=held.quantity,
-                    reason=request.reason,
+                    reason=reason,
                 ),
                 held.order_id,
             )

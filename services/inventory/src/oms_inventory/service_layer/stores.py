@@ -95,6 +95,18 @@ class ReservationStore(Protocol):
         """The order's held reservations given back (all of them when no ids are given)."""
         ...
 
+    async def reduce(
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        order_id: str,
+        kept: Sequence[tuple[str, int]],
+        reason: str,
+    ) -> list[Held]:
+        """The order's held reservations keep only ``kept`` ((id, units)): the units given
+        back of each that held more (never committed ones, never twice)."""
+        ...
+
     async def released_to_work(
         self, conn: asyncpg.Connection, released: Sequence[tuple[str, str, str]]
     ) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from oms_orchestration.domain.cancellation import drop_units, whole_reservations
+from oms_orchestration.domain.cancellation import drop_units, units_to_cancel
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
 
@@ -537,23 +537,30 @@ async def overdue_fulfilment_orders(
 
 async def give_up_line(
     conn: asyncpg.Connection, order_id: str, line_id: str, quantity: int
-) -> list[str]:
+) -> list[tuple[Allocation, int]]:
     """Stop asking for up to ``quantity`` units of a canceled line: whole reservations,
-    newest first, that fit in it; their ids (to release). Fulfilment orders left with nothing
-    held are marked canceled; the caller calls them off."""
+    newest first, that fit in it, then part of the next one. Each reservation taken from (as
+    it was) and the units taken: a whole one is marked released, a partial one keeps the
+    rest. The caller gives them back and tells the locations."""
     rows = await conn.fetch(
-        "SELECT reservation_id, quantity FROM allocations WHERE order_id = $1 AND line_id = $2"
+        "SELECT * FROM allocations WHERE order_id = $1 AND line_id = $2"
         " AND status IN ('requested', 'held') ORDER BY decision_id DESC, reservation_id DESC"
         " FOR UPDATE",
         order_id,
         line_id,
     )
-    chosen = whole_reservations([(r["reservation_id"], r["quantity"]) for r in rows], quantity)
+    found = {r["reservation_id"]: _allocation(r) for r in rows}
+    taken = units_to_cancel([(a.reservation_id, a.quantity) for a in found.values()], quantity)
+    # A released allocation keeps its quantity (what it held); a partial one what is left.
     await conn.execute(
-        "UPDATE allocations SET status = 'released' WHERE reservation_id = ANY($1::text[])",
-        chosen,
+        "UPDATE allocations a SET"
+        " quantity = CASE WHEN a.quantity = t.units THEN a.quantity ELSE a.quantity - t.units END,"
+        " status = CASE WHEN a.quantity = t.units THEN 'released' ELSE a.status END"
+        " FROM unnest($1::text[], $2::int[]) AS t(id, units) WHERE a.reservation_id = t.id",
+        [reservation_id for reservation_id, _ in taken],
+        [units for _, units in taken],
     )
-    return chosen
+    return [(found[reservation_id], units) for reservation_id, units in taken]
 
 
 async def call_off_empty(conn: asyncpg.Connection, order_id: str) -> list[FulfilmentOrderRef]:

@@ -1,13 +1,13 @@
 """What canceling some units of a line takes away: its waiting (backordered) units first,
-then whole reservations that fit in what is left to cancel."""
+then whole reservations that fit in what is left to cancel, then part of one more."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from oms_orchestration.domain.sourcing import Line
 
-__all__ = ["drop_units", "whole_reservations"]
+__all__ = ["drop_units", "units_to_cancel", "work_canceled"]
 
 
 def drop_units(lines: Sequence[Line], line_id: str, quantity: int) -> tuple[int, list[Line]]:
@@ -25,13 +25,37 @@ def drop_units(lines: Sequence[Line], line_id: str, quantity: int) -> tuple[int,
     return quantity - left, kept
 
 
-def whole_reservations(reservations: Sequence[tuple[str, int]], quantity: int) -> list[str]:
-    """Of ``reservations`` ((id, units), in the order to give them up), those that fit
-    whole in ``quantity``: a reservation larger than what is left stays, and its location
-    ships the rest of the line."""
-    chosen, left = [], quantity
+def units_to_cancel(
+    reservations: Sequence[tuple[str, int]], quantity: int
+) -> list[tuple[str, int]]:
+    """Of ``reservations`` ((id, units), in the order to give them up), how many units to
+    take from each to cancel ``quantity``: whole reservations that fit first, then the rest
+    from the first one larger than what is left (it keeps its other units, and its location
+    ships them). Units no reservation holds are not taken."""
+    whole, larger, left = [], [], quantity
     for reservation_id, units in reservations:
         if units <= left:
-            chosen.append(reservation_id)
+            whole.append((reservation_id, units))
             left -= units
-    return chosen
+        else:
+            larger.append(reservation_id)
+    if left and larger:
+        whole.append((larger[0], left))
+    return whole
+
+
+def work_canceled(
+    taken: Sequence[tuple[str, str, Line]], ended: Set[str]
+) -> dict[tuple[str, str], list[Line]]:
+    """By (fulfilment order, location), the units canceled of each of its lines, from the
+    units ``taken`` off released reservations ((fulfilment order, location, units of a
+    line)); work in ``ended`` (called off whole) is left out."""
+    work: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
+    for fulfilment_order_id, location_id, line in taken:
+        if fulfilment_order_id not in ended:
+            lines = work.setdefault((fulfilment_order_id, location_id), {})
+            lines[line.line_id, line.sku] = lines.get((line.line_id, line.sku), 0) + line.quantity
+    return {
+        key: [Line(line_id, sku, units) for (line_id, sku), units in lines.items()]
+        for key, lines in work.items()
+    }

@@ -20,12 +20,19 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import structlog
 
-from oms_events.inventory import ReleaseReservations, ReservationLine, ReserveStock
+from oms_events.inventory import (
+    ReduceReservations,
+    ReleaseReservations,
+    ReservationKept,
+    ReservationLine,
+    ReserveStock,
+)
 from oms_events.sourcing import (
     Allocation,
     BackorderReason,
     FulfilmentOrderCanceled,
     FulfilmentOrderCreated,
+    FulfilmentOrderLinesCanceled,
     FulfilmentOrderRerouted,
     OrderAllocated,
     OrderBackordered,
@@ -41,6 +48,7 @@ from oms_orchestration.adapters.sagas import (
     Saga,
 )
 from oms_orchestration.adapters.sagas import Allocation as AllocationRow
+from oms_orchestration.domain.cancellation import work_canceled
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
 from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
@@ -824,22 +832,51 @@ class Orchestrator:
         self, work: UnitOfWork, order_id: str, lines: list[tuple[str, int]], reason: str
     ) -> None:
         """Some lines canceled: their backordered units are forgotten first, then whole
-        reservations that fit in the canceled quantity are given back (a reservation larger
-        than what is left to cancel stays: its location ships the rest of the line). A
-        fulfilment order left with nothing is called off."""
+        reservations that fit in the canceled quantity are given back, then part of one
+        more (``ReduceReservations``). A fulfilment order left with nothing is called off;
+        one that keeps some of its work is told which units it no longer ships."""
         saga = await self.sagas.lock_saga(work.conn, order_id)
         if saga is None or saga.state is SagaState.CANCELED:
             return
-        released: list[str] = []
+        taken: list[tuple[AllocationRow, int]] = []
         for line_id, quantity in lines:
             dropped, saga = await self.sagas.drop_backordered(work.conn, saga, line_id, quantity)
-            released += await self.sagas.give_up_line(
-                work.conn, order_id, line_id, quantity - dropped
-            )
+            taken += await self.sagas.give_up_line(work.conn, order_id, line_id, quantity - dropped)
+        released = [a.reservation_id for a, units in taken if units == a.quantity]
         if released:
             self._release(work, order_id, released, reason)
-        for fo in await self.sagas.call_off_empty(work.conn, order_id):
+        kept = [(a.reservation_id, a.quantity - units) for a, units in taken if units < a.quantity]
+        if kept:
+            work.emit(
+                ReduceReservations(
+                    order_id=order_id,
+                    reservations=tuple(
+                        ReservationKept(reservation_id=r, keep=keep) for r, keep in kept
+                    ),
+                    reason=reason,
+                ),
+                subject=order_id,
+            )
+        called_off = await self.sagas.call_off_empty(work.conn, order_id)
+        for fo in called_off:
             self._call_off(work, order_id, fo.fulfilment_order_id, fo.location_id, reason)
+        released_work = [
+            (a.fulfilment_order_id, a.location_id, Line(a.line_id, a.sku, units))
+            for a, units in taken
+            if a.fulfilment_order_id is not None
+        ]
+        ended = {fo.fulfilment_order_id for fo in called_off}
+        for (fo_id, location_id), canceled in work_canceled(released_work, ended).items():
+            work.emit(
+                FulfilmentOrderLinesCanceled(
+                    order_id=order_id,
+                    fulfilment_order_id=fo_id,
+                    location_id=location_id,
+                    lines=_quantities(canceled),
+                    reason=reason,
+                ),
+                subject=order_id,
+            )
         # What was still asked for may have been all a decision waited for: settle it now
         # (its answer, when it comes, finds nothing to do).
         loaded = await self.orders.load_order(work.conn, order_id)

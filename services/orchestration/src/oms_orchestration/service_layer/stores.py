@@ -117,7 +117,10 @@ class SagaStore(Protocol):
 
     async def give_up_line(
         self, conn: asyncpg.Connection, order_id: str, line_id: str, quantity: int
-    ) -> list[str]: ...
+    ) -> list[tuple[Allocation, int]]:
+        """Each reservation (as it was) units of the canceled line are taken from, and how
+        many: whole ones released, a partial one keeping the rest."""
+        ...
 
     async def cancel(
         self, conn: asyncpg.Connection, order_id: str

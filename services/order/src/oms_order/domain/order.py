@@ -271,6 +271,20 @@ class Order:
             self.advance(OrderStatus.PARTIALLY_FULFILLED)
         return value
 
+    def shipped_despite_cancel(self, lines: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Units handed to a carrier before their cancellation reached the location (which
+        then refuses it): they left, so they count as shipped, not canceled. Returns the
+        (line id, units) taken back from canceled; call before ``shipped``."""
+        by_id = {line.line_id: line for line in self.lines}
+        taken_back = []
+        for line_id, quantity in lines:
+            line = by_id.get(line_id)
+            units = min(quantity - line.open, line.canceled) if line else 0
+            if line and units > 0:
+                line.canceled -= units
+                taken_back.append((line_id, units))
+        return taken_back
+
     def uncollected(self, lines: Sequence[tuple[str, int]]) -> int:
         """Units set aside for pickup (counted shipped) that their customer never collected
         are canceled after all. Returns what to refund: their value, or everything captured

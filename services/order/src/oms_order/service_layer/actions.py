@@ -614,7 +614,18 @@ class OrderActions:
             _log.info("shipment_known", order_id=order_id)
             return
         before = aggregate.status
-        amount = aggregate.shipped([(line.line_id, line.quantity) for line in lines])
+        units = [(line.line_id, line.quantity) for line in lines]
+        taken_back = aggregate.shipped_despite_cancel(units)
+        if taken_back:  # the location refused the late cancellation; the units left
+            await timeline(work).append(
+                work.conn,
+                order_id,
+                event_type="CancellationOvertaken",
+                caused_by=cause_of(work),
+                actor="service:shipping",
+                detail={"shipment_id": shipment_id, "lines": dict(taken_back)},
+            )
+        amount = aggregate.shipped(units)
         capture_id = None
         if amount > 0 and aggregate.authorization_id:
             capture_id = await self._provider(

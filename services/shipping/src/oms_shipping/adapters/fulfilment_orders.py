@@ -123,7 +123,7 @@ _LABELS = (
 _LOAD = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.lines, f.status, f.parcels,"
     " f.carrier, f.delivery_method, f.pickup_store_id, f.pickup_code, f.hold_until,"
-    " f.shipping_address, f.promised_by, f.policy, f.promise_at_risk, "
+    " f.shipping_address, f.promised_by, f.policy, f.promise_at_risk, f.canceled_lines, "
     + _TRACKING_NUMBERS
     + ", "
     + _LABELS
@@ -158,6 +158,7 @@ def _loaded(row: asyncpg.Record) -> FulfilmentOrder:
         promised_by=row["promised_by"],
         policy=row["policy"],
         promise_at_risk=row["promise_at_risk"],
+        canceled=_lines(json.loads(row["canceled_lines"])),
     )
 
 
@@ -213,7 +214,7 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         "UPDATE fulfilment_orders SET status = $2, lines = $3::jsonb, parcels = $4::jsonb,"
         " carrier = $5, shipped_at = CASE WHEN $2 = 'SHIPPED' THEN $6 ELSE shipped_at END,"
         " pickup_code = $7, hold_until = $8, policy = $9, promise_at_risk = $10,"
-        " updated_at = now() WHERE fulfilment_order_id = $1",
+        " canceled_lines = $11::jsonb, updated_at = now() WHERE fulfilment_order_id = $1",
         fo.fulfilment_order_id,
         fo.status.value,
         json.dumps([_line(line) for line in fo.lines]),
@@ -234,6 +235,7 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         fo.hold_until,
         fo.policy,
         fo.promise_at_risk,
+        json.dumps([_line(line) for line in fo.canceled]),
     )
 
 
@@ -260,7 +262,8 @@ _VIEW = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.delivery_method,"
     " CASE WHEN f.delivery_method = ANY($1::text[]) THEN f.pickup_store_id END"
     " AS pickup_store_id, f.status,"
-    " f.lines, f.parcels, f.carrier, f.accept_by, f.promised_by, f.hold_until, f.updated_at,"
+    " f.lines, f.canceled_lines, f.parcels, f.carrier, f.accept_by, f.promised_by,"
+    " f.hold_until, f.updated_at,"
     " f.policy, f.promise_at_risk, " + _TRACKING_NUMBERS + " FROM fulfilment_orders f"
 )
 
@@ -268,6 +271,7 @@ _VIEW = (
 def _view(row: asyncpg.Record) -> dict[str, Any]:
     view = dict(row)
     view["lines"] = json.loads(row["lines"])
+    view["canceled_lines"] = json.loads(row["canceled_lines"])
     view["parcels"] = json.loads(row["parcels"])
     return view
 

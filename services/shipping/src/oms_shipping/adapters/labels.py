@@ -26,6 +26,7 @@ __all__ = [
     "manifest",
     "return_source",
     "save_labels",
+    "void_labels",
 ]
 
 
@@ -89,6 +90,15 @@ async def save_labels(conn: asyncpg.Connection, labels: Sequence[LabelRow]) -> N
         [json.dumps(x.alternatives) for x in labels],
         [x.pdf for x in labels],
         [x.zpl for x in labels],
+    )
+
+
+async def void_labels(conn: asyncpg.Connection, fulfilment_order_id: str) -> None:
+    """The outbound labels of a packing undone are void: packing again prints new ones (the
+    void numbers are never issued again: the counters only go up)."""
+    await conn.execute(
+        "DELETE FROM labels WHERE fulfilment_order_id = $1 AND kind = 'outbound'",
+        fulfilment_order_id,
     )
 
 

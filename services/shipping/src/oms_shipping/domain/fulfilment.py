@@ -118,6 +118,8 @@ class FulfilmentOrder:
     """The rate-shopping policy that chose the labels' carriers."""
     promise_at_risk: bool = False
     """Some parcel's best carrier option arrives after ``promised_by``."""
+    canceled: tuple[Line, ...] = ()
+    """Units of its lines canceled after release (no longer in ``lines``), per line."""
     changed: bool = field(default=False, compare=False)
 
     @property
@@ -181,9 +183,16 @@ class FulfilmentOrder:
             for line in parcel.lines:
                 packed[line.line_id] = packed.get(line.line_id, 0) + line.quantity
         ordered = {line.line_id: line.quantity for line in self.lines}
+        canceled = {line.line_id: line.quantity for line in self.canceled}
         for line_id, quantity in sorted(packed.items()):
-            if line_id not in ordered:
+            if line_id not in ordered and line_id not in canceled:
                 raise ActionRefused("unknown_line", f"line {line_id} is not in the work")
+            if quantity > ordered.get(line_id, 0) and line_id in canceled:
+                raise ActionRefused(
+                    "units_canceled",
+                    f"line {line_id}: {quantity} packed, {ordered.get(line_id, 0)} to ship;"
+                    f" {canceled[line_id]} canceled",
+                )
             if quantity > ordered[line_id]:
                 raise ActionRefused(
                     "packed_more_than_ordered",
@@ -312,6 +321,39 @@ class FulfilmentOrder:
         if not remaining:
             self.status = _S.REJECTED
         return tuple(given_back.values())
+
+    def cancel_lines(self, lines: tuple[Line, ...]) -> bool:
+        """Units of some lines canceled after release: the work keeps only the rest. Packed
+        work is unpacked (its parcels and labels void) to be packed again without them;
+        work left with nothing is CANCELED. False when there was nothing to cancel (called
+        off or uncollected already); refused once the parcels left or wait at the counter."""
+        if self.status in (_S.CANCELED, _S.UNCOLLECTED):
+            return False
+        if self.status not in _OPEN:
+            raise ActionRefused(
+                _CLOSED_REASONS[self.status], f"cannot cancel units of work that is {self.status}"
+            )
+        left = {line.line_id: line for line in self.lines}
+        canceled = {line.line_id: line.quantity for line in self.canceled}
+        for line in lines:
+            kept = left.get(line.line_id)
+            if kept is None or kept.sku != line.sku:
+                raise ActionRefused("unknown_line", f"line {line.line_id} is not in the work")
+            if line.quantity > kept.quantity:
+                raise ActionRefused(
+                    "canceled_more_than_left",
+                    f"line {line.line_id}: {line.quantity} canceled, {kept.quantity} to ship",
+                )
+            left[line.line_id] = Line(line.line_id, line.sku, kept.quantity - line.quantity)
+            canceled[line.line_id] = canceled.get(line.line_id, 0) + line.quantity
+        skus = {line.line_id: line.sku for line in (*self.lines, *self.canceled)}
+        self.lines = tuple(line for line in left.values() if line.quantity)
+        self.canceled = tuple(Line(i, skus[i], q) for i, q in sorted(canceled.items()))
+        if self.status is _S.PACKED:
+            self.parcels, self.labels, self.policy, self.promise_at_risk = (), (), None, False
+            self.status = _S.PICKING
+        self._move(_S.CANCELED if not self.lines else self.status)
+        return True
 
     def cancel(self) -> bool:
         """Orchestration called the work off. False when there was nothing to call off (it

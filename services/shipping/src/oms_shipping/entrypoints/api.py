@@ -69,7 +69,9 @@ class FulfilmentOrderView(StrictModel):
     """Pickup orders: where the customer collects (another location for ship-to-store)."""
     status: FulfilmentStatus
     lines: list[LineQuantity]
-    """Still to ship (a rejection takes lines out)."""
+    """Still to ship (a rejection takes lines out, a cancellation units)."""
+    canceled_lines: list[LineQuantity]
+    """Units canceled after release, per line: not to be packed."""
     parcels: list[_ParcelView]
     carrier: str | None
     tracking_numbers: list[str]

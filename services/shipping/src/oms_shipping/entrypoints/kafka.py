@@ -16,7 +16,11 @@ from oms_events.fulfilment import (
     ReceivedAtStore,
     TrackingUpdateReceived,
 )
-from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
+from oms_events.sourcing import (
+    FulfilmentOrderCanceled,
+    FulfilmentOrderCreated,
+    FulfilmentOrderLinesCanceled,
+)
 from oms_runtime import Subscription
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
 from oms_shipping.service_layer.tracking import TrackingHandlers
@@ -28,7 +32,8 @@ def subscriptions(fulfilment: FulfilmentHandlers, tracking: TrackingHandlers) ->
     return [
         Subscription("oms.sourcing")
         .batch(FulfilmentOrderCreated, fulfilment.created)
-        .each(FulfilmentOrderCanceled, fulfilment.called_off),
+        .each(FulfilmentOrderCanceled, fulfilment.called_off)
+        .each(FulfilmentOrderLinesCanceled, fulfilment.lines_canceled),
         Subscription("oms.staff-actions")
         .each(FulfilmentAccepted, fulfilment.staff_action)
         .each(FulfilmentRejected, fulfilment.staff_action)

@@ -32,13 +32,23 @@ from oms_events.fulfilment import (
     ReceivedAtStore,
     ShipmentShipped,
 )
-from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated
+from oms_events.sourcing import (
+    FulfilmentOrderCanceled,
+    FulfilmentOrderCreated,
+    FulfilmentOrderLinesCanceled,
+)
 from oms_events.values import LineQuantity
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
 from oms_shipping.adapters.labels import LabelRow
 from oms_shipping.domain.boxes import BoxCatalogue
-from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, Line, Parcel
+from oms_shipping.domain.fulfilment import (
+    ActionRefused,
+    FulfilmentOrder,
+    FulfilmentStatus,
+    Line,
+    Parcel,
+)
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.service_layer.labelling import Labelling, ready_to_ship
 from oms_shipping.service_layer.rate_shopping import shop
@@ -358,6 +368,34 @@ class FulfilmentHandlers:
             return
         await self.fulfilment_orders.save(work.conn, fo, received.envelope.time)
         _log.info("fulfilment_order_called_off", fulfilment_order_id=fo.fulfilment_order_id)
+
+    async def lines_canceled(
+        self, work: UnitOfWork, received: Received[FulfilmentOrderLinesCanceled]
+    ) -> None:
+        """Units of the work canceled: the location ships only the rest (packed work is
+        unpacked, its labels void), unless its parcels already left; refused and kept then."""
+        event = received.payload
+        fo = await self.fulfilment_orders.lock(work.conn, event.fulfilment_order_id)
+        if fo is None or fo.order_id != event.order_id:
+            _log.warning("lines_canceled_for_unknown_fulfilment_order", order_id=event.order_id)
+            return
+        was_packed = fo.status is FulfilmentStatus.PACKED
+        try:
+            if not fo.cancel_lines(_lines(event.lines)):
+                return
+        except ActionRefused as refused:
+            await self._refuse(
+                work, received.envelope.id, event.location_id, fo, "cancel_lines", refused
+            )
+            return
+        if was_packed:
+            await self.labelling.labels.void_labels(work.conn, fo.fulfilment_order_id)
+        await self.fulfilment_orders.save(work.conn, fo, received.envelope.time)
+        _log.info(
+            "fulfilment_lines_canceled",
+            fulfilment_order_id=fo.fulfilment_order_id,
+            status=fo.status.value,
+        )
 
     async def _act(
         self,

@@ -103,6 +103,10 @@ class LabelStore(Protocol):
         """A parcel keeps its first label of a kind."""
         ...
 
+    async def void_labels(self, conn: asyncpg.Connection, fulfilment_order_id: str) -> None:
+        """The work's outbound labels no longer count (its packing was undone)."""
+        ...
+
     async def label_document(
         self, conn: asyncpg.Connection, fulfilment_order_id: str, parcel_id: str, kind: str
     ) -> tuple[bytes, str, str] | None: ...
