@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oms_events.fulfilment import ShipmentShipped
+from oms_events.fulfilment import ShipmentShipped, ShippedParcel
 from oms_events.inventory import ReleaseReservations
 from oms_events.values import LineQuantity
 from tests.support.inventory import (
@@ -100,6 +100,7 @@ async def test_hold_fail_release_expire_and_commit_at_shipment(env: Env, tmp_pat
         shipment_id="shp-a-1",
         carrier="dhl",
         tracking_number="00340434161234567890",
+        parcels=(ShippedParcel(carrier="dhl", tracking_number="00340434161234567890"),),
         lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=2),),
         shipped_at=datetime.now(UTC),
     )
@@ -260,6 +261,7 @@ async def test_every_request_is_answered_and_shipments_always_leave_on_hand(
         shipment_id="shp-a",
         carrier="dhl",
         tracking_number="00340434161234567891",
+        parcels=(ShippedParcel(carrier="dhl", tracking_number="00340434161234567891"),),
         lines=(LineQuantity(line_id="1", sku=MUG, quantity=2),),
         shipped_at=datetime.now(UTC),
     )
