@@ -20,13 +20,11 @@ from tests.support.inventory import (
     MUG,
     TSHIRT,
     events_until,
-    feed,
-    import_catalogue,
-    receipt,
     send,
 )
-from tests.support.orchestration import SOURCING, write_sourcing
+from tests.support.orchestration import stock_received_and_seen
 from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.services import every_service
 from tests.support.shipping import (
     STAFF,
     fulfilment_order,
@@ -82,17 +80,9 @@ async def _labels(env: Env, fulfilment_order_id: str) -> dict[str, str]:
 async def test_two_parcels_leave_apart_each_captured_committed_and_delivered_on_its_own(
     env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:
-    await import_catalogue(env, tmp_path)
-    services = [
-        await env.service("order"),
-        await env.service("inventory"),
-        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, SOURCING)),
-        await env.service("shipping"),
-        await env.service("notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1"),
-    ]
-    for service in services:
-        await service.wait_ready()
-    await feed(env, receipt("rcv-t", TSHIRT, HAMBURG, 10), receipt("rcv-m", MUG, HAMBURG, 10))
+    await every_service(env, smtp, tmp_path)
+    await stock_received_and_seen(env, TSHIRT, HAMBURG, 10)
+    await stock_received_and_seen(env, MUG, HAMBURG, 10)
 
     # Two T-shirts and a mug, released to Hamburg together.
     submitted = order_submitted("PART-1", lines=[(TSHIRT, 2), (MUG, 1)])
@@ -203,13 +193,14 @@ async def test_two_parcels_leave_apart_each_captured_committed_and_delivered_on_
     ]
     captures = await env.fetch(
         "order",
-        "SELECT shipment_id, captured_minor FROM order_shipments WHERE order_id = $1"
-        " ORDER BY shipped_at",
+        "SELECT shipment_id, captured_minor, tracking_numbers FROM order_shipments"
+        " WHERE order_id = $1 ORDER BY shipped_at",
         order_id,
     )
     assert [tuple(r) for r in captures] == [
-        (f"shp-{fo_id}", MUG_MINOR),
-        (f"shp-{fo_id}-2", TOTAL_MINOR - MUG_MINOR),  # the shirts and the shipping costs
+        (f"shp-{fo_id}", MUG_MINOR, [numbers["p-2"]]),
+        # The shirts and the shipping costs.
+        (f"shp-{fo_id}-2", TOTAL_MINOR - MUG_MINOR, [numbers["p-1"]]),
     ]
     refusals = await env.fetch(
         "shipping", "SELECT action, reason FROM refused_actions WHERE order_id = $1", order_id
