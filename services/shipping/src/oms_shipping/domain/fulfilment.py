@@ -1,12 +1,12 @@
 """A fulfilment order at its location: the work one location does for one order, moved by
 its staff's actions and by orchestration calling it off.
 
-CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED, its packed parcels handed
-over all at once or in several hand-overs (PARTIALLY_SHIPPED until the last leaves), each
-hand-over its own shipment; for click & collect the
-packed work waits at the store instead (READY_FOR_PICKUP -> COLLECTED, against its pickup
-code); work shipped to a pickup store waits there once the store receives it (SHIPPED ->
-READY_FOR_PICKUP -> COLLECTED); work its customer did not collect in time is UNCOLLECTED;
+CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED, the packed parcels handed
+over all at once or in several hand-overs, each its own shipment (PARTIALLY_SHIPPED until the
+last leaves); for click & collect the packed work waits at the store instead
+(READY_FOR_PICKUP -> COLLECTED, against its pickup code); work shipped to a pickup store
+waits there once the store receives it (SHIPPED -> READY_FOR_PICKUP -> COLLECTED); work its
+customer did not collect in time is UNCOLLECTED;
 REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
 An action that does not fit the status is refused with a specific reason; the aggregate is
 then unchanged.
