@@ -11,9 +11,10 @@ import pytest
 
 from oms_events.values import LineQuantity
 from oms_order.domain.identity import order_id_for
-from tests.support.inventory import HAMBURG, TSHIRT, import_catalogue, send
-from tests.support.orchestration import SOURCING, stock_received_and_seen, write_sourcing
+from tests.support.inventory import HAMBURG, TSHIRT, send
+from tests.support.orchestration import stock_received_and_seen
 from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.services import every_service
 from tests.support.shipping import (
     fulfilment_order,
     label_tracking_number,
@@ -33,16 +34,7 @@ pytestmark = pytest.mark.integration
 async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_german(
     env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:
-    await import_catalogue(env, tmp_path)
-    services = [
-        await env.service("order"),
-        await env.service("inventory"),
-        await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, SOURCING)),
-        await env.service("shipping"),
-        await env.service("notification", **smtp.env()),
-    ]
-    for service in services:
-        await service.wait_ready()
+    await every_service(env, smtp, tmp_path)
     await stock_received_and_seen(env, TSHIRT, HAMBURG, 10)
 
     # A German customer's order (address in Cologne, no stated preference), and one whose

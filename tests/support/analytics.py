@@ -8,7 +8,7 @@ from functools import partial
 
 from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
-from oms_events.fulfilment import ShipmentShipped
+from oms_events.fulfilment import ShipmentShipped, ShippedParcel
 from oms_events.orders import (
     Customer,
     OrderAccepted,
@@ -109,6 +109,7 @@ def shipped(order_id: str, when: datetime) -> ShipmentShipped:
         shipment_id=f"sh-{order_id}",
         carrier="dhl",
         tracking_number=f"TRK-{order_id}",
+        parcels=(ShippedParcel(carrier="dhl", tracking_number=f"TRK-{order_id}"),),
         lines=_ONE_LINE,
         shipped_at=when,
     )

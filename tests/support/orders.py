@@ -8,7 +8,13 @@ from typing import Any
 
 from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
-from oms_events.fulfilment import Delivered, PickedUpByCustomer, ReadyForPickup, ShipmentShipped
+from oms_events.fulfilment import (
+    Delivered,
+    PickedUpByCustomer,
+    ReadyForPickup,
+    ShipmentShipped,
+    ShippedParcel,
+)
 from oms_events.orders import CancelOrder, Customer, OrderSubmitted, PaymentInfo, PaymentMethod
 from oms_events.registry import EventPayload
 from oms_events.values import (
@@ -155,6 +161,7 @@ def shipped(order_id: str, shipment_id: str, quantity: int) -> ShipmentShipped:
         shipment_id=shipment_id,
         carrier="dhl",
         tracking_number=f"00340{shipment_id}",
+        parcels=(ShippedParcel(carrier="dhl", tracking_number=f"00340{shipment_id}"),),
         lines=_units(quantity),
         shipped_at=datetime.now(UTC),
     )

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from oms_events.codec import decode
+from oms_events.fulfilment import HandedOver, ShipmentShipped, ShippedParcel
 from oms_events.inventory import StockSnapshot, StockSnapshotV1
 from oms_events.orders import Customer, OrderSubmitted, OrderSubmittedV1
 from oms_events.registry import (
@@ -94,6 +95,21 @@ class TestUpcasters:
         assert isinstance(decoded.payload, StockSnapshot)
         assert decoded.payload.source_sequence == 0
         assert decoded.upcast_from == 1
+
+    def test_shipment_shipped_v1_becomes_one_parcel_under_its_number(self) -> None:
+        decoded = decode(json.dumps(golden("ShipmentShipped", 1)).encode())
+        assert isinstance(decoded.payload, ShipmentShipped)
+        assert decoded.payload.parcels == (
+            ShippedParcel(parcel_id=None, carrier="dhl", tracking_number="00340434161094042557"),
+        )
+        assert len(decoded.payload.lines) == 2
+
+    @pytest.mark.parametrize("version", [1, 2])
+    def test_an_older_hand_over_hands_over_every_parcel(self, version: int) -> None:
+        decoded = decode(json.dumps(golden("HandedOver", version)).encode())
+        assert isinstance(decoded.payload, HandedOver)
+        assert decoded.payload.parcel_ids == ()
+        assert decoded.upcast_from == version
 
 
 class TestGoldenFixtures:

@@ -16,6 +16,7 @@ from oms_events.fulfilment import (
     ReadyForPickup,
     RejectionCause,
     ShipmentShipped,
+    ShippedParcel,
 )
 from oms_events.inventory import (
     InventoryDiscrepancyReported,
@@ -338,6 +339,7 @@ def shipped(quantity: int, *, shipment_id: str = "shp-1", at: datetime = NOW) ->
         shipment_id=shipment_id,
         carrier="dhl",
         tracking_number="T-1",
+        parcels=(ShippedParcel(carrier="dhl", tracking_number="T-1"),),
         lines=(LineQuantity(line_id="1", sku=TSHIRT, quantity=quantity),),
         shipped_at=at,
     )

@@ -13,6 +13,7 @@ from oms_events.fulfilment import (
     PickedUpByCustomer,
     ReadyForPickup,
     ShipmentShipped,
+    ShippedParcel,
 )
 from oms_events.orders import (
     OrderAccepted,
@@ -170,6 +171,7 @@ def shipped(order_id: str, tracking: str = "00340434100001") -> ShipmentShipped:
         **_shipment(order_id, tracking),
         fulfilment_order_id=f"fo-{order_id}-1",
         location_id="HAMBURG",
+        parcels=(ShippedParcel(carrier="dhl", tracking_number=tracking),),
         lines=(LineQuantity(line_id="1", sku="SKU-TSHIRT-M", quantity=2),),
         shipped_at=AT + timedelta(days=1),
     )

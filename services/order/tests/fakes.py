@@ -158,7 +158,7 @@ class InMemoryShipments:
         captured_minor: int,
         shipped_at: datetime,
         carrier: str | None,
-        tracking_number: str | None,
+        tracking_numbers: Sequence[str],
         for_pickup: bool,
         lines: Sequence[tuple[str, int]],
     ) -> None:

@@ -17,7 +17,7 @@ from oms_shipping.adapters.labels import LabelRow, ReturnSource
 from oms_shipping.adapters.parcels import KeptScan, ParcelRow
 from oms_shipping.domain.boxes import Box, BoxCatalogue, Size
 from oms_shipping.domain.catalogue import ItemSpec
-from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line
+from oms_shipping.domain.fulfilment import FulfilmentOrder, FulfilmentStatus, Line, Shipment
 from oms_shipping.domain.tracking import ParcelStatus
 
 P = TypeVar("P")
@@ -117,22 +117,17 @@ class FakeParcels:
         return sorted(t for t in tracking_numbers if (carrier, t) in self.parcels)
 
     async def add_parcels(
-        self,
-        conn: object,
-        *,
-        handed: Sequence[tuple[str, str]],
-        fulfilment_order_id: str,
-        order_id: str,
-        handed_over_at: datetime,
+        self, conn: object, *, shipment: Shipment, fulfilment_order_id: str, order_id: str
     ) -> None:
-        for carrier, number in handed:
-            self.parcels[(carrier, number)] = ParcelRow(
-                carrier,
-                number,
+        for parcel in shipment.parcels:
+            self.parcels[(parcel.carrier, parcel.tracking_number)] = ParcelRow(
+                parcel.carrier,
+                parcel.tracking_number,
                 fulfilment_order_id,
                 order_id,
+                shipment.shipment_id,
                 ParcelStatus.HANDED_OVER,
-                handed_over_at,
+                shipment.shipped_at,
             )
 
     async def lock_parcels(
@@ -147,21 +142,19 @@ class FakeParcels:
     async def keep_scans(self, conn: object, scans: Sequence[KeptScan]) -> None:
         self.scans.extend(scans)
 
-    async def complete_deliveries(
-        self, conn: object, fulfilment_order_ids: Sequence[str]
-    ) -> list[str]:
+    async def complete_deliveries(self, conn: object, shipment_ids: Sequence[str]) -> list[str]:
         done = []
-        for fo_id in fulfilment_order_ids:
-            fo = self.fulfilment.orders.get(fo_id)
-            mine = [p for p in self.parcels.values() if p.fulfilment_order_id == fo_id]
-            if (
-                fo
-                and fo.status is FulfilmentStatus.SHIPPED
-                and all(p.status is ParcelStatus.DELIVERED for p in mine)
-            ):
+        for shipment_id in sorted(shipment_ids):
+            mine = [p for p in self.parcels.values() if p.shipment_id == shipment_id]
+            fo = self.fulfilment.orders[mine[0].fulfilment_order_id]
+            if fo.ships_to_store or any(p.status is not ParcelStatus.DELIVERED for p in mine):
+                continue
+            done.append(shipment_id)
+            work = [
+                p for p in self.parcels.values() if p.fulfilment_order_id == fo.fulfilment_order_id
+            ]
+            if all(p.status is ParcelStatus.DELIVERED for p in work):
                 fo.delivered()
-                if fo.status is FulfilmentStatus.DELIVERED:
-                    done.append(fo_id)
         return done
 
 

@@ -17,6 +17,7 @@ from oms_shipping.domain.fulfilment import (
 )
 
 S = FulfilmentStatus
+AT = datetime(2026, 12, 2, 16, tzinfo=UTC)
 TSHIRT = Line("1", "TSHIRT", 2)
 MUG = Line("2", "MUG", 1)
 
@@ -36,7 +37,7 @@ def refused(fo: FulfilmentOrder, action: str) -> str:
             "accept": fo.accept,
             "pick": fo.start_picking,
             "pack": lambda: fo.pack(parcels()),
-            "hand_over": lambda: fo.hand_over("dhl", ("T1",)),
+            "hand_over": lambda: fo.hand_over("dhl", ("T1",), AT),
             "reject": lambda: fo.reject(()),
             "cancel": fo.cancel,
         }[action]()
@@ -49,7 +50,7 @@ def test_the_happy_path_from_created_to_delivered() -> None:
     fo.accept()
     fo.start_picking()
     fo.pack(parcels())
-    fo.hand_over("dhl", ("T1", "T2"))
+    fo.hand_over("dhl", ("T1", "T2"), AT)
     assert (fo.status, fo.carrier, fo.tracking_numbers) == (S.SHIPPED, "dhl", ("T1", "T2"))
     assert fo.shipment_id == "shp-fo-1"
     fo.delivered()
@@ -140,7 +141,7 @@ def test_an_action_at_another_location_is_refused() -> None:
 def test_a_tracking_number_twice_in_one_hand_over_is_refused() -> None:
     fo = work(S.PACKED)
     with pytest.raises(ActionRefused) as caught:
-        fo.hand_over("dhl", ("T1", "T1"))
+        fo.hand_over("dhl", ("T1", "T1"), AT)
     assert caught.value.reason == "duplicate_tracking_number"
     assert fo.status is S.PACKED
 
@@ -174,7 +175,7 @@ def test_pickup_work_is_set_aside_then_collected_with_its_code() -> None:
 @pytest.mark.parametrize(
     ("fo", "action", "reason"),
     [
-        (pickup(S.PACKED), lambda fo: fo.hand_over("dhl", ("T1",)), "collected_at_store"),
+        (pickup(S.PACKED), lambda fo: fo.hand_over("dhl", ("T1",), AT), "collected_at_store"),
         (pickup(S.PICKING), lambda fo: fo.collect("K7P42QXY"), "not_ready_for_pickup"),
         (pickup(S.PICKING), lambda fo: fo.set_aside("K7P42QXY", HOLD), "out_of_order"),
         (work(S.PACKED), lambda fo: fo.set_aside("K7P42QXY", HOLD), "not_for_pickup"),

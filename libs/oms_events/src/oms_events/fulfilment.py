@@ -27,6 +27,7 @@ __all__ = [
     "FulfilmentRejected",
     "HandedOver",
     "HandedOverV1",
+    "HandedOverV2",
     "InTransit",
     "LabelledParcel",
     "OutForDelivery",
@@ -46,11 +47,15 @@ __all__ = [
     "RejectionCause",
     "ReturnedToSender",
     "ShipmentShipped",
+    "ShipmentShippedV1",
+    "ShippedParcel",
     "TrackingUpdateReceived",
     "upcast_handed_over_v1_v2",
+    "upcast_handed_over_v2_v3",
     "upcast_picked_up_by_customer_v1_v2",
     "upcast_ready_for_pickup_v1_v2",
     "upcast_ready_to_ship_v1_v2",
+    "upcast_shipment_shipped_v1_v2",
 ]
 
 _Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -127,10 +132,8 @@ class HandedOverV1(_StaffAction):
 
 
 @event("HandedOver", version=2)
-class HandedOver(_StaffAction):
-    """Parcels handed to the carrier's driver. Work the shipping service labelled needs
-    neither field (the labels name them); given, they must be the labels' own. Work without
-    labels needs both."""
+class HandedOverV2(_StaffAction):
+    """Second form: every parcel of the work leaves in one hand-over."""
 
     carrier: Identifier | None = None
     tracking_numbers: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
@@ -139,6 +142,24 @@ class HandedOver(_StaffAction):
 @upcaster("HandedOver", from_version=1)
 def upcast_handed_over_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 always named both: nothing to change."""
+    return dict(data)
+
+
+@event("HandedOver", version=3)
+class HandedOver(_StaffAction):
+    """Parcels handed to the carrier's driver: ``parcel_ids`` (none = every packed parcel
+    still at the location), the rest later. Work the shipping service labelled needs neither
+    carrier nor tracking numbers (the labels name them); given, they must be those of the
+    parcels' labels. Work without labels needs both, and leaves whole."""
+
+    carrier: Identifier | None = None
+    tracking_numbers: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
+    parcel_ids: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
+
+
+@upcaster("HandedOver", from_version=2)
+def upcast_handed_over_v2_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 handed over every parcel: no ``parcel_ids`` says the same."""
     return dict(data)
 
 
@@ -286,12 +307,49 @@ def upcast_ready_for_pickup_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @event("ShipmentShipped")
-class ShipmentShipped(_FulfilmentOrderEvent):
+class ShipmentShippedV1(_FulfilmentOrderEvent):
+    """First form: without its parcels."""
+
     shipment_id: Identifier
     carrier: Identifier
     tracking_number: Identifier
     lines: _Lines
     shipped_at: UtcDatetime
+
+
+class ShippedParcel(ValueModel):
+    """A parcel of a shipment, under the carrier and tracking number it travels with."""
+
+    parcel_id: Identifier | None = None
+    """None for work packed without labels (its numbers typed at the hand-over) and in
+    records upcast from v1."""
+    carrier: Identifier
+    tracking_number: Identifier
+
+
+@event("ShipmentShipped", version=2)
+class ShipmentShipped(_FulfilmentOrderEvent):
+    """Parcels of a fulfilment order left with a carrier: one hand-over, one shipment. A
+    fulfilment order's parcels may leave in several hand-overs, each its own shipment
+    (``shipment_id``) with the units of its parcels (``lines``). ``carrier`` and
+    ``tracking_number`` are the first parcel's."""
+
+    shipment_id: Identifier
+    carrier: Identifier
+    tracking_number: Identifier
+    lines: _Lines
+    parcels: Annotated[tuple[ShippedParcel, ...], Field(min_length=1, max_length=100)]
+    shipped_at: UtcDatetime
+
+
+@upcaster("ShipmentShipped", from_version=1)
+def upcast_shipment_shipped_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 named one carrier and tracking number: one parcel under them, its id unknown."""
+    upcast = dict(data)
+    upcast["parcels"] = [
+        {"carrier": data.get("carrier"), "tracking_number": data.get("tracking_number")}
+    ]
+    return upcast
 
 
 @event("InTransit")

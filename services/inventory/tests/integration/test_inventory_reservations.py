@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oms_events.fulfilment import ShipmentShipped
+from oms_events.fulfilment import ShipmentShipped, ShippedParcel
 from oms_events.inventory import ReduceReservations, ReleaseReservations, ReservationKept
 from oms_events.values import LineQuantity
 from tests.support.inventory import (
@@ -195,6 +195,7 @@ def _shipped(suffix: str, sku: str, quantity: int, tracking_number: str) -> Ship
         shipment_id=f"shp-{suffix}",
         carrier="dhl",
         tracking_number=tracking_number,
+        parcels=(ShippedParcel(carrier="dhl", tracking_number=tracking_number),),
         lines=(LineQuantity(line_id="1", sku=sku, quantity=quantity),),
         shipped_at=datetime.now(UTC),
     )

@@ -217,6 +217,7 @@ async def test_look_ups_show_each_lines_fulfilment_and_each_shipments_carrier(en
     ]
     assert view["shipments"][0]["delivered_at"] is not None
     assert view["shipments"][1]["delivered_at"] is None
+    assert [s["tracking_numbers"] for s in view["shipments"]] == [["00340shp-a"], ["00340shp-b"]]
 
     collected = (await _http(service, "GET", f"/v1/orders/{pickup}", key=WEB_KEY)).body
     assert collected["status"] == "COMPLETED"
@@ -231,6 +232,7 @@ async def test_look_ups_show_each_lines_fulfilment_and_each_shipments_carrier(en
         "collected",
         None,
     )
+    assert set_aside["tracking_numbers"] == []
 
     travelled = (await _http(service, "GET", f"/v1/orders/{to_store}", key=WEB_KEY)).body
     assert travelled["status"] == "COMPLETED"

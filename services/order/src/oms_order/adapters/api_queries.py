@@ -119,7 +119,8 @@ async def orders_by_id(conn: asyncpg.Connection, order_ids: Sequence[str]) -> li
         ids,
     )
     shipments = await conn.fetch(
-        "SELECT order_id, shipment_id, carrier, tracking_number, for_pickup, shipped_at,"
+        "SELECT order_id, shipment_id, carrier, tracking_number, tracking_numbers, for_pickup,"
+        " shipped_at,"
         " delivered_at, uncollected_at, lines FROM order_shipments"
         " WHERE order_id = ANY($1::text[]) ORDER BY order_id, shipped_at, shipment_id",
         ids,

@@ -42,21 +42,23 @@ async def insert_shipment(
     captured_minor: int,
     shipped_at: datetime,
     carrier: str | None,
-    tracking_number: str | None,
+    tracking_numbers: Sequence[str],
     for_pickup: bool,
     lines: Sequence[tuple[str, int]],
 ) -> None:
+    """``tracking_numbers``: every parcel's, the first one's also kept on its own."""
     await conn.execute(
         "INSERT INTO order_shipments (shipment_id, order_id, capture_id, captured_minor,"
-        " shipped_at, carrier, tracking_number, for_pickup, lines)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+        " shipped_at, carrier, tracking_number, tracking_numbers, for_pickup, lines)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9, $10::jsonb)",
         shipment_id,
         order_id,
         capture_id,
         captured_minor,
         shipped_at,
         carrier,
-        tracking_number,
+        tracking_numbers[0] if tracking_numbers else None,
+        list(tracking_numbers),
         for_pickup,
         json.dumps([{"line_id": line, "quantity": quantity} for line, quantity in lines]),
     )

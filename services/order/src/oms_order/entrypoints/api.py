@@ -459,7 +459,15 @@ def _shipment_view(shipment: dict[str, Any]) -> ShipmentView:
         (True, False): "ready_for_pickup",
         (True, True): "collected",
     }
-    shown = ("shipment_id", "carrier", "tracking_number", "shipped_at", "delivered_at", "lines")
+    shown = (
+        "shipment_id",
+        "carrier",
+        "tracking_number",
+        "tracking_numbers",
+        "shipped_at",
+        "delivered_at",
+        "lines",
+    )
     return ShipmentView.model_validate(
         {
             **{k: shipment[k] for k in shown},

@@ -111,6 +111,9 @@ class ShipmentView(_Response):
     tracking_number: str | None
     """The shipment's first parcel's; null for pickups and shipments kept before carriers
     were recorded."""
+    tracking_numbers: list[str]
+    """Every parcel's of the shipment (one hand-over); empty when ``tracking_number`` is
+    null."""
     shipped_at: datetime
     """When it was handed to the carrier, or set aside at the store."""
     delivered_at: datetime | None

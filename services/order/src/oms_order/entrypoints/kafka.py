@@ -227,7 +227,7 @@ class OrderHandlers:
             event.lines,
             event.shipped_at,
             carrier=event.carrier,
-            tracking_number=event.tracking_number,
+            tracking_numbers=tuple(p.tracking_number for p in event.parcels),
         )
 
     async def delivered(self, work: UnitOfWork, received: Received[Delivered]) -> None:

@@ -602,7 +602,7 @@ class OrderActions:
         at: datetime,
         *,
         carrier: str | None = None,
-        tracking_number: str | None = None,
+        tracking_numbers: Sequence[str] = (),
         for_pickup: bool = False,
     ) -> None:
         """Units shipped (or, ``for_pickup``, set aside at the store for collection, as
@@ -663,7 +663,7 @@ class OrderActions:
             captured_minor=max(amount, 0),
             shipped_at=at,
             carrier=carrier,
-            tracking_number=tracking_number,
+            tracking_numbers=tracking_numbers,
             for_pickup=for_pickup,
             lines=[(line.line_id, line.quantity) for line in lines],
         )

@@ -93,7 +93,7 @@ class ShipmentStore(Protocol):
         captured_minor: int,
         shipped_at: datetime,
         carrier: str | None,
-        tracking_number: str | None,
+        tracking_numbers: Sequence[str],
         for_pickup: bool,
         lines: Sequence[tuple[str, int]],
     ) -> None: ...

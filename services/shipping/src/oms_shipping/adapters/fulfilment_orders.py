@@ -19,6 +19,8 @@ from oms_shipping.domain.fulfilment import (
     Line,
     Parcel,
     ParcelLabel,
+    Shipment,
+    ShippedParcel,
 )
 
 __all__ = [
@@ -123,7 +125,8 @@ _LABELS = (
 _LOAD = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.lines, f.status, f.parcels,"
     " f.carrier, f.delivery_method, f.pickup_store_id, f.pickup_code, f.hold_until,"
-    " f.shipping_address, f.promised_by, f.policy, f.promise_at_risk, f.canceled_lines, "
+    " f.shipping_address, f.promised_by, f.policy, f.promise_at_risk, f.canceled_lines,"
+    " f.shipments, "
     + _TRACKING_NUMBERS
     + ", "
     + _LABELS
@@ -159,6 +162,20 @@ def _loaded(row: asyncpg.Record) -> FulfilmentOrder:
         policy=row["policy"],
         promise_at_risk=row["promise_at_risk"],
         canceled=_lines(json.loads(row["canceled_lines"])),
+        shipments=tuple(_shipment(x) for x in json.loads(row["shipments"])),
+    )
+
+
+def _shipment(raw: Any) -> Shipment:
+    return Shipment(
+        shipment_id=raw["shipment_id"],
+        parcel_ids=tuple(raw["parcel_ids"]),
+        parcels=tuple(
+            ShippedParcel(p["parcel_id"], p["carrier"], p["tracking_number"])
+            for p in raw["parcels"]
+        ),
+        lines=_lines(raw["lines"]),
+        shipped_at=datetime.fromisoformat(raw["shipped_at"]),
     )
 
 
@@ -214,7 +231,8 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         "UPDATE fulfilment_orders SET status = $2, lines = $3::jsonb, parcels = $4::jsonb,"
         " carrier = $5, shipped_at = CASE WHEN $2 = 'SHIPPED' THEN $6 ELSE shipped_at END,"
         " pickup_code = $7, hold_until = $8, policy = $9, promise_at_risk = $10,"
-        " canceled_lines = $11::jsonb, updated_at = now() WHERE fulfilment_order_id = $1",
+        " canceled_lines = $11::jsonb, shipments = $12::jsonb, updated_at = now()"
+        " WHERE fulfilment_order_id = $1",
         fo.fulfilment_order_id,
         fo.status.value,
         json.dumps([_line(line) for line in fo.lines]),
@@ -236,7 +254,21 @@ async def save(conn: asyncpg.Connection, fo: FulfilmentOrder, at: datetime) -> N
         fo.policy,
         fo.promise_at_risk,
         json.dumps([_line(line) for line in fo.canceled]),
+        json.dumps([_shipment_json(shipment) for shipment in fo.shipments]),
     )
+
+
+def _shipment_json(shipment: Shipment) -> dict[str, Any]:
+    return {
+        "shipment_id": shipment.shipment_id,
+        "parcel_ids": list(shipment.parcel_ids),
+        "parcels": [
+            {"parcel_id": p.parcel_id, "carrier": p.carrier, "tracking_number": p.tracking_number}
+            for p in shipment.parcels
+        ],
+        "lines": [_line(line) for line in shipment.lines],
+        "shipped_at": shipment.shipped_at.isoformat(),
+    }
 
 
 def _line(line: Line) -> dict[str, Any]:
@@ -263,8 +295,9 @@ _VIEW = (
     " CASE WHEN f.delivery_method = ANY($1::text[]) THEN f.pickup_store_id END"
     " AS pickup_store_id, f.status,"
     " f.lines, f.canceled_lines, f.parcels, f.carrier, f.accept_by, f.promised_by,"
-    " f.hold_until, f.updated_at,"
-    " f.policy, f.promise_at_risk, " + _TRACKING_NUMBERS + " FROM fulfilment_orders f"
+    " f.hold_until, f.updated_at, f.policy, f.promise_at_risk, f.shipments, "
+    + _TRACKING_NUMBERS
+    + " FROM fulfilment_orders f"
 )
 
 
@@ -273,6 +306,7 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
     view["lines"] = json.loads(row["lines"])
     view["canceled_lines"] = json.loads(row["canceled_lines"])
     view["parcels"] = json.loads(row["parcels"])
+    view["shipments"] = json.loads(row["shipments"])
     return view
 
 

@@ -135,6 +135,8 @@ class ReturnSource:
     order_id: str
     location_id: str
     status: str
+    """Of the parcel: ``SHIPPED`` once it was handed over (whatever its work's status), else
+    its work's."""
     shipping_address: str | None
     """As kept (JSON)."""
     carrier: str
@@ -148,7 +150,9 @@ async def return_source(
     conn: asyncpg.Connection, fulfilment_order_id: str, parcel_id: str
 ) -> ReturnSource | None:
     row = await conn.fetchrow(
-        "SELECT f.order_id, f.location_id, f.status, f.shipping_address, l.carrier, l.service,"
+        "SELECT f.order_id, f.location_id, CASE WHEN EXISTS (SELECT 1 FROM parcels p"
+        " WHERE p.carrier = l.carrier AND p.tracking_number = l.tracking_number)"
+        " THEN 'SHIPPED' ELSE f.status END AS status, f.shipping_address, l.carrier, l.service,"
         " l.weight_grams, (SELECT count(*) FROM labels o WHERE o.fulfilment_order_id ="
         " l.fulfilment_order_id AND o.kind = 'outbound' AND o.parcel_id <= l.parcel_id)"
         " AS parcel_number, (SELECT count(*) FROM labels o WHERE o.fulfilment_order_id ="
@@ -179,11 +183,11 @@ async def manifest(
     """The parcels ``location_id`` handed to ``carrier`` in [start, end), in hand-over order."""
     rows = await conn.fetch(
         "SELECT p.tracking_number, l.service, l.parcel_id, l.weight_grams, f.order_id,"
-        " f.fulfilment_order_id, f.shipped_at AS handed_over_at"
+        " f.fulfilment_order_id, p.handed_over_at"
         " FROM parcels p JOIN fulfilment_orders f USING (fulfilment_order_id)"
         " LEFT JOIN labels l ON l.carrier = p.carrier AND l.tracking_number = p.tracking_number"
-        " WHERE f.location_id = $1 AND p.carrier = $2 AND f.shipped_at >= $3"
-        " AND f.shipped_at < $4 ORDER BY f.shipped_at, p.tracking_number",
+        " WHERE f.location_id = $1 AND p.carrier = $2 AND p.handed_over_at >= $3"
+        " AND p.handed_over_at < $4 ORDER BY p.handed_over_at, p.tracking_number",
         location_id,
         carrier,
         start,

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from oms_shipping.adapters.fulfilment_orders import PICKUP_METHODS
+from oms_shipping.domain.fulfilment import Shipment
 from oms_shipping.domain.tracking import ParcelStatus
 
 __all__ = [
@@ -31,6 +32,7 @@ class ParcelRow:
     tracking_number: str
     fulfilment_order_id: str
     order_id: str
+    shipment_id: str
     status: ParcelStatus
     latest_at: datetime
 
@@ -60,23 +62,22 @@ async def tracking_numbers_in_use(
 
 
 async def add_parcels(
-    conn: asyncpg.Connection,
-    *,
-    handed: Sequence[tuple[str, str]],
-    fulfilment_order_id: str,
-    order_id: str,
-    handed_over_at: datetime,
+    conn: asyncpg.Connection, *, shipment: Shipment, fulfilment_order_id: str, order_id: str
 ) -> None:
-    """The parcels handed over, by (carrier, tracking number)."""
+    """The parcels of a shipment, handed over."""
     await conn.execute(
-        "INSERT INTO parcels (carrier, tracking_number, fulfilment_order_id, order_id, status,"
-        " latest_at) SELECT c, t, $3, $4, $5, $6 FROM unnest($1::text[], $2::text[]) AS u(c, t)",
-        [c for c, _ in handed],
-        [t for _, t in handed],
+        "INSERT INTO parcels (carrier, tracking_number, parcel_id, fulfilment_order_id,"
+        " order_id, shipment_id, status, latest_at, handed_over_at)"
+        " SELECT c, t, p, $4, $5, $6, $7, $8, $8"
+        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c, t, p)",
+        [p.carrier for p in shipment.parcels],
+        [p.tracking_number for p in shipment.parcels],
+        [p.parcel_id for p in shipment.parcels],
         fulfilment_order_id,
         order_id,
+        shipment.shipment_id,
         ParcelStatus.HANDED_OVER.value,
-        handed_over_at,
+        shipment.shipped_at,
     )
 
 
@@ -87,8 +88,8 @@ async def lock_parcels(
     instances never deadlock), by (carrier, tracking number)."""
     ordered = sorted(set(keys))
     rows = await conn.fetch(
-        "SELECT p.carrier, p.tracking_number, p.fulfilment_order_id, p.order_id, p.status,"
-        " p.latest_at FROM parcels p"
+        "SELECT p.carrier, p.tracking_number, p.fulfilment_order_id, p.order_id,"
+        " p.shipment_id, p.status, p.latest_at FROM parcels p"
         " JOIN unnest($1::text[], $2::text[]) AS k(c, t) ON p.carrier = k.c"
         " AND p.tracking_number = k.t ORDER BY p.carrier, p.tracking_number FOR UPDATE OF p",
         [c for c, _ in ordered],
@@ -100,6 +101,7 @@ async def lock_parcels(
             r["tracking_number"],
             r["fulfilment_order_id"],
             r["order_id"],
+            r["shipment_id"],
             ParcelStatus(r["status"]),
             r["latest_at"],
         )
@@ -140,20 +142,25 @@ async def keep_scans(conn: asyncpg.Connection, scans: Sequence[KeptScan]) -> Non
     )
 
 
-async def complete_deliveries(
-    conn: asyncpg.Connection, fulfilment_order_ids: Sequence[str]
-) -> list[str]:
-    """Of ``fulfilment_order_ids``, those shipped whose every parcel is now delivered move to
-    DELIVERED, in one statement; returns their ids. Work shipped to a pickup store is not
-    delivered to its customer there: it waits, SHIPPED, for the store to receive it."""
+async def complete_deliveries(conn: asyncpg.Connection, shipment_ids: Sequence[str]) -> list[str]:
+    """Of ``shipment_ids``, those whose every parcel is now delivered, in one statement;
+    their work moves to DELIVERED once it is SHIPPED (its last parcels left) and every parcel
+    of it is delivered. Work shipped to a pickup store is not delivered to its customer
+    there: it waits, SHIPPED, for the store to receive it, and its shipment is not
+    delivered."""
     rows = await conn.fetch(
-        "UPDATE fulfilment_orders f SET status = 'DELIVERED', updated_at = now()"
-        " WHERE f.fulfilment_order_id = ANY($1) AND f.status = 'SHIPPED'"
-        " AND (f.pickup_store_id IS NULL OR f.delivery_method <> ALL($2::text[]))"
-        " AND NOT EXISTS (SELECT 1 FROM parcels p WHERE p.fulfilment_order_id ="
-        " f.fulfilment_order_id AND p.status <> 'delivered')"
-        " RETURNING f.fulfilment_order_id",
-        list(fulfilment_order_ids),
+        "WITH done AS (SELECT p.shipment_id, p.fulfilment_order_id FROM parcels p"
+        "  JOIN fulfilment_orders f USING (fulfilment_order_id)"
+        "  WHERE p.shipment_id = ANY($1)"
+        "  AND (f.pickup_store_id IS NULL OR f.delivery_method <> ALL($2::text[]))"
+        "  GROUP BY p.shipment_id, p.fulfilment_order_id"
+        "  HAVING bool_and(p.status = 'delivered')),"
+        " work AS (UPDATE fulfilment_orders f SET status = 'DELIVERED', updated_at = now()"
+        "  WHERE f.fulfilment_order_id IN (SELECT fulfilment_order_id FROM done)"
+        "  AND f.status = 'SHIPPED' AND NOT EXISTS (SELECT 1 FROM parcels p"
+        "  WHERE p.fulfilment_order_id = f.fulfilment_order_id AND p.status <> 'delivered'))"
+        " SELECT shipment_id FROM done ORDER BY shipment_id",
+        list(shipment_ids),
         list(PICKUP_METHODS),
     )
-    return [r["fulfilment_order_id"] for r in rows]
+    return [r["shipment_id"] for r in rows]

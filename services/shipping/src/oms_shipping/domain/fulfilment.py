@@ -1,10 +1,12 @@
 """A fulfilment order at its location: the work one location does for one order, moved by
 its staff's actions and by orchestration calling it off.
 
-CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED; for click & collect the
-packed work waits at the store instead (READY_FOR_PICKUP -> COLLECTED, against its pickup
-code); work shipped to a pickup store waits there once the store receives it (SHIPPED ->
-READY_FOR_PICKUP -> COLLECTED); work its customer did not collect in time is UNCOLLECTED;
+CREATED -> ACCEPTED -> PICKING -> PACKED -> SHIPPED -> DELIVERED, the packed parcels handed
+over all at once or in several hand-overs, each its own shipment (PARTIALLY_SHIPPED until the
+last leaves); for click & collect the packed work waits at the store instead
+(READY_FOR_PICKUP -> COLLECTED, against its pickup code); work shipped to a pickup store
+waits there once the store receives it (SHIPPED -> READY_FOR_PICKUP -> COLLECTED); work its
+customer did not collect in time is UNCOLLECTED;
 REJECTED (the location gave the work back) or CANCELED (orchestration called it off).
 An action that does not fit the status is refused with a specific reason; the aggregate is
 then unchanged.
@@ -26,6 +28,8 @@ __all__ = [
     "Line",
     "Parcel",
     "ParcelLabel",
+    "Shipment",
+    "ShippedParcel",
 ]
 
 
@@ -34,6 +38,8 @@ class FulfilmentStatus(StrEnum):
     ACCEPTED = "ACCEPTED"
     PICKING = "PICKING"
     PACKED = "PACKED"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    """Some parcels left with a carrier, the others wait at the location."""
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
     READY_FOR_PICKUP = "READY_FOR_PICKUP"
@@ -50,6 +56,7 @@ _OPEN = (_S.CREATED, _S.ACCEPTED, _S.PICKING, _S.PACKED)
 
 # Why an action cannot apply in a status it does not expect, whatever the action.
 _CLOSED_REASONS = {
+    _S.PARTIALLY_SHIPPED: "partially_shipped",
     _S.SHIPPED: "already_shipped",
     _S.DELIVERED: "already_shipped",
     _S.READY_FOR_PICKUP: "ready_for_pickup",
@@ -93,6 +100,27 @@ class ParcelLabel:
     tracking_number: str
 
 
+@dataclass(frozen=True)
+class ShippedParcel:
+    """A parcel as it left: ``parcel_id`` None for work packed without labels, whose
+    tracking numbers the staff typed for the parcels together."""
+
+    parcel_id: str | None
+    carrier: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """One hand-over: the packed parcels that left together and the units in them."""
+
+    shipment_id: str
+    parcel_ids: tuple[str, ...]
+    parcels: tuple[ShippedParcel, ...]
+    lines: tuple[Line, ...]
+    shipped_at: datetime
+
+
 @dataclass
 class FulfilmentOrder:
     fulfilment_order_id: str
@@ -120,12 +148,23 @@ class FulfilmentOrder:
     """Some parcel's best carrier option arrives after ``promised_by``."""
     canceled: tuple[Line, ...] = ()
     """Units of its lines canceled after release (no longer in ``lines``), per line."""
+    shipments: tuple[Shipment, ...] = ()
+    """Each hand-over so far, in order."""
     changed: bool = field(default=False, compare=False)
 
     @property
     def shipment_id(self) -> str:
-        """One shipment per fulfilment order: every parcel leaves in one hand-over."""
-        return f"shp-{self.fulfilment_order_id}"
+        """The first shipment's id: the only one of pickup work and of work whose parcels
+        all leave together; later hand-overs are numbered after it."""
+        return self._shipment_id(1)
+
+    def _shipment_id(self, number: int) -> str:
+        first = f"shp-{self.fulfilment_order_id}"
+        return first if number == 1 else f"{first}-{number}"
+
+    @property
+    def shipped_parcel_ids(self) -> frozenset[str]:
+        return frozenset(p for shipment in self.shipments for p in shipment.parcel_ids)
 
     @property
     def for_pickup(self) -> bool:
@@ -178,10 +217,7 @@ class FulfilmentOrder:
         )
         if len({p.parcel_id for p in parcels}) != len(parcels):
             raise ActionRefused("duplicate_parcel", "a parcel id appears twice")
-        packed: dict[str, int] = {}
-        for parcel in parcels:
-            for line in parcel.lines:
-                packed[line.line_id] = packed.get(line.line_id, 0) + line.quantity
+        packed = _packed(parcels)
         ordered = {line.line_id: line.quantity for line in self.lines}
         canceled = {line.line_id: line.quantity for line in self.canceled}
         for line_id, quantity in sorted(packed.items()):
@@ -204,40 +240,100 @@ class FulfilmentOrder:
         self._move(_S.PACKED)
 
     def hand_over(
-        self, carrier: str | None, tracking_numbers: tuple[str, ...]
-    ) -> tuple[tuple[str, str], ...]:
-        """The parcels leave: labelled work under its labels' carriers and numbers (the staff
-        may name them, and then they must be the labels' own), work without labels under
-        the carrier and numbers the staff typed. Returns the (carrier, tracking number) of
-        every parcel."""
+        self,
+        carrier: str | None,
+        tracking_numbers: tuple[str, ...],
+        at: datetime,
+        parcel_ids: tuple[str, ...] = (),
+    ) -> Shipment:
+        """Parcels leave as one shipment: ``parcel_ids`` (none = every packed parcel still
+        here), the rest later. Labelled parcels leave under their labels' carriers and
+        numbers (the staff may name them, and then they must be the labels' own); work
+        without labels under the carrier and numbers the staff typed, all at once. The work
+        is SHIPPED once its last parcel left."""
         if self.for_pickup:
             raise ActionRefused(
                 "collected_at_store", "the customer collects this work; no carrier takes it"
             )
         self._expect(
-            (_S.PACKED,),
+            (_S.PACKED, _S.PARTIALLY_SHIPPED, _S.SHIPPED, _S.DELIVERED),
             dict.fromkeys((_S.CREATED, _S.ACCEPTED, _S.PICKING), "hand_over_before_pack"),
         )
+        leaving = self._leaving(parcel_ids)
+        staying = len(self.parcels) - len(self.shipped_parcel_ids) - len(leaving)
+        if staying and self.ships_to_store:
+            raise ActionRefused(
+                "ship_to_store_leaves_whole", "the pickup store receives the work in one"
+            )
         if len(set(tracking_numbers)) != len(tracking_numbers):
             raise ActionRefused("duplicate_tracking_number", "a tracking number appears twice")
+        handed = self._handed(leaving, carrier, tracking_numbers, partial=staying > 0)
+        shipment = Shipment(
+            shipment_id=self._shipment_id(len(self.shipments) + 1),
+            parcel_ids=tuple(p.parcel_id for p in leaving),
+            parcels=handed,
+            lines=_units(self.lines, leaving),
+            shipped_at=at,
+        )
+        self.shipments = (*self.shipments, shipment)
+        self.carrier = self.carrier or handed[0].carrier
+        self.tracking_numbers = (*self.tracking_numbers, *(p.tracking_number for p in handed))
+        self._move(_S.PARTIALLY_SHIPPED if staying else _S.SHIPPED)
+        return shipment
+
+    def _leaving(self, parcel_ids: tuple[str, ...]) -> tuple[Parcel, ...]:
+        """The packed parcels the hand-over names, in packing order; none named: those still
+        at the location."""
+        shipped = self.shipped_parcel_ids
+        if not parcel_ids:
+            if self.status in (_S.SHIPPED, _S.DELIVERED):
+                raise ActionRefused("already_shipped", f"the fulfilment order is {self.status}")
+            return tuple(p for p in self.parcels if p.parcel_id not in shipped)
+        if len(set(parcel_ids)) != len(parcel_ids):
+            raise ActionRefused("duplicate_parcel", "a parcel id appears twice")
+        packed = {p.parcel_id for p in self.parcels}
+        for parcel_id in parcel_ids:
+            if parcel_id not in packed:
+                raise ActionRefused("unknown_parcel", f"parcel {parcel_id} was not packed here")
+            if parcel_id in shipped:
+                raise ActionRefused("parcel_already_shipped", f"parcel {parcel_id} has left")
+        return tuple(p for p in self.parcels if p.parcel_id in parcel_ids)
+
+    def _handed(
+        self,
+        leaving: tuple[Parcel, ...],
+        carrier: str | None,
+        tracking_numbers: tuple[str, ...],
+        *,
+        partial: bool,
+    ) -> tuple[ShippedParcel, ...]:
         if self.labels:
-            handed = tuple((label.carrier, label.tracking_number) for label in self.labels)
-            if carrier is not None and {c for c, _ in handed} != {carrier}:
+            by_parcel = {label.parcel_id: label for label in self.labels}
+            handed = tuple(
+                ShippedParcel(
+                    p.parcel_id,
+                    by_parcel[p.parcel_id].carrier,
+                    by_parcel[p.parcel_id].tracking_number,
+                )
+                for p in leaving
+            )
+            if carrier is not None and {p.carrier for p in handed} != {carrier}:
                 raise ActionRefused("not_the_labels", "the labels name another carrier")
-            if tracking_numbers and set(tracking_numbers) != {t for _, t in handed}:
+            if tracking_numbers and set(tracking_numbers) != {p.tracking_number for p in handed}:
                 raise ActionRefused(
                     "not_the_labels", "the tracking numbers are not those of the labels"
                 )
-        elif carrier is None or not tracking_numbers:
+            return handed
+        if partial:
+            # Typed numbers are not tied to parcels: such work leaves whole.
+            raise ActionRefused(
+                "partial_without_labels", "work packed without labels is handed over whole"
+            )
+        if carrier is None or not tracking_numbers:
             raise ActionRefused(
                 "carrier_required", "work without labels needs a carrier and tracking numbers"
             )
-        else:
-            handed = tuple((carrier, number) for number in tracking_numbers)
-        self.carrier = handed[0][0]
-        self.tracking_numbers = tuple(number for _, number in handed)
-        self._move(_S.SHIPPED)
-        return handed
+        return tuple(ShippedParcel(None, carrier, number) for number in tracking_numbers)
 
     def label(self, labels: tuple[ParcelLabel, ...], policy: str, promise_at_risk: bool) -> None:
         """Packed work for a carrier got a label per parcel from rate shopping."""
@@ -377,7 +473,7 @@ class FulfilmentOrder:
         return True
 
     def delivered(self) -> None:
-        """Every parcel of the shipment was delivered: to the customer, unless the parcels
+        """Every parcel of the work was delivered: to the customer, unless the parcels
         went to a pickup store, where the work waits for the store to receive it."""
         if self.status is _S.SHIPPED and not self.ships_to_store:
             self._move(_S.DELIVERED)
@@ -395,3 +491,22 @@ class FulfilmentOrder:
     def _move(self, status: FulfilmentStatus) -> None:
         self.status = status
         self.changed = True
+
+
+def _packed(parcels: tuple[Parcel, ...]) -> dict[str, int]:
+    """Units per line id in ``parcels``."""
+    packed: dict[str, int] = {}
+    for parcel in parcels:
+        for line in parcel.lines:
+            packed[line.line_id] = packed.get(line.line_id, 0) + line.quantity
+    return packed
+
+
+def _units(lines: tuple[Line, ...], parcels: tuple[Parcel, ...]) -> tuple[Line, ...]:
+    """The units of ``lines`` in ``parcels``, in the lines' order."""
+    packed = _packed(parcels)
+    return tuple(
+        Line(line.line_id, line.sku, packed[line.line_id])
+        for line in lines
+        if line.line_id in packed
+    )

@@ -57,6 +57,23 @@ class _ParcelView(StrictModel):
     lines: list[LineQuantity]
 
 
+class _ShippedParcelView(StrictModel):
+    parcel_id: str | None
+    """None for work packed without labels."""
+    carrier: str
+    tracking_number: str
+
+
+class _ShipmentView(StrictModel):
+    """One hand-over: its parcels and the units in them."""
+
+    shipment_id: str
+    parcel_ids: list[str]
+    parcels: list[_ShippedParcelView]
+    lines: list[LineQuantity]
+    shipped_at: datetime
+
+
 class FulfilmentOrderView(StrictModel):
     """A location's work as its staff see it: no address, no pickup code (the customer shows
     it at the counter)."""
@@ -73,6 +90,8 @@ class FulfilmentOrderView(StrictModel):
     canceled_lines: list[LineQuantity]
     """Units canceled after release, per line: not to be packed."""
     parcels: list[_ParcelView]
+    shipments: list[_ShipmentView]
+    """Each hand-over so far: PARTIALLY_SHIPPED while some parcels are still here."""
     carrier: str | None
     tracking_numbers: list[str]
     policy: str | None
@@ -118,8 +137,10 @@ class HandOverRequest(_Staffed):
     carrier: Identifier | None = None
     """Labelled work: none, or the labels' carrier. Work without labels: required."""
     tracking_numbers: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
-    """Labelled work: none, or exactly the labels' numbers (scanned off the parcels). Work
-    without labels: one per parcel, required."""
+    """Labelled work: none, or exactly the numbers of the leaving parcels' labels (scanned
+    off them). Work without labels: one per parcel, required."""
+    parcel_ids: Annotated[tuple[Identifier, ...], Field(max_length=100)] = ()
+    """The packed parcels leaving now, the others later; none = every one still here."""
 
 
 class ReceiveRequest(_Staffed):
@@ -263,7 +284,7 @@ def register_api(
     ) -> FulfilmentOrderView:
         return await apply(who, fulfilment_order_id, ParcelPacked, body)
 
-    @action_route("hand-over", "Hand the parcels to a carrier")
+    @action_route("hand-over", "Hand the parcels (all, or those named) to a carrier")
     async def hand_over(
         who: Caller, fulfilment_order_id: FoId, body: HandOverRequest
     ) -> FulfilmentOrderView:

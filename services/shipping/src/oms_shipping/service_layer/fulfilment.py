@@ -31,6 +31,7 @@ from oms_events.fulfilment import (
     ReadyForPickup,
     ReceivedAtStore,
     ShipmentShipped,
+    ShippedParcel,
 )
 from oms_events.sourcing import (
     FulfilmentOrderCanceled,
@@ -48,6 +49,7 @@ from oms_shipping.domain.fulfilment import (
     FulfilmentStatus,
     Line,
     Parcel,
+    Shipment,
 )
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.service_layer.labelling import Labelling, ready_to_ship
@@ -264,8 +266,9 @@ class FulfilmentHandlers:
     async def _hand_over(
         self, work: UnitOfWork, action_id: UUID, action: HandedOver
     ) -> FulfilmentOrder | ActionRefused:
-        """The parcels left with the carrier: the shipment is announced with its lines (the
-        order service captures their value, inventory commits their stock)."""
+        """Parcels left with the carrier (those named, else every one still here): the
+        shipment is announced with its parcels and lines (the order service captures their
+        value, inventory commits their stock)."""
         in_use = (
             await self.parcels.tracking_numbers_in_use(
                 work.conn, action.carrier, action.tracking_numbers
@@ -273,37 +276,45 @@ class FulfilmentHandlers:
             if action.carrier
             else []
         )
-        handed: tuple[tuple[str, str], ...] = ()
+        shipment: Shipment | None = None
 
         def hand_over(fo: FulfilmentOrder) -> None:
-            nonlocal handed
+            nonlocal shipment
             if action.carrier and action.carrier not in self.carriers.carriers:
                 raise ActionRefused("unknown_carrier", f"{action.carrier} is not configured")
             if in_use and not fo.labels:
                 raise ActionRefused(
                     "tracking_number_in_use", f"{len(in_use)} tracking number(s) already taken"
                 )
-            handed = fo.hand_over(action.carrier, action.tracking_numbers)
+            shipment = fo.hand_over(
+                action.carrier, action.tracking_numbers, action.performed_at, action.parcel_ids
+            )
 
         fo = await self._act(work, action_id, action, "hand_over", hand_over)
         if not isinstance(fo, FulfilmentOrder):
             return fo
+        assert shipment is not None
         await self.parcels.add_parcels(
             work.conn,
-            handed=handed,
+            shipment=shipment,
             fulfilment_order_id=fo.fulfilment_order_id,
             order_id=fo.order_id,
-            handed_over_at=action.performed_at,
         )
-        carrier, tracking = handed[0]
+        first = shipment.parcels[0]
         work.emit(
             ShipmentShipped(
                 **_about(fo),
-                shipment_id=fo.shipment_id,
-                carrier=carrier,
-                tracking_number=tracking,
-                lines=wire(fo.lines),
-                shipped_at=action.performed_at,
+                shipment_id=shipment.shipment_id,
+                carrier=first.carrier,
+                tracking_number=first.tracking_number,
+                lines=wire(shipment.lines),
+                parcels=tuple(
+                    ShippedParcel(
+                        parcel_id=p.parcel_id, carrier=p.carrier, tracking_number=p.tracking_number
+                    )
+                    for p in shipment.parcels
+                ),
+                shipped_at=shipment.shipped_at,
             ),
             subject=fo.order_id,
         )

@@ -13,7 +13,7 @@ from oms_shipping.adapters.fulfilment_orders import NewFulfilmentOrder, Refusal
 from oms_shipping.adapters.labels import LabelRow, ReturnSource
 from oms_shipping.adapters.parcels import KeptScan, ParcelRow
 from oms_shipping.domain.catalogue import ItemSpec
-from oms_shipping.domain.fulfilment import FulfilmentOrder
+from oms_shipping.domain.fulfilment import FulfilmentOrder, Shipment
 
 __all__ = ["FulfilmentOrderStore", "ItemStore", "LabelStore", "ParcelStore"]
 
@@ -63,10 +63,9 @@ class ParcelStore(Protocol):
         self,
         conn: asyncpg.Connection,
         *,
-        handed: Sequence[tuple[str, str]],
+        shipment: Shipment,
         fulfilment_order_id: str,
         order_id: str,
-        handed_over_at: datetime,
     ) -> None: ...
 
     async def lock_parcels(
@@ -80,9 +79,10 @@ class ParcelStore(Protocol):
     async def keep_scans(self, conn: asyncpg.Connection, scans: Sequence[KeptScan]) -> None: ...
 
     async def complete_deliveries(
-        self, conn: asyncpg.Connection, fulfilment_order_ids: Sequence[str]
+        self, conn: asyncpg.Connection, shipment_ids: Sequence[str]
     ) -> list[str]:
-        """Of these, the shipped ones whose every parcel is delivered become DELIVERED."""
+        """Of these shipments, those whose every parcel is delivered (not to a pickup store);
+        their work becomes DELIVERED once its every parcel left and is delivered."""
         ...
 
 

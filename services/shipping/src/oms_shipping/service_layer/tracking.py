@@ -2,7 +2,8 @@
 latest, a run at a time with one statement per table.
 
 A scan of an unknown carrier, an unmapped status code or an unknown tracking number is
-dead-lettered with the reason. A shipment is delivered when every one of its parcels is.
+dead-lettered with the reason. A shipment (one hand-over) is delivered when every one of its
+parcels is; its fulfilment order when every parcel of it is, the last handed over.
 """
 
 from __future__ import annotations
@@ -36,10 +37,6 @@ from oms_shipping.service_layer.stores import ParcelStore
 __all__ = ["TrackingHandlers"]
 
 _log = structlog.get_logger(__name__)
-
-
-def _shipment_id(fulfilment_order_id: str) -> str:
-    return f"shp-{fulfilment_order_id}"
 
 
 @dataclass
@@ -90,7 +87,7 @@ class TrackingHandlers:
                 continue
             current[key] = replace(parcel, status=meaning.status, latest_at=scan.occurred_at)
             if meaning.status is ParcelStatus.DELIVERED:
-                delivered_by[parcel.fulfilment_order_id] = r
+                delivered_by[parcel.shipment_id] = r
                 continue
             work.for_event(r.envelope).emit(
                 self._fact(parcel, meaning, scan), subject=parcel.order_id
@@ -98,16 +95,16 @@ class TrackingHandlers:
         await self.parcels.keep_scans(work.conn, kept)
         await self.parcels.save_parcels(work.conn, [p for k, p in current.items() if p != found[k]])
         if delivered_by:
-            for fulfilment_order_id in await self.parcels.complete_deliveries(
+            for shipment_id in await self.parcels.complete_deliveries(
                 work.conn, sorted(delivered_by)
             ):
-                r = delivered_by[fulfilment_order_id]
+                r = delivered_by[shipment_id]
                 scan = r.payload
                 parcel = current[(scan.carrier, scan.tracking_number)]
                 work.for_event(r.envelope).emit(
                     Delivered(
                         order_id=parcel.order_id,
-                        shipment_id=_shipment_id(fulfilment_order_id),
+                        shipment_id=shipment_id,
                         carrier=scan.carrier,
                         tracking_number=scan.tracking_number,
                         occurred_at=scan.occurred_at,
@@ -132,7 +129,7 @@ class TrackingHandlers:
     def _fact(
         parcel: ParcelRow, meaning: CarrierStatus, scan: TrackingUpdateReceived
     ) -> EventPayload:
-        order_id, shipment_id = parcel.order_id, _shipment_id(parcel.fulfilment_order_id)
+        order_id, shipment_id = parcel.order_id, parcel.shipment_id
         carrier, number, at = scan.carrier, scan.tracking_number, scan.occurred_at
         if meaning.status is ParcelStatus.IN_TRANSIT:
             return InTransit(
