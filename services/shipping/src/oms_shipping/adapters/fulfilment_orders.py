@@ -126,11 +126,7 @@ _LOAD = (
     "SELECT f.fulfilment_order_id, f.order_id, f.location_id, f.lines, f.status, f.parcels,"
     " f.carrier, f.delivery_method, f.pickup_store_id, f.pickup_code, f.hold_until,"
     " f.shipping_address, f.promised_by, f.policy, f.promise_at_risk, f.canceled_lines,"
-    " f.shipments, "
-    + _TRACKING_NUMBERS
-    + ", "
-    + _LABELS
-    + " FROM fulfilment_orders f"
+    " f.shipments, " + _TRACKING_NUMBERS + ", " + _LABELS + " FROM fulfilment_orders f"
 )
 
 
