@@ -11,10 +11,14 @@ from oms_events.envelope import Envelope
 from oms_events.fulfilment import ShipmentShipped
 from oms_events.orders import (
     Customer,
+    HoldReason,
     OrderAccepted,
     OrderCanceled,
     OrderCompleted,
+    OrderConfirmed,
+    OrderHeld,
     OrderRejected,
+    OrderReleased,
     PaymentInfo,
     PaymentMethod,
     RejectionReason,
@@ -22,12 +26,14 @@ from oms_events.orders import (
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
 from oms_events.returns import ReturnLine, ReturnReason, ReturnRequested
+from oms_events.sourcing import Allocation, FulfilmentOrderCreated, OrderAllocated
 from oms_events.values import (
     Actor,
     ActorRole,
     Address,
     DeliveryMethod,
     LineQuantity,
+    LocationType,
     Money,
     OrderLine,
     OrderTotals,
@@ -109,6 +115,47 @@ def shipped(order_id: str, when: datetime) -> ShipmentShipped:
         tracking_number=f"TRK-{order_id}",
         lines=(LineQuantity(line_id="1", sku="SKU-1", quantity=1),),
         shipped_at=when,
+    )
+
+
+def confirmed(order_id: str, when: datetime) -> OrderConfirmed:
+    return OrderConfirmed(order_id=order_id, confirmed_at=when)
+
+
+def held(order_id: str) -> OrderHeld:
+    return OrderHeld(order_id=order_id, reason=HoldReason.RISK_REVIEW)
+
+
+def released(order_id: str) -> OrderReleased:
+    return OrderReleased(
+        order_id=order_id, released_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE)
+    )
+
+
+_ONE_LINE = (LineQuantity(line_id="1", sku="SKU-1", quantity=1),)
+
+
+def allocated(order_id: str, location: str) -> OrderAllocated:
+    return OrderAllocated(
+        order_id=order_id,
+        decision_id=f"dec-{order_id}",
+        allocations=(
+            Allocation(location_id=location, location_type=LocationType.WAREHOUSE, lines=_ONE_LINE),
+        ),
+    )
+
+
+def fulfilment_created(order_id: str, location: str) -> FulfilmentOrderCreated:
+    """The order released to ``location``."""
+    return FulfilmentOrderCreated(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}",
+        location_id=location,
+        location_type=LocationType.WAREHOUSE,
+        delivery_method=DeliveryMethod.HOME_DELIVERY,
+        lines=_ONE_LINE,
+        shipping_address=_ADDRESS,
+        accept_by=at("23:00"),
     )
 
 
