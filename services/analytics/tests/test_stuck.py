@@ -160,6 +160,7 @@ def test_nothing_is_kept_until_the_alerts_are_out_and_a_restart_reports_nothing_
     # A new worker on the same table (recovered from its changelog) builds its schedule anew.
     restarted = Reader(reader.stays)
     restarted.marks = dict(reader.marks)
+    assert restarted.stuck.stuck_count() == 1
     restarted.read(canceled("T2", at("11:00")), at("11:00"))
     restarted.read(confirmed("S2", at("11:00")), at("11:00"))
     restarted.read(canceled("T3", at("11:30")), at("11:30"))

@@ -236,5 +236,6 @@ async def test_stuck_orders_alert_once_clear_and_survive_a_restart(env: Env) -> 
         await _read_through(env, group, topic)
     assert await _alerts(env, 3) == alerts
     assert await _json(restarted, "/v1/reports/stuck") == after
+    assert (await _json(restarted, "/health"))["stuck_orders"] == 1
     assert worker.log_path.read_text().count('"order_stuck"') == 2
     assert '"order_stuck"' not in restarted.log_path.read_text()

@@ -145,7 +145,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
 
     class Health(View):
         async def get(self, request: Request) -> Response:
-            return self.json(_health(app))
+            return self.json({**_health(app), "stuck_orders": stuck.stuck_count()})
 
     app.page("/health")(Health)
     register_views(app, analytics, funds, stuck, register_history(app, settings, funds))

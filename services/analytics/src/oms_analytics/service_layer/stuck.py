@@ -82,6 +82,8 @@ class StuckOrders:
         self.stays = stays
         self.policy = policy
         self._schedule: dict[int, list[tuple[datetime, str]]] | None = None
+        self._stuck_now: set[str] = set()
+        """The orders stuck now, kept with the schedule: ``/health`` counts them often."""
 
     def observe(
         self,
@@ -159,7 +161,8 @@ class StuckOrders:
         return {**_filters(status, channel, location), "orders": _rows(stuck)}
 
     def stuck_count(self) -> int:
-        return len(self._stuck(None, None, None))
+        self._heaps()
+        return len(self._stuck_now)
 
     def _stuck(
         self, status: FlowStatus | None, channel: str | None, location: str | None
@@ -207,11 +210,16 @@ class StuckOrders:
     def _heaps(self) -> dict[int, list[tuple[datetime, str]]]:
         if self._schedule is None:
             self._schedule = {}
+            self._stuck_now = set()
             for order_id, value in list(self.stays.items()):
                 self._plan(Stay.from_dict(order_id, value))
         return self._schedule
 
     def _plan(self, stay: Stay) -> None:
+        if stay.stuck_at is None:
+            self._stuck_now.discard(stay.order_id)
+        else:
+            self._stuck_now.add(stay.order_id)
         deadline = self.policy.deadline(stay.status, stay.since)
         if deadline is not None and stay.stuck_at is None and self._schedule is not None:
             heapq.heappush(self._schedule.setdefault(stay.partition, []), (deadline, stay.order_id))
