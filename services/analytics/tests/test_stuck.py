@@ -167,6 +167,20 @@ def test_nothing_is_kept_until_the_alerts_are_out_and_a_restart_reports_nothing_
     assert [(a.order_id, type(a).__name__) for a in restarted.sent] == [("S2", "Detected")]
 
 
+def test_a_query_while_the_table_recovers_does_not_leave_the_schedule_empty() -> None:
+    before = Reader()
+    before.read(confirmed("S1", at("10:00")), at("10:00"))
+    table: dict[str, Any] = {}
+    stuck = StuckOrders(table, POLICY)
+    assert stuck.stuck_count() == 0  # /health, asked before the changelog is read
+    table.update(before.stays)
+    tick = canceled("T1", at("10:20"))
+    outcome = stuck.observe(envelope(tick, at("10:20")), tick, 0, at("10:20"))
+    assert [alert.order_id for alert in outcome.alerts] == ["S1"]
+    stuck.apply(outcome)
+    assert stuck.stuck_count() == 1
+
+
 def test_alerts_as_events_with_ids_derived_from_the_stay() -> None:
     detected = Detected(
         "S1", CONFIRMED, at("10:00"), timedelta(minutes=15), at("10:15"), "web", ("WH-1",)

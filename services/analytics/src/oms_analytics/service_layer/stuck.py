@@ -7,8 +7,9 @@ marked reported only once its alert is out, so a crash in between publishes it a
 the same event id, derived from the stay) rather than never.
 
 Due stays are found through an in-memory schedule per source partition (a heap of deadlines),
-built from the table on first use and after a rebalance; the table stays the truth, so an
-entry whose stay has moved on is skipped when it comes up.
+built from the table by the first event after a start or a rebalance (events are read only
+once the table is recovered); the table stays the truth, so an entry whose stay has moved on
+is skipped when it comes up.
 """
 
 from __future__ import annotations
@@ -161,7 +162,10 @@ class StuckOrders:
         return {**_filters(status, channel, location), "orders": _rows(stuck)}
 
     def stuck_count(self) -> int:
-        self._heaps()
+        # Only an event builds the schedule: events are read once the tables are recovered,
+        # while a query can come before.
+        if self._schedule is None:
+            return len(self._stuck(None, None, None))
         return len(self._stuck_now)
 
     def _stuck(
