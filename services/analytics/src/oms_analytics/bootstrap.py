@@ -13,6 +13,8 @@ from oms_analytics.entrypoints.streams import build_app
 
 __all__ = ["build_app", "build_worker", "declare_changelogs"]
 
+_LISTED_WITHIN_S = 60.0
+
 
 def build_worker(settings: AnalyticsSettings | None = None) -> faust.Worker:
     """faust's worker: it owns the event loop and the signal handlers, and on SIGTERM commits
@@ -53,5 +55,16 @@ async def declare_changelogs(settings: AnalyticsSettings, app: faust.App) -> Non
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:  # another instance was first
                 pass
+            await _until_listed(admin, {topic.name for topic in missing})
     finally:
         await admin.close()
+
+
+async def _until_listed(admin: AIOKafkaAdminClient, names: set[str]) -> None:
+    """Until the broker's metadata lists ``names``: a loaded broker can answer the worker's
+    first metadata request without a topic it has just created (seen: seconds later)."""
+    deadline = asyncio.get_running_loop().time() + _LISTED_WITHIN_S
+    while not names <= set(await admin.list_topics()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"changelog topics not listed after {_LISTED_WITHIN_S} s: {names}")
+        await asyncio.sleep(0.2)
