@@ -124,6 +124,16 @@ def test_events_read_out_of_order_keep_the_latest_status_and_fill_in_the_channel
     ]
 
 
+def test_an_end_read_after_a_later_status_still_ends_the_order() -> None:
+    reader = Reader()
+    reader.read(allocated("C1", "WH-1"), at("10:10"))  # oms.sourcing read first
+    reader.read(canceled("C1", at("10:08")), at("10:08"))
+    reader.read(canceled("T1", at("13:00")), at("13:00"))
+    stay = reader.stuck.stay("C1")
+    assert stay is not None and (stay.status, stay.since) == (FlowStatus.CANCELED, at("10:08"))
+    assert reader.sent == []
+
+
 def test_watermarks_are_per_partition() -> None:
     reader = Reader()
     reader.read(confirmed("S1", at("10:00")), at("10:00"), partition=1)

@@ -196,8 +196,9 @@ def move(
     hold released, back to the status before it). None when nothing changes.
 
     An event older than the current stay's start is old news for the status (the topics are
-    read interleaved) but still tells the channel and locations; a final status is kept;
-    the same status again continues the stay. Leaving a stay that outlasted its threshold
+    read interleaved) but still tells the channel and locations, unless it ends the order: a
+    final status wins whenever it is read, and is kept; the same status again continues the
+    stay. Leaving a stay that outlasted its threshold
     reports it (if the watermark had not yet) and clears it.
     """
     if stay is None:
@@ -212,7 +213,8 @@ def move(
     )
     if release:
         status = stay.held_from if stay.status is FlowStatus.ON_HOLD else None
-    if status is None or status is stay.status or at < stay.since or stay.status in FINAL_STATUSES:
+    old_news = at < stay.since and status not in FINAL_STATUSES
+    if status is None or status is stay.status or old_news or stay.status in FINAL_STATUSES:
         return Step(known) if known != stay else None
     alerts: list[Alert] = []
     late = replace(stay, channel=known.channel).detect(policy, at)
