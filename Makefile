@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: ## Install everything: PostgreSQL, the Kafka jars, poppler-utils, uv and the Python workspace
+setup: ## Install everything: PostgreSQL, the Kafka jars, poppler-utils, Chromium, uv and the Python workspace
 	deploy/local/install
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --all-packages --frozen

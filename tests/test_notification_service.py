@@ -39,7 +39,7 @@ async def test_a_customer_is_told_each_step_from_confirmed_to_delivered_once_in_
         await env.service("inventory"),
         await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, SOURCING)),
         await env.service("shipping"),
-        await env.service("notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1"),
+        await env.service("notification", **smtp.env()),
     ]
     for service in services:
         await service.wait_ready()

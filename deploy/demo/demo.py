@@ -510,6 +510,10 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         await print_mailbox(mail, notify_db, wait)
         await print_kpis(orders_db, SERVICES["analytics"], wait)
         print_reconciliation(SERVICES["analytics"])
+        print(
+            f"\nanalytics dashboard: http://127.0.0.1:{SERVICES['analytics']}/dashboard"
+            " (live charts while the services run; `make run` keeps them up)"
+        )
     finally:
         await orders_db.close()
         await notify_db.close()

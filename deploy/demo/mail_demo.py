@@ -42,12 +42,8 @@ class MailSink:
         self._controller.stop()
 
     def env(self) -> dict[str, str]:
-        """The notification worker's settings to send here, promptly."""
-        return {
-            "OMS_SMTP_HOST": "127.0.0.1",
-            "OMS_SMTP_PORT": str(self.port),
-            "OMS_DISPATCH_INTERVAL_S": "0.2",
-        }
+        """The notification worker's settings to send here."""
+        return {"OMS_SMTP_HOST": "127.0.0.1", "OMS_SMTP_PORT": str(self.port)}
 
 
 def state_preferences(port: int, api_key: str, customer_id: str, body: dict[str, Any]) -> str:

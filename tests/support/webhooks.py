@@ -29,9 +29,8 @@ WEBHOOK_SETTINGS = {
             hashlib.sha256(WEB_KEY.encode()).hexdigest(): {"channel": "web-de"},
         }
     ),
-    "OMS_WEBHOOK_POLL_S": "0.1",
 }
-"""An operator's and a channel's key, and due deliveries looked for often."""
+"""An operator's and a channel's key."""
 
 
 async def webhook_api(

@@ -53,6 +53,7 @@ from oms_runtime._unit_of_work import (
     UnitOfWork,
     in_memory_unit_of_work,
 )
+from oms_runtime._wakeup import Wakeup
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -84,6 +85,7 @@ __all__ = [
     "ServiceRuntime",
     "Subscription",
     "UnitOfWork",
+    "Wakeup",
     "api_key_caller",
     "apply_migrations",
     "authenticate",

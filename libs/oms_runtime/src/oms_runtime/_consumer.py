@@ -35,6 +35,7 @@ from oms_runtime._outbox import Outbox, OutboxRecord, WrittenOutbox, write_outbo
 from oms_runtime._publish import CommitPublisher
 from oms_runtime._retry import describe_error, is_infrastructure_error, retrying
 from oms_runtime._unit_of_work import BatchHandler, ConsumedRecord, Received, UnitOfWork
+from oms_runtime._wakeup import Wakeup
 
 __all__ = [
     "BatchFinish",
@@ -234,11 +235,12 @@ class BatchProcessor:
         dead = list(rejected)
         handled = [item for item in decoded if self._handles(item)]
         result.ignored = len(decoded) - len(handled)
+        wake_after: set[Wakeup] = set()
         async with self._database.acquire() as conn:
             try:
                 async with conn.transaction():
                     written = await self._transact(
-                        conn, handled, dead, outgoing, result, isolate=isolate
+                        conn, handled, dead, outgoing, result, wake_after, isolate=isolate
                     )
             except BaseException:
                 if self._publisher is not None and not conn.is_closed():
@@ -248,6 +250,8 @@ class BatchProcessor:
                 raise
             self.committed_events += result.processed
             kill_at("after_commit", self.committed_events)
+            for wakeup in wake_after:
+                wakeup.set()
             if self._publisher is not None:
                 await self._publisher.after_commit(conn, written)
         return result
@@ -259,6 +263,7 @@ class BatchProcessor:
         dead: list[DeadLetter],
         outgoing: list[OutboxRecord],
         result: BatchResult,
+        wake_after: set[Wakeup],
         *,
         isolate: bool,
     ) -> WrittenOutbox:
@@ -284,7 +289,7 @@ class BatchProcessor:
                 unclaim,
             )
             dead.extend(invalid)
-        work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing))
+        work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing), wake_after=wake_after)
         failures: list[DeadLetter] = []
         if isolate:
             for item in fresh:
@@ -380,7 +385,7 @@ class BatchProcessor:
             await work.conn.execute("SAVEPOINT oms_event")
             try:
                 # Its own notes: a rolled-back attempt's notes go with it.
-                alone = UnitOfWork(conn=work.conn, outbox=work.outbox)
+                alone = UnitOfWork(conn=work.conn, outbox=work.outbox, wake_after=work.wake_after)
                 unanswered = await self._call(alone, [item])
                 await self._finished(alone)
                 await work.conn.execute("RELEASE SAVEPOINT oms_event")

@@ -31,6 +31,7 @@ from oms_runtime._relay import OutboxRelay
 from oms_runtime._retry import is_infrastructure_error, retried
 from oms_runtime._subscriptions import Subscription
 from oms_runtime._unit_of_work import UnitOfWork
+from oms_runtime._wakeup import Wakeup
 from oms_runtime._web import WebServer, new_app
 
 __all__ = ["ServiceRuntime"]
@@ -57,7 +58,7 @@ class ServiceRuntime:
         if migrations is not None:
             self._migrations[name] = migrations
         self._subscriptions: list[Subscription] = []
-        self._timers: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+        self._timers: list[tuple[float, Callable[[], Awaitable[None]], Wakeup | None]] = []
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -77,16 +78,18 @@ class ServiceRuntime:
         self._subscriptions.append(subscription)
 
     def timer(
-        self, interval_s: float
+        self, interval_s: float, *, wake: Wakeup | None = None
     ) -> Callable[[Callable[[], Awaitable[None]]], Callable[[], Awaitable[None]]]:
-        """A periodic job that runs once the service has started.
+        """A periodic job that runs once the service has started; with ``wake``, also as
+        soon as it is woken (work committed for it, a retry due), ``interval_s`` then being
+        the longest it sleeps.
 
         A failed run (the database away, a deadlock with a consumer's batch, a bug) is logged
         and the job runs again at its next tick: an exception would stop the whole worker.
         """
 
         def decorate(fun: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-            self._timers.append((interval_s, fun))
+            self._timers.append((interval_s, fun, wake))
             return fun
 
         return decorate
@@ -117,8 +120,11 @@ class ServiceRuntime:
         )
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                yield UnitOfWork(conn=conn, outbox=outbox, cause=cause)
+                work = UnitOfWork(conn=conn, outbox=outbox, cause=cause)
+                yield work
                 written = await write_outbox(conn, outbox.records, publish_on_commit=True)
+            for wakeup in work.wake_after:
+                wakeup.set()
             # On failure the pool's reset releases the session's key locks.
             await self._publisher.after_commit(conn, written)
 
@@ -150,7 +156,7 @@ class ServiceRuntime:
                 asyncio.ensure_future(self._loop.run()),
                 asyncio.ensure_future(self._relay.run()),
                 asyncio.ensure_future(self._every(_LAG_EVERY_S, self._loop.measure_lag)),
-                *(asyncio.ensure_future(self._every(i, f)) for i, f in self._timers),
+                *(asyncio.ensure_future(self._every(i, f, w)) for i, f, w in self._timers),
             ]
             await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
             if tasks[0].done():
@@ -276,9 +282,11 @@ class ServiceRuntime:
                 with contextlib.suppress(Exception):
                     await close()
 
-    async def _every(self, interval_s: float, fun: Callable[[], Awaitable[None]]) -> None:
+    async def _every(
+        self, interval_s: float, fun: Callable[[], Awaitable[None]], wake: Wakeup | None = None
+    ) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            await (wake.wait(interval_s) if wake else asyncio.sleep(interval_s))
             try:
                 await fun()
             except Exception as exc:

@@ -14,6 +14,7 @@ import asyncpg
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_runtime._outbox import Outbox
+from oms_runtime._wakeup import Wakeup
 
 __all__ = [
     "BatchHandler",
@@ -85,6 +86,13 @@ class UnitOfWork:
     outbox: Outbox
     notes: Notes = field(default_factory=Notes)
     cause: UUID | None = None
+    wake_after: set[Wakeup] = field(default_factory=set)
+    """Jobs to wake once the transaction commits (shared by the views of one unit)."""
+
+    def wake_on_commit(self, wakeup: Wakeup) -> None:
+        """Wake ``wakeup``'s job once this unit commits: the work it was given is visible
+        then, not before."""
+        self.wake_after.add(wakeup)
 
     def emit(
         self, payload: EventPayload, *, subject: str, sequence: int = 0, key: str | None = None
@@ -106,7 +114,11 @@ class UnitOfWork:
         """This unit as one event of a run sees it: same transaction and notes, and its
         events name ``cause`` as theirs."""
         return UnitOfWork(
-            conn=self.conn, outbox=self.caused_by(cause), notes=self.notes, cause=cause.id
+            conn=self.conn,
+            outbox=self.caused_by(cause),
+            notes=self.notes,
+            cause=cause.id,
+            wake_after=self.wake_after,
         )
 
 

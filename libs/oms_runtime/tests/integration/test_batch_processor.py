@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from oms_runtime import (
     RejectedEvent,
     Subscription,
     UnitOfWork,
+    Wakeup,
     apply_migrations,
 )
 from tests.support.orders import encoded, order_submitted
@@ -333,5 +335,28 @@ async def test_an_event_no_handler_takes_is_ignored_without_reading_its_payload(
             [_record(0, json.dumps(document).encode()), _record(1, encoded(order_submitted("y")))]
         )
         assert (result.ignored, result.processed, result.dead_lettered) == (1, 1, [])
+    finally:
+        await pool.close()
+
+
+async def test_a_job_woken_by_a_batch_is_woken_once_it_committed(env: Env) -> None:
+    due = Wakeup()
+    seen_when_woken: list[int] = []
+
+    async def handler(work: UnitOfWork, received: Received[OrderSubmitted]) -> None:
+        await record_seen(work, received)
+        work.wake_on_commit(due)
+
+    processor, pool = await _processor(env, handler)
+
+    async def job() -> None:
+        await due.wait(longest_s=60)
+        seen_when_woken.append(await pool.fetchval("SELECT count(*) FROM seen"))
+
+    try:
+        woken = asyncio.ensure_future(job())
+        await processor.process([_record(0, encoded(order_submitted("woken")))])
+        await asyncio.wait_for(woken, timeout=5)
+        assert seen_when_woken == [1]
     finally:
         await pool.close()

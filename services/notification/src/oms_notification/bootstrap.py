@@ -19,7 +19,7 @@ from oms_notification.service_layer.dispatch import Dispatcher, DispatchPolicy
 from oms_notification.service_layer.messages import CustomerMessages
 from oms_notification.service_layer.webhooks import Dispatcher as WebhookDispatcher
 from oms_notification.service_layer.webhooks import WebhookQueue
-from oms_runtime import ServiceRuntime, kill_at, parse_caller_keys
+from oms_runtime import ServiceRuntime, Wakeup, kill_at, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -36,16 +36,28 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         else None
     )
     channels = (Channel.EMAIL, Channel.SMS) if sms else (Channel.EMAIL,)
+    # The dispatchers sleep until a commit gives them work or a retry falls due; set, they
+    # look once at start for what a previous run left.
+    messages_due, deliveries_due = Wakeup(), Wakeup()
+    messages_due.set()
+    deliveries_due.set()
     customer_messages = CustomerMessages(
         store=messages,
         channels=channels,
         tracking_urls=settings.tracking_urls,
         pickup_stores=settings.pickup_store_directory,
+        due=messages_due,
     )
-    alerts = Alerts(store=webhooks, limit=settings.alert_limit, window_s=settings.alert_window_s)
-    for subscription in subscriptions(customer_messages, WebhookQueue(store=webhooks), alerts):
+    alerts = Alerts(
+        store=webhooks,
+        limit=settings.alert_limit,
+        window_s=settings.alert_window_s,
+        due=deliveries_due,
+    )
+    queue = WebhookQueue(store=webhooks, due=deliveries_due)
+    for subscription in subscriptions(customer_messages, queue, alerts):
         runtime.subscribe(subscription)
-    register_api(runtime, parse_caller_keys(settings.notification_api_keys))
+    register_api(runtime, parse_caller_keys(settings.notification_api_keys), deliveries_due)
 
     dispatcher = Dispatcher(
         store=messages,
@@ -61,6 +73,7 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         ),
         sms=sms,
         after_send=lambda handed_over: kill_at("after_send", handed_over),
+        due=messages_due,
         policy=DispatchPolicy(
             batch_max=settings.dispatch_batch_max,
             max_attempts=settings.send_attempts,
@@ -86,15 +99,16 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         per_subscription=settings.webhook_per_subscription,
         concurrency=settings.webhook_concurrency,
         poll_s=settings.webhook_poll_s,
+        due=deliveries_due,
     )
 
-    @runtime.timer(settings.dispatch_interval_s)
+    @runtime.timer(settings.dispatch_interval_s, wake=messages_due)
     async def send_due_messages() -> None:
         await dispatcher.dispatch(runtime.unit_of_work)
 
     # Long-lived: the runtime starts it once the service has started and cancels it when it
     # stops; should it fail (the database away), it starts again a tick later.
-    @runtime.timer(settings.webhook_poll_s)
+    @runtime.timer(settings.webhook_poll_s, wake=deliveries_due)
     async def dispatch_webhooks() -> None:
         await webhook_dispatcher.run()
 

@@ -65,8 +65,10 @@ class NotificationSettings(RuntimeSettings):
     # Carrier -> tracking page, {tracking_number} replaced (JSON object).
     tracking_pages: str = orjson.dumps(_TRACKING_PAGES).decode()
 
-    # Dispatch: how often, how many at once, how failed sends are tried again.
-    dispatch_interval_s: float = Field(default=2.0, gt=0, le=60)
+    # Dispatch: the longest the dispatcher sleeps (a commit that queues messages wakes it, a
+    # retry falling due too; this picks up what nothing announced, such as a lapsed claim),
+    # how many at once, how failed sends are tried again.
+    dispatch_interval_s: float = Field(default=30.0, gt=0, le=3600)
     dispatch_batch_max: int = Field(default=50, ge=1, le=1000)
     send_attempts: int = Field(default=5, ge=1, le=50)
     retry_first_s: float = Field(default=5.0, gt=0, le=3600)
@@ -98,8 +100,9 @@ class NotificationSettings(RuntimeSettings):
     # Deliveries in flight at once per subscription, and in all for one worker.
     webhook_per_subscription: int = Field(default=4, ge=1, le=100)
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)
-    # How often due deliveries are looked for when nothing finished meanwhile.
-    webhook_poll_s: float = Field(default=2.0, gt=0, le=60)
+    # The longest the webhook dispatcher sleeps when nothing woke it (queued deliveries, a
+    # send finished, a retry due): it then picks up what nothing announced (lapsed leases).
+    webhook_poll_s: float = Field(default=30.0, gt=0, le=3600)
 
     # Operations alerts: at most this many per kind (LowStock, OutOfStock) per window.
     alert_limit: int = Field(default=10, ge=0, le=10_000)

@@ -48,7 +48,6 @@ async def notification(env: Env, smtp: SmtpServer, **extra: str) -> ServiceProce
     service = await env.service(
         "notification",
         **smtp.env(),
-        OMS_DISPATCH_INTERVAL_S="0.1",
         OMS_NOTIFICATION_API_KEYS=json.dumps(
             {key_digest(OPERATOR_KEY): {"role": "operator", "actor_id": "ops-1"}}
         ),

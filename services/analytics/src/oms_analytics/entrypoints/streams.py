@@ -20,6 +20,7 @@ from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.domain.stuck import Detected
+from oms_analytics.entrypoints.dashboard import register_dashboard
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.reports import register_views
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
@@ -149,6 +150,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
 
     app.page("/health")(Health)
     register_views(app, analytics, funds, stuck, register_history(app, settings, funds))
+    register_dashboard(app)
     return app
 
 

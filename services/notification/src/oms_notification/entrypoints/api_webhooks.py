@@ -27,6 +27,7 @@ from oms_runtime import (
     Caller,
     Problem,
     ServiceRuntime,
+    Wakeup,
     api_key_caller,
     problem_responses,
 )
@@ -159,7 +160,9 @@ def _request_id(request: Request) -> UUID | None:
     return found if isinstance(found, UUID) else None
 
 
-def register_webhooks_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -> None:
+def register_webhooks_api(
+    runtime: ServiceRuntime, keys: Mapping[str, Caller], deliveries_due: Wakeup
+) -> None:
     caller = api_key_caller(keys, "oms-notification", lambda c: c.actor_id)
     router = APIRouter(
         prefix="/v1/webhooks",
@@ -308,6 +311,7 @@ def register_webhooks_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -
             resent = found is not None and await store.resend_delivery(
                 work.conn, subscription_id, delivery_id, actor, _request_id(request)
             )
+            work.wake_on_commit(deliveries_due)
         if found is None:
             raise Problem(404, "not_found", f"no delivery {delivery_id!r} for {subscription_id!r}")
         if not resent:
@@ -329,6 +333,7 @@ def register_webhooks_api(runtime: ServiceRuntime, keys: Mapping[str, Caller]) -
         async with runtime.unit_of_work() as work:
             _found(await store.find_subscription(work.conn, subscription_id), subscription_id)
             ids = await store.resend_dead(work.conn, subscription_id, actor, _request_id(request))
+            work.wake_on_commit(deliveries_due)
         return Resent(subscription_id=subscription_id, delivery_ids=ids, requested_by=actor)
 
     runtime.http.include_router(router)

@@ -5,7 +5,7 @@ dead-lettered. Each goes to the operations subscriptions that ask for its kind, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -18,7 +18,7 @@ from oms_events.orders import OrderStuck
 from oms_notification.adapters.webhooks import IncomingEvent
 from oms_notification.domain.webhooks import alerts_allowed, window_start
 from oms_notification.service_layer.webhooks import incoming
-from oms_runtime import Received, UnitOfWork
+from oms_runtime import Received, UnitOfWork, Wakeup
 
 __all__ = ["Alert", "AlertStore", "Alerts"]
 
@@ -59,6 +59,8 @@ class Alerts:
     limit: int
     window_s: float
     clock: Callable[[], datetime] = _utc_now
+    due: Wakeup = field(default_factory=Wakeup)
+    """The webhook dispatcher's: woken when alerts are queued."""
 
     async def alerts(self, work: UnitOfWork, run: Sequence[Received[Alert]]) -> None:
         """A run of one kind: the first alerts the window still allows go to every operations
@@ -75,4 +77,5 @@ class Alerts:
         if suppressed:
             _log.warning("alerts_suppressed", kind=kind, suppressed=suppressed, limit=self.limit)
         if queued:
+            work.wake_on_commit(self.due)
             _log.info("alerts_queued", kind=kind, queued=queued)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from oms_notification.domain.messages import (
     opted_out,
     suppression,
 )
-from oms_runtime import UnitOfWork
+from oms_runtime import UnitOfWork, Wakeup
 
 __all__ = [
     "DispatchPolicy",
@@ -126,6 +126,8 @@ class Dispatcher:
     """Called with the messages handed over so far, before their outcome is recorded (the
     worker's fault-injection point ``after_send``)."""
     handed_over: int = 0
+    due: Wakeup = field(default_factory=Wakeup)
+    """Woken when messages are queued; asked to wake when a retry falls due."""
 
     async def dispatch(self, unit_of_work: UnitOfWorkFactory) -> int:
         """One pass: settle expired claims, claim what is due, send, record. How many sent."""
@@ -136,6 +138,8 @@ class Dispatcher:
             claimed = await self.store.claim_due(
                 work.conn, now, self.policy.batch_max, waited_since
             )
+            if len(claimed) == self.policy.batch_max:
+                self.due.set()  # more may be due
             outgoing, settled = self._prepare(work, claimed)
             if settled:
                 await self.store.settle(work.conn, settled)
@@ -280,6 +284,8 @@ class Dispatcher:
                 jitter=self.jitter,
             )
             reason = delivery.reason
+        if outcome.next_attempt_at is not None:
+            self.due.at(outcome.next_attempt_at)
         if outcome.publish_failure:
             self._failed(work, c, reason, retryable=outcome.retryable)
         return Settlement(

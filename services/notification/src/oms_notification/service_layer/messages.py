@@ -35,7 +35,7 @@ from oms_events.returns import ReturnReceived
 from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_notification.adapters.messages import CustomerOrder, MessageToQueue
 from oms_notification.domain.messages import Channel, MessageKind, change_key
-from oms_runtime import Received, UnitOfWork
+from oms_runtime import Received, UnitOfWork, Wakeup
 
 __all__ = ["TOLD_HOLDS", "CustomerMessages", "MessageStore", "Told"]
 
@@ -143,10 +143,13 @@ class CustomerMessages:
     carrier_names: Mapping[str, str] = field(default_factory=dict)
     pickup_stores: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Store id -> ``name`` and ``hours`` as pickup messages show them."""
+    due: Wakeup = field(default_factory=Wakeup)
+    """The dispatcher's: woken when messages are queued or their order becomes known."""
 
     async def accepted(self, work: UnitOfWork, run: Sequence[Received[OrderAccepted]]) -> None:
         """Keep what the order's messages show; a replayed acceptance rewrites the same row."""
         await self.store.upsert_orders(work.conn, [_order(r.payload) for r in run])
+        work.wake_on_commit(self.due)  # messages waiting for their order can leave
 
     async def address_changed(
         self, work: UnitOfWork, run: Sequence[Received[ShippingAddressChanged]]
@@ -194,6 +197,8 @@ class CustomerMessages:
             )
         if messages:
             queued = await self.store.queue_messages(work.conn, messages)
+            if queued:
+                work.wake_on_commit(self.due)
             _log.info("messages_queued", queued=queued, existing=len(messages) - queued)
 
     def describe(self, event: EventPayload) -> tuple[MessageKind, dict[str, Any]] | None:

@@ -4,7 +4,6 @@ and the dispatcher that signs, sends, retries and dead-letters them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ from oms_notification.domain.webhooks import (
     new_secret,
     signature_headers,
 )
-from oms_runtime import Note, Received, UnitOfWork
+from oms_runtime import Note, Received, UnitOfWork, Wakeup
 
 __all__ = [
     "ALERT_EVENT_TYPES",
@@ -192,6 +191,8 @@ def incoming(received: Received[EventPayload]) -> IncomingEvent:
 @dataclass(frozen=True)
 class WebhookQueue:
     store: QueueStore
+    due: Wakeup = field(default_factory=Wakeup)
+    """The dispatcher's: woken when deliveries are queued."""
 
     async def note(self, work: UnitOfWork, run: Sequence[Received[EventPayload]]) -> None:
         """Keep the run's events for the batch's one queueing statement (``queue``)."""
@@ -205,6 +206,7 @@ class WebhookQueue:
         events = work.notes[_EVENTS]
         queued = await self.store.queue_deliveries(work.conn, events, operations=False)
         if queued:
+            work.wake_on_commit(self.due)
             _log.info("webhooks_queued", queued=queued, events=len(events))
 
 
@@ -220,9 +222,10 @@ class Dispatcher:
     """Sends due deliveries, each in its own task: a slow or failing subscriber holds only
     its own slots (``per_subscription``), never another's, and every request has a timeout.
 
-    :meth:`run` is long-lived: it claims what is due whenever a slot frees up or every
-    ``poll_s``; cancelled, it cancels its sends (their leases run out and they are sent
-    again) and closes the HTTP client.
+    :meth:`run` is long-lived: it claims what is due whenever a slot frees up, ``due`` is
+    woken (deliveries queued, a retry falling due) or at the latest every ``poll_s``;
+    cancelled, it cancels its sends (their leases run out and they are sent again) and
+    closes the HTTP client.
     """
 
     units: UnitsOfWork
@@ -235,8 +238,8 @@ class Dispatcher:
     poll_s: float
     clock: Callable[[], datetime] = _utc_now
     jitter: Callable[[], float] = random.random
+    due: Wakeup = field(default_factory=Wakeup)
     _sending: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def run(self) -> None:
         async with self.open_sender() as sender:
@@ -250,10 +253,7 @@ class Dispatcher:
                         task.add_done_callback(self._sent)
                     if claimed and len(claimed) == free:
                         continue  # more may be due
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.poll_s):
-                            await self._wake.wait()
+                    await self.due.wait(self.poll_s)
             finally:
                 for task in self._sending:
                     task.cancel()
@@ -261,7 +261,7 @@ class Dispatcher:
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
-        self._wake.set()
+        self.due.set()
 
     async def claim(self, limit: int) -> list[Claimed]:
         async with self.units.unit_of_work() as work:
@@ -321,6 +321,7 @@ class Dispatcher:
             if delay is not None:
                 retry_at = now + timedelta(seconds=delay)
                 if await self.store.record_retry(work.conn, claimed, retry_at, status, error):
+                    self.due.at(retry_at)
                     log.info("webhook_retry", reason=error, retry_in_s=round(delay, 3))
                 return
             if await self.store.record_dead(work.conn, claimed, now, status, error):

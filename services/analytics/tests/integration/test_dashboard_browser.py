@@ -1,0 +1,158 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by Playwright) against
+the analytics worker as an OS process on the real broker: its charts show the known figures,
+the channel filter narrows them, a new event appears without a reload, the reconciliation's
+exception is listed, and a screenshot of a chart holds its bars."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+from playwright.async_api import Page, async_playwright
+
+from tests.support.analytics import accepted, at, authorized, canceled, send_timed, shipped
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+from tests.support.world import Env
+
+pytestmark = pytest.mark.integration
+
+WEB, MARKET = "web-de", "marketplace"
+NINE, TEN = "11-24 09:00", "11-24 10:00"
+PLACED_BLUE = (0x2F, 0x6F, 0xDF)  # the first colour of the dashboard's palette
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[Page]:
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium is missing: deploy/local/install installs Debian's package"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1400})
+            yield page
+        finally:
+            await browser.close()
+
+
+async def _placed(worker: ServiceProcess) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/v1/kpis", params={"window": "hour"}) as response:
+            figures = await response.json()
+    return sum(int(w["orders_placed"]) for w in figures["windows"])
+
+
+async def _chart(page: Page, chart: str) -> dict[str, Any]:
+    """What a chart shows: its labels and each dataset's label and data."""
+    shown: dict[str, Any] = await page.evaluate(
+        """(id) => {
+            const c = window.omsDashboard.charts[id];
+            return {labels: c.data.labels,
+                    datasets: Object.fromEntries(c.data.datasets.map(d => [d.label, d.data]))};
+        }""",
+        chart,
+    )
+    return shown
+
+
+async def _until_chart(page: Page, chart: str, expected: dict[str, Any]) -> None:
+    async def shows() -> bool:
+        return await _chart(page, chart) == expected
+
+    await wait_for(shows, timeout=30, interval=0.2, what=f"the {chart} chart to show {expected}")
+
+
+def _pixels_of(path: Path, colour: tuple[int, int, int]) -> int:
+    image = Image.open(path).convert("RGB")
+    return sum(
+        1
+        for pixel in image.getdata()
+        if all(abs(int(a) - b) <= 12 for a, b in zip(pixel, colour, strict=True))
+    )
+
+
+async def test_the_dashboard_charts_filters_and_refreshes_live(
+    env: Env, browser_page: Page, tmp_path: Path
+) -> None:
+    worker = await env.service("analytics")
+    await worker.wait_ready()
+    await send_timed(
+        env,
+        "oms.orders",
+        [
+            (accepted("A1", WEB, 6445), at("09:05")),
+            (accepted("A2", WEB, 1685), at("09:40")),
+            (accepted("A3", MARKET, 12000, "CHF"), at("09:41")),
+            (accepted("K1", MARKET, 1500), at("09:50")),
+            (canceled("K1", at("09:55")), at("09:55")),
+            (accepted("A4", WEB, 2000), at("10:10")),
+        ],
+    )
+    await send_timed(env, "oms.payments", [(authorized("K1", 1500), at("09:51"))])
+    await send_timed(env, "oms.shipments", [(shipped("A1", at("10:05")), at("10:05"))])
+    await wait_for(lambda: _equals(_placed(worker), 5), timeout=60, what="the orders counted")
+
+    page = browser_page
+    await page.goto(f"{worker.url}/dashboard?refresh=1")
+    await page.wait_for_function("() => window.omsDashboard && window.omsDashboard.refreshes > 0")
+    await _until_chart(
+        page,
+        "throughput",
+        {"labels": [NINE, TEN], "datasets": {"placed": [4, 1], "shipped": [0, 1]}},
+    )
+    assert await _chart(page, "revenue") == {
+        "labels": [NINE, TEN],
+        "datasets": {"CHF": [120, 0], "EUR": [(6445 + 1685 + 1500) / 100, 20]},
+    }
+    lead_times = await _chart(page, "lead-times")
+    assert lead_times["datasets"][f"{WEB} p50"] == [None, 60]  # A1: placed 09:05, shipped 10:05
+    await _until_chart(
+        page, "exceptions", {"labels": ["authorisation_left_open"], "datasets": {"orders": [1]}}
+    )
+    assert await page.locator("#exception-list tbody tr").all_inner_texts() == [
+        "K1\tmarketplace\t2026-11-24\tauthorisation_left_open\tthe order is canceled but"
+        " 1500 EUR of the authorisation was neither captured nor voided"
+    ]
+
+    # The bars are drawn: the screenshot of the chart holds the placed bars' colour.
+    shot = tmp_path / "throughput.png"
+    await page.locator("#throughput").screenshot(path=str(shot))
+    assert _pixels_of(shot, PLACED_BLUE) > 500
+    await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+    # The channel filter narrows every chart to the channel.
+    await page.select_option("#channel", MARKET)
+    await _until_chart(
+        page, "throughput", {"labels": [NINE], "datasets": {"placed": [2], "shipped": [0]}}
+    )
+    await page.select_option("#channel", "")
+
+    # A new order shows without a reload: the page's own state survives the refresh.
+    await page.evaluate("() => { window.sameDocument = true; }")
+    await send_timed(env, "oms.orders", [(accepted("A5", WEB, 3000), at("10:40"))])
+    await _until_chart(
+        page,
+        "throughput",
+        {"labels": [NINE, TEN], "datasets": {"placed": [4, 2], "shipped": [0, 1]}},
+    )
+    assert await page.evaluate("() => window.sameDocument") is True
+
+
+async def _equals(count: Any, expected: int) -> bool:
+    return bool(await count == expected)
+
+
+async def test_an_unknown_dashboard_asset_is_not_found(env: Env) -> None:
+    worker = await env.service("analytics")
+    await worker.wait_ready()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/dashboard/secrets.txt") as response:
+            assert response.status == 404
+        async with session.get(f"{worker.url}/dashboard/chart.umd.min.js") as response:
+            assert response.status == 200
+            assert (await response.read()).startswith(b"/*!\n * Chart.js v4.6.1")
