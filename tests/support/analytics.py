@@ -11,10 +11,14 @@ from oms_events.envelope import Envelope
 from oms_events.fulfilment import ShipmentShipped, ShippedParcel
 from oms_events.orders import (
     Customer,
+    HoldReason,
     OrderAccepted,
     OrderCanceled,
     OrderCompleted,
+    OrderConfirmed,
+    OrderHeld,
     OrderRejected,
+    OrderReleased,
     PaymentInfo,
     PaymentMethod,
     RejectionReason,
@@ -22,7 +26,13 @@ from oms_events.orders import (
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
 from oms_events.returns import ReturnLine, ReturnReason, ReturnRequested
-from oms_events.sourcing import BackorderReason, FulfilmentOrderCreated, OrderBackordered
+from oms_events.sourcing import (
+    Allocation,
+    BackorderReason,
+    FulfilmentOrderCreated,
+    OrderAllocated,
+    OrderBackordered,
+)
 from oms_events.values import (
     Actor,
     ActorRole,
@@ -115,11 +125,52 @@ def shipped(order_id: str, when: datetime) -> ShipmentShipped:
     )
 
 
-def completed(order_id: str, when: datetime) -> OrderCompleted:
-    return OrderCompleted(order_id=order_id, completed_at=when)
+def confirmed(order_id: str, when: datetime) -> OrderConfirmed:
+    return OrderConfirmed(order_id=order_id, confirmed_at=when)
+
+
+def held(order_id: str) -> OrderHeld:
+    return OrderHeld(order_id=order_id, reason=HoldReason.RISK_REVIEW)
+
+
+def released(order_id: str) -> OrderReleased:
+    return OrderReleased(
+        order_id=order_id, released_by=Actor(actor_id="cs-1", role=ActorRole.CUSTOMER_SERVICE)
+    )
 
 
 _ONE_LINE = (LineQuantity(line_id="1", sku="SKU-1", quantity=1),)
+
+
+def allocated(order_id: str, location: str) -> OrderAllocated:
+    return OrderAllocated(
+        order_id=order_id,
+        decision_id=f"dec-{order_id}",
+        allocations=(
+            Allocation(location_id=location, location_type=LocationType.WAREHOUSE, lines=_ONE_LINE),
+        ),
+    )
+
+
+def fulfilment_created(
+    order_id: str, location: str = "WH-HAMBURG", promised_by: datetime | None = None
+) -> FulfilmentOrderCreated:
+    """The order released to ``location``, promised by ``promised_by``."""
+    return FulfilmentOrderCreated(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}",
+        location_id=location,
+        location_type=LocationType.WAREHOUSE,
+        delivery_method=DeliveryMethod.HOME_DELIVERY,
+        lines=_ONE_LINE,
+        shipping_address=_ADDRESS,
+        promised_by=promised_by,
+        accept_by=at("23:00"),
+    )
+
+
+def completed(order_id: str, when: datetime) -> OrderCompleted:
+    return OrderCompleted(order_id=order_id, completed_at=when)
 
 
 def backordered(order_id: str) -> OrderBackordered:
@@ -129,20 +180,6 @@ def backordered(order_id: str) -> OrderBackordered:
         lines=_ONE_LINE,
         reason=BackorderReason.OUT_OF_STOCK,
         detail="no eligible location has the units",
-    )
-
-
-def fulfilment_order_created(order_id: str, promised_by: datetime) -> FulfilmentOrderCreated:
-    return FulfilmentOrderCreated(
-        order_id=order_id,
-        fulfilment_order_id=f"fo-{order_id}",
-        location_id="WH-HAMBURG",
-        location_type=LocationType.WAREHOUSE,
-        delivery_method=DeliveryMethod.HOME_DELIVERY,
-        lines=_ONE_LINE,
-        shipping_address=_ADDRESS,
-        promised_by=promised_by,
-        accept_by=promised_by,
     )
 
 

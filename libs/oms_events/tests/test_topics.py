@@ -31,6 +31,7 @@ EXPECTED = {
     "oms.carrier-tracking",
     "oms.notifications",
     "oms.operations",
+    "oms.analytics-alerts",
     "oms.operator-audit",
 }
 
@@ -70,7 +71,7 @@ def test_keys() -> None:
 
 
 def test_lookup_errors_are_clear() -> None:
-    with pytest.raises(KeyError, match=r"unknown topic 'oms\.nope'; known: oms\.availability"):
+    with pytest.raises(KeyError, match=r"unknown topic 'oms\.nope'; known: oms\.analytics-alerts"):
         topic("oms.nope")
     with pytest.raises(KeyError, match="OrderTeleported"):
         topic_for_event("OrderTeleported")

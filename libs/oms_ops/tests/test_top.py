@@ -1,10 +1,10 @@
-"""``oms top``'s events/s between two frames."""
+"""``oms top``'s events/s between two frames; the stuck orders analytics reports."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from oms_ops.top import rates
+from oms_ops.top import rates, stuck_orders
 
 
 def _frame(at: float, **committed: list[int | None]) -> dict[str, Any]:
@@ -34,3 +34,11 @@ def test_a_replay_counts_as_no_events_and_a_new_service_starts_at_zero() -> None
         "order": 0.0,
         "shipping": 0.0,
     }
+
+
+def test_the_stuck_orders_are_analytics_own_count() -> None:
+    order = {"service": "order", "health": {"status": "ok"}}
+    analytics = {"service": "analytics", "health": {"status": "ok", "stuck_orders": 3}}
+    assert stuck_orders([order, analytics]) == 3
+    assert stuck_orders([order, {**analytics, "health": None}]) is None  # unreachable
+    assert stuck_orders([order]) is None

@@ -24,6 +24,7 @@ def test_the_app_and_its_changelogs_are_named_after_the_prefix_and_suffix() -> N
         "t1.oms-analytics-r1-ledgers-changelog",
         "t1.oms-analytics-r1-marks-changelog",
         "t1.oms-analytics-r1-orders-changelog",
+        "t1.oms-analytics-r1-stays-changelog",
         "t1.oms-analytics-r1-windows-changelog",
     ]
 

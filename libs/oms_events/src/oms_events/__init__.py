@@ -1,8 +1,8 @@
 """The OMS public event contract: envelope, versioned payloads, upcasters, topics.
 
 Area modules (``orders``, ``payments``, ``returns``, ``inventory``, ``sourcing``,
-``fulfilment``, ``notifications``, ``operations``, ``audit``) hold the payload models; import them
-from there. This package re-exports only the codec surface every service uses.
+``fulfilment``, ``notifications``, ``operations``, ``audit``, ``analytics``) hold the payload
+models; import them from there. This package re-exports only the codec surface every service uses.
 """
 
 from oms_events._model import StrictModel

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from oms_events import (  # noqa: F401  (imported for their registrations)
+    analytics,
     audit,
     fulfilment,
     inventory,

@@ -278,6 +278,16 @@ TOPICS: tuple[TopicSpec, ...] = (
         event_types=("RecordDeadLettered",),
     ),
     TopicSpec(
+        # Stuck orders as analytics judges them on event time; replayable, hence kept like
+        # the other alerts, not for ever.
+        name="oms.analytics-alerts",
+        owner="analytics",
+        key="order_id",
+        partitions=_PARTITIONS,
+        retention_ms=_NOTIFICATION_RETENTION_MS,
+        event_types=("StuckOrderDetected", "StuckOrderCleared"),
+    ),
+    TopicSpec(
         name="oms.operator-audit",
         owner="operator",
         key="subject",

@@ -1,5 +1,6 @@
-"""``oms top``: the whole OMS in one frame (orders by status, each service's events/s, lag,
-outbox backlog and dead letters, stock alerts), taken again every interval."""
+"""``oms top``: the whole OMS in one frame (orders by status and how many are stuck, each
+service's events/s, lag, outbox backlog and dead letters, stock alerts), taken again every
+interval."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from oms_ops.kafka import Broker
 from oms_ops.output import count_cell
 from oms_ops.status import service_status
 
-__all__ = ["rates", "render", "sample"]
+__all__ = ["rates", "render", "sample", "stuck_orders"]
 
 # The order and inventory services' own tables, read as they are (docs/operations.md says
 # which columns `oms top` relies on).
@@ -71,8 +72,18 @@ async def sample(config: OpsConfig, broker: Broker, services: list[str] | None) 
         "taken_at": time.monotonic(),
         "services": list(reports),
         "orders": orders,
+        "stuck_orders": stuck_orders(list(reports)),
         "stock_alerts": stock,
     }
+
+
+def stuck_orders(reports: list[dict[str, Any]]) -> int | None:
+    """How many orders analytics holds stuck now (its ``/health`` says), None without it."""
+    for report in reports:
+        if report["service"] == "analytics" and report["health"]:
+            count = report["health"].get("stuck_orders")
+            return count if isinstance(count, int) else None
+    return None
 
 
 def _consumed(report: dict[str, Any]) -> int:
@@ -106,7 +117,8 @@ def render(frame: dict[str, Any], logical: Any = str) -> Group:
             count_cell(r["dead_letters"], r["database_error"]),
             f"{r['group_state']}/{r['members']}",
         )
-    orders = Table(title="Orders by status")
+    stuck = frame.get("stuck_orders")
+    orders = Table(title="Orders by status" + (f" ({stuck} stuck)" if stuck is not None else ""))
     orders.add_column("status")
     orders.add_column("orders", justify="right")
     by_status = frame["orders"]["by_status"]

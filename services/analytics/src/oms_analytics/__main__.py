@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from oms_analytics.bootstrap import build_worker
-from oms_runtime import configure_logging
+from oms_analytics.config import AnalyticsSettings
+from oms_runtime import configure_logging, invalid_configuration
 
 
 def main(argv: list[str]) -> int:
@@ -13,7 +17,12 @@ def main(argv: list[str]) -> int:
         print("usage: python -m oms_analytics worker", file=sys.stderr)
         return 2
     configure_logging("analytics")
-    build_worker().execute_from_commandline()
+    try:
+        settings = AnalyticsSettings()
+    except (ValidationError, SettingsError) as exc:
+        print(invalid_configuration(exc), file=sys.stderr)
+        return 2
+    build_worker(settings).execute_from_commandline()
     return 0
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import timedelta
+from typing import Annotated
 
+from pydantic import Field, field_validator
+
+from oms_analytics.domain.stuck import DEFAULT_STUCK_AFTER, FlowStatus, StuckPolicy
 from oms_runtime import RuntimeSettings
 
 __all__ = ["AnalyticsSettings"]
@@ -22,3 +26,18 @@ class AnalyticsSettings(RuntimeSettings):
     # How often the worker writes the funds figures changed since its last write to
     # PostgreSQL (docs/analytics.md). OMS_ANALYTICS_HISTORY_INTERVAL_S.
     analytics_history_interval_s: float = Field(default=5.0, ge=0.1, le=3600)
+    # JSON: status -> seconds an order may sit in it (event time) before StuckOrderDetected;
+    # replaces the defaults (a status not listed is never stuck; {} watches none).
+    # OMS_ANALYTICS_STUCK_AFTER_S.
+    analytics_stuck_after_s: dict[FlowStatus, Annotated[int, Field(strict=True, ge=1)]] = Field(
+        default_factory=lambda: dict(DEFAULT_STUCK_AFTER)
+    )
+
+    @field_validator("analytics_stuck_after_s")
+    @classmethod
+    def _stuck_statuses(cls, value: dict[FlowStatus, int]) -> dict[FlowStatus, int]:
+        StuckPolicy({s: timedelta(seconds=t) for s, t in value.items()})
+        return value
+
+    def stuck_policy(self) -> StuckPolicy:
+        return StuckPolicy.of_seconds(self.analytics_stuck_after_s)

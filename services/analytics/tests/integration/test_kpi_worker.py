@@ -17,7 +17,7 @@ from tests.support.analytics import (
     backordered,
     canceled,
     completed,
-    fulfilment_order_created,
+    fulfilment_created,
     rejected,
     send_timed,
     shipped,
@@ -128,9 +128,9 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
         env,
         "oms.sourcing",
         [
-            (fulfilment_order_created("A1", promised_by=at("10:30")), at("09:06")),
+            (fulfilment_created("A1", promised_by=at("10:30")), at("09:06")),
             (backordered("A4"), at("10:12")),
-            (fulfilment_order_created("A5", promised_by=at("10:50")), at("10:41")),
+            (fulfilment_created("A5", promised_by=at("10:50")), at("10:41")),
         ],
     )
     await send_timed(

@@ -22,9 +22,11 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.history import History
 from oms_analytics.service_layer.funds import Funds, stored_reconciliation
+from oms_analytics.service_layer.stuck import StuckOrders
 from oms_analytics.service_layer.tracking import Analytics
 from oms_runtime import PROBLEM_MEDIA_TYPE
 
@@ -40,7 +42,9 @@ class BadParameter(ValueError):
         self.name = name
 
 
-def register_views(app: faust.App, analytics: Analytics, funds: Funds, history: History) -> None:
+def register_views(
+    app: faust.App, analytics: Analytics, funds: Funds, stuck: StuckOrders, history: History
+) -> None:
     """``/v1/kpis`` and ``/v1/reports/...`` on the app's web server."""
 
     class Kpis(_Report):
@@ -85,12 +89,25 @@ def register_views(app: faust.App, analytics: Analytics, funds: Funds, history: 
                 return _problem(self, 404, "not_found", f"no event of order {order_id!r} was read")
             return _answer(self, request, report, report["movements"])
 
+    class Bottlenecks(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = stuck.bottlenecks(*_stuck_filters(request))
+            return _answer(self, request, report, report["statuses"])
+
+    class StuckList(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = stuck.stuck_orders(*_stuck_filters(request))
+            rows = [{**row, "locations": " ".join(row["locations"])} for row in report["orders"]]
+            return _answer(self, request, report, rows)
+
     app.page("/v1/kpis")(Kpis)
     app.page("/v1/reports/daily")(Daily)
     app.page("/v1/reports/reconciliation")(Reconciliation)
     app.page("/v1/reports/reconciliation/exceptions")(Exceptions)
     app.page("/v1/reports/reconciliation/history")(HistoryReconciliation)
     app.page("/v1/reports/reconciliation/orders/{order_id}")(OrderFunds)
+    app.page("/v1/reports/stuck")(Bottlenecks)
+    app.page("/v1/reports/stuck/orders")(StuckList)
 
 
 class _Report(View):
@@ -184,6 +201,18 @@ def _day(request: Request, name: str) -> date | None:
 
 def _channel(request: Request) -> str | None:
     return request.query.get("channel") or None
+
+
+def _stuck_filters(request: Request) -> tuple[FlowStatus | None, str | None, str | None]:
+    """``status`` (one of the statuses analytics follows), ``channel``, ``location``: each
+    optional, empty meaning any."""
+    raw = request.query.get("status") or ""
+    try:
+        status = FlowStatus(raw) if raw else None
+    except ValueError:
+        known = ", ".join(FlowStatus)
+        raise BadParameter("status", f"status is one of {known}, not {raw[:40]!r}") from None
+    return status, _channel(request), request.query.get("location") or None
 
 
 def _problem(view: View, status: int, code: str, detail: str, **extensions: Any) -> Response:

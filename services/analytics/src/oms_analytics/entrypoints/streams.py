@@ -1,16 +1,17 @@
-"""The faust app: the public topics in; the KPI and funds tables (with their changelog
-topics), the HTTP views on them and the funds history in PostgreSQL out.
+"""The faust app: the public topics in; the KPI, funds and stuck-order tables (with their
+changelog topics), the HTTP views on them, the funds history in PostgreSQL and the stuck-order
+alerts on oms.analytics-alerts out.
 
 One agent reads oms.orders, oms.payments, oms.shipments, oms.returns and oms.sourcing as bytes
 and decodes each value with the contract's codec (not faust.Record, whose wire format names
-Python classes); the use cases update the KPI tables (orders, windows, marks) and the funds
-tables (ledgers, funds). faust's own topics (changelogs, the assignor's) are named after the
-app id, which carries the run's topic prefix and group suffix.
+Python classes); the use cases update the KPI tables (orders, windows, marks), the funds tables
+(ledgers, funds) and the order stays (stays). faust's own topics (changelogs, the assignor's)
+are named after the app id, which carries the run's topic prefix and group suffix.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
@@ -18,19 +19,22 @@ import structlog
 from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
+from oms_analytics.domain.stuck import Detected
 from oms_analytics.entrypoints.dashboard import register_dashboard
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.reports import register_views
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
+from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders, alert_event
 from oms_analytics.service_layer.tracking import TRACKED, Analytics
-from oms_events.codec import InvalidEvent, decode_envelope, decode_payload
+from oms_events.codec import CONTENT_TYPE, InvalidEvent, decode_envelope, decode_payload, encode
 from oms_events.topics import topic
 
 __all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
 
 SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments", "oms.returns", "oms.sourcing")
+ALERTS_TOPIC = "oms.analytics-alerts"
 _TRACKED_TYPES = frozenset(
-    model.event_type for models in (TRACKED, FUNDS_TRACKED) for model in models
+    model.event_type for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED) for model in models
 )
 
 log = structlog.get_logger("oms_analytics")
@@ -61,6 +65,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             ("marks", "per topic partition: the watermark; late figures dropped"),
             ("ledgers", "per order: its money ledger, its channel, placement and closure"),
             ("funds", "per channel, day and source partition: the money per flow and currency"),
+            ("stays", "per order: its status since when, channel, locations, reported stuck"),
         )
     }
     analytics = Analytics(
@@ -70,14 +75,46 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         grace=timedelta(seconds=settings.analytics_grace_s),
     )
     funds = Funds(tables["ledgers"], tables["funds"])
+    stuck = StuckOrders(tables["stays"], settings.stuck_policy())
+    source_names = [topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS]
     source = app.topic(
-        *(topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS),
+        *source_names,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
         allow_empty=True,
     )
+    alerts = app.topic(
+        topic(ALERTS_TOPIC).full_name(settings.topic_prefix),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def partition_watermark(partition: int) -> datetime | None:
+        """The latest event time read on ``partition`` of any source topic (an order's events
+        share their key, hence the partition number, on every topic)."""
+        marks = [analytics.watermark(name, partition) for name in source_names]
+        return max((mark for mark in marks if mark is not None), default=None)
+
+    async def publish(outcome: Outcome) -> None:
+        """Each alert acknowledged by the broker before its stay is kept as reported."""
+        for alert in outcome.alerts:
+            sent = await alerts.send(
+                key=alert.order_id.encode(),
+                value=encode(alert_event(alert)),
+                headers={"content-type": CONTENT_TYPE.encode()},
+                force=True,
+            )
+            await sent
+            log.warning(
+                "order_stuck" if isinstance(alert, Detected) else "stuck_order_cleared",
+                order_id=alert.order_id,
+                status=str(alert.status),
+            )
+        stuck.apply(outcome)
 
     async def count(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -100,15 +137,21 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             analytics.record(envelope, payload, event.message.topic, partition)
             if payload is not None:
                 funds.record(envelope, payload, partition)
+            watermark = partition_watermark(partition)
+            await publish(stuck.observe(envelope, payload, partition, watermark))
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)
 
+    @app.on_partitions_assigned.connect
+    async def replan(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        stuck.forget_schedule()  # the partitions' stays may have moved on elsewhere
+
     class Health(View):
         async def get(self, request: Request) -> Response:
-            return self.json(_health(app))
+            return self.json({**_health(app), "stuck_orders": stuck.stuck_count()})
 
     app.page("/health")(Health)
-    register_views(app, analytics, funds, register_history(app, settings, funds))
+    register_views(app, analytics, funds, stuck, register_history(app, settings, funds))
     register_dashboard(app)
     return app
 
