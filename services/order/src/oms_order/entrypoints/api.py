@@ -521,7 +521,7 @@ def register_api(runtime: ServiceRuntime, actions: OrderActions, keys: ApiKeys) 
         document: Annotated[
             OrderSubmitted,
             SkipValidation,
-            Body(description="An OrderSubmitted v2 payload, exactly as on the intake topic."),
+            Body(description="An OrderSubmitted v3 payload, exactly as on the intake topic."),
         ],
         idempotency_key: Annotated[
             str | None,

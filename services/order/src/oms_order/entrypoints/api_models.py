@@ -1,6 +1,6 @@
 """Request and response bodies of the order service's HTTP API.
 
-Orders are submitted as the contract's own ``OrderSubmitted`` (v2) payload, so the intake
+Orders are submitted as the contract's own ``OrderSubmitted`` (v3) payload, so the intake
 topic and HTTP accept exactly the same documents. The routes declare these models, so FastAPI
 builds the OpenAPI document from them.
 """
