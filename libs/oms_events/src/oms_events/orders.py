@@ -132,10 +132,7 @@ class OrderSubmittedV1(EventPayload):
     extras: OrderExtras = OrderExtras()
 
 
-@event("OrderSubmitted", version=2)
-class OrderSubmittedV2(EventPayload):
-    """Second intake format: customers, delivery methods and pickup stores, no promise."""
-
+class _SubmittedOrder(EventPayload):
     channel: Identifier
     external_order_id: Identifier
     placed_at: UtcDatetime
@@ -151,8 +148,13 @@ class OrderSubmittedV2(EventPayload):
     extras: OrderExtras = OrderExtras()
 
 
+@event("OrderSubmitted", version=2)
+class OrderSubmittedV2(_SubmittedOrder):
+    """Second intake format: customers, delivery methods and pickup stores, no promise."""
+
+
 @event("OrderSubmitted", version=3)
-class OrderSubmitted(EventPayload):
+class OrderSubmitted(_SubmittedOrder):
     """A channel hands over an order. Deduplicated by (channel, external_order_id).
 
     ``shipping_address`` is required for home delivery, ``pickup_store_id`` for
@@ -161,19 +163,6 @@ class OrderSubmitted(EventPayload):
     every fulfilment order; without it orchestration makes the promise.
     """
 
-    channel: Identifier
-    external_order_id: Identifier
-    placed_at: UtcDatetime
-    customer: Customer
-    billing_address: Address
-    shipping_address: Address | None = None
-    pickup_store_id: Identifier | None = None
-    delivery_method: DeliveryMethod = DeliveryMethod.HOME_DELIVERY
-    currency: CurrencyCode
-    lines: _Lines
-    totals: OrderTotals
-    payment: PaymentInfo
-    extras: OrderExtras = OrderExtras()
     promised_by: UtcDatetime | None = None
 
 
@@ -245,10 +234,7 @@ class ChangeShippingAddress(EventPayload):
 # --- order lifecycle ---------------------------------------------------------------------
 
 
-@event("OrderAccepted")
-class OrderAcceptedV1(EventPayload):
-    """First format: no promise."""
-
+class _AcceptedOrder(EventPayload):
     order_id: Identifier
     channel: Identifier
     external_order_id: Identifier
@@ -265,28 +251,19 @@ class OrderAcceptedV1(EventPayload):
     extras: OrderExtras = OrderExtras()
 
 
+@event("OrderAccepted")
+class OrderAcceptedV1(_AcceptedOrder):
+    """First format: no promise."""
+
+
 @event("OrderAccepted", version=2)
-class OrderAccepted(EventPayload):
+class OrderAccepted(_AcceptedOrder):
     """The order passed validation and now exists in the OMS (status PENDING).
 
     Carries the whole accepted order so that downstream systems need no intake topic;
     ``promised_by`` is the channel's promise, if it sent one.
     """
 
-    order_id: Identifier
-    channel: Identifier
-    external_order_id: Identifier
-    placed_at: UtcDatetime
-    customer: Customer
-    billing_address: Address
-    shipping_address: Address | None = None
-    pickup_store_id: Identifier | None = None
-    delivery_method: DeliveryMethod
-    currency: CurrencyCode
-    lines: _Lines
-    totals: OrderTotals
-    payment: PaymentInfo
-    extras: OrderExtras = OrderExtras()
     promised_by: UtcDatetime | None = None
 
 
