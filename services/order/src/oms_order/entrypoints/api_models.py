@@ -142,6 +142,9 @@ class OrderView(_Response):
     currency: str | None
     grand_total_minor: int | None
     placed_at: datetime | None
+    promised_by: datetime | None
+    """The delivery promise: the channel's, else the latest one orchestration made for the
+    order's fulfilment orders (by then the customer has everything); null until released."""
     created_at: datetime
     updated_at: datetime
     lines: list[OrderLineView]
