@@ -87,11 +87,11 @@ def test_a_nested_value_type_change_is_caught(committed: Path) -> None:
 
 
 def test_a_published_version_deleted(committed: Path) -> None:
-    doc = load(committed, "OrderSubmitted.v2.json")
-    doc["$id"] = "urn:oms:event:OrderSubmitted:v3"
-    save(committed, "OrderSubmitted.v3.json", doc)
+    doc = load(committed, "OrderSubmitted.v3.json")
+    doc["$id"] = "urn:oms:event:OrderSubmitted:v4"
+    save(committed, "OrderSubmitted.v4.json", doc)
     assert check_compatibility(committed) == [
-        "OrderSubmitted v3: committed schema has no model (a published version was deleted)"
+        "OrderSubmitted v4: committed schema has no model (a published version was deleted)"
     ]
 
 

@@ -11,7 +11,13 @@ import pytest
 from oms_events.codec import decode
 from oms_events.fulfilment import HandedOver, ShipmentShipped, ShippedParcel
 from oms_events.inventory import StockSnapshot, StockSnapshotV1
-from oms_events.orders import Customer, OrderSubmitted, OrderSubmittedV1
+from oms_events.orders import (
+    Customer,
+    OrderAccepted,
+    OrderSubmitted,
+    OrderSubmittedV1,
+    OrderSubmittedV2,
+)
 from oms_events.registry import (
     ALL_EVENT_TYPES,
     REGISTRY,
@@ -34,17 +40,18 @@ def golden(event_type: str, version: int) -> dict[str, Any]:
 class TestRegistry:
     def test_keeps_every_version(self) -> None:
         assert payload_model("OrderSubmitted", 1) is OrderSubmittedV1
-        assert payload_model("OrderSubmitted", 2) is OrderSubmitted
+        assert payload_model("OrderSubmitted", 2) is OrderSubmittedV2
+        assert payload_model("OrderSubmitted", 3) is OrderSubmitted
         assert payload_model("StockSnapshot", 1) is StockSnapshotV1
-        assert latest_version("OrderSubmitted") == 2
+        assert latest_version("OrderSubmitted") == 3
         assert latest_model("StockSnapshot") is StockSnapshot
         assert latest_version("OrderConfirmed") == 1
 
     def test_unknown_lookups_raise_key_error(self) -> None:
         with pytest.raises(KeyError, match="OrderTeleported"):
             latest_version("OrderTeleported")
-        with pytest.raises(KeyError, match="OrderSubmitted v3"):
-            payload_model("OrderSubmitted", 3)
+        with pytest.raises(KeyError, match="OrderSubmitted v4"):
+            payload_model("OrderSubmitted", 4)
 
     def test_all_event_types_are_sorted_and_unique(self) -> None:
         assert list(ALL_EVENT_TYPES) == sorted(set(ALL_EVENT_TYPES))
@@ -68,13 +75,22 @@ class TestUpcasters:
         assert upcast_data["customer"] == {"customer_id": None, "email": data["customer_email"]}
         assert upcast_data["delivery_method"] == "home_delivery"
 
-    def test_latest_version_is_unchanged(self) -> None:
+    def test_order_submitted_v2_to_v3_has_no_promise(self) -> None:
         data = golden("OrderSubmitted", 2)["data"]
-        assert upcast("OrderSubmitted", 2, data) == data
+        assert upcast("OrderSubmitted", 2, data) == {**data, "promised_by": None}
+
+    def test_order_accepted_v1_to_v2_has_no_promise(self) -> None:
+        decoded = decode(json.dumps(golden("OrderAccepted", 1)).encode())
+        assert isinstance(decoded.payload, OrderAccepted)
+        assert (decoded.payload.promised_by, decoded.upcast_from) == (None, 1)
+
+    def test_latest_version_is_unchanged(self) -> None:
+        data = golden("OrderSubmitted", 3)["data"]
+        assert upcast("OrderSubmitted", 3, data) == data
 
     def test_unknown_version_raises(self) -> None:
         with pytest.raises(KeyError):
-            upcast("OrderSubmitted", 3, {})
+            upcast("OrderSubmitted", 4, {})
 
     def test_decoding_the_v1_fixture_yields_the_latest_model(self) -> None:
         doc = golden("OrderSubmitted", 1)

@@ -71,6 +71,7 @@ class FulfilmentRow:
     status: FulfilmentStatus
     accept_by: datetime
     reason: str | None = None
+    promised_by: datetime | None = None
 
 
 @dataclass
@@ -310,7 +311,7 @@ class FakeSagaStore:
             if reroutes is not None and reroutes in self.fulfilment_orders:
                 was = self.fulfilment_orders[reroutes]
                 replaced[fo.fulfilment_order_id] = FulfilmentOrderRef(
-                    was.fulfilment_order_id, was.location_id, was.reason
+                    was.fulfilment_order_id, was.location_id, was.reason, was.promised_by
                 )
         for fo in new:
             assert fo.fulfilment_order_id not in self.fulfilment_orders, "its id is its key"
@@ -320,7 +321,11 @@ class FakeSagaStore:
                 fo.location_id,
                 FulfilmentStatus.CREATED,
                 fo.accept_by,
+                promised_by=fo.promised_by,
             )
+            if fo.fulfilment_order_id in replaced:
+                kept = replaced[fo.fulfilment_order_id].promised_by
+                self.fulfilment_orders[fo.fulfilment_order_id].promised_by = kept or fo.promised_by
             for reservation_id in fo.reservation_ids:
                 if reservation_id in self.allocation_rows:
                     self._set(reservation_id, fulfilment_order_id=fo.fulfilment_order_id)

@@ -32,6 +32,7 @@ class InMemoryOrders:
     keys: dict[tuple[str, str], str] = field(default_factory=dict)
     pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
+    promises: dict[str, datetime] = field(default_factory=dict)
 
     async def insert_orders(self, conn: asyncpg.Connection, new: Sequence[NewOrder]) -> set[str]:
         inserted: set[str] = set()
@@ -44,6 +45,8 @@ class InMemoryOrders:
                 self.rejected[n.order_id] = list(n.reasons)
             else:
                 self.orders[n.order_id] = Order.new(n.order_id, n.order)
+            if n.order.promised_by is not None:
+                self.promises[n.order_id] = n.order.promised_by
             inserted.add(n.order_id)
         return inserted
 
@@ -90,6 +93,12 @@ class InMemoryOrders:
     async def save_orders(self, conn: asyncpg.Connection, orders: Sequence[Order]) -> None:
         for order in orders:
             await self.save_order(conn, order)
+
+    async def raise_promises(
+        self, conn: asyncpg.Connection, promises: Mapping[str, datetime]
+    ) -> None:
+        for order_id, promised in promises.items():
+            self.promises[order_id] = max(promised, self.promises.get(order_id, promised))
 
     async def statuses(self, conn: asyncpg.Connection, order_ids: Sequence[str]) -> dict[str, str]:
         found = {i: o.status.value for i, o in self.orders.items() if i in order_ids}

@@ -163,6 +163,35 @@ async def test_sourcing_moves_orders_on_and_a_late_event_never_moves_one_back(
     assert orders.orders[order_id].status == OrderStatus.RELEASED
 
 
+async def test_the_order_shows_the_latest_promise_of_its_fulfilment_orders(
+    actions: OrderActions, orders: InMemoryOrders
+) -> None:
+    order_id = await placed(actions, "A-P")
+    assert order_id not in orders.promises  # the channel promised nothing
+    wednesday, friday = datetime(2026, 11, 25, 23, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
+    unit = work()
+    await actions.progress(
+        [
+            Progress(unit, order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated", None, friday),
+            # The second location's work moves the order nowhere, but its promise counts.
+            Progress(
+                unit, order_id, OrderStatus.RELEASED, "FulfilmentOrderCreated", None, wednesday
+            ),
+        ]
+    )
+    assert orders.promises[order_id] == friday
+
+
+async def test_the_channels_promise_is_kept_with_the_order(
+    actions: OrderActions, orders: InMemoryOrders
+) -> None:
+    promised = datetime(2026, 11, 30, 17, tzinfo=UTC)
+    await actions.submit(
+        work(), order_submitted("A-Q").model_copy(update={"promised_by": promised})
+    )
+    assert list(orders.promises.values()) == [promised]
+
+
 async def test_shipping_captures_what_shipped_and_delivery_completes_the_order(
     actions: OrderActions, payments: FakePayments, orders: InMemoryOrders
 ) -> None:

@@ -289,6 +289,14 @@ class TestTimeAndPayment:
         data = order_data() | {"placed_at": (NOW + timedelta(minutes=4)).isoformat()}
         assert problems(data) == []
 
+    def test_a_promise_before_the_order_was_placed(self) -> None:
+        placed = NOW - timedelta(hours=1)
+        data = order_data() | {"placed_at": placed.isoformat()}
+        late = data | {"promised_by": (placed + timedelta(days=2)).isoformat()}
+        early = data | {"promised_by": (placed - timedelta(seconds=1)).isoformat()}
+        assert problems(late) == []
+        assert problems(early) == [("promised_before_placed", "promised_by")]
+
     def test_card_token_required(self) -> None:
         data = order_data()
         data["payment"]["card_token"] = None

@@ -34,6 +34,7 @@ __all__ = [
     "HoldOrder",
     "HoldReason",
     "OrderAccepted",
+    "OrderAcceptedV1",
     "OrderCanceled",
     "OrderCancellationRequested",
     "OrderCommandRejected",
@@ -47,12 +48,15 @@ __all__ = [
     "OrderStuck",
     "OrderSubmitted",
     "OrderSubmittedV1",
+    "OrderSubmittedV2",
     "PaymentInfo",
     "PaymentMethod",
     "RejectionReason",
     "ReleaseOrder",
     "ShippingAddressChanged",
+    "upcast_order_accepted_v1_v2",
     "upcast_order_submitted_v1_v2",
+    "upcast_order_submitted_v2_v3",
 ]
 
 _Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -128,14 +132,7 @@ class OrderSubmittedV1(EventPayload):
     extras: OrderExtras = OrderExtras()
 
 
-@event("OrderSubmitted", version=2)
-class OrderSubmitted(EventPayload):
-    """A channel hands over an order. Deduplicated by (channel, external_order_id).
-
-    ``shipping_address`` is required for home delivery, ``pickup_store_id`` for
-    click & collect and ship-to-store; the order service rejects mismatches with a reason.
-    """
-
+class _SubmittedOrder(EventPayload):
     channel: Identifier
     external_order_id: Identifier
     placed_at: UtcDatetime
@@ -151,6 +148,24 @@ class OrderSubmitted(EventPayload):
     extras: OrderExtras = OrderExtras()
 
 
+@event("OrderSubmitted", version=2)
+class OrderSubmittedV2(_SubmittedOrder):
+    """Second intake format: customers, delivery methods and pickup stores, no promise."""
+
+
+@event("OrderSubmitted", version=3)
+class OrderSubmitted(_SubmittedOrder):
+    """A channel hands over an order. Deduplicated by (channel, external_order_id).
+
+    ``shipping_address`` is required for home delivery, ``pickup_store_id`` for
+    click & collect and ship-to-store; the order service rejects mismatches with a reason.
+    ``promised_by``: the delivery date the channel already promised the customer, kept by
+    every fulfilment order; without it orchestration makes the promise.
+    """
+
+    promised_by: UtcDatetime | None = None
+
+
 @upcaster("OrderSubmitted", from_version=1)
 def upcast_order_submitted_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1's ``customer_email`` becomes a guest ``customer``; v1 only knew home delivery."""
@@ -158,6 +173,12 @@ def upcast_order_submitted_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     out["customer"] = {"customer_id": None, "email": data.get("customer_email")}
     out["delivery_method"] = DeliveryMethod.HOME_DELIVERY.value
     return out
+
+
+@upcaster("OrderSubmitted", from_version=2)
+def upcast_order_submitted_v2_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 could not carry the channel's promise."""
+    return {**data, "promised_by": None}
 
 
 @event("OrderCancellationRequested")
@@ -213,13 +234,7 @@ class ChangeShippingAddress(EventPayload):
 # --- order lifecycle ---------------------------------------------------------------------
 
 
-@event("OrderAccepted")
-class OrderAccepted(EventPayload):
-    """The order passed validation and now exists in the OMS (status PENDING).
-
-    Carries the whole accepted order so that downstream systems need no intake topic.
-    """
-
+class _AcceptedOrder(EventPayload):
     order_id: Identifier
     channel: Identifier
     external_order_id: Identifier
@@ -234,6 +249,28 @@ class OrderAccepted(EventPayload):
     totals: OrderTotals
     payment: PaymentInfo
     extras: OrderExtras = OrderExtras()
+
+
+@event("OrderAccepted")
+class OrderAcceptedV1(_AcceptedOrder):
+    """First format: no promise."""
+
+
+@event("OrderAccepted", version=2)
+class OrderAccepted(_AcceptedOrder):
+    """The order passed validation and now exists in the OMS (status PENDING).
+
+    Carries the whole accepted order so that downstream systems need no intake topic;
+    ``promised_by`` is the channel's promise, if it sent one.
+    """
+
+    promised_by: UtcDatetime | None = None
+
+
+@upcaster("OrderAccepted", from_version=1)
+def upcast_order_accepted_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 could not carry the channel's promise."""
+    return {**data, "promised_by": None}
 
 
 @event("OrderRejected")

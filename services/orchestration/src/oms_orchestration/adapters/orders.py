@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -36,16 +37,20 @@ class AcceptedOrder:
     destination: Point | None
     shipping_address: dict[str, Any] | None
     lines: Sequence[Line]
+    placed_at: datetime | None = None
+    promised_by: datetime | None = None
+    """The channel's promise to the customer, if it made one."""
 
 
 async def save_orders(conn: asyncpg.Connection, orders: Sequence[AcceptedOrder]) -> None:
     """Keep accepted orders, one statement for any number; one already kept is left alone."""
     await conn.execute(
         "INSERT INTO orders (order_id, channel, delivery_method, pickup_store_id,"
-        " destination_lat, destination_lon, shipping_address, lines)"
-        " SELECT i, c, d, p, la, lo, a::jsonb, l::jsonb FROM unnest($1::text[], $2::text[],"
-        " $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::text[])"
-        " AS o(i, c, d, p, la, lo, a, l) ON CONFLICT (order_id) DO NOTHING",
+        " destination_lat, destination_lon, shipping_address, lines, placed_at, promised_by)"
+        " SELECT i, c, d, p, la, lo, a::jsonb, l::jsonb, pa, pb FROM unnest($1::text[],"
+        " $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[],"
+        " $8::text[], $9::timestamptz[], $10::timestamptz[])"
+        " AS o(i, c, d, p, la, lo, a, l, pa, pb) ON CONFLICT (order_id) DO NOTHING",
         [o.order_id for o in orders],
         [o.channel for o in orders],
         [o.delivery_method for o in orders],
@@ -54,6 +59,8 @@ async def save_orders(conn: asyncpg.Connection, orders: Sequence[AcceptedOrder])
         [o.destination.longitude if o.destination else None for o in orders],
         [json.dumps(o.shipping_address) if o.shipping_address else None for o in orders],
         [json.dumps([line.__dict__ for line in o.lines]) for o in orders],
+        [o.placed_at for o in orders],
+        [o.promised_by for o in orders],
     )
 
 
@@ -101,6 +108,8 @@ def _order(row: asyncpg.Record) -> tuple[OrderToSource, Any]:
         lines=tuple(Line(**line) for line in json.loads(row["lines"])),
         destination=destination,
         pickup_store_id=row["pickup_store_id"],
+        placed_at=row["placed_at"],
+        promised_by=row["promised_by"],
     )
     address = json.loads(row["shipping_address"]) if row["shipping_address"] else None
     return order, address

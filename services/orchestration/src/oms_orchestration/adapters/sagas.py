@@ -90,6 +90,7 @@ class FulfilmentOrderRef:
     fulfilment_order_id: str
     location_id: str
     reason: str | None = None
+    promised_by: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ class FulfilmentTaken:
 
 
 def _ref(row: asyncpg.Record) -> FulfilmentOrderRef:
-    return FulfilmentOrderRef(row["fulfilment_order_id"], row["location_id"], row.get("reason"))
+    return FulfilmentOrderRef(
+        row["fulfilment_order_id"], row["location_id"], row.get("reason"), row.get("promised_by")
+    )
 
 
 def savepoint(conn: asyncpg.Connection) -> AbstractAsyncContextManager[Any]:
@@ -338,6 +341,8 @@ class NewFulfilmentOrder:
     day: date
     """The business day whose capacity it counts against."""
     decision_id: str
+    promised_by: datetime | None = None
+    """Unless it replaces a fulfilment order: then that one's promise is kept."""
 
 
 async def create_fulfilment_orders(
@@ -345,17 +350,21 @@ async def create_fulfilment_orders(
 ) -> dict[str, FulfilmentOrderRef]:
     """Create fulfilment orders for held reservations, each counted against its location's
     capacity for its day, one statement for any number; by new id, the fulfilment order (id,
-    location, reason) its decision replaces, for those that replace one. The parts write
-    different tables, and the reroute read needs only rows of earlier statements (the
-    decision, the replaced fulfilment order), which it sees."""
+    location, reason, promise) its decision replaces, for those that replace one, whose
+    promise the new one keeps. The parts write different tables, and the reroute reads need
+    only rows of earlier statements (the decision, the replaced fulfilment order), which
+    they see."""
     if not new:
         return {}
     assigned = [(fo.fulfilment_order_id, rid) for fo in new for rid in fo.reservation_ids]
     rows = await conn.fetch(
         "WITH created AS ("
         " INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id, status,"
-        " accept_by) SELECT f, o, l, 'created', a FROM unnest($1::text[], $2::text[],"
-        " $3::text[], $4::timestamptz[]) AS t(f, o, l, a)),"
+        " accept_by, promised_by) SELECT t.f, t.o, t.l, 'created', t.a,"
+        " coalesce(was.promised_by, t.p) FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::timestamptz[], $9::timestamptz[], $8::text[]) AS t(f, o, l, a, p, decision_id)"
+        " LEFT JOIN decisions d USING (decision_id)"
+        " LEFT JOIN fulfilment_orders was ON was.fulfilment_order_id = d.reroutes),"
         " assigned AS ("
         " UPDATE allocations SET fulfilment_order_id = t.f"
         " FROM unnest($5::text[], $6::text[]) AS t(f, r) WHERE reservation_id = t.r),"
@@ -364,7 +373,7 @@ async def create_fulfilment_orders(
         " SELECT l, d, count(*) FROM unnest($3::text[], $7::date[]) AS t(l, d) GROUP BY l, d"
         " ON CONFLICT (location_id, day) DO UPDATE"
         " SET used = capacity_used.used + EXCLUDED.used)"
-        " SELECT t.f AS new_id, f.fulfilment_order_id, f.location_id, f.reason"
+        " SELECT t.f AS new_id, f.fulfilment_order_id, f.location_id, f.reason, f.promised_by"
         " FROM unnest($1::text[], $8::text[]) AS t(f, decision_id)"
         " JOIN decisions d USING (decision_id)"
         " JOIN fulfilment_orders f ON f.fulfilment_order_id = d.reroutes",
@@ -376,6 +385,7 @@ async def create_fulfilment_orders(
         [r for _, r in assigned],
         [fo.day for fo in new],
         [fo.decision_id for fo in new],
+        [fo.promised_by for fo in new],
     )
     return {r["new_id"]: _ref(r) for r in rows}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Literal
@@ -26,14 +27,18 @@ __all__ = [
     "Delivery",
     "DeliveryService",
     "Filters",
+    "Handling",
     "NetworkLocation",
     "Profile",
+    "PromiseRules",
     "Scores",
     "Shipping",
     "SourcingConfig",
     "Split",
     "TieBreaker",
     "TransitBand",
+    "TransitDays",
+    "Weekday",
     "config_problems",
 ]
 
@@ -42,6 +47,8 @@ _Weight = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 _Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 _Count = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 _Minor = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
+_Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+_Days = Annotated[int, Field(strict=True, ge=0, le=60)]
 
 
 class Shipping(StrictModel):
@@ -49,6 +56,16 @@ class Shipping(StrictModel):
 
     base_minor: _Minor = 0
     per_km_minor: _Minor = 0
+
+
+class Handling(StrictModel):
+    """How long a location takes to hand an order to the carrier (or set it aside for
+    pickup), for the delivery promise: an order placed before ``cutoff`` (the network's
+    local time) on a working day starts that day, a later one the next working day; then
+    ``processing_days`` working days."""
+
+    cutoff: _Clock = "15:00"
+    processing_days: Annotated[int, Field(strict=True, ge=0, le=30)] = 0
 
 
 class NetworkLocation(StrictModel):
@@ -64,6 +81,7 @@ class NetworkLocation(StrictModel):
     """Fulfilment orders a day; None is unlimited."""
     priority: Annotated[int, Field(strict=True, ge=0, le=100)] = 0
     shipping: Shipping = Shipping()
+    handling: Handling = Handling()
 
     @property
     def point(self) -> Point:
@@ -133,10 +151,50 @@ class DeliveryService(StrictModel):
 
     service_id: Identifier
     carrier: Identifier
-    cutoff: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    cutoff: _Clock
     transit: Annotated[tuple[TransitBand, ...], Field(min_length=1)]
     price_minor: _Minor
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class TransitDays(StrictModel):
+    """Working days from hand-over to the customer, per delivery method (click & collect
+    is ready where it was picked)."""
+
+    home_delivery: _Days = 2
+    ship_to_store: _Days = 2
+    click_and_collect: _Days = 0
+
+    def of(self, method: DeliveryMethod) -> int:
+        days: int = getattr(self, method.value)
+        return days
+
+
+class PromiseRules(StrictModel):
+    """The delivery promise made for an order whose channel sent none."""
+
+    transit_days: TransitDays = TransitDays()
+    working_days: Annotated[tuple[Weekday, ...], Field(min_length=1)] = (
+        Weekday.MON,
+        Weekday.TUE,
+        Weekday.WED,
+        Weekday.THU,
+        Weekday.FRI,
+    )
+    """Days parcels are handled and carried (Mondays to Fridays, as the carriers' own
+    business days in the shipping service)."""
+    holidays: Annotated[tuple[date, ...], Field(max_length=1000)] = ()
+    """Days nothing is handled or carried."""
 
 
 class Delivery(StrictModel):
@@ -145,6 +203,7 @@ class Delivery(StrictModel):
     pickup_ready_minutes: Annotated[int, Field(strict=True, ge=0, le=7 * 24 * 60)] = 120
     """Express click & collect: ready this long after the order, from the store's stock."""
     ship_to_store_service: Identifier | None = None
+    promise: PromiseRules = PromiseRules()
 
 
 class SourcingConfig(StrictModel):
@@ -245,6 +304,10 @@ def _delivery_problems(delivery: Delivery) -> list[str]:
             errors.append(
                 f"delivery.services.{index}.transit: bands must grow, only the last may be open"
             )
+    days = delivery.promise.working_days
+    for index, day in enumerate(days):
+        if days.index(day) != index:
+            errors.append(f"delivery.promise.working_days.{index}: {day.value!r} appears twice")
     if delivery.ship_to_store_service and delivery.ship_to_store_service not in ids:
         errors.append(
             f"delivery.ship_to_store_service: unknown service {delivery.ship_to_store_service!r}"

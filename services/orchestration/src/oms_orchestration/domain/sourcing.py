@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from oms_events.sourcing import (
     BackorderReason,
@@ -46,6 +47,10 @@ class OrderToSource:
     destination: Point | None = None
     """Where the parcel goes: the customer (home delivery) or the pickup store."""
     pickup_store_id: str | None = None
+    placed_at: datetime | None = None
+    """The order's date, the promise counts from; None for orders kept before it was."""
+    promised_by: datetime | None = None
+    """The channel's promise, kept by every fulfilment order."""
 
 
 @dataclass

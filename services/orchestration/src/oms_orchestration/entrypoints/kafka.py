@@ -66,6 +66,8 @@ class OrchestrationHandlers:
                 order.shipping_address.model_dump(mode="json") if order.shipping_address else None
             ),
             lines=[Line(line.line_id, line.sku, line.quantity) for line in order.lines],
+            placed_at=order.placed_at,
+            promised_by=order.promised_by,
         )
 
     async def address_changed(

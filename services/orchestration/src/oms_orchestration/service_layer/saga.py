@@ -50,6 +50,7 @@ from oms_orchestration.adapters.sagas import (
 from oms_orchestration.adapters.sagas import Allocation as AllocationRow
 from oms_orchestration.domain.cancellation import work_canceled
 from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingConfig
+from oms_orchestration.domain.delivery_promise import promised_by
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
 from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
 from oms_orchestration.service_layer.stores import OrderStore, SagaStore
@@ -94,28 +95,31 @@ def _units(lines: Sequence[LineQuantity]) -> list[tuple[str, str, int]]:
     return sorted((q.line_id, q.sku, q.quantity) for q in lines)
 
 
-_NewFulfilmentOrder = tuple[UnitOfWork, NewFulfilmentOrder, tuple[LineQuantity, ...]]
+_NewFulfilmentOrder = tuple[UnitOfWork, NewFulfilmentOrder, FulfilmentOrderCreated]
 
 
 @dataclass
 class _Settlement:
     """What settling decisions writes, kept to be written together: sagas' states (order id,
     state, allocation announced) and new fulfilment orders (with their unit of work and
-    lines, to announce a reroute)."""
+    their announcement, sent once it is known whether they replace another)."""
 
     sagas: list[tuple[str, SagaState, bool]] = field(default_factory=list)
     fulfilment_orders: list[_NewFulfilmentOrder] = field(default_factory=list)
 
     async def write(self, store: SagaStore, conn: asyncpg.Connection) -> None:
-        """Two statements for all; a fulfilment order that replaces a rejected one is
-        announced as its reroute."""
+        """Two statements for all; a fulfilment order that replaces a rejected one keeps
+        its promise to the customer and is announced as its reroute."""
         sagas, self.sagas = self.sagas, []
         created, self.fulfilment_orders = self.fulfilment_orders, []
         await store.settle_sagas(conn, sagas)
         replaced = await store.create_fulfilment_orders(conn, [fo for _, fo, _ in created])
-        for work, fo, lines in created:
-            if fo.fulfilment_order_id in replaced:
-                was = replaced[fo.fulfilment_order_id]
+        for work, fo, announced in created:
+            was = replaced.get(fo.fulfilment_order_id)
+            if was is not None and was.promised_by is not None:
+                announced = announced.model_copy(update={"promised_by": was.promised_by})
+            work.emit(announced, subject=fo.order_id)
+            if was is not None:
                 work.emit(
                     FulfilmentOrderRerouted(
                         order_id=fo.order_id,
@@ -123,7 +127,7 @@ class _Settlement:
                         from_location_id=was.location_id,
                         new_fulfilment_order_id=fo.fulfilment_order_id,
                         to_location_id=fo.location_id,
-                        lines=lines,
+                        lines=announced.lines,
                         reason=was.reason or "rejected",
                     ),
                     subject=fo.order_id,
@@ -591,6 +595,7 @@ class Orchestrator:
         for location_id, location_rows in sorted(held.items()):
             location = self._location(location_id)
             fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
+            promised = self._promise(order, location)
             lines = _quantities([Line(r.line_id, r.sku, r.quantity) for r in location_rows])
             settlement.fulfilment_orders.append(
                 (
@@ -603,25 +608,36 @@ class Orchestrator:
                         accept_by=accept_by,
                         day=self._today(now),
                         decision_id=location_rows[0].decision_id,
+                        promised_by=promised,
                     ),
-                    lines,
+                    FulfilmentOrderCreated(
+                        order_id=order.order_id,
+                        fulfilment_order_id=fulfilment_order_id,
+                        location_id=location_id,
+                        location_type=location.type,
+                        delivery_method=order.delivery_method,
+                        lines=lines,
+                        shipping_address=Address.model_validate(address) if address else None,
+                        pickup_store_id=order.pickup_store_id,
+                        reservation_ids=tuple(r.reservation_id for r in location_rows),
+                        promised_by=promised,
+                        accept_by=accept_by,
+                    ),
                 )
             )
-            work.emit(
-                FulfilmentOrderCreated(
-                    order_id=order.order_id,
-                    fulfilment_order_id=fulfilment_order_id,
-                    location_id=location_id,
-                    location_type=location.type,
-                    delivery_method=order.delivery_method,
-                    lines=lines,
-                    shipping_address=Address.model_validate(address) if address else None,
-                    pickup_store_id=order.pickup_store_id,
-                    reservation_ids=tuple(r.reservation_id for r in location_rows),
-                    accept_by=accept_by,
-                ),
-                subject=order.order_id,
-            )
+
+    def _promise(self, order: OrderToSource, location: NetworkLocation) -> datetime | None:
+        """The channel's promise, else the one this location can keep from the order's date."""
+        if order.promised_by is not None or order.placed_at is None:
+            return order.promised_by
+        delivery = self.config.delivery
+        return promised_by(
+            delivery.promise,
+            delivery.timezone,
+            location.handling,
+            order.delivery_method,
+            order.placed_at,
+        )
 
     async def _complete(
         self,

@@ -104,7 +104,7 @@ async def orders_by_id(conn: asyncpg.Connection, order_ids: Sequence[str]) -> li
     rows = await conn.fetch(
         "SELECT order_id, channel, external_order_id, status, payment_status, on_hold,"
         " hold_reason, delivery_method, currency, grand_total_minor, placed_at, created_at,"
-        " updated_at, shipping_address, rejection_reasons"
+        " updated_at, shipping_address, rejection_reasons, promised_by"
         " FROM orders WHERE order_id = ANY($1::text[])",
         ids,
     )

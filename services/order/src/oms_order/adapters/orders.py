@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +24,7 @@ __all__ = [
     "load_order",
     "load_statuses",
     "order_exists",
+    "raise_promises",
     "save_order",
     "save_orders",
     "set_shipping_address",
@@ -47,11 +49,11 @@ async def insert_orders(conn: asyncpg.Connection, new: Sequence[NewOrder]) -> se
     rows = await conn.fetch(
         "INSERT INTO orders (order_id, channel, external_order_id, status, delivery_method,"
         " currency, grand_total_minor, placed_at, customer_email, shipping_address, document,"
-        " rejection_reasons)"
-        " SELECT i, c, e, s, d, cu, t, p, m, a::jsonb, doc::jsonb, r::jsonb"
+        " rejection_reasons, promised_by)"
+        " SELECT i, c, e, s, d, cu, t, p, m, a::jsonb, doc::jsonb, r::jsonb, pb"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-        " $7::bigint[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])"
-        " AS n(i, c, e, s, d, cu, t, p, m, a, doc, r)"
+        " $7::bigint[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],"
+        " $13::timestamptz[]) AS n(i, c, e, s, d, cu, t, p, m, a, doc, r, pb)"
         " ON CONFLICT DO NOTHING RETURNING order_id",
         [n.order_id for n in new],
         [n.order.channel for n in new],
@@ -68,6 +70,7 @@ async def insert_orders(conn: asyncpg.Connection, new: Sequence[NewOrder]) -> se
         ],
         [n.order.model_dump_json() for n in new],
         [_reasons_json(n.reasons) for n in new],
+        [n.order.promised_by for n in new],
     )
     stored = {row["order_id"] for row in rows}
     # A rejected order keeps its document; its lines may not even be distinct.
@@ -246,6 +249,19 @@ async def save_orders(conn: asyncpg.Connection, orders: Sequence[Order]) -> None
         [o.captured_minor for o in orders],
         [o.capture_id for o in orders],
         [o.refunded_minor for o in orders],
+    )
+
+
+async def raise_promises(conn: asyncpg.Connection, promises: Mapping[str, datetime]) -> None:
+    """Each order's promise becomes the later of it and the one given, one statement for any
+    number of orders."""
+    await conn.execute(
+        "UPDATE orders SET promised_by = greatest(orders.promised_by, t.promised_by)"
+        " FROM unnest($1::text[], $2::timestamptz[]) AS t(order_id, promised_by)"
+        " WHERE orders.order_id = t.order_id"
+        " AND orders.promised_by IS DISTINCT FROM greatest(orders.promised_by, t.promised_by)",
+        list(promises),
+        list(promises.values()),
     )
 
 

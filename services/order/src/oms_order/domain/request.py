@@ -30,3 +30,5 @@ class OrderRequest:
     lines: Sequence[OrderLine]
     totals: OrderTotals
     payment: PaymentInfo
+    promised_by: datetime | None = None
+    """The delivery date the channel promised the customer, if it did."""

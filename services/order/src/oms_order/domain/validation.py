@@ -177,6 +177,13 @@ def validate_order(
             f"placed_at {order.placed_at.isoformat()} is after now {now.isoformat()}"
             f" plus the allowed clock skew of {policy.clock_skew}",
         )
+    if order.promised_by is not None and order.promised_by < order.placed_at:
+        problems.add(
+            "promised_before_placed",
+            "promised_by",
+            f"promised_by {order.promised_by.isoformat()} is before placed_at"
+            f" {order.placed_at.isoformat()}",
+        )
     return problems.reasons
 
 

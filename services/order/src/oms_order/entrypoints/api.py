@@ -441,6 +441,7 @@ def _order_view(stored: store.StoredOrder) -> OrderView:
         currency=order["currency"],
         grand_total_minor=order["grand_total_minor"],
         placed_at=order["placed_at"],
+        promised_by=order["promised_by"],
         created_at=order["created_at"],
         updated_at=order["updated_at"],
         lines=[OrderLineView.model_validate(line) for line in stored.lines],
@@ -529,7 +530,7 @@ def register_api(runtime: ServiceRuntime, actions: OrderActions, keys: ApiKeys) 
         document: Annotated[
             OrderSubmitted,
             SkipValidation,
-            Body(description="An OrderSubmitted v2 payload, exactly as on the intake topic."),
+            Body(description="An OrderSubmitted v3 payload, exactly as on the intake topic."),
         ],
         idempotency_key: Annotated[
             str | None,

@@ -1,6 +1,6 @@
 """Request and response bodies of the order service's HTTP API.
 
-Orders are submitted as the contract's own ``OrderSubmitted`` (v2) payload, so the intake
+Orders are submitted as the contract's own ``OrderSubmitted`` (v3) payload, so the intake
 topic and HTTP accept exactly the same documents. The routes declare these models, so FastAPI
 builds the OpenAPI document from them.
 """
@@ -145,6 +145,9 @@ class OrderView(_Response):
     currency: str | None
     grand_total_minor: int | None
     placed_at: datetime | None
+    promised_by: datetime | None
+    """The delivery promise: the channel's, else the latest one orchestration made for the
+    order's fulfilment orders (by then the customer has everything); null until released."""
     created_at: datetime
     updated_at: datetime
     lines: list[OrderLineView]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -58,6 +59,10 @@ def _why(event: SourcingProgress) -> dict[str, Any] | None:
         "lines": [line.model_dump(mode="json") for line in event.lines],
         "expected_at": event.expected_at.isoformat() if event.expected_at else None,
     }
+
+
+def _promise(event: SourcingProgress) -> datetime | None:
+    return event.promised_by if isinstance(event, FulfilmentOrderCreated) else None
 
 
 @dataclass
@@ -201,6 +206,7 @@ class OrderHandlers:
                         status,
                         r.envelope.type,
                         _why(r.payload),
+                        _promise(r.payload),
                     )
                     for r in received
                 ]

@@ -129,6 +129,8 @@ class Progress:
     cause: str
     why: Mapping[str, Any] | None = None
     """What the timeline should say beside the status (why lines wait, and until when)."""
+    promised_by: datetime | None = None
+    """The delivery promise a released fulfilment order carries."""
 
 
 @dataclass
@@ -590,6 +592,12 @@ class OrderActions:
                 detail={"status": m.status.value, **(m.why or {})},
             )
         await self.orders.save_orders(first.conn, list(moved.values()))  # only statuses moved
+        promises: dict[str, datetime] = {}
+        for m in moves:
+            if m.promised_by is not None:
+                promises[m.order_id] = max(m.promised_by, promises.get(m.order_id, m.promised_by))
+        if promises:  # the order's promise is its latest fulfilment order's
+            await self.orders.raise_promises(first.conn, promises)
 
     # -- shipments -------------------------------------------------------------------------
 

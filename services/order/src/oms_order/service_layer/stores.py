@@ -54,6 +54,10 @@ class OrderStore(Protocol):
 
     async def save_orders(self, conn: asyncpg.Connection, orders: Sequence[Order]) -> None: ...
 
+    async def raise_promises(
+        self, conn: asyncpg.Connection, promises: Mapping[str, datetime]
+    ) -> None: ...
+
     async def statuses(
         self, conn: asyncpg.Connection, order_ids: Sequence[str]
     ) -> dict[str, str]: ...

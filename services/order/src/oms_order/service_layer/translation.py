@@ -20,4 +20,5 @@ def request_of(submitted: OrderSubmitted) -> OrderRequest:
         lines=submitted.lines,
         totals=submitted.totals,
         payment=submitted.payment,
+        promised_by=submitted.promised_by,
     )
