@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from analytics_demo import print_kpis, print_reconciliation
 from mail_demo import MailSink, print_mailbox, state_preferences
-from shipping_demo import CarrierWebhook, collect_at_store, ship_to_store
+from shipping_demo import CarrierWebhook, collect_at_store, ship_split, ship_to_store
 from stock_demo import prepare_stock, print_decisions, show_stock
 
 from oms_events.codec import encode, new_event
@@ -222,6 +222,36 @@ def pickup_order(
         **{**fields, "shipping_address": None},
         delivery_method=method,
         pickup_store_id="store-berlin",
+    )
+    key = f"{order.channel}:{order.external_order_id}"
+    return order_id_for(order.channel, order.external_order_id), key, encode(envelope(order))
+
+
+def split_order(external_id: str) -> tuple[str, str, bytes]:
+    """A web order of a T-shirt (Hamburg has them) and jeans (only Munich has them): its id,
+    key and record."""
+    shirt = order_fields(CHANNELS[0], external_id, "SKU-TSHIRT-M", 2500, 1)
+    jeans = order_fields(CHANNELS[0], external_id, "SKU-JEANS-32", 7990, 1)
+    first, second = shirt["totals"], jeans["totals"]
+
+    def both(name: str) -> Money:
+        return eur(getattr(first, name).amount_minor + getattr(second, name).amount_minor)
+
+    totals = OrderTotals(
+        subtotal=both("subtotal"),
+        discount_total=eur(0),
+        tax_total=both("tax_total"),
+        shipping_total=first.shipping_total,
+        grand_total=eur(both("grand_total").amount_minor - first.shipping_total.amount_minor),
+    )
+    order = OrderSubmitted(
+        customer=Customer(customer_id="cus-split", email="customer@example.com"),
+        **{
+            **shirt,
+            "lines": (shirt["lines"][0], jeans["lines"][0].model_copy(update={"line_id": "2"})),
+            "totals": totals,
+            "payment": shirt["payment"].model_copy(update={"amount": totals.grand_total}),
+        },
     )
     key = f"{order.channel}:{order.external_order_id}"
     return order_id_for(order.channel, order.external_order_id), key, encode(envelope(order))
@@ -505,7 +535,8 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         # T-shirts are in Hamburg only: it ships them to the store.
         to_store = pickup_order(f"{run}-sts", "SKU-TSHIRT-M", DeliveryMethod.SHIP_TO_STORE)
         await ship_to_store(env, orders_db, to_store, publish=publish, wait=wait)
-        externals += [f"{run}-pickup", f"{run}-sts"]
+        await ship_split(env, orders_db, split_order(f"{run}-split"), publish=publish, wait=wait)
+        externals += [f"{run}-pickup", f"{run}-sts", f"{run}-split"]
         await print_orders(orders_db, notify_db, externals)
         await print_mailbox(mail, notify_db, wait)
         await print_kpis(orders_db, SERVICES["analytics"], wait)

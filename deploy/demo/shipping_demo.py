@@ -442,3 +442,81 @@ async def ship_to_store(
             f"   collected with the code -> COLLECTED; order {order_row['status']}, payment"
             f" {order_row['payment_status']} (captured when it left {warehouse})"
         )
+
+
+async def _both_works(db: Any, order_id: str) -> Any:
+    rows = await db.fetch(
+        "SELECT order_id, fulfilment_order_id, location_id, lines FROM fulfilment_orders"
+        " WHERE order_id = $1 ORDER BY location_id",
+        order_id,
+    )
+    return rows if len(rows) == 2 else None
+
+
+async def ship_split(
+    env: dict[str, str],
+    orders_db: Any,
+    order: tuple[str, str, bytes],
+    *,
+    publish: Publish,
+    wait: Wait,
+) -> None:
+    """A web order of a T-shirt and jeans, which no location has both of: sourcing splits it,
+    each location packs and hands over its own part under its own label, and the order is
+    captured in full once the second part has left."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    order_id, key, record = order
+    await publish(bootstrap, "oms.channel-order-intake", [(key, record)])
+    db = await asyncpg.connect(env["OMS_SHIPPING_DATABASE_URL"])
+    try:
+        works = await wait(
+            "the split order's two fulfilment orders", lambda: _both_works(db, order_id)
+        )
+        print(f"\n9. a web order of a T-shirt and jeans ({order_id}): no location has both,")
+        print("   so sourcing split it and each location ships its own part:")
+        for work in works:
+            fo_id, location = work["fulfilment_order_id"], work["location_id"]
+            lines = tuple(LineQuantity(**line) for line in json.loads(work["lines"]))
+            ids = {
+                "order_id": order_id,
+                "fulfilment_order_id": fo_id,
+                "location_id": location,
+                "staff_id": f"staff-{location}",
+            }
+            weight = 300 + sum(650 if line.sku == "SKU-JEANS-32" else 180 for line in lines)
+            parcel = Parcel(parcel_id="p-1", box="L-40x30x20", weight_grams=weight, lines=lines)
+            for action, status in (
+                (FulfilmentAccepted(**ids, performed_at=datetime.now(UTC)), "ACCEPTED"),
+                (PickStarted(**ids, performed_at=datetime.now(UTC)), "PICKING"),
+                (
+                    ParcelPacked(**ids, performed_at=datetime.now(UTC), parcels=(parcel,)),
+                    "PACKED",
+                ),
+                (HandedOver(**ids, performed_at=datetime.now(UTC)), "SHIPPED"),
+            ):
+                await publish(bootstrap, "oms.staff-actions", [_staff(action, order_id, location)])
+                await wait(f"{fo_id} to be {status}", lambda s=status, f=fo_id: _status(db, f, s))
+            label = await db.fetchrow(
+                "SELECT carrier, tracking_number FROM labels WHERE fulfilment_order_id = $1"
+                " AND kind = 'outbound'",
+                fo_id,
+            )
+            skus = ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
+            print(
+                f"   {location:<11} {skus:<18} -> SHIPPED by {label['carrier']}"
+                f" ({label['tracking_number']})"
+            )
+        shipped = await wait(
+            "the split order to be fulfilled",
+            lambda: orders_db.fetchrow(
+                "SELECT status, payment_status, captured_minor FROM orders WHERE order_id = $1"
+                " AND status = 'FULFILLED'",
+                order_id,
+            ),
+        )
+        print(
+            f"   order {order_id}: {shipped['status']}, payment {shipped['payment_status']}"
+            f" ({shipped['captured_minor'] / 100:.2f} EUR, one capture per shipment)"
+        )
+    finally:
+        await db.close()
