@@ -11,16 +11,28 @@ from oms_events.codec import decode
 from oms_events.topics import TOPICS
 from tests.support.kafka import read_topic
 from tests.support.operator import oms
+from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
 
 async def _create(env: Env, *topics: NewTopic) -> None:
+    """Created, and described by the broker with their partitions: a busy broker answers a
+    metadata request without a topic it created a moment before."""
     admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
     await admin.start()
     try:
         await admin.create_topics(list(topics))
+        wanted = {t.name: t.num_partitions for t in topics}
+
+        async def described() -> bool:
+            found = await admin.describe_topics(list(wanted))
+            return all(
+                d["error_code"] == 0 and len(d["partitions"]) == wanted[d["topic"]] for d in found
+            )
+
+        await wait_for(described, what="the topics described by the broker")
     finally:
         await admin.close()
 
