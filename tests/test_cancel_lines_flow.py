@@ -18,7 +18,13 @@ from oms_order.domain.identity import order_id_for
 from oms_runtime import key_digest
 from tests.support.inventory import HAMBURG, TSHIRT, events_until, import_catalogue, send
 from tests.support.orchestration import stock_received_and_seen, write_sourcing
-from tests.support.orders import CHANNEL, customer_service_cancels, encoded, order_submitted
+from tests.support.orders import (
+    CHANNEL,
+    customer_service_cancels,
+    encoded,
+    order_in_status,
+    order_submitted,
+)
 from tests.support.shipping import (
     fulfilment_order,
     label_tracking_number,
@@ -71,18 +77,6 @@ async def _world(env: Env, tmp_path: Path) -> str:
     return shipping.url
 
 
-async def _order(env: Env, order_id: str, status: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        rows = await env.fetch(
-            "order",
-            "SELECT status, payment_status, captured_minor FROM orders WHERE order_id = $1",
-            order_id,
-        )
-        return dict(rows[0]) if rows and rows[0]["status"] == status else None
-
-    return await wait_for(probe, timeout=60, what=f"{order_id} to be {status}")
-
-
 async def test_a_unit_canceled_after_release_is_neither_picked_packed_shipped_nor_paid(
     env: Env, tmp_path: Path
 ) -> None:
@@ -91,7 +85,7 @@ async def test_a_unit_canceled_after_release_is_neither_picked_packed_shipped_no
     submitted = order_submitted(external, lines=[(TSHIRT, 3)])
     await send(env, "oms.channel-order-intake", [(f"{CHANNEL}:{external}", encoded(submitted))])
     order_id = order_id_for(CHANNEL, external)
-    await _order(env, order_id, "RELEASED")
+    await order_in_status(env, order_id, "RELEASED")
     fo = await fulfilment_order(env, order_id, "CREATED")
     fo_id = fo["fulfilment_order_id"]
     assert json.loads(fo["lines"])[0]["quantity"] == 3
@@ -129,7 +123,7 @@ async def test_a_unit_canceled_after_release_is_neither_picked_packed_shipped_no
         scan(tracking, "DL", start + timedelta(minutes=2)),
     )
 
-    completed = await _order(env, order_id, "COMPLETED")
+    completed = await order_in_status(env, order_id, "COMPLETED")
     assert (completed["payment_status"], completed["captured_minor"]) == (
         "CAPTURED",
         GRAND_TOTAL - ONE_SHIRT,

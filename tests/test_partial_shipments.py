@@ -23,7 +23,7 @@ from tests.support.inventory import (
     send,
 )
 from tests.support.orchestration import stock_received_and_seen
-from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.orders import CHANNEL, encoded, order_in_status, order_submitted
 from tests.support.services import every_service
 from tests.support.shipping import (
     STAFF,
@@ -44,18 +44,6 @@ SHIRTS = LineQuantity(line_id="1", sku=TSHIRT, quantity=2)
 A_MUG = LineQuantity(line_id="2", sku=MUG, quantity=1)
 # 2 x 25.00 and 1 x 25.00, each with 19 % VAT; 4.95 shipping.
 SHIRTS_MINOR, MUG_MINOR, TOTAL_MINOR = 5950, 2975, 5950 + 2975 + 495
-
-
-async def _order(env: Env, order_id: str, status: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        rows = await env.fetch(
-            "order",
-            "SELECT status, payment_status, captured_minor FROM orders WHERE order_id = $1",
-            order_id,
-        )
-        return dict(rows[0]) if rows and rows[0]["status"] == status else None
-
-    return await wait_for(probe, timeout=60, what=f"{order_id} to be {status}")
 
 
 async def _reservations(env: Env, order_id: str) -> dict[str, tuple[str, int]]:
@@ -116,7 +104,7 @@ async def test_two_parcels_leave_apart_each_captured_committed_and_delivered_on_
 
     await send_staff(env, hand_over(10, "p-2"))
     await fulfilment_order(env, order_id, "PARTIALLY_SHIPPED")
-    partly = await _order(env, order_id, "PARTIALLY_FULFILLED")
+    partly = await order_in_status(env, order_id, "PARTIALLY_FULFILLED")
     assert (partly["payment_status"], partly["captured_minor"]) == (
         "PARTIALLY_CAPTURED",
         MUG_MINOR,
@@ -145,15 +133,17 @@ async def test_two_parcels_leave_apart_each_captured_committed_and_delivered_on_
         return bool(rows) and rows[0]["delivered_at"] is not None
 
     await wait_for(first_delivered, what="the mug's shipment delivered")
-    assert (await _order(env, order_id, "PARTIALLY_FULFILLED"))["captured_minor"] == MUG_MINOR
+    assert (await order_in_status(env, order_id, "PARTIALLY_FULFILLED"))[
+        "captured_minor"
+    ] == MUG_MINOR
 
     # The shirts leave later: fulfilled, the whole authorisation captured, then completed.
     await send_staff(env, hand_over(60))
     await fulfilment_order(env, order_id, "SHIPPED")
-    fulfilled = await _order(env, order_id, "FULFILLED")
+    fulfilled = await order_in_status(env, order_id, "FULFILLED")
     assert (fulfilled["payment_status"], fulfilled["captured_minor"]) == ("CAPTURED", TOTAL_MINOR)
     await send_scans(env, scan(numbers["p-1"], "DL", start + timedelta(minutes=90)))
-    completed = await _order(env, order_id, "COMPLETED")
+    completed = await order_in_status(env, order_id, "COMPLETED")
     assert (completed["payment_status"], completed["captured_minor"]) == ("CAPTURED", TOTAL_MINOR)
     await fulfilment_order(env, order_id, "DELIVERED")
 

@@ -16,7 +16,7 @@ from oms_events.values import LineQuantity
 from oms_order.domain.identity import order_id_for
 from tests.support.inventory import HAMBURG, MUG, MUNICH, TSHIRT, send
 from tests.support.orchestration import stock_received_and_seen
-from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.orders import CHANNEL, encoded, order_in_status, order_submitted
 from tests.support.services import every_service
 from tests.support.shipping import (
     label_tracking_number,
@@ -35,18 +35,6 @@ pytestmark = pytest.mark.integration
 SHIRTS = LineQuantity(line_id="1", sku=TSHIRT, quantity=2)
 A_MUG = LineQuantity(line_id="2", sku=MUG, quantity=1)
 TOTAL_MINOR = 5950 + 2975 + 495  # 2 x 25.00 and 1 x 25.00 with 19 % VAT, 4.95 shipping
-
-
-async def _order(env: Env, order_id: str, status: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        rows = await env.fetch(
-            "order",
-            "SELECT status, payment_status, captured_minor FROM orders WHERE order_id = $1",
-            order_id,
-        )
-        return dict(rows[0]) if rows and rows[0]["status"] == status else None
-
-    return await wait_for(probe, timeout=60, what=f"{order_id} to be {status}")
 
 
 async def _work(env: Env, order_id: str, status: str) -> dict[str, dict[str, Any]]:
@@ -82,22 +70,22 @@ async def test_a_split_order_ships_from_two_locations_and_completes_with_the_las
     start = now() - timedelta(hours=2)
     await send_staff(env, *work_through(work[HAMBURG], (SHIRTS,), start))
     shirts = await label_tracking_number(env, work[HAMBURG]["fulfilment_order_id"])
-    partly = await _order(env, order_id, "PARTIALLY_FULFILLED")
+    partly = await order_in_status(env, order_id, "PARTIALLY_FULFILLED")
     assert partly["payment_status"] == "PARTIALLY_CAPTURED"
 
     # Munich ships the mug: fulfilled, everything captured.
     await send_staff(env, *work_through(work[MUNICH], (A_MUG,), start + timedelta(minutes=5)))
     mug = await label_tracking_number(env, work[MUNICH]["fulfilment_order_id"])
     assert shirts != mug
-    fulfilled = await _order(env, order_id, "FULFILLED")
+    fulfilled = await order_in_status(env, order_id, "FULFILLED")
     assert (fulfilled["payment_status"], fulfilled["captured_minor"]) == ("CAPTURED", TOTAL_MINOR)
 
     # One parcel delivered does not complete the order; the second does.
     await send_scans(env, scan(shirts, "DL", start + timedelta(minutes=40)))
     await _work_status(env, work[HAMBURG]["fulfilment_order_id"], "DELIVERED")
-    assert (await _order(env, order_id, "FULFILLED"))["status"] == "FULFILLED"
+    assert (await order_in_status(env, order_id, "FULFILLED"))["status"] == "FULFILLED"
     await send_scans(env, scan(mug, "DL", start + timedelta(minutes=45)))
-    await _order(env, order_id, "COMPLETED")
+    await order_in_status(env, order_id, "COMPLETED")
 
     async def committed() -> list[tuple[str, str, str, int]] | None:
         rows = await env.fetch(

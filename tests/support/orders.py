@@ -199,3 +199,18 @@ def picked_up(order_id: str, shipment_id: str) -> PickedUpByCustomer:
         collected_at=datetime.now(UTC),
         shipment_id=shipment_id,
     )
+
+
+async def order_in_status(env: Env, order_id: str, status: str) -> dict[str, Any]:
+    """The order service's status, payment status and captured amount of ``order_id``, once
+    it is ``status``."""
+
+    async def probe() -> dict[str, Any] | None:
+        rows = await env.fetch(
+            "order",
+            "SELECT status, payment_status, captured_minor FROM orders WHERE order_id = $1",
+            order_id,
+        )
+        return dict(rows[0]) if rows and rows[0]["status"] == status else None
+
+    return await wait_for(probe, timeout=60, what=f"{order_id} to be {status}")
