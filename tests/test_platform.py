@@ -68,7 +68,7 @@ async def test_event_through_outbox_reaches_other_service_once(env: Env) -> None
     assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.orders")) == 2
     assert await order_service.metric("oms_events_out_total", topic=env.topic("oms.payments")) == 1
     # Accepted, confirmed, payment authorised: every order-lifecycle event (for webhooks).
-    assert await notification.metric("oms_events_in_total", outcome="processed") == 3
+    await notification.wait_metric("oms_events_in_total", 3, outcome="processed")
     lag = await wait_for(
         lambda: notification.metric_lines("oms_consumer_lag", topic=env.topic("oms.orders")),
         what="the consumer lag gauge",
@@ -96,7 +96,7 @@ async def test_same_event_delivered_twice_has_one_effect(env: Env) -> None:
     assert await _count(env, "notification", "SELECT count(*) FROM customer_orders") == 1
     assert await _count(env, "notification", "SELECT count(*) FROM notifications") == 1
     # The order's three events once each (accepted, confirmed, payment authorised).
-    assert await notification.metric("oms_events_in_total", outcome="processed") == 3
+    await notification.wait_metric("oms_events_in_total", 3, outcome="processed")
 
 
 async def test_kill_after_commit_before_offset_commit_has_no_second_effect(env: Env) -> None:

@@ -75,6 +75,16 @@ class ServiceProcess:
         """Sum of a metric's samples whose labels include ``labels``."""
         return sum(await self.metric_lines(name, **labels))
 
+    async def wait_metric(self, name: str, value: float, **labels: str) -> None:
+        """Wait until a metric's sum is ``value``: events on other topics may still be in flight."""
+
+        async def seen() -> list[float]:
+            total = await self.metric(name, **labels)
+            return [total] if total >= value else []
+
+        reached = await wait_for(seen, what=f"{self.name}'s {name} {labels} to reach {value}")
+        assert reached == [value]
+
     async def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
         """Ready: the database answers and the consumer group gave this worker partitions."""
 
