@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_all(processes: list[ServiceProcess], timeout: float = 20.0) -> None:
+    """SIGTERM every running process at once, then wait for each; SIGKILL what outlives the
+    deadline. Stopping them together costs one graceful shutdown, not one per service."""
+    running = [p for p in processes if p.proc is not None and p.proc.poll() is None]
+    for process in running:
+        process.kill(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        assert process.proc is not None
+        try:
+            process.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill(signal.SIGKILL)
+            process.proc.wait(10)
 
 
 class ServiceProcess:
@@ -112,14 +129,7 @@ class ServiceProcess:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.kill(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.kill(signal.SIGKILL)
-            self.proc.wait(10)
+        stop_all([self])
 
     def tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from tests.support.kafka import create_topics, delete_topics
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, stop_all
 from tests.support.stack import Stack, provide_stack, start_local_stack_if_needed
 
 
@@ -60,6 +60,9 @@ class Env:
             conn = await asyncpg.connect(self.stack.admin_dsn)
             try:
                 await conn.execute(f'CREATE DATABASE "{name}"')
+                # A test's data need not survive a PostgreSQL crash (the tests kill services,
+                # never the database): commits skip the WAL flush.
+                await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
             finally:
                 await conn.close()
             self.databases.append(name)
@@ -89,8 +92,7 @@ class Env:
             await conn.close()
 
     async def close(self) -> None:
-        for process in self.processes:
-            process.stop()
+        stop_all(self.processes)
         await delete_topics(self.bootstrap, self.run)
         if not self.databases:
             return
