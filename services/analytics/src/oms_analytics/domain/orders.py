@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from oms_analytics.domain.kpis import Contribution
+from oms_analytics.domain.locations import LocationContribution, LocationFacts
 from oms_analytics.domain.moments import from_stored, stored
 
-__all__ = ["OrderFacts", "ReturnRequest", "settle"]
+__all__ = ["OrderFacts", "ReturnRequest", "settle", "settle_locations"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class OrderFacts:
     """The first fulfilment order's promise (a re-routed one keeps it)."""
     returns: dict[str, ReturnRequest] = field(default_factory=dict)
     """By return id."""
+    locations: dict[str, LocationFacts] = field(default_factory=dict)
+    """By location id: the order's work offered to, rejected by, re-sourced away from and
+    shipped from each location."""
     counted: set[str] = field(default_factory=set)
 
     def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
@@ -87,6 +91,26 @@ class OrderFacts:
     def returned(self, return_id: str, request: ReturnRequest) -> None:
         self.returns.setdefault(return_id, request)
 
+    def at_location(self, location: str) -> LocationFacts:
+        """The order's facts at ``location``, to fill in (each kept the first time)."""
+        return self.locations.setdefault(location, LocationFacts())
+
+    def offered(self, location: str, at: datetime) -> None:
+        facts = self.at_location(location)
+        facts.offered_at = facts.offered_at or at
+
+    def rejected_by(self, location: str, at: datetime) -> None:
+        facts = self.at_location(location)
+        facts.rejected_at = facts.rejected_at or at
+
+    def resourced_from(self, location: str, at: datetime) -> None:
+        facts = self.at_location(location)
+        facts.resourced_at = facts.resourced_at or at
+
+    def shipped_from(self, location: str, at: datetime) -> None:
+        facts = self.at_location(location)
+        facts.shipped_at = facts.shipped_at or at
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
@@ -99,6 +123,7 @@ class OrderFacts:
             "completed_at": stored(self.completed_at),
             "promised_by": stored(self.promised_by),
             "returns": {key: request.to_dict() for key, request in self.returns.items()},
+            "locations": {key: facts.to_dict() for key, facts in self.locations.items()},
             "counted": sorted(self.counted),
         }
 
@@ -118,6 +143,8 @@ class OrderFacts:
             promised_by=from_stored(data.get("promised_by")),
             # Facts stored before returns were counted have none.
             returns={k: ReturnRequest.from_dict(v) for k, v in data.get("returns", {}).items()},
+            # Facts stored before locations were counted have none.
+            locations={k: LocationFacts.from_dict(v) for k, v in data.get("locations", {}).items()},
             counted=set(data["counted"]),
         )
 
@@ -151,4 +178,32 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
     if facts.completed_at is not None and facts.promised_by is not None:
         on_time = facts.completed_at <= facts.promised_by
         count("on_time", facts.completed_at, Contribution(channel, on_time=on_time))
+    return due
+
+
+def settle_locations(facts: OrderFacts) -> list[tuple[datetime, LocationContribution]]:
+    """The per-location contributions the facts allow that were not counted yet, each with
+    its event time: offered, rejected, re-sourced when read; a lead time once the placement
+    is known; on time or late once the order is completed against a known promise, under
+    each location that shipped part of it."""
+    due: list[tuple[datetime, LocationContribution]] = []
+
+    def count(name: str, at: datetime | None, contribution: LocationContribution) -> None:
+        key = f"location/{contribution.location}/{name}"
+        if at is not None and key not in facts.counted:
+            facts.counted.add(key)
+            due.append((at, contribution))
+
+    for location, known in sorted(facts.locations.items()):
+        count("offered", known.offered_at, LocationContribution(location, offered=1))
+        count("rejected", known.rejected_at, LocationContribution(location, rejected=1))
+        count("resourced", known.resourced_at, LocationContribution(location, resourced=1))
+        if known.shipped_at is None:
+            continue
+        if facts.placed_at is not None:
+            lead = max((known.shipped_at - facts.placed_at).total_seconds(), 0.0)
+            count("shipped", known.shipped_at, LocationContribution(location, lead_time_s=lead))
+        if facts.completed_at is not None and facts.promised_by is not None:
+            on_time = facts.completed_at <= facts.promised_by
+            count("on_time", facts.completed_at, LocationContribution(location, on_time=on_time))
     return due
