@@ -137,9 +137,9 @@ def test_a_location_figure_past_the_grace_is_dropped_and_counted() -> None:
 
 def test_location_facts_and_figures_round_trip() -> None:
     facts = OrderFacts()
-    facts.offered(MUC, at("09:00"))
-    facts.offered(MUC, at("09:30"))  # the first is kept
-    facts.shipped_from(MUC, at("10:00"))
+    facts.at_location(MUC, "offered_at", at("09:00"))
+    facts.at_location(MUC, "offered_at", at("09:30"))  # the first is kept
+    facts.at_location(MUC, "shipped_at", at("10:00"))
     assert OrderFacts.from_dict(facts.to_dict()).locations == {
         MUC: LocationFacts(offered_at=at("09:00"), shipped_at=at("10:00"))
     }

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
 
-__all__ = ["Contribution", "WindowFigures", "percentile", "rate"]
+__all__ = ["Contribution", "Figures", "WindowFigures", "percentile", "rate"]
+
+
+@dataclass
+class Figures:
+    """A window's figures, which add up field by field across partitions: counts add,
+    lists (lead times, kept for the percentiles) join, per-key amounts add per key."""
+
+    def merge(self, other: Self) -> None:
+        for each in fields(self):
+            mine, theirs = getattr(self, each.name), getattr(other, each.name)
+            if isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, dict):
+                _add_up(mine, theirs.items())
+            else:
+                setattr(self, each.name, mine + theirs)
+
+    @classmethod
+    def total(cls, parts: Iterable[Self]) -> Self:
+        whole = cls()
+        for part in parts:
+            whole.merge(part)
+        return whole
 
 
 @dataclass(frozen=True)
@@ -33,7 +56,7 @@ class Contribution:
 
 
 @dataclass
-class WindowFigures:
+class WindowFigures(Figures):
     orders_placed: int = 0
     revenue_minor: dict[str, int] = field(default_factory=dict)
     cancellations: int = 0
@@ -64,26 +87,6 @@ class WindowFigures:
         if contribution.on_time is not None:
             self.on_time += contribution.on_time
             self.late += not contribution.on_time
-
-    def merge(self, other: WindowFigures) -> None:
-        self.orders_placed += other.orders_placed
-        _add_up(self.revenue_minor, other.revenue_minor.items())
-        self.cancellations += other.cancellations
-        self.rejections += other.rejections
-        self.lead_times_s.extend(other.lead_times_s)
-        self.returns += other.returns
-        _add_up(self.returned_units, other.returned_units.items())
-        self.backorders += other.backorders
-        self.delivery_lead_times_s.extend(other.delivery_lead_times_s)
-        self.on_time += other.on_time
-        self.late += other.late
-
-    @classmethod
-    def total(cls, parts: Iterable[WindowFigures]) -> WindowFigures:
-        whole = cls()
-        for part in parts:
-            whole.merge(part)
-        return whole
 
     def to_dict(self) -> dict[str, Any]:
         return {

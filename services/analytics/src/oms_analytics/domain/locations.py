@@ -7,15 +7,16 @@ figure counts an order at most once per location, however often its events arriv
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from oms_analytics.domain.kpis import percentile, rate
+from oms_analytics.domain.kpis import Figures, percentile, rate
 from oms_analytics.domain.moments import from_stored, stored
 
-__all__ = ["LocationContribution", "LocationFacts", "LocationFigures"]
+__all__ = ["LocationContribution", "LocationFact", "LocationFacts", "LocationFigures"]
+
+LocationFact = Literal["offered_at", "rejected_at", "resourced_at", "shipped_at"]
 
 
 @dataclass
@@ -59,7 +60,7 @@ class LocationContribution:
 
 
 @dataclass
-class LocationFigures:
+class LocationFigures(Figures):
     offered: int = 0
     rejected: int = 0
     resourced: int = 0
@@ -76,21 +77,6 @@ class LocationFigures:
         if contribution.on_time is not None:
             self.on_time += contribution.on_time
             self.late += not contribution.on_time
-
-    def merge(self, other: LocationFigures) -> None:
-        self.offered += other.offered
-        self.rejected += other.rejected
-        self.resourced += other.resourced
-        self.lead_times_s.extend(other.lead_times_s)
-        self.on_time += other.on_time
-        self.late += other.late
-
-    @classmethod
-    def total(cls, parts: Iterable[LocationFigures]) -> LocationFigures:
-        whole = cls()
-        for part in parts:
-            whole.merge(part)
-        return whole
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -94,7 +94,7 @@ class Analytics:
                 facts.canceled(at)
             case ShipmentShipped():
                 facts.shipped(at)
-                facts.shipped_from(payload.location_id, at)
+                facts.at_location(payload.location_id, "shipped_at", at)
             case OrderBackordered():
                 facts.backordered(at)
             case OrderCompleted():
@@ -102,11 +102,11 @@ class Analytics:
             case FulfilmentOrderCreated():
                 if payload.promised_by is not None:
                     facts.promised(payload.promised_by)
-                facts.offered(payload.location_id, at)
+                facts.at_location(payload.location_id, "offered_at", at)
             case FulfilmentOrderRejected():
-                facts.rejected_by(payload.location_id, at)
+                facts.at_location(payload.location_id, "rejected_at", at)
             case FulfilmentOrderRerouted():
-                facts.resourced_from(payload.from_location_id, at)
+                facts.at_location(payload.from_location_id, "resourced_at", at)
             case ReturnRequested():
                 facts.returned(payload.return_id, _return_request(payload, at))
         due = settle(facts)

@@ -90,13 +90,34 @@
       });
       return values;
     });
-    return { labels: starts.map(label), series, perName };
+    // One line per name and rate, in the name's colour, with the rate's dash.
+    const rateLines = (key, names, rates) => {
+      const measured = rates.map(([, field]) => perName(key, names, field, 100));
+      return names.flatMap((n, i) => rates.map(([rate, , dash], r) => ({
+        label: `${n} ${rate}`, data: measured[r][i], spanGaps: true, borderDash: dash,
+        ...colours(i),
+      })));
+    };
+    return { labels: starts.map(label), series, perName, rateLines };
+  };
+
+  // The first 50 rows, each a row of cells with the texts picked.
+  const fillTable = (selector, rows, pick) => {
+    document.querySelector(`${selector} tbody`).replaceChildren(...rows.slice(0, 50).map((r) => {
+      const row = document.createElement("tr");
+      pick(r).forEach((text) => {
+        const cell = document.createElement("td");
+        cell.textContent = text ?? "";
+        row.append(cell);
+      });
+      return row;
+    }));
   };
 
   const drawKpis = (windows) => {
     const channel = channelSelect.value;
     const shown = windows.filter((w) => !channel || w.channel === channel);
-    const { labels, series, perName } = timeline(shown);
+    const { labels, series, perName, rateLines } = timeline(shown);
     show("throughput", labels, [
       { label: "placed", data: series((w) => w.orders_placed) },
       { label: "shipped", data: series((w) => w.shipped) },
@@ -120,16 +141,13 @@
     ]));
     const rates = [["canceled", "cancellation_rate", []], ["rejected", "rejection_rate", [6, 4]],
       ["backordered", "backorder_rate", [2, 2]], ["on time", "on_time_rate", [10, 3, 2, 3]]];
-    const measured = rates.map(([, field]) => perChannel(field, 100));
-    show("rates", labels, channels.flatMap((c, i) => rates.map(([name, , dash], r) => ({
-      label: `${c} ${name}`, data: measured[r][i], spanGaps: true, borderDash: dash, ...colours(i),
-    }))));
+    show("rates", labels, rateLines("channel", channels, rates));
   };
 
   const drawLocations = (windows) => {
     const place = locationSelect.value;
     const shown = windows.filter((w) => !place || w.location === place);
-    const { labels, series, perName } = timeline(shown);
+    const { labels, series, rateLines } = timeline(shown);
     show("locations", labels, [
       { label: "offered", data: series((w) => w.fulfilment_orders_offered) },
       { label: "rejected", data: series((w) => w.rejected) },
@@ -140,10 +158,7 @@
     const places = [...new Set(shown.map((w) => w.location))].sort();
     const rates = [["rejection", "rejection_rate", []], ["re-sourcing", "resourcing_rate", [6, 4]],
       ["on time", "on_time_rate", [2, 2]]];
-    const measured = rates.map(([, field]) => perName("location", places, field, 100));
-    show("location-rates", labels, places.flatMap((p, i) => rates.map(([name, , dash], r) => ({
-      label: `${p} ${name}`, data: measured[r][i], spanGaps: true, borderDash: dash, ...colours(i),
-    }))));
+    show("location-rates", labels, rateLines("location", places, rates));
   };
 
   const drawStuck = (report) => {
@@ -159,16 +174,7 @@
       { label: "stock-outs", data: series((w) => w.stock_outs) },
       { label: "hours out of stock", data: series((w) => w.seconds_out_of_stock / 3600) },
     ]);
-    const body = document.querySelector("#out-of-stock tbody");
-    body.replaceChildren(...out.out_of_stock.slice(0, 50).map((o) => {
-      const row = document.createElement("tr");
-      [o.sku, o.location, o.since].forEach((text) => {
-        const cell = document.createElement("td");
-        cell.textContent = text;
-        row.append(cell);
-      });
-      return row;
-    }));
+    fillTable("#out-of-stock", out.out_of_stock, (o) => [o.sku, o.location, o.since]);
   };
 
   const drawExceptions = (exceptions) => {
@@ -177,16 +183,8 @@
       label: "orders",
       data: codes.map((code) => exceptions.filter((e) => e.code === code).length),
     }]);
-    const body = document.querySelector("#exception-list tbody");
-    body.replaceChildren(...exceptions.slice(0, 50).map((e) => {
-      const row = document.createElement("tr");
-      [e.order_id, e.channel, e.placed_on, e.code, e.why].forEach((text) => {
-        const cell = document.createElement("td");
-        cell.textContent = text ?? "";
-        row.append(cell);
-      });
-      return row;
-    }));
+    fillTable("#exception-list", exceptions,
+      (e) => [e.order_id, e.channel, e.placed_on, e.code, e.why]);
   };
 
   let timer = null;
