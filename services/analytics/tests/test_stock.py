@@ -85,6 +85,16 @@ def test_time_out_of_stock_per_hour_and_day_with_one_still_under_way() -> None:
     assert stock.out_of_stock(location=MUC)["out_of_stock"] == []
     assert stock.report(StockWindow.DAY, location=MUC)["windows"][0]["units_moved"] == 5
     assert stock.report(StockWindow.HOUR, at("10:00", day=25).date())["windows"] == []
+    # A stock-out under way for days: only the days asked for.
+    _record(stock, clock, out_of_stock("SKU-4", MUC, at("23:00", day=20)), at("23:00", day=20))
+    _record(stock, clock, stock_committed("SKU-2", MUC, "O3", 1), at("06:00", day=26))
+    asked = stock.report(StockWindow.DAY, at("00:00", day=22).date(), at("00:00", day=23).date())
+    assert [
+        (w["day"], w["sku"], w["stock_outs"], w["seconds_out_of_stock"]) for w in asked["windows"]
+    ] == [
+        ("2026-11-22", "SKU-4", 0, 86400.0),
+        ("2026-11-23", "SKU-4", 0, 86400.0),
+    ]
 
 
 def test_each_stock_out_and_commit_once_under_redelivery() -> None:

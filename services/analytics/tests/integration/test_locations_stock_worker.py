@@ -26,6 +26,7 @@ from tests.support.analytics import (
     shipped,
     stock_committed,
 )
+from tests.support.kafka import produce
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -50,14 +51,14 @@ async def _report(worker: ServiceProcess, path: str, **query: str) -> Any:
     return body
 
 
-async def _read(worker: ServiceProcess) -> dict[str, float]:
-    """``oms_events_in_total`` of processed records, per topic (without the run's prefix)."""
+async def _read(worker: ServiceProcess, outcome: str = "processed") -> dict[str, float]:
+    """``oms_events_in_total`` of ``outcome``, per topic (without the run's prefix)."""
     text = await _report(worker, "/metrics")
     return {
         sample.labels["topic"].rsplit("oms.", 1)[-1]: sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "oms_events_in_total" and sample.labels["outcome"] == "processed"
+        if sample.name == "oms_events_in_total" and sample.labels["outcome"] == outcome
     }
 
 
@@ -126,6 +127,8 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     worker = await env.service("analytics")
     await worker.wait_ready()
 
+    # An unreadable stock record is logged and skipped; the worker keeps counting.
+    await produce(env.bootstrap, env.topic("oms.inventory"), [b"{not json"], partition=0)
     await send_timed(
         env,
         "oms.orders",
@@ -228,6 +231,13 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     assert status == 400 and problem["errors"][0]["field"] == "window"
     metrics = await _report(worker, "/metrics")
     assert "oms_analytics_out_of_stock 2.0" in metrics.splitlines()
+    assert await _read(worker, "undecodable") == {"inventory": 1.0}
+    skipped = [
+        line
+        for line in worker.log_path.read_text().splitlines()
+        if "undecodable_event_skipped" in line
+    ]
+    assert len(skipped) == 1 and env.topic("oms.inventory") in skipped[0]
 
     worker.stop()
     restarted = await env.service("analytics")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, MutableMapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -71,11 +71,12 @@ class Stock:
         location, oldest first: stock-outs begun, seconds out of stock within the window and
         units moved; only windows with any of them."""
         now = self.now()
+        since = datetime.combine(first, time(), UTC) if first else None
+        until = datetime.combine(last + timedelta(days=1), time(), UTC) if last else None
         rows: dict[tuple[datetime, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
         for (item, place), facts in self._items(sku, location):
-            for start, figures in _hours(facts, now):
-                day = start.date()
-                if (first is not None and day < first) or (last is not None and day > last):
+            for start, figures in _hours(facts, now, since, until):
+                if (since is not None and start < since) or (until is not None and start >= until):
                     continue
                 if window is StockWindow.DAY:
                     start = start.replace(hour=0)
@@ -133,13 +134,18 @@ class Stock:
             yield (item, place), StockFacts.from_dict(value)
 
 
-def _hours(facts: StockFacts, now: datetime | None) -> Iterator[tuple[datetime, list[float]]]:
-    """Per hour with something: [stock-outs begun, seconds out of stock, units moved]."""
+def _hours(
+    facts: StockFacts, now: datetime | None, since: datetime | None, until: datetime | None
+) -> Iterator[tuple[datetime, list[float]]]:
+    """Per hour with something: [stock-outs begun, seconds out of stock, units moved]; the
+    time out of stock only from ``since`` to ``until`` (each optional), so a long stock-out
+    costs the hours asked for, not all of its own."""
     hours: dict[datetime, list[float]] = defaultdict(lambda: [0, 0.0, 0])
     for out in facts.stock_outs:
         hours[window_of(out.since, Granularity.HOUR).start][0] += 1
         stop = out.until if out.until is not None else max(now or out.since, out.since)
-        hour = window_of(out.since, Granularity.HOUR)
+        stop = min(stop, until) if until is not None else stop
+        hour = window_of(max(out.since, since) if since else out.since, Granularity.HOUR)
         while hour.start < stop:
             hours[hour.start][1] += out.seconds_within(hour.start, hour.end, stop)
             hour = Window(Granularity.HOUR, hour.end)
