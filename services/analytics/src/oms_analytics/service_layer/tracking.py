@@ -1,5 +1,5 @@
 """The analytics use case: an event read from a public topic updates the order's facts and the
-windows its figures land in; a query adds the windows up.
+windows its figures land in, per channel and per location; a query adds the windows up.
 
 The stores are mappings (faust tables in the worker, dicts in unit tests). Window figures
 are kept per source partition: a table's changelog record goes to the partition of the event
