@@ -16,15 +16,18 @@ import pytest
 from PIL import Image
 from playwright.async_api import Page, async_playwright
 
+from oms_events.returns import ReturnReason
 from tests.support.analytics import (
     accepted,
     at,
     authorized,
     canceled,
+    completed,
     fulfilment_created,
     fulfilment_rejected,
     out_of_stock,
     rerouted,
+    return_requested,
     send_timed,
     shipped,
 )
@@ -83,6 +86,10 @@ async def _chart(page: Page, chart: str) -> dict[str, Any]:
     return shown
 
 
+async def _dataset(page: Page, chart: str, label: str, expected: list[Any]) -> bool:
+    return bool((await _chart(page, chart))["datasets"].get(label) == expected)
+
+
 async def _until_chart(page: Page, chart: str, expected: dict[str, Any]) -> None:
     async def shows() -> bool:
         return await _chart(page, chart) == expected
@@ -114,6 +121,8 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
             (accepted("K1", MARKET, 1500), at("09:50")),
             (canceled("K1", at("09:55")), at("09:55")),
             (accepted("A4", WEB, 2000), at("10:10")),
+            # Delivered at 10:06 (read after 10:10: oms.orders' watermark stays 10:10).
+            (completed("A1", at("10:06")), at("10:06")),
         ],
     )
     await send_timed(env, "oms.payments", [(authorized("K1", 1500), at("09:51"))])
@@ -134,6 +143,12 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
             (fulfilment_rejected("A2", MUC), at("09:50")),
             (shipped("A1", at("10:05"), HAM), at("10:05")),
         ],
+    )
+    # A1 returned: one order returned of the one delivered in the 10:00 hour.
+    await send_timed(
+        env,
+        "oms.returns",
+        [(return_requested("A1", "ret-A1", WEB, {ReturnReason.DAMAGED: 1}), at("10:08"))],
     )
     # SKU-1 out at Hamburg from 09:30, SKU-2 at Munich from 10:15 (the latest stock event).
     await send_timed(
@@ -163,6 +178,16 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
     }
     lead_times = await _chart(page, "lead-times")
     assert lead_times["datasets"][f"{WEB} p50"] == [None, 60]  # A1: placed 09:05, shipped 10:05
+    # Rates in per cent, per channel: A1 returned of A1 delivered; K1 canceled of two placed.
+    await wait_for(
+        lambda: _dataset(page, "rates", f"{WEB} returned", [None, 100]),
+        timeout=30,
+        interval=0.2,
+        what="the web channel's return rate",
+    )
+    rates = (await _chart(page, "rates"))["datasets"]
+    assert rates[f"{MARKET} returned"] == [None, None]
+    assert rates[f"{MARKET} canceled"] == [50, None]
     await _until_chart(
         page, "exceptions", {"labels": ["authorisation_left_open"], "datasets": {"orders": [1]}}
     )

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from oms_events.returns import ReturnReason
 from tests.support.analytics import (
     accepted,
     at,
@@ -19,6 +20,7 @@ from tests.support.analytics import (
     completed,
     fulfilment_created,
     rejected,
+    return_requested,
     send_timed,
     shipped,
 )
@@ -61,7 +63,8 @@ def _total(figures: dict[str, Any], name: str) -> int:
 _COLUMNS = (
     "start", "end", "channel", "orders_placed", "revenue_minor", "cancellations", "rejections",
     "cancellation_rate", "rejection_rate", "shipped", "lead_time_p50_s", "lead_time_p90_s",
-    "returns", "returned_units_by_reason", "backorders", "backorder_rate",
+    "returns", "returned_units_by_reason", "orders_returned", "return_rate", "backorders",
+    "backorder_rate",
     "delivered_or_collected", "delivery_lead_time_p50_s", "delivery_lead_time_p90_s",
     "on_time_rate",
 )  # fmt: skip
@@ -74,14 +77,17 @@ _NINE, _TEN = (
 EXPECTED_HOURS = [
     dict(zip(_COLUMNS, row, strict=True))
     for row in (
-        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None, 0, {},
+        (*_NINE, MARKET, 1, {"CHF": 12000}, 0, 0, 0.0, 0.0, 0, None, None, 0, {}, 0, None,
          0, 0.0, 0, None, None, None),
         (*_NINE, WEB, 3, {"EUR": 6445 + 1685 + 990}, 0, 1, 0.0, 0.25, 0, None, None, 0, {},
-         0, 0.0, 0, None, None, None),
-        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0, 0, {},
+         0, None, 0, 0.0, 0, None, None, None),
+        # A1, bought on the web, returned on the marketplace: the return counts where it was
+        # asked for, the returned order under the channel that sold it.
+        (*_TEN, MARKET, 0, {}, 0, 0, None, None, 1, 1800.0, 1800.0, 2, {"damaged": 2}, 0, None,
          0, None, 0, None, None, None),
-        # A4 backordered; A1 completed on time 4490 s after placement, A5 late after 900 s.
-        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0, 0, {},
+        # A4 backordered; A1 completed on time 4490 s after placement, A5 late after 900 s;
+        # A1 returned: one order returned of the two delivered.
+        (*_TEN, WEB, 2, {"EUR": 2000 + 3000}, 1, 0, 0.5, 0.0, 3, 1200.0, 3600.0, 0, {}, 1, 0.5,
          1, 0.5, 2, 900.0, 4490.0, 0.5),
     )
 ]
@@ -144,6 +150,20 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
         lambda f: _total(f, "delivered_or_collected") == 2 and _total(f, "backorders") == 1,
         window="hour",
     )
+    # A1's return, delivered twice, and a second return of A1: the order is returned once.
+    first_return = return_requested("A1", "ret-A1", MARKET, {ReturnReason.DAMAGED: 1})
+    second_return = return_requested("A1", "ret-A1b", MARKET, {ReturnReason.DAMAGED: 1})
+    await send_timed(
+        env,
+        "oms.returns",
+        [(first_return, at("10:58")), (first_return, at("10:58")), (second_return, at("10:59"))],
+    )
+    await _until(
+        worker,
+        "the returns counted",
+        lambda f: _total(f, "returns") == 2 and _total(f, "orders_returned") == 1,
+        window="hour",
+    )
     # Late on oms.orders, whose watermark is 10:40: 09:55 is within the grace (an hour after
     # its window's end, 10:00); 08:30 is not.
     await send_timed(
@@ -166,7 +186,11 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
     assert [w["start"][11:16] for w in minutes["windows"] if w["channel"] == MARKET] == [
         "09:41",
         "10:11",
+        "10:58",
+        "10:59",
     ]
+    assert _window(minutes, "10:58:00Z", WEB)["orders_returned"] == 1
+    assert _window(minutes, "10:58:00Z", WEB)["return_rate"] is None  # none delivered then
     only_market = await _kpis(worker, window="hour", channel=MARKET)
     assert only_market["windows"] == [w for w in EXPECTED_HOURS if w["channel"] == MARKET]
     async with aiohttp.ClientSession() as session:

@@ -53,6 +53,8 @@ class Contribution:
     """A completed order against its promise: on or before it, or late."""
     returned: tuple[tuple[str, int], ...] = ()
     """(reason, units) of a return request, one pair per reason."""
+    orders_returned: int = 0
+    """An order's first return request, under the order's own channel."""
 
 
 @dataclass
@@ -65,6 +67,8 @@ class WindowFigures(Figures):
     returns: int = 0
     returned_units: dict[str, int] = field(default_factory=dict)
     """Per return reason, the units the customers asked to return."""
+    orders_returned: int = 0
+    """Orders whose first return request falls in the window, under the order's channel."""
     backorders: int = 0
     delivery_lead_times_s: list[float] = field(default_factory=list)
     on_time: int = 0
@@ -81,6 +85,7 @@ class WindowFigures(Figures):
         if contribution.returned:
             self.returns += 1
             _add_up(self.returned_units, contribution.returned)
+        self.orders_returned += contribution.orders_returned
         self.backorders += contribution.backorders
         if contribution.delivery_lead_time_s is not None:
             self.delivery_lead_times_s.append(contribution.delivery_lead_time_s)
@@ -97,6 +102,7 @@ class WindowFigures(Figures):
             "lead_times_s": list(self.lead_times_s),
             "returns": self.returns,
             "returned_units": dict(self.returned_units),
+            "orders_returned": self.orders_returned,
             "backorders": self.backorders,
             "delivery_lead_times_s": list(self.delivery_lead_times_s),
             "on_time": self.on_time,
@@ -114,6 +120,8 @@ class WindowFigures(Figures):
             # Windows stored before returns were counted have none.
             returns=int(data.get("returns", 0)),
             returned_units={str(k): int(v) for k, v in data.get("returned_units", {}).items()},
+            # Windows stored before return rates were counted have none.
+            orders_returned=int(data.get("orders_returned", 0)),
             # Windows stored before these were counted have none.
             backorders=int(data.get("backorders", 0)),
             delivery_lead_times_s=[float(v) for v in data.get("delivery_lead_times_s", [])],
@@ -135,6 +143,8 @@ class WindowFigures(Figures):
             "lead_time_p90_s": percentile(self.lead_times_s, 0.9),
             "returns": self.returns,
             "returned_units_by_reason": dict(sorted(self.returned_units.items())),
+            "orders_returned": self.orders_returned,
+            "return_rate": rate(self.orders_returned, len(self.delivery_lead_times_s)),
             "backorders": self.backorders,
             "backorder_rate": rate(self.backorders, self.orders_placed),
             "delivered_or_collected": len(self.delivery_lead_times_s),

@@ -161,6 +161,9 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
         count("completed", facts.completed_at, Contribution(channel, delivery_lead_time_s=lead))
     if (on_time := _on_time(facts)) is not None:
         count("on_time", facts.completed_at, Contribution(channel, on_time=on_time))
+    if facts.placed_at is not None and facts.returns:
+        first_return = min(request.at for request in facts.returns.values())
+        count("order_returned", first_return, Contribution(channel, orders_returned=1))
     return due
 
 

@@ -140,7 +140,8 @@
         borderDash: [2, 2], ...colours(i) },
     ]));
     const rates = [["canceled", "cancellation_rate", []], ["rejected", "rejection_rate", [6, 4]],
-      ["backordered", "backorder_rate", [2, 2]], ["on time", "on_time_rate", [10, 3, 2, 3]]];
+      ["backordered", "backorder_rate", [2, 2]], ["on time", "on_time_rate", [10, 3, 2, 3]],
+      ["returned", "return_rate", [1, 3]]];
     show("rates", labels, rateLines("channel", channels, rates));
   };
 
