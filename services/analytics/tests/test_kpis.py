@@ -187,3 +187,16 @@ def test_delivery_lead_time_backorder_and_promise_count_once_in_any_order() -> N
     again.completed(at(16))
     assert settle(again) == []
 
+
+def test_hopping_windows_of_whole_minutes_cover_a_moment_size_over_step_times() -> None:
+    from oms_analytics.domain.windows import ROLLING_HOUR, Hopping
+
+    starts = ROLLING_HOUR.covering(at(10, 7, 30))
+    assert len(starts) == 12 and starts[0] == at(9, 10) and starts[-1] == at(10, 5)
+    assert ROLLING_HOUR.covering(at(10, 5)) == starts  # a hop starts at its step
+    assert ROLLING_HOUR.covering(at(10, 4, 59))[-1] == at(10)
+    quarter = Hopping(timedelta(minutes=15), timedelta(minutes=15))  # a tumbling one
+    assert quarter.covering(at(9, 44)) == [at(9, 30)]
+    for size, step in ((60, 7), (60, 0), (60.5, 0.5)):
+        with pytest.raises(ValueError, match="whole minutes"):
+            Hopping(timedelta(minutes=size), timedelta(minutes=step))

@@ -61,6 +61,11 @@ def register_views(
                 return self.json(analytics.location_kpis(granularity, location))
             return self.json(analytics.kpis(granularity, _channel(request)))
 
+    class RollingKpis(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = analytics.rolling(_channel(request))
+            return _answer(self, request, report, report["hops"])
+
     class LocationKpis(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
             return self.json(analytics.location_kpis(_granularity(request), _location(request)))
@@ -134,6 +139,7 @@ def register_views(
             return _answer(self, request, report, rows)
 
     app.page("/v1/kpis")(Kpis)
+    app.page("/v1/kpis/rolling")(RollingKpis)
     app.page("/v1/kpis/locations")(LocationKpis)
     app.page("/v1/reports/daily")(Daily)
     app.page("/v1/reports/daily/locations")(LocationDaily)

@@ -20,7 +20,14 @@ from oms_analytics.domain.kpis import Contribution, WindowFigures
 from oms_analytics.domain.locations import LocationContribution, LocationFigures
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle, settle_locations
-from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
+from oms_analytics.domain.windows import (
+    ROLLING_HOUR,
+    Granularity,
+    Hopping,
+    Window,
+    accepts,
+    window_of,
+)
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
@@ -168,6 +175,35 @@ class Analytics:
             "windows": _windows(
                 self._parts(self.windows, granularity, channel), granularity, "channel"
             ),
+        }
+
+    def rolling(
+        self, channel: str | None = None, hopping: Hopping = ROLLING_HOUR
+    ) -> dict[str, Any]:
+        """Every hopping window (of one channel, or each channel) that holds a figure, oldest
+        first, then by channel: the minute windows it spans added up, so an event is in every
+        hop that covers its minute, with the minute windows' grace."""
+        hops: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
+        for (minute, name), stored in self._parts(
+            self.windows, Granularity.MINUTE, channel
+        ).items():
+            for start in hopping.covering(minute):
+                hops[(start, name)].extend(stored)
+        return {
+            "size_seconds": int(hopping.size.total_seconds()),
+            "step_seconds": int(hopping.step.total_seconds()),
+            "channel": channel,
+            "grace_seconds": int(self.grace.total_seconds()),
+            "late_events_dropped": self.late_dropped(Granularity.MINUTE),
+            "hops": [
+                {
+                    "start": utc_iso(start),
+                    "end": utc_iso(start + hopping.size),
+                    "channel": name,
+                    **_summary(WindowFigures, stored),
+                }
+                for (start, name), stored in sorted(hops.items())
+            ],
         }
 
     def location_kpis(self, granularity: Granularity, location: str | None) -> dict[str, Any]:
