@@ -8,7 +8,14 @@ import pytest
 
 from oms_analytics.domain.kpis import Contribution, WindowFigures, percentile, rate
 from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
-from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
+from oms_analytics.domain.windows import (
+    ROLLING_HOUR,
+    Granularity,
+    Hopping,
+    Window,
+    accepts,
+    window_of,
+)
 
 
 def at(hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -189,8 +196,6 @@ def test_delivery_lead_time_backorder_and_promise_count_once_in_any_order() -> N
 
 
 def test_hopping_windows_of_whole_minutes_cover_a_moment_size_over_step_times() -> None:
-    from oms_analytics.domain.windows import ROLLING_HOUR, Hopping
-
     starts = ROLLING_HOUR.covering(at(10, 7, 30))
     assert len(starts) == 12 and starts[0] == at(9, 10) and starts[-1] == at(10, 5)
     assert ROLLING_HOUR.covering(at(10, 5)) == starts  # a hop starts at its step
