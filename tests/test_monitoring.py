@@ -15,8 +15,6 @@ from tests.test_compose import REPO, compose_services, environment, oms_services
 
 MONITORING = REPO / "deploy" / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "oms-services.json"
-# faust's web server serves analytics' HTTP; it has no oms_runtime /metrics page.
-WITHOUT_RUNTIME_METRICS = {"analytics"}
 SAMPLE_SUFFIXES = {
     "counter": ("_total",),
     "gauge": ("",),
@@ -77,9 +75,7 @@ def test_prometheus_scrapes_every_service_on_its_http_port() -> None:
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "oms"]
     targets = {t for group in job["static_configs"] for t in group["targets"]}
     expected = {
-        f"{name}:{environment(spec)['OMS_HTTP_PORT']}"
-        for name, spec in oms_services().items()
-        if name not in WITHOUT_RUNTIME_METRICS
+        f"{name}:{environment(spec)['OMS_HTTP_PORT']}" for name, spec in oms_services().items()
     }
     assert targets == expected
 

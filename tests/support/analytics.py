@@ -8,7 +8,13 @@ from functools import partial
 
 from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
-from oms_events.fulfilment import ShipmentShipped, ShippedParcel
+from oms_events.fulfilment import (
+    FulfilmentOrderRejected,
+    RejectionCause,
+    ShipmentShipped,
+    ShippedParcel,
+)
+from oms_events.inventory import BackInStock, OutOfStock, StockCommitted
 from oms_events.orders import (
     Customer,
     HoldReason,
@@ -30,6 +36,7 @@ from oms_events.sourcing import (
     Allocation,
     BackorderReason,
     FulfilmentOrderCreated,
+    FulfilmentOrderRerouted,
     OrderAllocated,
     OrderBackordered,
 )
@@ -111,12 +118,12 @@ def canceled(order_id: str, when: datetime) -> OrderCanceled:
     )
 
 
-def shipped(order_id: str, when: datetime) -> ShipmentShipped:
+def shipped(order_id: str, when: datetime, location: str = "WH-HAMBURG") -> ShipmentShipped:
     return ShipmentShipped(
         order_id=order_id,
         fulfilment_order_id=f"fo-{order_id}",
-        location_id="WH-HAMBURG",
-        shipment_id=f"sh-{order_id}",
+        location_id=location,
+        shipment_id=f"sh-{order_id}-{location}",
         carrier="dhl",
         tracking_number=f"TRK-{order_id}",
         parcels=(ShippedParcel(carrier="dhl", tracking_number=f"TRK-{order_id}"),),
@@ -166,6 +173,49 @@ def fulfilment_created(
         shipping_address=_ADDRESS,
         promised_by=promised_by,
         accept_by=at("23:00"),
+    )
+
+
+def fulfilment_rejected(order_id: str, location: str) -> FulfilmentOrderRejected:
+    """The order's work at ``location`` (``fo-<order id>-<location>``) rejected for no stock."""
+    return FulfilmentOrderRejected(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}-{location}",
+        location_id=location,
+        cause=RejectionCause.NO_STOCK,
+        lines=_ONE_LINE,
+    )
+
+
+def rerouted(order_id: str, from_location: str, to_location: str) -> FulfilmentOrderRerouted:
+    return FulfilmentOrderRerouted(
+        order_id=order_id,
+        fulfilment_order_id=f"fo-{order_id}-{from_location}",
+        from_location_id=from_location,
+        new_fulfilment_order_id=f"fo-{order_id}-{to_location}",
+        to_location_id=to_location,
+        lines=_ONE_LINE,
+        reason="rejected",
+    )
+
+
+def out_of_stock(sku: str, location: str, since: datetime) -> OutOfStock:
+    return OutOfStock(sku=sku, location_id=location, since=since)
+
+
+def back_in_stock(sku: str, location: str, available: int = 5) -> BackInStock:
+    return BackInStock(sku=sku, location_id=location, available=available)
+
+
+def stock_committed(sku: str, location: str, order_id: str, quantity: int) -> StockCommitted:
+    """The reservation ``res-<order id>`` committed by shipment ``sh-<order id>``."""
+    return StockCommitted(
+        sku=sku,
+        location_id=location,
+        reservation_id=f"res-{order_id}",
+        order_id=order_id,
+        shipment_id=f"sh-{order_id}",
+        quantity=quantity,
     )
 
 
@@ -255,10 +305,12 @@ def return_requested(
 
 
 def envelope(payload: EventPayload, when: datetime) -> Envelope:
-    order_id = str(getattr(payload, "order_id"))  # noqa: B009  (every payload here has one)
-    return new_event(
-        payload, subject=order_id, source="oms/test", correlation_id=order_id, time=when
+    """Its subject the order id, or for a stock fact without one, ``<sku>@<location>``."""
+    subject = getattr(payload, "order_id", None) or "{}@{}".format(
+        getattr(payload, "sku"),  # noqa: B009  (a stock fact)
+        getattr(payload, "location_id"),  # noqa: B009
     )
+    return new_event(payload, subject=subject, source="oms/test", correlation_id=subject, time=when)
 
 
 async def send_timed(env: Env, topic: str, events: Sequence[tuple[EventPayload, datetime]]) -> None:

@@ -22,9 +22,11 @@ def test_the_app_and_its_changelogs_are_named_after_the_prefix_and_suffix() -> N
     assert sorted(t.changelog_topic.get_topic_name() for t in app.tables.values()) == [
         "t1.oms-analytics-r1-funds-changelog",
         "t1.oms-analytics-r1-ledgers-changelog",
+        "t1.oms-analytics-r1-locations-changelog",
         "t1.oms-analytics-r1-marks-changelog",
         "t1.oms-analytics-r1-orders-changelog",
         "t1.oms-analytics-r1-stays-changelog",
+        "t1.oms-analytics-r1-stock-changelog",
         "t1.oms-analytics-r1-windows-changelog",
     ]
 

@@ -8,7 +8,14 @@ import pytest
 
 from oms_analytics.domain.kpis import Contribution, WindowFigures, percentile, rate
 from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
-from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
+from oms_analytics.domain.windows import (
+    ROLLING_HOUR,
+    Granularity,
+    Hopping,
+    Window,
+    accepts,
+    window_of,
+)
 
 
 def at(hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -63,6 +70,7 @@ def test_figures_add_contributions_merge_across_partitions_and_summarise() -> No
     first.add(Contribution("web", on_time=True))
     second.add(Contribution("web", on_time=False))
     second.add(Contribution("web", on_time=True))
+    second.add(Contribution("web", orders_returned=1))
     whole = WindowFigures.total([first, WindowFigures.from_dict(second.to_dict())])
     assert whole.summary() == {
         "orders_placed": 2,
@@ -76,6 +84,8 @@ def test_figures_add_contributions_merge_across_partitions_and_summarise() -> No
         "lead_time_p90_s": 60.0,
         "returns": 2,
         "returned_units_by_reason": {"damaged": 3, "size_or_fit": 1},
+        "orders_returned": 1,
+        "return_rate": 0.5,  # 1 order returned of the 2 delivered or collected
         "backorders": 1,
         "backorder_rate": 0.5,
         "delivered_or_collected": 2,
@@ -121,7 +131,41 @@ def test_each_return_counts_once_in_the_channel_it_was_asked_for_in() -> None:
     facts.placed("web", at(9), "EUR", 100)
     restored = OrderFacts.from_dict(facts.to_dict())
     assert restored == facts
-    assert settle(restored) == [(at(9), Contribution("web", placed=1, revenue=("EUR", 100)))]
+    assert settle(restored) == [
+        (at(9), Contribution("web", placed=1, revenue=("EUR", 100))),
+        # For the return rate: the order returned, once, under the channel that sold it.
+        (at(14), Contribution("web", orders_returned=1)),
+    ]
+
+
+def test_an_order_counts_as_returned_once_at_its_first_return_request() -> None:
+    facts = OrderFacts()
+    facts.placed("web", at(9), "EUR", 100)
+    facts.returned("ret-2", ReturnRequest("web", at(16), (("other", 1),)))
+    due = settle(facts)
+    assert (at(16), Contribution("web", orders_returned=1)) in due
+    # A second return of the order, and a redelivery of the first: no second count.
+    facts.returned("ret-3", ReturnRequest("pos", at(17), (("damaged", 1),)))
+    facts.returned("ret-2", ReturnRequest("web", at(16), (("other", 1),)))
+    assert settle(OrderFacts.from_dict(facts.to_dict())) == [
+        (at(17), Contribution("pos", returned=(("damaged", 1),)))
+    ]
+
+
+def test_a_rejected_order_with_a_return_is_not_counted_as_returned() -> None:
+    facts = OrderFacts()
+    facts.rejected("web", at(9))
+    facts.returned("ret-4", ReturnRequest("web", at(10), (("other", 1),)))
+    assert (at(10), Contribution("web", orders_returned=1)) not in settle(facts)
+
+
+def test_the_return_rate_is_orders_returned_over_orders_delivered_or_collected() -> None:
+    figures = WindowFigures()
+    figures.add(Contribution("web", orders_returned=1))
+    assert figures.summary()["return_rate"] is None  # none delivered in the window
+    for lead in (60.0, 120.0, 180.0):
+        figures.add(Contribution("web", delivery_lead_time_s=lead))
+    assert figures.summary()["return_rate"] == 0.3333
 
 
 def test_facts_and_windows_stored_before_returns_were_counted_still_load() -> None:
@@ -131,6 +175,7 @@ def test_facts_and_windows_stored_before_returns_were_counted_still_load() -> No
     assert OrderFacts.from_dict(old_facts) == facts
     old_window = {k: v for k, v in WindowFigures().to_dict().items() if "return" not in k}
     assert WindowFigures.from_dict(old_window) == WindowFigures()
+    assert "orders_returned" not in old_window
 
 
 def test_delivery_lead_time_backorder_and_promise_count_once_in_any_order() -> None:
@@ -148,3 +193,15 @@ def test_delivery_lead_time_backorder_and_promise_count_once_in_any_order() -> N
     again = OrderFacts.from_dict(facts.to_dict())
     again.completed(at(16))
     assert settle(again) == []
+
+
+def test_hopping_windows_of_whole_minutes_cover_a_moment_size_over_step_times() -> None:
+    starts = ROLLING_HOUR.covering(at(10, 7, 30))
+    assert len(starts) == 12 and starts[0] == at(9, 10) and starts[-1] == at(10, 5)
+    assert ROLLING_HOUR.covering(at(10, 5)) == starts  # a hop starts at its step
+    assert ROLLING_HOUR.covering(at(10, 4, 59))[-1] == at(10)
+    quarter = Hopping(timedelta(minutes=15), timedelta(minutes=15))  # a tumbling one
+    assert quarter.covering(at(9, 44)) == [at(9, 30)]
+    for size, step in ((60, 7), (60, 0), (60.5, 0.5)):
+        with pytest.raises(ValueError, match="whole minutes"):
+            Hopping(timedelta(minutes=size), timedelta(minutes=step))

@@ -60,3 +60,46 @@ def test_a_late_event_lands_in_its_window_until_the_grace_is_past() -> None:
     _record(analytics, shipped("L2", at("10:48")), at("10:48"))
     ten = analytics.kpis(Granularity.HOUR)["windows"][-1]
     assert ten["lead_time_p50_s"] == 50 * 60
+
+
+def _placed_per_hop(report: dict[str, Any]) -> list[tuple[str, str, int, dict[str, int]]]:
+    return [
+        (h["start"][11:16], h["channel"], h["orders_placed"], h["revenue_minor"])
+        for h in report["hops"]
+    ]
+
+
+def test_the_rolling_hour_counts_an_event_in_every_hop_that_covers_it() -> None:
+    analytics = _analytics()
+    _record(analytics, accepted("A1", "web", 1000), at("09:07"), partition=0)
+    _record(analytics, accepted("A2", "web", 500), at("09:12:30"), partition=3)
+    _record(analytics, accepted("M1", "pos", 700, "CHF"), at("09:12"), partition=3)
+    rolling = analytics.rolling()
+    assert (rolling["size_seconds"], rolling["step_seconds"]) == (3600, 300)
+    assert rolling["grace_seconds"] == 1800
+    # A1 (09:07) is in the twelve hops from 08:10 to 09:05; A2 and M1 (09:12) from 08:15 to
+    # 09:10: both orders of the web in the eleven hops from 08:15 to 09:05.
+    starts = [f"{8 + (10 + 5 * n) // 60:02d}:{(10 + 5 * n) % 60:02d}" for n in range(13)]
+    expected = [(starts[0], "web", 1, {"EUR": 1000})]
+    for start in starts[1:12]:
+        expected += [(start, "pos", 1, {"CHF": 700}), (start, "web", 2, {"EUR": 1500})]
+    expected += [(starts[12], "pos", 1, {"CHF": 700}), (starts[12], "web", 1, {"EUR": 500})]
+    assert _placed_per_hop(rolling) == expected
+    first = rolling["hops"][0]
+    assert (first["start"], first["end"]) == ("2026-11-24T08:10:00Z", "2026-11-24T09:10:00Z")
+    only_pos = analytics.rolling("pos")
+    assert _placed_per_hop(only_pos) == [h for h in expected if h[1] == "pos"]
+
+
+def test_a_late_event_joins_every_hop_of_its_minute_until_the_grace_is_past() -> None:
+    analytics = _analytics()
+    _record(analytics, accepted("A1", "web", 100), at("10:20"))
+    _record(analytics, accepted("L1", "web", 200), at("09:59"))  # its minute open until 10:30
+    _record(analytics, OrderConfirmed(order_id="A1", confirmed_at=at("10:40")), at("10:40"))
+    _record(analytics, accepted("L2", "web", 400), at("09:58"))  # closed at 09:59 + 30 min
+    rolling = analytics.rolling()
+    assert rolling["late_events_dropped"] == 1
+    placed = {h["start"][11:16]: h["orders_placed"] for h in rolling["hops"]}
+    assert placed["09:00"] == 1 and placed["09:20"] == 1  # L1 (09:59) alone
+    assert placed["09:25"] == 2 and placed["09:55"] == 2  # L1 and A1 (10:20)
+    assert placed["10:15"] == 1 and sum(placed.values()) == 24  # two orders, twelve hops each

@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's package, driven by Playwright) against
-the analytics worker as an OS process on the real broker: its charts show the known figures,
-the channel filter narrows them, a new event appears without a reload, the reconciliation's
-exception is listed, and a screenshot of a chart holds its bars."""
+the analytics worker as an OS process on the real broker: its charts show the known figures
+(per channel, per location, the orders stuck now, the stock-outs), the channel and location
+filters narrow them, a new event appears without a reload, the reconciliation's exception and
+what is out of stock are listed, and a screenshot of a chart holds its bars."""
 
 from __future__ import annotations
 
@@ -15,7 +16,21 @@ import pytest
 from PIL import Image
 from playwright.async_api import Page, async_playwright
 
-from tests.support.analytics import accepted, at, authorized, canceled, send_timed, shipped
+from oms_events.returns import ReturnReason
+from tests.support.analytics import (
+    accepted,
+    at,
+    authorized,
+    canceled,
+    completed,
+    fulfilment_created,
+    fulfilment_rejected,
+    out_of_stock,
+    rerouted,
+    return_requested,
+    send_timed,
+    shipped,
+)
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -25,6 +40,17 @@ pytestmark = pytest.mark.integration
 WEB, MARKET = "web-de", "marketplace"
 NINE, TEN = "11-24 09:00", "11-24 10:00"
 PLACED_BLUE = (0x2F, 0x6F, 0xDF)  # the first colour of the dashboard's palette
+HAM, MUC = "WH-HAMBURG", "ST-MUNICH"
+# The statuses watched by default, in lifecycle order.
+WATCHED = [
+    "PENDING", "CONFIRMED", "ON_HOLD", "ALLOCATED", "BACKORDERED", "RELEASED", "SHIPPED",
+    "DELIVERED", "COLLECTED",
+]  # fmt: skip
+
+
+def _stuck(pending: int) -> dict[str, Any]:
+    """The stuck chart with ``pending`` orders stuck PENDING and none elsewhere."""
+    return {"labels": WATCHED, "datasets": {"stuck": [pending] + [0] * (len(WATCHED) - 1)}}
 
 
 @pytest.fixture
@@ -60,6 +86,10 @@ async def _chart(page: Page, chart: str) -> dict[str, Any]:
     return shown
 
 
+async def _dataset(page: Page, chart: str, label: str, expected: list[Any]) -> bool:
+    return bool((await _chart(page, chart))["datasets"].get(label) == expected)
+
+
 async def _until_chart(page: Page, chart: str, expected: dict[str, Any]) -> None:
     async def shows() -> bool:
         return await _chart(page, chart) == expected
@@ -91,11 +121,48 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
             (accepted("K1", MARKET, 1500), at("09:50")),
             (canceled("K1", at("09:55")), at("09:55")),
             (accepted("A4", WEB, 2000), at("10:10")),
+            # Delivered at 10:06 (read after 10:10: oms.orders' watermark stays 10:10).
+            (completed("A1", at("10:06")), at("10:06")),
         ],
     )
     await send_timed(env, "oms.payments", [(authorized("K1", 1500), at("09:51"))])
-    await send_timed(env, "oms.shipments", [(shipped("A1", at("10:05")), at("10:05"))])
+    # A2 offered to Munich, rejected there and re-sourced to Hamburg; A1 shipped from Hamburg.
+    await send_timed(
+        env,
+        "oms.sourcing",
+        [
+            (fulfilment_created("A2", MUC), at("09:45")),
+            (fulfilment_created("A2", HAM), at("09:52")),
+            (rerouted("A2", MUC, HAM), at("09:52")),
+        ],
+    )
+    await send_timed(
+        env,
+        "oms.shipments",
+        [
+            (fulfilment_rejected("A2", MUC), at("09:50")),
+            (shipped("A1", at("10:05"), HAM), at("10:05")),
+        ],
+    )
+    # A1 returned: one order returned of the one delivered in the 10:00 hour.
+    await send_timed(
+        env,
+        "oms.returns",
+        [(return_requested("A1", "ret-A1", WEB, {ReturnReason.DAMAGED: 1}), at("10:08"))],
+    )
+    # SKU-1 out at Hamburg from 09:30, SKU-2 at Munich from 10:15 (the latest stock event).
+    await send_timed(
+        env,
+        "oms.inventory",
+        [
+            (out_of_stock("SKU-1", HAM, at("09:30")), at("09:30")),
+            (out_of_stock("SKU-2", MUC, at("10:15")), at("10:15")),
+        ],
+    )
     await wait_for(lambda: _equals(_placed(worker), 5), timeout=60, what="the orders counted")
+    await wait_for(
+        lambda: _equals(_out_of_stock(worker), 2), timeout=60, what="the stock-outs read"
+    )
 
     page = browser_page
     await page.goto(f"{worker.url}/dashboard?refresh=1")
@@ -111,12 +178,55 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
     }
     lead_times = await _chart(page, "lead-times")
     assert lead_times["datasets"][f"{WEB} p50"] == [None, 60]  # A1: placed 09:05, shipped 10:05
+    # Rates in per cent, per channel: A1 returned of A1 delivered; K1 canceled of two placed.
+    await wait_for(
+        lambda: _dataset(page, "rates", f"{WEB} returned", [None, 100]),
+        timeout=30,
+        interval=0.2,
+        what="the web channel's return rate",
+    )
+    rates = (await _chart(page, "rates"))["datasets"]
+    assert rates[f"{MARKET} returned"] == [None, None]
+    assert rates[f"{MARKET} canceled"] == [50, None]
     await _until_chart(
         page, "exceptions", {"labels": ["authorisation_left_open"], "datasets": {"orders": [1]}}
     )
     assert await page.locator("#exception-list tbody tr").all_inner_texts() == [
         "K1\tmarketplace\t2026-11-24\tauthorisation_left_open\tthe order is canceled but"
         " 1500 EUR of the authorisation was neither captured nor voided"
+    ]
+    # Per location, every location added up; the rates per location.
+    await _until_chart(
+        page,
+        "locations",
+        {
+            "labels": [NINE, TEN],
+            "datasets": {
+                "offered": [2, 0],
+                "rejected": [1, 0],
+                "re-sourced": [1, 0],
+                "shipped": [0, 1],
+            },
+        },
+    )
+    location_rates = (await _chart(page, "location-rates"))["datasets"]
+    assert location_rates[f"{MUC} rejection"] == [100, None]
+    assert location_rates[f"{MUC} re-sourcing"] == [100, None]
+    assert location_rates[f"{HAM} rejection"] == [0, None]
+    # Stuck: A3 PENDING since 09:41, past 15 minutes by 10:10 (A4 is PENDING since 10:10).
+    await _until_chart(page, "stuck", _stuck(1))
+    # Stock-outs begun per hour and hours out of stock up to 10:15.
+    await _until_chart(
+        page,
+        "stock-outs",
+        {
+            "labels": [NINE, TEN],
+            "datasets": {"stock-outs": [1, 1], "hours out of stock": [0.5, 0.25]},
+        },
+    )
+    assert await page.locator("#out-of-stock tbody tr").all_inner_texts() == [
+        f"SKU-1\t{HAM}\t2026-11-24T09:30:00Z",
+        f"SKU-2\t{MUC}\t2026-11-24T10:15:00Z",
     ]
 
     # The bars are drawn: the screenshot of the chart holds the placed bars' colour.
@@ -132,6 +242,25 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
     )
     await page.select_option("#channel", "")
 
+    # The location filter narrows the location, stuck and stock charts to the location.
+    await page.select_option("#location", MUC)
+    await _until_chart(
+        page,
+        "locations",
+        {
+            "labels": [NINE],
+            "datasets": {"offered": [1], "rejected": [1], "re-sourced": [1], "shipped": [0]},
+        },
+    )
+    await _until_chart(page, "stuck", _stuck(0))  # A3 has no location yet
+    await _until_chart(
+        page,
+        "stock-outs",
+        {"labels": [TEN], "datasets": {"stock-outs": [1], "hours out of stock": [0]}},
+    )
+    assert await page.locator("#out-of-stock tbody tr").count() == 1
+    await page.select_option("#location", "")
+
     # A new order shows without a reload: the page's own state survives the refresh.
     await page.evaluate("() => { window.sameDocument = true; }")
     await send_timed(env, "oms.orders", [(accepted("A5", WEB, 3000), at("10:40"))])
@@ -141,6 +270,14 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
         {"labels": [NINE, TEN], "datasets": {"placed": [4, 2], "shipped": [0, 1]}},
     )
     assert await page.evaluate("() => window.sameDocument") is True
+    # Its time moves oms.orders' watermark to 10:40: A4, PENDING since 10:10, is stuck too.
+    await _until_chart(page, "stuck", _stuck(2))
+
+
+async def _out_of_stock(worker: ServiceProcess) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/v1/reports/stock/out") as response:
+            return len((await response.json())["out_of_stock"])
 
 
 async def _equals(count: Any, expected: int) -> bool:

@@ -127,6 +127,8 @@ EXPECTED_DAILY = {
             "lead_time_p90_s": None,
             "returns": 1,
             "returned_units_by_reason": {"wrong_item": 1},
+            "orders_returned": 0,  # X1's return asked for here: X1 was sold on the web
+            "return_rate": None,
             "backorders": 0,
             "backorder_rate": 0.0,
             "delivered_or_collected": 0,
@@ -148,6 +150,10 @@ EXPECTED_DAILY = {
             "lead_time_p90_s": 3600.0,
             "returns": 1,
             "returned_units_by_reason": {"damaged": 1, "size_or_fit": 2},
+            # C1 and X1 returned, C1 alone delivered that day: a period's ratio, which can
+            # pass 1 when returns follow deliveries of earlier days.
+            "orders_returned": 2,
+            "return_rate": 2.0,
             "backorders": 0,
             "backorder_rate": 0.0,
             "delivered_or_collected": 1,  # C1: placed 09:00, completed 12:00
@@ -161,10 +167,11 @@ EXPECTED_DAILY_CSV = (
     "day,channel,orders_placed,revenue_minor_EUR,cancellations,rejections,cancellation_rate,"
     "rejection_rate,shipped,lead_time_p50_s,lead_time_p90_s,returns,"
     "returned_units_by_reason_damaged,returned_units_by_reason_size_or_fit,"
-    "returned_units_by_reason_wrong_item,backorders,backorder_rate,delivered_or_collected,"
-    "delivery_lead_time_p50_s,delivery_lead_time_p90_s,on_time_rate\n"
-    f"2026-11-24,{POS},1,1500,1,0,1.0,0.0,0,,,1,0,0,1,0,0.0,0,,,\n"
-    f"2026-11-24,{WEB},2,5000,0,1,0.0,0.3333,2,1800.0,3600.0,1,1,2,0,0,0.0,1,10800.0,10800.0,\n"
+    "returned_units_by_reason_wrong_item,orders_returned,return_rate,backorders,backorder_rate,"
+    "delivered_or_collected,delivery_lead_time_p50_s,delivery_lead_time_p90_s,on_time_rate\n"
+    f"2026-11-24,{POS},1,1500,1,0,1.0,0.0,0,,,1,0,0,1,0,,0,0.0,0,,,\n"
+    f"2026-11-24,{WEB},2,5000,0,1,0.0,0.3333,2,1800.0,3600.0,1,1,2,0,2,2.0,0,0.0,1,10800.0,10800.0,"
+    "\n"
 )
 # order id, channel, placed on, closure, exceptions' codes, version (facts kept)
 EXPECTED_ORDER_ROWS = [

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
 
-__all__ = ["Contribution", "WindowFigures", "percentile", "rate"]
+__all__ = ["Contribution", "Figures", "WindowFigures", "percentile", "rate"]
+
+
+@dataclass
+class Figures:
+    """A window's figures, which add up field by field across partitions: counts add,
+    lists (lead times, kept for the percentiles) join, per-key amounts add per key."""
+
+    def merge(self, other: Self) -> None:
+        for each in fields(self):
+            mine, theirs = getattr(self, each.name), getattr(other, each.name)
+            if isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, dict):
+                _add_up(mine, theirs.items())
+            else:
+                setattr(self, each.name, mine + theirs)
+
+    @classmethod
+    def total(cls, parts: Iterable[Self]) -> Self:
+        whole = cls()
+        for part in parts:
+            whole.merge(part)
+        return whole
 
 
 @dataclass(frozen=True)
@@ -30,10 +53,12 @@ class Contribution:
     """A completed order against its promise: on or before it, or late."""
     returned: tuple[tuple[str, int], ...] = ()
     """(reason, units) of a return request, one pair per reason."""
+    orders_returned: int = 0
+    """An order's first return request, under the order's own channel."""
 
 
 @dataclass
-class WindowFigures:
+class WindowFigures(Figures):
     orders_placed: int = 0
     revenue_minor: dict[str, int] = field(default_factory=dict)
     cancellations: int = 0
@@ -42,6 +67,8 @@ class WindowFigures:
     returns: int = 0
     returned_units: dict[str, int] = field(default_factory=dict)
     """Per return reason, the units the customers asked to return."""
+    orders_returned: int = 0
+    """Orders whose first return request falls in the window, under the order's channel."""
     backorders: int = 0
     delivery_lead_times_s: list[float] = field(default_factory=list)
     on_time: int = 0
@@ -58,32 +85,13 @@ class WindowFigures:
         if contribution.returned:
             self.returns += 1
             _add_up(self.returned_units, contribution.returned)
+        self.orders_returned += contribution.orders_returned
         self.backorders += contribution.backorders
         if contribution.delivery_lead_time_s is not None:
             self.delivery_lead_times_s.append(contribution.delivery_lead_time_s)
         if contribution.on_time is not None:
             self.on_time += contribution.on_time
             self.late += not contribution.on_time
-
-    def merge(self, other: WindowFigures) -> None:
-        self.orders_placed += other.orders_placed
-        _add_up(self.revenue_minor, other.revenue_minor.items())
-        self.cancellations += other.cancellations
-        self.rejections += other.rejections
-        self.lead_times_s.extend(other.lead_times_s)
-        self.returns += other.returns
-        _add_up(self.returned_units, other.returned_units.items())
-        self.backorders += other.backorders
-        self.delivery_lead_times_s.extend(other.delivery_lead_times_s)
-        self.on_time += other.on_time
-        self.late += other.late
-
-    @classmethod
-    def total(cls, parts: Iterable[WindowFigures]) -> WindowFigures:
-        whole = cls()
-        for part in parts:
-            whole.merge(part)
-        return whole
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +102,7 @@ class WindowFigures:
             "lead_times_s": list(self.lead_times_s),
             "returns": self.returns,
             "returned_units": dict(self.returned_units),
+            "orders_returned": self.orders_returned,
             "backorders": self.backorders,
             "delivery_lead_times_s": list(self.delivery_lead_times_s),
             "on_time": self.on_time,
@@ -111,6 +120,8 @@ class WindowFigures:
             # Windows stored before returns were counted have none.
             returns=int(data.get("returns", 0)),
             returned_units={str(k): int(v) for k, v in data.get("returned_units", {}).items()},
+            # Windows stored before return rates were counted have none.
+            orders_returned=int(data.get("orders_returned", 0)),
             # Windows stored before these were counted have none.
             backorders=int(data.get("backorders", 0)),
             delivery_lead_times_s=[float(v) for v in data.get("delivery_lead_times_s", [])],
@@ -132,6 +143,8 @@ class WindowFigures:
             "lead_time_p90_s": percentile(self.lead_times_s, 0.9),
             "returns": self.returns,
             "returned_units_by_reason": dict(sorted(self.returned_units.items())),
+            "orders_returned": self.orders_returned,
+            "return_rate": rate(self.orders_returned, len(self.delivery_lead_times_s)),
             "backorders": self.backorders,
             "backorder_rate": rate(self.backorders, self.orders_placed),
             "delivered_or_collected": len(self.delivery_lead_times_s),

@@ -9,14 +9,18 @@ so every figure counts an order at most once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from oms_analytics.domain.kpis import Contribution
+from oms_analytics.domain.locations import LocationContribution, LocationFact, LocationFacts
 from oms_analytics.domain.moments import from_stored, stored
 
-__all__ = ["OrderFacts", "ReturnRequest", "settle"]
+__all__ = ["OrderFacts", "ReturnRequest", "settle", "settle_locations"]
+
+_Counted = TypeVar("_Counted", Contribution, LocationContribution)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class OrderFacts:
     """The first fulfilment order's promise (a re-routed one keeps it)."""
     returns: dict[str, ReturnRequest] = field(default_factory=dict)
     """By return id."""
+    locations: dict[str, LocationFacts] = field(default_factory=dict)
+    """By location id: the order's work offered to, rejected by, re-sourced away from and
+    shipped from each location."""
     counted: set[str] = field(default_factory=set)
 
     def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
@@ -87,6 +94,13 @@ class OrderFacts:
     def returned(self, return_id: str, request: ReturnRequest) -> None:
         self.returns.setdefault(return_id, request)
 
+    def at_location(self, location: str, fact: LocationFact, at: datetime) -> None:
+        """Keep ``fact`` (``offered_at``, ``rejected_at``...) of the order at ``location``,
+        the first time it is read."""
+        facts = self.locations.setdefault(location, LocationFacts())
+        if getattr(facts, fact) is None:
+            setattr(facts, fact, at)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
@@ -99,6 +113,7 @@ class OrderFacts:
             "completed_at": stored(self.completed_at),
             "promised_by": stored(self.promised_by),
             "returns": {key: request.to_dict() for key, request in self.returns.items()},
+            "locations": {key: facts.to_dict() for key, facts in self.locations.items()},
             "counted": sorted(self.counted),
         }
 
@@ -118,6 +133,8 @@ class OrderFacts:
             promised_by=from_stored(data.get("promised_by")),
             # Facts stored before returns were counted have none.
             returns={k: ReturnRequest.from_dict(v) for k, v in data.get("returns", {}).items()},
+            # Facts stored before locations were counted have none.
+            locations={k: LocationFacts.from_dict(v) for k, v in data.get("locations", {}).items()},
             counted=set(data["counted"]),
         )
 
@@ -126,11 +143,7 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
     """The contributions the facts allow that were not counted yet, each with its event time."""
     due: list[tuple[datetime, Contribution]] = []
     channel = facts.channel
-
-    def count(name: str, at: datetime | None, contribution: Contribution) -> None:
-        if at is not None and name not in facts.counted:
-            facts.counted.add(name)
-            due.append((at, contribution))
+    count = _counter(facts, due)
 
     for return_id, request in sorted(facts.returns.items()):
         count(
@@ -141,14 +154,62 @@ def settle(facts: OrderFacts) -> list[tuple[datetime, Contribution]]:
     count("placed", facts.placed_at, Contribution(channel, placed=1, revenue=facts.revenue))
     count("rejected", facts.rejected_at, Contribution(channel, rejections=1))
     count("canceled", facts.canceled_at, Contribution(channel, cancellations=1))
-    if facts.placed_at is not None and facts.shipped_at is not None:
-        lead = max((facts.shipped_at - facts.placed_at).total_seconds(), 0.0)
+    if (lead := _seconds(facts.placed_at, facts.shipped_at)) is not None:
         count("shipped", facts.shipped_at, Contribution(channel, lead_time_s=lead))
     count("backordered", facts.backordered_at, Contribution(channel, backorders=1))
-    if facts.placed_at is not None and facts.completed_at is not None:
-        lead = max((facts.completed_at - facts.placed_at).total_seconds(), 0.0)
+    if (lead := _seconds(facts.placed_at, facts.completed_at)) is not None:
         count("completed", facts.completed_at, Contribution(channel, delivery_lead_time_s=lead))
-    if facts.completed_at is not None and facts.promised_by is not None:
-        on_time = facts.completed_at <= facts.promised_by
+    if (on_time := _on_time(facts)) is not None:
         count("on_time", facts.completed_at, Contribution(channel, on_time=on_time))
+    if facts.placed_at is not None and facts.returns:
+        first_return = min(request.at for request in facts.returns.values())
+        count("order_returned", first_return, Contribution(channel, orders_returned=1))
     return due
+
+
+def settle_locations(facts: OrderFacts) -> list[tuple[datetime, LocationContribution]]:
+    """The per-location contributions the facts allow that were not counted yet, each with
+    its event time: offered, rejected, re-sourced when read; a lead time once the placement
+    is known; on time or late once the order is completed against a known promise, under
+    each location that shipped part of it."""
+    due: list[tuple[datetime, LocationContribution]] = []
+    for location, known in sorted(facts.locations.items()):
+        count = _counter(facts, due, f"location/{location}/")
+        count("offered", known.offered_at, LocationContribution(location, offered=1))
+        count("rejected", known.rejected_at, LocationContribution(location, rejected=1))
+        count("resourced", known.resourced_at, LocationContribution(location, resourced=1))
+        if known.shipped_at is None:
+            continue
+        if (lead := _seconds(facts.placed_at, known.shipped_at)) is not None:
+            count("shipped", known.shipped_at, LocationContribution(location, lead_time_s=lead))
+        if (on_time := _on_time(facts)) is not None:
+            count("on_time", facts.completed_at, LocationContribution(location, on_time=on_time))
+    return due
+
+
+def _seconds(since: datetime | None, until: datetime | None) -> float | None:
+    """Seconds from ``since`` to ``until``, never negative; None while either is unknown."""
+    if since is None or until is None:
+        return None
+    return max((until - since).total_seconds(), 0.0)
+
+
+def _on_time(facts: OrderFacts) -> bool | None:
+    """Completed on or before the promise; None while either is unknown."""
+    if facts.completed_at is None or facts.promised_by is None:
+        return None
+    return facts.completed_at <= facts.promised_by
+
+
+def _counter(
+    facts: OrderFacts, due: list[tuple[datetime, _Counted]], prefix: str = ""
+) -> Callable[[str, datetime | None, _Counted], None]:
+    """``count(name, at, contribution)``: adds the contribution to ``due`` at ``at`` unless
+    ``prefix + name`` was counted (or ``at`` is not known yet), and marks it counted."""
+
+    def count(name: str, at: datetime | None, contribution: _Counted) -> None:
+        if at is not None and prefix + name not in facts.counted:
+            facts.counted.add(prefix + name)
+            due.append((at, contribution))
+
+    return count

@@ -1,4 +1,5 @@
-"""Tumbling event-time windows and the grace period that closes them.
+"""Tumbling event-time windows and the grace period that closes them; hopping windows made
+of minute windows.
 
 An event belongs to the window its own time falls in (the envelope's ``time``, never the
 moment it arrived). A window stays open for late events until the watermark (the latest
@@ -12,7 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-__all__ = ["DEFAULT_GRACE", "Granularity", "Window", "accepts", "window_of"]
+__all__ = [
+    "DEFAULT_GRACE",
+    "ROLLING_HOUR",
+    "Granularity",
+    "Hopping",
+    "Window",
+    "accepts",
+    "window_of",
+]
 
 DEFAULT_GRACE = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,3 +58,30 @@ def window_of(moment: datetime, granularity: Granularity) -> Window:
 def accepts(window: Window, watermark: datetime | None, grace: timedelta) -> bool:
     """Whether ``window`` still takes events: the watermark has not passed its end + grace."""
     return watermark is None or watermark < window.end + grace
+
+
+@dataclass(frozen=True)
+class Hopping:
+    """Hopping windows of ``size`` advancing by ``step``: one starts at every multiple of
+    ``step`` since the epoch (UTC) and ends ``size`` later, so a moment is in
+    ``size / step`` of them. Both are whole minutes and ``step`` divides ``size``, so a hop
+    is exactly a run of minute windows and its figures are theirs added up."""
+
+    size: timedelta
+    step: timedelta
+
+    def __post_init__(self) -> None:
+        minute = Granularity.MINUTE.length
+        if self.step <= timedelta(0) or self.step % minute or self.size % self.step:
+            raise ValueError("a hop's step is whole minutes and divides its size")
+
+    def covering(self, moment: datetime) -> list[datetime]:
+        """The starts of the hops ``moment`` falls in, oldest first."""
+        latest = window_of(moment, Granularity.MINUTE).start
+        latest -= (latest - _EPOCH) % self.step
+        count = self.size // self.step
+        return [latest - (count - 1 - n) * self.step for n in range(count)]
+
+
+ROLLING_HOUR = Hopping(size=timedelta(hours=1), step=timedelta(minutes=5))
+"""The last 60 minutes, advancing every 5."""

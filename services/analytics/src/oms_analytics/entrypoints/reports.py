@@ -26,6 +26,7 @@ from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.history import History
 from oms_analytics.service_layer.funds import Funds, stored_reconciliation
+from oms_analytics.service_layer.stock import Stock, StockWindow
 from oms_analytics.service_layer.stuck import StuckOrders
 from oms_analytics.service_layer.tracking import Analytics
 from oms_runtime import PROBLEM_MEDIA_TYPE
@@ -43,23 +44,60 @@ class BadParameter(ValueError):
 
 
 def register_views(
-    app: faust.App, analytics: Analytics, funds: Funds, stuck: StuckOrders, history: History
+    app: faust.App,
+    analytics: Analytics,
+    funds: Funds,
+    stuck: StuckOrders,
+    stock: Stock,
+    history: History,
 ) -> None:
     """``/v1/kpis`` and ``/v1/reports/...`` on the app's web server."""
 
     class Kpis(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
-            raw = request.query.get("window", "hour")
-            try:
-                granularity = Granularity(raw)
-            except ValueError:
-                raise BadParameter("window", f"window is minute or hour, not {raw!r}") from None
+            granularity = _granularity(request)
+            location = _location(request)
+            if location is not None:
+                return self.json(analytics.location_kpis(granularity, location))
             return self.json(analytics.kpis(granularity, _channel(request)))
+
+    class RollingKpis(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = analytics.rolling(_channel(request))
+            return _answer(self, request, report, report["hops"])
+
+    class LocationKpis(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            return self.json(analytics.location_kpis(_granularity(request), _location(request)))
 
     class Daily(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
-            report = analytics.daily(*_days(request), _channel(request))
+            location = _location(request)
+            if location is not None:
+                report = analytics.location_daily(*_days(request), location)
+            else:
+                report = analytics.daily(*_days(request), _channel(request))
             return _answer(self, request, report, report["days"])
+
+    class LocationDaily(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = analytics.location_daily(*_days(request), _location(request))
+            return _answer(self, request, report, report["days"])
+
+    class StockReport(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            raw = request.query.get("window", "day")
+            try:
+                window = StockWindow(raw)
+            except ValueError:
+                raise BadParameter("window", f"window is hour or day, not {raw[:40]!r}") from None
+            report = stock.report(window, *_days(request), *_stock_filters(request))
+            return _answer(self, request, report, report["windows"])
+
+    class OutOfStockNow(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = stock.out_of_stock(*_stock_filters(request))
+            return _answer(self, request, report, report["out_of_stock"])
 
     class Reconciliation(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
@@ -101,7 +139,12 @@ def register_views(
             return _answer(self, request, report, rows)
 
     app.page("/v1/kpis")(Kpis)
+    app.page("/v1/kpis/rolling")(RollingKpis)
+    app.page("/v1/kpis/locations")(LocationKpis)
     app.page("/v1/reports/daily")(Daily)
+    app.page("/v1/reports/daily/locations")(LocationDaily)
+    app.page("/v1/reports/stock")(StockReport)
+    app.page("/v1/reports/stock/out")(OutOfStockNow)
     app.page("/v1/reports/reconciliation")(Reconciliation)
     app.page("/v1/reports/reconciliation/exceptions")(Exceptions)
     app.page("/v1/reports/reconciliation/history")(HistoryReconciliation)
@@ -201,6 +244,26 @@ def _day(request: Request, name: str) -> date | None:
 
 def _channel(request: Request) -> str | None:
     return request.query.get("channel") or None
+
+
+def _granularity(request: Request) -> Granularity:
+    raw = request.query.get("window", "hour")
+    try:
+        return Granularity(raw)
+    except ValueError:
+        raise BadParameter("window", f"window is minute or hour, not {raw[:40]!r}") from None
+
+
+def _location(request: Request) -> str | None:
+    """``location``: the location figures are not per channel, so not with ``channel``."""
+    location = request.query.get("location") or None
+    if location is not None and _channel(request) is not None:
+        raise BadParameter("location", "location and channel are separate views: give one")
+    return location
+
+
+def _stock_filters(request: Request) -> tuple[str | None, str | None]:
+    return request.query.get("sku") or None, request.query.get("location") or None
 
 
 def _stuck_filters(request: Request) -> tuple[FlowStatus | None, str | None, str | None]:

@@ -2,10 +2,11 @@
 changelog topics), the HTTP views on them, the funds history in PostgreSQL and the stuck-order
 alerts on oms.analytics-alerts out.
 
-One agent reads oms.orders, oms.payments, oms.shipments, oms.returns and oms.sourcing as bytes
-and decodes each value with the contract's codec (not faust.Record, whose wire format names
-Python classes); the use cases update the KPI tables (orders, windows, marks), the funds tables
-(ledgers, funds) and the order stays (stays). faust's own topics (changelogs, the assignor's)
+One agent reads oms.orders, oms.payments, oms.shipments, oms.returns, oms.sourcing and
+oms.inventory as bytes and decodes each value with the contract's codec (not faust.Record,
+whose wire format names Python classes); the use cases update the KPI tables (orders,
+windows, locations, marks), the funds tables (ledgers, funds), the order stays (stays) and
+the stock per SKU and location (stock). faust's own topics (changelogs, the assignor's)
 are named after the app id, which carries the run's topic prefix and group suffix.
 """
 
@@ -20,10 +21,13 @@ from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.domain.stuck import Detected
+from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
 from oms_analytics.entrypoints.history import register_history
+from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
+from oms_analytics.service_layer.stock import STOCK_TRACKED, Stock
 from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders, alert_event
 from oms_analytics.service_layer.tracking import TRACKED, Analytics
 from oms_events.codec import CONTENT_TYPE, InvalidEvent, decode_envelope, decode_payload, encode
@@ -31,10 +35,16 @@ from oms_events.topics import topic
 
 __all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
 
-SOURCE_TOPICS = ("oms.orders", "oms.payments", "oms.shipments", "oms.returns", "oms.sourcing")
+ORDER_TOPICS = ("oms.orders", "oms.payments", "oms.shipments", "oms.returns", "oms.sourcing")
+"""Keyed by order id: an order's events share a partition number on each."""
+INVENTORY_TOPIC = "oms.inventory"
+"""Keyed by SKU and location."""
+SOURCE_TOPICS = (*ORDER_TOPICS, INVENTORY_TOPIC)
 ALERTS_TOPIC = "oms.analytics-alerts"
 _TRACKED_TYPES = frozenset(
-    model.event_type for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED) for model in models
+    model.event_type
+    for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
+    for model in models
 )
 
 log = structlog.get_logger("oms_analytics")
@@ -62,10 +72,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         for name, help_text in (
             ("orders", "what is known of each order: channel, event times, what was counted"),
             ("windows", "per window, channel and source partition: the window's figures"),
+            ("locations", "per window, location and source partition: the location's figures"),
             ("marks", "per topic partition: the watermark; late figures dropped"),
             ("ledgers", "per order: its money ledger, its channel, placement and closure"),
             ("funds", "per channel, day and source partition: the money per flow and currency"),
             ("stays", "per order: its status since when, channel, locations, reported stuck"),
+            ("stock", "per SKU and location: its stock-outs and the units it moved"),
         )
     }
     analytics = Analytics(
@@ -73,10 +85,21 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         tables["windows"],
         tables["marks"],
         grace=timedelta(seconds=settings.analytics_grace_s),
+        locations=tables["locations"],
     )
     funds = Funds(tables["ledgers"], tables["funds"])
     stuck = StuckOrders(tables["stays"], settings.stuck_policy())
     source_names = [topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS]
+    order_topics = source_names[: len(ORDER_TOPICS)]
+    inventory_topic = source_names[-1]
+
+    def inventory_now() -> datetime | None:
+        """The latest event time read on oms.inventory: "now" for the stock figures."""
+        marks = [analytics.watermark(inventory_topic, p) for p in range(app.conf.topic_partitions)]
+        return max((mark for mark in marks if mark is not None), default=None)
+
+    stock = Stock(tables["stock"], inventory_now)
+    metrics = Metrics()
     source = app.topic(
         *source_names,
         key_type=bytes,
@@ -94,9 +117,9 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
     )
 
     def partition_watermark(partition: int) -> datetime | None:
-        """The latest event time read on ``partition`` of any source topic (an order's events
-        share their key, hence the partition number, on every topic)."""
-        marks = [analytics.watermark(name, partition) for name in source_names]
+        """The latest event time read on ``partition`` of any order topic (an order's events
+        share their key, hence the partition number, on every one)."""
+        marks = [analytics.watermark(name, partition) for name in order_topics]
         return max((mark for mark in marks if mark is not None), default=None)
 
     async def publish(outcome: Outcome) -> None:
@@ -109,6 +132,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                 force=True,
             )
             await sent
+            metrics.published(alerts.get_topic_name())
             log.warning(
                 "order_stuck" if isinstance(alert, Detected) else "stuck_order_cleared",
                 order_id=alert.order_id,
@@ -125,6 +149,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                 )
             except InvalidEvent as exc:
                 message = event.message
+                metrics.consumed(message.topic, "undecodable")
                 log.warning(
                     "undecodable_event_skipped",
                     topic=message.topic,
@@ -134,7 +159,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                 )
                 continue
             partition = event.message.partition
+            metrics.consumed(event.message.topic, "ignored" if payload is None else "processed")
             analytics.record(envelope, payload, event.message.topic, partition)
+            if event.message.topic == inventory_topic:
+                if payload is not None:
+                    stock.record(envelope, payload)
+                continue
             if payload is not None:
                 funds.record(envelope, payload, partition)
             watermark = partition_watermark(partition)
@@ -151,8 +181,20 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             return self.json({**_health(app), "stuck_orders": stuck.stuck_count()})
 
     app.page("/health")(Health)
-    register_views(app, analytics, funds, stuck, register_history(app, settings, funds))
+    register_views(app, analytics, funds, stuck, stock, register_history(app, settings, funds))
     register_dashboard(app)
+    metrics.gauge("oms_analytics_stuck_orders", "Orders stuck in a status now.", stuck.stuck_count)
+    metrics.gauge(
+        "oms_analytics_out_of_stock",
+        "SKUs at a location out of stock now.",
+        lambda: len(stock.out_of_stock()["out_of_stock"]),
+    )
+    metrics.gauge(
+        "oms_analytics_late_figures_dropped",
+        "Figures too late for their hour, dropped.",
+        lambda: analytics.late_dropped(Granularity.HOUR),
+    )
+    register_metrics(app, metrics)
     return app
 
 

@@ -1,5 +1,5 @@
 """The analytics use case: an event read from a public topic updates the order's facts and the
-windows its figures land in; a query adds the windows up.
+windows its figures land in, per channel and per location; a query adds the windows up.
 
 The stores are mappings (faust tables in the worker, dicts in unit tests). Window figures
 are kept per source partition: a table's changelog record goes to the partition of the event
@@ -17,15 +17,23 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from oms_analytics.domain.kpis import Contribution, WindowFigures
+from oms_analytics.domain.locations import LocationContribution, LocationFigures
 from oms_analytics.domain.moments import utc_iso
-from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
-from oms_analytics.domain.windows import Granularity, Window, accepts, window_of
+from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle, settle_locations
+from oms_analytics.domain.windows import (
+    ROLLING_HOUR,
+    Granularity,
+    Hopping,
+    Window,
+    accepts,
+    window_of,
+)
 from oms_events.envelope import Envelope
-from oms_events.fulfilment import ShipmentShipped
+from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
 from oms_events.registry import EventPayload
 from oms_events.returns import ReturnRequested
-from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
+from oms_events.sourcing import FulfilmentOrderCreated, FulfilmentOrderRerouted, OrderBackordered
 
 __all__ = ["TRACKED", "Analytics", "Store"]
 
@@ -40,16 +48,27 @@ TRACKED = (
     OrderBackordered,
     OrderCompleted,
     FulfilmentOrderCreated,
+    FulfilmentOrderRerouted,
+    FulfilmentOrderRejected,
 )
 """The event types that change a figure; every other event only moves the watermark."""
 
 
 class Analytics:
-    def __init__(self, orders: Store, windows: Store, marks: Store, grace: timedelta) -> None:
+    def __init__(
+        self,
+        orders: Store,
+        windows: Store,
+        marks: Store,
+        grace: timedelta,
+        locations: Store | None = None,
+    ) -> None:
         self.orders = orders
         self.windows = windows
         self.marks = marks
         self.grace = grace
+        self.locations: Store = {} if locations is None else locations
+        """Per window, location and source partition: the location's figures."""
 
     def record(
         self, envelope: Envelope, payload: EventPayload | None, topic: str, partition: int
@@ -82,41 +101,65 @@ class Analytics:
                 facts.canceled(at)
             case ShipmentShipped():
                 facts.shipped(at)
+                facts.at_location(payload.location_id, "shipped_at", at)
             case OrderBackordered():
                 facts.backordered(at)
             case OrderCompleted():
                 facts.completed(at)
-            case FulfilmentOrderCreated() if payload.promised_by is not None:
-                facts.promised(payload.promised_by)
+            case FulfilmentOrderCreated():
+                if payload.promised_by is not None:
+                    facts.promised(payload.promised_by)
+                facts.at_location(payload.location_id, "offered_at", at)
+            case FulfilmentOrderRejected():
+                facts.at_location(payload.location_id, "rejected_at", at)
+            case FulfilmentOrderRerouted():
+                facts.at_location(payload.from_location_id, "resourced_at", at)
             case ReturnRequested():
                 facts.returned(payload.return_id, _return_request(payload, at))
         due = settle(facts)
+        due_at_locations = settle_locations(facts)
         self.orders[order_id] = facts.to_dict()
         for moment, contribution in due:
-            self._add(moment, contribution, partition, watermark)
+            for window in self._open_windows(moment, partition, watermark):
+                self._add(window, contribution, partition)
+        for moment, at_location in due_at_locations:
+            for window in self._open_windows(moment, partition, watermark):
+                self._add_at_location(window, at_location, partition)
 
     def _facts(self, order_id: str) -> OrderFacts:
         known = self.orders.get(order_id)
         return OrderFacts.from_dict(known) if known is not None else OrderFacts()
 
-    def _add(
-        self,
-        moment: datetime,
-        contribution: Contribution,
-        partition: int,
-        watermark: datetime | None,
-    ) -> None:
+    def _open_windows(
+        self, moment: datetime, partition: int, watermark: datetime | None
+    ) -> list[Window]:
+        """The windows of ``moment`` still taking figures; each closed one counts a figure
+        dropped as late."""
+        open_windows = []
         for granularity in Granularity:
             window = window_of(moment, granularity)
-            if not accepts(window, watermark, self.grace):
+            if accepts(window, watermark, self.grace):
+                open_windows.append(window)
+            else:
                 late_key = f"late/{granularity}/{partition}"
                 self.marks[late_key] = int(self.marks.get(late_key, 0)) + 1
-                continue
-            key = _window_key(window, contribution.channel, partition)
-            known = self.windows.get(key)
-            figures = WindowFigures.from_dict(known) if known is not None else WindowFigures()
-            figures.add(contribution)
-            self.windows[key] = figures.to_dict()
+        return open_windows
+
+    def _add(self, window: Window, contribution: Contribution, partition: int) -> None:
+        key = _window_key(window, contribution.channel, partition)
+        known = self.windows.get(key)
+        figures = WindowFigures.from_dict(known) if known is not None else WindowFigures()
+        figures.add(contribution)
+        self.windows[key] = figures.to_dict()
+
+    def _add_at_location(
+        self, window: Window, contribution: LocationContribution, partition: int
+    ) -> None:
+        key = _window_key(window, contribution.location, partition)
+        known = self.locations.get(key)
+        figures = LocationFigures.from_dict(known) if known is not None else LocationFigures()
+        figures.add(contribution)
+        self.locations[key] = figures.to_dict()
 
     def watermark(self, topic: str, partition: int) -> datetime | None:
         mark = self.marks.get(f"watermark/{topic}/{partition}")
@@ -128,64 +171,147 @@ class Analytics:
             "window": str(granularity),
             "channel": channel,
             "grace_seconds": int(self.grace.total_seconds()),
-            "late_events_dropped": self._late(granularity),
-            "windows": [
+            "late_events_dropped": self.late_dropped(granularity),
+            "windows": _windows(
+                self._parts(self.windows, granularity, channel), granularity, "channel"
+            ),
+        }
+
+    def rolling(
+        self, channel: str | None = None, hopping: Hopping = ROLLING_HOUR
+    ) -> dict[str, Any]:
+        """Every hopping window (of one channel, or each channel) that holds a figure, oldest
+        first, then by channel: the minute windows it spans added up, so an event is in every
+        hop that covers its minute, with the minute windows' grace."""
+        hops: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
+        for (minute, name), stored in self._parts(
+            self.windows, Granularity.MINUTE, channel
+        ).items():
+            for start in hopping.covering(minute):
+                hops[(start, name)].extend(stored)
+        return {
+            "size_seconds": int(hopping.size.total_seconds()),
+            "step_seconds": int(hopping.step.total_seconds()),
+            "channel": channel,
+            "grace_seconds": int(self.grace.total_seconds()),
+            "late_events_dropped": self.late_dropped(Granularity.MINUTE),
+            "hops": [
                 {
                     "start": utc_iso(start),
-                    "end": utc_iso(Window(granularity, start).end),
-                    "channel": window_channel,
-                    **WindowFigures.total(figures).summary(),
+                    "end": utc_iso(start + hopping.size),
+                    "channel": name,
+                    **_summary(WindowFigures, stored),
                 }
-                for (start, window_channel), figures in sorted(
-                    self._parts(granularity, channel).items()
-                )
+                for (start, name), stored in sorted(hops.items())
             ],
+        }
+
+    def location_kpis(self, granularity: Granularity, location: str | None) -> dict[str, Any]:
+        """Every location window of ``granularity`` (of one location, or each location),
+        oldest first, then by location."""
+        parts = self._parts(self.locations, granularity, location)
+        return {
+            "window": str(granularity),
+            "location": location,
+            "grace_seconds": int(self.grace.total_seconds()),
+            "late_events_dropped": self.late_dropped(granularity),
+            "windows": _windows(parts, granularity, "location", LocationFigures),
         }
 
     def daily(self, first: date | None, last: date | None, channel: str | None) -> dict[str, Any]:
         """Per day (UTC, from ``first`` to ``last`` inclusive, each optional) and channel,
         oldest first: the day's hourly windows added up (lead-time percentiles over every
         order shipped that day, not an average of the hours')."""
-        days: dict[tuple[date, str], list[WindowFigures]] = defaultdict(list)
-        for (start, window_channel), figures in self._parts(Granularity.HOUR, channel).items():
-            day = start.date()
-            if (first is None or first <= day) and (last is None or day <= last):
-                days[(day, window_channel)].extend(figures)
         return {
             "from": first.isoformat() if first else None,
             "to": last.isoformat() if last else None,
             "channel": channel,
-            "late_events_dropped": self._late(Granularity.HOUR),
-            "days": [
-                {
-                    "day": day.isoformat(),
-                    "channel": day_channel,
-                    **WindowFigures.total(figures).summary(),
-                }
-                for (day, day_channel), figures in sorted(days.items())
-            ],
+            "late_events_dropped": self.late_dropped(Granularity.HOUR),
+            "days": _days(
+                self._parts(self.windows, Granularity.HOUR, channel), first, last, "channel"
+            ),
         }
 
+    def location_daily(
+        self, first: date | None, last: date | None, location: str | None
+    ) -> dict[str, Any]:
+        """Per day and location, oldest first: the location's hourly windows added up."""
+        parts = self._parts(self.locations, Granularity.HOUR, location)
+        return {
+            "from": first.isoformat() if first else None,
+            "to": last.isoformat() if last else None,
+            "location": location,
+            "late_events_dropped": self.late_dropped(Granularity.HOUR),
+            "days": _days(parts, first, last, "location", LocationFigures),
+        }
+
+    @staticmethod
     def _parts(
-        self, granularity: Granularity, channel: str | None
-    ) -> dict[tuple[datetime, str], list[WindowFigures]]:
-        """Each window's figures per source partition, by window start and channel."""
-        parts: dict[tuple[datetime, str], list[WindowFigures]] = defaultdict(list)
-        for key, value in list(self.windows.items()):
-            kind, window_channel, start, _partition = json.loads(key)
-            if kind != granularity or (channel and window_channel != channel):
+        store: Store, granularity: Granularity, name: str | None
+    ) -> dict[tuple[datetime, str], list[dict[str, Any]]]:
+        """Each window's stored figures per source partition, by window start and channel
+        (or location): of ``name`` only, when given."""
+        parts: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
+        for key, value in list(store.items()):
+            kind, window_name, start, _partition = json.loads(key)
+            if kind != granularity or (name and window_name != name):
                 continue
-            parts[(datetime.fromisoformat(start), window_channel)].append(
-                WindowFigures.from_dict(value)
-            )
+            parts[(datetime.fromisoformat(start), window_name)].append(value)
         return parts
 
-    def _late(self, granularity: Granularity) -> int:
+    def late_dropped(self, granularity: Granularity) -> int:
+        """Figures of ``granularity`` dropped as too late for their window."""
         return sum(
             int(value)
             for key, value in list(self.marks.items())
             if key.startswith(f"late/{granularity}/")
         )
+
+
+def _summary(figures: type[WindowFigures | LocationFigures], parts: list[dict[str, Any]]) -> Any:
+    """The published figures of stored per-partition figures added up."""
+    if figures is LocationFigures:
+        return LocationFigures.total(map(LocationFigures.from_dict, parts)).summary()
+    return WindowFigures.total(map(WindowFigures.from_dict, parts)).summary()
+
+
+def _windows(
+    parts: dict[tuple[datetime, str], list[dict[str, Any]]],
+    granularity: Granularity,
+    dimension: str,
+    figures: type[WindowFigures | LocationFigures] = WindowFigures,
+) -> list[dict[str, Any]]:
+    """Each window's partitions added up, oldest first, then by ``dimension`` (channel or
+    location)."""
+    return [
+        {
+            "start": utc_iso(start),
+            "end": utc_iso(Window(granularity, start).end),
+            dimension: name,
+            **_summary(figures, stored),
+        }
+        for (start, name), stored in sorted(parts.items())
+    ]
+
+
+def _days(
+    parts: dict[tuple[datetime, str], list[dict[str, Any]]],
+    first: date | None,
+    last: date | None,
+    dimension: str,
+    figures: type[WindowFigures | LocationFigures] = WindowFigures,
+) -> list[dict[str, Any]]:
+    """The hourly windows added up per UTC day (from ``first`` to ``last`` inclusive, each
+    optional) and ``dimension``, oldest first."""
+    days: dict[tuple[date, str], list[dict[str, Any]]] = defaultdict(list)
+    for (start, name), stored in parts.items():
+        day = start.date()
+        if (first is None or first <= day) and (last is None or day <= last):
+            days[(day, name)].extend(stored)
+    return [
+        {"day": day.isoformat(), dimension: name, **_summary(figures, stored)}
+        for (day, name), stored in sorted(days.items())
+    ]
 
 
 def _return_request(payload: ReturnRequested, at: datetime) -> ReturnRequest:

@@ -1,6 +1,7 @@
 "use strict";
-// Live charts over the service's reports: /v1/kpis (every channel's windows, filtered here)
-// and the funds reconciliation's exceptions, fetched again every ?refresh= seconds (5 by
+// Live charts over the service's reports: /v1/kpis (every channel's windows, filtered here),
+// /v1/kpis/locations (every location's, filtered here), the stuck orders, the stock-outs and
+// the funds reconciliation's exceptions, fetched again every ?refresh= seconds (5 by
 // default) without reloading the page. window.omsDashboard exposes the charts and how many
 // refreshes succeeded, for scripts and the browser test.
 (() => {
@@ -9,6 +10,7 @@
   const shownWindows = 48;
   const palette = ["#2f6fdf", "#e8793b", "#2a9d6f", "#b04fc4", "#d4a72c", "#5d6b82", "#d2445a"];
   const channelSelect = document.getElementById("channel");
+  const locationSelect = document.getElementById("location");
   const windowSelect = document.getElementById("window");
   const status = document.getElementById("status");
   const state = { refreshes: 0, lastError: null, charts: {} };
@@ -32,6 +34,10 @@
   make("revenue", "bar", "amount");
   make("lead-times", "line", "minutes");
   make("rates", "line", "% of orders");
+  make("locations", "bar", "orders");
+  make("location-rates", "line", "% of fulfilment orders offered / of orders");
+  make("stuck", "bar", "orders");
+  make("stock-outs", "bar", "stock-outs / hours");
   make("exceptions", "bar", "orders");
 
   const color = (i) => palette[i % palette.length];
@@ -59,24 +65,59 @@
     return response.json();
   };
 
-  const updateChannels = (windows) => {
-    const known = new Set([...channelSelect.options].map((o) => o.value));
-    [...new Set(windows.map((w) => w.channel))].sort().forEach((channel) => {
-      if (!known.has(channel)) channelSelect.add(new Option(channel, channel));
+  const updateOptions = (select, names) => {
+    const known = new Set([...select.options].map((o) => o.value));
+    [...new Set(names)].sort().forEach((name) => {
+      if (!known.has(name)) select.add(new Option(name, name));
     });
   };
 
-  const drawKpis = (windows) => {
-    const channel = channelSelect.value;
-    const shown = windows.filter((w) => !channel || w.channel === channel);
+  // The last windows of those shown: their labels, and sums or per-name series over them.
+  const timeline = (shown) => {
     const starts = [...new Set(shown.map((w) => w.start))].sort().slice(-shownWindows);
-    const labels = starts.map(label);
     const at = new Map(starts.map((s, i) => [s, i]));
     const series = (pick) => {
       const values = starts.map(() => 0);
       shown.forEach((w) => { if (at.has(w.start)) values[at.get(w.start)] += pick(w); });
       return values;
     };
+    const perName = (key, names, field, scale) => names.map((name) => {
+      const values = starts.map(() => null);
+      shown.forEach((w) => {
+        if (w[key] === name && at.has(w.start) && w[field] !== null) {
+          values[at.get(w.start)] = w[field] * scale;
+        }
+      });
+      return values;
+    });
+    // One line per name and rate, in the name's colour, with the rate's dash.
+    const rateLines = (key, names, rates) => {
+      const measured = rates.map(([, field]) => perName(key, names, field, 100));
+      return names.flatMap((n, i) => rates.map(([rate, , dash], r) => ({
+        label: `${n} ${rate}`, data: measured[r][i], spanGaps: true, borderDash: dash,
+        ...colours(i),
+      })));
+    };
+    return { labels: starts.map(label), series, perName, rateLines };
+  };
+
+  // The first 50 rows, each a row of cells with the texts picked.
+  const fillTable = (selector, rows, pick) => {
+    document.querySelector(`${selector} tbody`).replaceChildren(...rows.slice(0, 50).map((r) => {
+      const row = document.createElement("tr");
+      pick(r).forEach((text) => {
+        const cell = document.createElement("td");
+        cell.textContent = text ?? "";
+        row.append(cell);
+      });
+      return row;
+    }));
+  };
+
+  const drawKpis = (windows) => {
+    const channel = channelSelect.value;
+    const shown = windows.filter((w) => !channel || w.channel === channel);
+    const { labels, series, perName, rateLines } = timeline(shown);
     show("throughput", labels, [
       { label: "placed", data: series((w) => w.orders_placed) },
       { label: "shipped", data: series((w) => w.shipped) },
@@ -88,15 +129,7 @@
     })));
     // Percentiles and rates are per channel: they do not add up across channels.
     const channels = [...new Set(shown.map((w) => w.channel))].sort();
-    const perChannel = (field, scale) => channels.map((c) => {
-      const values = starts.map(() => null);
-      shown.forEach((w) => {
-        if (w.channel === c && at.has(w.start) && w[field] !== null) {
-          values[at.get(w.start)] = w[field] * scale;
-        }
-      });
-      return values;
-    });
+    const perChannel = (field, scale) => perName("channel", channels, field, scale);
     const leadP50 = perChannel("lead_time_p50_s", 1 / 60);
     const leadP90 = perChannel("lead_time_p90_s", 1 / 60);
     const deliveryP50 = perChannel("delivery_lead_time_p50_s", 1 / 60);
@@ -107,11 +140,42 @@
         borderDash: [2, 2], ...colours(i) },
     ]));
     const rates = [["canceled", "cancellation_rate", []], ["rejected", "rejection_rate", [6, 4]],
-      ["backordered", "backorder_rate", [2, 2]], ["on time", "on_time_rate", [10, 3, 2, 3]]];
-    const measured = rates.map(([, field]) => perChannel(field, 100));
-    show("rates", labels, channels.flatMap((c, i) => rates.map(([name, , dash], r) => ({
-      label: `${c} ${name}`, data: measured[r][i], spanGaps: true, borderDash: dash, ...colours(i),
-    }))));
+      ["backordered", "backorder_rate", [2, 2]], ["on time", "on_time_rate", [10, 3, 2, 3]],
+      ["returned", "return_rate", [1, 3]]];
+    show("rates", labels, rateLines("channel", channels, rates));
+  };
+
+  const drawLocations = (windows) => {
+    const place = locationSelect.value;
+    const shown = windows.filter((w) => !place || w.location === place);
+    const { labels, series, rateLines } = timeline(shown);
+    show("locations", labels, [
+      { label: "offered", data: series((w) => w.fulfilment_orders_offered) },
+      { label: "rejected", data: series((w) => w.rejected) },
+      { label: "re-sourced", data: series((w) => w.resourced) },
+      { label: "shipped", data: series((w) => w.shipped) },
+    ]);
+    // Rates are per location: they do not add up across locations.
+    const places = [...new Set(shown.map((w) => w.location))].sort();
+    const rates = [["rejection", "rejection_rate", []], ["re-sourcing", "resourcing_rate", [6, 4]],
+      ["on time", "on_time_rate", [2, 2]]];
+    show("location-rates", labels, rateLines("location", places, rates));
+  };
+
+  const drawStuck = (report) => {
+    show("stuck", report.statuses.map((s) => s.status), [{
+      label: "stuck",
+      data: report.statuses.map((s) => s.stuck),
+    }]);
+  };
+
+  const drawStock = (report, out) => {
+    const { labels, series } = timeline(report.windows);
+    show("stock-outs", labels, [
+      { label: "stock-outs", data: series((w) => w.stock_outs) },
+      { label: "hours out of stock", data: series((w) => w.seconds_out_of_stock / 3600) },
+    ]);
+    fillTable("#out-of-stock", out.out_of_stock, (o) => [o.sku, o.location, o.since]);
   };
 
   const drawExceptions = (exceptions) => {
@@ -120,16 +184,8 @@
       label: "orders",
       data: codes.map((code) => exceptions.filter((e) => e.code === code).length),
     }]);
-    const body = document.querySelector("#exception-list tbody");
-    body.replaceChildren(...exceptions.slice(0, 50).map((e) => {
-      const row = document.createElement("tr");
-      [e.order_id, e.channel, e.placed_on, e.code, e.why].forEach((text) => {
-        const cell = document.createElement("td");
-        cell.textContent = text ?? "";
-        row.append(cell);
-      });
-      return row;
-    }));
+    fillTable("#exception-list", exceptions,
+      (e) => [e.order_id, e.channel, e.placed_on, e.code, e.why]);
   };
 
   let timer = null;
@@ -137,13 +193,24 @@
     clearTimeout(timer);
     try {
       const channel = channelSelect.value;
+      const place = locationSelect.value;
       const query = channel ? `?channel=${encodeURIComponent(channel)}` : "";
-      const [kpis, funds] = await Promise.all([
+      const where = new URLSearchParams({ channel, location: place }).toString();
+      const atPlace = new URLSearchParams({ location: place }).toString();
+      const [kpis, places, funds, stuck, stock, out] = await Promise.all([
         fetchJson(`/v1/kpis?window=${windowSelect.value}`),
+        fetchJson(`/v1/kpis/locations?window=${windowSelect.value}`),
         fetchJson(`/v1/reports/reconciliation/exceptions${query}`),
+        fetchJson(`/v1/reports/stuck?${where}`),
+        fetchJson(`/v1/reports/stock?window=hour&${atPlace}`),
+        fetchJson(`/v1/reports/stock/out?${atPlace}`),
       ]);
-      updateChannels(kpis.windows);
+      updateOptions(channelSelect, kpis.windows.map((w) => w.channel));
+      updateOptions(locationSelect, places.windows.map((w) => w.location));
       drawKpis(kpis.windows);
+      drawLocations(places.windows);
+      drawStuck(stuck);
+      drawStock(stock, out);
       drawExceptions(funds.exceptions);
       state.refreshes += 1;
       state.lastError = null;
@@ -155,6 +222,7 @@
     timer = setTimeout(refresh, refreshMs);
   };
   channelSelect.addEventListener("change", refresh);
+  locationSelect.addEventListener("change", refresh);
   windowSelect.addEventListener("change", refresh);
   refresh();
 })();

@@ -1,0 +1,160 @@
+"""The stock use case: ``OutOfStock``, ``BackInStock`` and ``StockCommitted`` from
+oms.inventory kept per SKU and location; stock-outs, time out of stock and units moved per
+hour or day, and what is out of stock now.
+
+"Now" is event time: the latest event time read on oms.inventory (``now`` given to each
+query), so a replay gives the same figures and a stock-out under way is counted up to the
+latest event read, not the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, MutableMapping
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from oms_analytics.domain.moments import utc_iso
+from oms_analytics.domain.stock import StockFacts
+from oms_analytics.domain.windows import Granularity, Window, window_of
+from oms_events.envelope import Envelope
+from oms_events.inventory import BackInStock, OutOfStock, StockCommitted
+from oms_events.registry import EventPayload
+
+__all__ = ["STOCK_TRACKED", "Stock", "StockWindow"]
+
+STOCK_TRACKED = (OutOfStock, BackInStock, StockCommitted)
+
+
+class StockWindow(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+
+
+class Stock:
+    def __init__(self, stock: MutableMapping[str, Any], now: Callable[[], datetime | None]) -> None:
+        self.stock = stock
+        """Per ``[sku, location]``: its stock-outs, units moved per hour, commits counted."""
+        self.now = now
+
+    def record(self, envelope: Envelope, payload: EventPayload) -> bool:
+        """Keep what ``payload`` says of its SKU at its location; whether it changed."""
+        if not isinstance(payload, STOCK_TRACKED):
+            return False
+        key = json.dumps([payload.sku, payload.location_id])
+        known = self.stock.get(key)
+        facts = StockFacts.from_dict(known) if known is not None else StockFacts()
+        match payload:
+            case OutOfStock():
+                changed = facts.out_of_stock(payload.since)
+            case BackInStock():
+                changed = facts.back_in_stock(envelope.time)
+            case StockCommitted():
+                commit_id = f"{payload.reservation_id}/{payload.shipment_id}"
+                hour = window_of(envelope.time, Granularity.HOUR)
+                changed = facts.committed(commit_id, hour, payload.quantity)
+        if changed:
+            self.stock[key] = facts.to_dict()
+        return changed
+
+    def report(
+        self,
+        window: StockWindow,
+        first: date | None = None,
+        last: date | None = None,
+        sku: str | None = None,
+        location: str | None = None,
+    ) -> dict[str, Any]:
+        """Per window (hour or UTC day, from ``first`` to ``last`` inclusive), SKU and
+        location, oldest first: stock-outs begun, seconds out of stock within the window and
+        units moved; only windows with any of them."""
+        now = self.now()
+        since = datetime.combine(first, time(), UTC) if first else None
+        until = datetime.combine(last + timedelta(days=1), time(), UTC) if last else None
+        rows: dict[tuple[datetime, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+        for (item, place), facts in self._items(sku, location):
+            for start, figures in _hours(facts, now, since, until):
+                if (since is not None and start < since) or (until is not None and start >= until):
+                    continue
+                if window is StockWindow.DAY:
+                    start = start.replace(hour=0)
+                row = rows[(start, item, place)]
+                for n, value in enumerate(figures):
+                    row[n] += value
+        return {
+            "window": str(window),
+            "from": first.isoformat() if first else None,
+            "to": last.isoformat() if last else None,
+            "sku": sku,
+            "location": location,
+            "as_of": utc_iso(now) if now else None,
+            "windows": [
+                {
+                    **_period(window, start),
+                    "sku": item,
+                    "location": place,
+                    "stock_outs": int(outs),
+                    "seconds_out_of_stock": seconds,
+                    "units_moved": int(moved),
+                }
+                for (start, item, place), (outs, seconds, moved) in sorted(rows.items())
+            ],
+        }
+
+    def out_of_stock(self, sku: str | None = None, location: str | None = None) -> dict[str, Any]:
+        """The SKUs out of stock now, longest first, each with since when and for how long
+        (to the latest event time read)."""
+        now = self.now()
+        rows = []
+        for (item, place), facts in self._items(sku, location):
+            current = facts.current
+            if current is None:
+                continue
+            seconds = max((now - current.since).total_seconds(), 0.0) if now else 0.0
+            rows.append((current.since, item, place, seconds))
+        return {
+            "sku": sku,
+            "location": location,
+            "as_of": utc_iso(now) if now else None,
+            "out_of_stock": [
+                {"sku": item, "location": place, "since": utc_iso(since), "seconds": seconds}
+                for since, item, place, seconds in sorted(rows)
+            ],
+        }
+
+    def _items(
+        self, sku: str | None, location: str | None
+    ) -> Iterator[tuple[tuple[str, str], StockFacts]]:
+        for key, value in list(self.stock.items()):
+            item, place = json.loads(key)
+            if (sku and item != sku) or (location and place != location):
+                continue
+            yield (item, place), StockFacts.from_dict(value)
+
+
+def _hours(
+    facts: StockFacts, now: datetime | None, since: datetime | None, until: datetime | None
+) -> Iterator[tuple[datetime, list[float]]]:
+    """Per hour with something: [stock-outs begun, seconds out of stock, units moved]; the
+    time out of stock only from ``since`` to ``until`` (each optional), so a long stock-out
+    costs the hours asked for, not all of its own."""
+    hours: dict[datetime, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    for out in facts.stock_outs:
+        hours[window_of(out.since, Granularity.HOUR).start][0] += 1
+        stop = out.until if out.until is not None else max(now or out.since, out.since)
+        stop = min(stop, until) if until is not None else stop
+        hour = window_of(max(out.since, since) if since else out.since, Granularity.HOUR)
+        while hour.start < stop:
+            hours[hour.start][1] += out.seconds_within(hour.start, hour.end, stop)
+            hour = Window(Granularity.HOUR, hour.end)
+    for start, units in facts.moved.items():
+        hours[datetime.fromisoformat(start)][2] += units
+    yield from hours.items()
+
+
+def _period(window: StockWindow, start: datetime) -> dict[str, str]:
+    if window is StockWindow.DAY:
+        return {"day": start.date().isoformat()}
+    return {"start": utc_iso(start), "end": utc_iso(Window(Granularity.HOUR, start).end)}
