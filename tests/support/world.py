@@ -39,8 +39,9 @@ def _with_database(dsn: str, database: str) -> str:
 class Env:
     """One test's world: its own topic prefix, consumer groups and databases."""
 
-    def __init__(self, stack: Stack, log_dir: Path) -> None:
+    def __init__(self, stack: Stack, log_dir: Path, *, flush_commits: bool = True) -> None:
         self.stack = stack
+        self.flush_commits = flush_commits
         self.run = uuid.uuid4().hex[:10]
         self.prefix = f"t{self.run}."
         self.log_dir = log_dir
@@ -60,9 +61,8 @@ class Env:
             conn = await asyncpg.connect(self.stack.admin_dsn)
             try:
                 await conn.execute(f'CREATE DATABASE "{name}"')
-                # A test's data need not survive a PostgreSQL crash (the tests kill services,
-                # never the database): commits skip the WAL flush.
-                await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+                if not self.flush_commits:
+                    await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
             finally:
                 await conn.close()
             self.databases.append(name)
@@ -106,7 +106,9 @@ class Env:
 
 @pytest.fixture
 async def env(stack: Stack, tmp_path: Path) -> AsyncIterator[Env]:
-    world = Env(stack, tmp_path)
+    # A test's data need not survive a PostgreSQL crash (tests kill services, never the
+    # database): its commits skip the WAL flush. The benchmarks keep the flush.
+    world = Env(stack, tmp_path, flush_commits=False)
     await create_topics(stack.bootstrap, world.prefix)
     try:
         yield world
