@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import sys
@@ -67,6 +68,26 @@ def invalid_configuration(exc: ValidationError | SettingsError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
+def _rebuild(runtime: ServiceRuntime, stop_at: str) -> int:
+    """Progress and the outcome as JSON lines on stdout; 3 when the service refuses."""
+    description = runtime.describe_rebuild()
+    if not description["rebuildable"]:
+        print(json.dumps({"refused": description["reason"]}), flush=True)
+        return 3
+    offsets = {(str(t), int(p)): int(o) for t, p, o in json.loads(stop_at)}
+
+    def report(read: int) -> None:
+        print(json.dumps({"read": read}), flush=True)
+
+    done = asyncio.run(
+        runtime.rebuild(
+            offsets, seed_from=os.environ.get("OMS_REBUILD_SEED_DATABASE_URL"), report=report
+        )
+    )
+    print(json.dumps({"done": done}), flush=True)
+    return 0
+
+
 def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     """``python -m oms_<name> worker``: build the service from the environment and run it.
     ``python -m oms_<name> openapi``: print its API's OpenAPI document (``make schemas``).
@@ -77,8 +98,22 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="consume, publish and serve HTTP until SIGTERM")
     commands.add_parser("openapi", help="print the HTTP API's OpenAPI document")
-    command = parser.parse_args().command
-    if command == "openapi":
+    commands.add_parser(
+        "rebuild-spec", help="print, as JSON, what a rebuild reproduces or why it cannot"
+    )
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="rebuild the state into OMS_DATABASE_URL (a fresh database) from the topics, "
+        "side effects off; started by `oms rebuild`",
+    )
+    rebuild.add_argument(
+        "--stop-at",
+        required=True,
+        help="JSON [[topic, partition, offset], ...]: apply the records before these offsets",
+    )
+    arguments = parser.parse_args()
+    command = arguments.command
+    if command in ("openapi", "rebuild-spec"):
         # The document depends on the code alone; building the service needs a database URL
         # it never connects to.
         os.environ.setdefault("OMS_DATABASE_URL", "postgresql://localhost/openapi")
@@ -90,5 +125,10 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     if command == "openapi":
         sys.stdout.write(render_openapi(runtime.http))
         sys.exit(0)
+    if command == "rebuild-spec":
+        print(json.dumps(runtime.describe_rebuild()))
+        sys.exit(0)
+    if command == "rebuild":
+        sys.exit(_rebuild(runtime, arguments.stop_at))
     asyncio.run(runtime.run())
     sys.exit(0)

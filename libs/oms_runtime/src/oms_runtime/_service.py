@@ -27,6 +27,7 @@ from oms_runtime._http import Problem
 from oms_runtime._logging import configure_logging
 from oms_runtime._outbox import Outbox, write_outbox
 from oms_runtime._publish import CommitPublisher
+from oms_runtime._rebuild import RebuildRefused, RebuildSpec, run_rebuild, seed_tables
 from oms_runtime._relay import OutboxRelay
 from oms_runtime._retry import is_infrastructure_error, retried
 from oms_runtime._subscriptions import Subscription
@@ -51,9 +52,14 @@ class ServiceRuntime:
         *,
         settings: RuntimeSettings | None = None,
         migrations: Path | None = None,
+        rebuild: RebuildSpec | RebuildRefused | None = None,
     ) -> None:
         self.name = name
         self.settings = settings or RuntimeSettings()
+        self.rebuild_spec: RebuildSpec | RebuildRefused = rebuild or RebuildRefused(
+            f"the {name} service declares no rebuild: what its state depends on besides its "
+            "topics is not known"
+        )
         self._migrations = {"runtime": RUNTIME_MIGRATIONS}
         if migrations is not None:
             self._migrations[name] = migrations
@@ -227,6 +233,85 @@ class ServiceRuntime:
             self._consumer.subscribe(list(processors), listener=self._loop.listener())
         self._started = True
         _log.info("service_started", http_port=s.http_port, topic_prefix=s.topic_prefix)
+
+    # -- rebuild ---------------------------------------------------------------------------
+
+    def topics(self) -> list[str]:
+        """The full names of the topics the service consumes."""
+        return [self.settings.topic(sub.spec.name) for sub in self._subscriptions]
+
+    def describe_rebuild(self) -> dict[str, Any]:
+        return self.rebuild_spec.describe(self.name, self.topics())
+
+    async def rebuild(
+        self,
+        stop_at: dict[tuple[str, int], int],
+        *,
+        seed_from: str | None,
+        report: Callable[[int], None],
+    ) -> dict[str, Any]:
+        """Rebuild into this runtime's (fresh) database: migrations, the seed tables copied
+        from ``seed_from``, then every record before ``stop_at`` through the service's own
+        subscriptions. No producer, relay, timer or HTTP server: nothing leaves the process,
+        and the outbox is emptied at the end (the live service published those events)."""
+        spec = self.rebuild_spec
+        if isinstance(spec, RebuildRefused):
+            raise RuntimeError(spec.reason)
+        s = self.settings
+        dsn = s.database_url.get_secret_value()
+        configure_logging(self.name, s.log_level)
+        pool = await create_pool(dsn, 2)
+        connections = [DedicatedConnection(dsn) for _ in self._subscriptions]
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=None,
+            client_id=f"oms-{self.name}-rebuild",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_max,
+            **s.aiokafka_security(),
+        )
+        try:
+            await apply_migrations(pool, self._migrations)
+            seeded: dict[str, int] = {}
+            if seed_from and spec.seeded:
+                live = await asyncpg.connect(seed_from)
+                try:
+                    async with pool.acquire() as rebuilt:
+                        seeded = await seed_tables(live, rebuilt, spec.seeded)
+                finally:
+                    await live.close()
+            processors = {
+                s.topic(sub.spec.name): BatchProcessor(
+                    service=self.name,
+                    database=connection,
+                    handlers=sub.handlers,
+                    invalid_handlers=sub.invalid_handlers,
+                    topic_prefix=s.topic_prefix,
+                    attempts=s.handler_attempts,
+                    finish=sub.finish_step,
+                    publisher=None,
+                )
+                for sub, connection in zip(self._subscriptions, connections, strict=True)
+            }
+            await consumer.start()
+            started = asyncio.get_running_loop().time()
+            read = await run_rebuild(
+                consumer=consumer,
+                processors=processors,
+                stop_at=stop_at,
+                batch_max=s.batch_max,
+                report=report,
+            )
+            seconds = asyncio.get_running_loop().time() - started
+            # Never to be sent: the live service published them when it made them.
+            await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
+            return {"events": read, "seconds": round(seconds, 3), "seeded": seeded}
+        finally:
+            await consumer.stop()
+            for connection in connections:
+                await connection.close()
+            await pool.close()
 
     async def _connect_database(self, dsn: str) -> asyncpg.Pool:
         """Wait for the database (it may start after the worker); other errors stop the worker."""

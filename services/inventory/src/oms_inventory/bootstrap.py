@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from oms_inventory.adapters import MIGRATIONS, references, reservations, stock, transfers
+from oms_inventory.adapters.rebuild import REBUILD
 from oms_inventory.config import InventorySettings
 from oms_inventory.entrypoints.api import register_api
 from oms_inventory.entrypoints.kafka import subscriptions
@@ -17,7 +18,7 @@ __all__ = ["build_runtime"]
 
 def build_runtime(settings: InventorySettings | None = None) -> ServiceRuntime:
     settings = settings or InventorySettings()
-    runtime = ServiceRuntime("inventory", settings=settings, migrations=MIGRATIONS)
+    runtime = ServiceRuntime("inventory", settings=settings, migrations=MIGRATIONS, rebuild=REBUILD)
     holds = ReservationHandlers(
         default_hold_s=settings.reservation_hold_s,
         reservations=reservations,

@@ -1,0 +1,207 @@
+"""``oms rebuild`` on the real broker and database, the inventory service as a process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from oms_ops.kafka import Broker
+from tests.support.inventory import (
+    BERLIN,
+    HAMBURG,
+    MUG,
+    MUNICH,
+    TSHIRT,
+    feed,
+    import_catalogue,
+    receipt,
+    request,
+    reserve,
+    send,
+)
+from tests.support.operator import audit_events, oms
+from tests.support.waiting import wait_for
+from tests.support.world import Env
+
+pytestmark = pytest.mark.integration
+
+_AUDIT = "oms.operator-audit"
+
+
+async def _end_offsets(env: Env) -> dict[tuple[str, int], int]:
+    """Every partition's end offset of this test's topics, the operator audit left out."""
+    async with Broker.connect(env.bootstrap) as broker:
+        topics = sorted(
+            t for t in await broker.topics() if t.startswith(env.prefix) and _AUDIT not in t
+        )
+        return {
+            (topic, partition): end
+            for topic in topics
+            for partition, _, end in await broker.partition_ranges(topic)
+        }
+
+
+async def _group_idle(env: Env) -> bool:
+    async with Broker.connect(env.bootstrap) as broker:
+        state = await broker.group_state(f"oms-inventory-{env.run}")
+        committed = await broker.committed(f"oms-inventory-{env.run}")
+    return state.members == 0 and bool(committed)
+
+
+async def _all_applied(env: Env, events: int) -> bool:
+    rows = await env.fetch("inventory", "SELECT count(*) AS n FROM oms_inbox")
+    return int(rows[0]["n"]) >= events
+
+
+async def _exists(env: Env, database: str) -> bool:
+    conn = await asyncpg.connect(env.stack.admin_dsn)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database))
+    finally:
+        await conn.close()
+
+
+async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
+    env: Env, tmp_path: Path
+) -> None:
+    await import_catalogue(env, tmp_path)
+    inventory = await env.service("inventory")
+    await inventory.wait_ready()
+    services: dict[str, str | None] = {"inventory": inventory.url, "order": None}
+    live_db = f"t{env.run}_inventory"
+    # Cleaned up with the test's databases, whatever the outcome.
+    env.databases.append(f"{live_db}_rebuild")
+
+    await feed(
+        env,
+        receipt("rcv-1", TSHIRT, HAMBURG, 10),
+        receipt("rcv-2", MUG, MUNICH, 5),
+        receipt("rcv-3", TSHIRT, BERLIN, 4),
+    )
+    await wait_for(lambda: _all_applied(env, 3), what="the receipts applied")
+    await request(
+        env,
+        reserve("ORD-1", (TSHIRT, HAMBURG, 2), (MUG, MUNICH, 1)),
+        reserve("ORD-2", (MUG, MUNICH, 9)),  # more than there is: fails
+        reserve("ORD-3", (TSHIRT, BERLIN, 3), all_or_nothing=True),  # 2 are safety stock
+        reserve("ORD-4", (TSHIRT, HAMBURG, 8)),
+    )
+    await wait_for(lambda: _all_applied(env, 7), what="the reservation requests applied")
+    held = await env.fetch("inventory", "SELECT status, count(*) AS n FROM reservations GROUP BY 1")
+    assert {r["status"]: r["n"] for r in held} == {"held": 3, "failed": 2}
+
+    # While the worker runs, the live state moves: refused.
+    running = await oms(env, "rebuild", "inventory", services=services)
+    assert running.code == 3, running.stderr
+    assert "active member" in running.stderr
+
+    inventory.stop()
+    await wait_for(lambda: _group_idle(env), what="the inventory group empty, offsets committed")
+    before = await _end_offsets(env)
+    live_stock = await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id")
+
+    done = await oms(env, "rebuild", "inventory", "--json", services=services)
+    assert done.code == 0, done.stderr
+    report = done.json()
+    assert report["match"] is True
+    assert report["events"] == 7
+    assert report["seeded"] == {"items": 2, "locations": 3, "stock": 3}
+    tables = {t["table"]: t for t in report["tables"]}
+    assert set(tables) == {
+        "stock",
+        "reservations",
+        "applied_references",
+        "transfers",
+        "stock_movements",
+        "oms_inbox",
+    }
+    assert all(t["match"] for t in tables.values())
+    assert tables["reservations"]["rows_rebuilt"] == 5
+    assert tables["oms_inbox"]["rows_rebuilt"] == 7
+    assert tables["stock"]["checksum_live"] == tables["stock"]["checksum_rebuilt"] != "-"
+    assert report["swapped"] is False
+    # No side effect repeated: nothing published (every topic's end unchanged), the rebuilt
+    # outbox emptied, the live database untouched.
+    assert await _end_offsets(env) == before
+    rebuilt_outbox = await _fetch(env, f"{live_db}_rebuild", "SELECT count(*) AS n FROM oms_outbox")
+    assert rebuilt_outbox[0]["n"] == 0
+    assert await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id") == (
+        live_stock
+    )
+
+    # A row changed in the live database: reported, and the swap refused.
+    await env.fetch(
+        "inventory",
+        "UPDATE stock SET on_hand = on_hand + 1 WHERE sku = $1 AND location_id = $2",
+        MUG,
+        MUNICH,
+    )
+    differs = await oms(env, "rebuild", "inventory", "--swap", "--json", services=services)
+    assert differs.code == 8, differs.stderr
+    mismatch = differs.json()
+    assert mismatch["match"] is False
+    assert [t["table"] for t in mismatch["tables"] if not t["match"]] == ["stock"]
+    assert mismatch["swapped"] is False
+    assert "swap refused" in differs.stderr
+    await env.fetch(
+        "inventory",
+        "UPDATE stock SET on_hand = on_hand - 1 WHERE sku = $1 AND location_id = $2",
+        MUG,
+        MUNICH,
+    )
+
+    swapped = await oms(env, "rebuild", "inventory", "--swap", "--json", services=services)
+    assert swapped.code == 0, swapped.stderr
+    outcome = swapped.json()
+    assert outcome["match"] is True
+    assert outcome["swapped"] is True
+    kept = outcome["kept_as"]
+    env.databases.append(kept)
+    assert kept.startswith(f"{live_db}_before_rebuild_")
+    assert await _exists(env, kept)
+    assert not await _exists(env, f"{live_db}_rebuild")
+    # The live name now holds the rebuilt state: the same stock, its own inbox.
+    assert await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id") != []
+    swapped_stock = await env.fetch(
+        "inventory", "SELECT sku, location_id, on_hand, reserved FROM stock ORDER BY 1, 2"
+    )
+    assert [tuple(r) for r in swapped_stock] == [
+        (r["sku"], r["location_id"], r["on_hand"], r["reserved"]) for r in live_stock
+    ]
+    assert await _end_offsets(env) == before
+
+    # A decision of the expiry sweep on the service's own topic: refused with the reason.
+    await send(env, "oms.inventory", [("ORD-1", b'{"type": "ReservationExpired"}')])
+    expired = await oms(env, "rebuild", "inventory", services=services)
+    assert expired.code == 9, expired.stderr
+    assert "1 ReservationExpired event(s)" in expired.stderr
+    assert "expiry sweep" in expired.stderr
+
+    # A service that cannot be rebuilt exactly says why.
+    order = await oms(env, "rebuild", "order", services=services)
+    assert order.code == 9, order.stderr
+    assert "payment provider" in order.stderr
+
+    audits = await audit_events(env, at_least=6)
+    assert [(a["action"], a["parameters"]["outcome"]) for a in audits] == [
+        ("rebuild_state", "refused"),
+        ("rebuild_state", "ok"),
+        ("rebuild_state", "refused"),
+        ("rebuild_state", "ok"),
+        ("rebuild_state", "refused"),
+        ("rebuild_state", "refused"),
+    ]
+    assert audits[1]["subject"] == f"inventory:{live_db}"
+    assert audits[1]["parameters"]["events"] == "7"
+    assert audits[2]["parameters"]["mismatched"] == "stock"
+    assert audits[3]["parameters"]["kept_as"] == kept
+
+
+async def _fetch(env: Env, database: str, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(env.stack.admin_dsn.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        return list(await conn.fetch(query))
+    finally:
+        await conn.close()

@@ -1,0 +1,246 @@
+"""Rebuild: a service's state made again from its input topics, with side effects off.
+
+``python -m oms_<service> rebuild`` (started by ``oms rebuild``) runs the service's own
+subscriptions into a fresh database, from each partition's first record up to the offsets it
+is given (the live consumer group's), and stops there. Nothing leaves the process: there is
+no producer, no relay and no timer, the outgoing events stay in the rebuilt database's outbox
+and are deleted at the end (the live service published them already). Records of all topics
+are applied in the order of their broker timestamps, so events of two topics apply in the
+order the live service most likely saw them.
+
+A service declares what a rebuild reproduces (:class:`RebuildSpec`) or why it cannot
+(:class:`RebuildRefused`); ``python -m oms_<service> rebuild-spec`` prints it as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from oms_runtime._consumer import BatchProcessor, ConsumedRecord
+
+__all__ = [
+    "CompareTable",
+    "RebuildRefused",
+    "RebuildSpec",
+    "SeedTable",
+    "UnreproducibleEvent",
+    "merged_order",
+    "run_rebuild",
+]
+
+_log = structlog.get_logger(__name__)
+_POLL_MS = 500
+_REPORT_EVERY_S = 0.5
+
+INBOX = "oms_inbox"
+_INBOX_EXCLUDED = {"processed_at": "when the event was applied: the moment of processing"}
+
+
+@dataclass(frozen=True)
+class CompareTable:
+    """A table whose rows the rebuild must reproduce; ``excluded`` columns (name -> why) are
+    left out of its checksum."""
+
+    name: str
+    excluded: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    """A table copied from the live database before the run (``columns`` None: all): data no
+    topic carries, such as a catalogue imported by an operator."""
+
+    name: str
+    reason: str
+    columns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class UnreproducibleEvent:
+    """An event type on the service's own topic that records a decision the rebuild cannot
+    make again (a timer's, taken at a moment of the clock): its presence refuses a rebuild."""
+
+    topic: str
+    event_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RebuildSpec:
+    tables: tuple[CompareTable, ...]
+    seeded: tuple[SeedTable, ...] = ()
+    unreproducible: tuple[UnreproducibleEvent, ...] = ()
+    side_effects: Mapping[str, str] = field(default_factory=dict)
+    """What the live service does to the outside world and what the rebuild does instead."""
+
+    def compared(self) -> tuple[CompareTable, ...]:
+        """The service's tables and the inbox (the same events applied)."""
+        return (*self.tables, CompareTable(INBOX, _INBOX_EXCLUDED))
+
+    def describe(self, service: str, topics: Sequence[str]) -> dict[str, Any]:
+        return {
+            "service": service,
+            "rebuildable": True,
+            "topics": list(topics),
+            "tables": [{"name": t.name, "excluded": dict(t.excluded)} for t in self.compared()],
+            "seeded": [
+                {
+                    "name": s.name,
+                    "columns": list(s.columns) if s.columns else None,
+                    "reason": s.reason,
+                }
+                for s in self.seeded
+            ],
+            "unreproducible": [
+                {"topic": u.topic, "event_type": u.event_type, "reason": u.reason}
+                for u in self.unreproducible
+            ],
+            "side_effects": dict(self.side_effects),
+        }
+
+
+@dataclass(frozen=True)
+class RebuildRefused:
+    """Why the service's state cannot be rebuilt exactly from its topics (yet)."""
+
+    reason: str
+
+    def describe(self, service: str, topics: Sequence[str]) -> dict[str, Any]:
+        return {
+            "service": service,
+            "rebuildable": False,
+            "topics": list(topics),
+            "reason": self.reason,
+        }
+
+
+def _order_key(record: Any) -> tuple[int, str, int, int]:
+    return (record.timestamp, record.topic, record.partition, record.offset)
+
+
+def merged_order(buffers: Mapping[Any, deque[Any]], finished: set[Any], limit: int) -> list[Any]:
+    """Take up to ``limit`` records from the partitions' ``buffers`` in timestamp order (then
+    topic, partition, offset), as long as every partition not ``finished`` still has a record
+    buffered: a later record of an empty partition could come first."""
+    taken: list[Any] = []
+    while len(taken) < limit:
+        heads = []
+        for tp, buffer in buffers.items():
+            if buffer:
+                heads.append((_order_key(buffer[0]), tp))
+            elif tp not in finished:
+                return taken
+        if not heads:
+            return taken
+        _, tp = min(heads)
+        taken.append(buffers[tp].popleft())
+    return taken
+
+
+def _runs(records: Sequence[Any]) -> list[list[Any]]:
+    """Consecutive records of one topic, in order."""
+    runs: list[list[Any]] = []
+    for record in records:
+        if runs and runs[-1][0].topic == record.topic:
+            runs[-1].append(record)
+        else:
+            runs.append([record])
+    return runs
+
+
+def _consumed(message: Any) -> ConsumedRecord:
+    return ConsumedRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple((str(k), bytes(v or b"")) for k, v in message.headers or ()),
+    )
+
+
+async def seed_tables(
+    live: asyncpg.Connection, rebuilt: asyncpg.Connection, seeded: Sequence[SeedTable]
+) -> dict[str, int]:
+    """Copy each seed table's rows from the live database; how many per table."""
+    copied: dict[str, int] = {}
+    async with rebuilt.transaction():
+        for table in seeded:
+            columns = list(table.columns) if table.columns else None
+            listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+            rows = await live.fetch(f'SELECT {listed} FROM "{table.name}"')
+            if rows:
+                await rebuilt.copy_records_to_table(
+                    table.name, records=[tuple(r) for r in rows], columns=list(rows[0].keys())
+                )
+            copied[table.name] = len(rows)
+    return copied
+
+
+async def run_rebuild(
+    *,
+    consumer: AIOKafkaConsumer,
+    processors: Mapping[str, BatchProcessor],
+    stop_at: Mapping[tuple[str, int], int],
+    batch_max: int,
+    report: Callable[[int], None],
+) -> int:
+    """Apply every record before ``stop_at`` (per topic and partition) through the
+    processors, in timestamp order across partitions; how many records were read."""
+    tps = [TopicPartition(t, p) for (t, p) in stop_at]
+    if not tps:
+        return 0
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    stop = {TopicPartition(t, p): o for (t, p), o in stop_at.items()}
+    buffers: dict[TopicPartition, deque[Any]] = {tp: deque() for tp in tps}
+    finished = {tp for tp in tps if await consumer.position(tp) >= stop[tp]}
+    paused: set[TopicPartition] = set()
+    read = 0
+    reported = time.monotonic()
+    for tp in finished:
+        consumer.pause(tp)
+    while len(finished) < len(tps) or any(buffers.values()):
+        if len(finished) < len(tps):
+            polled = await consumer.getmany(timeout_ms=_POLL_MS, max_records=batch_max)
+            for tp, messages in polled.items():
+                if tp in finished:
+                    continue
+                kept = [m for m in messages if m.offset < stop[tp]]
+                buffers[tp].extend(kept)
+                read += len(kept)
+            for tp in tps:
+                if tp not in finished and await consumer.position(tp) >= stop[tp]:
+                    finished.add(tp)
+                    consumer.pause(tp)
+        while True:
+            taken = merged_order(buffers, finished, batch_max)
+            if not taken:
+                break
+            for run in _runs(taken):
+                await processors[run[0].topic].process([_consumed(m) for m in run])
+        # A partition far ahead of the others waits: memory stays bounded.
+        for tp in tps:
+            if tp in finished:
+                continue
+            if len(buffers[tp]) > 4 * batch_max and tp not in paused:
+                consumer.pause(tp)
+                paused.add(tp)
+            elif len(buffers[tp]) <= batch_max and tp in paused:
+                consumer.resume(tp)
+                paused.discard(tp)
+        if time.monotonic() - reported >= _REPORT_EVERY_S:
+            reported = time.monotonic()
+            report(read)
+        await asyncio.sleep(0)
+    report(read)
+    return read
