@@ -660,23 +660,22 @@ def rebuild(
                     "the live state is still moving; stop the service's workers first "
                     "(--force rebuilds anyway, up to the offsets committed now)",
                 )
-            stop = rebuilds.stop_offsets(await broker.offsets(endpoints.group, spec["topics"]))
-            found = await rebuilds.find_unreproducible(
-                broker, config.topic_prefix, spec["unreproducible"]
-            )
-        if found:
-            reasons = {u["event_type"]: u["reason"] for u in spec["unreproducible"]}
-            raise _Failed(
-                Exit.NOT_REBUILDABLE,
-                f"{service} cannot be rebuilt exactly: "
-                + "; ".join(f"{n} {kind} event(s): {reasons[kind]}" for kind, n in found.items()),
-            )
+            try:
+                stop = rebuilds.stop_offsets(await broker.offsets(endpoints.group, spec["topics"]))
+                recorded = rebuilds.stop_offsets(
+                    await broker.offsets(endpoints.group, spec["recorded_topics"]), to_end=True
+                )
+            except rebuilds.NotRebuildable as exc:
+                raise _Failed(Exit.NOT_REBUILDABLE, f"{service}: {exc}") from exc
         total = sum(stop.values())
+        report["input_events"] = total
+        stop.update(recorded)
         parameters["events"] = total
+        parameters["recorded_decisions_read"] = sum(recorded.values()) or None
         await rebuilds.prepare_database(admin, live_db, rebuild_db)
         rebuild_url = rebuilds.with_database(live_url, rebuild_db)
         with _progress(json) as bar:
-            task = bar.add_task(f"rebuilding {service}", total=total)
+            task = bar.add_task(f"rebuilding {service}", total=sum(stop.values()))
             outcome = await rebuilds.run_service_rebuild(
                 service,
                 config.environ,

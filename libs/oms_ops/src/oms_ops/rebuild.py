@@ -18,10 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import orjson
-from aiokafka import TopicPartition
 
-from oms_ops.kafka import Broker, PartitionOffsets
+from oms_ops.kafka import PartitionOffsets
 
 __all__ = [
     "NotRebuildable",
@@ -33,7 +31,6 @@ __all__ = [
     "checksum_query",
     "compare",
     "database_name",
-    "find_unreproducible",
     "prepare_database",
     "rebuild_spec",
     "run_service_rebuild",
@@ -141,39 +138,20 @@ def compare(
     ]
 
 
-def stop_offsets(partitions: Sequence[PartitionOffsets]) -> dict[tuple[str, int], int]:
+def stop_offsets(
+    partitions: Sequence[PartitionOffsets], *, to_end: bool = False
+) -> dict[tuple[str, int], int]:
     """Where the rebuild stops per partition: the live group's committed offset (nothing
-    when it never committed). A partition whose first records are gone (retention) cannot be
-    rebuilt from: refused."""
+    when it never committed), or with ``to_end`` the end (the service's own decisions, read
+    back). A partition whose first records are gone (retention) cannot be rebuilt from:
+    refused."""
     gone = [p for p in partitions if p.beginning > 0]
     if gone:
         named = ", ".join(f"{p.topic}[{p.partition}] from {p.beginning}" for p in gone[:5])
         raise NotRebuildable(
             f"the topics no longer hold their first records (retention deleted them): {named}"
         )
-    return {(p.topic, p.partition): p.committed or 0 for p in partitions}
-
-
-async def find_unreproducible(
-    broker: Broker, topic_prefix: str, unreproducible: Sequence[Mapping[str, str]]
-) -> dict[str, int]:
-    """How many events of each unreproducible type the service's own topics hold."""
-    by_topic: dict[str, set[str]] = {}
-    for u in unreproducible:
-        by_topic.setdefault(topic_prefix + u["topic"], set()).add(u["event_type"])
-    found: dict[str, int] = {}
-    for topic, types in by_topic.items():
-        if topic not in await broker.topics():
-            continue
-        tps = [TopicPartition(topic, p) for p in await broker.partitions(topic)]
-        async for record in broker.read_partitions(tps):
-            try:
-                kind = orjson.loads(record.value).get("type")
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
-                continue
-            if kind in types:
-                found[kind] = found.get(kind, 0) + 1
-    return found
+    return {(p.topic, p.partition): p.end if to_end else (p.committed or 0) for p in partitions}
 
 
 def _service_env(environ: Mapping[str, str], database_url: str) -> dict[str, str]:

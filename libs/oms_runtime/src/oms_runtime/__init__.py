@@ -46,7 +46,6 @@ from oms_runtime._rebuild import (
     RebuildRefused,
     RebuildSpec,
     SeedTable,
-    UnreproducibleEvent,
 )
 from oms_runtime._retry import is_infrastructure_error, retried, retrying
 from oms_runtime._service import ServiceRuntime
@@ -96,7 +95,6 @@ __all__ = [
     "ServiceRuntime",
     "Subscription",
     "UnitOfWork",
-    "UnreproducibleEvent",
     "Wakeup",
     "api_key_caller",
     "apply_migrations",

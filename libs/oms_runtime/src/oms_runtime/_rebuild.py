@@ -8,6 +8,9 @@ and are deleted at the end (the live service published them already). Records of
 are applied in the order of their broker timestamps, so events of two topics apply in the
 order the live service most likely saw them.
 
+Decisions the live service took by the clock are not taken again: a service names the
+subscriptions to its own output that apply them as recorded (``RebuildSpec.recorded``).
+
 A service declares what a rebuild reproduces (:class:`RebuildSpec`) or why it cannot
 (:class:`RebuildRefused`); ``python -m oms_<service> rebuild-spec`` prints it as JSON.
 """
@@ -26,13 +29,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from oms_runtime._consumer import BatchProcessor, ConsumedRecord
+from oms_runtime._subscriptions import Subscription
 
 __all__ = [
     "CompareTable",
     "RebuildRefused",
     "RebuildSpec",
     "SeedTable",
-    "UnreproducibleEvent",
     "merged_order",
     "run_rebuild",
 ]
@@ -65,20 +68,14 @@ class SeedTable:
 
 
 @dataclass(frozen=True)
-class UnreproducibleEvent:
-    """An event type on the service's own topic that records a decision the rebuild cannot
-    make again (a timer's, taken at a moment of the clock): its presence refuses a rebuild."""
-
-    topic: str
-    event_type: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class RebuildSpec:
     tables: tuple[CompareTable, ...]
     seeded: tuple[SeedTable, ...] = ()
-    unreproducible: tuple[UnreproducibleEvent, ...] = ()
+    recorded: tuple[Subscription, ...] = ()
+    """Subscriptions to the service's own output, run by a rebuild only: decisions the live
+    service took by the clock (a sweep's), read back and applied again at their place in
+    time. Read to the end of the topic; their inbox rows are removed at the end (the live
+    service never consumed them)."""
     side_effects: Mapping[str, str] = field(default_factory=dict)
     """What the live service does to the outside world and what the rebuild does instead."""
 
@@ -86,11 +83,14 @@ class RebuildSpec:
         """The service's tables and the inbox (the same events applied)."""
         return (*self.tables, CompareTable(INBOX, _INBOX_EXCLUDED))
 
-    def describe(self, service: str, topics: Sequence[str]) -> dict[str, Any]:
+    def describe(
+        self, service: str, topics: Sequence[str], recorded: Sequence[str] = ()
+    ) -> dict[str, Any]:
         return {
             "service": service,
             "rebuildable": True,
             "topics": list(topics),
+            "recorded_topics": list(recorded),
             "tables": [{"name": t.name, "excluded": dict(t.excluded)} for t in self.compared()],
             "seeded": [
                 {
@@ -99,10 +99,6 @@ class RebuildSpec:
                     "reason": s.reason,
                 }
                 for s in self.seeded
-            ],
-            "unreproducible": [
-                {"topic": u.topic, "event_type": u.event_type, "reason": u.reason}
-                for u in self.unreproducible
             ],
             "side_effects": dict(self.side_effects),
         }
@@ -114,7 +110,9 @@ class RebuildRefused:
 
     reason: str
 
-    def describe(self, service: str, topics: Sequence[str]) -> dict[str, Any]:
+    def describe(
+        self, service: str, topics: Sequence[str], recorded: Sequence[str] = ()
+    ) -> dict[str, Any]:
         return {
             "service": service,
             "rebuildable": False,

@@ -240,8 +240,13 @@ class ServiceRuntime:
         """The full names of the topics the service consumes."""
         return [self.settings.topic(sub.spec.name) for sub in self._subscriptions]
 
+    def _recorded(self) -> tuple[Subscription, ...]:
+        spec = self.rebuild_spec
+        return spec.recorded if isinstance(spec, RebuildSpec) else ()
+
     def describe_rebuild(self) -> dict[str, Any]:
-        return self.rebuild_spec.describe(self.name, self.topics())
+        recorded = [self.settings.topic(sub.spec.name) for sub in self._recorded()]
+        return self.rebuild_spec.describe(self.name, self.topics(), recorded)
 
     async def rebuild(
         self,
@@ -261,7 +266,9 @@ class ServiceRuntime:
         dsn = s.database_url.get_secret_value()
         configure_logging(self.name, s.log_level)
         pool = await create_pool(dsn, 2)
-        connections = [DedicatedConnection(dsn) for _ in self._subscriptions]
+        subscriptions = [*self._subscriptions, *spec.recorded]
+        recorded = [s.topic(sub.spec.name) for sub in spec.recorded]
+        connections = [DedicatedConnection(dsn) for _ in subscriptions]
         consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             group_id=None,
@@ -292,7 +299,7 @@ class ServiceRuntime:
                     finish=sub.finish_step,
                     publisher=None,
                 )
-                for sub, connection in zip(self._subscriptions, connections, strict=True)
+                for sub, connection in zip(subscriptions, connections, strict=True)
             }
             await consumer.start()
             started = asyncio.get_running_loop().time()
@@ -306,6 +313,8 @@ class ServiceRuntime:
             seconds = asyncio.get_running_loop().time() - started
             # Never to be sent: the live service published them when it made them.
             await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
+            # The recorded decisions were read back, not consumed by the live service.
+            await pool.execute("DELETE FROM oms_inbox WHERE topic = ANY($1::text[])", recorded)
             return {"events": read, "seconds": round(seconds, 3), "seeded": seeded}
         finally:
             await consumer.stop()

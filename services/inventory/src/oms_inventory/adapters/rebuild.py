@@ -1,9 +1,11 @@
 """What ``oms rebuild inventory`` reproduces: every table the topics make, checked against
-the live ones; the catalogue, which no topic carries, copied from the live database."""
+the live ones; the catalogue, which no topic carries, copied from the live database. The
+expiry sweep's decisions are read back from the service's own topic (the bootstrap adds
+that subscription)."""
 
 from __future__ import annotations
 
-from oms_runtime import CompareTable, RebuildSpec, SeedTable, UnreproducibleEvent
+from oms_runtime import CompareTable, RebuildSpec, SeedTable
 
 __all__ = ["REBUILD"]
 
@@ -34,17 +36,10 @@ REBUILD = RebuildSpec(
             ("sku", "location_id", "safety_stock", "low_stock_threshold"),
         ),
     ),
-    unreproducible=(
-        UnreproducibleEvent(
-            "oms.inventory",
-            "ReservationExpired",
-            "the expiry sweep gives holds back at the moment of the clock it runs, which "
-            "no topic records as an input",
-        ),
-    ),
     side_effects={
         "outgoing events (StockReserved, AvailabilityChanged, alerts...)": "kept in the "
         "rebuilt outbox, never sent, emptied at the end",
-        "reservation expiry sweep": "not run (see unreproducible)",
+        "reservation expiry sweep": "not run: the holds it expired (ReservationExpired on "
+        "oms.inventory) are read back and expired again at their place in time",
     },
 )
