@@ -150,12 +150,7 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     )
 
     # A row changed in the live database: reported, and the swap refused.
-    await env.fetch(
-        "inventory",
-        "UPDATE stock SET on_hand = on_hand + 1 WHERE sku = $1 AND location_id = $2",
-        MUG,
-        MUNICH,
-    )
+    await _shift_on_hand(env, 1)
     differs = await oms(env, "rebuild", "inventory", "--swap", "--json", services=services)
     assert differs.code == 8, differs.stderr
     mismatch = differs.json()
@@ -163,12 +158,7 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert [t["table"] for t in mismatch["tables"] if not t["match"]] == ["stock"]
     assert mismatch["swapped"] is False
     assert "swap refused" in differs.stderr
-    await env.fetch(
-        "inventory",
-        "UPDATE stock SET on_hand = on_hand - 1 WHERE sku = $1 AND location_id = $2",
-        MUG,
-        MUNICH,
-    )
+    await _shift_on_hand(env, -1)
 
     swapped = await oms(env, "rebuild", "inventory", "--swap", "--json", services=services)
     assert swapped.code == 0, swapped.stderr
@@ -209,6 +199,17 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert ours[3]["parameters"]["kept_as"] == kept
     [refused] = [a for a in audits if a["subject"] == f"order:t{env.run}_order"]
     assert refused["parameters"]["outcome"] == "refused"
+
+
+async def _shift_on_hand(env: Env, units: int) -> None:
+    """Change one live stock row behind the service's back."""
+    await env.fetch(
+        "inventory",
+        "UPDATE stock SET on_hand = on_hand + $3 WHERE sku = $1 AND location_id = $2",
+        MUG,
+        MUNICH,
+        units,
+    )
 
 
 async def _fetch(env: Env, database: str, query: str) -> list[asyncpg.Record]:

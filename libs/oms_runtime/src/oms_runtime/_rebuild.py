@@ -28,7 +28,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from oms_runtime._consumer import BatchProcessor, ConsumedRecord
+from oms_runtime._consumer import BatchProcessor
+from oms_runtime._consumer_loop import consumed_record
 from oms_runtime._subscriptions import Subscription
 
 __all__ = [
@@ -155,17 +156,6 @@ def _runs(records: Sequence[Any]) -> list[list[Any]]:
     return runs
 
 
-def _consumed(message: Any) -> ConsumedRecord:
-    return ConsumedRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple((str(k), bytes(v or b"")) for k, v in message.headers or ()),
-    )
-
-
 async def seed_tables(
     live: asyncpg.Connection, rebuilt: asyncpg.Connection, seeded: Sequence[SeedTable]
 ) -> dict[str, int]:
@@ -225,7 +215,7 @@ async def run_rebuild(
             if not taken:
                 break
             for run in _runs(taken):
-                await processors[run[0].topic].process([_consumed(m) for m in run])
+                await processors[run[0].topic].process([consumed_record(m) for m in run])
         # A partition far ahead of the others waits: memory stays bounded.
         for tp in tps:
             if tp in finished:

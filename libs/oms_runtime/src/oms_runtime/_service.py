@@ -209,19 +209,7 @@ class ServiceRuntime:
             )
         )
         self._connections = [DedicatedConnection(dsn) for _ in self._subscriptions]
-        processors = {
-            s.topic(sub.spec.name): BatchProcessor(
-                service=self.name,
-                database=connection,
-                handlers=sub.handlers,
-                invalid_handlers=sub.invalid_handlers,
-                topic_prefix=s.topic_prefix,
-                attempts=s.handler_attempts,
-                finish=sub.finish_step,
-                publisher=self._publisher,
-            )
-            for sub, connection in zip(self._subscriptions, self._connections, strict=True)
-        }
+        processors = self._processors(self._subscriptions, self._connections, self._publisher)
         self._loop = ConsumerLoop(
             service=self.name,
             consumer=self._consumer,
@@ -288,19 +276,7 @@ class ServiceRuntime:
                         seeded = await seed_tables(live, rebuilt, spec.seeded)
                 finally:
                     await live.close()
-            processors = {
-                s.topic(sub.spec.name): BatchProcessor(
-                    service=self.name,
-                    database=connection,
-                    handlers=sub.handlers,
-                    invalid_handlers=sub.invalid_handlers,
-                    topic_prefix=s.topic_prefix,
-                    attempts=s.handler_attempts,
-                    finish=sub.finish_step,
-                    publisher=None,
-                )
-                for sub, connection in zip(subscriptions, connections, strict=True)
-            }
+            processors = self._processors(subscriptions, connections, publisher=None)
             await consumer.start()
             started = asyncio.get_running_loop().time()
             read = await run_rebuild(
@@ -321,6 +297,28 @@ class ServiceRuntime:
             for connection in connections:
                 await connection.close()
             await pool.close()
+
+    def _processors(
+        self,
+        subscriptions: list[Subscription],
+        connections: list[DedicatedConnection],
+        publisher: CommitPublisher | None,
+    ) -> dict[str, BatchProcessor]:
+        """One batch processor per subscribed topic, each on its own connection."""
+        s = self.settings
+        return {
+            s.topic(sub.spec.name): BatchProcessor(
+                service=self.name,
+                database=connection,
+                handlers=sub.handlers,
+                invalid_handlers=sub.invalid_handlers,
+                topic_prefix=s.topic_prefix,
+                attempts=s.handler_attempts,
+                finish=sub.finish_step,
+                publisher=publisher,
+            )
+            for sub, connection in zip(subscriptions, connections, strict=True)
+        }
 
     async def _connect_database(self, dsn: str) -> asyncpg.Pool:
         """Wait for the database (it may start after the worker); other errors stop the worker."""
