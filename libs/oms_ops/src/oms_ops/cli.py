@@ -640,6 +640,16 @@ def rebuild(
     report: dict[str, Any] = {"service": service, "database": live_db, "rebuilt_into": rebuild_db}
 
     async def work() -> list[rebuilds.TableComparison]:
+        try:
+            return await rebuild_and_compare()
+        except rebuilds.NotRebuildable as exc:
+            raise _Failed(
+                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt exactly: {exc}"
+            ) from exc
+        except rebuilds.RebuildFailed as exc:
+            raise _Failed(Exit.ERROR, str(exc)) from exc
+
+    async def rebuild_and_compare() -> list[rebuilds.TableComparison]:
         if not endpoints.runtime:
             raise _Failed(
                 Exit.NOT_REBUILDABLE,
@@ -660,13 +670,10 @@ def rebuild(
                     "the live state is still moving; stop the service's workers first "
                     "(--force rebuilds anyway, up to the offsets committed now)",
                 )
-            try:
-                stop = rebuilds.stop_offsets(await broker.offsets(endpoints.group, spec["topics"]))
-                recorded = rebuilds.stop_offsets(
-                    await broker.offsets(endpoints.group, spec["recorded_topics"]), to_end=True
-                )
-            except rebuilds.NotRebuildable as exc:
-                raise _Failed(Exit.NOT_REBUILDABLE, f"{service}: {exc}") from exc
+            stop = rebuilds.stop_offsets(await broker.offsets(endpoints.group, spec["topics"]))
+            recorded = rebuilds.stop_offsets(
+                await broker.offsets(endpoints.group, spec["recorded_topics"]), to_end=True
+            )
         total = sum(stop.values())
         report["input_events"] = total
         stop.update(recorded)
