@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from oms_runtime import CompareTable, RebuildRefused, RebuildSpec, SeedTable
-from oms_runtime._rebuild import _runs, merged_order
+from aiokafka import TopicPartition
+
+from oms_runtime import CompareTable, ConsumedRecord, RebuildRefused, RebuildSpec, SeedTable
+from oms_runtime._rebuild import _runs, merged_order, run_rebuild
 
 
 class _Record(NamedTuple):
@@ -72,3 +75,91 @@ def test_a_spec_describes_its_tables_and_adds_the_inbox() -> None:
         "topics": [],
         "reason": "the clock decides",
     }
+
+
+class _Message(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None = None
+    value: bytes = b"{}"
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class _FakeConsumer:
+    """Hands out each partition's records a few at a time, as a broker would."""
+
+    def __init__(self, logs: dict[tuple[str, int], list[int]], per_poll: int = 2) -> None:
+        self.logs = {
+            TopicPartition(t, p): [_Message(t, p, o, ts) for o, ts in enumerate(stamps)]
+            for (t, p), stamps in logs.items()
+        }
+        self.positions: dict[TopicPartition, int] = {}
+        self.paused: set[TopicPartition] = set()
+        self.per_poll = per_poll
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self.positions = dict.fromkeys(tps, 0)
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            self.positions[tp] = 0
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions[tp]
+
+    def pause(self, tp: TopicPartition) -> None:
+        self.paused.add(tp)
+
+    def resume(self, tp: TopicPartition) -> None:
+        self.paused.discard(tp)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        polled = {}
+        for tp, log in self.logs.items():
+            if tp in self.paused:
+                continue
+            at = self.positions[tp]
+            batch = log[at : at + self.per_poll]
+            if batch:
+                polled[tp] = batch
+                self.positions[tp] = at + len(batch)
+        return polled
+
+
+class _Processor:
+    def __init__(self, applied: list[tuple[str, int, int]]) -> None:
+        self.applied = applied
+
+    async def process(self, records: Sequence[ConsumedRecord]) -> None:
+        self.applied.extend((r.topic, r.partition, r.offset) for r in records)
+
+
+async def test_a_rebuild_applies_every_partition_up_to_its_stop_offset_in_time_order() -> None:
+    consumer = _FakeConsumer(
+        {("feed", 0): [1, 4, 6, 9], ("requests", 0): [2, 3, 5, 7, 8], ("requests", 1): [10]}
+    )
+    applied: list[tuple[str, int, int]] = []
+    processors = {"feed": _Processor(applied), "requests": _Processor(applied)}
+    reports: list[int] = []
+    read = await run_rebuild(
+        consumer=consumer,  # type: ignore[arg-type]
+        processors=processors,  # type: ignore[arg-type]
+        # The live group had applied feed up to offset 3, requests[0] up to 4, requests[1]
+        # nothing: what lies beyond is not applied.
+        stop_at={("feed", 0): 3, ("requests", 0): 4, ("requests", 1): 0},
+        batch_max=10,
+        report=reports.append,
+    )
+    assert read == 7
+    assert applied == [
+        ("feed", 0, 0),  # t=1
+        ("requests", 0, 0),  # t=2
+        ("requests", 0, 1),  # t=3
+        ("feed", 0, 1),  # t=4
+        ("requests", 0, 2),  # t=5
+        ("feed", 0, 2),  # t=6
+        ("requests", 0, 3),  # t=7
+    ]
+    assert reports[-1] == 7
