@@ -43,8 +43,8 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="oms",
-    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces, "
-    "topics.\n\n"
+    help="Operate the OMS: service status, dead letters and re-drive, replay, rebuild, order "
+    "traces, topics.\n\n"
     "Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, "
     "OMS_GROUP_SUFFIX, OMS_<SERVICE>_DATABASE_URL, OMS_<SERVICE>_URL); "
     "`source .stack/stack.env` sets it for the local stack.\n\n"
