@@ -6,10 +6,18 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import pytest
 from aiokafka import TopicPartition
 
 from oms_runtime import CompareTable, ConsumedRecord, RebuildRefused, RebuildSpec, SeedTable
-from oms_runtime._rebuild import _runs, merged_order, run_rebuild
+from oms_runtime._rebuild import (
+    RebuildStalled,
+    RebuildTargetRefused,
+    _runs,
+    check_target,
+    merged_order,
+    run_rebuild,
+)
 
 
 class _Record(NamedTuple):
@@ -163,3 +171,34 @@ async def test_a_rebuild_applies_every_partition_up_to_its_stop_offset_in_time_o
         ("requests", 0, 3),  # t=7
     ]
     assert reports[-1] == 7
+
+
+async def test_a_partition_whose_log_ends_below_its_stop_fails_the_rebuild() -> None:
+    # The group committed offset 5 on a log of 2 records (the topic was recreated).
+    consumer = _FakeConsumer({("feed", 0): [1, 2], ("requests", 0): [3]})
+    ticks = iter(range(0, 1000, 10))
+    with pytest.raises(RebuildStalled, match=r"feed\[0\] stays at offset 2 below its stop 5"):
+        await run_rebuild(
+            consumer=consumer,  # type: ignore[arg-type]
+            processors={"feed": _Processor([]), "requests": _Processor([])},  # type: ignore[dict-item]
+            stop_at={("feed", 0): 5, ("requests", 0): 1},
+            batch_max=10,
+            report=lambda _: None,
+            stall_s=30,
+            clock=lambda: float(next(ticks)),
+        )
+    # It waited the bounded time, no longer: the first poll (t=0) moved it to 2, the polls
+    # at t=10 and 20 did not, at t=30 it had stood still for 30 s.
+    assert next(ticks) == 40
+
+
+def test_the_rebuild_writes_only_into_a_database_marked_for_its_seed() -> None:
+    check_target("oms_inventory_rebuild", "oms rebuild of oms_inventory", "oms_inventory")
+    with pytest.raises(RebuildTargetRefused, match="OMS_REBUILD_SEED_DATABASE_URL is not set"):
+        check_target("oms_inventory", None, None)
+    with pytest.raises(RebuildTargetRefused, match="is the seed"):
+        check_target("oms_inventory", "oms rebuild of oms_inventory", "oms_inventory")
+    with pytest.raises(RebuildTargetRefused, match="not marked as a rebuild database"):
+        check_target("oms_inventory_copy", None, "oms_inventory")
+    with pytest.raises(RebuildTargetRefused, match="not marked"):
+        check_target("oms_other_rebuild", "oms rebuild of oms_other", "oms_inventory")

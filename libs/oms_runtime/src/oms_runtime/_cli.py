@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
 from oms_runtime._openapi import render_openapi
+from oms_runtime._rebuild import RebuildStalled, RebuildTargetRefused
 
 if TYPE_CHECKING:
     from oms_runtime._service import ServiceRuntime
@@ -79,11 +80,15 @@ def _rebuild(runtime: ServiceRuntime, stop_at: str) -> int:
     def report(read: int) -> None:
         print(json.dumps({"read": read}), flush=True)
 
-    done = asyncio.run(
-        runtime.rebuild(
-            offsets, seed_from=os.environ.get("OMS_REBUILD_SEED_DATABASE_URL"), report=report
+    try:
+        done = asyncio.run(
+            runtime.rebuild(
+                offsets, seed_from=os.environ.get("OMS_REBUILD_SEED_DATABASE_URL"), report=report
+            )
         )
-    )
+    except (RebuildTargetRefused, RebuildStalled) as exc:
+        print(f"rebuild refused: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(json.dumps({"done": done}), flush=True)
     return 0
 

@@ -4,9 +4,12 @@
 subscriptions into a fresh database, from each partition's first record up to the offsets it
 is given (the live consumer group's), and stops there. Nothing leaves the process: there is
 no producer, no relay and no timer, the outgoing events stay in the rebuilt database's outbox
-and are deleted at the end (the live service published them already). Records of all topics
-are applied in the order of their broker timestamps, so events of two topics apply in the
-order the live service most likely saw them.
+and are deleted at the end (``oms rebuild`` swaps only while the live outbox is empty: the
+live relay sent them). Records of all topics are applied in the order of their record
+timestamps (the producers': the topics keep ``CreateTime``), so events of two topics apply in
+the order the live service saw them when the topics interleaved as they did live; a
+difference shows in the comparison. It writes only into a database ``oms rebuild`` marked for
+it (:func:`check_target`).
 
 Decisions the live service took by the clock are not taken again: a service names the
 subscriptions to its own output that apply them as recorded (``RebuildSpec.recorded``).
@@ -36,7 +39,10 @@ __all__ = [
     "CompareTable",
     "RebuildRefused",
     "RebuildSpec",
+    "RebuildStalled",
+    "RebuildTargetRefused",
     "SeedTable",
+    "check_target",
     "merged_order",
     "run_rebuild",
 ]
@@ -44,6 +50,36 @@ __all__ = [
 _log = structlog.get_logger(__name__)
 _POLL_MS = 500
 _REPORT_EVERY_S = 0.5
+STALL_S = 60.0
+"""How long a partition's position may stay below its stop without moving."""
+
+
+class RebuildTargetRefused(Exception):
+    """The database the rebuild would write is not a fresh rebuild database."""
+
+
+class RebuildStalled(Exception):
+    """A partition stopped moving below its stop offset (its log ends before it)."""
+
+
+def check_target(target_db: str, target_comment: str | None, seed_db: str | None) -> None:
+    """Refuse to rebuild into anything but a database ``oms rebuild`` created for this seed:
+    one commented ``oms rebuild of <seed database>``, not the seed itself. A worker's own
+    environment (no seed, or the live database as target) is refused: the rebuild would
+    replay into the live state and empty its outbox."""
+    if not seed_db:
+        raise RebuildTargetRefused(
+            "OMS_REBUILD_SEED_DATABASE_URL is not set: `oms rebuild` starts this mode"
+        )
+    if seed_db == target_db:
+        raise RebuildTargetRefused(f"the target database {target_db} is the seed (live) database")
+    expected = f"oms rebuild of {seed_db}"
+    if target_comment != expected:
+        raise RebuildTargetRefused(
+            f"database {target_db} is not marked as a rebuild database (comment "
+            f"{expected!r}, found {target_comment!r}): `oms rebuild` creates and marks it"
+        )
+
 
 INBOX = "oms_inbox"
 _INBOX_EXCLUDED = {"processed_at": "when the event was applied: the moment of processing"}
@@ -181,9 +217,13 @@ async def run_rebuild(
     stop_at: Mapping[tuple[str, int], int],
     batch_max: int,
     report: Callable[[int], None],
+    stall_s: float = STALL_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Apply every record before ``stop_at`` (per topic and partition) through the
-    processors, in timestamp order across partitions; how many records were read."""
+    processors, in timestamp order across partitions; how many records were read. A
+    partition whose position stays below its stop for ``stall_s`` fails the rebuild
+    (:class:`RebuildStalled`): its log ends before the offset it was to reach."""
     tps = [TopicPartition(t, p) for (t, p) in stop_at]
     if not tps:
         return 0
@@ -197,6 +237,7 @@ async def run_rebuild(
     reported = time.monotonic()
     for tp in finished:
         consumer.pause(tp)
+    last: dict[TopicPartition, tuple[int, float]] = {}
     while len(finished) < len(tps) or any(buffers.values()):
         if len(finished) < len(tps):
             polled = await consumer.getmany(timeout_ms=_POLL_MS, max_records=batch_max)
@@ -206,10 +247,22 @@ async def run_rebuild(
                 kept = [m for m in messages if m.offset < stop[tp]]
                 buffers[tp].extend(kept)
                 read += len(kept)
+            now = clock()
             for tp in tps:
-                if tp not in finished and await consumer.position(tp) >= stop[tp]:
+                if tp in finished:
+                    continue
+                position = await consumer.position(tp)
+                if position >= stop[tp]:
                     finished.add(tp)
                     consumer.pause(tp)
+                elif tp in paused or last.get(tp, (-1, 0.0))[0] != position:
+                    last[tp] = (position, now)
+                elif now - last[tp][1] >= stall_s:
+                    raise RebuildStalled(
+                        f"{tp.topic}[{tp.partition}] stays at offset {position} below its "
+                        f"stop {stop[tp]} for {stall_s:.0f} s: the log ends before the "
+                        "offset the live group committed"
+                    )
         while True:
             taken = merged_order(buffers, finished, batch_max)
             if not taken:

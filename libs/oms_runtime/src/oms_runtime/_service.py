@@ -27,7 +27,13 @@ from oms_runtime._http import Problem
 from oms_runtime._logging import configure_logging
 from oms_runtime._outbox import Outbox, write_outbox
 from oms_runtime._publish import CommitPublisher
-from oms_runtime._rebuild import RebuildRefused, RebuildSpec, run_rebuild, seed_tables
+from oms_runtime._rebuild import (
+    RebuildRefused,
+    RebuildSpec,
+    check_target,
+    run_rebuild,
+    seed_tables,
+)
 from oms_runtime._relay import OutboxRelay
 from oms_runtime._retry import is_infrastructure_error, retried
 from oms_runtime._subscriptions import Subscription
@@ -246,13 +252,15 @@ class ServiceRuntime:
         """Rebuild into this runtime's (fresh) database: migrations, the seed tables copied
         from ``seed_from``, then every record before ``stop_at`` through the service's own
         subscriptions. No producer, relay, timer or HTTP server: nothing leaves the process,
-        and the outbox is emptied at the end (the live service published those events)."""
+        and the outbox is emptied at the end (the live relay sends the live ones: a swap waits
+        for an empty live outbox). Refused unless the database is marked for this rebuild."""
         spec = self.rebuild_spec
         if isinstance(spec, RebuildRefused):
             raise RuntimeError(spec.reason)
         s = self.settings
         dsn = s.database_url.get_secret_value()
         configure_logging(self.name, s.log_level)
+        await _check_rebuild_target(dsn, seed_from)
         pool = await create_pool(dsn, 2)
         subscriptions = [*self._subscriptions, *spec.recorded]
         recorded = [s.topic(sub.spec.name) for sub in spec.recorded]
@@ -269,7 +277,7 @@ class ServiceRuntime:
         try:
             await apply_migrations(pool, self._migrations)
             seeded: dict[str, int] = {}
-            if seed_from and spec.seeded:
+            if seed_from and spec.seeded:  # checked: set
                 live = await asyncpg.connect(seed_from)
                 try:
                     async with pool.acquire() as rebuilt:
@@ -287,7 +295,7 @@ class ServiceRuntime:
                 report=report,
             )
             seconds = asyncio.get_running_loop().time() - started
-            # Never to be sent: the live service published them when it made them.
+            # Never to be sent: a swap waits for the live relay to have sent the live ones.
             await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
             # The recorded decisions were read back, not consumed by the live service.
             await pool.execute("DELETE FROM oms_inbox WHERE topic = ANY($1::text[])", recorded)
@@ -439,3 +447,26 @@ class ServiceRuntime:
 
 def _json(body: Any) -> bytes:
     return orjson.dumps(body)
+
+
+async def _check_rebuild_target(dsn: str, seed_from: str | None) -> None:
+    """The rebuild writes only into a database ``oms rebuild`` created and marked for the seed
+    database (see :func:`check_target`)."""
+    seed_db: str | None = None
+    if seed_from:
+        seed = await asyncpg.connect(seed_from)
+        try:
+            seed_db = await seed.fetchval("SELECT current_database()")
+        finally:
+            await seed.close()
+    target = await asyncpg.connect(dsn)
+    try:
+        row = await target.fetchrow(
+            "SELECT current_database() AS name,"
+            " shobj_description(d.oid, 'pg_database') AS comment"
+            " FROM pg_database d WHERE d.datname = current_database()"
+        )
+    finally:
+        await target.close()
+    assert row is not None
+    check_target(row["name"], row["comment"], seed_db)
