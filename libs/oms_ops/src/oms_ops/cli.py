@@ -594,15 +594,21 @@ def rebuild(
         typer.Option(
             "--swap",
             help="Put the rebuilt database in the live one's place (kept as "
-            "<db>_before_rebuild_<time>); only when every checksum matches, or with --force.",
+            "<db>_before_rebuild_<time>); only when every checksum matches (or with --force), "
+            "the workers are stopped, the group's committed offsets are still those the "
+            "rebuild stopped at and the live outbox is empty.",
         ),
     ] = False,
     force: Annotated[
         bool,
+        typer.Option("--force", help="Swap despite a mismatch (with --swap)."),
+    ] = False,
+    while_running: Annotated[
+        bool,
         typer.Option(
-            "--force",
-            help="Rebuild while the service's consumer group has members, and swap despite "
-            "a mismatch.",
+            "--while-running",
+            help="Rebuild while the service's consumer group has members, up to the offsets "
+            "committed now (a swap still needs the workers stopped).",
         ),
     ] = False,
     operator: OperatorOpt = None,
@@ -627,7 +633,11 @@ def rebuild(
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(Exit.USAGE) from None
     subject = f"{service}:{live_db}"
-    rebuild_db = f"{live_db}_rebuild"
+    try:
+        rebuild_db, kept = rebuilds.derived_names(live_db, f"{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
     admin = rebuilds.admin_dsn(config.environ, live_url)
     parameters: dict[str, object] = {
         "service": service,
@@ -636,8 +646,27 @@ def rebuild(
         "rebuilt_into": rebuild_db,
         "swap": swap or None,
         "force": force or None,
+        "while_running": while_running or None,
     }
     report: dict[str, Any] = {"service": service, "database": live_db, "rebuilt_into": rebuild_db}
+    planned: dict[tuple[str, int], int] = {}
+    input_topics: list[str] = []
+
+    async def refuse_unsent_events() -> None:
+        """A swap would lose the live outbox's events: the relay must have sent them."""
+        conn = await asyncpg.connect(live_url)
+        try:
+            unsent = await rebuilds.live_outbox_rows(conn)
+        finally:
+            await conn.close()
+        if unsent:
+            counted = ", ".join(f"{n} in {t}" for t, n in unsent.items())
+            raise _Failed(
+                Exit.REFUSED,
+                f"swap refused: the live outbox holds events not sent yet ({counted}); the "
+                "rebuilt database would lose them. Let the relay drain it (start the workers, "
+                "wait for an empty outbox, stop them), re-drive or drop parked rows, then rebuild",
+            )
 
     async def work() -> list[rebuilds.TableComparison]:
         try:
@@ -659,18 +688,22 @@ def rebuild(
         spec = await rebuilds.rebuild_spec(service, config.environ, live_url)
         if not spec["rebuildable"]:
             raise _Failed(
-                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt exactly: {spec['reason']}"
+                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt exactly: {spec.get('reason')}"
             )
+        input_topics.extend(spec["topics"])
+        if swap:
+            await refuse_unsent_events()
         async with Broker.connect(config.bootstrap) as broker:
             state = await broker.group_state(endpoints.group)
-            if state.members and not force:
+            if state.members and not while_running:
                 raise _Failed(
                     Exit.REFUSED,
                     f"consumer group {endpoints.group} has {state.members} active member(s): "
                     "the live state is still moving; stop the service's workers first "
-                    "(--force rebuilds anyway, up to the offsets committed now)",
+                    "(--while-running rebuilds anyway, up to the offsets committed now)",
                 )
             stop = rebuilds.stop_offsets(await broker.offsets(endpoints.group, spec["topics"]))
+            planned.update(stop)
             recorded = rebuilds.stop_offsets(
                 await broker.offsets(endpoints.group, spec["recorded_topics"]), to_end=True
             )
@@ -695,7 +728,7 @@ def rebuild(
         live_sums: dict[str, rebuilds.TableSum] = {}
         rebuilt_sums: dict[str, rebuilds.TableSum] = {}
         for url, sums in ((live_url, live_sums), (rebuild_url, rebuilt_sums)):
-            conn = await asyncpg.connect(url)
+            conn = await rebuilds.compare_connection(url)
             try:
                 for table in spec["tables"]:
                     sums[table["name"]] = await rebuilds.checksum(
@@ -727,24 +760,37 @@ def rebuild(
         if mismatched and not force:
             refusal = (Exit.MISMATCH, "swap refused: the rebuilt state differs (--force swaps)")
         else:
-            kept = f"{live_db}_before_rebuild_{datetime.now(UTC):%Y%m%dT%H%M%S}"
 
             async def do_swap() -> None:
                 async with Broker.connect(config.bootstrap) as broker:
                     state = await broker.group_state(endpoints.group)
+                    now = await broker.offsets(endpoints.group, input_topics)
                 if state.members:
                     raise _Failed(
                         Exit.REFUSED,
                         f"swap refused: consumer group {endpoints.group} has {state.members} "
                         "active member(s); stop the service's workers first",
                     )
-                await rebuilds.swap_databases(admin, live_db, rebuild_db, kept)
+                moved = rebuilds.moved_offsets(planned, now)
+                if moved:
+                    raise _Failed(
+                        Exit.REFUSED,
+                        "swap refused: the group's committed offsets moved since the rebuild "
+                        "planned its stop (the workers would skip the events in between): "
+                        + "; ".join(moved[:5])
+                        + ". Stop the workers and rebuild again",
+                    )
+                await refuse_unsent_events()
+                try:
+                    await rebuilds.swap_databases(admin, live_db, rebuild_db, kept)
+                except rebuilds.RebuildFailed as exc:
+                    raise _Failed(Exit.ERROR, str(exc)) from exc
 
             try:
                 _run(do_swap)
             except typer.Exit as stop:
                 report["swapped"] = False
-                audited("refused")
+                audited("refused" if stop.exit_code == Exit.REFUSED else "failed")
                 raise stop
             swapped = kept
             parameters["kept_as"] = kept

@@ -27,10 +27,16 @@ __all__ = [
     "TableComparison",
     "TableSum",
     "admin_dsn",
+    "check_spec",
     "checksum",
     "checksum_query",
     "compare",
+    "compare_connection",
     "database_name",
+    "derived_names",
+    "live_outbox_rows",
+    "marker",
+    "moved_offsets",
     "prepare_database",
     "rebuild_spec",
     "run_service_rebuild",
@@ -38,6 +44,11 @@ __all__ = [
     "swap_databases",
     "with_database",
 ]
+
+MAX_IDENTIFIER = 63
+"""PostgreSQL cuts longer identifiers (bytes): a derived name could become another one."""
+COMPARE_SETTINGS = {"TimeZone": "UTC", "DateStyle": "ISO, YMD"}
+"""Both comparison sessions render times alike, whatever the server's or role's defaults."""
 
 _DONE = 3  # the service's `rebuild` exit status when it declares it cannot rebuild
 
@@ -91,18 +102,53 @@ def database_name(dsn: str) -> str:
     return name
 
 
+def marker(live_db: str) -> str:
+    """The comment a rebuild puts on the database it creates: only a database carrying it is
+    ever dropped by a rebuild or replayed into by the service's ``rebuild`` mode."""
+    return f"oms rebuild of {live_db}"
+
+
+def derived_names(live_db: str, when: str) -> tuple[str, str]:
+    """The rebuild database's name and the name the live one is kept under at a swap; refused
+    (ValueError) when PostgreSQL would cut one (more than 63 bytes) or one is the live name."""
+    rebuild_db = f"{live_db}_rebuild"
+    kept = f"{live_db}_before_rebuild_{when}"
+    for name in (rebuild_db, kept):
+        if len(name.encode()) > MAX_IDENTIFIER:
+            raise ValueError(
+                f"database name {name!r} is longer than PostgreSQL's {MAX_IDENTIFIER} bytes: "
+                f"it would be cut (the live database {live_db!r} has too long a name to rebuild)"
+            )
+        if name == live_db:
+            raise ValueError(f"the derived database name {name!r} is the live one's")
+    return rebuild_db, kept
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def checksum_query(table: str, columns: Sequence[str]) -> str:
-    """Row count and the md5 of every row's text, the rows sorted by that text: the same rows
-    give the same checksum whatever their physical order or sequence values left out."""
-    row = "ROW(" + ", ".join(f"t.{_quoted(c)}" for c in columns) + ")::text"
+    """Row count and the md5 of the rows' md5s, sorted (hex digits: no collation matters):
+    the same rows give the same checksum whatever their physical order or sequence values
+    left out, and no single text grows with the table."""
+    row = "md5(ROW(" + ", ".join(f"t.{_quoted(c)}" for c in columns) + ")::text)"
     return (
-        f"SELECT count(*) AS n, coalesce(md5(string_agg(r, E'\\n' ORDER BY r)), '-') AS sum"
-        f" FROM (SELECT {row} AS r FROM {_quoted(table)} t) rows"
+        "SELECT count(*) AS n,"
+        " coalesce(md5(string_agg(h, '' ORDER BY h COLLATE \"C\")), '-') AS sum"
+        f" FROM (SELECT {row} AS h FROM {_quoted(table)} t) rows"
     )
+
+
+def compared_columns(table: str, present: Sequence[str], excluded: Mapping[str, str]) -> list[str]:
+    """The table's columns less the excluded ones; an excluded name the table lacks is an
+    error (a typo would compare a column the spec meant to leave out)."""
+    unknown = sorted(set(excluded) - set(present))
+    if unknown:
+        raise RebuildFailed(
+            f"the rebuild spec excludes columns {', '.join(unknown)} that table {table} lacks"
+        )
+    return [c for c in present if c not in excluded]
 
 
 async def _columns(conn: asyncpg.Connection, table: str, excluded: Mapping[str, str]) -> list[str]:
@@ -113,7 +159,12 @@ async def _columns(conn: asyncpg.Connection, table: str, excluded: Mapping[str, 
     )
     if not rows:
         raise RebuildFailed(f"table {table} does not exist")
-    return [r["column_name"] for r in rows if r["column_name"] not in excluded]
+    return compared_columns(table, [r["column_name"] for r in rows], excluded)
+
+
+async def compare_connection(url: str) -> asyncpg.Connection:
+    """A session for checksums: UTC and ISO dates, so both databases render rows alike."""
+    return await asyncpg.connect(url, server_settings=COMPARE_SETTINGS)
 
 
 async def checksum(conn: asyncpg.Connection, table: str, excluded: Mapping[str, str]) -> TableSum:
@@ -145,6 +196,15 @@ def stop_offsets(
     when it never committed), or with ``to_end`` the end (the service's own decisions, read
     back). A partition whose first records are gone (retention) cannot be rebuilt from:
     refused."""
+    ahead = [p for p in partitions if p.committed is not None and p.committed > p.end]
+    if ahead:
+        named = ", ".join(
+            f"{p.topic}[{p.partition}] committed {p.committed}, end {p.end}" for p in ahead[:5]
+        )
+        raise NotRebuildable(
+            "the live group committed offsets past the end of the log (was the topic "
+            f"recreated?): {named}"
+        )
     gone = [p for p in partitions if p.beginning > 0]
     if gone:
         named = ", ".join(f"{p.topic}[{p.partition}] from {p.beginning}" for p in gone[:5])
@@ -152,6 +212,40 @@ def stop_offsets(
             f"the topics no longer hold their first records (retention deleted them): {named}"
         )
     return {(p.topic, p.partition): p.end if to_end else (p.committed or 0) for p in partitions}
+
+
+def moved_offsets(
+    planned: Mapping[tuple[str, int], int], partitions: Sequence[PartitionOffsets]
+) -> list[str]:
+    """The partitions whose committed offset is no longer where the rebuild stopped: a swap
+    then would make the workers skip (or apply twice) the events in between."""
+    now = {(p.topic, p.partition): p.committed or 0 for p in partitions}
+    return [
+        f"{t}[{p}] rebuilt to {planned.get((t, p), 0)}, committed {now.get((t, p), 0)}"
+        for (t, p) in sorted(set(planned) | set(now))
+        if planned.get((t, p), 0) != now.get((t, p), 0)
+    ]
+
+
+def check_spec(spec: object) -> dict[str, Any]:
+    """The service's rebuild declaration, checked: an object; a rebuildable one names its
+    topics and tables, and no topic both as input and as recorded decisions."""
+    if not isinstance(spec, dict):
+        raise RebuildFailed(f"the rebuild spec is not a JSON object: {str(spec)[:200]}")
+    if "rebuildable" not in spec:
+        raise RebuildFailed("the rebuild spec does not say whether the service is rebuildable")
+    if not spec["rebuildable"]:
+        return spec
+    for key in ("topics", "recorded_topics", "tables"):
+        if not isinstance(spec.get(key), list):
+            raise RebuildFailed(f"the rebuild spec has no list {key!r}")
+    both = sorted(set(spec["topics"]) & set(spec["recorded_topics"]))
+    if both:
+        raise RebuildFailed(
+            f"the rebuild spec names {', '.join(both)} both as an input and as a recorded "
+            "topic: it would be read to its end, past the live group's offsets"
+        )
+    return spec
 
 
 def _service_env(environ: Mapping[str, str], database_url: str) -> dict[str, str]:
@@ -177,24 +271,62 @@ async def rebuild_spec(
             f"python -m oms_{service} rebuild-spec exited {process.returncode}: "
             + err.decode(errors="replace").strip()[-500:]
         )
-    spec: dict[str, Any] = json.loads(out)
-    return spec
+    try:
+        spec = json.loads(out)
+    except ValueError as exc:
+        raise RebuildFailed(f"python -m oms_{service} rebuild-spec printed no JSON: {exc}") from exc
+    return check_spec(spec)
+
+
+_COMMENT = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1"
 
 
 async def prepare_database(admin_dsn: str, live_db: str, rebuild_db: str) -> None:
-    """A fresh, empty ``rebuild_db`` owned by the live database's owner (a previous
-    rebuild's left-over is dropped)."""
+    """A fresh, empty ``rebuild_db`` owned by the live database's owner, made from template0
+    with its encoding and locale, marked as this rebuild's. A previous rebuild's left-over is
+    dropped only when it carries the mark: any other database of that name is refused."""
+    if rebuild_db == live_db:
+        raise RebuildFailed(f"the rebuild database {rebuild_db} is the live one")
     conn = await asyncpg.connect(with_database(admin_dsn, "postgres"))
     try:
-        owner = await conn.fetchval(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", live_db
+        live = await conn.fetchrow(
+            "SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,"
+            " datcollate, datctype FROM pg_database WHERE datname = $1",
+            live_db,
         )
-        if owner is None:
+        if live is None:
             raise RebuildFailed(f"database {live_db} does not exist")
-        await conn.execute(f"DROP DATABASE IF EXISTS {_quoted(rebuild_db)} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {_quoted(rebuild_db)} OWNER {_quoted(owner)}")
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", rebuild_db)
+        if exists:
+            if await conn.fetchval(_COMMENT, rebuild_db) != marker(live_db):
+                raise RebuildFailed(
+                    f"database {rebuild_db} exists and is not marked as a rebuild of {live_db} "
+                    f"(comment {marker(live_db)!r}): not dropped; drop or rename it yourself"
+                )
+            await conn.execute(f"DROP DATABASE {_quoted(rebuild_db)} WITH (FORCE)")
+        await conn.execute(
+            f"CREATE DATABASE {_quoted(rebuild_db)} OWNER {_quoted(live['owner'])}"
+            f" TEMPLATE template0 ENCODING {_literal(live['encoding'])}"
+            f" LC_COLLATE {_literal(live['datcollate'])} LC_CTYPE {_literal(live['datctype'])}"
+        )
+        await conn.execute(
+            f"COMMENT ON DATABASE {_quoted(rebuild_db)} IS {_literal(marker(live_db))}"
+        )
     finally:
         await conn.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def live_outbox_rows(conn: asyncpg.Connection) -> dict[str, int]:
+    """Rows of the live outbox and parked outbox: events the relay has yet to send, which a
+    swap would lose (the rebuilt database's outbox is empty)."""
+    counts = {}
+    for table in ("oms_outbox", "oms_outbox_parked"):
+        counts[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+    return {t: n for t, n in counts.items() if n}
 
 
 async def run_service_rebuild(
@@ -247,16 +379,43 @@ async def run_service_rebuild(
 
 async def swap_databases(admin_dsn: str, live_db: str, rebuild_db: str, kept_as: str) -> None:
     """The rebuilt database takes the live one's name; the live one is kept as ``kept_as``.
-    Sessions still open on either are ended first (the workers are stopped)."""
+    New connections to both are refused and open sessions ended first (the workers are
+    stopped); both renames and the removal of the rebuild mark are one transaction: either
+    all happened or none. A failure says in what state it left the databases."""
     conn = await asyncpg.connect(with_database(admin_dsn, "postgres"))
+    blocked: list[str] = []
     try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
-            [live_db, rebuild_db],
-        )
-        await conn.execute(f"ALTER DATABASE {_quoted(live_db)} RENAME TO {_quoted(kept_as)}")
-        await conn.execute(f"ALTER DATABASE {_quoted(rebuild_db)} RENAME TO {_quoted(live_db)}")
+        try:
+            if await conn.fetchval(_COMMENT, rebuild_db) != marker(live_db):
+                raise RebuildFailed(
+                    f"database {rebuild_db} is not marked as a rebuild of {live_db}"
+                )
+            for name in (live_db, rebuild_db):
+                await conn.execute(f"ALTER DATABASE {_quoted(name)} ALLOW_CONNECTIONS false")
+                blocked.append(name)
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
+                [live_db, rebuild_db],
+            )
+            async with conn.transaction():
+                await conn.execute(
+                    f"ALTER DATABASE {_quoted(live_db)} RENAME TO {_quoted(kept_as)}"
+                )
+                await conn.execute(
+                    f"ALTER DATABASE {_quoted(rebuild_db)} RENAME TO {_quoted(live_db)}"
+                )
+                # The live database is no rebuild target any more.
+                await conn.execute(f"COMMENT ON DATABASE {_quoted(live_db)} IS NULL")
+            blocked = [kept_as, live_db]
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise RebuildFailed(
+                f"swap failed, nothing renamed: {live_db} is still the live database and "
+                f"{rebuild_db} the rebuilt one ({type(exc).__name__}: {exc})"
+            ) from exc
+        finally:
+            for name in blocked:
+                await conn.execute(f"ALTER DATABASE {_quoted(name)} ALLOW_CONNECTIONS true")
     finally:
         await conn.close()
 

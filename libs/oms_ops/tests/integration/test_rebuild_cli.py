@@ -56,9 +56,16 @@ async def _all_applied(env: Env, events: int) -> bool:
 
 
 async def _exists(env: Env, database: str) -> bool:
+    return bool(await _admin(env, "SELECT 1 FROM pg_database WHERE datname = $1", database))
+
+
+_COMMENT = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1"
+
+
+async def _admin(env: Env, query: str, *args: object) -> object:
     conn = await asyncpg.connect(env.stack.admin_dsn)
     try:
-        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database))
+        return await conn.fetchval(query, *args)
     finally:
         await conn.close()
 
@@ -112,6 +119,14 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     before = await _end_offsets(env)
     live_stock = await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id")
 
+    # A database of the rebuild's name that no rebuild made is neither dropped nor used.
+    await _admin(env, f'CREATE DATABASE "{live_db}_rebuild"')
+    foreign = await oms(env, "rebuild", "inventory", services=services)
+    assert foreign.code == 1, foreign.stderr
+    assert "not marked as a rebuild" in foreign.stderr
+    assert await _exists(env, f"{live_db}_rebuild")
+    await _admin(env, f'DROP DATABASE "{live_db}_rebuild"')
+
     done = await oms(env, "rebuild", "inventory", "--json", services=services)
     assert done.code == 0, done.stderr
     report = done.json()
@@ -160,6 +175,15 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert "swap refused" in differs.stderr
     await _shift_on_hand(env, -1)
 
+    # Events the relay has not sent yet would be lost with the live database: refused.
+    await env.fetch(
+        "inventory", "INSERT INTO oms_outbox (topic, payload) VALUES ('t.unsent', '\\x00')"
+    )
+    unsent = await oms(env, "rebuild", "inventory", "--swap", services=services)
+    assert unsent.code == 3, unsent.stderr
+    assert "1 in oms_outbox" in unsent.stderr
+    await env.fetch("inventory", "DELETE FROM oms_outbox WHERE topic = 't.unsent'")
+
     swapped = await oms(env, "rebuild", "inventory", "--swap", "--json", services=services)
     assert swapped.code == 0, swapped.stderr
     outcome = swapped.json()
@@ -170,6 +194,8 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert kept.startswith(f"{live_db}_before_rebuild_")
     assert await _exists(env, kept)
     assert not await _exists(env, f"{live_db}_rebuild")
+    # The live name carries no rebuild mark: the service's rebuild mode refuses it.
+    assert await _admin(env, _COMMENT, live_db) is None
     # The live name now holds the rebuilt state: the same stock, its own inbox.
     assert await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id") != []
     swapped_stock = await env.fetch(
@@ -185,18 +211,20 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert order.code == 9, order.stderr
     assert "payment provider" in order.stderr
 
-    audits = await audit_events(env, at_least=5)
+    audits = await audit_events(env, at_least=7)
     # Keyed by subject: one service's actions are in order, two services' need not be.
     ours = [a for a in audits if a["subject"] == f"inventory:{live_db}"]
     assert [(a["action"], a["parameters"]["outcome"]) for a in ours] == [
         ("rebuild_state", "refused"),
+        ("rebuild_state", "failed"),
         ("rebuild_state", "ok"),
+        ("rebuild_state", "refused"),
         ("rebuild_state", "refused"),
         ("rebuild_state", "ok"),
     ]
-    assert ours[1]["parameters"]["events"] == "8"
-    assert ours[2]["parameters"]["mismatched"] == "stock"
-    assert ours[3]["parameters"]["kept_as"] == kept
+    assert ours[2]["parameters"]["events"] == "8"
+    assert ours[3]["parameters"]["mismatched"] == "stock"
+    assert ours[5]["parameters"]["kept_as"] == kept
     [refused] = [a for a in audits if a["subject"] == f"order:t{env.run}_order"]
     assert refused["parameters"]["outcome"] == "refused"
 
