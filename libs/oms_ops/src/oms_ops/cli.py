@@ -621,8 +621,10 @@ def rebuild(
     The service's own handlers run (`python -m oms_<service> rebuild`) from each partition's
     first record up to the live consumer group's committed offsets, with side effects off:
     nothing is published, sent or charged. The rebuilt database `<db>_rebuild` is kept; with
-    `--swap` it replaces the live one. Exit 8 when a table differs, 9 when the service cannot
-    be rebuilt exactly (the reason is printed), 3 while its workers run."""
+    `--swap` it replaces the live one, only while the workers are stopped, the group's
+    committed offsets are still the rebuild's stop offsets and the live outbox is empty. Exit 8
+    when a table differs, 9 when the service cannot be rebuilt (the reason is printed), 3 while
+    its workers run or a swap is refused."""
     config = OpsConfig.from_env()
     who = operator_name(operator)
     try:
@@ -672,9 +674,7 @@ def rebuild(
         try:
             return await rebuild_and_compare()
         except rebuilds.NotRebuildable as exc:
-            raise _Failed(
-                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt exactly: {exc}"
-            ) from exc
+            raise _Failed(Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt: {exc}") from exc
         except rebuilds.RebuildFailed as exc:
             raise _Failed(Exit.ERROR, str(exc)) from exc
 
@@ -688,7 +688,7 @@ def rebuild(
         spec = await rebuilds.rebuild_spec(service, config.environ, live_url)
         if not spec["rebuildable"]:
             raise _Failed(
-                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt exactly: {spec.get('reason')}"
+                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt: {spec.get('reason')}"
             )
         input_topics.extend(spec["topics"])
         if swap:

@@ -415,7 +415,13 @@ async def swap_databases(admin_dsn: str, live_db: str, rebuild_db: str, kept_as:
             ) from exc
         finally:
             for name in blocked:
-                await conn.execute(f"ALTER DATABASE {_quoted(name)} ALLOW_CONNECTIONS true")
+                try:
+                    await conn.execute(f"ALTER DATABASE {_quoted(name)} ALLOW_CONNECTIONS true")
+                except (asyncpg.PostgresError, OSError) as exc:
+                    raise RebuildFailed(
+                        f"database {name} still refuses connections ({exc}): run ALTER "
+                        f"DATABASE {_quoted(name)} ALLOW_CONNECTIONS true"
+                    ) from exc
     finally:
         await conn.close()
 
