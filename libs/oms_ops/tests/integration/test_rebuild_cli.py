@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -196,6 +199,11 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert not await _exists(env, f"{live_db}_rebuild")
     # The live name carries no rebuild mark: the service's rebuild mode refuses it.
     assert await _admin(env, _COMMENT, live_db) is None
+    code, stderr = await _rebuild_mode(
+        env, into=await env.database("inventory"), seed=_url(env, kept)
+    )
+    assert code == 1, stderr
+    assert f"database {live_db} is not marked as a rebuild database" in stderr
     # The live name now holds the rebuilt state: the same stock, its own inbox.
     assert await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id") != []
     swapped_stock = await env.fetch(
@@ -240,8 +248,35 @@ async def _shift_on_hand(env: Env, units: int) -> None:
     )
 
 
+async def _rebuild_mode(env: Env, *, into: str, seed: str) -> tuple[int, str]:
+    """``python -m oms_inventory rebuild`` started by hand: its exit status and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "oms_inventory",
+        "rebuild",
+        "--stop-at",
+        "[]",
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": env.bootstrap,
+            "OMS_TOPIC_PREFIX": env.prefix,
+            "OMS_DATABASE_URL": into,
+            "OMS_REBUILD_SEED_DATABASE_URL": seed,
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    return await process.wait(), stderr.decode(errors="replace")
+
+
+def _url(env: Env, database: str) -> str:
+    return env.stack.admin_dsn.rsplit("/", 1)[0] + f"/{database}"
+
+
 async def _fetch(env: Env, database: str, query: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(env.stack.admin_dsn.rsplit("/", 1)[0] + f"/{database}")
+    conn = await asyncpg.connect(_url(env, database))
     try:
         return list(await conn.fetch(query))
     finally:
