@@ -61,7 +61,7 @@ bench: setup stack-up ## Measure the order pipeline and reservations open-loop (
 bench-sustained: setup stack-up ## One rate for 5 minutes: kept up? lag and backlog over time (SUSTAINED_RATE, DURATION)
 	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --sustained $(SUSTAINED_RATE) --duration $(or $(DURATION),300)
 
-bench-replay: setup stack-up ## How fast a service reads a topic again after `oms replay`, beside the raw broker and `oms copy` (EVENTS)
+bench-replay: setup stack-up ## How fast a service reads a topic again after `oms replay` and `oms rebuild`, beside the raw broker and `oms copy` (EVENTS)
 	PYTHONPATH=. $(UV) run --no-sync python bench/replay.py --events $(or $(EVENTS),20000)
 
 stack-up: ## Start Kafka and PostgreSQL locally (no Docker) and create databases and topics

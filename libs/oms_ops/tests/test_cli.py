@@ -27,6 +27,7 @@ COMMANDS = [
     ["dlq", "show"],
     ["dlq", "redrive"],
     ["replay"],
+    ["rebuild"],
     ["trace"],
     ["topics"],
     ["topics", "list"],
@@ -58,7 +59,7 @@ def test_the_installed_script_answers() -> None:
     script = Path(sys.executable).parent / "oms"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    for command in ("status", "dlq", "replay", "trace", "topics", "copy", "publish", "run"):
+    for command in ("status", "dlq", "replay", "rebuild", "trace", "topics", "copy", "publish"):
         assert command in done.stdout
 
 
@@ -84,6 +85,8 @@ def test_the_installed_script_answers() -> None:
         ["copy", "oms.orders", "--to-topic", "x", "--since", "whenever"],
         ["run", "--no-stack"],
         ["run", "--no-stack", "--service", "billing"],
+        ["rebuild", "billing"],
+        ["rebuild", "notification"],  # no database URL
     ],
 )
 def test_bad_arguments_exit_2_before_touching_anything(args: list[str]) -> None:

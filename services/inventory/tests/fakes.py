@@ -298,13 +298,19 @@ class FakeReservationStore:
         return waiting
 
     async def expire_due(
-        self, conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        now: datetime,
+        limit: int,
+        only: Sequence[str] | None = None,
     ) -> list[Held]:
         due = sorted(
             (
                 r
                 for r in self.reservations.values()
                 if r.status is ReservationStatus.HELD
+                and (only is None or r.reservation_id in only)
                 and r.fulfilment_order_id is None
                 and r.expires_at is not None
                 and r.expires_at <= now

@@ -28,6 +28,7 @@ class OperatorAction(StrEnum):
     APPLY_TOPICS = "apply_topics"
     COPY_EVENTS = "copy_events"
     PUBLISH_EVENTS = "publish_events"
+    REBUILD_STATE = "rebuild_state"
 
 
 @event("OperatorActionRecorded")

@@ -28,6 +28,7 @@ from oms_events.audit import OperatorAction
 from oms_events.codec import CONTENT_TYPE
 from oms_ops import dead_letters as dlq
 from oms_ops import local, records
+from oms_ops import rebuild as rebuilds
 from oms_ops import replay as replays
 from oms_ops import topics as registry
 from oms_ops.audit import audit_event, record_action
@@ -42,13 +43,14 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="oms",
-    help="Operate the OMS: service status, dead letters and re-drive, replay, order traces, "
-    "topics.\n\n"
+    help="Operate the OMS: service status, dead letters and re-drive, replay, rebuild, order "
+    "traces, topics.\n\n"
     "Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS, OMS_TOPIC_PREFIX, "
     "OMS_GROUP_SUFFIX, OMS_<SERVICE>_DATABASE_URL, OMS_<SERVICE>_URL); "
     "`source .stack/stack.env` sets it for the local stack.\n\n"
     "Exit codes: 0 ok, 1 error, 2 usage, 3 refused (active consumer group), 4 not found, "
-    "5 degraded (status), 6 drift left (topics apply), 7 invalid events (publish).",
+    "5 degraded (status), 6 drift left (topics apply), 7 invalid events (publish), "
+    "8 rebuilt state differs (rebuild), 9 not rebuildable (rebuild).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -579,6 +581,257 @@ def _replay_target(to_offset: int | None, to_time: str | None) -> replays.Replay
     if to_time is not None:
         return replays.ReplayTarget("time", int(parse_when(to_time).timestamp() * 1000))
     return replays.ReplayTarget("start")
+
+
+# --- rebuild ----------------------------------------------------------------------------------
+
+
+@app.command()
+def rebuild(
+    service: Annotated[str, typer.Argument(help="The service whose state is rebuilt.")],
+    swap: Annotated[
+        bool,
+        typer.Option(
+            "--swap",
+            help="Put the rebuilt database in the live one's place (kept as "
+            "<db>_before_rebuild_<time>); only when every checksum matches (or with --force), "
+            "the workers are stopped, the group's committed offsets are still those the "
+            "rebuild stopped at and the live outbox is empty.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Swap despite a mismatch (with --swap)."),
+    ] = False,
+    while_running: Annotated[
+        bool,
+        typer.Option(
+            "--while-running",
+            help="Rebuild while the service's consumer group has members, up to the offsets "
+            "committed now (a swap still needs the workers stopped).",
+        ),
+    ] = False,
+    operator: OperatorOpt = None,
+    note: NoteOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Rebuild a service's state from its topics into a fresh database and compare it with
+    the live state, table by table.
+
+    The service's own handlers run (`python -m oms_<service> rebuild`) from each partition's
+    first record up to the live consumer group's committed offsets, with side effects off:
+    nothing is published, sent or charged. The rebuilt database `<db>_rebuild` is kept; with
+    `--swap` it replaces the live one, only while the workers are stopped, the group's
+    committed offsets are still the rebuild's stop offsets and the live outbox is empty. Exit 8
+    when a table differs, 9 when the service cannot be rebuilt (the reason is printed), 3 while
+    its workers run or a swap is refused."""
+    config = OpsConfig.from_env()
+    who = operator_name(operator)
+    try:
+        endpoints = config.service(service)
+        live_url = config.database_url(service)
+        live_db = rebuilds.database_name(live_url)
+    except (UsageError, ValueError) as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    subject = f"{service}:{live_db}"
+    try:
+        rebuild_db, kept = rebuilds.derived_names(live_db, f"{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.USAGE) from None
+    admin = rebuilds.admin_dsn(config.environ, live_url)
+    parameters: dict[str, object] = {
+        "service": service,
+        "group": endpoints.group,
+        "database": live_db,
+        "rebuilt_into": rebuild_db,
+        "swap": swap or None,
+        "force": force or None,
+        "while_running": while_running or None,
+    }
+    report: dict[str, Any] = {"service": service, "database": live_db, "rebuilt_into": rebuild_db}
+    planned: dict[tuple[str, int], int] = {}
+    input_topics: list[str] = []
+
+    async def refuse_unsent_events() -> None:
+        """A swap would lose the live outbox's events: the relay must have sent them."""
+        conn = await asyncpg.connect(live_url)
+        try:
+            unsent = await rebuilds.live_outbox_rows(conn)
+        finally:
+            await conn.close()
+        if unsent:
+            counted = ", ".join(f"{n} in {t}" for t, n in unsent.items())
+            raise _Failed(
+                Exit.REFUSED,
+                f"swap refused: the live outbox holds events not sent yet ({counted}); the "
+                "rebuilt database would lose them. Let the relay drain it (start the workers, "
+                "wait for an empty outbox, stop them), re-drive or drop parked rows, then rebuild",
+            )
+
+    async def work() -> list[rebuilds.TableComparison]:
+        try:
+            return await rebuild_and_compare()
+        except rebuilds.NotRebuildable as exc:
+            raise _Failed(Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt: {exc}") from exc
+        except rebuilds.RebuildFailed as exc:
+            raise _Failed(Exit.ERROR, str(exc)) from exc
+
+    async def rebuild_and_compare() -> list[rebuilds.TableComparison]:
+        if not endpoints.runtime:
+            raise _Failed(
+                Exit.NOT_REBUILDABLE,
+                f"{service} is a stream-processing app without the runtime's tables: "
+                "it cannot be rebuilt",
+            )
+        spec = await rebuilds.rebuild_spec(service, config.environ, live_url)
+        if not spec["rebuildable"]:
+            raise _Failed(
+                Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt: {spec.get('reason')}"
+            )
+        input_topics.extend(spec["topics"])
+        if swap:
+            await refuse_unsent_events()
+        async with Broker.connect(config.bootstrap) as broker:
+            state = await broker.group_state(endpoints.group)
+            if state.members and not while_running:
+                raise _Failed(
+                    Exit.REFUSED,
+                    f"consumer group {endpoints.group} has {state.members} active member(s): "
+                    "the live state is still moving; stop the service's workers first "
+                    "(--while-running rebuilds anyway, up to the offsets committed now)",
+                )
+            stop = rebuilds.stop_offsets(await broker.offsets(endpoints.group, spec["topics"]))
+            planned.update(stop)
+            recorded = rebuilds.stop_offsets(
+                await broker.offsets(endpoints.group, spec["recorded_topics"]), to_end=True
+            )
+        total = sum(stop.values())
+        report["input_events"] = total
+        stop.update(recorded)
+        parameters["events"] = total
+        parameters["recorded_decisions_read"] = sum(recorded.values()) or None
+        await rebuilds.prepare_database(admin, live_db, rebuild_db)
+        rebuild_url = rebuilds.with_database(live_url, rebuild_db)
+        with _progress(json) as bar:
+            task = bar.add_task(f"rebuilding {service}", total=sum(stop.values()))
+            outcome = await rebuilds.run_service_rebuild(
+                service,
+                config.environ,
+                rebuild_url=rebuild_url,
+                live_url=live_url,
+                stop_at=stop,
+                progress=lambda read: bar.update(task, completed=read),
+            )
+        report.update(outcome)
+        live_sums: dict[str, rebuilds.TableSum] = {}
+        rebuilt_sums: dict[str, rebuilds.TableSum] = {}
+        for url, sums in ((live_url, live_sums), (rebuild_url, rebuilt_sums)):
+            conn = await rebuilds.compare_connection(url)
+            try:
+                for table in spec["tables"]:
+                    sums[table["name"]] = await rebuilds.checksum(
+                        conn, table["name"], table["excluded"]
+                    )
+            finally:
+                await conn.close()
+        return rebuilds.compare(spec["tables"], live_sums, rebuilt_sums)
+
+    def audited(outcome: str) -> None:
+        _audit_quietly(
+            config, who, OperatorAction.REBUILD_STATE, subject, parameters, outcome, note
+        )
+
+    try:
+        comparisons = _run(work)
+    except typer.Exit as stop:
+        refused = (Exit.REFUSED, Exit.NOT_REBUILDABLE)
+        audited("refused" if stop.exit_code in refused else "failed")
+        raise stop
+    mismatched = [c.table for c in comparisons if not c.match]
+    parameters["mismatched"] = ",".join(mismatched) or None
+    parameters["tables"] = len(comparisons)
+    report["match"] = not mismatched
+    report["tables"] = [c.as_dict() for c in comparisons]
+    swapped: str | None = None
+    refusal: tuple[Exit, str] | None = None
+    if swap:
+        if mismatched and not force:
+            refusal = (Exit.MISMATCH, "swap refused: the rebuilt state differs (--force swaps)")
+        else:
+
+            async def do_swap() -> None:
+                async with Broker.connect(config.bootstrap) as broker:
+                    state = await broker.group_state(endpoints.group)
+                    now = await broker.offsets(endpoints.group, input_topics)
+                if state.members:
+                    raise _Failed(
+                        Exit.REFUSED,
+                        f"swap refused: consumer group {endpoints.group} has {state.members} "
+                        "active member(s); stop the service's workers first",
+                    )
+                moved = rebuilds.moved_offsets(planned, now)
+                if moved:
+                    raise _Failed(
+                        Exit.REFUSED,
+                        "swap refused: the group's committed offsets moved since the rebuild "
+                        "planned its stop (the workers would skip the events in between): "
+                        + "; ".join(moved[:5])
+                        + ". Stop the workers and rebuild again",
+                    )
+                await refuse_unsent_events()
+                try:
+                    await rebuilds.swap_databases(admin, live_db, rebuild_db, kept)
+                except rebuilds.RebuildFailed as exc:
+                    raise _Failed(Exit.ERROR, str(exc)) from exc
+
+            try:
+                _run(do_swap)
+            except typer.Exit as stop:
+                report["swapped"] = False
+                audited("refused" if stop.exit_code == Exit.REFUSED else "failed")
+                raise stop
+            swapped = kept
+            parameters["kept_as"] = kept
+    report["swapped"] = swapped is not None
+    report["kept_as"] = swapped
+    outcome = "ok" if not mismatched else "mismatch"
+    if refusal is not None:
+        outcome = "refused"
+    _audit(config, who, OperatorAction.REBUILD_STATE, subject, parameters, outcome, note)
+    if json:
+        emit_json(report)
+    else:
+        events = int(report.get("events", 0))
+        seconds = float(report.get("seconds", 0.0)) or 1e-9
+        table = Table(
+            title=f"{service}: {events} event(s) in {seconds:.1f} s "
+            f"({events / seconds:,.0f}/s) into {rebuild_db}"
+        )
+        for column in ("table", "rows live", "rows rebuilt", "live", "rebuilt", "match"):
+            table.add_column(column, justify="left" if column == "table" else "right")
+        for c in comparisons:
+            table.add_row(
+                c.table,
+                str(c.live.rows),
+                str(c.rebuilt.rows),
+                c.live.checksum[:12],
+                c.rebuilt.checksum[:12],
+                "[green]yes[/green]" if c.match else "[red]NO[/red]",
+            )
+        _out.print(table)
+        if swapped:
+            _out.print(f"swapped: {rebuild_db} is now {live_db}; the old one is kept as {swapped}")
+    if refusal is not None:
+        _err.print(f"[red]error:[/red] {refusal[1]}", highlight=False)
+        raise typer.Exit(refusal[0])
+    if mismatched:
+        _err.print(
+            f"[red]error:[/red] the rebuilt state differs in: {', '.join(mismatched)}",
+            highlight=False,
+        )
+        raise typer.Exit(Exit.MISMATCH)
 
 
 # --- trace ------------------------------------------------------------------------------------

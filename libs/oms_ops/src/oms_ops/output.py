@@ -31,6 +31,10 @@ class Exit(IntEnum):
     """``oms topics apply``: a topic differs from the registry and was left so."""
     INVALID = 7
     """``oms publish``: the file holds invalid events; nothing was sent."""
+    MISMATCH = 8
+    """``oms rebuild``: the rebuilt state differs from the live state (a swap is refused)."""
+    NOT_REBUILDABLE = 9
+    """``oms rebuild``: the service's state cannot be reproduced exactly from its topics."""
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")

@@ -41,6 +41,12 @@ from oms_runtime._import_command import DocumentImport
 from oms_runtime._logging import configure_logging
 from oms_runtime._openapi import check_openapi_compatibility, render_openapi
 from oms_runtime._outbox import Outbox, safe_text, write_outbox
+from oms_runtime._rebuild import (
+    CompareTable,
+    RebuildRefused,
+    RebuildSpec,
+    SeedTable,
+)
 from oms_runtime._retry import is_infrastructure_error, retried, retrying
 from oms_runtime._service import ServiceRuntime
 from oms_runtime._subscriptions import Subscription
@@ -65,6 +71,7 @@ __all__ = [
     "BatchProcessor",
     "Caller",
     "ChannelKey",
+    "CompareTable",
     "ConsumedRecord",
     "DedicatedConnection",
     "DocumentError",
@@ -79,9 +86,12 @@ __all__ = [
     "Outbox",
     "Problem",
     "ProblemDetails",
+    "RebuildRefused",
+    "RebuildSpec",
     "Received",
     "RejectedEvent",
     "RuntimeSettings",
+    "SeedTable",
     "ServiceRuntime",
     "Subscription",
     "UnitOfWork",

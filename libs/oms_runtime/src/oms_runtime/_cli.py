@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
 from oms_runtime._openapi import render_openapi
+from oms_runtime._rebuild import RebuildStalled, RebuildTargetRefused
 
 if TYPE_CHECKING:
     from oms_runtime._service import ServiceRuntime
@@ -67,6 +69,30 @@ def invalid_configuration(exc: ValidationError | SettingsError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
+def _rebuild(runtime: ServiceRuntime, stop_at: str) -> int:
+    """Progress and the outcome as JSON lines on stdout; 3 when the service refuses."""
+    description = runtime.describe_rebuild()
+    if not description["rebuildable"]:
+        print(json.dumps({"refused": description["reason"]}), flush=True)
+        return 3
+    offsets = {(str(t), int(p)): int(o) for t, p, o in json.loads(stop_at)}
+
+    def report(read: int) -> None:
+        print(json.dumps({"read": read}), flush=True)
+
+    try:
+        done = asyncio.run(
+            runtime.rebuild(
+                offsets, seed_from=os.environ.get("OMS_REBUILD_SEED_DATABASE_URL"), report=report
+            )
+        )
+    except (RebuildTargetRefused, RebuildStalled) as exc:
+        print(f"rebuild refused: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps({"done": done}), flush=True)
+    return 0
+
+
 def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     """``python -m oms_<name> worker``: build the service from the environment and run it.
     ``python -m oms_<name> openapi``: print its API's OpenAPI document (``make schemas``).
@@ -77,8 +103,22 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="consume, publish and serve HTTP until SIGTERM")
     commands.add_parser("openapi", help="print the HTTP API's OpenAPI document")
-    command = parser.parse_args().command
-    if command == "openapi":
+    commands.add_parser(
+        "rebuild-spec", help="print, as JSON, what a rebuild reproduces or why it cannot"
+    )
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="rebuild the state into OMS_DATABASE_URL (a fresh database) from the topics, "
+        "side effects off; started by `oms rebuild`",
+    )
+    rebuild.add_argument(
+        "--stop-at",
+        required=True,
+        help="JSON [[topic, partition, offset], ...]: apply the records before these offsets",
+    )
+    arguments = parser.parse_args()
+    command = arguments.command
+    if command in ("openapi", "rebuild-spec"):
         # The document depends on the code alone; building the service needs a database URL
         # it never connects to.
         os.environ.setdefault("OMS_DATABASE_URL", "postgresql://localhost/openapi")
@@ -90,5 +130,10 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     if command == "openapi":
         sys.stdout.write(render_openapi(runtime.http))
         sys.exit(0)
+    if command == "rebuild-spec":
+        print(json.dumps(runtime.describe_rebuild()))
+        sys.exit(0)
+    if command == "rebuild":
+        sys.exit(_rebuild(runtime, arguments.stop_at))
     asyncio.run(runtime.run())
     sys.exit(0)

@@ -27,7 +27,7 @@ from aiokafka.errors import KafkaError
 from oms_runtime import _metrics as metrics
 from oms_runtime._consumer import BatchProcessor, ConsumedRecord
 
-__all__ = ["ConsumerLoop"]
+__all__ = ["ConsumerLoop", "consumed_record"]
 
 _log = structlog.get_logger(__name__)
 _IDLE_POLL_MS = 1000
@@ -110,7 +110,7 @@ class ConsumerLoop:
         assignment = self._consumer.assignment()
         # Records fetched before a rebalance for partitions this worker no longer owns.
         return {
-            tp: [_record(m) for m in messages]
+            tp: [consumed_record(m) for m in messages]
             for tp, messages in poll.result().items()
             if messages and tp in assignment
         }
@@ -157,7 +157,8 @@ class ConsumerLoop:
             )
 
 
-def _record(message: Any) -> ConsumedRecord:
+def consumed_record(message: Any) -> ConsumedRecord:
+    """An aiokafka record as the batch processor takes it."""
     return ConsumedRecord(
         topic=message.topic,
         partition=message.partition,

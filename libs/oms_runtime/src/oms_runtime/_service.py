@@ -27,6 +27,13 @@ from oms_runtime._http import Problem
 from oms_runtime._logging import configure_logging
 from oms_runtime._outbox import Outbox, write_outbox
 from oms_runtime._publish import CommitPublisher
+from oms_runtime._rebuild import (
+    RebuildRefused,
+    RebuildSpec,
+    check_target,
+    run_rebuild,
+    seed_tables,
+)
 from oms_runtime._relay import OutboxRelay
 from oms_runtime._retry import is_infrastructure_error, retried
 from oms_runtime._subscriptions import Subscription
@@ -51,9 +58,14 @@ class ServiceRuntime:
         *,
         settings: RuntimeSettings | None = None,
         migrations: Path | None = None,
+        rebuild: RebuildSpec | RebuildRefused | None = None,
     ) -> None:
         self.name = name
         self.settings = settings or RuntimeSettings()
+        self.rebuild_spec: RebuildSpec | RebuildRefused = rebuild or RebuildRefused(
+            f"the {name} service declares no rebuild: what its state depends on besides its "
+            "topics is not known"
+        )
         self._migrations = {"runtime": RUNTIME_MIGRATIONS}
         if migrations is not None:
             self._migrations[name] = migrations
@@ -203,19 +215,7 @@ class ServiceRuntime:
             )
         )
         self._connections = [DedicatedConnection(dsn) for _ in self._subscriptions]
-        processors = {
-            s.topic(sub.spec.name): BatchProcessor(
-                service=self.name,
-                database=connection,
-                handlers=sub.handlers,
-                invalid_handlers=sub.invalid_handlers,
-                topic_prefix=s.topic_prefix,
-                attempts=s.handler_attempts,
-                finish=sub.finish_step,
-                publisher=self._publisher,
-            )
-            for sub, connection in zip(self._subscriptions, self._connections, strict=True)
-        }
+        processors = self._processors(self._subscriptions, self._connections, self._publisher)
         self._loop = ConsumerLoop(
             service=self.name,
             consumer=self._consumer,
@@ -227,6 +227,106 @@ class ServiceRuntime:
             self._consumer.subscribe(list(processors), listener=self._loop.listener())
         self._started = True
         _log.info("service_started", http_port=s.http_port, topic_prefix=s.topic_prefix)
+
+    # -- rebuild ---------------------------------------------------------------------------
+
+    def topics(self) -> list[str]:
+        """The full names of the topics the service consumes."""
+        return [self.settings.topic(sub.spec.name) for sub in self._subscriptions]
+
+    def _recorded(self) -> tuple[Subscription, ...]:
+        spec = self.rebuild_spec
+        return spec.recorded if isinstance(spec, RebuildSpec) else ()
+
+    def describe_rebuild(self) -> dict[str, Any]:
+        recorded = [self.settings.topic(sub.spec.name) for sub in self._recorded()]
+        return self.rebuild_spec.describe(self.name, self.topics(), recorded)
+
+    async def rebuild(
+        self,
+        stop_at: dict[tuple[str, int], int],
+        *,
+        seed_from: str | None,
+        report: Callable[[int], None],
+    ) -> dict[str, Any]:
+        """Rebuild into this runtime's (fresh) database: migrations, the seed tables copied
+        from ``seed_from``, then every record before ``stop_at`` through the service's own
+        subscriptions. No producer, relay, timer or HTTP server: nothing leaves the process,
+        and the outbox is emptied at the end (the live relay sends the live ones: a swap waits
+        for an empty live outbox). Refused unless the database is marked for this rebuild."""
+        spec = self.rebuild_spec
+        if isinstance(spec, RebuildRefused):
+            raise RuntimeError(spec.reason)
+        s = self.settings
+        dsn = s.database_url.get_secret_value()
+        configure_logging(self.name, s.log_level)
+        await _check_rebuild_target(dsn, seed_from)
+        pool = await create_pool(dsn, 2)
+        subscriptions = [*self._subscriptions, *spec.recorded]
+        recorded = [s.topic(sub.spec.name) for sub in spec.recorded]
+        connections = [DedicatedConnection(dsn) for _ in subscriptions]
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=None,
+            client_id=f"oms-{self.name}-rebuild",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_max,
+            **s.aiokafka_security(),
+        )
+        try:
+            await apply_migrations(pool, self._migrations)
+            seeded: dict[str, int] = {}
+            if seed_from and spec.seeded:  # checked: set
+                live = await asyncpg.connect(seed_from)
+                try:
+                    async with pool.acquire() as rebuilt:
+                        seeded = await seed_tables(live, rebuilt, spec.seeded)
+                finally:
+                    await live.close()
+            processors = self._processors(subscriptions, connections, publisher=None)
+            await consumer.start()
+            started = asyncio.get_running_loop().time()
+            read = await run_rebuild(
+                consumer=consumer,
+                processors=processors,
+                stop_at=stop_at,
+                batch_max=s.batch_max,
+                report=report,
+            )
+            seconds = asyncio.get_running_loop().time() - started
+            # Never to be sent: a swap waits for the live relay to have sent the live ones.
+            await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
+            # The recorded decisions were read back, not consumed by the live service.
+            await pool.execute("DELETE FROM oms_inbox WHERE topic = ANY($1::text[])", recorded)
+            return {"events": read, "seconds": round(seconds, 3), "seeded": seeded}
+        finally:
+            await consumer.stop()
+            for connection in connections:
+                await connection.close()
+            await pool.close()
+
+    def _processors(
+        self,
+        subscriptions: list[Subscription],
+        connections: list[DedicatedConnection],
+        publisher: CommitPublisher | None,
+    ) -> dict[str, BatchProcessor]:
+        """One batch processor per subscribed topic, each on its own connection."""
+        s = self.settings
+        return {
+            s.topic(sub.spec.name): BatchProcessor(
+                service=self.name,
+                database=connection,
+                handlers=sub.handlers,
+                invalid_handlers=sub.invalid_handlers,
+                topic_prefix=s.topic_prefix,
+                attempts=s.handler_attempts,
+                finish=sub.finish_step,
+                publisher=publisher,
+            )
+            for sub, connection in zip(subscriptions, connections, strict=True)
+        }
 
     async def _connect_database(self, dsn: str) -> asyncpg.Pool:
         """Wait for the database (it may start after the worker); other errors stop the worker."""
@@ -347,3 +447,26 @@ class ServiceRuntime:
 
 def _json(body: Any) -> bytes:
     return orjson.dumps(body)
+
+
+async def _check_rebuild_target(dsn: str, seed_from: str | None) -> None:
+    """The rebuild writes only into a database ``oms rebuild`` created and marked for the seed
+    database (see :func:`check_target`)."""
+    seed_db: str | None = None
+    if seed_from:
+        seed = await asyncpg.connect(seed_from)
+        try:
+            seed_db = await seed.fetchval("SELECT current_database()")
+        finally:
+            await seed.close()
+    target = await asyncpg.connect(dsn)
+    try:
+        row = await target.fetchrow(
+            "SELECT current_database() AS name,"
+            " shobj_description(d.oid, 'pg_database') AS comment"
+            " FROM pg_database d WHERE d.datname = current_database()"
+        )
+    finally:
+        await target.close()
+    assert row is not None
+    check_target(row["name"], row["comment"], seed_db)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from oms_inventory.adapters import MIGRATIONS, references, reservations, stock, transfers
+from oms_inventory.adapters.rebuild import REBUILD
 from oms_inventory.config import InventorySettings
 from oms_inventory.entrypoints.api import register_api
-from oms_inventory.entrypoints.kafka import subscriptions
+from oms_inventory.entrypoints.kafka import recorded_decisions, subscriptions
 from oms_inventory.service_layer.expiry import sweep
 from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.reservations import ReservationHandlers
@@ -17,12 +20,17 @@ __all__ = ["build_runtime"]
 
 def build_runtime(settings: InventorySettings | None = None) -> ServiceRuntime:
     settings = settings or InventorySettings()
-    runtime = ServiceRuntime("inventory", settings=settings, migrations=MIGRATIONS)
     holds = ReservationHandlers(
         default_hold_s=settings.reservation_hold_s,
         reservations=reservations,
         stock=stock,
         references=references,
+    )
+    runtime = ServiceRuntime(
+        "inventory",
+        settings=settings,
+        migrations=MIGRATIONS,
+        rebuild=replace(REBUILD, recorded=recorded_decisions(holds)),
     )
     feed = FeedHandlers(stock=stock, references=references, transfers=transfers)
     returns = ReturnHandlers(stock=stock, references=references)

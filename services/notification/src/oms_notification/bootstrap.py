@@ -19,14 +19,25 @@ from oms_notification.service_layer.dispatch import Dispatcher, DispatchPolicy
 from oms_notification.service_layer.messages import CustomerMessages
 from oms_notification.service_layer.webhooks import Dispatcher as WebhookDispatcher
 from oms_notification.service_layer.webhooks import WebhookQueue
-from oms_runtime import ServiceRuntime, Wakeup, kill_at, parse_caller_keys
+from oms_runtime import RebuildRefused, ServiceRuntime, Wakeup, kill_at, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntime:
     settings = settings or NotificationSettings()
-    runtime = ServiceRuntime("notification", settings=settings, migrations=MIGRATIONS)
+    runtime = ServiceRuntime(
+        "notification",
+        settings=settings,
+        migrations=MIGRATIONS,
+        rebuild=RebuildRefused(
+            "its dispatchers send on the clock and record what the SMTP server, the SMS provider "
+            "and the webhook subscribers answered only in NotificationSent, NotificationFailed "
+            "and WebhookDelivered on oms.notifications, which a rebuild does not read back yet; "
+            "webhook subscriptions and preferences are created over HTTP, and operations alerts "
+            "are counted in windows of the clock"
+        ),
+    )
     sms = (
         HttpSmsSender(
             settings.sms_provider_url,

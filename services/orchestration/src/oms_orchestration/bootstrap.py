@@ -9,7 +9,7 @@ from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.entrypoints.api import register_api
 from oms_orchestration.entrypoints.kafka import OrchestrationHandlers
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import ServiceRuntime, parse_caller_keys
+from oms_runtime import RebuildRefused, ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -20,7 +20,17 @@ def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRunti
     settings = settings or OrchestrationSettings()
     orchestrator = Orchestrator(settings.sourcing, sagas=sagas, orders=orders)
     handlers = OrchestrationHandlers(orchestrator)
-    runtime = ServiceRuntime("orchestration", settings=settings, migrations=MIGRATIONS)
+    runtime = ServiceRuntime(
+        "orchestration",
+        settings=settings,
+        migrations=MIGRATIONS,
+        rebuild=RebuildRefused(
+            "its sourcing decisions depend on the order in which records of its several topics "
+            "arrive, on each location's daily capacity counted by the clock's day and on "
+            "acceptance deadlines taken from the clock; a rebuild needs its decisions "
+            "(SourcingDecided on oms.sourcing) replayed as facts"
+        ),
+    )
     for subscription in (
         handlers.orders(),
         handlers.inventory(),

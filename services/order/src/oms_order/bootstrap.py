@@ -12,14 +12,25 @@ from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_order.entrypoints.kafka import OrderHandlers
 from oms_order.service_layer.actions import OrderActions
 from oms_order.service_layer.stuck import StuckOrders
-from oms_runtime import ServiceRuntime
+from oms_runtime import RebuildRefused, ServiceRuntime
 
 __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     settings = settings or OrderSettings()
-    runtime = ServiceRuntime("order", settings=settings, migrations=MIGRATIONS)
+    runtime = ServiceRuntime(
+        "order",
+        settings=settings,
+        migrations=MIGRATIONS,
+        rebuild=RebuildRefused(
+            "its handlers ask the payment provider to authorise, capture and void, and stamp "
+            "confirmations, captures and cancellations with the clock; orders posted over HTTP "
+            "and customer-service actions change its state without passing through a topic it "
+            "reads. A rebuild needs the provider's answers read back from oms.payments and "
+            "those moments kept as facts"
+        ),
+    )
     actions = OrderActions(
         payments=SandboxPayments(settings.database_url.get_secret_value()),
         orders=orders,

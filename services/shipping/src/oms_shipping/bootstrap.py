@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oms_runtime import ServiceRuntime
+from oms_runtime import RebuildRefused, ServiceRuntime
 from oms_shipping.adapters import MIGRATIONS, fulfilment_orders, items, labels, parcels
 from oms_shipping.config import ShippingSettings
 from oms_shipping.entrypoints.api import register_api
@@ -22,7 +22,15 @@ __all__ = ["build_runtime"]
 
 def build_runtime(settings: ShippingSettings | None = None) -> ServiceRuntime:
     settings = settings or ShippingSettings()
-    runtime = ServiceRuntime("shipping", settings=settings, migrations=MIGRATIONS)
+    runtime = ServiceRuntime(
+        "shipping",
+        settings=settings,
+        migrations=MIGRATIONS,
+        rebuild=RebuildRefused(
+            "pickup codes are drawn at random, staff actions, labels and carrier webhooks arrive "
+            "over HTTP rather than a topic, and uncollected pickups expire by the clock"
+        ),
+    )
     carriers, boxes = settings.carriers, settings.box_catalogue
     labelling = Labelling(settings.dispatch_config, labels)
     fulfilment = FulfilmentHandlers(

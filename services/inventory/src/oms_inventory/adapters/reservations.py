@@ -255,19 +255,25 @@ async def released_to_work(
 
 
 async def expire_due(
-    conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
+    conn: asyncpg.Connection,
+    notes: Notes,
+    now: datetime,
+    limit: int,
+    only: Sequence[str] | None = None,
 ) -> list[Held]:
     """Expire held reservations past their time, unless released to a location's work;
-    instances sweeping together skip each other's rows."""
+    instances sweeping together skip each other's rows. ``only``: of these reservations."""
     rows = await conn.fetch(
         "UPDATE reservations r SET status = 'expired', updated_at = now()"
         " FROM (SELECT reservation_id, quantity - committed AS remaining FROM reservations"
         "       WHERE status = 'held' AND fulfilment_order_id IS NULL AND expires_at <= $1"
+        "       AND ($3::text[] IS NULL OR reservation_id = ANY($3::text[]))"
         "       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
         " WHERE r.reservation_id = due.reservation_id"
         " RETURNING r.reservation_id, r.order_id, r.sku, r.location_id, due.remaining",
         now,
         limit,
+        None if only is None else list(only),
     )
     return await _unhold(conn, notes, rows, ReservationStatus.EXPIRED)
 

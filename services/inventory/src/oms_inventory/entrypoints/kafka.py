@@ -14,6 +14,7 @@ from oms_events.fulfilment import (
 from oms_events.inventory import (
     ReduceReservations,
     ReleaseReservations,
+    ReservationExpired,
     ReserveStock,
     StockAdjustment,
     StockReceived,
@@ -29,7 +30,7 @@ from oms_inventory.service_layer.reservations import ReservationHandlers
 from oms_inventory.service_layer.returns import ReturnHandlers
 from oms_runtime import Subscription
 
-__all__ = ["subscriptions"]
+__all__ = ["recorded_decisions", "subscriptions"]
 
 
 def subscriptions(
@@ -55,3 +56,12 @@ def subscriptions(
         Subscription("oms.returns").each(ReturnInspected, returns.return_inspected),
     ]
     return [topic.finish(publish_changes) for topic in topics]
+
+
+def recorded_decisions(reservations: ReservationHandlers) -> tuple[Subscription, ...]:
+    """A rebuild only: the expiry sweep's decisions, read back from the service's own topic."""
+    return (
+        Subscription("oms.inventory")
+        .each(ReservationExpired, reservations.expired_as_recorded)
+        .finish(publish_changes),
+    )

@@ -185,6 +185,16 @@ class ReservationHandlers:
             )
         return len(expired)
 
+    async def expired_as_recorded(
+        self, work: UnitOfWork, received: Received[ReservationExpired]
+    ) -> None:
+        """A rebuild only: the expiry sweep's decision, read back from ``oms.inventory``,
+        applied again to the same reservation at the moment it was taken."""
+        expired = received.payload
+        await self.reservations.expire_due(
+            work.conn, work.notes, expired.expired_at, 1, only=[expired.reservation_id]
+        )
+
     async def shipped(self, work: UnitOfWork, received: Received[ShipmentShipped]) -> None:
         """Commit at shipment: the shipped units leave on hand and their reservations."""
         shipment = received.payload

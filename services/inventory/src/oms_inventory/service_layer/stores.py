@@ -115,9 +115,15 @@ class ReservationStore(Protocol):
         ...
 
     async def expire_due(
-        self, conn: asyncpg.Connection, notes: Notes, now: datetime, limit: int
+        self,
+        conn: asyncpg.Connection,
+        notes: Notes,
+        now: datetime,
+        limit: int,
+        only: Sequence[str] | None = None,
     ) -> list[Held]:
-        """Held reservations past their time, not released to work, given back."""
+        """Held reservations past their time, not released to work, given back (``only``:
+        of these reservations)."""
         ...
 
     async def commit_line(

@@ -1,0 +1,204 @@
+"""A rebuild applies the records of every partition in timestamp order: no broker needed."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import pytest
+from aiokafka import TopicPartition
+
+from oms_runtime import CompareTable, ConsumedRecord, RebuildRefused, RebuildSpec, SeedTable
+from oms_runtime._rebuild import (
+    RebuildStalled,
+    RebuildTargetRefused,
+    _runs,
+    check_target,
+    merged_order,
+    run_rebuild,
+)
+
+
+class _Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+
+
+def _buffers(**partitions: list[int]) -> dict[str, deque[Any]]:
+    """Per partition (named topic_partition), records with these timestamps."""
+    return {
+        name: deque(
+            _Record(name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1]), offset, ts)
+            for offset, ts in enumerate(stamps)
+        )
+        for name, stamps in partitions.items()
+    }
+
+
+def test_records_of_all_partitions_are_taken_in_timestamp_order() -> None:
+    buffers = _buffers(feed_0=[10, 30], requests_0=[20, 40], requests_1=[5])
+    taken = merged_order(buffers, finished={"requests_1"}, limit=10)
+    # requests_1 is finished once its one record is taken; the others are not: the merge
+    # stops when one of them has nothing buffered (its next record could come first).
+    assert [(r.topic, r.partition, r.timestamp) for r in taken] == [
+        ("requests", 1, 5),
+        ("feed", 0, 10),
+        ("requests", 0, 20),
+        ("feed", 0, 30),
+    ]
+    assert [r.timestamp for r in buffers["requests_0"]] == [40]
+
+
+def test_the_merge_takes_no_more_than_the_limit() -> None:
+    buffers = _buffers(a_0=[1, 2, 3])
+    assert [r.timestamp for r in merged_order(buffers, finished={"a_0"}, limit=2)] == [1, 2]
+    assert [r.timestamp for r in merged_order(buffers, finished={"a_0"}, limit=2)] == [3]
+    assert merged_order(buffers, finished={"a_0"}, limit=2) == []
+
+
+def test_consecutive_records_of_one_topic_form_one_run() -> None:
+    records = [_Record(t, 0, n, n) for n, t in enumerate(["a", "a", "b", "a", "a", "a"])]
+    assert [[r.offset for r in run] for run in _runs(records)] == [[0, 1], [2], [3, 4, 5]]
+
+
+def test_a_spec_describes_its_tables_and_adds_the_inbox() -> None:
+    spec = RebuildSpec(
+        tables=(CompareTable("stock", {"updated_at": "processing time"}),),
+        seeded=(SeedTable("items", "a catalogue", ("sku",)),),
+    )
+    described = spec.describe("inventory", ["t.oms.inventory-feed"])
+    assert described["rebuildable"] is True
+    assert [t["name"] for t in described["tables"]] == ["stock", "oms_inbox"]
+    assert described["tables"][1]["excluded"] == {
+        "processed_at": "when the event was applied: the moment of processing"
+    }
+    assert described["seeded"] == [{"name": "items", "columns": ["sku"], "reason": "a catalogue"}]
+    refused = RebuildRefused("the clock decides").describe("order", [])
+    assert refused == {
+        "service": "order",
+        "rebuildable": False,
+        "topics": [],
+        "reason": "the clock decides",
+    }
+
+
+class _Message(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None = None
+    value: bytes = b"{}"
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class _FakeConsumer:
+    """Hands out each partition's records a few at a time, as a broker would."""
+
+    def __init__(self, logs: dict[tuple[str, int], list[int]], per_poll: int = 2) -> None:
+        self.logs = {
+            TopicPartition(t, p): [_Message(t, p, o, ts) for o, ts in enumerate(stamps)]
+            for (t, p), stamps in logs.items()
+        }
+        self.positions: dict[TopicPartition, int] = {}
+        self.paused: set[TopicPartition] = set()
+        self.per_poll = per_poll
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self.positions = dict.fromkeys(tps, 0)
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            self.positions[tp] = 0
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions[tp]
+
+    def pause(self, tp: TopicPartition) -> None:
+        self.paused.add(tp)
+
+    def resume(self, tp: TopicPartition) -> None:
+        self.paused.discard(tp)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        polled = {}
+        for tp, log in self.logs.items():
+            if tp in self.paused:
+                continue
+            at = self.positions[tp]
+            batch = log[at : at + self.per_poll]
+            if batch:
+                polled[tp] = batch
+                self.positions[tp] = at + len(batch)
+        return polled
+
+
+class _Processor:
+    def __init__(self, applied: list[tuple[str, int, int]]) -> None:
+        self.applied = applied
+
+    async def process(self, records: Sequence[ConsumedRecord]) -> None:
+        self.applied.extend((r.topic, r.partition, r.offset) for r in records)
+
+
+async def test_a_rebuild_applies_every_partition_up_to_its_stop_offset_in_time_order() -> None:
+    consumer = _FakeConsumer(
+        {("feed", 0): [1, 4, 6, 9], ("requests", 0): [2, 3, 5, 7, 8], ("requests", 1): [10]}
+    )
+    applied: list[tuple[str, int, int]] = []
+    processors = {"feed": _Processor(applied), "requests": _Processor(applied)}
+    reports: list[int] = []
+    read = await run_rebuild(
+        consumer=consumer,  # type: ignore[arg-type]
+        processors=processors,  # type: ignore[arg-type]
+        # The live group had applied feed up to offset 3, requests[0] up to 4, requests[1]
+        # nothing: what lies beyond is not applied.
+        stop_at={("feed", 0): 3, ("requests", 0): 4, ("requests", 1): 0},
+        batch_max=10,
+        report=reports.append,
+    )
+    assert read == 7
+    assert applied == [
+        ("feed", 0, 0),  # t=1
+        ("requests", 0, 0),  # t=2
+        ("requests", 0, 1),  # t=3
+        ("feed", 0, 1),  # t=4
+        ("requests", 0, 2),  # t=5
+        ("feed", 0, 2),  # t=6
+        ("requests", 0, 3),  # t=7
+    ]
+    assert reports[-1] == 7
+
+
+async def test_a_partition_whose_log_ends_below_its_stop_fails_the_rebuild() -> None:
+    # The group committed offset 5 on a log of 2 records (the topic was recreated).
+    consumer = _FakeConsumer({("feed", 0): [1, 2], ("requests", 0): [3]})
+    ticks = iter(range(0, 1000, 10))
+    with pytest.raises(RebuildStalled, match=r"feed\[0\] stays at offset 2 below its stop 5"):
+        await run_rebuild(
+            consumer=consumer,  # type: ignore[arg-type]
+            processors={"feed": _Processor([]), "requests": _Processor([])},  # type: ignore[dict-item]
+            stop_at={("feed", 0): 5, ("requests", 0): 1},
+            batch_max=10,
+            report=lambda _: None,
+            stall_s=30,
+            clock=lambda: float(next(ticks)),
+        )
+    # It waited the bounded time, no longer: the first poll (t=0) moved it to 2, the polls
+    # at t=10 and 20 did not, at t=30 it had stood still for 30 s.
+    assert next(ticks) == 40
+
+
+def test_the_rebuild_writes_only_into_a_database_marked_for_its_seed() -> None:
+    check_target("oms_inventory_rebuild", "oms rebuild of oms_inventory", "oms_inventory")
+    with pytest.raises(RebuildTargetRefused, match="OMS_REBUILD_SEED_DATABASE_URL is not set"):
+        check_target("oms_inventory", None, None)
+    with pytest.raises(RebuildTargetRefused, match="is the seed"):
+        check_target("oms_inventory", "oms rebuild of oms_inventory", "oms_inventory")
+    with pytest.raises(RebuildTargetRefused, match="not marked as a rebuild database"):
+        check_target("oms_inventory_copy", None, "oms_inventory")
+    with pytest.raises(RebuildTargetRefused, match="not marked"):
+        check_target("oms_other_rebuild", "oms rebuild of oms_other", "oms_inventory")
