@@ -1,6 +1,7 @@
-"""The funds history in the service's PostgreSQL database: each order's ledger and
-exceptions, and each channel's day per source partition and currency; written by the worker,
-read back for the history report.
+"""The history in the service's PostgreSQL database: each order's ledger and exceptions,
+each channel's day of money per source partition and currency, and each channel's day of
+the daily report's figures per source partition; written by the worker, read back for the
+history reports.
 
 Written set-based (one statement per table for any number of rows) and idempotent: a row is
 an upsert of the faust table's current value, and a stored row with a higher version is
@@ -10,13 +11,26 @@ offset 0 writes the same rows again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import date
 from typing import NamedTuple
 
 import asyncpg
 
-__all__ = ["DayRow", "LedgerRow", "StoredDay", "StoredExceptions", "read_history", "write_history"]
+from oms_analytics.domain.kpis import WindowFigures
+
+__all__ = [
+    "DailyRow",
+    "DayRow",
+    "LedgerRow",
+    "StoredDay",
+    "StoredExceptions",
+    "read_daily_history",
+    "read_history",
+    "write_history",
+]
 
 
 class LedgerRow(NamedTuple):
@@ -42,6 +56,29 @@ class DayRow(NamedTuple):
     captured_minor: int
     voided_minor: int
     refunded_minor: int
+    version: int
+
+
+class DailyRow(NamedTuple):
+    """A channel's day of the daily report's figures from one source partition."""
+
+    day: date
+    channel: str
+    source_partition: int
+    orders_placed: int
+    revenue_minor: str
+    """JSON: per currency, minor units."""
+    cancellations: int
+    rejections: int
+    lead_times_s: list[float]
+    returns: int
+    returned_units: str
+    """JSON: per return reason, units."""
+    orders_returned: int
+    backorders: int
+    delivery_lead_times_s: list[float]
+    on_time: int
+    late: int
     version: int
 
 
@@ -73,15 +110,57 @@ WHERE stored.version <= excluded.version
 """
 
 
+_UPSERT_DAILY = """
+INSERT INTO analytics_daily_days AS stored
+    (day, channel, source_partition, orders_placed, revenue_minor, cancellations, rejections,
+     lead_times_s, returns, returned_units, orders_returned, backorders, delivery_lead_times_s,
+     on_time, late, version)
+SELECT day, channel, source_partition, orders_placed, revenue_minor, cancellations,
+       rejections, ARRAY(SELECT jsonb_array_elements_text(lead_times)::double precision),
+       returns, returned_units, orders_returned, backorders,
+       ARRAY(SELECT jsonb_array_elements_text(delivery_lead_times)::double precision),
+       on_time, late, version
+FROM unnest($1::date[], $2::text[], $3::int[], $4::int[], $5::jsonb[], $6::int[], $7::int[],
+            $8::jsonb[], $9::int[], $10::jsonb[], $11::int[], $12::int[], $13::jsonb[],
+            $14::int[], $15::int[], $16::int[])
+    AS excluded(day, channel, source_partition, orders_placed, revenue_minor, cancellations,
+                rejections, lead_times, returns, returned_units, orders_returned, backorders,
+                delivery_lead_times, on_time, late, version)
+ON CONFLICT (day, channel, source_partition) DO UPDATE SET
+    orders_placed = excluded.orders_placed, revenue_minor = excluded.revenue_minor,
+    cancellations = excluded.cancellations, rejections = excluded.rejections,
+    lead_times_s = excluded.lead_times_s, returns = excluded.returns,
+    returned_units = excluded.returned_units, orders_returned = excluded.orders_returned,
+    backorders = excluded.backorders, delivery_lead_times_s = excluded.delivery_lead_times_s,
+    on_time = excluded.on_time, late = excluded.late, version = excluded.version,
+    updated_at = now()
+WHERE stored.version <= excluded.version
+"""
+
+
 async def write_history(
-    pool: asyncpg.Pool, ledgers: Sequence[LedgerRow], days: Sequence[DayRow]
+    pool: asyncpg.Pool,
+    ledgers: Sequence[LedgerRow],
+    days: Sequence[DayRow],
+    daily: Sequence[DailyRow] = (),
 ) -> None:
     """Upsert the rows in one transaction, one statement per table."""
     async with pool.acquire() as conn, conn.transaction():
-        if ledgers:
-            await conn.execute(_UPSERT_LEDGERS, *_columns(ledgers, len(LedgerRow._fields)))
-        if days:
-            await conn.execute(_UPSERT_DAYS, *_columns(days, len(DayRow._fields)))
+        for statement, rows in (
+            (_UPSERT_LEDGERS, ledgers),
+            (_UPSERT_DAYS, days),
+            (_UPSERT_DAILY, [_lists_as_json(row) for row in daily]),
+        ):
+            if rows:
+                await conn.execute(statement, *_columns(rows, len(rows[0])))
+
+
+def _lists_as_json(row: DailyRow) -> tuple[object, ...]:
+    """unnest takes no array of arrays of different lengths: the lead times go as JSON."""
+    return row._replace(
+        lead_times_s=json.dumps(row.lead_times_s),  # type: ignore[arg-type]
+        delivery_lead_times_s=json.dumps(row.delivery_lead_times_s),  # type: ignore[arg-type]
+    )
 
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
@@ -117,18 +196,64 @@ async def read_history(
     """The stored days (from ``first`` to ``last`` inclusive, of ``channel``; each optional)
     and the orders placed on them whose money did not add up."""
     async with pool.acquire() as conn:
-        days = await conn.fetch(
-            f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_daily"
-            f" WHERE {_FILTER.format(day='day')}",
-            first,
-            last,
-            channel,
+        filters = (first, last, channel)
+        days = await _fetch_filtered(
+            conn, f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_daily", *filters
         )
-        exceptional = await conn.fetch(
+        exceptional = await _fetch_filtered(
+            conn,
             f"SELECT {', '.join(StoredExceptions._fields)} FROM analytics_funds_orders"
-            f" WHERE exceptions <> '[]'::jsonb AND {_FILTER.format(day='placed_on')}",
-            first,
-            last,
-            channel,
+            " WHERE exceptions <> '[]'::jsonb AND",
+            *filters,
+            day="placed_on",
         )
     return [StoredDay(*row) for row in days], [StoredExceptions(*row) for row in exceptional]
+
+
+async def read_daily_history(
+    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+) -> list[tuple[date, str, WindowFigures]]:
+    """The stored days of the daily report (from ``first`` to ``last`` inclusive, of
+    ``channel``; each optional), their partitions added up: (day, channel, figures), oldest
+    first, then by channel."""
+    figures = [each.name for each in fields(WindowFigures)]
+    async with pool.acquire() as conn:
+        rows = await _fetch_filtered(
+            conn,
+            f"SELECT day, channel, {', '.join(figures)} FROM analytics_daily",
+            first,
+            last,
+            channel,
+            then=" ORDER BY day, channel",
+        )
+    return [
+        (
+            row["day"],
+            row["channel"],
+            WindowFigures.from_dict(
+                {
+                    name: json.loads(row[name]) if isinstance(row[name], str) else row[name]
+                    for name in figures
+                }
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def _fetch_filtered(
+    conn: asyncpg.Connection,
+    select: str,
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    day: str = "day",
+    then: str = "",
+) -> list[asyncpg.Record]:
+    """``select`` (ending in ``WHERE ... AND`` when it has its own condition) with the rows of
+    ``day`` from ``first`` to ``last`` and of ``channel`` (each optional)."""
+    where = "" if select.endswith(" AND") else " WHERE"
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"{select}{where} {_FILTER.format(day=day)}{then}", first, last, channel
+    )
+    return rows

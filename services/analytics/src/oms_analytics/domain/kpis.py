@@ -129,6 +129,22 @@ class WindowFigures(Figures):
             late=int(data.get("late", 0)),
         )
 
+    def counted(self) -> int:
+        """How many contributions were added: each adds one to at least one of these counts
+        and none takes any away, so it only grows (the history's version of the figures)."""
+        return (
+            self.orders_placed
+            + self.cancellations
+            + self.rejections
+            + len(self.lead_times_s)
+            + self.returns
+            + self.orders_returned
+            + self.backorders
+            + len(self.delivery_lead_times_s)
+            + self.on_time
+            + self.late
+        )
+
     def summary(self) -> dict[str, Any]:
         """The published figures: counts, revenue, rates and lead-time percentiles."""
         return {

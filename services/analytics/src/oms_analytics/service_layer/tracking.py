@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import MutableMapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import asyncpg
+
+from oms_analytics.adapters.history import DailyRow, read_daily_history
 from oms_analytics.domain.kpis import Contribution, WindowFigures
 from oms_analytics.domain.locations import LocationContribution, LocationFigures
 from oms_analytics.domain.moments import utc_iso
@@ -35,7 +38,7 @@ from oms_events.registry import EventPayload
 from oms_events.returns import ReturnRequested
 from oms_events.sourcing import FulfilmentOrderCreated, FulfilmentOrderRerouted, OrderBackordered
 
-__all__ = ["TRACKED", "Analytics", "Store"]
+__all__ = ["TRACKED", "Analytics", "Store", "stored_daily"]
 
 Store = MutableMapping[str, Any]
 
@@ -69,6 +72,9 @@ class Analytics:
         self.grace = grace
         self.locations: Store = {} if locations is None else locations
         """Per window, location and source partition: the location's figures."""
+        self._changed_days: set[tuple[str, date, int]] = set()
+        """(channel, day, source partition) whose hourly windows changed since the last
+        ``take_changes``."""
 
     def record(
         self, envelope: Envelope, payload: EventPayload | None, topic: str, partition: int
@@ -151,6 +157,8 @@ class Analytics:
         figures = WindowFigures.from_dict(known) if known is not None else WindowFigures()
         figures.add(contribution)
         self.windows[key] = figures.to_dict()
+        if window.granularity is Granularity.HOUR:
+            self._changed_days.add((contribution.channel, window.start.date(), partition))
 
     def _add_at_location(
         self, window: Window, contribution: LocationContribution, partition: int
@@ -245,6 +253,51 @@ class Analytics:
             "days": _days(parts, first, last, "location", LocationFigures),
         }
 
+    def take_changes(self, everything: bool = False) -> list[DailyRow]:
+        """History rows for each channel's day per source partition changed since the last
+        call (``everything``: every day the tables hold, as after a start); the caller hands
+        them back with ``keep_changes`` if it could not store them."""
+        if everything:
+            days = set()
+            for key in list(self.windows.keys()):
+                kind, channel, start, partition = json.loads(key)
+                if kind == Granularity.HOUR:
+                    days.add((channel, datetime.fromisoformat(start).date(), int(partition)))
+        else:
+            days = self._changed_days
+        self._changed_days = set()
+        return [self._daily_row(*day) for day in sorted(days)]
+
+    def keep_changes(self, rows: list[DailyRow]) -> None:
+        self._changed_days.update((row.channel, row.day, row.source_partition) for row in rows)
+
+    def _daily_row(self, channel: str, day: date, partition: int) -> DailyRow:
+        """The day's hourly windows of ``channel`` read from ``partition``, added up."""
+        midnight = datetime.combine(day, time(), tzinfo=UTC)
+        hours = (
+            self.windows.get(_window_key(Window(Granularity.HOUR, start), channel, partition))
+            for start in (midnight + timedelta(hours=h) for h in range(24))
+        )
+        figures = WindowFigures.total(WindowFigures.from_dict(h) for h in hours if h is not None)
+        return DailyRow(
+            day=day,
+            channel=channel,
+            source_partition=partition,
+            orders_placed=figures.orders_placed,
+            revenue_minor=json.dumps(figures.revenue_minor, sort_keys=True),
+            cancellations=figures.cancellations,
+            rejections=figures.rejections,
+            lead_times_s=figures.lead_times_s,
+            returns=figures.returns,
+            returned_units=json.dumps(figures.returned_units, sort_keys=True),
+            orders_returned=figures.orders_returned,
+            backorders=figures.backorders,
+            delivery_lead_times_s=figures.delivery_lead_times_s,
+            on_time=figures.on_time,
+            late=figures.late,
+            version=figures.counted(),
+        )
+
     @staticmethod
     def _parts(
         store: Store, granularity: Granularity, name: str | None
@@ -266,6 +319,23 @@ class Analytics:
             for key, value in list(self.marks.items())
             if key.startswith(f"late/{granularity}/")
         )
+
+
+async def stored_daily(
+    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+) -> dict[str, Any]:
+    """The daily report as it was last written to PostgreSQL, in the shape of
+    :meth:`Analytics.daily` without ``late_events_dropped`` (a count the history does not
+    keep)."""
+    return {
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
+        "channel": channel,
+        "days": [
+            {"day": day.isoformat(), "channel": day_channel, **figures.summary()}
+            for day, day_channel, figures in await read_daily_history(pool, first, last, channel)
+        ],
+    }
 
 
 def _summary(figures: type[WindowFigures | LocationFigures], parts: list[dict[str, Any]]) -> Any:
