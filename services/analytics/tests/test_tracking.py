@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from oms_analytics.domain.kpis import WindowFigures
+from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.service_layer.tracking import Analytics
 from oms_events.fulfilment import ShipmentShipped
@@ -111,23 +113,26 @@ def test_changed_days_become_history_rows_per_partition_once_and_again_when_aske
     _record(analytics, accepted("A2", "web", 500), at("11:20"), partition=0)
     _record(analytics, accepted("A3", "web", 700), at("09:30"), partition=3)
     _record(analytics, canceled("A2", at("11:40")), at("11:40"), partition=0)
-    _record(analytics, shipped("A1", at("10:10")), at("10:10"), partition=0)
+    _record(analytics, shipped("A1", at("10:10"), "HAM"), at("10:10"), partition=0)
     rows = analytics.take_changes()
-    # One row per channel, day and partition: partition 0's three hours added up.
-    assert [(r.channel, r.day.isoformat(), r.source_partition) for r in rows] == [
-        ("web", "2026-11-24", 0),
-        ("web", "2026-11-24", 3),
+    # One row per location or channel, day and partition: partition 0's hours added up.
+    assert [(r.figures, r.name, r.day.isoformat(), r.source_partition) for r in rows] == [
+        (LocationFigures(lead_times_s=[3600.0]), "HAM", "2026-11-24", 0),
+        (
+            WindowFigures(
+                orders_placed=2, revenue_minor={"EUR": 1500}, cancellations=1, lead_times_s=[3600.0]
+            ),
+            "web",
+            "2026-11-24",
+            0,
+        ),
+        (WindowFigures(orders_placed=1, revenue_minor={"EUR": 700}), "web", "2026-11-24", 3),
     ]
-    zero, three = rows
-    assert (zero.orders_placed, zero.revenue_minor, zero.cancellations) == (2, '{"EUR": 1500}', 1)
-    assert (zero.lead_times_s, zero.returned_units, zero.version) == ([3600.0], "{}", 4)
-    assert (three.orders_placed, three.revenue_minor, three.version) == (1, '{"EUR": 700}', 1)
+    assert [r.figures.counted() for r in rows] == [1, 4, 1]  # the rows' versions
     assert analytics.take_changes() == []
-    analytics.keep_changes(rows[1:])  # the write failed: it comes again
+    analytics.keep_changes(rows[1:])  # the write failed: they come again
     assert analytics.take_changes() == rows[1:]
     assert analytics.take_changes(everything=True) == rows
     # A later figure raises the version: the stored row is replaced only by a newer copy.
     _record(analytics, rejected("R1", "web"), at("12:00"), partition=3)
-    assert [(r.source_partition, r.rejections, r.version) for r in analytics.take_changes()] == [
-        (3, 1, 2)
-    ]
+    assert [(r.source_partition, r.figures.counted()) for r in analytics.take_changes()] == [(3, 2)]

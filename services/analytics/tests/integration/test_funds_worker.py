@@ -428,7 +428,9 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
         EXPECTED_EXCEPTIONS[:1],
     )
     await _daily_history_is_the_live_report(worker)
-    content_type, body = await _get(worker, "/v1/reports/daily/history", 400, location="L1")
+    content_type, body = await _get(
+        worker, "/v1/reports/daily/history", 400, location="L1", channel=POS
+    )
     assert content_type == "application/problem+json" and '"field":"location"' in body.replace(
         " ", ""
     )

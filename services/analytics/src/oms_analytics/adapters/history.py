@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import Field, fields
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import asyncpg
 
-from oms_analytics.domain.kpis import WindowFigures
+from oms_analytics.domain.kpis import Figures, WindowFigures
+from oms_analytics.domain.locations import LocationFigures
 
 __all__ = [
     "DailyRow",
@@ -60,26 +61,28 @@ class DayRow(NamedTuple):
 
 
 class DailyRow(NamedTuple):
-    """A channel's day of the daily report's figures from one source partition."""
+    """A channel's (``WindowFigures``) or a location's (``LocationFigures``) day from one
+    source partition: its hourly windows there added up."""
 
     day: date
-    channel: str
+    name: str
+    """The channel or the location."""
     source_partition: int
-    orders_placed: int
-    revenue_minor: str
-    """JSON: per currency, minor units."""
-    cancellations: int
-    rejections: int
-    lead_times_s: list[float]
-    returns: int
-    returned_units: str
-    """JSON: per return reason, units."""
-    orders_returned: int
-    backorders: int
-    delivery_lead_times_s: list[float]
-    on_time: int
-    late: int
-    version: int
+    figures: Figures
+
+
+class _DailyTable(NamedTuple):
+    table: str
+    view: str
+    dimension: str
+
+
+_DAILY_TABLES: dict[type[Figures], _DailyTable] = {
+    WindowFigures: _DailyTable("analytics_daily_days", "analytics_daily", "channel"),
+    LocationFigures: _DailyTable(
+        "analytics_daily_location_days", "analytics_daily_locations", "location"
+    ),
+}
 
 
 _UPSERT_LEDGERS = """
@@ -110,32 +113,37 @@ WHERE stored.version <= excluded.version
 """
 
 
-_UPSERT_DAILY = """
-INSERT INTO analytics_daily_days AS stored
-    (day, channel, source_partition, orders_placed, revenue_minor, cancellations, rejections,
-     lead_times_s, returns, returned_units, orders_returned, backorders, delivery_lead_times_s,
-     on_time, late, version)
-SELECT day, channel, source_partition, orders_placed, revenue_minor, cancellations,
-       rejections, ARRAY(SELECT jsonb_array_elements_text(lead_times)::double precision),
-       returns, returned_units, orders_returned, backorders,
-       ARRAY(SELECT jsonb_array_elements_text(delivery_lead_times)::double precision),
-       on_time, late, version
-FROM unnest($1::date[], $2::text[], $3::int[], $4::int[], $5::jsonb[], $6::int[], $7::int[],
-            $8::jsonb[], $9::int[], $10::jsonb[], $11::int[], $12::int[], $13::jsonb[],
-            $14::int[], $15::int[], $16::int[])
-    AS excluded(day, channel, source_partition, orders_placed, revenue_minor, cancellations,
-                rejections, lead_times, returns, returned_units, orders_returned, backorders,
-                delivery_lead_times, on_time, late, version)
-ON CONFLICT (day, channel, source_partition) DO UPDATE SET
-    orders_placed = excluded.orders_placed, revenue_minor = excluded.revenue_minor,
-    cancellations = excluded.cancellations, rejections = excluded.rejections,
-    lead_times_s = excluded.lead_times_s, returns = excluded.returns,
-    returned_units = excluded.returned_units, orders_returned = excluded.orders_returned,
-    backorders = excluded.backorders, delivery_lead_times_s = excluded.delivery_lead_times_s,
-    on_time = excluded.on_time, late = excluded.late, version = excluded.version,
-    updated_at = now()
+def _daily_upsert(figures: type[Figures]) -> str:
+    """The upsert of a day's figures per source partition, its columns the figures' fields:
+    counts as integers, amounts per key as jsonb, lists (lead times) as arrays, which go in
+    as jsonb (unnest takes no array of arrays of different lengths)."""
+    table, _, dimension = _DAILY_TABLES[figures]
+    kinds = {each.name: _kind(each) for each in fields(figures)}
+    columns = ["day", dimension, "source_partition", *kinds, "version"]
+    given = ["date", "text", "int", *("int" if k == "int" else "jsonb" for k in kinds.values())]
+    picked = [
+        f"ARRAY(SELECT jsonb_array_elements_text({name})::double precision)"
+        if kinds.get(name) == "list"
+        else name
+        for name in columns
+    ]
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate([*given, "int"], start=1))
+    replaced = ", ".join(f"{name} = excluded.{name}" for name in [*kinds, "version"])
+    return f"""
+INSERT INTO {table} AS stored ({", ".join(columns)})
+SELECT {", ".join(picked)}
+FROM unnest({arrays}) AS excluded({", ".join(columns)})
+ON CONFLICT (day, {dimension}, source_partition) DO UPDATE SET {replaced}, updated_at = now()
 WHERE stored.version <= excluded.version
 """
+
+
+def _kind(each: Field[Any]) -> str:
+    factory = each.default_factory
+    return "list" if factory is list else "dict" if factory is dict else "int"
+
+
+_UPSERT_DAILY = {figures: _daily_upsert(figures) for figures in _DAILY_TABLES}
 
 
 async def write_history(
@@ -145,22 +153,26 @@ async def write_history(
     daily: Sequence[DailyRow] = (),
 ) -> None:
     """Upsert the rows in one transaction, one statement per table."""
+    statements: list[tuple[str, Sequence[tuple[object, ...]]]] = [
+        (_UPSERT_LEDGERS, ledgers),
+        (_UPSERT_DAYS, days),
+    ]
+    for figures, statement in _UPSERT_DAILY.items():
+        of_table = [_daily_columns(row) for row in daily if type(row.figures) is figures]
+        statements.append((statement, of_table))
     async with pool.acquire() as conn, conn.transaction():
-        for statement, rows in (
-            (_UPSERT_LEDGERS, ledgers),
-            (_UPSERT_DAYS, days),
-            (_UPSERT_DAILY, [_lists_as_json(row) for row in daily]),
-        ):
+        for statement, rows in statements:
             if rows:
                 await conn.execute(statement, *_columns(rows, len(rows[0])))
 
 
-def _lists_as_json(row: DailyRow) -> tuple[object, ...]:
-    """unnest takes no array of arrays of different lengths: the lead times go as JSON."""
-    return row._replace(
-        lead_times_s=json.dumps(row.lead_times_s),  # type: ignore[arg-type]
-        delivery_lead_times_s=json.dumps(row.delivery_lead_times_s),  # type: ignore[arg-type]
+def _daily_columns(row: DailyRow) -> tuple[object, ...]:
+    stored = row.figures.to_dict()
+    figures = (
+        value if isinstance(value, int) else json.dumps(value, sort_keys=True)
+        for value in (stored[each.name] for each in fields(row.figures))
     )
+    return (row.day, row.name, row.source_partition, *figures, row.figures.counted())
 
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
@@ -187,7 +199,7 @@ class StoredExceptions(NamedTuple):
 
 
 _FILTER = """($1::date IS NULL OR {day} >= $1) AND ($2::date IS NULL OR {day} <= $2)
-AND ($3::text IS NULL OR channel = $3)"""
+AND ($3::text IS NULL OR {name} = $3)"""
 
 
 async def read_history(
@@ -211,30 +223,34 @@ async def read_history(
 
 
 async def read_daily_history(
-    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
-) -> list[tuple[date, str, WindowFigures]]:
-    """The stored days of the daily report (from ``first`` to ``last`` inclusive, of
-    ``channel``; each optional), their partitions added up: (day, channel, figures), oldest
-    first, then by channel."""
-    figures = [each.name for each in fields(WindowFigures)]
+    pool: asyncpg.Pool,
+    figures: type[Figures],
+    first: date | None,
+    last: date | None,
+    name: str | None,
+) -> list[tuple[date, str, Figures]]:
+    """The stored days of the daily report per channel (``WindowFigures``) or location
+    (``LocationFigures``), from ``first`` to ``last`` inclusive, of the channel or location
+    ``name`` (each optional), their partitions added up: (day, name, figures), oldest first,
+    then by name."""
+    _, view, dimension = _DAILY_TABLES[figures]
+    names = [each.name for each in fields(figures)]
     async with pool.acquire() as conn:
         rows = await _fetch_filtered(
             conn,
-            f"SELECT day, channel, {', '.join(figures)} FROM analytics_daily",
+            f"SELECT day, {dimension}, {', '.join(names)} FROM {view}",
             first,
             last,
-            channel,
-            then=" ORDER BY day, channel",
+            name,
+            dimension=dimension,
+            then=f" ORDER BY day, {dimension}",
         )
     return [
         (
             row["day"],
-            row["channel"],
-            WindowFigures.from_dict(
-                {
-                    name: json.loads(row[name]) if isinstance(row[name], str) else row[name]
-                    for name in figures
-                }
+            row[dimension],
+            figures.from_dict(
+                {n: json.loads(row[n]) if isinstance(row[n], str) else row[n] for n in names}
             ),
         )
         for row in rows
@@ -246,14 +262,15 @@ async def _fetch_filtered(
     select: str,
     first: date | None,
     last: date | None,
-    channel: str | None,
+    name: str | None,
     day: str = "day",
+    dimension: str = "channel",
     then: str = "",
 ) -> list[asyncpg.Record]:
     """``select`` (ending in ``WHERE ... AND`` when it has its own condition) with the rows of
-    ``day`` from ``first`` to ``last`` and of ``channel`` (each optional)."""
+    ``day`` from ``first`` to ``last`` and of ``name`` (the ``dimension``'s; each optional)."""
     where = "" if select.endswith(" AND") else " WHERE"
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"{select}{where} {_FILTER.format(day=day)}{then}", first, last, channel
+        f"{select}{where} {_FILTER.format(day=day, name=dimension)}{then}", first, last, name
     )
     return rows

@@ -22,6 +22,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.history import History
@@ -120,15 +121,21 @@ def register_views(
             return _answer(self, request, report, report["days"])
 
     class HistoryDaily(_Report):
+        locations = False
+
         async def answer(self, request: Request, **params: str) -> Response:
             first, last = _days(request)
-            channel = _channel(request)
-            if _location(request) is not None:
-                raise BadParameter("location", "the daily history is per channel, not location")
+            location = _location(request)
             if history.pool is None:
                 return _problem(self, 503, "unavailable", "the history database is not ready")
-            report = await stored_daily(history.pool, first, last, channel)
+            if location is not None or self.locations:
+                report = await stored_daily(history.pool, first, last, location, LocationFigures)
+            else:
+                report = await stored_daily(history.pool, first, last, _channel(request))
             return _answer(self, request, report, report["days"])
+
+    class LocationHistoryDaily(HistoryDaily):
+        locations = True
 
     class OrderFunds(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
@@ -155,6 +162,7 @@ def register_views(
     app.page("/v1/reports/daily")(Daily)
     app.page("/v1/reports/daily/locations")(LocationDaily)
     app.page("/v1/reports/daily/history")(HistoryDaily)
+    app.page("/v1/reports/daily/locations/history")(LocationHistoryDaily)
     app.page("/v1/reports/stock")(StockReport)
     app.page("/v1/reports/stock/out")(OutOfStockNow)
     app.page("/v1/reports/reconciliation")(Reconciliation)

@@ -14,12 +14,12 @@ import json
 from collections import defaultdict
 from collections.abc import MutableMapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from oms_analytics.adapters.history import DailyRow, read_daily_history
-from oms_analytics.domain.kpis import Contribution, WindowFigures
+from oms_analytics.domain.kpis import Contribution, Figures, WindowFigures
 from oms_analytics.domain.locations import LocationContribution, LocationFigures
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle, settle_locations
@@ -72,9 +72,9 @@ class Analytics:
         self.grace = grace
         self.locations: Store = {} if locations is None else locations
         """Per window, location and source partition: the location's figures."""
-        self._changed_days: set[tuple[str, date, int]] = set()
-        """(channel, day, source partition) whose hourly windows changed since the last
-        ``take_changes``."""
+        self._changed_days: set[_Day] = set()
+        """Channels' and locations' days per source partition whose hourly windows changed
+        since the last ``take_changes``."""
 
     def record(
         self, envelope: Envelope, payload: EventPayload | None, topic: str, partition: int
@@ -157,8 +157,7 @@ class Analytics:
         figures = WindowFigures.from_dict(known) if known is not None else WindowFigures()
         figures.add(contribution)
         self.windows[key] = figures.to_dict()
-        if window.granularity is Granularity.HOUR:
-            self._changed_days.add((contribution.channel, window.start.date(), partition))
+        self._changed(WindowFigures, window, contribution.channel, partition)
 
     def _add_at_location(
         self, window: Window, contribution: LocationContribution, partition: int
@@ -168,6 +167,11 @@ class Analytics:
         figures = LocationFigures.from_dict(known) if known is not None else LocationFigures()
         figures.add(contribution)
         self.locations[key] = figures.to_dict()
+        self._changed(LocationFigures, window, contribution.location, partition)
+
+    def _changed(self, figures: type[Figures], window: Window, name: str, partition: int) -> None:
+        if window.granularity is Granularity.HOUR:
+            self._changed_days.add(_Day(figures, name, window.start.date(), partition))
 
     def watermark(self, topic: str, partition: int) -> datetime | None:
         mark = self.marks.get(f"watermark/{topic}/{partition}")
@@ -254,49 +258,41 @@ class Analytics:
         }
 
     def take_changes(self, everything: bool = False) -> list[DailyRow]:
-        """History rows for each channel's day per source partition changed since the last
-        call (``everything``: every day the tables hold, as after a start); the caller hands
-        them back with ``keep_changes`` if it could not store them."""
+        """History rows for each channel's and location's day per source partition changed
+        since the last call (``everything``: every day the tables hold, as after a start);
+        the caller hands them back with ``keep_changes`` if it could not store them."""
         if everything:
-            days = set()
-            for key in list(self.windows.keys()):
-                kind, channel, start, partition = json.loads(key)
-                if kind == Granularity.HOUR:
-                    days.add((channel, datetime.fromisoformat(start).date(), int(partition)))
+            days = {
+                _Day(figures, name, datetime.fromisoformat(start).date(), int(partition))
+                for figures, store in self._stores()
+                for kind, name, start, partition in map(json.loads, list(store.keys()))
+                if kind == Granularity.HOUR
+            }
         else:
             days = self._changed_days
         self._changed_days = set()
-        return [self._daily_row(*day) for day in sorted(days)]
+        ordered = sorted(days, key=lambda d: (d.figures.__name__, d.name, d.day, d.partition))
+        return [self._daily_row(day) for day in ordered]
 
     def keep_changes(self, rows: list[DailyRow]) -> None:
-        self._changed_days.update((row.channel, row.day, row.source_partition) for row in rows)
+        self._changed_days.update(
+            _Day(type(row.figures), row.name, row.day, row.source_partition) for row in rows
+        )
 
-    def _daily_row(self, channel: str, day: date, partition: int) -> DailyRow:
-        """The day's hourly windows of ``channel`` read from ``partition``, added up."""
-        midnight = datetime.combine(day, time(), tzinfo=UTC)
+    def _stores(self) -> tuple[tuple[type[Figures], Store], ...]:
+        return ((WindowFigures, self.windows), (LocationFigures, self.locations))
+
+    def _daily_row(self, day: _Day) -> DailyRow:
+        """The day's hourly windows of the channel or location read from the partition,
+        added up."""
+        store = dict(self._stores())[day.figures]
+        midnight = datetime.combine(day.day, time(), tzinfo=UTC)
         hours = (
-            self.windows.get(_window_key(Window(Granularity.HOUR, start), channel, partition))
+            store.get(_window_key(Window(Granularity.HOUR, start), day.name, day.partition))
             for start in (midnight + timedelta(hours=h) for h in range(24))
         )
-        figures = WindowFigures.total(WindowFigures.from_dict(h) for h in hours if h is not None)
-        return DailyRow(
-            day=day,
-            channel=channel,
-            source_partition=partition,
-            orders_placed=figures.orders_placed,
-            revenue_minor=json.dumps(figures.revenue_minor, sort_keys=True),
-            cancellations=figures.cancellations,
-            rejections=figures.rejections,
-            lead_times_s=figures.lead_times_s,
-            returns=figures.returns,
-            returned_units=json.dumps(figures.returned_units, sort_keys=True),
-            orders_returned=figures.orders_returned,
-            backorders=figures.backorders,
-            delivery_lead_times_s=figures.delivery_lead_times_s,
-            on_time=figures.on_time,
-            late=figures.late,
-            version=figures.counted(),
-        )
+        figures = day.figures.total(day.figures.from_dict(h) for h in hours if h is not None)
+        return DailyRow(day.day, day.name, day.partition, figures)
 
     @staticmethod
     def _parts(
@@ -322,18 +318,24 @@ class Analytics:
 
 
 async def stored_daily(
-    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+    pool: asyncpg.Pool,
+    first: date | None,
+    last: date | None,
+    name: str | None,
+    figures: type[WindowFigures | LocationFigures] = WindowFigures,
 ) -> dict[str, Any]:
-    """The daily report as it was last written to PostgreSQL, in the shape of
-    :meth:`Analytics.daily` without ``late_events_dropped`` (a count the history does not
-    keep)."""
+    """The daily report per channel (or location, with ``LocationFigures``) as it was last
+    written to PostgreSQL, in the shape of :meth:`Analytics.daily` (or
+    :meth:`Analytics.location_daily`) without ``late_events_dropped`` (a count the history
+    does not keep)."""
+    dimension = "channel" if figures is WindowFigures else "location"
     return {
         "from": first.isoformat() if first else None,
         "to": last.isoformat() if last else None,
-        "channel": channel,
+        dimension: name,
         "days": [
-            {"day": day.isoformat(), "channel": day_channel, **figures.summary()}
-            for day, day_channel, figures in await read_daily_history(pool, first, last, channel)
+            {"day": day.isoformat(), dimension: day_name, **stored.summary()}
+            for day, day_name, stored in await read_daily_history(pool, figures, first, last, name)
         ],
     }
 
@@ -382,6 +384,14 @@ def _days(
         {"day": day.isoformat(), dimension: name, **_summary(figures, stored)}
         for (day, name), stored in sorted(days.items())
     ]
+
+
+class _Day(NamedTuple):
+    figures: type[Figures]
+    """WindowFigures for a channel's day, LocationFigures for a location's."""
+    name: str
+    day: date
+    partition: int
 
 
 def _return_request(payload: ReturnRequested, at: datetime) -> ReturnRequest:

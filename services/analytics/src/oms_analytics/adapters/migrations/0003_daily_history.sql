@@ -1,5 +1,5 @@
--- Daily report history (docs/analytics.md): the worker upserts each channel's day per source
--- partition, the hourly windows of that partition added up, as the faust table keeps them
+-- Daily report history (docs/analytics.md): the worker upserts each channel's (and each
+-- location's) day per source partition, the hourly windows of that partition added up, as the faust table keeps them
 -- (each partition's windows have their own writer); a row is only replaced by a copy as new
 -- or newer (version: the figures counted, which only grows), so a replay writes the same rows.
 -- The lead times are kept (not their percentiles, which do not add up) so that the day's
@@ -63,3 +63,30 @@ SELECT day, channel,
        sum(late)::integer AS late
 FROM analytics_daily_days
 GROUP BY day, channel;
+
+-- The same per location.
+CREATE TABLE analytics_daily_location_days (
+    day date NOT NULL,
+    location text NOT NULL,
+    source_partition integer NOT NULL,
+    offered integer NOT NULL,
+    rejected integer NOT NULL,
+    resourced integer NOT NULL,
+    lead_times_s double precision[] NOT NULL,
+    on_time integer NOT NULL,
+    late integer NOT NULL,
+    version integer NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (day, location, source_partition)
+);
+
+CREATE VIEW analytics_daily_locations AS
+SELECT day, location,
+       sum(offered)::integer AS offered,
+       sum(rejected)::integer AS rejected,
+       sum(resourced)::integer AS resourced,
+       analytics_join_sorted(lead_times_s) AS lead_times_s,
+       sum(on_time)::integer AS on_time,
+       sum(late)::integer AS late
+FROM analytics_daily_location_days
+GROUP BY day, location;
