@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from oms_analytics.domain.kpis import WindowFigures
+from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.service_layer.tracking import Analytics
 from oms_events.fulfilment import ShipmentShipped
@@ -103,3 +105,34 @@ def test_a_late_event_joins_every_hop_of_its_minute_until_the_grace_is_past() ->
     assert placed["09:00"] == 1 and placed["09:20"] == 1  # L1 (09:59) alone
     assert placed["09:25"] == 2 and placed["09:55"] == 2  # L1 and A1 (10:20)
     assert placed["10:15"] == 1 and sum(placed.values()) == 24  # two orders, twelve hops each
+
+
+def test_changed_days_become_history_rows_per_partition_once_and_again_when_asked() -> None:
+    analytics = _analytics()
+    _record(analytics, accepted("A1", "web", 1000), at("09:10"), partition=0)
+    _record(analytics, accepted("A2", "web", 500), at("11:20"), partition=0)
+    _record(analytics, accepted("A3", "web", 700), at("09:30"), partition=3)
+    _record(analytics, canceled("A2", at("11:40")), at("11:40"), partition=0)
+    _record(analytics, shipped("A1", at("10:10"), "HAM"), at("10:10"), partition=0)
+    rows = analytics.take_changes()
+    # One row per location or channel, day and partition: partition 0's hours added up.
+    assert [(r.figures, r.name, r.day.isoformat(), r.source_partition) for r in rows] == [
+        (LocationFigures(lead_times_s=[3600.0]), "HAM", "2026-11-24", 0),
+        (
+            WindowFigures(
+                orders_placed=2, revenue_minor={"EUR": 1500}, cancellations=1, lead_times_s=[3600.0]
+            ),
+            "web",
+            "2026-11-24",
+            0,
+        ),
+        (WindowFigures(orders_placed=1, revenue_minor={"EUR": 700}), "web", "2026-11-24", 3),
+    ]
+    assert [r.figures.counted() for r in rows] == [1, 4, 1]  # the rows' versions
+    assert analytics.take_changes() == []
+    analytics.keep_changes(rows[1:])  # the write failed: they come again
+    assert analytics.take_changes() == rows[1:]
+    assert analytics.take_changes(everything=True) == rows
+    # A later figure raises the version: the stored row is replaced only by a newer copy.
+    _record(analytics, rejected("R1", "web"), at("12:00"), partition=3)
+    assert [(r.source_partition, r.figures.counted()) for r in analytics.take_changes()] == [(3, 2)]

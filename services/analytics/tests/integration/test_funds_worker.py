@@ -186,6 +186,17 @@ EXPECTED_DAILY_ROWS = [
     ("2026-11-25", WEB, "EUR", 0, 0, 0, 2500),
 ]
 
+# The daily report's history (analytics_daily: the partitions added up): day, channel, orders
+# placed, revenue, cancellations, rejections, lead times, returns, units by reason, orders
+# returned, backorders, delivery lead times, on time, late; then the sum of the partitions'
+# versions (each a count of the figures counted there).
+EXPECTED_DAILY_HISTORY_ROWS = [
+    ("2026-11-24", POS, 1, {"EUR": 1500}, 1, 0, [], 1, {"wrong_item": 1}, 0, 0, [], 0, 0),
+    ("2026-11-24", WEB, 2, {"EUR": 5000}, 0, 1, [1800.0, 3600.0], 1,
+     {"damaged": 1, "size_or_fit": 2}, 2, 0, [10800.0], 0, 0),
+]  # fmt: skip
+EXPECTED_DAILY_VERSIONS = [(POS, 3), (WEB, 9)]
+
 
 async def _get(
     worker: ServiceProcess, path: str, status: int = 200, **query: str
@@ -236,8 +247,10 @@ async def _reports(worker: ServiceProcess) -> dict[str, Any]:
     }
 
 
-async def _stored(env: Env) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], datetime]:
-    """The history rows (orders, per-day view) and the oldest write of them."""
+async def _stored(
+    env: Env,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], datetime]:
+    """The funds history rows (orders, per-day view) and the oldest write of them."""
     orders = await env.fetch(
         "analytics",
         "SELECT order_id, channel, placed_on::text, closure, exceptions, version, updated_at"
@@ -257,11 +270,43 @@ async def _stored(env: Env) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     return order_rows, [tuple(r) for r in days], oldest
 
 
+async def _stored_daily(
+    env: Env,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], datetime]:
+    """The daily report's history rows (the view), the partitions' versions per channel and
+    the oldest write of them."""
+    days = await env.fetch(
+        "analytics",
+        "SELECT day::text, channel, orders_placed, revenue_minor, cancellations, rejections,"
+        " lead_times_s, returns, returned_units, orders_returned, backorders,"
+        " delivery_lead_times_s, on_time, late FROM analytics_daily ORDER BY day, channel",
+    )
+    parts = await env.fetch(
+        "analytics",
+        "SELECT channel, sum(version)::int AS version, min(updated_at) AS oldest"
+        " FROM analytics_daily_days GROUP BY channel ORDER BY channel",
+    )
+    rows = [
+        tuple(json.loads(v) if name in ("revenue_minor", "returned_units") else v
+              for name, v in r.items())
+        for r in days
+    ]  # fmt: skip
+    oldest = min(r["oldest"] for r in parts) if parts else datetime.min
+    return rows, [(r["channel"], r["version"]) for r in parts], oldest
+
+
 async def _history(env: Env, written_after: datetime | None = None) -> None:
     async def probe() -> bool:
         orders, days, oldest = await _stored(env)
-        fresh = written_after is None or oldest > written_after
-        return orders == EXPECTED_ORDER_ROWS and days == EXPECTED_DAILY_ROWS and fresh
+        daily, versions, oldest_daily = await _stored_daily(env)
+        fresh = written_after is None or min(oldest, oldest_daily) > written_after
+        return (
+            orders == EXPECTED_ORDER_ROWS
+            and days == EXPECTED_DAILY_ROWS
+            and daily == EXPECTED_DAILY_HISTORY_ROWS
+            and versions == EXPECTED_DAILY_VERSIONS
+            and fresh
+        )
 
     await wait_for(probe, timeout=60, interval=0.3, what="the funds history in PostgreSQL")
 
@@ -382,6 +427,13 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
         EXPECTED_DAYS[:1],
         EXPECTED_EXCEPTIONS[:1],
     )
+    await _daily_history_is_the_live_report(worker)
+    content_type, body = await _get(
+        worker, "/v1/reports/daily/history", 400, location="L1", channel=POS
+    )
+    assert content_type == "application/problem+json" and '"field":"location"' in body.replace(
+        " ", ""
+    )
 
     worker.stop()
     _, _, before_restart = await _stored(env)
@@ -392,11 +444,32 @@ async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> No
     await _history_connected(restarted)
     restarted.stop()
     orders, days, before_replay = await _stored(env)
+    daily, versions, daily_before_replay = await _stored_daily(env)
     assert (orders, days) == (EXPECTED_ORDER_ROWS, EXPECTED_DAILY_ROWS)
-    assert before_replay > before_restart  # every row written again as the worker stopped
+    assert (daily, versions) == (EXPECTED_DAILY_HISTORY_ROWS, EXPECTED_DAILY_VERSIONS)
+    # Every row written again as the worker stopped.
+    assert min(before_replay, daily_before_replay) > before_restart
+    before_replay = max(before_replay, daily_before_replay)
 
     replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay", **history)
     await replay.wait_ready()
     assert await _reports(replay) == reports
     await _history(env, written_after=before_replay)
     assert await _json(replay, "/v1/reports/reconciliation/history") == EXPECTED_RECONCILIATION
+    await _daily_history_is_the_live_report(replay)
+
+
+async def _daily_history_is_the_live_report(worker: ServiceProcess) -> None:
+    """The daily report read back from PostgreSQL is the live one (without its count of late
+    events, which the history does not keep), as JSON and CSV, unfiltered and filtered."""
+    for query in ({}, _ONE_DAY, {"channel": POS}, {"channel": WEB, "to": "2026-11-23"}):
+        live = await _json(worker, "/v1/reports/daily", **query)
+        stored = await _json(worker, "/v1/reports/daily/history", **query)
+        del live["late_events_dropped"]
+        assert stored == live
+        assert await _get(worker, "/v1/reports/daily/history", format="csv", **query) == (
+            await _get(worker, "/v1/reports/daily", format="csv", **query)
+        )
+    assert (await _json(worker, "/v1/reports/daily/history", **_ONE_DAY))["days"] == (
+        EXPECTED_DAILY["days"]
+    )

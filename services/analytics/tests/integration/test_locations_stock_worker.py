@@ -7,6 +7,7 @@ a replay from offset 0 by a new consumer group (new tables) computes them again.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -123,8 +124,75 @@ EXPECTED_STOCK_HOURS = [
 # fmt: on
 
 
+# The location days in PostgreSQL (analytics_daily_locations: the partitions added up): day,
+# location, offered, rejected, resourced, lead times, on time, late; then per location the
+# sum of the partitions' versions (each a count of the figures counted there).
+EXPECTED_LOCATION_DAY_ROWS = [
+    ("2026-11-24", MUC, 1, 1, 1, [], 0, 0),
+    ("2026-11-24", HAM, 3, 0, 0, [2400.0, 3600.0, 4500.0], 1, 1),
+]
+EXPECTED_LOCATION_VERSIONS = [(MUC, 3), (HAM, 8)]
+HISTORY = {"OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5"}
+
+
+async def _stored_location_days(env: Env) -> tuple[list[Any], list[Any], datetime]:
+    """The location days' history rows (the view), the partitions' versions per location and
+    the oldest write of them."""
+    days = await env.fetch(
+        "analytics",
+        "SELECT day::text, location, offered, rejected, resourced, lead_times_s, on_time, late"
+        " FROM analytics_daily_locations ORDER BY day, location",
+    )
+    parts = await env.fetch(
+        "analytics",
+        "SELECT location, sum(version)::int AS version, min(updated_at) AS oldest"
+        " FROM analytics_daily_location_days GROUP BY location ORDER BY location",
+    )
+    oldest = min((r["oldest"] for r in parts), default=datetime.min)
+    return [tuple(r) for r in days], [(r["location"], r["version"]) for r in parts], oldest
+
+
+async def _location_history(env: Env, written_after: datetime = datetime.min) -> datetime:
+    """Wait for the location days in PostgreSQL, written after ``written_after``; their
+    oldest write."""
+    seen: list[Any] = []
+
+    async def probe() -> bool:
+        seen[:] = await _stored_location_days(env)
+        days, versions, oldest = seen
+        fresh = written_after == datetime.min or oldest > written_after
+        return (days, versions) == (EXPECTED_LOCATION_DAY_ROWS, EXPECTED_LOCATION_VERSIONS) and (
+            fresh
+        )
+
+    try:
+        await wait_for(probe, timeout=60, interval=0.3, what="the location days in PostgreSQL")
+    except AssertionError:  # show how they differ
+        assert seen[:2] == [EXPECTED_LOCATION_DAY_ROWS, EXPECTED_LOCATION_VERSIONS]
+        raise
+    return seen[2]  # type: ignore[no-any-return]
+
+
+async def _location_history_is_the_live_report(worker: ServiceProcess) -> None:
+    """The location days read back from PostgreSQL are the live ones (without the count of
+    late events), as JSON and CSV, every location's and one's."""
+    every, one = "/v1/reports/daily/locations", "/v1/reports/daily"
+    for live_path, stored_path, query in (
+        (every, f"{every}/history", {}),
+        (one, f"{one}/history", {"location": HAM}),
+        (every, f"{every}/history", {"location": MUC}),
+        (every, f"{every}/history", {"to": "2026-11-23"}),
+    ):
+        live = await _report(worker, live_path, **query)
+        del live["late_events_dropped"]
+        assert await _report(worker, stored_path, **query) == live
+        assert await _report(worker, stored_path, format="csv", **query) == (
+            await _report(worker, live_path, format="csv", **query)
+        )
+
+
 async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: Env) -> None:
-    worker = await env.service("analytics")
+    worker = await env.service("analytics", **HISTORY)
     await worker.wait_ready()
 
     # An unreadable stock record is logged and skipped; the worker keeps counting.
@@ -209,6 +277,8 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     ]
     status, problem = await _get(worker, "/v1/kpis", location=HAM, channel=WEB)
     assert status == 400 and problem["errors"][0]["field"] == "location"
+    await _location_history(env)
+    await _location_history_is_the_live_report(worker)
 
     stock_hours = await _report(worker, "/v1/reports/stock", window="hour")
     assert stock_hours["as_of"] == "2026-11-24T12:20:00Z"
@@ -246,9 +316,15 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     assert await _report(restarted, "/v1/reports/stock", window="hour") == stock_hours
     assert await _report(restarted, "/v1/reports/stock/out") == out
 
-    replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay")
+    restarted.stop()
+    _, _, before_replay = await _stored_location_days(env)
+
+    replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay", **HISTORY)
     await replay.wait_ready()
     await _until_read(replay, orders=5, sourcing=10, shipments=8, inventory=8)
+    # The replay writes the same rows again.
+    await _location_history(env, written_after=before_replay)
+    await _location_history_is_the_live_report(replay)
     assert await _report(replay, "/v1/kpis/locations", window="hour") == hours
     assert await _report(replay, "/v1/kpis", window="minute", location=HAM) == minutes
     assert await _report(replay, "/v1/reports/stock", window="hour") == stock_hours

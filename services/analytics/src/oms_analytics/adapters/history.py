@@ -1,6 +1,7 @@
-"""The funds history in the service's PostgreSQL database: each order's ledger and
-exceptions, and each channel's day per source partition and currency; written by the worker,
-read back for the history report.
+"""The history in the service's PostgreSQL database: each order's ledger and exceptions,
+each channel's day of money per source partition and currency, and each channel's day of
+the daily report's figures per source partition; written by the worker, read back for the
+history reports.
 
 Written set-based (one statement per table for any number of rows) and idempotent: a row is
 an upsert of the faust table's current value, and a stored row with a higher version is
@@ -10,13 +11,27 @@ offset 0 writes the same rows again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import Field, fields
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import asyncpg
 
-__all__ = ["DayRow", "LedgerRow", "StoredDay", "StoredExceptions", "read_history", "write_history"]
+from oms_analytics.domain.kpis import Figures, WindowFigures
+from oms_analytics.domain.locations import LocationFigures
+
+__all__ = [
+    "DailyRow",
+    "DayRow",
+    "LedgerRow",
+    "StoredDay",
+    "StoredExceptions",
+    "read_daily_history",
+    "read_history",
+    "write_history",
+]
 
 
 class LedgerRow(NamedTuple):
@@ -43,6 +58,31 @@ class DayRow(NamedTuple):
     voided_minor: int
     refunded_minor: int
     version: int
+
+
+class DailyRow(NamedTuple):
+    """A channel's (``WindowFigures``) or a location's (``LocationFigures``) day from one
+    source partition: its hourly windows there added up."""
+
+    day: date
+    name: str
+    """The channel or the location."""
+    source_partition: int
+    figures: Figures
+
+
+class _DailyTable(NamedTuple):
+    table: str
+    view: str
+    dimension: str
+
+
+_DAILY_TABLES: dict[type[Figures], _DailyTable] = {
+    WindowFigures: _DailyTable("analytics_daily_days", "analytics_daily", "channel"),
+    LocationFigures: _DailyTable(
+        "analytics_daily_location_days", "analytics_daily_locations", "location"
+    ),
+}
 
 
 _UPSERT_LEDGERS = """
@@ -73,15 +113,66 @@ WHERE stored.version <= excluded.version
 """
 
 
+def _daily_upsert(figures: type[Figures]) -> str:
+    """The upsert of a day's figures per source partition, its columns the figures' fields:
+    counts as integers, amounts per key as jsonb, lists (lead times) as arrays, which go in
+    as jsonb (unnest takes no array of arrays of different lengths)."""
+    table, _, dimension = _DAILY_TABLES[figures]
+    kinds = {each.name: _kind(each) for each in fields(figures)}
+    columns = ["day", dimension, "source_partition", *kinds, "version"]
+    given = ["date", "text", "int", *("int" if k == "int" else "jsonb" for k in kinds.values())]
+    picked = [
+        f"ARRAY(SELECT jsonb_array_elements_text({name})::double precision)"
+        if kinds.get(name) == "list"
+        else name
+        for name in columns
+    ]
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate([*given, "int"], start=1))
+    replaced = ", ".join(f"{name} = excluded.{name}" for name in [*kinds, "version"])
+    return f"""
+INSERT INTO {table} AS stored ({", ".join(columns)})
+SELECT {", ".join(picked)}
+FROM unnest({arrays}) AS excluded({", ".join(columns)})
+ON CONFLICT (day, {dimension}, source_partition) DO UPDATE SET {replaced}, updated_at = now()
+WHERE stored.version <= excluded.version
+"""
+
+
+def _kind(each: Field[Any]) -> str:
+    factory = each.default_factory
+    return "list" if factory is list else "dict" if factory is dict else "int"
+
+
+_UPSERT_DAILY = {figures: _daily_upsert(figures) for figures in _DAILY_TABLES}
+
+
 async def write_history(
-    pool: asyncpg.Pool, ledgers: Sequence[LedgerRow], days: Sequence[DayRow]
+    pool: asyncpg.Pool,
+    ledgers: Sequence[LedgerRow],
+    days: Sequence[DayRow],
+    daily: Sequence[DailyRow] = (),
 ) -> None:
     """Upsert the rows in one transaction, one statement per table."""
+    statements: list[tuple[str, Sequence[tuple[object, ...]]]] = [
+        (_UPSERT_LEDGERS, ledgers),
+        (_UPSERT_DAYS, days),
+    ]
+    for figures, statement in _UPSERT_DAILY.items():
+        of_table = [_daily_columns(row) for row in daily if type(row.figures) is figures]
+        statements.append((statement, of_table))
     async with pool.acquire() as conn, conn.transaction():
-        if ledgers:
-            await conn.execute(_UPSERT_LEDGERS, *_columns(ledgers, len(LedgerRow._fields)))
-        if days:
-            await conn.execute(_UPSERT_DAYS, *_columns(days, len(DayRow._fields)))
+        for statement, rows in statements:
+            if rows:
+                await conn.execute(statement, *_columns(rows, len(rows[0])))
+
+
+def _daily_columns(row: DailyRow) -> tuple[object, ...]:
+    stored = row.figures.to_dict()
+    figures = (
+        value if isinstance(value, int) else json.dumps(value, sort_keys=True)
+        for value in (stored[each.name] for each in fields(row.figures))
+    )
+    return (row.day, row.name, row.source_partition, *figures, row.figures.counted())
 
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
@@ -108,7 +199,7 @@ class StoredExceptions(NamedTuple):
 
 
 _FILTER = """($1::date IS NULL OR {day} >= $1) AND ($2::date IS NULL OR {day} <= $2)
-AND ($3::text IS NULL OR channel = $3)"""
+AND ($3::text IS NULL OR {name} = $3)"""
 
 
 async def read_history(
@@ -117,18 +208,69 @@ async def read_history(
     """The stored days (from ``first`` to ``last`` inclusive, of ``channel``; each optional)
     and the orders placed on them whose money did not add up."""
     async with pool.acquire() as conn:
-        days = await conn.fetch(
-            f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_daily"
-            f" WHERE {_FILTER.format(day='day')}",
-            first,
-            last,
-            channel,
+        filters = (first, last, channel)
+        days = await _fetch_filtered(
+            conn, f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_daily", *filters
         )
-        exceptional = await conn.fetch(
+        exceptional = await _fetch_filtered(
+            conn,
             f"SELECT {', '.join(StoredExceptions._fields)} FROM analytics_funds_orders"
-            f" WHERE exceptions <> '[]'::jsonb AND {_FILTER.format(day='placed_on')}",
-            first,
-            last,
-            channel,
+            " WHERE exceptions <> '[]'::jsonb AND",
+            *filters,
+            day="placed_on",
         )
     return [StoredDay(*row) for row in days], [StoredExceptions(*row) for row in exceptional]
+
+
+async def read_daily_history(
+    pool: asyncpg.Pool,
+    figures: type[Figures],
+    first: date | None,
+    last: date | None,
+    name: str | None,
+) -> list[tuple[date, str, Figures]]:
+    """The stored days of the daily report per channel (``WindowFigures``) or location
+    (``LocationFigures``), from ``first`` to ``last`` inclusive, of the channel or location
+    ``name`` (each optional), their partitions added up: (day, name, figures), oldest first,
+    then by name."""
+    _, view, dimension = _DAILY_TABLES[figures]
+    names = [each.name for each in fields(figures)]
+    async with pool.acquire() as conn:
+        rows = await _fetch_filtered(
+            conn,
+            f"SELECT day, {dimension}, {', '.join(names)} FROM {view}",
+            first,
+            last,
+            name,
+            dimension=dimension,
+            then=f" ORDER BY day, {dimension}",
+        )
+    return [
+        (
+            row["day"],
+            row[dimension],
+            figures.from_dict(
+                {n: json.loads(row[n]) if isinstance(row[n], str) else row[n] for n in names}
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def _fetch_filtered(
+    conn: asyncpg.Connection,
+    select: str,
+    first: date | None,
+    last: date | None,
+    name: str | None,
+    day: str = "day",
+    dimension: str = "channel",
+    then: str = "",
+) -> list[asyncpg.Record]:
+    """``select`` (ending in ``WHERE ... AND`` when it has its own condition) with the rows of
+    ``day`` from ``first`` to ``last`` and of ``name`` (the ``dimension``'s; each optional)."""
+    where = "" if select.endswith(" AND") else " WHERE"
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"{select}{where} {_FILTER.format(day=day, name=dimension)}{then}", first, last, name
+    )
+    return rows

@@ -25,6 +25,27 @@ class Figures:
             else:
                 setattr(self, each.name, mine + theirs)
 
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figures:
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        """The published figures."""
+        raise NotImplementedError
+
+    def counted(self) -> int:
+        """How many contributions were added: each adds one to a count or a list (an amount
+        per key comes with a count) and none takes any away, so it only grows (the history's
+        version of the figures)."""
+        return sum(
+            len(value) if isinstance(value, list) else value
+            for value in (getattr(self, each.name) for each in fields(self))
+            if not isinstance(value, dict)
+        )
+
     @classmethod
     def total(cls, parts: Iterable[Self]) -> Self:
         whole = cls()

@@ -1,4 +1,4 @@
-"""Writes the funds history to the service's PostgreSQL database, from the worker.
+"""Writes the funds and daily report history to the service's PostgreSQL database, from the worker.
 
 A task started once the tables are recovered: it connects and applies the migrations (tried
 again while the database is unreachable: the worker counts meanwhile), writes every key
@@ -22,6 +22,7 @@ from oms_analytics.adapters import MIGRATIONS
 from oms_analytics.adapters.history import write_history
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.service_layer.funds import Funds
+from oms_analytics.service_layer.tracking import Analytics
 from oms_runtime import apply_migrations, create_pool, is_infrastructure_error, retried
 
 __all__ = ["History", "register_history"]
@@ -33,8 +34,9 @@ class History:
     """The history's database, once the worker has connected to it and migrated it, and
     what to write to it next."""
 
-    def __init__(self, funds: Funds) -> None:
+    def __init__(self, funds: Funds, analytics: Analytics) -> None:
         self.funds = funds
+        self.analytics = analytics
         self.pool: asyncpg.Pool | None = None
         self._everything = True
         """Every key, not only the changed ones: until a first write worked."""
@@ -43,11 +45,13 @@ class History:
         if self.pool is None:
             return
         ledgers, days = self.funds.take_changes(self._everything)
+        daily = self.analytics.take_changes(self._everything)
         try:
-            await write_history(self.pool, ledgers, days)
+            await write_history(self.pool, ledgers, days, daily)
         except Exception as exc:  # the worker keeps counting whatever happened here
             if is_infrastructure_error(exc):
                 self.funds.keep_changes(ledgers, days)
+                self.analytics.keep_changes(daily)
             log.warning(
                 "history_write_failed",
                 error=type(exc).__name__,
@@ -55,12 +59,16 @@ class History:
             )
             return
         self._everything = False
-        if ledgers or days:
-            log.info("history_written", orders=len(ledgers), day_rows=len(days))
+        if ledgers or days or daily:
+            log.info(
+                "history_written", orders=len(ledgers), day_rows=len(days), daily_rows=len(daily)
+            )
 
 
-def register_history(app: faust.App, settings: AnalyticsSettings, funds: Funds) -> History:
-    history = History(funds)
+def register_history(
+    app: faust.App, settings: AnalyticsSettings, funds: Funds, analytics: Analytics
+) -> History:
+    history = History(funds, analytics)
 
     async def connect() -> asyncpg.Pool:
         pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)

@@ -22,13 +22,14 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.history import History
 from oms_analytics.service_layer.funds import Funds, stored_reconciliation
 from oms_analytics.service_layer.stock import Stock, StockWindow
 from oms_analytics.service_layer.stuck import StuckOrders
-from oms_analytics.service_layer.tracking import Analytics
+from oms_analytics.service_layer.tracking import Analytics, stored_daily
 from oms_runtime import PROBLEM_MEDIA_TYPE
 
 __all__ = ["register_views", "to_csv"]
@@ -119,6 +120,23 @@ def register_views(
             report = await stored_reconciliation(history.pool, first, last, channel)
             return _answer(self, request, report, report["days"])
 
+    class HistoryDaily(_Report):
+        locations = False
+
+        async def answer(self, request: Request, **params: str) -> Response:
+            first, last = _days(request)
+            location = _location(request)
+            if history.pool is None:
+                return _problem(self, 503, "unavailable", "the history database is not ready")
+            if location is not None or self.locations:
+                report = await stored_daily(history.pool, first, last, location, LocationFigures)
+            else:
+                report = await stored_daily(history.pool, first, last, _channel(request))
+            return _answer(self, request, report, report["days"])
+
+    class LocationHistoryDaily(HistoryDaily):
+        locations = True
+
     class OrderFunds(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
             order_id = params["order_id"]
@@ -143,6 +161,8 @@ def register_views(
     app.page("/v1/kpis/locations")(LocationKpis)
     app.page("/v1/reports/daily")(Daily)
     app.page("/v1/reports/daily/locations")(LocationDaily)
+    app.page("/v1/reports/daily/history")(HistoryDaily)
+    app.page("/v1/reports/daily/locations/history")(LocationHistoryDaily)
     app.page("/v1/reports/stock")(StockReport)
     app.page("/v1/reports/stock/out")(OutOfStockNow)
     app.page("/v1/reports/reconciliation")(Reconciliation)

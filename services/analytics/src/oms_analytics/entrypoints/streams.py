@@ -181,7 +181,8 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             return self.json({**_health(app), "stuck_orders": stuck.stuck_count()})
 
     app.page("/health")(Health)
-    register_views(app, analytics, funds, stuck, stock, register_history(app, settings, funds))
+    history = register_history(app, settings, funds, analytics)
+    register_views(app, analytics, funds, stuck, stock, history)
     register_dashboard(app)
     metrics.gauge("oms_analytics_stuck_orders", "Orders stuck in a status now.", stuck.stuck_count)
     metrics.gauge(

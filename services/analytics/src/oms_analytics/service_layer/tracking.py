@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import MutableMapping
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
 
-from oms_analytics.domain.kpis import Contribution, WindowFigures
+import asyncpg
+
+from oms_analytics.adapters.history import DailyRow, read_daily_history
+from oms_analytics.domain.kpis import Contribution, Figures, WindowFigures
 from oms_analytics.domain.locations import LocationContribution, LocationFigures
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle, settle_locations
@@ -35,7 +38,7 @@ from oms_events.registry import EventPayload
 from oms_events.returns import ReturnRequested
 from oms_events.sourcing import FulfilmentOrderCreated, FulfilmentOrderRerouted, OrderBackordered
 
-__all__ = ["TRACKED", "Analytics", "Store"]
+__all__ = ["TRACKED", "Analytics", "Store", "stored_daily"]
 
 Store = MutableMapping[str, Any]
 
@@ -69,6 +72,9 @@ class Analytics:
         self.grace = grace
         self.locations: Store = {} if locations is None else locations
         """Per window, location and source partition: the location's figures."""
+        self._changed_days: set[_Day] = set()
+        """Channels' and locations' days per source partition whose hourly windows changed
+        since the last ``take_changes``."""
 
     def record(
         self, envelope: Envelope, payload: EventPayload | None, topic: str, partition: int
@@ -151,6 +157,7 @@ class Analytics:
         figures = WindowFigures.from_dict(known) if known is not None else WindowFigures()
         figures.add(contribution)
         self.windows[key] = figures.to_dict()
+        self._changed(WindowFigures, window, contribution.channel, partition)
 
     def _add_at_location(
         self, window: Window, contribution: LocationContribution, partition: int
@@ -160,6 +167,11 @@ class Analytics:
         figures = LocationFigures.from_dict(known) if known is not None else LocationFigures()
         figures.add(contribution)
         self.locations[key] = figures.to_dict()
+        self._changed(LocationFigures, window, contribution.location, partition)
+
+    def _changed(self, figures: type[Figures], window: Window, name: str, partition: int) -> None:
+        if window.granularity is Granularity.HOUR:
+            self._changed_days.add(_Day(figures, name, window.start.date(), partition))
 
     def watermark(self, topic: str, partition: int) -> datetime | None:
         mark = self.marks.get(f"watermark/{topic}/{partition}")
@@ -245,6 +257,43 @@ class Analytics:
             "days": _days(parts, first, last, "location", LocationFigures),
         }
 
+    def take_changes(self, everything: bool = False) -> list[DailyRow]:
+        """History rows for each channel's and location's day per source partition changed
+        since the last call (``everything``: every day the tables hold, as after a start);
+        the caller hands them back with ``keep_changes`` if it could not store them."""
+        if everything:
+            days = {
+                _Day(figures, name, datetime.fromisoformat(start).date(), int(partition))
+                for figures, store in self._stores()
+                for kind, name, start, partition in map(json.loads, list(store.keys()))
+                if kind == Granularity.HOUR
+            }
+        else:
+            days = self._changed_days
+        self._changed_days = set()
+        ordered = sorted(days, key=lambda d: (d.figures.__name__, d.name, d.day, d.partition))
+        return [self._daily_row(day) for day in ordered]
+
+    def keep_changes(self, rows: list[DailyRow]) -> None:
+        self._changed_days.update(
+            _Day(type(row.figures), row.name, row.day, row.source_partition) for row in rows
+        )
+
+    def _stores(self) -> tuple[tuple[type[Figures], Store], ...]:
+        return ((WindowFigures, self.windows), (LocationFigures, self.locations))
+
+    def _daily_row(self, day: _Day) -> DailyRow:
+        """The day's hourly windows of the channel or location read from the partition,
+        added up."""
+        store = dict(self._stores())[day.figures]
+        midnight = datetime.combine(day.day, time(), tzinfo=UTC)
+        hours = (
+            store.get(_window_key(Window(Granularity.HOUR, start), day.name, day.partition))
+            for start in (midnight + timedelta(hours=h) for h in range(24))
+        )
+        figures = day.figures.total(day.figures.from_dict(h) for h in hours if h is not None)
+        return DailyRow(day.day, day.name, day.partition, figures)
+
     @staticmethod
     def _parts(
         store: Store, granularity: Granularity, name: str | None
@@ -266,6 +315,29 @@ class Analytics:
             for key, value in list(self.marks.items())
             if key.startswith(f"late/{granularity}/")
         )
+
+
+async def stored_daily(
+    pool: asyncpg.Pool,
+    first: date | None,
+    last: date | None,
+    name: str | None,
+    figures: type[WindowFigures | LocationFigures] = WindowFigures,
+) -> dict[str, Any]:
+    """The daily report per channel (or location, with ``LocationFigures``) as it was last
+    written to PostgreSQL, in the shape of :meth:`Analytics.daily` (or
+    :meth:`Analytics.location_daily`) without ``late_events_dropped`` (a count the history
+    does not keep)."""
+    dimension = "channel" if figures is WindowFigures else "location"
+    return {
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
+        dimension: name,
+        "days": [
+            {"day": day.isoformat(), dimension: day_name, **stored.summary()}
+            for day, day_name, stored in await read_daily_history(pool, figures, first, last, name)
+        ],
+    }
 
 
 def _summary(figures: type[WindowFigures | LocationFigures], parts: list[dict[str, Any]]) -> Any:
@@ -312,6 +384,14 @@ def _days(
         {"day": day.isoformat(), dimension: name, **_summary(figures, stored)}
         for (day, name), stored in sorted(days.items())
     ]
+
+
+class _Day(NamedTuple):
+    figures: type[Figures]
+    """WindowFigures for a channel's day, LocationFigures for a location's."""
+    name: str
+    day: date
+    partition: int
 
 
 def _return_request(payload: ReturnRequested, at: datetime) -> ReturnRequest:
