@@ -1055,6 +1055,19 @@ def topics_apply(
             if not dry_run:
                 failed += await registry.create_missing(broker.admin, missing)
                 failed += await registry.fix_drift(broker.admin, to_fix)
+                broken = {name for name, _ in failed}
+                grown = {
+                    d.topic
+                    for r in to_fix
+                    for d in r.drift
+                    if d.setting == "partitions" and d.fixable
+                }
+                changed = {
+                    r.wanted.name: r.wanted.partitions
+                    for r in reports
+                    if (not r.present or r.wanted.name in grown) and r.wanted.name not in broken
+                }
+                failed += await registry.settle(broker.admin, changed)
             broken = {name for name, _ in failed}
             fixed = [d for r in to_fix for d in r.drift if d.fixable and d.topic not in broken]
             result.update(

@@ -10,6 +10,8 @@ would move keys to other partitions and is impossible without recreating the top
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ __all__ = [
     "compare",
     "create_missing",
     "fix_drift",
+    "settle",
     "wanted_topics",
 ]
 
@@ -252,6 +255,27 @@ async def fix_drift(
         except Exception as exc:  # aiokafka raises the error class of the code
             failed.append((name, f"{type(exc).__name__}: {exc}"))
     return failed
+
+
+async def settle(
+    admin: AIOKafkaAdminClient, partitions: Mapping[str, int], timeout_s: float = 30.0
+) -> list[tuple[str, str]]:
+    """Wait until the broker describes each topic with its ``partitions``: the controller
+    answers a create or a grow before every broker's metadata has it, and an apply that
+    returned must be seen by whatever runs next. The (topic, error) not settled in time."""
+    waiting = dict(partitions)
+    deadline = time.monotonic() + timeout_s
+    while waiting:
+        for d in await admin.describe_topics(list(waiting)):
+            if d["error_code"] == 0 and len(d.get("partitions") or ()) == waiting.get(d["topic"]):
+                waiting.pop(d["topic"], None)
+        if not waiting or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    return [
+        (name, f"not described with {count} partitions after {timeout_s:.0f} s")
+        for name, count in waiting.items()
+    ]
 
 
 def _merged(overrides: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str]:
