@@ -125,12 +125,15 @@ class OutboxRelay:
     async def _run_connected(self) -> None:
         conn = await self._connect()
         try:
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            # Stand by until the leader's session ends.
+            # Stand by until the leader's session ends, asking again every recheck interval.
+            # A standby does not listen: woken by every writer's commit, it would ask for the
+            # lock as often as the writers commit (only ``stop`` wakes it).
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                 if self._stopping:
                     return
+                self._wake.clear()
                 await self._pause()
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             self.is_leader = True
             _log.info("relay_leader")
             # A new leader leaves fresh rows to their writers, like every pass not woken.
