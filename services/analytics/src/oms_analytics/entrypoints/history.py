@@ -40,6 +40,9 @@ class History:
         self.pool: asyncpg.Pool | None = None
         self._everything = True
         """Every key, not only the changed ones: until a first write worked."""
+        self.caught_up = False
+        """Whether a write has worked since the start: the history then holds every key
+        the tables recovered (the expiry waits for it)."""
 
     async def write(self) -> None:
         if self.pool is None:
@@ -58,7 +61,10 @@ class History:
                 kept_for_retry=is_infrastructure_error(exc),
             )
             return
+        self.funds.written(ledgers, days)
+        self.analytics.written(daily)
         self._everything = False
+        self.caught_up = True
         if ledgers or days or daily:
             log.info(
                 "history_written", orders=len(ledgers), day_rows=len(days), daily_rows=len(daily)

@@ -23,9 +23,11 @@ from oms_analytics.config import AnalyticsSettings
 from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
+from oms_analytics.entrypoints.expiry import register_expiry
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
+from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
 from oms_analytics.service_layer.stock import STOCK_TRACKED, Stock
 from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders, alert_event
@@ -181,8 +183,18 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             return self.json({**_health(app), "stuck_orders": stuck.stuck_count()})
 
     app.page("/health")(Health)
+
+    def source_now(partition: int | None) -> datetime | None:
+        """The watermark of a source partition of the order topics (None: the latest of
+        every partition): "now" for the expiry."""
+        partitions = range(app.conf.topic_partitions) if partition is None else [partition]
+        marks = [partition_watermark(each) for each in partitions]
+        return max((mark for mark in marks if mark is not None), default=None)
+
     history = register_history(app, settings, funds, analytics)
-    register_views(app, analytics, funds, stuck, stock, history)
+    expiry = Expiry(analytics, funds, stuck, stock, settings.retention(), source_now)
+    register_expiry(app, settings, expiry, history, metrics)
+    register_views(app, analytics, funds, stuck, stock, history, expiry)
     register_dashboard(app)
     metrics.gauge("oms_analytics_stuck_orders", "Orders stuck in a status now.", stuck.stuck_count)
     metrics.gauge(
@@ -194,6 +206,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         "oms_analytics_late_figures_dropped",
         "Figures too late for their hour, dropped.",
         lambda: analytics.late_dropped(Granularity.HOUR),
+    )
+    metrics.labelled_gauge(
+        "oms_analytics_table_keys",
+        "Keys each table holds (the expiry keeps them bounded).",
+        "table",
+        lambda: {name: len(table) for name, table in tables.items()},
     )
     register_metrics(app, metrics)
     return app

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from oms_analytics.domain.expiry import Retention, stay_expired
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.stuck import (
     Alert,
@@ -31,6 +32,7 @@ from oms_analytics.domain.stuck import (
     StuckPolicy,
     move,
 )
+from oms_analytics.service_layer.changes import Delete, Now
 from oms_events.analytics import StuckOrderCleared, StuckOrderDetected
 from oms_events.codec import new_event
 from oms_events.envelope import Envelope
@@ -123,6 +125,17 @@ class StuckOrders:
         for order_id, stay in outcome.stays.items():
             self.stays[order_id] = stay.to_dict()
             self._plan(stay)
+
+    def expire(self, retention: Retention, now: Now, delete: Delete) -> dict[str, int]:
+        """Delete the final stays begun more than the retention before the watermark of their
+        source partition (``now``): how many. A final stay is never stuck nor scheduled."""
+        deleted = 0
+        for order_id, value in list(self.stays.items()):
+            stay = Stay.from_dict(order_id, value)
+            if stay_expired(stay, retention, now(stay.partition)):
+                delete(self.stays, order_id, stay.partition)
+                deleted += 1
+        return {"stays": deleted}
 
     def forget_schedule(self) -> None:
         """The partitions changed hands: rebuild the schedule from the table when next used."""
