@@ -250,7 +250,9 @@ class Analytics:
             "to": last.isoformat() if last else None,
             "channel": channel,
             "late_events_dropped": self.late_dropped(Granularity.HOUR),
-            "days": _days(_with_stored(parts, self.windows, stored), first, last, "channel"),
+            "days": _days(
+                _with_stored(parts, self.windows, stored, channel), first, last, "channel"
+            ),
         }
 
     def location_daily(
@@ -263,7 +265,11 @@ class Analytics:
         """Per day and location, oldest first: the location's hourly windows added up; with
         the ``stored`` history rows of the days and partitions the tables no longer hold."""
         parts = _with_stored(
-            self._parts(self.locations, Granularity.HOUR, location), self.locations, stored
+            self._parts(self.locations, Granularity.HOUR, location),
+            self.locations,
+            stored,
+            location,
+            LocationFigures,
         )
         return {
             "from": first.isoformat() if first else None,
@@ -416,10 +422,15 @@ def _with_stored(
     parts: dict[tuple[datetime, str], list[dict[str, Any]]],
     store: Store,
     stored: Iterable[DailyRow],
+    name: str | None,
+    figures: type[Figures] = WindowFigures,
 ) -> dict[tuple[datetime, str], list[dict[str, Any]]]:
-    """``parts`` (hourly windows by start and name) with each stored day of a name and
-    source partition of which ``store`` holds no hour, as one part at the day's midnight."""
-    stored = list(stored)
+    """``parts`` (hourly windows by start and name) with each stored day (of ``figures``, of
+    ``name`` when given) of a name and source partition of which ``store`` holds no hour, as
+    one part at the day's midnight."""
+    stored = [
+        row for row in stored if isinstance(row.figures, figures) and (not name or row.name == name)
+    ]
     if not stored:
         return parts
     held = {
