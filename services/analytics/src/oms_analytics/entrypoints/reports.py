@@ -22,6 +22,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from oms_analytics.domain.kpis import WindowFigures
 from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
@@ -84,26 +85,14 @@ def register_views(
         async def answer(self, request: Request, **params: str) -> Response:
             first, last = _days(request)
             location = _location(request)
+            by_location = location is not None or self.locations
+            figures = LocationFigures if by_location else WindowFigures
+            name = location if by_location else _channel(request)
+            expired = expiry.expired_through()
             try:
-                if location is not None or self.locations:
-                    report = await daily_report(
-                        analytics,
-                        history.pool,
-                        expiry.expired_through(),
-                        first,
-                        last,
-                        location,
-                        LocationFigures,
-                    )
-                else:
-                    report = await daily_report(
-                        analytics,
-                        history.pool,
-                        expiry.expired_through(),
-                        first,
-                        last,
-                        _channel(request),
-                    )
+                report = await daily_report(
+                    analytics, history.pool, expired, first, last, name, figures
+                )
             except HistoryUnavailable:
                 detail = "the report reaches expired days and the history database is not ready"
                 return _problem(self, 503, "unavailable", detail)
