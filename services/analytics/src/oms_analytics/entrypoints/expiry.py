@@ -38,7 +38,7 @@ def register_expiry(
 
     async def expire() -> None:
         async for _ in app.itertimer(settings.analytics_expiry_interval_s, name="expiry"):
-            if not history.caught_up or app.rebalancing:
+            if not history.caught_up or app.rebalancing or app.in_recovery:
                 continue
             deleted = expiry.sweep(tombstone)
             for table, count in deleted.items():
