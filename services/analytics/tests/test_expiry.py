@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
@@ -27,6 +27,8 @@ from oms_analytics.domain.orders import OrderFacts
 from oms_analytics.domain.stock import StockFacts
 from oms_analytics.domain.stuck import FlowStatus, Stay, StuckPolicy
 from oms_analytics.domain.windows import Granularity, Window
+from oms_analytics.entrypoints import history as history_entrypoint
+from oms_analytics.entrypoints.history import History
 from oms_analytics.service_layer.changes import Changes
 from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import Funds
@@ -317,3 +319,30 @@ async def test_the_daily_report_needs_the_history_only_for_days_that_may_have_ex
     ] == [day for day in live["days"] if day["day"] >= "2026-11-25"]
     with pytest.raises(HistoryUnavailable):
         await daily_report(world.analytics, None, date(2026, 11, 24), None, None, None)
+
+
+async def test_the_expiry_waits_for_a_write_of_every_key_with_the_tables_settled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written: list[int] = []
+
+    async def stored(pool: Any, ledgers: Any, days: Any, daily: Any) -> None:
+        written.append(len(ledgers) + len(days) + len(daily))
+
+    monkeypatch.setattr(history_entrypoint, "write_history", stored)
+    world = World()
+    _three_days(world)
+    settled = [False]
+    history = History(world.funds, world.analytics, lambda: settled[0])
+    history.pool = cast(Any, object())
+    await history.write()  # every key, but the tables still recovering
+    assert not history.caught_up
+    settled[0] = True
+    await history.write()  # every key again
+    assert history.caught_up and written[0] == written[1] > 0
+    await history.write()  # only what changed: nothing
+    assert written[2] == 0
+    history.start_over()  # a rebalance
+    assert not history.caught_up
+    await history.write()
+    assert history.caught_up and written[3] == written[0]
