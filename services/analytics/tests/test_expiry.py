@@ -18,6 +18,7 @@ from oms_analytics.domain.expiry import (
     expired_through,
     ledger_expired,
     order_expired,
+    partition_now,
     stay_expired,
     stock_expired,
     window_expired,
@@ -70,6 +71,14 @@ def test_windows_expire_by_their_day_or_their_minute() -> None:
     assert not window_expired(minute, RETENTION, None)  # nothing read: nothing expires
     assert expired_through(RETENTION, at("10:00", 27)) == date(2026, 11, 24)
     assert expired_through(RETENTION, None) is None
+
+
+def test_now_is_the_latest_event_time_held_back_by_a_topic_with_records_to_read() -> None:
+    marks = {"oms.orders": at("10:00", 27), "oms.payments": at("09:00", 25), "oms.returns": None}
+    assert partition_now(marks, ()) == at("10:00", 27)  # payments and returns read to the end
+    assert partition_now(marks, {"oms.payments"}) == at("09:00", 25)  # payments lag behind
+    assert partition_now(marks, {"oms.returns"}) is None  # records there, none read yet
+    assert partition_now({"oms.orders": None}, ()) is None
 
 
 def test_an_order_expires_once_closed_by_its_latest_event() -> None:

@@ -20,6 +20,7 @@ Whether the history in PostgreSQL holds the key's figures first is the use case'
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -36,6 +37,7 @@ __all__ = [
     "expired_through",
     "ledger_expired",
     "order_expired",
+    "partition_now",
     "stay_expired",
     "stock_expired",
     "window_expired",
@@ -82,6 +84,25 @@ def expired_through(retention: Retention, now: datetime | None) -> date | None:
     if now is None:
         return None
     return (now - retention.days).date() - timedelta(days=1)
+
+
+def partition_now(
+    watermarks: Mapping[str, datetime | None], behind: Collection[str]
+) -> datetime | None:
+    """The expiry's "now" on one source partition from the watermarks of its topics: the
+    latest event time read on any of them, but no later than the watermark of a topic that
+    still has records to read there (``behind``; None while such a topic has none read).
+
+    A topic read far ahead of another (a replay reads them at their own paces) cannot
+    expire what the lagging one has yet to say; a quiet topic, read to its end, holds
+    nothing back."""
+    latest = max((mark for mark in watermarks.values() if mark is not None), default=None)
+    for topic in behind:
+        mark = watermarks.get(topic)
+        if mark is None or latest is None:
+            return None
+        latest = min(latest, mark)
+    return latest
 
 
 def _latest(*moments: datetime | None) -> datetime | None:

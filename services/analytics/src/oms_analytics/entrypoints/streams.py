@@ -17,9 +17,11 @@ from typing import Any
 
 import faust
 import structlog
+from faust.types import TP
 from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
+from oms_analytics.domain.expiry import partition_now
 from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
@@ -184,12 +186,32 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
 
     app.page("/health")(Health)
 
+    def behind(partition: int) -> set[str]:
+        """The order topics with records still to read on ``partition`` (held here): the
+        broker's high watermark past the last offset faust read or was positioned at (its
+        consumer's ``_read_offset``, as its own flow control reads it; a consumer without
+        it counts every topic holding records as behind, which only expires less)."""
+        consumer = app.consumer
+        read = getattr(consumer, "_read_offset", {})
+        assigned = consumer.assignment()
+        late = set()
+        for name in order_topics:
+            tp = TP(name, partition)
+            if tp not in assigned:
+                continue
+            high, last = consumer.highwater(tp), read.get(tp)
+            if high is None or (high > 0 and (last is None or last < high - 1)):
+                late.add(name)
+        return late
+
     def source_now(partition: int | None) -> datetime | None:
-        """The watermark of a source partition of the order topics (None: the latest of
-        every partition): "now" for the expiry."""
-        partitions = range(app.conf.topic_partitions) if partition is None else [partition]
-        marks = [partition_watermark(each) for each in partitions]
-        return max((mark for mark in marks if mark is not None), default=None)
+        """ "Now" for the expiry on a source partition of the order topics (None: the latest
+        of every partition): ``domain.expiry.partition_now``."""
+        if partition is None:
+            marks = [source_now(each) for each in range(app.conf.topic_partitions)]
+            return max((mark for mark in marks if mark is not None), default=None)
+        watermarks = {name: analytics.watermark(name, partition) for name in order_topics}
+        return partition_now(watermarks, behind(partition))
 
     history = register_history(app, settings, funds, analytics)
     expiry = Expiry(analytics, funds, stuck, stock, settings.retention(), source_now)
