@@ -35,6 +35,7 @@ from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import Funds
 from oms_analytics.service_layer.stock import Stock
 from oms_analytics.service_layer.stuck import StuckOrders
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_analytics.service_layer.tracking import Analytics, HistoryUnavailable, daily_report
 from oms_events.registry import EventPayload
 from tests.support.analytics import (
@@ -355,3 +356,21 @@ async def test_the_expiry_waits_for_a_write_of_every_key_with_the_tables_settled
     assert not history.caught_up
     await history.write()
     assert history.caught_up and written[3] == written[0]
+
+
+def test_a_sweep_pauses_and_reads_a_key_again_after_a_pause() -> None:
+    world = World()
+    _three_days(world)
+    world.now = {0: _day(30), 1: _day(30)}
+    sweep = Sweep(world._now, world.delete, pause_every=2)
+    steps = world.expiry.steps(sweep)
+    next(steps)  # paused before the second window
+    held = sorted(world.tables["windows"])
+    del world.tables["windows"][held[1]]  # gone meanwhile
+    world.tables["orders"]["late"] = {**OrderFacts().to_dict(), "partition": 0}  # an open order
+    for _ in steps:
+        pass
+    assert world.tables["windows"] == {}
+    assert sorted(world.tables["orders"]) == ["C1", "O1", "late"]  # the open ones
+    # The first window before the pause, then all but the one gone meanwhile.
+    assert sweep.deleted["windows"] == 1 + len(held) - 1

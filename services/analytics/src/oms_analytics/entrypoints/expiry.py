@@ -1,6 +1,7 @@
 """Deletes the expired keys from the tables, from the worker: a timer every
 ``OMS_ANALYTICS_EXPIRY_INTERVAL_S``, once the history has been written since the start (until
-then the history may not hold what the tables recovered), not while partitions move.
+then the history may not hold what the tables recovered), not while partitions move or
+recover. A pass pauses every couple of thousand keys, so events and requests go on.
 
 A deletion outside an event has no event partition for faust to send it to, so it goes to the
 key's changelog partition explicitly (the source partition the key was written from, or every
@@ -10,6 +11,7 @@ replays the tombstone and the key stays gone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import MutableMapping
 from typing import Any, cast
 
@@ -40,7 +42,12 @@ def register_expiry(
         async for _ in app.itertimer(settings.analytics_expiry_interval_s, name="expiry"):
             if not history.caught_up or app.rebalancing or app.in_recovery:
                 continue
-            deleted = expiry.sweep(tombstone)
+            sweep = expiry.start(tombstone)
+            for _ in expiry.steps(sweep):
+                await asyncio.sleep(0)  # events and requests go on between the keys
+                if app.rebalancing or app.in_recovery:
+                    break  # the partitions move: the next pass
+            deleted = expiry.counts(sweep)
             for table, count in deleted.items():
                 metrics.expired(table, count)
             if any(deleted.values()):

@@ -1,21 +1,13 @@
 """Which keys the history in PostgreSQL may not hold as they stand: changed since the last
 write, or handed out for a write not confirmed yet (one under way, one that failed). The
-expiry deletes no key that is pending here; ``Now`` and ``Delete`` are what it is given."""
+expiry deletes no key that is pending here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, MutableMapping
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
-__all__ = ["Changes", "Delete", "Now"]
-
-Now = Callable[[int | None], datetime | None]
-"""The watermark of a source partition: the latest event time read there (None: the latest
-of every partition held)."""
-Delete = Callable[[MutableMapping[str, Any], str, int | None], None]
-"""Deletes a key from a store whose changelog partition is the given source partition (None:
-not known, every partition)."""
+__all__ = ["Changes"]
 
 K = TypeVar("K", bound=Hashable)
 

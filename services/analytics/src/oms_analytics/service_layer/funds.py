@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import date, datetime
 from typing import Any
 
@@ -29,7 +29,8 @@ from oms_analytics.domain.funds_days import DayFunds
 from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.reconciliation import exceptions
-from oms_analytics.service_layer.changes import Changes, Delete, Now
+from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
@@ -163,30 +164,30 @@ class Funds:
         self._orders.written(row.order_id for row in ledgers)
         self._days.written(_day_key(row.channel, row.day, row.source_partition) for row in days)
 
-    def expire(self, retention: Retention, now: Now, delete: Delete) -> dict[str, int]:
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
         """Delete the days of money and the closed orders' ledgers that expired by the
-        watermark of their source partition (``now``) and that the history holds as they
-        stand, per table: how many."""
-        deleted = {"funds": 0, "ledgers": 0}
+        watermark of their source partition (``sweep.now``) and that the history holds as
+        they stand, pausing as the sweep says."""
         for key in list(self.days.keys()):
+            yield from sweep.tick()
             _channel, day, partition = json.loads(key)
-            expired = day_expired(date.fromisoformat(day), retention, now(partition))
-            if expired and not self._days.pending(key):
-                delete(self.days, key, partition)
-                deleted["funds"] += 1
-        # A day still held may list an order's exceptions: its ledger waits for it.
+            expired = day_expired(date.fromisoformat(day), retention, sweep.now(partition))
+            if expired and key in self.days and not self._days.pending(key):
+                sweep.delete("funds", self.days, key, partition)
+        # A day still held may list an order's exceptions: its ledger waits for it. (A day
+        # written again during a pause is written by a ledger changed since: pending.)
         held = {tuple(json.loads(key)[:2]) for key in list(self.days.keys())}
         for order_id in list(self.ledgers.keys()):
+            yield from sweep.tick()
             ledger = self.ledger(order_id)
-            assert ledger is not None
+            if ledger is None:
+                continue
             placed = (
                 (ledger.channel, ledger.placed_at.date().isoformat()) if ledger.placed_at else None
             )
-            expired = ledger_expired(ledger, retention, now(ledger.partition))
+            expired = ledger_expired(ledger, retention, sweep.now(ledger.partition))
             if expired and not self._orders.pending(order_id) and placed not in held:
-                delete(self.ledgers, order_id, ledger.partition)
-                deleted["ledgers"] += 1
-        return deleted
+                sweep.delete("ledgers", self.ledgers, order_id, ledger.partition)
 
 
 async def stored_reconciliation(

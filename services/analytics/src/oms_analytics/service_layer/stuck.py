@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from oms_analytics.domain.stuck import (
     StuckPolicy,
     move,
 )
-from oms_analytics.service_layer.changes import Delete, Now
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.analytics import StuckOrderCleared, StuckOrderDetected
 from oms_events.codec import new_event
 from oms_events.envelope import Envelope
@@ -126,16 +126,14 @@ class StuckOrders:
             self.stays[order_id] = stay.to_dict()
             self._plan(stay)
 
-    def expire(self, retention: Retention, now: Now, delete: Delete) -> dict[str, int]:
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
         """Delete the final stays begun more than the retention before the watermark of their
-        source partition (``now``): how many. A final stay is never stuck nor scheduled."""
-        deleted = 0
-        for order_id, value in list(self.stays.items()):
-            stay = Stay.from_dict(order_id, value)
-            if stay_expired(stay, retention, now(stay.partition)):
-                delete(self.stays, order_id, stay.partition)
-                deleted += 1
-        return {"stays": deleted}
+        source partition (``sweep.now``). A final stay is never stuck nor scheduled."""
+        for order_id in list(self.stays.keys()):
+            yield from sweep.tick()
+            stay = self.stay(order_id)
+            if stay is not None and stay_expired(stay, retention, sweep.now(stay.partition)):
+                sweep.delete("stays", self.stays, order_id, stay.partition)
 
     def forget_schedule(self) -> None:
         """The partitions changed hands: rebuild the schedule from the table when next used."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
@@ -32,7 +32,8 @@ from oms_analytics.domain.windows import (
     accepts,
     window_of,
 )
-from oms_analytics.service_layer.changes import Changes, Delete, Now
+from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
@@ -304,29 +305,33 @@ class Analytics:
         """The history holds ``rows`` (taken with ``take_changes``)."""
         self._days.written(map(_day_of, rows))
 
-    def expire(self, retention: Retention, now: Now, delete: Delete) -> dict[str, int]:
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
         """Delete the windows (channels' and locations') and the closed orders' facts that
-        expired by the watermark of their source partition (``now``), per table: how many.
-        A day's hourly windows go only once the history holds the day as it stands."""
-        deleted = {"windows": 0, "locations": 0, "orders": 0}
+        expired by the watermark of their source partition (``sweep.now``), pausing as the
+        sweep says. A day's hourly windows go only once the history holds the day as it
+        stands."""
         for (figures, store), table in zip(self._stores(), ("windows", "locations"), strict=True):
             for key in list(store.keys()):
+                yield from sweep.tick()
+                if key not in store:
+                    continue
                 kind, name, start, partition = json.loads(key)
                 window = Window(Granularity(kind), datetime.fromisoformat(start))
-                if not window_expired(window, retention, now(partition)):
+                if not window_expired(window, retention, sweep.now(partition)):
                     continue
                 if kind == Granularity.HOUR and self._days.pending(
                     _Day(figures, name, window.start.date(), partition)
                 ):
                     continue
-                delete(store, key, partition)
-                deleted[table] += 1
-        for order_id, stored_facts in list(self.orders.items()):
+                sweep.delete(table, store, key, partition)
+        for order_id in list(self.orders.keys()):
+            yield from sweep.tick()
+            stored_facts = self.orders.get(order_id)
+            if stored_facts is None:
+                continue
             facts = OrderFacts.from_dict(stored_facts)
-            if order_expired(facts, retention, now(facts.partition)):
-                delete(self.orders, order_id, facts.partition)
-                deleted["orders"] += 1
-        return deleted
+            if order_expired(facts, retention, sweep.now(facts.partition)):
+                sweep.delete("orders", self.orders, order_id, facts.partition)
 
     def _stores(self) -> tuple[tuple[type[Figures], Store], ...]:
         return ((WindowFigures, self.windows), (LocationFigures, self.locations))
