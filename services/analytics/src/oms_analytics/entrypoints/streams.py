@@ -193,7 +193,10 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         it counts every topic holding records as behind, which only expires less)."""
         consumer = app.consumer
         read = getattr(consumer, "_read_offset", {})
-        assigned = consumer.assignment()
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # the consumer not started yet: nothing known, nothing expires
+            return set(order_topics)
         late = set()
         for name in order_topics:
             tp = TP(name, partition)
