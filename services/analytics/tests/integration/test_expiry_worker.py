@@ -5,7 +5,8 @@ money and its final stays are gone from the tables (``oms_analytics_table_keys``
 reports say so), the open order's facts and ledger remain, and the daily report (per channel
 and per location, JSON and CSV) across the expired day is what it was before, served from
 the history in PostgreSQL; after a restart whose expiry never runs, the tables recovered
-from their changelogs hold the same keys: the deletions were replayed, not the keys."""
+from their changelogs hold the same keys: the deletions were replayed, not the keys; and a
+worker started again expires the next day as well, both days then read from the history."""
 
 from __future__ import annotations
 
@@ -169,3 +170,19 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
 
     assert await wait_for(served, timeout=60, interval=0.3, what="the history connected") == before
     restarted.stop()
+
+    # Once more with the expiry on, and the watermark at noon on the 23rd: the 21st goes too
+    # (B1, canceled that day), and both days are read from the history, as before.
+    again = await env.service("analytics", OMS_ANALYTICS_EXPIRY_INTERVAL_S="0.5", **RETENTION)
+    await again.wait_ready()
+    await send_timed(env, "oms.orders", [(accepted("D1", POS, 100), at("12:00", 23))])
+
+    async def second_day_expired() -> bool:
+        status, _ = await _get(again, "/v1/reports/reconciliation/orders/B1")
+        hours = await _json(again, "/v1/kpis", window="hour")
+        return status == 404 and min(w["start"] for w in hours["windows"]) >= "2026-11-22"
+
+    await wait_for(second_day_expired, timeout=60, interval=0.3, what="the 21st expired")
+    assert await _reports(again) == before
+    assert (await _get(again, "/v1/reports/reconciliation/orders/O1"))[0] == 200
+    again.stop()
