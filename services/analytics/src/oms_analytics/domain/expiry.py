@@ -1,8 +1,9 @@
 """When a key of the analytics tables has expired, on event time.
 
-"Now" is the watermark of the key's source partition (the latest event time read there; for
-a SKU at a location the latest read on oms.inventory), never the wall clock: a replay expires
-the same keys, and a quiet partition expires nothing. A key expires once now has passed the
+"Now" is the watermark of the key's source partition (the latest event time read there, held
+back by a topic with records still to read: ``partition_now``; for a SKU at a location the
+latest read on oms.inventory), never the wall clock: a replay expires the same keys, and a
+quiet partition expires nothing. A key expires once now has passed the
 end of what it is about by the retention:
 
 - a minute window: its end + the minute retention;

@@ -2,8 +2,9 @@
 time (``domain/expiry.py`` says when a key has expired), and only what the history in
 PostgreSQL holds as it stands (the use cases know which keys it may not hold yet).
 
-Run on a timer by the worker once the history has been written since the start; each
-deletion goes to the key's changelog partition, so recovery agrees."""
+Run on a timer by the worker once the history has been written since the start or the last
+rebalance, in steps (``Sweep``) that let the worker's events through; each deletion goes to
+the key's changelog partition, so recovery agrees."""
 
 from __future__ import annotations
 
