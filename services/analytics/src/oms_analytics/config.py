@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from oms_analytics.domain.expiry import Retention
 from oms_analytics.domain.stuck import DEFAULT_STUCK_AFTER, FlowStatus, StuckPolicy
 from oms_runtime import RuntimeSettings
 
@@ -33,11 +34,44 @@ class AnalyticsSettings(RuntimeSettings):
         default_factory=lambda: dict(DEFAULT_STUCK_AFTER)
     )
 
+    # How long the tables keep what they count past its end, in event time
+    # (docs/analytics.md, Expiry): the hourly windows' and money's days, closed orders' facts
+    # and ledgers, stock, final stays. OMS_ANALYTICS_RETENTION_DAYS.
+    analytics_retention_days: float = Field(default=35.0, gt=0, le=3660, allow_inf_nan=False)
+    # The same for the minute windows (the most numerous keys), in hours: no longer than the
+    # days'. OMS_ANALYTICS_MINUTE_RETENTION_H.
+    analytics_minute_retention_h: float = Field(default=48.0, gt=0, allow_inf_nan=False)
+    # How often the worker deletes the expired keys. OMS_ANALYTICS_EXPIRY_INTERVAL_S.
+    analytics_expiry_interval_s: float = Field(default=60.0, ge=0.1, le=86400)
+
+    @model_validator(mode="after")
+    def _retention_ordered(self) -> AnalyticsSettings:
+        # A window must outlive its grace period: an expired one could be written again by
+        # a late event it still takes.
+        grace_h = self.analytics_grace_s / 3600
+        if self.analytics_minute_retention_h > self.analytics_retention_days * 24:
+            raise ValueError(
+                "OMS_ANALYTICS_MINUTE_RETENTION_H must not exceed OMS_ANALYTICS_RETENTION_DAYS"
+                " (in hours): the minute windows are not kept longer than the hourly ones"
+            )
+        if self.analytics_minute_retention_h < grace_h:
+            raise ValueError(
+                "OMS_ANALYTICS_MINUTE_RETENTION_H must not be shorter than OMS_ANALYTICS_GRACE_S:"
+                " a window is kept at least while it takes late events"
+            )
+        return self
+
     @field_validator("analytics_stuck_after_s")
     @classmethod
     def _stuck_statuses(cls, value: dict[FlowStatus, int]) -> dict[FlowStatus, int]:
         StuckPolicy({s: timedelta(seconds=t) for s, t in value.items()})
         return value
+
+    def retention(self) -> Retention:
+        return Retention(
+            days=timedelta(days=self.analytics_retention_days),
+            minutes=timedelta(hours=self.analytics_minute_retention_h),
+        )
 
     def stuck_policy(self) -> StuckPolicy:
         return StuckPolicy.of_seconds(self.analytics_stuck_after_s)

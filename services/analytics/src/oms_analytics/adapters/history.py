@@ -29,6 +29,7 @@ __all__ = [
     "StoredDay",
     "StoredExceptions",
     "read_daily_history",
+    "read_daily_partitions",
     "read_history",
     "write_history",
 ]
@@ -234,27 +235,55 @@ async def read_daily_history(
     ``name`` (each optional), their partitions added up: (day, name, figures), oldest first,
     then by name."""
     _, view, dimension = _DAILY_TABLES[figures]
+    rows = await _read_daily(pool, figures, view, "", first, last, name)
+    return [(row["day"], row[dimension], _stored_figures(figures, row)) for row in rows]
+
+
+async def read_daily_partitions(
+    pool: asyncpg.Pool,
+    figures: type[Figures],
+    first: date | None,
+    last: date | None,
+    name: str | None,
+) -> list[DailyRow]:
+    """The stored days of the daily report per channel or location as :func:`read_daily_history`
+    reads them, but per source partition, as the worker wrote them."""
+    table, _, dimension = _DAILY_TABLES[figures]
+    rows = await _read_daily(pool, figures, table, ", source_partition", first, last, name)
+    return [
+        DailyRow(row["day"], row[dimension], row["source_partition"], _stored_figures(figures, row))
+        for row in rows
+    ]
+
+
+async def _read_daily(
+    pool: asyncpg.Pool,
+    figures: type[Figures],
+    source: str,
+    more: str,
+    first: date | None,
+    last: date | None,
+    name: str | None,
+) -> list[asyncpg.Record]:
+    dimension = _DAILY_TABLES[figures].dimension
     names = [each.name for each in fields(figures)]
     async with pool.acquire() as conn:
-        rows = await _fetch_filtered(
+        return await _fetch_filtered(
             conn,
-            f"SELECT day, {dimension}, {', '.join(names)} FROM {view}",
+            f"SELECT day, {dimension}{more}, {', '.join(names)} FROM {source}",
             first,
             last,
             name,
             dimension=dimension,
-            then=f" ORDER BY day, {dimension}",
+            then=f" ORDER BY day, {dimension}{more}",
         )
-    return [
-        (
-            row["day"],
-            row[dimension],
-            figures.from_dict(
-                {n: json.loads(row[n]) if isinstance(row[n], str) else row[n] for n in names}
-            ),
-        )
-        for row in rows
-    ]
+
+
+def _stored_figures(figures: type[Figures], row: asyncpg.Record) -> Figures:
+    values = {each.name: row[each.name] for each in fields(figures)}
+    return figures.from_dict(
+        {name: json.loads(v) if isinstance(v, str) else v for name, v in values.items()}
+    )
 
 
 async def _fetch_filtered(

@@ -77,6 +77,9 @@ class FundsLedger:
     """By ``<flow>/<event's money id>``."""
     counted: set[str] = field(default_factory=set)
     """The movements already added to their channel's day."""
+    partition: int | None = None
+    """The source partition of the order's events, whose changelog partition holds the
+    ledger (None in ledgers stored before it was kept)."""
 
     def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
         if self.placed_at is None:
@@ -127,6 +130,7 @@ class FundsLedger:
             "closed_at": stored(self.closed_at),
             "movements": {key: m.to_dict() for key, m in sorted(self.movements.items())},
             "counted": sorted(self.counted),
+            "partition": self.partition,
         }
 
     @classmethod
@@ -140,4 +144,5 @@ class FundsLedger:
             closed_at=from_stored(data["closed_at"]),
             movements={k: Movement.from_dict(v) for k, v in data["movements"].items()},
             counted=set(data["counted"]),
+            partition=data.get("partition"),
         )

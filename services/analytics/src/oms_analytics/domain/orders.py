@@ -61,6 +61,9 @@ class OrderFacts:
     """By location id: the order's work offered to, rejected by, re-sourced away from and
     shipped from each location."""
     counted: set[str] = field(default_factory=set)
+    partition: int | None = None
+    """The source partition of the order's events, whose changelog partition holds these
+    facts (None in facts stored before it was kept)."""
 
     def placed(self, channel: str, at: datetime, currency: str, amount_minor: int) -> None:
         if self.placed_at is None:
@@ -115,6 +118,7 @@ class OrderFacts:
             "returns": {key: request.to_dict() for key, request in self.returns.items()},
             "locations": {key: facts.to_dict() for key, facts in self.locations.items()},
             "counted": sorted(self.counted),
+            "partition": self.partition,
         }
 
     @classmethod
@@ -136,6 +140,7 @@ class OrderFacts:
             # Facts stored before locations were counted have none.
             locations={k: LocationFacts.from_dict(v) for k, v in data.get("locations", {}).items()},
             counted=set(data["counted"]),
+            partition=data.get("partition"),
         )
 
 

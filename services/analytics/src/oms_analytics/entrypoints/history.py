@@ -2,7 +2,8 @@
 
 A task started once the tables are recovered: it connects and applies the migrations (tried
 again while the database is unreachable: the worker counts meanwhile), writes every key
-the tables hold (what changed while no worker wrote is then stored too), then every
+the tables hold (what changed while no worker wrote is then stored too; again after each
+rebalance, for the partitions it brought), then every
 ``OMS_ANALYTICS_HISTORY_INTERVAL_S`` the keys changed since, and a last round when the
 worker stops. A write that fails keeps its keys for the next round when the database or
 network failed (rows the database refuses are written again with their key's next change,
@@ -12,7 +13,8 @@ or at the next start); the worker keeps counting either way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import faust
@@ -34,16 +36,32 @@ class History:
     """The history's database, once the worker has connected to it and migrated it, and
     what to write to it next."""
 
-    def __init__(self, funds: Funds, analytics: Analytics) -> None:
+    def __init__(
+        self, funds: Funds, analytics: Analytics, settled: Callable[[], bool] = lambda: True
+    ) -> None:
         self.funds = funds
         self.analytics = analytics
+        self.settled = settled
+        """Whether the tables are recovered and no rebalance is under way: only a write of
+        every key then covers every key the worker will hold."""
         self.pool: asyncpg.Pool | None = None
         self._everything = True
         """Every key, not only the changed ones: until a first write worked."""
+        self.caught_up = False
+        """Whether a write has worked since the start: the history then holds every key
+        the tables recovered (the expiry waits for it)."""
+
+    def start_over(self) -> None:
+        """Partitions were assigned: their keys were recovered from changelogs that a worker
+        killed before its last write may have written past the history, so the next write
+        writes every key again, and the expiry waits for it."""
+        self._everything = True
+        self.caught_up = False
 
     async def write(self) -> None:
         if self.pool is None:
             return
+        settled = self.settled()
         ledgers, days = self.funds.take_changes(self._everything)
         daily = self.analytics.take_changes(self._everything)
         try:
@@ -58,7 +76,11 @@ class History:
                 kept_for_retry=is_infrastructure_error(exc),
             )
             return
-        self._everything = False
+        self.funds.written(ledgers, days)
+        self.analytics.written(daily)
+        if settled:
+            self._everything = False
+            self.caught_up = True
         if ledgers or days or daily:
             log.info(
                 "history_written", orders=len(ledgers), day_rows=len(days), daily_rows=len(daily)
@@ -68,7 +90,11 @@ class History:
 def register_history(
     app: faust.App, settings: AnalyticsSettings, funds: Funds, analytics: Analytics
 ) -> History:
-    history = History(funds, analytics)
+    def settled() -> bool:
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        return bool(recovered and not app.in_recovery and not app.rebalancing)
+
+    history = History(funds, analytics, settled)
 
     async def connect() -> asyncpg.Pool:
         pool = await create_pool(settings.database_url.get_secret_value(), max_size=2)
@@ -96,6 +122,10 @@ def register_history(
         finally:
             history.pool = None
             await pool.close()
+
+    @app.on_partitions_assigned.connect
+    async def start_over(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        history.start_over()
 
     app.task(keep_history)
     return history

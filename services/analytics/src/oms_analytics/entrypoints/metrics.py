@@ -9,7 +9,7 @@ their own registry: the runtime's collectors of the same names are in the defaul
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import faust
 from faust.web import Request, Response, View
@@ -36,13 +36,30 @@ class Metrics:
             ["service", "topic"],
             registry=self.registry,
         )
+        self.expired_keys = Counter(
+            "oms_analytics_expired_keys_total",
+            "Keys deleted from the tables by the expiry.",
+            ["table"],
+            registry=self.registry,
+        )
         self.gauges: dict[str, tuple[Gauge, Callable[[], float]]] = {}
+        self.labelled: dict[str, tuple[Gauge, Callable[[], Mapping[str, float]]]] = {}
 
     def consumed(self, topic: str, outcome: str) -> None:
         self.events_in.labels(SERVICE, topic, outcome).inc()
 
     def published(self, topic: str) -> None:
         self.events_out.labels(SERVICE, topic).inc()
+
+    def expired(self, table: str, keys: int) -> None:
+        self.expired_keys.labels(table).inc(keys)
+
+    def labelled_gauge(
+        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, float]]
+    ) -> None:
+        """``name`` per ``label`` value, set from ``read()`` at each scrape."""
+        gauge = Gauge(name, documentation, [label], registry=self.registry)
+        self.labelled[name] = (gauge, read)
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """``name`` set from ``read()`` at each scrape."""
@@ -51,6 +68,9 @@ class Metrics:
     def exposition(self) -> bytes:
         for gauge, read in self.gauges.values():
             gauge.set(read())
+        for labelled, read_all in self.labelled.values():
+            for value, figure in read_all().items():
+                labelled.labels(value).set(figure)
         return generate_latest(self.registry)
 
 

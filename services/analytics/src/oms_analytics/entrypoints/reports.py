@@ -22,14 +22,21 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from oms_analytics.domain.kpis import WindowFigures
 from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.history import History
+from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import Funds, stored_reconciliation
 from oms_analytics.service_layer.stock import Stock, StockWindow
 from oms_analytics.service_layer.stuck import StuckOrders
-from oms_analytics.service_layer.tracking import Analytics, stored_daily
+from oms_analytics.service_layer.tracking import (
+    Analytics,
+    HistoryUnavailable,
+    daily_report,
+    stored_daily,
+)
 from oms_runtime import PROBLEM_MEDIA_TYPE
 
 __all__ = ["register_views", "to_csv"]
@@ -51,6 +58,7 @@ def register_views(
     stuck: StuckOrders,
     stock: Stock,
     history: History,
+    expiry: Expiry,
 ) -> None:
     """``/v1/kpis`` and ``/v1/reports/...`` on the app's web server."""
 
@@ -72,18 +80,26 @@ def register_views(
             return self.json(analytics.location_kpis(_granularity(request), _location(request)))
 
     class Daily(_Report):
+        locations = False
+
         async def answer(self, request: Request, **params: str) -> Response:
+            first, last = _days(request)
             location = _location(request)
-            if location is not None:
-                report = analytics.location_daily(*_days(request), location)
-            else:
-                report = analytics.daily(*_days(request), _channel(request))
+            by_location = location is not None or self.locations
+            figures = LocationFigures if by_location else WindowFigures
+            name = location if by_location else _channel(request)
+            expired = expiry.expired_through()
+            try:
+                report = await daily_report(
+                    analytics, history.pool, expired, first, last, name, figures
+                )
+            except HistoryUnavailable:
+                detail = "the report reaches expired days and the history database is not ready"
+                return _problem(self, 503, "unavailable", detail)
             return _answer(self, request, report, report["days"])
 
-    class LocationDaily(_Report):
-        async def answer(self, request: Request, **params: str) -> Response:
-            report = analytics.location_daily(*_days(request), _location(request))
-            return _answer(self, request, report, report["days"])
+    class LocationDaily(Daily):
+        locations = True
 
     class StockReport(_Report):
         async def answer(self, request: Request, **params: str) -> Response:

@@ -17,15 +17,19 @@ from typing import Any
 
 import faust
 import structlog
+from faust.types import TP
 from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
+from oms_analytics.domain.expiry import partition_now
 from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
+from oms_analytics.entrypoints.expiry import register_expiry
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
+from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
 from oms_analytics.service_layer.stock import STOCK_TRACKED, Stock
 from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders, alert_event
@@ -181,8 +185,41 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             return self.json({**_health(app), "stuck_orders": stuck.stuck_count()})
 
     app.page("/health")(Health)
+
+    def behind(partition: int) -> set[str]:
+        """The order topics with records still to read on ``partition`` (held here): the
+        broker's high watermark past the last offset faust read or was positioned at (its
+        consumer's ``_read_offset``, as its own flow control reads it; a consumer without
+        it counts every topic holding records as behind, which only expires less)."""
+        consumer = app.consumer
+        read = getattr(consumer, "_read_offset", {})
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # the consumer not started yet: nothing known, nothing expires
+            return set(order_topics)
+        late = set()
+        for name in order_topics:
+            tp = TP(name, partition)
+            if tp not in assigned:
+                continue
+            high, last = consumer.highwater(tp), read.get(tp)
+            if high is None or (high > 0 and (last is None or last < high - 1)):
+                late.add(name)
+        return late
+
+    def source_now(partition: int | None) -> datetime | None:
+        """ "Now" for the expiry on a source partition of the order topics (None: the latest
+        of every partition): ``domain.expiry.partition_now``."""
+        if partition is None:
+            marks = [source_now(each) for each in range(app.conf.topic_partitions)]
+            return max((mark for mark in marks if mark is not None), default=None)
+        watermarks = {name: analytics.watermark(name, partition) for name in order_topics}
+        return partition_now(watermarks, behind(partition))
+
     history = register_history(app, settings, funds, analytics)
-    register_views(app, analytics, funds, stuck, stock, history)
+    expiry = Expiry(analytics, funds, stuck, stock, settings.retention(), source_now)
+    register_expiry(app, settings, expiry, history, metrics)
+    register_views(app, analytics, funds, stuck, stock, history, expiry)
     register_dashboard(app)
     metrics.gauge("oms_analytics_stuck_orders", "Orders stuck in a status now.", stuck.stuck_count)
     metrics.gauge(
@@ -194,6 +231,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         "oms_analytics_late_figures_dropped",
         "Figures too late for their hour, dropped.",
         lambda: analytics.late_dropped(Granularity.HOUR),
+    )
+    metrics.labelled_gauge(
+        "oms_analytics_table_keys",
+        "Keys each table holds (the expiry keeps them bounded).",
+        "table",
+        lambda: {name: len(table) for name, table in tables.items()},
     )
     register_metrics(app, metrics)
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import date, datetime
 from typing import Any
 
@@ -24,10 +24,13 @@ from oms_analytics.adapters.history import (
     StoredExceptions,
     read_history,
 )
+from oms_analytics.domain.expiry import Retention, day_expired, ledger_expired
 from oms_analytics.domain.funds_days import DayFunds
 from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.reconciliation import exceptions
+from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
@@ -53,8 +56,9 @@ class Funds:
     def __init__(self, ledgers: Store, days: Store) -> None:
         self.ledgers = ledgers
         self.days = days
-        self._changed_orders: set[str] = set()
-        self._changed_days: set[str] = set()
+        self._orders = Changes[str]()
+        self._days = Changes[str]()
+        """The orders and days the history may not hold as they stand."""
 
     def record(self, envelope: Envelope, payload: EventPayload, partition: int) -> None:
         """Keep what ``payload`` (read from ``partition``) says of its order's money."""
@@ -66,6 +70,7 @@ class Funds:
         _apply(ledger, envelope, payload)
         if ledger.version == before:
             return  # a redelivery: nothing new
+        ledger.partition = partition
         for movement in ledger.uncounted():
             assert ledger.channel is not None  # uncounted() waits for the channel
             self._update_day(ledger.channel, movement.at.date(), partition, movement)
@@ -75,7 +80,7 @@ class Funds:
             if day.flag(order_id, bool(exceptions(ledger))):
                 self._put_day(key, day)
         self.ledgers[order_id] = ledger.to_dict()
-        self._changed_orders.add(order_id)
+        self._orders.add(order_id)
 
     def _update_day(self, channel: str, day: date, partition: int, movement: Movement) -> None:
         key = _day_key(channel, day, partition)
@@ -89,7 +94,7 @@ class Funds:
 
     def _put_day(self, key: str, figures: DayFunds) -> None:
         self.days[key] = figures.to_dict()
-        self._changed_days.add(key)
+        self._days.add(key)
 
     def ledger(self, order_id: str) -> FundsLedger | None:
         known = self.ledgers.get(order_id)
@@ -135,26 +140,54 @@ class Funds:
 
     def _exceptions_of(self, order_id: str) -> list[dict[str, str]]:
         ledger = self.ledger(order_id)
-        assert ledger is not None  # flagged from its ledger
+        # Flagged from its ledger, which expires after the day it was placed on.
+        assert ledger is not None
         return [found.to_dict() for found in exceptions(ledger)]
 
     def take_changes(self, everything: bool = False) -> tuple[list[LedgerRow], list[DayRow]]:
         """Rows for the keys changed since the last call (``everything``: every key, as after
         a start, when the tables were just recovered); the caller hands them back with
         ``keep_changes`` if it could not store them."""
-        orders = set(self.ledgers.keys()) if everything else self._changed_orders
-        days = set(self.days.keys()) if everything else self._changed_days
-        self._changed_orders, self._changed_days = set(), set()
+        orders = self._orders.take(list(self.ledgers.keys()) if everything else None)
+        days = self._days.take(list(self.days.keys()) if everything else None)
         return (
             [_ledger_row(order_id, self.ledger(order_id)) for order_id in sorted(orders)],
             [row for key in sorted(days) for row in _day_rows(key, self._day(key))],
         )
 
     def keep_changes(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
-        self._changed_orders.update(row.order_id for row in ledgers)
-        self._changed_days.update(
-            _day_key(row.channel, row.day, row.source_partition) for row in days
-        )
+        self._orders.keep(row.order_id for row in ledgers)
+        self._days.keep(_day_key(row.channel, row.day, row.source_partition) for row in days)
+
+    def written(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
+        """The history holds ``ledgers`` and ``days`` (taken with ``take_changes``)."""
+        self._orders.written(row.order_id for row in ledgers)
+        self._days.written(_day_key(row.channel, row.day, row.source_partition) for row in days)
+
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
+        """Delete the days of money and the closed orders' ledgers that expired by the
+        watermark of their source partition (``sweep.now``) and that the history holds as
+        they stand, pausing as the sweep says."""
+        for key in list(self.days.keys()):
+            yield from sweep.tick()
+            _channel, day, partition = json.loads(key)
+            expired = day_expired(date.fromisoformat(day), retention, sweep.now(partition))
+            if expired and key in self.days and not self._days.pending(key):
+                sweep.delete("funds", self.days, key, partition)
+        # A day still held may list an order's exceptions: its ledger waits for it. (A day
+        # written again during a pause is written by a ledger changed since: pending.)
+        held = {tuple(json.loads(key)[:2]) for key in list(self.days.keys())}
+        for order_id in list(self.ledgers.keys()):
+            yield from sweep.tick()
+            ledger = self.ledger(order_id)
+            if ledger is None:
+                continue
+            placed = (
+                (ledger.channel, ledger.placed_at.date().isoformat()) if ledger.placed_at else None
+            )
+            expired = ledger_expired(ledger, retention, sweep.now(ledger.partition))
+            if expired and not self._orders.pending(order_id) and placed not in held:
+                sweep.delete("ledgers", self.ledgers, order_id, ledger.partition)
 
 
 async def stored_reconciliation(
@@ -262,7 +295,7 @@ def _apply(ledger: FundsLedger, envelope: Envelope, payload: EventPayload) -> No
 
 
 def _ledger_row(order_id: str, ledger: FundsLedger | None) -> LedgerRow:
-    assert ledger is not None  # ledgers are never deleted
+    assert ledger is not None  # a ledger with a change not written is never deleted
     total = ledger.grand_total
     return LedgerRow(
         order_id=order_id,

@@ -16,9 +16,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from oms_analytics.domain.expiry import Retention, stock_expired
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.stock import StockFacts
 from oms_analytics.domain.windows import Granularity, Window, window_of
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.inventory import BackInStock, OutOfStock, StockCommitted
 from oms_events.registry import EventPayload
@@ -102,6 +104,18 @@ class Stock:
                 for (start, item, place), (outs, seconds, moved) in sorted(rows.items())
             ],
         }
+
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
+        """Delete the SKUs at a location with nothing under way and nothing within the
+        retention before now (the latest event time read on oms.inventory). Their changelog
+        partition is not kept (oms.inventory's partition of the key): every one gets the
+        deletion."""
+        now = self.now()
+        for key in list(self.stock.keys()):
+            yield from sweep.tick()
+            value = self.stock.get(key)
+            if value is not None and stock_expired(StockFacts.from_dict(value), retention, now):
+                sweep.delete("stock", self.stock, key, None)
 
     def out_of_stock(self, sku: str | None = None, location: str | None = None) -> dict[str, Any]:
         """The SKUs out of stock now, longest first, each with since when and for how long

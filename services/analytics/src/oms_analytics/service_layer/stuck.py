@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from oms_analytics.domain.expiry import Retention, stay_expired
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.stuck import (
     Alert,
@@ -31,6 +32,7 @@ from oms_analytics.domain.stuck import (
     StuckPolicy,
     move,
 )
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.analytics import StuckOrderCleared, StuckOrderDetected
 from oms_events.codec import new_event
 from oms_events.envelope import Envelope
@@ -123,6 +125,15 @@ class StuckOrders:
         for order_id, stay in outcome.stays.items():
             self.stays[order_id] = stay.to_dict()
             self._plan(stay)
+
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
+        """Delete the final stays begun more than the retention before the watermark of their
+        source partition (``sweep.now``). A final stay is never stuck nor scheduled."""
+        for order_id in list(self.stays.keys()):
+            yield from sweep.tick()
+            stay = self.stay(order_id)
+            if stay is not None and stay_expired(stay, retention, sweep.now(stay.partition)):
+                sweep.delete("stays", self.stays, order_id, stay.partition)
 
     def forget_schedule(self) -> None:
         """The partitions changed hands: rebuild the schedule from the table when next used."""

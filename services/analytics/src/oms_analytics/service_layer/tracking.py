@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
 
-from oms_analytics.adapters.history import DailyRow, read_daily_history
+from oms_analytics.adapters.history import DailyRow, read_daily_history, read_daily_partitions
+from oms_analytics.domain.expiry import Retention, order_expired, window_expired
 from oms_analytics.domain.kpis import Contribution, Figures, WindowFigures
 from oms_analytics.domain.locations import LocationContribution, LocationFigures
 from oms_analytics.domain.moments import utc_iso
@@ -31,6 +32,8 @@ from oms_analytics.domain.windows import (
     accepts,
     window_of,
 )
+from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
@@ -38,7 +41,7 @@ from oms_events.registry import EventPayload
 from oms_events.returns import ReturnRequested
 from oms_events.sourcing import FulfilmentOrderCreated, FulfilmentOrderRerouted, OrderBackordered
 
-__all__ = ["TRACKED", "Analytics", "Store", "stored_daily"]
+__all__ = ["TRACKED", "Analytics", "HistoryUnavailable", "Store", "daily_report", "stored_daily"]
 
 Store = MutableMapping[str, Any]
 
@@ -72,9 +75,9 @@ class Analytics:
         self.grace = grace
         self.locations: Store = {} if locations is None else locations
         """Per window, location and source partition: the location's figures."""
-        self._changed_days: set[_Day] = set()
-        """Channels' and locations' days per source partition whose hourly windows changed
-        since the last ``take_changes``."""
+        self._days = Changes[_Day]()
+        """Channels' and locations' days per source partition whose hourly windows the
+        history may not hold as they stand."""
 
     def record(
         self, envelope: Envelope, payload: EventPayload | None, topic: str, partition: int
@@ -97,6 +100,7 @@ class Analytics:
         at = envelope.time
         order_id = payload.order_id  # every tracked event is about one order
         facts = self._facts(order_id)
+        facts.partition = partition
         match payload:
             case OrderAccepted():
                 total = payload.totals.grand_total
@@ -171,7 +175,7 @@ class Analytics:
 
     def _changed(self, figures: type[Figures], window: Window, name: str, partition: int) -> None:
         if window.granularity is Granularity.HOUR:
-            self._changed_days.add(_Day(figures, name, window.start.date(), partition))
+            self._days.add(_Day(figures, name, window.start.date(), partition))
 
     def watermark(self, topic: str, partition: int) -> datetime | None:
         mark = self.marks.get(f"watermark/{topic}/{partition}")
@@ -230,25 +234,44 @@ class Analytics:
             "windows": _windows(parts, granularity, "location", LocationFigures),
         }
 
-    def daily(self, first: date | None, last: date | None, channel: str | None) -> dict[str, Any]:
+    def daily(
+        self,
+        first: date | None,
+        last: date | None,
+        channel: str | None,
+        stored: Iterable[DailyRow] = (),
+    ) -> dict[str, Any]:
         """Per day (UTC, from ``first`` to ``last`` inclusive, each optional) and channel,
         oldest first: the day's hourly windows added up (lead-time percentiles over every
-        order shipped that day, not an average of the hours')."""
+        order shipped that day, not an average of the hours'); with the ``stored`` history
+        rows of the days and partitions the tables no longer hold."""
+        parts = self._parts(self.windows, Granularity.HOUR, channel)
         return {
             "from": first.isoformat() if first else None,
             "to": last.isoformat() if last else None,
             "channel": channel,
             "late_events_dropped": self.late_dropped(Granularity.HOUR),
             "days": _days(
-                self._parts(self.windows, Granularity.HOUR, channel), first, last, "channel"
+                _with_stored(parts, self.windows, stored, channel), first, last, "channel"
             ),
         }
 
     def location_daily(
-        self, first: date | None, last: date | None, location: str | None
+        self,
+        first: date | None,
+        last: date | None,
+        location: str | None,
+        stored: Iterable[DailyRow] = (),
     ) -> dict[str, Any]:
-        """Per day and location, oldest first: the location's hourly windows added up."""
-        parts = self._parts(self.locations, Granularity.HOUR, location)
+        """Per day and location, oldest first: the location's hourly windows added up; with
+        the ``stored`` history rows of the days and partitions the tables no longer hold."""
+        parts = _with_stored(
+            self._parts(self.locations, Granularity.HOUR, location),
+            self.locations,
+            stored,
+            location,
+            LocationFigures,
+        )
         return {
             "from": first.isoformat() if first else None,
             "to": last.isoformat() if last else None,
@@ -261,23 +284,54 @@ class Analytics:
         """History rows for each channel's and location's day per source partition changed
         since the last call (``everything``: every day the tables hold, as after a start);
         the caller hands them back with ``keep_changes`` if it could not store them."""
-        if everything:
-            days = {
+        held = (
+            {
                 _Day(figures, name, datetime.fromisoformat(start).date(), int(partition))
                 for figures, store in self._stores()
                 for kind, name, start, partition in map(json.loads, list(store.keys()))
                 if kind == Granularity.HOUR
             }
-        else:
-            days = self._changed_days
-        self._changed_days = set()
+            if everything
+            else None
+        )
+        days = self._days.take(held)
         ordered = sorted(days, key=lambda d: (d.figures.__name__, d.name, d.day, d.partition))
         return [self._daily_row(day) for day in ordered]
 
     def keep_changes(self, rows: list[DailyRow]) -> None:
-        self._changed_days.update(
-            _Day(type(row.figures), row.name, row.day, row.source_partition) for row in rows
-        )
+        self._days.keep(map(_day_of, rows))
+
+    def written(self, rows: list[DailyRow]) -> None:
+        """The history holds ``rows`` (taken with ``take_changes``)."""
+        self._days.written(map(_day_of, rows))
+
+    def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
+        """Delete the windows (channels' and locations') and the closed orders' facts that
+        expired by the watermark of their source partition (``sweep.now``), pausing as the
+        sweep says. A day's hourly windows go only once the history holds the day as it
+        stands."""
+        for (figures, store), table in zip(self._stores(), ("windows", "locations"), strict=True):
+            for key in list(store.keys()):
+                yield from sweep.tick()
+                if key not in store:
+                    continue
+                kind, name, start, partition = json.loads(key)
+                window = Window(Granularity(kind), datetime.fromisoformat(start))
+                if not window_expired(window, retention, sweep.now(partition)):
+                    continue
+                if kind == Granularity.HOUR and self._days.pending(
+                    _Day(figures, name, window.start.date(), partition)
+                ):
+                    continue
+                sweep.delete(table, store, key, partition)
+        for order_id in list(self.orders.keys()):
+            yield from sweep.tick()
+            stored_facts = self.orders.get(order_id)
+            if stored_facts is None:
+                continue
+            facts = OrderFacts.from_dict(stored_facts)
+            if order_expired(facts, retention, sweep.now(facts.partition)):
+                sweep.delete("orders", self.orders, order_id, facts.partition)
 
     def _stores(self) -> tuple[tuple[type[Figures], Store], ...]:
         return ((WindowFigures, self.windows), (LocationFigures, self.locations))
@@ -317,6 +371,35 @@ class Analytics:
         )
 
 
+class HistoryUnavailable(Exception):
+    """The report reaches days the tables may no longer hold, and the history is not
+    connected."""
+
+
+async def daily_report(
+    analytics: Analytics,
+    pool: asyncpg.Pool | None,
+    expired: date | None,
+    first: date | None,
+    last: date | None,
+    name: str | None,
+    figures: type[WindowFigures | LocationFigures] = WindowFigures,
+) -> dict[str, Any]:
+    """The daily report per channel (or location, with ``LocationFigures``): the days up to
+    ``expired`` (those the tables may no longer hold, by the retention) read from the
+    history in PostgreSQL for the source partitions the tables do not hold them for, the
+    others from the tables, so a report across expired days answers as it did before."""
+    stored: list[DailyRow] = []
+    if expired is not None and (first is None or first <= expired):
+        if pool is None:
+            raise HistoryUnavailable
+        through = expired if last is None else min(last, expired)
+        stored = await read_daily_partitions(pool, figures, first, through, name)
+    if figures is LocationFigures:
+        return analytics.location_daily(first, last, name, stored)
+    return analytics.daily(first, last, name, stored)
+
+
 async def stored_daily(
     pool: asyncpg.Pool,
     first: date | None,
@@ -338,6 +421,33 @@ async def stored_daily(
             for day, day_name, stored in await read_daily_history(pool, figures, first, last, name)
         ],
     }
+
+
+def _with_stored(
+    parts: dict[tuple[datetime, str], list[dict[str, Any]]],
+    store: Store,
+    stored: Iterable[DailyRow],
+    name: str | None,
+    figures: type[Figures] = WindowFigures,
+) -> dict[tuple[datetime, str], list[dict[str, Any]]]:
+    """``parts`` (hourly windows by start and name) with each stored day (of ``figures``, of
+    ``name`` when given) of a name and source partition of which ``store`` holds no hour, as
+    one part at the day's midnight."""
+    stored = [
+        row for row in stored if isinstance(row.figures, figures) and (not name or row.name == name)
+    ]
+    if not stored:
+        return parts
+    held = {
+        (datetime.fromisoformat(start).date(), name, partition)
+        for kind, name, start, partition in map(json.loads, list(store.keys()))
+        if kind == Granularity.HOUR
+    }
+    for row in stored:
+        if (row.day, row.name, row.source_partition) not in held:
+            midnight = datetime.combine(row.day, time(), tzinfo=UTC)
+            parts[(midnight, row.name)].append(row.figures.to_dict())
+    return parts
 
 
 def _summary(figures: type[WindowFigures | LocationFigures], parts: list[dict[str, Any]]) -> Any:
@@ -384,6 +494,10 @@ def _days(
         {"day": day.isoformat(), dimension: name, **_summary(figures, stored)}
         for (day, name), stored in sorted(days.items())
     ]
+
+
+def _day_of(row: DailyRow) -> _Day:
+    return _Day(type(row.figures), row.name, row.day, row.source_partition)
 
 
 class _Day(NamedTuple):

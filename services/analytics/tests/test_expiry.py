@@ -1,0 +1,376 @@
+"""Expiry on dicts: when each kind of key has expired by the watermark of its partition, that
+open orders' facts and ledgers never do, that nothing the history may not hold is deleted,
+that the daily report across expired days answers from the history rows as it did before,
+and the retention settings refused at start naming the setting."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from pydantic import ValidationError
+
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.domain.expiry import (
+    Retention,
+    expired_through,
+    ledger_expired,
+    order_expired,
+    partition_now,
+    stay_expired,
+    stock_expired,
+    window_expired,
+)
+from oms_analytics.domain.ledger import Closure, FundsLedger
+from oms_analytics.domain.orders import OrderFacts
+from oms_analytics.domain.stock import StockFacts
+from oms_analytics.domain.stuck import FlowStatus, Stay, StuckPolicy
+from oms_analytics.domain.windows import Granularity, Window
+from oms_analytics.entrypoints import history as history_entrypoint
+from oms_analytics.entrypoints.history import History
+from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.expiry import Expiry
+from oms_analytics.service_layer.funds import Funds
+from oms_analytics.service_layer.stock import Stock
+from oms_analytics.service_layer.stuck import StuckOrders
+from oms_analytics.service_layer.sweeping import Sweep
+from oms_analytics.service_layer.tracking import Analytics, HistoryUnavailable, daily_report
+from oms_events.registry import EventPayload
+from tests.support.analytics import (
+    accepted,
+    at,
+    authorized,
+    back_in_stock,
+    canceled,
+    captured,
+    completed,
+    envelope,
+    out_of_stock,
+    shipped,
+)
+
+RETENTION = Retention(days=timedelta(days=2), minutes=timedelta(hours=3))
+
+
+def _day(day: int) -> datetime:
+    return datetime(2026, 11, day, tzinfo=UTC)
+
+
+def test_windows_expire_by_their_day_or_their_minute() -> None:
+    hour = Window(Granularity.HOUR, at("23:00", 24))
+    # The 24th ends at midnight of the 25th: kept two days past that, to midnight of the 27th.
+    assert not window_expired(hour, RETENTION, at("23:59", 26))
+    assert window_expired(hour, RETENTION, _day(27))
+    # Every hour of a day goes together.
+    assert window_expired(Window(Granularity.HOUR, at("00:00", 24)), RETENTION, _day(27))
+    assert not window_expired(Window(Granularity.HOUR, at("00:00", 24)), RETENTION, at("23:00", 26))
+    minute = Window(Granularity.MINUTE, at("10:00"))
+    assert not window_expired(minute, RETENTION, at("13:00"))
+    assert window_expired(minute, RETENTION, at("13:01"))
+    assert not window_expired(minute, RETENTION, None)  # nothing read: nothing expires
+    assert expired_through(RETENTION, at("10:00", 27)) == date(2026, 11, 24)
+    assert expired_through(RETENTION, None) is None
+
+
+def test_now_is_the_latest_event_time_held_back_by_a_topic_with_records_to_read() -> None:
+    marks = {"oms.orders": at("10:00", 27), "oms.payments": at("09:00", 25), "oms.returns": None}
+    assert partition_now(marks, ()) == at("10:00", 27)  # payments and returns read to the end
+    assert partition_now(marks, {"oms.payments"}) == at("09:00", 25)  # payments lag behind
+    assert partition_now(marks, {"oms.returns"}) is None  # records there, none read yet
+    assert partition_now({"oms.orders": None}, ()) is None
+
+
+def test_an_order_expires_once_closed_by_its_latest_event() -> None:
+    facts = OrderFacts()
+    facts.placed("web", at("09:00", 20), "EUR", 1000)
+    facts.shipped(at("10:00", 24))
+    assert not order_expired(facts, RETENTION, _day(30))  # open: never
+    facts.completed(at("12:00", 24))
+    assert not order_expired(facts, RETENTION, at("23:00", 26))
+    assert order_expired(facts, RETENTION, _day(27))
+    facts.at_location("ST-MUNICH", "shipped_at", at("08:00", 25))  # a later fact keeps it
+    assert not order_expired(facts, RETENTION, _day(27))
+    assert order_expired(facts, RETENTION, _day(28))
+
+
+def test_a_ledger_expires_once_closed_by_its_latest_money() -> None:
+    ledger = FundsLedger()
+    ledger.placed("web", at("09:00", 20), "EUR", 1000)
+    assert not ledger_expired(ledger, RETENTION, _day(30))  # open: never
+    ledger.closed(Closure.CANCELED, at("10:00", 20))
+    assert ledger_expired(ledger, RETENTION, _day(23))
+    restored = FundsLedger.from_dict({**ledger.to_dict(), "movements": {}})
+    assert restored.closure is Closure.CANCELED
+
+
+def test_a_final_stay_expires_an_open_one_never() -> None:
+    done = Stay("O1", FlowStatus.COMPLETED, at("10:00", 24), 0)
+    assert not stay_expired(done, RETENTION, at("09:59", 26))
+    assert stay_expired(done, RETENTION, at("10:00", 26))
+    assert not stay_expired(Stay("O2", FlowStatus.SHIPPED, at("10:00", 1), 0), RETENTION, _day(30))
+
+
+def test_a_sku_expires_with_nothing_under_way_and_nothing_recent() -> None:
+    facts = StockFacts()
+    facts.out_of_stock(at("09:00", 20))
+    assert not stock_expired(facts, RETENTION, _day(30))  # under way
+    facts.back_in_stock(at("11:00", 20))
+    facts.committed("R1/S1", Window(Granularity.HOUR, at("15:00", 21)), 2)
+    assert not stock_expired(facts, RETENTION, at("15:59", 23))
+    assert stock_expired(facts, RETENTION, at("16:00", 23))
+
+
+def test_retention_must_be_something_and_minutes_no_longer() -> None:
+    with pytest.raises(ValueError, match="longer than nothing"):
+        Retention(days=timedelta(0), minutes=timedelta(hours=1))
+    with pytest.raises(ValueError, match="not kept longer"):
+        Retention(days=timedelta(hours=1), minutes=timedelta(hours=2))
+
+
+def test_changes_stay_pending_until_written() -> None:
+    changes = Changes[str]()
+    changes.add("a")
+    assert changes.pending("a")
+    assert changes.take() == {"a"}
+    assert changes.pending("a")  # a write under way
+    changes.add("a")  # changed again meanwhile
+    changes.written(["a"])
+    assert changes.pending("a")
+    assert changes.take() == {"a"}
+    changes.keep(["a"])  # the write failed
+    assert changes.take() == {"a"}
+    changes.written(["a"])
+    assert not changes.pending("a")
+    assert changes.take(["b"]) == {"b"} and changes.pending("b")  # every key after a start
+
+
+class World:
+    """The four use cases on dicts, "now" per partition set by the test."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Any]] = {
+            name: {}
+            for name in ("orders", "windows", "locations", "marks", "ledgers", "funds", "stays")
+        }
+        self.stock_table: dict[str, Any] = {}
+        self.analytics = Analytics(
+            self.tables["orders"],
+            self.tables["windows"],
+            self.tables["marks"],
+            grace=timedelta(minutes=30),
+            locations=self.tables["locations"],
+        )
+        self.funds = Funds(self.tables["ledgers"], self.tables["funds"])
+        self.stuck = StuckOrders(self.tables["stays"], StuckPolicy({}))
+        self.stock_now: datetime | None = None
+        self.stock = Stock(self.stock_table, lambda: self.stock_now)
+        self.now: dict[int, datetime] = {}
+        self.expiry = Expiry(
+            self.analytics, self.funds, self.stuck, self.stock, RETENTION, self._now
+        )
+        self.deleted: list[tuple[str, int | None]] = []
+
+    def _now(self, partition: int | None) -> datetime | None:
+        if partition is None:
+            return max(self.now.values(), default=None)
+        return self.now.get(partition)
+
+    def record(self, payload: EventPayload, when: datetime, partition: int = 0) -> None:
+        topic = "oms.shipments" if "Shipment" in type(payload).__name__ else "oms.orders"
+        event = envelope(payload, when)
+        self.analytics.record(event, payload, topic, partition)
+        self.funds.record(event, payload, partition)
+        self.stuck.apply(self.stuck.observe(event, payload, partition, None))
+
+    def write_history(self) -> list[Any]:
+        """What the worker's history write does when it works: the rows it stored."""
+        ledgers, days = self.funds.take_changes()
+        daily = self.analytics.take_changes()
+        self.funds.written(ledgers, days)
+        self.analytics.written(daily)
+        return daily
+
+    def delete(self, store: MutableMapping[str, Any], key: str, partition: int | None) -> None:
+        self.deleted.append((key, partition))
+        del store[key]
+
+
+def _three_days(world: World) -> list[Any]:
+    """Orders on the 24th (partition 0, one left open with a payment) and the 25th
+    (partition 1), one shipped on the 26th; the history rows written."""
+    world.record(accepted("A1", "web", 1000), at("09:00", 24))
+    world.record(accepted("O1", "web", 500), at("10:00", 24))
+    world.record(authorized("O1", 500), at("10:01", 24))
+    world.record(shipped("A1", at("11:00", 24)), at("11:00", 24))
+    world.record(completed("A1", at("12:00", 24)), at("12:00", 24))
+    world.record(accepted("B1", "pos", 700), at("09:00", 25), partition=1)
+    world.record(captured("B1", "cap-B1", 700, 700), at("09:30", 25), partition=1)
+    world.record(canceled("B1", at("10:00", 25)), at("10:00", 25), partition=1)
+    world.record(accepted("C1", "web", 300), at("08:00", 26), partition=1)
+    return world.write_history()
+
+
+def test_expired_keys_go_open_orders_stay_and_the_daily_report_answers_as_before() -> None:
+    world = World()
+    rows = _three_days(world)
+    before = world.analytics.daily(None, None, None)
+    before_web = world.analytics.daily(None, None, "web")
+    before_locations = world.analytics.location_daily(None, None, None)
+    assert before_locations["days"]
+    world.now = {0: at("12:00", 24), 1: at("08:00", 26)}
+    # Only partition 1's minute windows of the 25th are more than 3 hours old.
+    assert world.expiry.sweep(world.delete) == {
+        "windows": 2,  # B1 placed and canceled
+        "locations": 0,
+        "orders": 0,
+        "funds": 0,
+        "ledgers": 0,
+        "stays": 0,
+        "stock": 0,
+    }
+    assert world.analytics.daily(None, None, None) == before  # the hours are all there
+
+    # Partition 0 reads on to the 27th: its 24th has expired; partition 1 is quiet.
+    world.now = {0: _day(27), 1: at("08:00", 26)}
+    deleted = world.expiry.sweep(world.delete)
+    assert deleted == {
+        "windows": 8,  # the hours and minutes of 09:00, 10:00 (O1), 11:00 and 12:00
+        "locations": 2,  # A1 shipped from WH-HAMBURG: the hour and the minute
+        "orders": 1,  # A1, completed; O1 is open
+        "funds": 1,  # the 24th of web on partition 0
+        "ledgers": 1,  # A1; O1 is open
+        "stays": 1,  # A1 completed
+        "stock": 0,
+    }
+    assert set(world.tables["orders"]) == {"O1", "B1", "C1"}
+    assert set(world.tables["ledgers"]) == {"O1", "B1", "C1"}
+    assert "O1" in world.tables["stays"] and "A1" not in world.tables["stays"]
+    assert [key for key in world.tables["windows"] if "2026-11-24" in key] == []
+    # Each deletion went to its key's changelog partition.
+    assert {partition for _key, partition in world.deleted[2:]} == {0}
+    # The report across the expired day: the 24th from the history's rows, the 25th and
+    # 26th (whose rows are given too) from the tables, as before; per location too.
+    assert world.analytics.daily(None, None, None) != before
+    assert world.analytics.daily(None, None, None, rows) == before
+    assert world.analytics.daily(None, None, "web", rows) == before_web
+    assert world.analytics.location_daily(None, None, None, rows) == before_locations
+
+
+def test_nothing_the_history_may_not_hold_is_deleted() -> None:
+    world = World()
+    _three_days(world)
+    world.record(captured("A1", "cap-A1", 1000, 1000), at("12:30", 24))  # changed after
+    world.record(shipped("O1", at("13:00", 24)), at("13:00", 24))
+    world.analytics.take_changes()  # a write under way, not confirmed
+    world.funds.take_changes()
+    world.now = {0: _day(28), 1: _day(28)}
+    deleted = world.expiry.sweep(world.delete)
+    assert deleted["ledgers"] == 1  # B1 (partition 1); A1's change is not written
+    assert "A1" in world.tables["ledgers"]
+    # O1's shipment changed the 24th of web on partition 0: not written, its hours stay;
+    # the minute windows go (the history holds no minutes).
+    assert any('"hour", "web", "2026-11-24' in key for key in world.tables["windows"])
+    assert not any('"minute", "web", "2026-11-24' in key for key in world.tables["windows"])
+    assert "A1" not in world.tables["orders"]  # facts need no history
+
+
+def test_a_sku_expires_by_the_latest_inventory_event() -> None:
+    world = World()
+    for payload, when in (
+        (out_of_stock("SKU-1", "WH", at("09:00", 20)), at("09:00", 20)),
+        (back_in_stock("SKU-1", "WH"), at("10:00", 20)),
+        (out_of_stock("SKU-2", "WH", at("09:00", 20)), at("09:00", 20)),
+    ):
+        world.stock.record(envelope(payload, when), payload)
+    world.stock_now = _day(25)
+    assert world.expiry.sweep(world.delete)["stock"] == 1
+    assert list(world.stock_table) == ['["SKU-2", "WH"]']  # still out of stock
+    assert world.deleted == [('["SKU-1", "WH"]', None)]  # its partition is not known
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("OMS_ANALYTICS_RETENTION_DAYS", "a month", "valid number"),
+        ("OMS_ANALYTICS_RETENTION_DAYS", "0", "greater than 0"),
+        ("OMS_ANALYTICS_RETENTION_DAYS", "nan", "finite number"),
+        ("OMS_ANALYTICS_MINUTE_RETENTION_H", "-1", "greater than 0"),
+        ("OMS_ANALYTICS_MINUTE_RETENTION_H", "1000", "must not exceed OMS_ANALYTICS_RETENTION"),
+        ("OMS_ANALYTICS_MINUTE_RETENTION_H", "0.5", "must not be shorter than OMS_ANALYTICS_GRACE"),
+    ],
+)
+def test_bad_retentions_are_refused_at_start_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", "postgresql://localhost/analytics")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=message) as refused:
+        AnalyticsSettings()
+    loc = refused.value.errors()[0]["loc"]
+    assert not loc or loc[0] == variable.removeprefix("OMS_").lower()
+
+
+def test_retention_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", "postgresql://localhost/analytics")
+    assert AnalyticsSettings().retention() == Retention(timedelta(days=35), timedelta(hours=48))
+
+
+async def test_the_daily_report_needs_the_history_only_for_days_that_may_have_expired() -> None:
+    world = World()
+    _three_days(world)
+    live = world.analytics.daily(None, None, None)
+    # Nothing may have expired, or the days asked for are after the last that may have.
+    assert await daily_report(world.analytics, None, None, None, None, None) == live
+    after = date(2026, 11, 25)
+    assert (await daily_report(world.analytics, None, date(2026, 11, 24), after, None, None))[
+        "days"
+    ] == [day for day in live["days"] if day["day"] >= "2026-11-25"]
+    with pytest.raises(HistoryUnavailable):
+        await daily_report(world.analytics, None, date(2026, 11, 24), None, None, None)
+
+
+async def test_the_expiry_waits_for_a_write_of_every_key_with_the_tables_settled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written: list[int] = []
+
+    async def stored(pool: Any, ledgers: Any, days: Any, daily: Any) -> None:
+        written.append(len(ledgers) + len(days) + len(daily))
+
+    monkeypatch.setattr(history_entrypoint, "write_history", stored)
+    world = World()
+    _three_days(world)
+    settled = [False]
+    history = History(world.funds, world.analytics, lambda: settled[0])
+    history.pool = cast(Any, object())
+    await history.write()  # every key, but the tables still recovering
+    assert not history.caught_up
+    settled[0] = True
+    await history.write()  # every key again
+    assert history.caught_up and written[0] == written[1] > 0
+    await history.write()  # only what changed: nothing
+    assert written[2] == 0
+    history.start_over()  # a rebalance
+    assert not history.caught_up
+    await history.write()
+    assert history.caught_up and written[3] == written[0]
+
+
+def test_a_sweep_pauses_and_reads_a_key_again_after_a_pause() -> None:
+    world = World()
+    _three_days(world)
+    world.now = {0: _day(30), 1: _day(30)}
+    sweep = Sweep(world._now, world.delete, pause_every=2)
+    steps = world.expiry.steps(sweep)
+    next(steps)  # paused before the second window
+    held = sorted(world.tables["windows"])
+    del world.tables["windows"][held[1]]  # gone meanwhile
+    world.tables["orders"]["late"] = {**OrderFacts().to_dict(), "partition": 0}  # an open order
+    for _ in steps:
+        pass
+    assert world.tables["windows"] == {}
+    assert sorted(world.tables["orders"]) == ["C1", "O1", "late"]  # the open ones
+    # The first window before the pause, then all but the one gone meanwhile.
+    assert sweep.deleted["windows"] == 1 + len(held) - 1
