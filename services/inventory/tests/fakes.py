@@ -22,7 +22,7 @@ import asyncpg
 from oms_events.codec import decode, new_event
 from oms_events.registry import EventPayload
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
-from oms_inventory.adapters.stock import Movement, StockLevels, note_changed
+from oms_inventory.adapters.stock import Movement, StockLevels, StockRun, note_changed
 from oms_inventory.domain.reservations import ReservationStatus, shipped_from
 from oms_runtime import ConsumedRecord, Notes, Received, RejectedEvent, UnitOfWork
 
@@ -82,6 +82,16 @@ class FakeStockStore:
         note_changed(notes, sku, location_id)
         return after
 
+    async def lock_run(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> StockRun:
+        return StockRun({key: await self.lock_stock(conn, *key) for key in keys})
+
+    async def write_run(self, conn: asyncpg.Connection, notes: Notes, run: StockRun) -> None:
+        for after, movement in run.moves:
+            assert all(getattr(after, b) >= 0 for b in _BUCKETS), f"CHECK violated: {after}"
+            self.rows[(after.sku, after.location_id)] = after
+            self.ledger.append((after.sku, after.location_id, movement))
+            note_changed(notes, after.sku, after.location_id)
+
 
 def _empty(sku: str, location_id: str) -> StockLevels:
     return StockLevels(sku, location_id, 0, 0, 0, 0, 0, None, None, None)
@@ -96,6 +106,11 @@ class FakeReferenceStore:
             return False
         self.applied.add((kind, reference))
         return True
+
+    async def first_times(
+        self, conn: asyncpg.Connection, kind: str, references: Sequence[str]
+    ) -> set[str]:
+        return {r for r in dict.fromkeys(references) if await self.first_time(conn, kind, r)}
 
 
 @dataclass

@@ -1,19 +1,28 @@
 """``oms.inventory-feed``: counts, adjustments, receipts and transfers from WMS, ERP and POS.
 
+Counts, adjustments and receipts go by runs (``Subscription.batch``): a run's references are
+claimed with one statement, its rows locked with two, moved in memory in the records' order,
+and written with one, whatever the run's length; the result is the one-at-a-time result.
+
 Hostile input: a record for an unknown SKU or location, or one that would make a bucket
-negative, is dead-lettered with that reason and the partition goes on.
+negative, is dead-lettered with that reason and the partition goes on. A run that holds one
+raises its rejection: the runtime rolls the batch back and applies it again one record at a
+time, each in a savepoint, so the bad record alone is dead-lettered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import structlog
 
 from oms_events.envelope import Envelope
 from oms_events.inventory import (
     AdjustmentReason,
+    AtLocation,
     InventoryDiscrepancyReported,
     StockAdjusted,
     StockAdjustment,
@@ -23,7 +32,7 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_inventory.adapters.projection import stock_key
-from oms_inventory.adapters.stock import Movement, StockLevels
+from oms_inventory.adapters.stock import Movement, StockLevels, StockRun
 from oms_inventory.service_layer.stores import ReferenceStore, StockStore, TransferStore
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 
@@ -31,6 +40,7 @@ __all__ = ["FeedHandlers", "not_in_future"]
 
 _log = structlog.get_logger(__name__)
 _CLOCK_SKEW = timedelta(minutes=5)
+P = TypeVar("P", bound=AtLocation)
 
 
 def not_in_future(at: datetime, what: str) -> None:
@@ -71,6 +81,91 @@ def _discrepancy(
     )
 
 
+def _at(record: AtLocation) -> tuple[str, str]:
+    return record.sku, record.location_id
+
+
+async def _first_times(
+    references: ReferenceStore,
+    work: UnitOfWork,
+    kind: str,
+    received: Sequence[Received[P]],
+    reference: Callable[[P], str],
+) -> list[Received[P]]:
+    """The run's records applied for the first time, in order; of a reference repeated in
+    the run, the first copy (each later one finds it applied, as one at a time would)."""
+    new = await references.first_times(work.conn, kind, [reference(r.payload) for r in received])
+    fresh = []
+    for r in received:
+        if reference(r.payload) in new:
+            new.discard(reference(r.payload))
+            fresh.append(r)
+    return fresh
+
+
+def _count(work: UnitOfWork, run: StockRun, received: Received[StockSnapshot]) -> None:
+    snapshot = received.payload
+    levels = run.levels(snapshot.sku, snapshot.location_id)
+    older_count = levels.snapshot_as_of is not None and (
+        snapshot.as_of,
+        snapshot.source_sequence,
+    ) <= (levels.snapshot_as_of, levels.snapshot_sequence or 0)
+    older_than_movement = (
+        levels.last_movement_at is not None and snapshot.as_of < levels.last_movement_at
+    )
+    if older_count or older_than_movement:
+        _log.info("stale_snapshot_ignored", sku=snapshot.sku, location_id=snapshot.location_id)
+        return
+    delta = snapshot.on_hand - levels.on_hand
+    after = run.move(
+        snapshot.sku,
+        snapshot.location_id,
+        Movement("snapshot", str(received.envelope.id), on_hand=delta),
+        snapshot_as_of=snapshot.as_of,
+        snapshot_sequence=snapshot.source_sequence,
+    )
+    if delta:
+        _adjusted(work, received.envelope, after, delta, AdjustmentReason.SNAPSHOT)
+    if after.on_hand < after.reserved:
+        _discrepancy(
+            work,
+            received.envelope,
+            after,
+            levels.on_hand,
+            snapshot.on_hand,
+            "counted fewer units than are reserved",
+        )
+
+
+def _adjust(work: UnitOfWork, run: StockRun, received: Received[StockAdjustment]) -> None:
+    adjustment = received.payload
+    levels = run.levels(adjustment.sku, adjustment.location_id)
+    if levels.counted(adjustment.occurred_at):
+        _log.info("movement_already_counted", sku=adjustment.sku)
+        return
+    delta = adjustment.delta
+    quarantine = -delta if adjustment.reason is AdjustmentReason.QUARANTINED else 0
+    if levels.on_hand + delta < 0 or levels.quarantined + quarantine < 0:
+        raise RejectedEvent(
+            "negative_stock",
+            f"adjustment {adjustment.adjustment_id!r} of {delta} would leave"
+            f" {levels.on_hand + delta} on hand and {levels.quarantined + quarantine}"
+            f" quarantined at {adjustment.location_id!r}",
+        )
+    after = run.move(
+        adjustment.sku,
+        adjustment.location_id,
+        Movement(
+            f"adjusted:{adjustment.reason.value}",
+            adjustment.adjustment_id,
+            on_hand=delta,
+            quarantined=quarantine,
+            at=adjustment.occurred_at,
+        ),
+    )
+    _adjusted(work, received.envelope, after, delta, adjustment.reason)
+
+
 @dataclass(frozen=True)
 class FeedHandlers:
     """The feed's records, on the service's stock, applied-reference and transfer stores."""
@@ -79,101 +174,59 @@ class FeedHandlers:
     references: ReferenceStore
     transfers: TransferStore
 
-    async def stock_snapshot(self, work: UnitOfWork, received: Received[StockSnapshot]) -> None:
-        """An absolute count. One older than the newest applied count, by (as_of,
-        source_sequence), or than the newest movement applied, is stale and changes nothing: a late
-        feed never overwrites newer data."""
-        snapshot = received.payload
-        not_in_future(snapshot.as_of, "as_of")
-        levels = await self.stock.lock_stock(work.conn, snapshot.sku, snapshot.location_id)
-        older_count = levels.snapshot_as_of is not None and (
-            snapshot.as_of,
-            snapshot.source_sequence,
-        ) <= (levels.snapshot_as_of, levels.snapshot_sequence or 0)
-        older_than_movement = (
-            levels.last_movement_at is not None and snapshot.as_of < levels.last_movement_at
-        )
-        if older_count or older_than_movement:
-            _log.info("stale_snapshot_ignored", sku=snapshot.sku, location_id=snapshot.location_id)
-            return
-        delta = snapshot.on_hand - levels.on_hand
-        after = await self.stock.move(
-            work.conn,
-            work.notes,
-            snapshot.sku,
-            snapshot.location_id,
-            Movement("snapshot", str(received.envelope.id), on_hand=delta),
-            snapshot_as_of=snapshot.as_of,
-            snapshot_sequence=snapshot.source_sequence,
-        )
-        if delta:
-            _adjusted(work, received.envelope, after, delta, AdjustmentReason.SNAPSHOT)
-        if after.on_hand < after.reserved:
-            _discrepancy(
-                work,
-                received.envelope,
-                after,
-                levels.on_hand,
-                snapshot.on_hand,
-                "counted fewer units than are reserved",
-            )
+    async def stock_snapshot(
+        self, work: UnitOfWork, received: Sequence[Received[StockSnapshot]]
+    ) -> None:
+        """Absolute counts, in order. One older than the newest applied count, by (as_of,
+        source_sequence), or than the newest movement applied, is stale and changes nothing: a
+        late feed never overwrites newer data."""
+        for r in received:
+            not_in_future(r.payload.as_of, "as_of")
+        run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in received])
+        for r in received:
+            _count(work.for_event(r.envelope), run, r)
+        await self.stock.write_run(work.conn, work.notes, run)
 
-    async def stock_adjustment(self, work: UnitOfWork, received: Received[StockAdjustment]) -> None:
-        """A relative change. One that happened before the newest applied count is already in
-        that count and is not applied again. ``quarantined`` moves units between on hand and
-        quarantine (a negative delta quarantines them)."""
-        adjustment = received.payload
-        not_in_future(adjustment.occurred_at, "occurred_at")
-        if not await self.references.first_time(work.conn, "adjustment", adjustment.adjustment_id):
-            return
-        levels = await self.stock.lock_stock(work.conn, adjustment.sku, adjustment.location_id)
-        if levels.counted(adjustment.occurred_at):
-            _log.info("movement_already_counted", sku=adjustment.sku)
-            return
-        delta = adjustment.delta
-        quarantine = -delta if adjustment.reason is AdjustmentReason.QUARANTINED else 0
-        if levels.on_hand + delta < 0 or levels.quarantined + quarantine < 0:
-            raise RejectedEvent(
-                "negative_stock",
-                f"adjustment {adjustment.adjustment_id!r} of {delta} would leave"
-                f" {levels.on_hand + delta} on hand and {levels.quarantined + quarantine}"
-                f" quarantined at {adjustment.location_id!r}",
-            )
-        after = await self.stock.move(
-            work.conn,
-            work.notes,
-            adjustment.sku,
-            adjustment.location_id,
-            Movement(
-                f"adjusted:{adjustment.reason.value}",
-                adjustment.adjustment_id,
-                on_hand=delta,
-                quarantined=quarantine,
-                at=adjustment.occurred_at,
-            ),
+    async def stock_adjustment(
+        self, work: UnitOfWork, received: Sequence[Received[StockAdjustment]]
+    ) -> None:
+        """Relative changes, in order, each applied once. One that happened before the newest
+        applied count is already in that count and is not applied again. ``quarantined`` moves
+        units between on hand and quarantine (a negative delta quarantines them)."""
+        for r in received:
+            not_in_future(r.payload.occurred_at, "occurred_at")
+        fresh = await _first_times(
+            self.references, work, "adjustment", received, lambda p: p.adjustment_id
         )
-        _adjusted(work, received.envelope, after, delta, adjustment.reason)
+        run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in fresh])
+        for r in fresh:
+            _adjust(work.for_event(r.envelope), run, r)
+        await self.stock.write_run(work.conn, work.notes, run)
 
-    async def stock_received(self, work: UnitOfWork, received: Received[StockReceived]) -> None:
-        """Received units add to on hand, unless a newer count already has them."""
-        receipt = received.payload
-        not_in_future(receipt.received_at, "received_at")
-        if not await self.references.first_time(work.conn, "receipt", receipt.receipt_id):
-            return
-        levels = await self.stock.lock_stock(work.conn, receipt.sku, receipt.location_id)
-        counted = levels.counted(receipt.received_at)
-        await self.stock.move(
-            work.conn,
-            work.notes,
-            receipt.sku,
-            receipt.location_id,
-            Movement(
-                "received",
-                receipt.receipt_id,
-                on_hand=0 if counted else receipt.quantity,
-                at=receipt.received_at,
-            ),
+    async def stock_received(
+        self, work: UnitOfWork, received: Sequence[Received[StockReceived]]
+    ) -> None:
+        """Received units add to on hand, unless a newer count already has them; each receipt
+        once."""
+        for r in received:
+            not_in_future(r.payload.received_at, "received_at")
+        fresh = await _first_times(
+            self.references, work, "receipt", received, lambda p: p.receipt_id
         )
+        run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in fresh])
+        for receipt in (r.payload for r in fresh):
+            counted = run.levels(receipt.sku, receipt.location_id).counted(receipt.received_at)
+            run.move(
+                receipt.sku,
+                receipt.location_id,
+                Movement(
+                    "received",
+                    receipt.receipt_id,
+                    on_hand=0 if counted else receipt.quantity,
+                    at=receipt.received_at,
+                ),
+            )
+        await self.stock.write_run(work.conn, work.notes, run)
 
     async def _lock_both(
         self, work: UnitOfWork, sku: str, here: str, there: str
