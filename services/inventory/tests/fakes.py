@@ -23,6 +23,7 @@ from oms_events.codec import decode, new_event
 from oms_events.registry import EventPayload
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
 from oms_inventory.adapters.stock import Movement, StockLevels, StockRun, note_changed
+from oms_inventory.adapters.transfers import TransferEnd
 from oms_inventory.domain.reservations import ReservationStatus, shipped_from
 from oms_runtime import ConsumedRecord, Notes, Received, RejectedEvent, UnitOfWork
 
@@ -138,6 +139,26 @@ class FakeTransferStore:
         self.quantities[(transfer_id, end)] = quantity
         other = "received" if end == "shipped" else "shipped"
         return self.quantities.get((transfer_id, other))
+
+    async def record_ends(
+        self,
+        conn: asyncpg.Connection,
+        end: Literal["shipped", "received"],
+        ends: Sequence[TransferEnd],
+    ) -> dict[str, int | None]:
+        return {
+            e.transfer_id: await self.record_end(
+                conn,
+                end,
+                transfer_id=e.transfer_id,
+                sku=e.sku,
+                from_location_id=e.from_location_id,
+                to_location_id=e.to_location_id,
+                quantity=e.quantity,
+                at=e.at,
+            )
+            for e in ends
+        }
 
 
 @dataclass

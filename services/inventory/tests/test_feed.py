@@ -260,12 +260,12 @@ def transfer_received(quantity: int, *, sku: str = TSHIRT) -> TransferReceived:
 async def test_a_transfer_is_in_transit_until_it_arrives(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.transfer_shipped(work(), received(transfer_shipped(3)))
+    await feed.transfer_shipped(work(), [received(transfer_shipped(3))])
     assert stock.levels(TSHIRT, HAMBURG)[0] == 7
     assert stock.levels(TSHIRT, MUNICH) == (4, 0, 3, 0)
 
     unit = work()
-    await feed.transfer_received(unit, received(transfer_received(3)))
+    await feed.transfer_received(unit, [received(transfer_received(3))])
 
     assert types(unit) == []
     assert stock.levels(TSHIRT, MUNICH) == (7, 0, 0, 0)
@@ -274,8 +274,8 @@ async def test_a_transfer_is_in_transit_until_it_arrives(
 async def test_a_transfer_that_arrives_before_it_shipped_is_never_in_transit(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.transfer_received(work(), received(transfer_received(3)))
-    await feed.transfer_shipped(work(), received(transfer_shipped(3)))
+    await feed.transfer_received(work(), [received(transfer_received(3))])
+    await feed.transfer_shipped(work(), [received(transfer_shipped(3))])
 
     assert stock.levels(TSHIRT, HAMBURG)[0] == 7
     assert stock.levels(TSHIRT, MUNICH) == (7, 0, 0, 0)
@@ -284,10 +284,10 @@ async def test_a_transfer_that_arrives_before_it_shipped_is_never_in_transit(
 async def test_a_transfer_received_short_is_reported(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.transfer_shipped(work(), received(transfer_shipped(3)))
+    await feed.transfer_shipped(work(), [received(transfer_shipped(3))])
 
     unit = work()
-    await feed.transfer_received(unit, received(transfer_received(2)))
+    await feed.transfer_received(unit, [received(transfer_received(2))])
 
     [report] = emitted(unit, InventoryDiscrepancyReported)
     assert (report.location_id, report.expected_on_hand, report.reported_on_hand) == (
@@ -305,17 +305,17 @@ async def test_transfers_that_cannot_be_true_are_dead_lettered(
     # rolled back, which the fakes do not model.
     reasons = []
     for handle in (
-        feed.transfer_shipped(work(), received(transfer_shipped(11, transfer_id="tr-2"))),
+        feed.transfer_shipped(work(), [received(transfer_shipped(11, transfer_id="tr-2"))]),
         feed.transfer_shipped(
-            work(), received(transfer_shipped(1, to=HAMBURG, transfer_id="tr-3"))
+            work(), [received(transfer_shipped(1, to=HAMBURG, transfer_id="tr-3"))]
         ),
     ):
         with pytest.raises(RejectedEvent) as rejected:
             await handle
         reasons.append(rejected.value.reason)
-    await feed.transfer_shipped(work(), received(transfer_shipped(2)))
+    await feed.transfer_shipped(work(), [received(transfer_shipped(2))])
     with pytest.raises(RejectedEvent) as mismatch:
-        await feed.transfer_received(work(), received(transfer_received(2, sku=MUG)))
+        await feed.transfer_received(work(), [received(transfer_received(2, sku=MUG))])
 
     assert reasons == ["negative_stock", "invalid_transfer"]
     assert mismatch.value.reason == "transfer_mismatch"

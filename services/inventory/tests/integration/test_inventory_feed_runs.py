@@ -3,7 +3,7 @@ leaves exactly what the same handlers leave taking its records one at a time (``
 record a run of one): stock rows, the movement ledger and its numbering, applied references,
 the events published (availability and alerts included) and the dead letters with their
 reasons. The batch mixes several records for one SKU at a location, copies of one reference
-and, in the second test, bad records (which send the whole batch one record at a time)."""
+and bad records (which send the whole batch one record at a time); transfers likewise."""
 
 from __future__ import annotations
 
@@ -70,13 +70,19 @@ def one_at_a_time() -> Subscription:
     async def receipt(work: UnitOfWork, r: Received[StockReceived]) -> None:
         await FEED.stock_received(work, [r])
 
+    async def shipped(work: UnitOfWork, r: Received[TransferShipped]) -> None:
+        await FEED.transfer_shipped(work, [r])
+
+    async def arrived(work: UnitOfWork, r: Received[TransferReceived]) -> None:
+        await FEED.transfer_received(work, [r])
+
     return (
         Subscription("oms.inventory-feed")
         .each(StockSnapshot, snapshot)
         .each(StockAdjustment, adjustment)
         .each(StockReceived, receipt)
-        .each(TransferShipped, FEED.transfer_shipped)
-        .each(TransferReceived, FEED.transfer_received)
+        .each(TransferShipped, shipped)
+        .each(TransferReceived, arrived)
         .finish(publish_changes)
     )
 
@@ -304,3 +310,77 @@ async def test_bad_records_in_a_batch_are_dead_lettered_as_one_at_a_time_would(
         (15, "unknown_location"),
     ]
     assert ("adjustment", "a-neg") in by_runs["applied"]
+
+
+def shipped(transfer_id: str, quantity: int, minutes: int, to: str = MUNICH) -> TransferShipped:
+    return TransferShipped(
+        sku=TSHIRT,
+        location_id=HAMBURG,
+        transfer_id=transfer_id,
+        to_location_id=to,
+        quantity=quantity,
+        shipped_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def arrived(transfer_id: str, quantity: int, minutes: int, sku: str = TSHIRT) -> TransferReceived:
+    return TransferReceived(
+        sku=sku,
+        location_id=MUNICH,
+        transfer_id=transfer_id,
+        from_location_id=HAMBURG,
+        quantity=quantity,
+        received_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+TRANSFERS: list[EventPayload] = [
+    receipt("t-0", 10, minutes=1),
+    shipped("tr-1", 2, minutes=2),
+    shipped("tr-1", 2, minutes=2),
+    shipped("tr-2", 1, minutes=3),
+    arrived("tr-1", 2, minutes=4),
+    arrived("tr-2", 3, minutes=5),  # received more than shipped: reported
+    arrived("tr-3", 4, minutes=6),
+    shipped("tr-3", 4, minutes=7),
+]
+
+BAD_TRANSFERS: list[EventPayload] = [
+    shipped("tr-self", 1, minutes=8, to=HAMBURG),  # invalid_transfer
+    shipped("tr-big", 500, minutes=8),  # negative_stock
+    arrived("tr-5", 1, minutes=8, sku=MUG),  # a transfer whose other end is still to come
+    arrived("tr-3", 4, minutes=8),  # a copy: nothing
+]
+
+
+async def test_transfers_by_runs_leave_what_one_at_a_time_leaves(env: Env) -> None:
+    by_runs, one_by_one, processed = await applied_both_ways(env, records(TRANSFERS), ids=True)
+
+    assert by_runs == one_by_one
+    assert processed == len(TRANSFERS)
+    levels = {(r[0], r[1]): r[2:7] for r in by_runs["stock"]}
+    assert levels[(TSHIRT, HAMBURG)] == (12, 5, 0, 0, 0)
+    assert levels[(TSHIRT, MUNICH)] == (9, 0, 0, 0, 0)
+    reported = [p[4] for p in by_runs["published"] if p[2] == "InventoryDiscrepancyReported"]
+    assert [(r["expected_on_hand"], r["reported_on_hand"]) for r in reported] == [(3, 5)]
+
+
+async def test_bad_transfers_are_dead_lettered_as_one_at_a_time_would(env: Env) -> None:
+    payloads = [
+        *TRANSFERS[:3],
+        shipped("tr-4", 1, minutes=3),
+        *TRANSFERS[3:4],
+        *BAD_TRANSFERS[:2],
+        *TRANSFERS[4:],
+        *BAD_TRANSFERS[2:],
+        arrived("tr-4", 1, minutes=9, sku=MUG),  # transfer_mismatch: tr-4 moves T-shirts
+    ]
+    by_runs, one_by_one, processed = await applied_both_ways(env, records(payloads), ids=False)
+
+    assert by_runs == one_by_one
+    assert [(offset, reason) for offset, reason, _ in by_runs["dead_letters"]] == [
+        (5, "invalid_transfer"),
+        (6, "negative_stock"),
+        (13, "transfer_mismatch"),
+    ]
+    assert processed == len(payloads) - 3

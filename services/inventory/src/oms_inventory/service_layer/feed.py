@@ -1,6 +1,6 @@
 """``oms.inventory-feed``: counts, adjustments, receipts and transfers from WMS, ERP and POS.
 
-Counts, adjustments and receipts go by runs (``Subscription.batch``): a run's references are
+Every kind of record goes by runs (``Subscription.batch``): a run's references are
 claimed with one statement, its rows locked with two, moved in memory in the records' order,
 and written with one, whatever the run's length; the result is the one-at-a-time result.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import structlog
 
@@ -33,6 +33,7 @@ from oms_events.inventory import (
 )
 from oms_inventory.adapters.projection import stock_key
 from oms_inventory.adapters.stock import Movement, StockLevels, StockRun
+from oms_inventory.adapters.transfers import TransferEnd
 from oms_inventory.service_layer.stores import ReferenceStore, StockStore, TransferStore
 from oms_runtime import Received, RejectedEvent, UnitOfWork
 
@@ -228,104 +229,99 @@ class FeedHandlers:
             )
         await self.stock.write_run(work.conn, work.notes, run)
 
-    async def _lock_both(
-        self, work: UnitOfWork, sku: str, here: str, there: str
-    ) -> dict[str, StockLevels]:
-        """Both ends' rows, locked in one order (two instances never deadlock on a transfer)."""
-        if here == there:
-            raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
-        return {
-            loc: await self.stock.lock_stock(work.conn, sku, loc) for loc in sorted((here, there))
-        }
-
-    async def transfer_shipped(self, work: UnitOfWork, received: Received[TransferShipped]) -> None:
+    async def transfer_shipped(
+        self, work: UnitOfWork, received: Sequence[Received[TransferShipped]]
+    ) -> None:
         """Units leave the sender; they are in transit at the receiver until it receives them."""
-        transfer = received.payload
-        not_in_future(transfer.shipped_at, "shipped_at")
-        if not await self.references.first_time(
-            work.conn, "transfer-shipped", transfer.transfer_id
-        ):
-            return
-        sender_id, receiver_id = transfer.location_id, transfer.to_location_id
-        rows = await self._lock_both(work, transfer.sku, sender_id, receiver_id)
-        already_received = await self.transfers.record_end(
-            work.conn,
-            "shipped",
-            transfer_id=transfer.transfer_id,
-            sku=transfer.sku,
-            from_location_id=sender_id,
-            to_location_id=receiver_id,
-            quantity=transfer.quantity,
-            at=transfer.shipped_at,
+        for r in received:
+            not_in_future(r.payload.shipped_at, "shipped_at")
+        fresh = await _first_times(
+            self.references, work, "transfer-shipped", received, lambda p: p.transfer_id
         )
-        leaving = 0 if rows[sender_id].counted(transfer.shipped_at) else transfer.quantity
-        if rows[sender_id].on_hand < leaving:
-            raise RejectedEvent(
-                "negative_stock",
-                f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
-                f" {sender_id!r} has {rows[sender_id].on_hand} on hand",
-            )
-        await self.stock.move(
-            work.conn,
-            work.notes,
-            transfer.sku,
-            sender_id,
-            Movement(
-                "transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.shipped_at
-            ),
-        )
-        if already_received is None:
-            await self.stock.move(
-                work.conn,
-                work.notes,
+        ends = [
+            TransferEnd(p.transfer_id, p.sku, p.location_id, p.to_location_id, p.quantity, at)
+            for p, at in ((r.payload, r.payload.shipped_at) for r in fresh)
+        ]
+        run, received_ends = await self._lock_both(work, "shipped", ends)
+        for transfer in ends:
+            sender = run.levels(transfer.sku, transfer.from_location_id)
+            leaving = 0 if sender.counted(transfer.at) else transfer.quantity
+            if sender.on_hand < leaving:
+                raise RejectedEvent(
+                    "negative_stock",
+                    f"transfer {transfer.transfer_id!r} ships {transfer.quantity} but"
+                    f" {transfer.from_location_id!r} has {sender.on_hand} on hand",
+                )
+            run.move(
                 transfer.sku,
-                receiver_id,
-                Movement("transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity),
+                transfer.from_location_id,
+                Movement("transfer_out", transfer.transfer_id, on_hand=-leaving, at=transfer.at),
             )
+            if received_ends[transfer.transfer_id] is None:
+                run.move(
+                    transfer.sku,
+                    transfer.to_location_id,
+                    Movement(
+                        "transfer_in_transit", transfer.transfer_id, in_transit=transfer.quantity
+                    ),
+                )
+        await self.stock.write_run(work.conn, work.notes, run)
 
     async def transfer_received(
-        self, work: UnitOfWork, received: Received[TransferReceived]
+        self, work: UnitOfWork, received: Sequence[Received[TransferReceived]]
     ) -> None:
         """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
-        transfer = received.payload
-        not_in_future(transfer.received_at, "received_at")
-        if not await self.references.first_time(
-            work.conn, "transfer-received", transfer.transfer_id
-        ):
-            return
-        receiver_id = transfer.location_id
-        rows = await self._lock_both(work, transfer.sku, receiver_id, transfer.from_location_id)
-        receiver = rows[receiver_id]
-        shipped = await self.transfers.record_end(
-            work.conn,
-            "received",
-            transfer_id=transfer.transfer_id,
-            sku=transfer.sku,
-            from_location_id=transfer.from_location_id,
-            to_location_id=receiver_id,
-            quantity=transfer.quantity,
-            at=transfer.received_at,
+        for r in received:
+            not_in_future(r.payload.received_at, "received_at")
+        fresh = await _first_times(
+            self.references, work, "transfer-received", received, lambda p: p.transfer_id
         )
-        arriving = 0 if receiver.counted(transfer.received_at) else transfer.quantity
-        after = await self.stock.move(
-            work.conn,
-            work.notes,
-            transfer.sku,
-            receiver_id,
-            Movement(
-                "transfer_received",
-                transfer.transfer_id,
-                on_hand=arriving,
-                in_transit=-min(shipped or 0, receiver.in_transit),
-                at=transfer.received_at,
-            ),
-        )
-        if shipped is not None and shipped != transfer.quantity:
-            _discrepancy(
-                work,
-                received.envelope,
-                after,
-                receiver.on_hand + shipped,
-                after.on_hand,
-                f"transfer {transfer.transfer_id} shipped {shipped}, received {transfer.quantity}",
+        ends = [
+            TransferEnd(p.transfer_id, p.sku, p.from_location_id, p.location_id, p.quantity, at)
+            for p, at in ((r.payload, r.payload.received_at) for r in fresh)
+        ]
+        run, shipped_ends = await self._lock_both(work, "received", ends)
+        for r, transfer in zip(fresh, ends, strict=True):
+            receiver = run.levels(transfer.sku, transfer.to_location_id)
+            shipped = shipped_ends[transfer.transfer_id]
+            arriving = 0 if receiver.counted(transfer.at) else transfer.quantity
+            after = run.move(
+                transfer.sku,
+                transfer.to_location_id,
+                Movement(
+                    "transfer_received",
+                    transfer.transfer_id,
+                    on_hand=arriving,
+                    in_transit=-min(shipped or 0, receiver.in_transit),
+                    at=transfer.at,
+                ),
             )
+            if shipped is not None and shipped != transfer.quantity:
+                _discrepancy(
+                    work.for_event(r.envelope),
+                    r.envelope,
+                    after,
+                    receiver.on_hand + shipped,
+                    after.on_hand,
+                    f"transfer {transfer.transfer_id} shipped {shipped},"
+                    f" received {transfer.quantity}",
+                )
+        await self.stock.write_run(work.conn, work.notes, run)
+
+    async def _lock_both(
+        self, work: UnitOfWork, end: Literal["shipped", "received"], ends: Sequence[TransferEnd]
+    ) -> tuple[StockRun, dict[str, int | None]]:
+        """Both ends' rows of each transfer, locked in one order (two instances never deadlock
+        on a transfer), and each transfer's end recorded: the other end's quantity, if known."""
+        for transfer in ends:
+            if transfer.from_location_id == transfer.to_location_id:
+                raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
+        run = await self.stock.lock_run(
+            work.conn,
+            [
+                (t.sku, location)
+                for t in ends
+                for location in sorted((t.from_location_id, t.to_location_id))
+            ],
+        )
+        return run, await self.transfers.record_ends(work.conn, end, ends)

@@ -17,6 +17,7 @@ import asyncpg
 
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
 from oms_inventory.adapters.stock import Movement, StockLevels, StockRun
+from oms_inventory.adapters.transfers import TransferEnd
 from oms_runtime import Notes
 
 __all__ = ["ReferenceStore", "ReservationStore", "StockStore", "TransferStore"]
@@ -67,20 +68,15 @@ class ReferenceStore(Protocol):
 
 
 class TransferStore(Protocol):
-    async def record_end(
+    async def record_ends(
         self,
         conn: asyncpg.Connection,
         end: Literal["shipped", "received"],
-        *,
-        transfer_id: str,
-        sku: str,
-        from_location_id: str,
-        to_location_id: str,
-        quantity: int,
-        at: datetime,
-    ) -> int | None:
-        """One end of a transfer recorded: the other end's quantity, None when unknown; an
-        end that describes another transfer is rejected (``transfer_mismatch``)."""
+        ends: Sequence[TransferEnd],
+    ) -> dict[str, int | None]:
+        """One end of each of these transfers recorded: by transfer id, the other end's
+        quantity, None when unknown; an end that describes another transfer is rejected
+        (``transfer_mismatch``)."""
         ...
 
 
