@@ -42,6 +42,7 @@ __all__ = ["FeedHandlers", "not_in_future"]
 _log = structlog.get_logger(__name__)
 _CLOCK_SKEW = timedelta(minutes=5)
 P = TypeVar("P", bound=AtLocation)
+T = TypeVar("T", TransferShipped, TransferReceived)
 
 
 def not_in_future(at: datetime, what: str) -> None:
@@ -167,6 +168,21 @@ def _adjust(work: UnitOfWork, run: StockRun, received: Received[StockAdjustment]
     _adjusted(work, received.envelope, after, delta, adjustment.reason)
 
 
+def _receive(work: UnitOfWork, run: StockRun, received: Received[StockReceived]) -> None:
+    receipt = received.payload
+    counted = run.levels(receipt.sku, receipt.location_id).counted(receipt.received_at)
+    run.move(
+        receipt.sku,
+        receipt.location_id,
+        Movement(
+            "received",
+            receipt.receipt_id,
+            on_hand=0 if counted else receipt.quantity,
+            at=receipt.received_at,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class FeedHandlers:
     """The feed's records, on the service's stock, applied-reference and transfer stores."""
@@ -181,12 +197,7 @@ class FeedHandlers:
         """Absolute counts, in order. One older than the newest applied count, by (as_of,
         source_sequence), or than the newest movement applied, is stale and changes nothing: a
         late feed never overwrites newer data."""
-        for r in received:
-            not_in_future(r.payload.as_of, "as_of")
-        run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in received])
-        for r in received:
-            _count(work.for_event(r.envelope), run, r)
-        await self.stock.write_run(work.conn, work.notes, run)
+        await self._apply(work, received, "as_of", None, _count)
 
     async def stock_adjustment(
         self, work: UnitOfWork, received: Sequence[Received[StockAdjustment]]
@@ -194,56 +205,50 @@ class FeedHandlers:
         """Relative changes, in order, each applied once. One that happened before the newest
         applied count is already in that count and is not applied again. ``quarantined`` moves
         units between on hand and quarantine (a negative delta quarantines them)."""
-        for r in received:
-            not_in_future(r.payload.occurred_at, "occurred_at")
-        fresh = await _first_times(
-            self.references, work, "adjustment", received, lambda p: p.adjustment_id
+        await self._apply(
+            work, received, "occurred_at", ("adjustment", lambda p: p.adjustment_id), _adjust
         )
-        run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in fresh])
-        for r in fresh:
-            _adjust(work.for_event(r.envelope), run, r)
-        await self.stock.write_run(work.conn, work.notes, run)
 
     async def stock_received(
         self, work: UnitOfWork, received: Sequence[Received[StockReceived]]
     ) -> None:
         """Received units add to on hand, unless a newer count already has them; each receipt
         once."""
+        await self._apply(
+            work, received, "received_at", ("receipt", lambda p: p.receipt_id), _receive
+        )
+
+    async def _apply(
+        self,
+        work: UnitOfWork,
+        received: Sequence[Received[P]],
+        time_field: str,
+        reference: tuple[str, Callable[[P], str]] | None,
+        apply: Callable[[UnitOfWork, StockRun, Received[P]], None],
+    ) -> None:
+        """A run of records of one SKU at one location each: checked against the clock (their
+        ``time_field``), applied once by ``reference`` (kind, business id) when they have one,
+        their rows locked, each applied in order to the rows as the run left them, and the rows
+        written."""
         for r in received:
-            not_in_future(r.payload.received_at, "received_at")
-        fresh = await _first_times(
-            self.references, work, "receipt", received, lambda p: p.receipt_id
+            at: datetime = getattr(r.payload, time_field)
+            not_in_future(at, time_field)
+        fresh = (
+            list(received)
+            if reference is None
+            else await _first_times(self.references, work, reference[0], received, reference[1])
         )
         run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in fresh])
-        for receipt in (r.payload for r in fresh):
-            counted = run.levels(receipt.sku, receipt.location_id).counted(receipt.received_at)
-            run.move(
-                receipt.sku,
-                receipt.location_id,
-                Movement(
-                    "received",
-                    receipt.receipt_id,
-                    on_hand=0 if counted else receipt.quantity,
-                    at=receipt.received_at,
-                ),
-            )
+        for r in fresh:
+            apply(work.for_event(r.envelope), run, r)
         await self.stock.write_run(work.conn, work.notes, run)
 
     async def transfer_shipped(
         self, work: UnitOfWork, received: Sequence[Received[TransferShipped]]
     ) -> None:
         """Units leave the sender; they are in transit at the receiver until it receives them."""
-        for r in received:
-            not_in_future(r.payload.shipped_at, "shipped_at")
-        fresh = await _first_times(
-            self.references, work, "transfer-shipped", received, lambda p: p.transfer_id
-        )
-        ends = [
-            TransferEnd(p.transfer_id, p.sku, p.location_id, p.to_location_id, p.quantity, at)
-            for p, at in ((r.payload, r.payload.shipped_at) for r in fresh)
-        ]
-        run, received_ends = await self._lock_both(work, "shipped", ends)
-        for transfer in ends:
+        ends, run, received_ends = await self._transfer_run(work, "shipped", received, _shipped_end)
+        for _, transfer in ends:
             sender = run.levels(transfer.sku, transfer.from_location_id)
             leaving = 0 if sender.counted(transfer.at) else transfer.quantity
             if sender.on_hand < leaving:
@@ -271,17 +276,10 @@ class FeedHandlers:
         self, work: UnitOfWork, received: Sequence[Received[TransferReceived]]
     ) -> None:
         """Units arrive: on hand at the receiver; what was in transit for the transfer clears."""
-        for r in received:
-            not_in_future(r.payload.received_at, "received_at")
-        fresh = await _first_times(
-            self.references, work, "transfer-received", received, lambda p: p.transfer_id
+        ends, run, shipped_ends = await self._transfer_run(
+            work, "received", received, _received_end
         )
-        ends = [
-            TransferEnd(p.transfer_id, p.sku, p.from_location_id, p.location_id, p.quantity, at)
-            for p, at in ((r.payload, r.payload.received_at) for r in fresh)
-        ]
-        run, shipped_ends = await self._lock_both(work, "received", ends)
-        for r, transfer in zip(fresh, ends, strict=True):
+        for r, transfer in ends:
             receiver = run.levels(transfer.sku, transfer.to_location_id)
             shipped = shipped_ends[transfer.transfer_id]
             arriving = 0 if receiver.counted(transfer.at) else transfer.quantity
@@ -308,20 +306,44 @@ class FeedHandlers:
                 )
         await self.stock.write_run(work.conn, work.notes, run)
 
-    async def _lock_both(
-        self, work: UnitOfWork, end: Literal["shipped", "received"], ends: Sequence[TransferEnd]
-    ) -> tuple[StockRun, dict[str, int | None]]:
-        """Both ends' rows of each transfer, locked in one order (two instances never deadlock
-        on a transfer), and each transfer's end recorded: the other end's quantity, if known."""
-        for transfer in ends:
+    async def _transfer_run(
+        self,
+        work: UnitOfWork,
+        end: Literal["shipped", "received"],
+        received: Sequence[Received[T]],
+        end_of: Callable[[T], TransferEnd],
+    ) -> tuple[list[tuple[Received[T], TransferEnd]], StockRun, dict[str, int | None]]:
+        """The run's transfers applied for the first time, both ends' rows of each locked in
+        one order (two instances never deadlock on a transfer), and each one's end recorded:
+        the other end's quantity, if known."""
+        for r in received:
+            not_in_future(end_of(r.payload).at, f"{end}_at")
+        fresh = await _first_times(
+            self.references, work, f"transfer-{end}", received, lambda p: end_of(p).transfer_id
+        )
+        ends = [(r, end_of(r.payload)) for r in fresh]
+        for _, transfer in ends:
             if transfer.from_location_id == transfer.to_location_id:
                 raise RejectedEvent("invalid_transfer", "a transfer must go to another location")
         run = await self.stock.lock_run(
             work.conn,
             [
                 (t.sku, location)
-                for t in ends
+                for _, t in ends
                 for location in sorted((t.from_location_id, t.to_location_id))
             ],
         )
-        return run, await self.transfers.record_ends(work.conn, end, ends)
+        others = await self.transfers.record_ends(work.conn, end, [t for _, t in ends])
+        return ends, run, others
+
+
+def _shipped_end(p: TransferShipped) -> TransferEnd:
+    return TransferEnd(
+        p.transfer_id, p.sku, p.location_id, p.to_location_id, p.quantity, p.shipped_at
+    )
+
+
+def _received_end(p: TransferReceived) -> TransferEnd:
+    return TransferEnd(
+        p.transfer_id, p.sku, p.from_location_id, p.location_id, p.quantity, p.received_at
+    )
