@@ -33,7 +33,15 @@ from services.inventory.tests.fakes import (
     received,
     types,
 )
-from tests.support.inventory import BERLIN, HAMBURG, MUG, MUNICH, TSHIRT
+from tests.support.inventory import (
+    BERLIN,
+    HAMBURG,
+    MUG,
+    MUNICH,
+    TSHIRT,
+    transfer_in,
+    transfer_out,
+)
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 EARLIER = NOW - timedelta(hours=1)
@@ -236,25 +244,11 @@ async def test_a_record_for_an_unknown_sku_or_location_is_dead_lettered(
 def transfer_shipped(
     quantity: int, *, to: str = MUNICH, transfer_id: str = "tr-1"
 ) -> TransferShipped:
-    return TransferShipped(
-        sku=TSHIRT,
-        location_id=HAMBURG,
-        transfer_id=transfer_id,
-        to_location_id=to,
-        quantity=quantity,
-        shipped_at=EARLIER,
-    )
+    return transfer_out(transfer_id, quantity, EARLIER, to)
 
 
 def transfer_received(quantity: int, *, sku: str = TSHIRT) -> TransferReceived:
-    return TransferReceived(
-        sku=sku,
-        location_id=MUNICH,
-        transfer_id="tr-1",
-        from_location_id=HAMBURG,
-        quantity=quantity,
-        received_at=NOW,
-    )
+    return transfer_in("tr-1", quantity, NOW, sku)
 
 
 async def test_a_transfer_is_in_transit_until_it_arrives(

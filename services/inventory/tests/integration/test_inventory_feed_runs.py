@@ -40,7 +40,17 @@ from oms_runtime import (
     UnitOfWork,
     apply_migrations,
 )
-from tests.support.inventory import HAMBURG, MUG, MUNICH, T0, TSHIRT
+from tests.support.inventory import (
+    HAMBURG,
+    MUG,
+    MUNICH,
+    T0,
+    TSHIRT,
+    adjustment,
+    snapshot,
+    transfer_in,
+    transfer_out,
+)
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -61,40 +71,34 @@ def by_runs() -> Subscription:
 
 
 def one_at_a_time() -> Subscription:
-    async def snapshot(work: UnitOfWork, r: Received[StockSnapshot]) -> None:
+    async def counted(work: UnitOfWork, r: Received[StockSnapshot]) -> None:
         await FEED.stock_snapshot(work, [r])
 
-    async def adjustment(work: UnitOfWork, r: Received[StockAdjustment]) -> None:
+    async def adjust(work: UnitOfWork, r: Received[StockAdjustment]) -> None:
         await FEED.stock_adjustment(work, [r])
 
-    async def receipt(work: UnitOfWork, r: Received[StockReceived]) -> None:
+    async def receive(work: UnitOfWork, r: Received[StockReceived]) -> None:
         await FEED.stock_received(work, [r])
 
-    async def shipped(work: UnitOfWork, r: Received[TransferShipped]) -> None:
+    async def ship(work: UnitOfWork, r: Received[TransferShipped]) -> None:
         await FEED.transfer_shipped(work, [r])
 
-    async def arrived(work: UnitOfWork, r: Received[TransferReceived]) -> None:
+    async def arrive(work: UnitOfWork, r: Received[TransferReceived]) -> None:
         await FEED.transfer_received(work, [r])
 
     return (
         Subscription("oms.inventory-feed")
-        .each(StockSnapshot, snapshot)
-        .each(StockAdjustment, adjustment)
-        .each(StockReceived, receipt)
-        .each(TransferShipped, shipped)
-        .each(TransferReceived, arrived)
+        .each(StockSnapshot, counted)
+        .each(StockAdjustment, adjust)
+        .each(StockReceived, receive)
+        .each(TransferShipped, ship)
+        .each(TransferReceived, arrive)
         .finish(publish_changes)
     )
 
 
 def count(sku: str, on_hand: int, minutes: int, sequence: int = 0) -> StockSnapshot:
-    return StockSnapshot(
-        sku=sku,
-        location_id=HAMBURG,
-        on_hand=on_hand,
-        as_of=T0 + timedelta(minutes=minutes),
-        source_sequence=sequence,
-    )
+    return snapshot(sku, HAMBURG, on_hand, minutes, sequence)
 
 
 def receipt(receipt_id: str, quantity: int, minutes: int, sku: str = TSHIRT) -> StockReceived:
@@ -107,22 +111,13 @@ def receipt(receipt_id: str, quantity: int, minutes: int, sku: str = TSHIRT) -> 
     )
 
 
-def adjustment(
+def adjusted(
     adjustment_id: str,
     delta: int,
     minutes: int,
     reason: AdjustmentReason = AdjustmentReason.DAMAGED,
-    sku: str = TSHIRT,
 ) -> StockAdjustment:
-    return StockAdjustment(
-        sku=sku,
-        location_id=HAMBURG,
-        adjustment_id=adjustment_id,
-        delta=delta,
-        reason=reason,
-        occurred_at=T0 + timedelta(minutes=minutes),
-        source="wms-hh",
-    )
+    return adjustment(adjustment_id, HAMBURG, delta, minutes, reason)
 
 
 GOOD: list[EventPayload] = [
@@ -133,10 +128,10 @@ GOOD: list[EventPayload] = [
     receipt("r-1", 5, minutes=6),
     receipt("r-0", 4, minutes=1),
     receipt("r-2", 3, minutes=7),
-    adjustment("a-1", -3, minutes=8),
-    adjustment("a-1", -3, minutes=8),
-    adjustment("a-q", -2, minutes=9, reason=AdjustmentReason.QUARANTINED),
-    adjustment("a-0", 7, minutes=2),
+    adjusted("a-1", -3, minutes=8),
+    adjusted("a-1", -3, minutes=8),
+    adjusted("a-q", -2, minutes=9, reason=AdjustmentReason.QUARANTINED),
+    adjusted("a-0", 7, minutes=2),
     count(TSHIRT, 99, minutes=5, sequence=9),
     count(TSHIRT, 4, minutes=10, sequence=2),
     count(TSHIRT, 6, minutes=10, sequence=3),
@@ -144,12 +139,14 @@ GOOD: list[EventPayload] = [
     # Another SKU at the same location, interleaved.
     receipt("m-1", 8, minutes=1, sku=MUG),
     receipt("m-2", 2, minutes=2, sku=MUG),
-    adjustment("m-q", -1, minutes=3, reason=AdjustmentReason.QUARANTINED, sku=MUG),
+    adjusted("m-q", -1, minutes=3, reason=AdjustmentReason.QUARANTINED).model_copy(
+        update={"sku": MUG}
+    ),
     count(MUG, 0, minutes=4),
 ]
 
 BAD: list[EventPayload] = [
-    adjustment("a-neg", -500, minutes=12),  # negative_stock
+    adjusted("a-neg", -500, minutes=12),  # negative_stock
     receipt("r-future", 1, minutes=0).model_copy(
         update={"received_at": datetime.now(UTC) + timedelta(days=1)}
     ),  # future_timestamp
@@ -161,7 +158,7 @@ BAD: list[EventPayload] = [
         quantity=1,
         received_at=T0,
     ),  # unknown_location
-    adjustment("a-neg", 2, minutes=13),  # the rejected reference's next copy is applied
+    adjusted("a-neg", 2, minutes=13),  # the rejected reference's next copy is applied
 ]
 
 
@@ -313,25 +310,11 @@ async def test_bad_records_in_a_batch_are_dead_lettered_as_one_at_a_time_would(
 
 
 def shipped(transfer_id: str, quantity: int, minutes: int, to: str = MUNICH) -> TransferShipped:
-    return TransferShipped(
-        sku=TSHIRT,
-        location_id=HAMBURG,
-        transfer_id=transfer_id,
-        to_location_id=to,
-        quantity=quantity,
-        shipped_at=T0 + timedelta(minutes=minutes),
-    )
+    return transfer_out(transfer_id, quantity, T0 + timedelta(minutes=minutes), to)
 
 
 def arrived(transfer_id: str, quantity: int, minutes: int, sku: str = TSHIRT) -> TransferReceived:
-    return TransferReceived(
-        sku=sku,
-        location_id=MUNICH,
-        transfer_id=transfer_id,
-        from_location_id=HAMBURG,
-        quantity=quantity,
-        received_at=T0 + timedelta(minutes=minutes),
-    )
+    return transfer_in(transfer_id, quantity, T0 + timedelta(minutes=minutes), sku)
 
 
 TRANSFERS: list[EventPayload] = [
