@@ -121,44 +121,22 @@ class FakeTransferStore:
     ends: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     quantities: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    async def record_end(
-        self,
-        conn: asyncpg.Connection,
-        end: Literal["shipped", "received"],
-        *,
-        transfer_id: str,
-        sku: str,
-        from_location_id: str,
-        to_location_id: str,
-        quantity: int,
-        at: datetime,
-    ) -> int | None:
-        known = self.ends.setdefault(transfer_id, (sku, from_location_id, to_location_id))
-        if known != (sku, from_location_id, to_location_id):
-            raise RejectedEvent("transfer_mismatch", f"transfer {transfer_id!r} is {known}")
-        self.quantities[(transfer_id, end)] = quantity
-        other = "received" if end == "shipped" else "shipped"
-        return self.quantities.get((transfer_id, other))
-
     async def record_ends(
         self,
         conn: asyncpg.Connection,
         end: Literal["shipped", "received"],
         ends: Sequence[TransferEnd],
     ) -> dict[str, int | None]:
-        return {
-            e.transfer_id: await self.record_end(
-                conn,
-                end,
-                transfer_id=e.transfer_id,
-                sku=e.sku,
-                from_location_id=e.from_location_id,
-                to_location_id=e.to_location_id,
-                quantity=e.quantity,
-                at=e.at,
-            )
-            for e in ends
-        }
+        other = "received" if end == "shipped" else "shipped"
+        found = {}
+        for e in ends:
+            said = (e.sku, e.from_location_id, e.to_location_id)
+            known = self.ends.setdefault(e.transfer_id, said)
+            if known != said:
+                raise RejectedEvent("transfer_mismatch", f"transfer {e.transfer_id!r} is {known}")
+            self.quantities[(e.transfer_id, end)] = e.quantity
+            found[e.transfer_id] = self.quantities.get((e.transfer_id, other))
+        return found
 
 
 @dataclass
