@@ -222,6 +222,28 @@ async def test_a_receipt_adds_to_on_hand_once_unless_a_newer_count_has_it(
     assert stock.levels(TSHIRT, HAMBURG)[0] == 12
 
 
+async def test_a_run_applies_its_records_in_order_each_reference_once(
+    feed: FeedHandlers, stock: FakeStockStore
+) -> None:
+    unit = work()
+    run = [adjustment(-3), adjustment(-3), adjustment(5, adjustment_id="adj-2")]
+    await feed.stock_adjustment(unit, [received(a) for a in run])
+
+    assert [(a.delta, a.on_hand) for a in emitted(unit, StockAdjusted)] == [(-3, 7), (5, 12)]
+    assert [m.reference for _, _, m in stock.ledger] == ["adj-1", "adj-2"]
+    assert stock.levels(TSHIRT, HAMBURG)[0] == 12
+
+
+async def test_a_run_with_a_record_that_cannot_apply_is_rejected_whole(
+    feed: FeedHandlers, stock: FakeStockStore
+) -> None:
+    """The runtime then applies the batch one record at a time: only that one is dead-lettered."""
+    run = [adjustment(-3), adjustment(-8, adjustment_id="adj-2")]  # 7 left, 8 taken
+    with pytest.raises(RejectedEvent) as rejected:
+        await feed.stock_adjustment(work(), [received(a) for a in run])
+    assert rejected.value.reason == "negative_stock"
+
+
 async def test_a_record_for_an_unknown_sku_or_location_is_dead_lettered(
     feed: FeedHandlers,
 ) -> None:
