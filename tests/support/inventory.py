@@ -16,7 +16,16 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from oms_events.codec import decode, encode, new_event
-from oms_events.inventory import ReservationLine, ReserveStock, StockReceived
+from oms_events.inventory import (
+    AdjustmentReason,
+    ReservationLine,
+    ReserveStock,
+    StockAdjustment,
+    StockReceived,
+    StockSnapshot,
+    TransferReceived,
+    TransferShipped,
+)
 from oms_events.registry import EventPayload
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_for
@@ -200,3 +209,55 @@ async def stock(env: Env, sku: str, location: str) -> dict[str, int]:
         location,
     )
     return dict(rows[0]) if rows else {}
+
+
+def snapshot(sku: str, location: str, on_hand: int, minutes: int, sequence: int) -> StockSnapshot:
+    return StockSnapshot(
+        sku=sku,
+        location_id=location,
+        on_hand=on_hand,
+        as_of=T0 + timedelta(minutes=minutes),
+        source_sequence=sequence,
+    )
+
+
+def adjustment(
+    adjustment_id: str, location: str, delta: int, minutes: int, reason: AdjustmentReason
+) -> StockAdjustment:
+    return StockAdjustment(
+        sku=TSHIRT,
+        location_id=location,
+        adjustment_id=adjustment_id,
+        delta=delta,
+        reason=reason,
+        occurred_at=T0 + timedelta(minutes=minutes),
+        source="wms-hh",
+    )
+
+
+def transfer_out(
+    transfer_id: str, quantity: int, at: datetime, to: str = MUNICH
+) -> TransferShipped:
+    """Units of the T-shirt leaving Hamburg."""
+    return TransferShipped(
+        sku=TSHIRT,
+        location_id=HAMBURG,
+        transfer_id=transfer_id,
+        to_location_id=to,
+        quantity=quantity,
+        shipped_at=at,
+    )
+
+
+def transfer_in(
+    transfer_id: str, quantity: int, at: datetime, sku: str = TSHIRT
+) -> TransferReceived:
+    """Units from Hamburg arriving at Munich."""
+    return TransferReceived(
+        sku=sku,
+        location_id=MUNICH,
+        transfer_id=transfer_id,
+        from_location_id=HAMBURG,
+        quantity=quantity,
+        received_at=at,
+    )

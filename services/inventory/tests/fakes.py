@@ -22,7 +22,8 @@ import asyncpg
 from oms_events.codec import decode, new_event
 from oms_events.registry import EventPayload
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
-from oms_inventory.adapters.stock import Movement, StockLevels, note_changed
+from oms_inventory.adapters.stock import Movement, StockLevels, StockRun, note_changed
+from oms_inventory.adapters.transfers import TransferEnd
 from oms_inventory.domain.reservations import ReservationStatus, shipped_from
 from oms_runtime import ConsumedRecord, Notes, Received, RejectedEvent, UnitOfWork
 
@@ -82,6 +83,16 @@ class FakeStockStore:
         note_changed(notes, sku, location_id)
         return after
 
+    async def lock_run(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> StockRun:
+        return StockRun({key: await self.lock_stock(conn, *key) for key in keys})
+
+    async def write_run(self, conn: asyncpg.Connection, notes: Notes, run: StockRun) -> None:
+        for after, movement in run.moves:
+            assert all(getattr(after, b) >= 0 for b in _BUCKETS), f"CHECK violated: {after}"
+            self.rows[(after.sku, after.location_id)] = after
+            self.ledger.append((after.sku, after.location_id, movement))
+            note_changed(notes, after.sku, after.location_id)
+
 
 def _empty(sku: str, location_id: str) -> StockLevels:
     return StockLevels(sku, location_id, 0, 0, 0, 0, 0, None, None, None)
@@ -97,6 +108,11 @@ class FakeReferenceStore:
         self.applied.add((kind, reference))
         return True
 
+    async def first_times(
+        self, conn: asyncpg.Connection, kind: str, references: Sequence[str]
+    ) -> set[str]:
+        return {r for r in dict.fromkeys(references) if await self.first_time(conn, kind, r)}
+
 
 @dataclass
 class FakeTransferStore:
@@ -105,24 +121,22 @@ class FakeTransferStore:
     ends: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     quantities: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    async def record_end(
+    async def record_ends(
         self,
         conn: asyncpg.Connection,
         end: Literal["shipped", "received"],
-        *,
-        transfer_id: str,
-        sku: str,
-        from_location_id: str,
-        to_location_id: str,
-        quantity: int,
-        at: datetime,
-    ) -> int | None:
-        known = self.ends.setdefault(transfer_id, (sku, from_location_id, to_location_id))
-        if known != (sku, from_location_id, to_location_id):
-            raise RejectedEvent("transfer_mismatch", f"transfer {transfer_id!r} is {known}")
-        self.quantities[(transfer_id, end)] = quantity
+        ends: Sequence[TransferEnd],
+    ) -> dict[str, int | None]:
         other = "received" if end == "shipped" else "shipped"
-        return self.quantities.get((transfer_id, other))
+        found = {}
+        for e in ends:
+            said = (e.sku, e.from_location_id, e.to_location_id)
+            known = self.ends.setdefault(e.transfer_id, said)
+            if known != said:
+                raise RejectedEvent("transfer_mismatch", f"transfer {e.transfer_id!r} is {known}")
+            self.quantities[(e.transfer_id, end)] = e.quantity
+            found[e.transfer_id] = self.quantities.get((e.transfer_id, other))
+        return found
 
 
 @dataclass

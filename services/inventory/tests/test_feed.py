@@ -33,7 +33,15 @@ from services.inventory.tests.fakes import (
     received,
     types,
 )
-from tests.support.inventory import BERLIN, HAMBURG, MUG, MUNICH, TSHIRT
+from tests.support.inventory import (
+    BERLIN,
+    HAMBURG,
+    MUG,
+    MUNICH,
+    TSHIRT,
+    transfer_in,
+    transfer_out,
+)
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 EARLIER = NOW - timedelta(hours=1)
@@ -81,7 +89,7 @@ async def test_a_count_sets_on_hand_and_reports_the_change(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
     unit = work()
-    await feed.stock_snapshot(unit, received(count(7)))
+    await feed.stock_snapshot(unit, [received(count(7))])
 
     [adjusted] = emitted(unit, StockAdjusted)
     assert (adjusted.delta, adjusted.on_hand, adjusted.reason) == (
@@ -95,18 +103,18 @@ async def test_a_count_sets_on_hand_and_reports_the_change(
 
 async def test_a_count_that_matches_changes_nothing_it_reports(feed: FeedHandlers) -> None:
     unit = work()
-    await feed.stock_snapshot(unit, received(count(10)))
+    await feed.stock_snapshot(unit, [received(count(10))])
     assert types(unit) == []
 
 
 async def test_a_count_older_than_what_is_applied_is_ignored(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.stock_snapshot(work(), received(count(7, sequence=5)))
+    await feed.stock_snapshot(work(), [received(count(7, sequence=5))])
 
     same_time_older_sequence, earlier = work(), work()
-    await feed.stock_snapshot(same_time_older_sequence, received(count(3, sequence=4)))
-    await feed.stock_snapshot(earlier, received(count(3, at=EARLIER, sequence=9)))
+    await feed.stock_snapshot(same_time_older_sequence, [received(count(3, sequence=4))])
+    await feed.stock_snapshot(earlier, [received(count(3, at=EARLIER, sequence=9))])
 
     assert types(same_time_older_sequence) == types(earlier) == []
     assert stock.levels(TSHIRT, HAMBURG)[0] == 7
@@ -115,10 +123,10 @@ async def test_a_count_older_than_what_is_applied_is_ignored(
 async def test_a_count_older_than_the_last_movement_is_ignored(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.stock_adjustment(work(), received(adjustment(2)))  # happened at NOW
+    await feed.stock_adjustment(work(), [received(adjustment(2))])  # happened at NOW
 
     unit = work()
-    await feed.stock_snapshot(unit, received(count(3, at=EARLIER)))
+    await feed.stock_snapshot(unit, [received(count(3, at=EARLIER))])
 
     assert types(unit) == []
     assert stock.levels(TSHIRT, HAMBURG)[0] == 12
@@ -130,7 +138,7 @@ async def test_a_count_below_what_is_reserved_is_reported_for_a_human(
     stock.put(TSHIRT, HAMBURG, on_hand=10, reserved=6)
 
     unit = work()
-    await feed.stock_snapshot(unit, received(count(4)))
+    await feed.stock_snapshot(unit, [received(count(4))])
 
     assert types(unit) == ["StockAdjusted", "InventoryDiscrepancyReported"]
     [report] = emitted(unit, InventoryDiscrepancyReported)
@@ -139,7 +147,7 @@ async def test_a_count_below_what_is_reserved_is_reported_for_a_human(
 
 async def test_a_count_dated_in_the_future_is_dead_lettered(feed: FeedHandlers) -> None:
     with pytest.raises(RejectedEvent) as rejected:
-        await feed.stock_snapshot(work(), received(count(1, at=datetime.now(UTC) + timedelta(1))))
+        await feed.stock_snapshot(work(), [received(count(1, at=datetime.now(UTC) + timedelta(1)))])
     assert rejected.value.reason == "future_timestamp"
 
 
@@ -147,8 +155,8 @@ async def test_an_adjustment_is_applied_once_whatever_its_event_id(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
     first, again = work(), work()
-    await feed.stock_adjustment(first, received(adjustment(-3)))
-    await feed.stock_adjustment(again, received(adjustment(-3)))
+    await feed.stock_adjustment(first, [received(adjustment(-3))])
+    await feed.stock_adjustment(again, [received(adjustment(-3))])
 
     assert types(first) == ["StockAdjusted"]
     assert types(again) == []
@@ -159,7 +167,7 @@ async def test_an_adjustment_that_would_leave_less_than_nothing_is_dead_lettered
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
     with pytest.raises(RejectedEvent) as rejected:
-        await feed.stock_adjustment(work(), received(adjustment(-11)))
+        await feed.stock_adjustment(work(), [received(adjustment(-11))])
 
     assert rejected.value.reason == "negative_stock"
     assert stock.levels(TSHIRT, HAMBURG)[0] == 10
@@ -170,27 +178,27 @@ async def test_quarantining_moves_units_from_on_hand_and_back(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
     quarantine = AdjustmentReason.QUARANTINED
-    await feed.stock_adjustment(work(), received(adjustment(-4, reason=quarantine)))
+    await feed.stock_adjustment(work(), [received(adjustment(-4, reason=quarantine))])
     assert stock.levels(TSHIRT, HAMBURG) == (6, 0, 0, 4)
 
     await feed.stock_adjustment(
-        work(), received(adjustment(3, adjustment_id="adj-2", reason=quarantine))
+        work(), [received(adjustment(3, adjustment_id="adj-2", reason=quarantine))]
     )
     assert stock.levels(TSHIRT, HAMBURG) == (9, 0, 0, 1)
 
     with pytest.raises(RejectedEvent):  # more out of quarantine than is in it
         await feed.stock_adjustment(
-            work(), received(adjustment(2, adjustment_id="adj-3", reason=quarantine))
+            work(), [received(adjustment(2, adjustment_id="adj-3", reason=quarantine))]
         )
 
 
 async def test_an_adjustment_a_newer_count_already_has_is_not_applied_again(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.stock_snapshot(work(), received(count(8, at=NOW + timedelta(minutes=1))))
+    await feed.stock_snapshot(work(), [received(count(8, at=NOW + timedelta(minutes=1)))])
 
     unit = work()
-    await feed.stock_adjustment(unit, received(adjustment(-3)))
+    await feed.stock_adjustment(unit, [received(adjustment(-3))])
 
     assert types(unit) == []
     assert stock.levels(TSHIRT, HAMBURG)[0] == 8
@@ -205,13 +213,35 @@ def receipt(quantity: int, at: datetime, receipt_id: str = "rcv-1") -> StockRece
 async def test_a_receipt_adds_to_on_hand_once_unless_a_newer_count_has_it(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.stock_snapshot(work(), received(count(10)))
+    await feed.stock_snapshot(work(), [received(count(10))])
 
-    await feed.stock_received(work(), received(receipt(5, EARLIER)))  # in the count
-    await feed.stock_received(work(), received(receipt(2, NOW + timedelta(1), "rcv-2")))
-    await feed.stock_received(work(), received(receipt(2, NOW + timedelta(1), "rcv-2")))
+    await feed.stock_received(work(), [received(receipt(5, EARLIER))])  # in the count
+    await feed.stock_received(work(), [received(receipt(2, NOW + timedelta(1), "rcv-2"))])
+    await feed.stock_received(work(), [received(receipt(2, NOW + timedelta(1), "rcv-2"))])
 
     assert stock.levels(TSHIRT, HAMBURG)[0] == 12
+
+
+async def test_a_run_applies_its_records_in_order_each_reference_once(
+    feed: FeedHandlers, stock: FakeStockStore
+) -> None:
+    unit = work()
+    run = [adjustment(-3), adjustment(-3), adjustment(5, adjustment_id="adj-2")]
+    await feed.stock_adjustment(unit, [received(a) for a in run])
+
+    assert [(a.delta, a.on_hand) for a in emitted(unit, StockAdjusted)] == [(-3, 7), (5, 12)]
+    assert [m.reference for _, _, m in stock.ledger] == ["adj-1", "adj-2"]
+    assert stock.levels(TSHIRT, HAMBURG)[0] == 12
+
+
+async def test_a_run_with_a_record_that_cannot_apply_is_rejected_whole(
+    feed: FeedHandlers, stock: FakeStockStore
+) -> None:
+    """The runtime then applies the batch one record at a time: only that one is dead-lettered."""
+    run = [adjustment(-3), adjustment(-8, adjustment_id="adj-2")]  # 7 left, 8 taken
+    with pytest.raises(RejectedEvent) as rejected:
+        await feed.stock_adjustment(work(), [received(a) for a in run])
+    assert rejected.value.reason == "negative_stock"
 
 
 async def test_a_record_for_an_unknown_sku_or_location_is_dead_lettered(
@@ -227,7 +257,7 @@ async def test_a_record_for_an_unknown_sku_or_location_is_dead_lettered(
     reasons = []
     for record in (unknown_sku, unknown_location):
         with pytest.raises(RejectedEvent) as rejected:
-            await feed.stock_received(work(), received(record))
+            await feed.stock_received(work(), [received(record)])
         reasons.append(rejected.value.reason)
 
     assert reasons == ["unknown_sku", "unknown_location"]
@@ -236,36 +266,22 @@ async def test_a_record_for_an_unknown_sku_or_location_is_dead_lettered(
 def transfer_shipped(
     quantity: int, *, to: str = MUNICH, transfer_id: str = "tr-1"
 ) -> TransferShipped:
-    return TransferShipped(
-        sku=TSHIRT,
-        location_id=HAMBURG,
-        transfer_id=transfer_id,
-        to_location_id=to,
-        quantity=quantity,
-        shipped_at=EARLIER,
-    )
+    return transfer_out(transfer_id, quantity, EARLIER, to)
 
 
 def transfer_received(quantity: int, *, sku: str = TSHIRT) -> TransferReceived:
-    return TransferReceived(
-        sku=sku,
-        location_id=MUNICH,
-        transfer_id="tr-1",
-        from_location_id=HAMBURG,
-        quantity=quantity,
-        received_at=NOW,
-    )
+    return transfer_in("tr-1", quantity, NOW, sku)
 
 
 async def test_a_transfer_is_in_transit_until_it_arrives(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.transfer_shipped(work(), received(transfer_shipped(3)))
+    await feed.transfer_shipped(work(), [received(transfer_shipped(3))])
     assert stock.levels(TSHIRT, HAMBURG)[0] == 7
     assert stock.levels(TSHIRT, MUNICH) == (4, 0, 3, 0)
 
     unit = work()
-    await feed.transfer_received(unit, received(transfer_received(3)))
+    await feed.transfer_received(unit, [received(transfer_received(3))])
 
     assert types(unit) == []
     assert stock.levels(TSHIRT, MUNICH) == (7, 0, 0, 0)
@@ -274,8 +290,8 @@ async def test_a_transfer_is_in_transit_until_it_arrives(
 async def test_a_transfer_that_arrives_before_it_shipped_is_never_in_transit(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.transfer_received(work(), received(transfer_received(3)))
-    await feed.transfer_shipped(work(), received(transfer_shipped(3)))
+    await feed.transfer_received(work(), [received(transfer_received(3))])
+    await feed.transfer_shipped(work(), [received(transfer_shipped(3))])
 
     assert stock.levels(TSHIRT, HAMBURG)[0] == 7
     assert stock.levels(TSHIRT, MUNICH) == (7, 0, 0, 0)
@@ -284,10 +300,10 @@ async def test_a_transfer_that_arrives_before_it_shipped_is_never_in_transit(
 async def test_a_transfer_received_short_is_reported(
     feed: FeedHandlers, stock: FakeStockStore
 ) -> None:
-    await feed.transfer_shipped(work(), received(transfer_shipped(3)))
+    await feed.transfer_shipped(work(), [received(transfer_shipped(3))])
 
     unit = work()
-    await feed.transfer_received(unit, received(transfer_received(2)))
+    await feed.transfer_received(unit, [received(transfer_received(2))])
 
     [report] = emitted(unit, InventoryDiscrepancyReported)
     assert (report.location_id, report.expected_on_hand, report.reported_on_hand) == (
@@ -305,17 +321,17 @@ async def test_transfers_that_cannot_be_true_are_dead_lettered(
     # rolled back, which the fakes do not model.
     reasons = []
     for handle in (
-        feed.transfer_shipped(work(), received(transfer_shipped(11, transfer_id="tr-2"))),
+        feed.transfer_shipped(work(), [received(transfer_shipped(11, transfer_id="tr-2"))]),
         feed.transfer_shipped(
-            work(), received(transfer_shipped(1, to=HAMBURG, transfer_id="tr-3"))
+            work(), [received(transfer_shipped(1, to=HAMBURG, transfer_id="tr-3"))]
         ),
     ):
         with pytest.raises(RejectedEvent) as rejected:
             await handle
         reasons.append(rejected.value.reason)
-    await feed.transfer_shipped(work(), received(transfer_shipped(2)))
+    await feed.transfer_shipped(work(), [received(transfer_shipped(2))])
     with pytest.raises(RejectedEvent) as mismatch:
-        await feed.transfer_received(work(), received(transfer_received(2, sku=MUG)))
+        await feed.transfer_received(work(), [received(transfer_received(2, sku=MUG))])
 
     assert reasons == ["negative_stock", "invalid_transfer"]
     assert mismatch.value.reason == "transfer_mismatch"

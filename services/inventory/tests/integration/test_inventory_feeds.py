@@ -10,7 +10,6 @@ import pytest
 
 from oms_events.inventory import (
     AdjustmentReason,
-    StockAdjustment,
     StockReceived,
     StockSnapshot,
     TransferReceived,
@@ -23,8 +22,8 @@ from tests.support.inventory import (
     HAMBURG,
     MUG,
     MUNICH,
-    T0,
     TSHIRT,
+    adjustment,
     event,
     events_of,
     events_until,
@@ -33,6 +32,7 @@ from tests.support.inventory import (
     request,
     reserve,
     send,
+    snapshot,
     stock,
 )
 from tests.support.kafka import read_topic
@@ -40,30 +40,6 @@ from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
-
-
-def snapshot(sku: str, location: str, on_hand: int, minutes: int, sequence: int) -> StockSnapshot:
-    return StockSnapshot(
-        sku=sku,
-        location_id=location,
-        on_hand=on_hand,
-        as_of=T0 + timedelta(minutes=minutes),
-        source_sequence=sequence,
-    )
-
-
-def adjustment(
-    adjustment_id: str, location: str, delta: int, minutes: int, reason: AdjustmentReason
-) -> StockAdjustment:
-    return StockAdjustment(
-        sku=TSHIRT,
-        location_id=location,
-        adjustment_id=adjustment_id,
-        delta=delta,
-        reason=reason,
-        occurred_at=T0 + timedelta(minutes=minutes),
-        source="wms-hh",
-    )
 
 
 async def levels_are(env: Env, sku: str, location: str, **expected: int) -> dict[str, int]:

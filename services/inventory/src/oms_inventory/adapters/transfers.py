@@ -6,6 +6,8 @@ arrive first; the transfer row remembers which did.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -13,48 +15,64 @@ import asyncpg
 
 from oms_runtime import RejectedEvent
 
-__all__ = ["record_end"]
+__all__ = ["TransferEnd", "record_ends"]
 
 _OTHER = {"shipped": "received", "received": "shipped"}
 
 
-async def record_end(
-    conn: asyncpg.Connection,
-    end: Literal["shipped", "received"],
-    *,
-    transfer_id: str,
-    sku: str,
-    from_location_id: str,
-    to_location_id: str,
-    quantity: int,
-    at: datetime,
-) -> int | None:
-    """Record one end of a transfer; the other end's quantity, or None when it is not known.
+@dataclass(frozen=True)
+class TransferEnd:
+    """One end of a transfer as its record tells it."""
 
-    Both ends must describe one transfer: a mismatch would move units that never left.
+    transfer_id: str
+    sku: str
+    from_location_id: str
+    to_location_id: str
+    quantity: int
+    at: datetime
+
+
+async def record_ends(
+    conn: asyncpg.Connection, end: Literal["shipped", "received"], ends: Sequence[TransferEnd]
+) -> dict[str, int | None]:
+    """Record one end of each of these transfers (each named once), with two statements: by
+    transfer id, the other end's quantity, or None when it is not known.
+
+    Both ends must describe one transfer: a mismatch would move units that never left. The
+    first end, in the given order, that describes another transfer is rejected.
     """
-    known = await conn.fetchrow(
-        "SELECT sku, from_location_id, to_location_id FROM transfers WHERE transfer_id = $1"
-        " FOR UPDATE",
-        transfer_id,
-    )
-    if known is not None and tuple(known) != (sku, from_location_id, to_location_id):
-        raise RejectedEvent(
-            "transfer_mismatch",
-            f"transfer {transfer_id!r} is {known['sku']} from {known['from_location_id']!r} to"
-            f" {known['to_location_id']!r}; this end says {sku} from {from_location_id!r} to"
-            f" {to_location_id!r}",
+    ids = [e.transfer_id for e in ends]
+    assert len(ids) == len(set(ids)), "one end of a transfer is recorded once"
+    known = {
+        row["transfer_id"]: row
+        for row in await conn.fetch(
+            "SELECT transfer_id, sku, from_location_id, to_location_id FROM transfers"
+            " WHERE transfer_id = ANY($1::text[]) ORDER BY transfer_id FOR UPDATE",
+            ids,
         )
+    }
+    for e in ends:
+        found = known.get(e.transfer_id)
+        if found is not None and tuple(found)[1:] != (e.sku, e.from_location_id, e.to_location_id):
+            raise RejectedEvent(
+                "transfer_mismatch",
+                f"transfer {e.transfer_id!r} is {found['sku']} from"
+                f" {found['from_location_id']!r} to {found['to_location_id']!r}; this end says"
+                f" {e.sku} from {e.from_location_id!r} to {e.to_location_id!r}",
+            )
     other = _OTHER[end]
-    return await conn.fetchval(  # type: ignore[no-any-return]
+    rows = await conn.fetch(
         "INSERT INTO transfers (transfer_id, sku, from_location_id, to_location_id,"
-        f" {end}_quantity, {end}_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        f" {end}_quantity, {end}_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
+        " $6::timestamptz[]) ORDER BY 1"
         f" ON CONFLICT (transfer_id) DO UPDATE SET {end}_quantity = EXCLUDED.{end}_quantity,"
-        f" {end}_at = EXCLUDED.{end}_at RETURNING {other}_quantity",
-        transfer_id,
-        sku,
-        from_location_id,
-        to_location_id,
-        quantity,
-        at,
+        f" {end}_at = EXCLUDED.{end}_at RETURNING transfer_id, {other}_quantity AS other",
+        ids,
+        [e.sku for e in ends],
+        [e.from_location_id for e in ends],
+        [e.to_location_id for e in ends],
+        [e.quantity for e in ends],
+        [e.at for e in ends],
     )
+    return {row["transfer_id"]: row["other"] for row in rows}

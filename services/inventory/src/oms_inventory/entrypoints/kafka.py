@@ -48,11 +48,11 @@ def subscriptions(
         .each(FulfilmentOrderRejected, reservations.rejected)
         .each(PickupExpired, returns.pickup_expired),
         Subscription("oms.inventory-feed")
-        .each(StockSnapshot, feed.stock_snapshot)
-        .each(StockAdjustment, feed.stock_adjustment)
-        .each(StockReceived, feed.stock_received)
-        .each(TransferShipped, feed.transfer_shipped)
-        .each(TransferReceived, feed.transfer_received),
+        .batch(StockSnapshot, feed.stock_snapshot)
+        .batch(StockAdjustment, feed.stock_adjustment)
+        .batch(StockReceived, feed.stock_received)
+        .batch(TransferShipped, feed.transfer_shipped)
+        .batch(TransferReceived, feed.transfer_received),
         Subscription("oms.returns").each(ReturnInspected, returns.return_inspected),
     ]
     return [topic.finish(publish_changes) for topic in topics]

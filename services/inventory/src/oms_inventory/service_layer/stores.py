@@ -16,7 +16,8 @@ from typing import Any, Literal, Protocol
 import asyncpg
 
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
-from oms_inventory.adapters.stock import Movement, StockLevels
+from oms_inventory.adapters.stock import Movement, StockLevels, StockRun
+from oms_inventory.adapters.transfers import TransferEnd
 from oms_runtime import Notes
 
 __all__ = ["ReferenceStore", "ReservationStore", "StockStore", "TransferStore"]
@@ -43,28 +44,39 @@ class StockStore(Protocol):
         """``movement`` applied to a locked row (and ``columns`` set): the row after it."""
         ...
 
+    async def lock_run(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> StockRun:
+        """The rows of these (SKU, location) keys, each as ``lock_stock`` gives it, to be moved
+        in memory (``StockRun.move``); the first unknown one is rejected as there."""
+        ...
+
+    async def write_run(self, conn: asyncpg.Connection, notes: Notes, run: StockRun) -> None:
+        """A run's movements written at once: the rows as the run left them, the ledger in
+        the run's order."""
+        ...
+
 
 class ReferenceStore(Protocol):
     async def first_time(self, conn: asyncpg.Connection, kind: str, reference: str) -> bool:
         """Record that ``reference`` of ``kind`` is applied; False when it already was."""
         ...
 
+    async def first_times(
+        self, conn: asyncpg.Connection, kind: str, references: Sequence[str]
+    ) -> set[str]:
+        """Record that ``references`` of ``kind`` are applied: those that were not yet."""
+        ...
+
 
 class TransferStore(Protocol):
-    async def record_end(
+    async def record_ends(
         self,
         conn: asyncpg.Connection,
         end: Literal["shipped", "received"],
-        *,
-        transfer_id: str,
-        sku: str,
-        from_location_id: str,
-        to_location_id: str,
-        quantity: int,
-        at: datetime,
-    ) -> int | None:
-        """One end of a transfer recorded: the other end's quantity, None when unknown; an
-        end that describes another transfer is rejected (``transfer_mismatch``)."""
+        ends: Sequence[TransferEnd],
+    ) -> dict[str, int | None]:
+        """One end of each of these transfers recorded: by transfer id, the other end's
+        quantity, None when unknown; an end that describes another transfer is rejected
+        (``transfer_mismatch``)."""
         ...
 
 
