@@ -204,9 +204,15 @@ class World:
         return daily
 
     async def read_funds(
-        self, pool: Any, first: date | None, last: date | None, channel: str | None
+        self,
+        pool: Any,
+        first: date | None,
+        last: date | None,
+        channel: str | None,
+        money: bool = True,
     ) -> tuple[list[StoredDay], list[StoredExceptions]]:
-        """``read_history`` on the rows stored: the days per partition, exceptional orders."""
+        """``read_history`` on the rows stored: the days per partition (with ``money``),
+        exceptional orders."""
         self.reads.append((first, last))
 
         def within(day: date | None, row_channel: str | None) -> bool:
@@ -226,7 +232,7 @@ class World:
             if row.exceptions != "[]" and row.channel is not None and row.placed_on is not None
         ]
         return (
-            [row for row in days if within(row.day, row.channel)],
+            [row for row in days if money and within(row.day, row.channel)],
             [row for row in orders if within(row.placed_on, row.channel)],
         )
 
@@ -482,6 +488,11 @@ async def test_the_reconciliation_across_expired_days_answers_as_before_per_part
     reads = len(world.reads)
     assert await _report(world, date(2026, 11, 25)) == before[4]
     assert len(world.reads) == reads
+
+    # The exception list alone reads no money and lists the same.
+    for query, whole in zip(queries, before, strict=True):
+        listed = await reconciliation_report(world.funds, object(), through, *query, money=False)
+        assert listed["exceptions"] == whole["exceptions"]
 
     # Partition 1 reads on too: the 24th and 25th come wholly from the history, as before
     # (P1's ledger is open and stays; its exceptions come from the history's row).

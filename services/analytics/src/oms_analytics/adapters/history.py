@@ -212,14 +212,23 @@ AND ($3::text IS NULL OR {name} = $3)"""
 
 
 async def read_history(
-    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+    pool: asyncpg.Pool,
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    money: bool = True,
 ) -> tuple[list[StoredDay], list[StoredExceptions]]:
     """The stored days of money per source partition (from ``first`` to ``last`` inclusive,
-    of ``channel``; each optional) and the orders placed on them whose money did not add up."""
+    of ``channel``; each optional; none unless ``money``) and the orders placed on them
+    whose money did not add up."""
     async with pool.acquire() as conn:
         filters = (first, last, channel)
-        days = await _fetch_filtered(
-            conn, f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_days", *filters
+        days = (
+            await _fetch_filtered(
+                conn, f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_days", *filters
+            )
+            if money
+            else []
         )
         exceptional = await _fetch_filtered(
             conn,

@@ -107,11 +107,11 @@ def register_views(
             report = stock.out_of_stock(*_stock_filters(request))
             return _answer(self, request, report, report["out_of_stock"])
 
-    async def reconciliation(request: Request) -> dict[str, Any]:
+    async def reconciliation(request: Request, money: bool = True) -> dict[str, Any]:
         first, last = _days(request)
         expired = expiry.expired_through()
         return await reconciliation_report(
-            funds, history.pool, expired, first, last, _channel(request)
+            funds, history.pool, expired, first, last, _channel(request), money
         )
 
     class Reconciliation(_Report):
@@ -121,7 +121,7 @@ def register_views(
 
     class Exceptions(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
-            report = await reconciliation(request)
+            report = await reconciliation(request, money=False)  # its days are not shown
             listed = {key: report[key] for key in ("from", "to", "channel", "exceptions")}
             return _answer(self, request, listed, report["exceptions"])
 

@@ -240,17 +240,19 @@ async def reconciliation_report(
     first: date | None,
     last: date | None,
     channel: str | None,
+    money: bool = True,
 ) -> dict[str, Any]:
     """The reconciliation: the days up to ``expired`` (those the tables may no longer hold,
     by the retention) read from the history in PostgreSQL for the source partitions the
     tables do not hold them for, the others from the tables, so a report across expired
-    days answers as it did before."""
+    days answers as it did before. Without ``money`` only its exceptions are: the expired
+    days' money is not read."""
     stored = await read_expired(
         pool,
         expired,
         first,
         last,
-        lambda db, start, through: read_history(db, start, through, channel),
+        lambda db, start, through: read_history(db, start, through, channel, money),
     )
     return funds.reconciliation(first, last, channel, stored or ((), ()))
 
