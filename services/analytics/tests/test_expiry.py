@@ -361,7 +361,7 @@ def test_retention_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert AnalyticsSettings().retention() == Retention(timedelta(days=35), timedelta(hours=48))
 
 
-async def test_the_daily_report_needs_the_history_only_for_days_that_may_have_expired() -> None:
+async def test_the_reports_need_the_history_only_for_days_that_may_have_expired() -> None:
     world = World()
     _three_days(world)
     live = world.analytics.daily(None, None, None)
@@ -373,6 +373,15 @@ async def test_the_daily_report_needs_the_history_only_for_days_that_may_have_ex
     ] == [day for day in live["days"] if day["day"] >= "2026-11-25"]
     with pytest.raises(HistoryUnavailable):
         await daily_report(world.analytics, None, date(2026, 11, 24), None, None, None)
+    # The reconciliation alike.
+    money = world.funds.reconciliation
+    assert await reconciliation_report(world.funds, None, None, None, None, None) == money(
+        None, None, None
+    )
+    late = await reconciliation_report(world.funds, None, date(2026, 11, 24), after, None, None)
+    assert late == money(after, None, None)
+    with pytest.raises(HistoryUnavailable):
+        await reconciliation_report(world.funds, None, date(2026, 11, 24), None, None, None)
 
 
 async def test_the_expiry_waits_for_a_write_of_every_key_with_the_tables_settled(
@@ -436,6 +445,15 @@ def _money_of_two_partitions(world: World) -> None:
     world.write_history()
 
 
+def _with_money(monkeypatch: pytest.MonkeyPatch) -> World:
+    """The three days and the money of two partitions, the history read from the world."""
+    world = World()
+    monkeypatch.setattr(funds_module, "read_history", world.read_funds)
+    _three_days(world)
+    _money_of_two_partitions(world)
+    return world
+
+
 async def _report(
     world: World, first: date | None = None, last: date | None = None, channel: str | None = None
 ) -> dict[str, Any]:
@@ -448,10 +466,7 @@ async def _report(
 async def test_the_reconciliation_across_expired_days_answers_as_before_per_partition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    world = World()
-    monkeypatch.setattr(funds_module, "read_history", world.read_funds)
-    _three_days(world)
-    _money_of_two_partitions(world)
+    world = _with_money(monkeypatch)
     queries: list[tuple[date | None, date | None, str | None]] = [
         (None, None, None),
         (None, None, "web"),
@@ -506,10 +521,7 @@ async def test_the_reconciliation_across_expired_days_answers_as_before_per_part
 async def test_rows_of_no_partition_count_once_and_an_open_order_changed_later_keeps_its_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    world = World()
-    monkeypatch.setattr(funds_module, "read_history", world.read_funds)
-    _three_days(world)
-    _money_of_two_partitions(world)
+    world = _with_money(monkeypatch)
     before = world.funds.reconciliation(None, None, None)
     world.now = {0: _day(27), 1: at("08:00", 26)}
     world.expiry.sweep(world.delete)
@@ -533,17 +545,3 @@ async def test_rows_of_no_partition_count_once_and_an_open_order_changed_later_k
     ]
     world.write_history()
     assert await _report(world) == after
-
-
-async def test_the_reconciliation_needs_the_history_only_for_days_that_may_have_expired() -> None:
-    world = World()
-    _three_days(world)
-    live = world.funds.reconciliation(None, None, None)
-    assert await reconciliation_report(world.funds, None, None, None, None, None) == live
-    after = date(2026, 11, 25)
-    expired = date(2026, 11, 24)
-    assert await reconciliation_report(
-        world.funds, None, expired, after, None, None
-    ) == world.funds.reconciliation(after, None, None)
-    with pytest.raises(HistoryUnavailable):
-        await reconciliation_report(world.funds, None, expired, None, None, None)

@@ -5,15 +5,12 @@ and source partitions the tables no longer hold."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TypeVar
+from typing import NamedTuple
 
 import asyncpg
 
-__all__ = ["HistoryUnavailable", "read_expired"]
-
-T = TypeVar("T")
+__all__ = ["ExpiredDays", "HistoryUnavailable", "expired_days"]
 
 
 class HistoryUnavailable(Exception):
@@ -21,17 +18,21 @@ class HistoryUnavailable(Exception):
     connected."""
 
 
-async def read_expired(
-    pool: asyncpg.Pool | None,
-    expired: date | None,
-    first: date | None,
-    last: date | None,
-    read: Callable[[asyncpg.Pool, date | None, date], Awaitable[T]],
-) -> T | None:
-    """What ``read`` gives for the days from ``first`` to ``last`` (each optional) that are
-    no later than ``expired``; None when the report reaches no such day."""
+class ExpiredDays(NamedTuple):
+    """Where to read the days from ``first`` (None: every day before) to ``through``."""
+
+    pool: asyncpg.Pool
+    first: date | None
+    through: date
+
+
+def expired_days(
+    pool: asyncpg.Pool | None, expired: date | None, first: date | None, last: date | None
+) -> ExpiredDays | None:
+    """The days from ``first`` to ``last`` (each optional) no later than ``expired``, to be
+    read from the history; None when the report reaches no such day."""
     if expired is None or (first is not None and first > expired):
         return None
     if pool is None:
         raise HistoryUnavailable
-    return await read(pool, first, expired if last is None else min(last, expired))
+    return ExpiredDays(pool, first, expired if last is None else min(last, expired))

@@ -30,7 +30,7 @@ from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
 from oms_analytics.domain.moments import utc_iso
 from oms_analytics.domain.reconciliation import exceptions
 from oms_analytics.service_layer.changes import Changes
-from oms_analytics.service_layer.expired_days import read_expired
+from oms_analytics.service_layer.expired_days import expired_days
 from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
@@ -247,14 +247,9 @@ async def reconciliation_report(
     tables do not hold them for, the others from the tables, so a report across expired
     days answers as it did before. Without ``money`` only its exceptions are: the expired
     days' money is not read."""
-    stored = await read_expired(
-        pool,
-        expired,
-        first,
-        last,
-        lambda db, start, through: read_history(db, start, through, channel, money),
-    )
-    return funds.reconciliation(first, last, channel, stored or ((), ()))
+    days = expired_days(pool, expired, first, last)
+    stored = await read_history(*days, channel, money) if days else ((), ())
+    return funds.reconciliation(first, last, channel, stored)
 
 
 def _stored_days(

@@ -33,7 +33,7 @@ from oms_analytics.domain.windows import (
     window_of,
 )
 from oms_analytics.service_layer.changes import Changes
-from oms_analytics.service_layer.expired_days import HistoryUnavailable, read_expired
+from oms_analytics.service_layer.expired_days import HistoryUnavailable, expired_days
 from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
@@ -385,14 +385,9 @@ async def daily_report(
     ``expired`` (those the tables may no longer hold, by the retention) read from the
     history in PostgreSQL for the source partitions the tables do not hold them for, the
     others from the tables, so a report across expired days answers as it did before."""
-    stored = await read_expired(
-        pool,
-        expired,
-        first,
-        last,
-        lambda db, start, through: read_daily_partitions(db, figures, start, through, name),
-    )
-    stored = stored or []
+    stored: list[DailyRow] = []
+    if days := expired_days(pool, expired, first, last):
+        stored = await read_daily_partitions(days.pool, figures, days.first, days.through, name)
     if figures is LocationFigures:
         return analytics.location_daily(first, last, name, stored)
     return analytics.daily(first, last, name, stored)
