@@ -28,7 +28,7 @@ from oms_analytics.domain.expiry import Retention, day_expired, ledger_expired
 from oms_analytics.domain.funds_days import DayFunds
 from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
 from oms_analytics.domain.moments import utc_iso
-from oms_analytics.domain.reconciliation import exceptions
+from oms_analytics.domain.reconciliation import FundsException, exceptions
 from oms_analytics.service_layer.changes import Changes
 from oms_analytics.service_layer.expired_days import expired_days
 from oms_analytics.service_layer.sweeping import Sweep
@@ -275,7 +275,9 @@ def _stored_days(
         placed_on = order.placed_on.isoformat()
         if taken(placed_on, order.channel, order.source_partition):
             days[(placed_on, order.channel)].exceptional_orders.add(order.order_id)
-            listed[order.order_id] = json.loads(order.exceptions)
+            # jsonb keeps no key order: back in the order the live report gives them.
+            found = json.loads(order.exceptions)
+            listed[order.order_id] = [FundsException(**each).to_dict() for each in found]
     return dict(days), listed
 
 
