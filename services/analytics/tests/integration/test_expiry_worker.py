@@ -118,8 +118,9 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
     async def counted() -> dict[str, Any] | None:
         """The reports once every event of the three topics is read."""
         # Without a first day the reconciliation reaches days the retention may have expired
-        # (the 18th, once the 20th is read): 503 until the worker has connected its database.
-        if (await _get(worker, "/v1/reports/reconciliation", channel=WEB))[0] == 503:
+        # (the 18th, once the 20th is read): 503 until the worker has connected its database
+        # (as long as the history report is).
+        if (await _get(worker, "/v1/reports/reconciliation/history"))[0] == 503:
             return None
         reports = await _reports(worker)
         days = [
