@@ -564,3 +564,7 @@ async def test_rows_of_no_partition_count_once_and_an_open_order_changed_later_k
     ]
     world.write_history()
     assert await _report(world) == after
+    # That day held no money: once written (the flag is O1's row), it expires again.
+    world.expiry.sweep(world.delete)
+    assert not [key for key in world.tables["funds"] if "2026-11-24" in key and key.endswith("0]")]
+    assert await _report(world) == after

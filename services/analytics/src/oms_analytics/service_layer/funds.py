@@ -68,6 +68,9 @@ class Funds:
         self._orders = Changes[str]()
         self._days = Changes[str]()
         """The orders and days the history may not hold as they stand."""
+        self._moneyless: set[str] = set()
+        """Days taken for the last write that moved no money: no row of theirs is stored
+        (their flags are the orders' rows), so the write confirms them as it is."""
 
     def record(self, envelope: Envelope, payload: EventPayload, partition: int) -> None:
         """Keep what ``payload`` (read from ``partition``) says of its order's money."""
@@ -184,19 +187,28 @@ class Funds:
         ``keep_changes`` if it could not store them."""
         orders = self._orders.take(list(self.ledgers.keys()) if everything else None)
         days = self._days.take(list(self.days.keys()) if everything else None)
+        rows = {key: _day_rows(key, self._day(key)) for key in sorted(days)}
+        self._moneyless = {key for key, of_day in rows.items() if not of_day}
         return (
             [_ledger_row(order_id, self.ledger(order_id)) for order_id in sorted(orders)],
-            [row for key in sorted(days) for row in _day_rows(key, self._day(key))],
+            [row for of_day in rows.values() for row in of_day],
         )
 
     def keep_changes(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
         self._orders.keep(row.order_id for row in ledgers)
-        self._days.keep(_day_key(row.channel, row.day, row.source_partition) for row in days)
+        self._days.keep(self._day_keys(days))
 
     def written(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
         """The history holds ``ledgers`` and ``days`` (taken with ``take_changes``)."""
         self._orders.written(row.order_id for row in ledgers)
-        self._days.written(_day_key(row.channel, row.day, row.source_partition) for row in days)
+        self._days.written(self._day_keys(days))
+
+    def _day_keys(self, days: list[DayRow]) -> set[str]:
+        """The keys of the days taken with ``days``, those that moved no money too."""
+        keys = {_day_key(row.channel, row.day, row.source_partition) for row in days}
+        keys |= self._moneyless
+        self._moneyless = set()
+        return keys
 
     def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
         """Delete the days of money and the closed orders' ledgers that expired by the
