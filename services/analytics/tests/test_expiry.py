@@ -5,6 +5,7 @@ and the retention settings refused at start naming the setting."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import MutableMapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -12,6 +13,7 @@ from typing import Any, cast
 import pytest
 from pydantic import ValidationError
 
+from oms_analytics.adapters.history import DayRow, LedgerRow, StoredDay, StoredExceptions
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.domain.expiry import (
     Retention,
@@ -30,9 +32,11 @@ from oms_analytics.domain.stuck import FlowStatus, Stay, StuckPolicy
 from oms_analytics.domain.windows import Granularity, Window
 from oms_analytics.entrypoints import history as history_entrypoint
 from oms_analytics.entrypoints.history import History
+from oms_analytics.entrypoints.reports import to_csv
+from oms_analytics.service_layer import funds as funds_module
 from oms_analytics.service_layer.changes import Changes
 from oms_analytics.service_layer.expiry import Expiry
-from oms_analytics.service_layer.funds import Funds
+from oms_analytics.service_layer.funds import Funds, reconciliation_report
 from oms_analytics.service_layer.stock import Stock
 from oms_analytics.service_layer.stuck import StuckOrders
 from oms_analytics.service_layer.sweeping import Sweep
@@ -48,6 +52,7 @@ from tests.support.analytics import (
     completed,
     envelope,
     out_of_stock,
+    refunded,
     shipped,
 )
 
@@ -171,6 +176,9 @@ class World:
             self.analytics, self.funds, self.stuck, self.stock, RETENTION, self._now
         )
         self.deleted: list[tuple[str, int | None]] = []
+        self.stored_ledgers: dict[str, LedgerRow] = {}
+        self.stored_days: dict[tuple[date, str, int, str], DayRow] = {}
+        self.reads: list[tuple[date | None, date | None]] = []
 
     def _now(self, partition: int | None) -> datetime | None:
         if partition is None:
@@ -185,16 +193,68 @@ class World:
         self.stuck.apply(self.stuck.observe(event, payload, partition, None))
 
     def write_history(self) -> list[Any]:
-        """What the worker's history write does when it works: the rows it stored."""
+        """What the worker's history write does when it works: the rows it stored (the
+        funds' kept in ``stored_ledgers`` and ``stored_days``, as the upserts keep them)."""
         ledgers, days = self.funds.take_changes()
         daily = self.analytics.take_changes()
         self.funds.written(ledgers, days)
         self.analytics.written(daily)
+        for ledger in ledgers:
+            self.stored_ledgers[ledger.order_id] = ledger
+        for day in days:
+            self.stored_days[(day.day, day.channel, day.source_partition, day.currency)] = day
         return daily
+
+    async def read_funds(
+        self,
+        pool: Any,
+        first: date | None,
+        last: date | None,
+        channel: str | None,
+        money: bool = True,
+    ) -> tuple[list[StoredDay], list[StoredExceptions]]:
+        """``read_history`` on the rows stored: the days per partition (with ``money``),
+        exceptional orders."""
+        self.reads.append((first, last))
+
+        def within(day: date | None, row_channel: str | None) -> bool:
+            return (
+                day is not None
+                and (first is None or first <= day)
+                and (last is None or day <= last)
+                and (channel is None or row_channel == channel)
+            )
+
+        days = [StoredDay(*row[:3], *row[3:8]) for row in self.stored_days.values()]
+        orders = [
+            StoredExceptions(
+                row.order_id,
+                row.channel,
+                row.placed_on,
+                _jsonb(row.exceptions),
+                row.source_partition,
+            )
+            for row in self.stored_ledgers.values()
+            if row.exceptions != "[]" and row.channel is not None and row.placed_on is not None
+        ]
+        return (
+            [row for row in days if money and within(row.day, row.channel)],
+            [row for row in orders if within(row.placed_on, row.channel)],
+        )
 
     def delete(self, store: MutableMapping[str, Any], key: str, partition: int | None) -> None:
         self.deleted.append((key, partition))
         del store[key]
+
+
+def _jsonb(text: str) -> str:
+    """``text`` as PostgreSQL's jsonb gives it back: each object's keys shortest first."""
+    return json.dumps(
+        [
+            {key: found[key] for key in sorted(found, key=lambda k: (len(k), k))}
+            for found in json.loads(text)
+        ]
+    )
 
 
 def _three_days(world: World) -> list[Any]:
@@ -317,7 +377,7 @@ def test_retention_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert AnalyticsSettings().retention() == Retention(timedelta(days=35), timedelta(hours=48))
 
 
-async def test_the_daily_report_needs_the_history_only_for_days_that_may_have_expired() -> None:
+async def test_the_reports_need_the_history_only_for_days_that_may_have_expired() -> None:
     world = World()
     _three_days(world)
     live = world.analytics.daily(None, None, None)
@@ -329,6 +389,15 @@ async def test_the_daily_report_needs_the_history_only_for_days_that_may_have_ex
     ] == [day for day in live["days"] if day["day"] >= "2026-11-25"]
     with pytest.raises(HistoryUnavailable):
         await daily_report(world.analytics, None, date(2026, 11, 24), None, None, None)
+    # The reconciliation alike.
+    money = world.funds.reconciliation
+    assert await reconciliation_report(world.funds, None, None, None, None, None) == money(
+        None, None, None
+    )
+    late = await reconciliation_report(world.funds, None, date(2026, 11, 24), after, None, None)
+    assert late == money(after, None, None)
+    with pytest.raises(HistoryUnavailable):
+        await reconciliation_report(world.funds, None, date(2026, 11, 24), None, None, None)
 
 
 async def test_the_expiry_waits_for_a_write_of_every_key_with_the_tables_settled(
@@ -374,3 +443,128 @@ def test_a_sweep_pauses_and_reads_a_key_again_after_a_pause() -> None:
     assert sorted(world.tables["orders"]) == ["C1", "O1", "late"]  # the open ones
     # The first window before the pause, then all but the one gone meanwhile.
     assert sweep.deleted["windows"] == 1 + len(held) - 1
+
+
+def _money_of_two_partitions(world: World) -> None:
+    """On top of the three days: on the 24th E1 (web, partition 0) captured more than was
+    authorised and completed; P1 (web, partition 1) refunded more than it captured, left
+    open. O1 (partition 0, open) is authorised only; B1 (the 25th, partition 1) was
+    canceled after its capture."""
+    world.record(accepted("E1", "web", 1000), at("13:00", 24))
+    world.record(authorized("E1", 1000), at("13:01", 24))
+    world.record(captured("E1", "cap-E1", 1200, 1200), at("14:00", 24))
+    world.record(completed("E1", at("15:00", 24)), at("15:00", 24))
+    world.record(accepted("P1", "web", 400), at("09:00", 24), partition=1)
+    world.record(authorized("P1", 400), at("09:01", 24), partition=1)
+    world.record(captured("P1", "cap-P1", 400, 400), at("09:02", 24), partition=1)
+    world.record(refunded("P1", "ref-P1", 500, 500), at("16:00", 24), partition=1)
+    world.write_history()
+
+
+def _with_money(monkeypatch: pytest.MonkeyPatch) -> World:
+    """The three days and the money of two partitions, the history read from the world."""
+    world = World()
+    monkeypatch.setattr(funds_module, "read_history", world.read_funds)
+    _three_days(world)
+    _money_of_two_partitions(world)
+    return world
+
+
+async def _report(
+    world: World, first: date | None = None, last: date | None = None, channel: str | None = None
+) -> dict[str, Any]:
+    """The live reconciliation as the worker answers it, the history read from the rows the
+    world stored."""
+    expired = world.expiry.expired_through()
+    return await reconciliation_report(world.funds, object(), expired, first, last, channel)
+
+
+async def test_the_reconciliation_across_expired_days_answers_as_before_per_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = _with_money(monkeypatch)
+    queries: list[tuple[date | None, date | None, str | None]] = [
+        (None, None, None),
+        (None, None, "web"),
+        (None, None, "pos"),
+        (date(2026, 11, 24), date(2026, 11, 24), None),
+        (date(2026, 11, 25), None, None),
+        (None, date(2026, 11, 24), "web"),
+    ]
+    before = [world.funds.reconciliation(*query) for query in queries]
+    codes = [(e["order_id"], e["code"]) for e in before[0]["exceptions"]]
+    assert codes == [
+        ("E1", "capture_exceeds_authorisation"),
+        ("P1", "refund_exceeds_capture"),
+        ("B1", "capture_exceeds_authorisation"),  # no authorisation read
+        ("B1", "canceled_but_not_refunded"),
+    ]
+    assert before[0]["days"][0]["captured_minor"] == {"EUR": 1200 + 400}
+
+    # Partition 0 reads on to the 27th: its 24th expires; partition 1 is quiet, so its part
+    # of the 24th (P1) stays in the tables (and A1's and E1's ledgers wait for that day).
+    world.now = {0: _day(27), 1: at("08:00", 26)}
+    deleted = world.expiry.sweep(world.delete)
+    assert (deleted["funds"], deleted["ledgers"]) == (1, 0)
+    assert world.expiry.expired_through() == date(2026, 11, 24)
+    live = world.funds.reconciliation(None, None, None)
+    assert live["days"][0]["captured_minor"] == {"EUR": 400}  # partition 1's alone
+    assert [e["order_id"] for e in live["exceptions"]] == ["P1", "B1", "B1"]
+
+    # The 24th: partition 0 from the history, partition 1 from the tables; as before.
+    assert [await _report(world, *query) for query in queries] == before
+    # The history is read only up to the last day that may have expired.
+    through = date(2026, 11, 24)
+    assert world.reads[-2:] == [(through, through), (None, through)]
+    reads = len(world.reads)
+    assert await _report(world, date(2026, 11, 25)) == before[4]
+    assert len(world.reads) == reads
+
+    # The exception list alone reads no money and lists the same.
+    for query, whole in zip(queries, before, strict=True):
+        listed = await reconciliation_report(world.funds, object(), through, *query, money=False)
+        assert listed["exceptions"] == whole["exceptions"]
+
+    # Partition 1 reads on too: the 24th and 25th come wholly from the history, as before
+    # (P1's ledger is open and stays; its exceptions come from the history's row).
+    world.now = {0: _day(28), 1: _day(28)}
+    world.expiry.sweep(world.delete)
+    assert world.tables["funds"] == {}
+    assert set(world.tables["ledgers"]) == {"O1", "P1", "C1"}  # open
+    assert [await _report(world, *query) for query in queries] == before
+    # As CSV too: the exceptions' fields in their order, whatever jsonb kept.
+    listed = (await _report(world))["exceptions"]
+    assert to_csv(listed) == to_csv(before[0]["exceptions"])
+
+
+async def test_rows_of_no_partition_count_once_and_an_open_order_changed_later_keeps_its_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = _with_money(monkeypatch)
+    before = world.funds.reconciliation(None, None, None)
+    world.now = {0: _day(27), 1: at("08:00", 26)}
+    world.expiry.sweep(world.delete)
+    # Rows written before the partition was stored: counted for their day and channel when
+    # it is read from the history; P1, also in the tables' part of its day, counted once.
+    for order_id in ("E1", "P1"):
+        world.stored_ledgers[order_id] = world.stored_ledgers[order_id]._replace(
+            source_partition=None
+        )
+    assert await _report(world) == before
+    # O1 (open, placed on the expired 24th) is canceled with its authorisation left open:
+    # its flag brings back a day of partition 0 with no money, the money still comes from
+    # the history, and O1 is listed among the 24th's exceptions.
+    world.record(canceled("O1", at("09:00", 27)), at("09:00", 27))
+    after = await _report(world)
+    assert after["days"][0] == {**before["days"][0], "orders_with_exceptions": 3}
+    assert [(e["order_id"], e["code"]) for e in after["exceptions"]][:3] == [
+        ("E1", "capture_exceeds_authorisation"),
+        ("O1", "authorisation_left_open"),
+        ("P1", "refund_exceeds_capture"),
+    ]
+    world.write_history()
+    assert await _report(world) == after
+    # That day held no money: once written (the flag is O1's row), it expires again.
+    world.expiry.sweep(world.delete)
+    assert not [key for key in world.tables["funds"] if "2026-11-24" in key and key.endswith("0]")]
+    assert await _report(world) == after

@@ -156,6 +156,7 @@ def test_changed_keys_become_history_rows_once_and_again_when_asked_for_all() ->
         totals=x1.totals,
         exceptions=x1.exceptions,
         version=4,
+        source_partition=0,
     )
     assert json.loads(x1.totals) == {
         "authorised": {"EUR": 2000},

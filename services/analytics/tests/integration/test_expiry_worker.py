@@ -3,8 +3,9 @@ one day (minute windows: two hours): orders across three days; once the watermar
 a day past the first day's retention, its windows, its closed orders' facts and ledgers, its
 money and its final stays are gone from the tables (``oms_analytics_table_keys`` and the
 reports say so), the open order's facts and ledger remain, and the daily report (per channel
-and per location, JSON and CSV) across the expired day is what it was before, served from
-the history in PostgreSQL; after a restart whose expiry never runs, the tables recovered
+and per location, JSON and CSV) and the reconciliation (JSON and CSV, by day range and
+channel, and the exception list) across the expired day are what they were before, served
+from the history in PostgreSQL; after a restart whose expiry never runs, the tables recovered
 from their changelogs hold the same keys: the deletions were replayed, not the keys; and a
 worker started again expires the next day as well, both days then read from the history."""
 
@@ -23,6 +24,7 @@ from tests.support.analytics import (
     canceled,
     captured,
     completed,
+    refunded,
     send_timed,
     shipped,
 )
@@ -39,6 +41,7 @@ RETENTION = {
     "OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5",
 }
 _DAYS = {"from": "2026-11-20", "to": "2026-11-21"}
+_FIRST_DAY = {"from": "2026-11-20", "to": "2026-11-20"}
 TABLES = ("orders", "windows", "locations", "ledgers", "funds", "stays")
 
 
@@ -60,20 +63,32 @@ async def _keys(worker: ServiceProcess) -> dict[str, float]:
 
 
 async def _reports(worker: ServiceProcess) -> dict[str, Any]:
-    """The daily reports over the first two days, as JSON and CSV, per channel and location."""
+    """The daily reports over the first two days, as JSON and CSV, per channel and location;
+    the reconciliation (over those days, from the first, by channel, the expired day alone)
+    and its exception list, as JSON and CSV."""
+    recon, exceptions = "/v1/reports/reconciliation", "/v1/reports/reconciliation/exceptions"
     return {
         "daily": await _json(worker, "/v1/reports/daily", **_DAYS),
         "daily_csv": await _get(worker, "/v1/reports/daily", format="csv", **_DAYS),
         "locations": await _json(worker, "/v1/reports/daily/locations", **_DAYS),
         "hamburg": await _json(worker, "/v1/reports/daily", location="WH-HAMBURG", **_DAYS),
+        "reconciliation": await _json(worker, recon, **_DAYS),
+        "reconciliation_csv": await _get(worker, recon, format="csv", **_DAYS),
+        "reconciliation_from": await _json(worker, recon, **{"from": "2026-11-20"}),
+        "reconciliation_web": await _json(worker, recon, channel=WEB),
+        "reconciliation_20th": await _json(worker, recon, **_FIRST_DAY),
+        "exceptions": await _json(worker, exceptions, **_DAYS),
+        "exceptions_csv": await _get(worker, exceptions, format="csv", **_DAYS),
+        "exceptions_pos": await _json(worker, exceptions, channel=POS),
     }
 
 
 async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(env: Env) -> None:
     worker = await env.service("analytics", OMS_ANALYTICS_EXPIRY_INTERVAL_S="0.5", **RETENTION)
     await worker.wait_ready()
-    # The 20th: A1 placed, paid, shipped and completed; O1 placed and authorised, left open.
-    # The 21st: B1 placed, captured and canceled.
+    # The 20th: A1 placed, paid (captured 200 more than authorised), shipped and completed;
+    # O1 placed, authorised and refunded with nothing captured, left open. The 21st: B1
+    # placed, captured and canceled, not refunded.
     await send_timed(
         env,
         "oms.orders",
@@ -91,7 +106,9 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
         [
             (authorized("A1", 3000), at("09:01", 20)),
             (captured("A1", "cap-A1", 3000, 3000), at("11:00", 20)),
+            (captured("A1", "cap-A1b", 200, 3200), at("11:05", 20)),
             (authorized("O1", 500), at("10:01", 20)),
+            (refunded("O1", "ref-O1", 100, 100), at("10:30", 20)),
             (authorized("B1", 700), at("09:01", 21)),
             (captured("B1", "cap-B1", 700, 700), at("09:30", 21)),
         ],
@@ -100,6 +117,11 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
 
     async def counted() -> dict[str, Any] | None:
         """The reports once every event of the three topics is read."""
+        # Without a first day the reconciliation reaches days the retention may have expired
+        # (the 18th, once the 20th is read): 503 until the worker has connected its database
+        # (as long as the history report is).
+        if (await _get(worker, "/v1/reports/reconciliation/history"))[0] == 503:
+            return None
         reports = await _reports(worker)
         days = [
             (d["day"], d["channel"], d["orders_placed"], d["shipped"], d["cancellations"])
@@ -111,17 +133,33 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
             status, body = await _get(worker, f"/v1/reports/reconciliation/orders/{order_id}")
             money.append(json.loads(body)["captured_minor"] if status == 200 else None)
         expected = [("2026-11-20", WEB, 2, 1, 0), ("2026-11-21", POS, 1, 0, 1)]
-        whole = days == expected and shipped_from == [1] and money == [{"EUR": 3000}, {"EUR": 700}]
+        whole = days == expected and shipped_from == [1] and money == [{"EUR": 3200}, {"EUR": 700}]
         return reports if whole else None
 
     before = await wait_for(counted, timeout=60, interval=0.3, what="every event counted")
+    codes = [(e["order_id"], e["placed_on"], e["code"]) for e in before["exceptions"]["exceptions"]]
+    assert codes == [
+        ("A1", "2026-11-20", "capture_exceeds_authorisation"),
+        ("O1", "2026-11-20", "refund_exceeds_capture"),
+        ("B1", "2026-11-21", "canceled_but_not_refunded"),
+    ]
+    assert [d["orders_with_exceptions"] for d in before["reconciliation"]["days"]] == [2, 1]
+    assert before["reconciliation_csv"][1].splitlines()[1:] == [
+        f"2026-11-20,{WEB},3500,3200,0,100,2",
+        f"2026-11-21,{POS},700,700,0,0,1",
+    ]
 
     # The history holds both days before anything of them can expire.
     async def history_holds() -> bool:
         stored = await _json(worker, "/v1/reports/daily/history", **_DAYS)
-        return bool(stored["days"] == before["daily"]["days"])
+        money = await _json(worker, "/v1/reports/reconciliation/history", **_DAYS)
+        return bool(stored["days"] == before["daily"]["days"] and money == before["reconciliation"])
 
     await wait_for(history_holds, timeout=60, interval=0.3, what="the days in PostgreSQL")
+    partitions = await env.fetch(
+        "analytics", "SELECT DISTINCT source_partition FROM analytics_funds_orders"
+    )
+    assert [row["source_partition"] for row in partitions] == [0]  # every event on partition 0
     before_keys = await _keys(worker)
     assert before_keys["ledgers"] == 3 and before_keys["orders"] == 3
 
@@ -149,7 +187,8 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
     minutes = await _json(worker, "/v1/kpis", window="minute")
     assert [w["start"][:13] for w in minutes["windows"]] == ["2026-11-22T12"]
 
-    # The daily reports across the expired day answer as before, from the history.
+    # The daily reports and the reconciliation across the expired day answer as before, from
+    # the history (A1's exceptions from its row there, O1's too: its day of money is gone).
     assert await _reports(worker) == before
     with_today = await _json(worker, "/v1/reports/daily", **{"from": "2026-11-20"})
     assert with_today["days"][:2] == before["daily"]["days"]
@@ -165,8 +204,12 @@ async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(en
     assert await restarted.metric("oms_analytics_expired_keys_total") == 0
 
     async def served() -> dict[str, Any] | None:
-        status, _ = await _get(restarted, "/v1/reports/daily", **_DAYS)
-        return await _reports(restarted) if status == 200 else None  # 503 until connected
+        for path in ("/v1/reports/daily", "/v1/reports/reconciliation"):
+            status, body = await _get(restarted, path, **_DAYS)
+            if status != 200:  # 503 until connected
+                assert (status, json.loads(body)["type"]) == (503, "urn:oms:problem:unavailable")
+                return None
+        return await _reports(restarted)
 
     assert await wait_for(served, timeout=60, interval=0.3, what="the history connected") == before
     restarted.stop()

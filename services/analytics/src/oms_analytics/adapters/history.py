@@ -47,6 +47,8 @@ class LedgerRow(NamedTuple):
     exceptions: str
     """JSON: a list of ``{"code", "why"}``."""
     version: int
+    source_partition: int | None = None
+    """The partition of the order's events (None: the ledger was stored before it was kept)."""
 
 
 class DayRow(NamedTuple):
@@ -89,13 +91,14 @@ _DAILY_TABLES: dict[type[Figures], _DailyTable] = {
 _UPSERT_LEDGERS = """
 INSERT INTO analytics_funds_orders AS stored
     (order_id, channel, placed_on, closure, total_currency, total_minor, totals, exceptions,
-     version)
+     version, source_partition)
 SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
-                     $6::bigint[], $7::jsonb[], $8::jsonb[], $9::int[])
+                     $6::bigint[], $7::jsonb[], $8::jsonb[], $9::int[], $10::int[])
 ON CONFLICT (order_id) DO UPDATE SET
     channel = excluded.channel, placed_on = excluded.placed_on, closure = excluded.closure,
     total_currency = excluded.total_currency, total_minor = excluded.total_minor,
     totals = excluded.totals, exceptions = excluded.exceptions, version = excluded.version,
+    source_partition = coalesce(excluded.source_partition, stored.source_partition),
     updated_at = now()
 WHERE stored.version <= excluded.version
 """
@@ -182,8 +185,11 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
 
 
 class StoredDay(NamedTuple):
+    """A channel's day of money in one currency from one source partition."""
+
     day: date
     channel: str
+    source_partition: int
     currency: str
     authorised_minor: int
     captured_minor: int
@@ -197,6 +203,8 @@ class StoredExceptions(NamedTuple):
     placed_on: date
     exceptions: str
     """JSON: a list of ``{"code", "why"}``."""
+    source_partition: int | None
+    """None in rows written before the partition was stored."""
 
 
 _FILTER = """($1::date IS NULL OR {day} >= $1) AND ($2::date IS NULL OR {day} <= $2)
@@ -204,14 +212,23 @@ AND ($3::text IS NULL OR {name} = $3)"""
 
 
 async def read_history(
-    pool: asyncpg.Pool, first: date | None, last: date | None, channel: str | None
+    pool: asyncpg.Pool,
+    first: date | None,
+    last: date | None,
+    channel: str | None,
+    money: bool = True,
 ) -> tuple[list[StoredDay], list[StoredExceptions]]:
-    """The stored days (from ``first`` to ``last`` inclusive, of ``channel``; each optional)
-    and the orders placed on them whose money did not add up."""
+    """The stored days of money per source partition (from ``first`` to ``last`` inclusive,
+    of ``channel``; each optional; none unless ``money``) and the orders placed on them
+    whose money did not add up."""
     async with pool.acquire() as conn:
         filters = (first, last, channel)
-        days = await _fetch_filtered(
-            conn, f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_daily", *filters
+        days = (
+            await _fetch_filtered(
+                conn, f"SELECT {', '.join(StoredDay._fields)} FROM analytics_funds_days", *filters
+            )
+            if money
+            else []
         )
         exceptional = await _fetch_filtered(
             conn,

@@ -27,16 +27,12 @@ from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.stuck import FlowStatus
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.history import History
+from oms_analytics.service_layer.expired_days import HistoryUnavailable
 from oms_analytics.service_layer.expiry import Expiry
-from oms_analytics.service_layer.funds import Funds, stored_reconciliation
+from oms_analytics.service_layer.funds import Funds, reconciliation_report, stored_reconciliation
 from oms_analytics.service_layer.stock import Stock, StockWindow
 from oms_analytics.service_layer.stuck import StuckOrders
-from oms_analytics.service_layer.tracking import (
-    Analytics,
-    HistoryUnavailable,
-    daily_report,
-    stored_daily,
-)
+from oms_analytics.service_layer.tracking import Analytics, daily_report, stored_daily
 from oms_runtime import PROBLEM_MEDIA_TYPE
 
 __all__ = ["register_views", "to_csv"]
@@ -88,14 +84,9 @@ def register_views(
             by_location = location is not None or self.locations
             figures = LocationFigures if by_location else WindowFigures
             name = location if by_location else _channel(request)
-            expired = expiry.expired_through()
-            try:
-                report = await daily_report(
-                    analytics, history.pool, expired, first, last, name, figures
-                )
-            except HistoryUnavailable:
-                detail = "the report reaches expired days and the history database is not ready"
-                return _problem(self, 503, "unavailable", detail)
+            report = await daily_report(
+                analytics, history.pool, expiry.expired_through(), first, last, name, figures
+            )
             return _answer(self, request, report, report["days"])
 
     class LocationDaily(Daily):
@@ -116,14 +107,21 @@ def register_views(
             report = stock.out_of_stock(*_stock_filters(request))
             return _answer(self, request, report, report["out_of_stock"])
 
+    async def reconciliation(request: Request, money: bool = True) -> dict[str, Any]:
+        first, last = _days(request)
+        expired = expiry.expired_through()
+        return await reconciliation_report(
+            funds, history.pool, expired, first, last, _channel(request), money
+        )
+
     class Reconciliation(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
-            report = funds.reconciliation(*_days(request), _channel(request))
+            report = await reconciliation(request)
             return _answer(self, request, report, report["days"])
 
     class Exceptions(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
-            report = funds.reconciliation(*_days(request), _channel(request))
+            report = await reconciliation(request, money=False)  # its days are not shown
             listed = {key: report[key] for key in ("from", "to", "channel", "exceptions")}
             return _answer(self, request, listed, report["exceptions"])
 
@@ -190,7 +188,8 @@ def register_views(
 
 
 class _Report(View):
-    """A report's view: a bad parameter anywhere in ``answer`` becomes a 400 problem."""
+    """A report's view: a bad parameter anywhere in ``answer`` becomes a 400 problem, expired
+    days asked for before the history database is connected a 503 problem."""
 
     async def get(self, request: Request, **params: str) -> Response:
         try:
@@ -198,6 +197,9 @@ class _Report(View):
         except BadParameter as exc:
             errors = [{"field": exc.name, "message": str(exc)}]
             return _problem(self, 400, "bad_request", str(exc), errors=errors)
+        except HistoryUnavailable:
+            detail = "the report reaches expired days and the history database is not ready"
+            return _problem(self, 503, "unavailable", detail)
 
     async def answer(self, request: Request, **params: str) -> Response:
         raise NotImplementedError

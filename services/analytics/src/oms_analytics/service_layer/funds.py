@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import date, datetime
 from typing import Any
 
@@ -28,17 +28,26 @@ from oms_analytics.domain.expiry import Retention, day_expired, ledger_expired
 from oms_analytics.domain.funds_days import DayFunds
 from oms_analytics.domain.ledger import Closure, Flow, FundsLedger, Movement
 from oms_analytics.domain.moments import utc_iso
-from oms_analytics.domain.reconciliation import exceptions
+from oms_analytics.domain.reconciliation import FundsException, exceptions
 from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.expired_days import expired_days
 from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.orders import OrderAccepted, OrderCanceled, OrderCompleted, OrderRejected
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentVoided, RefundIssued
 from oms_events.registry import EventPayload
 
-__all__ = ["FUNDS_TRACKED", "Funds", "stored_reconciliation"]
+__all__ = [
+    "FUNDS_TRACKED",
+    "Funds",
+    "StoredFunds",
+    "reconciliation_report",
+    "stored_reconciliation",
+]
 
 Store = MutableMapping[str, Any]
+StoredFunds = tuple[Iterable[StoredDay], Iterable[StoredExceptions]]
+"""History rows: the days of money per source partition, the orders with exceptions."""
 
 FUNDS_TRACKED: tuple[type[EventPayload], ...] = (
     OrderAccepted,
@@ -59,6 +68,9 @@ class Funds:
         self._orders = Changes[str]()
         self._days = Changes[str]()
         """The orders and days the history may not hold as they stand."""
+        self._moneyless: set[str] = set()
+        """Days taken for the last write that moved no money: no row of theirs is stored
+        (their flags are the orders' rows), so the write confirms them as it is."""
 
     def record(self, envelope: Envelope, payload: EventPayload, partition: int) -> None:
         """Keep what ``payload`` (read from ``partition``) says of its order's money."""
@@ -122,21 +134,46 @@ class Funds:
         }
 
     def reconciliation(
-        self, first: date | None, last: date | None, channel: str | None
+        self,
+        first: date | None,
+        last: date | None,
+        channel: str | None,
+        stored: StoredFunds = ((), ()),
     ) -> dict[str, Any]:
         """Per day and channel (days from ``first`` to ``last``, inclusive, each optional),
         oldest first: the money per flow and currency and the orders placed that day whose
-        money does not add up; then those orders' exceptions."""
+        money does not add up; then those orders' exceptions. With the ``stored`` history
+        rows of the days and source partitions whose money the tables no longer hold (an
+        order row of no known partition whenever its day is read from them)."""
         parts: dict[tuple[str, str], list[DayFunds]] = defaultdict(list)
+        held: set[tuple[str, str, int]] = set()
         for key, value in list(self.days.items()):
-            day_channel, day, _partition = json.loads(key)
-            if channel and day_channel != channel:
-                continue
-            if (first and day < first.isoformat()) or (last and day > last.isoformat()):
-                continue
-            parts[(day, day_channel)].append(DayFunds.from_dict(value))
-        days = {key: DayFunds.total(figures) for key, figures in parts.items()}
-        return _report(first, last, channel, days, self._exceptions_of)
+            day_channel, day, partition = json.loads(key)
+            figures = DayFunds.from_dict(value)
+            if figures.currencies():
+                # A day with no money only flags orders (sets: the history's add nothing
+                # twice): one whose money expired flags an open order that changed since.
+                held.add((day, day_channel, partition))
+            if _within(day, day_channel, first, last, channel):
+                parts[(day, day_channel)].append(figures)
+        live = {key: DayFunds.total(figures) for key, figures in parts.items()}
+        flagged = {order for figures in live.values() for order in figures.exceptional_orders}
+
+        def gone(day: str, day_channel: str, partition: int | None) -> bool:
+            return _within(day, day_channel, first, last, channel) and (
+                partition is None or (day, day_channel, partition) not in held
+            )
+
+        past, listed = _stored_days(*stored, gone)
+        days = {
+            key: DayFunds.total(f for f in (live.get(key), past.get(key)) if f is not None)
+            for key in live.keys() | past.keys()
+        }
+
+        def exceptions_of(order_id: str) -> list[dict[str, str]]:
+            return self._exceptions_of(order_id) if order_id in flagged else listed[order_id]
+
+        return _report(first, last, channel, days, exceptions_of)
 
     def _exceptions_of(self, order_id: str) -> list[dict[str, str]]:
         ledger = self.ledger(order_id)
@@ -150,19 +187,28 @@ class Funds:
         ``keep_changes`` if it could not store them."""
         orders = self._orders.take(list(self.ledgers.keys()) if everything else None)
         days = self._days.take(list(self.days.keys()) if everything else None)
+        rows = {key: _day_rows(key, self._day(key)) for key in sorted(days)}
+        self._moneyless = {key for key, of_day in rows.items() if not of_day}
         return (
             [_ledger_row(order_id, self.ledger(order_id)) for order_id in sorted(orders)],
-            [row for key in sorted(days) for row in _day_rows(key, self._day(key))],
+            [row for of_day in rows.values() for row in of_day],
         )
 
     def keep_changes(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
         self._orders.keep(row.order_id for row in ledgers)
-        self._days.keep(_day_key(row.channel, row.day, row.source_partition) for row in days)
+        self._days.keep(self._day_keys(days))
 
     def written(self, ledgers: list[LedgerRow], days: list[DayRow]) -> None:
         """The history holds ``ledgers`` and ``days`` (taken with ``take_changes``)."""
         self._orders.written(row.order_id for row in ledgers)
-        self._days.written(_day_key(row.channel, row.day, row.source_partition) for row in days)
+        self._days.written(self._day_keys(days))
+
+    def _day_keys(self, days: list[DayRow]) -> set[str]:
+        """The keys of the days taken with ``days``, those that moved no money too."""
+        keys = {_day_key(row.channel, row.day, row.source_partition) for row in days}
+        keys |= self._moneyless
+        self._moneyless = set()
+        return keys
 
     def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
         """Delete the days of money and the closed orders' ledgers that expired by the
@@ -195,28 +241,65 @@ async def stored_reconciliation(
 ) -> dict[str, Any]:
     """The reconciliation as it was last written to PostgreSQL, in the shape of
     :meth:`Funds.reconciliation`."""
-    return _history_report(first, last, channel, *await read_history(pool, first, last, channel))
+    days, listed = _stored_days(*await read_history(pool, first, last, channel))
+    return _report(first, last, channel, days, listed.__getitem__)
 
 
-def _history_report(
+async def reconciliation_report(
+    funds: Funds,
+    pool: asyncpg.Pool | None,
+    expired: date | None,
     first: date | None,
     last: date | None,
     channel: str | None,
-    stored_days: list[StoredDay],
-    stored_exceptions: list[StoredExceptions],
+    money: bool = True,
 ) -> dict[str, Any]:
+    """The reconciliation: the days up to ``expired`` (those the tables may no longer hold,
+    by the retention) read from the history in PostgreSQL for the source partitions the
+    tables do not hold them for, the others from the tables, so a report across expired
+    days answers as it did before. Without ``money`` only its exceptions are: the expired
+    days' money is not read."""
+    days = expired_days(pool, expired, first, last)
+    stored = await read_history(*days, channel, money) if days else ((), ())
+    return funds.reconciliation(first, last, channel, stored)
+
+
+def _stored_days(
+    stored_days: Iterable[StoredDay],
+    stored_exceptions: Iterable[StoredExceptions],
+    taken: Callable[[str, str, int | None], bool] = lambda day, channel, partition: True,
+) -> tuple[dict[tuple[str, str], DayFunds], dict[str, list[dict[str, str]]]]:
+    """The stored rows of the days, channels and source partitions ``taken`` (each by
+    default) added up per day and channel, and the exceptions of the orders counted there."""
     days: dict[tuple[str, str], DayFunds] = defaultdict(DayFunds)
     for row in stored_days:
-        figures = days[(row.day.isoformat(), row.channel)]
+        day = row.day.isoformat()
+        if not taken(day, row.channel, row.source_partition):
+            continue
+        figures = days[(day, row.channel)]
         amounts = (row.authorised_minor, row.captured_minor, row.voided_minor, row.refunded_minor)
         for flow, amount in zip(Flow, amounts, strict=True):
             if amount:  # the live report lists no currency a flow has not moved
-                figures.amounts[flow][row.currency] = amount
+                moved = figures.amounts[flow]
+                moved[row.currency] = moved.get(row.currency, 0) + amount
     listed: dict[str, list[dict[str, str]]] = {}
     for order in stored_exceptions:
-        days[(order.placed_on.isoformat(), order.channel)].exceptional_orders.add(order.order_id)
-        listed[order.order_id] = json.loads(order.exceptions)
-    return _report(first, last, channel, days, listed.__getitem__)
+        placed_on = order.placed_on.isoformat()
+        if taken(placed_on, order.channel, order.source_partition):
+            days[(placed_on, order.channel)].exceptional_orders.add(order.order_id)
+            # jsonb keeps no key order: back in the order the live report gives them.
+            found = json.loads(order.exceptions)
+            listed[order.order_id] = [FundsException(**each).to_dict() for each in found]
+    return dict(days), listed
+
+
+def _within(
+    day: str, day_channel: str, first: date | None, last: date | None, channel: str | None
+) -> bool:
+    """Whether the day (ISO) of ``day_channel`` passes the report's filters."""
+    if channel and day_channel != channel:
+        return False
+    return not ((first and day < first.isoformat()) or (last and day > last.isoformat()))
 
 
 def _report(
@@ -307,6 +390,7 @@ def _ledger_row(order_id: str, ledger: FundsLedger | None) -> LedgerRow:
         totals=json.dumps({str(flow): amounts for flow, amounts in ledger.totals().items()}),
         exceptions=json.dumps([e.to_dict() for e in exceptions(ledger)]),
         version=ledger.version,
+        source_partition=ledger.partition,
     )
 
 

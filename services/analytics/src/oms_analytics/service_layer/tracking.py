@@ -33,6 +33,7 @@ from oms_analytics.domain.windows import (
     window_of,
 )
 from oms_analytics.service_layer.changes import Changes
+from oms_analytics.service_layer.expired_days import HistoryUnavailable, expired_days
 from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
 from oms_events.fulfilment import FulfilmentOrderRejected, ShipmentShipped
@@ -371,11 +372,6 @@ class Analytics:
         )
 
 
-class HistoryUnavailable(Exception):
-    """The report reaches days the tables may no longer hold, and the history is not
-    connected."""
-
-
 async def daily_report(
     analytics: Analytics,
     pool: asyncpg.Pool | None,
@@ -390,11 +386,8 @@ async def daily_report(
     history in PostgreSQL for the source partitions the tables do not hold them for, the
     others from the tables, so a report across expired days answers as it did before."""
     stored: list[DailyRow] = []
-    if expired is not None and (first is None or first <= expired):
-        if pool is None:
-            raise HistoryUnavailable
-        through = expired if last is None else min(last, expired)
-        stored = await read_daily_partitions(pool, figures, first, through, name)
+    if days := expired_days(pool, expired, first, last):
+        stored = await read_daily_partitions(days.pool, figures, days.first, days.through, name)
     if figures is LocationFigures:
         return analytics.location_daily(first, last, name, stored)
     return analytics.daily(first, last, name, stored)
