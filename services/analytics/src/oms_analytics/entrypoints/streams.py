@@ -65,6 +65,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         topic_replication_factor=settings.analytics_replication_factor,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # The runtime's OMS_KAFKA_SESSION_TIMEOUT_S, as the other services' consumers use it:
+        # a worker that died without leaving the group (SIGKILL, a lost machine) holds its
+        # partitions until its session expires, and a worker started in its place waits that
+        # long for the rebalance. faust's own default is 60 s.
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 3,
         web_host=settings.http_host,
         web_bind=settings.http_host,
         web_port=settings.http_port,
