@@ -26,6 +26,7 @@ from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
 from oms_analytics.entrypoints.expiry import register_expiry
+from oms_analytics.entrypoints.flushing import complete_producer_flush
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
@@ -55,6 +56,7 @@ log = structlog.get_logger("oms_analytics")
 
 
 def build_app(settings: AnalyticsSettings) -> faust.App:
+    complete_producer_flush()  # no offset committed before its events' table writes are sent
     app_id = f"{settings.topic_prefix}oms-analytics{settings.group_suffix}"
     app = faust.App(
         app_id,
