@@ -12,7 +12,6 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
@@ -199,13 +198,6 @@ async def _send(env: Env, stream: dict[str, list[Timed]]) -> None:
         await producer.stop()
 
 
-async def _get(worker: ServiceProcess, path: str, **query: str) -> Any:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{worker.url}{path}", params=query) as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
-
-
 async def _read(worker: ServiceProcess) -> float:
     """Records the worker process has read (counted, ignored or undecodable), every topic."""
     text = await worker.metrics()
@@ -235,7 +227,7 @@ async def _everything_read(env: Env, suffix: str) -> None:
 
 
 async def _reports(worker: ServiceProcess) -> dict[str, Any]:
-    return {f"{path} {query}": await _get(worker, path, **query) for path, query in REPORTS}
+    return {f"{path} {query}": await worker.get_json(path, **query) for path, query in REPORTS}
 
 
 def _difference(report: str, seen: dict[str, Any], expected: dict[str, Any]) -> str:
