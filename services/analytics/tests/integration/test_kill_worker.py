@@ -3,7 +3,8 @@ same tables: recovered from the changelogs, the events since the last committed 
 again), ends with exactly the figures of a clean reading: a second worker with a new consumer
 group and new tables reading the same topics from offset 0 without a kill. Every report
 (hourly, minute and rolling KPIs, per location, the daily reports, the reconciliation, the
-stock) and the history rows in PostgreSQL."""
+stock) and the history rows in PostgreSQL. Killed between commits, and killed while counting
+(expected to fail now and then: torn changelog writes, docs/analytics.md)."""
 
 from __future__ import annotations
 
@@ -211,7 +212,7 @@ async def _read(worker: ServiceProcess) -> float:
 
 async def _everything_read(env: Env, suffix: str) -> None:
     """Until the consumer group has committed the end offset of every source partition: every
-    event read, and (faust flushes the changelogs before it commits) its table writes sent."""
+    event read, and (a commit waits for the changelog records) its table writes sent."""
     group = f"{env.prefix}oms-analytics{suffix}"
     lag: dict[str, int] = {}
 
@@ -299,8 +300,8 @@ async def test_a_worker_killed_ends_with_the_figures_of_a_clean_reading(
         assert read < total, f"the worker read all {total} events before the kill"
     else:
         # The first half of every topic read, its table writes flushed and its offsets
-        # committed (faust flushes the changelogs before it commits); killed then, the second
-        # half sent while no worker runs.
+        # committed (a commit waits for the changelog records: entrypoints/flushing.py); killed
+        # then, the second half sent while no worker runs.
         first = {name: events[: len(events) // 2] for name, events in stream.items()}
         await _send(env, first)
         await _everything_read(env, f"-{env.run}")
