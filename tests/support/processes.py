@@ -72,6 +72,13 @@ class ServiceProcess:
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
 
+    async def get_json(self, path: str, **query: str) -> Any:
+        """The JSON body of a GET that must answer 200."""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{self.url}{path}", params=query) as response:
+                assert response.status == 200, await response.text()
+                return await response.json()
+
     async def metrics(self) -> str:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{self.url}/metrics") as r:

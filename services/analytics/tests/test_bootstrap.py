@@ -15,10 +15,13 @@ def test_the_app_and_its_changelogs_are_named_after_the_prefix_and_suffix() -> N
         topic_prefix="t1.",
         group_suffix="-r1",
         http_port=8123,
+        kafka_session_timeout_s=8.0,
     )
     app = build_app(settings)
     assert app.conf.id == "t1.oms-analytics-r1"
     assert app.conf.web_port == 8123
+    # A killed worker's partitions move after the runtime's session timeout, not faust's 60 s.
+    assert (app.conf.broker_session_timeout, app.conf.broker_heartbeat_interval) == (8.0, 8 / 3)
     assert sorted(t.changelog_topic.get_topic_name() for t in app.tables.values()) == [
         "t1.oms-analytics-r1-funds-changelog",
         "t1.oms-analytics-r1-ledgers-changelog",

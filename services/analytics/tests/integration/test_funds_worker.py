@@ -210,10 +210,7 @@ async def _get(
 
 
 async def _json(worker: ServiceProcess, path: str, **query: str) -> Any:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{worker.url}{path}", params=query) as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
+    return await worker.get_json(path, **query)
 
 
 async def _counted(worker: ServiceProcess) -> None:

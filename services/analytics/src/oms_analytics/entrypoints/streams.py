@@ -26,6 +26,7 @@ from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
 from oms_analytics.entrypoints.expiry import register_expiry
+from oms_analytics.entrypoints.flushing import complete_producer_flush
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
@@ -55,6 +56,7 @@ log = structlog.get_logger("oms_analytics")
 
 
 def build_app(settings: AnalyticsSettings) -> faust.App:
+    complete_producer_flush()  # no offset committed before its events' table writes are sent
     app_id = f"{settings.topic_prefix}oms-analytics{settings.group_suffix}"
     app = faust.App(
         app_id,
@@ -65,6 +67,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         topic_replication_factor=settings.analytics_replication_factor,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # The runtime's OMS_KAFKA_SESSION_TIMEOUT_S, as the other services' consumers use it:
+        # a worker that died without leaving the group (SIGKILL, a lost machine) holds its
+        # partitions until its session expires, and a worker started in its place waits that
+        # long for the rebalance. faust's own default is 60 s.
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 3,
         web_host=settings.http_host,
         web_bind=settings.http_host,
         web_port=settings.http_port,
