@@ -16,9 +16,13 @@ from oms_analytics.entrypoints.flushing import complete_producer_flush
 class _SlowChannel:
     def __init__(self) -> None:
         self.sent: list[int] = []
+        self.publishing = asyncio.Event()
 
     async def publish_message(self, fut: Any, wait: bool = False) -> None:
-        await asyncio.sleep(0.3)  # slower than faust's 0.1 s per record
+        self.publishing.set()
+        # A producer slower than faust's own flush waited (0.1 s per record): the slowness
+        # is what is tested, not a wait for something to happen.
+        await asyncio.sleep(0.3)
         self.sent.append(fut.n)
 
 
@@ -34,9 +38,10 @@ async def test_a_flush_waits_for_every_record_buffered_when_it_began() -> None:
             buffer.put(SimpleNamespace(n=n, message=SimpleNamespace(channel=channel)))  # type: ignore[arg-type]
         await buffer.flush()
         assert channel.sent == [0, 1, 2]
+        channel.publishing.clear()
         buffer.put(SimpleNamespace(n=3, message=SimpleNamespace(channel=channel)))  # type: ignore[arg-type]
         flush = asyncio.ensure_future(buffer.flush())
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(channel.publishing.wait(), 5)  # the flush is handing record 3 over
         buffer.put(SimpleNamespace(n=4, message=SimpleNamespace(channel=channel)))  # type: ignore[arg-type]
         await flush  # the record put after the flush began is not waited for
         assert channel.sent == [0, 1, 2, 3]

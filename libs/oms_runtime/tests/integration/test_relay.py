@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,15 @@ class CountingRelay(OutboxRelay):
         self.statements += 1
 
 
+def _seen(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """A probe for ``wait_for`` of a condition on the relays' own state."""
+
+    async def probe() -> bool:
+        return condition()
+
+    return probe
+
+
 async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_from_the_leader(
     env: Env,
 ) -> None:
@@ -45,15 +55,15 @@ async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_f
     standby = CountingRelay(service="relay-test", dsn=dsn, producer=producer, batch_max=100)
     running = [asyncio.ensure_future(leader.run())]
     try:
-        await wait_for(lambda: asyncio.sleep(0, leader.is_leader), what="the first relay leading")
+        await wait_for(_seen(lambda: leader.is_leader), what="the first relay leading")
         running.append(asyncio.ensure_future(standby.run()))
-        await wait_for(lambda: asyncio.sleep(0, standby.statements), what="the standby asking")
+        await wait_for(_seen(lambda: standby.statements > 0), what="the standby asking")
         asked, passes = standby.statements, leader.statements
         # 200 writers' commits: each wakes the leader, which looks for rows left to it.
         for _ in range(200):
             await pool.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
         await wait_for(
-            lambda: asyncio.sleep(0, leader.statements >= passes + 20),
+            _seen(lambda: leader.statements >= passes + 20),
             what="the leader woken by the commits",
         )
         assert not standby.is_leader
@@ -63,7 +73,7 @@ async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_f
         leader.stop()
         await running[0]
         await wait_for(
-            lambda: asyncio.sleep(0, standby.is_leader),
+            _seen(lambda: standby.is_leader),
             timeout=15,
             what="the standby leading once the leader's session ended",
         )
