@@ -45,8 +45,10 @@ async def _flush(self: ProducerBuffer) -> None:
     steady load the buffer never empties, and the commit must not wait for that."""
     target = getattr(self, _PUT, 0)
     while getattr(self, _HANDED_OVER, 0) < target:
-        if self.state != "running" and self.size:
-            raise RuntimeError("Cannot flush: Producer not Running")
+        if self.state != "running":
+            if self.size:
+                raise RuntimeError("Cannot flush: Producer not Running")
+            return  # stopped: nothing buffered will be handed over any more
         self.message_sent.clear()
         try:  # woken by each record handed over; the bound only guards a missed wake-up
             await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
