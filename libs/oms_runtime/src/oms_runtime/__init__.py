@@ -27,7 +27,7 @@ from oms_runtime._consumer import (
 )
 from oms_runtime._db import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations, create_pool
 from oms_runtime._documents import DocumentError, read_document, validated
-from oms_runtime._faults import kill_at
+from oms_runtime._faults import kill_at, kill_due
 from oms_runtime._http import (
     PROBLEM_MEDIA_TYPE,
     ApiRoute,
@@ -108,6 +108,7 @@ __all__ = [
     "is_infrastructure_error",
     "key_digest",
     "kill_at",
+    "kill_due",
     "parse_caller_keys",
     "parse_key_digests",
     "problem_responses",

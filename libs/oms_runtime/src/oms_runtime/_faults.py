@@ -6,7 +6,8 @@ sent and its offsets not yet acknowledged; counts processed events), ``after_pub
 broker acknowledged a committed transaction's events, their outbox rows not yet deleted;
 counts published rows) and ``relay_after_publish`` (the same for the relay's recovery
 path). A service names its own points with ``kill_at`` (the notification service's
-``after_send``: the provider took the messages, their outcome not yet committed). Unset in
+``after_send``: the provider took the messages, their outcome not yet committed; the
+analytics worker's ``analytics_torn_write``: one event's table writes half sent). Unset in
 production.
 """
 
@@ -17,14 +18,19 @@ import signal
 
 import structlog
 
-__all__ = ["kill_at"]
+__all__ = ["kill_at", "kill_due"]
 
 _log = structlog.get_logger(__name__)
 
 
+def kill_due(point: str, count: int) -> bool:
+    """Whether ``kill_at(point, count)`` would kill: a caller that must first bring about
+    the state to kill in (the analytics worker's torn write) asks before."""
+    name, _, limit = os.environ.get("OMS_FAULT_KILL_AT", "").partition(":")
+    return name == point and limit.isdigit() and count >= int(limit)
+
+
 def kill_at(point: str, count: int) -> None:
-    setting = os.environ.get("OMS_FAULT_KILL_AT", "")
-    name, _, limit = setting.partition(":")
-    if name == point and limit.isdigit() and count >= int(limit):
+    if kill_due(point, count):
         _log.warning("fault_injection_kill", point=point, count=count)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -5,8 +5,9 @@ recover. A pass pauses every couple of thousand keys, so events and requests go 
 
 A deletion outside an event has no event partition for faust to send it to, so it goes to the
 key's changelog partition explicitly (the source partition the key was written from, or every
-one when the key does not say) as a tombstone, and the key leaves the store: a recovery
-replays the tombstone and the key stays gone.
+one when the key does not say) as a tombstone, after the key is taken out of that partition's
+journal record (service_layer/journal.py), and the key leaves the store: a recovery replays
+the tombstone and the key stays gone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from oms_analytics.config import AnalyticsSettings
 from oms_analytics.entrypoints.history import History
 from oms_analytics.entrypoints.metrics import Metrics
 from oms_analytics.service_layer.expiry import Expiry
+from oms_analytics.service_layer.journal import Journal, TableView
 
 __all__ = ["register_expiry"]
 
@@ -29,14 +31,17 @@ log = structlog.get_logger("oms_analytics")
 
 
 def register_expiry(
-    app: faust.App, settings: AnalyticsSettings, expiry: Expiry, history: History, metrics: Metrics
+    app: faust.App,
+    settings: AnalyticsSettings,
+    expiry: Expiry,
+    history: History,
+    metrics: Metrics,
+    journal: Journal,
 ) -> None:
     def tombstone(store: MutableMapping[str, Any], key: str, partition: int | None) -> None:
-        table = cast("faust.Table[str, Any]", store)
+        table = cast("TableView", store)
         partitions = range(app.conf.topic_partitions) if partition is None else [partition]
-        for each in partitions:
-            table.send_changelog(each, key, None, value_serializer="raw")
-        del table.data[key]
+        journal.delete(table.name, key, partitions)
 
     async def expire() -> None:
         async for _ in app.itertimer(settings.analytics_expiry_interval_s, name="expiry"):

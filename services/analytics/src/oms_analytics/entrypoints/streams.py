@@ -17,7 +17,7 @@ from typing import Any
 
 import faust
 import structlog
-from faust.types import TP
+from faust.types import TP, TableT
 from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
@@ -30,13 +30,16 @@ from oms_analytics.entrypoints.flushing import complete_producer_flush
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
+from oms_analytics.service_layer.counting import Counting
 from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
+from oms_analytics.service_layer.journal import Journal, Send
 from oms_analytics.service_layer.stock import STOCK_TRACKED, Stock
 from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders, alert_event
 from oms_analytics.service_layer.tracking import TRACKED, Analytics
 from oms_events.codec import CONTENT_TYPE, InvalidEvent, decode_envelope, decode_payload, encode
 from oms_events.topics import topic
+from oms_runtime import kill_at, kill_due
 
 __all__ = ["SOURCE_TOPICS", "broker_credentials", "build_app"]
 
@@ -46,6 +49,14 @@ INVENTORY_TOPIC = "oms.inventory"
 """Keyed by SKU and location."""
 SOURCE_TOPICS = (*ORDER_TOPICS, INVENTORY_TOPIC)
 ALERTS_TOPIC = "oms.analytics-alerts"
+TABLES = ("orders", "windows", "locations", "marks", "ledgers", "funds", "stays", "stock")
+"""The use cases' tables, views of the one faust table "state": the orders' facts, the
+windows per channel and per location, the watermarks and late counts, the money ledgers and
+days, the order stays, the stock per SKU and location."""
+TORN_WRITE = "analytics_torn_write"
+"""``OMS_FAULT_KILL_AT=analytics_torn_write:<n>``: from the n-th event counted, the first
+that writes two keys or more has only its journal record and first write sent, then the
+worker kills itself (the kill test's torn write)."""
 _TRACKED_TYPES = frozenset(
     model.event_type
     for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
@@ -79,19 +90,17 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         web_in_thread=False,
         stream_wait_empty=True,
     )
-    tables = {
-        name: app.Table(name, key_type=str, value_type=None, partitions=None, help=help_text)
-        for name, help_text in (
-            ("orders", "what is known of each order: channel, event times, what was counted"),
-            ("windows", "per window, channel and source partition: the window's figures"),
-            ("locations", "per window, location and source partition: the location's figures"),
-            ("marks", "per topic partition: the watermark; late figures dropped"),
-            ("ledgers", "per order: its money ledger, its channel, placement and closure"),
-            ("funds", "per channel, day and source partition: the money per flow and currency"),
-            ("stays", "per order: its status since when, channel, locations, reported stuck"),
-            ("stock", "per SKU and location: its stock-outs and the units it moved"),
-        )
-    }
+    # One faust table, so one changelog topic, for every table: an event's writes then
+    # reach the broker in order, after its journal record (service_layer/journal.py).
+    state = app.Table(
+        "state",
+        key_type=str,
+        value_type=None,
+        partitions=None,
+        help="every table under its prefix, and each source partition's journal",
+    )
+    journal = Journal(state, _sender(state))
+    tables = {name: journal.table(name) for name in TABLES}
     analytics = Analytics(
         tables["orders"],
         tables["windows"],
@@ -111,6 +120,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         return max((mark for mark in marks if mark is not None), default=None)
 
     stock = Stock(tables["stock"], inventory_now)
+    counting = Counting(journal, analytics, funds, stuck, stock, order_topics, inventory_topic)
     metrics = Metrics()
     source = app.topic(
         *source_names,
@@ -127,12 +137,6 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-
-    def partition_watermark(partition: int) -> datetime | None:
-        """The latest event time read on ``partition`` of any order topic (an order's events
-        share their key, hence the partition number, on every one)."""
-        marks = [analytics.watermark(name, partition) for name in order_topics]
-        return max((mark for mark in marks if mark is not None), default=None)
 
     async def publish(outcome: Outcome) -> None:
         """Each alert acknowledged by the broker before its stay is kept as reported."""
@@ -153,6 +157,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         stuck.apply(outcome)
 
     async def count(stream: faust.StreamT[bytes]) -> None:
+        counted = 0
         async for event in stream.events():
             try:
                 envelope = decode_envelope(event.value or b"")
@@ -170,23 +175,29 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                     reason=str(exc),
                 )
                 continue
-            partition = event.message.partition
-            metrics.consumed(event.message.topic, "ignored" if payload is None else "processed")
-            analytics.record(envelope, payload, event.message.topic, partition)
-            if event.message.topic == inventory_topic:
-                if payload is not None:
-                    stock.record(envelope, payload)
-                continue
-            if payload is not None:
-                funds.record(envelope, payload, partition)
-            watermark = partition_watermark(partition)
-            await publish(stuck.observe(envelope, payload, partition, watermark))
+            message = event.message
+            metrics.consumed(message.topic, "ignored" if payload is None else "processed")
+            counted += 1
+            keep = 1 if kill_due(TORN_WRITE, counted) else None
+            writes = await counting.count(
+                message.topic, message.partition, message.offset, envelope, payload, publish, keep
+            )
+            if keep is not None and writes is not None and writes > 1:
+                await app.producer.flush()  # the journal and the first write at the broker
+                kill_at(TORN_WRITE, counted)
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)
 
     @app.on_partitions_assigned.connect
     async def replan(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         stuck.forget_schedule()  # the partitions' stays may have moved on elsewhere
+
+    @state.on_recover
+    async def complete_torn_writes() -> None:
+        """The table recovered, before the streams resume: the last event of each source
+        partition held here written whole (a SIGKILL may have torn its writes)."""
+        held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in source_names}
+        journal.recover(sorted(held))
 
     class Health(View):
         async def get(self, request: Request) -> Response:
@@ -226,7 +237,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
 
     history = register_history(app, settings, funds, analytics)
     expiry = Expiry(analytics, funds, stuck, stock, settings.retention(), source_now)
-    register_expiry(app, settings, expiry, history, metrics)
+    register_expiry(app, settings, expiry, history, metrics, journal)
     register_views(app, analytics, funds, stuck, stock, history, expiry)
     register_dashboard(app)
     metrics.gauge("oms_analytics_stuck_orders", "Orders stuck in a status now.", stuck.stuck_count)
@@ -244,10 +255,25 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         "oms_analytics_table_keys",
         "Keys each table holds (the expiry keeps them bounded).",
         "table",
-        lambda: {name: len(table) for name, table in tables.items()},
+        lambda: {name: journal.sizes()[name] for name in TABLES},
     )
     register_metrics(app, metrics)
     return app
+
+
+def _sender(state: TableT[str, Any]) -> Send:
+    """Writes outside an event (a recovery's, the expiry's) to the given changelog partition
+    and the worker's copy of the table."""
+
+    def send(partition: int, key: str, value: Any) -> None:
+        if value is None:
+            state.send_changelog(partition, key, None, value_serializer="raw")
+            state.data.pop(key, None)
+        else:
+            state.send_changelog(partition, key, value)
+            state.data[key] = value
+
+    return send
 
 
 def broker_credentials(settings: AnalyticsSettings) -> faust.types.auth.CredentialsT | None:
