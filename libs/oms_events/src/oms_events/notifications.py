@@ -18,6 +18,7 @@ __all__ = [
     "NotificationChannel",
     "NotificationFailed",
     "NotificationSent",
+    "NotificationSuppressed",
     "WebhookDeadLettered",
     "WebhookDelivered",
 ]
@@ -46,6 +47,8 @@ class NotificationSent(EventPayload):
     """Masked (``j***@example.com``): the event log is no place for personal data."""
     provider_message_id: Identifier | None = None
     sent_at: UtcDatetime
+    attempts: _Attempts | None = None
+    """Sends tried, this one included (absent in events published before it was added)."""
 
 
 @event("NotificationFailed")
@@ -57,6 +60,27 @@ class NotificationFailed(EventPayload):
     template: Identifier
     reason: _Text
     retryable: bool
+    attempts: _Attempts
+    locale: _Locale | None = None
+    """The language the message was rendered in; absent when it never was (and in events
+    published before it was added)."""
+
+
+@event("NotificationSuppressed")
+class NotificationSuppressed(EventPayload):
+    """A message deliberately not sent: the customer opted out of the channel, a later
+    message made it stale, there is no recipient or no SMS provider. Nothing was handed to a
+    provider."""
+
+    notification_id: Identifier
+    order_id: Identifier
+    trigger_event_id: Identifier
+    channel: NotificationChannel
+    template: Identifier
+    locale: _Locale
+    reason: Identifier
+    """``opted_out``, ``marketing_opt_out``, ``superseded``, ``no_recipient``,
+    ``no_sms_provider``."""
     attempts: _Attempts
 
 
