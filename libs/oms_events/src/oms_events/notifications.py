@@ -35,13 +35,18 @@ class NotificationChannel(StrEnum):
     SMS = "sms"
 
 
-@event("NotificationSent")
-class NotificationSent(EventPayload):
+class _MessageOutcome(EventPayload):
+    """What every outcome says of the message it reports."""
+
     notification_id: Identifier
     order_id: Identifier
     trigger_event_id: Identifier
     channel: NotificationChannel
     template: Identifier
+
+
+@event("NotificationSent")
+class NotificationSent(_MessageOutcome):
     locale: _Locale
     recipient: Annotated[str, StringConstraints(min_length=1, max_length=320)]
     """Masked (``j***@example.com``): the event log is no place for personal data."""
@@ -52,12 +57,7 @@ class NotificationSent(EventPayload):
 
 
 @event("NotificationFailed")
-class NotificationFailed(EventPayload):
-    notification_id: Identifier
-    order_id: Identifier
-    trigger_event_id: Identifier
-    channel: NotificationChannel
-    template: Identifier
+class NotificationFailed(_MessageOutcome):
     reason: _Text
     retryable: bool
     attempts: _Attempts
@@ -67,16 +67,11 @@ class NotificationFailed(EventPayload):
 
 
 @event("NotificationSuppressed")
-class NotificationSuppressed(EventPayload):
+class NotificationSuppressed(_MessageOutcome):
     """A message deliberately not sent: the customer opted out of the channel, a later
     message made it stale, there is no recipient or no SMS provider. Nothing was handed to a
     provider."""
 
-    notification_id: Identifier
-    order_id: Identifier
-    trigger_event_id: Identifier
-    channel: NotificationChannel
-    template: Identifier
     locale: _Locale
     reason: Identifier
     """``opted_out``, ``marketing_opt_out``, ``superseded``, ``no_recipient``,
