@@ -11,6 +11,7 @@ import pytest
 from oms_events.codec import decode
 from oms_events.fulfilment import HandedOver, ShipmentShipped, ShippedParcel
 from oms_events.inventory import StockSnapshot, StockSnapshotV1
+from oms_events.notifications import NotificationFailed, NotificationSent
 from oms_events.orders import (
     Customer,
     OrderAccepted,
@@ -55,7 +56,7 @@ class TestRegistry:
 
     def test_all_event_types_are_sorted_and_unique(self) -> None:
         assert list(ALL_EVENT_TYPES) == sorted(set(ALL_EVENT_TYPES))
-        assert len(ALL_EVENT_TYPES) == 84
+        assert len(ALL_EVENT_TYPES) == 85
 
     def test_class_names_follow_the_versioning_convention(self) -> None:
         # Latest model: the bare event name; older ones: <Name>V<n>.
@@ -105,6 +106,18 @@ class TestUpcasters:
         # The envelope still says what came on the wire.
         assert decoded.envelope.dataversion == 1
         assert decoded.upcast_from == 1
+
+    @pytest.mark.parametrize(
+        ("model", "field"), [(NotificationSent, "attempts"), (NotificationFailed, "locale")]
+    )
+    def test_notification_outcomes_published_before_their_added_field_still_decode(
+        self, model: type[Any], field: str
+    ) -> None:
+        doc = golden(model.event_type, 1)
+        del doc["data"][field]
+        decoded = decode(json.dumps(doc).encode())
+        assert isinstance(decoded.payload, model)
+        assert getattr(decoded.payload, field) is None
 
     def test_stock_snapshot_v1_gets_sequence_zero(self) -> None:
         decoded = decode(json.dumps(golden("StockSnapshot", 1)).encode())

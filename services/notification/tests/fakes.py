@@ -15,6 +15,7 @@ from oms_notification.adapters.messages import (
     CustomerOrder,
     Expired,
     MessageToQueue,
+    RecordedOutcome,
     Settlement,
 )
 from oms_notification.domain.delivery import Delivery, DeliveryStatus, Email, Sms
@@ -33,6 +34,7 @@ class Row:
     locale: str = ""
     last_error: str | None = None
     provider_message_id: str | None = None
+    sent_at: datetime | None = None
 
 
 @dataclass
@@ -140,12 +142,25 @@ class FakeMessageStore:
             row.next_attempt_at = s.next_attempt_at or row.next_attempt_at
             row.last_error = s.last_error
             row.provider_message_id = s.provider_message_id
+            row.sent_at = s.sent_at
+
+    async def record_outcomes(
+        self, conn: asyncpg.Connection, outcomes: Sequence[RecordedOutcome]
+    ) -> None:
+        for o in outcomes:
+            row = self.rows.get(o.notification_id)
+            if row is None:
+                continue
+            row.status, row.last_error = o.status, o.last_error
+            row.locale = o.locale if o.locale is not None else row.locale
+            row.attempts = o.attempts if o.attempts is not None else row.attempts
+            row.sent_at, row.provider_message_id = o.sent_at, o.provider_message_id
 
     def _expired(self, row: Row) -> Expired:
         m = row.message
         return Expired(
             m.notification_id, m.order_id, m.trigger_event_id, m.channel, m.kind,
-            m.correlation_id, row.attempts,
+            m.correlation_id, row.attempts, row.locale,
         )  # fmt: skip
 
     async def expire_sending(
@@ -165,7 +180,7 @@ class FakeMessageStore:
         return expired
 
     async def fail_orphans(
-        self, conn: asyncpg.Connection, created_before: datetime
+        self, conn: asyncpg.Connection, created_before: datetime, reason: str
     ) -> list[Expired]:
         failed = []
         for row in self.rows.values():
@@ -174,7 +189,8 @@ class FakeMessageStore:
                 and row.created_at < created_before
                 and row.message.order_id not in self.orders
             ):
-                row.status, row.last_error = "failed", "order_unknown"
+                row.status, row.last_error = "failed", reason
+                row.attempts = max(row.attempts, 1)
                 failed.append(self._expired(row))
         return failed
 

@@ -246,6 +246,24 @@ async def test_each_matching_subscription_gets_the_event_once_as_its_topic_carri
     await queue.queue(in_memory_unit_of_work())  # a batch with nothing noted: no statement
 
 
+async def test_a_rebuild_queues_no_delivery_and_counts_no_alert() -> None:
+    """It copies the deliveries and windows instead: which subscriptions were active and
+    which alerts a window let through is not recorded anywhere else."""
+    store = FakeQueue({"erp": {"OrderConfirmed", "LowStock"}}, operations={"ops"})
+    store.filters["ops"] = {"LowStock"}
+    queue = WebhookQueue(store, deciding=lambda: False)
+    alerts = Alerts(store, limit=5, window_s=300, clock=lambda: T0, deciding=lambda: False)
+    work = in_memory_unit_of_work()
+    await queue.note(work, [_received(OrderConfirmed(order_id="o-1", confirmed_at=T0), "o-1", 1)])
+    await queue.queue(work)
+    low = LowStock(sku="S-1", location_id="DC", available=1, threshold=5)
+    received = _received(low, "S-1@DC", 2)
+    await alerts.alerts(
+        in_memory_unit_of_work(), [Received(low, received.envelope, received.record)]
+    )
+    assert (store.deliveries, store.windows) == ({}, {})
+
+
 # -- alerts ----------------------------------------------------------------------------------
 
 

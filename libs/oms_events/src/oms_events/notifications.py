@@ -18,6 +18,7 @@ __all__ = [
     "NotificationChannel",
     "NotificationFailed",
     "NotificationSent",
+    "NotificationSuppressed",
     "WebhookDeadLettered",
     "WebhookDelivered",
 ]
@@ -34,29 +35,47 @@ class NotificationChannel(StrEnum):
     SMS = "sms"
 
 
-@event("NotificationSent")
-class NotificationSent(EventPayload):
+class _MessageOutcome(EventPayload):
+    """What every outcome says of the message it reports."""
+
     notification_id: Identifier
     order_id: Identifier
     trigger_event_id: Identifier
     channel: NotificationChannel
     template: Identifier
+
+
+@event("NotificationSent")
+class NotificationSent(_MessageOutcome):
     locale: _Locale
     recipient: Annotated[str, StringConstraints(min_length=1, max_length=320)]
     """Masked (``j***@example.com``): the event log is no place for personal data."""
     provider_message_id: Identifier | None = None
     sent_at: UtcDatetime
+    attempts: _Attempts | None = None
+    """Sends tried, this one included (absent in events published before it was added)."""
 
 
 @event("NotificationFailed")
-class NotificationFailed(EventPayload):
-    notification_id: Identifier
-    order_id: Identifier
-    trigger_event_id: Identifier
-    channel: NotificationChannel
-    template: Identifier
+class NotificationFailed(_MessageOutcome):
     reason: _Text
     retryable: bool
+    attempts: _Attempts
+    locale: _Locale | None = None
+    """The language the message was rendered in; absent when it never was (and in events
+    published before it was added)."""
+
+
+@event("NotificationSuppressed")
+class NotificationSuppressed(_MessageOutcome):
+    """A message deliberately not sent: the customer opted out of the channel, a later
+    message made it stale, there is no recipient or no SMS provider. Nothing was handed to a
+    provider."""
+
+    locale: _Locale
+    reason: Identifier
+    """``opted_out``, ``marketing_opt_out``, ``superseded``, ``no_recipient``,
+    ``no_sms_provider``."""
     attempts: _Attempts
 
 

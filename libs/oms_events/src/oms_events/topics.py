@@ -264,6 +264,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         event_types=(
             "NotificationSent",
             "NotificationFailed",
+            "NotificationSuppressed",
             "WebhookDelivered",
             "WebhookDeadLettered",
         ),

@@ -7,10 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from oms_ops.kafka import Broker
 from tests.support.inventory import (
     BERLIN,
     HAMBURG,
@@ -25,32 +23,11 @@ from tests.support.inventory import (
     stale,
 )
 from tests.support.operator import audit_events, oms
+from tests.support.rebuild import admin, end_offsets, exists, fetch, group_idle, url
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
-
-_AUDIT = "oms.operator-audit"
-
-
-async def _end_offsets(env: Env) -> dict[tuple[str, int], int]:
-    """Every partition's end offset of this test's topics, the operator audit left out."""
-    async with Broker.connect(env.bootstrap) as broker:
-        topics = sorted(
-            t for t in await broker.topics() if t.startswith(env.prefix) and _AUDIT not in t
-        )
-        return {
-            (topic, partition): end
-            for topic in topics
-            for partition, _, end in await broker.partition_ranges(topic)
-        }
-
-
-async def _group_idle(env: Env) -> bool:
-    async with Broker.connect(env.bootstrap) as broker:
-        state = await broker.group_state(f"oms-inventory-{env.run}")
-        committed = await broker.committed(f"oms-inventory-{env.run}")
-    return state.members == 0 and bool(committed)
 
 
 async def _all_applied(env: Env, events: int) -> bool:
@@ -58,19 +35,7 @@ async def _all_applied(env: Env, events: int) -> bool:
     return int(rows[0]["n"]) >= events
 
 
-async def _exists(env: Env, database: str) -> bool:
-    return bool(await _admin(env, "SELECT 1 FROM pg_database WHERE datname = $1", database))
-
-
 _COMMENT = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1"
-
-
-async def _admin(env: Env, query: str, *args: object) -> object:
-    conn = await asyncpg.connect(env.stack.admin_dsn)
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
 
 
 async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
@@ -118,17 +83,19 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert "active member" in running.stderr
 
     inventory.stop()
-    await wait_for(lambda: _group_idle(env), what="the inventory group empty, offsets committed")
-    before = await _end_offsets(env)
+    await wait_for(
+        lambda: group_idle(env, "inventory"), what="the inventory group empty, offsets committed"
+    )
+    before = await end_offsets(env)
     live_stock = await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id")
 
     # A database of the rebuild's name that no rebuild made is neither dropped nor used.
-    await _admin(env, f'CREATE DATABASE "{live_db}_rebuild"')
+    await admin(env, f'CREATE DATABASE "{live_db}_rebuild"')
     foreign = await oms(env, "rebuild", "inventory", services=services)
     assert foreign.code == 1, foreign.stderr
     assert "not marked as a rebuild" in foreign.stderr
-    assert await _exists(env, f"{live_db}_rebuild")
-    await _admin(env, f'DROP DATABASE "{live_db}_rebuild"')
+    assert await exists(env, f"{live_db}_rebuild")
+    await admin(env, f'DROP DATABASE "{live_db}_rebuild"')
 
     done = await oms(env, "rebuild", "inventory", "--json", services=services)
     assert done.code == 0, done.stderr
@@ -150,7 +117,7 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert all(t["match"] for t in tables.values())
     assert tables["reservations"]["rows_rebuilt"] == 6
     assert tables["oms_inbox"]["rows_rebuilt"] == 8
-    expired = await _fetch(
+    expired = await fetch(
         env,
         f"{live_db}_rebuild",
         "SELECT status FROM reservations WHERE order_id = 'ORD-5'",
@@ -160,8 +127,8 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert report["swapped"] is False
     # No side effect repeated: nothing published (every topic's end unchanged), the rebuilt
     # outbox emptied, the live database untouched.
-    assert await _end_offsets(env) == before
-    rebuilt_outbox = await _fetch(env, f"{live_db}_rebuild", "SELECT count(*) AS n FROM oms_outbox")
+    assert await end_offsets(env) == before
+    rebuilt_outbox = await fetch(env, f"{live_db}_rebuild", "SELECT count(*) AS n FROM oms_outbox")
     assert rebuilt_outbox[0]["n"] == 0
     assert await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id") == (
         live_stock
@@ -195,12 +162,12 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     kept = outcome["kept_as"]
     env.databases.append(kept)
     assert kept.startswith(f"{live_db}_before_rebuild_")
-    assert await _exists(env, kept)
-    assert not await _exists(env, f"{live_db}_rebuild")
+    assert await exists(env, kept)
+    assert not await exists(env, f"{live_db}_rebuild")
     # The live name carries no rebuild mark: the service's rebuild mode refuses it.
-    assert await _admin(env, _COMMENT, live_db) is None
+    assert await admin(env, _COMMENT, live_db) is None
     code, stderr = await _rebuild_mode(
-        env, into=await env.database("inventory"), seed=_url(env, kept)
+        env, into=await env.database("inventory"), seed=url(env, kept)
     )
     assert code == 1, stderr
     assert f"database {live_db} is not marked as a rebuild database" in stderr
@@ -212,7 +179,7 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     assert [tuple(r) for r in swapped_stock] == [
         (r["sku"], r["location_id"], r["on_hand"], r["reserved"]) for r in live_stock
     ]
-    assert await _end_offsets(env) == before
+    assert await end_offsets(env) == before
 
     # A service that cannot be rebuilt exactly says why.
     order = await oms(env, "rebuild", "order", services=services)
@@ -269,15 +236,3 @@ async def _rebuild_mode(env: Env, *, into: str, seed: str) -> tuple[int, str]:
     )
     _, stderr = await process.communicate()
     return await process.wait(), stderr.decode(errors="replace")
-
-
-def _url(env: Env, database: str) -> str:
-    return env.stack.admin_dsn.rsplit("/", 1)[0] + f"/{database}"
-
-
-async def _fetch(env: Env, database: str, query: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(_url(env, database))
-    try:
-        return list(await conn.fetch(query))
-    finally:
-        await conn.close()

@@ -192,6 +192,19 @@ def _runs(records: Sequence[Any]) -> list[list[Any]]:
     return runs
 
 
+async def _advance_sequences(conn: asyncpg.Connection, table: str, columns: list[str]) -> None:
+    """Copied values of serial columns do not move their sequences: set each past the
+    largest copied value, so rows inserted after a swap get fresh ids."""
+    for column in columns:
+        sequence = await conn.fetchval("SELECT pg_get_serial_sequence($1, $2)", table, column)
+        if sequence is not None:
+            await conn.execute(
+                f'SELECT setval($1::regclass, coalesce(max("{column}"), 0) + 1, false)'
+                f' FROM "{table}"',
+                sequence,
+            )
+
+
 async def seed_tables(
     live: asyncpg.Connection, rebuilt: asyncpg.Connection, seeded: Sequence[SeedTable]
 ) -> dict[str, int]:
@@ -206,6 +219,7 @@ async def seed_tables(
                 await rebuilt.copy_records_to_table(
                     table.name, records=[tuple(r) for r in rows], columns=list(rows[0].keys())
                 )
+            await _advance_sequences(rebuilt, table.name, list(rows[0].keys()) if rows else [])
             copied[table.name] = len(rows)
     return copied
 

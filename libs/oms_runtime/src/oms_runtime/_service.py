@@ -79,6 +79,9 @@ class ServiceRuntime:
         self._publisher: CommitPublisher | None = None
         self._connections: list[DedicatedConnection] = []
         self._started = False
+        self.rebuilding = False
+        """True in ``python -m oms_<service> rebuild``: handlers whose decisions a rebuild
+        does not take again (the service seeds or reads back their outcome) skip them."""
         self.http: FastAPI = new_app(name)
         self._add_operational_routes()
 
@@ -261,6 +264,7 @@ class ServiceRuntime:
         dsn = s.database_url.get_secret_value()
         configure_logging(self.name, s.log_level)
         await _check_rebuild_target(dsn, seed_from)
+        self.rebuilding = True
         pool = await create_pool(dsn, 2)
         subscriptions = [*self._subscriptions, *spec.recorded]
         recorded = [s.topic(sub.spec.name) for sub in spec.recorded]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from oms_notification.adapters import MIGRATIONS, messages, webhooks
 from oms_notification.adapters.email_templates import TemplateRenderer
+from oms_notification.adapters.rebuild import REBUILD
 from oms_notification.adapters.sms import HttpSmsSender
 from oms_notification.adapters.smtp import SmtpSender
 from oms_notification.adapters.webhook_http import http_sender
@@ -13,13 +15,14 @@ from oms_notification.config import NotificationSettings
 from oms_notification.domain.messages import Channel
 from oms_notification.domain.webhooks import RetryPolicy
 from oms_notification.entrypoints.api import register_api
-from oms_notification.entrypoints.kafka import subscriptions
+from oms_notification.entrypoints.kafka import recorded_outcomes, subscriptions
 from oms_notification.service_layer.alerts import Alerts
 from oms_notification.service_layer.dispatch import Dispatcher, DispatchPolicy
 from oms_notification.service_layer.messages import CustomerMessages
+from oms_notification.service_layer.outcomes import RecordedOutcomes
 from oms_notification.service_layer.webhooks import Dispatcher as WebhookDispatcher
 from oms_notification.service_layer.webhooks import WebhookQueue
-from oms_runtime import RebuildRefused, ServiceRuntime, Wakeup, kill_at, parse_caller_keys
+from oms_runtime import ServiceRuntime, Wakeup, kill_at, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -30,14 +33,12 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         "notification",
         settings=settings,
         migrations=MIGRATIONS,
-        rebuild=RebuildRefused(
-            "its dispatchers send on the clock and record what the SMTP server, the SMS provider "
-            "and the webhook subscribers answered only in NotificationSent, NotificationFailed "
-            "and WebhookDelivered on oms.notifications, which a rebuild does not read back yet; "
-            "webhook subscriptions and preferences are created over HTTP, and operations alerts "
-            "are counted in windows of the clock"
-        ),
+        rebuild=replace(REBUILD, recorded=recorded_outcomes(RecordedOutcomes(messages))),
     )
+
+    def deciding() -> bool:
+        return not runtime.rebuilding
+
     sms = (
         HttpSmsSender(
             settings.sms_provider_url,
@@ -64,8 +65,9 @@ def build_runtime(settings: NotificationSettings | None = None) -> ServiceRuntim
         limit=settings.alert_limit,
         window_s=settings.alert_window_s,
         due=deliveries_due,
+        deciding=deciding,
     )
-    queue = WebhookQueue(store=webhooks, due=deliveries_due)
+    queue = WebhookQueue(store=webhooks, due=deliveries_due, deciding=deciding)
     for subscription in subscriptions(customer_messages, queue, alerts):
         runtime.subscribe(subscription)
     register_api(runtime, parse_caller_keys(settings.notification_api_keys), deliveries_due)

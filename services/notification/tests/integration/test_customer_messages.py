@@ -13,6 +13,7 @@ import pytest
 
 from oms_events.codec import encode
 from oms_events.registry import EventPayload
+from oms_events.topics import topic_for_event
 from oms_notification.domain.messages import mask_email
 from oms_runtime import key_digest
 from services.notification.tests import events as ev
@@ -24,16 +25,6 @@ from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
-_TOPICS = {
-    "OrderAccepted": "oms.orders",
-    "ShippingAddressChanged": "oms.orders",
-    "OrderConfirmed": "oms.orders",
-    "OrderLinesCanceled": "oms.orders",
-    "OrderCanceled": "oms.orders",
-    "FulfilmentOrderCreated": "oms.sourcing",
-    "ShipmentShipped": "oms.shipments",
-    "Delivered": "oms.shipments",
-}
 OPERATOR_KEY = "ops-key-for-tests-0123456789"
 
 
@@ -41,7 +32,7 @@ async def publish(env: Env, order_id: str, *payloads: EventPayload) -> None:
     """Each event on its topic, keyed by order, in order (one topic after the other)."""
     for payload in payloads:
         record = encode(ev.envelope(payload, order_id))
-        await send(env, _TOPICS[payload.event_type], [(order_id, record)])
+        await send(env, topic_for_event(payload.event_type).name, [(order_id, record)])
 
 
 async def notification(env: Env, smtp: SmtpServer, **extra: str) -> ServiceProcess:

@@ -19,6 +19,7 @@ __all__ = [
     "CustomerOrder",
     "Expired",
     "MessageToQueue",
+    "RecordedOutcome",
     "Settlement",
     "StoredPreferences",
     "change_shipping_addresses",
@@ -29,6 +30,7 @@ __all__ = [
     "purge_recipients",
     "queue_messages",
     "raise_amounts",
+    "record_outcomes",
     "save_preferences",
     "settle",
     "upsert_orders",
@@ -94,6 +96,20 @@ class Settlement:
 
 
 @dataclass(frozen=True)
+class RecordedOutcome:
+    """A message's outcome as NotificationSent, NotificationFailed or NotificationSuppressed
+    recorded it; ``locale`` and ``attempts`` None: not recorded, left as they are."""
+
+    notification_id: str
+    status: str
+    locale: str | None
+    attempts: int | None
+    sent_at: datetime | None
+    provider_message_id: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class Expired:
     """A message whose send outlived its claim, or whose order never arrived."""
 
@@ -104,6 +120,8 @@ class Expired:
     kind: str
     correlation_id: str | None
     attempts: int
+    locale: str
+    """'' until a send rendered it."""
 
 
 @dataclass(frozen=True)
@@ -257,9 +275,24 @@ async def settle(conn: asyncpg.Connection, settlements: Sequence[Settlement]) ->
     )
 
 
+async def record_outcomes(conn: asyncpg.Connection, outcomes: Sequence[RecordedOutcome]) -> None:
+    """Outcomes read back from oms.notifications (a rebuild), in one statement: a message's
+    last outcome of the run wins."""
+    await conn.execute(
+        "UPDATE notifications n SET status = r.status, locale = coalesce(r.locale, n.locale),"
+        " attempts = coalesce(r.attempts, n.attempts), sent_at = r.sent_at,"
+        " provider_message_id = r.provider_message_id, last_error = r.last_error"
+        " FROM (SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::integer[], $5::timestamptz[], $6::text[], $7::text[]) WITH ORDINALITY"
+        " AS u(id, status, locale, attempts, sent_at, provider_message_id, last_error, n)"
+        " ORDER BY id, n DESC) r WHERE n.notification_id = r.id",
+        *_columns(outcomes, *(f.name for f in fields(RecordedOutcome))),
+    )
+
+
 _EXPIRED = (
     " RETURNING notification_id, order_id, trigger_event_id, channel, template AS kind,"
-    " correlation_id, attempts"
+    " correlation_id, attempts, locale"
 )
 
 
@@ -289,15 +322,20 @@ async def expire_sending(
     return _expired(rows)
 
 
-async def fail_orphans(conn: asyncpg.Connection, created_before: datetime) -> list[Expired]:
-    """Queued messages whose order never arrived (or was purged) in time fail."""
+async def fail_orphans(
+    conn: asyncpg.Connection, created_before: datetime, reason: str
+) -> list[Expired]:
+    """Queued messages whose order never arrived (or was purged) in time fail; the failure
+    counts as an attempt (NotificationFailed says at least one)."""
     rows = await conn.fetch(
-        "UPDATE notifications SET status = 'failed', last_error = 'order_unknown'"
+        "UPDATE notifications SET status = 'failed', last_error = $2,"
+        " attempts = greatest(attempts, 1)"
         " WHERE notification_id IN (SELECT n.notification_id FROM notifications n"
         " WHERE n.status = 'queued' AND n.created_at < $1 AND NOT EXISTS"
         " (SELECT 1 FROM customer_orders o WHERE o.order_id = n.order_id)"
         " FOR UPDATE SKIP LOCKED)" + _EXPIRED,
         created_before,
+        reason,
     )
     return _expired(rows)
 

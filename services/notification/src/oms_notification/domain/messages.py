@@ -12,6 +12,8 @@ from enum import StrEnum
 
 __all__ = [
     "LOCALES",
+    "ORDER_UNKNOWN",
+    "OUTCOME_UNKNOWN",
     "Category",
     "Channel",
     "MessageKind",
@@ -27,6 +29,7 @@ __all__ = [
     "mask_phone",
     "message_id",
     "opted_out",
+    "recorded_failure",
     "suppression",
 ]
 
@@ -129,6 +132,18 @@ class MessageStatus(StrEnum):
     SUPPRESSED = "suppressed"
     UNKNOWN = "unknown"
     """The service stopped while the provider had the message: it may or may not have gone."""
+
+
+OUTCOME_UNKNOWN = "outcome_unknown: the send was interrupted after the message was handed over"
+"""How the reason of a message whose send may or may not have gone begins."""
+ORDER_UNKNOWN = "order_unknown: the order's acceptance never arrived"
+
+
+def recorded_failure(reason: str) -> MessageStatus:
+    """The status a message had when its NotificationFailed was published: unknown when the
+    send was interrupted after the hand-over (the reason says so), else failed."""
+    code = OUTCOME_UNKNOWN.partition(":")[0]
+    return MessageStatus.UNKNOWN if reason.startswith(code) else MessageStatus.FAILED
 
 
 class UnknownOutcomePolicy(StrEnum):

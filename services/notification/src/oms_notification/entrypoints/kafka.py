@@ -20,6 +20,7 @@ from oms_events.fulfilment import (
     ShipmentShipped,
 )
 from oms_events.inventory import LowStock, OutOfStock
+from oms_events.notifications import NotificationFailed, NotificationSent, NotificationSuppressed
 from oms_events.operations import RecordDeadLettered
 from oms_events.orders import (
     OrderAccepted,
@@ -37,10 +38,11 @@ from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_events.topics import topic
 from oms_notification.service_layer.alerts import Alerts
 from oms_notification.service_layer.messages import CustomerMessages
+from oms_notification.service_layer.outcomes import RecordedOutcomes
 from oms_notification.service_layer.webhooks import WEBHOOK_TOPICS, WebhookQueue
 from oms_runtime import BatchHandler, Received, Subscription, UnitOfWork
 
-__all__ = ["subscriptions"]
+__all__ = ["recorded_outcomes", "subscriptions"]
 
 
 def _both(first: BatchHandler, second: BatchHandler) -> BatchHandler:
@@ -103,3 +105,15 @@ def subscriptions(
     )
     found.append(Subscription("oms.operations").batch(RecordDeadLettered, alerts.alerts))
     return found
+
+
+def recorded_outcomes(outcomes: RecordedOutcomes) -> tuple[Subscription, ...]:
+    """A rebuild only: what became of each customer message, read back from the service's
+    own topic (a rebuild sends nothing). Webhook outcomes need no reading back: the rebuild
+    copies the deliveries from the live database."""
+    return (
+        Subscription("oms.notifications")
+        .batch(NotificationSent, outcomes.apply)
+        .batch(NotificationFailed, outcomes.apply)
+        .batch(NotificationSuppressed, outcomes.apply),
+    )

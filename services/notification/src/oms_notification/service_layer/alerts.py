@@ -17,7 +17,7 @@ from oms_events.operations import RecordDeadLettered
 from oms_events.orders import OrderStuck
 from oms_notification.adapters.webhooks import IncomingEvent
 from oms_notification.domain.webhooks import alerts_allowed, window_start
-from oms_notification.service_layer.webhooks import incoming
+from oms_notification.service_layer.webhooks import always, incoming
 from oms_runtime import Received, UnitOfWork, Wakeup
 
 __all__ = ["Alert", "AlertStore", "Alerts"]
@@ -61,10 +61,15 @@ class Alerts:
     clock: Callable[[], datetime] = _utc_now
     due: Wakeup = field(default_factory=Wakeup)
     """The webhook dispatcher's: woken when alerts are queued."""
+    deciding: Callable[[], bool] = always
+    """False in a rebuild: windows of the clock are not taken again, the rebuild copies
+    the windows and the deliveries they let through."""
 
     async def alerts(self, work: UnitOfWork, run: Sequence[Received[Alert]]) -> None:
         """A run of one kind: the first alerts the window still allows go to every operations
         subscription that asks for the kind, once each (keyed like every delivery)."""
+        if not self.deciding():
+            return
         kind = run[0].envelope.type
         start = datetime.fromtimestamp(window_start(self.clock().timestamp(), self.window_s), UTC)
         sent = await self.store.take_alert_slots(work.conn, kind, start)

@@ -20,11 +20,18 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 
-from oms_events.notifications import NotificationChannel, NotificationFailed, NotificationSent
+from oms_events.notifications import (
+    NotificationChannel,
+    NotificationFailed,
+    NotificationSent,
+    NotificationSuppressed,
+)
 from oms_notification.adapters.email_templates import Rendered, RenderError
 from oms_notification.adapters.messages import ClaimedMessage, Expired, Settlement
 from oms_notification.domain.delivery import Delivery, DeliveryStatus, Email, Sms
 from oms_notification.domain.messages import (
+    ORDER_UNKNOWN,
+    OUTCOME_UNKNOWN,
     Channel,
     MessageKind,
     MessageStatus,
@@ -51,7 +58,7 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
-_UNKNOWN = "outcome_unknown: the send was interrupted after the message was handed over"
+_REASON_MAX = 2000
 
 
 class DispatchStore(Protocol):
@@ -71,7 +78,7 @@ class DispatchStore(Protocol):
     ) -> list[Expired]: ...
 
     async def fail_orphans(
-        self, conn: asyncpg.Connection, created_before: datetime
+        self, conn: asyncpg.Connection, created_before: datetime, reason: str
     ) -> list[Expired]: ...
 
 
@@ -165,14 +172,14 @@ class Dispatcher:
         outcome = after_unknown_outcome(policy.unknown_outcome, now)
         lease = now - timedelta(seconds=policy.sending_lease_s)
         for row in await self.store.expire_sending(
-            work.conn, lease, outcome.status.value, outcome.next_attempt_at, _UNKNOWN
+            work.conn, lease, outcome.status.value, outcome.next_attempt_at, OUTCOME_UNKNOWN
         ):
             _log.warning("message_outcome_unknown", notification_id=row.notification_id)
             if outcome.publish_failure:
-                self._failed(work, row, _UNKNOWN, retryable=False)
+                self._failed(work, row, OUTCOME_UNKNOWN, row.locale or None, retryable=False)
         waited = now - timedelta(seconds=policy.order_wait_s)
-        for row in await self.store.fail_orphans(work.conn, waited):
-            self._failed(work, row, "order_unknown: the order's acceptance never arrived", False)
+        for row in await self.store.fail_orphans(work.conn, waited, ORDER_UNKNOWN):
+            self._failed(work, row, ORDER_UNKNOWN, row.locale or None, retryable=False)
 
     def _prepare(
         self, work: UnitOfWork, claimed: Sequence[ClaimedMessage]
@@ -198,16 +205,23 @@ class Dispatcher:
                 settled.append(
                     Settlement(c.notification_id, MessageStatus.SUPPRESSED, locale, last_error=why)
                 )
+                self._outbox(work, c).emit(
+                    NotificationSuppressed(
+                        **_about(c), locale=locale, reason=why, attempts=c.attempts
+                    ),
+                    subject=c.order_id,
+                )
                 continue
             assert recipient is not None
             try:
                 rendered = self.renderer.render(c.kind, locale, _context(c))
             except (RenderError, KeyError, TypeError, ValueError) as exc:
                 # Facts or an order row that do not fit: this message fails, the pass goes on.
+                reason = f"render_failed: {exc}"[:_REASON_MAX]
                 settled.append(
-                    Settlement(c.notification_id, MessageStatus.FAILED, locale, last_error=str(exc))
+                    Settlement(c.notification_id, MessageStatus.FAILED, locale, last_error=reason)
                 )
-                self._failed(work, c, f"render_failed: {exc}", retryable=False)
+                self._failed(work, c, reason, locale, retryable=False)
                 continue
             outgoing.append(_Outgoing(c, locale, recipient, rendered))
         return outgoing, settled
@@ -260,6 +274,7 @@ class Dispatcher:
                     recipient=_masked(c.channel, o.recipient),
                     provider_message_id=delivery.provider_message_id,
                     sent_at=now,
+                    attempts=c.attempts,
                 ),
                 subject=c.order_id,
             )
@@ -272,7 +287,7 @@ class Dispatcher:
             )
         if delivery.status is DeliveryStatus.UNKNOWN:
             outcome = after_unknown_outcome(self.policy.unknown_outcome, now)
-            reason = f"{_UNKNOWN} ({delivery.reason})"
+            reason = f"{OUTCOME_UNKNOWN} ({delivery.reason})"
         else:
             outcome = after_failure(
                 attempts=c.attempts,
@@ -284,10 +299,12 @@ class Dispatcher:
                 jitter=self.jitter,
             )
             reason = delivery.reason
+        # Stored as published: a rebuild reads the reason back from NotificationFailed.
+        reason = reason[:_REASON_MAX]
         if outcome.next_attempt_at is not None:
             self.due.at(outcome.next_attempt_at)
         if outcome.publish_failure:
-            self._failed(work, c, reason, retryable=outcome.retryable)
+            self._failed(work, c, reason, o.locale, retryable=outcome.retryable)
         return Settlement(
             c.notification_id,
             outcome.status,
@@ -297,14 +314,20 @@ class Dispatcher:
         )
 
     def _failed(
-        self, work: UnitOfWork, row: ClaimedMessage | Expired, reason: str, retryable: bool
+        self,
+        work: UnitOfWork,
+        row: ClaimedMessage | Expired,
+        reason: str,
+        locale: str | None,
+        retryable: bool,
     ) -> None:
         self._outbox(work, row).emit(
             NotificationFailed(
                 **_about(row),
-                reason=reason[:2000],
+                reason=reason[:_REASON_MAX],
                 retryable=retryable,
                 attempts=max(row.attempts, 1),
+                locale=locale,
             ),
             subject=row.order_id,
         )

@@ -45,6 +45,7 @@ __all__ = [
     "SubscriptionStore",
     "WebhookQueue",
     "WebhookSender",
+    "always",
     "create_subscription",
 ]
 
@@ -188,11 +189,18 @@ def incoming(received: Received[EventPayload]) -> IncomingEvent:
     return IncomingEvent(envelope.id, envelope.type, envelope.subject, received.record.value or b"")
 
 
+def always() -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class WebhookQueue:
     store: QueueStore
     due: Wakeup = field(default_factory=Wakeup)
     """The dispatcher's: woken when deliveries are queued."""
+    deciding: Callable[[], bool] = always
+    """False in a rebuild: which subscriptions were active when an event arrived is not
+    recorded, so the rebuild copies the deliveries instead of queueing them again."""
 
     async def note(self, work: UnitOfWork, run: Sequence[Received[EventPayload]]) -> None:
         """Keep the run's events for the batch's one queueing statement (``queue``)."""
@@ -201,7 +209,7 @@ class WebhookQueue:
     async def queue(self, work: UnitOfWork) -> None:
         """The batch's finish step: every noted event to every subscription that takes it,
         in one statement; a redelivered or replayed event queues nothing again."""
-        if _EVENTS not in work.notes:
+        if _EVENTS not in work.notes or not self.deciding():
             return
         events = work.notes[_EVENTS]
         queued = await self.store.queue_deliveries(work.conn, events, operations=False)
