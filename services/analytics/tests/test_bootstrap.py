@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import faust
+import pytest
+from pydantic import ValidationError
 
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.entrypoints.streams import broker_credentials, build_app
@@ -45,3 +47,21 @@ def test_the_runtimes_kafka_security_settings_reach_faust() -> None:
     assert str(credentials.mechanism.value) == "SCRAM-SHA-512"
     assert str(credentials.protocol.value) == "SASL_PLAINTEXT"
     assert build_app(sasl).conf.broker_credentials is not None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OMS_ANALYTICS_BATCH_MAX", "0"),
+        ("OMS_ANALYTICS_BATCH_MAX", "many"),
+        ("OMS_ANALYTICS_BATCH_S", "0"),
+        ("OMS_ANALYTICS_BATCH_S", "nan"),
+    ],
+)
+def test_a_batch_setting_out_of_range_is_refused_naming_it(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", "postgresql://oms_analytics@127.0.0.1/oms_analytics")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.removeprefix("OMS_").lower()):
+        AnalyticsSettings()

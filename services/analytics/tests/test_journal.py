@@ -12,7 +12,7 @@ import pytest
 
 from oms_analytics.domain.stuck import FlowStatus, StuckPolicy
 from oms_analytics.domain.windows import Granularity
-from oms_analytics.service_layer.counting import Counting
+from oms_analytics.service_layer.counting import Counting, Read
 from oms_analytics.service_layer.funds import Funds
 from oms_analytics.service_layer.journal import Journal
 from oms_analytics.service_layer.stock import Stock
@@ -41,31 +41,24 @@ from tests.support.analytics import (
 Record = tuple[int, str, Any]
 """A changelog record: partition, key, value (None: a tombstone)."""
 PARTITIONS = 2
+BATCH = 3
 
 
 class ChangelogStore(dict[str, Any]):
-    """A dict that logs each write as a changelog record: during an event to the event's
-    partition (as faust does), outside one to the partition given."""
+    """A dict that logs each write sent to a changelog partition as a record (a write
+    straight to the dict, a test's set-up, as one of partition -1)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.partition = -1
         self.log: list[Record] = []
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.log.append((self.partition, key, value))
+        self.log.append((-1, key, value))
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.log.append((self.partition, key, None))
+        self.log.append((-1, key, None))
         super().__delitem__(key)
-
-    def pop(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            return default
-        value = self[key]
-        del self[key]
-        return value
 
     def send(self, partition: int, key: str, value: Any) -> None:
         self.log.append((partition, key, value))
@@ -119,18 +112,16 @@ class Worker:
         self.alerts += [type(alert).__name__ for alert in outcome.alerts]
         self.stuck.apply(outcome)
 
-    async def read(self, events: list[Event], keep: dict[int, int] | None = None) -> None:
-        for index, (name, partition, offset, payload, when) in enumerate(events):
-            self.store.partition = partition
-            await self.counting.count(
-                name,
-                partition,
-                offset,
-                envelope(payload, when),
-                payload,
-                self._publish,
-                (keep or {}).get(index),
-            )
+    async def read(self, events: list[Event], torn: int | None = None) -> None:
+        """In batches of ``BATCH``, as the worker takes them; batch number ``torn`` with only
+        its first journal record and first write sent."""
+        for start in range(0, len(events), BATCH):
+            reads = [
+                Read(name, partition, offset, envelope(payload, when), payload)
+                for name, partition, offset, payload, when in events[start : start + BATCH]
+            ]
+            keep = 2 if torn == start // BATCH else None
+            await self.counting.count(reads, self._publish, keep)
 
     def tables(self) -> dict[str, Any]:
         return {key: value for key, value in self.store.items() if not key.startswith("journal/")}
@@ -206,10 +197,11 @@ async def _after_crash(kept: list[Record], events: list[Event]) -> Worker:
 
 
 async def _torn_in_the_middle(events: list[Event]) -> Worker:
-    """A worker that read half the events, the last with its journal and one write only."""
+    """A worker that read half the events, the last batch with one journal record and one
+    write sent."""
     torn = Worker(ChangelogStore())
-    middle = len(events) // 2
-    await torn.read(events[: middle + 1], keep={middle: 1})
+    batches = len(events) // BATCH // 2
+    await torn.read(events[: batches * BATCH], torn=batches - 1)
     return torn
 
 
@@ -250,7 +242,7 @@ async def test_every_crash_of_one_partition_recovers_to_the_clean_state() -> Non
     log = clean.store.log
     for partition in range(PARTITIONS):
         mine = sum(1 for record in log if record[0] == partition)
-        assert mine > 80  # many events' writes to cut through
+        assert mine > 60  # many batches' writes to cut through
         for cut in range(mine + 1):
             cuts = {p: (cut if p == partition else len(log)) for p in range(PARTITIONS)}
             crashed = await _after_crash(_prefixes(log, cuts), events)
@@ -296,6 +288,7 @@ def test_a_table_view_reads_its_event_s_writes_before_they_are_committed() -> No
     windows["a"] = 1  # outside an event: straight to the store
     assert store == {"windows/a": 1}
     journal.begin()
+    journal.reading(0)
     windows["b"] = 2
     orders["a"] = 3
     del windows["a"]
@@ -303,7 +296,8 @@ def test_a_table_view_reads_its_event_s_writes_before_they_are_committed() -> No
     assert "a" not in windows and store == {"windows/a": 1}  # held back
     with pytest.raises(KeyError):
         del windows["zzz"]
-    assert journal.commit("oms.orders", 0, 41) == 3
+    journal.counted("oms.orders", 0, 41)
+    assert journal.commit() == 3
     assert store["journal/0"] == {
         "applied": {"oms.orders": 41},
         "writes": {"windows/b": 2, "orders/a": 3},
@@ -321,21 +315,44 @@ def test_a_table_view_reads_its_event_s_writes_before_they_are_committed() -> No
     assert not journal.seen("oms.payments", 0, 0) and not journal.seen("oms.orders", 1, 0)
 
 
-def test_an_event_that_failed_or_wrote_nothing_leaves_no_record_but_its_offset_is_kept() -> None:
+def test_a_batch_that_failed_or_wrote_nothing_leaves_no_record_but_its_offsets_are_kept() -> None:
     store = ChangelogStore()
     journal = Journal(store, store.send)
     windows = journal.table("windows")
     journal.begin()
+    journal.reading(1)
     windows["a"] = 1
+    journal.counted("oms.orders", 1, 2)
     journal.abandon()
     assert store == {} and dict(windows) == {}
+    assert not journal.seen("oms.orders", 1, 2)  # not counted after all
     journal.begin()
-    assert journal.commit("oms.payments", 1, 7) == 0 and store.log == []
+    journal.counted("oms.payments", 1, 7)
+    assert journal.commit() == 0 and store.log == []
     journal.begin()
+    journal.reading(1)
     windows["a"] = 1
-    journal.commit("oms.orders", 1, 3)
+    journal.counted("oms.orders", 1, 3)
+    journal.commit()
     assert store["journal/1"]["applied"] == {"oms.payments": 7, "oms.orders": 3}
     assert Journal(store, store.send).seen("oms.payments", 1, 7)  # read back from the store
+
+
+def test_a_batch_writes_each_key_once_to_the_partition_of_the_event_that_wrote_it() -> None:
+    store = ChangelogStore()
+    journal = Journal(store, store.send)
+    windows = journal.table("windows")
+    journal.begin()
+    for partition, value in ((0, 1), (1, 2), (0, 3)):
+        journal.reading(partition)
+        windows[f"p{partition}"] = value
+    assert journal.commit() == 2
+    assert store.log == [
+        (0, "journal/0", {"applied": {}, "writes": {"windows/p0": 3}, "gone": []}),
+        (0, "windows/p0", 3),
+        (1, "journal/1", {"applied": {}, "writes": {"windows/p1": 2}, "gone": []}),
+        (1, "windows/p1", 2),
+    ]
 
 
 def test_the_expiry_takes_a_key_out_of_the_journal_before_its_tombstone() -> None:
@@ -343,9 +360,11 @@ def test_the_expiry_takes_a_key_out_of_the_journal_before_its_tombstone() -> Non
     journal = Journal(store, store.send)
     orders = journal.table("orders")
     journal.begin()
+    journal.reading(0)
     orders["a"] = 1
     orders["b"] = 2
-    journal.commit("oms.orders", 0, 5)
+    journal.counted("oms.orders", 0, 5)
+    journal.commit()
     journal.delete("orders", "a", [0])
     assert store.log[-2:] == [
         (0, "journal/0", {"applied": {"oms.orders": 5}, "writes": {"orders/b": 2}, "gone": []}),

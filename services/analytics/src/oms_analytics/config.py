@@ -27,6 +27,12 @@ class AnalyticsSettings(RuntimeSettings):
     # How often the worker writes the funds figures changed since its last write to
     # PostgreSQL (docs/analytics.md). OMS_ANALYTICS_HISTORY_INTERVAL_S.
     analytics_history_interval_s: float = Field(default=5.0, ge=0.1, le=3600)
+    # Events counted as one batch: its table writes go to the changelog together, each key
+    # once, after the batch's journal records (docs/analytics.md, Guarantees). At most this
+    # many, or what arrived within this many seconds. OMS_ANALYTICS_BATCH_MAX,
+    # OMS_ANALYTICS_BATCH_S.
+    analytics_batch_max: int = Field(default=500, ge=1, le=10_000)
+    analytics_batch_s: float = Field(default=0.05, gt=0, le=5, allow_inf_nan=False)
     # JSON: status -> seconds an order may sit in it (event time) before StuckOrderDetected;
     # replaces the defaults (a status not listed is never stuck; {} watches none).
     # OMS_ANALYTICS_STUCK_AFTER_S.

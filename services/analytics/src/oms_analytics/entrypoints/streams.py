@@ -13,7 +13,7 @@ are named after the app id, which carries the run's topic prefix and group suffi
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 import structlog
@@ -30,7 +30,7 @@ from oms_analytics.entrypoints.flushing import complete_producer_flush
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
-from oms_analytics.service_layer.counting import Counting
+from oms_analytics.service_layer.counting import Counting, Read
 from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
 from oms_analytics.service_layer.journal import Journal, Send
@@ -54,9 +54,9 @@ TABLES = ("orders", "windows", "locations", "marks", "ledgers", "funds", "stays"
 windows per channel and per location, the watermarks and late counts, the money ledgers and
 days, the order stays, the stock per SKU and location."""
 TORN_WRITE = "analytics_torn_write"
-"""``OMS_FAULT_KILL_AT=analytics_torn_write:<n>``: from the n-th event counted, the first
-that writes two keys or more has only its journal record and first write sent, then the
-worker kills itself (the kill test's torn write)."""
+"""``OMS_FAULT_KILL_AT=analytics_torn_write:<n>``: once n events are counted, the first batch
+that writes two keys or more has only one journal record and one write sent, then the worker
+kills itself (the kill test's torn write)."""
 _TRACKED_TYPES = frozenset(
     model.event_type
     for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
@@ -156,34 +156,37 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             )
         stuck.apply(outcome)
 
+    def decoded(event: faust.types.EventT[bytes]) -> Read | None:
+        """The event as read, or None (logged and counted) when it cannot be decoded."""
+        message = event.message
+        try:
+            envelope = decode_envelope(event.value or b"")
+            payload = decode_payload(envelope).payload if envelope.type in _TRACKED_TYPES else None
+        except InvalidEvent as exc:
+            metrics.consumed(message.topic, "undecodable")
+            log.warning(
+                "undecodable_event_skipped",
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                reason=str(exc),
+            )
+            return None
+        metrics.consumed(message.topic, "ignored" if payload is None else "processed")
+        return Read(message.topic, message.partition, message.offset, envelope, payload)
+
     async def count(stream: faust.StreamT[bytes]) -> None:
         counted = 0
-        async for event in stream.events():
-            try:
-                envelope = decode_envelope(event.value or b"")
-                payload = (
-                    decode_payload(envelope).payload if envelope.type in _TRACKED_TYPES else None
-                )
-            except InvalidEvent as exc:
-                message = event.message
-                metrics.consumed(message.topic, "undecodable")
-                log.warning(
-                    "undecodable_event_skipped",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    reason=str(exc),
-                )
-                continue
-            message = event.message
-            metrics.consumed(message.topic, "ignored" if payload is None else "processed")
-            counted += 1
-            keep = 1 if kill_due(TORN_WRITE, counted) else None
-            writes = await counting.count(
-                message.topic, message.partition, message.offset, envelope, payload, publish, keep
-            )
-            if keep is not None and writes is not None and writes > 1:
-                await app.producer.flush()  # the journal and the first write at the broker
+        batches = cast("faust.Stream[bytes]", stream).take_events(
+            settings.analytics_batch_max, settings.analytics_batch_s
+        )
+        async for events in batches:
+            reads = [read for read in map(decoded, events) if read is not None]
+            counted += len(reads)
+            # The tests' torn write: the first partition's journal record and first write.
+            keep = 2 if kill_due(TORN_WRITE, counted) else None
+            if await counting.count(reads, publish, keep) > 1 and keep is not None:
+                await app.producer.flush()  # those two records at the broker, no more
                 kill_at(TORN_WRITE, counted)
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)
@@ -194,7 +197,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
 
     @state.on_recover
     async def complete_torn_writes() -> None:
-        """The table recovered, before the streams resume: the last event of each source
+        """The table recovered, before the streams resume: the last batch of each source
         partition held here written whole (a SIGKILL may have torn its writes)."""
         held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in source_names}
         journal.recover(sorted(held))

@@ -1,12 +1,13 @@
-"""One event read from a source topic, counted by every use case it concerns, its table
-writes all or none and once (``journal.py``): the KPIs and locations, then the stock (from
-oms.inventory) or the funds and the order's stay, whose alerts are out before the stay is
-kept."""
+"""A batch of events read from the source topics, each counted by every use case it concerns
+(the KPIs and locations, then the stock from oms.inventory, or the funds and the order's
+stay, whose alerts are out before the stay is kept), the batch's table writes all or none
+and once (``journal.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from oms_analytics.service_layer.funds import Funds
 from oms_analytics.service_layer.journal import Journal
@@ -16,10 +17,20 @@ from oms_analytics.service_layer.tracking import Analytics
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 
-__all__ = ["Counting", "Publish"]
+__all__ = ["Counting", "Publish", "Read"]
 
 Publish = Callable[[Outcome], Awaitable[None]]
 """Sends the outcome's alerts and, once the broker has them, keeps its stays."""
+
+
+class Read(NamedTuple):
+    """An event read: where from, its envelope, its payload (None: not a tracked type)."""
+
+    topic: str
+    partition: int
+    offset: int
+    envelope: Envelope
+    payload: EventPayload | None
 
 
 class Counting:
@@ -41,37 +52,34 @@ class Counting:
         self.order_topics = tuple(order_topics)
         self.inventory_topic = inventory_topic
 
-    async def count(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        envelope: Envelope,
-        payload: EventPayload | None,
-        publish: Publish,
-        keep: int | None = None,
-    ) -> int | None:
-        """Count the event at ``offset`` of ``topic`` and ``partition`` (``payload`` None:
-        not a tracked type); None when it was counted before (read again after a crash),
-        else how many table writes it made (``keep``: only the first so many written, the
-        tests' torn write)."""
-        if self.journal.seen(topic, partition, offset):
-            return None
-        self.journal.begin()
+    async def count(self, reads: Sequence[Read], publish: Publish, keep: int | None = None) -> int:
+        """Count a batch of events; those counted before (read again after a crash) are
+        skipped. How many keys the batch wrote (``keep``: only the first so many records
+        written, the tests' torn write)."""
+        journal = self.journal
+        journal.begin()
         try:
-            self.analytics.record(envelope, payload, topic, partition)
-            if topic == self.inventory_topic:
-                if payload is not None:
-                    self.stock.record(envelope, payload)
-            else:
-                if payload is not None:
-                    self.funds.record(envelope, payload, partition)
-                watermark = self.partition_watermark(partition)
-                await publish(self.stuck.observe(envelope, payload, partition, watermark))
+            for read in reads:
+                if not journal.seen(read.topic, read.partition, read.offset):
+                    journal.reading(read.partition)
+                    await self._count(read, publish)
+                    journal.counted(read.topic, read.partition, read.offset)
         except BaseException:
-            self.journal.abandon()
+            journal.abandon()
             raise
-        return self.journal.commit(topic, partition, offset, keep)
+        return journal.commit(keep)
+
+    async def _count(self, read: Read, publish: Publish) -> None:
+        envelope, payload, partition = read.envelope, read.payload, read.partition
+        self.analytics.record(envelope, payload, read.topic, partition)
+        if read.topic == self.inventory_topic:
+            if payload is not None:
+                self.stock.record(envelope, payload)
+            return
+        if payload is not None:
+            self.funds.record(envelope, payload, partition)
+        watermark = self.partition_watermark(partition)
+        await publish(self.stuck.observe(envelope, payload, partition, watermark))
 
     def partition_watermark(self, partition: int) -> datetime | None:
         """The latest event time read on ``partition`` of any order topic (an order's events

@@ -1,20 +1,22 @@
-"""An event's writes to the tables: all of them or none after a crash, and once.
+"""A batch of events' writes to the tables: all of them or none after a crash, and once.
 
 Every table is a view of one store (in the worker one faust table, so one changelog topic)
-under its own key prefix (``windows/...``). While an event is counted its writes are held
-back (the views read them back); when it is done they go to the store as one journal record
-for the event's source partition, which lists every write and the last offset applied per
-topic of that partition, followed by the writes themselves.
+under its own key prefix (``windows/...``). While a batch of events is counted its writes
+are held back (the views read them back), each noted with the source partition of the event
+that made it; when the batch is done they go to the store, per source partition, as one
+journal record, which lists the partition's writes and the last offset counted per topic of
+that partition, followed by the writes themselves, to that partition of the changelog. A
+key written several times in the batch is written once, with its last value.
 
-A store's writes during an event go to the changelog partition of the event's source
-partition, and one partition's records reach the broker in the order they were produced
-(aiokafka has one request per broker in flight and retries a batch before the next, and
-faust hands its buffered records over in order), so what a SIGKILL leaves of a partition is
-a prefix of its records: every event before the last journal record whole, and of the
-event that journal is for, any prefix of its writes. After the tables are recovered,
-:meth:`Journal.recover` writes that event's writes again (the torn event completed), and
-the events the journal lists as applied are skipped when they are read again
-(:meth:`Journal.seen`), whatever table they wrote: no figure is counted twice or lost.
+One partition's records reach the broker in the order they were produced (aiokafka has one
+request per broker in flight and retries a batch before the next, and faust hands its
+buffered records over in order), so what a SIGKILL leaves of a partition is a prefix of its
+records: every batch before the last journal record whole, and of the batch that journal is
+for, any prefix of its writes. After the tables are recovered, :meth:`Journal.recover`
+writes that journal's writes again (the torn batch completed), and the events it lists as
+counted are skipped when they are read again (:meth:`Journal.seen`), whatever table they
+wrote: no figure is counted twice or lost. Every key is written from one source partition
+only (the tables' keys carry it, or are keyed as the topics are).
 """
 
 from __future__ import annotations
@@ -40,11 +42,15 @@ class Journal:
     def __init__(self, store: MutableMapping[str, Any], send: Send) -> None:
         self.store = store
         self._send = send
-        self._pending: dict[str, Any] | None = None
-        """The writes of the event under way, by key in the store (None: no event)."""
+        self._pending: dict[str, tuple[int, Any]] | None = None
+        """The batch's writes by key in the store: the source partition of the event that
+        made it, the value (None: no batch under way)."""
+        self._partition = -1
+        """The source partition of the event being counted."""
         self._applied: dict[int, dict[str, int]] = {}
         """Per source partition: the offset of the last event counted per topic, carried
-        into the next journal record (an event that wrote nothing writes none)."""
+        into the next journal record (a batch that wrote nothing there writes none)."""
+        self._applied_before: dict[int, dict[str, int]] = {}
 
     def table(self, name: str) -> TableView:
         return TableView(self, name)
@@ -55,37 +61,47 @@ class Journal:
         return offset <= self._applied_on(partition).get(topic, -1)
 
     def begin(self) -> None:
+        """A batch begins."""
         self._pending = {}
+        self._applied_before = {p: dict(offsets) for p, offsets in self._applied.items()}
+
+    def reading(self, partition: int) -> None:
+        """The next event's writes are from ``partition``."""
+        self._partition = partition
+
+    def counted(self, topic: str, partition: int, offset: int) -> None:
+        self._applied_on(partition)[topic] = offset
 
     def abandon(self) -> None:
-        """The event failed: none of its writes."""
+        """The batch failed: none of its writes, none of its events counted."""
         self._pending = None
+        self._applied = self._applied_before
 
-    def commit(self, topic: str, partition: int, offset: int, keep: int | None = None) -> int:
-        """The event's writes to the store: its journal record, then each write (only the
-        first ``keep`` of them: a torn write, for the fault injection of the tests). How
-        many writes the event made."""
+    def commit(self, keep: int | None = None) -> int:
+        """The batch's writes to the store, per source partition its journal record and then
+        its writes (only the first ``keep`` records in all: a torn write, for the fault
+        injection of the tests). How many keys the batch wrote."""
         pending, self._pending = self._pending or {}, None
-        applied = self._applied_on(partition)
-        applied[topic] = offset
-        if not pending:
-            return 0
-        self.store[_journal_key(partition)] = {
-            "applied": dict(applied),
-            "writes": {key: value for key, value in pending.items() if value is not _GONE},
-            "gone": [key for key, value in pending.items() if value is _GONE],
-        }
-        for key, value in list(pending.items())[:keep]:
-            if value is _GONE:
-                self.store.pop(key, None)
-            else:
-                self.store[key] = value
+        by_partition: dict[int, dict[str, Any]] = {}
+        for key, (partition, value) in pending.items():
+            by_partition.setdefault(partition, {})[key] = value
+        records: list[tuple[int, str, Any]] = []
+        for partition, writes in by_partition.items():
+            journal = {
+                "applied": dict(self._applied_on(partition)),
+                "writes": {key: value for key, value in writes.items() if value is not _GONE},
+                "gone": [key for key, value in writes.items() if value is _GONE],
+            }
+            records.append((partition, _journal_key(partition), journal))
+            records += [(partition, key, None if v is _GONE else v) for key, v in writes.items()]
+        for partition, key, value in records[:keep]:
+            self._send(partition, key, value)
         return len(pending)
 
     def recover(self, partitions: Iterable[int]) -> None:
-        """The tables were recovered from their changelog: the writes of the last event of
+        """The tables were recovered from their changelog: the writes of the last batch of
         each of ``partitions`` (held here now) written again, as a crash may have torn
-        them, and the events the journal lists as applied skipped when read again."""
+        them, and the events the journal lists as counted skipped when read again."""
         for partition in partitions:
             self._applied.pop(partition, None)
             journal = self.store.get(_journal_key(partition))
@@ -97,7 +113,7 @@ class Journal:
                 self._send(partition, key, None)
 
     def delete(self, table: str, key: str, partitions: Iterable[int]) -> None:
-        """Delete ``key`` of ``table`` outside an event (the expiry) from the changelog
+        """Delete ``key`` of ``table`` outside a batch (the expiry) from the changelog
         ``partitions`` that may hold it, first from their journal records, so a recovery
         does not write it again."""
         full = _full_key(table, key)
@@ -122,8 +138,8 @@ class Journal:
 
 
 class TableView(MutableMapping[str, Any]):
-    """One table of the store: its keys without the prefix; during an event, with the
-    event's writes so far."""
+    """One table of the store: its keys without the prefix; during a batch, with the
+    batch's writes so far."""
 
     def __init__(self, journal: Journal, name: str) -> None:
         self._journal = journal
@@ -134,7 +150,7 @@ class TableView(MutableMapping[str, Any]):
         full = self._prefix + key
         pending = self._journal._pending
         if pending is not None and full in pending:
-            value = pending[full]
+            value = pending[full][1]
             if value is _GONE:
                 raise KeyError(key)
             return value
@@ -156,7 +172,7 @@ class TableView(MutableMapping[str, Any]):
         pending = self._journal._pending
         if not pending:
             return iter(stored)
-        mine = {k[cut:]: v for k, v in pending.items() if k.startswith(self._prefix)}
+        mine = {k[cut:]: v for k, (_, v) in pending.items() if k.startswith(self._prefix)}
         held = set(stored)
         kept = [key for key in stored if mine.get(key) is not _GONE]
         added = [key for key, value in mine.items() if value is not _GONE and key not in held]
@@ -166,14 +182,14 @@ class TableView(MutableMapping[str, Any]):
         return sum(1 for _ in self)
 
     def _write(self, full: str, value: Any) -> None:
-        pending = self._journal._pending
-        if pending is None:  # outside an event (a unit test's set-up): straight to the store
+        journal = self._journal
+        if journal._pending is None:  # outside a batch (a unit test's set-up): to the store
             if value is _GONE:
-                del self._journal.store[full]
+                del journal.store[full]
             else:
-                self._journal.store[full] = value
+                journal.store[full] = value
             return
-        pending[full] = value
+        journal._pending[full] = (journal._partition, value)
 
 
 def _full_key(table: str, key: str) -> str:
