@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo run test check new-service schemas bench bench-sustained bench-replay stack-up stack-down stack-status stack-logs
+.PHONY: help setup demo run test check new-service schemas bench bench-sustained bench-replay bench-analytics stack-up stack-down stack-status stack-logs
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
