@@ -88,6 +88,9 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     )
     before = await end_offsets(env)
     live_stock = await env.fetch("inventory", "SELECT * FROM stock ORDER BY sku, location_id")
+    # Alert states moved (out of stock, low): a rebuild builds no availability event, but
+    # must still move them.
+    assert {r["alert_state"] for r in live_stock} - {"ok"}
 
     # A database of the rebuild's name that no rebuild made is neither dropped nor used.
     await admin(env, f'CREATE DATABASE "{live_db}_rebuild"')

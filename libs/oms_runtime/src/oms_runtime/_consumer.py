@@ -140,8 +140,10 @@ class BatchProcessor:
         invalid_handlers: Mapping[str, InvalidHandler] | None = None,
         finish: BatchFinish | None = None,
         publisher: CommitPublisher | None = None,
+        rebuilding: bool = False,
     ) -> None:
         self.service = service
+        self._rebuilding = rebuilding
         self._database = database
         self._publisher = publisher
         self.committed_events = 0
@@ -289,7 +291,12 @@ class BatchProcessor:
                 unclaim,
             )
             dead.extend(invalid)
-        work = UnitOfWork(conn=conn, outbox=self._outbox(outgoing), wake_after=wake_after)
+        work = UnitOfWork(
+            conn=conn,
+            outbox=self._outbox(outgoing),
+            wake_after=wake_after,
+            rebuilding=self._rebuilding,
+        )
         failures: list[DeadLetter] = []
         if isolate:
             for item in fresh:
@@ -385,7 +392,12 @@ class BatchProcessor:
             await work.conn.execute("SAVEPOINT oms_event")
             try:
                 # Its own notes: a rolled-back attempt's notes go with it.
-                alone = UnitOfWork(conn=work.conn, outbox=work.outbox, wake_after=work.wake_after)
+                alone = UnitOfWork(
+                    conn=work.conn,
+                    outbox=work.outbox,
+                    wake_after=work.wake_after,
+                    rebuilding=work.rebuilding,
+                )
                 unanswered = await self._call(alone, [item])
                 await self._finished(alone)
                 await work.conn.execute("RELEASE SAVEPOINT oms_event")

@@ -328,6 +328,7 @@ class ServiceRuntime:
                 attempts=s.handler_attempts,
                 finish=sub.finish_step,
                 publisher=publisher,
+                rebuilding=self.rebuilding,
             )
             for sub, connection in zip(subscriptions, connections, strict=True)
         }

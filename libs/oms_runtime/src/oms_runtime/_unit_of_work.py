@@ -88,6 +88,9 @@ class UnitOfWork:
     cause: UUID | None = None
     wake_after: set[Wakeup] = field(default_factory=set)
     """Jobs to wake once the transaction commits (shared by the views of one unit)."""
+    rebuilding: bool = False
+    """Applied by ``oms rebuild``, whose outbox is emptied at the end: a step that only
+    builds events may skip them (the state it writes it must still write)."""
 
     def wake_on_commit(self, wakeup: Wakeup) -> None:
         """Wake ``wakeup``'s job once this unit commits: the work it was given is visible
@@ -119,6 +122,7 @@ class UnitOfWork:
             notes=self.notes,
             cause=cause.id,
             wake_after=self.wake_after,
+            rebuilding=self.rebuilding,
         )
 
 

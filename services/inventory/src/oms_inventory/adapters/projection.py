@@ -51,7 +51,9 @@ def _sku_lock(sku: str) -> int:
 
 
 async def publish_changes(work: UnitOfWork) -> None:
-    """The batch's finish step: one availability event per stock row its handlers changed."""
+    """The batch's finish step: one availability event per stock row its handlers changed,
+    and each row's alert state moved. A rebuild builds no event (its outbox is emptied at the
+    end; building them was most of what a rebuild of a feed cost), only the alert states."""
     conn, outbox = work.conn, work.outbox
     changed = changed_stock(work.notes)
     if not changed:
@@ -67,6 +69,11 @@ async def publish_changes(work: UnitOfWork) -> None:
     moved_alerts: list[tuple[str, str, str]] = []
     for row in rows:
         available = row["on_hand"] - row["reserved"] - row["safety_stock"]
+        state = alert_state(available, row["low_stock_threshold"])
+        if state != row["alert_state"]:
+            moved_alerts.append((row["sku"], row["location_id"], state.value))
+        if work.rebuilding:
+            continue
         key = stock_key(row["sku"], row["location_id"])
         outbox.emit(
             AvailabilityChanged(
@@ -84,11 +91,8 @@ async def publish_changes(work: UnitOfWork) -> None:
             subject=key,
             sequence=row["version"],
         )
-        state = alert_state(available, row["low_stock_threshold"])
         for alert in alerts_between(AlertState(row["alert_state"]), state):
             outbox.emit(_alert(alert, row, available, now), subject=key)
-        if state != row["alert_state"]:
-            moved_alerts.append((row["sku"], row["location_id"], state.value))
     if moved_alerts:
         await conn.execute(
             "UPDATE stock s SET alert_state = t.state"
@@ -96,7 +100,8 @@ async def publish_changes(work: UnitOfWork) -> None:
             " WHERE s.sku = t.sku AND s.location_id = t.location_id",
             *(list(column) for column in zip(*moved_alerts, strict=True)),
         )
-    await _publish_network(conn, sorted({sku for sku, _ in changed}), outbox, now)
+    if not work.rebuilding:
+        await _publish_network(conn, sorted({sku for sku, _ in changed}), outbox, now)
 
 
 async def _publish_network(
