@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from oms_runtime import RUNTIME_MIGRATIONS, apply_migrations
 from tests.support.kafka import create_topics, delete_topics
 from tests.support.processes import ServiceProcess, stop_all
 from tests.support.stack import Stack, provide_stack, start_local_stack_if_needed
@@ -67,6 +68,17 @@ class Env:
                 await conn.close()
             self.databases.append(name)
         return _with_database(self.stack.admin_dsn, name)
+
+    async def migrated_database(self, service: str, migrations: Path) -> str:
+        """The test's database of ``service`` with the runtime's and ``migrations`` applied."""
+        dsn = await self.database(service)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        assert pool is not None
+        try:
+            await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS, service: migrations})
+        finally:
+            await pool.close()
+        return dsn
 
     async def service(self, name: str, **env: str) -> ServiceProcess:
         """Start a service worker on this test's topics and database (not yet waited for)."""

@@ -38,6 +38,7 @@ from oms_runtime._http import (
     problem_responses,
 )
 from oms_runtime._import_command import DocumentImport
+from oms_runtime._locks import advisory_key
 from oms_runtime._logging import configure_logging
 from oms_runtime._openapi import check_openapi_compatibility, render_openapi
 from oms_runtime._outbox import Outbox, safe_text, write_outbox
@@ -96,6 +97,7 @@ __all__ = [
     "Subscription",
     "UnitOfWork",
     "Wakeup",
+    "advisory_key",
     "api_key_caller",
     "apply_migrations",
     "authenticate",

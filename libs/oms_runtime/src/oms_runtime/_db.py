@@ -9,6 +9,8 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from oms_runtime._locks import advisory_key
+
 __all__ = ["RUNTIME_MIGRATIONS", "MigrationRefused", "apply_migrations", "create_pool"]
 
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,7 +38,7 @@ async def apply_migrations(pool: asyncpg.Pool, directories: Mapping[str, Path]) 
     """
     applied: list[str] = []
     async with pool.acquire() as conn:
-        lock = int.from_bytes(hashlib.sha256(b"oms-migrations").digest()[:8], "big", signed=True)
+        lock = advisory_key(b"oms-migrations")
         await conn.execute("SELECT pg_advisory_lock($1)", lock)
         try:
             await conn.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -13,6 +12,7 @@ from oms_events.codec import encode, new_event
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 from oms_events.topics import topic_for_event
+from oms_runtime._locks import advisory_key
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -91,9 +91,7 @@ class Outbox:
 
 
 def _key_lock(key: bytes | None) -> int:
-    return int.from_bytes(
-        hashlib.sha256(b"oms-outbox-key:" + (key or b"")).digest()[:8], "big", signed=True
-    )
+    return advisory_key(b"oms-outbox-key:" + (key or b""))
 
 
 @dataclass(frozen=True)

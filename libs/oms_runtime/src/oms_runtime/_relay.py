@@ -9,7 +9,6 @@ period, so it rarely sends what a live writer is sending at the same moment.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from aiokafka.errors import (
 
 from oms_runtime import _metrics as metrics
 from oms_runtime._faults import kill_at
+from oms_runtime._locks import advisory_key
 from oms_runtime._outbox import NOTIFY_CHANNEL, safe_text
 from oms_runtime._retry import describe_error, retrying
 
@@ -74,9 +74,7 @@ class OutboxRelay:
         self.is_leader = False
         self.published = 0
         self._stopping = False
-        self._lock_key = int.from_bytes(
-            hashlib.sha256(f"oms-relay:{service}".encode()).digest()[:8], "big", signed=True
-        )
+        self._lock_key = advisory_key(f"oms-relay:{service}")
 
     def _on_notify(self, *_args: Any) -> None:
         self._wake.set()

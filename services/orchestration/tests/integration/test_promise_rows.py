@@ -24,11 +24,8 @@ from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime import Outbox, UnitOfWork
-from services.orchestration.tests.integration.test_saga_runs import conn
 from tests.support.inventory import HAMBURG, MUNICH, TSHIRT
 from tests.support.orchestration import SOURCING
-
-__all__ = ["conn"]
 
 PLACED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # Tuesday, 11:00 in Berlin
 THURSDAY = datetime(2026, 11, 26, 22, 59, 59, tzinfo=UTC)

@@ -4,14 +4,11 @@ allocated once, when both are held, and released to both locations."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
-import pytest
 
 from oms_events.codec import decode
-from oms_orchestration.adapters import MIGRATIONS, sagas
 from oms_orchestration.adapters import orders as order_store
+from oms_orchestration.adapters import sagas
 from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.adapters.orders import (
     AcceptedOrder,
@@ -22,28 +19,11 @@ from oms_orchestration.adapters.orders import (
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import RUNTIME_MIGRATIONS, Outbox, UnitOfWork, apply_migrations
+from oms_runtime import Outbox, UnitOfWork
 from tests.support.inventory import HAMBURG, MUG, MUNICH, TSHIRT
 from tests.support.orchestration import SOURCING
-from tests.support.world import Env
 
 BERLIN_ZONE = Point(52.52, 13.40)
-
-
-@pytest.fixture
-async def conn(env: Env) -> AsyncIterator[asyncpg.Connection]:
-    dsn = await env.database("orchestration")
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    assert pool is not None
-    try:
-        await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS, "orchestration": MIGRATIONS})
-    finally:
-        await pool.close()
-    connection = await asyncpg.connect(dsn)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 def _types(work: UnitOfWork) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from oms_events.codec import decode
@@ -14,7 +13,6 @@ from oms_order.adapters import MIGRATIONS as ORDER_MIGRATIONS
 from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome, ProviderUnavailable
 from oms_order.domain.identity import order_id_for
-from oms_runtime import RUNTIME_MIGRATIONS, apply_migrations
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import CHANNEL, encoded, order_submitted
 from tests.support.waiting import wait_for
@@ -23,14 +21,7 @@ from tests.support.world import Env
 
 @pytest.fixture
 async def sandbox(env: Env) -> AsyncIterator[SandboxPayments]:
-    dsn = await env.database("order")
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    assert pool is not None
-    try:
-        await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS, "order": ORDER_MIGRATIONS})
-    finally:
-        await pool.close()
-    provider = SandboxPayments(dsn)
+    provider = SandboxPayments(await env.migrated_database("order", ORDER_MIGRATIONS))
     try:
         yield provider
     finally:

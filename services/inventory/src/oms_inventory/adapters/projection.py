@@ -8,7 +8,6 @@ per key on the compacted topic is the current one.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import asyncpg
@@ -25,7 +24,7 @@ from oms_events.registry import EventPayload
 from oms_events.values import LocationType
 from oms_inventory.adapters.stock import changed_stock
 from oms_inventory.domain.alerts import Alert, AlertState, alert_state, alerts_between
-from oms_runtime import Outbox, UnitOfWork
+from oms_runtime import Outbox, UnitOfWork, advisory_key
 
 __all__ = ["NETWORK", "emit_for_order", "publish_changes", "stock_key"]
 
@@ -45,9 +44,7 @@ def emit_for_order(outbox: Outbox, payload: AtLocation, order_id: str) -> None:
 
 
 def _sku_lock(sku: str) -> int:
-    return int.from_bytes(
-        hashlib.sha256(b"oms-stock-sku:" + sku.encode()).digest()[:8], "big", signed=True
-    )
+    return advisory_key(f"oms-stock-sku:{sku}")
 
 
 async def publish_changes(work: UnitOfWork) -> None:

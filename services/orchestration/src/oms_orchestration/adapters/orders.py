@@ -13,6 +13,7 @@ import asyncpg
 from oms_events.values import DeliveryMethod
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line, OrderToSource
+from oms_runtime import advisory_key
 
 __all__ = [
     "AcceptedOrder",
@@ -158,12 +159,30 @@ async def save_availability(
         if available <= 0 < s.available and key not in came_back:
             came_back.append(key)
         current[key] = (s.available, s.sequence)
+    # Held to commit: a transaction sourcing these SKUs now waits and sees the stock, and
+    # one that read them before has committed its backorder before the caller looks for it.
+    await _lock_skus(conn, "pg_advisory_xact_lock", [sku for sku, _ in came_back])
     return came_back
+
+
+async def _lock_skus(conn: asyncpg.Connection, function: str, skus: Sequence[str]) -> None:
+    """Take ``function``'s lock of each SKU, in one order everywhere."""
+    if skus:
+        await conn.execute(
+            f"SELECT {function}(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
+            sorted({advisory_key(f"oms-sourcing-sku:{sku}") for sku in skus}),
+        )
 
 
 async def availability_of(
     conn: asyncpg.Connection, skus: Sequence[str]
 ) -> dict[tuple[str, str], int]:
+    """Units available per (location, sku), read under a shared lock of each SKU held to the
+    end of the transaction: a transaction in which one of them comes back waits for this one
+    to commit before it looks for the orders waiting on it (see :func:`save_availability`).
+    The read is a statement of its own, after the lock, so it sees what a transaction it
+    waited for committed."""
+    await _lock_skus(conn, "pg_advisory_xact_lock_shared", skus)
     rows = await conn.fetch(
         "SELECT sku, location_id, available FROM availability WHERE sku = ANY($1::text[])",
         list(skus),

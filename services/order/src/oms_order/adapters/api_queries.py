@@ -3,13 +3,14 @@ them (the order, its lines and its timeline)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+
+from oms_runtime import advisory_key
 
 __all__ = [
     "StoredOrder",
@@ -45,9 +46,9 @@ class StoredOrder:
 async def lock_idempotency_key(conn: asyncpg.Connection, channel: str, key: str) -> None:
     """Serialise requests with the same key until this transaction ends: a concurrent retry
     waits, then finds the stored answer."""
-    digest = hashlib.sha256(f"oms-http-idempotency\x1f{channel}\x1f{key}".encode()).digest()
     await conn.execute(
-        "SELECT pg_advisory_xact_lock($1)", int.from_bytes(digest[:8], "big", signed=True)
+        "SELECT pg_advisory_xact_lock($1)",
+        advisory_key(f"oms-http-idempotency\x1f{channel}\x1f{key}"),
     )
 
 
