@@ -7,6 +7,7 @@ Topics: ``oms.inventory`` and ``oms.availability`` (inventory service, keyed
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "StockAdjusted",
     "StockAdjustment",
     "StockCommitted",
+    "StockDayClosed",
     "StockReceived",
     "StockReserved",
     "StockSnapshot",
@@ -232,6 +234,23 @@ class OutOfStock(AtLocation):
 @event("BackInStock")
 class BackInStock(AtLocation):
     available: Quantity
+
+
+@event("StockDayClosed")
+class StockDayClosed(AtLocation):
+    """The stock of one SKU at one location as a UTC day closed, once per day: the history of
+    stock levels that the compacted availability topic does not keep (inventory turnover
+    divides the units moved by the average of these).
+
+    Read by the inventory service's day-close sweep at most one sweep interval after
+    midnight (``taken_at``); units that moved in between are in the next day's figures."""
+
+    day: date
+    on_hand: StockQuantity
+    reserved: StockQuantity
+    in_transit: StockQuantity
+    quarantined: StockQuantity
+    taken_at: UtcDatetime
 
 
 @event("InventoryDiscrepancyReported")

@@ -154,6 +154,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "ReservationExpired",
             "StockCommitted",
             "StockAdjusted",
+            "StockDayClosed",
             "LowStock",
             "OutOfStock",
             "BackInStock",
