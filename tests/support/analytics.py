@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 
 from oms_events.codec import encode, new_event
@@ -14,7 +14,7 @@ from oms_events.fulfilment import (
     ShipmentShipped,
     ShippedParcel,
 )
-from oms_events.inventory import BackInStock, OutOfStock, StockCommitted
+from oms_events.inventory import BackInStock, OutOfStock, StockCommitted, StockDayClosed
 from oms_events.orders import (
     Customer,
     HoldReason,
@@ -205,6 +205,20 @@ def out_of_stock(sku: str, location: str, since: datetime) -> OutOfStock:
 
 def back_in_stock(sku: str, location: str, available: int = 5) -> BackInStock:
     return BackInStock(sku=sku, location_id=location, available=available)
+
+
+def day_closed(sku: str, location: str, day: int, on_hand: int) -> StockDayClosed:
+    """The stock of 2026-11-<day> as the day closed (read a second after midnight)."""
+    return StockDayClosed(
+        sku=sku,
+        location_id=location,
+        day=date(2026, 11, day),
+        on_hand=on_hand,
+        reserved=0,
+        in_transit=0,
+        quarantined=0,
+        taken_at=at("00:00:01", day + 1),
+    )
 
 
 def stock_committed(sku: str, location: str, order_id: str, quantity: int) -> StockCommitted:

@@ -3,15 +3,17 @@ stock-out once by its start, each commit once, time counted on event time up to 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from oms_analytics.domain.expiry import Retention, stock_expired
 from oms_analytics.domain.stock import StockFacts, StockOut
 from oms_analytics.domain.windows import Granularity, window_of
 from oms_analytics.service_layer.stock import Stock, StockWindow
 from tests.support.analytics import (
     at,
     back_in_stock,
+    day_closed,
     envelope,
     out_of_stock,
     stock_committed,
@@ -72,6 +74,7 @@ def test_time_out_of_stock_per_hour_and_day_with_one_still_under_way() -> None:
             "stock_outs": 2,
             "seconds_out_of_stock": 1200.0 + 3600.0 + 1200.0 + 1200.0,
             "units_moved": 0,
+            "closing_on_hand": None,  # no close read
         }
     ]
     assert stock.out_of_stock() == {
@@ -126,3 +129,77 @@ def test_stock_facts_round_trip_and_a_back_in_stock_before_its_start() -> None:
     assert facts.committed("res-1/sh-1", window_of(at("09:10"), Granularity.HOUR), 2)
     assert StockFacts.from_dict(facts.to_dict()) == facts
     assert StockOut(at("09:00")).seconds_within(at("09:00"), at("10:00"), at("09:30")) == 1800.0
+
+
+def test_days_closed_give_the_closing_stock_and_the_turnover_over_a_range() -> None:
+    """Hamburg closes three days with 10, 20 and 30 T-shirts on hand and ships 12 in them:
+    the average on hand is 20, the turnover 0.6, the days of supply 3 / 0.6 = 5."""
+    stock, clock = _stock()
+    for day, on_hand in ((23, 10), (24, 20), (25, 30)):
+        assert _record(
+            stock, clock, day_closed("SKU-1", HAM, day, on_hand), at("00:00:01", day + 1)
+        )
+    # Read again (a redelivery, a second close of a day): nothing changes.
+    assert not _record(stock, clock, day_closed("SKU-1", HAM, 24, 99), at("00:00:02", 25))
+    _record(stock, clock, stock_committed("SKU-1", HAM, "O1", 5), at("10:05", 23))
+    _record(stock, clock, stock_committed("SKU-1", HAM, "O2", 7), at("16:30", 25))
+    _record(stock, clock, stock_committed("SKU-1", HAM, "O3", 4), at("09:00", 26))
+    _record(stock, clock, stock_committed("SKU-2", MUC, "O4", 2), at("11:00", 24))  # never closed
+
+    days = stock.report(StockWindow.DAY, date(2026, 11, 23), date(2026, 11, 25))["windows"]
+    assert [(w["day"][8:], w["sku"], w["units_moved"], w["closing_on_hand"]) for w in days] == [
+        ("23", "SKU-1", 5, 10),
+        ("24", "SKU-1", 0, 20),
+        ("24", "SKU-2", 2, None),
+        ("25", "SKU-1", 7, 30),
+    ]
+    assert "closing_on_hand" not in stock.report(StockWindow.HOUR)["windows"][0]
+
+    report = stock.turnover(date(2026, 11, 23), date(2026, 11, 25))
+    assert (report["from"], report["to"]) == ("2026-11-23", "2026-11-25")
+    assert report["items"] == [
+        {
+            "sku": "SKU-1",
+            "location": HAM,
+            "days_closed": 3,
+            "average_on_hand": 20.0,
+            "units_moved": 12,
+            "turnover": 0.6,
+            "days_of_supply": 5.0,
+        },
+        {
+            "sku": "SKU-2",
+            "location": MUC,
+            "days_closed": 0,
+            "average_on_hand": None,
+            "units_moved": 2,
+            "turnover": None,
+            "days_of_supply": None,
+        },
+    ]
+    # By default every day known (23 to 26: the 26th moved 4, closed nothing); filtered.
+    everything = stock.turnover(sku="SKU-1")
+    assert (everything["from"], everything["to"]) == ("2026-11-23", "2026-11-26")
+    [item] = everything["items"]
+    assert (item["units_moved"], item["turnover"], item["days_of_supply"]) == (16, 0.8, 5.0)
+    assert stock.turnover(date(2026, 11, 27), date(2026, 11, 28))["items"] == []
+    assert Stock({}, Clock()).turnover() == {
+        "from": None,
+        "to": None,
+        "sku": None,
+        "location": None,
+        "as_of": None,
+        "items": [],
+    }
+
+
+def test_a_day_closed_round_trips_and_keeps_a_quiet_key_from_expiring() -> None:
+    facts = StockFacts()
+    assert facts.closed(date(2026, 11, 24), 7)
+    assert not facts.closed(date(2026, 11, 24), 8)
+    assert StockFacts.from_dict(facts.to_dict()) == facts
+    # Kept before days were closed: none.
+    assert StockFacts.from_dict({"stock_outs": [], "moved": {}, "commits": []}).closing == {}
+    retention = Retention(days=timedelta(days=2), minutes=timedelta(minutes=10))
+    assert not stock_expired(facts, retention, at("12:00", 26))  # closed the 24th, ends the 25th
+    assert stock_expired(facts, retention, at("00:00:01", 28))

@@ -19,6 +19,7 @@ from tests.support.analytics import (
     at,
     back_in_stock,
     completed,
+    day_closed,
     fulfilment_created,
     fulfilment_rejected,
     out_of_stock,
@@ -220,6 +221,7 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
         (shipped("A3", at("10:55"), HAM), at("10:55")),
     ]
     inventory = [
+        (day_closed("SKU-2", MUC, 23, 10), at("00:00:01")),  # the day before, 10 on hand
         (out_of_stock("SKU-1", HAM, at("09:40")), at("09:40")),
         (stock_committed("SKU-2", MUC, "O1", 3), at("10:05")),
         (back_in_stock("SKU-1", HAM), at("11:10")),
@@ -239,7 +241,7 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     await send_timed(env, "oms.sourcing", sourcing)
     await send_timed(env, "oms.shipments", shipments)
     await send_timed(env, "oms.inventory", inventory[:2])
-    await _until_read(worker, orders=5, sourcing=10, shipments=8, inventory=8)
+    await _until_read(worker, orders=5, sourcing=10, shipments=8, inventory=9)
 
     hours = await _report(worker, "/v1/kpis/locations", window="hour")
     assert hours["location"] is None and hours["late_events_dropped"] == 0
@@ -285,11 +287,27 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     assert stock_hours["windows"] == EXPECTED_STOCK_HOURS
     stock_days = await _report(worker, "/v1/reports/stock", location=MUC)
     assert stock_days["windows"] == [
+        {"day": "2026-11-23", "sku": "SKU-2", "location": MUC, "stock_outs": 0,
+         "seconds_out_of_stock": 0.0, "units_moved": 0, "closing_on_hand": 10},
         {"day": "2026-11-24", "sku": "SKU-2", "location": MUC, "stock_outs": 0,
-         "seconds_out_of_stock": 0.0, "units_moved": 5},
+         "seconds_out_of_stock": 0.0, "units_moved": 5, "closing_on_hand": None},
         {"day": "2026-11-24", "sku": "SKU-3", "location": MUC, "stock_outs": 1,
-         "seconds_out_of_stock": 1200.0, "units_moved": 0},
+         "seconds_out_of_stock": 1200.0, "units_moved": 0, "closing_on_hand": None},
     ]  # fmt: skip
+    # Two days (the 23rd closed with 10, the 24th moved 5): 5 / 10 turns, 2 / 0.5 days.
+    turnover = await _report(worker, "/v1/reports/stock/turnover", sku="SKU-2")
+    assert (turnover["from"], turnover["to"]) == ("2026-11-23", "2026-11-24")
+    assert turnover["items"] == [
+        {"sku": "SKU-2", "location": MUC, "days_closed": 1, "average_on_hand": 10.0,
+         "units_moved": 5, "turnover": 0.5, "days_of_supply": 4.0},
+    ]  # fmt: skip
+    turnover_csv = await _report(worker, "/v1/reports/stock/turnover", format="csv")
+    assert turnover_csv.splitlines() == [
+        "sku,location,days_closed,average_on_hand,units_moved,turnover,days_of_supply",
+        f"SKU-2,{MUC},1,10.0,5,0.5,4.0",
+    ]
+    status, problem = await _get(worker, "/v1/reports/stock/turnover", to="24-11-2026")
+    assert status == 400 and problem["errors"][0]["field"] == "to"
     out = await _report(worker, "/v1/reports/stock/out")
     assert out["out_of_stock"] == [
         {"sku": "SKU-1", "location": HAM, "since": "2026-11-24T11:50:00Z", "seconds": 1800.0},
@@ -315,17 +333,19 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     assert await _report(restarted, "/v1/kpis/locations", window="hour") == hours
     assert await _report(restarted, "/v1/reports/stock", window="hour") == stock_hours
     assert await _report(restarted, "/v1/reports/stock/out") == out
+    assert await _report(restarted, "/v1/reports/stock/turnover", sku="SKU-2") == turnover
 
     restarted.stop()
     _, _, before_replay = await _stored_location_days(env)
 
     replay = await env.service("analytics", OMS_GROUP_SUFFIX=f"-{env.run}-replay", **HISTORY)
     await replay.wait_ready()
-    await _until_read(replay, orders=5, sourcing=10, shipments=8, inventory=8)
+    await _until_read(replay, orders=5, sourcing=10, shipments=8, inventory=9)
     # The replay writes the same rows again.
     await _location_history(env, written_after=before_replay)
     await _location_history_is_the_live_report(replay)
     assert await _report(replay, "/v1/kpis/locations", window="hour") == hours
     assert await _report(replay, "/v1/kpis", window="minute", location=HAM) == minutes
     assert await _report(replay, "/v1/reports/stock", window="hour") == stock_hours
+    assert await _report(replay, "/v1/reports/stock/turnover", sku="SKU-2") == turnover
     assert await _report(replay, "/v1/reports/stock/out") == out

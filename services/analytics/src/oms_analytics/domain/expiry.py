@@ -151,11 +151,14 @@ def stay_expired(stay: Stay, retention: Retention, now: datetime | None) -> bool
 
 
 def stock_expired(facts: StockFacts, retention: Retention, now: datetime | None) -> bool:
-    """Nothing under way, and its latest stock-out's end and its latest commit's hour more
-    than the retention ago."""
+    """Nothing under way, and its latest stock-out's end, its latest commit's hour and its
+    latest closed day more than the retention ago."""
     if facts.current is not None:
         return False
     ends = [out.until for out in facts.stock_outs]
     hours = [datetime.fromisoformat(hour) + timedelta(hours=1) for hour in facts.moved]
-    latest = _latest(*ends, *hours)
+    days = [
+        datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1) for day in facts.closing
+    ]
+    latest = _latest(*ends, *hours, *days)
     return latest is not None and _past(latest, retention.days, now)

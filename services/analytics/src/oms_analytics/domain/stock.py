@@ -1,5 +1,6 @@
-"""One SKU at one location: its stock-outs (from ``OutOfStock`` to ``BackInStock``) and the
-units it moved (``StockCommitted``, each commit once), on event time.
+"""One SKU at one location: its stock-outs (from ``OutOfStock`` to ``BackInStock``), the
+units it moved (``StockCommitted``, each commit once) and its stock on hand as each UTC day
+closed (``StockDayClosed``, each day once), on event time.
 
 A stock-out is known by its start (``OutOfStock.since``), so a redelivered or replayed
 ``OutOfStock`` adds nothing; ``BackInStock`` ends the stock-out under way at its event time
@@ -11,7 +12,7 @@ of a window are computed from the stock-outs as they stand, so a late event corr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from oms_analytics.domain.moments import from_stored, stored
@@ -41,6 +42,8 @@ class StockFacts:
     """Units committed (shipped) per event-time moment's hour, ``2026-11-24T09:00:00+00:00``."""
     commits: set[str] = field(default_factory=set)
     """``<reservation id>/<shipment id>`` of every commit counted."""
+    closing: dict[str, int] = field(default_factory=dict)
+    """Units on hand as each UTC day closed, per day, ``2026-11-24``."""
 
     @property
     def current(self) -> StockOut | None:
@@ -73,11 +76,20 @@ class StockFacts:
         self.moved[key] = self.moved.get(key, 0) + units
         return True
 
+    def closed(self, day: date, on_hand: int) -> bool:
+        """Whether this is the first close of ``day`` read: its stock on hand is then kept."""
+        key = day.isoformat()
+        if key in self.closing:
+            return False
+        self.closing[key] = on_hand
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "stock_outs": [[stored(s.since), stored(s.until)] for s in self.stock_outs],
             "moved": dict(self.moved),
             "commits": sorted(self.commits),
+            "closing": dict(self.closing),
         }
 
     @classmethod
@@ -91,4 +103,6 @@ class StockFacts:
             stock_outs=outs,
             moved={str(k): int(v) for k, v in data["moved"].items()},
             commits=set(data["commits"]),
+            # Values kept before days were closed have none.
+            closing={str(k): int(v) for k, v in data.get("closing", {}).items()},
         )

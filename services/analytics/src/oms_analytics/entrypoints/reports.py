@@ -102,6 +102,11 @@ def register_views(
             report = stock.report(window, *_days(request), *_stock_filters(request))
             return _answer(self, request, report, report["windows"])
 
+    class Turnover(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = stock.turnover(*_days(request), *_stock_filters(request))
+            return _answer(self, request, report, report["items"])
+
     class OutOfStockNow(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
             report = stock.out_of_stock(*_stock_filters(request))
@@ -179,6 +184,7 @@ def register_views(
     app.page("/v1/reports/daily/locations/history")(LocationHistoryDaily)
     app.page("/v1/reports/stock")(StockReport)
     app.page("/v1/reports/stock/out")(OutOfStockNow)
+    app.page("/v1/reports/stock/turnover")(Turnover)
     app.page("/v1/reports/reconciliation")(Reconciliation)
     app.page("/v1/reports/reconciliation/exceptions")(Exceptions)
     app.page("/v1/reports/reconciliation/history")(HistoryReconciliation)

@@ -1,6 +1,7 @@
-"""The stock use case: ``OutOfStock``, ``BackInStock`` and ``StockCommitted`` from
-oms.inventory kept per SKU and location; stock-outs, time out of stock and units moved per
-hour or day, and what is out of stock now.
+"""The stock use case: ``OutOfStock``, ``BackInStock``, ``StockCommitted`` and
+``StockDayClosed`` from oms.inventory kept per SKU and location; stock-outs, time out of
+stock, units moved per hour or day with each day's closing stock, the inventory turnover over
+a range of days, and what is out of stock now.
 
 "Now" is event time: the latest event time read on oms.inventory (``now`` given to each
 query), so a replay gives the same figures and a stock-out under way is counted up to the
@@ -22,12 +23,12 @@ from oms_analytics.domain.stock import StockFacts
 from oms_analytics.domain.windows import Granularity, Window, window_of
 from oms_analytics.service_layer.sweeping import Sweep
 from oms_events.envelope import Envelope
-from oms_events.inventory import BackInStock, OutOfStock, StockCommitted
+from oms_events.inventory import BackInStock, OutOfStock, StockCommitted, StockDayClosed
 from oms_events.registry import EventPayload
 
 __all__ = ["STOCK_TRACKED", "Stock", "StockWindow"]
 
-STOCK_TRACKED = (OutOfStock, BackInStock, StockCommitted)
+STOCK_TRACKED = (OutOfStock, BackInStock, StockCommitted, StockDayClosed)
 
 
 class StockWindow(StrEnum):
@@ -57,6 +58,8 @@ class Stock:
                 commit_id = f"{payload.reservation_id}/{payload.shipment_id}"
                 hour = window_of(envelope.time, Granularity.HOUR)
                 changed = facts.committed(commit_id, hour, payload.quantity)
+            case StockDayClosed():
+                changed = facts.closed(payload.day, payload.on_hand)
         if changed:
             self.stock[key] = facts.to_dict()
         return changed
@@ -71,11 +74,12 @@ class Stock:
     ) -> dict[str, Any]:
         """Per window (hour or UTC day, from ``first`` to ``last`` inclusive), SKU and
         location, oldest first: stock-outs begun, seconds out of stock within the window and
-        units moved; only windows with any of them."""
+        units moved, and a day's stock on hand at its close; only windows with any of them."""
         now = self.now()
         since = datetime.combine(first, time(), UTC) if first else None
         until = datetime.combine(last + timedelta(days=1), time(), UTC) if last else None
         rows: dict[tuple[datetime, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+        closings: dict[tuple[datetime, str, str], int] = {}
         for (item, place), facts in self._items(sku, location):
             for start, figures in _hours(facts, now, since, until):
                 if (since is not None and start < since) or (until is not None and start >= until):
@@ -85,6 +89,11 @@ class Stock:
                 row = rows[(start, item, place)]
                 for n, value in enumerate(figures):
                     row[n] += value
+            if window is StockWindow.DAY:
+                for day, on_hand in _days_closed(facts, first, last):
+                    key = (datetime.combine(day, time(), UTC), item, place)
+                    closings[key] = on_hand
+                    rows.setdefault(key, [0, 0.0, 0])
         return {
             "window": str(window),
             "from": first.isoformat() if first else None,
@@ -100,9 +109,66 @@ class Stock:
                     "stock_outs": int(outs),
                     "seconds_out_of_stock": seconds,
                     "units_moved": int(moved),
+                    **(
+                        {"closing_on_hand": closings.get((start, item, place))}
+                        if window is StockWindow.DAY
+                        else {}
+                    ),
                 }
                 for (start, item, place), (outs, seconds, moved) in sorted(rows.items())
             ],
+        }
+
+    def turnover(
+        self,
+        first: date | None = None,
+        last: date | None = None,
+        sku: str | None = None,
+        location: str | None = None,
+    ) -> dict[str, Any]:
+        """Per SKU and location over the UTC days ``first`` to ``last`` inclusive (by default
+        every day known): units moved, the average stock on hand of the days closed, the
+        turnover (units moved / average on hand) and the days of supply (the range's days /
+        turnover); a figure with nothing to divide by is None."""
+        items = list(self._items(sku, location))
+        known = sorted(
+            {day for _, facts in items for day in facts.closing}
+            | {hour[:10] for _, facts in items for hour in facts.moved}
+        )
+        first = first or (date.fromisoformat(known[0]) if known else None)
+        last = last or (date.fromisoformat(known[-1]) if known else None)
+        rows = []
+        if first is not None and last is not None and first <= last:
+            period = (last - first).days + 1
+            for (item, place), facts in items:
+                on_hand = [units for _, units in _days_closed(facts, first, last)]
+                moved = sum(
+                    units
+                    for hour, units in facts.moved.items()
+                    if first <= date.fromisoformat(hour[:10]) <= last
+                )
+                if not on_hand and not moved:
+                    continue
+                average = sum(on_hand) / len(on_hand) if on_hand else None
+                turns = moved / average if average else None
+                rows.append(
+                    {
+                        "sku": item,
+                        "location": place,
+                        "days_closed": len(on_hand),
+                        "average_on_hand": average,
+                        "units_moved": moved,
+                        "turnover": turns,
+                        "days_of_supply": period / turns if turns else None,
+                    }
+                )
+        return {
+            "from": first.isoformat() if first else None,
+            "to": last.isoformat() if last else None,
+            "sku": sku,
+            "location": location,
+            "as_of": utc_iso(self.now()) if self.now() else None,
+            "items": sorted(rows, key=lambda r: (r["sku"], r["location"])),
         }
 
     def expire(self, retention: Retention, sweep: Sweep) -> Iterator[None]:
@@ -166,6 +232,16 @@ def _hours(
     for start, units in facts.moved.items():
         hours[datetime.fromisoformat(start)][2] += units
     yield from hours.items()
+
+
+def _days_closed(
+    facts: StockFacts, first: date | None, last: date | None
+) -> Iterator[tuple[date, int]]:
+    """The days closed from ``first`` to ``last`` (each optional) with their stock on hand."""
+    for key, on_hand in facts.closing.items():
+        day = date.fromisoformat(key)
+        if (first is None or day >= first) and (last is None or day <= last):
+            yield day, on_hand
 
 
 def _period(window: StockWindow, start: datetime) -> dict[str, str]:
