@@ -167,7 +167,7 @@ class Stock:
             "to": last.isoformat() if last else None,
             "sku": sku,
             "location": location,
-            "as_of": utc_iso(self.now()) if self.now() else None,
+            "as_of": utc_iso(now) if (now := self.now()) else None,
             "items": sorted(rows, key=lambda r: (r["sku"], r["location"])),
         }
 
