@@ -1,0 +1,170 @@
+"""Orders placed while the services are hurt, checked afterwards the way Jepsen checks a run.
+
+Order, two inventory workers, two orchestration workers and notification run as OS processes
+on the real broker and database. While 120 one-unit orders for a SKU with 60 units stream in:
+an inventory worker is SIGKILLed mid-stream and started again; an orchestration worker is
+SIGSTOPped past its session timeout (its partitions move while it may hold a batch open) and
+then woken; the order service's database connections are all terminated, as a restarted
+PostgreSQL would drop them. Afterwards: every order reached exactly one final state, the
+services agree on which orders were released, the stock balances (exactly 60 held, never more),
+nothing was dead-lettered, and each customer was told each change exactly once.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from oms_order.domain.identity import order_id_for
+from tests.support.inventory import HAMBURG, TSHIRT, feed, import_catalogue, receipt, send
+from tests.support.orchestration import SOURCING, write_sourcing
+from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.smtp import SmtpServer
+from tests.support.waiting import wait_for
+from tests.support.world import Env
+
+pytestmark = pytest.mark.integration
+
+ORDERS = 120
+UNITS = 60
+SESSION_TIMEOUT_S = 6  # the shortest the runtime allows: the stopped worker is out after it
+FINAL = ("RELEASED", "BACKORDERED")
+
+
+async def _released_in_orchestration(env: Env) -> int:
+    rows = await env.fetch("orchestration", "SELECT count(*) AS n FROM fulfilment_orders")
+    return int(rows[0]["n"])
+
+
+async def _statuses(env: Env) -> Counter[str]:
+    rows = await env.fetch("order", "SELECT status, count(*) AS n FROM orders GROUP BY 1")
+    return Counter({r["status"]: int(r["n"]) for r in rows})
+
+
+async def _place(env: Env, first: int, last: int) -> None:
+    await send(
+        env,
+        "oms.channel-order-intake",
+        [
+            (f"{CHANNEL}:F-{n}", encoded(order_submitted(f"F-{n}", lines=[(TSHIRT, 1)])))
+            for n in range(first, last)
+        ],
+    )
+
+
+async def test_orders_through_killed_stopped_and_disconnected_services_end_once_each(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    await import_catalogue(env, tmp_path)
+    session = {"OMS_KAFKA_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
+    sourcing = write_sourcing(tmp_path, SOURCING)
+    order = await env.service("order")
+    inventory = [await env.service("inventory", **session) for _ in range(2)]
+    orchestration = [
+        await env.service("orchestration", OMS_SOURCING_CONFIG=sourcing, **session)
+        for _ in range(2)
+    ]
+    notification = await env.service("notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1")
+    for service in (order, *inventory, *orchestration, notification):
+        await service.wait_ready()
+    await feed(env, receipt("rcv-f", TSHIRT, HAMBURG, UNITS))
+
+    async def stock_seen() -> bool:
+        rows = await env.fetch(
+            "orchestration",
+            "SELECT available FROM availability WHERE sku = $1 AND location_id = $2",
+            TSHIRT,
+            HAMBURG,
+        )
+        return bool(rows) and rows[0]["available"] == UNITS
+
+    await wait_for(stock_seen, what="orchestration to see the T-shirts")
+
+    # A third of the orders, then an inventory worker dies mid-stream and comes back.
+    await _place(env, 0, ORDERS // 3)
+    inventory[0].kill()
+    assert inventory[0].wait_exit() != 0
+    inventory[0] = await env.service("inventory", **session)
+
+    # The next third while an orchestration worker is frozen past its session timeout.
+    partitions = sum([(await o.wait_ready())["assigned_partitions"] for o in orchestration])
+    stopped, survivor = orchestration
+    stopped.kill(signal.SIGSTOP)
+    try:
+        await _place(env, ORDERS // 3, 2 * ORDERS // 3)
+
+        async def moved() -> bool:
+            report = await survivor.health()
+            return bool(report) and report["assigned_partitions"] == partitions
+
+        await wait_for(moved, timeout=6 * SESSION_TIMEOUT_S, what="the frozen worker's partitions")
+    finally:
+        stopped.kill(signal.SIGCONT)
+
+    # The last third after every connection of the order service's database is dropped.
+    dropped = await env.fetch(
+        "order",
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    assert dropped[0]["n"] > 0
+    await _place(env, 2 * ORDERS // 3, ORDERS)
+
+    async def all_final() -> Counter[str] | None:
+        counted = await _statuses(env)
+        return counted if sum(counted[s] for s in FINAL) == ORDERS else None
+
+    statuses = await wait_for(all_final, timeout=120, what=f"{ORDERS} orders in a final state")
+    assert statuses == Counter({"RELEASED": UNITS, "BACKORDERED": ORDERS - UNITS})
+    await _the_services_agree(env)
+    await _the_stock_balances(env)
+
+    async def everyone_told() -> list[str] | None:
+        subjects = smtp.sink.subjects()
+        confirmed = [s for s in subjects if s.endswith("ist bestätigt")]
+        return subjects if len(confirmed) == ORDERS else None
+
+    subjects = await wait_for(everyone_told, timeout=90, what="every order's confirmation sent")
+    repeated = {s: n for s, n in Counter(subjects).items() if n > 1}
+    assert repeated == {}, repeated
+    for service in (order, *inventory, *orchestration, notification):
+        assert (await env.fetch(service.name, "SELECT count(*) AS n FROM oms_dead_letters"))[0][
+            "n"
+        ] == 0, service.name
+
+
+async def _the_services_agree(env: Env) -> None:
+    """The orders the order service released are the ones orchestration released, each once,
+    and the ones inventory holds stock for."""
+    released = {
+        r["order_id"]
+        for r in await env.fetch("order", "SELECT order_id FROM orders WHERE status = 'RELEASED'")
+    }
+    assert released <= {order_id_for(CHANNEL, f"F-{n}") for n in range(ORDERS)}
+    fulfilment = await env.fetch("orchestration", "SELECT order_id FROM fulfilment_orders")
+    assert sorted(r["order_id"] for r in fulfilment) == sorted(released)
+    sagas = await env.fetch("orchestration", "SELECT state, count(*) AS n FROM sagas GROUP BY 1")
+    assert sum(r["n"] for r in sagas) == ORDERS
+    held = await env.fetch("inventory", "SELECT order_id FROM reservations WHERE status = 'held'")
+    assert sorted(r["order_id"] for r in held) == sorted(released)
+
+
+async def _the_stock_balances(env: Env) -> None:
+    [stock] = await env.fetch(
+        "inventory",
+        "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",
+        TSHIRT,
+        HAMBURG,
+    )
+    assert (stock["on_hand"], stock["reserved"]) == (UNITS, UNITS)
+    movements = await env.fetch(
+        "inventory",
+        "SELECT sum(on_hand_delta) AS on_hand, sum(reserved_delta) AS reserved"
+        " FROM stock_movements WHERE sku = $1 AND location_id = $2",
+        TSHIRT,
+        HAMBURG,
+    )
+    assert tuple(movements[0]) == (UNITS, UNITS)  # the ledger adds up to the row
