@@ -5,12 +5,10 @@ whichever locks the SKU first, the order is sourced, never left backordered with
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from asyncpg.transaction import Transaction
 
 from oms_events.codec import decode
 from oms_orchestration.adapters import orders as order_store
@@ -26,9 +24,9 @@ from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime import Outbox, UnitOfWork
+from tests.support.concurrency import second_while_first_open
 from tests.support.inventory import HAMBURG, TSHIRT
 from tests.support.orchestration import SOURCING
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -83,32 +81,6 @@ async def _source(orchestrator: Orchestrator, conn: asyncpg.Connection) -> UnitO
     return work
 
 
-async def _then(
-    first: Transaction,
-    observer: asyncpg.Connection,
-    conn: asyncpg.Connection,
-    step: Callable[[], Awaitable[UnitOfWork]],
-) -> UnitOfWork:
-    """Run ``step`` in a transaction on ``conn`` while ``first`` is open; once it waits for a
-    lock (or has ended without), commit ``first``; what ``step`` wrote."""
-
-    async def second() -> UnitOfWork:
-        async with conn.transaction():
-            return await step()
-
-    task = asyncio.create_task(second())
-
-    async def settled() -> bool:
-        state = await observer.fetchval(
-            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", conn.get_server_pid()
-        )
-        return task.done() or state == "Lock"
-
-    await wait_for(settled, timeout=10, what="the second transaction to wait or end")
-    await first.commit()
-    return await asyncio.wait_for(task, timeout=30)
-
-
 async def test_stock_back_while_the_backorder_is_written_waits_and_sources_it(
     connections: list[asyncpg.Connection],
 ) -> None:
@@ -119,7 +91,9 @@ async def test_stock_back_while_the_backorder_is_written_waits_and_sources_it(
     sourced = await _source(orchestrator, ordering)
     assert _types(sourced)[-1] == "OrderBackordered"  # no stock anywhere yet
 
-    restocked = await _then(first, observer, restocking, lambda: _restock(orchestrator, restocking))
+    restocked = await second_while_first_open(
+        first, observer, restocking, lambda: _restock(orchestrator, restocking)
+    )
     assert _types(restocked) == ["SourcingDecided", "ReserveStock"]
     saga = await observer.fetchrow("SELECT state, backordered FROM sagas WHERE order_id = 'ord-1'")
     assert saga is not None and saga["state"] == "sourcing" and saga["backordered"] == "[]"
@@ -135,5 +109,7 @@ async def test_an_order_sourced_while_stock_comes_back_waits_and_takes_it(
     restocked = await _restock(orchestrator, restocking)
     assert _types(restocked) == []  # nobody was waiting yet
 
-    sourced = await _then(first, observer, ordering, lambda: _source(orchestrator, ordering))
+    sourced = await second_while_first_open(
+        first, observer, ordering, lambda: _source(orchestrator, ordering)
+    )
     assert _types(sourced) == ["SourcingDecided", "ReserveStock"]

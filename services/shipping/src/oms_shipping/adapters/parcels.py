@@ -147,7 +147,18 @@ async def complete_deliveries(conn: asyncpg.Connection, shipment_ids: Sequence[s
     their work moves to DELIVERED once it is SHIPPED (its last parcels left) and every parcel
     of it is delivered. Work shipped to a pickup store is not delivered to its customer
     there: it waits, SHIPPED, for the store to receive it, and its shipment is not
-    delivered."""
+    delivered.
+
+    The parcels of one shipment are scanned on different partitions (keyed by tracking
+    number), so their last two can be delivered in two transactions at once, each seeing the
+    other's parcel not yet delivered. The work is locked first, in a statement of its own: the
+    second transaction waits for the first to commit, then sees both parcels delivered."""
+    await conn.execute(
+        "SELECT 1 FROM fulfilment_orders WHERE fulfilment_order_id IN"
+        " (SELECT fulfilment_order_id FROM parcels WHERE shipment_id = ANY($1))"
+        " ORDER BY fulfilment_order_id FOR UPDATE",
+        list(shipment_ids),
+    )
     rows = await conn.fetch(
         "WITH done AS (SELECT p.shipment_id, p.fulfilment_order_id FROM parcels p"
         "  JOIN fulfilment_orders f USING (fulfilment_order_id)"
