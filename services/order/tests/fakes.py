@@ -64,6 +64,11 @@ class InMemoryOrders:
         self.rejected[order_id] = reasons
         return True
 
+    async def lock_identities(
+        self, conn: asyncpg.Connection, identities: Sequence[tuple[str, str]]
+    ) -> None:
+        """One unit of work at a time in memory: nothing to wait for."""
+
     async def order_exists(self, conn: asyncpg.Connection, order_id: str) -> bool:
         return order_id in self.orders or order_id in self.rejected
 

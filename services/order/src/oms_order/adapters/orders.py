@@ -14,6 +14,7 @@ import asyncpg
 from oms_events.orders import OrderSubmitted, RejectionReason
 from oms_order.domain.order import LineState, Order, PaymentStatus
 from oms_order.domain.status import OrderStatus
+from oms_runtime import advisory_key
 
 __all__ = [
     "NewOrder",
@@ -23,6 +24,7 @@ __all__ = [
     "insert_unreadable_order",
     "load_order",
     "load_statuses",
+    "lock_identities",
     "order_exists",
     "raise_promises",
     "save_order",
@@ -118,6 +120,18 @@ def _reasons_json(reasons: list[RejectionReason] | None) -> str | None:
     if reasons is None:
         return None
     return json.dumps([r.model_dump(mode="json") for r in reasons])
+
+
+async def lock_identities(conn: asyncpg.Connection, identities: Sequence[tuple[str, str]]) -> None:
+    """An advisory lock per (channel, external order id), to the end of the transaction, taken
+    in one order everywhere: a submission and a channel's cancel of one order may come by
+    different paths (HTTP, the intake topic) in transactions at once, and the one that checks
+    for the other must see it committed."""
+    if identities:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
+            sorted({advisory_key(f"oms-order-identity\x1f{c}\x1f{e}") for c, e in identities}),
+        )
 
 
 async def order_exists(conn: asyncpg.Connection, order_id: str) -> bool:

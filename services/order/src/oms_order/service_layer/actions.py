@@ -164,6 +164,9 @@ class OrderActions:
             reasons = validate_order(request_of(order), self.validation, now=self.clock())
             status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
             new.setdefault(order_id, store.NewOrder(order_id, order, status, reasons or None))
+        await self.orders.lock_identities(
+            conn, [(n.order.channel, n.order.external_order_id) for n in new.values()]
+        )
         stored = await self.orders.insert_orders(conn, list(new.values()))
         pending = await self.orders.take_pending_cancellations(
             conn,
@@ -396,6 +399,8 @@ class OrderActions:
     ) -> str:
         """A channel's cancel: applied now, or kept until its order arrives."""
         order_id = order_id_for(channel, external_order_id)
+        # Its order may be being submitted by another path in a transaction not yet committed.
+        await self.orders.lock_identities(work.conn, [(channel, external_order_id)])
         if await self.orders.order_exists(work.conn, order_id):
             await self.cancel(
                 work,

@@ -36,6 +36,13 @@ class OrderStore(Protocol):
         reasons: list[RejectionReason],
     ) -> bool: ...
 
+    async def lock_identities(
+        self, conn: asyncpg.Connection, identities: Sequence[tuple[str, str]]
+    ) -> None:
+        """Until the transaction ends, nobody else submits or cancels by these (channel,
+        external order id)s."""
+        ...
+
     async def order_exists(self, conn: asyncpg.Connection, order_id: str) -> bool: ...
 
     async def load_order(
