@@ -1,13 +1,18 @@
-"""Orders placed while the services are hurt, checked afterwards the way Jepsen checks a run.
+"""Orders placed while the services and the infrastructure are hurt, checked afterwards the
+way Jepsen checks a run.
 
-Order, two inventory workers, two orchestration workers and notification run as OS processes
-on the real broker and database. While 120 one-unit orders for a SKU with 60 units stream in:
-an inventory worker is SIGKILLed mid-stream and started again; an orchestration worker is
-SIGSTOPped past its session timeout (its partitions move while it may hold a batch open) and
-then woken; the order service's database connections are all terminated, as a restarted
-PostgreSQL would drop them. Afterwards: every order reached exactly one final state, the
-services agree on which orders were released, the stock balances (exactly 60 held, never more),
-nothing was dead-lettered, and each customer was told each change exactly once.
+Order, inventory, orchestration and notification run as OS processes. While 120 one-unit
+orders for a SKU with 60 units stream in, the faults strike; afterwards every order reached
+exactly one final state, the services agree on which orders were released, the stock balances
+(exactly 60 held, never more, the ledger adding up to the row), nothing was dead-lettered and
+each customer was told each change exactly once.
+
+- On the shared stack: an inventory worker SIGKILLed mid-stream and started again; an
+  orchestration worker SIGSTOPped past its session timeout (its partitions move while it may
+  hold a batch open) and woken; every connection of the order service's database terminated.
+- On a stack of the test's own: the Kafka broker SIGKILLed mid-stream and started again, then
+  PostgreSQL stopped in immediate mode (every backend killed, crash recovery at its start) and
+  started again.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ import pytest
 
 from oms_order.domain.identity import order_id_for
 from tests.support.inventory import HAMBURG, TSHIRT, feed, import_catalogue, receipt, send
+from tests.support.kafka import create_topics
 from tests.support.orchestration import SOURCING, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.processes import ServiceProcess, stop_all
 from tests.support.smtp import SmtpServer
+from tests.support.stack import PrivateStack
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -31,6 +39,7 @@ pytestmark = pytest.mark.integration
 ORDERS = 120
 UNITS = 60
 SESSION_TIMEOUT_S = 6  # the shortest the runtime allows: the stopped worker is out after it
+SESSION = {"OMS_KAFKA_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
 FINAL = ("RELEASED", "BACKORDERED")
 
 
@@ -55,20 +64,19 @@ async def _place(env: Env, first: int, last: int) -> None:
     )
 
 
-async def test_orders_through_killed_stopped_and_disconnected_services_end_once_each(
-    env: Env, smtp: SmtpServer, tmp_path: Path
-) -> None:
+async def _world(env: Env, smtp: SmtpServer, tmp_path: Path, workers: int) -> list[ServiceProcess]:
+    """The catalogue, every service (``workers`` of inventory and orchestration) ready, the
+    T-shirts received and seen by orchestration: the services, order's first."""
     await import_catalogue(env, tmp_path)
-    session = {"OMS_KAFKA_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
     sourcing = write_sourcing(tmp_path, SOURCING)
-    order = await env.service("order")
-    inventory = [await env.service("inventory", **session) for _ in range(2)]
-    orchestration = [
-        await env.service("orchestration", OMS_SOURCING_CONFIG=sourcing, **session)
-        for _ in range(2)
+    services = [await env.service("order")]
+    services += [await env.service("inventory", **SESSION) for _ in range(workers)]
+    services += [
+        await env.service("orchestration", OMS_SOURCING_CONFIG=sourcing, **SESSION)
+        for _ in range(workers)
     ]
-    notification = await env.service("notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1")
-    for service in (order, *inventory, *orchestration, notification):
+    services.append(await env.service("notification", **smtp.env(), OMS_DISPATCH_INTERVAL_S="0.1"))
+    for service in services:
         await service.wait_ready()
     await feed(env, receipt("rcv-f", TSHIRT, HAMBURG, UNITS))
 
@@ -82,12 +90,47 @@ async def test_orders_through_killed_stopped_and_disconnected_services_end_once_
         return bool(rows) and rows[0]["available"] == UNITS
 
     await wait_for(stock_seen, what="orchestration to see the T-shirts")
+    return services
+
+
+async def _checked(env: Env, smtp: SmtpServer, services: list[ServiceProcess]) -> None:
+    """Every order final once, the services agreeing, the stock balancing, nothing
+    dead-lettered, nobody told anything twice."""
+
+    async def all_final() -> Counter[str] | None:
+        counted = await _statuses(env)
+        return counted if sum(counted[s] for s in FINAL) == ORDERS else None
+
+    statuses = await wait_for(all_final, timeout=120, what=f"{ORDERS} orders in a final state")
+    assert statuses == Counter({"RELEASED": UNITS, "BACKORDERED": ORDERS - UNITS})
+    await _the_services_agree(env)
+    await _the_stock_balances(env)
+
+    async def everyone_told() -> list[str] | None:
+        subjects = smtp.sink.subjects()
+        confirmed = [s for s in subjects if s.endswith("ist bestätigt")]
+        return subjects if len(confirmed) == ORDERS else None
+
+    subjects = await wait_for(everyone_told, timeout=90, what="every order's confirmation sent")
+    repeated = {s: n for s, n in Counter(subjects).items() if n > 1}
+    assert repeated == {}, repeated
+    for name in {service.name for service in services}:
+        dead = await env.fetch(name, "SELECT count(*) AS n FROM oms_dead_letters")
+        assert dead[0]["n"] == 0, name
+
+
+@pytest.mark.slow
+async def test_orders_through_killed_stopped_and_disconnected_services_end_once_each(
+    env: Env, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    services = await _world(env, smtp, tmp_path, workers=2)
+    inventory, orchestration = services[1:3], services[3:5]
 
     # A third of the orders, then an inventory worker dies mid-stream and comes back.
     await _place(env, 0, ORDERS // 3)
     inventory[0].kill()
     assert inventory[0].wait_exit() != 0
-    inventory[0] = await env.service("inventory", **session)
+    services.append(await env.service("inventory", **SESSION))
 
     # The next third while an orchestration worker is frozen past its session timeout.
     partitions = sum([(await o.wait_ready())["assigned_partitions"] for o in orchestration])
@@ -113,27 +156,7 @@ async def test_orders_through_killed_stopped_and_disconnected_services_end_once_
     assert dropped[0]["n"] > 0
     await _place(env, 2 * ORDERS // 3, ORDERS)
 
-    async def all_final() -> Counter[str] | None:
-        counted = await _statuses(env)
-        return counted if sum(counted[s] for s in FINAL) == ORDERS else None
-
-    statuses = await wait_for(all_final, timeout=120, what=f"{ORDERS} orders in a final state")
-    assert statuses == Counter({"RELEASED": UNITS, "BACKORDERED": ORDERS - UNITS})
-    await _the_services_agree(env)
-    await _the_stock_balances(env)
-
-    async def everyone_told() -> list[str] | None:
-        subjects = smtp.sink.subjects()
-        confirmed = [s for s in subjects if s.endswith("ist bestätigt")]
-        return subjects if len(confirmed) == ORDERS else None
-
-    subjects = await wait_for(everyone_told, timeout=90, what="every order's confirmation sent")
-    repeated = {s: n for s, n in Counter(subjects).items() if n > 1}
-    assert repeated == {}, repeated
-    for service in (order, *inventory, *orchestration, notification):
-        assert (await env.fetch(service.name, "SELECT count(*) AS n FROM oms_dead_letters"))[0][
-            "n"
-        ] == 0, service.name
+    await _checked(env, smtp, services)
 
 
 async def _the_services_agree(env: Env) -> None:
@@ -168,3 +191,28 @@ async def _the_stock_balances(env: Env) -> None:
         HAMBURG,
     )
     assert tuple(movements[0]) == (UNITS, UNITS)  # the ledger adds up to the row
+
+
+@pytest.mark.slow
+async def test_orders_through_a_killed_broker_and_a_crashed_database_end_once_each(
+    smtp: SmtpServer, tmp_path: Path
+) -> None:
+    private = PrivateStack(tmp_path / "faults" / ".stack")
+    # Commits flushed: a crashed server keeps what it acknowledged, as in production.
+    env = Env(private.up(), tmp_path, flush_commits=True)
+    try:
+        await create_topics(env.bootstrap, env.prefix)
+        services = await _world(env, smtp, tmp_path, workers=1)
+
+        await _place(env, 0, ORDERS // 3)
+        private.kill_broker()
+        private.up()
+        await _place(env, ORDERS // 3, 2 * ORDERS // 3)
+        private.crash_database()
+        private.up()
+        await _place(env, 2 * ORDERS // 3, ORDERS)
+
+        await _checked(env, smtp, services)
+    finally:
+        stop_all(env.processes)
+        private.run("reset", check=False)

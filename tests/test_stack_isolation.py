@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shlex
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,50 +20,10 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.support.stack import REPO, Stack
+from tests.support.stack import PrivateStack, Stack, listening, read_kv
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-SCRIPT = REPO / "deploy" / "local" / "stack"
-# Set by a developer or exported from another stack's stack.env: they would point the second
-# stack at the first one's ports or server.
-INHERITED = (
-    "KAFKA_BOOTSTRAP_SERVERS",
-    "OMS_PG_ADMIN_DSN",
-    "OMS_KAFKA_PORT",
-    "OMS_KAFKA_CONTROLLER_PORT",
-    "OMS_PG_PORT",
-)
-
-
-def run_stack(stack_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
-    env["OMS_STACK_DIR"] = str(stack_dir)
-    return subprocess.run(
-        [str(SCRIPT), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=check,
-    )
-
-
-def read_kv(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if sep and not name.startswith("#"):
-            values[name.strip()] = shlex.split(value)[0] if value else ""
-    return values
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def hostport(dsn: str) -> tuple[str, int]:
@@ -79,7 +37,11 @@ def second_stack(tmp_path: Path) -> Iterator[Path]:
     try:
         yield stack_dir
     finally:
-        run_stack(stack_dir, "reset", check=False)
+        PrivateStack(stack_dir).run("reset", check=False)
+
+
+def run_stack(stack_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return PrivateStack(stack_dir).run(*args, check=check)
 
 
 async def _databases(dsn: str) -> set[str]:
@@ -145,6 +107,7 @@ def listed(bootstrap: str, topic: str, what: str) -> set[str]:
     return asyncio.run(wait_for(lambda: _listed(bootstrap, topic), what=what))
 
 
+@pytest.mark.slow
 def test_two_clones_run_their_stacks_at_once_without_sharing_data(
     stack: Stack, second_stack: Path
 ) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
+import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +89,83 @@ def provide_stack() -> tuple[Stack, list[object]]:
     if _docker_answers():
         return _from_testcontainers()
     return _from_local_stack(), []
+
+
+SCRIPT = REPO / "deploy" / "local" / "stack"
+# Set by a developer or exported from another stack's stack.env: they would point a second
+# stack at the first one's ports or server.
+INHERITED = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "OMS_PG_ADMIN_DSN",
+    "OMS_KAFKA_PORT",
+    "OMS_KAFKA_CONTROLLER_PORT",
+    "OMS_PG_PORT",
+)
+
+
+def read_kv(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines (``export`` optional, values shell-quoted) of a stack file."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if sep and not name.startswith("#"):
+            values[name.strip()] = shlex.split(value)[0] if value else ""
+    return values
+
+
+@dataclass(frozen=True)
+class PrivateStack:
+    """A local stack of a test's own, in ``directory`` (what a second clone's ``.stack`` is to
+    deploy/local/stack): its own ports, Kafka and PostgreSQL, which a test may kill."""
+
+    directory: Path
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in INHERITED}
+        env["OMS_STACK_DIR"] = str(self.directory)
+        return subprocess.run(
+            [str(SCRIPT), *args],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=check,
+        )
+
+    def up(self) -> Stack:
+        """Started (again), ready: its broker and database."""
+        self.run("up")
+        env = read_kv(self.directory / "stack.env")
+        return Stack(env["KAFKA_BOOTSTRAP_SERVERS"], env["OMS_PG_ADMIN_DSN"], "private stack")
+
+    def state(self) -> dict[str, str]:
+        return read_kv(self.directory / "stack.state")
+
+    def kill_broker(self) -> None:
+        """SIGKILL the Kafka server: no clean shutdown, its logs recovered at the next start.
+        Returns once its port is closed."""
+        pid = int((self.directory / "kafka" / "kafka.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        port = int(self.state()["KAFKA_PORT"])
+        deadline = time.monotonic() + 30
+        while listening(port):
+            assert time.monotonic() < deadline, "the killed broker still listens after 30 s"
+            time.sleep(0.05)
+
+    def crash_database(self) -> None:
+        """Stop PostgreSQL in immediate mode: every backend killed, no checkpoint, crash
+        recovery at the next start (as a power cut would leave it)."""
+        data = Path(self.state()["PG_HOME"]) / "data"
+        version = (data / "PG_VERSION").read_text().strip()
+        command = [f"/usr/lib/postgresql/{version}/bin/pg_ctl", "stop", "-D", str(data)]
+        command += ["-m", "immediate", "-w"]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, cwd="/", capture_output=True, timeout=60)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

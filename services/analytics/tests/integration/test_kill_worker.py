@@ -111,6 +111,7 @@ async def _history(env: Env, database: str) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_reading(
     env: Env,
 ) -> None:
@@ -133,6 +134,7 @@ async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_
     await _assert_as_a_clean_reading(env, restarted)
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_with_an_event_s_writes_half_sent_ends_as_a_clean_reading(
     env: Env,
 ) -> None:
