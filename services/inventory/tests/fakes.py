@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 import asyncpg
 
 from oms_events.codec import decode, new_event
 from oms_events.registry import EventPayload
+from oms_inventory.adapters.days_closed import ClosedBatch, ClosedStock
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
 from oms_inventory.adapters.stock import Movement, StockLevels, StockRun, note_changed
 from oms_inventory.adapters.transfers import TransferEnd
@@ -378,6 +379,48 @@ class FakeReservationStore:
             )
         committed = [Held(i, order_id, sku, location_id, take) for i, take in taken]
         return committed, left
+
+
+@dataclass
+class FakeDayCloseStore:
+    """Stock rows with the time each was created, and the rows closed per day, keyed as the
+    table's primary key: a row is closed once whoever asks."""
+
+    stock: FakeStockStore
+    created: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    closed: dict[tuple[date, str, str], ClosedStock] = field(default_factory=dict)
+    calls: int = 0
+
+    def put(self, sku: str, location_id: str, created_at: datetime, **levels: Any) -> None:
+        self.stock.put(sku, location_id, **levels)
+        self.created[(sku, location_id)] = created_at
+
+    async def close_next(
+        self,
+        conn: asyncpg.Connection,
+        day: date,
+        ended_at: datetime,
+        taken_at: datetime,
+        after: tuple[str, str],
+        limit: int,
+    ) -> ClosedBatch:
+        self.calls += 1
+        candidates = [
+            row
+            for key, row in sorted(self.stock.rows.items())
+            if key > after and self.created[key] < ended_at and (day, *key) not in self.closed
+        ][:limit]
+        closed = []
+        for row in candidates:
+            levels = {b: getattr(row, b) for b in _BUCKETS}
+            closed.append(ClosedStock(day, row.sku, row.location_id, **levels, taken_at=taken_at))
+        await self.record_closed(conn, closed)
+        last = (candidates[-1].sku, candidates[-1].location_id) if candidates else after
+        return ClosedBatch(closed, len(candidates), last)
+
+    async def record_closed(self, conn: asyncpg.Connection, closed: Sequence[ClosedStock]) -> None:
+        for row in closed:
+            self.closed.setdefault((row.day, row.sku, row.location_id), row)
 
 
 def received(payload: P, topic: str = "oms.inventory-feed") -> Received[P]:

@@ -43,7 +43,12 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     env: Env, tmp_path: Path
 ) -> None:
     await import_catalogue(env, tmp_path)
-    inventory = await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.5")
+    # The catalogue's stock row (TSHIRT at Berlin) existed before today's midnight: the day
+    # close publishes yesterday's StockDayClosed for it; the rows the receipts create are new.
+    await env.fetch("inventory", "UPDATE stock SET created_at = now() - interval '1 day'")
+    inventory = await env.service(
+        "inventory", OMS_RESERVATION_SWEEP_S="0.5", OMS_STOCK_DAY_CLOSE_SWEEP_S="0.5"
+    )
     await inventory.wait_ready()
     services: dict[str, str | None] = {"inventory": inventory.url, "order": None}
     live_db = f"t{env.run}_inventory"
@@ -77,6 +82,12 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
 
     held = await wait_for(settled, what="the sweep to expire ORD-5's hold")
     assert held == {"held": 3, "failed": 2, "expired": 1}
+
+    async def day_closed() -> list[tuple[str, str]]:
+        rows = await env.fetch("inventory", "SELECT sku, location_id FROM stock_days_closed")
+        return [(r["sku"], r["location_id"]) for r in rows]
+
+    assert await wait_for(day_closed, what="yesterday closed") == [(TSHIRT, BERLIN)]
 
     # While the worker runs, the live state moves: refused.
     running = await oms(env, "rebuild", "inventory", services=services)
@@ -115,11 +126,14 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
         "reservations",
         "applied_references",
         "transfers",
+        "stock_days_closed",
         "stock_movements",
         "oms_inbox",
     }
     assert all(t["match"] for t in tables.values())
     assert tables["reservations"]["rows_rebuilt"] == 6
+    # The day close's decision was read back from oms.inventory too.
+    assert tables["stock_days_closed"]["rows_rebuilt"] == 1
     assert tables["oms_inbox"]["rows_rebuilt"] == 8
     expired = await fetch(
         env,

@@ -18,6 +18,12 @@ class InventorySettings(RuntimeSettings):
     # idle worker asks the database five times less often than every second.
     reservation_sweep_s: float = Field(default=5.0, gt=0, le=300)
     reservation_sweep_batch: int = Field(default=500, ge=1, le=10_000)
+    # Once a UTC day has ended, its StockDayClosed events are published at the first sweep
+    # after midnight: at most this late (taken_at). A worker that has closed the day does
+    # not look at the database again before the next one ends.
+    stock_day_close_sweep_s: float = Field(default=60.0, gt=0, le=3600)
+    # Stock rows closed per transaction (and events per commit).
+    stock_day_close_batch: int = Field(default=1000, ge=1, le=10_000)
     # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
     #        | {"role": "operator", "actor_id": "ops-1"}}; digests only, never keys.
     inventory_api_keys: str = "{}"

@@ -17,6 +17,7 @@ from oms_events.inventory import (
     ReservationExpired,
     ReserveStock,
     StockAdjustment,
+    StockDayClosed,
     StockReceived,
     StockSnapshot,
     TransferReceived,
@@ -25,6 +26,7 @@ from oms_events.inventory import (
 from oms_events.returns import ReturnInspected
 from oms_events.sourcing import FulfilmentOrderCreated
 from oms_inventory.adapters.projection import publish_changes
+from oms_inventory.service_layer.day_close import DayClose
 from oms_inventory.service_layer.feed import FeedHandlers
 from oms_inventory.service_layer.reservations import ReservationHandlers
 from oms_inventory.service_layer.returns import ReturnHandlers
@@ -58,10 +60,14 @@ def subscriptions(
     return [topic.finish(publish_changes) for topic in topics]
 
 
-def recorded_decisions(reservations: ReservationHandlers) -> tuple[Subscription, ...]:
-    """A rebuild only: the expiry sweep's decisions, read back from the service's own topic."""
+def recorded_decisions(
+    reservations: ReservationHandlers, day_close: DayClose
+) -> tuple[Subscription, ...]:
+    """A rebuild only: the expiry sweep's and the day close's decisions, read back from the
+    service's own topic."""
     return (
         Subscription("oms.inventory")
         .each(ReservationExpired, reservations.expired_as_recorded)
+        .batch(StockDayClosed, day_close.closed_as_recorded)
         .finish(publish_changes),
     )

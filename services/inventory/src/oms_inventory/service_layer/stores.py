@@ -1,26 +1,33 @@
 """What the inventory service's use cases need from storage, as ports.
 
 The PostgreSQL modules satisfy them as they are (``oms_inventory.adapters.stock``,
-``.references``, ``.transfers`` and ``.reservations``); unit tests pass in-memory fakes. Every
-method takes the unit of work's connection first, so one transaction spans everything a use
-case does. The rule that holds stock (never oversell) stays one database function behind
-``ReservationStore.hold_run``.
+``.references``, ``.transfers``, ``.reservations`` and ``.days_closed``); unit tests pass
+in-memory fakes. Every method takes the unit of work's connection first, so one transaction
+spans everything a use case does. The rule that holds stock (never oversell) stays one
+database function behind ``ReservationStore.hold_run``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 import asyncpg
 
+from oms_inventory.adapters.days_closed import ClosedBatch, ClosedStock
 from oms_inventory.adapters.reservations import Asked, Decided, Held, ToHold, Tried
 from oms_inventory.adapters.stock import Movement, StockLevels, StockRun
 from oms_inventory.adapters.transfers import TransferEnd
 from oms_runtime import Notes
 
-__all__ = ["ReferenceStore", "ReservationStore", "StockStore", "TransferStore"]
+__all__ = [
+    "DayCloseStore",
+    "ReferenceStore",
+    "ReservationStore",
+    "StockStore",
+    "TransferStore",
+]
 
 
 class StockStore(Protocol):
@@ -154,4 +161,24 @@ class ReservationStore(Protocol):
     ) -> tuple[list[Held], int]:
         """Shipped units off on hand and the line's reservations there: what was committed,
         and how many units shipped unreserved."""
+        ...
+
+
+class DayCloseStore(Protocol):
+    async def close_next(
+        self,
+        conn: asyncpg.Connection,
+        day: date,
+        ended_at: datetime,
+        taken_at: datetime,
+        after: tuple[str, str],
+        limit: int,
+    ) -> ClosedBatch:
+        """``day`` closed for up to ``limit`` stock rows after the key ``after`` that existed
+        before ``ended_at`` and were not closed for it yet: the rows this call closed (each
+        once, whoever else closes at the same time), how many it looked at, the last key."""
+        ...
+
+    async def record_closed(self, conn: asyncpg.Connection, closed: Sequence[ClosedStock]) -> None:
+        """Closed rows recorded as their events say; one already recorded stays as it is."""
         ...
