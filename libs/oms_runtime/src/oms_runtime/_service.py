@@ -289,7 +289,8 @@ class ServiceRuntime:
             read = await run_rebuild(
                 consumer=consumer,
                 processors=processors,
-                stop_at=stop_at,
+                # A topic only recalled was read in the first pass.
+                stop_at={tp: o for tp, o in stop_at.items() if tp[0] in processors},
                 batch_max=s.batch_max,
                 report=lambda n: report(recalled + n),
             )
