@@ -22,7 +22,7 @@ from oms_shipping.domain.tracking_numbers import serial_of
 from tests.support.inventory import BERLIN, TSHIRT
 from tests.support.operator import oms
 from tests.support.processes import ServiceProcess
-from tests.support.rebuild import end_offsets, exists, fetch, group_idle
+from tests.support.rebuild import end_offsets, exists, group_idle
 from tests.support.shipping import (
     STAFF,
     fulfilment_order,
@@ -42,8 +42,9 @@ from tests.support.world import Env
 pytestmark = pytest.mark.integration
 
 OPS_KEY = "ops-key"
+_OPERATOR = '{"role": "operator", "actor_id": "ops-1"}'
 _SETTINGS = {
-    "OMS_SHIPPING_API_KEYS": f'{{"{key_digest(OPS_KEY)}": {{"role": "operator", "actor_id": "o"}}}}',
+    "OMS_SHIPPING_API_KEYS": f'{{"{key_digest(OPS_KEY)}": {_OPERATOR}}}',
     "OMS_PICKUP_SWEEP_S": "0.5",
 }
 LINES = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
@@ -69,6 +70,9 @@ def _ids(order_id: str, location: str = BERLIN) -> dict[str, str]:
         "location_id": location,
         "staff_id": STAFF,
     }
+
+
+_CODES = "SELECT fulfilment_order_id, pickup_code FROM fulfilment_orders ORDER BY 1"
 
 
 async def _count(env: Env, query: str) -> int:
@@ -166,10 +170,25 @@ async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(
     await wait_for(lambda: group_idle(env, "shipping"), what="the shipping group empty")
     before = await end_offsets(env)
 
-    done = await oms(env, "rebuild", "shipping", "--json", services=services)
+    live_codes = await env.fetch("shipping", _CODES)
+
+    # A live row changed behind the service's back: reported, the swap refused.
+    change = "UPDATE fulfilment_orders SET pickup_code = $1 WHERE order_id = 'ord-cc'"
+    await env.fetch("shipping", change, "ZZZZZZZZ")
+    differs = await oms(env, "rebuild", "shipping", "--swap", "--json", services=services)
+    assert differs.code == 8, differs.stderr
+    mismatch = differs.json()
+    assert [t["table"] for t in mismatch["tables"] if not t["match"]] == ["fulfilment_orders"]
+    assert mismatch["swapped"] is False
+    await env.fetch("shipping", change, code)
+
+    done = await oms(env, "rebuild", "shipping", "--swap", "--json", services=services)
     assert done.code == 0, done.stderr
     report = done.json()
-    assert report["match"] is True, report["tables"]
+    assert (report["match"], report["swapped"]) == (True, True), report["tables"]
+    env.databases.append(report["kept_as"])
+    assert await exists(env, report["kept_as"])
+    assert not await exists(env, f"{live_db}_rebuild")
     # Releases, staff actions (the two taken over HTTP published with them) and scans.
     assert report["input_events"] == 17
     assert report["events"] > 17  # and oms.shipments, read back
@@ -185,33 +204,12 @@ async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(
         "oms_inbox",
     }
     assert all(t["match"] and t["rows_rebuilt"] for t in tables.values()), tables
-    rebuilt = f"{live_db}_rebuild"
-    codes = "SELECT fulfilment_order_id, pickup_code FROM fulfilment_orders ORDER BY 1"
-    assert [tuple(r) for r in await fetch(env, rebuilt, codes)] == [
-        tuple(r) for r in await env.fetch("shipping", codes)
-    ]
-    # Nothing published, the rebuilt outbox and the recalled decisions emptied.
-    assert await end_offsets(env) == before
+    # The live database now holds the rebuilt state: the live pickup codes, nothing left in
+    # the outbox or the recalled decisions; and neither rebuild published anything.
+    assert await env.fetch("shipping", _CODES) == live_codes
     for table in ("oms_outbox", "recalled_decisions"):
-        assert await fetch(env, rebuilt, f"SELECT count(*) AS n FROM {table}") == [(0,)]
-
-    # A live row changed behind the service's back: reported, the swap refused.
-    change = "UPDATE fulfilment_orders SET pickup_code = $1 WHERE order_id = 'ord-cc'"
-    await env.fetch("shipping", change, "ZZZZZZZZ")
-    differs = await oms(env, "rebuild", "shipping", "--swap", "--json", services=services)
-    assert differs.code == 8, differs.stderr
-    mismatch = differs.json()
-    assert [t["table"] for t in mismatch["tables"] if not t["match"]] == ["fulfilment_orders"]
-    assert mismatch["swapped"] is False
-    await env.fetch("shipping", change, code)
-
-    swapped = await oms(env, "rebuild", "shipping", "--swap", "--json", services=services)
-    assert swapped.code == 0, swapped.stderr
-    outcome = swapped.json()
-    assert (outcome["match"], outcome["swapped"]) == (True, True)
-    env.databases.append(outcome["kept_as"])
-    assert await exists(env, outcome["kept_as"])
-    assert not await exists(env, rebuilt)
+        assert await _count(env, f"SELECT count(*) FROM {table}") == 0
+    assert await end_offsets(env) == before
 
     # The worker goes on from the rebuilt state: the next label takes the next number.
     again = await _start(env)
