@@ -84,7 +84,15 @@ def test_a_spec_describes_its_tables_and_adds_the_inbox() -> None:
     assert described["tables"][1]["excluded"] == {
         "processed_at": "when the event was applied: the moment of processing"
     }
-    assert described["seeded"] == [{"name": "items", "columns": ["sku"], "reason": "a catalogue"}]
+    assert described["seeded"] == [
+        {
+            "name": "items",
+            "columns": ["sku"],
+            "where": None,
+            "after_inputs": False,
+            "reason": "a catalogue",
+        }
+    ]
     refused = RebuildRefused("the clock decides").describe("order", [])
     assert refused == {
         "service": "order",

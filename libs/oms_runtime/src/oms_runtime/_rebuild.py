@@ -105,6 +105,11 @@ class SeedTable:
     name: str
     reason: str
     columns: tuple[str, ...] | None = None
+    where: str | None = None
+    """Only the rows this SQL condition selects (None: every row)."""
+    after_inputs: bool = False
+    """Copied once the inputs applied, not before: rows that refer to rows the rebuild
+    makes (a foreign key), and that it does not make itself."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ class RebuildSpec:
                 {
                     "name": s.name,
                     "columns": list(s.columns) if s.columns else None,
+                    "where": s.where,
+                    "after_inputs": s.after_inputs,
                     "reason": s.reason,
                 }
                 for s in self.seeded
@@ -229,7 +236,8 @@ async def seed_tables(
         for table in seeded:
             columns = list(table.columns) if table.columns else None
             listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-            rows = await live.fetch(f'SELECT {listed} FROM "{table.name}"')
+            where = f" WHERE {table.where}" if table.where else ""
+            rows = await live.fetch(f'SELECT {listed} FROM "{table.name}"{where}')
             if rows:
                 await rebuilt.copy_records_to_table(
                     table.name, records=[tuple(r) for r in rows], columns=list(rows[0].keys())

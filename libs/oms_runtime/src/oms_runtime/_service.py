@@ -30,6 +30,7 @@ from oms_runtime._publish import CommitPublisher
 from oms_runtime._rebuild import (
     RebuildRefused,
     RebuildSpec,
+    SeedTable,
     check_target,
     run_rebuild,
     seed_tables,
@@ -272,14 +273,8 @@ class ServiceRuntime:
         consumer = self._rebuild_consumer()
         try:
             await apply_migrations(pool, self._migrations)
-            seeded: dict[str, int] = {}
-            if seed_from and spec.seeded:  # checked: set
-                live = await asyncpg.connect(seed_from)
-                try:
-                    async with pool.acquire() as rebuilt:
-                        seeded = await seed_tables(live, rebuilt, spec.seeded)
-                finally:
-                    await live.close()
+            before = [t for t in spec.seeded if not t.after_inputs]
+            seeded = await _seed(pool, seed_from, before)
             started = asyncio.get_running_loop().time()
             recalled = await self._recall(spec, stop_at, connections[len(subscriptions) :], report)
             processors = self._processors(
@@ -295,6 +290,8 @@ class ServiceRuntime:
                 report=lambda n: report(recalled + n),
             )
             seconds = asyncio.get_running_loop().time() - started
+            after = [t for t in spec.seeded if t.after_inputs]
+            seeded.update(await _seed(pool, seed_from, after))
             # Never to be sent: a swap waits for the live relay to have sent the live ones.
             await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
             # The decisions were read back, not consumed by the live service.
@@ -487,6 +484,20 @@ class ServiceRuntime:
 
 def _json(body: Any) -> bytes:
     return orjson.dumps(body)
+
+
+async def _seed(
+    pool: asyncpg.Pool, seed_from: str | None, tables: list[SeedTable]
+) -> dict[str, int]:
+    """Copy ``tables`` from the live database (``seed_from``) into the rebuilt one."""
+    if not (seed_from and tables):  # checked: set
+        return {}
+    live = await asyncpg.connect(seed_from)
+    try:
+        async with pool.acquire() as rebuilt:
+            return await seed_tables(live, rebuilt, tables)
+    finally:
+        await live.close()
 
 
 async def _check_rebuild_target(dsn: str, seed_from: str | None) -> None:
