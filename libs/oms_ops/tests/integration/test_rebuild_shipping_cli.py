@@ -2,10 +2,10 @@
 fed straight on its input topics and over its staff API: a home delivery labelled, handed over
 and scanned to delivered, a click & collect packed over HTTP and collected with its pickup
 code, one expired uncollected by the sweep, a staff action refused over HTTP and a carrier
-webhook request refused. The rebuild reads the tracking numbers, the pickup codes and the
-expiry back from oms.shipments, publishes nothing and matches every table; a changed live row
-is reported; the swapped state serves the restarted worker, whose next label takes the next
-tracking number."""
+webhook request refused, a return label issued. The rebuild reads the tracking numbers, the
+pickup codes and the expiry back from oms.shipments, copies what came over HTTP only,
+publishes nothing and matches every table; a changed live row is reported; the swapped state
+serves the restarted worker, whose next label takes the next tracking number."""
 
 from __future__ import annotations
 
@@ -150,6 +150,11 @@ async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(
         live.url, "POST", "/v1/carriers/nobody/tracking", None, {"updates": []}
     )
     assert status == 404  # kept in refused_carrier_requests
+    # A return label, issued over HTTP and published nowhere: copied by the rebuild.
+    status, returned = await staff_call(
+        live.url, "POST", "/v1/fulfilment-orders/fo-ord-home/parcels/p-1/return-label", OPS_KEY
+    )
+    assert (status, returned["kind"]) == (200, "return"), returned
     code = await _pickup_code(env, "fo-ord-cc")
     await send_staff(env, Collected(**_ids("ord-cc"), performed_at=now(), pickup_code=code))
 
@@ -192,7 +197,13 @@ async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(
     # Releases, staff actions (the two taken over HTTP published with them) and scans.
     assert report["input_events"] == 17
     assert report["events"] > 17  # and oms.shipments, read back
-    assert report["seeded"] == {"items": 0, "refused_carrier_requests": 1}
+    assert report["seeded"] == {
+        "items": 0,
+        "refused_carrier_requests": 1,
+        "tracking_number_counters": 1,
+        "labels": 1,  # the return label
+        "refused_actions": 0,
+    }
     tables = {t["table"]: t for t in report["tables"]}
     assert set(tables) == {
         "fulfilment_orders",
@@ -211,12 +222,14 @@ async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(
         assert await _count(env, f"SELECT count(*) FROM {table}") == 0
     assert await end_offsets(env) == before
 
-    # The worker goes on from the rebuilt state: the next label takes the next number.
+    # The worker goes on from the rebuilt state: the next label takes the next number (after
+    # the outbound label's and the return label's).
     again = await _start(env)
     await send_released(env, released("ord-next", "fo-ord-next"))
     following = await fulfilment_order(env, "ord-next", "CREATED")
     await send_staff(env, *work_through(following, LINES, now())[:3])
     next_tracking = await label_tracking_number(env, "fo-ord-next")
-    serials: list[Any] = [serial_of(tracking), serial_of(next_tracking)]
-    assert serials[1] == serials[0] + 1, (tracking, next_tracking)
+    serials: list[Any] = [serial_of(n) for n in (tracking, returned["tracking_number"])]
+    assert serials[1] == serials[0] + 1
+    assert serial_of(next_tracking) == serials[1] + 1, (tracking, next_tracking)
     again.stop()

@@ -4,8 +4,9 @@ API publishes every action it applies to ``oms.staff-actions`` and the carrier w
 updates to ``oms.carrier-tracking``, so both topics hold every input. What the live service
 drew (tracking numbers, pickup codes) is read back from its own topic before the inputs
 apply, and the pickups its sweep expired at their place in time (the bootstrap adds those
-subscriptions). The catalogue and the refused webhook requests, which no topic carries, are
-copied from the live database."""
+subscriptions). The catalogue, the refused webhook requests and the return labels (issued or
+refused over HTTP), which no topic carries, are copied from the live database, and the
+tracking number counters with them."""
 
 from __future__ import annotations
 
@@ -35,6 +36,35 @@ REBUILD = RebuildSpec(
             "refused_carrier_requests",
             "carrier webhook requests refused over HTTP (unsigned, stale, unreadable): "
             "nothing of them was published, only their digest is kept",
+        ),
+        SeedTable(
+            "tracking_number_counters",
+            "each carrier's serials drawn, return labels' included, which are drawn over "
+            "HTTP and on no topic; the rebuild only moves them up to the numbers it recalls, "
+            "so it stays compared: a number drawn anew in the rebuild shows",
+        ),
+        SeedTable(
+            "labels",
+            "return labels, issued over HTTP and published nowhere (after the inputs: they "
+            "refer to the rebuilt work)",
+            where="kind = 'return'",
+            after_inputs=True,
+        ),
+        SeedTable(
+            "refused_actions",
+            "return-label requests refused over HTTP, published nowhere",
+            columns=(
+                "event_id",
+                "fulfilment_order_id",
+                "order_id",
+                "location_id",
+                "action",
+                "reason",
+                "detail",
+                "refused_at",
+            ),
+            where="action = 'return_label'",
+            after_inputs=True,
         ),
     ),
     scratch=(RECALLED,),
