@@ -9,7 +9,16 @@ from typing import Any, NamedTuple
 import pytest
 from aiokafka import TopicPartition
 
-from oms_runtime import CompareTable, ConsumedRecord, RebuildRefused, RebuildSpec, SeedTable
+from oms_runtime import (
+    CompareTable,
+    ConsumedRecord,
+    RebuildRefused,
+    RebuildSpec,
+    RuntimeSettings,
+    SeedTable,
+    ServiceRuntime,
+    Subscription,
+)
 from oms_runtime._rebuild import (
     RebuildStalled,
     RebuildTargetRefused,
@@ -75,7 +84,15 @@ def test_a_spec_describes_its_tables_and_adds_the_inbox() -> None:
     assert described["tables"][1]["excluded"] == {
         "processed_at": "when the event was applied: the moment of processing"
     }
-    assert described["seeded"] == [{"name": "items", "columns": ["sku"], "reason": "a catalogue"}]
+    assert described["seeded"] == [
+        {
+            "name": "items",
+            "columns": ["sku"],
+            "where": None,
+            "after_inputs": False,
+            "reason": "a catalogue",
+        }
+    ]
     refused = RebuildRefused("the clock decides").describe("order", [])
     assert refused == {
         "service": "order",
@@ -142,6 +159,21 @@ class _Processor:
 
     async def process(self, records: Sequence[ConsumedRecord]) -> None:
         self.applied.extend((r.topic, r.partition, r.offset) for r in records)
+
+
+def test_recalled_and_recorded_topics_are_read_back_each_once() -> None:
+    """The service's own topic, recalled and recorded both, is read to its end once: a
+    topic listed twice would be planned twice."""
+    recalled = Subscription("oms.shipments")
+    recorded = Subscription("oms.shipments")
+    spec = RebuildSpec(tables=(), recalled=(recalled,), recorded=(recorded,), scratch=("s",))
+    assert spec.read_back() == (recalled, recorded)
+    settings = RuntimeSettings(database_url="postgresql://localhost/x", topic_prefix="t.")
+    runtime = ServiceRuntime("shipping", settings=settings, rebuild=spec)
+    runtime.subscribe(Subscription("oms.staff-actions"))
+    described = runtime.describe_rebuild()
+    assert described["recorded_topics"] == ["t.oms.shipments"]
+    assert described["topics"] == ["t.oms.staff-actions"]
 
 
 async def test_a_rebuild_applies_every_partition_up_to_its_stop_offset_in_time_order() -> None:

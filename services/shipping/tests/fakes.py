@@ -7,7 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+from uuid import UUID
 
 from oms_events.codec import decode, new_event
 from oms_events.values import DeliveryMethod
@@ -92,10 +93,16 @@ class FakeFulfilmentOrders:
         self.refusals.setdefault(refusal.event_id, refusal)
 
     async def expire_pickups(
-        self, conn: object, now: datetime, limit: int
+        self, conn: object, now: datetime, limit: int, only: Sequence[str] | None = None
     ) -> list[FulfilmentOrder]:
         due = sorted(
-            (fo for fo in self.orders.values() if fo.hold_until and fo.hold_until <= now),
+            (
+                fo
+                for fo in self.orders.values()
+                if fo.hold_until
+                and fo.hold_until <= now
+                and (only is None or fo.fulfilment_order_id in only)
+            ),
             key=lambda fo: fo.hold_until or now,
         )
         expired = []
@@ -179,6 +186,10 @@ class FakeLabels:
             self.counters[carrier] = self.counters.get(carrier, 0) + n
         return first
 
+    async def advance_serials(self, conn: object, serials: Mapping[str, int]) -> None:
+        for carrier, serial in serials.items():
+            self.counters[carrier] = max(self.counters.get(carrier, 0), serial)
+
     async def save_labels(self, conn: object, labels: Sequence[LabelRow]) -> None:
         for label in labels:
             self.labels.setdefault((label.fulfilment_order_id, label.parcel_id, label.kind), label)
@@ -217,6 +228,20 @@ class FakeLabels:
             parcel_number=parcel_ids.index(parcel_id) + 1,
             parcel_count=len(parcel_ids),
         )
+
+
+@dataclass
+class FakeDecisions:
+    kept: dict[tuple[UUID, str], Any] = field(default_factory=dict)
+
+    async def keep_decisions(
+        self, conn: object, kind: str, decisions: Sequence[tuple[UUID, Any]]
+    ) -> None:
+        for cause, decision in decisions:
+            self.kept.setdefault((cause, kind), decision)
+
+    async def recall(self, conn: object, cause: UUID, kind: str) -> Any | None:
+        return self.kept.get((cause, kind))
 
 
 def received(payload: P, topic: str, subject: str = "ord-1") -> Received[P]:

@@ -63,7 +63,10 @@ class Outbox:
         sequence: int = 0,
         key: str | None = None,
         correlation_id: str | None = None,
+        event_id: UUID | None = None,
     ) -> Envelope:
+        """``event_id``: the event's own id when the caller has one (a request's, so that
+        what it applied and what it published are known by one id); else a new one."""
         envelope = new_event(
             payload,
             subject=subject,
@@ -71,6 +74,7 @@ class Outbox:
             correlation_id=correlation_id or self.correlation_id or subject,
             causation_id=self.causation_id,
             sequence=sequence,
+            event_id=event_id,
         )
         topic = self.topic_prefix + topic_for_event(payload.event_type).name
         self.add(

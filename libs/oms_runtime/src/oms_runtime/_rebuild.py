@@ -13,6 +13,9 @@ it (:func:`check_target`).
 
 Decisions the live service took by the clock are not taken again: a service names the
 subscriptions to its own output that apply them as recorded (``RebuildSpec.recorded``).
+Decisions it took at random, or in an order no topic keeps (numbers drawn from a counter by
+instances side by side), are read back before the inputs apply (``RebuildSpec.recalled``):
+the handlers look them up by the event that caused them when the rebuild meets it again.
 
 A service declares what a rebuild reproduces (:class:`RebuildSpec`) or why it cannot
 (:class:`RebuildRefused`); ``python -m oms_<service> rebuild-spec`` prints it as JSON.
@@ -102,6 +105,11 @@ class SeedTable:
     name: str
     reason: str
     columns: tuple[str, ...] | None = None
+    where: str | None = None
+    """Only the rows this SQL condition selects (None: every row)."""
+    after_inputs: bool = False
+    """Copied once the inputs applied, not before: rows that refer to rows the rebuild
+    makes (a foreign key), and that it does not make itself."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +121,20 @@ class RebuildSpec:
     service took by the clock (a sweep's), read back and applied again at their place in
     time. Read to the end of the topic; their inbox rows are removed at the end (the live
     service never consumed them)."""
+    recalled: tuple[Subscription, ...] = ()
+    """Subscriptions to the service's own output, run by a rebuild only and first, to the
+    end of the topic: decisions the live service drew at random or from a counter, kept (in
+    the ``scratch`` tables) for the input handlers to take again instead of drawing anew.
+    Their inbox rows are removed at the end."""
+    scratch: tuple[str, ...] = ()
+    """Tables the recalled decisions are kept in while the rebuild runs: emptied at the end
+    (neither compared nor part of the state a swap brings)."""
     side_effects: Mapping[str, str] = field(default_factory=dict)
     """What the live service does to the outside world and what the rebuild does instead."""
+
+    def read_back(self) -> tuple[Subscription, ...]:
+        """Every subscription to the service's own output: recalled first, then recorded."""
+        return (*self.recalled, *self.recorded)
 
     def compared(self) -> tuple[CompareTable, ...]:
         """The service's tables and the inbox (the same events applied)."""
@@ -133,6 +153,8 @@ class RebuildSpec:
                 {
                     "name": s.name,
                     "columns": list(s.columns) if s.columns else None,
+                    "where": s.where,
+                    "after_inputs": s.after_inputs,
                     "reason": s.reason,
                 }
                 for s in self.seeded
@@ -214,7 +236,8 @@ async def seed_tables(
         for table in seeded:
             columns = list(table.columns) if table.columns else None
             listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-            rows = await live.fetch(f'SELECT {listed} FROM "{table.name}"')
+            where = f" WHERE {table.where}" if table.where else ""
+            rows = await live.fetch(f'SELECT {listed} FROM "{table.name}"{where}')
             if rows:
                 await rebuilt.copy_records_to_table(
                     table.name, records=[tuple(r) for r in rows], columns=list(rows[0].keys())

@@ -30,6 +30,7 @@ from oms_runtime._publish import CommitPublisher
 from oms_runtime._rebuild import (
     RebuildRefused,
     RebuildSpec,
+    SeedTable,
     check_target,
     run_rebuild,
     seed_tables,
@@ -237,12 +238,12 @@ class ServiceRuntime:
         """The full names of the topics the service consumes."""
         return [self.settings.topic(sub.spec.name) for sub in self._subscriptions]
 
-    def _recorded(self) -> tuple[Subscription, ...]:
+    def _read_back(self) -> tuple[Subscription, ...]:
         spec = self.rebuild_spec
-        return spec.recorded if isinstance(spec, RebuildSpec) else ()
+        return spec.read_back() if isinstance(spec, RebuildSpec) else ()
 
     def describe_rebuild(self) -> dict[str, Any]:
-        recorded = [self.settings.topic(sub.spec.name) for sub in self._recorded()]
+        recorded = list(dict.fromkeys(self.settings.topic(s.spec.name) for s in self._read_back()))
         return self.rebuild_spec.describe(self.name, self.topics(), recorded)
 
     async def rebuild(
@@ -267,9 +268,46 @@ class ServiceRuntime:
         self.rebuilding = True
         pool = await create_pool(dsn, 2)
         subscriptions = [*self._subscriptions, *spec.recorded]
-        recorded = [s.topic(sub.spec.name) for sub in spec.recorded]
-        connections = [DedicatedConnection(dsn) for _ in subscriptions]
-        consumer = AIOKafkaConsumer(
+        read_back = [s.topic(sub.spec.name) for sub in spec.read_back()]
+        connections = [DedicatedConnection(dsn) for _ in [*subscriptions, *spec.recalled]]
+        consumer = self._rebuild_consumer()
+        try:
+            await apply_migrations(pool, self._migrations)
+            before = [t for t in spec.seeded if not t.after_inputs]
+            seeded = await _seed(pool, seed_from, before)
+            started = asyncio.get_running_loop().time()
+            recalled = await self._recall(spec, stop_at, connections[len(subscriptions) :], report)
+            processors = self._processors(
+                subscriptions, connections[: len(subscriptions)], publisher=None
+            )
+            await consumer.start()
+            read = await run_rebuild(
+                consumer=consumer,
+                processors=processors,
+                # A topic only recalled was read in the first pass.
+                stop_at={tp: o for tp, o in stop_at.items() if tp[0] in processors},
+                batch_max=s.batch_max,
+                report=lambda n: report(recalled + n),
+            )
+            seconds = asyncio.get_running_loop().time() - started
+            after = [t for t in spec.seeded if t.after_inputs]
+            seeded.update(await _seed(pool, seed_from, after))
+            # Never to be sent: a swap waits for the live relay to have sent the live ones.
+            await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
+            # The decisions were read back, not consumed by the live service.
+            await pool.execute("DELETE FROM oms_inbox WHERE topic = ANY($1::text[])", read_back)
+            for table in spec.scratch:
+                await pool.execute(f'TRUNCATE "{table}"')
+            return {"events": recalled + read, "seconds": round(seconds, 3), "seeded": seeded}
+        finally:
+            await consumer.stop()
+            for connection in connections:
+                await connection.close()
+            await pool.close()
+
+    def _rebuild_consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        return AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             group_id=None,
             client_id=f"oms-{self.name}-rebuild",
@@ -278,37 +316,31 @@ class ServiceRuntime:
             max_poll_records=s.batch_max,
             **s.aiokafka_security(),
         )
+
+    async def _recall(
+        self,
+        spec: RebuildSpec,
+        stop_at: dict[tuple[str, int], int],
+        connections: list[DedicatedConnection],
+        report: Callable[[int], None],
+    ) -> int:
+        """The first pass: the recalled subscriptions' topics read to their end (their stop
+        offsets) before any input applies; how many records were read."""
+        if not spec.recalled:
+            return 0
+        processors = self._processors(list(spec.recalled), connections, publisher=None)
+        consumer = self._rebuild_consumer()
+        await consumer.start()
         try:
-            await apply_migrations(pool, self._migrations)
-            seeded: dict[str, int] = {}
-            if seed_from and spec.seeded:  # checked: set
-                live = await asyncpg.connect(seed_from)
-                try:
-                    async with pool.acquire() as rebuilt:
-                        seeded = await seed_tables(live, rebuilt, spec.seeded)
-                finally:
-                    await live.close()
-            processors = self._processors(subscriptions, connections, publisher=None)
-            await consumer.start()
-            started = asyncio.get_running_loop().time()
-            read = await run_rebuild(
+            return await run_rebuild(
                 consumer=consumer,
                 processors=processors,
-                stop_at=stop_at,
-                batch_max=s.batch_max,
+                stop_at={tp: o for tp, o in stop_at.items() if tp[0] in processors},
+                batch_max=self.settings.batch_max,
                 report=report,
             )
-            seconds = asyncio.get_running_loop().time() - started
-            # Never to be sent: a swap waits for the live relay to have sent the live ones.
-            await pool.execute("TRUNCATE oms_outbox, oms_outbox_parked")
-            # The recorded decisions were read back, not consumed by the live service.
-            await pool.execute("DELETE FROM oms_inbox WHERE topic = ANY($1::text[])", recorded)
-            return {"events": read, "seconds": round(seconds, 3), "seeded": seeded}
         finally:
             await consumer.stop()
-            for connection in connections:
-                await connection.close()
-            await pool.close()
 
     def _processors(
         self,
@@ -452,6 +484,20 @@ class ServiceRuntime:
 
 def _json(body: Any) -> bytes:
     return orjson.dumps(body)
+
+
+async def _seed(
+    pool: asyncpg.Pool, seed_from: str | None, tables: list[SeedTable]
+) -> dict[str, int]:
+    """Copy ``tables`` from the live database (``seed_from``) into the rebuilt one."""
+    if not (seed_from and tables):  # checked: set
+        return {}
+    live = await asyncpg.connect(seed_from)
+    try:
+        async with pool.acquire() as rebuilt:
+            return await seed_tables(live, rebuilt, tables)
+    finally:
+        await live.close()
 
 
 async def _check_rebuild_target(dsn: str, seed_from: str | None) -> None:

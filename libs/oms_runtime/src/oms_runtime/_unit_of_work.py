@@ -98,9 +98,17 @@ class UnitOfWork:
         self.wake_after.add(wakeup)
 
     def emit(
-        self, payload: EventPayload, *, subject: str, sequence: int = 0, key: str | None = None
+        self,
+        payload: EventPayload,
+        *,
+        subject: str,
+        sequence: int = 0,
+        key: str | None = None,
+        event_id: UUID | None = None,
     ) -> Envelope:
-        return self.outbox.emit(payload, subject=subject, sequence=sequence, key=key)
+        return self.outbox.emit(
+            payload, subject=subject, sequence=sequence, key=key, event_id=event_id
+        )
 
     def caused_by(self, cause: Envelope) -> Outbox:
         """Emits into this unit's outbox events that carry ``cause``'s correlation id and name

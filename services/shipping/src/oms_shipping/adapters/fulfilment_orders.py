@@ -176,15 +176,18 @@ def _shipment(raw: Any) -> Shipment:
 
 
 async def expire_pickups(
-    conn: asyncpg.Connection, now: datetime, limit: int
+    conn: asyncpg.Connection, now: datetime, limit: int, only: Sequence[str] | None = None
 ) -> list[FulfilmentOrder]:
     """Up to ``limit`` pickups past their ``hold_until`` become UNCOLLECTED (the domain's
     ``expire``), in one statement; instances sweeping together skip each other's rows. The
-    expiry needs neither their tracking numbers nor their labels: they come back empty."""
+    expiry needs neither their tracking numbers nor their labels: they come back empty.
+    ``only``: of these fulfilment orders (a rebuild applying the sweep's recorded
+    decisions)."""
     rows = await conn.fetch(
         "UPDATE fulfilment_orders f SET status = $3, updated_at = now()"
         " FROM (SELECT fulfilment_order_id FROM fulfilment_orders"
         "       WHERE status = $4 AND hold_until <= $1"
+        "       AND ($5::text[] IS NULL OR fulfilment_order_id = ANY($5::text[]))"
         "       ORDER BY hold_until LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
         " WHERE f.fulfilment_order_id = due.fulfilment_order_id"
         " RETURNING f.*, '{}'::text[] AS tracking_numbers, '[]'::json AS labels",
@@ -192,6 +195,7 @@ async def expire_pickups(
         limit,
         FulfilmentStatus.UNCOLLECTED.value,
         FulfilmentStatus.READY_FOR_PICKUP.value,
+        list(only) if only is not None else None,
     )
     return [_loaded(r) for r in rows]
 

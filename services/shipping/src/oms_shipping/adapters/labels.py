@@ -19,6 +19,7 @@ from oms_shipping.adapters.fulfilment_orders import keep_refusal
 __all__ = [
     "LabelRow",
     "ReturnSource",
+    "advance_serials",
     "draw_serials",
     "keep_refusal",
     "label_document",
@@ -61,6 +62,20 @@ async def draw_serials(conn: asyncpg.Connection, counts: Mapping[str, int]) -> d
         [counts[c] for c in carriers],
     )
     return {r["carrier"]: r["last_serial"] - counts[r["carrier"]] + 1 for r in rows}
+
+
+async def advance_serials(conn: asyncpg.Connection, serials: Mapping[str, int]) -> None:
+    """Each carrier's counter at least at ``serials[carrier]``: numbers issued under those
+    serials are never drawn again (a rebuild takes the live service's numbers)."""
+    carriers = sorted(serials)
+    await conn.execute(
+        "INSERT INTO tracking_number_counters AS c (carrier, last_serial)"
+        " SELECT k, n FROM unnest($1::text[], $2::bigint[]) AS t(k, n) ORDER BY k"
+        " ON CONFLICT (carrier) DO UPDATE"
+        " SET last_serial = greatest(c.last_serial, EXCLUDED.last_serial)",
+        carriers,
+        [serials[c] for c in carriers],
+    )
 
 
 async def save_labels(conn: asyncpg.Connection, labels: Sequence[LabelRow]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SERIAL_DIGITS", "check_digit", "is_valid", "tracking_number"]
+__all__ = ["SERIAL_DIGITS", "check_digit", "is_valid", "serial_of", "tracking_number"]
 
 SERIAL_DIGITS = 11
 _SHAPE = re.compile(rf"^([A-Z]{{2,4}})([0-9]{{{SERIAL_DIGITS}}})([0-9])$")
@@ -35,3 +35,12 @@ def tracking_number(prefix: str, serial: int) -> str:
 def is_valid(number: str) -> bool:
     shape = _SHAPE.match(number)
     return shape is not None and check_digit(shape.group(2)) == int(shape.group(3))
+
+
+def serial_of(number: str) -> int | None:
+    """The serial a valid number was issued under (None for any other number: one a carrier
+    or the staff gave)."""
+    shape = _SHAPE.match(number)
+    if shape is None or check_digit(shape.group(2)) != int(shape.group(3)):
+        return None
+    return int(shape.group(2))

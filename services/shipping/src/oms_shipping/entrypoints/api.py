@@ -3,9 +3,12 @@
 Store and warehouse apps either publish staff actions to ``oms.staff-actions`` or call this
 API, which applies the same action at once through the same use case and answers with the
 outcome: the fulfilment order as it now is, or ``409`` with the refusal's code (kept in
-``refused_actions`` like a refusal from the topic). A key belongs to one location (its
-devices see and work only that location's fulfilment orders, and the pickup store also the
-work on its way to it for its customers; another location's look unknown) or to an operator.
+``refused_actions`` like a refusal from the topic). The API publishes each action it took to
+``oms.staff-actions`` too, under the request's id, in the same transaction: the topic is the
+log of every action (the consumer skips those, a rebuild applies them). A key belongs to one
+location (its devices see and work only that location's fulfilment orders, and the pickup
+store also the work on its way to it for its customers; another location's look unknown) or
+to an operator.
 """
 
 import uuid
@@ -215,7 +218,7 @@ def register_api(
         )
         action_id = uuid.uuid4()
         async with runtime.unit_of_work(correlation_id=found["order_id"], cause=action_id) as work:
-            outcome = await handlers.act(work, action_id, taken)
+            outcome = await handlers.act_and_publish(work, action_id, taken)
             now = await store.view(work.conn, fulfilment_order_id)
         if isinstance(outcome, ActionRefused):
             raise Problem(409, outcome.reason, outcome.detail)

@@ -13,6 +13,9 @@ from oms_events.fulfilment import (
     HandedOver,
     ParcelPacked,
     PickStarted,
+    PickupExpired,
+    ReadyForPickup,
+    ReadyToShip,
     ReceivedAtStore,
     TrackingUpdateReceived,
 )
@@ -23,9 +26,11 @@ from oms_events.sourcing import (
 )
 from oms_runtime import Subscription
 from oms_shipping.service_layer.fulfilment import FulfilmentHandlers
+from oms_shipping.service_layer.recalled import RecalledDecisions
 from oms_shipping.service_layer.tracking import TrackingHandlers
+from oms_shipping.service_layer.uncollected import RecordedExpiries
 
-__all__ = ["subscriptions"]
+__all__ = ["recalled_decisions", "recorded_decisions", "subscriptions"]
 
 
 def subscriptions(fulfilment: FulfilmentHandlers, tracking: TrackingHandlers) -> list[Subscription]:
@@ -44,3 +49,18 @@ def subscriptions(fulfilment: FulfilmentHandlers, tracking: TrackingHandlers) ->
         .each(Collected, fulfilment.staff_action),
         Subscription("oms.carrier-tracking").batch(TrackingUpdateReceived, tracking.updates),
     ]
+
+
+def recalled_decisions(decisions: RecalledDecisions) -> tuple[Subscription, ...]:
+    """A rebuild only, before the inputs: the tracking numbers and pickup codes the live
+    service drew, read back from its own topic."""
+    return (
+        Subscription("oms.shipments")
+        .batch(ReadyToShip, decisions.labels_issued)
+        .batch(ReadyForPickup, decisions.codes_drawn),
+    )
+
+
+def recorded_decisions(expiries: RecordedExpiries) -> tuple[Subscription, ...]:
+    """A rebuild only, at their place in time: the pickups the live sweep expired."""
+    return (Subscription("oms.shipments").each(PickupExpired, expiries.expired),)

@@ -54,9 +54,17 @@ from oms_shipping.domain.fulfilment import (
 from oms_shipping.domain.tracking import CarrierCodes
 from oms_shipping.service_layer.labelling import Labelling, ready_to_ship
 from oms_shipping.service_layer.rate_shopping import shop
+from oms_shipping.service_layer.recalled import RecalledDecisions
 from oms_shipping.service_layer.stores import FulfilmentOrderStore, ParcelStore
 
-__all__ = ["FulfilmentHandlers", "StaffAction", "at_counter", "new_pickup_code", "wire"]
+__all__ = [
+    "STAFF_API_SOURCE",
+    "FulfilmentHandlers",
+    "StaffAction",
+    "at_counter",
+    "new_pickup_code",
+    "wire",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -74,6 +82,9 @@ StaffAction = (
 def _start_picking(fo: FulfilmentOrder) -> None:
     fo.start_picking()
 
+
+STAFF_API_SOURCE = "oms/shipping"
+"""The source of the actions the staff API applied and published to ``oms.staff-actions``."""
 
 # Pickup codes are read out and typed at a counter: no 0/O or 1/I to confuse.
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -135,6 +146,8 @@ class FulfilmentHandlers:
     labelling: Labelling
     pickup_hold: timedelta = timedelta(days=7)
     """How long click & collect work waits at the counter."""
+    recalled: RecalledDecisions | None = None
+    """A rebuild's: the tracking numbers and pickup codes the live service drew."""
 
     async def created(
         self, work: UnitOfWork, released: Sequence[Received[FulfilmentOrderCreated]]
@@ -163,8 +176,22 @@ class FulfilmentHandlers:
         _log.info("fulfilment_orders_received", new=new, known=len(released) - new)
 
     async def staff_action(self, work: UnitOfWork, received: Received[StaffAction]) -> None:
-        """A staff action from ``oms.staff-actions``; one that does not fit is kept, refused."""
+        """A staff action from ``oms.staff-actions``; one that does not fit is kept, refused.
+        One the staff API published was applied in the transaction that published it: only
+        a rebuild applies it again."""
+        if received.envelope.source == STAFF_API_SOURCE and not work.rebuilding:
+            return
         await self.act(work, received.envelope.id, received.payload)
+
+    async def act_and_publish(
+        self, work: UnitOfWork, action_id: UUID, action: StaffAction
+    ) -> FulfilmentOrder | ActionRefused:
+        """A staff action taken over the staff API: applied at once (:meth:`act`) and, applied
+        or refused, published to ``oms.staff-actions`` under ``action_id``, so that the
+        topic is the log of every action (``oms rebuild shipping`` applies them again)."""
+        outcome = await self.act(work, action_id, action)
+        work.emit(action, subject=action.order_id, event_id=action_id)
+        return outcome
 
     async def act(
         self, work: UnitOfWork, action_id: UUID, action: StaffAction
@@ -239,10 +266,18 @@ class FulfilmentHandlers:
                 raise ActionRefused("counter_only_box", f"{box} stays at the counter")
             fo.pack(packed)
             if fo.for_pickup:
-                fo.set_aside(new_pickup_code(), action.performed_at + self.pickup_hold)
+                code = await self._pickup_code(work, action_id)
+                fo.set_aside(code, action.performed_at + self.pickup_hold)
             else:
                 shopped = shop(self.labelling.dispatch, fo, action.performed_at, self.boxes)
-                labels = await self.labelling.label_packed(work, fo, shopped, action.performed_at)
+                issued = (
+                    await self.recalled.labels(work, action_id)
+                    if work.rebuilding and self.recalled
+                    else None
+                )
+                labels = await self.labelling.label_packed(
+                    work, fo, shopped, action.performed_at, issued
+                )
 
         fo = await self._act(work, action_id, action, "pack", pack)
         if not isinstance(fo, FulfilmentOrder):
@@ -326,14 +361,13 @@ class FulfilmentHandlers:
         """Ship-to-store: the pickup store received the parcels and sets them aside; the
         customer is told the code (their value was captured, their stock committed, when
         they were handed to the carrier)."""
+        code = await self._pickup_code(work, action_id)
         fo = await self._act(
             work,
             action_id,
             action,
             "receive",
-            lambda fo: fo.receive_at_store(
-                new_pickup_code(), action.performed_at + self.pickup_hold
-            ),
+            lambda fo: fo.receive_at_store(code, action.performed_at + self.pickup_hold),
             at_counter=True,
         )
         if isinstance(fo, FulfilmentOrder):
@@ -360,6 +394,15 @@ class FulfilmentHandlers:
                 subject=fo.order_id,
             )
         return fo
+
+    async def _pickup_code(self, work: UnitOfWork, action_id: UUID) -> str:
+        """A new code; in a rebuild, the one the live service drew for the action (read
+        back), or, were it not published, a new one: the comparison then shows it."""
+        if work.rebuilding and self.recalled:
+            code = await self.recalled.pickup_code(work, action_id)
+            if code is not None:
+                return code
+        return new_pickup_code()
 
     async def called_off(
         self, work: UnitOfWork, received: Received[FulfilmentOrderCanceled]

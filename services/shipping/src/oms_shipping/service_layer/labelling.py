@@ -6,7 +6,7 @@ is rendered as a 4x6 inch PDF and as ZPL, and is kept with the choice that made 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -23,7 +23,7 @@ from oms_shipping.domain.carrier_choice import Alternative, CarrierChoice
 from oms_shipping.domain.dispatch import DispatchConfig, PostalAddress
 from oms_shipping.domain.fulfilment import ActionRefused, FulfilmentOrder, ParcelLabel
 from oms_shipping.domain.labels import LabelContent, LabelKind
-from oms_shipping.domain.tracking_numbers import tracking_number
+from oms_shipping.domain.tracking_numbers import serial_of, tracking_number
 from oms_shipping.service_layer.rate_shopping import Shopped
 from oms_shipping.service_layer.stores import LabelStore
 
@@ -126,6 +126,8 @@ class Labelling:
 
     async def _numbers(self, work: UnitOfWork, carriers: list[str]) -> list[str]:
         """A new tracking number for each of ``carriers`` (one entry per label)."""
+        if not carriers:
+            return []
         counts = {c: carriers.count(c) for c in set(carriers)}
         first = await self.labels.draw_serials(work.conn, counts)
         drawn = {c: 0 for c in counts}
@@ -139,12 +141,45 @@ class Labelling:
     def _printed_on(self, location_id: str, at: datetime) -> datetime:
         return at.astimezone(ZoneInfo(self.dispatch.locations[location_id].timezone))
 
+    async def _issued_again(
+        self,
+        work: UnitOfWork,
+        wanted: list[tuple[str, str]],
+        issued: Mapping[str, tuple[str, str]],
+    ) -> list[str]:
+        """A number for each (parcel, carrier) of ``wanted``: the one ``issued`` live under
+        that carrier (a rebuild; the counters move past it), else a new one."""
+        numbers: list[str | None] = []
+        serials: dict[str, int] = {}
+        for parcel_id, carrier in wanted:
+            live = issued.get(parcel_id)
+            number = live[1] if live and live[0] == carrier else None
+            serial = serial_of(number) if number else None
+            if number and serial is not None:
+                serials[carrier] = max(serials.get(carrier, 0), serial)
+            numbers.append(number)
+        if serials:
+            await self.labels.advance_serials(work.conn, serials)
+        missing = [carrier for (_, carrier), n in zip(wanted, numbers, strict=True) if not n]
+        drawn = iter(await self._numbers(work, missing))
+        return [n or next(drawn) for n in numbers]
+
     async def label_packed(
-        self, work: UnitOfWork, fo: FulfilmentOrder, shopped: Shopped, packed_at: datetime
+        self,
+        work: UnitOfWork,
+        fo: FulfilmentOrder,
+        shopped: Shopped,
+        packed_at: datetime,
+        issued: Mapping[str, tuple[str, str]] | None = None,
     ) -> list[LabelRow]:
-        """A label per parcel under its chosen service; ``fo`` records them."""
-        carriers = [choice.chosen.carrier for _, choice in shopped.choices]
-        numbers = await self._numbers(work, carriers)
+        """A label per parcel under its chosen service; ``fo`` records them. ``issued``: the
+        carrier and number each parcel's label got live (a rebuild takes them again)."""
+        wanted = [(parcel.parcel_id, choice.chosen.carrier) for parcel, choice in shopped.choices]
+        numbers = (
+            await self._issued_again(work, wanted, issued)
+            if issued
+            else await self._numbers(work, [carrier for _, carrier in wanted])
+        )
         printed_on = self._printed_on(fo.location_id, packed_at).date()
         rows = []
         for n, ((parcel, choice), number) in enumerate(zip(shopped.choices, numbers, strict=True)):

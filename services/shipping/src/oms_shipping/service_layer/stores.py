@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+from uuid import UUID
 
 import asyncpg
 
@@ -15,7 +16,7 @@ from oms_shipping.adapters.parcels import KeptScan, ParcelRow
 from oms_shipping.domain.catalogue import ItemSpec
 from oms_shipping.domain.fulfilment import FulfilmentOrder, Shipment
 
-__all__ = ["FulfilmentOrderStore", "ItemStore", "LabelStore", "ParcelStore"]
+__all__ = ["DecisionStore", "FulfilmentOrderStore", "ItemStore", "LabelStore", "ParcelStore"]
 
 
 class FulfilmentOrderStore(Protocol):
@@ -48,9 +49,14 @@ class FulfilmentOrderStore(Protocol):
         ...
 
     async def expire_pickups(
-        self, conn: asyncpg.Connection, now: datetime, limit: int
+        self,
+        conn: asyncpg.Connection,
+        now: datetime,
+        limit: int,
+        only: Sequence[str] | None = None,
     ) -> list[FulfilmentOrder]:
-        """Up to ``limit`` pickups past their hold, now UNCOLLECTED."""
+        """Up to ``limit`` pickups past their hold (of ``only``, when given), now
+        UNCOLLECTED."""
         ...
 
 
@@ -99,6 +105,10 @@ class LabelStore(Protocol):
         """``counts[carrier]`` serials per carrier, never drawn before: each run's first."""
         ...
 
+    async def advance_serials(self, conn: asyncpg.Connection, serials: Mapping[str, int]) -> None:
+        """Each carrier's counter at least at its serial here: never drawn again."""
+        ...
+
     async def save_labels(self, conn: asyncpg.Connection, labels: Sequence[LabelRow]) -> None:
         """A parcel keeps its first label of a kind."""
         ...
@@ -118,3 +128,13 @@ class LabelStore(Protocol):
     async def keep_refusal(self, conn: asyncpg.Connection, refusal: Refusal) -> None:
         """A label request refused, kept with the staff actions refused."""
         ...
+
+
+class DecisionStore(Protocol):
+    async def keep_decisions(
+        self, conn: asyncpg.Connection, kind: str, decisions: Sequence[tuple[UUID, Any]]
+    ) -> None:
+        """Decisions of one kind, each by the action that drew it; the first stays."""
+        ...
+
+    async def recall(self, conn: asyncpg.Connection, cause: UUID, kind: str) -> Any | None: ...

@@ -15,11 +15,11 @@ from enum import StrEnum
 import structlog
 
 from oms_events.fulfilment import PickupExpired
-from oms_runtime import ServiceRuntime, UnitOfWork
+from oms_runtime import Received, ServiceRuntime, UnitOfWork
 from oms_shipping.service_layer.fulfilment import at_counter, wire
 from oms_shipping.service_layer.stores import FulfilmentOrderStore
 
-__all__ = ["PickupSweep", "UncollectedPolicy"]
+__all__ = ["PickupSweep", "RecordedExpiries", "UncollectedPolicy"]
 
 _log = structlog.get_logger(__name__)
 
@@ -63,3 +63,22 @@ class PickupSweep:
                 expired = await self.expire(work, datetime.now(UTC))
             if expired < self.limit:
                 return
+
+
+@dataclass(frozen=True)
+class RecordedExpiries:
+    """A rebuild only (no sweep runs there): each pickup the live sweep expired, read back
+    from ``oms.shipments`` and expired again at its place in time."""
+
+    fulfilment_orders: FulfilmentOrderStore
+
+    async def expired(self, work: UnitOfWork, received: Received[PickupExpired]) -> None:
+        expired = received.payload
+        done = await self.fulfilment_orders.expire_pickups(
+            work.conn, expired.expired_at, 1, only=(expired.fulfilment_order_id,)
+        )
+        if not done:
+            _log.warning(
+                "recorded_expiry_not_applicable",
+                fulfilment_order_id=expired.fulfilment_order_id,
+            )
