@@ -39,7 +39,9 @@ async def record_ends(
     transfer id, the other end's quantity, or None when it is not known.
 
     Both ends must describe one transfer: a mismatch would move units that never left. The
-    first end, in the given order, that describes another transfer is rejected.
+    first end, in the given order, that describes another transfer is rejected, also when the
+    other end was being recorded in a transaction at once (the check found no row; the insert
+    then waited for that transaction, and the row it met is another transfer's).
     """
     ids = [e.transfer_id for e in ends]
     assert len(ids) == len(set(ids)), "one end of a transfer is recorded once"
@@ -67,7 +69,9 @@ async def record_ends(
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
         " $6::timestamptz[]) ORDER BY 1"
         f" ON CONFLICT (transfer_id) DO UPDATE SET {end}_quantity = EXCLUDED.{end}_quantity,"
-        f" {end}_at = EXCLUDED.{end}_at RETURNING transfer_id, {other}_quantity AS other",
+        f" {end}_at = EXCLUDED.{end}_at WHERE (transfers.sku, transfers.from_location_id,"
+        " transfers.to_location_id) = (EXCLUDED.sku, EXCLUDED.from_location_id,"
+        f" EXCLUDED.to_location_id) RETURNING transfer_id, {other}_quantity AS other",
         ids,
         [e.sku for e in ends],
         [e.from_location_id for e in ends],
@@ -75,4 +79,13 @@ async def record_ends(
         [e.quantity for e in ends],
         [e.at for e in ends],
     )
-    return {row["transfer_id"]: row["other"] for row in rows}
+    recorded = {row["transfer_id"]: row["other"] for row in rows}
+    for e in ends:
+        if e.transfer_id not in recorded:
+            raise RejectedEvent(
+                "transfer_mismatch",
+                f"transfer {e.transfer_id!r} was recorded meanwhile as another SKU or other"
+                f" locations; this end says {e.sku} from {e.from_location_id!r} to"
+                f" {e.to_location_id!r}",
+            )
+    return recorded
