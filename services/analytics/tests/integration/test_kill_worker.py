@@ -26,6 +26,11 @@ pytestmark = pytest.mark.integration
 ORDERS = 320
 WORKER_ENV = {
     "OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5",
+    # A day of grace, longer than the stream: no window closes in either reading. A figure
+    # that becomes due on another topic's event is judged against that topic's watermark,
+    # and the restarted worker reads the topics interleaved unlike the clean reading (see
+    # docs/analytics.md, what is left): lateness is not what these tests are about.
+    "OMS_ANALYTICS_GRACE_S": "86400",
     "OMS_ANALYTICS_STUCK_AFTER_S": "{}",  # no alerts: the stays are not compared here
     # The shortest session the runtime allows: the killed member's partitions move after it.
     "OMS_KAFKA_SESSION_TIMEOUT_S": "6",
