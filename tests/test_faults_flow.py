@@ -151,7 +151,6 @@ async def _the_stock_balances(env: Env) -> None:
     assert tuple(movements[0]) == (UNITS, UNITS)  # the ledger adds up to the row
 
 
-@pytest.mark.slow
 async def test_orders_through_every_fault_end_once_each(smtp: SmtpServer, tmp_path: Path) -> None:
     private = PrivateStack(tmp_path / "faults" / ".stack")
     # Commits flushed: a crashed server keeps what it acknowledged, as in production.

@@ -260,7 +260,6 @@ def test_a_bad_sourcing_configuration_stops_the_worker_naming_the_problem(tmp_pa
     assert "profiles.0.split.max_splits" in done.stderr
 
 
-@pytest.mark.slow
 async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_moves_on(
     env: Env, tmp_path: Path
 ) -> None:

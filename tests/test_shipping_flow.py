@@ -216,7 +216,6 @@ async def _reservations(env: Env, order_id: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-@pytest.mark.slow
 async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
     env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:

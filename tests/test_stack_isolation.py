@@ -107,7 +107,6 @@ def listed(bootstrap: str, topic: str, what: str) -> set[str]:
     return asyncio.run(wait_for(lambda: _listed(bootstrap, topic), what=what))
 
 
-@pytest.mark.slow
 def test_two_clones_run_their_stacks_at_once_without_sharing_data(
     stack: Stack, second_stack: Path
 ) -> None:

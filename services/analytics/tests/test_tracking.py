@@ -64,6 +64,28 @@ def test_a_late_event_lands_in_its_window_until_the_grace_is_past() -> None:
     assert ten["lead_time_p50_s"] == 50 * 60
 
 
+def test_a_figure_due_on_another_topic_is_judged_as_its_own_event_was_read() -> None:
+    """A lead time needs the order's acceptance (oms.orders) and its shipment (oms.shipments).
+    Read in either order, it is judged against the shipment's topic as it stood when the
+    shipment was read (open), not against oms.orders, whose watermark a later order moved past
+    the grace: both readings count it."""
+    orders_first, shipment_first = _analytics(), _analytics()
+    orders = [(accepted("X1", "web", 100), at("12:00")), (accepted("A1", "web", 100), at("09:00"))]
+    shipment = (shipped("A1", at("09:30")), at("09:30"))
+    for payload, when in orders:
+        _record(orders_first, payload, when)
+    _record(orders_first, *shipment)
+    _record(shipment_first, *shipment)
+    for payload, when in orders:
+        _record(shipment_first, payload, when)
+
+    for reading in (orders_first, shipment_first):
+        nine = reading.kpis(Granularity.HOUR)["windows"][0]
+        assert (nine["start"][11:16], nine["orders_placed"], nine["shipped"]) == ("09:00", 0, 1)
+        assert reading.kpis(Granularity.HOUR)["late_events_dropped"] == 1  # A1's placement
+    assert orders_first.kpis(Granularity.HOUR) == shipment_first.kpis(Granularity.HOUR)
+
+
 def _placed_per_hop(report: dict[str, Any]) -> list[tuple[str, str, int, dict[str, int]]]:
     return [
         (h["start"][11:16], h["channel"], h["orders_placed"], h["revenue_minor"])

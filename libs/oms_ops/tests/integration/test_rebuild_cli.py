@@ -38,7 +38,6 @@ async def _all_applied(env: Env, events: int) -> bool:
 _COMMENT = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1"
 
 
-@pytest.mark.slow
 async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     env: Env, tmp_path: Path
 ) -> None:

@@ -61,7 +61,6 @@ async def _start(env: Env, smtp: SmtpServer) -> ServiceProcess:
     return service
 
 
-@pytest.mark.slow
 async def test_notification_rebuild_reads_outcomes_back_sends_nothing_and_swaps(
     env: Env, smtp: SmtpServer
 ) -> None:

@@ -95,7 +95,6 @@ async def _pickup_code(env: Env, fulfilment_order_id: str) -> str:
     return str(rows[0]["pickup_code"])
 
 
-@pytest.mark.slow
 async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(env: Env) -> None:
     live = await _start(env)
     services: dict[str, str | None] = {"shipping": live.url}

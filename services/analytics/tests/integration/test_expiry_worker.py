@@ -83,7 +83,6 @@ async def _reports(worker: ServiceProcess) -> dict[str, Any]:
     }
 
 
-@pytest.mark.slow
 async def test_expired_keys_go_the_reports_stay_and_a_restart_keeps_them_gone(env: Env) -> None:
     worker = await env.service("analytics", OMS_ANALYTICS_EXPIRY_INTERVAL_S="0.5", **RETENTION)
     await worker.wait_ready()

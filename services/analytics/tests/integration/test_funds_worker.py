@@ -327,7 +327,6 @@ async def _history_connected(worker: ServiceProcess) -> None:
     await wait_for(probe, timeout=30, interval=0.2, what="the history database connected")
 
 
-@pytest.mark.slow
 async def test_reconciliation_reports_history_restart_and_replay(env: Env) -> None:
     history = {"OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5"}
     worker = await env.service("analytics", **history)

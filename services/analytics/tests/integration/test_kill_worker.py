@@ -26,11 +26,6 @@ pytestmark = pytest.mark.integration
 ORDERS = 320
 WORKER_ENV = {
     "OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5",
-    # A day of grace, longer than the stream: no window closes in either reading. A figure
-    # that becomes due on another topic's event is judged against that topic's watermark,
-    # and the restarted worker reads the topics interleaved unlike the clean reading (see
-    # docs/analytics.md, what is left): lateness is not what these tests are about.
-    "OMS_ANALYTICS_GRACE_S": "86400",
     "OMS_ANALYTICS_STUCK_AFTER_S": "{}",  # no alerts: the stays are not compared here
     # The shortest session the runtime allows: the killed member's partitions move after it.
     "OMS_KAFKA_SESSION_TIMEOUT_S": "6",
@@ -116,7 +111,6 @@ async def _history(env: Env, database: str) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
-@pytest.mark.slow
 async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_reading(
     env: Env,
 ) -> None:
@@ -139,7 +133,6 @@ async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_
     await _assert_as_a_clean_reading(env, restarted)
 
 
-@pytest.mark.slow
 async def test_a_worker_killed_with_an_event_s_writes_half_sent_ends_as_a_clean_reading(
     env: Env,
 ) -> None:

@@ -127,7 +127,6 @@ async def _read_through(env: Env, group: str, topic: str) -> None:
     await wait_for(done, timeout=60, interval=0.5, what=f"{topic} read through")
 
 
-@pytest.mark.slow
 async def test_stuck_orders_alert_once_clear_and_survive_a_restart(env: Env) -> None:
     worker = await env.service("analytics")
     await worker.wait_ready()

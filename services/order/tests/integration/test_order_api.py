@@ -636,7 +636,6 @@ def _response_statuses(report: Path) -> list[int]:
 
 
 @pytest.mark.integration
-@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error(env: Env, tmp_path: Path) -> None:
     service = await _api_service(env)
     order_id = (await _submit(service, _order_json("F-1", quantity=5))).body["order_id"]

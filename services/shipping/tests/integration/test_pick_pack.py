@@ -60,7 +60,6 @@ def _lines(*lines: tuple[str, str, int]) -> tuple[LineQuantity, ...]:
     return tuple(LineQuantity(line_id=i, sku=sku, quantity=q) for i, sku, q in lines)
 
 
-@pytest.mark.slow
 async def test_box_choice_and_pick_path(env: Env, tmp_path: Path) -> None:
     bins = tmp_path / "bins.json"
     bins.write_text(json.dumps(BINS))

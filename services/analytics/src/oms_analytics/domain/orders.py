@@ -61,6 +61,11 @@ class OrderFacts:
     """By location id: the order's work offered to, rejected by, re-sourced away from and
     shipped from each location."""
     counted: set[str] = field(default_factory=set)
+    read_marks: dict[str, str | None] = field(default_factory=dict)
+    """Per moment of a fact (its event's time), the watermark of that event's topic partition
+    when it was first read. A figure at that moment is judged late against it, not against the
+    watermark of whichever topic's event made the figure due: each partition is read in order,
+    so two readings that interleave the topics differently judge every figure alike."""
     partition: int | None = None
     """The source partition of the order's events, whose changelog partition holds these
     facts (None in facts stored before it was kept)."""
@@ -104,6 +109,23 @@ class OrderFacts:
         if getattr(facts, fact) is None:
             setattr(facts, fact, at)
 
+    def read_at(self, at: datetime, watermark: datetime | None) -> None:
+        """An event of time ``at`` was read where the watermark stood at ``watermark``. Of
+        events of one time (two topics', a redelivery), the lowest mark is kept (none read
+        yet is the lowest): the same whichever is read first."""
+        key = at.isoformat()
+        if key in self.read_marks:
+            known = from_stored(self.read_marks[key])
+            watermark = None if known is None or watermark is None else min(known, watermark)
+        self.read_marks[key] = stored(watermark)
+
+    def watermark_at(self, moment: datetime, otherwise: datetime | None) -> datetime | None:
+        """The watermark a figure at ``moment`` is judged against: its fact's, or
+        ``otherwise`` for facts stored before the marks were kept."""
+        if moment.isoformat() in self.read_marks:
+            return from_stored(self.read_marks[moment.isoformat()])
+        return otherwise
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
@@ -118,6 +140,7 @@ class OrderFacts:
             "returns": {key: request.to_dict() for key, request in self.returns.items()},
             "locations": {key: facts.to_dict() for key, facts in self.locations.items()},
             "counted": sorted(self.counted),
+            "read_marks": dict(self.read_marks),
             "partition": self.partition,
         }
 
@@ -140,6 +163,8 @@ class OrderFacts:
             # Facts stored before locations were counted have none.
             locations={k: LocationFacts.from_dict(v) for k, v in data.get("locations", {}).items()},
             counted=set(data["counted"]),
+            # Facts stored before the marks were kept have none.
+            read_marks=dict(data.get("read_marks", {})),
             partition=data.get("partition"),
         )
 

@@ -127,14 +127,17 @@ class Analytics:
                 facts.at_location(payload.from_location_id, "resourced_at", at)
             case ReturnRequested():
                 facts.returned(payload.return_id, _return_request(payload, at))
+        facts.read_at(at, watermark)
         due = settle(facts)
         due_at_locations = settle_locations(facts)
         self.orders[order_id] = facts.to_dict()
         for moment, contribution in due:
-            for window in self._open_windows(moment, partition, watermark):
+            mark = facts.watermark_at(moment, watermark)
+            for window in self._open_windows(moment, partition, mark):
                 self._add(window, contribution, partition)
         for moment, at_location in due_at_locations:
-            for window in self._open_windows(moment, partition, watermark):
+            mark = facts.watermark_at(moment, watermark)
+            for window in self._open_windows(moment, partition, mark):
                 self._add_at_location(window, at_location, partition)
 
     def _facts(self, order_id: str) -> OrderFacts:
