@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import asyncpg
@@ -12,6 +13,17 @@ from asyncpg.transaction import Transaction
 from tests.support.waiting import wait_for
 
 T = TypeVar("T")
+
+
+@asynccontextmanager
+async def three_connections(dsn: str) -> AsyncIterator[list[asyncpg.Connection]]:
+    """The first transaction's connection, the second's and an observer's."""
+    opened = [await asyncpg.connect(dsn) for _ in range(3)]
+    try:
+        yield opened
+    finally:
+        for connection in opened:
+            await connection.close()
 
 
 async def second_while_first_open(

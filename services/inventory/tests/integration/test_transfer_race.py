@@ -14,7 +14,7 @@ import pytest
 from oms_inventory.adapters import MIGRATIONS
 from oms_inventory.adapters.transfers import TransferEnd, record_ends
 from oms_runtime import RejectedEvent
-from tests.support.concurrency import second_while_first_open
+from tests.support.concurrency import second_while_first_open, three_connections
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -25,13 +25,8 @@ AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 @pytest.fixture
 async def connections(env: Env) -> AsyncIterator[list[asyncpg.Connection]]:
     """The warehouse's feed's connection, the store's and an observer's."""
-    dsn = await env.migrated_database("inventory", MIGRATIONS)
-    opened = [await asyncpg.connect(dsn) for _ in range(3)]
-    try:
+    async with three_connections(await env.migrated_database("inventory", MIGRATIONS)) as opened:
         yield opened
-    finally:
-        for connection in opened:
-            await connection.close()
 
 
 async def test_a_disagreeing_end_recorded_at_once_is_refused(

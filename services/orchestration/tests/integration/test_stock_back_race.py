@@ -24,7 +24,7 @@ from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line
 from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime import Outbox, UnitOfWork
-from tests.support.concurrency import second_while_first_open
+from tests.support.concurrency import second_while_first_open, three_connections
 from tests.support.inventory import HAMBURG, TSHIRT
 from tests.support.orchestration import SOURCING
 
@@ -34,26 +34,22 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def connections(dsn: str) -> AsyncIterator[list[asyncpg.Connection]]:
     """The order's connection, the restock's and an observer's, with the order saved."""
-    opened = [await asyncpg.connect(dsn) for _ in range(3)]
-    await save_orders(
-        opened[2],
-        [
-            AcceptedOrder(
-                order_id="ord-1",
-                channel="web-de",
-                delivery_method="home_delivery",
-                pickup_store_id=None,
-                destination=Point(52.52, 13.40),
-                shipping_address=None,
-                lines=[Line("1", TSHIRT, 2)],
-            )
-        ],
-    )
-    try:
+    async with three_connections(dsn) as opened:
+        await save_orders(
+            opened[2],
+            [
+                AcceptedOrder(
+                    order_id="ord-1",
+                    channel="web-de",
+                    delivery_method="home_delivery",
+                    pickup_store_id=None,
+                    destination=Point(52.52, 13.40),
+                    shipping_address=None,
+                    lines=[Line("1", TSHIRT, 2)],
+                )
+            ],
+        )
         yield opened
-    finally:
-        for connection in opened:
-            await connection.close()
 
 
 def _types(work: UnitOfWork) -> list[str]:

@@ -22,7 +22,7 @@ from oms_order.service_layer.actions import OrderActions
 from oms_order.service_layer.timeline import flush_timeline
 from oms_runtime import Outbox, UnitOfWork
 from services.order.tests.fakes import FakePayments
-from tests.support.concurrency import second_while_first_open
+from tests.support.concurrency import second_while_first_open, three_connections
 from tests.support.orders import CHANNEL, order_submitted
 from tests.support.world import Env
 
@@ -36,13 +36,8 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 @pytest.fixture
 async def connections(env: Env) -> AsyncIterator[list[asyncpg.Connection]]:
     """The HTTP request's connection, the intake consumer's and an observer's."""
-    dsn = await env.migrated_database("order", MIGRATIONS)
-    opened = [await asyncpg.connect(dsn) for _ in range(3)]
-    try:
+    async with three_connections(await env.migrated_database("order", MIGRATIONS)) as opened:
         yield opened
-    finally:
-        for connection in opened:
-            await connection.close()
 
 
 def _actions() -> OrderActions:

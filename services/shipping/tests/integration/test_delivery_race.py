@@ -20,7 +20,7 @@ from oms_shipping.adapters.parcels import (
     save_parcels,
 )
 from oms_shipping.domain.tracking import ParcelStatus
-from tests.support.concurrency import second_while_first_open
+from tests.support.concurrency import second_while_first_open, three_connections
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -34,27 +34,23 @@ async def connections(env: Env) -> AsyncIterator[list[asyncpg.Connection]]:
     """Two carriers' scans' connections and an observer's, with a shipped fulfilment order
     whose one shipment has two parcels in transit."""
     dsn = await env.migrated_database("shipping", MIGRATIONS)
-    opened = [await asyncpg.connect(dsn) for _ in range(3)]
-    await opened[2].execute(
-        "INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id,"
-        " location_type, delivery_method, lines, accept_by, status)"
-        " VALUES ('fo-1', 'ord-1', 'wh-hamburg', 'warehouse', 'home_delivery', '[]', $1,"
-        " 'SHIPPED')",
-        NOW,
-    )
-    await opened[2].execute(
-        "INSERT INTO parcels (carrier, tracking_number, fulfilment_order_id, order_id, status,"
-        " latest_at, shipment_id, parcel_id, handed_over_at)"
-        " SELECT $1, t, 'fo-1', 'ord-1', 'in_transit', $2, 'sh-1', t, $2"
-        " FROM unnest(ARRAY['A-1', 'B-2']) AS t",
-        CARRIER,
-        NOW,
-    )
-    try:
+    async with three_connections(dsn) as opened:
+        await opened[2].execute(
+            "INSERT INTO fulfilment_orders (fulfilment_order_id, order_id, location_id,"
+            " location_type, delivery_method, lines, accept_by, status)"
+            " VALUES ('fo-1', 'ord-1', 'wh-hamburg', 'warehouse', 'home_delivery', '[]', $1,"
+            " 'SHIPPED')",
+            NOW,
+        )
+        await opened[2].execute(
+            "INSERT INTO parcels (carrier, tracking_number, fulfilment_order_id, order_id, status,"
+            " latest_at, shipment_id, parcel_id, handed_over_at)"
+            " SELECT $1, t, 'fo-1', 'ord-1', 'in_transit', $2, 'sh-1', t, $2"
+            " FROM unnest(ARRAY['A-1', 'B-2']) AS t",
+            CARRIER,
+            NOW,
+        )
         yield opened
-    finally:
-        for connection in opened:
-            await connection.close()
 
 
 async def _deliver(conn: asyncpg.Connection, tracking_number: str) -> list[str]:
