@@ -30,6 +30,7 @@ from oms_analytics.entrypoints.flushing import complete_producer_flush
 from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
+from oms_analytics.entrypoints.resuming import keep_records_read_after_seek
 from oms_analytics.service_layer.counting import Counting, Read
 from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
@@ -68,6 +69,7 @@ log = structlog.get_logger("oms_analytics")
 
 def build_app(settings: AnalyticsSettings) -> faust.App:
     complete_producer_flush()  # no offset committed before its events' table writes are sent
+    keep_records_read_after_seek()  # no record fetched after a recovery dropped unread
     app_id = f"{settings.topic_prefix}oms-analytics{settings.group_suffix}"
     app = faust.App(
         app_id,
