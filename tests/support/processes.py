@@ -88,7 +88,7 @@ class ServiceProcess:
         """Values of a metric's samples whose labels include ``labels``."""
         values = []
         for line in (await self.metrics()).splitlines():
-            if not line.startswith(name + "{"):
+            if not line.startswith((name + "{", name + " ")):
                 continue
             head, _, value = line.rpartition(" ")
             if all(f'{k}="{v}"' in head for k, v in labels.items()):

@@ -7,8 +7,9 @@ broker acknowledged a committed transaction's events, their outbox rows not yet 
 counts published rows) and ``relay_after_publish`` (the same for the relay's recovery
 path). A service names its own points with ``kill_at`` (the notification service's
 ``after_send``: the provider took the messages, their outcome not yet committed; the
-analytics worker's ``analytics_torn_write``: one event's table writes half sent). Unset in
-production.
+analytics worker's ``analytics_torn_write``: one event's table writes half sent; and its
+``analytics_stall``, which does not kill: the agent stops counting, as a stalled one does).
+Unset in production.
 """
 
 from __future__ import annotations

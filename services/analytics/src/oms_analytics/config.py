@@ -49,6 +49,11 @@ class AnalyticsSettings(RuntimeSettings):
     analytics_minute_retention_h: float = Field(default=48.0, gt=0, allow_inf_nan=False)
     # How often the worker deletes the expired keys. OMS_ANALYTICS_EXPIRY_INTERVAL_S.
     analytics_expiry_interval_s: float = Field(default=60.0, ge=0.1, le=86400)
+    # A worker that counted nothing for this long while records wait to be read has stalled
+    # and exits (status 75) to be started again (docs/analytics.md); longer than the offset
+    # commits' interval (2.8 s), as "waiting" means past the committed offset.
+    # OMS_ANALYTICS_STALL_S.
+    analytics_stall_s: float = Field(default=300.0, ge=5, le=86400, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _retention_ordered(self) -> AnalyticsSettings:

@@ -12,7 +12,9 @@ are named after the app id, which carries the run's topic prefix and group suffi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any, cast
 
 import faust
@@ -22,6 +24,7 @@ from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.domain.expiry import partition_now
+from oms_analytics.domain.stalling import StallWatch
 from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.entrypoints.dashboard import register_dashboard
@@ -31,6 +34,7 @@ from oms_analytics.entrypoints.history import register_history
 from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
 from oms_analytics.entrypoints.resuming import keep_records_read_after_seek
+from oms_analytics.entrypoints.watchdog import register_watchdog
 from oms_analytics.service_layer.counting import Counting, Read
 from oms_analytics.service_layer.expiry import Expiry
 from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
@@ -58,6 +62,10 @@ TORN_WRITE = "analytics_torn_write"
 """``OMS_FAULT_KILL_AT=analytics_torn_write:<n>``: once n events are counted, the first batch
 that writes two keys or more has only one journal record and one write sent, then the worker
 kills itself (the kill test's torn write)."""
+STALL = "analytics_stall"
+"""``OMS_FAULT_KILL_AT=analytics_stall:<n>``: once n events are counted, the agent stops
+counting (it waits for ever, as after the stall a session expiry can cause), for the
+watchdog's test."""
 _TRACKED_TYPES = frozenset(
     model.event_type
     for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
@@ -177,19 +185,28 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         metrics.consumed(message.topic, "ignored" if payload is None else "processed")
         return Read(message.topic, message.partition, message.offset, envelope, payload)
 
+    watch = StallWatch(settings.analytics_stall_s, monotonic())
+
     async def count(stream: faust.StreamT[bytes]) -> None:
         counted = 0
         batches = cast("faust.Stream[bytes]", stream).take_events(
             settings.analytics_batch_max, settings.analytics_batch_s
         )
         async for events in batches:
+            for event in events:
+                watch.took(
+                    f"{event.message.topic}[{event.message.partition}]", event.message.offset
+                )
             reads = [read for read in map(decoded, events) if read is not None]
             counted += len(reads)
+            if kill_due(STALL, counted):
+                await asyncio.Event().wait()
             # The tests' torn write: the first partition's journal record and first write.
             keep = 2 if kill_due(TORN_WRITE, counted) else None
             if await counting.count(reads, publish, keep) > 1 and keep is not None:
                 await app.producer.flush()  # those two records at the broker, no more
                 kill_at(TORN_WRITE, counted)
+            watch.progressed(monotonic())
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)
 
@@ -243,6 +260,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
     history = register_history(app, settings, funds, analytics)
     expiry = Expiry(analytics, funds, stuck, stock, settings.retention(), source_now)
     register_expiry(app, settings, expiry, history, metrics, journal)
+    register_watchdog(app, watch, source_names)
     register_views(app, analytics, funds, stuck, stock, history, expiry)
     register_dashboard(app)
     metrics.gauge("oms_analytics_stuck_orders", "Orders stuck in a status now.", stuck.stuck_count)
@@ -255,6 +273,12 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         "oms_analytics_late_figures_dropped",
         "Figures too late for their hour, dropped.",
         lambda: analytics.late_dropped(Granularity.HOUR),
+    )
+    metrics.gauge(
+        "oms_analytics_seconds_without_progress",
+        "Seconds since a batch was counted or nothing was left to read (at"
+        " OMS_ANALYTICS_STALL_S with records waiting, the worker exits to be started again).",
+        lambda: monotonic() - watch.last_progress,
     )
     metrics.labelled_gauge(
         "oms_analytics_table_keys",

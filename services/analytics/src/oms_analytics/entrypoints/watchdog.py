@@ -1,0 +1,77 @@
+"""Ends the worker once it has stalled (``domain/stalling.py``), so that its supervisor (``oms
+run``, the compose file's restart policy, an orchestrator) starts it again: a start recovers
+the tables and reads on from the committed offsets, as after any crash (the kill tests).
+
+A timer checks every few seconds. Only once no batch was counted for
+``OMS_ANALYTICS_STALL_S`` does it ask the broker for the end offsets of the source partitions
+the worker holds, and compare them with the records the agent took (and the committed
+offsets, for a partition it took none of). It does not count a rebalance
+or a recovery as a stall. It does not act when the broker cannot answer, since a restart would
+not bring the broker back. The exit is immediate (``os._exit``): a graceful stop waits for the
+agent, which is what stalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Collection
+from time import monotonic
+
+import faust
+import structlog
+
+from oms_analytics.domain.stalling import StallWatch
+
+__all__ = ["EXIT_STALLED", "register_watchdog"]
+
+EXIT_STALLED = 75
+"""The worker's exit status when it stalled (EX_TEMPFAIL: start it again)."""
+
+log = structlog.get_logger("oms_analytics")
+
+
+def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collection[str]) -> None:
+    interval = min(5.0, watch.stall_after / 3)
+
+    async def records_waiting() -> list[str] | None:
+        """The source partitions held here with records the agent has not taken; None when
+        the broker cannot tell."""
+        consumer = app.consumer
+        held = [tp for tp in consumer.assignment() if tp.topic in source_topics]
+        if not held:
+            return []
+        try:
+            async with asyncio.timeout(10):
+                end = await consumer.highwaters(*held)
+        except Exception as exc:
+            log.warning("stall_check_failed", error=type(exc).__name__)
+            return None
+        committed = getattr(consumer, "_committed_offset", {})
+        return watch.waiting(
+            {f"{tp.topic}[{tp.partition}]": end[tp] for tp in held},
+            {f"{tp.topic}[{tp.partition}]": committed.get(tp) for tp in held},
+        )
+
+    async def watch_for_a_stall() -> None:
+        async for _ in app.itertimer(interval, name="stall-watch"):
+            if app.rebalancing or app.in_recovery:
+                watch.progressed(monotonic())
+                continue
+            if not watch.overdue(monotonic()):
+                continue
+            behind = await records_waiting()
+            if behind is None or not watch.stalled(monotonic(), bool(behind)):
+                continue
+            log.error(
+                "worker_stalled",
+                counted_nothing_for_s=round(monotonic() - watch.last_progress),
+                partitions_waiting=len(behind),
+                first_waiting=behind[:5],
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_STALLED)
+
+    app.task(watch_for_a_stall)
