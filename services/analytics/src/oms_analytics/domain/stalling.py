@@ -27,7 +27,8 @@ class StallWatch:
         self.last_progress = now
 
     def took(self, partition: str, offset: int) -> None:
-        """The agent took the record at ``offset`` of ``partition`` (counted or not)."""
+        """The agent is done with the record at ``offset`` of ``partition`` (counted, or
+        skipped as undecodable)."""
         self.next_offsets[partition] = offset + 1
 
     def overdue(self, now: float) -> bool:

@@ -193,10 +193,6 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             settings.analytics_batch_max, settings.analytics_batch_s
         )
         async for events in batches:
-            for event in events:
-                watch.took(
-                    f"{event.message.topic}[{event.message.partition}]", event.message.offset
-                )
             reads = [read for read in map(decoded, events) if read is not None]
             counted += len(reads)
             if kill_due(STALL, counted):
@@ -206,6 +202,9 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             if await counting.count(reads, publish, keep) > 1 and keep is not None:
                 await app.producer.flush()  # those two records at the broker, no more
                 kill_at(TORN_WRITE, counted)
+            for event in events:  # undecodable ones too: none is left to wait for
+                message = event.message
+                watch.took(f"{message.topic}[{message.partition}]", message.offset)
             watch.progressed(monotonic())
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)

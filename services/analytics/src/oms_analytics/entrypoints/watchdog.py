@@ -64,11 +64,15 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
             behind = await records_waiting()
             if behind is None or not watch.stalled(monotonic(), bool(behind)):
                 continue
+            consumer = app.consumer
             log.error(
                 "worker_stalled",
                 counted_nothing_for_s=round(monotonic() - watch.last_progress),
                 partitions_waiting=len(behind),
                 first_waiting=behind[:5],
+                # What faust's consumer holds, for the cause (docs/analytics.md).
+                paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
+                flow_active=getattr(consumer, "flow_active", None),
             )
             sys.stdout.flush()
             sys.stderr.flush()
