@@ -56,6 +56,8 @@ def test_the_runtimes_kafka_security_settings_reach_faust() -> None:
         ("OMS_ANALYTICS_BATCH_MAX", "many"),
         ("OMS_ANALYTICS_BATCH_S", "0"),
         ("OMS_ANALYTICS_BATCH_S", "nan"),
+        ("OMS_ANALYTICS_STALL_S", "2"),
+        ("OMS_ANALYTICS_STALL_S", "inf"),
     ],
 )
 def test_a_batch_setting_out_of_range_is_refused_naming_it(

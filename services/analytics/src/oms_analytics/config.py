@@ -51,8 +51,8 @@ class AnalyticsSettings(RuntimeSettings):
     analytics_expiry_interval_s: float = Field(default=60.0, ge=0.1, le=86400)
     # A worker that counted nothing for this long while records wait to be read has stalled
     # and exits (status 75) to be started again (docs/analytics.md); longer than the offset
-    # commits' interval (2.8 s), as "waiting" means past the committed offset.
-    # OMS_ANALYTICS_STALL_S.
+    # commits' interval (2.8 s), as a partition the agent finished nothing of since the start
+    # waits while its end is past the committed offset. OMS_ANALYTICS_STALL_S.
     analytics_stall_s: float = Field(default=300.0, ge=5, le=86400, allow_inf_nan=False)
 
     @model_validator(mode="after")
