@@ -14,17 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.order_pipeline import percentiles
 from bench.probes import cpu_seconds
-from oms_events.codec import decode
 from oms_events.inventory import StockReceived
 from tests.support.inventory import CATALOGUE, HAMBURG, MUNICH, TSHIRT, event, reserve, run_cli
 from tests.support.kafka import create_topics
@@ -34,6 +36,7 @@ from tests.support.world import Env
 
 SKUS = [f"BENCH-{n:03d}" for n in range(100)]
 HOT_UNITS = 1000
+_ANSWER = re.compile(rb'"type":"(?:StockReserved|ReservationFailed)"')
 
 
 @dataclass
@@ -73,10 +76,14 @@ async def collect(
         await consumer.seek_to_end(*tps)
         while not stop.is_set():
             for messages in (await consumer.getmany(timeout_ms=100)).values():
+                now = time.monotonic()
                 for m in messages:
-                    decoded = decode(m.value or b"")
-                    if decoded.envelope.type in ("StockReserved", "ReservationFailed"):
-                        answers.setdefault(decoded.payload.reservation_id, time.monotonic())
+                    # Most records here are availability changes: a bytes test skips them, and
+                    # the answers are read without validation, so the load generator's own CPU
+                    # (it shares the machine) stays small next to the workers'.
+                    if _ANSWER.search(m.value or b""):
+                        doc = orjson.loads(m.value or b"")
+                        answers.setdefault(doc["data"]["reservation_id"], now)
             if len(answers) >= expected:
                 stop.set()
     finally:
@@ -107,6 +114,7 @@ async def run_step(
     cpu_before = {
         f"inventory-{i}": cpu_seconds(w.proc.pid) for i, w in enumerate(workers) if w.proc
     }
+    bench_cpu_before = cpu_seconds(os.getpid())
     intended: dict[str, float] = {}
     started = time.monotonic()
     try:
@@ -137,6 +145,7 @@ async def run_step(
         for name, w in zip(cpu_before, workers, strict=True)
         if w.proc
     }
+    cpu["bench"] = round(100 * (cpu_seconds(os.getpid()) - bench_cpu_before) / elapsed, 1)
     rows = await env.fetch(
         "inventory",
         "SELECT on_hand, reserved FROM stock WHERE sku = $1 AND location_id = $2",

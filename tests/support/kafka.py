@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from oms_ops.topics import create_missing, wanted_topics
+from tests.support.waiting import wait_for
 
 
 async def create_topics(bootstrap: str, prefix: str) -> None:
@@ -23,18 +23,35 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
     try:
         failed = await create_missing(admin, wanted)
         assert not failed, failed
-        # Created is not yet known to every metadata request: a consumer that asks too early
-        # is assigned nothing. Wait until the broker describes each with its partitions.
-        names = [w.name for w in wanted]
-        deadline = time.monotonic() + 30
-        while True:
-            described = await admin.describe_topics(names)
-            if all(d["error_code"] == 0 and d["partitions"] for d in described):
-                break
-            assert time.monotonic() < deadline, "topics not described in 30 s"
-            await asyncio.sleep(0.1)
+        await _described(admin, {w.name: w.partitions for w in wanted})
     finally:
         await admin.close()
+
+
+async def create_topic(bootstrap: str, *topics: NewTopic) -> None:
+    """Topics outside the registry (an investigation's, a drifted one), usable once this
+    returns."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(list(topics))
+        await _described(admin, {t.name: t.num_partitions for t in topics})
+    finally:
+        await admin.close()
+
+
+async def _described(admin: AIOKafkaAdminClient, partitions: dict[str, int]) -> None:
+    """Created is not yet known to every metadata request: a consumer that asks too early is
+    assigned nothing, a client that lists topics misses it. Wait until the broker describes
+    each with all its partitions."""
+
+    async def described() -> bool:
+        found = await admin.describe_topics(list(partitions))
+        return all(
+            d["error_code"] == 0 and len(d["partitions"]) == partitions[d["topic"]] for d in found
+        )
+
+    await wait_for(described, what="the topics described by the broker")
 
 
 async def produce(

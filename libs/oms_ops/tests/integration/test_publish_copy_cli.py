@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
-from tests.support.kafka import produce, read_topic
+from tests.support.kafka import create_topic, produce, read_topic
 from tests.support.operator import audit_events, canceled, oms
 from tests.support.world import Env
 
@@ -47,12 +47,7 @@ async def test_a_file_is_published_whole_or_not_at_all_and_copied_back_out(
     )
 
     investigation = env.topic("investigation")
-    admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(investigation, 1, 1)])
-    finally:
-        await admin.close()
+    await create_topic(env.bootstrap, NewTopic(investigation, 1, 1))
     to_topic = await oms(env, "copy", "oms.orders", "--to-topic", investigation, "--json")
     assert to_topic.code == 0, to_topic.stderr
     assert to_topic.json()["copied"] == 5

@@ -5,36 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from oms_events.codec import decode
 from oms_events.topics import TOPICS
-from tests.support.kafka import read_topic
+from tests.support.kafka import create_topic, read_topic
 from tests.support.operator import oms
-from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
-
-
-async def _create(env: Env, *topics: NewTopic) -> None:
-    """Created, and described by the broker with their partitions: a busy broker answers a
-    metadata request without a topic it created a moment before."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(list(topics))
-        wanted = {t.name: t.num_partitions for t in topics}
-
-        async def described() -> bool:
-            found = await admin.describe_topics(list(wanted))
-            return all(
-                d["error_code"] == 0 and len(d["partitions"]) == wanted[d["topic"]] for d in found
-            )
-
-        await wait_for(described, what="the topics described by the broker")
-    finally:
-        await admin.close()
 
 
 def _drift(document: dict[str, Any]) -> set[tuple[str, str, bool]]:
@@ -48,8 +27,8 @@ async def test_apply_creates_the_registry_reports_drift_and_fixes_only_what_is_s
     sourcing, payments = f"{prefix}oms.sourcing", f"{prefix}oms.payments"
     # Made by hand, wrongly: too few partitions and compacted; too many partitions, and an
     # override of its own that a fix must keep.
-    await _create(
-        env,
+    await create_topic(
+        env.bootstrap,
         NewTopic(sourcing, 2, 1, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(payments, 8, 1, topic_configs={"max.message.bytes": "2000000"}),
     )
