@@ -23,6 +23,7 @@ from tests.support.analytics import (
     authorized,
     canceled,
     completed,
+    day_closed,
     fulfilment_created,
     fulfilment_rejected,
     out_of_stock,
@@ -30,6 +31,7 @@ from tests.support.analytics import (
     return_requested,
     send_timed,
     shipped,
+    stock_committed,
 )
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
@@ -150,12 +152,15 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
         "oms.returns",
         [(return_requested("A1", "ret-A1", WEB, {ReturnReason.DAMAGED: 1}), at("10:08"))],
     )
-    # SKU-1 out at Hamburg from 09:30, SKU-2 at Munich from 10:15 (the latest stock event).
+    # SKU-1 out at Hamburg from 09:30, SKU-2 at Munich from 10:15 (the latest stock event);
+    # SKU-3 at Hamburg closed the 23rd with 8 on hand and moved 2 on the 24th.
     await send_timed(
         env,
         "oms.inventory",
         [
+            (day_closed("SKU-3", HAM, 23, 8), at("00:00:01")),
             (out_of_stock("SKU-1", HAM, at("09:30")), at("09:30")),
+            (stock_committed("SKU-3", HAM, "A1", 2), at("10:05")),
             (out_of_stock("SKU-2", MUC, at("10:15")), at("10:15")),
         ],
     )
@@ -228,6 +233,13 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
         f"SKU-1\t{HAM}\t2026-11-24T09:30:00Z",
         f"SKU-2\t{MUC}\t2026-11-24T10:15:00Z",
     ]
+    # Turnover: 2 moved / 8 on hand = 0.25 turns, 2 days / 0.25 = 8 days of supply.
+    await _until_chart(
+        page, "turnover", {"labels": [f"SKU-3 @ {HAM}"], "datasets": {"turnover": [0.25]}}
+    )
+    assert await page.locator("#turnover-list tbody tr").all_inner_texts() == [
+        f"SKU-3\t{HAM}\t1\t8\t2\t0.25\t8"
+    ]
 
     # The bars are drawn: the screenshot of the chart holds the placed bars' colour.
     shot = tmp_path / "throughput.png"
@@ -258,6 +270,7 @@ async def test_the_dashboard_charts_filters_and_refreshes_live(
         "stock-outs",
         {"labels": [TEN], "datasets": {"stock-outs": [1], "hours out of stock": [0]}},
     )
+    await _until_chart(page, "turnover", {"labels": [], "datasets": {"turnover": []}})
     assert await page.locator("#out-of-stock tbody tr").count() == 1
     await page.select_option("#location", "")
 

@@ -1,13 +1,14 @@
 "use strict";
 // Live charts over the service's reports: /v1/kpis (every channel's windows, filtered here),
-// /v1/kpis/locations (every location's, filtered here), the stuck orders, the stock-outs and
-// the funds reconciliation's exceptions, fetched again every ?refresh= seconds (5 by
+// /v1/kpis/locations (every location's, filtered here), the stuck orders, the stock-outs, the
+// inventory turnover and the funds reconciliation's exceptions, fetched again every ?refresh= seconds (5 by
 // default) without reloading the page. window.omsDashboard exposes the charts and how many
 // refreshes succeeded, for scripts and the browser test.
 (() => {
   const params = new URLSearchParams(location.search);
   const refreshMs = Math.max(1, Number(params.get("refresh") || 5)) * 1000;
   const shownWindows = 48;
+  const shownItems = 20;
   const palette = ["#2f6fdf", "#e8793b", "#2a9d6f", "#b04fc4", "#d4a72c", "#5d6b82", "#d2445a"];
   const channelSelect = document.getElementById("channel");
   const locationSelect = document.getElementById("location");
@@ -38,6 +39,7 @@
   make("location-rates", "line", "% of fulfilment orders offered / of orders");
   make("stuck", "bar", "orders");
   make("stock-outs", "bar", "stock-outs / hours");
+  make("turnover", "bar", "turns over the days known");
   make("exceptions", "bar", "orders");
 
   const color = (i) => palette[i % palette.length];
@@ -178,6 +180,17 @@
     fillTable("#out-of-stock", out.out_of_stock, (o) => [o.sku, o.location, o.since]);
   };
 
+  // The fastest-turning SKUs at their locations first; those with no turnover figure last.
+  const drawTurnover = (report) => {
+    const items = [...report.items].sort((a, b) => (b.turnover ?? -1) - (a.turnover ?? -1));
+    const charted = items.slice(0, shownItems);
+    show("turnover", charted.map((i) => `${i.sku} @ ${i.location}`), [
+      { label: "turnover", data: charted.map((i) => i.turnover) },
+    ]);
+    fillTable("#turnover-list", items, (i) => [i.sku, i.location, i.days_closed,
+      i.average_on_hand, i.units_moved, i.turnover, i.days_of_supply]);
+  };
+
   const drawExceptions = (exceptions) => {
     const codes = [...new Set(exceptions.map((e) => e.code))].sort();
     show("exceptions", codes, [{
@@ -197,13 +210,14 @@
       const query = channel ? `?channel=${encodeURIComponent(channel)}` : "";
       const where = new URLSearchParams({ channel, location: place }).toString();
       const atPlace = new URLSearchParams({ location: place }).toString();
-      const [kpis, places, funds, stuck, stock, out] = await Promise.all([
+      const [kpis, places, funds, stuck, stock, out, turnover] = await Promise.all([
         fetchJson(`/v1/kpis?window=${windowSelect.value}`),
         fetchJson(`/v1/kpis/locations?window=${windowSelect.value}`),
         fetchJson(`/v1/reports/reconciliation/exceptions${query}`),
         fetchJson(`/v1/reports/stuck?${where}`),
         fetchJson(`/v1/reports/stock?window=hour&${atPlace}`),
         fetchJson(`/v1/reports/stock/out?${atPlace}`),
+        fetchJson(`/v1/reports/stock/turnover?${atPlace}`),
       ]);
       updateOptions(channelSelect, kpis.windows.map((w) => w.channel));
       updateOptions(locationSelect, places.windows.map((w) => w.location));
@@ -211,6 +225,7 @@
       drawLocations(places.windows);
       drawStuck(stuck);
       drawStock(stock, out);
+      drawTurnover(turnover);
       drawExceptions(funds.exceptions);
       state.refreshes += 1;
       state.lastError = null;
