@@ -29,11 +29,11 @@ def test_nothing_to_read_is_not_a_stall_and_counts_as_progress() -> None:
 
 def test_the_partitions_waiting_are_those_past_the_records_taken_and_committed() -> None:
     watch = StallWatch(stall_after=60, last_progress=1000)
-    watch.took("oms.orders[0]", 9)
-    watch.took("oms.orders[1]", 4)
-    end = {"oms.orders[0]": 10, "oms.orders[1]": 7, "oms.orders[2]": 5, "oms.orders[3]": 0}
-    committed = {"oms.orders[1]": 3, "oms.orders[2]": 5, "oms.returns[0]": None}
+    watch.took(("oms.orders", 0), 9)
+    watch.took(("oms.orders", 1), 4)
+    end = {("oms.orders", 0): 10, ("oms.orders", 1): 7, ("oms.orders", 2): 5, ("oms.orders", 3): 0}
+    committed = {("oms.orders", 1): 3, ("oms.orders", 2): 5, ("oms.returns", 0): None}
     # [0]: its last record taken; [1]: two records after the one taken; [2]: none taken since
     # the start, but committed to its end; [3]: empty.
-    assert watch.waiting(end, committed) == ["oms.orders[1]"]
-    assert watch.waiting({"oms.returns[0]": 3}, committed) == ["oms.returns[0]"]
+    assert watch.waiting(end, committed) == [("oms.orders", 1)]
+    assert watch.waiting({("oms.returns", 0): 3}, committed) == [("oms.returns", 0)]

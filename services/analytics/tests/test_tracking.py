@@ -113,6 +113,29 @@ def test_the_rolling_hour_counts_an_event_in_every_hop_that_covers_it() -> None:
     assert (first["start"], first["end"]) == ("2026-11-24T08:10:00Z", "2026-11-24T09:10:00Z")
     only_pos = analytics.rolling("pos")
     assert _placed_per_hop(only_pos) == [h for h in expected if h[1] == "pos"]
+    since = analytics.rolling(since=at("09:05"))
+    assert since["from"] == "2026-11-24T09:05:00Z"
+    assert _placed_per_hop(since) == [h for h in expected if h[0] >= "09:05"]
+
+
+def test_the_latest_hop_of_each_channel_is_the_last_hour_as_of_its_newest_minute() -> None:
+    analytics = _analytics()
+    _record(analytics, accepted("A1", "web", 1000), at("09:07"))
+    _record(analytics, accepted("A2", "web", 500), at("09:42"))
+    _record(analytics, accepted("M1", "pos", 700, "CHF"), at("09:12"))
+    latest = analytics.rolling(latest=True)
+    assert latest["latest"] is True
+    # The web's newest minute is 09:42: the hop 08:45 to 09:45 holds it and ends first after
+    # it, with A1 too; the point of sale's 09:12 gives 08:15 to 09:15.
+    assert _placed_per_hop(latest) == [
+        ("08:15", "pos", 1, {"CHF": 700}),
+        ("08:45", "web", 2, {"EUR": 1500}),
+    ]
+    assert _placed_per_hop(analytics.rolling("web", latest=True)) == [
+        ("08:45", "web", 2, {"EUR": 1500})
+    ]
+    assert analytics.rolling(latest=True, since=at("08:30"))["hops"][0]["channel"] == "web"
+    assert _analytics().rolling(latest=True)["hops"] == []
 
 
 def test_a_late_event_joins_every_hop_of_its_minute_until_the_grace_is_past() -> None:

@@ -251,6 +251,19 @@ async def test_figures_per_window_late_events_recovery_and_replay(env: Env) -> N
     assert hop[("09:40", WEB)]["end"] == "2026-11-24T10:40:00Z"
     only_web = await _rolling(worker, channel=WEB)
     assert only_web["hops"] == [h for h in rolling["hops"] if h["channel"] == WEB]
+    # The last hour as of each channel's newest minute; the hops from a time on.
+    latest = await _rolling(worker, latest="true")
+    assert hop[("10:00", MARKET)] in latest["hops"]  # its newest minute 10:59: 10:00 to 11:00
+    assert [h["channel"] for h in latest["hops"]] == sorted({MARKET, WEB})
+    later = await _rolling(worker, **{"from": "2026-11-24T10:50:00+00:00"})
+    assert later["hops"] == [h for h in rolling["hops"] if h["start"] >= "2026-11-24T10:50"]
+    assert later["hops"] and later["from"] == "2026-11-24T10:50:00Z"
+    for name, value in (("from", "2026-11-24"), ("from", "10:50"), ("latest", "yes")):
+        async with aiohttp.ClientSession() as session:
+            query = {name: value}
+            async with session.get(f"{worker.url}/v1/kpis/rolling", params=query) as response:
+                assert response.status == 400, (name, value)
+                assert (await response.json())["errors"][0]["field"] == name
     async with aiohttp.ClientSession() as session:
         query = {"channel": MARKET, "format": "csv"}
         async with session.get(f"{worker.url}/v1/kpis/rolling", params=query) as response:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["StallWatch"]
+__all__ = ["Partition", "StallWatch"]
+
+Partition = tuple[str, int]
+"""A source partition: topic and number (faust's ``TP`` is one)."""
 
 
 @dataclass
@@ -20,13 +23,13 @@ class StallWatch:
     """Seconds without a batch counted, records waiting, before the worker has stalled."""
     last_progress: float
     """When a batch was last counted, or the worker last had nothing to wait for."""
-    next_offsets: dict[str, int] = field(default_factory=dict)
-    """Per source partition (by name): the offset after the last record the agent took."""
+    next_offsets: dict[Partition, int] = field(default_factory=dict)
+    """Per source partition: the offset after the last record the agent took."""
 
     def progressed(self, now: float) -> None:
         self.last_progress = now
 
-    def took(self, partition: str, offset: int) -> None:
+    def took(self, partition: Partition, offset: int) -> None:
         """The agent is done with the record at ``offset`` of ``partition`` (counted, or
         skipped as undecodable)."""
         self.next_offsets[partition] = offset + 1
@@ -42,8 +45,10 @@ class StallWatch:
             return False
         return self.overdue(now)
 
-    def waiting(self, end: Mapping[str, int], committed: Mapping[str, int | None]) -> list[str]:
-        """The partitions (by name) whose end offset is past both the offset after the last
+    def waiting(
+        self, end: Mapping[Partition, int], committed: Mapping[Partition, int | None]
+    ) -> list[Partition]:
+        """The partitions whose end offset is past both the offset after the last
         record the agent took and the committed one (the next offset the group reads; None:
         nothing committed yet)."""
         return sorted(

@@ -15,7 +15,7 @@ import io
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -68,7 +68,9 @@ def register_views(
 
     class RollingKpis(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
-            report = analytics.rolling(_channel(request))
+            report = analytics.rolling(
+                _channel(request), since=_moment(request, "from"), latest=_flag(request, "latest")
+            )
             return _answer(self, request, report, report["hops"])
 
     class LocationKpis(_Report):
@@ -284,6 +286,29 @@ def _day(request: Request, name: str) -> date | None:
     except ValueError:
         pass
     raise BadParameter(name, f"{name} is a day, YYYY-MM-DD, not {raw[:40]!r}")
+
+
+def _moment(request: Request, name: str) -> datetime | None:
+    """A time with its offset (``2026-11-24T09:40:00Z``), or None when not given."""
+    raw = request.query.get(name) or None
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise BadParameter(
+            name, f"{name} is a time with its offset, 2026-11-24T09:40:00Z, not {raw[:40]!r}"
+        )
+    return moment
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query.get(name, "false")
+    if raw not in ("true", "false"):
+        raise BadParameter(name, f"{name} is true or false, not {raw[:40]!r}")
+    return raw == "true"
 
 
 def _channel(request: Request) -> str | None:

@@ -203,8 +203,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                 await app.producer.flush()  # those two records at the broker, no more
                 kill_at(TORN_WRITE, counted)
             for event in events:  # undecodable ones too: none is left to wait for
-                message = event.message
-                watch.took(f"{message.topic}[{message.partition}]", message.offset)
+                watch.took(event.message.tp, event.message.offset)
             watch.progressed(monotonic())
 
     app.agent(source, name="oms-analytics-count", concurrency=1)(count)

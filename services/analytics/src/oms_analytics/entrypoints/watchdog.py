@@ -22,7 +22,7 @@ from time import monotonic
 import faust
 import structlog
 
-from oms_analytics.domain.stalling import StallWatch
+from oms_analytics.domain.stalling import Partition, StallWatch
 
 __all__ = ["EXIT_STALLED", "register_watchdog"]
 
@@ -35,7 +35,7 @@ log = structlog.get_logger("oms_analytics")
 def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collection[str]) -> None:
     interval = min(5.0, watch.stall_after / 3)
 
-    async def records_waiting() -> list[str] | None:
+    async def records_waiting() -> list[Partition] | None:
         """The source partitions held here with records the agent has not taken; None when
         the broker cannot tell."""
         consumer = app.consumer
@@ -49,10 +49,7 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
             log.warning("stall_check_failed", error=type(exc).__name__)
             return None
         committed = getattr(consumer, "_committed_offset", {})
-        return watch.waiting(
-            {f"{tp.topic}[{tp.partition}]": end[tp] for tp in held},
-            {f"{tp.topic}[{tp.partition}]": committed.get(tp) for tp in held},
-        )
+        return watch.waiting({tp: end[tp] for tp in held}, {tp: committed.get(tp) for tp in held})
 
     async def watch_for_a_stall() -> None:
         async for _ in app.itertimer(interval, name="stall-watch"):
@@ -69,7 +66,7 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
                 "worker_stalled",
                 counted_nothing_for_s=round(monotonic() - watch.last_progress),
                 partitions_waiting=len(behind),
-                first_waiting=behind[:5],
+                first_waiting=[f"{topic}[{number}]" for topic, number in behind[:5]],
                 # What faust's consumer holds, for the cause (docs/analytics.md).
                 paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
                 flow_active=getattr(consumer, "flow_active", None),

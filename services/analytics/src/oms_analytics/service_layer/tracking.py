@@ -198,21 +198,32 @@ class Analytics:
         }
 
     def rolling(
-        self, channel: str | None = None, hopping: Hopping = ROLLING_HOUR
+        self,
+        channel: str | None = None,
+        hopping: Hopping = ROLLING_HOUR,
+        since: datetime | None = None,
+        latest: bool = False,
     ) -> dict[str, Any]:
         """Every hopping window (of one channel, or each channel) that holds a figure, oldest
         first, then by channel: the minute windows it spans added up, so an event is in every
-        hop that covers its minute, with the minute windows' grace."""
+        hop that covers its minute, with the minute windows' grace. ``since``: only the hops
+        starting at or after it. ``latest``: per channel only the hop that ends first after
+        its newest minute, the last hour as of its newest event."""
         hops: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
+        newest: dict[str, datetime] = {}
         for (minute, name), stored in self._parts(
             self.windows, Granularity.MINUTE, channel
         ).items():
+            newest[name] = max(minute, newest.get(name, minute))
             for start in hopping.covering(minute):
                 hops[(start, name)].extend(stored)
+        current = {name: hopping.covering(minute)[0] for name, minute in newest.items()}
         return {
             "size_seconds": int(hopping.size.total_seconds()),
             "step_seconds": int(hopping.step.total_seconds()),
             "channel": channel,
+            "from": utc_iso(since) if since else None,
+            "latest": latest,
             "grace_seconds": int(self.grace.total_seconds()),
             "late_events_dropped": self.late_dropped(Granularity.MINUTE),
             "hops": [
@@ -223,6 +234,7 @@ class Analytics:
                     **_summary(WindowFigures, stored),
                 }
                 for (start, name), stored in sorted(hops.items())
+                if (since is None or start >= since) and (not latest or start == current[name])
             ],
         }
 
