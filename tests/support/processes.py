@@ -7,6 +7,7 @@ imports at each of the suite's some 200 starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.stack import REPO
 from tests.support.waiting import wait_for
 
 
@@ -54,30 +56,40 @@ class _Zygote:
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     start_new_session=True,
+                    # Found from any directory pytest runs in.
+                    env={**os.environ, "PYTHONPATH": str(REPO)},
                 )
             assert zygote.stdin is not None and zygote.stdout is not None
-            zygote.stdin.write(json.dumps(request).encode() + b"\n")
-            zygote.stdin.flush()
-            reply = zygote.stdout.readline()
+            try:
+                zygote.stdin.write(json.dumps(request).encode() + b"\n")
+                zygote.stdin.flush()
+                reply = zygote.stdout.readline()
+            except BaseException:
+                # A reply left unread would answer the next request: start afresh.
+                zygote.kill()
+                cls._process = None
+                raise
         assert reply, f"the zygote exited with {zygote.poll()}"
-        return ForkedProcess(int(json.loads(reply)["pid"]), exit_file)
+        return ForkedProcess(int(json.loads(reply)["pid"]), exit_file, zygote)
 
 
 class ForkedProcess:
     """What the tests use of ``subprocess.Popen`` for a worker the zygote forked: its exit
     code arrives in ``exit_file`` once the zygote has reaped it."""
 
-    def __init__(self, pid: int, exit_file: Path) -> None:
+    def __init__(self, pid: int, exit_file: Path, zygote: subprocess.Popen[bytes]) -> None:
         self.pid = pid
         self._exit_file = exit_file
+        self._zygote = zygote
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
             try:
                 self.returncode = int(self._exit_file.read_text())
-            except (FileNotFoundError, ValueError):
-                pass  # running, or the code half written
+            except FileNotFoundError:
+                if self._zygote.poll() is not None and not _alive(self.pid):
+                    self.returncode = -signal.SIGKILL  # its zygote died: the code is lost
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -87,6 +99,14 @@ class ForkedProcess:
                 raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
             time.sleep(0.02)
         return code
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def stop_all(processes: list[ServiceProcess], timeout: float = 20.0) -> None:
@@ -188,7 +208,8 @@ class ServiceProcess:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(ProcessLookupError):  # ended since the poll
+                os.killpg(self.proc.pid, sig)
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         assert self.proc is not None

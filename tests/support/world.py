@@ -3,6 +3,7 @@ topics, consumer groups, databases and service processes (a pytest plugin, see c
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -93,7 +94,8 @@ class Env:
             },
             self.log_dir,
         )
-        self.processes.append(process.start())
+        # The first start waits for the zygote's imports: not on the test's event loop.
+        self.processes.append(await asyncio.to_thread(process.start))
         return process
 
     async def fetch(self, service: str, query: str, *args: object) -> list[asyncpg.Record]:

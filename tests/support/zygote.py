@@ -28,11 +28,14 @@ from typing import Any
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 
-def _run_child(request: dict[str, Any]) -> None:
-    """In the forked child: become ``python -m <module> <args>``; never returns."""
+def _run_child(request: dict[str, Any], started: int) -> None:
+    """In the forked child: become ``python -m <module> <args>``; never returns. A byte on
+    ``started`` says its session exists, so the test may signal its process group."""
     code = 1
     try:
         os.setsid()
+        os.write(started, b"s")
+        os.close(started)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -92,9 +95,14 @@ def main() -> None:
         if not line:
             return  # the test process is gone; its workers are its fixtures' to stop
         request = json.loads(line)
+        started, child_started = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _run_child(request)
+            os.close(started)
+            _run_child(request, child_started)
+        os.close(child_started)
+        os.read(started, 1)  # empty if the child died first: its exit file says how
+        os.close(started)
         exit_files[pid] = request["exit_file"]
         replies.write(json.dumps({"pid": pid}) + "\n")
         replies.flush()
