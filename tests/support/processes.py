@@ -88,7 +88,7 @@ class ForkedProcess:
             try:
                 self.returncode = int(self._exit_file.read_text())
             except FileNotFoundError:
-                if self._zygote.poll() is not None and not _alive(self.pid):
+                if self._zygote.poll() is not None and not alive(self.pid):
                     self.returncode = -signal.SIGKILL  # its zygote died: the code is lost
         return self.returncode
 
@@ -101,7 +101,8 @@ class ForkedProcess:
         return code
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (a zombie does)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

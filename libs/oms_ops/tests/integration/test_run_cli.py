@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.operator import OMS
+from tests.support.processes import alive
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -30,14 +31,6 @@ def _free_port() -> int:
 def _start(argv: list[str], environ: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
     with output.open("wb") as out:
         return subprocess.Popen(argv, env=environ, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_run_starts_every_service_until_sigterm_stops_them_all(
@@ -69,7 +62,7 @@ async def test_run_starts_every_service_until_sigterm_stops_them_all(
         text = await wait_for(ready, timeout=180, interval=0.5, what="every service ready")
         pids = {m[0]: int(m[1]) for m in re.findall(r"started (\w+) pid (\d+)", text)}
         assert sorted(pids) == sorted(SERVICES)
-        assert all(_alive(pid) for pid in pids.values())
+        assert all(alive(pid) for pid in pids.values())
         assert (logs / "api-key").stat().st_mode & 0o777 == 0o600
 
         run.send_signal(signal.SIGTERM)
@@ -79,7 +72,7 @@ async def test_run_starts_every_service_until_sigterm_stops_them_all(
             run.kill()
             run.wait()
     assert code == 0, output.read_text()
-    assert not [name for name, pid in pids.items() if _alive(pid)]
+    assert not [name for name, pid in pids.items() if alive(pid)]
     text = output.read_text()
     assert sorted(re.findall(r"stopped (\w+) \(exit", text)) == sorted(SERVICES)
     assert all((logs / f"{name}.log").exists() for name in SERVICES)
