@@ -151,3 +151,29 @@ def test_location_facts_and_figures_round_trip() -> None:
     assert [c.offered for _, c in settle_locations(facts)] == [1]
     figures = LocationFigures(offered=2, rejected=1, lead_times_s=[60.0], on_time=1, late=1)
     assert LocationFigures.from_dict(figures.to_dict()) == figures
+
+
+def test_the_rolling_hour_per_location_adds_up_its_minutes() -> None:
+    analytics = Analytics({}, {}, {}, grace=timedelta(hours=1), locations={})
+    _rejected_and_rerouted(analytics)
+    # Munich's newest minute is 09:21 (the re-sourcing): the hop 08:25 to 09:25; Hamburg's
+    # 11:00 (the completion): 10:05 to 11:05, with the shipment at 10:30.
+    latest = analytics.location_rolling(latest=True)
+    assert [(h["start"][11:16], h["location"]) for h in latest["hops"]] == [
+        ("08:25", MUC),
+        ("10:05", HAM),
+    ]
+    munich, hamburg = latest["hops"]
+    assert (munich["fulfilment_orders_offered"], munich["rejected"], munich["resourced"]) == (
+        1,
+        1,
+        1,
+    )
+    assert (hamburg["shipped"], hamburg["on_time_rate"]) == (1, 1.0)
+    # Munich's minutes 09:05, 09:20 and 09:21 are in the hops from 08:10 to 09:20.
+    only_munich = analytics.location_rolling(MUC)
+    assert only_munich["location"] == MUC
+    starts = [h["start"][11:16] for h in only_munich["hops"]]
+    assert (starts[0], starts[-1], len(starts)) == ("08:10", "09:20", 15)
+    assert only_munich["hops"][0]["fulfilment_orders_offered"] == 1
+    assert only_munich["hops"][0]["rejected"] == 0  # 09:20 is after 08:10 to 09:10

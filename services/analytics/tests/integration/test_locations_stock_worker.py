@@ -249,6 +249,15 @@ async def test_location_and_stock_figures_redelivery_metrics_and_recovery(env: E
     only_munich = await _report(worker, "/v1/kpis", window="hour", location=MUC)
     assert only_munich["location"] == MUC
     assert only_munich["windows"] == EXPECTED_LOCATION_HOURS[:1]
+    # The rolling hour per location: Hamburg's last hop as of its newest minute holds every
+    # shipment of the minutes it spans; one location's hops are its own.
+    rolling = await _report(worker, "/v1/kpis/rolling/locations", latest="true")
+    assert sorted(h["location"] for h in rolling["hops"]) == sorted([MUC, HAM])
+    rolling_munich = await _report(worker, "/v1/kpis/rolling/locations", location=MUC)
+    assert {h["location"] for h in rolling_munich["hops"]} == {MUC}
+    assert max(h["rejected"] for h in rolling_munich["hops"]) == 1
+    status, problem = await _get(worker, "/v1/kpis/rolling/locations", latest="1")
+    assert status == 400 and problem["errors"][0]["field"] == "latest"
     minutes = await _report(worker, "/v1/kpis", window="minute", location=HAM)
     assert [(w["start"][11:16], w["shipped"]) for w in minutes["windows"] if w["shipped"]] == [
         ("10:00", 1),

@@ -73,6 +73,15 @@ def register_views(
             )
             return _answer(self, request, report, report["hops"])
 
+    class RollingLocationKpis(_Report):
+        async def answer(self, request: Request, **params: str) -> Response:
+            report = analytics.location_rolling(
+                request.query.get("location") or None,
+                since=_moment(request, "from"),
+                latest=_flag(request, "latest"),
+            )
+            return _answer(self, request, report, report["hops"])
+
     class LocationKpis(_Report):
         async def answer(self, request: Request, **params: str) -> Response:
             return self.json(analytics.location_kpis(_granularity(request), _location(request)))
@@ -179,6 +188,7 @@ def register_views(
 
     app.page("/v1/kpis")(Kpis)
     app.page("/v1/kpis/rolling")(RollingKpis)
+    app.page("/v1/kpis/rolling/locations")(RollingLocationKpis)
     app.page("/v1/kpis/locations")(LocationKpis)
     app.page("/v1/reports/daily")(Daily)
     app.page("/v1/reports/daily/locations")(LocationDaily)

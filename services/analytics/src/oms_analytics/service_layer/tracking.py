@@ -209,19 +209,43 @@ class Analytics:
         hop that covers its minute, with the minute windows' grace. ``since``: only the hops
         starting at or after it. ``latest``: per channel only the hop that ends first after
         its newest minute, the last hour as of its newest event."""
+        return self._rolling(
+            self.windows, WindowFigures, "channel", channel, hopping, since, latest
+        )
+
+    def location_rolling(
+        self,
+        location: str | None = None,
+        hopping: Hopping = ROLLING_HOUR,
+        since: datetime | None = None,
+        latest: bool = False,
+    ) -> dict[str, Any]:
+        """``rolling`` per location: the location minute windows added up per hop."""
+        return self._rolling(
+            self.locations, LocationFigures, "location", location, hopping, since, latest
+        )
+
+    def _rolling(
+        self,
+        store: Store,
+        figures: type[WindowFigures | LocationFigures],
+        key: str,
+        name: str | None,
+        hopping: Hopping,
+        since: datetime | None,
+        latest: bool,
+    ) -> dict[str, Any]:
         hops: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
         newest: dict[str, datetime] = {}
-        for (minute, name), stored in self._parts(
-            self.windows, Granularity.MINUTE, channel
-        ).items():
-            newest[name] = max(minute, newest.get(name, minute))
+        for (minute, found), stored in self._parts(store, Granularity.MINUTE, name).items():
+            newest[found] = max(minute, newest.get(found, minute))
             for start in hopping.covering(minute):
-                hops[(start, name)].extend(stored)
-        current = {name: hopping.covering(minute)[0] for name, minute in newest.items()}
+                hops[(start, found)].extend(stored)
+        current = {found: hopping.covering(minute)[0] for found, minute in newest.items()}
         return {
             "size_seconds": int(hopping.size.total_seconds()),
             "step_seconds": int(hopping.step.total_seconds()),
-            "channel": channel,
+            key: name,
             "from": utc_iso(since) if since else None,
             "latest": latest,
             "grace_seconds": int(self.grace.total_seconds()),
@@ -230,11 +254,11 @@ class Analytics:
                 {
                     "start": utc_iso(start),
                     "end": utc_iso(start + hopping.size),
-                    "channel": name,
-                    **_summary(WindowFigures, stored),
+                    key: found,
+                    **_summary(figures, stored),
                 }
-                for (start, name), stored in sorted(hops.items())
-                if (since is None or start >= since) and (not latest or start == current[name])
+                for (start, found), stored in sorted(hops.items())
+                if (since is None or start >= since) and (not latest or start == current[found])
             ],
         }
 
