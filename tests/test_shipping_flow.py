@@ -16,6 +16,8 @@ from oms_events.fulfilment import Collected, ReadyForPickup, ReceivedAtStore
 from oms_events.inventory import StockReceived
 from oms_events.values import DeliveryMethod, LineQuantity
 from oms_order.domain.identity import order_id_for
+from oms_runtime import key_digest
+from tests.support.http import call_api
 from tests.support.inventory import (
     BERLIN,
     HAMBURG,
@@ -31,6 +33,7 @@ from tests.support.inventory import (
 )
 from tests.support.orchestration import SOURCING, write_sourcing
 from tests.support.orders import CHANNEL, encoded, order_submitted
+from tests.support.processes import ServiceProcess
 from tests.support.shipping import (
     fulfilment_order,
     label_tracking_number,
@@ -45,6 +48,17 @@ from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
+
+STAFF_KEY = "test-key-staff-berlin-counter"
+STAFF_KEYS = json.dumps(
+    {
+        key_digest(STAFF_KEY): {
+            "role": "staff",
+            "actor_id": "counter-1",
+            "location_id": BERLIN,
+        }
+    }
+)
 
 
 async def _place(env: Env, external: str, quantity: int) -> str:
@@ -177,17 +191,17 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
 
 async def _pickup_world(
     env: Env, smtp: SmtpServer, tmp_path: Path, hold_for_s: int | None = None, **shipping: str
-) -> None:
+) -> ServiceProcess:
     """Every service a pickup order meets, ready; pickup holds of ``hold_for_s`` if given,
     the shipping service with the ``shipping`` settings, Berlin Mitte's name and hours for
-    the e-mails."""
+    the e-mails. Returns the order service (its API takes the Berlin staff's key)."""
     config = copy.deepcopy(SOURCING)
     if hold_for_s is not None:
         config["profiles"][1]["hold_for_s"] = hold_for_s
     await import_catalogue(env, tmp_path)
     stores = json.dumps({BERLIN: {"name": "Berlin Mitte", "hours": "Mo-Sa 10-20"}})
     services = [
-        await env.service("order"),
+        await env.service("order", OMS_ORDER_API_KEYS=STAFF_KEYS),
         await env.service("inventory", OMS_RESERVATION_SWEEP_S="0.2"),
         await env.service("orchestration", OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config)),
         await env.service("shipping", **shipping),
@@ -195,6 +209,7 @@ async def _pickup_world(
     ]
     for service in services:
         await service.wait_ready()
+    return services[0]
 
 
 async def _place_for_pickup(env: Env, external: str, method: DeliveryMethod) -> str:
@@ -216,14 +231,15 @@ async def _reservations(env: Env, order_id: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_its_code(
+async def test_click_and_collect_is_collected_with_its_code_and_returned_at_the_store(
     env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     """Its hold outlives its time while the store works on it (10 s here, a day by default):
-    released to the store, it waits for the work."""
+    released to the store, it waits for the work. Collected, it comes back over the store's
+    counter: one unit restocked, one quarantined, both refunded, the customer told."""
     # Long enough for the order to be released under a loaded machine's latency (6 s was
     # not, once: the hold expired first and the order was backordered).
-    await _pickup_world(env, smtp, tmp_path, hold_for_s=10)
+    order = await _pickup_world(env, smtp, tmp_path, hold_for_s=10)
     await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
     order_id = await _place_for_pickup(env, "CC-1", DeliveryMethod.CLICK_AND_COLLECT)
     fo = await fulfilment_order(env, order_id, "CREATED")
@@ -313,6 +329,75 @@ async def test_click_and_collect_is_set_aside_at_the_store_and_collected_with_it
     ready_mail = text_of(mine[-2])
     assert f"Ihr Abholcode: {ready[0].pickup_code}" in ready_mail
     assert "Berlin Mitte" in ready_mail and "Öffnungszeiten: Mo-Sa 10-20" in ready_mail
+
+    await _returned_at_the_store(env, smtp, order, order_id)
+
+
+async def _returned_at_the_store(
+    env: Env, smtp: SmtpServer, order: ServiceProcess, order_id: str
+) -> None:
+    """The store's staff take both units back over HTTP: one goes back on the shelf, one
+    into quarantine with 10.00 of its 29.75 refunded."""
+    units = [{"line_id": "1", "quantity": 2}]
+    opened = await call_api(
+        order,
+        "POST",
+        f"/v1/orders/{order_id}/returns",
+        body={"lines": [{**units[0], "reason": "size_or_fit"}]},
+        idempotency_key="return-1",
+        key=STAFF_KEY,
+    )
+    assert (opened.status, opened.body["channel"]) == (201, BERLIN), opened
+    path = f"/v1/returns/{opened.body['return_id']}"
+    received = await call_api(
+        order,
+        "POST",
+        f"{path}/receipt",
+        body={"lines": units},
+        idempotency_key="rcv",
+        key=STAFF_KEY,
+    )
+    assert received.body["status"] == "RECEIVED", received
+    for key, disposition, refund in (("i1", "restock", None), ("i2", "quarantine", 1000)):
+        inspected = await call_api(
+            order,
+            "POST",
+            f"{path}/inspection",
+            body={
+                "lines": [{"line_id": "1", "quantity": 1, "disposition": disposition}],
+                "refund_minor": refund,
+            },
+            idempotency_key=key,
+            key=STAFF_KEY,
+        )
+        assert inspected.status == 200, inspected
+    assert (inspected.body["status"], inspected.body["refunded_minor"]) == ("REFUNDED", 3975)
+
+    async def back_in_stock() -> tuple[Any, ...] | None:
+        rows = await env.fetch(
+            "inventory",
+            "SELECT on_hand, quarantined FROM stock WHERE sku = $1 AND location_id = $2",
+            TSHIRT,
+            BERLIN,
+        )
+        return tuple(rows[0]) if rows and rows[0]["quarantined"] == 1 else None
+
+    assert await wait_for(back_in_stock, what="the return in stock") == (4, 1)
+    adjusted = await events_until(env, "oms.inventory", 1, "StockAdjusted")
+    assert [(e.payload.delta, e.payload.reason) for e in adjusted if e.payload.sku == TSHIRT][
+        -1:
+    ] == [(1, "return_restocked")]
+
+    told = [
+        "Ihre Rücksendung zur Bestellung CC-1 ist angekommen",
+        "Erstattung zu Ihrer Bestellung CC-1",
+    ]
+
+    async def refunds_told() -> list[str] | None:
+        subjects = [s for s in smtp.sink.subjects() if s in told]
+        return subjects if len(subjects) == 3 else None
+
+    assert await wait_for(refunds_told, what="the return's e-mails") == [told[0], *told[1:] * 2]
 
 
 async def test_ship_to_store_arrives_at_the_store_and_is_collected(

@@ -152,6 +152,8 @@ class Shipment:
 @dataclass
 class InMemoryShipments:
     shipments: dict[str, Shipment] = field(default_factory=dict)
+    refunds: list[tuple[str, int]] = field(default_factory=list)
+    """(capture id, amount) of each refund drawn on a shipment's capture."""
 
     async def shipment_known(self, conn: asyncpg.Connection, shipment_id: str) -> bool:
         return shipment_id in self.shipments
@@ -195,6 +197,11 @@ class InMemoryShipments:
             return None
         found.uncollected_at = at
         return ClosedShipment(found.capture_id, self._still_out(found.order_id))
+
+    async def capture_refunded(
+        self, conn: asyncpg.Connection, capture_id: str, amount_minor: int
+    ) -> None:
+        self.refunds.append((capture_id, amount_minor))
 
 
 @dataclass

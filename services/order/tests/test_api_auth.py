@@ -82,3 +82,17 @@ def test_principals_act_and_see_as_their_role() -> None:
     assert (desk.actor.role, desk.actor.actor_id) == (ActorRole.CUSTOMER_SERVICE, "cs-desk-1")
     assert channel.may_see("web-de") and not channel.may_see("marketplace")
     assert desk.may_see("web-de") and desk.may_see(None)
+
+
+def test_staff_act_at_their_location_and_see_no_order() -> None:
+    digest = "f" * 64
+    keys = parse_api_keys(
+        _config(**{digest: {"role": "staff", "actor_id": "pos-1", "location_id": "store-berlin"}})
+    )
+    staff = keys[digest]
+    assert staff == Principal(actor_id="pos-1", location_id="store-berlin")
+    assert staff.is_staff and not staff.is_customer_service
+    assert (staff.actor.role, staff.actor.actor_id) == (ActorRole.STAFF, "pos-1")
+    assert not staff.may_see("web-de")
+    with pytest.raises(ValueError, match="principal"):
+        parse_api_keys(json.dumps({digest: {"role": "staff", "actor_id": "pos-1"}}))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from oms_order.adapters import MIGRATIONS, orders, shipments, stuck
+from oms_order.adapters import MIGRATIONS, orders, returns, shipments, stuck
 from oms_order.adapters.payment_sandbox import SandboxPayments
 from oms_order.config import OrderSettings
 from oms_order.entrypoints.api import register_api
 from oms_order.entrypoints.api_auth import parse_api_keys
 from oms_order.entrypoints.kafka import OrderHandlers
 from oms_order.service_layer.actions import OrderActions
+from oms_order.service_layer.returns import ReturnActions
 from oms_order.service_layer.stuck import StuckOrders
 from oms_runtime import RebuildRefused, ServiceRuntime
 
@@ -42,7 +43,10 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     )
     for subscription in OrderHandlers(actions).subscriptions():
         runtime.subscribe(subscription)
-    register_api(runtime, actions, parse_api_keys(settings.order_api_keys))
+    return_actions = ReturnActions(
+        actions=actions, returns=returns, window=timedelta(days=settings.return_window_days)
+    )
+    register_api(runtime, actions, return_actions, parse_api_keys(settings.order_api_keys))
     stuck_orders = StuckOrders(store=stuck, policy=settings.stuck_policy())
 
     @runtime.timer(settings.stuck_sweep_s)

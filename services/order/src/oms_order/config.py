@@ -107,8 +107,12 @@ class OrderSettings(RuntimeSettings):
     # see docs/order-service.md.
     order_policies: OrderPolicies = OrderPolicies()
     # JSON: {"<sha256 hex of a key>": {"channel": "web-de"}
-    #        | {"role": "customer_service", "actor_id": "cs-desk-1"}}; digests only, never keys.
+    #        | {"role": "customer_service", "actor_id": "cs-desk-1"}
+    #        | {"role": "staff", "actor_id": "pos-1", "location_id": "store-berlin"}};
+    # digests only, never keys.
     order_api_keys: str = "{}"
+    # Days after an order's last delivery during which its units may be returned.
+    return_window_days: int = Field(default=30, ge=1, le=3650)
     # JSON: status -> seconds an order may sit in it before OrderStuck is published; replaces
     # the defaults (a status not listed is never reported; {} reports none).
     order_stuck_after_s: dict[OrderStatus, Annotated[int, Field(strict=True, ge=1)]] = Field(

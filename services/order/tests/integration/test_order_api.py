@@ -6,20 +6,19 @@ schemathesis fuzzing run."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from oms_events.codec import decode
 from oms_order.domain.identity import order_id_for
+from tests.support.http import Reply
+from tests.support.http import call_api as _http
 from tests.support.kafka import produce, read_topic
 from tests.support.orders import (
     CHANNEL,
@@ -53,50 +52,6 @@ API_KEYS = json.dumps(
         _digest(CS_KEY): {"role": "customer_service", "actor_id": CS_DESK},
     }
 )
-
-
-class Reply:
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers
-
-    @property
-    def code(self) -> str:
-        return str(self.body["code"])
-
-    def __repr__(self) -> str:
-        return f"Reply({self.status}, {self.body!r})"
-
-
-async def _http(
-    service: ServiceProcess,
-    method: str,
-    path: str,
-    *,
-    key: str | None = None,
-    body: Any = None,
-    raw: bytes | None = None,
-    idempotency_key: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Reply:
-    sent = dict(headers or {})
-    if key is not None:
-        sent["Authorization"] = f"Bearer {key}"
-    if idempotency_key is not None:
-        sent["Idempotency-Key"] = idempotency_key
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    if data is not None:
-        sent.setdefault("Content-Type", "application/json")
-    async with aiohttp.ClientSession() as session:
-        payload = io.BytesIO(data) if data is not None else None
-        async with session.request(method, service.url + path, data=payload, headers=sent) as r:
-            text = await r.text()
-            try:
-                parsed = json.loads(text) if text else None
-            except ValueError:
-                parsed = text
-            return Reply(r.status, parsed, r.headers.copy())
 
 
 async def _api_service(env: Env, **settings: str) -> ServiceProcess:

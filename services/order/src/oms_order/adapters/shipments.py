@@ -11,6 +11,7 @@ import asyncpg
 
 __all__ = [
     "ClosedShipment",
+    "capture_refunded",
     "close_uncollected",
     "insert_shipment",
     "mark_delivered",
@@ -108,3 +109,12 @@ async def close_uncollected(
     if row is None:
         return None
     return ClosedShipment(row["capture_id"], await _still_out(conn, row["order_id"]))
+
+
+async def capture_refunded(conn: asyncpg.Connection, capture_id: str, amount_minor: int) -> None:
+    """A refund drawn on a shipment's capture (the order's own capture is no shipment's)."""
+    await conn.execute(
+        "UPDATE order_shipments SET refunded_minor = refunded_minor + $2 WHERE capture_id = $1",
+        capture_id,
+        amount_minor,
+    )

@@ -22,9 +22,11 @@ from pydantic import SkipValidation, ValidationError
 from oms_events.orders import OrderSubmitted
 from oms_events.values import Actor
 from oms_order.adapters import api_queries as store
+from oms_order.adapters import returns as return_queries
 from oms_order.adapters.payments import ProviderUnavailable
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import Order, TransitionRefused
+from oms_order.domain.returns import AskedLine, Return
 from oms_order.entrypoints.api_auth import ApiKeys, Principal
 from oms_order.entrypoints.api_body import (
     MAX_BODY_BYTES,
@@ -39,11 +41,16 @@ from oms_order.entrypoints.api_models import (
     AddressChangeRequest,
     CancelRequest,
     HoldRequest,
+    InspectionRequest,
     OrderLineView,
     OrderList,
     OrderView,
+    ReceiptRequest,
     RejectedOrderProblem,
     ReleaseRequest,
+    ReturnList,
+    ReturnRequest,
+    ReturnView,
     ShipmentView,
     SubmitResponse,
     TimelineEntry,
@@ -51,9 +58,11 @@ from oms_order.entrypoints.api_models import (
 from oms_order.service_layer.actions import (
     OrderActions,
     OrderNotFound,
+    actor_label,
     unreadable_order_identity,
     unreadable_order_reasons,
 )
+from oms_order.service_layer.returns import InspectedUnits, ReturnActions
 from oms_order.service_layer.timeline import flush_timeline
 from oms_runtime import (
     PROBLEM_MEDIA_TYPE,
@@ -75,9 +84,11 @@ _ERRORS = {
     400: "The request is incomplete: `idempotency_key_required` or `invalid_idempotency_key`.",
     401: "No API key, or an unknown one (`unauthorized`).",
     403: "The key's principal may not do this (`forbidden`, `channel_mismatch`).",
-    404: "No such order, or not one of the calling channel's (`order_not_found`).",
+    404: "No such order, or not one of the calling channel's (`order_not_found`); no such"
+    " return (`return_not_found`).",
     409: "The order's state refuses the command; nothing changed and the refusal is in the"
-    " timeline. `code` is the refusal's (`not_on_hold`, `not_cancelable`, `order_released`, ...).",
+    " timeline. `code` is the refusal's (`not_on_hold`, `not_cancelable`, `order_released`,"
+    " `return_window_closed`, `quantity_not_returnable`, ...).",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes (`payload_too_large`).",
     422: "The body or query cannot be read (`invalid_order`, `invalid_request`,"
     " `invalid_query`, `idempotency_key_reused`); `errors` names each field.",
@@ -118,6 +129,18 @@ class _CommandRoute(ApiRoute):
         return document
 
 
+def _checked_key(key: str | None) -> str:
+    if key is None:
+        raise Problem(400, "idempotency_key_required", "send an Idempotency-Key header")
+    if not valid_idempotency_key(key):
+        raise Problem(
+            400,
+            "invalid_idempotency_key",
+            "the Idempotency-Key must be 1-200 printable ASCII characters",
+        )
+    return key
+
+
 def _clean_identifier(value: str | None) -> bool:
     return value is not None and 0 < len(value) <= 200 and is_storable_text(value)
 
@@ -150,6 +173,7 @@ class _Call:
 class OrderApi:
     runtime: ServiceRuntime
     actions: OrderActions
+    returns: ReturnActions
 
     def _unit_of_work(self, call: _Call) -> Any:
         return self.runtime.unit_of_work(correlation_id=call.correlation_id, cause=call.request_id)
@@ -161,14 +185,7 @@ class OrderApi:
         if principal.channel is None:
             raise Problem(403, "forbidden", "only a sales channel submits orders")
         channel = principal.channel
-        if key is None:
-            raise Problem(400, "idempotency_key_required", "send an Idempotency-Key header")
-        if not valid_idempotency_key(key):
-            raise Problem(
-                400,
-                "invalid_idempotency_key",
-                "the Idempotency-Key must be 1-200 printable ASCII characters",
-            )
+        key = _checked_key(key)
         if not isinstance(document, dict):
             raise Problem(
                 422,
@@ -199,10 +216,29 @@ class OrderApi:
                 order_id=None,
             )
 
+        async def run(uow: UnitOfWork) -> tuple[int, dict[str, Any], str]:
+            if order is not None:
+                with _payments_available():
+                    return await self._submit(uow, order)
+            assert identity is not None
+            return await self._reject(call, uow, identity, errors)
+
+        return await self._once(call, channel, key, document, run)
+
+    async def _once(
+        self,
+        call: _Call,
+        scope: str,
+        key: str,
+        document: Any,
+        run: Callable[[UnitOfWork], Awaitable[tuple[int, dict[str, Any], str | None]]],
+    ) -> Response:
+        """Run a request once per (``scope``, Idempotency-Key): a retry with the same body
+        gets the first answer again, with a different body a 422."""
         fingerprint = request_fingerprint(document)
         async with self._unit_of_work(call) as uow:
-            await store.lock_idempotency_key(uow.conn, channel, key)
-            stored = await store.find_response(uow.conn, channel, key)
+            await store.lock_idempotency_key(uow.conn, scope, key)
+            stored = await store.find_response(uow.conn, scope, key)
             if stored is not None:
                 if stored.request_hash != fingerprint:
                     raise Problem(
@@ -213,15 +249,10 @@ class OrderApi:
                 return _json_response(
                     stored.status_code, stored.body, {"Idempotent-Replayed": "true"}
                 )
-            if order is not None:
-                with _payments_available():
-                    status, body, order_id = await self._submit(uow, order)
-            else:
-                assert identity is not None
-                status, body, order_id = await self._reject(call, uow, identity, errors)
+            status, body, order_id = await run(uow)
             await store.save_response(
                 uow.conn,
-                channel=channel,
+                channel=scope,
                 key=key,
                 request_hash=fingerprint,
                 status_code=status,
@@ -417,10 +448,220 @@ class OrderApi:
             raise Problem(409, refusal.code, refusal.message, order_id=order_id)
         return view
 
+    # -- returns ---------------------------------------------------------------------------
+
+    async def request_return(
+        self, call: _Call, key: str | None, order_id: str, body: ReturnRequest
+    ) -> Response:
+        """Customer service for any order, a channel for its own, staff for any order
+        brought to their location (omnichannel returns)."""
+        principal = call.principal
+        key = _checked_key(key)
+        if principal.channel is not None and body.channel not in (None, principal.channel):
+            raise Problem(403, "channel_mismatch", "a channel asks returns on its own channel")
+
+        async def run(uow: UnitOfWork) -> tuple[int, dict[str, Any], str]:
+            sold_on = await _order_channel(uow.conn, order_id)
+            if sold_on is None or not (principal.may_see(sold_on) or principal.is_staff):
+                raise Problem(404, "order_not_found", "no such order")
+            asked = [
+                AskedLine(line.line_id, line.quantity, line.reason.value, line.comment)
+                for line in body.lines
+            ]
+            return await self._return_command(
+                call,
+                uow,
+                order_id,
+                "RequestReturn",
+                201,
+                lambda: self.returns.request(
+                    uow,
+                    order_id,
+                    asked,
+                    channel=principal.channel or body.channel or principal.location_id or sold_on,
+                    drop_off_location_id=body.drop_off_location_id or principal.location_id,
+                    actor=principal.actor,
+                ),
+            )
+
+        return await self._once(call, _scope(call), key, body.model_dump(mode="json"), run)
+
+    async def receive_return(
+        self, call: _Call, key: str | None, return_id: str, body: ReceiptRequest
+    ) -> Response:
+        location = _location(call.principal, body.location_id)
+        units = [(line.line_id, line.quantity) for line in body.lines]
+        return await self._change_return(
+            call,
+            key,
+            return_id,
+            body.model_dump(mode="json"),
+            "ReceiveReturn",
+            lambda uow: self.returns.receive(
+                uow, return_id, units, location_id=location, actor=call.principal.actor
+            ),
+        )
+
+    async def inspect_return(
+        self, call: _Call, key: str | None, return_id: str, body: InspectionRequest
+    ) -> Response:
+        location = _location(call.principal, body.location_id)
+        units = [
+            InspectedUnits(line.line_id, line.quantity, line.disposition, line.note)
+            for line in body.lines
+        ]
+        return await self._change_return(
+            call,
+            key,
+            return_id,
+            body.model_dump(mode="json"),
+            "InspectReturn",
+            lambda uow: self.returns.inspect(
+                uow,
+                return_id,
+                units,
+                location_id=location,
+                refund_minor=body.refund_minor,
+                actor=call.principal.actor,
+            ),
+        )
+
+    async def get_return(self, call: _Call, return_id: str) -> ReturnView:
+        async with self._unit_of_work(call) as uow:
+            found = await self._visible_return(uow.conn, call.principal, return_id)
+            return await self._return_view(uow.conn, found)
+
+    async def order_returns(self, call: _Call, order_id: str) -> ReturnList:
+        async with self._unit_of_work(call) as uow:
+            sold_on = await _order_channel(uow.conn, order_id)
+            if sold_on is None or not (call.principal.may_see(sold_on) or call.principal.is_staff):
+                raise Problem(404, "order_not_found", "no such order")
+            ids = await return_queries.return_ids_of_order(uow.conn, order_id)
+            rows = await return_queries.returns_of(uow.conn, ids)
+        return ReturnList(returns=[_return_view(row) for row in rows])
+
+    async def _change_return(
+        self,
+        call: _Call,
+        key: str | None,
+        return_id: str,
+        document: Any,
+        command_type: str,
+        change: Callable[[UnitOfWork], Awaitable[Return]],
+    ) -> Response:
+        key = _checked_key(key)
+
+        async def run(uow: UnitOfWork) -> tuple[int, dict[str, Any], str]:
+            found = await self._visible_return(uow.conn, call.principal, return_id)
+            return await self._return_command(
+                call, uow, found.order_id, command_type, 200, lambda: change(uow)
+            )
+
+        return await self._once(call, _scope(call), key, document, run)
+
+    async def _return_command(
+        self,
+        call: _Call,
+        uow: UnitOfWork,
+        order_id: str,
+        command_type: str,
+        status: int,
+        action: Callable[[], Awaitable[Return]],
+    ) -> tuple[int, dict[str, Any], str]:
+        """The answer to a change of a return: ``status`` with the return, or 409 when the
+        order's or the return's state refuses it. A refusal changes nothing but the timeline
+        (as every order command's); either answer is kept for the Idempotency-Key."""
+        with structlog.contextvars.bound_contextvars(order_id=order_id), _payments_available():
+            try:
+                ret = await action()
+            except OrderNotFound:
+                raise Problem(404, "order_not_found", "no such order") from None
+            except TransitionRefused as refused:
+                await self.actions.refused(
+                    uow,
+                    refused,
+                    order_id=order_id,
+                    command_type=command_type,
+                    command_id=str(call.request_id),
+                    actor=call.principal.actor,
+                )
+                await flush_timeline(uow)
+                problem = Problem(409, refused.code, refused.message, order_id=order_id)
+                return 409, problem.body(call.request_id), order_id
+        await flush_timeline(uow)
+        return status, (await self._return_view(uow.conn, ret)).model_dump(mode="json"), order_id
+
+    async def _visible_return(self, conn: Any, principal: Principal, return_id: str) -> Return:
+        """The return if the principal may see it (staff and customer service see every
+        one, a channel those of its orders or asked on it); 404 otherwise."""
+        if _clean_identifier(return_id):
+            found = await return_queries.load_return(conn, return_id)
+            if found is not None:
+                sold_on = await _order_channel(conn, found.order_id)
+                if (
+                    principal.is_staff
+                    or principal.may_see(sold_on)
+                    or principal.channel == found.channel
+                ):
+                    return found
+        raise Problem(404, "return_not_found", "no such return")
+
+    async def _return_view(self, conn: Any, ret: Return) -> ReturnView:
+        rows = await return_queries.returns_of(conn, [ret.return_id])
+        return _return_view(rows[0])
+
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     media_type = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=media_type)
+
+
+async def _order_channel(conn: Any, order_id: str) -> str | None:
+    if not _clean_identifier(order_id):
+        return None
+    channel: str | None = await conn.fetchval(
+        "SELECT channel FROM orders WHERE order_id = $1", order_id
+    )
+    return channel
+
+
+def _scope(call: _Call) -> str:
+    """Whose Idempotency-Keys these are: the caller's, named by role and id."""
+    return actor_label(call.principal.actor)
+
+
+def _location(principal: Principal, named: str | None) -> str:
+    """Where staff work, or the location customer service names; channels never receive."""
+    if principal.is_staff:
+        if named not in (None, principal.location_id):
+            raise Problem(403, "location_mismatch", "staff act at their own location only")
+        assert principal.location_id is not None
+        return principal.location_id
+    if not principal.is_customer_service:
+        raise Problem(403, "forbidden", "only staff or customer service receive returns")
+    if named is None:
+        raise _invalid(
+            "invalid_request", "customer service names the location_id", [("location_id", "")]
+        )
+    return named
+
+
+def _return_view(row: dict[str, Any]) -> ReturnView:
+    shown = (
+        "return_id",
+        "order_id",
+        "rma_number",
+        "status",
+        "channel",
+        "drop_off_location_id",
+        "locations",
+        "currency",
+        "refunded_minor",
+        "requested_at",
+        "updated_at",
+        "lines",
+    )
+    return ReturnView.model_validate({name: row[name] for name in shown})
 
 
 def _actor(call: _Call) -> Actor:
@@ -483,9 +724,11 @@ def _shipment_view(shipment: dict[str, Any]) -> ShipmentView:
 # -- routes ----------------------------------------------------------------------------------
 
 
-def register_api(runtime: ServiceRuntime, actions: OrderActions, keys: ApiKeys) -> OrderApi:
+def register_api(
+    runtime: ServiceRuntime, actions: OrderActions, returns: ReturnActions, keys: ApiKeys
+) -> OrderApi:
     """Add the API's routes to the runtime's FastAPI app."""
-    api = OrderApi(runtime=runtime, actions=actions)
+    api = OrderApi(runtime=runtime, actions=actions, returns=returns)
     caller = api_key_caller(keys, "oms-order", lambda p: p.actor_id)
 
     async def call(
@@ -630,12 +873,97 @@ def register_api(runtime: ServiceRuntime, actions: OrderActions, keys: ApiKeys) 
     async def change_address(call: Call, order_id: str, body: AddressChangeRequest) -> OrderView:
         return await api.change_address(call, order_id, body)
 
+    returns_router = APIRouter(route_class=_CommandRoute, dependencies=ready, tags=["returns"])
+    return_errors = _errors(400, 401, 403, 404, 409, 413, 422, 503)
+    key_header = Header(
+        alias="Idempotency-Key",
+        description="Required: unique per intended change; a retry with the same key and"
+        " body gets the first answer again (`Idempotent-Replayed: true`).",
+    )
+
+    @returns_router.post(
+        f"{by_id}/returns",
+        operation_id="requestReturn",
+        summary="Open a return of delivered units (authorised at once, with its RMA number)",
+        description="Customer service for any order, a channel for its own, staff for any"
+        " order brought to their location. Refused (409) when nothing was delivered, the"
+        " return window has closed or a line asks back more than was delivered and is not"
+        f" in a return yet. {who}",
+        status_code=201,
+        response_model=ReturnView,
+        responses=return_errors,
+    )
+    async def request_return(
+        call: Call,
+        order_id: str,
+        body: ReturnRequest,
+        idempotency_key: Annotated[str | None, key_header] = None,
+    ) -> Response:
+        return await api.request_return(call, idempotency_key, order_id, body)
+
+    @returns_router.get(
+        f"{by_id}/returns",
+        operation_id="listOrderReturns",
+        summary="The order's returns",
+        response_model=ReturnList,
+        responses=_errors(401, 404, 503),
+    )
+    async def order_returns(call: Call, order_id: str) -> ReturnList:
+        return await api.order_returns(call, order_id)
+
+    @returns_router.get(
+        "/v1/returns/{return_id}",
+        operation_id="getReturn",
+        summary="One return with its lines' buckets",
+        response_model=ReturnView,
+        responses=_errors(401, 404, 503),
+    )
+    async def get_return(call: Call, return_id: str) -> ReturnView:
+        return await api.get_return(call, return_id)
+
+    @returns_router.post(
+        "/v1/returns/{return_id}/receipt",
+        operation_id="receiveReturn",
+        summary="Units of the return arrived at a location",
+        description="Staff at their location, or customer service naming it. Publishes"
+        f" ReturnReceived. {who}",
+        response_model=ReturnView,
+        responses=return_errors,
+    )
+    async def receive_return(
+        call: Call,
+        return_id: str,
+        body: ReceiptRequest,
+        idempotency_key: Annotated[str | None, key_header] = None,
+    ) -> Response:
+        return await api.receive_return(call, idempotency_key, return_id, body)
+
+    @returns_router.post(
+        "/v1/returns/{return_id}/inspection",
+        operation_id="inspectReturn",
+        summary="Received units inspected into restock, quarantine or disposal, and refunded",
+        description="Staff at their location, or customer service naming it. Publishes"
+        " ReturnInspected (inventory restocks or quarantines the units) and RefundIssued"
+        f" for each capture the refund draws on. {who}",
+        response_model=ReturnView,
+        responses=return_errors,
+    )
+    async def inspect_return(
+        call: Call,
+        return_id: str,
+        body: InspectionRequest,
+        idempotency_key: Annotated[str | None, key_header] = None,
+    ) -> Response:
+        return await api.inspect_return(call, idempotency_key, return_id, body)
+
     runtime.http.title = "OMS order service"
     runtime.http.description = (
-        "Order capture for sales channels and customer-service commands. Authenticate with"
-        " `Authorization: Bearer <API key>`; each key belongs to one sales channel or one"
-        " customer-service desk. Errors are problem details (RFC 9457)."
+        "Order capture for sales channels, customer-service commands and returns."
+        " Authenticate with `Authorization: Bearer <API key>`; each key belongs to one sales"
+        " channel, one customer-service desk or the staff of one location. Errors are problem"
+        " details (RFC 9457)."
     )
     runtime.http.include_router(intake)
     runtime.http.include_router(service)
+    runtime.http.include_router(returns_router)
     return api

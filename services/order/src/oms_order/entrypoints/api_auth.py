@@ -1,8 +1,10 @@
 """Who calls the HTTP API: per-caller API keys, configured only as SHA-256 digests.
 
 ``OMS_ORDER_API_KEYS`` maps the hex SHA-256 digest of each key to its principal, a sales
-channel (``{"channel": "web-de"}``) or a customer-service desk
-(``{"role": "customer_service", "actor_id": "cs-desk-1"}``). Keys travel as
+channel (``{"channel": "web-de"}``), a customer-service desk
+(``{"role": "customer_service", "actor_id": "cs-desk-1"}``) or the staff of a store or
+warehouse (``{"role": "staff", "actor_id": "berlin-pos-1", "location_id": "store-berlin"}``),
+who take returns in and inspect them there. Keys travel as
 ``Authorization: Bearer <key>`` (the API's security scheme); only their digests are ever
 stored or compared.
 """
@@ -27,25 +29,42 @@ class _CustomerService(BaseModel):
     actor_id: KeyOwnerId
 
 
-_PRINCIPAL: TypeAdapter[ChannelKey | _CustomerService] = TypeAdapter(ChannelKey | _CustomerService)
+class _Staff(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Literal["staff"]
+    actor_id: KeyOwnerId
+    location_id: KeyOwnerId
+
+
+_Parsed = ChannelKey | _CustomerService | _Staff
+_PRINCIPAL: TypeAdapter[_Parsed] = TypeAdapter(_Parsed)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """A sales channel (``channel`` set) or a customer-service desk (``channel`` None)."""
+    """A sales channel (``channel`` set), the staff of a location (``location_id`` set) or a
+    customer-service desk (neither)."""
 
     actor_id: str
     channel: str | None = None
+    location_id: str | None = None
 
     @property
     def is_customer_service(self) -> bool:
-        return self.channel is None
+        return self.channel is None and self.location_id is None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.location_id is not None
 
     @property
     def actor(self) -> Actor:
-        """Who the timeline names: the desk, or the channel acting for its customer."""
+        """Who the timeline names: the desk or the staff member, or the channel acting for
+        its customer."""
         if self.channel is not None:
             return Actor(actor_id=self.channel, role=ActorRole.CUSTOMER)
+        if self.location_id is not None:
+            return Actor(actor_id=self.actor_id, role=ActorRole.STAFF)
         return Actor(actor_id=self.actor_id, role=ActorRole.CUSTOMER_SERVICE)
 
     def may_see(self, channel: str | None) -> bool:
@@ -57,9 +76,11 @@ ApiKeys = Mapping[str, Principal]
 """Lower-case hex SHA-256 digest of a key -> its principal."""
 
 
-def _principal(parsed: ChannelKey | _CustomerService) -> Principal:
+def _principal(parsed: _Parsed) -> Principal:
     if isinstance(parsed, ChannelKey):
         return Principal(actor_id=parsed.channel, channel=parsed.channel)
+    if isinstance(parsed, _Staff):
+        return Principal(actor_id=parsed.actor_id, location_id=parsed.location_id)
     return Principal(actor_id=parsed.actor_id)
 
 
@@ -69,5 +90,6 @@ def parse_api_keys(text: str) -> dict[str, Principal]:
         text,
         _PRINCIPAL,
         _principal,
-        '{"channel": "<channel id>"} or {"role": "customer_service", "actor_id": "<desk id>"}',
+        '{"channel": "<channel id>"}, {"role": "customer_service", "actor_id": "<desk id>"} or'
+        ' {"role": "staff", "actor_id": "<staff id>", "location_id": "<location id>"}',
     )

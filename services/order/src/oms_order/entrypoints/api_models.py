@@ -14,8 +14,10 @@ from pydantic import Field, StringConstraints
 
 from oms_events import StrictModel
 from oms_events.orders import HoldReason, RejectionReason
-from oms_events.values import Address, LineQuantity
+from oms_events.returns import Disposition, ReturnReason
+from oms_events.values import Address, Identifier, LineQuantity, Quantity
 from oms_order.domain.order import PaymentStatus
+from oms_order.domain.returns import ReturnStatus
 from oms_order.domain.status import OrderStatus
 from oms_runtime import ProblemDetails
 
@@ -23,11 +25,16 @@ __all__ = [
     "AddressChangeRequest",
     "CancelRequest",
     "HoldRequest",
+    "InspectionRequest",
     "OrderLineView",
     "OrderList",
     "OrderView",
+    "ReceiptRequest",
     "RejectedOrderProblem",
     "ReleaseRequest",
+    "ReturnList",
+    "ReturnRequest",
+    "ReturnView",
     "SubmitResponse",
     "TimelineEntry",
 ]
@@ -69,6 +76,56 @@ class AddressChangeRequest(_Request):
     """Only honoured before the order is released to a location."""
 
     address: Address
+
+
+class ReturnedUnits(_Request):
+    line_id: Identifier
+    quantity: Quantity
+    reason: ReturnReason
+    comment: _Text | None = None
+
+
+class ReturnRequest(_Request):
+    """Delivered units the customer sends back, on any channel (omnichannel returns)."""
+
+    lines: Annotated[tuple[ReturnedUnits, ...], Field(min_length=1, max_length=500)]
+    channel: Identifier | None = None
+    """Where the return is asked; a channel's key asks on its own channel, staff on their
+    location's id, customer service on the order's channel unless named."""
+    drop_off_location_id: Identifier | None = None
+    """Where the customer will bring the parcel, if known; staff: their location."""
+
+
+class ArrivedUnits(_Request):
+    line_id: Identifier
+    quantity: Quantity
+
+
+class ReceiptRequest(_Request):
+    """Units of the return that arrived; a return may arrive in several parcels."""
+
+    lines: Annotated[tuple[ArrivedUnits, ...], Field(min_length=1, max_length=500)]
+    location_id: Identifier | None = None
+    """Customer service names the location; staff receive at their own."""
+
+
+class InspectedUnits(_Request):
+    line_id: Identifier
+    quantity: Quantity
+    disposition: Disposition
+    """``restock``: sellable again; ``quarantine``: kept aside; ``dispose``: written off."""
+    note: _Text | None = None
+
+
+class InspectionRequest(_Request):
+    """Received units inspected; the inspection refunds them."""
+
+    lines: Annotated[tuple[InspectedUnits, ...], Field(min_length=1, max_length=500)]
+    location_id: Identifier | None = None
+    """Customer service names the location; staff inspect at their own."""
+    refund_minor: Annotated[int, Field(strict=True, ge=0)] | None = None
+    """Less than the units were paid, e.g. for a unit the customer damaged; default: what
+    they were paid. Never more than that, nor than is left of the order's captures."""
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -168,3 +225,40 @@ class RejectedOrderProblem(ProblemDetails):
 
     order_id: str | None = None
     """Set when the order could be identified: it is kept as REJECTED under this id."""
+
+
+class ReturnLineView(_Response):
+    line_id: str
+    sku: str
+    quantity: int
+    """Units asked back."""
+    reason: ReturnReason
+    comment: str | None
+    received: int
+    inspected: int
+    value_minor: int
+    """What the customer paid for the units asked back."""
+
+
+class ReturnView(_Response):
+    return_id: str
+    order_id: str
+    rma_number: str
+    """Quoted on the parcel and by the customer."""
+    status: ReturnStatus
+    """REQUESTED until a unit arrives; RECEIVED while units wait for inspection; INSPECTED
+    or REFUNDED once every unit received is inspected."""
+    channel: str
+    """Where the return was asked."""
+    drop_off_location_id: str | None
+    locations: list[str]
+    """Where its parcels arrived."""
+    currency: str
+    refunded_minor: int
+    requested_at: datetime
+    updated_at: datetime
+    lines: list[ReturnLineView]
+
+
+class ReturnList(_Response):
+    returns: list[ReturnView]

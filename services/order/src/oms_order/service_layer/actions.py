@@ -343,33 +343,39 @@ class OrderActions:
         )
         await record(work, aggregate.order_id, captured, actor=actor_label(SYSTEM))
 
-    async def _refund(
+    async def refund(
         self,
         work: UnitOfWork,
         aggregate: Order,
         amount_minor: int,
         reason: str,
         capture_id: str | None = None,
+        return_id: str | None = None,
     ) -> None:
-        """Give back what a cancellation took off an order that was already paid: from
-        ``capture_id`` (a shipment's), else from the capture taken at acceptance."""
+        """Give back money of an order that was already paid: from ``capture_id`` (a
+        shipment's), else from the capture taken at acceptance. One refund per capture per
+        cause: the cause and a shipment's capture make the provider's idempotency key."""
         drawn_on = capture_id or aggregate.capture_id
         if amount_minor <= 0 or drawn_on is None:
             return
         amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
+        key = f"{aggregate.order_id}:refund:{cause_of(work)}"
         refund_id = await self._provider(
             lambda: self.payments.refund(
-                idempotency_key=f"{aggregate.order_id}:refund:{cause_of(work)}",
+                idempotency_key=key if capture_id is None else f"{key}:{capture_id}",
                 reference=aggregate.order_id,
                 capture_id=drawn_on,
                 amount=amount,
             )
         )
         aggregate.refunded(amount_minor)
+        if capture_id is not None:
+            await self.shipments.capture_refunded(work.conn, capture_id, amount_minor)
         refunded = RefundIssued(
             order_id=aggregate.order_id,
             payment_id=payment_id_for(aggregate.order_id),
             refund_id=refund_id,
+            return_id=return_id,
             amount=amount,
             refunded_total=Money(
                 amount_minor=aggregate.refunded_minor, currency=aggregate.currency
@@ -430,7 +436,7 @@ class OrderActions:
         reason: str,
         actor: Actor,
     ) -> Order:
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         amount_authorized = Money(
             amount_minor=aggregate.grand_total_minor, currency=aggregate.currency
         )
@@ -454,7 +460,7 @@ class OrderActions:
             await record(
                 work, order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
             )
-            await self._refund(work, aggregate, outcome.refund_due_minor, reason)
+            await self.refund(work, aggregate, outcome.refund_due_minor, reason)
         await self.orders.save_order(work.conn, aggregate)
         return aggregate
 
@@ -484,14 +490,14 @@ class OrderActions:
             )
             await record(work, aggregate.order_id, voided, actor=actor_label(SYSTEM))
         elif aggregate.compensation() == "refund":
-            await self._refund(
+            await self.refund(
                 work, aggregate, aggregate.captured_minor - aggregate.refunded_minor, reason
             )
 
     async def hold(
         self, work: UnitOfWork, order_id: str, *, reason: HoldReason, note: str | None, actor: Actor
     ) -> Order:
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         aggregate.hold(reason.value)
         held = OrderHeld(order_id=order_id, reason=reason, note=note, held_by=actor)
         await record(work, order_id, held, actor=actor_label(actor), detail={"note": note})
@@ -501,7 +507,7 @@ class OrderActions:
     async def release(
         self, work: UnitOfWork, order_id: str, *, note: str | None, actor: Actor
     ) -> Order:
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         confirmed = aggregate.release()
         released = OrderReleased(order_id=order_id, released_by=actor, note=note)
         await record(work, order_id, released, actor=actor_label(actor), detail={"note": note})
@@ -513,7 +519,7 @@ class OrderActions:
     async def change_shipping_address(
         self, work: UnitOfWork, order_id: str, *, address: Address, actor: Actor
     ) -> Order:
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         aggregate.check_address_change()
         previous = await work.conn.fetchval(
             "SELECT shipping_address FROM orders WHERE order_id = $1", order_id
@@ -620,7 +626,7 @@ class OrderActions:
     ) -> None:
         """Units shipped (or, ``for_pickup``, set aside at the store for collection, as
         ``ReadyForPickup`` reports): their value is captured (one capture per shipment)."""
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         if await self.shipments.shipment_known(work.conn, shipment_id):
             if for_pickup:  # ship-to-store: the carrier brought it; it waits at the store now
                 await self.shipments.set_aside(work.conn, shipment_id)
@@ -695,7 +701,7 @@ class OrderActions:
         self, work: UnitOfWork, order_id: str, shipment_id: str, at: datetime
     ) -> None:
         """When every shipment of a fulfilled order is delivered, the order is complete."""
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         undelivered = await self.shipments.mark_delivered(work.conn, shipment_id, at)
         if undelivered == 0 and aggregate.advance(OrderStatus.COMPLETED):
             await record(
@@ -717,7 +723,7 @@ class OrderActions:
         """Work set aside for pickup was not collected in time: its lines are canceled after
         all and their captured value refunded. Nothing left of the order: it is canceled;
         the rest delivered already: it is complete."""
-        aggregate = await self._load(work, order_id)
+        aggregate = await self.load(work, order_id)
         at = self.clock()
         closed = await self.shipments.close_uncollected(work.conn, shipment_id, at)
         if closed is None:
@@ -741,7 +747,7 @@ class OrderActions:
                 else None,
             )
         await record(work, order_id, canceled, actor=actor_label(SYSTEM), detail={"reason": reason})
-        await self._refund(work, aggregate, refund, reason, closed.capture_id)
+        await self.refund(work, aggregate, refund, reason, closed.capture_id)
         if closed.still_out == 0 and aggregate.advance(OrderStatus.COMPLETED):
             await record(
                 work,
@@ -765,7 +771,7 @@ class OrderActions:
             attempts=self.payment_attempts,
         )
 
-    async def _load(self, work: UnitOfWork, order_id: str) -> Order:
+    async def load(self, work: UnitOfWork, order_id: str) -> Order:
         aggregate = await self.orders.load_order(work.conn, order_id, timeline(work))
         if aggregate is None:
             raise OrderNotFound(order_id)

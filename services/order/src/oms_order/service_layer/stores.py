@@ -119,3 +119,7 @@ class ShipmentStore(Protocol):
         """A pickup never collected: what was captured for it and how many of the order's
         shipments are still out; None when unknown, delivered or closed already."""
         ...
+
+    async def capture_refunded(
+        self, conn: asyncpg.Connection, capture_id: str, amount_minor: int
+    ) -> None: ...
