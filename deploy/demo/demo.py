@@ -13,7 +13,9 @@ filled by a receipt, and notifications. The TV order is then worked by its locat
 scans to the shipping service's signed tracking webhook, until it is DELIVERED and COMPLETED,
 its stock committed and its payment captured; a click & collect order is set aside at the
 Berlin store with a pickup code and collected with it, and a ship-to-store order travels from
-Hamburg to the store, is scanned in there and collected; then the stock table, the e-mails the
+Hamburg to the store, is scanned in there and collected; the Berlin staff take the collected
+hoodie back over the counter (a return, inspected back onto the shelf and refunded, through
+the order service's HTTP API, returns_demo.py); then the stock table, the e-mails the
 customers received, read from a local SMTP server the demo runs for the notification service
 (mail_demo.py), and last the analytics service's KPIs per channel and hour and the money it
 has reconciled so far (analytics_demo.py).
@@ -42,6 +44,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from analytics_demo import print_kpis, print_reconciliation
 from mail_demo import MailSink, print_mailbox, state_preferences
+from returns_demo import return_at_store
 from shipping_demo import CarrierWebhook, collect_at_store, ship_split, ship_to_store
 from stock_demo import prepare_stock, print_decisions, show_stock
 
@@ -287,6 +290,7 @@ async def wait(what: str, probe: Any, within: float = 90.0) -> Any:
 
 # A key made for this run: the order service is told only its SHA-256 digest.
 SHOP_API_KEY = secrets.token_urlsafe(24)
+STAFF_API_KEY = secrets.token_urlsafe(24)  # the Berlin store's counter: takes returns in
 
 
 def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subprocess.Popen[bytes]]:
@@ -310,6 +314,14 @@ def start_workers(env: dict[str, str], logs: Path, mail: MailSink) -> list[subpr
         worker["OMS_SHIPPING_API_KEYS"] = json.dumps(
             {digest: {"role": "operator", "actor_id": "demo"}}
         )
+        if name == "order":
+            keys = json.loads(worker["OMS_ORDER_API_KEYS"])
+            keys[hashlib.sha256(STAFF_API_KEY.encode()).hexdigest()] = {
+                "role": "staff",
+                "actor_id": "berlin-counter-1",
+                "location_id": "store-berlin",
+            }
+            worker["OMS_ORDER_API_KEYS"] = json.dumps(keys)
         with (logs / f"{name}.log").open("wb") as log:
             workers.append(
                 subprocess.Popen(
@@ -383,7 +395,7 @@ ORDERS_SQL = (
 
 async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> None:
     rows = await orders_db.fetch(ORDERS_SQL, externals)
-    print(f"{'channel':<16}{'external id':<25}{'status':<21}{'payment':<12}timeline")
+    print(f"{'channel':<16}{'external id':<25}{'status':<21}{'payment':<20}timeline")
     for r in rows:
         timeline = await orders_db.fetch(
             "SELECT event_type FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
@@ -391,7 +403,7 @@ async def print_orders(orders_db: Any, notify_db: Any, externals: list[str]) -> 
         )
         status = r["status"] + (" (on hold)" if r["on_hold"] else "")
         print(
-            f"{r['channel']:<16}{r['external_order_id']:<25}{status:<21}{r['payment_status']:<12}"
+            f"{r['channel']:<16}{r['external_order_id']:<25}{status:<21}{r['payment_status']:<20}"
             f"{' -> '.join(t['event_type'] for t in timeline)}"
         )
         if r["rejection_reasons"]:
@@ -536,6 +548,18 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         to_store = pickup_order(f"{run}-sts", "SKU-TSHIRT-M", DeliveryMethod.SHIP_TO_STORE)
         await ship_to_store(env, orders_db, to_store, publish=publish, wait=wait)
         await ship_split(env, orders_db, split_order(f"{run}-split"), publish=publish, wait=wait)
+        inventory_db = await asyncpg.connect(env["OMS_INVENTORY_DATABASE_URL"])
+        try:
+            await return_at_store(
+                orders_db,
+                inventory_db,
+                order_id_for(CHANNELS[0], f"{run}-pickup"),
+                port=SERVICES["order"],
+                staff_key=STAFF_API_KEY,
+                wait=wait,
+            )
+        finally:
+            await inventory_db.close()
         externals += [f"{run}-pickup", f"{run}-sts", f"{run}-split"]
         await print_orders(orders_db, notify_db, externals)
         await print_mailbox(mail, notify_db, wait)
@@ -549,9 +573,9 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
         await orders_db.close()
         await notify_db.close()
     print(
-        "\nevery change above is an event on oms.orders, oms.payments, oms.inventory,"
-        "\noms.availability or oms.shipments, written through each service's outbox; the"
-        "\nnotification service reacted to them on its own."
+        "\nevery change above is an event on oms.orders, oms.payments, oms.returns,"
+        "\noms.inventory, oms.availability or oms.shipments, written through each service's"
+        "\noutbox; the notification service reacted to them on its own."
     )
 
 

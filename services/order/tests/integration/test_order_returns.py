@@ -142,6 +142,13 @@ async def test_a_return_is_requested_received_inspected_and_refunded(env: Env) -
     assert (elsewhere.status, elsewhere.code) == (403, "location_mismatch")
 
     inspection = f"/v1/returns/{return_id}/inspection"
+    not_here = await _post(
+        service,
+        inspection,
+        {"lines": _lines(("1", 1), disposition="restock"), "location_id": "wh-koeln"},
+        CS_KEY,
+    )
+    assert (not_here.status, not_here.code) == (409, "not_received_here"), not_here
     done = await _post(
         service, inspection, {"lines": _lines(("1", 1), disposition="restock")}, STAFF_KEY
     )
@@ -252,6 +259,7 @@ async def test_a_return_is_requested_received_inspected_and_refunded(env: Env) -
         "nothing_delivered",
         "quantity_not_returnable",
         "quantity_not_received",
+        "not_received_here",
         "refund_exceeds_value",
     ]
 

@@ -126,12 +126,19 @@ async def return_ids_of_order(conn: asyncpg.Connection, order_id: str) -> list[s
     return [row["return_id"] for row in rows]
 
 
-async def refundable_captures(conn: asyncpg.Connection, order_id: str) -> list[tuple[str, int]]:
-    """Each shipment's capture with what is left of it, the latest first."""
+async def refundable_captures(
+    conn: asyncpg.Connection, order_id: str, line_ids: Sequence[str]
+) -> list[tuple[str, int]]:
+    """The captures of the order's delivered shipments with what is left of each: those
+    that carried any of ``line_ids`` first, then the latest first. A shipment out or never
+    collected keeps its capture for its own refund."""
     rows = await conn.fetch(
         "SELECT capture_id, captured_minor - refunded_minor AS left_minor FROM order_shipments"
         " WHERE order_id = $1 AND capture_id IS NOT NULL AND captured_minor > refunded_minor"
-        " ORDER BY shipped_at DESC, shipment_id DESC",
+        " AND delivered_at IS NOT NULL AND uncollected_at IS NULL"
+        " ORDER BY EXISTS (SELECT 1 FROM jsonb_array_elements(lines) AS line"
+        " WHERE line ->> 'line_id' = ANY($2::text[])) DESC, shipped_at DESC, shipment_id DESC",
         order_id,
+        list(line_ids),
     )
     return [(row["capture_id"], row["left_minor"]) for row in rows]

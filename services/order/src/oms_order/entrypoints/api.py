@@ -478,7 +478,7 @@ class OrderApi:
                     uow,
                     order_id,
                     asked,
-                    channel=principal.channel or body.channel or principal.location_id or sold_on,
+                    channel=principal.channel or principal.location_id or body.channel or sold_on,
                     drop_off_location_id=body.drop_off_location_id or principal.location_id,
                     actor=principal.actor,
                 ),
@@ -593,16 +593,12 @@ class OrderApi:
 
     async def _visible_return(self, conn: Any, principal: Principal, return_id: str) -> Return:
         """The return if the principal may see it (staff and customer service see every
-        one, a channel those of its orders or asked on it); 404 otherwise."""
+        one, a channel those of its own orders); 404 otherwise."""
         if _clean_identifier(return_id):
             found = await return_queries.load_return(conn, return_id)
             if found is not None:
                 sold_on = await _order_channel(conn, found.order_id)
-                if (
-                    principal.is_staff
-                    or principal.may_see(sold_on)
-                    or principal.channel == found.channel
-                ):
+                if principal.is_staff or principal.may_see(sold_on):
                     return found
         raise Problem(404, "return_not_found", "no such return")
 

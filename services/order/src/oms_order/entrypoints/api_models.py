@@ -90,8 +90,8 @@ class ReturnRequest(_Request):
 
     lines: Annotated[tuple[ReturnedUnits, ...], Field(min_length=1, max_length=500)]
     channel: Identifier | None = None
-    """Where the return is asked; a channel's key asks on its own channel, staff on their
-    location's id, customer service on the order's channel unless named."""
+    """Where the return is asked, for customer service (default: the order's channel); a
+    channel's key asks on its own channel, staff on their location's id."""
     drop_off_location_id: Identifier | None = None
     """Where the customer will bring the parcel, if known; staff: their location."""
 

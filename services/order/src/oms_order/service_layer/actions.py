@@ -350,19 +350,20 @@ class OrderActions:
         amount_minor: int,
         reason: str,
         capture_id: str | None = None,
+        *,
         return_id: str | None = None,
+        key: str | None = None,
     ) -> None:
         """Give back money of an order that was already paid: from ``capture_id`` (a
-        shipment's), else from the capture taken at acceptance. One refund per capture per
-        cause: the cause and a shipment's capture make the provider's idempotency key."""
+        shipment's), else from the capture taken at acceptance. ``key`` is the provider's
+        idempotency key (default: the order and the cause, one refund per cause)."""
         drawn_on = capture_id or aggregate.capture_id
         if amount_minor <= 0 or drawn_on is None:
             return
         amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
-        key = f"{aggregate.order_id}:refund:{cause_of(work)}"
         refund_id = await self._provider(
             lambda: self.payments.refund(
-                idempotency_key=key if capture_id is None else f"{key}:{capture_id}",
+                idempotency_key=key or f"{aggregate.order_id}:refund:{cause_of(work)}",
                 reference=aggregate.order_id,
                 capture_id=drawn_on,
                 amount=amount,

@@ -27,7 +27,7 @@ from oms_events.returns import (
     ReturnRequested,
 )
 from oms_events.values import Actor, LineQuantity, Money
-from oms_order.domain.order import Order
+from oms_order.domain.order import Order, TransitionRefused
 from oms_order.domain.returns import (
     AskedLine,
     Return,
@@ -60,7 +60,7 @@ class ReturnStore(Protocol):
     async def save_return(self, conn: asyncpg.Connection, ret: Return) -> None: ...
 
     async def refundable_captures(
-        self, conn: asyncpg.Connection, order_id: str
+        self, conn: asyncpg.Connection, order_id: str, line_ids: Sequence[str]
     ) -> list[tuple[str, int]]: ...
 
 
@@ -98,7 +98,7 @@ class ReturnActions:
             await self.returns.returnable(work.conn, order_id),
             lines,
             return_id=f"ret_{cause[:24]}",
-            rma_number=f"RMA-{cause[:10].upper()}",
+            rma_number=f"RMA-{cause[:20].upper()}",
             channel=channel,
             drop_off_location_id=drop_off_location_id,
             now=now,
@@ -181,9 +181,20 @@ class ReturnActions:
         they were paid, or ``refund_minor`` when less is granted, never more than is left of
         the order's captures."""
         aggregate, ret = await self._load(work, return_id)
+        if location_id not in ret.locations:
+            raise TransitionRefused(
+                "not_received_here",
+                f"no unit of the return was received at {location_id!r}",
+            )
+        # The return's state before this inspection names it for the provider: a retry
+        # after a failure finds the same state, so the same keys, so no second refund.
+        step = sum(line.inspected for line in ret.lines)
         worth = ret.inspect([(u.line_id, u.quantity) for u in units], refund_minor)
         parts = await self._refund_parts(
-            work, aggregate, min(worth, aggregate.captured_minor - aggregate.refunded_minor)
+            work,
+            aggregate,
+            [u.line_id for u in units],
+            min(worth, aggregate.captured_minor - aggregate.refunded_minor),
         )
         refund = sum(part for _, part in parts)
         sku_of = {line.line_id: line.sku for line in ret.lines}
@@ -213,7 +224,13 @@ class ReturnActions:
         )
         for capture_id, part in parts:
             await self.actions.refund(
-                work, aggregate, part, f"return {ret.rma_number}", capture_id, return_id
+                work,
+                aggregate,
+                part,
+                f"return {ret.rma_number}",
+                capture_id,
+                return_id=return_id,
+                key=f"{aggregate.order_id}:refund:{return_id}:{step}:{capture_id or 'order'}",
             )
         ret.refunded(refund)
         await self.returns.save_return(work.conn, ret)
@@ -221,17 +238,18 @@ class ReturnActions:
         return ret
 
     async def _refund_parts(
-        self, work: UnitOfWork, aggregate: Order, amount: int
+        self, work: UnitOfWork, aggregate: Order, line_ids: Sequence[str], amount: int
     ) -> list[tuple[str | None, int]]:
-        """Where a refund is drawn: the order's own capture (prepaid, ``None``), else its
-        shipments' captures, the latest first, each giving what is left of it."""
+        """Where a refund is drawn: the order's own capture (prepaid, ``None``), else the
+        captures of delivered shipments, those that carried the lines first, then the latest
+        first, each giving what is left of it."""
         if amount <= 0:
             return []
         if aggregate.capture_id is not None:
             return [(None, amount)]
         parts: list[tuple[str | None, int]] = []
         for capture_id, left in await self.returns.refundable_captures(
-            work.conn, aggregate.order_id
+            work.conn, aggregate.order_id, line_ids
         ):
             if amount <= 0:
                 break
