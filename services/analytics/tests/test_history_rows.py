@@ -7,7 +7,7 @@ import json
 from datetime import date
 
 from oms_analytics.adapters.history import DailyRow, _daily_columns, _daily_upsert
-from oms_analytics.domain.kpis import WindowFigures
+from oms_analytics.domain.kpis import LeadTimes, WindowFigures
 from oms_analytics.domain.locations import LocationFigures
 
 
@@ -27,12 +27,12 @@ def test_a_channel_day_goes_in_as_columns_in_the_tables_order_with_its_version()
     figures = WindowFigures(
         orders_placed=2,
         revenue_minor={"EUR": 1500, "CHF": 700},
-        lead_times_s=[3600.0, 1800.0],
+        lead_times_s=LeadTimes.of([3600.0, 1800.0]),
         returned_units={"damaged": 1},
         returns=1,
     )
     columns = _daily_columns(DailyRow(date(2026, 11, 24), "web", 3, figures))
     assert columns == (
         date(2026, 11, 24), "web", 3, 2, json.dumps({"CHF": 700, "EUR": 1500}), 0, 0,
-        "[3600.0, 1800.0]", 1, '{"damaged": 1}', 0, 0, "[]", 0, 0, 5,
+        "[1800.0, 3600.0]", 1, '{"damaged": 1}', 0, 0, "[]", 0, 0, 5,
     )  # fmt: skip

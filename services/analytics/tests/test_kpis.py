@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oms_analytics.domain.kpis import Contribution, WindowFigures, percentile, rate
+from oms_analytics.domain.kpis import Contribution, LeadTimes, WindowFigures, percentile, rate
 from oms_analytics.domain.orders import OrderFacts, ReturnRequest, settle
 from oms_analytics.domain.windows import (
     ROLLING_HOUR,
@@ -205,3 +207,38 @@ def test_hopping_windows_of_whole_minutes_cover_a_moment_size_over_step_times() 
     for size, step in ((60, 7), (60, 0), (60.5, 0.5)):
         with pytest.raises(ValueError, match="whole minutes"):
             Hopping(timedelta(minutes=size), timedelta(minutes=step))
+
+
+def test_lead_times_keep_exact_percentiles_of_values_rounded_to_three_digits() -> None:
+    values = [3600.0, 1800.0, 12345.6, 12301.0, 59.94, 86400.0, 1800.0]
+    times = LeadTimes.of(values)
+    assert times.counts == {59.9: 1, 1800.0: 2, 3600.0: 1, 12300.0: 2, 86400.0: 1}
+    assert len(times) == 7
+    assert times.expanded() == [59.9, 1800.0, 1800.0, 3600.0, 12300.0, 12300.0, 86400.0]
+    for q in (0.01, 0.25, 0.5, 0.75, 0.9, 1.0):
+        assert times.percentile(q) == percentile(times.expanded(), q)
+    assert LeadTimes().percentile(0.5) is None
+    with pytest.raises(ValueError):
+        times.percentile(0)
+
+
+def test_lead_times_merge_by_counts_and_read_both_stored_forms() -> None:
+    first, second = LeadTimes.of([60.0, 3600.0]), LeadTimes.of([3600.0, 7200.0])
+    first.extend(second)
+    assert first.to_json() == [[60.0, 1], [3600.0, 2], [7200.0, 1]]
+    assert LeadTimes.from_json(first.to_json()) == first
+    # Windows stored before the counts, and the history's arrays, are plain lists.
+    assert LeadTimes.from_json([60.0, 3600.0, 3600.0, 7200.0]) == first
+
+
+def test_a_window_of_any_volume_stays_far_below_the_request_limit() -> None:
+    rng = random.Random(7)
+
+    def spread() -> LeadTimes:  # lead times from a second to 100 days, log-uniform
+        return LeadTimes.of(10 ** rng.uniform(0, 6.94) for _ in range(100_000))
+
+    figures = WindowFigures(lead_times_s=spread(), delivery_lead_times_s=spread())
+    size = len(json.dumps(figures.to_dict()))
+    assert len(figures.lead_times_s) == 100_000
+    assert len(figures.lead_times_s.counts) <= 900 * 7
+    assert size < 300_000, size

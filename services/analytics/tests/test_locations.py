@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from oms_analytics.domain.kpis import LeadTimes
 from oms_analytics.domain.locations import LocationFacts, LocationFigures
 from oms_analytics.domain.orders import OrderFacts, settle_locations
 from oms_analytics.domain.windows import Granularity
@@ -149,7 +150,9 @@ def test_location_facts_and_figures_round_trip() -> None:
     assert OrderFacts.from_dict(stored).locations == {}
     # No placement yet: the offer counts, the lead time waits for it.
     assert [c.offered for _, c in settle_locations(facts)] == [1]
-    figures = LocationFigures(offered=2, rejected=1, lead_times_s=[60.0], on_time=1, late=1)
+    figures = LocationFigures(
+        offered=2, rejected=1, lead_times_s=LeadTimes.of([60.0]), on_time=1, late=1
+    )
     assert LocationFigures.from_dict(figures.to_dict()) == figures
 
 

@@ -37,3 +37,31 @@ def test_the_partitions_waiting_are_those_past_the_records_taken_and_committed()
     # the start, but committed to its end; [3]: empty.
     assert watch.waiting(end, committed) == [("oms.orders", 1)]
     assert watch.waiting({("oms.returns", 0): 3}, committed) == [("oms.returns", 0)]
+
+
+def test_a_rebalance_or_recovery_is_progress_while_young_or_applying_changelogs() -> None:
+    watch = StallWatch(stall_after=60, last_progress=1000)
+    watch.busy(1000, applied_at=None)  # a rebalance begins
+    watch.busy(1059, applied_at=None)
+    assert not watch.overdue(1100) and not watch.stuck_busy(1100)
+    # The recovery applies changelog records until 1150: still progress.
+    watch.busy(1150, applied_at=1149)
+    watch.busy(1200, applied_at=1149)
+    assert not watch.overdue(1200)
+    # Then nothing more, and it never ends (faust left in it): a stall once past the limit.
+    watch.busy(1240, applied_at=1149)
+    assert watch.overdue(1260) and watch.stuck_busy(1260)
+    assert watch.stalled(1260, records_waiting=True)
+
+
+def test_a_rebalance_that_ends_starts_its_age_again() -> None:
+    watch = StallWatch(stall_after=60, last_progress=1000)
+    watch.busy(1000, applied_at=None)
+    watch.settled()
+    watch.progressed(1050)
+    watch.busy(1100, applied_at=None)  # a new rebalance: young again
+    assert watch.busy_since == 1100
+    watch.busy(1150, applied_at=None)
+    assert not watch.overdue(1150) and not watch.stuck_busy(1150)
+    watch.settled()
+    assert not watch.stuck_busy(1300)

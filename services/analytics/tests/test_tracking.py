@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from oms_analytics.domain.kpis import WindowFigures
+from oms_analytics.domain.kpis import LeadTimes, WindowFigures
 from oms_analytics.domain.locations import LocationFigures
 from oms_analytics.domain.windows import Granularity
 from oms_analytics.service_layer.tracking import Analytics
@@ -162,10 +162,13 @@ def test_changed_days_become_history_rows_per_partition_once_and_again_when_aske
     rows = analytics.take_changes()
     # One row per location or channel, day and partition: partition 0's hours added up.
     assert [(r.figures, r.name, r.day.isoformat(), r.source_partition) for r in rows] == [
-        (LocationFigures(lead_times_s=[3600.0]), "HAM", "2026-11-24", 0),
+        (LocationFigures(lead_times_s=LeadTimes.of([3600.0])), "HAM", "2026-11-24", 0),
         (
             WindowFigures(
-                orders_placed=2, revenue_minor={"EUR": 1500}, cancellations=1, lead_times_s=[3600.0]
+                orders_placed=2,
+                revenue_minor={"EUR": 1500},
+                cancellations=1,
+                lead_times_s=LeadTimes.of([3600.0]),
             ),
             "web",
             "2026-11-24",

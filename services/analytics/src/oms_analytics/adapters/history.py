@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from oms_analytics.domain.kpis import Figures, WindowFigures
+from oms_analytics.domain.kpis import Figures, LeadTimes, WindowFigures
 from oms_analytics.domain.locations import LocationFigures
 
 __all__ = [
@@ -144,7 +144,7 @@ WHERE stored.version <= excluded.version
 
 def _kind(each: Field[Any]) -> str:
     factory = each.default_factory
-    return "list" if factory is list else "dict" if factory is dict else "int"
+    return "list" if factory is LeadTimes else "dict" if factory is dict else "int"
 
 
 _UPSERT_DAILY = {figures: _daily_upsert(figures) for figures in _DAILY_TABLES}
@@ -171,10 +171,11 @@ async def write_history(
 
 
 def _daily_columns(row: DailyRow) -> tuple[object, ...]:
-    stored = row.figures.to_dict()
     figures = (
-        value if isinstance(value, int) else json.dumps(value, sort_keys=True)
-        for value in (stored[each.name] for each in fields(row.figures))
+        value
+        if isinstance(value, int)
+        else json.dumps(value.expanded() if isinstance(value, LeadTimes) else value, sort_keys=True)
+        for value in (getattr(row.figures, each.name) for each in fields(row.figures))
     )
     return (row.day, row.name, row.source_partition, *figures, row.figures.counted())
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from oms_analytics.domain.kpis import Figures, percentile, rate
+from oms_analytics.domain.kpis import Figures, LeadTimes, rate
 from oms_analytics.domain.moments import from_stored, stored
 
 __all__ = ["LocationContribution", "LocationFact", "LocationFacts", "LocationFigures"]
@@ -64,7 +64,7 @@ class LocationFigures(Figures):
     offered: int = 0
     rejected: int = 0
     resourced: int = 0
-    lead_times_s: list[float] = field(default_factory=list)
+    lead_times_s: LeadTimes = field(default_factory=LeadTimes)
     on_time: int = 0
     late: int = 0
 
@@ -83,7 +83,7 @@ class LocationFigures(Figures):
             "offered": self.offered,
             "rejected": self.rejected,
             "resourced": self.resourced,
-            "lead_times_s": list(self.lead_times_s),
+            "lead_times_s": self.lead_times_s.to_json(),
             "on_time": self.on_time,
             "late": self.late,
         }
@@ -94,7 +94,7 @@ class LocationFigures(Figures):
             offered=int(data["offered"]),
             rejected=int(data["rejected"]),
             resourced=int(data["resourced"]),
-            lead_times_s=[float(v) for v in data["lead_times_s"]],
+            lead_times_s=LeadTimes.from_json(data["lead_times_s"]),
             on_time=int(data["on_time"]),
             late=int(data["late"]),
         )
@@ -108,7 +108,7 @@ class LocationFigures(Figures):
             "resourced": self.resourced,
             "resourcing_rate": rate(self.resourced, self.offered),
             "shipped": len(self.lead_times_s),
-            "lead_time_p50_s": percentile(self.lead_times_s, 0.5),
-            "lead_time_p90_s": percentile(self.lead_times_s, 0.9),
+            "lead_time_p50_s": self.lead_times_s.percentile(0.5),
+            "lead_time_p90_s": self.lead_times_s.percentile(0.9),
             "on_time_rate": rate(self.on_time, self.on_time + self.late),
         }

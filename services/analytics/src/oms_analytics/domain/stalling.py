@@ -2,7 +2,11 @@
 
 A worker that counts nothing while its partitions hold records it has neither taken nor
 committed past is stuck (faust's consumer can stop delivering after a session expiry:
-docs/analytics.md); one with nothing to read, or busy rebalancing, is not. Times are the
+docs/analytics.md); one with nothing to read is not. Nor is one busy rebalancing or
+recovering its tables, for a while: as long as the rebalance is younger than the limit, or
+the recovery applied a changelog record within it. faust can be left in a rebalance or
+recovery that never ends (a recovery wait that times out ends its loop for good, with no
+error), and then the worker counts nothing as surely as a stalled one. Times are the
 monotonic clock's seconds.
 """
 
@@ -25,9 +29,29 @@ class StallWatch:
     """When a batch was last counted, or the worker last had nothing to wait for."""
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     """Per source partition: the offset after the last record the agent took."""
+    busy_since: float | None = None
+    """When the rebalance or recovery going on began; None when none is."""
 
     def progressed(self, now: float) -> None:
         self.last_progress = now
+
+    def busy(self, now: float, applied_at: float | None) -> None:
+        """A rebalance or recovery is going on (``applied_at``: when the recovery last applied
+        a changelog record, if it did): progress while it is young or applies records."""
+        if self.busy_since is None:
+            self.busy_since = now
+        young = now - self.busy_since < self.stall_after
+        applying = applied_at is not None and now - applied_at < self.stall_after
+        if young or applying:
+            self.progressed(now)
+
+    def settled(self) -> None:
+        """No rebalance or recovery is going on."""
+        self.busy_since = None
+
+    def stuck_busy(self, now: float) -> bool:
+        """Whether a rebalance or recovery has gone on past the limit without progress."""
+        return self.busy_since is not None and self.overdue(now)
 
     def took(self, partition: Partition, offset: int) -> None:
         """The agent is done with the record at ``offset`` of ``partition`` (counted, or

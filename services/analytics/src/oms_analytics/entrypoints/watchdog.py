@@ -5,10 +5,11 @@ the tables and reads on from the committed offsets, as after any crash (the kill
 A timer checks every few seconds. Only once no batch was counted for
 ``OMS_ANALYTICS_STALL_S`` does it ask the broker for the end offsets of the source partitions
 the worker holds, and compare them with the records the agent took (and the committed
-offsets, for a partition it took none of). It does not count a rebalance
-or a recovery as a stall. It does not act when the broker cannot answer, since a restart would
-not bring the broker back. The exit is immediate (``os._exit``): a graceful stop waits for the
-agent, which is what stalled.
+offsets, for a partition it took none of). A rebalance or a recovery is not a stall while it
+is younger than the limit or applies changelog records; one that goes on past the limit
+without either is (faust can be left in one for good). It does not act when the broker cannot
+answer, since a restart would not bring the broker back. The exit is immediate
+(``os._exit``): a graceful stop waits for the agent, which is what stalled.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import os
 import sys
 from collections.abc import Collection
 from time import monotonic
+from typing import cast
 
 import faust
 import structlog
+from faust.tables.manager import TableManager
 
 from oms_analytics.domain.stalling import Partition, StallWatch
 
@@ -53,9 +56,11 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
 
     async def watch_for_a_stall() -> None:
         async for _ in app.itertimer(interval, name="stall-watch"):
+            recovery = cast(TableManager, app.tables).recovery
             if app.rebalancing or app.in_recovery:
-                watch.progressed(monotonic())
-                continue
+                watch.busy(monotonic(), recovery._last_active_event_processed_at)
+            else:
+                watch.settled()
             if not watch.overdue(monotonic()):
                 continue
             behind = await records_waiting()
@@ -67,12 +72,21 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
                 counted_nothing_for_s=round(monotonic() - watch.last_progress),
                 partitions_waiting=len(behind),
                 first_waiting=[f"{topic}[{number}]" for topic, number in behind[:5]],
-                # What faust's consumer holds, for the cause (docs/analytics.md).
+                # Where faust stands, for the cause (docs/analytics.md, "A stalled worker").
+                stuck_in=_stuck_in(app) if watch.stuck_busy(monotonic()) else None,
                 paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
+                active_partitions=len(getattr(consumer, "_active_partitions", None) or ()),
                 flow_active=getattr(consumer, "flow_active", None),
+                flow_control_active=app.flow_control.is_active(),
+                generation=app.consumer_generation_id,
+                recovery_signalled=recovery.signal_recovery_start.is_set(),
             )
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(EXIT_STALLED)
 
     app.task(watch_for_a_stall)
+
+
+def _stuck_in(app: faust.App) -> str:
+    return "recovery" if app.in_recovery else "rebalance"
