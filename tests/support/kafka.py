@@ -136,6 +136,18 @@ async def committed_and_end_offsets(
         await consumer.stop()
 
 
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group has now (0 once the last one left or was
+    expelled)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        return sum(len(described[5]) for described in response.groups)
+    finally:
+        await admin.close()
+
+
 async def delete_topics(bootstrap: str, marker: str) -> None:
     """Remove one test's topics (its own and faust's) so the broker does not collect them."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

@@ -10,105 +10,22 @@ since the last commit are not counted again: service_layer/journal.py)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from oms_events.topics import topic
-from tests.support.analytics_stream import SOURCE_TOPICS, order_stream, send_keyed
-from tests.support.kafka import committed_and_end_offsets
-from tests.support.processes import ServiceProcess
-from tests.support.waiting import wait_for
+from tests.support.analytics_readings import (
+    ORDERS,
+    WORKER_ENV,
+    assert_as_a_clean_reading,
+    everything_read,
+)
+from tests.support.analytics_stream import order_stream, send_keyed
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
 
-ORDERS = 320
-WORKER_ENV = {
-    "OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5",
-    "OMS_ANALYTICS_STUCK_AFTER_S": "{}",  # no alerts: the stays are not compared here
-    # The shortest session the runtime allows: the killed member's partitions move after it.
-    "OMS_KAFKA_SESSION_TIMEOUT_S": "6",
-}
-REPORTS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("/v1/kpis", {"window": "hour"}),
-    ("/v1/kpis", {"window": "minute"}),
-    ("/v1/kpis/rolling", {}),
-    ("/v1/kpis/locations", {"window": "hour"}),
-    ("/v1/kpis/locations", {"window": "minute"}),
-    ("/v1/reports/daily", {}),
-    ("/v1/reports/daily/locations", {}),
-    ("/v1/reports/reconciliation", {}),
-    ("/v1/reports/stock", {"window": "hour"}),
-    ("/v1/reports/stock", {"window": "day"}),
-    ("/v1/reports/stock/out", {}),
-)
-# Each table's columns left out of the comparison: when a row was written, and a day of
-# money's version, which counts its changes (an order flagged with an exception and cleared
-# again when the void is read after the cancellation) and so depends on how the topics were
-# interleaved, in any two readings; the daily days' versions count figures, and the funds
-# orders' the facts kept, so those are compared.
-HISTORY_TABLES = {
-    "analytics_funds_orders": {"updated_at"},
-    "analytics_funds_days": {"updated_at", "version"},
-    "analytics_daily_days": {"updated_at"},
-    "analytics_daily_location_days": {"updated_at"},
-}
-
 TORN_AT = 1200
 """The event (of 2,264) from which the worker tears the first write of two or more."""
-
-
-async def _everything_read(env: Env, suffix: str) -> None:
-    """Until the consumer group has committed the end offset of every source partition: every
-    event read, and (a commit waits for the changelog records) its table writes sent."""
-    group = f"{env.prefix}oms-analytics{suffix}"
-    lag: dict[str, int] = {}
-
-    async def probe() -> bool:
-        for name in SOURCE_TOPICS:
-            committed, end = await committed_and_end_offsets(
-                env.bootstrap, group, env.topic(name), topic(name).partitions
-            )
-            lag[name] = sum(end[p] - (committed[p] or 0) for p in end)
-        return not any(lag.values())
-
-    await wait_for(probe, timeout=90, interval=0.5, what=f"{group} to commit every offset: {lag}")
-
-
-async def _reports(worker: ServiceProcess) -> dict[str, Any]:
-    return {f"{path} {query}": await worker.get_json(path, **query) for path, query in REPORTS}
-
-
-def _difference(report: str, seen: dict[str, Any], expected: dict[str, Any]) -> str:
-    """What differs, row by row, for a failing comparison's message."""
-    lines = [report]
-    for field, rows in expected.items():
-        if seen.get(field) == rows:
-            continue
-        if not isinstance(rows, list):
-            lines.append(f"{field}: {seen.get(field)!r} != {rows!r}")
-            continue
-        lines += [f"{field} only after the kill: {r}" for r in seen[field] if r not in rows]
-        lines += [f"{field} only in the clean reading: {r}" for r in rows if r not in seen[field]]
-    return "\n".join(lines)
-
-
-def _value(column: Any) -> str:
-    """A column as text; lead times sorted: a day's row keeps them in the order they were
-    counted, which depends on how the topics were interleaved (the report sorts them)."""
-    return str(sorted(column) if isinstance(column, list) else column)
-
-
-async def _history(env: Env, database: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every history row, without the columns left out."""
-    tables = {}
-    for table, left_out in HISTORY_TABLES.items():
-        rows = await env.fetch(database, f"SELECT * FROM {table}")
-        tables[table] = sorted(
-            tuple((k, _value(v)) for k, v in row.items() if k not in left_out) for row in rows
-        )
-    return tables
 
 
 async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_reading(
@@ -122,15 +39,15 @@ async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_
     # then, the second half sent while no worker runs.
     first = {name: events[: len(events) // 2] for name, events in stream.items()}
     await send_keyed(env, first)
-    await _everything_read(env, f"-{env.run}")
+    await everything_read(env, f"-{env.run}")
     worker.kill()  # SIGKILL: no final commit, flush or history write, the group not left
     assert worker.wait_exit() != 0
     await send_keyed(env, {name: events[len(events) // 2 :] for name, events in stream.items()})
 
     restarted = await env.service("analytics", **WORKER_ENV)
     await restarted.wait_ready()
-    await _everything_read(env, f"-{env.run}")
-    await _assert_as_a_clean_reading(env, restarted)
+    await everything_read(env, f"-{env.run}")
+    await assert_as_a_clean_reading(env, restarted)
 
 
 async def test_a_worker_killed_with_an_event_s_writes_half_sent_ends_as_a_clean_reading(
@@ -148,53 +65,5 @@ async def test_a_worker_killed_with_an_event_s_writes_half_sent_ends_as_a_clean_
 
     restarted = await env.service("analytics", **WORKER_ENV)
     await restarted.wait_ready()
-    await _everything_read(env, f"-{env.run}")
-    await _assert_as_a_clean_reading(env, restarted)
-
-
-async def _assert_as_a_clean_reading(env: Env, restarted: ServiceProcess) -> None:
-    """Every report of ``restarted`` and its history rows equal a clean reading's: a second
-    worker with a new consumer group, new tables and its own database reading every topic
-    from offset 0."""
-    after_kill = await _reports(restarted)
-
-    clean_suffix = f"-{env.run}-clean"
-    clean = await env.service(
-        "analytics",
-        **WORKER_ENV,
-        OMS_GROUP_SUFFIX=clean_suffix,
-        OMS_DATABASE_URL=await env.database("analytics_clean"),
-    )
-    await clean.wait_ready()
-    await _everything_read(env, clean_suffix)
-    expected = await _reports(clean)
-
-    # The clean reading counted the stream (the comparison is not of empty reports).
-    daily = expected["/v1/reports/daily {}"]["days"]
-    assert sum(day["orders_placed"] for day in daily) == ORDERS - ORDERS // 10
-    assert sum(day["rejections"] for day in daily) == ORDERS // 10
-    assert expected["/v1/reports/daily {}"]["late_events_dropped"] == 0
-    assert expected["/v1/reports/reconciliation {}"]["exceptions"]
-    assert expected["/v1/reports/stock {'window': 'hour'}"]["windows"]
-    for report, figures in expected.items():
-        assert after_kill[report] == figures, _difference(report, after_kill[report], figures)
-
-    # Both readings' history in PostgreSQL: the same rows, once each worker has written all.
-    written: dict[str, Any] = {}
-
-    async def same_rows() -> bool:
-        written["after_kill"] = await _history(env, "analytics")
-        written["clean"] = await _history(env, "analytics_clean")
-        return all(written["clean"].values()) and written["after_kill"] == written["clean"]
-
-    try:
-        await wait_for(same_rows, timeout=60, interval=0.5, what="the same history rows")
-    except AssertionError:
-        for table in HISTORY_TABLES:
-            seen, clean_rows = written["after_kill"][table], written["clean"][table]
-            assert seen == clean_rows, "\n".join(
-                [table]
-                + [f"only after the kill: {row}" for row in seen if row not in clean_rows]
-                + [f"only in the clean reading: {row}" for row in clean_rows if row not in seen]
-            )
-        raise
+    await everything_read(env, f"-{env.run}")
+    await assert_as_a_clean_reading(env, restarted)

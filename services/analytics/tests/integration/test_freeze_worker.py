@@ -1,0 +1,64 @@
+"""The analytics worker frozen past its session (SIGSTOP until the group has expelled it,
+then SIGCONT, events sent meanwhile) ends with exactly the figures of a clean reading. Either
+it counts on once it has rejoined, or faust leaves it stalled (docs/analytics.md, "A stalled
+worker") and its watch ends it with status 75, and the worker its supervisor starts again
+counts the rest: both ways, nothing lost and nothing counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from oms_analytics.entrypoints.watchdog import EXIT_STALLED
+from tests.support.analytics_readings import (
+    ORDERS,
+    WORKER_ENV,
+    assert_as_a_clean_reading,
+    everything_read,
+)
+from tests.support.analytics_stream import order_stream, send_keyed
+from tests.support.kafka import group_members
+from tests.support.waiting import wait_for
+from tests.support.world import Env
+
+pytestmark = pytest.mark.integration
+
+WATCHED = {**WORKER_ENV, "OMS_ANALYTICS_STALL_S": "15"}
+
+
+async def test_a_worker_frozen_past_its_session_ends_as_a_clean_reading(env: Env) -> None:
+    stream = order_stream(ORDERS)
+    worker = await env.service("analytics", **WATCHED)
+    await worker.wait_ready()
+    await send_keyed(env, {name: events[: len(events) // 2] for name, events in stream.items()})
+    await everything_read(env, f"-{env.run}")
+
+    worker.kill(signal.SIGSTOP)
+    group = f"{env.prefix}oms-analytics-{env.run}"
+
+    async def expelled() -> bool:
+        return await group_members(env.bootstrap, group) == 0
+
+    await wait_for(expelled, timeout=60, interval=0.5, what="the frozen member to be expelled")
+    await send_keyed(env, {name: events[len(events) // 2 :] for name, events in stream.items()})
+    worker.kill(signal.SIGCONT)
+
+    async def counted_or_ended() -> str | None:
+        if worker.proc is not None and worker.proc.poll() is not None:
+            return "ended"
+        try:
+            await everything_read(env, f"-{env.run}", timeout=1)
+        except AssertionError:
+            return None
+        return "counted"
+
+    outcome = await wait_for(counted_or_ended, timeout=120, what="counted on, or ended")
+    if outcome == "ended":
+        assert await asyncio.to_thread(worker.wait_exit) == EXIT_STALLED, worker.tail()
+        assert "worker_stalled" in worker.tail(400)
+        worker = await env.service("analytics", **WATCHED)  # as its supervisor would
+        await worker.wait_ready()
+        await everything_read(env, f"-{env.run}")
+    await assert_as_a_clean_reading(env, worker)
