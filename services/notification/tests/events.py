@@ -25,7 +25,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import EventPayload
-from oms_events.returns import ReturnReceived
+from oms_events.returns import ReturnAuthorized, ReturnReceived
 from oms_events.sourcing import BackorderReason, FulfilmentOrderCreated, OrderBackordered
 from oms_events.values import (
     Actor,
@@ -226,6 +226,16 @@ def refund(order_id: str, *, return_id: str | None) -> RefundIssued:
         refunded_total=eur(1190),
         reason="returned",
         refunded_at=AT,
+    )
+
+
+def return_authorized(order_id: str) -> ReturnAuthorized:
+    return ReturnAuthorized(
+        order_id=order_id,
+        return_id="ret-1",
+        rma_number="RMA-7F3A",
+        lines=(LineQuantity(line_id="1", sku="SKU-MUG", quantity=1),),
+        expires_at=AT + timedelta(days=30),
     )
 
 

@@ -210,6 +210,8 @@ def test_every_kind_has_a_template_in_every_locale(kind: MessageKind, locale: st
         "hold_until": "2026-12-02T18:00:00+00:00",
         "collected_at": "2026-11-25T10:00:00+00:00",
         "received_at": "2026-11-25T10:00:00+00:00",
+        "rma_number": "RMA-1",
+        "expires_at": "2026-12-25T10:00:00+00:00",
     }
     order = {
         "reference": "R-1",
@@ -396,6 +398,30 @@ async def test_a_received_return_is_told_once_with_its_lines() -> None:
             "return_id": "ret-1",
             "lines": [{"line_id": "1", "sku": "SKU-MUG", "quantity": 1}],
             "received_at": ev.AT.isoformat(),
+        },
+    )
+
+
+async def test_an_authorised_return_is_told_with_its_number_and_last_day() -> None:
+    _store, handlers, dispatcher, email, units, _ = world()
+    await tell(handlers, ev.accepted("ord-1"), ev.confirmed("ord-1"))
+    await dispatcher.dispatch(units)
+    email.sent.clear()
+    [authorized] = await tell(handlers, ev.return_authorized("ord-1"))
+    await retell(handlers, [authorized])  # a redelivery or replay queues nothing again
+    await dispatcher.dispatch(units)
+    [message] = email.sent
+    assert message.subject == "Ihre Rücksendung zur Bestellung ORD-1: RMA-7F3A"
+    assert "Ihre Rücksendenummer ist RMA-7F3A" in message.text
+    assert "bis zum 24. Dezember 2026" in message.text and "- 1 x " in message.text
+    assert "<strong>RMA-7F3A</strong>" in message.html
+    assert handlers.describe(ev.return_authorized("ord-1")) == (
+        MessageKind.RETURN_AUTHORIZED,
+        {
+            "return_id": "ret-1",
+            "rma_number": "RMA-7F3A",
+            "lines": [{"line_id": "1", "sku": "SKU-MUG", "quantity": 1}],
+            "expires_at": (ev.AT + timedelta(days=30)).isoformat(),
         },
     )
 

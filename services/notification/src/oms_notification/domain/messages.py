@@ -73,6 +73,7 @@ class MessageKind(StrEnum):
     ORDER_CANCELED = "order_canceled"
     LINES_CANCELED = "lines_canceled"
     REFUND_ISSUED = "refund_issued"
+    RETURN_AUTHORIZED = "return_authorized"
     RETURN_RECEIVED = "return_received"
     READY_FOR_PICKUP = "ready_for_pickup"
     COLLECTED = "collected"

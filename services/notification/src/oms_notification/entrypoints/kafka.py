@@ -33,7 +33,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import latest_model
-from oms_events.returns import ReturnReceived
+from oms_events.returns import ReturnAuthorized, ReturnReceived
 from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_events.topics import topic
 from oms_notification.service_layer.alerts import Alerts
@@ -75,6 +75,7 @@ def _customer_handlers(messages: CustomerMessages) -> dict[str, BatchHandler]:
                 Delivered,
                 ReadyForPickup,
                 PickedUpByCustomer,
+                ReturnAuthorized,
                 ReturnReceived,
             ),
             changes,

@@ -31,7 +31,7 @@ from oms_events.orders import (
 )
 from oms_events.payments import PaymentCaptured, PaymentFailed, RefundIssued
 from oms_events.registry import EventPayload
-from oms_events.returns import ReturnReceived
+from oms_events.returns import ReturnAuthorized, ReturnReceived
 from oms_events.sourcing import FulfilmentOrderCreated, OrderBackordered
 from oms_notification.adapters.messages import CustomerOrder, MessageToQueue
 from oms_notification.domain.messages import Channel, MessageKind, change_key
@@ -78,6 +78,7 @@ Told = (
     | OrderCanceled
     | OrderLinesCanceled
     | RefundIssued
+    | ReturnAuthorized
     | ReturnReceived
 )
 
@@ -268,6 +269,13 @@ class CustomerMessages:
                 return MessageKind.REFUND_ISSUED, {
                     "amount": _money(event.amount),
                     "refunded_total": _money(event.refunded_total),
+                }
+            case ReturnAuthorized():
+                return MessageKind.RETURN_AUTHORIZED, {
+                    "return_id": event.return_id,
+                    "rma_number": event.rma_number,
+                    "lines": _lines(event.lines),
+                    "expires_at": event.expires_at.isoformat() if event.expires_at else None,
                 }
             case ReturnReceived():
                 return MessageKind.RETURN_RECEIVED, {
