@@ -22,10 +22,6 @@ from oms_runtime._outbox import NOTIFY_CHANNEL, WrittenOutbox
 __all__ = ["CommitPublisher"]
 
 _log = structlog.get_logger(__name__)
-_RELEASE = (
-    "WITH sent AS (DELETE FROM oms_outbox WHERE id = ANY($1::bigint[]))"
-    " SELECT pg_advisory_unlock_all()"
-)
 
 
 class CommitPublisher:
@@ -47,7 +43,10 @@ class CommitPublisher:
         kill_at("after_publish", self.published + len(sent))
         if len(sent) < len(written.ids):
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-        await conn.execute(_RELEASE, sent)
+        # Deleted (and committed) before the keys are released: the next writer of a key
+        # must not find these rows still waiting, which would hand its own to the relay.
+        await conn.execute("DELETE FROM oms_outbox WHERE id = ANY($1::bigint[])", sent)
+        await conn.execute("SELECT pg_advisory_unlock_all()")
         self.published += len(sent)
 
     async def _send(self, written: WrittenOutbox) -> list[int]:

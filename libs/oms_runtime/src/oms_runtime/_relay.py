@@ -35,6 +35,13 @@ _log = structlog.get_logger(__name__)
 # the grace period; a copy sent twice is dropped by the consumers' inboxes.
 _IDLE_RECHECK_S = 5.0
 _GRACE_S = 2.0
+# The key's lock as its writer takes it (``_outbox._key_lock``: the first eight bytes of the
+# SHA-256 of "oms-outbox-key:" and the key, signed): a key whose writer holds it is being sent
+# by that writer right now, so the relay leaves its rows to it (else both would send them).
+_KEY_LOCK_SQL = (
+    "('x' || encode(substring(sha256('oms-outbox-key:'::bytea || coalesce(key, ''::bytea))"
+    " FROM 1 FOR 8), 'hex'))::bit(64)::bigint"
+)
 # Errors no retry can mend: the row is parked with the reason instead of blocking the rest.
 _UNSENDABLE = (
     MessageSizeTooLargeError,
@@ -150,7 +157,8 @@ class OutboxRelay:
         """Publish up to one batch; returns how many rows left the outbox."""
         rows = await conn.fetch(
             "SELECT id, topic, key, payload, header_keys, header_values FROM oms_outbox"
-            " WHERE $2 OR created_at < now() - make_interval(secs => $3) ORDER BY id LIMIT $1",
+            " WHERE ($2 OR created_at < now() - make_interval(secs => $3))"
+            f" AND pg_try_advisory_xact_lock({_KEY_LOCK_SQL}) ORDER BY id LIMIT $1",
             self._batch_max,
             every_row,
             _GRACE_S,
