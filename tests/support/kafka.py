@@ -136,13 +136,15 @@ async def committed_and_end_offsets(
         await consumer.stop()
 
 
-async def group_members(bootstrap: str, group: str) -> int:
+async def group_members(bootstrap: str, group: str) -> int | None:
     """How many members the consumer group has now (0 once the last one left or was
-    expelled)."""
+    expelled); None when the broker answers with an error (its coordinator moving, say)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         (response,) = await admin.describe_consumer_groups([group])
+        if any(described[0] != 0 for described in response.groups):
+            return None
         return sum(len(described[5]) for described in response.groups)
     finally:
         await admin.close()

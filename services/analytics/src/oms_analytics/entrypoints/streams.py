@@ -109,7 +109,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         partitions=None,
         help="every table under its prefix, and each source partition's journal",
     )
-    journal = Journal(state, _sender(state))
+    journal = Journal(state, _sender(state), _remembered(state))
     tables = {name: journal.table(name) for name in TABLES}
     analytics = Analytics(
         tables["orders"],
@@ -288,17 +288,30 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
     return app
 
 
+def _remembered(state: TableT[str, Any]) -> Send:
+    """Writes to the worker's copy of the table alone (the torn write's rest)."""
+
+    def remember(partition: int, key: str, value: Any) -> None:
+        if value is None:
+            state.data.pop(key, None)
+        else:
+            state.data[key] = value
+
+    return remember
+
+
 def _sender(state: TableT[str, Any]) -> Send:
     """Writes outside an event (a recovery's, the expiry's) to the given changelog partition
     and the worker's copy of the table."""
 
+    remember = _remembered(state)
+
     def send(partition: int, key: str, value: Any) -> None:
         if value is None:
             state.send_changelog(partition, key, None, value_serializer="raw")
-            state.data.pop(key, None)
         else:
             state.send_changelog(partition, key, value)
-            state.data[key] = value
+        remember(partition, key, value)
 
     return send
 

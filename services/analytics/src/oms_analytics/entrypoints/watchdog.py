@@ -8,8 +8,9 @@ the worker holds, and compare them with the records the agent took (and the comm
 offsets, for a partition it took none of). A rebalance or a recovery is not a stall while it
 is younger than the limit or applies changelog records; one that goes on past the limit
 without either is (faust can be left in one for good). It does not act when the broker cannot
-answer, since a restart would not bring the broker back. The exit is immediate
-(``os._exit``): a graceful stop waits for the agent, which is what stalled.
+answer, since a restart would not bring the broker back, nor for the time the process itself
+was stopped (SIGSTOP, a paused machine): the limit starts again when it goes on. The exit is
+immediate (``os._exit``): a graceful stop waits for the agent, which is what stalled.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import cast
 import faust
 import structlog
 from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 
 from oms_analytics.domain.stalling import Partition, StallWatch
 
@@ -54,17 +56,31 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
         committed = getattr(consumer, "_committed_offset", {})
         return watch.waiting({tp: end[tp] for tp in held}, {tp: committed.get(tp) for tp in held})
 
+    def look(recovery: Recovery) -> None:
+        if app.rebalancing or app.in_recovery:
+            # Not set before the first recovery starts.
+            applied = getattr(recovery, "_last_active_event_processed_at", None)
+            watch.busy(monotonic(), applied)
+        else:
+            watch.settled()
+
     async def watch_for_a_stall() -> None:
+        last_tick = monotonic()
         async for _ in app.itertimer(interval, name="stall-watch"):
+            now = monotonic()
+            slept = now - last_tick
+            last_tick = now
+            if slept > 3 * interval:  # the process was stopped (SIGSTOP, a paused VM)
+                watch.progressed(now)  # the time it was stopped is no stall of its own
+                continue
             recovery = cast(TableManager, app.tables).recovery
-            if app.rebalancing or app.in_recovery:
-                watch.busy(monotonic(), recovery._last_active_event_processed_at)
-            else:
-                watch.settled()
-            if not watch.overdue(monotonic()):
+            look(recovery)
+            if not watch.overdue(now):
                 continue
             behind = await records_waiting()
-            if behind is None or not watch.stalled(monotonic(), bool(behind)):
+            look(recovery)  # a rebalance may have begun while the broker answered
+            last_tick = monotonic()
+            if behind is None or not watch.stalled(last_tick, bool(behind)):
                 continue
             consumer = app.consumer
             log.error(

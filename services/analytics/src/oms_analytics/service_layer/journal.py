@@ -39,9 +39,15 @@ _GONE = object()
 
 
 class Journal:
-    def __init__(self, store: MutableMapping[str, Any], send: Send) -> None:
+    def __init__(
+        self, store: MutableMapping[str, Any], send: Send, remember: Send | None = None
+    ) -> None:
         self.store = store
         self._send = send
+        self._remember = remember
+        """Writes a key to this worker's copy of the store alone: the rest of a torn
+        batch (fault injection) stays in memory, as it does in a worker killed while
+        sending, so nothing reads a batch half applied before the kill."""
         self._pending: dict[str, tuple[int, Any]] | None = None
         """The batch's writes by key in the store: the source partition of the event that
         made it, the value (None: no batch under way)."""
@@ -96,6 +102,10 @@ class Journal:
             records += [(partition, key, None if v is _GONE else v) for key, v in writes.items()]
         for partition, key, value in records[:keep]:
             self._send(partition, key, value)
+        remember = self._remember
+        if keep is not None and remember is not None:
+            for partition, key, value in records[keep:]:
+                remember(partition, key, value)
         return len(pending)
 
     def recover(self, partitions: Iterable[int]) -> None:

@@ -5,7 +5,8 @@ Each step runs in the caller's transaction under the order's lock (so two return
 order never take the same unit) and records its event in the order's timeline and outbox:
 ``ReturnRequested`` and ``ReturnAuthorized`` (the RMA), ``ReturnReceived``,
 ``ReturnInspected`` and the ``RefundIssued`` it causes. Inventory puts inspected units back
-on hand or in quarantine; notification tells the customer of the receipt and the refund.
+on hand or in quarantine; notification tells the customer of the return number, the receipt
+and the refund.
 """
 
 from __future__ import annotations
