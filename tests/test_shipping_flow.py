@@ -115,16 +115,7 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
         ),
     )
 
-    async def stock_seen() -> bool:
-        rows = await env.fetch(
-            "orchestration",
-            "SELECT available FROM availability WHERE sku = $1 AND location_id = $2",
-            TSHIRT,
-            HAMBURG,
-        )
-        return bool(rows) and rows[0]["available"] == 10
-
-    await wait_for(stock_seen, what="orchestration to see the T-shirts")
+    await _stock_seen(env, HAMBURG, 10)
 
     # A home-delivery order placed on the intake topic is released to Hamburg.
     order_id = await _place(env, "E2E-1", 2)
@@ -189,6 +180,23 @@ async def test_staff_and_carrier_take_a_released_order_to_completed_never_rerout
     assert await _orchestration_fulfilment(env, order_id) == [(HAMBURG, "accepted")]
 
 
+async def _stock_seen(env: Env, location: str, available: int) -> None:
+    """Until orchestration sees ``available`` T-shirts at ``location``: an order placed before
+    would be sourced without them (the receipt and the order are on different topics) and
+    backordered first."""
+
+    async def seen() -> bool:
+        rows = await env.fetch(
+            "orchestration",
+            "SELECT available FROM availability WHERE sku = $1 AND location_id = $2",
+            TSHIRT,
+            location,
+        )
+        return bool(rows) and rows[0]["available"] == available
+
+    await wait_for(seen, what=f"orchestration to see {available} T-shirts at {location}")
+
+
 async def _pickup_world(
     env: Env, smtp: SmtpServer, tmp_path: Path, hold_for_s: int | None = None, **shipping: str
 ) -> ServiceProcess:
@@ -234,21 +242,21 @@ async def _reservations(env: Env, order_id: str) -> list[tuple[Any, ...]]:
 async def test_click_and_collect_is_collected_with_its_code_and_returned_at_the_store(
     env: Env, smtp: SmtpServer, tmp_path: Path
 ) -> None:
-    """Its hold outlives its time while the store works on it (15 s here, a day by default):
+    """Its hold outlives its time while the store works on it (10 s here, a day by default):
     released to the store, it waits for the work. Collected, it comes back over the store's
     counter: one unit restocked, one quarantined, both refunded, the customer told."""
     # Long enough for the order to be released under a loaded machine's latency (6 s was
-    # not, once: the hold expired first and the order was backordered; 10 s seemed not to
-    # be either, once, with the freeze test beside it).
-    order = await _pickup_world(env, smtp, tmp_path, hold_for_s=15)
+    # not, once: the hold expired first and the order was backordered).
+    order = await _pickup_world(env, smtp, tmp_path, hold_for_s=10)
     await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
+    await _stock_seen(env, BERLIN, 3)  # 5 received, 2 kept as the store's safety stock
     order_id = await _place_for_pickup(env, "CC-1", DeliveryMethod.CLICK_AND_COLLECT)
     fo = await fulfilment_order(env, order_id, "CREATED")
     assert fo["location_id"] == BERLIN
 
     # A hold asked for later, for longer, and never released: once it has expired, the
     # sweep has passed the order's own hold time.
-    await request(env, reserve("ord-unreleased", (TSHIRT, BERLIN, 1), hold_for_s=16))
+    await request(env, reserve("ord-unreleased", (TSHIRT, BERLIN, 1), hold_for_s=11))
 
     async def unreleased_expired() -> bool:
         return [r[0] for r in await _reservations(env, "ord-unreleased")] == ["expired"]
@@ -409,6 +417,7 @@ async def test_ship_to_store_arrives_at_the_store_and_is_collected(
 ) -> None:
     await _pickup_world(env, smtp, tmp_path)
     await feed(env, receipt("rcv-h", TSHIRT, HAMBURG, 10))
+    await _stock_seen(env, HAMBURG, 10)
     order_id = await _place_for_pickup(env, "STS-1", DeliveryMethod.SHIP_TO_STORE)
     fo = await fulfilment_order(env, order_id, "CREATED")
     assert fo["location_id"] == HAMBURG  # the warehouse ships it to the store
@@ -500,6 +509,7 @@ async def test_a_click_and_collect_order_never_collected_is_canceled_refunded_an
 ) -> None:
     await _pickup_world(env, smtp, tmp_path, OMS_PICKUP_HOLD="PT2S", OMS_PICKUP_SWEEP_S="0.3")
     await feed(env, receipt("rcv-b", TSHIRT, BERLIN, 5))
+    await _stock_seen(env, BERLIN, 3)  # 5 received, 2 kept as the store's safety stock
     order_id = await _place_for_pickup(env, "CC-2", DeliveryMethod.CLICK_AND_COLLECT)
     fo = await fulfilment_order(env, order_id, "CREATED")
     lines = (LineQuantity(line_id="1", sku=TSHIRT, quantity=2),)
