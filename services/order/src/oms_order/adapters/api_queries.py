@@ -17,6 +17,7 @@ __all__ = [
     "StoredResponse",
     "find_response",
     "lock_idempotency_key",
+    "order_channel",
     "order_ids_by_email",
     "order_outcome",
     "orders_by_id",
@@ -50,6 +51,14 @@ async def lock_idempotency_key(conn: asyncpg.Connection, channel: str, key: str)
         "SELECT pg_advisory_xact_lock($1)",
         advisory_key(f"oms-http-idempotency\x1f{channel}\x1f{key}"),
     )
+
+
+async def order_channel(conn: asyncpg.Connection, order_id: str) -> str | None:
+    """The channel that sold the order, for who may see it; None when there is none."""
+    channel: str | None = await conn.fetchval(
+        "SELECT channel FROM orders WHERE order_id = $1", order_id
+    )
+    return channel
 
 
 async def find_response(conn: asyncpg.Connection, channel: str, key: str) -> StoredResponse | None:

@@ -613,12 +613,8 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 
 
 async def _order_channel(conn: Any, order_id: str) -> str | None:
-    if not _clean_identifier(order_id):
-        return None
-    channel: str | None = await conn.fetchval(
-        "SELECT channel FROM orders WHERE order_id = $1", order_id
-    )
-    return channel
+    """The channel that sold the order; None when there is no such order."""
+    return await store.order_channel(conn, order_id) if _clean_identifier(order_id) else None
 
 
 def _scope(call: _Call) -> str:
