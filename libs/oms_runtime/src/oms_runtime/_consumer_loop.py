@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 
 from oms_runtime import _metrics as metrics
 from oms_runtime._consumer import BatchProcessor, ConsumedRecord
+from oms_runtime._fetch_wait import FetchWait
 
 __all__ = ["ConsumerLoop", "consumed_record"]
 
@@ -60,9 +61,11 @@ class ConsumerLoop:
         processors: Mapping[str, BatchProcessor],
         batch_max: int,
         commit_interval_s: float,
+        fetch_wait: FetchWait | None = None,
     ) -> None:
         self._service = service
         self._consumer = consumer
+        self._fetch_wait = fetch_wait
         self._processors = dict(processors)
         self._batch_max = batch_max
         self._commit_interval_s = commit_interval_s
@@ -85,11 +88,16 @@ class ConsumerLoop:
     async def run(self) -> None:
         while not self._stopping.is_set():
             polled = await self._poll()
+            batch_s = None
             async with self.batch_lock:
                 if polled:
+                    started = time.monotonic()
                     await self._process(polled)
+                    batch_s = time.monotonic() - started
                 if not polled or time.monotonic() >= self._commit_due:
                     await self.commit()
+            if self._fetch_wait is not None:
+                self._fetch_wait.after_poll(batch_s)
         async with self.batch_lock:
             await self.commit()
 

@@ -41,12 +41,17 @@ class CommitPublisher:
             return
         sent = await self._send(written)
         kill_at("after_publish", self.published + len(sent))
-        if len(sent) < len(written.ids):
-            await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         # Deleted (and committed) before the keys are released: the next writer of a key
-        # must not find these rows still waiting, which would hand its own to the relay.
-        await conn.execute("DELETE FROM oms_outbox WHERE id = ANY($1::bigint[])", sent)
-        await conn.execute("SELECT pg_advisory_unlock_all()")
+        # must not find these rows still waiting, which would hand its own to the relay. One
+        # round trip, as the keys' next writers wait for it: a simple query (the ids are the
+        # database's own integers), whose explicit COMMIT ends the delete's transaction
+        # before the unlock runs.
+        notify = f"NOTIFY {NOTIFY_CHANNEL}; " if len(sent) < len(written.ids) else ""
+        ids = ",".join(str(int(row_id)) for row_id in sent)
+        await conn.execute(
+            f"BEGIN; DELETE FROM oms_outbox WHERE id = ANY('{{{ids}}}'::bigint[]); {notify}"
+            "COMMIT; SELECT pg_advisory_unlock_all()"
+        )
         self.published += len(sent)
 
     async def _send(self, written: WrittenOutbox) -> list[int]:

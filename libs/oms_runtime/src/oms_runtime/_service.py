@@ -23,6 +23,7 @@ from oms_runtime._config import RuntimeSettings
 from oms_runtime._consumer import BatchProcessor, DedicatedConnection
 from oms_runtime._consumer_loop import ConsumerLoop
 from oms_runtime._db import RUNTIME_MIGRATIONS, apply_migrations, create_pool
+from oms_runtime._fetch_wait import FetchWait
 from oms_runtime._http import Problem
 from oms_runtime._logging import configure_logging
 from oms_runtime._outbox import Outbox, write_outbox
@@ -226,6 +227,11 @@ class ServiceRuntime:
             processors=processors,
             batch_max=s.batch_max,
             commit_interval_s=s.offset_commit_interval_ms / 1000,
+            fetch_wait=FetchWait(
+                self._consumer,
+                idle_ms=s.kafka_fetch_max_wait_ms,
+                busy_ms=s.kafka_fetch_busy_wait_ms,
+            ),
         )
         if processors:
             self._consumer.subscribe(list(processors), listener=self._loop.listener())
