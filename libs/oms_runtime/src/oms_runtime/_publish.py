@@ -45,11 +45,15 @@ class CommitPublisher:
         # must not find these rows still waiting, which would hand its own to the relay. One
         # round trip, as the keys' next writers wait for it: a simple query (the ids are the
         # database's own integers), whose explicit COMMIT ends the delete's transaction
-        # before the unlock runs.
+        # before the unlock runs. That commit does not wait for its WAL flush: the delete is
+        # visible at once, which is what the next writer needs, and the next writer's own
+        # commit flushes it. Lost in a database crash, the rows come back and the relay sends
+        # them again, ahead of anything later for their keys: consumers drop the copies.
         notify = f"NOTIFY {NOTIFY_CHANNEL}; " if len(sent) < len(written.ids) else ""
         ids = ",".join(str(int(row_id)) for row_id in sent)
         await conn.execute(
-            f"BEGIN; DELETE FROM oms_outbox WHERE id = ANY('{{{ids}}}'::bigint[]); {notify}"
+            "BEGIN; SET LOCAL synchronous_commit TO off;"
+            f" DELETE FROM oms_outbox WHERE id = ANY('{{{ids}}}'::bigint[]); {notify}"
             "COMMIT; SELECT pg_advisory_unlock_all()"
         )
         self.published += len(sent)
