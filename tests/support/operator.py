@@ -38,10 +38,11 @@ async def oms(
     *args: str,
     services: dict[str, str | None] | None = None,
     prefix: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Ran:
     """Run ``oms ARGS`` against this test's topics, groups and databases. ``services`` maps each
     service to configure to its HTTP base URL (None: no URL; the database is the test's);
-    ``prefix`` replaces the test's topic prefix."""
+    ``prefix`` replaces the test's topic prefix; ``extra`` adds variables."""
     environ = {
         k: v for k, v in os.environ.items() if not (k.startswith("OMS_") or k.startswith("KAFKA_"))
     }
@@ -57,6 +58,7 @@ async def oms(
     for name, url in wanted.items():
         environ[f"OMS_{name.upper()}_DATABASE_URL"] = await env.database(name)
         environ[f"OMS_{name.upper()}_URL"] = url or "http://127.0.0.1:9"
+    environ.update(extra or {})
     done = await asyncio.to_thread(
         subprocess.run,
         [str(OMS), *args],

@@ -55,7 +55,7 @@ def audit_event(
 
 async def record_action(config: OpsConfig, envelope: Envelope) -> None:
     """Publish on ``oms.operator-audit``, keyed by the action's subject, and wait for it."""
-    async with producer(config.bootstrap) as sender:
+    async with producer(config.kafka) as sender:
         await sender.send_and_wait(
             config.topic(AUDIT_TOPIC),
             encode(envelope),

@@ -187,7 +187,7 @@ def status(service: ServicesOpt = None, json: JsonOpt = False) -> None:
 
     async def work() -> list[dict[str, Any]]:
         endpoints = config.selected(service)
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             return list(await asyncio.gather(*(service_status(broker, e) for e in endpoints)))
 
     reports = _run(work)
@@ -246,7 +246,7 @@ def top(
 
     async def work() -> None:
         config.selected(service)  # an unknown service: a usage error before connecting
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             previous = await dashboard.sample(config, broker, service)
             shown = 0
             with contextlib.ExitStack() as stack:
@@ -395,7 +395,7 @@ def dlq_redrive(
         chosen = sorted({i.service for i in wanted.ids}) if wanted.ids and not service else None
         names.extend(_dlq_services(config, service or chosen))
         sent: list[dlq.DeadLetterRow] = []
-        async with producer(config.bootstrap) as sender:
+        async with producer(config.kafka) as sender:
             for name in names:
                 mine = wanted.for_service(name)
                 if mine is None:
@@ -518,7 +518,7 @@ def replay(
     }
 
     async def work() -> None:
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             try:
                 moves.extend(await replays.plan(broker, group, topics, target))
                 if not dry_run:
@@ -693,7 +693,7 @@ def rebuild(
         input_topics.extend(spec["topics"])
         if swap:
             await refuse_unsent_events()
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             state = await broker.group_state(endpoints.group)
             if state.members and not while_running:
                 raise _Failed(
@@ -762,7 +762,7 @@ def rebuild(
         else:
 
             async def do_swap() -> None:
-                async with Broker.connect(config.bootstrap) as broker:
+                async with Broker.connect(config.kafka) as broker:
                     state = await broker.group_state(endpoints.group)
                     now = await broker.offsets(endpoints.group, input_topics)
                 if state.members:
@@ -848,7 +848,7 @@ def trace_order(
     config = OpsConfig.from_env()
 
     async def work() -> list[dict[str, Any]]:
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             present = await broker.topics()
             names = [config.topic(t) for t in order_topics() if config.topic(t) in present]
             return await trace(broker, order_id, names)
@@ -902,7 +902,7 @@ def topics_list(json: JsonOpt = False) -> None:
     config = OpsConfig.from_env()
 
     async def work() -> list[registry.TopicReport]:
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             return await _reports(broker, registry.wanted_topics(config.topic_prefix))
 
     reports = _run(work)
@@ -949,7 +949,7 @@ def topics_describe(
         raise typer.Exit(Exit.USAGE) from None
 
     async def work() -> tuple[registry.TopicReport, list[tuple[int, int, int]]]:
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             [report] = await _reports(broker, [wanted])
             ranges = await broker.partition_ranges(wanted.name) if report.present else []
             return report, ranges
@@ -1046,7 +1046,7 @@ def topics_apply(
     result: dict[str, Any] = {}
 
     async def work() -> None:
-        async with Broker.connect(config.bootstrap, wait_s=wait) as broker:
+        async with Broker.connect(config.kafka, wait_s=wait) as broker:
             reports = await _reports(broker, wanted)
             missing = [r.wanted for r in reports if not r.present]
             drift = [d for r in reports for d in r.drift]
@@ -1207,13 +1207,13 @@ def publish(
     }
 
     async def work() -> None:
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             if wanted.name not in await broker.topics():
                 raise _Failed(Exit.NOT_FOUND, f"{wanted.name} does not exist (oms topics apply)")
         if dry_run:
             return
         headers = [("content-type", CONTENT_TYPE.encode())]
-        async with producer(config.bootstrap) as sender:
+        async with producer(config.kafka) as sender:
             with _progress(json) as progress:
                 task = progress.add_task(f"publishing to {wanted.name}", total=len(events))
                 pending = [
@@ -1327,7 +1327,7 @@ def copy(
 
     async def work() -> None:
         nonlocal copied
-        async with Broker.connect(config.bootstrap) as broker:
+        async with Broker.connect(config.kafka) as broker:
             present = await broker.topics()
             for needed in (name, target):
                 if needed is not None and needed not in present:
@@ -1357,9 +1357,7 @@ def copy(
             async with contextlib.AsyncExitStack() as stack:
                 progress = stack.enter_context(_progress(json))
                 task = progress.add_task(f"copying {name}", total=sum(r.records for r in ranges))
-                sender = (
-                    await stack.enter_async_context(producer(config.bootstrap)) if target else None
-                )
+                sender = await stack.enter_async_context(producer(config.kafka)) if target else None
                 partial = to_file.with_name(f".{to_file.name}.partial") if to_file else None
                 out = stack.enter_context(partial.open("wb")) if partial else None
                 try:
@@ -1512,7 +1510,7 @@ def run_oms(
         _out.print(line, highlight=False, soft_wrap=True)
 
     async def work() -> int:
-        async with Broker.connect(config.bootstrap, wait_s=30) as broker:
+        async with Broker.connect(config.kafka, wait_s=30) as broker:
             wanted = registry.wanted_topics(config.topic_prefix)
             present = await broker.topics()
             failed = await registry.create_missing(

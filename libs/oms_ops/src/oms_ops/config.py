@@ -11,6 +11,8 @@ Everything comes from the environment, with the names the services and the local
 - ``OMS_<SERVICE>_URL``: the service's HTTP base URL (default ``http://127.0.0.1:<port>``
   with the service's default port).
 - ``OMS_SERVICES``: a comma-separated list replacing the known services.
+- ``OMS_KAFKA_SECURITY_PROTOCOL``, ``OMS_KAFKA_SASL_*``, ``OMS_KAFKA_SSL_*``: TLS and SASL, as
+  the workers read them (``oms_events.connection``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import getpass
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from oms_events.connection import KafkaConnection
 
 __all__ = ["DEFAULT_PORTS", "STREAM_APPS", "OpsConfig", "ServiceEndpoints", "UsageError"]
 
@@ -66,12 +70,22 @@ class OpsConfig:
         env = dict(os.environ if environ is None else environ)
         listed = [s.strip() for s in env.get("OMS_SERVICES", "").split(",") if s.strip()]
         return cls(
-            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS")
+            or KafkaConnection.model_fields["kafka_bootstrap_servers"].default,
             topic_prefix=env.get("OMS_TOPIC_PREFIX", ""),
             group_suffix=env.get("OMS_GROUP_SUFFIX", ""),
             services=tuple(listed or DEFAULT_PORTS),
             environ=env,
         )
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The brokers, TLS and SASL, from the variables the workers read; a UsageError
+        naming each one that is wrong (never its value)."""
+        try:
+            return KafkaConnection.from_environ(self.environ)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def service(self, name: str) -> ServiceEndpoints:
         if name not in self.services:

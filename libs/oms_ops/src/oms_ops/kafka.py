@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from oms_events.connection import KafkaConnection
+
 # Kafka's UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist, nothing to wait for.
 _UNKNOWN_TOPIC = 3
 _METADATA_WAIT_S = 5.0
@@ -54,23 +56,23 @@ class PartitionOffsets:
 class Broker:
     """One admin client and one group-less consumer for queries, opened together."""
 
-    def __init__(self, admin: Any, consumer: Any, bootstrap: str) -> None:
+    def __init__(self, admin: Any, consumer: Any, kafka: KafkaConnection) -> None:
         self._admin = admin
         self._consumer = consumer
-        self._bootstrap = bootstrap
+        self._kafka = kafka
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, bootstrap: str, wait_s: float = 0.0) -> AsyncIterator[Broker]:
+    async def connect(cls, kafka: KafkaConnection, wait_s: float = 0.0) -> AsyncIterator[Broker]:
         """Connected to the broker; tried again for up to ``wait_s`` (a broker starting)."""
-        admin = await _started_admin(bootstrap, wait_s)
+        admin = await _started_admin(kafka, wait_s)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+            **_client_options(kafka), enable_auto_commit=False, request_timeout_ms=15_000
         )
         try:
             await consumer.start()
             try:
-                yield cls(admin, consumer, bootstrap)
+                yield cls(admin, consumer, kafka)
             finally:
                 await consumer.stop()
         finally:
@@ -157,7 +159,7 @@ class Broker:
         """Commit ``offsets`` for ``group`` without joining it: Kafka takes such a commit only
         while the group has no members."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **_client_options(self._kafka),
             group_id=group,
             enable_auto_commit=False,
             request_timeout_ms=15_000,
@@ -192,7 +194,7 @@ class Broker:
         wanted = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
         if not wanted:
             return
-        reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        reader = AIOKafkaConsumer(**_client_options(self._kafka), enable_auto_commit=False)
         await reader.start()
         try:
             reader.assign(list(wanted))
@@ -212,11 +214,16 @@ class Broker:
             await reader.stop()
 
 
-async def _started_admin(bootstrap: str, wait_s: float) -> Any:
+def _client_options(kafka: KafkaConnection) -> dict[str, Any]:
+    """The brokers and the TLS and SASL settings, as the workers use them."""
+    return {"bootstrap_servers": kafka.kafka_bootstrap_servers, **kafka.aiokafka_security()}
+
+
+async def _started_admin(kafka: KafkaConnection, wait_s: float) -> Any:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+        admin = AIOKafkaAdminClient(**_client_options(kafka), request_timeout_ms=15_000)
         try:
             await admin.start()
             await admin.list_topics()  # a metadata round trip: the broker answers
@@ -229,10 +236,10 @@ async def _started_admin(bootstrap: str, wait_s: float) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def producer(bootstrap: str) -> AsyncIterator[Any]:
+async def producer(kafka: KafkaConnection) -> AsyncIterator[Any]:
     """An idempotent producer that waits for every in-sync replica."""
     sender = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", request_timeout_ms=15_000
+        **_client_options(kafka), enable_idempotence=True, acks="all", request_timeout_ms=15_000
     )
     await sender.start()
     try:
