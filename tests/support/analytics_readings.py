@@ -63,9 +63,10 @@ async def everything_read(env: Env, suffix: str, timeout: float = 90) -> None:
             lag[name] = sum(end[p] - (committed[p] or 0) for p in end)
         return not any(lag.values())
 
-    await wait_for(
-        probe, timeout=timeout, interval=0.5, what=f"{group} to commit every offset: {lag}"
-    )
+    try:
+        await wait_for(probe, timeout=timeout, interval=0.5, what=f"{group} to commit every offset")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; records not committed per topic: {lag}") from None
 
 
 async def _reports(worker: ServiceProcess) -> dict[str, Any]:

@@ -47,3 +47,17 @@ async def test_a_flush_waits_for_every_record_buffered_when_it_began() -> None:
         assert channel.sent == [0, 1, 2, 3]
     finally:
         await buffer.stop()
+
+
+async def test_a_flush_whose_counts_outlive_the_records_returns_once_nothing_is_queued() -> None:
+    """Counted as put but never queued (the counts gone wrong): nothing is left to hand over,
+    so the flush returns within its one-second look instead of holding every commit."""
+    complete_producer_flush()
+    buffer = ProducerBuffer()
+    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
+    await buffer.start()
+    try:
+        buffer._oms_put = 5  # type: ignore[attr-defined]
+        await asyncio.wait_for(buffer.flush(), 5)
+    finally:
+        await buffer.stop()

@@ -11,19 +11,27 @@ writes were not sent yet; a worker killed then lost those writes for good, as it
 successor starts after the committed offsets (the kill test lost an authorisation and its
 day's amount this way). Here the flush waits until every record buffered when it began has
 been handed over (records are handed over in the order they were put), however long that
-takes.
+takes. A flush that waits without progress says so every 10 s (how many records were put,
+handed over and are still queued, and whether one is being handed over); should the counts
+say records remain while none is queued or being handed over, nothing is left to wait for,
+and it returns saying so rather than hold every later commit for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+from time import monotonic
 from typing import Any
 
+import structlog
 from faust.transport.producer import ProducerBuffer
 
 __all__ = ["complete_producer_flush"]
 
-_PUT, _HANDED_OVER = "_oms_put", "_oms_handed_over"
+_PUT, _HANDED_OVER, _SENDING = "_oms_put", "_oms_handed_over", "_oms_sending"
+_SAY_EVERY_S = 10.0
+
+log = structlog.get_logger(__name__)
 
 
 def _put(self: ProducerBuffer, fut: Any) -> None:
@@ -32,9 +40,11 @@ def _put(self: ProducerBuffer, fut: Any) -> None:
 
 
 async def _send_pending(self: ProducerBuffer, fut: Any) -> None:
+    setattr(self, _SENDING, True)
     try:
         await _faust_send_pending(self, fut)
     finally:
+        setattr(self, _SENDING, False)
         setattr(self, _HANDED_OVER, getattr(self, _HANDED_OVER, 0) + 1)
 
 
@@ -44,6 +54,7 @@ async def _flush(self: ProducerBuffer) -> None:
     meanwhile, for events read after the offsets to commit, are not waited for: under a
     steady load the buffer never empties, and the commit must not wait for that."""
     target = getattr(self, _PUT, 0)
+    progressed = said = monotonic()
     while getattr(self, _HANDED_OVER, 0) < target:
         if self.state != "running":
             if self.size:
@@ -52,8 +63,22 @@ async def _flush(self: ProducerBuffer) -> None:
         self.message_sent.clear()
         try:  # woken by each record handed over; the bound only guards a missed wake-up
             await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
-        except TimeoutError:
+            progressed = monotonic()
             continue
+        except TimeoutError:
+            pass
+        state = {
+            "put": target,
+            "handed_over": getattr(self, _HANDED_OVER, 0),
+            "queued": self.pending.qsize(),
+            "handing_over": getattr(self, _SENDING, False),
+        }
+        if not state["queued"] and not state["handing_over"]:
+            log.error("producer_flush_counts_without_records", **state)
+            return
+        if monotonic() - said >= _SAY_EVERY_S:
+            said = monotonic()
+            log.warning("producer_flush_waiting", waited_s=round(said - progressed), **state)
 
 
 _faust_put = ProducerBuffer.put
