@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from oms_events.connection import KafkaConnection
 from oms_ops.kafka import Broker
 from tests.support.world import Env
 
@@ -13,7 +14,7 @@ _AUDIT = "oms.operator-audit"
 
 async def end_offsets(env: Env) -> dict[tuple[str, int], int]:
     """Every partition's end offset of this test's topics, the operator audit left out."""
-    async with Broker.connect(env.bootstrap) as broker:
+    async with Broker.connect(_kafka(env)) as broker:
         topics = sorted(
             t for t in await broker.topics() if t.startswith(env.prefix) and _AUDIT not in t
         )
@@ -26,10 +27,14 @@ async def end_offsets(env: Env) -> dict[tuple[str, int], int]:
 
 async def group_idle(env: Env, service: str) -> bool:
     """The service's group has no members and has committed offsets."""
-    async with Broker.connect(env.bootstrap) as broker:
+    async with Broker.connect(_kafka(env)) as broker:
         state = await broker.group_state(f"oms-{service}-{env.run}")
         committed = await broker.committed(f"oms-{service}-{env.run}")
     return state.members == 0 and bool(committed)
+
+
+def _kafka(env: Env) -> KafkaConnection:
+    return KafkaConnection.from_environ({"KAFKA_BOOTSTRAP_SERVERS": env.bootstrap})
 
 
 async def admin(env: Env, query: str, *args: object) -> object:
