@@ -113,6 +113,10 @@ class DedicatedConnection:
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._conn is not None and not self._conn.is_closed() and self._conn.is_in_transaction():
+            # Left inside a transaction by an interrupted statement: a new session starts
+            # clean, and ending this one releases whatever it held.
+            self._conn.terminate()
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self._dsn, command_timeout=60)
         yield self._conn

@@ -51,11 +51,15 @@ class CommitPublisher:
         # them again, ahead of anything later for their keys: consumers drop the copies.
         notify = f"NOTIFY {NOTIFY_CHANNEL}; " if len(sent) < len(written.ids) else ""
         ids = ",".join(str(int(row_id)) for row_id in sent)
-        await conn.execute(
-            "BEGIN; SET LOCAL synchronous_commit TO off;"
-            f" DELETE FROM oms_outbox WHERE id = ANY('{{{ids}}}'::bigint[]); {notify}"
-            "COMMIT; SELECT pg_advisory_unlock_all()"
-        )
+        try:
+            await conn.execute(
+                "BEGIN; SET LOCAL synchronous_commit TO off;"
+                f" DELETE FROM oms_outbox WHERE id = ANY('{{{ids}}}'::bigint[]); {notify}"
+                "COMMIT; SELECT pg_advisory_unlock_all()"
+            )
+        except BaseException:
+            await _release(conn)
+            raise
         self.published += len(sent)
 
     async def _send(self, written: WrittenOutbox) -> list[int]:
@@ -84,3 +88,20 @@ class CommitPublisher:
             sent.append(row_id)
             metrics.EVENTS_OUT.labels(self._service, record.topic).inc()
         return sent
+
+
+async def _release(conn: asyncpg.Connection) -> None:
+    """After a failed or interrupted delete: its transaction rolled back (the relay sends the
+    rows again) and the keys released, or else the session ended, which releases them too.
+    Left as it was, the session would hold the keys, and every later writer of them would
+    wait, for good."""
+    if conn.is_closed():
+        return
+    try:
+        async with asyncio.timeout(5):
+            if conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+            await conn.execute("SELECT pg_advisory_unlock_all()")
+    except BaseException:
+        conn.terminate()
+        raise
