@@ -61,8 +61,10 @@ async def _outcome(
     await transaction.start()
     try:
         await conn.executemany(
+            # An earlier attempt's expiry: a failed line keeps it, a held one replaces it.
             "INSERT INTO reservations (reservation_id, request_id, order_id, line_id, sku,"
-            " location_id, quantity, status) VALUES ($1, 'rq', 'ord', $1, $2, $3, $4, 'failed')",
+            " location_id, quantity, status, expires_at)"
+            " VALUES ($1, 'rq', 'ord', $1, $2, $3, $4, 'failed', '2026-01-01T00:00:00Z')",
             claims,
         )
         answers = [tuple(r) for r in await conn.fetch(_CALL.format(function), *args)]
@@ -102,10 +104,17 @@ async def test_random_runs_get_the_answers_and_leave_the_state_of_one_line_at_a_
                 " ('st-1', 'Store', 'store', 52.5, 13.4);"
                 " INSERT INTO items (sku, name) VALUES ('SKU-A', 'A'), ('SKU-B', 'B'),"
                 " ('SKU-C', 'C'), ('SKU-D', 'D');"
-                # SKU-D has no stock row anywhere; SKU-C only at the store, with safety stock.
-                " INSERT INTO stock (sku, location_id, on_hand, safety_stock) VALUES"
-                " ('SKU-A', 'wh-1', 40, 0), ('SKU-A', 'st-1', 6, 2), ('SKU-B', 'wh-1', 9, 1),"
-                " ('SKU-B', 'st-1', 0, 0), ('SKU-C', 'st-1', 12, 3)"
+                # SKU-D has no stock row anywhere; SKU-C only at the store, with safety stock;
+                # SKU-B at the store has less on hand than its safety stock (below zero).
+                " INSERT INTO stock (sku, location_id, on_hand, reserved, safety_stock) VALUES"
+                " ('SKU-A', 'wh-1', 40, 5, 0), ('SKU-A', 'st-1', 6, 0, 2),"
+                " ('SKU-B', 'wh-1', 9, 2, 1), ('SKU-B', 'st-1', 1, 0, 3),"
+                " ('SKU-C', 'st-1', 12, 0, 3)"
+            )
+            # An empty run answers nothing and changes nothing.
+            empty = [[], [], [], [], [], [], [], []]
+            assert await _outcome(conn, "inventory_reserve_lines", empty, []) == await _outcome(
+                conn, "reference_reserve_lines", empty, []
             )
             rng = random.Random(20261203)
             held = failed = aon_refused = 0

@@ -33,12 +33,18 @@ DECLARE
     -- (sku, location) -> [available when the request began, units it needs]
     seen_by_key jsonb;
 BEGIN
-    SELECT coalesce(jsonb_object_agg(
-               jsonb_build_array(s.sku, s.location_id)::text,
-               s.on_hand::bigint - s.reserved - s.safety_stock), '{}')
+    -- Read under lock, in the wrapper's order (0006): a row committed after the wrapper locked
+    -- the others is locked here before it is read, so nobody reserves from it in between.
+    SELECT coalesce(jsonb_object_agg(k.key, k.units), '{}')
     INTO available
-    FROM stock s
-    WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest(skus, location_ids));
+    FROM (
+        SELECT jsonb_build_array(s.sku, s.location_id)::text AS key,
+            s.on_hand::bigint - s.reserved - s.safety_stock AS units
+        FROM stock s
+        WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest(skus, location_ids))
+        ORDER BY s.sku, s.location_id
+        FOR UPDATE
+    ) k;
 
     FOR r IN 1 .. coalesce(array_length(first_line, 1), 0) LOOP
         fits := true;
