@@ -1575,7 +1575,7 @@ def _audit(
     )
     try:
         asyncio.run(record_action(config, envelope))
-    except (KafkaError, OSError, TimeoutError) as exc:
+    except (KafkaError, OSError, TimeoutError, UsageError) as exc:
         _err.print(
             f"[red]error:[/red] done, but the audit event was not published: "
             f"{type(exc).__name__}: {exc}"
@@ -1592,7 +1592,12 @@ def _audit_quietly(
     outcome: str,
     note: str,
 ) -> None:
-    """Record a refused or failed attempt; the command's own error is what it reports."""
+    """Record a refused or failed attempt; the command's own error is what it reports (a
+    broker the settings cannot reach included: nothing is recorded then)."""
+    try:
+        _ = config.kafka
+    except UsageError:
+        return  # the command has said what is wrong with the settings
     try:
         _audit(config, operator, action, subject, parameters, outcome, note)
     except typer.Exit:

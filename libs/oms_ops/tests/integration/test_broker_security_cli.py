@@ -44,3 +44,19 @@ async def test_incomplete_or_unknown_settings_are_refused_naming_the_variables(e
     unknown = await oms(env, "topics", "list", extra={"OMS_KAFKA_SECURITY_PROTOCOL": "TLS"})
     assert unknown.code == 2
     assert "OMS_KAFKA_SECURITY_PROTOCOL" in unknown.stderr
+
+
+async def test_a_change_refused_for_its_settings_is_reported_once_without_a_traceback(
+    env: Env,
+) -> None:
+    refused = await oms(
+        env,
+        "dlq",
+        "redrive",
+        "--all",
+        services={"notification": None},
+        extra={"OMS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+    )
+    assert refused.code == 2
+    assert refused.stderr.count("invalid Kafka settings") == 1
+    assert "Traceback" not in refused.stderr
