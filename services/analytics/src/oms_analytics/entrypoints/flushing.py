@@ -70,11 +70,13 @@ async def _flush(self: ProducerBuffer) -> None:
         state = {
             "put": target,
             "handed_over": getattr(self, _HANDED_OVER, 0),
-            "queued": self.pending.qsize(),
+            "queued": self.size,
             "handing_over": getattr(self, _SENDING, False),
         }
         if not state["queued"] and not state["handing_over"]:
             log.error("producer_flush_counts_without_records", **state)
+            # Counted from here on, so later flushes do not wait for what never comes.
+            setattr(self, _PUT, getattr(self, _PUT, 0) - target + state["handed_over"])
             return
         if monotonic() - said >= _SAY_EVERY_S:
             said = monotonic()

@@ -99,6 +99,9 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         web_port=settings.http_port,
         web_in_thread=False,
         stream_wait_empty=True,
+        # The complete flush counts the records handed over on the event loop; a threaded
+        # producer (faust reads PRODUCER_THREADED from the environment) would bypass it.
+        producer_threaded=False,
     )
     # One faust table, so one changelog topic, for every table: an event's writes then
     # reach the broker in order, after its journal record (service_layer/journal.py).
