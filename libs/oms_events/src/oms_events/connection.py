@@ -25,7 +25,7 @@ class KafkaConnection(BaseModel):
     """The brokers and how to talk to them; field ``kafka_x`` is variable ``OMS_KAFKA_X``,
     except the bootstrap list, which keeps the name every Kafka tool understands."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"

@@ -20,7 +20,10 @@ class RuntimeSettings(BaseSettings, KafkaConnection):
     (oms_events.connection), which the ``oms`` command reads too.
     """
 
-    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error never quotes a value (URLs and passwords).
+    model_config = SettingsConfigDict(
+        env_prefix="OMS_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # A dead worker's partitions move to the others after this long without heartbeats.
     kafka_session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
