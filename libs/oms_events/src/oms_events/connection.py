@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-__all__ = ["KafkaConnection", "SaslMechanism", "SecurityProtocol"]
+__all__ = ["KafkaConnection", "SaslMechanism", "SecurityProtocol", "variable"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -43,15 +43,16 @@ class KafkaConnection(BaseModel):
         """From environment variables; an empty one counts as not set. A ValueError names
         each variable that is wrong and why, never its value (a password may be one)."""
         values: dict[str, str] = {}
-        for name in KafkaConnection.model_fields:
-            variable = _variable(name)
-            if environ.get(variable):
-                values[variable if variable.startswith("KAFKA_") else name] = environ[variable]
+        for name, field in KafkaConnection.model_fields.items():
+            value = environ.get(variable(name))
+            if value:
+                # The bootstrap list validates by its alias, the others by field name.
+                values[str(field.validation_alias or name)] = value
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             problems = [
-                f"{_variable(str(error['loc'][0]))}: {error['msg']}"
+                f"{variable(str(error['loc'][0]))}: {error['msg']}"
                 if error["loc"]
                 else error["msg"].removeprefix("Value error, ")
                 for error in exc.errors(include_url=False, include_input=False)
@@ -96,7 +97,9 @@ class KafkaConnection(BaseModel):
         return options
 
 
-def _variable(field: str) -> str:
-    return (
-        "KAFKA_BOOTSTRAP_SERVERS" if field == "kafka_bootstrap_servers" else f"OMS_{field.upper()}"
-    )
+def variable(field: str) -> str:
+    """The environment variable of a setting, by its field name (or the bootstrap list's
+    alias, as a validation error names it)."""
+    if field in ("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"):
+        return "KAFKA_BOOTSTRAP_SERVERS"
+    return f"OMS_{field.upper()}"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
+from oms_events.connection import variable
 from oms_runtime._openapi import render_openapi
 from oms_runtime._rebuild import RebuildStalled, RebuildTargetRefused
 
@@ -25,10 +26,6 @@ __all__ = ["invalid_configuration", "run_worker"]
 
 
 _SECRET_HINTS = ("password", "url", "dsn")
-
-
-def _variable(field: str) -> str:
-    return field if field == "KAFKA_BOOTSTRAP_SERVERS" else f"OMS_{field.upper()}"
 
 
 def _place(loc: tuple[int | str, ...]) -> str:
@@ -46,7 +43,7 @@ def _describe(error: ErrorDetails) -> str:
     inside = _place(error["loc"][1:])
     shown = error["type"] != "missing" and not any(h in field.lower() for h in _SECRET_HINTS)
     return (
-        f"  {_variable(field)}: "
+        f"  {variable(field)}: "
         + (f"{inside}: " if inside else "")
         + error["msg"]
         + (f" (got {error['input']!r})" if shown else "")
@@ -64,7 +61,7 @@ def invalid_configuration(exc: ValidationError | SettingsError) -> str:
         named = _UNDECODABLE.match(str(exc))
         if named is None:
             return f"invalid configuration:\n  {exc}"
-        return f"invalid configuration:\n  {_variable(named[1])}: not valid JSON: {exc.__cause__}"
+        return f"invalid configuration:\n  {variable(named[1])}: not valid JSON: {exc.__cause__}"
     lines = [_describe(error) for error in exc.errors(include_url=False)]
     return "invalid configuration:\n" + "\n".join(lines)
 
