@@ -33,7 +33,7 @@ class RuntimeSettings(BaseSettings, KafkaConnection):
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     # The wait while batches are slow (fetch_wait.py): the longest a busy partition's next
     # records can sit in the broker behind a fetch of idle ones. At most the wait above.
-    kafka_fetch_busy_wait_ms: int = Field(default=20, ge=1, le=10_000)
+    kafka_fetch_busy_wait_ms: int = Field(default=50, ge=1, le=10_000)
 
     # Required: each service has its own database; a shared default would mix their inboxes.
     database_url: SecretStr
