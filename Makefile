@@ -64,7 +64,7 @@ bench-sustained: setup stack-up ## One rate for 5 minutes: kept up? lag and back
 	PYTHONPATH=. $(UV) run --no-sync python bench/order_pipeline.py --sustained $(SUSTAINED_RATE) --duration $(or $(DURATION),300)
 
 bench-replay: setup stack-up ## How fast a service reads a topic again after `oms replay` and `oms rebuild`, beside the raw broker and `oms copy` (EVENTS)
-	PYTHONPATH=. $(UV) run --no-sync python bench/replay.py --events $(or $(EVENTS),20000)
+	PYTHONPATH=. $(UV) run --no-sync python bench/replay.py --events $(or $(EVENTS),100000)
 
 bench-analytics: setup stack-up ## How fast the analytics worker counts every topic, and what its changelog writes (ORDERS)
 	PYTHONPATH=. $(UV) run --no-sync python bench/analytics.py --orders $(or $(ORDERS),3000)

@@ -18,7 +18,7 @@ One run, on the local stack with its own topic prefix, group suffix and database
    own clock (its handlers, not the processes' start). It must match and publish nothing.
 6. **copy**: ``oms copy`` writes the topic to a JSON-lines file.
 
-    python bench/replay.py --events 20000        # make bench-replay
+    python bench/replay.py --events 100000       # make bench-replay
 """
 
 from __future__ import annotations

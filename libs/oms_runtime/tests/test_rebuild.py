@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -154,11 +155,30 @@ class _FakeConsumer:
 
 
 class _Processor:
-    def __init__(self, applied: list[tuple[str, int, int]]) -> None:
-        self.applied = applied
+    """Applies runs as a batch processor does, slowly (a transaction's round trips), and
+    fails if two runs are ever in flight at once or a run comes unprepared."""
 
-    async def process(self, records: Sequence[ConsumedRecord]) -> None:
-        self.applied.extend((r.topic, r.partition, r.offset) for r in records)
+    in_flight = 0
+
+    def __init__(self, applied: list[tuple[str, int, int]], fail_at: int | None = None) -> None:
+        self.applied = applied
+        self.fail_at = fail_at
+
+    async def prepare(self, records: Sequence[ConsumedRecord]) -> list[int]:
+        return [r.offset for r in records]
+
+    async def process(self, records: Sequence[ConsumedRecord], prepared: list[int]) -> None:
+        assert prepared == [r.offset for r in records]
+        assert _Processor.in_flight == 0, "a run applied while another is in flight"
+        _Processor.in_flight += 1
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if self.fail_at in prepared:
+                raise RuntimeError("the database went away")
+            self.applied.extend((r.topic, r.partition, r.offset) for r in records)
+        finally:
+            _Processor.in_flight -= 1
 
 
 def test_recalled_and_recorded_topics_are_read_back_each_once() -> None:
@@ -203,6 +223,25 @@ async def test_a_rebuild_applies_every_partition_up_to_its_stop_offset_in_time_o
         ("requests", 0, 3),  # t=7
     ]
     assert reports[-1] == 7
+
+
+async def test_a_run_that_fails_fails_the_rebuild_and_nothing_after_it_applies() -> None:
+    consumer = _FakeConsumer({("feed", 0): [1, 4, 6], ("requests", 0): [2, 3, 5]})
+    applied: list[tuple[str, int, int]] = []
+    with pytest.raises(RuntimeError, match="the database went away"):
+        await run_rebuild(
+            consumer=consumer,  # type: ignore[arg-type]
+            processors={  # type: ignore[arg-type]
+                "feed": _Processor(applied, fail_at=1),
+                "requests": _Processor(applied),
+            },
+            stop_at={("feed", 0): 3, ("requests", 0): 3},
+            batch_max=10,
+            report=lambda _: None,
+        )
+    # The feed's second record (t=4) failed: the runs before it applied, none after.
+    assert applied == [("feed", 0, 0), ("requests", 0, 0), ("requests", 0, 1)]
+    assert _Processor.in_flight == 0
 
 
 async def test_a_partition_whose_log_ends_below_its_stop_fails_the_rebuild() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
@@ -155,11 +156,12 @@ def decode(raw: bytes) -> DecodedEvent:
     return decode_payload(decode_envelope(raw))
 
 
-def decode_envelope(raw: bytes) -> Envelope:
-    """The checked envelope alone: a consumer with no handler for its type skips the rest."""
+def decode_envelope(raw: bytes, parsed: Any = None) -> Envelope:
+    """The checked envelope alone: a consumer with no handler for its type skips the rest.
+    ``parsed``: ``orjson.loads(raw)``, when the caller has read it already."""
     if len(raw) > MAX_EVENT_BYTES:
         raise EventTooLarge(f"event is {len(raw)} bytes, more than {MAX_EVENT_BYTES}")
-    envelope = _parse_envelope(raw)
+    envelope = _parse_envelope(raw, parsed)
 
     event_type, version = envelope.type, envelope.dataversion
     if not REGISTRY.is_known(event_type):
@@ -205,7 +207,7 @@ def decode_payload(envelope: Envelope) -> DecodedEvent:
     )
 
 
-def _parse_envelope(raw: bytes) -> Envelope:
+def _parse_envelope(raw: bytes, doc: Any) -> Envelope:
     """orjson parses strict JSON: UTF-8, no NaN or Infinity, nothing after the document.
 
     What it refuses, or a document that is not an object, goes through pydantic's own JSON
@@ -214,10 +216,11 @@ def _parse_envelope(raw: bytes) -> Envelope:
     contract is finite and every int strict, so an integer orjson widens to a float is
     rejected, never rounded).
     """
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        doc = None
+    if doc is None:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
     try:
         if type(doc) is dict:
             return Envelope.model_validate(doc)

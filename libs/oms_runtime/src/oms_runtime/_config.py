@@ -45,6 +45,9 @@ class RuntimeSettings(BaseSettings, KafkaConnection):
     http_port: int = Field(default=6066, ge=1, le=65535)
 
     batch_max: int = Field(default=500, ge=1, le=10_000)
+    # A rebuild's batches: no one waits on them, and each costs the same few round trips
+    # whatever its size, so larger ones rebuild faster (make bench-replay).
+    rebuild_batch_max: int = Field(default=5000, ge=1, le=50_000)
     # Under load, consumed offsets are committed at most this often (0: after every poll);
     # a crash redelivers what came after the last commit, and the inbox drops it.
     offset_commit_interval_ms: int = Field(default=500, ge=0, le=60_000)

@@ -13,6 +13,7 @@ when its envelope is invalid).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -89,6 +90,18 @@ class Unchecked:
 
     record: ConsumedRecord
     event_id: uuid.UUID
+    # The JSON read for the id, so decoding does not read it again.
+    document: dict[str, Any]
+    # Decoded ahead by ``BatchProcessor.prepare``; still used only if the claim is new.
+    checked: Incoming | DeadLetter | None = None
+
+
+Sorted = tuple[list[Incoming | Unchecked], list[DeadLetter]]
+"""A batch's records to claim, and those rejected before any claim."""
+
+# prepare() lets the event loop run after this many records: a transaction in flight then
+# waits at most that long for its answer to be read.
+_PREPARE_SLICE = 64
 
 
 @dataclass
@@ -157,11 +170,26 @@ class BatchProcessor:
         self._prefix = topic_prefix
         self._attempts = attempts
 
-    async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
+    async def prepare(self, records: Sequence[ConsumedRecord]) -> Sorted:
+        """The batch sorted and every record decoded, in slices between which other tasks
+        run: a rebuild prepares its next batch while this processor's transaction waits on
+        the database. ``process`` then decodes nothing again."""
+        items: list[Incoming | Unchecked] = []
+        rejected: list[DeadLetter] = []
+        for start in range(0, len(records), _PREPARE_SLICE):
+            part, dead = self._sort(records[start : start + _PREPARE_SLICE], decode_all=True)
+            items.extend(part)
+            rejected.extend(dead)
+            await asyncio.sleep(0)
+        return items, rejected
+
+    async def process(
+        self, records: Sequence[ConsumedRecord], prepared: Sorted | None = None
+    ) -> BatchResult:
         if not records:
             return BatchResult()
         started = time.perf_counter()
-        decoded, rejected = self._sort(records)
+        decoded, rejected = prepared if prepared is not None else self._sort(records)
         async for attempt in retrying(
             "batch_retry", is_infrastructure_error, first_s=0.1, max_s=5.0
         ):
@@ -187,34 +215,55 @@ class BatchProcessor:
             metrics.DEAD_LETTERS.labels(self.service, topic, dead.reason).inc()
         return result
 
-    def _sort(
-        self, records: Sequence[ConsumedRecord]
-    ) -> tuple[list[Incoming | Unchecked], list[DeadLetter]]:
-        """Records of handled types with a readable id, to claim; every other record decoded
-        now (ignored, or rejected with its reason)."""
+    def _sort(self, records: Sequence[ConsumedRecord], *, decode_all: bool = False) -> Sorted:
+        """Records of handled types with a readable id, to claim (decoded too with
+        ``decode_all``); every other record decoded now (ignored, or rejected with its
+        reason)."""
         items: list[Incoming | Unchecked] = []
         rejected: list[DeadLetter] = []
         for rec in records:
-            event_id = self._handled_event_id(rec.value)
-            decoded = Unchecked(rec, event_id) if event_id else self._decode(rec)
+            document = self._document(rec.value)
+            event_id = self._handled_event_id(document)
+            if event_id is None or document is None:
+                decoded: Incoming | Unchecked | DeadLetter = self._decode(rec, document)
+            else:
+                checked = self._decode(rec, document) if decode_all else None
+                decoded = Unchecked(rec, event_id, document, checked)
             if isinstance(decoded, DeadLetter):
                 rejected.append(decoded)
             else:
                 items.append(decoded)
         return items, rejected
 
-    def _handled_event_id(self, value: bytes | None) -> uuid.UUID | None:
-        try:
-            peeked = orjson.loads(value or b"")
-            if isinstance(peeked, dict) and self._wanted(peeked.get("type")):
-                return uuid.UUID(peeked["id"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            pass
-        return None
+    def _checked(self, item: Incoming | Unchecked) -> Incoming | DeadLetter:
+        if not isinstance(item, Unchecked):
+            return item
+        if item.checked is not None:
+            return item.checked
+        return self._decode(item.record, item.document)
 
-    def _decode(self, rec: ConsumedRecord) -> Incoming | DeadLetter:
+    @staticmethod
+    def _document(value: bytes | None) -> dict[str, Any] | None:
+        """The record's JSON object, read once for its id and its decoding."""
         try:
-            envelope = decode_envelope(rec.value if rec.value is not None else b"")
+            document = orjson.loads(value or b"")
+        except orjson.JSONDecodeError:
+            return None
+        return document if type(document) is dict else None
+
+    def _handled_event_id(self, document: dict[str, Any] | None) -> uuid.UUID | None:
+        if document is None or not self._wanted(document.get("type")):
+            return None
+        try:
+            return uuid.UUID(document["id"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _decode(
+        self, rec: ConsumedRecord, document: dict[str, Any] | None
+    ) -> Incoming | DeadLetter:
+        try:
+            envelope = decode_envelope(rec.value if rec.value is not None else b"", document)
             if not self._wanted(envelope.type):
                 # No handler takes it: its payload is validated by those who use it.
                 return Incoming(rec, envelope)
@@ -282,7 +331,7 @@ class BatchProcessor:
                 result.duplicates += 1
                 continue
             claimed.discard(_event_id(item))  # a second copy in the same batch
-            checked = self._decode(item.record) if isinstance(item, Unchecked) else item
+            checked = self._checked(item)
             if isinstance(checked, DeadLetter):
                 invalid.append(checked)
                 unclaim.append(_event_id(item))

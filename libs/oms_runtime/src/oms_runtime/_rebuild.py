@@ -24,6 +24,8 @@ A service declares what a rebuild reproduces (:class:`RebuildSpec`) or why it ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -188,18 +190,22 @@ def merged_order(buffers: Mapping[Any, deque[Any]], finished: set[Any], limit: i
     """Take up to ``limit`` records from the partitions' ``buffers`` in timestamp order (then
     topic, partition, offset), as long as every partition not ``finished`` still has a record
     buffered: a later record of an empty partition could come first."""
+    heads = []
+    for tp, buffer in buffers.items():
+        if buffer:
+            heads.append((_order_key(buffer[0]), tp))
+        elif tp not in finished:
+            return []
+    heapq.heapify(heads)  # a heap of the partitions' first records: log(partitions) a record
     taken: list[Any] = []
-    while len(taken) < limit:
-        heads = []
-        for tp, buffer in buffers.items():
-            if buffer:
-                heads.append((_order_key(buffer[0]), tp))
-            elif tp not in finished:
-                return taken
-        if not heads:
-            return taken
-        _, tp = min(heads)
-        taken.append(buffers[tp].popleft())
+    while heads and len(taken) < limit:
+        _, tp = heapq.heappop(heads)
+        buffer = buffers[tp]
+        taken.append(buffer.popleft())
+        if buffer:
+            heapq.heappush(heads, (_order_key(buffer[0]), tp))
+        elif tp not in finished:
+            break
     return taken
 
 
@@ -247,6 +253,33 @@ async def seed_tables(
     return copied
 
 
+class _Applying:
+    """Runs applied one after another, each one's transaction in flight while the next is
+    prepared: decoding a run overlaps the database's work on the one before."""
+
+    def __init__(self) -> None:
+        self._in_flight: asyncio.Task[Any] | None = None
+
+    async def then(self, processor: BatchProcessor, records: list[Any]) -> None:
+        prepared = await processor.prepare(records)
+        await self.drain()
+        self._in_flight = asyncio.create_task(processor.process(records, prepared))
+
+    async def drain(self) -> None:
+        """Wait for the run in flight; its failure is raised here."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            await in_flight
+
+    async def stop(self) -> None:
+        """A rebuild that fails leaves no transaction running."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await in_flight
+
+
 async def run_rebuild(
     *,
     consumer: AIOKafkaConsumer,
@@ -275,50 +308,56 @@ async def run_rebuild(
     for tp in finished:
         consumer.pause(tp)
     last: dict[TopicPartition, tuple[int, float]] = {}
-    while len(finished) < len(tps) or any(buffers.values()):
-        if len(finished) < len(tps):
-            polled = await consumer.getmany(timeout_ms=_POLL_MS, max_records=batch_max)
-            for tp, messages in polled.items():
-                if tp in finished:
-                    continue
-                kept = [m for m in messages if m.offset < stop[tp]]
-                buffers[tp].extend(kept)
-                read += len(kept)
-            now = clock()
+    applying = _Applying()
+    try:
+        while len(finished) < len(tps) or any(buffers.values()):
+            if len(finished) < len(tps):
+                polled = await consumer.getmany(timeout_ms=_POLL_MS, max_records=batch_max)
+                for tp, messages in polled.items():
+                    if tp in finished:
+                        continue
+                    kept = [m for m in messages if m.offset < stop[tp]]
+                    buffers[tp].extend(kept)
+                    read += len(kept)
+                now = clock()
+                for tp in tps:
+                    if tp in finished:
+                        continue
+                    position = await consumer.position(tp)
+                    if position >= stop[tp]:
+                        finished.add(tp)
+                        consumer.pause(tp)
+                    elif tp in paused or last.get(tp, (-1, 0.0))[0] != position:
+                        last[tp] = (position, now)
+                    elif now - last[tp][1] >= stall_s:
+                        raise RebuildStalled(
+                            f"{tp.topic}[{tp.partition}] stays at offset {position} below its "
+                            f"stop {stop[tp]} for {stall_s:.0f} s: the log ends before the "
+                            "offset the live group committed"
+                        )
+            while True:
+                taken = merged_order(buffers, finished, batch_max)
+                if not taken:
+                    break
+                for run in _runs(taken):
+                    await applying.then(processors[run[0].topic], [consumed_record(m) for m in run])
+            # A partition far ahead of the others waits: memory stays bounded.
             for tp in tps:
                 if tp in finished:
                     continue
-                position = await consumer.position(tp)
-                if position >= stop[tp]:
-                    finished.add(tp)
+                if len(buffers[tp]) > 2 * batch_max and tp not in paused:
                     consumer.pause(tp)
-                elif tp in paused or last.get(tp, (-1, 0.0))[0] != position:
-                    last[tp] = (position, now)
-                elif now - last[tp][1] >= stall_s:
-                    raise RebuildStalled(
-                        f"{tp.topic}[{tp.partition}] stays at offset {position} below its "
-                        f"stop {stop[tp]} for {stall_s:.0f} s: the log ends before the "
-                        "offset the live group committed"
-                    )
-        while True:
-            taken = merged_order(buffers, finished, batch_max)
-            if not taken:
-                break
-            for run in _runs(taken):
-                await processors[run[0].topic].process([consumed_record(m) for m in run])
-        # A partition far ahead of the others waits: memory stays bounded.
-        for tp in tps:
-            if tp in finished:
-                continue
-            if len(buffers[tp]) > 4 * batch_max and tp not in paused:
-                consumer.pause(tp)
-                paused.add(tp)
-            elif len(buffers[tp]) <= batch_max and tp in paused:
-                consumer.resume(tp)
-                paused.discard(tp)
-        if time.monotonic() - reported >= _REPORT_EVERY_S:
-            reported = time.monotonic()
-            report(read)
-        await asyncio.sleep(0)
+                    paused.add(tp)
+                elif len(buffers[tp]) <= batch_max and tp in paused:
+                    consumer.resume(tp)
+                    paused.discard(tp)
+            if time.monotonic() - reported >= _REPORT_EVERY_S:
+                reported = time.monotonic()
+                report(read)
+            await asyncio.sleep(0)
+        await applying.drain()
+    finally:
+        await applying.stop()
+
     report(read)
     return read

@@ -292,7 +292,7 @@ class ServiceRuntime:
                 processors=processors,
                 # A topic only recalled was read in the first pass.
                 stop_at={tp: o for tp, o in stop_at.items() if tp[0] in processors},
-                batch_max=s.batch_max,
+                batch_max=s.rebuild_batch_max,
                 report=lambda n: report(recalled + n),
             )
             seconds = asyncio.get_running_loop().time() - started
@@ -319,7 +319,7 @@ class ServiceRuntime:
             client_id=f"oms-{self.name}-rebuild",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=s.batch_max,
+            max_poll_records=s.rebuild_batch_max,
             **s.aiokafka_security(),
         )
 
@@ -342,7 +342,7 @@ class ServiceRuntime:
                 consumer=consumer,
                 processors=processors,
                 stop_at={tp: o for tp, o in stop_at.items() if tp[0] in processors},
-                batch_max=self.settings.batch_max,
+                batch_max=self.settings.rebuild_batch_max,
                 report=report,
             )
         finally:

@@ -49,8 +49,9 @@ async def _processor(
     finish: BatchFinish | None = None,
     *,
     subscription: Subscription | None = None,
+    database: str = "runtime",
 ) -> tuple[BatchProcessor, asyncpg.Pool]:
-    pool = await asyncpg.create_pool(await env.database("runtime"), min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(await env.database(database), min_size=1, max_size=2)
     assert pool is not None
     await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
     await pool.execute("CREATE TABLE seen (external_order_id text PRIMARY KEY)")
@@ -135,6 +136,47 @@ async def test_hostile_bytes_and_headers_are_dead_lettered_not_crashing(env: Env
         assert keys[0] == "nul\\x00name"
     finally:
         await pool.close()
+
+
+async def test_a_batch_prepared_ahead_applies_as_one_decoded_after_its_claim(env: Env) -> None:
+    """A rebuild decodes its next batch while the one before commits (``prepare``): the
+    outcome must be the same as the live path's, which decodes a record once it is claimed."""
+    valid = encoded(order_submitted("valid"))
+    broken = json.loads(encoded(order_submitted("broken")))
+    broken["data"]["lines"] = "not a list"
+    earlier = encoded(order_submitted("earlier"))
+    broken_earlier = json.loads(earlier)
+    broken_earlier["data"]["lines"] = "not a list"
+    batch = [
+        _record(1, valid),
+        _record(2, json.dumps(broken).encode()),
+        _record(3, valid),  # a second copy in the same batch
+        _record(4, earlier),  # applied by a batch before
+        _record(5, b"not json"),
+        _record(6, json.dumps(broken_earlier).encode()),  # a duplicate, invalid or not
+    ]
+    outcomes = []
+    for database, prepare in (("live", False), ("prepared", True)):
+        processor, pool = await _processor(env, record_seen, database=database)
+        try:
+            await processor.process([_record(0, earlier)])
+            prepared = await processor.prepare(batch) if prepare else None
+            result = await processor.process(batch, prepared)
+            outcomes.append(
+                (
+                    result.processed,
+                    result.duplicates,
+                    sorted((d.offset, d.reason) for d in result.dead_lettered),
+                    await pool.fetch("SELECT * FROM seen ORDER BY 1"),
+                    await pool.fetch('SELECT event_id, "offset" FROM oms_inbox ORDER BY 2'),
+                )
+            )
+        finally:
+            await pool.close()
+    live, prepared_ahead = outcomes
+    assert live[:3] == (1, 3, [(2, "invalid_payload"), (5, "malformed")])
+    assert [r["external_order_id"] for r in live[3]] == ["earlier", "valid"]
+    assert prepared_ahead == live
 
 
 async def test_redelivered_batch_has_no_second_effect(env: Env) -> None:
