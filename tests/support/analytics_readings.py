@@ -6,14 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from oms_analytics.entrypoints.watchdog import EXIT_STALLED
 from oms_events.topics import topic
 from tests.support.analytics_stream import SOURCE_TOPICS
-from tests.support.kafka import committed_and_end_offsets
+from tests.support.kafka import committed_and_end_offsets, group_members
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
-__all__ = ["ORDERS", "WORKER_ENV", "assert_as_a_clean_reading", "everything_read"]
+__all__ = [
+    "ORDERS",
+    "WORKER_ENV",
+    "Restarting",
+    "assert_as_a_clean_reading",
+    "everything_read",
+    "left_the_group",
+    "uncommitted",
+]
 
 
 ORDERS = 320
@@ -49,22 +58,72 @@ HISTORY_TABLES = {
 }
 
 
-async def everything_read(env: Env, suffix: str, timeout: float = 90) -> None:
+async def uncommitted(env: Env, suffix: str) -> dict[str, int]:
+    """Per source topic, the records the consumer group has not committed yet."""
+    group = f"{env.prefix}oms-analytics{suffix}"
+    lag: dict[str, int] = {}
+    for name in SOURCE_TOPICS:
+        committed, end = await committed_and_end_offsets(
+            env.bootstrap, group, env.topic(name), topic(name).partitions
+        )
+        lag[name] = sum(end[p] - (committed[p] or 0) for p in end)
+    return lag
+
+
+class Restarting:
+    """The analytics worker, started again when its stall watch ends it (exit 75) as `oms
+    run` or an orchestrator would, at most ``most`` times: faust can leave a worker that
+    recovers during a rebalance with its partitions paused (docs/analytics.md), and the
+    watch and a restart are the service's answer to it."""
+
+    def __init__(self, env: Env, worker_env: dict[str, str], most: int = 2) -> None:
+        self._env = env
+        self._worker_env = worker_env
+        self._most = most
+        self.workers: list[ServiceProcess] = []
+
+    @property
+    def current(self) -> ServiceProcess:
+        return self.workers[-1]
+
+    async def start(self) -> ServiceProcess:
+        worker = await self._env.service("analytics", **self._worker_env)
+        await worker.wait_ready()
+        self.workers.append(worker)
+        return worker
+
+    async def ensure_running(self) -> None:
+        proc = self.current.proc
+        if proc is not None and proc.poll() == EXIT_STALLED and len(self.workers) <= self._most:
+            await self.start()
+
+
+async def left_the_group(env: Env, suffix: str, *, what: str, timeout: float = 60) -> None:
+    """Until the consumer group has no member: a killed or frozen worker's session expired."""
+    group = f"{env.prefix}oms-analytics{suffix}"
+
+    async def empty() -> bool:
+        return await group_members(env.bootstrap, group) == 0
+
+    await wait_for(empty, timeout=timeout, interval=0.5, what=what)
+
+
+async def everything_read(
+    env: Env, suffix: str, timeout: float = 90, *, restarting: Restarting | None = None
+) -> None:
     """Until the consumer group has committed the end offset of every source partition: every
     event read, and (a commit waits for the changelog records) its table writes sent."""
-    group = f"{env.prefix}oms-analytics{suffix}"
     lag: dict[str, int] = {}
 
     async def probe() -> bool:
-        for name in SOURCE_TOPICS:
-            committed, end = await committed_and_end_offsets(
-                env.bootstrap, group, env.topic(name), topic(name).partitions
-            )
-            lag[name] = sum(end[p] - (committed[p] or 0) for p in end)
+        if restarting is not None:
+            await restarting.ensure_running()
+        lag.update(await uncommitted(env, suffix))
         return not any(lag.values())
 
     try:
-        await wait_for(probe, timeout=timeout, interval=0.5, what=f"{group} to commit every offset")
+        what = f"oms-analytics{suffix} to commit every offset"
+        await wait_for(probe, timeout=timeout, interval=0.5, what=what)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; records not committed per topic: {lag}") from None
 

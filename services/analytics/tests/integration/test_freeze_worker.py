@@ -17,9 +17,9 @@ from tests.support.analytics_readings import (
     WORKER_ENV,
     assert_as_a_clean_reading,
     everything_read,
+    left_the_group,
 )
 from tests.support.analytics_stream import order_stream, send_keyed
-from tests.support.kafka import group_members
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -36,12 +36,7 @@ async def test_a_worker_frozen_past_its_session_ends_as_a_clean_reading(env: Env
     await everything_read(env, f"-{env.run}")
 
     worker.kill(signal.SIGSTOP)
-    group = f"{env.prefix}oms-analytics-{env.run}"
-
-    async def expelled() -> bool:
-        return await group_members(env.bootstrap, group) == 0
-
-    await wait_for(expelled, timeout=60, interval=0.5, what="the frozen member to be expelled")
+    await left_the_group(env, f"-{env.run}", what="the frozen member to be expelled")
     await send_keyed(env, {name: events[len(events) // 2 :] for name, events in stream.items()})
     worker.kill(signal.SIGCONT)
 

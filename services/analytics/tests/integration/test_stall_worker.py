@@ -2,7 +2,8 @@
 can after a session expiry: docs/analytics.md; here made to with
 ``OMS_FAULT_KILL_AT=analytics_stall:<n>``) exits with status 75 once it has counted nothing for
 ``OMS_ANALYTICS_STALL_S``, and started again it reads on from its committed offsets: every
-order counted once, and it idles without exiting."""
+order counted once, and it idles without exiting. The test starts it again as a supervisor
+would, also when the new worker's own watch ends it (at most twice)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import pytest
 
 from oms_analytics.entrypoints.watchdog import EXIT_STALLED
+from tests.support.analytics_readings import Restarting, uncommitted
 from tests.support.analytics_stream import order_stream, send_keyed
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -29,16 +31,22 @@ async def test_a_stalled_worker_exits_and_started_again_counts_every_order(env: 
     assert await asyncio.to_thread(stalling.wait_exit, 60) == EXIT_STALLED
     assert "worker_stalled" in stalling.tail()
 
-    restarted = await env.service("analytics", **WORKER_ENV)
-    await restarted.wait_ready()
+    restarting = Restarting(env, WORKER_ENV)
+    await restarting.start()
 
-    async def counted() -> bool:
-        hours = (await restarted.get_json("/v1/kpis", window="hour"))["windows"]
+    async def counted_and_committed() -> bool:
+        await restarting.ensure_running()
+        hours = (await restarting.current.get_json("/v1/kpis", window="hour"))["windows"]
         placed = sum(hour["orders_placed"] for hour in hours)
         rejected = sum(hour["rejections"] for hour in hours)
-        return (placed, rejected) == (ORDERS - ORDERS // 10, ORDERS // 10)
+        if (placed, rejected) != (ORDERS - ORDERS // 10, ORDERS // 10):
+            return False
+        # Every topic read to its end, not the orders alone: a partition left with records
+        # waiting would be a stall, not the idle the watch must let run.
+        return not any((await uncommitted(env, f"-{env.run}")).values())
 
-    await wait_for(counted, timeout=60, interval=0.5, what="every order counted once")
+    await wait_for(counted_and_committed, timeout=90, interval=0.5, what="every order counted once")
+    restarted = restarting.current
     # Nothing left to read is not a stall: the watch reaches its limit, finds nothing waiting
     # and starts again (the gauge climbs to the limit, checked every STALL_S / 3 seconds, and
     # drops; nothing else resets it while idle), and the worker runs on.
