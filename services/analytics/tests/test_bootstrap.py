@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import faust
 import pytest
 from pydantic import ValidationError
@@ -29,6 +32,19 @@ def test_the_app_and_its_changelogs_are_named_after_the_prefix_and_suffix() -> N
     assert [t.changelog_topic.get_topic_name() for t in app.tables.values()] == [
         "t1.oms-analytics-r1-state-changelog"
     ]
+
+
+def test_faust_s_local_files_go_under_the_data_dir_not_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    base = {"database_url": "postgresql://oms_analytics@127.0.0.1/oms_analytics"}
+    default = build_app(AnalyticsSettings(**base, topic_prefix="t2."))
+    assert (
+        default.conf.datadir == Path(tempfile.gettempdir()) / "oms-analytics/t2.oms-analytics-data"
+    )
+    placed = build_app(AnalyticsSettings(**base, analytics_data_dir=tmp_path))
+    assert placed.conf.datadir == tmp_path / "oms-analytics-data"
+    assert Path.cwd() not in placed.conf.datadir.parents
 
 
 def test_the_runtimes_kafka_security_settings_reach_faust() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -22,6 +24,11 @@ class AnalyticsSettings(RuntimeSettings):
     # faust's table store: memory:// recovers from the changelog topics at start;
     # rocksdict:// keeps a local copy as well. Not rocksdb:// (RUNTIME.md).
     analytics_store: str = "memory://"
+    # Where faust keeps a worker's local files (a rocksdict:// store's copy), one directory
+    # per app id under it; faust's own default is the working directory. OMS_ANALYTICS_DATA_DIR.
+    analytics_data_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "oms-analytics"
+    )
     # Replicas of faust's changelog topics: 1 on the single local broker, 3 on a cluster.
     analytics_replication_factor: int = Field(default=1, ge=1, le=7)
     # How often the worker writes the funds figures changed since its last write to

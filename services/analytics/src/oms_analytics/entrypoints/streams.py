@@ -79,11 +79,13 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
     complete_producer_flush()  # no offset committed before its events' table writes are sent
     keep_records_read_after_seek()  # no record fetched after a recovery dropped unread
     app_id = f"{settings.topic_prefix}oms-analytics{settings.group_suffix}"
+    settings.analytics_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes one level
     app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         broker_credentials=broker_credentials(settings),
         store=settings.analytics_store,
+        datadir=str(settings.analytics_data_dir / f"{app_id}-data"),
         topic_partitions=topic(SOURCE_TOPICS[0]).partitions,
         topic_replication_factor=settings.analytics_replication_factor,
         topic_disable_leader=True,
