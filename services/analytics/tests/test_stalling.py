@@ -37,6 +37,12 @@ def test_the_partitions_waiting_are_those_past_the_records_taken_and_committed()
     # the start, but committed to its end; [3]: empty.
     assert watch.waiting(end, committed) == [("oms.orders", 1)]
     assert watch.waiting({("oms.returns", 0): 3}, committed) == [("oms.returns", 0)]
+    # [0] is uncommitted instead: every record taken, none committed. [1] is waiting, not
+    # uncommitted; [2] is committed to its end; [3] is empty.
+    assert watch.uncommitted(end, committed) == [("oms.orders", 0)]
+    watch.took(("oms.orders", 1), 6)
+    assert watch.uncommitted(end, committed) == [("oms.orders", 0), ("oms.orders", 1)]
+    assert watch.uncommitted(end, {**committed, ("oms.orders", 0): 10}) == [("oms.orders", 1)]
 
 
 def test_a_rebalance_or_recovery_is_progress_while_young_or_applying_changelogs() -> None:

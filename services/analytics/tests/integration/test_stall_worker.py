@@ -60,3 +60,34 @@ async def test_a_stalled_worker_exits_and_started_again_counts_every_order(env: 
 
     await wait_for(checked_while_idle, timeout=30, interval=0.2, what="a stall check while idle")
     assert restarted.proc is not None and restarted.proc.poll() is None
+
+
+async def test_a_worker_whose_commits_stopped_exits_and_started_again_counts_every_order(
+    env: Env,
+) -> None:
+    # It counts every order, but commits nothing after the 60th event: idle with every record
+    # taken and none committed past, it has stalled as surely as one that stopped reading.
+    stalling = await env.service(
+        "analytics", **WORKER_ENV, OMS_FAULT_KILL_AT="analytics_commit_stall:60"
+    )
+    await stalling.wait_ready()
+    await send_keyed(env, order_stream(ORDERS))
+    assert await asyncio.to_thread(stalling.wait_exit, 60) == EXIT_STALLED
+    assert '"partitions_uncommitted": 0' not in stalling.tail()
+    assert "worker_stalled" in stalling.tail()
+
+    restarting = Restarting(env, WORKER_ENV)
+    await restarting.start()
+
+    async def counted_once_and_committed() -> bool:
+        await restarting.ensure_running()
+        hours = (await restarting.current.get_json("/v1/kpis", window="hour"))["windows"]
+        placed = sum(hour["orders_placed"] for hour in hours)
+        rejected = sum(hour["rejections"] for hour in hours)
+        assert placed <= ORDERS - ORDERS // 10, f"orders counted twice: {placed}"
+        committed = not any((await uncommitted(env, f"-{env.run}")).values())
+        return committed and (placed, rejected) == (ORDERS - ORDERS // 10, ORDERS // 10)
+
+    await wait_for(
+        counted_once_and_committed, timeout=90, interval=0.5, what="every order counted once"
+    )

@@ -1,8 +1,10 @@
-"""When the worker has stalled: records wait to be read, and it has counted none for too long.
+"""When the worker has stalled: records wait to be read, or to be committed, and it has counted
+none for too long.
 
 A worker that counts nothing while its partitions hold records it has neither taken nor
 committed past is stuck (faust's consumer can stop delivering after a session expiry:
-docs/analytics.md); one with nothing to read is not. Nor is one busy rebalancing or
+docs/analytics.md), and so is one that took every record while its commits stopped; one with
+nothing to read is not. Nor is one busy rebalancing or
 recovering its tables, for a while: as long as the rebalance is younger than the limit, or
 the recovery applied a changelog record within it. faust can be left in a rebalance or
 recovery that never ends (a recovery wait that times out ends its loop for good, with no
@@ -79,4 +81,16 @@ class StallWatch:
             name
             for name, offset in end.items()
             if offset > max(self.next_offsets.get(name, 0), committed.get(name) or 0)
+        )
+
+    def uncommitted(
+        self, end: Mapping[Partition, int], committed: Mapping[Partition, int | None]
+    ) -> list[Partition]:
+        """The partitions whose every record the agent took, yet whose committed offset stays
+        before their end. Asked once nothing was counted for the limit, far longer than
+        faust's commit interval: its commits have stopped, a stall as well."""
+        return sorted(
+            name
+            for name, offset in end.items()
+            if self.next_offsets.get(name, 0) >= offset > (committed.get(name) or 0)
         )

@@ -66,6 +66,9 @@ STALL = "analytics_stall"
 """``OMS_FAULT_KILL_AT=analytics_stall:<n>``: once n events are counted, the agent stops
 counting (it waits for ever, as after the stall a session expiry can cause), for the
 watchdog's test."""
+COMMIT_STALL = "analytics_commit_stall"
+"""``OMS_FAULT_KILL_AT=analytics_commit_stall:<n>``: once n events are counted, the consumer
+commits nothing more while the agent counts on, for the watchdog's test of stopped commits."""
 _TRACKED_TYPES = frozenset(
     model.event_type
     for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
@@ -73,6 +76,10 @@ _TRACKED_TYPES = frozenset(
 )
 
 log = structlog.get_logger("oms_analytics")
+
+
+async def _commits_nothing(*_args: Any, **_kwargs: Any) -> bool:
+    return False
 
 
 def build_app(settings: AnalyticsSettings) -> faust.App:
@@ -202,6 +209,8 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
             counted += len(reads)
             if kill_due(STALL, counted):
                 await asyncio.Event().wait()
+            if kill_due(COMMIT_STALL, counted):
+                app.consumer.commit = _commits_nothing  # type: ignore[method-assign]
             # The tests' torn write: the first partition's journal record and first write.
             keep = 2 if kill_due(TORN_WRITE, counted) else None
             if await counting.count(reads, publish, keep) > 1 and keep is not None:

@@ -5,7 +5,8 @@ the tables and reads on from the committed offsets, as after any crash (the kill
 A timer checks every few seconds. Only once no batch was counted for
 ``OMS_ANALYTICS_STALL_S`` does it ask the broker for the end offsets of the source partitions
 the worker holds, and compare them with the records the agent took (and the committed
-offsets, for a partition it took none of). A rebalance or a recovery is not a stall while it
+offsets, for a partition it took none of), and with the committed offsets of the partitions
+it took to the end (commits that stopped). A rebalance or a recovery is not a stall while it
 is younger than the limit or applies changelog records; one that goes on past the limit
 without either is (faust can be left in one for good). It does not act when the broker cannot
 answer, since a restart would not bring the broker back, nor for the time the process itself
@@ -40,21 +41,23 @@ log = structlog.get_logger("oms_analytics")
 def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collection[str]) -> None:
     interval = min(5.0, watch.stall_after / 3)
 
-    async def records_waiting() -> list[Partition] | None:
-        """The source partitions held here with records the agent has not taken; None when
-        the broker cannot tell."""
+    async def records_waiting() -> tuple[list[Partition], list[Partition]] | None:
+        """The source partitions held here with records the agent has not taken, and those
+        it took to the end without committing them; None when the broker cannot tell."""
         consumer = app.consumer
         held = [tp for tp in consumer.assignment() if tp.topic in source_topics]
         if not held:
-            return []
+            return [], []
         try:
             async with asyncio.timeout(10):
                 end = await consumer.highwaters(*held)
         except Exception as exc:
             log.warning("stall_check_failed", error=type(exc).__name__)
             return None
-        committed = getattr(consumer, "_committed_offset", {})
-        return watch.waiting({tp: end[tp] for tp in held}, {tp: committed.get(tp) for tp in held})
+        known = getattr(consumer, "_committed_offset", {})
+        ends: dict[Partition, int] = {tp: end[tp] for tp in held}
+        committed: dict[Partition, int | None] = {tp: known.get(tp) for tp in held}
+        return watch.waiting(ends, committed), watch.uncommitted(ends, committed)
 
     def look(recovery: Recovery) -> None:
         if app.rebalancing or app.in_recovery:
@@ -77,17 +80,21 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
             look(recovery)
             if not watch.overdue(now):
                 continue
-            behind = await records_waiting()
+            found = await records_waiting()
             look(recovery)  # a rebalance may have begun while the broker answered
             last_tick = monotonic()
-            if behind is None or not watch.stalled(last_tick, bool(behind)):
+            if found is None or not watch.stalled(last_tick, any(found)):
                 continue
+            behind, uncommitted = found
             consumer = app.consumer
             log.error(
                 "worker_stalled",
                 counted_nothing_for_s=round(monotonic() - watch.last_progress),
                 partitions_waiting=len(behind),
                 first_waiting=[f"{topic}[{number}]" for topic, number in behind[:5]],
+                # Every record taken, the commits stopped.
+                partitions_uncommitted=len(uncommitted),
+                first_uncommitted=[f"{topic}[{number}]" for topic, number in uncommitted[:5]],
                 # Where faust stands, for the cause (docs/analytics.md, "A stalled worker").
                 stuck_in=_stuck_in(app) if watch.stuck_busy(monotonic()) else None,
                 paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
