@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
 from oms_events.connection import variable
+from oms_runtime._gc import tune_gc
 from oms_runtime._openapi import render_openapi
 from oms_runtime._rebuild import RebuildStalled, RebuildTargetRefused
 
@@ -130,6 +131,7 @@ def run_worker(build: Callable[[], ServiceRuntime]) -> NoReturn:
     if command == "rebuild-spec":
         print(json.dumps(runtime.describe_rebuild()))
         sys.exit(0)
+    tune_gc(runtime.settings.gc_threshold)
     if command == "rebuild":
         sys.exit(_rebuild(runtime, arguments.stop_at))
     asyncio.run(runtime.run())

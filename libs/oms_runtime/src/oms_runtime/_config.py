@@ -54,6 +54,9 @@ class RuntimeSettings(BaseSettings, KafkaConnection):
     handler_attempts: int = Field(default=3, ge=1, le=20)
     relay_batch_max: int = Field(default=1000, ge=1, le=50_000)
     shutdown_grace_s: float = Field(default=15.0, gt=0)
+    # Allocations between two collections of the garbage collector's youngest generation
+    # (CPython's default: 700), for batches of many objects (_gc.py).
+    gc_threshold: int = Field(default=50_000, ge=100, le=10_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def topic(self, logical_name: str) -> str:
