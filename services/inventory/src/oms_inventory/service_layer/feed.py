@@ -54,7 +54,7 @@ def not_in_future(at: datetime, what: str) -> None:
 def _adjusted(
     work: UnitOfWork, cause: Envelope, after: StockLevels, delta: int, reason: AdjustmentReason
 ) -> None:
-    work.emit(
+    work.for_event(cause).emit(
         StockAdjusted(
             sku=after.sku,
             location_id=after.location_id,
@@ -70,7 +70,7 @@ def _adjusted(
 def _discrepancy(
     work: UnitOfWork, cause: Envelope, levels: StockLevels, expected: int, reported: int, note: str
 ) -> None:
-    work.emit(
+    work.for_event(cause).emit(
         InventoryDiscrepancyReported(
             sku=levels.sku,
             location_id=levels.location_id,
@@ -240,7 +240,7 @@ class FeedHandlers:
         )
         run = await self.stock.lock_run(work.conn, [_at(r.payload) for r in fresh])
         for r in fresh:
-            apply(work.for_event(r.envelope), run, r)
+            apply(work, run, r)  # the batch's unit: an event emitted names its cause itself
         await self.stock.write_run(work.conn, work.notes, run)
 
     async def transfer_shipped(
@@ -296,7 +296,7 @@ class FeedHandlers:
             )
             if shipped is not None and shipped != transfer.quantity:
                 _discrepancy(
-                    work.for_event(r.envelope),
+                    work,
                     r.envelope,
                     after,
                     receiver.on_hand + shipped,
