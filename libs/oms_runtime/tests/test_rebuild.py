@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from aiokafka import TopicPartition
+from structlog.testing import capture_logs
 
 from oms_runtime import (
     CompareTable,
@@ -23,6 +24,7 @@ from oms_runtime import (
 from oms_runtime._rebuild import (
     RebuildStalled,
     RebuildTargetRefused,
+    _Applying,
     _runs,
     check_target,
     merged_order,
@@ -273,3 +275,32 @@ def test_the_rebuild_writes_only_into_a_database_marked_for_its_seed() -> None:
         check_target("oms_inventory_copy", None, "oms_inventory")
     with pytest.raises(RebuildTargetRefused, match="not marked"):
         check_target("oms_other_rebuild", "oms rebuild of oms_other", "oms_inventory")
+
+
+class _InFlight:
+    """A run whose transaction fails, or never ends."""
+
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+        self.started = asyncio.Event()
+
+    async def prepare(self, records: Sequence[ConsumedRecord]) -> list[int]:
+        return []
+
+    async def process(self, records: Sequence[ConsumedRecord], prepared: list[int]) -> None:
+        self.started.set()
+        if self.fails:
+            raise RuntimeError("the database went away")
+        await asyncio.Event().wait()
+
+
+async def test_a_rebuild_that_fails_stops_the_run_in_flight_and_logs_its_own_failure() -> None:
+    for fails, logged in ((True, ["rebuild_run_failed"]), (False, [])):
+        applying = _Applying()
+        run = _InFlight(fails)
+        await applying.then(run, [])  # type: ignore[arg-type]
+        await run.started.wait()
+        with capture_logs() as logs:
+            await applying.stop()  # as when the rebuild failed for another reason
+        assert [entry["event"] for entry in logs] == logged
+        await applying.drain()  # nothing left in flight

@@ -252,7 +252,11 @@ class BatchProcessor:
         return document if type(document) is dict else None
 
     def _handled_event_id(self, document: dict[str, Any] | None) -> uuid.UUID | None:
-        if document is None or not self._wanted(document.get("type")):
+        if document is None:
+            return None
+        event_type = document.get("type")
+        # A type that is not a string (a list, an object) is the decoder's to refuse.
+        if not isinstance(event_type, str) or not self._wanted(event_type):
             return None
         try:
             return uuid.UUID(document["id"])

@@ -24,7 +24,6 @@ A service declares what a rebuild reproduces (:class:`RebuildSpec`) or why it ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from oms_runtime._consumer import BatchProcessor
 from oms_runtime._consumer_loop import consumed_record
+from oms_runtime._retry import describe_error
 from oms_runtime._subscriptions import Subscription
 
 __all__ = [
@@ -272,12 +272,17 @@ class _Applying:
             await in_flight
 
     async def stop(self) -> None:
-        """A rebuild that fails leaves no transaction running."""
+        """A rebuild that fails leaves no transaction running; the run in flight's own
+        failure, if it had one, is logged (the rebuild's error is raised)."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None:
             in_flight.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await in_flight
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                _log.error("rebuild_run_failed", **describe_error(exc))
 
 
 async def run_rebuild(

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -119,9 +120,18 @@ async def test_hostile_bytes_and_headers_are_dead_lettered_not_crashing(env: Env
                 _record(1, b"\xed\xa0\x80 lone surrogate bytes"),
                 _record(2, b"x" * 1_100_000),
                 _record(3, encoded(order_submitted("ok"))),
+                # Types no handler could be keyed by: refused, not raised.
+                _record(4, json.dumps({"type": ["OrderSubmitted"], "id": str(uuid4())}).encode()),
+                _record(5, json.dumps({"type": {"a": 1}, "id": str(uuid4())}).encode()),
             ]
         )
-        assert [d.reason for d in result.dead_lettered] == ["malformed", "malformed", "too_large"]
+        assert [d.reason for d in result.dead_lettered] == [
+            "malformed",
+            "malformed",
+            "too_large",
+            "malformed",
+            "malformed",
+        ]
         assert result.processed == 1
         stored = await pool.fetch(
             'SELECT "offset", reason, detail FROM oms_dead_letters ORDER BY 1'
@@ -130,6 +140,8 @@ async def test_hostile_bytes_and_headers_are_dead_lettered_not_crashing(env: Env
             (0, "malformed"),
             (1, "malformed"),
             (2, "too_large"),
+            (4, "malformed"),
+            (5, "malformed"),
         ]
         assert "\x00" not in stored[0]["detail"]
         keys = await pool.fetchval("SELECT header_keys FROM oms_outbox ORDER BY id LIMIT 1")
@@ -154,6 +166,7 @@ async def test_a_batch_prepared_ahead_applies_as_one_decoded_after_its_claim(env
         _record(4, earlier),  # applied by a batch before
         _record(5, b"not json"),
         _record(6, json.dumps(broken_earlier).encode()),  # a duplicate, invalid or not
+        _record(7, json.dumps({"type": ["OrderSubmitted"], "id": str(uuid4())}).encode()),
     ]
     outcomes = []
     for database, prepare in (("live", False), ("prepared", True)):
@@ -174,7 +187,7 @@ async def test_a_batch_prepared_ahead_applies_as_one_decoded_after_its_claim(env
         finally:
             await pool.close()
     live, prepared_ahead = outcomes
-    assert live[:3] == (1, 3, [(2, "invalid_payload"), (5, "malformed")])
+    assert live[:3] == (1, 3, [(2, "invalid_payload"), (5, "malformed"), (7, "malformed")])
     assert [r["external_order_id"] for r in live[3]] == ["earlier", "valid"]
     assert prepared_ahead == live
 
