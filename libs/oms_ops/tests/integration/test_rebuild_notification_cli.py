@@ -88,16 +88,23 @@ async def test_notification_rebuild_reads_outcomes_back_sends_nothing_and_swaps(
         await publish(env, "ord-1", _stuck("ord-1"))  # an operations alert
 
         async def settled() -> bool:
-            open_ = await _count(
-                env, "SELECT count(*) FROM notifications WHERE status IN ('queued', 'sending')"
+            # One statement, one snapshot: counted one by one, the open messages could be
+            # counted before they were queued and the queued ones after.
+            [counts] = await env.fetch(
+                "notification",
+                "SELECT (SELECT count(*) FROM notifications) AS told,"
+                " (SELECT count(*) FROM notifications WHERE status IN ('queued', 'sending'))"
+                " AS open, (SELECT count(*) FROM webhook_deliveries) AS delivered,"
+                " (SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered')"
+                " AS pending, (SELECT count(*) FROM oms_outbox) AS unsent",
             )
-            pending = await _count(
-                env, "SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered'"
+            return (
+                counts["told"] == 4
+                and counts["open"] == 0
+                and counts["delivered"] == 7
+                and counts["pending"] == 0
+                and counts["unsent"] == 0
             )
-            delivered = await _count(env, "SELECT count(*) FROM webhook_deliveries")
-            unsent = await _count(env, "SELECT count(*) FROM oms_outbox")
-            told = await _count(env, "SELECT count(*) FROM notifications")
-            return told == 4 and open_ == 0 and delivered == 7 and pending == 0 and unsent == 0
 
         await wait_for(settled, timeout=60, what="every message and delivery settled, published")
         assert await _statuses(env) == {
