@@ -659,7 +659,8 @@ async def main(
         await stock_the_network(env, log_dir)
         services = await start_services(env, log_dir)
         world = await probes(env, services, report)
-        await measure_idle(world, idle_s, report)
+        if idle_s:
+            await measure_idle(world, idle_s, report)
         for rate in rates:
             step = await run_step(world, rate, duration)
             report.steps.append(step)
@@ -688,10 +689,15 @@ if __name__ == "__main__":
     )
     parser.add_argument("--duration", type=float, help="seconds per rate (default 30)")
     parser.add_argument(
-        "--idle", type=float, default=10.0, help="seconds of no load measured before the first step"
+        "--idle",
+        type=float,
+        default=10.0,
+        help="seconds of no load measured before the first step (0: none)",
     )
     parser.add_argument("--no-calibration", action="store_true")
     args = parser.parse_args()
+    if args.idle < 0:
+        parser.error(f"--idle must be 0 or more seconds, not {args.idle}")
     sustained = args.sustained is not None
     if sustained:
         rates, duration = [args.sustained], args.duration or 300.0
