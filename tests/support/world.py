@@ -70,6 +70,15 @@ class Env:
             self.databases.append(name)
         return _with_database(self.stack.admin_dsn, name)
 
+    async def runtime_pool(self, name: str, size: int) -> tuple[str, asyncpg.Pool]:
+        """The test's database ``name`` with the runtime's tables only (inbox, outbox, dead
+        letters), and a pool of ``size`` connections on it for the test to close."""
+        dsn = await self.database(name)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size)
+        assert pool is not None
+        await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
+        return dsn, pool
+
     async def migrated_database(self, service: str, migrations: Path) -> str:
         """The test's database of ``service`` with the runtime's and ``migrations`` applied."""
         dsn = await self.database(service)

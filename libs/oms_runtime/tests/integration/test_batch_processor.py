@@ -14,7 +14,6 @@ import pytest
 from oms_events.codec import decode, encode, new_event
 from oms_events.orders import OrderAccepted, OrderCancellationRequested, OrderSubmitted
 from oms_runtime import (
-    RUNTIME_MIGRATIONS,
     BatchFinish,
     BatchProcessor,
     ConsumedRecord,
@@ -24,7 +23,6 @@ from oms_runtime import (
     Subscription,
     UnitOfWork,
     Wakeup,
-    apply_migrations,
 )
 from tests.support.orders import encoded, order_submitted
 from tests.support.world import Env
@@ -52,9 +50,7 @@ async def _processor(
     subscription: Subscription | None = None,
     database: str = "runtime",
 ) -> tuple[BatchProcessor, asyncpg.Pool]:
-    pool = await asyncpg.create_pool(await env.database(database), min_size=1, max_size=2)
-    assert pool is not None
-    await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
+    _, pool = await env.runtime_pool(database, size=2)
     await pool.execute("CREATE TABLE seen (external_order_id text PRIMARY KEY)")
     if subscription is None:
         subscription = Subscription("oms.channel-order-intake")

@@ -8,7 +8,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from oms_runtime import RUNTIME_MIGRATIONS, apply_migrations
 from oms_runtime._outbox import OutboxRecord, _key_lock, write_outbox
 from oms_runtime._publish import CommitPublisher
 from tests.support.world import Env
@@ -19,10 +18,7 @@ pytestmark = pytest.mark.integration
 async def test_a_delete_that_fails_after_the_send_releases_the_keys_and_keeps_the_rows(
     env: Env,
 ) -> None:
-    dsn = await env.database("publish_on_commit")
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    assert pool is not None
-    await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
+    dsn, pool = await env.runtime_pool("publish_on_commit", size=2)
     # The delete fails, as a statement timeout or a cancel would interrupt it.
     await pool.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"

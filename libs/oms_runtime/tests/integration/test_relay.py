@@ -10,7 +10,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from oms_runtime import RUNTIME_MIGRATIONS, apply_migrations
 from oms_runtime._outbox import NOTIFY_CHANNEL, _key_lock
 from oms_runtime._relay import _KEY_LOCK_SQL, OutboxRelay
 from tests.support.waiting import wait_for
@@ -45,10 +44,7 @@ def _seen(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
 async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_from_the_leader(
     env: Env,
 ) -> None:
-    dsn = await env.database("relay")
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    assert pool is not None
-    await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
+    dsn, pool = await env.runtime_pool("relay", size=1)
     producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap)
     await producer.start()
     leader = CountingRelay(service="relay-test", dsn=dsn, producer=producer, batch_max=100)
@@ -88,10 +84,7 @@ async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_f
 async def test_a_woken_relay_leaves_a_key_to_the_writer_sending_it(env: Env) -> None:
     """A writer holds its key's lock from before its insert until its rows are acknowledged
     and deleted: the relay, woken by anyone, must not send those rows too."""
-    dsn = await env.database("relay_keys")
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
-    assert pool is not None
-    await apply_migrations(pool, {"runtime": RUNTIME_MIGRATIONS})
+    dsn, pool = await env.runtime_pool("relay_keys", size=2)
     # The relay's SQL names the writers' lock exactly.
     for key in (None, b"", b"ord-1", b"SKU-1@store-berlin"):
         query = f"SELECT {_KEY_LOCK_SQL} FROM (SELECT $1::bytea AS key) k"
