@@ -18,7 +18,6 @@ import pytest
 
 from oms_events.codec import encode, new_event
 from oms_events.fulfilment import FulfilmentOrderRejected, RejectionCause
-from oms_events.inventory import AvailabilityChanged, StockReceived
 from oms_events.values import DeliveryMethod, LineQuantity, LocationType
 from oms_order.domain.identity import order_id_for
 from oms_runtime import key_digest
@@ -28,29 +27,21 @@ from tests.support.inventory import (
     MUG,
     MUNICH,
     TSHIRT,
+    availability_record,
     events_of,
     events_until,
     feed,
     import_catalogue,
+    receipt,
     send,
 )
-from tests.support.orchestration import SOURCING, write_sourcing
+from tests.support.orchestration import SOURCING, three_locations_with_deadlines, write_sourcing
 from tests.support.orders import CHANNEL, customer_service_cancels, encoded, order_submitted
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
-
-
-def _receipt(n: int, sku: str, location: str, quantity: int) -> StockReceived:
-    return StockReceived(
-        sku=sku,
-        location_id=location,
-        receipt_id=f"rcv-{n}",
-        quantity=quantity,
-        received_at=datetime.now(UTC),
-    )
 
 
 async def _services(env: Env, tmp: Path) -> dict[str, ServiceProcess]:
@@ -121,25 +112,12 @@ async def test_sourced_by_distance_resourced_after_a_failed_hold_then_canceled(
     env: Env, tmp_path: Path
 ) -> None:
     await _services(env, tmp_path)
-    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5))
+    await feed(env, receipt("rcv-1", TSHIRT, HAMBURG, 5))
     # A stale projection: orchestration is told Munich has T-shirts, inventory knows better.
-    stale = AvailabilityChanged(
-        sku=TSHIRT,
-        location_id=MUNICH,
-        location_type=LocationType.WAREHOUSE,
-        on_hand=5,
-        reserved=0,
-        safety_stock=0,
-        in_transit=0,
-        quarantined=0,
-        available=5,
-        as_of=datetime.now(UTC),
+    key, stale = availability_record(
+        TSHIRT, MUNICH, LocationType.WAREHOUSE, 5, datetime.now(UTC), sequence=10**9
     )
-    key = f"{TSHIRT}@{MUNICH}"
-    stale_record = encode(
-        new_event(stale, subject=key, source="oms/inventory", correlation_id=key, sequence=10**9)
-    )
-    await send(env, "oms.availability", [(key, stale_record)])
+    await send(env, "oms.availability", [(key, stale)])
     await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, key: 5})
 
     # A customer in Munich: Munich is nearest, its hold fails, Hamburg is next.
@@ -196,7 +174,7 @@ async def test_sourced_by_distance_resourced_after_a_failed_hold_then_canceled(
 
 async def test_a_split_and_a_backorder_filled_by_a_later_receipt(env: Env, tmp_path: Path) -> None:
     await _services(env, tmp_path)
-    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5))
+    await feed(env, receipt("rcv-1", TSHIRT, HAMBURG, 5))
     await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5})
 
     # No single location has both lines: the T-shirts from Hamburg, the mug... nowhere yet.
@@ -220,7 +198,7 @@ async def test_a_split_and_a_backorder_filled_by_a_later_receipt(env: Env, tmp_p
     )
 
     # The mug arrives at Munich: the waiting line is sourced there, the order is allocated.
-    await feed(env, _receipt(3, MUG, MUNICH, 3))
+    await feed(env, receipt("rcv-3", MUG, MUNICH, 3))
     await wait_for(
         lambda: _held_is(env, order_id, [(HAMBURG, TSHIRT, 2), (MUNICH, MUG, 1)]),
         what="the backordered mug held at Munich",
@@ -263,30 +241,7 @@ def test_a_bad_sourcing_configuration_stops_the_worker_naming_the_problem(tmp_pa
 async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_moves_on(
     env: Env, tmp_path: Path
 ) -> None:
-    config = copy.deepcopy(SOURCING)
-    config["profiles"][0]["accept_within_s"] = 10
-    config["profiles"][0]["filters"]["location_types"] = ["warehouse", "store"]
-    await import_catalogue(env, tmp_path)
-    services = [
-        await env.service("order"),
-        await env.service("inventory"),
-        await env.service(
-            "orchestration",
-            OMS_SOURCING_CONFIG=write_sourcing(tmp_path, config),
-            OMS_DEADLINE_SWEEP_S="0.5",
-        ),
-    ]
-    for service in services:
-        await service.wait_ready()
-    await feed(
-        env,
-        _receipt(1, TSHIRT, HAMBURG, 5),
-        _receipt(2, TSHIRT, MUNICH, 5),
-        _receipt(3, TSHIRT, BERLIN, 4),  # 2 of them safety stock
-    )
-    await _seen_by_orchestration(
-        env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5, f"{TSHIRT}@{BERLIN}": 2}
-    )
+    await three_locations_with_deadlines(env, tmp_path)
 
     # A customer in Berlin: the Berlin store (0 km), then Hamburg (255), then Munich (505).
     order_id = await _place(env, "S-3", lines=[(TSHIRT, 2)], postal_code="10115", city="Berlin")
@@ -383,7 +338,7 @@ async def test_an_order_placed_on_a_promise_gets_the_promised_plan(
     for service in services:
         await service.wait_ready()
     orchestration = services[2]
-    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, TSHIRT, MUNICH, 5))
+    await feed(env, receipt("rcv-1", TSHIRT, HAMBURG, 5), receipt("rcv-2", TSHIRT, MUNICH, 5))
     await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{TSHIRT}@{MUNICH}": 5})
 
     cart = {"lines": [{"sku": TSHIRT, "quantity": 2}]}
@@ -419,7 +374,7 @@ async def test_click_and_collect_from_the_store_and_ship_to_store_from_a_warehou
     env: Env, tmp_path: Path
 ) -> None:
     await _services(env, tmp_path)
-    await feed(env, _receipt(1, TSHIRT, BERLIN, 5), _receipt(2, MUG, HAMBURG, 5))
+    await feed(env, receipt("rcv-1", TSHIRT, BERLIN, 5), receipt("rcv-2", MUG, HAMBURG, 5))
     await _seen_by_orchestration(env, **{f"{TSHIRT}@{BERLIN}": 3, f"{MUG}@{HAMBURG}": 5})
 
     async def place(external: str, sku: str, method: DeliveryMethod) -> str:
@@ -498,9 +453,9 @@ async def test_a_split_in_one_decision_then_a_store_at_its_daily_capacity_skippe
         await service.wait_ready()
     await feed(
         env,
-        _receipt(1, TSHIRT, BERLIN, 4),  # 2 of them safety stock
-        _receipt(2, TSHIRT, HAMBURG, 5),
-        _receipt(3, MUG, MUNICH, 5),
+        receipt("rcv-1", TSHIRT, BERLIN, 4),  # 2 of them safety stock
+        receipt("rcv-2", TSHIRT, HAMBURG, 5),
+        receipt("rcv-3", MUG, MUNICH, 5),
     )
     await _seen_by_orchestration(
         env, **{f"{TSHIRT}@{BERLIN}": 2, f"{TSHIRT}@{HAMBURG}": 5, f"{MUG}@{MUNICH}": 5}
@@ -527,7 +482,7 @@ async def test_a_split_in_one_decision_then_a_store_at_its_daily_capacity_skippe
 
 async def test_a_canceled_line_gives_its_hold_back(env: Env, tmp_path: Path) -> None:
     await _services(env, tmp_path)
-    await feed(env, _receipt(1, TSHIRT, HAMBURG, 5), _receipt(2, MUG, HAMBURG, 5))
+    await feed(env, receipt("rcv-1", TSHIRT, HAMBURG, 5), receipt("rcv-2", MUG, HAMBURG, 5))
     await _seen_by_orchestration(env, **{f"{TSHIRT}@{HAMBURG}": 5, f"{MUG}@{HAMBURG}": 5})
     order_id = await _place(env, "L-1", lines=[(TSHIRT, 1), (MUG, 1)])
     await _status(env, order_id, "RELEASED")

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from oms_events.codec import decode, encode, new_event
 from oms_events.inventory import (
     AdjustmentReason,
+    AvailabilityChanged,
     ReservationLine,
     ReserveStock,
     StockAdjustment,
@@ -27,6 +28,7 @@ from oms_events.inventory import (
     TransferShipped,
 )
 from oms_events.registry import EventPayload
+from oms_events.values import LocationType
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_for
 from tests.support.world import Env
@@ -104,6 +106,35 @@ async def import_catalogue(env: Env, tmp: Path, document: dict[str, Any] = CATAL
     path.write_text(json.dumps(document))
     done = run_cli(env, await env.database("inventory"), "catalogue", "import", str(path))
     assert done.returncode == 0, done.stderr
+
+
+def availability_record(
+    sku: str,
+    location: str,
+    location_type: LocationType,
+    units: int,
+    as_of: datetime,
+    sequence: int,
+) -> tuple[str, bytes]:
+    """An ``AvailabilityChanged`` as inventory publishes it, with its key: ``units`` on hand,
+    all available."""
+    changed = AvailabilityChanged(
+        sku=sku,
+        location_id=location,
+        location_type=location_type,
+        on_hand=units,
+        reserved=0,
+        safety_stock=0,
+        in_transit=0,
+        quarantined=0,
+        available=units,
+        as_of=as_of,
+    )
+    key = f"{sku}@{location}"
+    published = new_event(
+        changed, subject=key, source="oms/inventory", correlation_id=key, sequence=sequence
+    )
+    return key, encode(published)
 
 
 def event(payload: EventPayload, subject: str, source: str = "wms/hamburg") -> bytes:

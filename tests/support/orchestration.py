@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from oms_events.inventory import StockReceived
-from tests.support.inventory import BERLIN, HAMBURG, MUNICH, feed
+from tests.support.inventory import BERLIN, HAMBURG, MUNICH, TSHIRT, feed, import_catalogue, receipt
+from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -99,3 +101,44 @@ async def stock_received_and_seen(env: Env, sku: str, location: str, quantity: i
         return bool(rows) and rows[0]["available"] == quantity
 
     await wait_for(seen, what=f"orchestration to see {quantity} of {sku} at {location}")
+
+
+async def three_locations_with_deadlines(
+    env: Env, tmp: Path, accept_within_s: int = 10
+) -> tuple[list[ServiceProcess], str]:
+    """The order, inventory and orchestration services (ready) and the path of the sourcing
+    file: home deliveries sourced from stores too, each location given ``accept_within_s`` to
+    accept its work, swept every 0.5 s; T-shirts at Hamburg (5), Munich (5) and the Berlin
+    store (4, 2 of them safety stock), seen by orchestration."""
+    config = copy.deepcopy(SOURCING)
+    config["profiles"][0]["accept_within_s"] = accept_within_s
+    config["profiles"][0]["filters"]["location_types"] = ["warehouse", "store"]
+    sourcing = write_sourcing(tmp, config)
+    await import_catalogue(env, tmp)
+    services = [
+        await env.service("order"),
+        await env.service("inventory"),
+        await env.service(
+            "orchestration", OMS_SOURCING_CONFIG=sourcing, OMS_DEADLINE_SWEEP_S="0.5"
+        ),
+    ]
+    for service in services:
+        await service.wait_ready()
+    await feed(
+        env,
+        receipt("rcv-1", TSHIRT, HAMBURG, 5),
+        receipt("rcv-2", TSHIRT, MUNICH, 5),
+        receipt("rcv-3", TSHIRT, BERLIN, 4),
+    )
+    wanted = {(HAMBURG, 5), (MUNICH, 5), (BERLIN, 2)}
+
+    async def seen() -> bool:
+        rows = await env.fetch(
+            "orchestration",
+            "SELECT location_id, available FROM availability WHERE sku = $1",
+            TSHIRT,
+        )
+        return {(r["location_id"], r["available"]) for r in rows} == wanted
+
+    await wait_for(seen, what="orchestration to see the T-shirts")
+    return services, sourcing

@@ -430,3 +430,21 @@ class FakeOrderStore:
             for (location, sku), units in self.available.items()
             if sku in skus
         }
+
+
+@dataclass
+class FakeRecallStore:
+    """A rebuild's recalled decisions by (kind, key), stored as the JSON the table keeps."""
+
+    kept: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    async def keep(
+        self, conn: asyncpg.Connection, kind: str, decisions: Sequence[tuple[str, Any]]
+    ) -> None:
+        for key, decision in decisions:
+            self.kept.setdefault((kind, key), copy.deepcopy(decision))
+
+    async def recall(
+        self, conn: asyncpg.Connection, kind: str, keys: Sequence[str]
+    ) -> dict[str, Any]:
+        return {k: copy.deepcopy(self.kept[(kind, k)]) for k in keys if (kind, k) in self.kept}

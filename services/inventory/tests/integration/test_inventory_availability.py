@@ -15,7 +15,6 @@ from oms_events.inventory import (
     AdjustmentReason,
     ReleaseReservations,
     StockAdjustment,
-    StockReceived,
 )
 from oms_runtime import key_digest
 from tests.support.inventory import (
@@ -27,6 +26,7 @@ from tests.support.inventory import (
     events_of,
     feed,
     import_catalogue,
+    receipt,
     request,
     reserve,
 )
@@ -50,16 +50,6 @@ API_KEYS = (
 )
 
 
-def _receipt(n: int, sku: str, location: str, quantity: int) -> StockReceived:
-    return StockReceived(
-        sku=sku,
-        location_id=location,
-        receipt_id=f"rcv-{n}",
-        quantity=quantity,
-        received_at=datetime.now(UTC),
-    )
-
-
 async def test_the_availability_topic_matches_the_database_after_a_burst(
     env: Env, tmp_path: Path
 ) -> None:
@@ -72,7 +62,7 @@ async def test_the_availability_topic_matches_the_database_after_a_burst(
     await feed(
         env,
         *(
-            _receipt(n, sku, loc, 40)
+            receipt(f"rcv-{n}", sku, loc, 40)
             for n, (sku, loc) in enumerate((s, loc) for s in (TSHIRT, MUG) for loc in LOCATIONS)
         ),
     )
@@ -82,7 +72,7 @@ async def test_the_availability_topic_matches_the_database_after_a_burst(
         sku, location = rng.choice((TSHIRT, MUG)), rng.choice(LOCATIONS)
         kind = rng.random()
         if kind < 0.2:
-            changes.append(("feed", _receipt(1000 + n, sku, location, rng.randint(1, 5))))
+            changes.append(("feed", receipt(f"rcv-{1000 + n}", sku, location, rng.randint(1, 5))))
         elif kind < 0.35:
             changes.append(
                 (
@@ -167,9 +157,9 @@ async def test_the_availability_query_shows_each_channel_its_own_locations(
     await inventory.wait_ready()
     await feed(
         env,
-        _receipt(1, TSHIRT, HAMBURG, 10),
-        _receipt(2, TSHIRT, MUNICH, 7),
-        _receipt(3, TSHIRT, BERLIN, 3),  # safety stock 2 at the store
+        receipt("rcv-1", TSHIRT, HAMBURG, 10),
+        receipt("rcv-2", TSHIRT, MUNICH, 7),
+        receipt("rcv-3", TSHIRT, BERLIN, 3),  # safety stock 2 at the store
     )
 
     async def received() -> bool:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from oms_orchestration.adapters import MIGRATIONS, orders, sagas
+from oms_orchestration.adapters import MIGRATIONS, orders, recalled, sagas
+from oms_orchestration.adapters.rebuild import REBUILD
 from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.entrypoints.api import register_api
-from oms_orchestration.entrypoints.kafka import OrchestrationHandlers
+from oms_orchestration.entrypoints.kafka import OrchestrationHandlers, recalled_decisions
+from oms_orchestration.service_layer.recalled import RecalledDecisions
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import RebuildRefused, ServiceRuntime, parse_caller_keys
+from oms_runtime import ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -18,17 +21,17 @@ _OVERDUE_PER_SWEEP = 100
 
 def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRuntime:
     settings = settings or OrchestrationSettings()
-    orchestrator = Orchestrator(settings.sourcing, sagas=sagas, orders=orders)
+    decisions = RecalledDecisions(recalled)
+    orchestrator = Orchestrator(settings.sourcing, sagas=sagas, orders=orders, recalled=decisions)
     handlers = OrchestrationHandlers(orchestrator)
     runtime = ServiceRuntime(
         "orchestration",
         settings=settings,
         migrations=MIGRATIONS,
-        rebuild=RebuildRefused(
-            "its sourcing decisions depend on the order in which records of its several topics "
-            "arrive, on each location's daily capacity counted by the clock's day and on "
-            "acceptance deadlines taken from the clock; a rebuild needs its decisions "
-            "(SourcingDecided on oms.sourcing) replayed as facts"
+        rebuild=replace(
+            REBUILD,
+            recalled=(recalled_decisions(decisions),),
+            recorded=(handlers.recorded_decisions(),),
         ),
     )
     for subscription in (

@@ -20,6 +20,7 @@ from oms_events.orders import (
     OrderLinesCanceled,
     ShippingAddressChanged,
 )
+from oms_events.sourcing import FulfilmentOrderCanceled, FulfilmentOrderCreated, SourcingDecided
 from oms_events.values import DeliveryMethod
 from oms_orchestration.adapters.orders import (
     AcceptedOrder,
@@ -30,10 +31,11 @@ from oms_orchestration.adapters.orders import (
 )
 from oms_orchestration.domain.geo import locate
 from oms_orchestration.domain.sourcing import Line
+from oms_orchestration.service_layer.recalled import RecalledDecisions
 from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime import Received, Subscription, UnitOfWork
 
-__all__ = ["OrchestrationHandlers"]
+__all__ = ["OrchestrationHandlers", "recalled_decisions"]
 
 
 @dataclass
@@ -158,6 +160,22 @@ class OrchestrationHandlers:
             work, event.fulfilment_order_id, [line.line_id for line in event.lines], reason
         )
 
+    async def expired_as_recorded(
+        self, work: UnitOfWork, received: Received[FulfilmentOrderCanceled]
+    ) -> None:
+        """A rebuild only: the deadline sweep's call-offs, the only ones no input caused (a
+        timer's events name no cause)."""
+        if received.envelope.causationid is None:
+            event = received.payload
+            await self.orchestrator.expired_as_recorded(
+                work, event.fulfilment_order_id, event.reason
+            )
+
+    def recorded_decisions(self) -> Subscription:
+        """A rebuild only, at their place in time: the fulfilment orders the live deadline
+        sweep moved on."""
+        return Subscription("oms.sourcing").each(FulfilmentOrderCanceled, self.expired_as_recorded)
+
     def shipments(self) -> Subscription:
         return (
             Subscription("oms.shipments")
@@ -187,3 +205,13 @@ class OrchestrationHandlers:
         return Subscription("oms.availability").batch(
             AvailabilityChanged, self.availability_changed
         )
+
+
+def recalled_decisions(decisions: RecalledDecisions) -> Subscription:
+    """A rebuild only, before the inputs: the plans and deadlines the live service decided,
+    read back from its own topic."""
+    return (
+        Subscription("oms.sourcing")
+        .batch(SourcingDecided, decisions.decided)
+        .batch(FulfilmentOrderCreated, decisions.released)
+    )

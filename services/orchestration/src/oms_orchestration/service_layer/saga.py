@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ from oms_orchestration.domain.config import NetworkLocation, Profile, SourcingCo
 from oms_orchestration.domain.delivery_promise import promised_by
 from oms_orchestration.domain.sourcing import Line, OrderToSource, Plan, source
 from oms_orchestration.domain.states import AllocationStatus, FulfilmentStatus, SagaState
+from oms_orchestration.service_layer.recalled import RecalledDecisions
 from oms_orchestration.service_layer.stores import OrderStore, SagaStore
 from oms_runtime import UnitOfWork, is_infrastructure_error
 
@@ -93,6 +94,22 @@ def _unchanged(d: _Decided) -> bool:
 
 def _units(lines: Sequence[LineQuantity]) -> list[tuple[str, str, int]]:
     return sorted((q.line_id, q.sku, q.quantity) for q in lines)
+
+
+def _totals(lines: Iterable[Line]) -> dict[tuple[str, str], int]:
+    """Units by (line, SKU): a plan may split a line over locations."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for line in lines:
+        totals[(line.line_id, line.sku)] += line.quantity
+    return dict(totals)
+
+
+def _decision_id(order_id: str, attempt: int) -> str:
+    return f"dec-{order_id}-{attempt}"
+
+
+def _fulfilment_order_id(decision_id: str, location_id: str) -> str:
+    return f"fo-{decision_id}-{location_id}"
 
 
 _NewFulfilmentOrder = tuple[UnitOfWork, NewFulfilmentOrder, FulfilmentOrderCreated]
@@ -144,6 +161,8 @@ class Orchestrator:
     sagas: SagaStore
     orders: OrderStore
     clock: Callable[[], datetime] = _now
+    recalled: RecalledDecisions | None = None
+    """A rebuild's read-back of the live decisions; unused outside a rebuild."""
 
     def _profile(self, order: OrderToSource) -> Profile | None:
         return self.config.profile_for(order.channel, order.delivery_method)
@@ -173,6 +192,9 @@ class Orchestrator:
         skus = sorted({ln.sku for order_id in sagas for ln in loaded[order_id][0].lines})
         stock = await self.orders.availability_of(conn, skus)
         used = await self.sagas.capacity_used(conn, self._today(now))
+        recalled = await self._recalled_plans(
+            work, [_decision_id(order_id, saga.attempt + 1) for order_id, saga in sagas.items()]
+        )
         decisions = []
         for order_id in causes:
             if order_id not in sagas:
@@ -192,6 +214,7 @@ class Orchestrator:
                     stock=stock,
                     used=used,
                     now=now,
+                    recalled=recalled,
                 )
             )
         await self._record(decisions)
@@ -204,7 +227,7 @@ class Orchestrator:
             f" {order.delivery_method.value}"
         )
         _log.error("no_sourcing_profile", order_id=order.order_id, channel=order.channel)
-        decision_id = f"dec-{order.order_id}-1"
+        decision_id = _decision_id(order.order_id, 1)
         explanation = SourcingExplanation(
             profile=NO_PROFILE,
             split_policy=SplitPolicy.SHIP_TOGETHER,
@@ -268,6 +291,8 @@ class Orchestrator:
         now = self.clock()
         stock = await self.orders.availability_of(work.conn, sorted({ln.sku for ln in lines}))
         used = await self.sagas.capacity_used(work.conn, self._today(now))
+        next_id = _decision_id(order.order_id, saga.attempt + 1)
+        recalled = await self._recalled_plans(work, [next_id])
         await self._record(
             [
                 self._plan(
@@ -282,9 +307,33 @@ class Orchestrator:
                     reroutes=reroutes,
                     promised=promised,
                     retrying=retrying,
+                    recalled=recalled,
                 )
             ]
         )
+
+    async def _recalled_plans(
+        self, work: UnitOfWork, decision_ids: Collection[str]
+    ) -> dict[str, Plan]:
+        """In a rebuild, the plans the live service announced for these decisions (by id)."""
+        if not work.rebuilding or self.recalled is None or not decision_ids:
+            return {}
+        plans = {}
+        for decision_id, decided in (await self.recalled.decisions(work, decision_ids)).items():
+            plan = Plan(
+                backordered=[Line(q.line_id, q.sku, q.quantity) for q in decided.backordered_lines],
+                explanation=decided.explanation,
+            )
+            for placed in decided.allocations:
+                location = self.config.location(placed.location_id)
+                if location is None:  # it left the network since: decided anew
+                    break
+                plan.allocations.append(
+                    (location, [Line(q.line_id, q.sku, q.quantity) for q in placed.lines])
+                )
+            else:
+                plans[decision_id] = plan
+        return plans
 
     def _plan(
         self,
@@ -300,12 +349,15 @@ class Orchestrator:
         reroutes: str | None = None,
         promised: dict[tuple[str, str], int] | None = None,
         retrying: bool = False,
+        recalled: Mapping[str, Plan] | None = None,
     ) -> _Decided:
         """Plan where ``lines`` come from: the reservations to ask for, the lines to
         backorder. ``reroutes`` names the fulfilment order this decision replaces;
-        ``promised`` counts units earlier plans took, and takes this plan's."""
+        ``promised`` counts units earlier plans took, and takes this plan's. In a rebuild,
+        the plan announced live for this decision (``recalled``) is taken again when it
+        places the same units."""
         attempt = saga.attempt + 1
-        decision_id = f"dec-{order.order_id}-{attempt}"
+        decision_id = _decision_id(order.order_id, attempt)
         if promised:
             stock = {key: max(units - promised.get(key, 0), 0) for key, units in stock.items()}
         sub_order = OrderToSource(
@@ -316,14 +368,21 @@ class Orchestrator:
             destination=order.destination,
             pickup_store_id=order.pickup_store_id,
         )
-        plan = source(
-            sub_order,
-            profile,
-            self.config.locations,
-            stock,
-            capacity_used=used,
-            excluded=saga.avoided,
-        )
+        plan = (recalled or {}).get(decision_id)
+        if plan is not None and _totals(
+            [*(ln for _, placed in plan.allocations for ln in placed), *plan.backordered]
+        ) != _totals(lines):
+            _log.warning("recalled_plan_differs", decision_id=decision_id)
+            plan = None
+        if plan is None:
+            plan = source(
+                sub_order,
+                profile,
+                self.config.locations,
+                stock,
+                capacity_used=used,
+                excluded=saga.avoided,
+            )
         assert plan.explanation is not None
         if promised is not None:
             for location, alloc_lines in plan.allocations:
@@ -585,16 +644,17 @@ class Orchestrator:
         profile: Profile,
         rows: list[AllocationRow],
         settlement: _Settlement,
+        deadlines: Mapping[str, datetime],
     ) -> None:
-        held: dict[str, list[AllocationRow]] = defaultdict(list)
-        for row in rows:
-            if row.status is AllocationStatus.HELD and row.fulfilment_order_id is None:
-                held[row.location_id].append(row)
+        """Held lines not yet released become a fulfilment order per location, due by the
+        profile's time to accept (in a rebuild, by the deadline it got live, in
+        ``deadlines``); the location's capacity counts it on the day it was made."""
         now = self.clock()
-        accept_by = now + timedelta(seconds=profile.accept_within_s)
-        for location_id, location_rows in sorted(held.items()):
+        within = timedelta(seconds=profile.accept_within_s)
+        for location_id, location_rows in sorted(_unreleased(rows).items()):
             location = self._location(location_id)
-            fulfilment_order_id = f"fo-{location_rows[0].decision_id}-{location_id}"
+            fulfilment_order_id = _fulfilment_order_id(location_rows[0].decision_id, location_id)
+            accept_by = deadlines.get(fulfilment_order_id, now + within)
             promised = self._promise(order, location)
             lines = _quantities([Line(r.line_id, r.sku, r.quantity) for r in location_rows])
             settlement.fulfilment_orders.append(
@@ -606,7 +666,7 @@ class Orchestrator:
                         location_id=location_id,
                         reservation_ids=[r.reservation_id for r in location_rows],
                         accept_by=accept_by,
-                        day=self._today(now),
+                        day=self._today(accept_by - within),
                         decision_id=location_rows[0].decision_id,
                         promised_by=promised,
                     ),
@@ -671,8 +731,9 @@ class Orchestrator:
             return
         own = settlement is None
         settlement = settlement or _Settlement()
+        deadlines = await self._recalled_deadlines(work, rows)
         if saga.backordered and retry and await self._back_in_stock(work, saga):
-            self._release_to_locations(work, order, address, profile, rows, settlement)
+            self._release_to_locations(work, order, address, profile, rows, settlement, deadlines)
             await settlement.write(self.sagas, work.conn)
             await self._retry(work, saga, order, profile, {})
             return
@@ -682,9 +743,22 @@ class Orchestrator:
             settlement.sagas.append((order.order_id, SagaState.ALLOCATED, True))
             if not saga.allocated_announced:
                 self._announce_allocated(work, order.order_id, decision_id, rows)
-        self._release_to_locations(work, order, address, profile, rows, settlement)
+        self._release_to_locations(work, order, address, profile, rows, settlement, deadlines)
         if own:
             await settlement.write(self.sagas, work.conn)
+
+    async def _recalled_deadlines(
+        self, work: UnitOfWork, rows: list[AllocationRow]
+    ) -> dict[str, datetime]:
+        """In a rebuild, the deadlines the live service gave the fulfilment orders these
+        rows would make now."""
+        if not work.rebuilding or self.recalled is None:
+            return {}
+        ids = [
+            _fulfilment_order_id(location_rows[0].decision_id, location_id)
+            for location_id, location_rows in _unreleased(rows).items()
+        ]
+        return await self.recalled.deadlines(work, ids) if ids else {}
 
     async def _back_in_stock(self, work: UnitOfWork, saga: Saga) -> bool:
         stock = await self.orders.availability_of(
@@ -815,6 +889,15 @@ class Orchestrator:
                 _log.error("reroute_failed", order_id=order_id, error=type(exc).__name__)
         return len(overdue)
 
+    async def expired_as_recorded(
+        self, work: UnitOfWork, fulfilment_order_id: str, reason: str
+    ) -> None:
+        """A rebuild only: a fulfilment order the live deadline sweep moved on (its call-off,
+        read back from ``oms.sourcing`` at its place in time) is moved on again; a call-off
+        for another reason came of an input the rebuild applies itself."""
+        if reason == _LATE:
+            await self.rejected(work, fulfilment_order_id, [], _LATE)
+
     def _call_off(
         self,
         work: UnitOfWork,
@@ -900,7 +983,7 @@ class Orchestrator:
         order, address = loaded
         profile = self._profile(order)
         if profile is not None:
-            last = f"dec-{order_id}-{saga.attempt}"
+            last = _decision_id(order_id, saga.attempt)
             # The saga as last written (give_up_line and call_off_empty leave it alone); the
             # allocations changed since, so _complete reads them.
             await self._complete(work, order, address, profile, last, retry=False, locked=saga)
@@ -910,3 +993,12 @@ class Orchestrator:
             ReleaseReservations(order_id=order_id, reservation_ids=tuple(ids), reason=reason),
             subject=order_id,
         )
+
+
+def _unreleased(rows: Sequence[AllocationRow]) -> dict[str, list[AllocationRow]]:
+    """Held rows not yet in a fulfilment order, by location."""
+    held: dict[str, list[AllocationRow]] = defaultdict(list)
+    for row in rows:
+        if row.status is AllocationStatus.HELD and row.fulfilment_order_id is None:
+            held[row.location_id].append(row)
+    return held

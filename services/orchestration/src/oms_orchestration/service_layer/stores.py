@@ -1,7 +1,8 @@
 """What the saga needs from storage, as ports.
 
 The PostgreSQL modules satisfy them as they are: ``oms_orchestration.adapters.sagas`` the
-saga store, ``oms_orchestration.adapters.orders`` the order store; unit tests pass in-memory
+saga store, ``oms_orchestration.adapters.orders`` the order store,
+``oms_orchestration.adapters.recalled`` a rebuild's recall store; unit tests pass in-memory
 fakes. Every method takes the unit of work's connection first, so one transaction spans
 everything a step does.
 """
@@ -26,7 +27,7 @@ from oms_orchestration.adapters.sagas import (
 from oms_orchestration.domain.sourcing import Line, OrderToSource
 from oms_orchestration.domain.states import SagaState
 
-__all__ = ["OrderStore", "SagaStore"]
+__all__ = ["OrderStore", "RecallStore", "SagaStore"]
 
 
 class SagaStore(Protocol):
@@ -177,3 +178,15 @@ class OrderStore(Protocol):
     ) -> dict[tuple[str, str], int]:
         """By (location, SKU), the units available (never below zero)."""
         ...
+
+
+class RecallStore(Protocol):
+    """What a rebuild read back of the live service's decisions, by kind and key."""
+
+    async def keep(
+        self, conn: asyncpg.Connection, kind: str, decisions: Sequence[tuple[str, Any]]
+    ) -> None: ...
+
+    async def recall(
+        self, conn: asyncpg.Connection, kind: str, keys: Sequence[str]
+    ) -> dict[str, Any]: ...
