@@ -220,6 +220,7 @@ def test_a_bad_sourcing_configuration_stops_the_worker_naming_the_problem(tmp_pa
     bad = json.loads(Path(write_sourcing(tmp_path)).read_text())
     bad["profiles"][0]["split"] = {"policy": "max_splits", "max_splits": 0}
     bad["profiles"][0]["filters"]["exclude_locations"] = ["wh-atlantis"]
+    bad["profiles"][0]["accept_within_s"] = 8
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
     done = subprocess.run(
@@ -234,8 +235,12 @@ def test_a_bad_sourcing_configuration_stops_the_worker_naming_the_problem(tmp_pa
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    assert "OMS_SOURCING_CONFIG" in done.stderr
-    assert "profiles.0.split.max_splits" in done.stderr
+    lines = done.stderr.splitlines()
+    # The variable's value on its line, each problem of the file with the value found.
+    assert any(ln.startswith("  OMS_SOURCING_CONFIG: ") and f"(got '{path}')" in ln for ln in lines)
+    assert f"{path}: profiles.0.split.max_splits: " in done.stderr
+    too_short = "profiles.0.accept_within_s: Input should be greater than or equal to 10 (got 8)"
+    assert any(ln.endswith(too_short) for ln in lines), done.stderr
 
 
 async def test_a_rejected_fulfilment_order_is_rerouted_and_a_missed_deadline_moves_on(

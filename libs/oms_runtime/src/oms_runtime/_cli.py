@@ -43,11 +43,16 @@ def _describe(error: ErrorDetails) -> str:
     field = str(error["loc"][0])
     inside = _place(error["loc"][1:])
     shown = error["type"] != "missing" and not any(h in field.lower() for h in _SECRET_HINTS)
+    # A message over several lines (a file's problems, one a line) gets the variable's value
+    # on its first line: at the end it would read as the last problem's.
+    first, newline, rest = error["msg"].partition("\n")
     return (
         f"  {variable(field)}: "
         + (f"{inside}: " if inside else "")
-        + error["msg"]
+        + first
         + (f" (got {error['input']!r})" if shown else "")
+        + newline
+        + rest
     )
 
 

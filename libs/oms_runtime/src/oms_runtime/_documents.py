@@ -25,8 +25,12 @@ class DocumentError(ValueError):
         self.errors = errors
 
 
+_SHOWN_INPUT_CHARS = 80
+
+
 def validated(model: type[M], document: Any, what: str) -> M:
-    """``document`` as ``model``; DocumentError lists every error as ``place: message``."""
+    """``document`` as ``model``; DocumentError lists every error as ``place: message``, with
+    the value found when it is a single value (a list or a mapping is named by its place)."""
     try:
         return model.model_validate(document)
     except ValidationError as exc:
@@ -34,9 +38,19 @@ def validated(model: type[M], document: Any, what: str) -> M:
             what,
             [
                 f"{'.'.join(str(p) for p in error['loc']) or '(document)'}: {error['msg']}"
+                + _found(error["input"])
                 for error in exc.errors(include_url=False)
             ],
         ) from None
+
+
+def _found(value: Any) -> str:
+    if value is None or isinstance(value, dict | list | tuple | set):
+        return ""
+    shown = repr(value)
+    if len(shown) > _SHOWN_INPUT_CHARS:
+        shown = shown[: _SHOWN_INPUT_CHARS - 3] + "..."
+    return f" (got {shown})"
 
 
 def read_document(path: Path, what: str) -> Any:
