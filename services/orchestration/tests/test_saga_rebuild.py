@@ -17,6 +17,7 @@ from oms_events.inventory import ReserveStock
 from oms_events.registry import EventPayload
 from oms_events.sourcing import (
     Allocation,
+    FulfilmentOrderCanceled,
     FulfilmentOrderCreated,
     SourcingDecided,
     SourcingExplanation,
@@ -26,6 +27,8 @@ from oms_events.values import DeliveryMethod, LineQuantity, LocationType
 from oms_orchestration.adapters.config_file import parse_config
 from oms_orchestration.domain.geo import Point
 from oms_orchestration.domain.sourcing import Line, OrderToSource
+from oms_orchestration.domain.states import FulfilmentStatus
+from oms_orchestration.entrypoints.kafka import OrchestrationHandlers
 from oms_orchestration.service_layer.recalled import RecalledDecisions
 from oms_orchestration.service_layer.saga import Orchestrator
 from oms_runtime import ConsumedRecord, Received, UnitOfWork, in_memory_unit_of_work
@@ -74,19 +77,23 @@ def work(rebuilding: bool = True) -> UnitOfWork:
     return unit
 
 
-def received(payload: EventPayload) -> Received[Any]:
+def received(payload: EventPayload, caused_by: str | None = None) -> Received[Any]:
     envelope: Envelope = new_event(
-        payload, subject="ord-1", source="oms/orchestration", correlation_id="ord-1"
+        payload,
+        subject="ord-1",
+        source="oms/orchestration",
+        correlation_id="ord-1",
+        causation_id=caused_by,
     )
     return Received(payload, envelope, ConsumedRecord("oms.sourcing", 0, 0, None, None))
 
 
-def decided_at(location_id: str, quantity: int) -> SourcingDecided:
-    """What the live service announced: ord-1's first decision, placed at ``location_id``."""
+def decided_at(location_id: str, quantity: int, attempt: int = 1) -> SourcingDecided:
+    """What the live service announced: ord-1's decision ``attempt``, at ``location_id``."""
     return SourcingDecided(
         order_id="ord-1",
-        decision_id="dec-ord-1-1",
-        attempt=1,
+        decision_id=f"dec-ord-1-{attempt}",
+        attempt=attempt,
         allocations=(
             Allocation(
                 location_id=location_id,
@@ -137,6 +144,21 @@ async def test_a_recalled_plan_for_other_units_is_not_taken(rebuild: Rebuild) ->
     assert asked(unit) == [(HAMBURG, TSHIRT, 2)]  # sourced anew
 
 
+async def test_a_recalled_plan_at_a_location_the_order_now_avoids_is_not_taken(
+    rebuild: Rebuild,
+) -> None:
+    # Munich failed this order's hold: a second decision there cannot be the live one's.
+    unit = work()
+    await rebuild.recalled.decided(
+        unit, [received(decided_at(MUNICH, 2)), received(decided_at(MUNICH, 2, attempt=2))]
+    )
+    await rebuild.orchestrator.confirmed(unit, [(unit, "ord-1")])
+
+    await rebuild.orchestrator.answered(unit, [(unit, "res-dec-ord-1-1-1", False)])
+
+    assert asked(unit) == [(MUNICH, TSHIRT, 2), (HAMBURG, TSHIRT, 2)]
+
+
 async def test_outside_a_rebuild_nothing_recalled_is_looked_at(rebuild: Rebuild) -> None:
     unit = work(rebuilding=False)
     await rebuild.recalled.decided(unit, [received(decided_at(MUNICH, 2))])
@@ -168,3 +190,31 @@ async def test_a_rebuilt_fulfilment_order_keeps_its_live_deadline_and_capacity_d
 
     assert rebuild.sagas.fulfilment_orders[fulfilment_order_id].accept_by == LIVE_DEADLINE
     assert rebuild.sagas.capacity == {(HAMBURG, date(2026, 11, 21)): 1}  # not the clock's 24th
+
+
+async def test_only_the_deadline_sweeps_call_offs_move_a_fulfilment_order_on_again(
+    rebuild: Rebuild,
+) -> None:
+    handlers = OrchestrationHandlers(rebuild.orchestrator)
+    unit = work()
+    await rebuild.orchestrator.confirmed(unit, [(unit, "ord-1")])
+    await rebuild.orchestrator.answered(unit, [(unit, "res-dec-ord-1-1-1", True)])
+    hamburg = f"fo-dec-ord-1-1-{HAMBURG}"
+
+    def call_off(reason: str) -> FulfilmentOrderCanceled:
+        return FulfilmentOrderCanceled(
+            order_id="ord-1", fulfilment_order_id=hamburg, location_id=HAMBURG, reason=reason
+        )
+
+    # Called off because of an event (a late acceptance, a cancellation): the rebuild applies
+    # that event itself.
+    await handlers.expired_as_recorded(unit, received(call_off("order canceled")))
+    caused = received(call_off("not accepted in time"), caused_by=str(uuid.uuid4()))
+    await handlers.expired_as_recorded(unit, caused)
+    assert rebuild.sagas.fulfilment_orders[hamburg].status is FulfilmentStatus.CREATED
+
+    await handlers.expired_as_recorded(unit, received(call_off("not accepted in time")))
+
+    moved = rebuild.sagas.fulfilment_orders[hamburg]
+    assert (moved.status, moved.reason) == (FulfilmentStatus.REJECTED, "not accepted in time")
+    assert asked(unit)[-1] == (MUNICH, TSHIRT, 2)  # the work sourced again, elsewhere

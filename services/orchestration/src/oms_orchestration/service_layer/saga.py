@@ -355,7 +355,7 @@ class Orchestrator:
         backorder. ``reroutes`` names the fulfilment order this decision replaces;
         ``promised`` counts units earlier plans took, and takes this plan's. In a rebuild,
         the plan announced live for this decision (``recalled``) is taken again when it
-        places the same units."""
+        places the same units and none where this order may no longer go."""
         attempt = saga.attempt + 1
         decision_id = _decision_id(order.order_id, attempt)
         if promised:
@@ -369,9 +369,12 @@ class Orchestrator:
             pickup_store_id=order.pickup_store_id,
         )
         plan = (recalled or {}).get(decision_id)
-        if plan is not None and _totals(
-            [*(ln for _, placed in plan.allocations for ln in placed), *plan.backordered]
-        ) != _totals(lines):
+        if plan is not None and (
+            _totals([*(ln for _, placed in plan.allocations for ln in placed), *plan.backordered])
+            != _totals(lines)
+            or any(location.location_id in saga.avoided for location, _ in plan.allocations)
+        ):
+            # The rebuild went another way before this decision (docs/operations.md).
             _log.warning("recalled_plan_differs", decision_id=decision_id)
             plan = None
         if plan is None:
