@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.order_pipeline import percentiles
+from bench.order_pipeline import percentiles, rate_list, seconds
 from bench.probes import cpu_seconds
 from oms_events.inventory import StockReceived
 from tests.support.inventory import CATALOGUE, HAMBURG, MUNICH, TSHIRT, event, reserve, run_cli
@@ -232,7 +232,9 @@ async def main(rates: list[int], duration: float) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="300,600", help="requests per second, comma-separated")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
+    parser.add_argument(
+        "--rates", type=rate_list, default="300,600", help="requests per second, comma-separated"
+    )
+    parser.add_argument("--duration", type=seconds, default=20.0, help="seconds per rate")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main([int(r) for r in args.rates.split(",")], args.duration)))
+    sys.exit(asyncio.run(main(args.rates, args.duration)))

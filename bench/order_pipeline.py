@@ -678,16 +678,42 @@ async def main(
     return 0
 
 
+def rate_list(text: str) -> list[int]:
+    """An argparse type: rates per second, whole numbers of 1 or more, comma-separated."""
+    try:
+        rates = [int(r) for r in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of whole numbers"
+        ) from None
+    if min(rates) < 1:
+        raise argparse.ArgumentTypeError(f"rates must be 1 or more per second, not {text!r}")
+    return rates
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a duration of more than 0 seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a duration must be more than 0 seconds, not {text}")
+    return value
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="100,200", help="orders per second, comma-separated")
+    parser.add_argument(
+        "--rates", type=rate_list, default="100,200", help="orders per second, comma-separated"
+    )
     parser.add_argument(
         "--sustained",
         type=int,
         metavar="RATE",
         help="one step at RATE orders/s (default 300 s) and the lag and backlog over time",
     )
-    parser.add_argument("--duration", type=float, help="seconds per rate (default 30)")
+    parser.add_argument("--duration", type=seconds, help="seconds per rate (default 30)")
     parser.add_argument(
         "--idle",
         type=float,
@@ -702,5 +728,5 @@ if __name__ == "__main__":
     if sustained:
         rates, duration = [args.sustained], args.duration or 300.0
     else:
-        rates, duration = [int(r) for r in args.rates.split(",")], args.duration or 30.0
+        rates, duration = args.rates, args.duration or 30.0
     sys.exit(asyncio.run(main(rates, duration, not args.no_calibration, args.idle, sustained)))
