@@ -76,6 +76,7 @@ class StepResult:
     accepted_ms: dict[str, float]
     confirmed_ms: dict[str, float]
     allocated_ms: dict[str, float]
+    hops_ms: dict[str, dict[str, float]]
     events_out_per_s: float
     cpu_percent: dict[str, float]
     max_outbox_backlog: float
@@ -173,12 +174,15 @@ def raw_postgres(admin_dsn: str, database: str) -> dict[str, Any]:
 
 
 class Collector:
-    """Reads oms.orders and oms.sourcing: when each of ``orders`` was accepted, confirmed,
-    allocated (only these: a previous step's stragglers must not count as this step's)."""
+    """Reads oms.orders, oms.sourcing and oms.inventory: when each of ``orders`` was accepted,
+    confirmed, sourced (its first decision), reserved (its first hold) and allocated (only
+    these orders: a previous step's stragglers must not count as this step's)."""
 
     def __init__(self, bootstrap: str, topics: list[str], orders: set[str]) -> None:
         self.accepted: dict[str, float] = {}
         self.confirmed: dict[str, float] = {}
+        self.decided: dict[str, float] = {}
+        self.reserved: dict[str, float] = {}
         self.allocated: dict[str, float] = {}
         self.all_allocated = asyncio.Event()
         self._orders = orders
@@ -207,6 +211,10 @@ class Collector:
                         self.accepted.setdefault(subject, now)
                     elif kind == "OrderConfirmed":
                         self.confirmed.setdefault(subject, now)
+                    elif kind == "SourcingDecided":
+                        self.decided.setdefault(subject, now)
+                    elif kind == "StockReserved":
+                        self.reserved.setdefault(subject, now)
                     elif kind == "OrderAllocated":
                         self.allocated.setdefault(subject, now)
             if len(self.allocated) == len(self._orders):
@@ -294,6 +302,19 @@ def latencies(intended: dict[str, float], reached: dict[str, float]) -> dict[str
     return {k: round(v, 1) for k, v in percentiles(times).items()}
 
 
+def hops(intended: dict[str, float], collector: Collector) -> dict[str, dict[str, float]]:
+    """Each step of an order's way to allocated, from one event seen to the next (the time
+    between two services' events: the broker, the consumer's fetch and wait, the handler's
+    transaction), for the orders that took each step once and in this order."""
+    steps = [
+        ("placed_to_confirmed", intended, collector.confirmed),  # intake, payment (order)
+        ("confirmed_to_sourced", collector.confirmed, collector.decided),  # orchestration
+        ("sourced_to_reserved", collector.decided, collector.reserved),  # inventory
+        ("reserved_to_allocated", collector.reserved, collector.allocated),  # orchestration
+    ]
+    return {name: latencies(start, end) for name, start, end in steps}
+
+
 def orders(rate: int, count: int) -> list[tuple[str, bytes, bytes]]:
     """Each order's id, record key and encoded submission, made before the clock starts."""
     stamp = f"{rate}-{time.time_ns() % 10**9}"
@@ -369,7 +390,7 @@ async def drive(
 
 async def run_step(world: World, rate: int, duration: float) -> StepResult:
     payloads = orders(rate, int(rate * duration))
-    topics = [world.env.topic("oms.orders"), world.env.topic("oms.sourcing")]
+    topics = [world.env.topic(t) for t in ("oms.orders", "oms.sourcing", "oms.inventory")]
     collector = Collector(world.env.bootstrap, topics, {order_id for order_id, _, _ in payloads})
     await collector.start()
     await world.statements.reset()
@@ -423,6 +444,7 @@ def summarise(
         accepted_ms=latencies(intended, collector.accepted),
         confirmed_ms=latencies(intended, collector.confirmed),
         allocated_ms=latencies(intended, collector.allocated),
+        hops_ms=hops(intended, collector),
         events_out_per_s=round((after.events_out - before.events_out) / elapsed, 1),
         cpu_percent={name: round(100 * s / elapsed, 1) for name, s in spent.items()},
         max_outbox_backlog=max((s.outbox_backlog or 0 for s in samples), default=0),
@@ -476,6 +498,12 @@ def latency_table(steps: list[StepResult]) -> list[str]:
     return columns(header, rows)
 
 
+def hops_table(steps: list[StepResult]) -> list[str]:
+    names = list(steps[0].hops_ms)
+    header = ["rate/s", *(f"{n.replace('_', ' ')} p50/p95/p99 ms" for n in names)]
+    return columns(header, [[s.rate, *(ms(s.hops_ms[n]) for n in names)] for s in steps])
+
+
 def cost_table(steps: list[StepResult]) -> list[str]:
     """Per order: CPU ms of each process tree, statements per service, records on the broker."""
     names = list(steps[0].cpu_ms_per_order)
@@ -527,6 +555,8 @@ def table(report: Report) -> str:
     if report.steps:
         lines += ["Orders (latency from each order's intended send time)"]
         lines += latency_table(report.steps)
+        lines += ["", "Each step (from one service's event to the next's, seen by the bench)"]
+        lines += hops_table(report.steps)
         lines += ["", "Cost per order sent (CPU ms, statements, records on the run's topics)"]
         lines += cost_table(report.steps)
         lines += statement_notes(report)
