@@ -125,7 +125,12 @@ async def everything_read(
         what = f"oms-analytics{suffix} to commit every offset"
         await wait_for(probe, timeout=timeout, interval=0.5, what=what)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; records not committed per topic: {lag}") from None
+        workers = ""
+        if restarting is not None:  # which ran, which ended how, and what the last one said
+            ended = [w.proc.poll() if w.proc else None for w in restarting.workers]
+            workers = f"; workers' exit statuses (None: running): {ended}\n"
+            workers += restarting.current.tail(40)
+        raise AssertionError(f"{exc}; records not committed per topic: {lag}{workers}") from None
 
 
 async def _reports(worker: ServiceProcess) -> dict[str, Any]:
