@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from oms_runtime._outbox import NOTIFY_CHANNEL, _key_lock
-from oms_runtime._relay import _KEY_LOCK_SQL, OutboxRelay
+from oms_runtime._relay import _IDLE_RECHECK_S, _KEY_LOCK_SQL, OutboxRelay
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -54,7 +55,7 @@ async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_f
         await wait_for(_seen(lambda: leader.is_leader), what="the first relay leading")
         running.append(asyncio.ensure_future(standby.run()))
         await wait_for(_seen(lambda: standby.statements > 0), what="the standby asking")
-        asked, passes = standby.statements, leader.statements
+        asked, passes, since = standby.statements, leader.statements, time.monotonic()
         # 200 writers' commits: each wakes the leader, which looks for rows left to it.
         for _ in range(200):
             await pool.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
@@ -63,8 +64,10 @@ async def test_a_standby_relay_stays_quiet_while_writers_commit_and_takes_over_f
             what="the leader woken by the commits",
         )
         assert not standby.is_leader
-        # At most one more try (its recheck interval may have passed), not one per commit.
-        assert standby.statements - asked <= 1
+        # One try per recheck interval passed (a busy machine may take more than one to send
+        # the notifications), not one per commit.
+        rechecks = int((time.monotonic() - since) / _IDLE_RECHECK_S) + 1
+        assert standby.statements - asked <= rechecks
 
         leader.stop()
         await running[0]
