@@ -47,7 +47,8 @@ class FetchWait:
         self.busy = False
 
     def after_poll(self, batch_s: float | None) -> None:
-        """After each poll: how long its batch took to process, None when it brought none."""
+        """After each batch, how long it took to process; after a poll that brought none,
+        None."""
         now = self._clock()
         if batch_s is not None and batch_s >= _PREFETCH_BACKOFF_S:
             self._busy_until = now + self._busy_for_s
