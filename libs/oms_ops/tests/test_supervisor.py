@@ -6,13 +6,23 @@ import asyncio
 import sys
 from pathlib import Path
 
-from oms_ops.supervisor import Supervisor, Worker, backoff
+from oms_ops.supervisor import Supervisor, Worker, backoff, restart_delay
 from tests.support.waiting import wait_for
 
 
 def test_backoff_doubles_up_to_its_ceiling() -> None:
     assert [backoff(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
     assert backoff(2, initial=0.5, maximum=10) == 2
+
+
+def test_a_stalled_worker_waits_out_its_kafka_session_before_it_starts_again() -> None:
+    # Exit 75 (its stall watch): not before its membership in the group has expired.
+    assert restart_delay(75, 0, {}, 1.0, 30.0) == 11
+    assert restart_delay(75, 0, {"OMS_KAFKA_SESSION_TIMEOUT_S": "6"}, 1.0, 30.0) == 7
+    assert restart_delay(75, 5, {"OMS_KAFKA_SESSION_TIMEOUT_S": "6"}, 1.0, 30.0) == 30
+    assert restart_delay(75, 0, {"OMS_KAFKA_SESSION_TIMEOUT_S": "soon"}, 1.0, 30.0) == 11
+    # Any other exit: the backoff alone.
+    assert restart_delay(1, 0, {"OMS_KAFKA_SESSION_TIMEOUT_S": "6"}, 1.0, 30.0) == 1
 
 
 async def test_a_crashing_worker_is_restarted_and_a_running_one_stopped(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["Supervisor", "Worker", "backoff"]
+__all__ = ["Supervisor", "Worker", "backoff", "restart_delay"]
 
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=2)
 
@@ -23,6 +23,27 @@ _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=2)
 def backoff(failures: int, initial: float = 1.0, maximum: float = 30.0) -> float:
     """Seconds to wait before the next start after ``failures`` crashes in a row."""
     return float(min(initial * 2 ** max(failures, 0), maximum))
+
+
+_STALLED = 75  # EX_TEMPFAIL: a worker's stall watch ended it to be started again
+_SESSION_S = 10.0  # the runtime's default OMS_KAFKA_SESSION_TIMEOUT_S
+
+
+def restart_delay(
+    code: int | None, failures: int, env: Mapping[str, str], initial: float, maximum: float
+) -> float:
+    """The backoff, and after a stall at least the worker's Kafka session and a second: it
+    exits without leaving its consumer group, and a worker started before that membership
+    expires recovers while the group rebalances around it, which can stall it again
+    (docs/analytics.md, "A stalled worker")."""
+    delay = backoff(failures, initial, maximum)
+    if code == _STALLED:
+        try:
+            session = float(env.get("OMS_KAFKA_SESSION_TIMEOUT_S", _SESSION_S))
+        except ValueError:
+            session = _SESSION_S  # the worker refuses it with a clear error on its start
+        delay = max(delay, session + 1)
+    return delay
 
 
 @dataclass
@@ -111,7 +132,7 @@ class Supervisor:
                 return
             if loop.time() - worker.started_at >= self._stable_after:
                 worker.failures = 0
-            delay = backoff(worker.failures, self._initial, self._max)
+            delay = restart_delay(code, worker.failures, worker.env, self._initial, self._max)
             worker.failures += 1
             worker.restarts += 1
             self._say(

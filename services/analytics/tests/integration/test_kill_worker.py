@@ -63,6 +63,13 @@ async def test_a_worker_killed_between_commits_ends_with_the_figures_of_a_clean_
     await assert_as_a_clean_reading(env, restarted.current)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug, under investigation (docs/analytics.md, 'A stalled worker'): in three "
+    "fresh-clone CI runs of 2026-12-04 every worker started after the torn write counted all "
+    "records and never committed some source partitions, restart after restart; it passes "
+    "locally, alone and under load. Kept running so that a pass (XPASS) shows",
+)
 async def test_a_worker_killed_with_an_event_s_writes_half_sent_ends_as_a_clean_reading(
     env: Env,
 ) -> None:
