@@ -27,6 +27,7 @@ import faust
 import structlog
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.types import TP
 
 from oms_analytics.domain.stalling import Partition, StallWatch
 
@@ -95,6 +96,10 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
                 # Every record taken, the commits stopped.
                 partitions_uncommitted=len(uncommitted),
                 first_uncommitted=[f"{topic}[{number}]" for topic, number in uncommitted[:5]],
+                # Why faust commits none of them: its acknowledged offsets against its
+                # committed one (it commits nothing while the first two are missing).
+                commit_state=[_commit_state(consumer, tp) for tp in uncommitted[:5]],
+                commit_in_flight=getattr(consumer, "_commit_fut", None) is not None,
                 # Where faust stands, for the cause (docs/analytics.md, "A stalled worker").
                 stuck_in=_stuck_in(app) if watch.stuck_busy(monotonic()) else None,
                 paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
@@ -109,6 +114,23 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
             os._exit(EXIT_STALLED)
 
     app.task(watch_for_a_stall)
+
+
+def _commit_state(consumer: object, partition: Partition) -> dict[str, object]:
+    """faust's own accounts of what it may commit on ``partition`` (its private state, read
+    only here, for the log: None where a release has none)."""
+    tp = TP(*partition)
+    acked = list(getattr(consumer, "_acked", {}).get(tp, ()))
+    gaps = getattr(consumer, "_gap", {}).get(tp) or ()
+    return {
+        "partition": f"{tp.topic}[{tp.partition}]",
+        "committed": getattr(consumer, "_committed_offset", {}).get(tp),
+        "read": getattr(consumer, "_read_offset", {}).get(tp),
+        "acked": len(acked),
+        "first_acked": min(acked, default=None),
+        "last_acked": max(acked, default=None),
+        "gaps": [(gap.begin, gap.end) for gap in sorted(gaps)[:3]],
+    }
 
 
 def _stuck_in(app: faust.App) -> str:
