@@ -56,7 +56,7 @@ class TestRegistry:
 
     def test_all_event_types_are_sorted_and_unique(self) -> None:
         assert list(ALL_EVENT_TYPES) == sorted(set(ALL_EVENT_TYPES))
-        assert len(ALL_EVENT_TYPES) == 86
+        assert len(ALL_EVENT_TYPES) == 89
 
     def test_class_names_follow_the_versioning_convention(self) -> None:
         # Latest model: the bare event name; older ones: <Name>V<n>.

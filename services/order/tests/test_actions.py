@@ -225,9 +225,9 @@ async def test_a_pickup_never_collected_cancels_the_order_and_refunds_its_captur
     captured = orders.orders[order_id].captured_minor
 
     expired = work()
-    await actions.pickup_expired(expired, order_id, "shp-1", lines, NOW)
+    await actions.pickup_expired(expired, order_id, "shp-1", lines, NOW, NOW)
     again = work()
-    await actions.pickup_expired(again, order_id, "shp-1", lines, NOW)  # redelivered
+    await actions.pickup_expired(again, order_id, "shp-1", lines, NOW, NOW)  # redelivered
 
     assert emitted(expired) == ["OrderCanceled", "RefundIssued"]
     assert emitted(again) == []
@@ -250,7 +250,7 @@ async def test_an_uncollected_part_is_refunded_and_the_delivered_rest_completes_
     await actions.shipment_delivered(work(), order_id, "shp-1", NOW)
 
     expired = work()
-    await actions.pickup_expired(expired, order_id, "shp-2", mug, NOW)
+    await actions.pickup_expired(expired, order_id, "shp-2", mug, NOW, NOW)
 
     assert emitted(expired) == ["OrderLinesCanceled", "RefundIssued", "OrderCompleted"]
     mug_value = submitted.lines[1].line_total.amount_minor

@@ -1,4 +1,6 @@
-"""Returns, exchanges and claims (written by the order service on ``oms.returns``)."""
+"""Returns, exchanges and claims (written by the order service on ``oms.returns``), and the
+commands that ask for a return's steps (on ``oms.order-commands``, from customer service,
+channels and staff apps; the order API publishes each one it takes there too)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pydantic import Field, StringConstraints
 
 from oms_events._model import EventPayload, event
 from oms_events.values import (
+    Actor,
     Identifier,
     LineQuantity,
     Money,
@@ -23,16 +26,23 @@ __all__ = [
     "ClaimOpened",
     "Disposition",
     "ExchangeCreated",
+    "InspectReturn",
     "InspectedLine",
+    "InspectedUnits",
+    "ReceiveReturn",
+    "RequestReturn",
     "ReturnAuthorized",
     "ReturnInspected",
     "ReturnLine",
     "ReturnReason",
     "ReturnReceived",
     "ReturnRequested",
+    "ReturnedUnits",
+    "UnitsArrived",
 ]
 
 _Text = Annotated[str, StringConstraints(max_length=2000)]
+_MAX_LINES = 500
 
 
 class ReturnReason(StrEnum):
@@ -136,3 +146,64 @@ class ClaimOpened(EventPayload):
     description: _Text
     amount_claimed: Money | None = None
     opened_at: UtcDatetime
+
+
+# --- commands (oms.order-commands) ----------------------------------------------------------
+
+
+class ReturnedUnits(ValueModel):
+    """Delivered units of an order line the customer sends back, and why."""
+
+    line_id: Identifier
+    quantity: Quantity
+    reason: ReturnReason
+    comment: _Text | None = None
+
+
+class UnitsArrived(ValueModel):
+    line_id: Identifier
+    quantity: Quantity
+
+
+class InspectedUnits(ValueModel):
+    line_id: Identifier
+    quantity: Quantity
+    disposition: Disposition
+    note: _Text | None = None
+
+
+@event("RequestReturn")
+class RequestReturn(EventPayload):
+    """Open a return of delivered units, authorised at once with its RMA number; the
+    return's id is derived from this command's id. ``channel``: where the return is asked
+    (a channel, a store's id), not where the order was bought."""
+
+    order_id: Identifier
+    channel: Identifier
+    lines: Annotated[tuple[ReturnedUnits, ...], Field(min_length=1, max_length=_MAX_LINES)]
+    drop_off_location_id: Identifier | None = None
+    requested_by: Actor
+
+
+@event("ReceiveReturn")
+class ReceiveReturn(EventPayload):
+    """Units of a return arrived at ``location_id`` (a return may arrive in parcels)."""
+
+    order_id: Identifier
+    return_id: Identifier
+    location_id: Identifier
+    lines: Annotated[tuple[UnitsArrived, ...], Field(min_length=1, max_length=_MAX_LINES)]
+    received_by: Actor
+
+
+@event("InspectReturn")
+class InspectReturn(EventPayload):
+    """Received units inspected at ``location_id`` and refunded: what they were paid, or
+    ``refund_minor`` (in the order's currency) when less is granted."""
+
+    order_id: Identifier
+    return_id: Identifier
+    location_id: Identifier
+    lines: Annotated[tuple[InspectedUnits, ...], Field(min_length=1, max_length=_MAX_LINES)]
+    refund_minor: Annotated[int, Field(strict=True, ge=0)] | None = None
+    inspected_by: Actor

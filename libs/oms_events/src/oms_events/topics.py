@@ -89,7 +89,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="order_id",
         partitions=_PARTITIONS,
         retention_ms=_INPUT_RETENTION_MS,
-        event_types=("CancelOrder", "HoldOrder", "ReleaseOrder", "ChangeShippingAddress"),
+        event_types=(
+            "CancelOrder",
+            "HoldOrder",
+            "ReleaseOrder",
+            "ChangeShippingAddress",
+            "RequestReturn",
+            "ReceiveReturn",
+            "InspectReturn",
+        ),
         input=True,
     ),
     TopicSpec(

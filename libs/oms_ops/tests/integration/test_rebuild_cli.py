@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from tests.support.inventory import (
     BERLIN,
@@ -49,7 +51,7 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
         "inventory", OMS_RESERVATION_SWEEP_S="0.5", OMS_STOCK_DAY_CLOSE_SWEEP_S="0.5"
     )
     await inventory.wait_ready()
-    services: dict[str, str | None] = {"inventory": inventory.url, "order": None}
+    services: dict[str, str | None] = {"inventory": inventory.url}
     live_db = f"t{env.run}_inventory"
     # Cleaned up with the test's databases, whatever the outcome.
     env.databases.append(f"{live_db}_rebuild")
@@ -198,10 +200,14 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
     ]
     assert await end_offsets(env) == before
 
-    # A service that cannot be rebuilt exactly says why.
-    order = await oms(env, "rebuild", "order", services=services)
-    assert order.code == 9, order.stderr
-    assert "payment provider" in order.stderr
+    # A topic whose first records retention deleted cannot be rebuilt from: refused, saying
+    # where the records now begin.
+    fed = env.topic("oms.inventory-feed")
+    partition = min(p for (topic, p), end in before.items() if topic == fed and end > 0)
+    await _delete_first_record(env, fed, partition)
+    gone = await oms(env, "rebuild", "inventory", services=services)
+    assert gone.code == 9, gone.stderr
+    assert f"retention deleted them): {fed}[{partition}] from 1" in gone.stderr
 
     audits = await audit_events(env, at_least=7)
     # Keyed by subject: one service's actions are in order, two services' need not be.
@@ -213,12 +219,21 @@ async def test_inventory_rebuild_reproduces_the_state_and_swaps_only_when_asked(
         ("rebuild_state", "refused"),
         ("rebuild_state", "refused"),
         ("rebuild_state", "ok"),
+        ("rebuild_state", "refused"),
     ]
     assert ours[2]["parameters"]["events"] == "8"
     assert ours[3]["parameters"]["mismatched"] == "stock"
     assert ours[5]["parameters"]["kept_as"] == kept
-    [refused] = [a for a in audits if a["subject"] == f"order:t{env.run}_order"]
-    assert refused["parameters"]["outcome"] == "refused"
+
+
+async def _delete_first_record(env: Env, topic: str, partition: int) -> None:
+    """What retention does: the partition's log now begins at offset 1."""
+    admin_client = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
+    await admin_client.start()
+    try:
+        await admin_client.delete_records({TopicPartition(topic, partition): RecordsToDelete(1)})
+    finally:
+        await admin_client.close()
 
 
 async def _shift_on_hand(env: Env, units: int) -> None:

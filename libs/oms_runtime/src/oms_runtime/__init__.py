@@ -48,6 +48,7 @@ from oms_runtime._rebuild import (
     RebuildSpec,
     SeedTable,
 )
+from oms_runtime._recalled import RECALLED_TABLE, RecalledDecisionStore
 from oms_runtime._retry import is_infrastructure_error, retried, retrying
 from oms_runtime._service import ServiceRuntime
 from oms_runtime._subscriptions import Subscription
@@ -65,6 +66,7 @@ from oms_runtime._wakeup import Wakeup
 __all__ = [
     "MAX_KEY_LENGTH",
     "PROBLEM_MEDIA_TYPE",
+    "RECALLED_TABLE",
     "RUNTIME_MIGRATIONS",
     "ApiRoute",
     "BatchFinish",
@@ -89,6 +91,7 @@ __all__ = [
     "ProblemDetails",
     "RebuildRefused",
     "RebuildSpec",
+    "RecalledDecisionStore",
     "Received",
     "RejectedEvent",
     "RuntimeSettings",

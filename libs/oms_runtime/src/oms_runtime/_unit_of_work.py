@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
@@ -91,6 +92,14 @@ class UnitOfWork:
     rebuilding: bool = False
     """Applied by ``oms rebuild``, whose outbox is emptied at the end: a step that only
     builds events may skip them (the state it writes it must still write)."""
+    at: datetime | None = None
+    """When the change happens, where that is not the clock's now: in a rebuild, the time
+    of the event applied (so a moment the live service took from its clock comes again as
+    the event's), for a request that publishes its command first, that command's time."""
+
+    def now(self, clock: Callable[[], datetime]) -> datetime:
+        """The change's time (:attr:`at`), else ``clock``'s."""
+        return self.at or clock()
 
     def wake_on_commit(self, wakeup: Wakeup) -> None:
         """Wake ``wakeup``'s job once this unit commits: the work it was given is visible
@@ -131,6 +140,7 @@ class UnitOfWork:
             cause=cause.id,
             wake_after=self.wake_after,
             rebuilding=self.rebuilding,
+            at=cause.time if self.rebuilding else None,
         )
 
 

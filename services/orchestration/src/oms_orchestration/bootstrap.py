@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from oms_orchestration.adapters import MIGRATIONS, orders, recalled, sagas
+from oms_orchestration.adapters import MIGRATIONS, orders, sagas
 from oms_orchestration.adapters.rebuild import REBUILD
 from oms_orchestration.config import OrchestrationSettings
 from oms_orchestration.entrypoints.api import register_api
 from oms_orchestration.entrypoints.kafka import OrchestrationHandlers, recalled_decisions
 from oms_orchestration.service_layer.recalled import RecalledDecisions
 from oms_orchestration.service_layer.saga import Orchestrator
-from oms_runtime import ServiceRuntime, parse_caller_keys
+from oms_runtime import RecalledDecisionStore, ServiceRuntime, parse_caller_keys
 
 __all__ = ["build_runtime"]
 
@@ -21,7 +21,7 @@ _OVERDUE_PER_SWEEP = 100
 
 def build_runtime(settings: OrchestrationSettings | None = None) -> ServiceRuntime:
     settings = settings or OrchestrationSettings()
-    decisions = RecalledDecisions(recalled)
+    decisions = RecalledDecisions(RecalledDecisionStore())
     orchestrator = Orchestrator(settings.sourcing, sagas=sagas, orders=orders, recalled=decisions)
     handlers = OrchestrationHandlers(orchestrator)
     runtime = ServiceRuntime(

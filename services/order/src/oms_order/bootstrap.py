@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from oms_order.adapters import MIGRATIONS, orders, returns, shipments, stuck
 from oms_order.adapters.payment_sandbox import SandboxPayments
+from oms_order.adapters.rebuild import REBUILD
 from oms_order.config import OrderSettings
 from oms_order.entrypoints.api import register_api
 from oms_order.entrypoints.api_auth import parse_api_keys
-from oms_order.entrypoints.kafka import OrderHandlers
+from oms_order.entrypoints.kafka import OrderHandlers, recalled_payments
 from oms_order.service_layer.actions import OrderActions
+from oms_order.service_layer.commands import OrderCommands
+from oms_order.service_layer.recalled_payments import RecalledPayments
 from oms_order.service_layer.returns import ReturnActions
 from oms_order.service_layer.stuck import StuckOrders
-from oms_runtime import RebuildRefused, ServiceRuntime
+from oms_runtime import RecalledDecisionStore, ServiceRuntime
 
 __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     settings = settings or OrderSettings()
-    runtime = ServiceRuntime(
-        "order",
-        settings=settings,
-        migrations=MIGRATIONS,
-        rebuild=RebuildRefused(
-            "its handlers ask the payment provider to authorise, capture and void, and stamp "
-            "confirmations, captures and cancellations with the clock; orders posted over HTTP "
-            "and customer-service actions change its state without passing through a topic it "
-            "reads. A rebuild needs the provider's answers read back from oms.payments and "
-            "those moments kept as facts"
-        ),
-    )
+    recalled = RecalledPayments(RecalledDecisionStore())
     actions = OrderActions(
         payments=SandboxPayments(settings.database_url.get_secret_value()),
         orders=orders,
@@ -40,13 +33,24 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
         risk=settings.order_policies.risk.policy(),
         payment_attempts=settings.payment_attempts,
         payment_backoff_s=settings.payment_backoff_s,
+        recalled_payments=recalled.provider,
     )
-    for subscription in OrderHandlers(actions).subscriptions():
-        runtime.subscribe(subscription)
     return_actions = ReturnActions(
         actions=actions, returns=returns, window=timedelta(days=settings.return_window_days)
     )
-    register_api(runtime, actions, return_actions, parse_api_keys(settings.order_api_keys))
+    commands = OrderCommands(actions, return_actions)
+    handlers = OrderHandlers(actions, commands)
+    runtime = ServiceRuntime(
+        "order",
+        settings=settings,
+        migrations=MIGRATIONS,
+        rebuild=replace(
+            REBUILD, recalled=(recalled_payments(recalled),), recorded=(handlers.recorded(),)
+        ),
+    )
+    for subscription in handlers.subscriptions():
+        runtime.subscribe(subscription)
+    register_api(runtime, commands, parse_api_keys(settings.order_api_keys))
     stuck_orders = StuckOrders(store=stuck, policy=settings.stuck_policy())
 
     @runtime.timer(settings.stuck_sweep_s)

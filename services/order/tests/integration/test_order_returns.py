@@ -11,11 +11,23 @@ from typing import Any
 
 import pytest
 
-from oms_events.codec import decode
+from oms_events.codec import decode, encode, new_event
+from oms_events.returns import (
+    Disposition,
+    InspectedUnits,
+    InspectReturn,
+    ReceiveReturn,
+    RequestReturn,
+    ReturnedUnits,
+    ReturnReason,
+    UnitsArrived,
+)
+from oms_events.values import Actor, ActorRole
 from oms_order.domain.identity import order_id_for
+from oms_order.service_layer.returns import return_id_for
 from oms_runtime import key_digest
 from tests.support.http import Reply, call_api
-from tests.support.kafka import read_topic
+from tests.support.kafka import produce, read_topic
 from tests.support.orders import (
     CHANNEL,
     delivered,
@@ -25,6 +37,7 @@ from tests.support.orders import (
     shipped,
 )
 from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 pytestmark = pytest.mark.integration
@@ -315,3 +328,76 @@ async def test_returns_refused_outside_the_window_and_for_callers_without_the_ri
     assert (missing.status, missing.code) == (404, "return_not_found")
     rows = await env.fetch("order", "SELECT 1 FROM order_returns WHERE order_id = $1", order_id)
     assert rows == []
+
+
+async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: Env) -> None:
+    # A store's app sends the return's steps as commands (oms.order-commands): the same rules
+    # as over HTTP, the return's id derived from the request's; a command naming a return of
+    # another order is refused (return_not_found), kept in that order's timeline.
+    service = await _service(env)
+    order_id = await _placed_and_shipped(env, service, "RET-3")
+    other_id = await _placed_and_shipped(env, service, "RET-4")
+    for shipment in ("RET-3-s1", "RET-3-s2"):
+        await report_shipping(env, delivered(order_id, shipment), order_id)
+    staff = Actor(actor_id="berlin-pos-1", role=ActorRole.STAFF)
+    asked = RequestReturn(
+        order_id=order_id,
+        channel="store-berlin",
+        lines=(ReturnedUnits(line_id="1", quantity=1, reason=ReturnReason.DAMAGED),),
+        requested_by=staff,
+    )
+    request_id = await _command(env, asked)
+    return_id = return_id_for(request_id)
+    returns = "SELECT status, refunded_minor FROM order_returns WHERE return_id = $1"
+    await wait_for(lambda: env.fetch("order", returns, return_id), what="the return opened")
+
+    units = (UnitsArrived(line_id="1", quantity=1),)
+    wrong = ReceiveReturn(
+        order_id=other_id,
+        return_id=return_id,
+        location_id="store-berlin",
+        lines=units,
+        received_by=staff,
+    )
+    refused_id = await _command(env, wrong)
+    await _command(env, wrong.model_copy(update={"order_id": order_id}))
+    inspected = (InspectedUnits(line_id="1", quantity=1, disposition=Disposition.RESTOCK),)
+    await _command(
+        env,
+        InspectReturn(
+            order_id=order_id,
+            return_id=return_id,
+            location_id="store-berlin",
+            lines=inspected,
+            inspected_by=staff,
+        ),
+    )
+
+    async def refunded() -> Any:
+        rows = await env.fetch("order", returns, return_id)
+        return rows if rows[0]["status"] == "REFUNDED" else None
+
+    [row] = await wait_for(refunded, what="the return refunded")
+    assert row["refunded_minor"] == 2975
+    refusal = (
+        "SELECT detail FROM order_timeline WHERE order_id = $1 AND caused_by = $2"
+        " AND event_type = 'OrderCommandRejected'"
+    )
+    [kept] = await wait_for(
+        lambda: env.fetch("order", refusal, other_id, refused_id), what="the refusal kept"
+    )
+    assert json.loads(kept["detail"]) == {"code": "return_not_found"}
+
+
+async def _command(env: Env, command: Any) -> uuid.UUID:
+    """``command`` on oms.order-commands as a store's app sends it; its id."""
+    envelope = new_event(
+        command, subject=command.order_id, source="store-app/berlin", correlation_id="c"
+    )
+    await produce(
+        env.bootstrap,
+        env.topic("oms.order-commands"),
+        [encode(envelope)],
+        key=command.order_id.encode(),
+    )
+    return envelope.id

@@ -12,8 +12,7 @@ subscriptions)."""
 
 from __future__ import annotations
 
-from oms_orchestration.adapters.recalled import TABLE as RECALLED
-from oms_runtime import CompareTable, RebuildSpec
+from oms_runtime import RECALLED_TABLE, CompareTable, RebuildSpec
 
 __all__ = ["REBUILD"]
 
@@ -35,7 +34,7 @@ REBUILD = RebuildSpec(
         CompareTable("fulfilment_orders", {"created_at": _PROCESSED}),
         CompareTable("capacity_used"),
     ),
-    scratch=(RECALLED,),
+    scratch=(RECALLED_TABLE,),
     side_effects={
         "sourcing decisions": "each decision announced live (SourcingDecided on oms.sourcing) "
         "is taken again as it was instead of sourcing anew; a decision that differs in the "

@@ -2,7 +2,7 @@
 
 The PostgreSQL modules satisfy them as they are: ``oms_orchestration.adapters.sagas`` the
 saga store, ``oms_orchestration.adapters.orders`` the order store,
-``oms_orchestration.adapters.recalled`` a rebuild's recall store; unit tests pass in-memory
+the runtime's ``RecalledDecisionStore`` a rebuild's recall store; unit tests pass in-memory
 fakes. Every method takes the unit of work's connection first, so one transaction spans
 everything a step does.
 """

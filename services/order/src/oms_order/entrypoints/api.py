@@ -19,14 +19,29 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, Security
 from pydantic import SkipValidation, ValidationError
 
-from oms_events.orders import OrderSubmitted
+from oms_events.orders import (
+    CancelOrder,
+    ChangeShippingAddress,
+    HoldOrder,
+    OrderCommandRejected,
+    OrderSubmitted,
+    ReleaseOrder,
+)
+from oms_events.registry import EventPayload
+from oms_events.returns import (
+    InspectedUnits,
+    InspectReturn,
+    ReceiveReturn,
+    RequestReturn,
+    ReturnedUnits,
+    UnitsArrived,
+)
 from oms_events.values import Actor
 from oms_order.adapters import api_queries as store
 from oms_order.adapters import returns as return_queries
 from oms_order.adapters.payments import ProviderUnavailable
 from oms_order.domain.identity import order_id_for
-from oms_order.domain.order import Order, TransitionRefused
-from oms_order.domain.returns import AskedLine, Return
+from oms_order.domain.returns import Return
 from oms_order.entrypoints.api_auth import ApiKeys, Principal
 from oms_order.entrypoints.api_body import (
     MAX_BODY_BYTES,
@@ -56,13 +71,12 @@ from oms_order.entrypoints.api_models import (
     TimelineEntry,
 )
 from oms_order.service_layer.actions import (
-    OrderActions,
-    OrderNotFound,
     actor_label,
     unreadable_order_identity,
     unreadable_order_reasons,
 )
-from oms_order.service_layer.returns import InspectedUnits, ReturnActions
+from oms_order.service_layer.commands import OrderCommand, OrderCommands
+from oms_order.service_layer.returns import return_id_for
 from oms_order.service_layer.timeline import flush_timeline
 from oms_runtime import (
     PROBLEM_MEDIA_TYPE,
@@ -172,8 +186,7 @@ class _Call:
 @dataclass
 class OrderApi:
     runtime: ServiceRuntime
-    actions: OrderActions
-    returns: ReturnActions
+    commands: OrderCommands
 
     def _unit_of_work(self, call: _Call) -> Any:
         return self.runtime.unit_of_work(correlation_id=call.correlation_id, cause=call.request_id)
@@ -264,7 +277,8 @@ class OrderApi:
     async def _submit(
         self, work: UnitOfWork, order: OrderSubmitted
     ) -> tuple[int, dict[str, Any], str]:
-        result = await self.actions.submit(work, order)
+        _published(work, order, key=f"{order.channel}:{order.external_order_id}")
+        result = await self.commands.actions.submit(work, order)
         await flush_timeline(work)
         outcome = await store.order_outcome(work.conn, result.order_id)
         status, reasons = outcome if outcome else (result.status, [])
@@ -287,7 +301,7 @@ class OrderApi:
     ) -> tuple[int, dict[str, Any], str]:
         """Kept as REJECTED, as the intake topic keeps an order it cannot read."""
         reasons = unreadable_order_reasons(errors, "the body is not a valid OrderSubmitted")
-        order_id = await self.actions.reject_unreadable(work, *identity, reasons)
+        order_id = await self.commands.actions.reject_unreadable(work, *identity, reasons)
         await flush_timeline(work)
         problem = Problem(
             422,
@@ -369,84 +383,57 @@ class OrderApi:
             raise Problem(403, "forbidden", "only customer service may do this")
 
     async def cancel(self, call: _Call, order_id: str, body: CancelRequest) -> OrderView:
-        principal = call.principal
-        return await self._command(
-            call,
-            order_id,
-            "CancelOrder",
-            lambda work, order_id: self.actions.cancel(
-                work, order_id, lines=body.lines, reason=body.reason, actor=principal.actor
-            ),
+        command = CancelOrder(
+            order_id=order_id,
+            lines=body.lines,
+            reason=body.reason,
+            requested_by=call.principal.actor,
         )
+        return await self._command(call, order_id, command)
 
     async def hold(self, call: _Call, order_id: str, body: HoldRequest) -> OrderView:
         self._customer_service(call.principal)
-        return await self._command(
-            call,
-            order_id,
-            "HoldOrder",
-            lambda work, order_id: self.actions.hold(
-                work, order_id, reason=body.reason, note=body.note, actor=_actor(call)
-            ),
+        command = HoldOrder(
+            order_id=order_id,
+            reason=body.reason,
+            note=body.note,
+            requested_by=call.principal.actor,
         )
+        return await self._command(call, order_id, command)
 
     async def release(self, call: _Call, order_id: str, body: ReleaseRequest) -> OrderView:
         self._customer_service(call.principal)
-        return await self._command(
-            call,
-            order_id,
-            "ReleaseOrder",
-            lambda work, order_id: self.actions.release(
-                work, order_id, note=body.note, actor=_actor(call)
-            ),
-        )
+        command = ReleaseOrder(order_id=order_id, note=body.note, requested_by=call.principal.actor)
+        return await self._command(call, order_id, command)
 
     async def change_address(
         self, call: _Call, order_id: str, body: AddressChangeRequest
     ) -> OrderView:
         self._customer_service(call.principal)
-        return await self._command(
-            call,
-            order_id,
-            "ChangeShippingAddress",
-            lambda work, order_id: self.actions.change_shipping_address(
-                work, order_id, address=body.address, actor=_actor(call)
-            ),
+        command = ChangeShippingAddress(
+            order_id=order_id, address=body.address, requested_by=call.principal.actor
         )
+        return await self._command(call, order_id, command)
 
-    async def _command(
-        self,
-        call: _Call,
-        order_id: str,
-        command_type: str,
-        action: Callable[[UnitOfWork, str], Awaitable[Order]],
-    ) -> OrderView:
-        """Run one action on one order; a refusal changes nothing, is kept in the timeline
-        (as on the command topic) and is answered 409."""
+    async def _command(self, call: _Call, order_id: str, command: OrderCommand) -> OrderView:
+        """Apply one command to one order, published to ``oms.order-commands`` under the
+        request's id; a refusal changes nothing, is kept in the timeline (as on the command
+        topic) and is answered 409."""
         principal = call.principal
-        refusal: TransitionRefused | None = None
         async with self._unit_of_work(call) as uow:
             await self._view(uow.conn, principal, order_id)  # 404 unless it may see the order
             with structlog.contextvars.bound_contextvars(order_id=order_id), _payments_available():
-                try:
-                    await action(uow, order_id)
-                except OrderNotFound:
-                    raise Problem(404, "order_not_found", "no such order") from None
-                except TransitionRefused as refused:
-                    refusal = refused
-                    await self.actions.refused(
-                        uow,
-                        refused,
-                        order_id=order_id,
-                        command_type=command_type,
-                        command_id=str(call.request_id),
-                        actor=principal.actor,
-                    )
+                refusal = await self._apply(uow, command)
             await flush_timeline(uow)
             view = await self._view(uow.conn, principal, order_id)
         if refusal is not None:
             raise Problem(409, refusal.code, refusal.message, order_id=order_id)
         return view
+
+    async def _apply(self, work: UnitOfWork, command: OrderCommand) -> OrderCommandRejected | None:
+        """The command published under the request's id, then applied at its time."""
+        _published(work, command)
+        return await self.commands.apply(work, command)
 
     # -- returns ---------------------------------------------------------------------------
 
@@ -464,24 +451,23 @@ class OrderApi:
             sold_on = await _order_channel(uow.conn, order_id)
             if sold_on is None or not (principal.may_see(sold_on) or principal.is_staff):
                 raise Problem(404, "order_not_found", "no such order")
-            asked = [
-                AskedLine(line.line_id, line.quantity, line.reason.value, line.comment)
-                for line in body.lines
-            ]
-            return await self._return_command(
-                call,
-                uow,
-                order_id,
-                "RequestReturn",
-                201,
-                lambda: self.returns.request(
-                    uow,
-                    order_id,
-                    asked,
-                    channel=principal.channel or principal.location_id or body.channel or sold_on,
-                    drop_off_location_id=body.drop_off_location_id or principal.location_id,
-                    actor=principal.actor,
+            command = RequestReturn(
+                order_id=order_id,
+                channel=principal.channel or principal.location_id or body.channel or sold_on,
+                lines=tuple(
+                    ReturnedUnits(
+                        line_id=line.line_id,
+                        quantity=line.quantity,
+                        reason=line.reason,
+                        comment=line.comment,
+                    )
+                    for line in body.lines
                 ),
+                drop_off_location_id=body.drop_off_location_id or principal.location_id,
+                requested_by=principal.actor,
+            )
+            return await self._return_command(
+                call, uow, command, return_id_for(call.request_id), 201
             )
 
         return await self._once(call, _scope(call), key, body.model_dump(mode="json"), run)
@@ -490,15 +476,20 @@ class OrderApi:
         self, call: _Call, key: str | None, return_id: str, body: ReceiptRequest
     ) -> Response:
         location = _location(call.principal, body.location_id)
-        units = [(line.line_id, line.quantity) for line in body.lines]
         return await self._change_return(
             call,
             key,
             return_id,
             body.model_dump(mode="json"),
-            "ReceiveReturn",
-            lambda uow: self.returns.receive(
-                uow, return_id, units, location_id=location, actor=call.principal.actor
+            lambda order_id: ReceiveReturn(
+                order_id=order_id,
+                return_id=return_id,
+                location_id=location,
+                lines=tuple(
+                    UnitsArrived(line_id=line.line_id, quantity=line.quantity)
+                    for line in body.lines
+                ),
+                received_by=call.principal.actor,
             ),
         )
 
@@ -506,23 +497,26 @@ class OrderApi:
         self, call: _Call, key: str | None, return_id: str, body: InspectionRequest
     ) -> Response:
         location = _location(call.principal, body.location_id)
-        units = [
-            InspectedUnits(line.line_id, line.quantity, line.disposition, line.note)
-            for line in body.lines
-        ]
         return await self._change_return(
             call,
             key,
             return_id,
             body.model_dump(mode="json"),
-            "InspectReturn",
-            lambda uow: self.returns.inspect(
-                uow,
-                return_id,
-                units,
+            lambda order_id: InspectReturn(
+                order_id=order_id,
+                return_id=return_id,
                 location_id=location,
+                lines=tuple(
+                    InspectedUnits(
+                        line_id=line.line_id,
+                        quantity=line.quantity,
+                        disposition=line.disposition,
+                        note=line.note,
+                    )
+                    for line in body.lines
+                ),
                 refund_minor=body.refund_minor,
-                actor=call.principal.actor,
+                inspected_by=call.principal.actor,
             ),
         )
 
@@ -546,16 +540,14 @@ class OrderApi:
         key: str | None,
         return_id: str,
         document: Any,
-        command_type: str,
-        change: Callable[[UnitOfWork], Awaitable[Return]],
+        command: Callable[[str], ReceiveReturn | InspectReturn],
     ) -> Response:
+        """A command on a return the caller may see (404 otherwise), made for its order."""
         key = _checked_key(key)
 
         async def run(uow: UnitOfWork) -> tuple[int, dict[str, Any], str]:
             found = await self._visible_return(uow.conn, call.principal, return_id)
-            return await self._return_command(
-                call, uow, found.order_id, command_type, 200, lambda: change(uow)
-            )
+            return await self._return_command(call, uow, command(found.order_id), return_id, 200)
 
         return await self._once(call, _scope(call), key, document, run)
 
@@ -563,33 +555,22 @@ class OrderApi:
         self,
         call: _Call,
         uow: UnitOfWork,
-        order_id: str,
-        command_type: str,
+        command: RequestReturn | ReceiveReturn | InspectReturn,
+        return_id: str,
         status: int,
-        action: Callable[[], Awaitable[Return]],
     ) -> tuple[int, dict[str, Any], str]:
         """The answer to a change of a return: ``status`` with the return, or 409 when the
         order's or the return's state refuses it. A refusal changes nothing but the timeline
         (as every order command's); either answer is kept for the Idempotency-Key."""
+        order_id = command.order_id
         with structlog.contextvars.bound_contextvars(order_id=order_id), _payments_available():
-            try:
-                ret = await action()
-            except OrderNotFound:
-                raise Problem(404, "order_not_found", "no such order") from None
-            except TransitionRefused as refused:
-                await self.actions.refused(
-                    uow,
-                    refused,
-                    order_id=order_id,
-                    command_type=command_type,
-                    command_id=str(call.request_id),
-                    actor=call.principal.actor,
-                )
-                await flush_timeline(uow)
-                problem = Problem(409, refused.code, refused.message, order_id=order_id)
-                return 409, problem.body(call.request_id), order_id
+            refusal = await self._apply(uow, command)
         await flush_timeline(uow)
-        return status, (await self._return_view(uow.conn, ret)).model_dump(mode="json"), order_id
+        if refusal is not None:
+            problem = Problem(409, refusal.code, refusal.message, order_id=order_id)
+            return 409, problem.body(call.request_id), order_id
+        [row] = await return_queries.returns_of(uow.conn, [return_id])
+        return status, _return_view(row).model_dump(mode="json"), order_id
 
     async def _visible_return(self, conn: Any, principal: Principal, return_id: str) -> Return:
         """The return if the principal may see it (staff and customer service see every
@@ -605,6 +586,19 @@ class OrderApi:
     async def _return_view(self, conn: Any, ret: Return) -> ReturnView:
         rows = await return_queries.returns_of(conn, [ret.return_id])
         return _return_view(rows[0])
+
+
+def _published(work: UnitOfWork, taken: EventPayload, *, key: str | None = None) -> None:
+    """What the request takes, published under its id to the topic that carries it (the live
+    consumer skips it, ``oms rebuild order`` applies it again); what the request changes
+    happens at that event's time, which a rebuild takes again."""
+    subject = getattr(taken, "order_id", None) or (
+        order_id_for(taken.channel, taken.external_order_id)
+        if isinstance(taken, OrderSubmitted)
+        else None
+    )
+    assert subject is not None, "an order's request names its order"
+    work.at = work.emit(taken, subject=subject, key=key, event_id=work.cause).time
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -716,11 +710,9 @@ def _shipment_view(shipment: dict[str, Any]) -> ShipmentView:
 # -- routes ----------------------------------------------------------------------------------
 
 
-def register_api(
-    runtime: ServiceRuntime, actions: OrderActions, returns: ReturnActions, keys: ApiKeys
-) -> OrderApi:
+def register_api(runtime: ServiceRuntime, commands: OrderCommands, keys: ApiKeys) -> OrderApi:
     """Add the API's routes to the runtime's FastAPI app."""
-    api = OrderApi(runtime=runtime, actions=actions, returns=returns)
+    api = OrderApi(runtime=runtime, commands=commands)
     caller = api_key_caller(keys, "oms-order", lambda p: p.actor_id)
 
     async def call(

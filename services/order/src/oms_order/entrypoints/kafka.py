@@ -4,9 +4,10 @@ case."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
+from uuid import UUID
 
 import structlog
 
@@ -18,16 +19,9 @@ from oms_events.fulfilment import (
     ReadyForPickup,
     ShipmentShipped,
 )
-from oms_events.orders import (
-    CancelOrder,
-    ChangeShippingAddress,
-    HoldOrder,
-    OrderCancellationRequested,
-    OrderSubmitted,
-    ReleaseOrder,
-)
+from oms_events.orders import OrderCancellationRequested, OrderRejected, OrderSubmitted
+from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentFailed
 from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated, OrderBackordered
-from oms_events.values import Actor
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import TransitionRefused
 from oms_order.domain.status import OrderStatus
@@ -35,15 +29,21 @@ from oms_order.service_layer.actions import (
     OrderActions,
     OrderNotFound,
     Progress,
+    unreadable,
     unreadable_order_identity,
     unreadable_order_reasons,
 )
+from oms_order.service_layer.commands import OrderCommand, OrderCommands
+from oms_order.service_layer.recalled_payments import RecalledPayments
 from oms_order.service_layer.timeline import flush_timeline
 from oms_runtime import Received, Subscription, UnitOfWork
 
-__all__ = ["OrderHandlers"]
+__all__ = ["ORDER_API_SOURCE", "OrderHandlers", "recalled_payments"]
 
 _log = structlog.get_logger(__name__)
+
+ORDER_API_SOURCE = "oms/order"
+"""The source of what the order API publishes (the service's own outbox)."""
 
 
 SourcingProgress = OrderAllocated | OrderBackordered | FulfilmentOrderCreated
@@ -65,17 +65,27 @@ def _promise(event: SourcingProgress) -> datetime | None:
     return event.promised_by if isinstance(event, FulfilmentOrderCreated) else None
 
 
+def _taken_already(work: UnitOfWork, received: Received[Any]) -> bool:
+    """Published by the order API, which applied it then; a rebuild applies it again."""
+    return received.envelope.source == ORDER_API_SOURCE and not work.rebuilding
+
+
 @dataclass
 class OrderHandlers:
     actions: OrderActions
+    commands: OrderCommands
 
     # -- intake ----------------------------------------------------------------------------
 
     async def orders_submitted(
         self, uow: UnitOfWork, received: Sequence[Received[OrderSubmitted]]
     ) -> None:
-        """A run of orders taken together: one statement per table for the run."""
-        await self.actions.submit_all([(uow.for_event(r.envelope), r.payload) for r in received])
+        """A run of orders taken together: one statement per table for the run. One the
+        order API took was submitted in the transaction that published it: only a rebuild
+        submits it again."""
+        taken = [r for r in received if not _taken_already(uow, r)]
+        if taken:
+            await self.actions.submit_all([(uow.for_event(r.envelope), r.payload) for r in taken])
 
     async def order_unreadable(self, work: UnitOfWork, error: InvalidPayload) -> bool:
         """An order the contract cannot read is still an order: kept as REJECTED, with why.
@@ -93,102 +103,32 @@ class OrderHandlers:
         self, work: UnitOfWork, received: Received[OrderCancellationRequested]
     ) -> None:
         request = received.payload
-        await self._command(
-            work,
-            "OrderCancellationRequested",
-            None,
-            self.actions.request_cancellation(
+        try:
+            await self.actions.request_cancellation(
                 work,
                 channel=request.channel,
                 external_order_id=request.external_order_id,
                 lines=request.lines,
                 reason=request.reason,
                 requested_at=request.requested_at,
-            ),
-            order_id=order_id_for(request.channel, request.external_order_id),
-        )
-
-    # -- customer-service commands ---------------------------------------------------------
-
-    async def cancel_order(self, work: UnitOfWork, received: Received[CancelOrder]) -> None:
-        command = received.payload
-        await self._command(
-            work,
-            "CancelOrder",
-            command.requested_by,
-            self.actions.cancel(
-                work,
-                command.order_id,
-                lines=command.lines,
-                reason=command.reason,
-                actor=command.requested_by,
-            ),
-            order_id=command.order_id,
-        )
-
-    async def hold_order(self, work: UnitOfWork, received: Received[HoldOrder]) -> None:
-        command = received.payload
-        await self._command(
-            work,
-            "HoldOrder",
-            command.requested_by,
-            self.actions.hold(
-                work,
-                command.order_id,
-                reason=command.reason,
-                note=command.note,
-                actor=command.requested_by,
-            ),
-            order_id=command.order_id,
-        )
-
-    async def release_order(self, work: UnitOfWork, received: Received[ReleaseOrder]) -> None:
-        command = received.payload
-        await self._command(
-            work,
-            "ReleaseOrder",
-            command.requested_by,
-            self.actions.release(
-                work, command.order_id, note=command.note, actor=command.requested_by
-            ),
-            order_id=command.order_id,
-        )
-
-    async def change_shipping_address(
-        self, work: UnitOfWork, received: Received[ChangeShippingAddress]
-    ) -> None:
-        command = received.payload
-        await self._command(
-            work,
-            "ChangeShippingAddress",
-            command.requested_by,
-            self.actions.change_shipping_address(
-                work, command.order_id, address=command.address, actor=command.requested_by
-            ),
-            order_id=command.order_id,
-        )
-
-    async def _command(
-        self,
-        work: UnitOfWork,
-        command_type: str,
-        actor: Actor | None,
-        action: Any,
-        *,
-        order_id: str,
-    ) -> None:
-        """Run an action; a refused one changes nothing and is answered with the reason."""
-        try:
-            await action
+            )
         except (TransitionRefused, OrderNotFound) as refusal:
             await self.actions.refused(
                 work,
                 refusal,
-                order_id=order_id,
-                command_type=command_type,
+                order_id=order_id_for(request.channel, request.external_order_id),
+                command_type="OrderCancellationRequested",
                 command_id=str(work.cause),
-                actor=actor,
+                actor=None,
             )
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def command(self, work: UnitOfWork, received: Received[OrderCommand]) -> None:
+        """A command from ``oms.order-commands``; one the order API published was applied in
+        the transaction that published it: only a rebuild applies it again."""
+        if not _taken_already(work, received):
+            await self.commands.apply(work, received.payload)
 
     # -- sourcing progress -------------------------------------------------------------------
 
@@ -270,7 +210,7 @@ class OrderHandlers:
     async def pickup_expired(self, work: UnitOfWork, received: Received[PickupExpired]) -> None:
         event = received.payload
         await self.actions.pickup_expired(
-            work, event.order_id, event.shipment_id, event.lines, event.hold_until
+            work, event.order_id, event.shipment_id, event.lines, event.hold_until, event.expired_at
         )
 
     def shipments(self) -> Subscription:
@@ -291,17 +231,49 @@ class OrderHandlers:
             .invalid(OrderSubmitted, self.order_unreadable)
         )
 
-    def commands(self) -> Subscription:
+    def order_commands(self) -> Subscription:
+        subscription = Subscription("oms.order-commands")
+        for command in get_args(OrderCommand):
+            subscription = subscription.each(command, self.command)
+        return subscription
+
+    async def rejected_unreadable(
+        self, work: UnitOfWork, received: Received[OrderRejected]
+    ) -> None:
+        """In a rebuild: an order the API could not read was kept REJECTED, and no topic
+        carries its body; it is kept again from its ``OrderRejected``, under the request's
+        id. Any other rejection comes again from its submission (this one does too when it
+        came on the intake topic: kept once)."""
+        rejected, cause = received.payload, received.envelope.causationid
+        if cause is None or not unreadable(rejected.reasons):
+            return
+        await self.actions.reject_unreadable(
+            replace(work, cause=UUID(cause)),
+            rejected.channel,
+            rejected.external_order_id,
+            list(rejected.reasons),
+        )
+
+    def recorded(self) -> Subscription:
+        """What a rebuild reads back of the service's own output at its place in time."""
         return (
-            Subscription("oms.order-commands")
-            .each(CancelOrder, self.cancel_order)
-            .each(HoldOrder, self.hold_order)
-            .each(ReleaseOrder, self.release_order)
-            .each(ChangeShippingAddress, self.change_shipping_address)
+            Subscription("oms.orders")
+            .each(OrderRejected, self.rejected_unreadable)
+            .finish(flush_timeline)
         )
 
     def subscriptions(self) -> list[Subscription]:
         """Every topic the order service reads; each batch writes its timeline once, at its
         end."""
-        topics = (self.intake(), self.commands(), self.sourcing(), self.shipments())
+        topics = (self.intake(), self.order_commands(), self.sourcing(), self.shipments())
         return [topic.finish(flush_timeline) for topic in topics]
+
+
+def recalled_payments(recalled: RecalledPayments) -> Subscription:
+    """The payment provider's answers, read back by a rebuild before the inputs apply."""
+    return (
+        Subscription("oms.payments")
+        .batch(PaymentAuthorized, recalled.authorized)
+        .batch(PaymentFailed, recalled.authorized)
+        .batch(PaymentCaptured, recalled.captured)
+    )

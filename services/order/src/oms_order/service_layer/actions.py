@@ -52,6 +52,9 @@ __all__ = [
     "Progress",
     "SubmitResult",
     "actor_label",
+    "authorization_key",
+    "capture_key",
+    "unreadable",
     "unreadable_order_identity",
     "unreadable_order_reasons",
 ]
@@ -71,6 +74,17 @@ class OrderNotFound(Exception):
 PREPAID_METHODS = frozenset(
     {PaymentMethod.PAYPAL, PaymentMethod.GIFT_CARD, PaymentMethod.BANK_TRANSFER}
 )
+
+
+def authorization_key(order_id: str) -> str:
+    """The provider's idempotency key of an order's authorisation (one per order)."""
+    return f"{order_id}:authorize"
+
+
+def capture_key(order_id: str, shipment_id: str | None) -> str:
+    """The provider's idempotency key of a capture: a shipment's, or (None) the whole
+    order's, taken at acceptance for prepaid methods."""
+    return f"{order_id}:capture:{shipment_id or 'order'}"
 
 
 def payment_id_for(order_id: str) -> str:
@@ -96,6 +110,15 @@ def unreadable_order_identity(data: Mapping[str, Any]) -> tuple[str, str] | None
     if _storable_identifier(channel) and _storable_identifier(external):
         return str(channel), str(external)
     return None
+
+
+_UNREADABLE = frozenset({"invalid_field", "invalid_order"})
+"""The codes of an unreadable order's reasons (validation's codes are others)."""
+
+
+def unreadable(reasons: Sequence[RejectionReason]) -> bool:
+    """Whether an order was rejected because it could not be read."""
+    return bool(reasons) and all(reason.code in _UNREADABLE for reason in reasons)
 
 
 def unreadable_order_reasons(
@@ -143,6 +166,10 @@ class OrderActions:
     payment_attempts: int = 4
     payment_backoff_s: float = 0.2
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    """The clock, where the unit of work has no time of its own (``UnitOfWork.now``)."""
+    recalled_payments: Callable[[UnitOfWork], PaymentProvider] | None = None
+    """The provider's answers a rebuild read back (``service_layer/recalled_payments.py``):
+    a rebuild asks them, never the provider."""
 
     # -- capture ---------------------------------------------------------------------------
 
@@ -159,9 +186,9 @@ class OrderActions:
         the aggregates saved together; the decisions in between are each order's own."""
         conn = submitted[0][0].conn
         new: dict[str, store.NewOrder] = {}
-        for _work, order in submitted:
+        for work, order in submitted:
             order_id = order_id_for(order.channel, order.external_order_id)
-            reasons = validate_order(request_of(order), self.validation, now=self.clock())
+            reasons = validate_order(request_of(order), self.validation, now=work.now(self.clock))
             status = OrderStatus.REJECTED if reasons else OrderStatus.PENDING
             new.setdefault(order_id, store.NewOrder(order_id, order, status, reasons or None))
         await self.orders.lock_identities(
@@ -285,9 +312,10 @@ class OrderActions:
 
     async def _authorize(self, work: UnitOfWork, aggregate: Order, order: OrderSubmitted) -> None:
         payment = order.payment
+        provider = self.payments_for(work)
         result = await self._provider(
-            lambda: self.payments.authorize(
-                idempotency_key=f"{aggregate.order_id}:authorize",
+            lambda: provider.authorize(
+                idempotency_key=authorization_key(aggregate.order_id),
                 reference=aggregate.order_id,
                 amount=payment.amount,
                 card_token=payment.card_token,
@@ -303,7 +331,7 @@ class OrderActions:
                 provider=payment.provider,
                 provider_reference=result.authorization_id,
                 amount=payment.amount,
-                authorized_at=self.clock(),
+                authorized_at=work.now(self.clock),
             )
             await record(work, aggregate.order_id, authorized, actor=f"payments:{payment.provider}")
             if payment.method in PREPAID_METHODS:
@@ -324,9 +352,10 @@ class OrderActions:
         await record(work, aggregate.order_id, failed, actor=f"payments:{payment.provider}")
 
     async def _capture_in_full(self, work: UnitOfWork, aggregate: Order, amount: Money) -> None:
+        provider = self.payments_for(work)
         capture_id = await self._provider(
-            lambda: self.payments.capture(
-                idempotency_key=f"{aggregate.order_id}:capture:order",
+            lambda: provider.capture(
+                idempotency_key=capture_key(aggregate.order_id, None),
                 reference=aggregate.order_id,
                 authorization_id=aggregate.authorization_id or "",
                 amount=amount,
@@ -339,7 +368,7 @@ class OrderActions:
             capture_id=capture_id,
             amount=amount,
             captured_total=amount,
-            captured_at=self.clock(),
+            captured_at=work.now(self.clock),
         )
         await record(work, aggregate.order_id, captured, actor=actor_label(SYSTEM))
 
@@ -361,8 +390,9 @@ class OrderActions:
         if amount_minor <= 0 or drawn_on is None:
             return
         amount = Money(amount_minor=amount_minor, currency=aggregate.currency)
+        provider = self.payments_for(work)
         refund_id = await self._provider(
-            lambda: self.payments.refund(
+            lambda: provider.refund(
                 idempotency_key=key or f"{aggregate.order_id}:refund:{cause_of(work)}",
                 reference=aggregate.order_id,
                 capture_id=drawn_on,
@@ -382,13 +412,13 @@ class OrderActions:
                 amount_minor=aggregate.refunded_minor, currency=aggregate.currency
             ),
             reason=reason,
-            refunded_at=self.clock(),
+            refunded_at=work.now(self.clock),
         )
         await record(work, aggregate.order_id, refunded, actor=actor_label(SYSTEM))
 
     async def _confirmed(self, work: UnitOfWork, aggregate: Order, payment_id: str | None) -> None:
         confirmed = OrderConfirmed(
-            order_id=aggregate.order_id, confirmed_at=self.clock(), payment_id=payment_id
+            order_id=aggregate.order_id, confirmed_at=work.now(self.clock), payment_id=payment_id
         )
         await record(work, aggregate.order_id, confirmed, actor=actor_label(SYSTEM))
 
@@ -470,13 +500,16 @@ class OrderActions:
     ) -> None:
         """The whole order is canceled: announce it, then release the payment."""
         canceled = OrderCanceled(
-            order_id=aggregate.order_id, reason=reason, canceled_by=actor, canceled_at=self.clock()
+            order_id=aggregate.order_id,
+            reason=reason,
+            canceled_by=actor,
+            canceled_at=work.now(self.clock),
         )
         await record(
             work, aggregate.order_id, canceled, actor=actor_label(actor), detail={"reason": reason}
         )
         if aggregate.compensation() == "void" and aggregate.authorization_id:
-            await self.payments.void(
+            await self.payments_for(work).void(
                 idempotency_key=f"{aggregate.order_id}:void",
                 reference=aggregate.order_id,
                 authorization_id=aggregate.authorization_id,
@@ -487,7 +520,7 @@ class OrderActions:
                 payment_id=payment_id_for(aggregate.order_id),
                 amount=authorized,
                 reason=reason,
-                voided_at=self.clock(),
+                voided_at=work.now(self.clock),
             )
             await record(work, aggregate.order_id, voided, actor=actor_label(SYSTEM))
         elif aggregate.compensation() == "refund":
@@ -648,9 +681,10 @@ class OrderActions:
         amount = aggregate.shipped(units)
         capture_id = None
         if amount > 0 and aggregate.authorization_id:
+            provider = self.payments_for(work)
             capture_id = await self._provider(
-                lambda: self.payments.capture(
-                    idempotency_key=f"{order_id}:capture:{shipment_id}",
+                lambda: provider.capture(
+                    idempotency_key=capture_key(order_id, shipment_id),
                     reference=order_id,
                     authorization_id=aggregate.authorization_id or "",
                     amount=Money(amount_minor=amount, currency=aggregate.currency),
@@ -666,7 +700,7 @@ class OrderActions:
                 captured_total=Money(
                     amount_minor=aggregate.captured_minor, currency=aggregate.currency
                 ),
-                captured_at=self.clock(),
+                captured_at=work.now(self.clock),
             )
             await record(
                 work,
@@ -720,12 +754,12 @@ class OrderActions:
         shipment_id: str,
         lines: Sequence[LineQuantity],
         hold_until: datetime,
+        at: datetime,
     ) -> None:
-        """Work set aside for pickup was not collected in time: its lines are canceled after
-        all and their captured value refunded. Nothing left of the order: it is canceled;
-        the rest delivered already: it is complete."""
+        """Work set aside for pickup was not collected in time (``at``, when shipping found
+        it so): its lines are canceled after all and their captured value refunded. Nothing
+        left of the order: it is canceled; the rest delivered already: it is complete."""
         aggregate = await self.load(work, order_id)
-        at = self.clock()
         closed = await self.shipments.close_uncollected(work.conn, shipment_id, at)
         if closed is None:
             _log.info("uncollected_shipment_closed_or_unknown", order_id=order_id)
@@ -771,6 +805,14 @@ class OrderActions:
             max_s=self.payment_backoff_s * 2 ** (self.payment_attempts - 1),
             attempts=self.payment_attempts,
         )
+
+    def payments_for(self, work: UnitOfWork) -> PaymentProvider:
+        """The provider, or in a rebuild the answers it gave live (a rebuild moves no money)."""
+        if not work.rebuilding:
+            return self.payments
+        if self.recalled_payments is None:
+            raise RuntimeError("a rebuild of the order service needs the recalled payments")
+        return self.recalled_payments(work)
 
     async def load(self, work: UnitOfWork, order_id: str) -> Order:
         aggregate = await self.orders.load_order(work.conn, order_id, timeline(work))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from uuid import UUID
 
 import asyncpg
 
@@ -40,7 +41,7 @@ from oms_order.service_layer.actions import OrderActions, actor_label
 from oms_order.service_layer.timeline import cause_of, record
 from oms_runtime import UnitOfWork
 
-__all__ = ["InspectedUnits", "ReturnActions", "ReturnNotFound", "ReturnStore"]
+__all__ = ["InspectedUnits", "ReturnActions", "ReturnNotFound", "ReturnStore", "return_id_for"]
 
 
 class ReturnNotFound(Exception):
@@ -63,6 +64,11 @@ class ReturnStore(Protocol):
     async def refundable_captures(
         self, conn: asyncpg.Connection, order_id: str, line_ids: Sequence[str]
     ) -> list[tuple[str, int]]: ...
+
+
+def return_id_for(cause: UUID) -> str:
+    """The id of the return the request or command ``cause`` opens."""
+    return f"ret_{cause.hex[:24]}"
 
 
 @dataclass(frozen=True)
@@ -92,14 +98,14 @@ class ReturnActions:
     ) -> Return:
         """Open a return of delivered units; authorised at once with its RMA number."""
         aggregate = await self.actions.load(work, order_id)
-        cause = cause_of(work).hex
-        now = self.clock()
+        cause = cause_of(work)
+        now = work.now(self.clock)
         ret = request_return(
             aggregate,
             await self.returns.returnable(work.conn, order_id),
             lines,
-            return_id=f"ret_{cause[:24]}",
-            rma_number=f"RMA-{cause[:20].upper()}",
+            return_id=return_id_for(cause),
+            rma_number=f"RMA-{cause.hex[:20].upper()}",
             channel=channel,
             drop_off_location_id=drop_off_location_id,
             now=now,
@@ -156,7 +162,7 @@ class ReturnActions:
                 LineQuantity(line_id=line.line_id, sku=line.sku, quantity=asked[line.line_id])
                 for line in arrived
             ),
-            received_at=self.clock(),
+            received_at=work.now(self.clock),
         )
         await record(
             work,
@@ -214,7 +220,7 @@ class ReturnActions:
                 for u in units
             ),
             refund_amount=Money(amount_minor=refund, currency=aggregate.currency),
-            inspected_at=self.clock(),
+            inspected_at=work.now(self.clock),
         )
         await record(
             work,
