@@ -72,6 +72,11 @@ class InMemoryOrders:
     async def order_exists(self, conn: asyncpg.Connection, order_id: str) -> bool:
         return order_id in self.orders or order_id in self.rejected
 
+    async def causes_recorded(
+        self, conn: asyncpg.Connection, order_ids: Sequence[str], causes: Sequence[UUID]
+    ) -> set[UUID]:
+        return set()  # the unit tests' timelines are never written (no consumer runs here)
+
     async def load_order(
         self, conn: asyncpg.Connection, order_id: str, timeline: Timeline, *, lines: bool = True
     ) -> Order | None:

@@ -3,11 +3,12 @@ its input topics and over its HTTP API: orders from the intake topic and over HT
 authorised, one declined, a prepaid one captured at once), a channel's cancellation before its
 order and one whose order never came, an unreadable order on the topic and one over HTTP,
 partial and whole cancellations, a hold, an address change and a release over HTTP, a refused
-command, a cancellation from the command topic, a release, a shipment captured and delivered, a
-return requested, received and inspected over HTTP (refunded from the shipment's capture), and
-a pickup nobody collected (refunded). The rebuild reads the payment provider's answers back
-from oms.payments, applies what the API published under each request's id, publishes nothing,
-asks the provider nothing and matches every table; a changed live row is reported."""
+command, a cancellation from the command topic, a shipment captured and delivered, a return
+requested, received and inspected over HTTP (refunded from the shipment's capture), one
+requested on the command topic, and a pickup nobody collected (refunded). The rebuild reads the
+payment provider's answers and the returns' opening moments back from the service's topics,
+applies what the API published under each request's id, publishes nothing, asks the provider
+nothing and matches every table; a changed live row is reported."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from typing import Any
 
 import pytest
 
-from oms_events.codec import encode
+from oms_events.codec import encode, new_event
 from oms_events.fulfilment import PickupExpired
 from oms_events.orders import OrderCancellationRequested, PaymentMethod
-from oms_events.values import LineQuantity
+from oms_events.returns import RequestReturn, ReturnedUnits, ReturnReason
+from oms_events.values import Actor, ActorRole, LineQuantity
 from oms_order.domain.identity import order_id_for
+from oms_order.service_layer.returns import return_id_for
 from oms_runtime import key_digest
 from tests.support.http import Reply, call_api
 from tests.support.kafka import produce
@@ -191,6 +194,26 @@ async def test_order_rebuild_recalls_the_provider_applies_the_api_s_requests_and
     inspected = {**units, "lines": [{"line_id": "1", "quantity": 1, "disposition": "restock"}]}
     refunded = await _ok(await _post(service, f"{return_path}/inspection", inspected))
     assert refunded["refunded_minor"] > 0
+    # The other unit's return asked by a store's app on the command topic: opened by the
+    # live clock, which a rebuild recalls from its ReturnRequested.
+    by_store = RequestReturn(
+        order_id=shipped_id,
+        channel="store-berlin",
+        lines=(ReturnedUnits(line_id="1", quantity=1, reason=ReturnReason.DAMAGED),),
+        requested_by=Actor(actor_id="berlin-pos-1", role=ActorRole.STAFF),
+    )
+    command = new_event(by_store, subject=shipped_id, source="store-app", correlation_id="c")
+    await produce(
+        env.bootstrap,
+        env.topic("oms.order-commands"),
+        [encode(command)],
+        key=shipped_id.encode(),
+    )
+    opened_here = "SELECT 1 FROM order_returns WHERE return_id = $1"
+    await wait_for(
+        lambda: env.fetch("order", opened_here, return_id_for(command.id)),
+        what="the store's return opened",
+    )
 
     # Canceled from the command topic; a pickup set aside and never collected (refunded).
     topic_canceled, uncollected = order_id_for(CHANNEL, "RB-J"), order_id_for(CHANNEL, "RB-K")

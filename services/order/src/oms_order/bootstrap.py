@@ -11,10 +11,10 @@ from oms_order.adapters.rebuild import REBUILD
 from oms_order.config import OrderSettings
 from oms_order.entrypoints.api import register_api
 from oms_order.entrypoints.api_auth import parse_api_keys
-from oms_order.entrypoints.kafka import OrderHandlers, recalled_payments
+from oms_order.entrypoints.kafka import OrderHandlers, recalled_answers
 from oms_order.service_layer.actions import OrderActions
 from oms_order.service_layer.commands import OrderCommands
-from oms_order.service_layer.recalled_payments import RecalledPayments
+from oms_order.service_layer.recalled import Recalled
 from oms_order.service_layer.returns import ReturnActions
 from oms_order.service_layer.stuck import StuckOrders
 from oms_runtime import RecalledDecisionStore, ServiceRuntime
@@ -24,7 +24,7 @@ __all__ = ["build_runtime"]
 
 def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
     settings = settings or OrderSettings()
-    recalled = RecalledPayments(RecalledDecisionStore())
+    recalled = Recalled(RecalledDecisionStore())
     actions = OrderActions(
         payments=SandboxPayments(settings.database_url.get_secret_value()),
         orders=orders,
@@ -36,7 +36,10 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
         recalled_payments=recalled.provider,
     )
     return_actions = ReturnActions(
-        actions=actions, returns=returns, window=timedelta(days=settings.return_window_days)
+        actions=actions,
+        returns=returns,
+        window=timedelta(days=settings.return_window_days),
+        recalled_requests=recalled.requested_at,
     )
     commands = OrderCommands(actions, return_actions)
     handlers = OrderHandlers(actions, commands)
@@ -45,7 +48,7 @@ def build_runtime(settings: OrderSettings | None = None) -> ServiceRuntime:
         settings=settings,
         migrations=MIGRATIONS,
         rebuild=replace(
-            REBUILD, recalled=(recalled_payments(recalled),), recorded=(handlers.recorded(),)
+            REBUILD, recalled=recalled_answers(recalled), recorded=(handlers.recorded(),)
         ),
     )
     for subscription in handlers.subscriptions():

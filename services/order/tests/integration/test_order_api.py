@@ -503,6 +503,11 @@ async def test_customer_service_commands_over_http(env: Env) -> None:
         service, "POST", "/v1/orders/ord_nope/cancel", key=CS_KEY, body={"reason": "x"}
     )
     assert (unknown.status, unknown.code) == (404, "order_not_found")
+    # An id no order can have (longer than any identifier): not found either, not an error.
+    too_long = await _http(
+        service, "POST", f"/v1/orders/{'o' * 300}/cancel", key=CS_KEY, body={"reason": "x"}
+    )
+    assert (too_long.status, too_long.code) == (404, "order_not_found")
 
     whole = await _http(service, "POST", f"{base}/cancel", key=CS_KEY, body={"reason": "asked"})
     assert (whole.status, whole.body["status"], whole.body["payment_status"]) == (

@@ -331,9 +331,10 @@ async def test_returns_refused_outside_the_window_and_for_callers_without_the_ri
 
 
 async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: Env) -> None:
-    # A store's app sends the return's steps as commands (oms.order-commands): the same rules
-    # as over HTTP, the return's id derived from the request's; a command naming a return of
-    # another order is refused (return_not_found), kept in that order's timeline.
+    # A store's app sends the return's steps as commands (oms.order-commands): the order's and
+    # the return's rules as over HTTP, the return's id derived from the command's; a command
+    # naming a return of another order is refused (return_not_found), kept in that order's
+    # timeline, and one for no order at all is refused (order_not_found), announced only.
     service = await _service(env)
     order_id = await _placed_and_shipped(env, service, "RET-3")
     other_id = await _placed_and_shipped(env, service, "RET-4")
@@ -360,7 +361,9 @@ async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: E
         received_by=staff,
     )
     refused_id = await _command(env, wrong)
-    await _command(env, wrong.model_copy(update={"order_id": order_id}))
+    # Claiming to come from the order API does not get a command skipped: the API's own are
+    # known by their request in the timeline.
+    await _command(env, wrong.model_copy(update={"order_id": order_id}), source="oms/order")
     inspected = (InspectedUnits(line_id="1", quantity=1, disposition=Disposition.RESTOCK),)
     await _command(
         env,
@@ -377,6 +380,7 @@ async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: E
         rows = await env.fetch("order", returns, return_id)
         return rows if rows[0]["status"] == "REFUNDED" else None
 
+    nowhere = await _command(env, wrong.model_copy(update={"order_id": "ord_nowhere"}))
     [row] = await wait_for(refunded, what="the return refunded")
     assert row["refunded_minor"] == 2975
     refusal = (
@@ -388,12 +392,22 @@ async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: E
     )
     assert json.loads(kept["detail"]) == {"code": "return_not_found"}
 
+    async def announced() -> list[Any]:
+        records = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
+        answers = [decode(r.value) for r in records]
+        return [
+            e.payload
+            for e in answers
+            if e.envelope.type == "OrderCommandRejected" and e.payload.command_id == str(nowhere)
+        ]
 
-async def _command(env: Env, command: Any) -> uuid.UUID:
+    [unknown] = await wait_for(announced, what="the command for no order refused")
+    assert (unknown.order_id, unknown.code) == ("ord_nowhere", "order_not_found")
+
+
+async def _command(env: Env, command: Any, source: str = "store-app/berlin") -> uuid.UUID:
     """``command`` on oms.order-commands as a store's app sends it; its id."""
-    envelope = new_event(
-        command, subject=command.order_id, source="store-app/berlin", correlation_id="c"
-    )
+    envelope = new_event(command, subject=command.order_id, source=source, correlation_id="c")
     await produce(
         env.bootstrap,
         env.topic("oms.order-commands"),

@@ -20,6 +20,7 @@ __all__ = [
     "NewOrder",
     "Timeline",
     "add_pending_cancellation",
+    "causes_recorded",
     "insert_orders",
     "insert_unreadable_order",
     "load_order",
@@ -136,6 +137,20 @@ async def lock_identities(conn: asyncpg.Connection, identities: Sequence[tuple[s
 
 async def order_exists(conn: asyncpg.Connection, order_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM orders WHERE order_id = $1", order_id))
+
+
+async def causes_recorded(
+    conn: asyncpg.Connection, order_ids: Sequence[str], causes: Sequence[UUID]
+) -> set[UUID]:
+    """Of ``causes``, those a timeline entry of one of ``order_ids`` names (the primary key's
+    order id first: one index range per order)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT caused_by FROM order_timeline"
+        " WHERE order_id = ANY($1::text[]) AND caused_by = ANY($2::uuid[])",
+        list(order_ids),
+        list(causes),
+    )
+    return {row["caused_by"] for row in rows}
 
 
 async def load_order(

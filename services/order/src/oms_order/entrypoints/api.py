@@ -383,47 +383,64 @@ class OrderApi:
             raise Problem(403, "forbidden", "only customer service may do this")
 
     async def cancel(self, call: _Call, order_id: str, body: CancelRequest) -> OrderView:
-        command = CancelOrder(
-            order_id=order_id,
-            lines=body.lines,
-            reason=body.reason,
-            requested_by=call.principal.actor,
+        return await self._command(
+            call,
+            order_id,
+            lambda: CancelOrder(
+                order_id=order_id,
+                lines=body.lines,
+                reason=body.reason,
+                requested_by=call.principal.actor,
+            ),
         )
-        return await self._command(call, order_id, command)
 
     async def hold(self, call: _Call, order_id: str, body: HoldRequest) -> OrderView:
         self._customer_service(call.principal)
-        command = HoldOrder(
-            order_id=order_id,
-            reason=body.reason,
-            note=body.note,
-            requested_by=call.principal.actor,
+        return await self._command(
+            call,
+            order_id,
+            lambda: HoldOrder(
+                order_id=order_id,
+                reason=body.reason,
+                note=body.note,
+                requested_by=call.principal.actor,
+            ),
         )
-        return await self._command(call, order_id, command)
 
     async def release(self, call: _Call, order_id: str, body: ReleaseRequest) -> OrderView:
         self._customer_service(call.principal)
-        command = ReleaseOrder(order_id=order_id, note=body.note, requested_by=call.principal.actor)
-        return await self._command(call, order_id, command)
+        return await self._command(
+            call,
+            order_id,
+            lambda: ReleaseOrder(
+                order_id=order_id, note=body.note, requested_by=call.principal.actor
+            ),
+        )
 
     async def change_address(
         self, call: _Call, order_id: str, body: AddressChangeRequest
     ) -> OrderView:
         self._customer_service(call.principal)
-        command = ChangeShippingAddress(
-            order_id=order_id, address=body.address, requested_by=call.principal.actor
+        return await self._command(
+            call,
+            order_id,
+            lambda: ChangeShippingAddress(
+                order_id=order_id, address=body.address, requested_by=call.principal.actor
+            ),
         )
-        return await self._command(call, order_id, command)
 
-    async def _command(self, call: _Call, order_id: str, command: OrderCommand) -> OrderView:
-        """Apply one command to one order, published to ``oms.order-commands`` under the
-        request's id; a refusal changes nothing, is kept in the timeline (as on the command
-        topic) and is answered 409."""
+    async def _command(
+        self, call: _Call, order_id: str, command: Callable[[], OrderCommand]
+    ) -> OrderView:
+        """Apply one command to one order the caller may see (404 otherwise: the command is
+        made once the order id is known good), published to ``oms.order-commands`` under
+        the request's id; a refusal changes nothing, is kept in the timeline (as on the
+        command topic) and is answered 409."""
         principal = call.principal
         async with self._unit_of_work(call) as uow:
-            await self._view(uow.conn, principal, order_id)  # 404 unless it may see the order
+            await self._view(uow.conn, principal, order_id)
             with structlog.contextvars.bound_contextvars(order_id=order_id), _payments_available():
-                refusal = await self._apply(uow, command)
+                refusal = await self._apply(uow, command())
             await flush_timeline(uow)
             view = await self._view(uow.conn, principal, order_id)
         if refusal is not None:

@@ -21,6 +21,7 @@ from oms_events.fulfilment import (
 )
 from oms_events.orders import OrderCancellationRequested, OrderRejected, OrderSubmitted
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentFailed
+from oms_events.returns import ReturnRequested
 from oms_events.sourcing import FulfilmentOrderCreated, OrderAllocated, OrderBackordered
 from oms_order.domain.identity import order_id_for
 from oms_order.domain.order import TransitionRefused
@@ -34,11 +35,11 @@ from oms_order.service_layer.actions import (
     unreadable_order_reasons,
 )
 from oms_order.service_layer.commands import OrderCommand, OrderCommands
-from oms_order.service_layer.recalled_payments import RecalledPayments
+from oms_order.service_layer.recalled import Recalled
 from oms_order.service_layer.timeline import flush_timeline
 from oms_runtime import Received, Subscription, UnitOfWork
 
-__all__ = ["ORDER_API_SOURCE", "OrderHandlers", "recalled_payments"]
+__all__ = ["ORDER_API_SOURCE", "OrderHandlers", "recalled_answers"]
 
 _log = structlog.get_logger(__name__)
 
@@ -65,11 +66,6 @@ def _promise(event: SourcingProgress) -> datetime | None:
     return event.promised_by if isinstance(event, FulfilmentOrderCreated) else None
 
 
-def _taken_already(work: UnitOfWork, received: Received[Any]) -> bool:
-    """Published by the order API, which applied it then; a rebuild applies it again."""
-    return received.envelope.source == ORDER_API_SOURCE and not work.rebuilding
-
-
 @dataclass
 class OrderHandlers:
     actions: OrderActions
@@ -83,7 +79,9 @@ class OrderHandlers:
         """A run of orders taken together: one statement per table for the run. One the
         order API took was submitted in the transaction that published it: only a rebuild
         submits it again."""
-        taken = [r for r in received if not _taken_already(uow, r)]
+        order_ids = [order_id_for(r.payload.channel, r.payload.external_order_id) for r in received]
+        took = await self._taken_already(uow, list(zip(order_ids, received, strict=True)))
+        taken = [r for r in received if r.envelope.id not in took]
         if taken:
             await self.actions.submit_all([(uow.for_event(r.envelope), r.payload) for r in taken])
 
@@ -127,8 +125,22 @@ class OrderHandlers:
     async def command(self, work: UnitOfWork, received: Received[OrderCommand]) -> None:
         """A command from ``oms.order-commands``; one the order API published was applied in
         the transaction that published it: only a rebuild applies it again."""
-        if not _taken_already(work, received):
+        if not await self._taken_already(work, [(received.payload.order_id, received)]):
             await self.commands.apply(work, received.payload)
+
+    async def _taken_already(
+        self, work: UnitOfWork, received: Sequence[tuple[str, Received[Any]]]
+    ) -> set[UUID]:
+        """Of ``received`` (each with its order's id), those the order API took: published by
+        it (source ``oms/order``) and named as a cause in the order's timeline, so applied in
+        the transaction that published them (an event that only claims that source is
+        applied). A rebuild applies them all again."""
+        own = [(o, r.envelope.id) for o, r in received if r.envelope.source == ORDER_API_SOURCE]
+        if work.rebuilding or not own:
+            return set()
+        return await self.actions.orders.causes_recorded(
+            work.conn, [o for o, _ in own], [cause for _, cause in own]
+        )
 
     # -- sourcing progress -------------------------------------------------------------------
 
@@ -269,11 +281,13 @@ class OrderHandlers:
         return [topic.finish(flush_timeline) for topic in topics]
 
 
-def recalled_payments(recalled: RecalledPayments) -> Subscription:
-    """The payment provider's answers, read back by a rebuild before the inputs apply."""
+def recalled_answers(recalled: Recalled) -> tuple[Subscription, ...]:
+    """What a rebuild reads back before the inputs apply: the payment provider's answers and
+    the moments returns were opened."""
     return (
         Subscription("oms.payments")
         .batch(PaymentAuthorized, recalled.authorized)
         .batch(PaymentFailed, recalled.authorized)
-        .batch(PaymentCaptured, recalled.captured)
+        .batch(PaymentCaptured, recalled.captured),
+        Subscription("oms.returns").batch(ReturnRequested, recalled.return_requested),
     )

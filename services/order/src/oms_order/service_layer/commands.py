@@ -24,7 +24,7 @@ from oms_events.values import Actor
 from oms_order.domain.order import TransitionRefused
 from oms_order.domain.returns import AskedLine
 from oms_order.service_layer.actions import OrderActions, OrderNotFound
-from oms_order.service_layer.returns import InspectedUnits, ReturnActions
+from oms_order.service_layer.returns import InspectedUnits, ReturnActions, return_id_for
 from oms_order.service_layer.timeline import cause_of
 from oms_runtime import UnitOfWork
 
@@ -98,6 +98,11 @@ class OrderCommands:
                     work, order_id, address=command.address, actor=command.requested_by
                 )
             case RequestReturn():
+                opened = return_id_for(cause_of(work))
+                if await self.returns.returns.load_return(work.conn, opened) is not None:
+                    raise TransitionRefused(
+                        "return_exists", f"the command's id names return {opened!r} already"
+                    )
                 await self.returns.request(
                     work,
                     order_id,
@@ -133,7 +138,8 @@ class OrderCommands:
                 )
 
     async def _of_order(self, work: UnitOfWork, order_id: str, return_id: str) -> None:
-        """A command names a return of its order, or is refused."""
+        """A command names an order there is and a return of it, or is refused."""
+        await self.actions.load(work, order_id)
         found = await self.returns.returns.load_return(work.conn, return_id)
         if found is None or found.order_id != order_id:
             raise TransitionRefused(

@@ -11,7 +11,7 @@ and the refund.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -85,6 +85,9 @@ class ReturnActions:
     returns: ReturnStore
     window: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    recalled_requests: Callable[[UnitOfWork, str], Awaitable[datetime | None]] | None = None
+    """A rebuild's recall of when the live service opened each return
+    (``service_layer/recalled.py``)."""
 
     async def request(
         self,
@@ -99,7 +102,7 @@ class ReturnActions:
         """Open a return of delivered units; authorised at once with its RMA number."""
         aggregate = await self.actions.load(work, order_id)
         cause = cause_of(work)
-        now = work.now(self.clock)
+        now = await self._requested_at(work, return_id_for(cause))
         ret = request_return(
             aggregate,
             await self.returns.returnable(work.conn, order_id),
@@ -140,6 +143,14 @@ class ReturnActions:
         )
         await record(work, order_id, authorized, actor=who, detail={"rma": ret.rma_number})
         return ret
+
+    async def _requested_at(self, work: UnitOfWork, return_id: str) -> datetime:
+        """Now; in a rebuild, the moment the live service opened the return, if it did."""
+        if work.rebuilding and self.recalled_requests is not None:
+            recalled = await self.recalled_requests(work, return_id)
+            if recalled is not None:
+                return recalled
+        return work.now(self.clock)
 
     async def receive(
         self,

@@ -45,6 +45,12 @@ class OrderStore(Protocol):
 
     async def order_exists(self, conn: asyncpg.Connection, order_id: str) -> bool: ...
 
+    async def causes_recorded(
+        self, conn: asyncpg.Connection, order_ids: Sequence[str], causes: Sequence[UUID]
+    ) -> set[UUID]:
+        """Of ``causes``, those a timeline entry of one of ``order_ids`` names."""
+        ...
+
     async def load_order(
         self, conn: asyncpg.Connection, order_id: str, timeline: Timeline, *, lines: bool = True
     ) -> Order | None:

@@ -18,7 +18,7 @@ from oms_events.values import Money
 from oms_order.adapters.payments import PaymentOutcome
 from oms_order.domain.validation import RiskPolicy, ValidationPolicy
 from oms_order.service_layer.actions import OrderActions
-from oms_order.service_layer.recalled_payments import RecalledPayments
+from oms_order.service_layer.recalled import Recalled
 from oms_runtime import (
     ConsumedRecord,
     RecalledDecisionStore,
@@ -57,7 +57,7 @@ def _rebuilding() -> UnitOfWork:
 
 
 async def test_answers_read_back_are_given_by_the_live_call_s_idempotency_key() -> None:
-    recalled = RecalledPayments(InMemoryRecall())
+    recalled = Recalled(InMemoryRecall())
     work = _rebuilding()
     approved = PaymentAuthorized(
         order_id="o-1",

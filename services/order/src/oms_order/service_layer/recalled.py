@@ -1,7 +1,9 @@
-"""What a rebuild takes back from the live service instead of asking the payment provider
-again: each authorisation's answer (``PaymentAuthorized``, ``PaymentFailed``) and each
-capture's id (``PaymentCaptured``), read back from ``oms.payments`` before the inputs apply,
-by the idempotency key the live call carried.
+"""What a rebuild takes back from the live service instead of asking again: the payment
+provider's answer to each authorisation (``PaymentAuthorized``, ``PaymentFailed``) and each
+capture's id (``PaymentCaptured``), read back from ``oms.payments`` by the idempotency key the
+live call carried; and the moment each return was requested (``ReturnRequested`` on
+``oms.returns``, by return id: the live clock's when the command came on the topic, which the
+command's own time is not). Both are read before the inputs apply.
 
 A rebuild moves no money: its provider answers from these. A void changes nothing the
 service keeps, and a refund's id is kept only in ``RefundIssued``, which a rebuild never
@@ -14,24 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from oms_events.payments import PaymentAuthorized, PaymentCaptured, PaymentFailed
+from oms_events.returns import ReturnRequested
 from oms_events.values import Money
 from oms_order.adapters.payments import AuthorizationResult, PaymentOutcome, PaymentProvider
 from oms_order.service_layer.actions import authorization_key, capture_key
 from oms_runtime import RecalledDecisionStore, Received, UnitOfWork
 
-__all__ = ["RecalledPayments"]
+__all__ = ["Recalled"]
 
 _AUTHORIZE = "authorize"
 _CAPTURE = "capture"
+_REQUESTED_AT = "return_requested_at"
 
 
 @dataclass(frozen=True)
-class RecalledPayments:
+class Recalled:
     store: RecalledDecisionStore
 
     async def authorized(
@@ -54,6 +59,21 @@ class RecalledPayments:
                 for r in run
             ],
         )
+
+    async def return_requested(
+        self, work: UnitOfWork, run: Sequence[Received[ReturnRequested]]
+    ) -> None:
+        """Each return's request moment, by its id."""
+        await self.store.keep(
+            work.conn,
+            _REQUESTED_AT,
+            [(r.payload.return_id, r.payload.requested_at.isoformat()) for r in run],
+        )
+
+    async def requested_at(self, work: UnitOfWork, return_id: str) -> datetime | None:
+        """When the live service opened ``return_id``; None when it never did (refused)."""
+        found = await self.store.recall(work.conn, _REQUESTED_AT, [return_id])
+        return datetime.fromisoformat(found[return_id]) if return_id in found else None
 
     def provider(self, work: UnitOfWork) -> PaymentProvider:
         """The provider a rebuild's unit of work asks."""
