@@ -136,6 +136,13 @@ async def everything_read(
         if restarting is not None:  # which ran, which ended how, and what the last one said
             ended = [w.proc.poll() if w.proc else None for w in restarting.workers]
             workers = f"; workers' exit statuses (None: running): {ended}\n"
+            # What each stalled worker said of faust's commit state (its watch's last words).
+            workers += "".join(
+                line + "\n"
+                for w in restarting.workers
+                for line in w.tail(400).splitlines()
+                if "worker_stalled" in line
+            )
             workers += restarting.current.tail(40)
         raise AssertionError(f"{exc}; records not committed per topic: {lag}{workers}") from None
 
