@@ -50,6 +50,7 @@ _PICKUP = (DeliveryMethod.CLICK_AND_COLLECT.value, DeliveryMethod.SHIP_TO_STORE.
 class FakeFulfilmentOrders:
     orders: dict[str, FulfilmentOrder] = field(default_factory=dict)
     refusals: dict[object, Refusal] = field(default_factory=dict)
+    api_taken: set[UUID] = field(default_factory=set)
 
     async def save_created(self, conn: object, new: Sequence[NewFulfilmentOrder]) -> int:
         fresh = 0
@@ -91,6 +92,12 @@ class FakeFulfilmentOrders:
 
     async def keep_refusal(self, conn: object, refusal: Refusal) -> None:
         self.refusals.setdefault(refusal.event_id, refusal)
+
+    async def taken_over_api(self, conn: object, action_id: UUID) -> None:
+        self.api_taken.add(action_id)
+
+    async def api_actions(self, conn: object, action_ids: Sequence[UUID]) -> set[UUID]:
+        return self.api_taken & set(action_ids)
 
     async def expire_pickups(
         self, conn: object, now: datetime, limit: int, only: Sequence[str] | None = None

@@ -124,10 +124,18 @@ async def test_an_action_over_the_api_is_published_skipped_live_and_applied_in_a
 
     # Read back from oms.staff-actions: live, already applied; in a rebuild, applied.
     r = received(accept, "oms.staff-actions")
-    ours = Received(r.payload, r.envelope.model_copy(update={"source": STAFF_API_SOURCE}), r.record)
+    ours = Received(
+        r.payload,
+        r.envelope.model_copy(update={"source": STAFF_API_SOURCE, "id": action_id}),
+        r.record,
+    )
     live = in_memory_unit_of_work()
     await world.handlers.staff_action(live, ours)
     assert emitted(live) == [] and not world.orders.refusals  # not refused as already_accepted
+    # One that only claims the API's source is applied live (here refused: accepted already).
+    claims = Received(r.payload, ours.envelope.model_copy(update={"id": uuid4()}), r.record)
+    await world.handlers.staff_action(in_memory_unit_of_work(), claims)
+    assert [f.reason for f in world.orders.refusals.values()] == ["already_accepted"]
     rebuilt = World()
     await rebuilt.release()
     work = _rebuilding()

@@ -202,6 +202,7 @@ async def test_shipping_rebuild_reads_numbers_codes_and_expiries_back_and_swaps(
         "refused_carrier_requests": 1,
         "tracking_number_counters": 1,
         "labels": 1,  # the return label
+        "staff_api_actions": 2,  # the two actions taken over HTTP
         "refused_actions": 0,
     }
     tables = {t["table"]: t for t in report["tables"]}

@@ -5,11 +5,15 @@ kept, and bad requests get specific problems."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from oms_events.codec import encode, new_event
+from oms_events.fulfilment import FulfilmentAccepted
 from oms_events.values import DeliveryMethod, LineQuantity
 from oms_runtime import key_digest
-from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until
+from tests.support.inventory import BERLIN, HAMBURG, TSHIRT, events_until, send
 from tests.support.shipping import (
     fulfilment_order,
     label_tracking_number,
@@ -181,3 +185,24 @@ async def test_the_pickup_store_receives_ship_to_store_work_and_hands_it_over(en
         ("receive", "wrong_location"),
         ("receive", "already_received"),
     ]
+
+
+async def test_an_action_that_only_claims_the_staff_api_s_source_is_applied(env: Env) -> None:
+    # The live consumer skips the actions the staff API took, known by their ids; a staff app
+    # that writes the API's source on its own action does not get it skipped.
+    shipping = await env.service("shipping", OMS_SHIPPING_API_KEYS=API_KEYS)
+    await shipping.wait_ready()
+    await send_released(env, released("ord-api-3", "fo-ord-api-3"))
+    await fulfilment_order(env, "ord-api-3", "CREATED")
+    accept = FulfilmentAccepted(
+        order_id="ord-api-3",
+        fulfilment_order_id="fo-ord-api-3",
+        location_id=HAMBURG,
+        staff_id="s-9",
+        performed_at=datetime.now(UTC),
+    )
+    claimed = new_event(accept, subject="ord-api-3", source="oms/shipping", correlation_id="c")
+    await send(env, "oms.staff-actions", [("ord-api-3", encode(claimed))])
+    await fulfilment_order(env, "ord-api-3", "ACCEPTED")
+    taken = await env.fetch("shipping", "SELECT 1 FROM staff_api_actions")
+    assert taken == []

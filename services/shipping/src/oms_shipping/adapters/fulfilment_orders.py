@@ -28,6 +28,7 @@ __all__ = [
     "NewFulfilmentOrder",
     "Refusal",
     "accepted",
+    "api_actions",
     "expire_pickups",
     "find",
     "keep_refusal",
@@ -35,6 +36,7 @@ __all__ = [
     "postal_address",
     "save",
     "save_created",
+    "taken_over_api",
     "view",
     "work_list",
 ]
@@ -273,6 +275,20 @@ def _shipment_json(shipment: Shipment) -> dict[str, Any]:
 
 def _line(line: Line) -> dict[str, Any]:
     return {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
+
+
+async def taken_over_api(conn: asyncpg.Connection, action_id: UUID) -> None:
+    await conn.execute(
+        "INSERT INTO staff_api_actions (action_id) VALUES ($1) ON CONFLICT DO NOTHING", action_id
+    )
+
+
+async def api_actions(conn: asyncpg.Connection, action_ids: Sequence[UUID]) -> set[UUID]:
+    rows = await conn.fetch(
+        "SELECT action_id FROM staff_api_actions WHERE action_id = ANY($1::uuid[])",
+        list(action_ids),
+    )
+    return {row["action_id"] for row in rows}
 
 
 async def keep_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:

@@ -33,6 +33,11 @@ REBUILD = RebuildSpec(
     seeded=(
         SeedTable("items", "items' sizes and weights, imported by an operator from a file"),
         SeedTable(
+            "staff_api_actions",
+            "the ids of the actions the staff API took: the live consumer skips those, so "
+            "they carry on after a swap",
+        ),
+        SeedTable(
             "refused_carrier_requests",
             "carrier webhook requests refused over HTTP (unsigned, stale, unreadable): "
             "nothing of them was published, only their digest is kept",

@@ -177,11 +177,16 @@ class FulfilmentHandlers:
 
     async def staff_action(self, work: UnitOfWork, received: Received[StaffAction]) -> None:
         """A staff action from ``oms.staff-actions``; one that does not fit is kept, refused.
-        One the staff API published was applied in the transaction that published it: only
-        a rebuild applies it again."""
-        if received.envelope.source == STAFF_API_SOURCE and not work.rebuilding:
+        One the staff API took was applied in the transaction that published it: only a
+        rebuild applies it again (known by its id, not by the source it claims)."""
+        action_id = received.envelope.id
+        if (
+            received.envelope.source == STAFF_API_SOURCE
+            and not work.rebuilding
+            and await self.fulfilment_orders.api_actions(work.conn, [action_id])
+        ):
             return
-        await self.act(work, received.envelope.id, received.payload)
+        await self.act(work, action_id, received.payload)
 
     async def act_and_publish(
         self, work: UnitOfWork, action_id: UUID, action: StaffAction
@@ -190,6 +195,7 @@ class FulfilmentHandlers:
         or refused, published to ``oms.staff-actions`` under ``action_id``, so that the
         topic is the log of every action (``oms rebuild shipping`` applies them again)."""
         outcome = await self.act(work, action_id, action)
+        await self.fulfilment_orders.taken_over_api(work.conn, action_id)
         work.emit(action, subject=action.order_id, event_id=action_id)
         return outcome
 

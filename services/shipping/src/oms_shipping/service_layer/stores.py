@@ -48,6 +48,14 @@ class FulfilmentOrderStore(Protocol):
         """Once per action id."""
         ...
 
+    async def taken_over_api(self, conn: asyncpg.Connection, action_id: UUID) -> None:
+        """The staff API took the action ``action_id`` (and publishes it under that id)."""
+        ...
+
+    async def api_actions(self, conn: asyncpg.Connection, action_ids: Sequence[UUID]) -> set[UUID]:
+        """Of ``action_ids``, those the staff API took."""
+        ...
+
     async def expire_pickups(
         self,
         conn: asyncpg.Connection,
