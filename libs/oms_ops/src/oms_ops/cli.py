@@ -682,8 +682,10 @@ def rebuild(
         if not endpoints.runtime:
             raise _Failed(
                 Exit.NOT_REBUILDABLE,
-                f"{service} is a stream-processing app without the runtime's tables: "
-                "it cannot be rebuilt",
+                f"{service} is a stream-processing app whose state is a faust table in its "
+                "changelog topic, not tables a rebuild could compare: to count again from the "
+                "topics, start it with a new OMS_GROUP_SUFFIX and an empty database "
+                "(docs/analytics.md, 'Counting again from the topics')",
             )
         spec = await rebuilds.rebuild_spec(service, config.environ, live_url)
         if not spec["rebuildable"]:
