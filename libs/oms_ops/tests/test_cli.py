@@ -192,7 +192,11 @@ def test_a_stream_app_is_not_rebuilt_and_is_told_how_to_count_again() -> None:
     result = runner.invoke(
         app,
         ["rebuild", "analytics"],
-        env={**OFFLINE, "OMS_SERVICES": "analytics", "OMS_ANALYTICS_DATABASE_URL": "postgresql://u@127.0.0.1:9/a"},
+        env={
+            **OFFLINE,
+            "OMS_SERVICES": "analytics",
+            "OMS_ANALYTICS_DATABASE_URL": "postgresql://u@127.0.0.1:9/a",
+        },
     )
     assert result.exit_code == Exit.NOT_REBUILDABLE, result.output
     assert "start it with a new OMS_GROUP_SUFFIX" in " ".join(result.output.split())
