@@ -241,8 +241,8 @@ async def producer(kafka: KafkaConnection) -> AsyncIterator[Any]:
     sender = AIOKafkaProducer(
         **_client_options(kafka), enable_idempotence=True, acks="all", request_timeout_ms=15_000
     )
-    await sender.start()
     try:
+        await sender.start()  # a broker that cannot be reached fails here: closed all the same
         yield sender
     finally:
         await sender.stop()

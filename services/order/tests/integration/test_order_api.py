@@ -535,6 +535,39 @@ async def test_customer_service_commands_over_http(env: Env) -> None:
         {"code": "quantity_not_cancelable"},
     ]
 
+    # Every command taken, applied or refused, is on the command topic under its request's
+    # id: eight (the 404s and the 422 took nothing); the consumer skipped each of them.
+    taken = [partial, held, again, released, not_held, moved, bad_quantity, whole]
+    records = await read_topic(env.bootstrap, env.topic("oms.order-commands"), at_least=8)
+    published = [decode(r.value).envelope for r in records]
+    assert [(e.id, e.type) for e in published] == [
+        (uuid.UUID(reply.headers["X-Request-Id"]), kind)
+        for reply, kind in zip(
+            taken,
+            [
+                "CancelOrder",
+                "HoldOrder",
+                "HoldOrder",
+                "ReleaseOrder",
+                "ReleaseOrder",
+                "ChangeShippingAddress",
+                "CancelOrder",
+                "CancelOrder",
+            ],
+            strict=True,
+        )
+    ]
+    inbox = "SELECT count(*) AS n FROM oms_inbox WHERE event_id = ANY($1::uuid[])"
+    assert await wait_for(
+        lambda: _all_read(env, inbox, [e.id for e in published]), what="the commands read"
+    )
+    assert len(await _timeline(env, order_id)) == 12  # none of them applied twice
+
+
+async def _all_read(env: Env, query: str, ids: list[uuid.UUID]) -> bool:
+    rows = await env.fetch("order", query, ids)
+    return bool(rows[0]["n"] == len(ids))
+
 
 # -- the contract ----------------------------------------------------------------------------
 
