@@ -17,8 +17,9 @@ Hamburg to the store, is scanned in there and collected; the Berlin staff take t
 hoodie back over the counter (a return, inspected back onto the shelf and refunded, through
 the order service's HTTP API, returns_demo.py); then the stock table, the e-mails the
 customers received, read from a local SMTP server the demo runs for the notification service
-(mail_demo.py), and last the analytics service's KPIs per channel and hour and the money it
-has reconciled so far (analytics_demo.py).
+(mail_demo.py), the analytics service's KPIs per channel and hour and the money it has
+reconciled so far (analytics_demo.py); and, once the workers stopped, the order service's state
+rebuilt from its topics and compared with the live tables (``oms rebuild order``).
 """
 
 from __future__ import annotations
@@ -579,6 +580,40 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
     )
 
 
+def show_rebuild(env: dict[str, str]) -> None:
+    """What an operator can do once the workers stopped: the order service's state made again
+    from its topics by its own handlers, side effects off (no payment taken, nothing
+    published), into a database of its own, and compared with the live tables
+    (`oms rebuild order`, docs/operations.md)."""
+    environ = {
+        **os.environ,
+        **env,
+        "OMS_TOPIC_PREFIX": TOPIC_PREFIX,
+        "OMS_GROUP_SUFFIX": GROUP_SUFFIX,
+        "OMS_SERVICES": "order",
+        "OMS_ORDER_URL": f"http://127.0.0.1:{SERVICES['order']}",
+        "OMS_OPERATOR": "demo",
+    }
+    command = [sys.executable, "-m", "oms_ops", "rebuild", "order", "--json"]
+    deadline = time.monotonic() + 60
+    while True:  # exit 3 while the stopped workers' group still has members
+        done = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=300)
+        if done.returncode != 3 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print("\n`oms rebuild order` (the workers stopped): the order service's state made again")
+    print("from its topics into demo_order_rebuild, no payment taken, nothing published:")
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        print(f"  exit {done.returncode}: {done.stderr.strip()[-500:]}")
+        return
+    print(f"  {report['events']} events applied, in {report['seconds']} s")
+    for table in report["tables"]:
+        verdict = "matches" if table["match"] else "DIFFERS"
+        print(f"  {table['table']:<24}{table['rows_rebuilt']:>6} rows  {verdict} the live table")
+
+
 def main() -> int:
     env = asyncio.run(start_clean(stack_env(REPO)))
     logs = Path(os.environ.get("OMS_STACK_DIR", REPO / ".stack")) / "demo-logs"
@@ -590,6 +625,7 @@ def main() -> int:
     finally:
         stop_workers(workers)
         mail.stop()
+    show_rebuild(env)
     return 0
 
 
