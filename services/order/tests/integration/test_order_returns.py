@@ -351,6 +351,10 @@ async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: E
     return_id = return_id_for(request_id)
     returns = "SELECT status, refunded_minor FROM order_returns WHERE return_id = $1"
     await wait_for(lambda: env.fetch("order", returns, return_id), what="the return opened")
+    # A command whose id makes the same return id (its first 24 hex digits) is refused.
+    tail = "0" * 8 if request_id.hex[24:] != "0" * 8 else "1" * 8
+    twin = uuid.UUID(request_id.hex[:24] + tail)
+    await _command(env, asked, event_id=twin)
 
     units = (UnitsArrived(line_id="1", quantity=1),)
     wrong = ReceiveReturn(
@@ -391,6 +395,10 @@ async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: E
         lambda: env.fetch("order", refusal, other_id, refused_id), what="the refusal kept"
     )
     assert json.loads(kept["detail"]) == {"code": "return_not_found"}
+    twin_refusal = await wait_for(
+        lambda: env.fetch("order", refusal, order_id, twin), what="the twin return refused"
+    )
+    assert json.loads(twin_refusal[0]["detail"]) == {"code": "return_exists"}
 
     async def announced() -> list[Any]:
         records = await read_topic(env.bootstrap, env.topic("oms.orders"), at_least=1)
@@ -405,9 +413,13 @@ async def test_a_return_asked_received_and_inspected_on_the_command_topic(env: E
     assert (unknown.order_id, unknown.code) == ("ord_nowhere", "order_not_found")
 
 
-async def _command(env: Env, command: Any, source: str = "store-app/berlin") -> uuid.UUID:
+async def _command(
+    env: Env, command: Any, source: str = "store-app/berlin", event_id: uuid.UUID | None = None
+) -> uuid.UUID:
     """``command`` on oms.order-commands as a store's app sends it; its id."""
-    envelope = new_event(command, subject=command.order_id, source=source, correlation_id="c")
+    envelope = new_event(
+        command, subject=command.order_id, source=source, correlation_id="c", event_id=event_id
+    )
     await produce(
         env.bootstrap,
         env.topic("oms.order-commands"),
