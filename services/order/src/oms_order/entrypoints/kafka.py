@@ -79,9 +79,10 @@ class OrderHandlers:
         """A run of orders taken together: one statement per table for the run. One the
         order API took was submitted in the transaction that published it: only a rebuild
         submits it again."""
-        order_ids = [order_id_for(r.payload.channel, r.payload.external_order_id) for r in received]
-        took = await self._taken_already(uow, list(zip(order_ids, received, strict=True)))
-        taken = [r for r in received if r.envelope.id not in took]
+        took = await self._taken_already(
+            uow, received, lambda o: order_id_for(o.channel, o.external_order_id)
+        )
+        taken = [r for r in received if r.envelope.id not in took] if took else received
         if taken:
             await self.actions.submit_all([(uow.for_event(r.envelope), r.payload) for r in taken])
 
@@ -125,21 +126,26 @@ class OrderHandlers:
     async def command(self, work: UnitOfWork, received: Received[OrderCommand]) -> None:
         """A command from ``oms.order-commands``; one the order API published was applied in
         the transaction that published it: only a rebuild applies it again."""
-        if not await self._taken_already(work, [(received.payload.order_id, received)]):
+        if not await self._taken_already(work, [received], lambda c: c.order_id):
             await self.commands.apply(work, received.payload)
 
     async def _taken_already(
-        self, work: UnitOfWork, received: Sequence[tuple[str, Received[Any]]]
+        self,
+        work: UnitOfWork,
+        received: Sequence[Received[Any]],
+        order_of: Callable[[Any], str],
     ) -> set[UUID]:
-        """Of ``received`` (each with its order's id), those the order API took: published by
-        it (source ``oms/order``) and named as a cause in the order's timeline, so applied in
-        the transaction that published them (an event that only claims that source is
-        applied). A rebuild applies them all again."""
-        own = [(o, r.envelope.id) for o, r in received if r.envelope.source == ORDER_API_SOURCE]
-        if work.rebuilding or not own:
+        """Of ``received``, those the order API took: published by it (source ``oms/order``)
+        and named as a cause in their order's timeline (``order_of`` a payload's order id),
+        so applied in the transaction that published them (an event that only claims that
+        source is applied). A rebuild applies them all again."""
+        if work.rebuilding:
+            return set()
+        own = [r for r in received if r.envelope.source == ORDER_API_SOURCE]
+        if not own:
             return set()
         return await self.actions.orders.causes_recorded(
-            work.conn, [o for o, _ in own], [cause for _, cause in own]
+            work.conn, [order_of(r.payload) for r in own], [r.envelope.id for r in own]
         )
 
     # -- sourcing progress -------------------------------------------------------------------
