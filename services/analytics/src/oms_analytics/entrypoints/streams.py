@@ -27,6 +27,7 @@ from oms_analytics.domain.expiry import partition_now
 from oms_analytics.domain.stalling import StallWatch
 from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
+from oms_analytics.entrypoints.acknowledging import count_each_offset_once
 from oms_analytics.entrypoints.dashboard import register_dashboard
 from oms_analytics.entrypoints.expiry import register_expiry
 from oms_analytics.entrypoints.flushing import complete_producer_flush
@@ -85,6 +86,7 @@ async def _commits_nothing(*_args: Any, **_kwargs: Any) -> bool:
 def build_app(settings: AnalyticsSettings) -> faust.App:
     complete_producer_flush()  # no offset committed before its events' table writes are sent
     keep_records_read_after_seek()  # no record fetched after a recovery dropped unread
+    count_each_offset_once()  # a duplicate acknowledgement does not hold the commits back
     app_id = f"{settings.topic_prefix}oms-analytics{settings.group_suffix}"
     settings.analytics_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes one level
     app = faust.App(
