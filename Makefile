@@ -66,7 +66,7 @@ bench-sustained: setup stack-up ## One rate for 5 minutes: kept up? lag and back
 bench-replay: setup stack-up ## How fast a service reads a topic again after `oms replay` and `oms rebuild`, beside the raw broker and `oms copy` (EVENTS)
 	PYTHONPATH=. $(UV) run --no-sync python bench/replay.py --events $(or $(EVENTS),100000)
 
-bench-analytics: setup stack-up ## How fast the analytics worker counts every topic, and what its changelog writes (ORDERS)
+bench-analytics: setup stack-up ## How fast the analytics worker counts every topic, what its changelog writes, and how fast `oms rebuild analytics` counts it again (ORDERS)
 	PYTHONPATH=. $(UV) run --no-sync python bench/analytics.py --orders $(or $(ORDERS),3000)
 
 stack-up: ## Start Kafka and PostgreSQL locally (no Docker) and create databases and topics

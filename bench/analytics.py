@@ -11,6 +11,9 @@ One run, on the local stack with its own topic prefix, group suffix and database
    committed every end offset (a commit waits for the changelog records of the events it
    covers, so that is also when every table write is at the broker).
 3. The changelog is read back: its records and bytes, and of those the journal's.
+4. ``oms rebuild analytics`` counts every event again into a fresh database (the worker's own
+   counting over a table in memory, no changelog) and compares each table with the live
+   state: timed by the rebuild's own clock (the reading and counting only).
 
     python bench/analytics.py --orders 3000        # make bench-analytics
 """
@@ -25,10 +28,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.replay import oms
 from oms_events.topics import topic
 from tests.support.analytics_stream import SOURCE_TOPICS, order_stream, send_keyed
 from tests.support.kafka import committed_and_end_offsets, create_topics
+from tests.support.rebuild import group_idle
 from tests.support.stack import REPO, provide_stack
+from tests.support.waiting import wait_for
 from tests.support.world import Env
 
 
@@ -98,6 +104,12 @@ async def main(orders: int) -> int:
         counting_s = await caught_up(env, f"{env.prefix}oms-analytics-{env.run}")
         worker.stop()
         written = await changelogs(env, f"{env.prefix}oms-analytics-{env.run}")
+        group = f"{env.prefix}oms-analytics-{env.run}"
+        await wait_for(lambda: group_idle(env, "analytics", group), what="the worker gone")
+        database = await env.database("analytics")
+        env.databases.append(f"t{env.run}_analytics_rebuild")
+        args = ("rebuild", "analytics", "--json")
+        rebuilt = json.loads(oms(env, *args, database=database, service="analytics").stdout)
     finally:
         await env.close()
     result = {
@@ -107,6 +119,11 @@ async def main(orders: int) -> int:
         "events_per_s": round(events / counting_s),
         "changelog": written,
         "changelog_records_per_event": round(written["records"] / events, 2),
+        "rebuild_per_s": round(rebuilt["events"] / rebuilt["seconds"]),
+        "rebuild_events": rebuilt["events"],
+        "rebuild_tables_match": rebuilt["match"],
+        "rebuild_differs": [t["table"] for t in rebuilt["tables"] if not t["match"]],
+        "rebuild_state_differences": rebuilt["state_differences"],
     }
     print(json.dumps(result, indent=2))
     out = REPO / "bench-results" / f"analytics-{int(time.time())}.json"

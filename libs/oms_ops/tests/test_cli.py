@@ -186,17 +186,3 @@ def test_the_audit_event_follows_the_contract() -> None:
     assert payload.parameters == {"outcome": "ok", "service": "notification", "reprocessed": "3"}
     assert payload.operator.actor_id == "ops-mara"
     assert decoded.envelope.subject == "oms-notification"
-
-
-def test_a_stream_app_is_not_rebuilt_and_is_told_how_to_count_again() -> None:
-    result = runner.invoke(
-        app,
-        ["rebuild", "analytics"],
-        env={
-            **OFFLINE,
-            "OMS_SERVICES": "analytics",
-            "OMS_ANALYTICS_DATABASE_URL": "postgresql://u@127.0.0.1:9/a",
-        },
-    )
-    assert result.exit_code == Exit.NOT_REBUILDABLE, result.output
-    assert "start it with a new OMS_GROUP_SUFFIX" in " ".join(result.output.split())

@@ -654,8 +654,12 @@ def rebuild(
     planned: dict[tuple[str, int], int] = {}
     input_topics: list[str] = []
 
+    described: dict[str, Any] = {}  # the service's rebuild spec
+
     async def refuse_unsent_events() -> None:
         """A swap would lose the live outbox's events: the relay must have sent them."""
+        if not described.get("outbox", True):  # a stream app keeps no outbox
+            return
         conn = await asyncpg.connect(live_url)
         try:
             unsent = await rebuilds.live_outbox_rows(conn)
@@ -679,20 +683,13 @@ def rebuild(
             raise _Failed(Exit.ERROR, str(exc)) from exc
 
     async def rebuild_and_compare() -> list[rebuilds.TableComparison]:
-        if not endpoints.runtime:
-            raise _Failed(
-                Exit.NOT_REBUILDABLE,
-                f"{service} is a stream-processing app whose state is a faust table in its "
-                "changelog topic, not tables a rebuild could compare: to count again from the "
-                "topics, start it with a new OMS_GROUP_SUFFIX and an empty database "
-                "(docs/analytics.md, 'Counting again from the topics')",
-            )
         spec = await rebuilds.rebuild_spec(service, config.environ, live_url)
         if not spec["rebuildable"]:
             raise _Failed(
                 Exit.NOT_REBUILDABLE, f"{service} cannot be rebuilt: {spec.get('reason')}"
             )
         input_topics.extend(spec["topics"])
+        described.update(spec)
         if swap:
             await refuse_unsent_events()
         async with Broker.connect(config.kafka) as broker:
@@ -738,7 +735,9 @@ def rebuild(
                     )
             finally:
                 await conn.close()
-        return rebuilds.compare(spec["tables"], live_sums, rebuilt_sums)
+        return rebuilds.compare(spec["tables"], live_sums, rebuilt_sums) + [
+            rebuilds.state_comparison(c) for c in outcome.get("compared", [])
+        ]
 
     def audited(outcome: str) -> None:
         _audit_quietly(
@@ -784,6 +783,13 @@ def rebuild(
                     )
                 await refuse_unsent_events()
                 try:
+                    if described.get("state"):  # a changelog the service swaps itself
+                        report["state_swapped"] = await rebuilds.run_state_swap(
+                            service,
+                            config.environ,
+                            live_url=live_url,
+                            rebuild_url=rebuilds.with_database(live_url, rebuild_db),
+                        )
                     await rebuilds.swap_databases(admin, live_db, rebuild_db, kept)
                 except rebuilds.RebuildFailed as exc:
                     raise _Failed(Exit.ERROR, str(exc)) from exc

@@ -40,6 +40,8 @@ __all__ = [
     "prepare_database",
     "rebuild_spec",
     "run_service_rebuild",
+    "run_state_swap",
+    "state_comparison",
     "stop_offsets",
     "swap_databases",
     "with_database",
@@ -88,6 +90,17 @@ class TableComparison:
             "match": self.match,
             "excluded": dict(self.excluded),
         }
+
+
+def state_comparison(compared: Mapping[str, Any]) -> TableComparison:
+    """A comparison the service made itself (state outside PostgreSQL: analytics' changelog),
+    as its ``rebuild`` reported it."""
+    return TableComparison(
+        table=str(compared["table"]),
+        live=TableSum(int(compared["live"]["rows"]), str(compared["live"]["checksum"])),
+        rebuilt=TableSum(int(compared["rebuilt"]["rows"]), str(compared["rebuilt"]["checksum"])),
+        excluded=dict(compared.get("excluded") or {}),
+    )
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -375,6 +388,34 @@ async def run_service_rebuild(
     if code != 0 or outcome is None:
         raise RebuildFailed(f"python -m oms_{service} rebuild exited {code}: {stderr[-800:]}")
     return outcome
+
+
+async def run_state_swap(
+    service: str, environ: Mapping[str, str], *, live_url: str, rebuild_url: str
+) -> dict[str, Any]:
+    """``python -m oms_<service> rebuild-swap``: the service puts the rebuilt state it kept in
+    the rebuild database where its workers recover it from (analytics: its changelog)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        f"oms_{service}",
+        "rebuild-swap",
+        rebuild_url,
+        env={**_service_env(environ, live_url), "OMS_LOG_LEVEL": "WARNING"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    try:
+        done = json.loads(out.splitlines()[-1])["done"] if process.returncode == 0 else None
+    except (ValueError, IndexError, KeyError, TypeError):
+        done = None
+    if not isinstance(done, dict):
+        raise RebuildFailed(
+            f"python -m oms_{service} rebuild-swap exited {process.returncode}, nothing "
+            "renamed (run the swap again): " + err.decode(errors="replace").strip()[-800:]
+        )
+    return done
 
 
 async def swap_databases(admin_dsn: str, live_db: str, rebuild_db: str, kept_as: str) -> None:

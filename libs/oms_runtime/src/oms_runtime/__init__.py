@@ -28,6 +28,7 @@ from oms_runtime._consumer import (
 from oms_runtime._db import RUNTIME_MIGRATIONS, MigrationRefused, apply_migrations, create_pool
 from oms_runtime._documents import DocumentError, read_document, validated
 from oms_runtime._faults import kill_at, kill_due
+from oms_runtime._gc import tune_gc
 from oms_runtime._http import (
     PROBLEM_MEDIA_TYPE,
     ApiRoute,
@@ -46,7 +47,12 @@ from oms_runtime._rebuild import (
     CompareTable,
     RebuildRefused,
     RebuildSpec,
+    RebuildStalled,
+    RebuildTargetRefused,
+    RunProcessor,
     SeedTable,
+    check_rebuild_target,
+    run_rebuild,
 )
 from oms_runtime._recalled import RECALLED_TABLE, RecalledDecisionStore
 from oms_runtime._retry import is_infrastructure_error, retried, retrying
@@ -91,9 +97,12 @@ __all__ = [
     "ProblemDetails",
     "RebuildRefused",
     "RebuildSpec",
+    "RebuildStalled",
+    "RebuildTargetRefused",
     "RecalledDecisionStore",
     "Received",
     "RejectedEvent",
+    "RunProcessor",
     "RuntimeSettings",
     "SeedTable",
     "ServiceRuntime",
@@ -106,6 +115,7 @@ __all__ = [
     "authenticate",
     "bound_to",
     "check_openapi_compatibility",
+    "check_rebuild_target",
     "configure_logging",
     "create_pool",
     "in_memory_unit_of_work",
@@ -121,8 +131,10 @@ __all__ = [
     "render_openapi",
     "retried",
     "retrying",
+    "run_rebuild",
     "run_worker",
     "safe_text",
+    "tune_gc",
     "validated",
     "write_outbox",
 ]

@@ -29,16 +29,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from oms_runtime._consumer import BatchProcessor
 from oms_runtime._consumer_loop import consumed_record
 from oms_runtime._retry import describe_error
 from oms_runtime._subscriptions import Subscription
+from oms_runtime._unit_of_work import ConsumedRecord
 
 __all__ = [
     "CompareTable",
@@ -46,7 +46,9 @@ __all__ = [
     "RebuildSpec",
     "RebuildStalled",
     "RebuildTargetRefused",
+    "RunProcessor",
     "SeedTable",
+    "check_rebuild_target",
     "check_target",
     "merged_order",
     "run_rebuild",
@@ -84,6 +86,29 @@ def check_target(target_db: str, target_comment: str | None, seed_db: str | None
             f"database {target_db} is not marked as a rebuild database (comment "
             f"{expected!r}, found {target_comment!r}): `oms rebuild` creates and marks it"
         )
+
+
+async def check_rebuild_target(dsn: str, seed_from: str | None) -> None:
+    """The rebuild writes only into a database ``oms rebuild`` created and marked for the seed
+    database (see :func:`check_target`)."""
+    seed_db: str | None = None
+    if seed_from:
+        seed = await asyncpg.connect(seed_from)
+        try:
+            seed_db = await seed.fetchval("SELECT current_database()")
+        finally:
+            await seed.close()
+    target = await asyncpg.connect(dsn)
+    try:
+        row = await target.fetchrow(
+            "SELECT current_database() AS name,"
+            " shobj_description(d.oid, 'pg_database') AS comment"
+            " FROM pg_database d WHERE d.datname = current_database()"
+        )
+    finally:
+        await target.close()
+    assert row is not None
+    check_target(row["name"], row["comment"], seed_db)
 
 
 INBOX = "oms_inbox"
@@ -253,6 +278,16 @@ async def seed_tables(
     return copied
 
 
+class RunProcessor(Protocol):
+    """Applies runs of one topic's records: the runtime's batch processor, or a stream
+    app's own counting (analytics). ``prepare`` decodes a run while the run before it is
+    still being applied; ``process`` applies it."""
+
+    async def prepare(self, records: Sequence[ConsumedRecord]) -> Any: ...
+
+    async def process(self, records: Sequence[ConsumedRecord], prepared: Any) -> Any: ...
+
+
 class _Applying:
     """Runs applied one after another, each one's transaction in flight while the next is
     prepared: decoding a run overlaps the database's work on the one before."""
@@ -260,7 +295,7 @@ class _Applying:
     def __init__(self) -> None:
         self._in_flight: asyncio.Task[Any] | None = None
 
-    async def then(self, processor: BatchProcessor, records: list[Any]) -> None:
+    async def then(self, processor: RunProcessor, records: list[Any]) -> None:
         prepared = await processor.prepare(records)
         await self.drain()
         self._in_flight = asyncio.create_task(processor.process(records, prepared))
@@ -288,7 +323,7 @@ class _Applying:
 async def run_rebuild(
     *,
     consumer: AIOKafkaConsumer,
-    processors: Mapping[str, BatchProcessor],
+    processors: Mapping[str, RunProcessor],
     stop_at: Mapping[tuple[str, int], int],
     batch_max: int,
     report: Callable[[int], None],

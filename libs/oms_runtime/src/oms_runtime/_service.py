@@ -32,7 +32,7 @@ from oms_runtime._rebuild import (
     RebuildRefused,
     RebuildSpec,
     SeedTable,
-    check_target,
+    check_rebuild_target,
     run_rebuild,
     seed_tables,
 )
@@ -270,7 +270,7 @@ class ServiceRuntime:
         s = self.settings
         dsn = s.database_url.get_secret_value()
         configure_logging(self.name, s.log_level)
-        await _check_rebuild_target(dsn, seed_from)
+        await check_rebuild_target(dsn, seed_from)
         self.rebuilding = True
         pool = await create_pool(dsn, 2)
         subscriptions = [*self._subscriptions, *spec.recorded]
@@ -504,26 +504,3 @@ async def _seed(
             return await seed_tables(live, rebuilt, tables)
     finally:
         await live.close()
-
-
-async def _check_rebuild_target(dsn: str, seed_from: str | None) -> None:
-    """The rebuild writes only into a database ``oms rebuild`` created and marked for the seed
-    database (see :func:`check_target`)."""
-    seed_db: str | None = None
-    if seed_from:
-        seed = await asyncpg.connect(seed_from)
-        try:
-            seed_db = await seed.fetchval("SELECT current_database()")
-        finally:
-            await seed.close()
-    target = await asyncpg.connect(dsn)
-    try:
-        row = await target.fetchrow(
-            "SELECT current_database() AS name,"
-            " shobj_description(d.oid, 'pg_database') AS comment"
-            " FROM pg_database d WHERE d.datname = current_database()"
-        )
-    finally:
-        await target.close()
-    assert row is not None
-    check_target(row["name"], row["comment"], seed_db)

@@ -1,7 +1,14 @@
-"""``python -m oms_analytics worker``: run the analytics service's faust worker."""
+"""``python -m oms_analytics worker``: run the analytics service's faust worker.
+
+``rebuild-spec``, ``rebuild --stop-at JSON`` and ``rebuild-swap REBUILD_DATABASE_URL`` are
+``oms rebuild analytics``'s steps (``entrypoints/rebuild.py``): JSON on stdout."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
 import sys
 
 from pydantic import ValidationError
@@ -9,20 +16,70 @@ from pydantic_settings import SettingsError
 
 from oms_analytics.bootstrap import build_worker
 from oms_analytics.config import AnalyticsSettings
-from oms_runtime import configure_logging, invalid_configuration
+from oms_analytics.entrypoints import rebuild
+from oms_runtime import (
+    RebuildStalled,
+    RebuildTargetRefused,
+    configure_logging,
+    invalid_configuration,
+    tune_gc,
+)
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m oms_analytics")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="run the faust worker")
+    commands.add_parser("rebuild-spec", help="print, as JSON, what a rebuild reproduces")
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="count again from the topics into OMS_DATABASE_URL (a fresh database), side "
+        "effects off; started by `oms rebuild analytics`",
+    )
+    rebuild.add_argument(
+        "--stop-at", required=True, help="JSON [[topic, partition, offset], ...]: where to stop"
+    )
+    swap = commands.add_parser(
+        "rebuild-swap",
+        help="write a rebuild's state to the live changelog; started by `oms rebuild --swap`",
+    )
+    swap.add_argument("rebuild_url", help="the rebuild database's URL")
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["worker"]:
-        print("usage: python -m oms_analytics worker", file=sys.stderr)
-        return 2
+    arguments = _arguments(argv)
     configure_logging("analytics")
     try:
         settings = AnalyticsSettings()
     except (ValidationError, SettingsError) as exc:
         print(invalid_configuration(exc), file=sys.stderr)
         return 2
-    build_worker(settings).execute_from_commandline()
+    if arguments.command == "worker":
+        build_worker(settings).execute_from_commandline()
+        return 0
+    if arguments.command == "rebuild-spec":
+        print(json.dumps(rebuild.describe(settings)))
+        return 0
+    if arguments.command == "rebuild-swap":
+        done = asyncio.run(rebuild.swap(settings, arguments.rebuild_url))
+        print(json.dumps({"done": done}), flush=True)
+        return 0
+    stop_at = {(str(t), int(p)): int(o) for t, p, o in json.loads(arguments.stop_at)}
+    tune_gc(settings.gc_threshold)  # the whole state is in memory: no walks over it per batch
+    try:
+        done = asyncio.run(
+            rebuild.rebuild(
+                settings,
+                stop_at,
+                seed_from=os.environ.get("OMS_REBUILD_SEED_DATABASE_URL"),
+                report=lambda read: print(json.dumps({"read": read}), flush=True),
+            )
+        )
+    except (RebuildTargetRefused, RebuildStalled) as exc:
+        print(f"rebuild refused: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps({"done": done}), flush=True)
     return 0
 
 

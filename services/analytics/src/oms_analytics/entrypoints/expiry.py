@@ -13,8 +13,6 @@ the tombstone and the key stays gone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
-from typing import Any, cast
 
 import faust
 import structlog
@@ -23,7 +21,7 @@ from oms_analytics.config import AnalyticsSettings
 from oms_analytics.entrypoints.history import History
 from oms_analytics.entrypoints.metrics import Metrics
 from oms_analytics.service_layer.expiry import Expiry
-from oms_analytics.service_layer.journal import Journal, TableView
+from oms_analytics.service_layer.journal import Journal
 
 __all__ = ["register_expiry"]
 
@@ -38,10 +36,7 @@ def register_expiry(
     metrics: Metrics,
     journal: Journal,
 ) -> None:
-    def tombstone(store: MutableMapping[str, Any], key: str, partition: int | None) -> None:
-        table = cast("TableView", store)
-        partitions = range(app.conf.topic_partitions) if partition is None else [partition]
-        journal.delete(table.name, key, partitions)
+    tombstone = journal.deleter(app.conf.topic_partitions)
 
     async def expire() -> None:
         async for _ in app.itertimer(settings.analytics_expiry_interval_s, name="expiry"):

@@ -13,7 +13,6 @@ are named after the app id, which carries the run's topic prefix and group suffi
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any, cast
 
@@ -23,7 +22,6 @@ from faust.types import TP, TableT
 from faust.web import Request, Response, View
 
 from oms_analytics.config import AnalyticsSettings
-from oms_analytics.domain.expiry import partition_now
 from oms_analytics.domain.stalling import StallWatch
 from oms_analytics.domain.stuck import Detected
 from oms_analytics.domain.windows import Granularity
@@ -36,14 +34,11 @@ from oms_analytics.entrypoints.metrics import Metrics, register_metrics
 from oms_analytics.entrypoints.reports import register_views
 from oms_analytics.entrypoints.resuming import keep_records_read_after_seek
 from oms_analytics.entrypoints.watchdog import register_watchdog
-from oms_analytics.service_layer.counting import Counting, Read
-from oms_analytics.service_layer.expiry import Expiry
-from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
+from oms_analytics.service_layer.counting import Read, read_of
 from oms_analytics.service_layer.journal import Journal, Send
-from oms_analytics.service_layer.stock import STOCK_TRACKED, Stock
-from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders, alert_event
-from oms_analytics.service_layer.tracking import TRACKED, Analytics
-from oms_events.codec import CONTENT_TYPE, InvalidEvent, decode_envelope, decode_payload, encode
+from oms_analytics.service_layer.stuck import Outcome, alert_event
+from oms_analytics.service_layer.use_cases import TABLES, compose
+from oms_events.codec import CONTENT_TYPE, InvalidEvent, encode
 from oms_events.topics import topic
 from oms_runtime import kill_at, kill_due
 
@@ -55,10 +50,6 @@ INVENTORY_TOPIC = "oms.inventory"
 """Keyed by SKU and location."""
 SOURCE_TOPICS = (*ORDER_TOPICS, INVENTORY_TOPIC)
 ALERTS_TOPIC = "oms.analytics-alerts"
-TABLES = ("orders", "windows", "locations", "marks", "ledgers", "funds", "stays", "stock")
-"""The use cases' tables, views of the one faust table "state": the orders' facts, the
-windows per channel and per location, the watermarks and late counts, the money ledgers and
-days, the order stays, the stock per SKU and location."""
 TORN_WRITE = "analytics_torn_write"
 """``OMS_FAULT_KILL_AT=analytics_torn_write:<n>``: once n events are counted, the first batch
 that writes two keys or more has only one journal record and one write sent, then the worker
@@ -70,11 +61,6 @@ watchdog's test."""
 COMMIT_STALL = "analytics_commit_stall"
 """``OMS_FAULT_KILL_AT=analytics_commit_stall:<n>``: once n events are counted, the consumer
 commits nothing more while the agent counts on, for the watchdog's test of stopped commits."""
-_TRACKED_TYPES = frozenset(
-    model.event_type
-    for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
-    for model in models
-)
 
 log = structlog.get_logger("oms_analytics")
 
@@ -124,27 +110,33 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         help="every table under its prefix, and each source partition's journal",
     )
     journal = Journal(state, _sender(state), _remembered(state))
-    tables = {name: journal.table(name) for name in TABLES}
-    analytics = Analytics(
-        tables["orders"],
-        tables["windows"],
-        tables["marks"],
-        grace=timedelta(seconds=settings.analytics_grace_s),
-        locations=tables["locations"],
-    )
-    funds = Funds(tables["ledgers"], tables["funds"])
-    stuck = StuckOrders(tables["stays"], settings.stuck_policy())
     source_names = [topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS]
     order_topics = source_names[: len(ORDER_TOPICS)]
-    inventory_topic = source_names[-1]
 
-    def inventory_now() -> datetime | None:
-        """The latest event time read on oms.inventory: "now" for the stock figures."""
-        marks = [analytics.watermark(inventory_topic, p) for p in range(app.conf.topic_partitions)]
-        return max((mark for mark in marks if mark is not None), default=None)
+    def behind(partition: int) -> set[str]:
+        """The order topics with records still to read on ``partition`` (held here): the
+        broker's high watermark past the last offset faust read or was positioned at (its
+        consumer's ``_read_offset``, as its own flow control reads it; a consumer without
+        it counts every topic holding records as behind, which only expires less)."""
+        consumer = app.consumer
+        read = getattr(consumer, "_read_offset", {})
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # the consumer not started yet: nothing known, nothing expires
+            return set(order_topics)
+        late = set()
+        for name in order_topics:
+            tp = TP(name, partition)
+            if tp not in assigned:
+                continue
+            high, last = consumer.highwater(tp), read.get(tp)
+            if high is None or (high > 0 and (last is None or last < high - 1)):
+                late.add(name)
+        return late
 
-    stock = Stock(tables["stock"], inventory_now)
-    counting = Counting(journal, analytics, funds, stuck, stock, order_topics, inventory_topic)
+    uses = compose(settings, journal, source_names, app.conf.topic_partitions, behind)
+    analytics, funds, stuck, stock = uses.analytics, uses.funds, uses.stuck, uses.stock
+    counting = uses.counting
     metrics = Metrics()
     source = app.topic(
         *source_names,
@@ -184,8 +176,7 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
         """The event as read, or None (logged and counted) when it cannot be decoded."""
         message = event.message
         try:
-            envelope = decode_envelope(event.value or b"")
-            payload = decode_payload(envelope).payload if envelope.type in _TRACKED_TYPES else None
+            read = read_of(message.topic, message.partition, message.offset, event.value)
         except InvalidEvent as exc:
             metrics.consumed(message.topic, "undecodable")
             log.warning(
@@ -196,8 +187,8 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
                 reason=str(exc),
             )
             return None
-        metrics.consumed(message.topic, "ignored" if payload is None else "processed")
-        return Read(message.topic, message.partition, message.offset, envelope, payload)
+        metrics.consumed(message.topic, "ignored" if read.payload is None else "processed")
+        return read
 
     watch = StallWatch(settings.analytics_stall_s, monotonic())
 
@@ -241,38 +232,8 @@ def build_app(settings: AnalyticsSettings) -> faust.App:
 
     app.page("/health")(Health)
 
-    def behind(partition: int) -> set[str]:
-        """The order topics with records still to read on ``partition`` (held here): the
-        broker's high watermark past the last offset faust read or was positioned at (its
-        consumer's ``_read_offset``, as its own flow control reads it; a consumer without
-        it counts every topic holding records as behind, which only expires less)."""
-        consumer = app.consumer
-        read = getattr(consumer, "_read_offset", {})
-        try:
-            assigned = consumer.assignment()
-        except Exception:  # the consumer not started yet: nothing known, nothing expires
-            return set(order_topics)
-        late = set()
-        for name in order_topics:
-            tp = TP(name, partition)
-            if tp not in assigned:
-                continue
-            high, last = consumer.highwater(tp), read.get(tp)
-            if high is None or (high > 0 and (last is None or last < high - 1)):
-                late.add(name)
-        return late
-
-    def source_now(partition: int | None) -> datetime | None:
-        """ "Now" for the expiry on a source partition of the order topics (None: the latest
-        of every partition): ``domain.expiry.partition_now``."""
-        if partition is None:
-            marks = [source_now(each) for each in range(app.conf.topic_partitions)]
-            return max((mark for mark in marks if mark is not None), default=None)
-        watermarks = {name: analytics.watermark(name, partition) for name in order_topics}
-        return partition_now(watermarks, behind(partition))
-
     history = register_history(app, settings, funds, analytics)
-    expiry = Expiry(analytics, funds, stuck, stock, settings.retention(), source_now)
+    expiry = uses.expiry
     register_expiry(app, settings, expiry, history, metrics, journal)
     register_watchdog(app, watch, source_names)
     register_views(app, analytics, funds, stuck, stock, history, expiry)

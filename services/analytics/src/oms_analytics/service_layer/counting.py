@@ -9,15 +9,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from oms_analytics.service_layer.funds import Funds
+from oms_analytics.service_layer.funds import FUNDS_TRACKED, Funds
 from oms_analytics.service_layer.journal import Journal
-from oms_analytics.service_layer.stock import Stock
-from oms_analytics.service_layer.stuck import Outcome, StuckOrders
-from oms_analytics.service_layer.tracking import Analytics
+from oms_analytics.service_layer.stock import STOCK_TRACKED, Stock
+from oms_analytics.service_layer.stuck import STUCK_TRACKED, Outcome, StuckOrders
+from oms_analytics.service_layer.tracking import TRACKED, Analytics
+from oms_events.codec import decode_envelope, decode_payload
 from oms_events.envelope import Envelope
 from oms_events.registry import EventPayload
 
-__all__ = ["Counting", "Publish", "Read"]
+__all__ = ["Counting", "Publish", "Read", "read_of"]
 
 Publish = Callable[[Outcome], Awaitable[None]]
 """Sends the outcome's alerts and, once the broker has them, keeps its stays."""
@@ -31,6 +32,21 @@ class Read(NamedTuple):
     offset: int
     envelope: Envelope
     payload: EventPayload | None
+
+
+_TRACKED_TYPES = frozenset(
+    model.event_type
+    for models in (TRACKED, FUNDS_TRACKED, STUCK_TRACKED, STOCK_TRACKED)
+    for model in models
+)
+
+
+def read_of(topic: str, partition: int, offset: int, value: bytes | None) -> Read:
+    """A record as counted: its envelope, and its payload validated only when a use case
+    counts its type. Raises ``InvalidEvent`` when the codec refuses it."""
+    envelope = decode_envelope(value or b"")
+    payload = decode_payload(envelope).payload if envelope.type in _TRACKED_TYPES else None
+    return Read(topic, partition, offset, envelope, payload)
 
 
 class Counting:

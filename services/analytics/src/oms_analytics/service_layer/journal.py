@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
+
+from oms_analytics.service_layer.sweeping import Delete
 
 __all__ = ["JOURNAL", "Journal", "Send", "TableView"]
 
@@ -133,6 +135,17 @@ class Journal:
                 writes = {k: v for k, v in journal["writes"].items() if k != full}
                 self._send(partition, _journal_key(partition), {**journal, "writes": writes})
             self._send(partition, full, None)
+
+    def deleter(self, partitions: int) -> Delete:
+        """The expiry's deletion of a table's key: from the changelog partition the key was
+        written from, or from every one of ``partitions`` when the key does not say."""
+
+        def delete(store: MutableMapping[str, Any], key: str, partition: int | None) -> None:
+            table = cast("TableView", store)
+            held = range(partitions) if partition is None else [partition]
+            self.delete(table.name, key, held)
+
+        return delete
 
     def sizes(self) -> Counter[str]:
         """Keys per table, in one pass over the store."""

@@ -1,0 +1,338 @@
+"""``python -m oms_analytics rebuild``: the worker's state counted again from the source topics,
+with side effects off, into a fresh database; started by ``oms rebuild analytics``.
+
+The worker's own counting (``service_layer/use_cases.py``: the same use cases over a dict in
+memory instead of a faust table) reads each source partition from its first record up to the
+offsets it is given (the live group's committed ones), in the order of the records'
+timestamps across topics, as the runtime's rebuild does (``oms_runtime.run_rebuild``). No
+alert is sent (a stay is kept as reported, as after a sent alert) and no changelog written.
+Then, as the worker would: the history of every key to the fresh database, and one pass of
+the expiry. The state is kept in that database (``analytics_rebuilt_state``) and compared,
+table by table, with the live changelog read to its end, after the same expiry pass over it
+(the live worker's last pass may be a minute old); the history tables are compared by ``oms
+rebuild`` itself. Left out: the journal keys (where each partition's last batch ended, which
+depends on the batches, not on the events) and a funds day's count of changes (it depends on
+the order the topics were read in).
+
+``python -m oms_analytics rebuild-swap`` then writes the rebuilt state to the live changelog:
+per partition, a journal record that lists the rebuild's counted offsets and no writes (a
+recovery then writes nothing of the live worker's last batch again), and every key whose value
+differs. ``oms rebuild --swap`` runs it only with the workers stopped and the live group's
+offsets where the rebuild stopped; the history database is swapped after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from oms_analytics.adapters import MIGRATIONS
+from oms_analytics.adapters.changelog import (
+    Held,
+    by_table,
+    canonical,
+    changelog_topic,
+    digest,
+    read_changelog,
+    write_changelog,
+)
+from oms_analytics.adapters.history import write_history
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.entrypoints.streams import ORDER_TOPICS, SOURCE_TOPICS
+from oms_analytics.service_layer.counting import Read, read_of
+from oms_analytics.service_layer.journal import JOURNAL, Journal
+from oms_analytics.service_layer.stuck import Outcome
+from oms_analytics.service_layer.use_cases import TABLES, UseCases, compose
+from oms_events.codec import InvalidEvent
+from oms_events.topics import topic
+from oms_runtime import (
+    ConsumedRecord,
+    apply_migrations,
+    check_rebuild_target,
+    create_pool,
+    run_rebuild,
+)
+
+__all__ = [
+    "HISTORY_TABLES",
+    "STATE_TABLE",
+    "MemoryState",
+    "compare_states",
+    "compare_with_live",
+    "describe",
+    "rebuild",
+    "swap",
+]
+
+_PARTITIONS = topic(ORDER_TOPICS[0]).partitions
+"""The source topics' partitions, and the changelog's."""
+
+HISTORY_TABLES = (
+    "analytics_funds_orders",
+    "analytics_funds_days",
+    "analytics_daily_days",
+    "analytics_daily_location_days",
+)
+_WRITTEN = {"updated_at": "when the worker wrote the row"}
+_CHANGES = (
+    "a count of the day's changes, which grows also when an order is flagged and unflagged "
+    "as its money events of different topics arrive: it depends on the order the topics "
+    "were read in (a swap writes it; it only orders the worker's writes of the row)"
+)
+_HISTORY_EXCLUDED = {"analytics_funds_days": {**_WRITTEN, "version": _CHANGES}}
+_STATE_EXCLUDED = {"funds": ("version", _CHANGES)}
+"""Per state table: the field of its values left out of the comparison, and why."""
+STATE_TABLE = "analytics_rebuilt_state"
+"""The rebuilt state in the rebuild database: per key its changelog partition and value."""
+_STATE_DDL = (
+    f"CREATE TABLE {STATE_TABLE} (key text PRIMARY KEY, changelog_partition integer NOT NULL,"
+    " value jsonb NOT NULL)"
+)
+_SIDE_EFFECTS = {
+    "stuck-order alerts (oms.analytics-alerts)": "not sent; the stay is kept as reported, "
+    "as after a sent alert",
+    "the changelog topic": "not written; the state is kept in the rebuild database "
+    f"({STATE_TABLE}) and written to the changelog by a swap",
+}
+
+
+def _source_names(settings: AnalyticsSettings) -> list[str]:
+    return [topic(name).full_name(settings.topic_prefix) for name in SOURCE_TOPICS]
+
+
+def describe(settings: AnalyticsSettings) -> dict[str, Any]:
+    """What a rebuild reproduces, as ``oms rebuild`` reads it (``rebuild-spec``)."""
+    return {
+        "service": "analytics",
+        "rebuildable": True,
+        "topics": _source_names(settings),
+        "recorded_topics": [],
+        "tables": [
+            {"name": name, "excluded": _HISTORY_EXCLUDED.get(name, _WRITTEN)}
+            for name in HISTORY_TABLES
+        ],
+        "seeded": [],
+        "side_effects": dict(_SIDE_EFFECTS),
+        # No runtime outbox to drain before a swap; the state is a changelog topic, which
+        # the service compares and swaps itself.
+        "outbox": False,
+        "state": {
+            "changelog": changelog_topic(settings),
+            "tables": list(TABLES),
+            "excluded": {JOURNAL: "where each partition's last batch ended: the batches'"},
+        },
+    }
+
+
+class MemoryState:
+    """A store in memory as a journal writes it: the values, and each key's changelog
+    partition (the source partition it was written from)."""
+
+    def __init__(self, held: Held | None = None) -> None:
+        self.held: Held = dict(held or {})
+        self.store: dict[str, Any] = {key: value for key, (_, value) in self.held.items()}
+
+    def send(self, partition: int, key: str, value: Any) -> None:
+        if value is None:
+            self.store.pop(key, None)
+            self.held.pop(key, None)
+        else:
+            self.store[key] = value
+            self.held[key] = (partition, value)
+
+    def use_cases(self, settings: AnalyticsSettings) -> tuple[UseCases, Journal]:
+        # Read to the stop offsets: nothing is left behind when the expiry runs.
+        journal = Journal(self.store, self.send)
+        names = _source_names(settings)
+        return compose(settings, journal, names, _PARTITIONS, lambda _: set()), journal
+
+    def expire(self, settings: AnalyticsSettings) -> dict[str, int]:
+        """One pass of the worker's expiry (its event-time "now" the state's watermarks)."""
+        uses, journal = self.use_cases(settings)
+        return uses.expiry.sweep(journal.deleter(_PARTITIONS))
+
+
+class _Counter:
+    """The worker's counting as a rebuild's processor of one topic's runs of records."""
+
+    def __init__(self, uses: UseCases) -> None:
+        self.uses = uses
+        self.undecodable = 0
+
+    async def prepare(self, records: Sequence[ConsumedRecord]) -> list[Read]:
+        reads = []
+        for record in records:
+            try:
+                reads.append(read_of(record.topic, record.partition, record.offset, record.value))
+            except InvalidEvent:  # the worker logs it and skips it: so does the rebuild
+                self.undecodable += 1
+        return reads
+
+    async def process(self, records: Sequence[ConsumedRecord], prepared: list[Read]) -> int:
+        return await self.uses.counting.count(prepared, self._keep_stays)
+
+    async def _keep_stays(self, outcome: Outcome) -> None:
+        self.uses.stuck.apply(outcome)  # no alert sent: the live worker sent it
+
+
+async def rebuild(
+    settings: AnalyticsSettings,
+    stop_at: Mapping[tuple[str, int], int],
+    *,
+    seed_from: str | None,
+    report: Callable[[int], None],
+) -> dict[str, Any]:
+    dsn = settings.database_url.get_secret_value()
+    await check_rebuild_target(dsn, seed_from)
+    memory = MemoryState()
+    uses, journal = memory.use_cases(settings)
+    counter = _Counter(uses)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        client_id="oms-analytics-rebuild",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.rebuild_batch_max,
+        **settings.aiokafka_security(),
+    )
+    pool = await create_pool(dsn, 2)
+    try:
+        await apply_migrations(pool, {"analytics": MIGRATIONS})
+        started = time.monotonic()
+        await consumer.start()
+        read = await run_rebuild(
+            consumer=consumer,
+            processors={name: counter for name in {t for t, _ in stop_at}},
+            stop_at=stop_at,
+            batch_max=settings.rebuild_batch_max,
+            report=report,
+        )
+        seconds = time.monotonic() - started
+        await _write_history(pool, uses)
+        expired = uses.expiry.sweep(journal.deleter(_PARTITIONS))
+        rebuilt = {key: (p, canonical(value)) for key, (p, value) in memory.held.items()}
+        await _keep_state(pool, rebuilt)
+    finally:
+        await consumer.stop()
+        await pool.close()
+    live = await read_changelog(settings, changelog_topic(settings))
+    compared, differing = compare_with_live(settings, live, rebuilt)
+    return {
+        "events": read,
+        "seconds": round(seconds, 3),
+        "undecodable": counter.undecodable,
+        "expired": {table: n for table, n in expired.items() if n},
+        "compared": compared,
+        "state_differences": differing,
+    }
+
+
+async def _write_history(pool: asyncpg.Pool, uses: UseCases) -> None:
+    """Every key's history rows, as a worker writes them after a start."""
+    ledgers, days = uses.funds.take_changes(everything=True)
+    daily = uses.analytics.take_changes(everything=True)
+    await write_history(pool, ledgers, days, daily)
+    uses.funds.written(ledgers, days)
+    uses.analytics.written(daily)
+
+
+async def _keep_state(pool: asyncpg.Pool, state: Held) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_STATE_DDL)
+        await conn.copy_records_to_table(
+            STATE_TABLE,
+            records=[(k, p, orjson.dumps(v).decode()) for k, (p, v) in state.items()],
+            columns=["key", "changelog_partition", "value"],
+        )
+
+
+def _compared(table: str, value: Any) -> Any:
+    """The value less the field the comparison leaves out of this table."""
+    left_out = _STATE_EXCLUDED.get(table)
+    if left_out is None or not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if k != left_out[0]}
+
+
+def _sum(table: str, keys: Sequence[str], state: Held) -> dict[str, Any]:
+    hashes = sorted(digest(key, _compared(table, state[key][1])) for key in keys)
+    total = hashlib.md5("".join(hashes).encode(), usedforsecurity=False).hexdigest()
+    return {"rows": len(keys), "checksum": total if keys else "-"}
+
+
+def compare_with_live(
+    settings: AnalyticsSettings, live: Held, rebuilt: Held
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """:func:`compare_states` after one expiry pass over the live state: the live worker's
+    last pass may be up to ``OMS_ANALYTICS_EXPIRY_INTERVAL_S`` old, and a key it was about
+    to delete is no difference."""
+    expired = MemoryState(live)
+    expired.expire(settings)
+    return compare_states(expired.held, rebuilt)
+
+
+def compare_states(live: Held, rebuilt: Held) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Per table: rows and checksum of the live and the rebuilt state (the journal left out),
+    and up to five keys that differ (missing on one side or with another value)."""
+    live_keys, rebuilt_keys = by_table(live, TABLES), by_table(rebuilt, TABLES)
+    compared, differing = [], {}
+    for table in TABLES:
+        left_out = _STATE_EXCLUDED.get(table)
+        compared.append(
+            {
+                "table": f"state/{table}",
+                "live": _sum(table, live_keys[table], live),
+                "rebuilt": _sum(table, rebuilt_keys[table], rebuilt),
+                "excluded": dict([left_out]) if left_out else {},
+            }
+        )
+        keys = sorted(set(live_keys[table]) | set(rebuilt_keys[table]))
+        odd = [
+            k
+            for k in keys
+            if _compared(table, _value(live, k)) != _compared(table, _value(rebuilt, k))
+        ]
+        if odd:
+            differing[table] = odd[:5]
+    return compared, differing
+
+
+def _value(state: Held, key: str) -> Any:
+    held = state.get(key)
+    return None if held is None else held[1]
+
+
+async def swap(settings: AnalyticsSettings, rebuild_url: str) -> dict[str, int]:
+    """Write the rebuilt state kept in ``rebuild_url`` to the live changelog: per partition a
+    journal record without writes first, then each key that differs (a deleted one as a
+    tombstone). How many journal records and keys were written."""
+    conn = await asyncpg.connect(rebuild_url)
+    try:
+        rows = await conn.fetch(f"SELECT key, changelog_partition, value FROM {STATE_TABLE}")
+    finally:
+        await conn.close()
+    rebuilt: Held = {r["key"]: (r["changelog_partition"], orjson.loads(r["value"])) for r in rows}
+    name = changelog_topic(settings)
+    live = await read_changelog(settings, name)
+    # Every partition's journal, the live worker's too: a recovery must not write a live
+    # batch's writes again over the rebuilt values.
+    journal_keys = sorted(k for k in set(live) | set(rebuilt) if k.startswith(f"{JOURNAL}/"))
+    journals = []
+    for key in journal_keys:
+        partition, value = rebuilt.get(key) or live[key]
+        journals.append((partition, key, {"applied": value["applied"], "writes": {}, "gone": []}))
+    changed: list[tuple[int, str, Any]] = []
+    for key in sorted(set(live) | set(rebuilt)):
+        if key.startswith(f"{JOURNAL}/") or _value(live, key) == _value(rebuilt, key):
+            continue
+        partition = (rebuilt.get(key) or live[key])[0]
+        changed.append((partition, key, _value(rebuilt, key)))
+    await write_changelog(settings, name, [*journals, *changed])
+    return {"journal_records": len(journals), "keys_written": len(changed)}

@@ -1,0 +1,120 @@
+"""The rebuild's declaration and its comparison of two states, on dicts: what ``oms rebuild``
+reads from ``rebuild-spec``, and which differences count (the journal and a funds day's count
+of changes do not; a lost, extra or changed key does, named)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oms_analytics.adapters.changelog import Held, canonical, changelog_topic
+from oms_analytics.config import AnalyticsSettings
+from oms_analytics.entrypoints.rebuild import (
+    HISTORY_TABLES,
+    MemoryState,
+    compare_states,
+    compare_with_live,
+    describe,
+)
+from oms_analytics.service_layer.counting import Read
+from oms_analytics.service_layer.stuck import Outcome
+from oms_ops.rebuild import check_spec
+from tests.support.analytics import accepted, at, envelope
+
+SETTINGS = AnalyticsSettings(
+    database_url="postgresql://oms_analytics@127.0.0.1/oms_analytics",
+    topic_prefix="t1.",
+    group_suffix="-r1",
+)
+_DAY = {"amounts": {"authorised": {"EUR": 3000}}, "exceptional_orders": [], "version": 3}
+LIVE: Held = {
+    "journal/0": (0, {"applied": {"t1.oms.orders": 41}, "writes": {}, "gone": []}),
+    "ledgers/C1": (0, {"channel": "web-de", "closure": "completed"}),
+    'funds/["web-de", "2026-11-24", 0]': (0, _DAY),
+    "orders/C1": (0, {"channel": "web-de"}),
+}
+
+
+def _mismatched(live: Held, rebuilt: Held) -> list[str]:
+    compared, _ = compare_states(live, rebuilt)
+    return [c["table"] for c in compared if c["live"] != c["rebuilt"]]
+
+
+def _with(**changes: Any) -> Held:
+    rebuilt = dict(LIVE)
+    for key, value in changes.items():
+        name = key.replace("__", "/")
+        if value is None:
+            rebuilt.pop(name)
+        else:
+            rebuilt[name] = (0, value)
+    return rebuilt
+
+
+def test_the_spec_names_the_source_topics_the_history_and_the_changelog() -> None:
+    spec = check_spec(describe(SETTINGS))
+    assert spec["topics"] == [
+        f"t1.oms.{name}"
+        for name in ("orders", "payments", "shipments", "returns", "sourcing", "inventory")
+    ]
+    assert [t["name"] for t in spec["tables"]] == list(HISTORY_TABLES)
+    assert all("updated_at" in t["excluded"] for t in spec["tables"])
+    days = next(t for t in spec["tables"] if t["name"] == "analytics_funds_days")
+    assert "version" in days["excluded"]
+    assert spec["outbox"] is False
+    assert spec["state"]["changelog"] == "t1.oms-analytics-r1-state-changelog"
+    assert changelog_topic(SETTINGS) == spec["state"]["changelog"]
+
+
+def test_the_journal_and_a_day_s_count_of_changes_are_no_difference() -> None:
+    other_batches = {"applied": {"t1.oms.orders": 41}, "writes": {"orders/C1": {}}, "gone": []}
+    rebuilt = _with(journal__0=other_batches, **{'funds__["web-de", "2026-11-24", 0]': {
+        **_DAY, "version": 7}})  # fmt: skip
+    compared, differing = compare_states(LIVE, rebuilt)
+    assert differing == {}
+    assert all(c["live"] == c["rebuilt"] for c in compared)
+    funds = next(c for c in compared if c["table"] == "state/funds")
+    assert funds["live"]["rows"] == 1 and "version" in funds["excluded"]
+
+
+def test_a_lost_an_extra_or_a_changed_key_is_named() -> None:
+    lost = _with(ledgers__C1=None)
+    assert _mismatched(LIVE, lost) == ["state/ledgers"]
+    assert compare_states(LIVE, lost)[1] == {"ledgers": ["ledgers/C1"]}
+    extra = _with(orders__C2={"channel": "web-de"})
+    assert compare_states(LIVE, extra)[1] == {"orders": ["orders/C2"]}
+    amounts = {**_DAY, "amounts": {"authorised": {"EUR": 2999}}}
+    changed = _with(**{'funds__["web-de", "2026-11-24", 0]': amounts})
+    assert _mismatched(LIVE, changed) == ["state/funds"]
+
+
+def test_a_value_is_compared_as_a_worker_recovers_it() -> None:
+    # A tuple in memory is a list once through the changelog's JSON; a dict's order is none.
+    assert canonical({"b": (1, 2), "a": None}) == {"b": [1, 2], "a": None}
+    reordered = _with(ledgers__C1={"closure": "completed", "channel": "web-de"})
+    assert compare_states(LIVE, reordered)[1] == {}
+
+
+async def test_a_key_the_live_worker_was_about_to_expire_is_no_difference() -> None:
+    live = MemoryState()
+    uses, _ = live.use_cases(SETTINGS)
+
+    async def keep(outcome: Outcome) -> None:
+        uses.stuck.apply(outcome)
+
+    # Three days apart on one partition: the first order's minute windows (kept 48 hours)
+    # have expired by the second's time, and the live worker has not swept yet.
+    placed = [(accepted("A1", "web-de", 1000), at("10:00")), (accepted("A2", "web-de", 900),
+              at("10:00", day=27))]  # fmt: skip
+    reads = [
+        Read("t1.oms.orders", 0, offset, envelope(payload, when), payload)
+        for offset, (payload, when) in enumerate(placed)
+    ]
+    await uses.counting.count(reads, keep)
+    held = {key: (p, canonical(value)) for key, (p, value) in live.held.items()}
+    rebuilt = MemoryState(held)
+    swept = rebuilt.expire(SETTINGS)
+    assert swept["windows"] > 0
+    assert "windows" in compare_states(held, rebuilt.held)[1]
+    compared, differing = compare_with_live(SETTINGS, held, rebuilt.held)
+    assert differing == {}
+    assert all(c["live"] == c["rebuilt"] for c in compared)
