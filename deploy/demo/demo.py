@@ -18,8 +18,9 @@ hoodie back over the counter (a return, inspected back onto the shelf and refund
 the order service's HTTP API, returns_demo.py); then the stock table, the e-mails the
 customers received, read from a local SMTP server the demo runs for the notification service
 (mail_demo.py), the analytics service's KPIs per channel and hour and the money it has
-reconciled so far (analytics_demo.py); and, once the workers stopped, the order service's state
-rebuilt from its topics and compared with the live tables (``oms rebuild order``).
+reconciled so far (analytics_demo.py); and, once the workers stopped, the order and the
+analytics services' state rebuilt from their topics and compared with the live state (``oms
+rebuild order``, ``oms rebuild analytics``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 import uuid
@@ -580,29 +582,36 @@ async def show(env: dict[str, str], mail: MailSink) -> None:
     )
 
 
-def show_rebuild(env: dict[str, str]) -> None:
-    """What an operator can do once the workers stopped: the order service's state made again
-    from its topics by its own handlers, side effects off (no payment taken, nothing
-    published), into a database of its own, and compared with the live tables
-    (`oms rebuild order`, docs/operations.md)."""
+REBUILT = {
+    "order": "the order service's state made again from its topics by its own handlers, no"
+    " payment taken, nothing published",
+    "analytics": "every event counted again by the analytics worker's own counting, no alert"
+    " sent, no changelog written; its faust table compared with the live changelog",
+}
+
+
+def show_rebuild(env: dict[str, str], service: str) -> None:
+    """What an operator can do once the workers stopped: the service's state made again from
+    its topics, side effects off, into a database of its own, and compared with the live state
+    (`oms rebuild SERVICE`, docs/operations.md)."""
     environ = {
         **os.environ,
         **env,
         "OMS_TOPIC_PREFIX": TOPIC_PREFIX,
         "OMS_GROUP_SUFFIX": GROUP_SUFFIX,
-        "OMS_SERVICES": "order",
-        "OMS_ORDER_URL": f"http://127.0.0.1:{SERVICES['order']}",
+        "OMS_SERVICES": service,
+        f"OMS_{service.upper()}_URL": f"http://127.0.0.1:{SERVICES[service]}",
         "OMS_OPERATOR": "demo",
     }
-    command = [sys.executable, "-m", "oms_ops", "rebuild", "order", "--json"]
+    command = [sys.executable, "-m", "oms_ops", "rebuild", service, "--json"]
     deadline = time.monotonic() + 60
     while True:  # exit 3 while the stopped workers' group still has members
         done = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=300)
         if done.returncode != 3 or time.monotonic() > deadline:
             break
         time.sleep(1)
-    print("\n`oms rebuild order` (the workers stopped): the order service's state made again")
-    print("from its topics into demo_order_rebuild, no payment taken, nothing published:")
+    print(f"\n`oms rebuild {service}` (the workers stopped):")
+    print(textwrap.fill(f"{REBUILT[service]}, into demo_{service}_rebuild:", 90))
     try:
         report = json.loads(done.stdout)
     except ValueError:
@@ -611,7 +620,7 @@ def show_rebuild(env: dict[str, str]) -> None:
     print(f"  {report['events']} events applied, in {report['seconds']} s")
     for table in report["tables"]:
         verdict = "matches" if table["match"] else "DIFFERS"
-        print(f"  {table['table']:<24}{table['rows_rebuilt']:>6} rows  {verdict} the live table")
+        print(f"  {table['table']:<30}{table['rows_rebuilt']:>6} rows  {verdict} the live state")
 
 
 def main() -> int:
@@ -625,7 +634,8 @@ def main() -> int:
     finally:
         stop_workers(workers)
         mail.stop()
-    show_rebuild(env)
+    for service in REBUILT:
+        show_rebuild(env, service)
     return 0
 
 
