@@ -13,7 +13,10 @@ from oms_analytics.entrypoints.rebuild import (
     MemoryState,
     compare_states,
     compare_with_live,
+    counted_stops,
     describe,
+    journals_at,
+    recovered,
 )
 from oms_analytics.service_layer.counting import Read
 from oms_analytics.service_layer.stuck import Outcome
@@ -118,3 +121,45 @@ async def test_a_key_the_live_worker_was_about_to_expire_is_no_difference() -> N
     compared, differing = compare_with_live(SETTINGS, held, rebuilt.held)
     assert differing == {}
     assert all(c["live"] == c["rebuilt"] for c in compared)
+
+
+def test_the_live_state_is_read_as_a_worker_recovers_it_its_torn_batch_written_again() -> None:
+    # A worker killed while sending: its last batch's journal record reached the changelog,
+    # one of its two writes did not, and a key it deleted is still there.
+    torn = {
+        "applied": {"t1.oms.orders": 57},
+        "writes": {"orders/C1": {"channel": "web-de", "closed": True}, "orders/C2": {"x": 1}},
+        "gone": ["orders/C3"],
+    }
+    changelog: Held = {
+        "journal/1": (1, torn),
+        "orders/C1": (1, {"channel": "web-de", "closed": True}),
+        "orders/C3": (1, {"channel": "pos"}),
+    }
+    state = recovered(changelog)
+    assert state["orders/C2"] == (1, {"x": 1})
+    assert "orders/C3" not in state
+    assert state["orders/C1"] == changelog["orders/C1"]
+
+
+def test_events_counted_past_the_committed_offsets_are_counted_by_the_rebuild_too() -> None:
+    live: Held = {"journal/1": (1, {"applied": {"t1.oms.orders": 57, "t1.oms.gone": 3}})}
+    stop_at = {("t1.oms.orders", 1): 50, ("t1.oms.orders", 0): 9, ("t1.oms.payments", 1): 4}
+    assert counted_stops(stop_at, live) == {
+        ("t1.oms.orders", 1): 58,  # the worker counted up to 57 before it could commit
+        ("t1.oms.orders", 0): 9,
+        ("t1.oms.payments", 1): 4,
+    }
+    assert counted_stops(stop_at, {"journal/1": (1, {"applied": {"t1.oms.orders": 20}})}) == (
+        stop_at
+    )
+
+
+def test_a_swap_s_journal_lists_every_event_before_the_stops_and_no_batch() -> None:
+    stops = {("t1.oms.orders", 1): 58, ("t1.oms.payments", 1): 4, ("t1.oms.orders", 2): 0}
+    assert journals_at(stops) == {
+        "journal/1": (
+            1,
+            {"applied": {"t1.oms.orders": 57, "t1.oms.payments": 3}, "writes": {}, "gone": []},
+        )
+    }

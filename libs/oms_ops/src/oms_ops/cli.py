@@ -782,17 +782,24 @@ def rebuild(
                         + ". Stop the workers and rebuild again",
                     )
                 await refuse_unsent_events()
+                state_swapped = ""
                 try:
                     if described.get("state"):  # a changelog the service swaps itself
-                        report["state_swapped"] = await rebuilds.run_state_swap(
+                        written = await rebuilds.run_state_swap(
                             service,
                             config.environ,
                             live_url=live_url,
                             rebuild_url=rebuilds.with_database(live_url, rebuild_db),
                         )
+                        report["state_swapped"] = written
+                        parameters["state_keys_written"] = written.get("keys_written")
+                        state_swapped = (
+                            f"; the live {described['state']['changelog']} already holds the "
+                            "rebuilt state: rebuild again and swap with --force"
+                        )
                     await rebuilds.swap_databases(admin, live_db, rebuild_db, kept)
                 except rebuilds.RebuildFailed as exc:
-                    raise _Failed(Exit.ERROR, str(exc)) from exc
+                    raise _Failed(Exit.ERROR, f"{exc}{state_swapped}") from exc
 
             try:
                 _run(do_swap)

@@ -400,8 +400,11 @@ async def run_state_swap(
         "-m",
         f"oms_{service}",
         "rebuild-swap",
-        rebuild_url,
-        env={**_service_env(environ, live_url), "OMS_LOG_LEVEL": "WARNING"},
+        env={
+            **_service_env(environ, rebuild_url),
+            "OMS_REBUILD_SEED_DATABASE_URL": live_url,
+            "OMS_LOG_LEVEL": "WARNING",
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -412,8 +415,10 @@ async def run_state_swap(
         done = None
     if not isinstance(done, dict):
         raise RebuildFailed(
-            f"python -m oms_{service} rebuild-swap exited {process.returncode}, nothing "
-            "renamed (run the swap again): " + err.decode(errors="replace").strip()[-800:]
+            f"python -m oms_{service} rebuild-swap exited {process.returncode}; the databases "
+            "were not renamed, the live state may hold part of the rebuilt one: rebuild "
+            "again and swap (--force if it now differs): "
+            + err.decode(errors="replace").strip()[-800:]
         )
     return done
 

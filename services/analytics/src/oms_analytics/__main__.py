@@ -1,7 +1,8 @@
 """``python -m oms_analytics worker``: run the analytics service's faust worker.
 
-``rebuild-spec``, ``rebuild --stop-at JSON`` and ``rebuild-swap REBUILD_DATABASE_URL`` are
-``oms rebuild analytics``'s steps (``entrypoints/rebuild.py``): JSON on stdout."""
+``rebuild-spec``, ``rebuild --stop-at JSON`` and ``rebuild-swap`` are ``oms rebuild
+analytics``'s steps (``entrypoints/rebuild.py``), run with ``OMS_DATABASE_URL`` the rebuild
+database and ``OMS_REBUILD_SEED_DATABASE_URL`` the live one: JSON on stdout."""
 
 from __future__ import annotations
 
@@ -39,11 +40,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     rebuild.add_argument(
         "--stop-at", required=True, help="JSON [[topic, partition, offset], ...]: where to stop"
     )
-    swap = commands.add_parser(
+    commands.add_parser(
         "rebuild-swap",
-        help="write a rebuild's state to the live changelog; started by `oms rebuild --swap`",
+        help="write the rebuilt state in OMS_DATABASE_URL to the live changelog; started by "
+        "`oms rebuild --swap`",
     )
-    swap.add_argument("rebuild_url", help="the rebuild database's URL")
     return parser.parse_args(argv)
 
 
@@ -61,8 +62,13 @@ def main(argv: list[str]) -> int:
     if arguments.command == "rebuild-spec":
         print(json.dumps(rebuild.describe(settings)))
         return 0
+    seed_from = os.environ.get("OMS_REBUILD_SEED_DATABASE_URL")
     if arguments.command == "rebuild-swap":
-        done = asyncio.run(rebuild.swap(settings, arguments.rebuild_url))
+        try:
+            done = asyncio.run(rebuild.swap(settings, seed_from=seed_from))
+        except RebuildTargetRefused as exc:
+            print(f"swap refused: {exc}", file=sys.stderr, flush=True)
+            return 1
         print(json.dumps({"done": done}), flush=True)
         return 0
     stop_at = {(str(t), int(p)): int(o) for t, p, o in json.loads(arguments.stop_at)}
@@ -72,7 +78,7 @@ def main(argv: list[str]) -> int:
             rebuild.rebuild(
                 settings,
                 stop_at,
-                seed_from=os.environ.get("OMS_REBUILD_SEED_DATABASE_URL"),
+                seed_from=seed_from,
                 report=lambda read: print(json.dumps({"read": read}), flush=True),
             )
         )

@@ -1,31 +1,36 @@
 """``python -m oms_analytics rebuild``: the worker's state counted again from the source topics,
 with side effects off, into a fresh database; started by ``oms rebuild analytics``.
 
-The worker's own counting (``service_layer/use_cases.py``: the same use cases over a dict in
-memory instead of a faust table) reads each source partition from its first record up to the
-offsets it is given (the live group's committed ones), in the order of the records'
-timestamps across topics, as the runtime's rebuild does (``oms_runtime.run_rebuild``). No
-alert is sent (a stay is kept as reported, as after a sent alert) and no changelog written.
-Then, as the worker would: the history of every key to the fresh database, and one pass of
-the expiry. The state is kept in that database (``analytics_rebuilt_state``) and compared,
-table by table, with the live changelog read to its end, after the same expiry pass over it
-(the live worker's last pass may be a minute old); the history tables are compared by ``oms
-rebuild`` itself. Left out: the journal keys (where each partition's last batch ended, which
-depends on the batches, not on the events) and a funds day's count of changes (it depends on
-the order the topics were read in).
+The live changelog is read first and recovered as a worker recovers it (:func:`recovered`);
+the stop offsets (the live group's committed ones) move past events its journal lists as
+counted but not committed (:func:`counted_stops`). Then the worker's own counting
+(``service_layer/use_cases.py``: the same use cases over a dict in memory instead of a faust
+table) reads each source partition from its first record to its stop, in the order of the
+records' timestamps across topics, as the runtime's rebuild does (``oms_runtime.run_rebuild``).
+No alert is sent (a stay is kept as reported, as after a sent alert) and no changelog record
+written. As the worker does, the history goes to the fresh database and the expiry runs
+(every day of event time, :class:`_Expiring`). The state is kept in that database
+(``analytics_rebuilt_state``) and compared, table by table, with the recovered live state
+after the same expiry pass; the history tables are compared by ``oms rebuild`` itself. Left
+out: the journal keys (where each partition's last batch ended, which depends on the
+batches) and a funds day's count of changes (it depends on the order the topics were read
+in).
 
 ``python -m oms_analytics rebuild-swap`` then writes the rebuilt state to the live changelog:
-per partition, a journal record that lists the rebuild's counted offsets and no writes (a
-recovery then writes nothing of the live worker's last batch again), and every key whose value
-differs. ``oms rebuild --swap`` runs it only with the workers stopped and the live group's
-offsets where the rebuild stopped; the history database is swapped after it.
+per partition a journal record that lists every event before the stops as counted and no
+writes (a recovery then writes nothing of the live worker's last batch again), and every key
+whose value differs. ``oms rebuild --swap`` runs it only with the workers stopped and the live
+group's offsets where the rebuild stopped; the history database is swapped after it.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -65,13 +70,18 @@ __all__ = [
     "MemoryState",
     "compare_states",
     "compare_with_live",
+    "counted_stops",
     "describe",
+    "journals_at",
     "rebuild",
+    "recovered",
     "swap",
 ]
 
 _PARTITIONS = topic(ORDER_TOPICS[0]).partitions
 """The source topics' partitions, and the changelog's."""
+EXPIRY_STEP = timedelta(days=1)
+"""How far the event time moves on between two of a rebuild's expiry passes (_Expiring)."""
 
 HISTORY_TABLES = (
     "analytics_funds_orders",
@@ -158,11 +168,39 @@ class MemoryState:
         return uses.expiry.sweep(journal.deleter(_PARTITIONS))
 
 
+class _Expiring:
+    """The worker's expiry in a rebuild: a pass whenever the latest event time read has moved
+    on by ``EXPIRY_STEP``, each after the history is written, as the worker's waits for its
+    history. The live worker's passes come every minute of the clock, about a minute of
+    event time when it keeps up; a pass costs a walk over every key, so the rebuild's come
+    a day apart: the minute windows (kept 48 hours) stay bounded in memory, and an event
+    that comes after its order's facts expired (35 days) starts them anew as it did live,
+    unless it comes within that day."""
+
+    def __init__(self, uses: UseCases, journal: Journal, pool: asyncpg.Pool) -> None:
+        self.uses = uses
+        self.delete = journal.deleter(_PARTITIONS)
+        self.pool = pool
+        self.expired: Counter[str] = Counter()
+        self._last: datetime | None = None
+
+    async def due(self) -> None:
+        now = self.uses.expiry.now(None)
+        if now is not None and (self._last is None or now - self._last >= EXPIRY_STEP):
+            await self.sweep()
+            self._last = now
+
+    async def sweep(self) -> None:
+        await _write_history(self.pool, self.uses)
+        self.expired.update(self.uses.expiry.sweep(self.delete))
+
+
 class _Counter:
     """The worker's counting as a rebuild's processor of one topic's runs of records."""
 
-    def __init__(self, uses: UseCases) -> None:
+    def __init__(self, uses: UseCases, expiring: _Expiring) -> None:
         self.uses = uses
+        self.expiring = expiring
         self.undecodable = 0
 
     async def prepare(self, records: Sequence[ConsumedRecord]) -> list[Read]:
@@ -174,8 +212,9 @@ class _Counter:
                 self.undecodable += 1
         return reads
 
-    async def process(self, records: Sequence[ConsumedRecord], prepared: list[Read]) -> int:
-        return await self.uses.counting.count(prepared, self._keep_stays)
+    async def process(self, records: Sequence[ConsumedRecord], prepared: list[Read]) -> None:
+        await self.uses.counting.count(prepared, self._keep_stays)
+        await self.expiring.due()
 
     async def _keep_stays(self, outcome: Outcome) -> None:
         self.uses.stuck.apply(outcome)  # no alert sent: the live worker sent it
@@ -190,9 +229,13 @@ async def rebuild(
 ) -> dict[str, Any]:
     dsn = settings.database_url.get_secret_value()
     await check_rebuild_target(dsn, seed_from)
+    # The live state first: a worker stopped uncleanly may have counted (and written to its
+    # changelog) events past its committed offsets; the rebuild counts them too.
+    live = recovered(await read_changelog(settings, changelog_topic(settings)))
+    gc.freeze()  # kept to the end: out of the collector's walks while the rebuild counts
+    stops = counted_stops(stop_at, live)
     memory = MemoryState()
     uses, journal = memory.use_cases(settings)
-    counter = _Counter(uses)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=None,
@@ -205,39 +248,79 @@ async def rebuild(
     pool = await create_pool(dsn, 2)
     try:
         await apply_migrations(pool, {"analytics": MIGRATIONS})
+        expiring = _Expiring(uses, journal, pool)
+        counter = _Counter(uses, expiring)
         started = time.monotonic()
         await consumer.start()
         read = await run_rebuild(
             consumer=consumer,
-            processors={name: counter for name in {t for t, _ in stop_at}},
-            stop_at=stop_at,
+            processors={name: counter for name in {t for t, _ in stops}},
+            stop_at=stops,
             batch_max=settings.rebuild_batch_max,
             report=report,
         )
         seconds = time.monotonic() - started
-        await _write_history(pool, uses)
-        expired = uses.expiry.sweep(journal.deleter(_PARTITIONS))
+        await expiring.sweep()
         rebuilt = {key: (p, canonical(value)) for key, (p, value) in memory.held.items()}
+        rebuilt.update(journals_at(stops))
         await _keep_state(pool, rebuilt)
     finally:
         await consumer.stop()
         await pool.close()
-    live = await read_changelog(settings, changelog_topic(settings))
     compared, differing = compare_with_live(settings, live, rebuilt)
     return {
         "events": read,
+        "counted_past_committed": sum(stops.values()) - sum(stop_at.values()),
         "seconds": round(seconds, 3),
         "undecodable": counter.undecodable,
-        "expired": {table: n for table, n in expired.items() if n},
+        "expired": {table: n for table, n in expiring.expired.items() if n},
         "compared": compared,
         "state_differences": differing,
     }
 
 
+def recovered(changelog: Held) -> Held:
+    """The state a worker recovers from this changelog: the last value of each key, and the
+    last batch of each partition written again from its journal record (``Journal.recover``:
+    a worker killed while sending may have torn it)."""
+    memory = MemoryState(changelog)
+    Journal(memory.store, memory.send).recover(range(_PARTITIONS))
+    return memory.held
+
+
+def counted_stops(stop_at: Mapping[tuple[str, int], int], live: Held) -> dict[tuple[str, int], int]:
+    """The stop offsets, each moved past the last event the live journal lists as counted:
+    events a worker counted and wrote to its changelog before it could commit them are in
+    the live state (a worker started again skips them), so the rebuild counts them too."""
+    stops = dict(stop_at)
+    for key, (_, value) in live.items():
+        if key.startswith(f"{JOURNAL}/"):
+            partition = int(key.partition("/")[2])
+            for name, offset in value["applied"].items():
+                if (name, partition) in stops:
+                    stops[(name, partition)] = max(stops[(name, partition)], offset + 1)
+    return stops
+
+
+def journals_at(stops: Mapping[tuple[str, int], int]) -> Held:
+    """Per source partition, the journal record a swap writes: every event before the stop
+    offsets counted (a worker started on the rebuilt state skips those it reads again),
+    no batch to write again."""
+    applied: dict[int, dict[str, int]] = {}
+    for (name, partition), stop in stops.items():
+        if stop > 0:
+            applied.setdefault(partition, {})[name] = stop - 1
+    return {
+        f"{JOURNAL}/{partition}": (partition, {"applied": offsets, "writes": {}, "gone": []})
+        for partition, offsets in applied.items()
+    }
+
+
 async def _write_history(pool: asyncpg.Pool, uses: UseCases) -> None:
-    """Every key's history rows, as a worker writes them after a start."""
-    ledgers, days = uses.funds.take_changes(everything=True)
-    daily = uses.analytics.take_changes(everything=True)
+    """The history rows of every key changed since the last write (from an empty state, at
+    first: every key), as the worker writes them."""
+    ledgers, days = uses.funds.take_changes()
+    daily = uses.analytics.take_changes()
     await write_history(pool, ledgers, days, daily)
     uses.funds.written(ledgers, days)
     uses.analytics.written(daily)
@@ -270,9 +353,9 @@ def _sum(table: str, keys: Sequence[str], state: Held) -> dict[str, Any]:
 def compare_with_live(
     settings: AnalyticsSettings, live: Held, rebuilt: Held
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
-    """:func:`compare_states` after one expiry pass over the live state: the live worker's
-    last pass may be up to ``OMS_ANALYTICS_EXPIRY_INTERVAL_S`` old, and a key it was about
-    to delete is no difference."""
+    """:func:`compare_states` after one expiry pass over the live state (as recovered): the
+    live worker's last pass may be up to ``OMS_ANALYTICS_EXPIRY_INTERVAL_S`` old, and a key
+    it was about to delete is no difference."""
     expired = MemoryState(live)
     expired.expire(settings)
     return compare_states(expired.held, rebuilt)
@@ -309,30 +392,35 @@ def _value(state: Held, key: str) -> Any:
     return None if held is None else held[1]
 
 
-async def swap(settings: AnalyticsSettings, rebuild_url: str) -> dict[str, int]:
-    """Write the rebuilt state kept in ``rebuild_url`` to the live changelog: per partition a
-    journal record without writes first, then each key that differs (a deleted one as a
-    tombstone). How many journal records and keys were written."""
-    conn = await asyncpg.connect(rebuild_url)
+async def swap(settings: AnalyticsSettings, *, seed_from: str | None) -> dict[str, int]:
+    """Write the rebuilt state kept in this rebuild database (``OMS_DATABASE_URL``) to the
+    live changelog: per partition the rebuild's journal record first (no writes), then each
+    key whose value differs from what a worker would recover (a deleted one as a tombstone).
+    The state table is dropped once written: the database is about to become the live one.
+    How many journal records and keys were written."""
+    dsn = settings.database_url.get_secret_value()
+    await check_rebuild_target(dsn, seed_from)
+    conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(f"SELECT key, changelog_partition, value FROM {STATE_TABLE}")
+        rebuilt: Held = {
+            r["key"]: (r["changelog_partition"], orjson.loads(r["value"])) for r in rows
+        }
+        name = changelog_topic(settings)
+        live = recovered(await read_changelog(settings, name))
+        journals = [
+            (partition, key, value)
+            for key, (partition, value) in sorted(rebuilt.items())
+            if key.startswith(f"{JOURNAL}/")
+        ]
+        changed: list[tuple[int, str, Any]] = []
+        for key in sorted(set(live) | set(rebuilt)):
+            if key.startswith(f"{JOURNAL}/") or _value(live, key) == _value(rebuilt, key):
+                continue
+            partition = (rebuilt.get(key) or live[key])[0]
+            changed.append((partition, key, _value(rebuilt, key)))
+        await write_changelog(settings, name, [*journals, *changed])
+        await conn.execute(f"DROP TABLE {STATE_TABLE}")
     finally:
         await conn.close()
-    rebuilt: Held = {r["key"]: (r["changelog_partition"], orjson.loads(r["value"])) for r in rows}
-    name = changelog_topic(settings)
-    live = await read_changelog(settings, name)
-    # Every partition's journal, the live worker's too: a recovery must not write a live
-    # batch's writes again over the rebuilt values.
-    journal_keys = sorted(k for k in set(live) | set(rebuilt) if k.startswith(f"{JOURNAL}/"))
-    journals = []
-    for key in journal_keys:
-        partition, value = rebuilt.get(key) or live[key]
-        journals.append((partition, key, {"applied": value["applied"], "writes": {}, "gone": []}))
-    changed: list[tuple[int, str, Any]] = []
-    for key in sorted(set(live) | set(rebuilt)):
-        if key.startswith(f"{JOURNAL}/") or _value(live, key) == _value(rebuilt, key):
-            continue
-        partition = (rebuilt.get(key) or live[key])[0]
-        changed.append((partition, key, _value(rebuilt, key)))
-    await write_changelog(settings, name, [*journals, *changed])
     return {"journal_records": len(journals), "keys_written": len(changed)}
