@@ -171,7 +171,11 @@ async def _columns(conn: asyncpg.Connection, table: str, excluded: Mapping[str, 
         table,
     )
     if not rows:
-        raise RebuildFailed(f"table {table} does not exist")
+        database = await conn.fetchval("SELECT current_database()")
+        raise RebuildFailed(
+            f"table {table} does not exist in database {database} (has a worker of this "
+            "version run against it? its migrations make the table)"
+        )
     return compared_columns(table, [r["column_name"] for r in rows], excluded)
 
 

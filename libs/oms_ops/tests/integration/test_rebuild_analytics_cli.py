@@ -155,6 +155,13 @@ async def _lose_a_ledger(env: Env) -> str:
 async def test_analytics_rebuild_counts_again_matches_and_swaps_a_lost_ledger_back(
     env: Env,
 ) -> None:
+    live_db = (await env.database("analytics")).rsplit("/", 1)[1]
+    env.databases.append(f"{live_db}_rebuild")  # dropped with the test's own
+    # Before any worker ran: no history table to compare, said plainly.
+    never_ran = await oms(env, "rebuild", "analytics", services=_OPERATOR)
+    assert never_ran.code == 1, never_ran.stderr
+    assert "has a worker of this version run against it" in " ".join(never_ran.stderr.split())
+
     settings = {"OMS_ANALYTICS_HISTORY_INTERVAL_S": "0.5", "OMS_ANALYTICS_BATCH_S": "0.01"}
     worker = await env.service("analytics", **settings)
     await worker.wait_ready()
@@ -199,6 +206,7 @@ async def test_analytics_rebuild_counts_again_matches_and_swaps_a_lost_ledger_ba
     assert swapped["swapped"] is True
     assert swapped["state_swapped"]["keys_written"] == 1
     assert await exists(env, swapped["kept_as"])
+    env.databases.append(swapped["kept_as"])
     state_table = "SELECT 1 FROM pg_tables WHERE tablename = 'analytics_rebuilt_state'"
     assert not await env.fetch("analytics", state_table)  # written to the changelog, dropped
 

@@ -237,6 +237,8 @@ async def test_order_rebuild_recalls_the_provider_applies_the_api_s_requests_and
     await wait_for(lambda: _settled(env), what="every event of the order service published")
 
     service.stop()
+    live_db = (await env.database("order")).rsplit("/", 1)[1]
+    env.databases.append(f"{live_db}_rebuild")  # dropped with the test's own
     await wait_for(lambda: group_idle(env, "order"), what="the order group empty")
     before = await end_offsets(env)
     operator = {"order": None}
@@ -260,7 +262,6 @@ async def test_order_rebuild_recalls_the_provider_applies_the_api_s_requests_and
     assert await end_offsets(env) == before  # nothing published
 
     # The provider was asked nothing: its books in the rebuilt database are the live copy.
-    live_db = (await env.database("order")).rsplit("/", 1)[1]
     calls = "SELECT idempotency_key, result::text FROM sandbox_payment_calls ORDER BY 1"
     assert await fetch(env, f"{live_db}_rebuild", calls) == await env.fetch("order", calls)
     assert not await fetch(env, f"{live_db}_rebuild", "SELECT 1 FROM recalled_decisions")
