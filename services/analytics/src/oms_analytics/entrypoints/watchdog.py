@@ -108,7 +108,13 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
                 flow_control_active=app.flow_control.is_active(),
                 generation=app.consumer_generation_id,
                 recovery_signalled=recovery.signal_recovery_start.is_set(),
+                # Records waiting but none taken: faust's account of the first partitions
+                # (read past the end? in its flow?), and whether the agent still runs and
+                # what its queue holds (a drainer that died ends the agent without a word).
+                waiting_state=[_waiting_state(consumer, tp) for tp in behind[:5]],
+                agents=_agents(app),
             )
+            log.error("worker_stalled_tasks", tasks=_tasks())
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(EXIT_STALLED)
@@ -131,6 +137,63 @@ def _commit_state(consumer: object, partition: Partition) -> dict[str, object]:
         "last_acked": max(acked, default=None),
         "gaps": [(gap.begin, gap.end) for gap in sorted(gaps)[:3]],
     }
+
+
+def _waiting_state(consumer: object, partition: Partition) -> dict[str, object]:
+    tp = TP(*partition)
+    return {
+        "partition": f"{tp.topic}[{tp.partition}]",
+        "committed": getattr(consumer, "_committed_offset", {}).get(tp),
+        "read": getattr(consumer, "_read_offset", {}).get(tp),
+        "active": tp in (getattr(consumer, "_active_partitions", None) or ()),
+        "paused": tp in getattr(consumer, "_paused_partitions", ()),
+        "buffered": tp in getattr(consumer, "_buffered_partitions", ()),
+    }
+
+
+def _agents(app: faust.App) -> list[dict[str, object]]:
+    """Each agent's actors: done (and how), the stream's queue, passive draining."""
+    found = []
+    for name, agent in app.agents.items():
+        for actor in list(getattr(agent, "_actors", ())):
+            task = getattr(actor, "actor_task", None)
+            stream = getattr(actor, "stream", None)
+            queue = getattr(getattr(stream, "channel", None), "queue", None)
+            failed = (
+                task.exception()
+                if task is not None and task.done() and not task.cancelled()
+                else None
+            )
+            found.append(
+                {
+                    "agent": name,
+                    "task_done": task.done() if task is not None else None,
+                    "task_failed": repr(failed) if failed is not None else None,
+                    "queued": queue.qsize() if queue is not None else None,
+                    "passive": getattr(stream, "_passive", None),
+                }
+            )
+    return found
+
+
+def _tasks(limit: int = 60) -> list[str]:
+    """Where the event loop's tasks wait: each one's coroutine, and the innermost coroutine
+    it awaits with the line it waits at."""
+    return sorted(_waits_at(task) for task in list(asyncio.all_tasks())[:limit])
+
+
+def _waits_at(task: asyncio.Task[object]) -> str:
+    outer = task.get_coro()
+    awaited: object = outer
+    frame = None
+    while awaited is not None:  # down the chain of awaits, to the last one with a frame
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None) or frame
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    name = getattr(outer, "__qualname__", type(outer).__name__)
+    if frame is None:
+        return name
+    where = frame.f_code.co_filename.rsplit("/", 2)[-1]
+    return f"{name} > {frame.f_code.co_qualname} @ {where}:{frame.f_lineno}"
 
 
 def _stuck_in(app: faust.App) -> str:
