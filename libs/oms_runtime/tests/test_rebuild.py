@@ -118,7 +118,9 @@ class _Message(NamedTuple):
 class _FakeConsumer:
     """Hands out each partition's records a few at a time, as a broker would."""
 
-    def __init__(self, logs: dict[tuple[str, int], list[int]], per_poll: int = 2) -> None:
+    def __init__(
+        self, logs: dict[tuple[str, int], list[int]], per_poll: int = 2, one_partition: bool = False
+    ) -> None:
         self.logs = {
             TopicPartition(t, p): [_Message(t, p, o, ts) for o, ts in enumerate(stamps)]
             for (t, p), stamps in logs.items()
@@ -126,6 +128,12 @@ class _FakeConsumer:
         self.positions: dict[TopicPartition, int] = {}
         self.paused: set[TopicPartition] = set()
         self.per_poll = per_poll
+        self.one_partition = one_partition
+        """A poll serves the first partition with records only (aiokafka drains its first
+        buffered partitions first)."""
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.logs[tp]) for tp in tps}
 
     def assign(self, tps: list[TopicPartition]) -> None:
         self.positions = dict.fromkeys(tps, 0)
@@ -153,6 +161,8 @@ class _FakeConsumer:
             if batch:
                 polled[tp] = batch
                 self.positions[tp] = at + len(batch)
+                if self.one_partition:
+                    break
         return polled
 
 
@@ -263,6 +273,28 @@ async def test_a_partition_whose_log_ends_below_its_stop_fails_the_rebuild() -> 
     # It waited the bounded time, no longer: the first poll (t=0) moved it to 2, the polls
     # at t=10 and 20 did not, at t=30 it had stood still for 30 s.
     assert next(ticks) == 40
+
+
+async def test_a_partition_served_late_while_its_records_are_there_is_no_stall() -> None:
+    # Each poll serves one partition, and a minute passes between polls (long runs applied):
+    # the requests partition stands still for minutes while the feed drains, yet its log
+    # holds its records, so the rebuild waits for it.
+    consumer = _FakeConsumer(
+        {("feed", 0): list(range(8)), ("requests", 0): [8, 9]}, per_poll=1, one_partition=True
+    )
+    ticks = iter(range(0, 100_000, 60))
+    applied: list[tuple[str, int, int]] = []
+    read = await run_rebuild(
+        consumer=consumer,  # type: ignore[arg-type]
+        processors={"feed": _Processor(applied), "requests": _Processor(applied)},  # type: ignore[dict-item]
+        stop_at={("feed", 0): 8, ("requests", 0): 2},
+        batch_max=10,
+        report=lambda _: None,
+        stall_s=30,
+        clock=lambda: float(next(ticks)),
+    )
+    assert read == 10
+    assert [r[:2] for r in applied] == [("feed", 0)] * 8 + [("requests", 0)] * 2
 
 
 def test_the_rebuild_writes_only_into_a_database_marked_for_its_seed() -> None:

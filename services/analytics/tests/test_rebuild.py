@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from aiokafka import TopicPartition
+
 from oms_analytics.adapters.changelog import Held, canonical, changelog_topic
 from oms_analytics.config import AnalyticsSettings
 from oms_analytics.entrypoints.rebuild import (
     HISTORY_TABLES,
     MemoryState,
+    NotRebuildable,
+    _refuse_stops_past_the_end,
     compare_states,
     compare_with_live,
     counted_stops,
@@ -163,3 +168,12 @@ def test_a_swap_s_journal_lists_every_event_before_the_stops_and_no_batch() -> N
             {"applied": {"t1.oms.orders": 57, "t1.oms.payments": 3}, "writes": {}, "gone": []},
         )
     }
+
+
+def test_a_journal_past_the_end_of_its_log_is_refused_with_the_cause() -> None:
+    ends = {TopicPartition("t1.oms.orders", 1): 40, TopicPartition("t1.oms.orders", 0): 9}
+    _refuse_stops_past_the_end({("t1.oms.orders", 1): 40, ("t1.oms.orders", 0): 9}, ends)
+    with pytest.raises(
+        NotRebuildable, match=r"recreated\?\): t1\.oms\.orders\[1\] to 58, ends at 40$"
+    ):
+        _refuse_stops_past_the_end({("t1.oms.orders", 1): 58, ("t1.oms.orders", 0): 9}, ends)

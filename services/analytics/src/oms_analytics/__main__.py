@@ -85,6 +85,9 @@ def main(argv: list[str]) -> int:
     except (RebuildTargetRefused, RebuildStalled) as exc:
         print(f"rebuild refused: {exc}", file=sys.stderr, flush=True)
         return 1
+    except rebuild.NotRebuildable as exc:  # `oms rebuild` exits 9 with the reason
+        print(json.dumps({"refused": str(exc)}), flush=True)
+        return 3
     print(json.dumps({"done": done}), flush=True)
     return 0
 

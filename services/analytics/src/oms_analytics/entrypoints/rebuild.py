@@ -35,7 +35,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from oms_analytics.adapters import MIGRATIONS
 from oms_analytics.adapters.changelog import (
@@ -68,6 +68,7 @@ __all__ = [
     "HISTORY_TABLES",
     "STATE_TABLE",
     "MemoryState",
+    "NotRebuildable",
     "compare_states",
     "compare_with_live",
     "counted_stops",
@@ -184,7 +185,12 @@ class _Expiring:
         self.expired: Counter[str] = Counter()
         self._last: datetime | None = None
 
-    async def due(self) -> None:
+    async def due(self, reads: Sequence[Read]) -> None:
+        """After a run: a pass if the run's latest event time is a step past the last one
+        (only then are the partitions' watermarks read, as the expiry's "now")."""
+        latest = max((read.envelope.time for read in reads), default=None)
+        if latest is None or (self._last is not None and latest - self._last < EXPIRY_STEP):
+            return
         now = self.uses.expiry.now(None)
         if now is not None and (self._last is None or now - self._last >= EXPIRY_STEP):
             await self.sweep()
@@ -214,7 +220,7 @@ class _Counter:
 
     async def process(self, records: Sequence[ConsumedRecord], prepared: list[Read]) -> None:
         await self.uses.counting.count(prepared, self._keep_stays)
-        await self.expiring.due()
+        await self.expiring.due(prepared)
 
     async def _keep_stays(self, outcome: Outcome) -> None:
         self.uses.stuck.apply(outcome)  # no alert sent: the live worker sent it
@@ -252,6 +258,7 @@ async def rebuild(
         counter = _Counter(uses, expiring)
         started = time.monotonic()
         await consumer.start()
+        _refuse_stops_past_the_end(stops, await consumer.end_offsets(list(map(_tp, stops))))
         read = await run_rebuild(
             consumer=consumer,
             processors={name: counter for name in {t for t, _ in stops}},
@@ -277,6 +284,28 @@ async def rebuild(
         "compared": compared,
         "state_differences": differing,
     }
+
+
+class NotRebuildable(Exception):
+    """The live state cannot be counted again from the topics as they are: why."""
+
+
+def _tp(key: tuple[str, int]) -> TopicPartition:
+    return TopicPartition(*key)
+
+
+def _refuse_stops_past_the_end(
+    stops: Mapping[tuple[str, int], int], ends: Mapping[TopicPartition, int]
+) -> None:
+    """A journal that lists events past a log's end counted them from a log that is gone (a
+    source topic recreated while the changelog was kept): nothing reads them again."""
+    past = [f"{t}[{p}] to {o}, ends at {ends[_tp((t, p))]}" for (t, p), o in sorted(stops.items())
+            if o > ends[_tp((t, p))]]  # fmt: skip
+    if past:
+        raise NotRebuildable(
+            "the live changelog counted events past the end of their topic's log (was the "
+            f"topic recreated?): {', '.join(past[:5])}"
+        )
 
 
 def recovered(changelog: Held) -> Held:

@@ -88,36 +88,38 @@ def register_watchdog(app: faust.App, watch: StallWatch, source_topics: Collecti
                 continue
             behind, uncommitted = found
             consumer = app.consumer
-            log.error(
-                "worker_stalled",
-                counted_nothing_for_s=round(monotonic() - watch.last_progress),
-                partitions_waiting=len(behind),
-                first_waiting=[f"{topic}[{number}]" for topic, number in behind[:5]],
-                # Every record taken, the commits stopped.
-                partitions_uncommitted=len(uncommitted),
-                first_uncommitted=[f"{topic}[{number}]" for topic, number in uncommitted[:5]],
-                # Why faust commits none of them: its acknowledged offsets against its
-                # committed one (it commits nothing while the first two are missing).
-                commit_state=[_commit_state(consumer, tp) for tp in uncommitted[:5]],
-                commit_in_flight=getattr(consumer, "_commit_fut", None) is not None,
-                # Where faust stands, for the cause (docs/analytics.md, "A stalled worker").
-                stuck_in=_stuck_in(app) if watch.stuck_busy(monotonic()) else None,
-                paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
-                active_partitions=len(getattr(consumer, "_active_partitions", None) or ()),
-                flow_active=getattr(consumer, "flow_active", None),
-                flow_control_active=app.flow_control.is_active(),
-                generation=app.consumer_generation_id,
-                recovery_signalled=recovery.signal_recovery_start.is_set(),
-                # Records waiting but none taken: faust's account of the first partitions
-                # (read past the end? in its flow?), and whether the agent still runs and
-                # what its queue holds (a drainer that died ends the agent without a word).
-                waiting_state=[_waiting_state(consumer, tp) for tp in behind[:5]],
-                agents=_agents(app),
-            )
-            log.error("worker_stalled_tasks", tasks=_tasks())
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_STALLED)
+            try:  # whatever the diagnostics meet, the worker exits
+                log.error(
+                    "worker_stalled",
+                    counted_nothing_for_s=round(monotonic() - watch.last_progress),
+                    partitions_waiting=len(behind),
+                    first_waiting=[f"{topic}[{number}]" for topic, number in behind[:5]],
+                    # Every record taken, the commits stopped.
+                    partitions_uncommitted=len(uncommitted),
+                    first_uncommitted=[f"{topic}[{number}]" for topic, number in uncommitted[:5]],
+                    # Why faust commits none of them: its acknowledged offsets against its
+                    # committed one (it commits nothing while the first two are missing).
+                    commit_state=[_commit_state(consumer, tp) for tp in uncommitted[:5]],
+                    commit_in_flight=getattr(consumer, "_commit_fut", None) is not None,
+                    # Where faust stands, for the cause (docs/analytics.md, "A stalled worker").
+                    stuck_in=_stuck_in(app) if watch.stuck_busy(monotonic()) else None,
+                    paused_partitions=len(getattr(consumer, "_paused_partitions", ())),
+                    active_partitions=len(getattr(consumer, "_active_partitions", None) or ()),
+                    flow_active=getattr(consumer, "flow_active", None),
+                    flow_control_active=app.flow_control.is_active(),
+                    generation=app.consumer_generation_id,
+                    recovery_signalled=recovery.signal_recovery_start.is_set(),
+                    # Records waiting but none taken: faust's account of the first partitions
+                    # (read past the end? in its flow?), and whether the agent still runs and
+                    # what its queue holds (a drainer that died ends the agent without a word).
+                    waiting_state=[_waiting_state(consumer, tp) for tp in behind[:5]],
+                    agents=_agents(app),
+                )
+                log.error("worker_stalled_tasks", tasks=_tasks())
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(EXIT_STALLED)
 
     app.task(watch_for_a_stall)
 
@@ -178,7 +180,8 @@ def _agents(app: faust.App) -> list[dict[str, object]]:
 
 def _tasks(limit: int = 60) -> list[str]:
     """Where the event loop's tasks wait: each one's coroutine, and the innermost coroutine
-    it awaits with the line it waits at."""
+    it awaits with the line it waits at (an ``async for`` over an async generator shows as
+    that line; faust's fetcher, on its consumer's thread, is not among them)."""
     return sorted(_waits_at(task) for task in list(asyncio.all_tasks())[:limit])
 
 
