@@ -14,7 +14,7 @@ _AUDIT = "oms.operator-audit"
 
 async def end_offsets(env: Env) -> dict[tuple[str, int], int]:
     """Every partition's end offset of this test's topics, the operator audit left out."""
-    async with Broker.connect(kafka(env)) as broker:
+    async with Broker.connect(_kafka(env)) as broker:
         topics = sorted(
             t for t in await broker.topics() if t.startswith(env.prefix) and _AUDIT not in t
         )
@@ -28,13 +28,13 @@ async def end_offsets(env: Env) -> dict[tuple[str, int], int]:
 async def group_idle(env: Env, service: str, group: str | None = None) -> bool:
     """The service's group (or ``group``) has no members and has committed offsets."""
     group = group or f"oms-{service}-{env.run}"
-    async with Broker.connect(kafka(env)) as broker:
+    async with Broker.connect(_kafka(env)) as broker:
         state = await broker.group_state(group)
         committed = await broker.committed(group)
     return state.members == 0 and bool(committed)
 
 
-def kafka(env: Env) -> KafkaConnection:
+def _kafka(env: Env) -> KafkaConnection:
     return KafkaConnection.from_environ({"KAFKA_BOOTSTRAP_SERVERS": env.bootstrap})
 
 

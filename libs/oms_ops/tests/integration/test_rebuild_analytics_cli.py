@@ -15,10 +15,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
+from oms_analytics.adapters.changelog import changelog_topic, read_changelog
+from oms_analytics.config import AnalyticsSettings
 from oms_events.returns import ReturnReason
-from oms_ops.kafka import Broker
 from tests.support.analytics import (
     accepted,
     at,
@@ -35,7 +36,7 @@ from tests.support.analytics import (
 from tests.support.kafka import read_topic
 from tests.support.operator import oms
 from tests.support.processes import ServiceProcess
-from tests.support.rebuild import end_offsets, exists, group_idle, kafka
+from tests.support.rebuild import end_offsets, exists, group_idle
 from tests.support.waiting import wait_for
 from tests.support.world import Env
 
@@ -105,36 +106,22 @@ async def _group_idle(env: Env) -> bool:
     return await group_idle(env, "analytics", group=f"{env.prefix}oms-analytics-{env.run}")
 
 
-async def _changelog(env: Env) -> dict[str, tuple[int, Any]]:
-    """The live changelog to its end: per key, its partition and last value."""
-    name = f"{env.prefix}oms-analytics-{env.run}-state-changelog"
-    async with Broker.connect(kafka(env)) as broker:
-        tps = [TopicPartition(name, p) for p, _, _ in await broker.partition_ranges(name)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=env.bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    held: dict[str, tuple[int, Any]] = {}
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    key = json.loads(record.key)
-                    if record.value is None:
-                        held.pop(key, None)
-                    else:
-                        held[key] = (tp.partition, json.loads(record.value))
-    finally:
-        await consumer.stop()
-    return held
+def _settings(env: Env) -> AnalyticsSettings:
+    return AnalyticsSettings(
+        database_url="postgresql://unused@127.0.0.1/unused",
+        kafka_bootstrap_servers=env.bootstrap,
+        topic_prefix=env.prefix,
+        group_suffix=f"-{env.run}",
+    )
 
 
 async def _lose_a_ledger(env: Env) -> str:
     """A tombstone for an order's ledger on its changelog partition: the live state lost it.
     One that no journal record lists among its batch's writes, which a recovery would write
     again. Its order id."""
-    held = await _changelog(env)
+    settings = _settings(env)
+    name = changelog_topic(settings)
+    held = await read_changelog(settings, name)
     in_journals = {
         key for name, (_, value) in held.items() if name.startswith("journal/")
         for key in value["writes"]
@@ -143,7 +130,6 @@ async def _lose_a_ledger(env: Env) -> str:
     producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, enable_idempotence=True)
     await producer.start()
     try:
-        name = f"{env.prefix}oms-analytics-{env.run}-state-changelog"
         await producer.send_and_wait(
             name, None, key=json.dumps(key).encode(), partition=held[key][0]
         )
