@@ -177,3 +177,20 @@ def test_a_journal_past_the_end_of_its_log_is_refused_with_the_cause() -> None:
         NotRebuildable, match=r"recreated\?\): t1\.oms\.orders\[1\] to 58, ends at 40$"
     ):
         _refuse_stops_past_the_end({("t1.oms.orders", 1): 58, ("t1.oms.orders", 0): 9}, ends)
+
+
+async def test_a_record_the_codec_refuses_is_skipped_and_counted_as_the_worker_skips_it() -> None:
+    from oms_analytics.entrypoints.rebuild import _Counter, _Expiring
+    from oms_events.codec import encode
+    from oms_runtime import ConsumedRecord
+
+    uses, journal = MemoryState().use_cases(SETTINGS)
+    counter = _Counter(uses, _Expiring(uses, journal, pool=None))  # type: ignore[arg-type]
+    good = encode(envelope(accepted("A1", "web-de", 1000), at("10:00")))
+    records = [
+        ConsumedRecord("t1.oms.orders", 0, 0, b"A1", b"{not json"),
+        ConsumedRecord("t1.oms.orders", 0, 1, b"A1", good),
+    ]
+    reads = await counter.prepare(records)
+    assert [r.offset for r in reads] == [1]
+    assert counter.undecodable == 1
