@@ -15,6 +15,8 @@ from oms_analytics.entrypoints.rebuild import (
     HISTORY_TABLES,
     MemoryState,
     NotRebuildable,
+    _Counter,
+    _Expiring,
     _refuse_stops_past_the_end,
     compare_states,
     compare_with_live,
@@ -25,7 +27,9 @@ from oms_analytics.entrypoints.rebuild import (
 )
 from oms_analytics.service_layer.counting import Read
 from oms_analytics.service_layer.stuck import Outcome
+from oms_events.codec import encode
 from oms_ops.rebuild import check_spec
+from oms_runtime import ConsumedRecord
 from tests.support.analytics import accepted, at, envelope
 
 SETTINGS = AnalyticsSettings(
@@ -180,10 +184,6 @@ def test_a_journal_past_the_end_of_its_log_is_refused_with_the_cause() -> None:
 
 
 async def test_a_record_the_codec_refuses_is_skipped_and_counted_as_the_worker_skips_it() -> None:
-    from oms_analytics.entrypoints.rebuild import _Counter, _Expiring
-    from oms_events.codec import encode
-    from oms_runtime import ConsumedRecord
-
     uses, journal = MemoryState().use_cases(SETTINGS)
     counter = _Counter(uses, _Expiring(uses, journal, pool=None))  # type: ignore[arg-type]
     good = encode(envelope(accepted("A1", "web-de", 1000), at("10:00")))
